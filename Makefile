@@ -1,0 +1,58 @@
+# Every target bootstraps what it needs: a fresh machine needs only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PO := translations/zh/LC_MESSAGES/messages.po
+MO := translations/zh/LC_MESSAGES/messages.mo
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEV := MARKETPLACE_ENV=development FLASK_APP=app
+
+.PHONY: bootstrap run test lint format translations clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+$(MO): $(PO) $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -q -d translations -D messages
+
+bootstrap: $(STAMP) $(MO)
+
+run: bootstrap
+	@mkdir -p instance
+	@$(DEV) $(BIN)/flask db upgrade
+	@$(DEV) $(BIN)/flask seed-demo --if-empty
+	@$(DEV) $(BIN)/flask demo-logins
+	@echo "Serving on http://$(HOST):$(PORT)"
+	@$(DEV) $(BIN)/flask run --host $(HOST) --port $(PORT)
+
+# The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL names a database.
+test: bootstrap
+	env -u TEST_DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== the suite again on PostgreSQL =="; \
+		$(PY) -m pytest $(PYTEST_ARGS); \
+	fi
+
+lint: bootstrap
+	$(BIN)/ruff check marketplace tests migrations app.py
+	$(BIN)/ruff format --check marketplace tests migrations app.py
+	$(BIN)/mypy
+
+format: bootstrap
+	$(BIN)/ruff check --fix marketplace tests migrations app.py
+	$(BIN)/ruff format marketplace tests migrations app.py
+
+# Extract messages and merge them into the Chinese catalogue (then translate and commit it).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -q -i translations/messages.pot -d translations -l zh --no-fuzzy-matching --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(MO)

@@ -1,0 +1,139 @@
+"""The marketplace application factory."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, Response, flash, g, redirect, request, session, url_for
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from marketplace import security
+from marketplace.config import ROOT, Config
+from marketplace.db import db as database
+from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
+from marketplace.money import format_fen
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    config = config or Config()
+    app.config.from_mapping(config.as_dict())
+    if not app.config["SECRET_KEY"]:
+        raise RuntimeError("SECRET_KEY is not set; see README.md (Configuration).")
+    if app.config["PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"]
+        )
+
+    database.init_app(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+    _register_template_helpers(app)
+
+    from marketplace.errors_views import register_error_handlers
+
+    register_error_handlers(app)
+
+    from marketplace.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+LANGUAGE_COOKIE = "lang"
+
+
+def select_locale() -> str:
+    lang = request.cookies.get(LANGUAGE_COOKIE)
+    from flask import current_app
+
+    return lang if lang in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _init_extensions(app: Flask) -> None:
+    from marketplace.accounts import passwords, services
+
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    limiter.init_app(app)
+    passwords.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please log in to open this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(services.load_user)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from marketplace.accounts.views import bp as accounts_bp
+    from marketplace.accounts.views import org_bp
+    from marketplace.accounts.admin_views import bp as admin_bp
+    from marketplace.home.views import bp as home_bp
+
+    app.register_blueprint(home_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(org_bp)
+    app.register_blueprint(admin_bp)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _idle_timeout() -> Response | None:
+        if not current_user.is_authenticated:
+            return None
+        now = time.time()
+        seen = session.get("seen", now)
+        if now - seen > app.config["IDLE_TIMEOUT"].total_seconds():
+            logout_user()
+            session.clear()
+            flash(_l("You were logged out after a period of inactivity."), "info")
+            return redirect(url_for("accounts.login"))
+        if now - seen > 30 or "seen" not in session:
+            session["seen"] = now
+        return None
+
+    app.before_request(security.enforce_access)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        """The one place that commits: a successful response commits, any error rolls back."""
+        if response.status_code < 400:
+            database.session.commit()
+        else:
+            database.session.rollback()
+        return security.set_security_headers(response)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from marketplace.audit import action_label
+
+    app.jinja_env.filters["money"] = format_fen
+    app.jinja_env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt) if value else ""
+    app.jinja_env.globals["audit_label"] = action_label
+    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
+        format_datetime(value, fmt) if value else ""
+    )
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        locale = str(get_locale() or "zh")
+        return {
+            "locale": locale,
+            "html_lang": "en" if locale == "en" else "zh-CN",
+            "htmx_request": bool(htmx),
+            "g": g,
+        }

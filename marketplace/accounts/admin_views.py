@@ -1,0 +1,113 @@
+"""The platform admin's pages: organisations, their users, reset links, (de)activation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from marketplace import audit
+from marketplace.accounts import forms, services
+from marketplace.accounts.models import OrgKind, Organisation, User
+from marketplace.db import db
+from marketplace.errors import DomainError, NotFound
+from marketplace.forms import attach_error
+from marketplace.rendering import render
+from marketplace.security import current_actor, requires
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PER_PAGE = 25
+
+
+@bp.get("/organisations")
+@requires(OrgKind.PLATFORM)
+def organisations() -> Response:
+    query = request.args.get("q", "").strip()[:100]
+    kind_value = request.args.get("kind", "")
+    kind = OrgKind(kind_value) if kind_value in OrgKind._value2member_map_ else None
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total = services.list_organisations(query, kind, page, PER_PAGE)
+    return render(
+        "admin/organisations.html",
+        block="results",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+        query=query,
+        kind=kind_value if kind else "",
+        kinds=list(OrgKind),
+    )
+
+
+@bp.route("/organisations/new", methods=["GET", "POST"])
+@requires(OrgKind.PLATFORM)
+def new_organisation() -> Response:
+    form = forms.NewOrganisationForm()
+    if not form.validate_on_submit():
+        return render("admin/new_organisation.html", form=form, status=422 if form.is_submitted() else 200)
+    try:
+        user, token = services.create_organisation(
+            OrgKind(form.kind.data),
+            form.name.data,
+            form.credit_code.data or None,
+            form.owner_name.data,
+            form.email.data,
+            current_actor(),
+        )
+    except DomainError as error:
+        attach_error(form, error)
+        return render("admin/new_organisation.html", form=form, status=422)
+    session["reset_link"] = url_for("accounts.reset_password", token=token, _external=True)
+    flash(_("The organisation has been created. Give its owner the link below to set a password."), "success")
+    return redirect(url_for("admin.organisation", org_id=user.org_id))
+
+
+def _organisation(org_id: int) -> Organisation:
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound(_("Not found."))
+    return org
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("Not found."))
+    return user
+
+
+@bp.get("/organisations/<int:org_id>")
+@requires(OrgKind.PLATFORM)
+def organisation(org_id: int) -> Response:
+    org = _organisation(org_id)
+    return render(
+        "admin/organisation.html",
+        org=org,
+        confirm_form=forms.ConfirmForm(),
+        reset_link=session.pop("reset_link", None),
+        history=audit.entries_about("organisation", org.id),
+    )
+
+
+@bp.post("/users/<int:user_id>/reset-link")
+@requires(OrgKind.PLATFORM)
+def reset_link(user_id: int) -> Response:
+    user = _user(user_id)
+    if forms.ConfirmForm().validate_on_submit():
+        token = services.create_reset_link(user, current_actor(), current_app.config["PASSWORD_RESET_TTL"])
+        session["reset_link"] = url_for("accounts.reset_password", token=token, _external=True)
+        flash(_("A one-time link for %(name)s to set a new password:", name=user.name), "success")
+    return redirect(url_for("admin.organisation", org_id=user.org_id))
+
+
+@bp.post("/users/<int:user_id>/<any(activate, deactivate):action>")
+@requires(OrgKind.PLATFORM)
+def set_active(user_id: int, action: str) -> Response:
+    user = _user(user_id)
+    if forms.ConfirmForm().validate_on_submit():
+        try:
+            services.set_active(user, action == "activate", current_actor())
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("admin.organisation", org_id=user.org_id))

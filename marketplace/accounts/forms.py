@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from marketplace.accounts import credit_code, passwords
+from marketplace.accounts.models import MemberRole, OrgKind, ProviderType
+from marketplace.forms import YuanField, not_negative
+
+REQUIRED = _l("This field is required.")
+
+
+def valid_credit_code(_form: FlaskForm, field: StringField) -> None:
+    if field.data:
+        field.data = credit_code.normalise(field.data)
+        if not credit_code.is_valid(field.data):
+            raise ValidationError(
+                _l("This is not a valid unified social credit code (18 characters, check character last).")
+            )
+
+
+def password_field(label: object) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(REQUIRED),
+            Length(
+                min=passwords.MIN_LENGTH,
+                max=passwords.MAX_LENGTH,
+                message=_l(
+                    "Use %(min)d to %(max)d characters.",
+                    min=passwords.MIN_LENGTH,
+                    max=passwords.MAX_LENGTH,
+                ),
+            ),
+        ],
+        render_kw={"autocomplete": "new-password", "minlength": passwords.MIN_LENGTH},
+    )
+
+
+def confirm_field() -> PasswordField:
+    return PasswordField(
+        _l("Repeat the password"),
+        validators=[DataRequired(REQUIRED), EqualTo("password", _l("The passwords do not match."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(REQUIRED), Length(max=254)], render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=passwords.MAX_LENGTH)], render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class OwnerFields(FlaskForm):
+    owner_name = StringField(_l("Your name"), validators=[DataRequired(REQUIRED), Length(max=60)], render_kw={"autocomplete": "name"})
+    email = EmailField(_l("Your e-mail (your login)"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)], render_kw={"autocomplete": "email"})
+    password = password_field(_l("Password"))
+    confirm = confirm_field()
+
+
+class EnterpriseProfileForm(FlaskForm):
+    name = StringField(_l("Enterprise name"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    industry_code = SelectField(_l("Industry"), validators=[DataRequired(REQUIRED)])
+    region_code = SelectField(_l("Region"), validators=[DataRequired(REQUIRED)])
+    employees = IntegerField(_l("Employees"), validators=[InputRequired(REQUIRED), NumberRange(min=0, max=10_000_000, message=_l("Enter a number from 0 to 10,000,000."))])
+    annual_revenue = YuanField(_l("Annual revenue (yuan)"), validators=[InputRequired(REQUIRED), not_negative])
+
+
+class EnterpriseRegistrationForm(EnterpriseProfileForm, OwnerFields):
+    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(REQUIRED), Length(min=18, max=18, message=_l("The code has 18 characters.")), valid_credit_code], render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"})
+
+
+class ProviderProfileForm(FlaskForm):
+    name = StringField(_l("Provider name"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    provider_type = SelectField(
+        _l("Provider type"),
+        choices=[(t.value, t.label) for t in ProviderType],
+        validators=[DataRequired(REQUIRED)],
+    )
+    industry_codes = MultiCheckboxField(_l("Industries served"), validators=[DataRequired(_l("Choose at least one industry."))])
+    region_codes = MultiCheckboxField(_l("Regions served"), validators=[DataRequired(_l("Choose at least one region."))])
+    contact_name = StringField(_l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)])
+    contact_phone = StringField(_l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    contact_email = EmailField(_l("Contact e-mail"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)])
+    description = TextAreaField(_l("Capabilities (shown on your public profile)"), validators=[Optional(), Length(max=2000)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # the labels are lazy strings; choices are rendered in the current language
+        self.provider_type.choices = [(t.value, t.label) for t in ProviderType]
+
+
+class ProviderRegistrationForm(ProviderProfileForm, OwnerFields):
+    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(REQUIRED), Length(min=18, max=18, message=_l("The code has 18 characters.")), valid_credit_code], render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"})
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "current-password"})
+    password = password_field(_l("New password"))
+    confirm = confirm_field()
+
+
+class SetPasswordForm(FlaskForm):
+    password = password_field(_l("New password"))
+    confirm = confirm_field()
+
+
+class AcceptInvitationForm(FlaskForm):
+    owner_name = StringField(_l("Your name"), validators=[DataRequired(REQUIRED), Length(max=60)])
+    email = EmailField(_l("Your e-mail (your login)"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)])
+    password = password_field(_l("Password"))
+    confirm = confirm_field()
+
+
+class InvitationForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[], validators=[DataRequired(REQUIRED)])
+    note = StringField(_l("For whom (a note for you)"), validators=[Optional(), Length(max=120)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = [(r.value, r.label) for r in MemberRole]
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[], validators=[DataRequired(REQUIRED)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = [(r.value, r.label) for r in MemberRole]
+
+
+class ConfirmForm(FlaskForm):
+    """A POST with nothing but the CSRF token (remove, revoke, log out)."""
+
+
+class NewOrganisationForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired(REQUIRED)])
+    name = StringField(_l("Organisation name"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    credit_code = StringField(_l("Unified social credit code (optional)"), validators=[Optional(), Length(min=18, max=18, message=_l("The code has 18 characters.")), valid_credit_code])
+    owner_name = StringField(_l("Owner's name"), validators=[DataRequired(REQUIRED), Length(max=60)])
+    email = EmailField(_l("Owner's e-mail (login)"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [
+            (k.value, k.label) for k in (OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.PLATFORM)
+        ]

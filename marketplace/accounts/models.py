@@ -1,0 +1,296 @@
+"""Organisations, their users (members), reference data, invitations and reset links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    case,
+
+)
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import Base, created_at, intpk, str_enum
+
+
+class OrgKind(StrEnum):
+    ENTERPRISE = "enterprise"
+    PROVIDER = "provider"
+    AGENCY = "agency"
+    ASSESSOR = "assessor"
+    PLATFORM = "platform"
+
+    @property
+    def label(self) -> str:
+        return str(ORG_KIND_LABELS[self])
+
+
+ORG_KIND_LABELS = {
+    OrgKind.ENTERPRISE: _l("Enterprise"),
+    OrgKind.PROVIDER: _l("Service provider"),
+    OrgKind.AGENCY: _l("Government agency"),
+    OrgKind.ASSESSOR: _l("Third-party assessor"),
+    OrgKind.PLATFORM: _l("Platform operator"),
+}
+
+
+class ProviderType(StrEnum):
+    INTEGRATOR = "integrator"
+    SCENARIO = "scenario"
+
+    @property
+    def label(self) -> str:
+        return str(PROVIDER_TYPE_LABELS[self])
+
+
+PROVIDER_TYPE_LABELS = {
+    ProviderType.INTEGRATOR: _l("Integrator"),
+    ProviderType.SCENARIO: _l("Scenario provider"),
+}
+
+
+class SizeTier(StrEnum):
+    MICRO = "micro"
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+    @property
+    def label(self) -> str:
+        return str(SIZE_TIER_LABELS[self])
+
+
+SIZE_TIER_LABELS = {
+    SizeTier.MICRO: _l("Micro"),
+    SizeTier.SMALL: _l("Small"),
+    SizeTier.MEDIUM: _l("Medium"),
+    SizeTier.LARGE: _l("Large"),
+}
+
+
+class MemberRole(StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+
+    @property
+    def label(self) -> str:
+        return str(_l("Owner") if self is MemberRole.OWNER else _l("Member"))
+
+
+YUAN = 100  # fen per yuan
+# SME size rules for industrial enterprises (工信部联企业〔2011〕300号): (tier, employees, revenue).
+SIZE_RULES = (
+    (SizeTier.LARGE, 1000, 400_000_000 * YUAN),
+    (SizeTier.MEDIUM, 300, 20_000_000 * YUAN),
+    (SizeTier.SMALL, 20, 3_000_000 * YUAN),
+)
+
+
+def classify_size(employees: int, annual_revenue_fen: int) -> SizeTier:
+    for tier, min_employees, min_revenue in SIZE_RULES:
+        if employees >= min_employees and annual_revenue_fen >= min_revenue:
+            return tier
+    return SizeTier.MICRO
+
+
+class Industry(Base):
+    __tablename__ = "industries"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+class Region(Base):
+    """An administrative division (6-digit code)."""
+
+    __tablename__ = "regions"
+    __table_args__ = (CheckConstraint("length(code) = 6", name="code_six_digits"),)
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(80))
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+provider_industries = Table(
+    "provider_industries",
+    Base.metadata,
+    Column("org_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+    Column("industry_code", ForeignKey("industries.code"), primary_key=True),
+)
+
+provider_regions = Table(
+    "provider_regions",
+    Base.metadata,
+    Column("org_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_code", ForeignKey("regions.code"), primary_key=True),
+)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (
+        CheckConstraint("employees >= 0", name="employees_not_negative"),
+        CheckConstraint("annual_revenue_fen >= 0", name="revenue_not_negative"),
+        CheckConstraint(
+            "kind <> 'enterprise' OR (credit_code IS NOT NULL AND industry_code IS NOT NULL"
+            " AND region_code IS NOT NULL AND employees IS NOT NULL"
+            " AND annual_revenue_fen IS NOT NULL)",
+            name="enterprise_profile_complete",
+        ),
+        CheckConstraint(
+            "(kind = 'provider') = (provider_type IS NOT NULL)", name="provider_type_for_providers"
+        ),
+        CheckConstraint(
+            "kind <> 'provider' OR credit_code IS NOT NULL", name="provider_has_credit_code"
+        ),
+        CheckConstraint("credit_code IS NULL OR length(credit_code) = 18", name="credit_code_18"),
+        Index("ix_organisations_kind_name", "kind", "name"),
+    )
+
+    id: Mapped[intpk]
+    kind: Mapped[OrgKind] = mapped_column(str_enum(OrgKind))
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    industry_code: Mapped[str | None] = mapped_column(ForeignKey("industries.code"))
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    employees: Mapped[int | None]
+    annual_revenue_fen: Mapped[int | None] = mapped_column(BigInteger)
+    provider_type: Mapped[ProviderType | None] = mapped_column(str_enum(ProviderType))
+    contact_name: Mapped[str | None] = mapped_column(String(60))
+    contact_phone: Mapped[str | None] = mapped_column(String(30))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+
+    industry: Mapped[Industry | None] = relationship(lazy="joined")
+    region: Mapped[Region | None] = relationship(lazy="joined")
+    industries_served: Mapped[list[Industry]] = relationship(
+        secondary=provider_industries, order_by=Industry.position
+    )
+    regions_served: Mapped[list[Region]] = relationship(
+        secondary=provider_regions, order_by=Region.code
+    )
+    users: Mapped[list[User]] = relationship(back_populates="org", order_by="User.id")
+
+    @hybrid_property
+    def size_tier(self) -> SizeTier | None:
+        if self.employees is None or self.annual_revenue_fen is None:
+            return None
+        return classify_size(self.employees, self.annual_revenue_fen)
+
+    @size_tier.inplace.expression
+    @classmethod
+    def _size_tier_expression(cls):  # type: ignore[no-untyped-def]
+        whens = [
+            (
+                (cls.employees >= employees) & (cls.annual_revenue_fen >= revenue),
+                tier.value,
+            )
+            for tier, employees, revenue in SIZE_RULES
+        ]
+        return case(
+            (cls.employees.is_(None) | cls.annual_revenue_fen.is_(None), None),
+            *whens,
+            else_=SizeTier.MICRO.value,
+        )
+
+    @property
+    def is_enterprise(self) -> bool:
+        return self.kind is OrgKind.ENTERPRISE
+
+    @property
+    def is_provider(self) -> bool:
+        return self.kind is OrgKind.PROVIDER
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[MemberRole] = mapped_column(str_enum(MemberRole))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Part of the login cookie's user id: changing it ends every session of the user.
+    session_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+    last_login_at: Mapped[datetime | None]
+
+    org: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.active
+
+    @property
+    def org_kind(self) -> OrgKind:
+        return self.org.kind
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role is MemberRole.OWNER
+
+
+class Invitation(Base):
+    """An invitation link to join an organisation; only a hash of its token is stored."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[MemberRole] = mapped_column(str_enum(MemberRole))
+    note: Mapped[str | None] = mapped_column(String(120))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None]
+
+    org: Mapped[Organisation] = relationship()
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+
+
+class PasswordReset(Base):
+    """A one-time link made by a platform admin for a user to set a new password."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+

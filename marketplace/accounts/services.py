@@ -1,0 +1,519 @@
+"""Accounts: registering organisations, signing in, members, invitations and password resets.
+
+Services take plain values and models, flush when they need ids, never commit and never
+read the request; the ``Actor`` tells the audit trail who acted and from where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import audit
+from marketplace.accounts import credit_code, passwords
+from marketplace.accounts.models import (
+    Industry,
+    Invitation,
+    MemberRole,
+    OrgKind,
+    Organisation,
+    PasswordReset,
+    ProviderType,
+    Region,
+    User,
+)
+from marketplace.db import db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.security import Actor
+
+
+def new_token() -> tuple[str, str]:
+    """A URL-safe token with 256 bits of randomness, and the hash that is stored."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < passwords.MIN_LENGTH:
+        raise DomainError(
+            _l("Use at least %(n)d characters.", n=passwords.MIN_LENGTH), field="password"
+        )
+    if len(password) > passwords.MAX_LENGTH:
+        raise DomainError(
+            _l("Use at most %(n)d characters.", n=passwords.MAX_LENGTH), field="password"
+        )
+
+
+def email_taken(email: str) -> bool:
+    stmt = select(User.id).where(User.email == normalise_email(email))
+    return db.session.scalar(stmt) is not None
+
+
+def credit_code_taken(code: str, except_org_id: int | None = None) -> bool:
+    stmt = select(Organisation.id).where(Organisation.credit_code == code)
+    if except_org_id is not None:
+        stmt = stmt.where(Organisation.id != except_org_id)
+    return db.session.scalar(stmt) is not None
+
+
+def _validate_credit_code(code: str | None, except_org_id: int | None = None) -> str | None:
+    if code is None or code == "":
+        return None
+    code = credit_code.normalise(code)
+    if not credit_code.is_valid(code):
+        raise DomainError(
+            _l("This is not a valid unified social credit code."), field="credit_code"
+        )
+    if credit_code_taken(code, except_org_id):
+        raise DomainError(
+            _l("An organisation with this credit code is already registered."),
+            field="credit_code",
+        )
+    return code
+
+
+def _flush_unique() -> None:
+    """Flush; a unique key that a concurrent request took first becomes a clear error."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:
+        text = str(exc.orig).lower()
+        if "credit_code" in text:
+            raise DomainError(
+                _l("An organisation with this credit code is already registered."),
+                field="credit_code",
+            ) from exc
+        if "email" in text:
+            raise DomainError(
+                _l("An account with this e-mail address already exists."), field="email"
+            ) from exc
+        raise
+
+
+def _new_user(org: Organisation, email: str, name: str, password: str | None, role: MemberRole) -> User:
+    email = normalise_email(email)
+    if email_taken(email):
+        raise DomainError(_l("An account with this e-mail address already exists."), field="email")
+    if password is not None:
+        check_password_policy(password)
+    user = User(
+        org=org,
+        email=email,
+        name=name.strip(),
+        password_hash=passwords.hash_password(password) if password is not None else None,
+        role=role,
+        session_token=secrets.token_hex(16),
+    )
+    db.session.add(user)
+    return user
+
+
+@dataclass(frozen=True)
+class EnterpriseProfile:
+    name: str
+    credit_code: str
+    industry_code: str
+    region_code: str
+    employees: int
+    annual_revenue_fen: int
+
+
+@dataclass(frozen=True)
+class ProviderProfile:
+    name: str
+    credit_code: str
+    provider_type: ProviderType
+    industry_codes: list[str]
+    region_codes: list[str]
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NewOwner:
+    name: str
+    email: str
+    password: str
+
+
+def _industries(codes: list[str]) -> list[Industry]:
+    found = list(db.session.scalars(select(Industry).where(Industry.code.in_(codes))))
+    if len(found) != len(set(codes)):
+        raise DomainError(_l("Choose industries from the list."), field="industry_codes")
+    return found
+
+
+def _regions(codes: list[str]) -> list[Region]:
+    found = list(db.session.scalars(select(Region).where(Region.code.in_(codes))))
+    if len(found) != len(set(codes)):
+        raise DomainError(_l("Choose regions from the list."), field="region_codes")
+    return found
+
+
+def _apply_enterprise_profile(org: Organisation, profile: EnterpriseProfile) -> None:
+    if db.session.get(Industry, profile.industry_code) is None:
+        raise DomainError(_l("Choose an industry from the list."), field="industry_code")
+    if db.session.get(Region, profile.region_code) is None:
+        raise DomainError(_l("Choose a region from the list."), field="region_code")
+    if profile.employees < 0:
+        raise DomainError(_l("The number cannot be negative."), field="employees")
+    if profile.annual_revenue_fen < 0:
+        raise DomainError(_l("The amount cannot be negative."), field="annual_revenue")
+    org.name = profile.name.strip()
+    org.industry_code = profile.industry_code
+    org.region_code = profile.region_code
+    org.employees = profile.employees
+    org.annual_revenue_fen = profile.annual_revenue_fen
+
+
+def _apply_provider_profile(org: Organisation, profile: ProviderProfile) -> None:
+    if not profile.industry_codes:
+        raise DomainError(_l("Choose at least one industry."), field="industry_codes")
+    if not profile.region_codes:
+        raise DomainError(_l("Choose at least one region."), field="region_codes")
+    org.name = profile.name.strip()
+    org.provider_type = profile.provider_type
+    org.industries_served = _industries(profile.industry_codes)
+    org.regions_served = _regions(profile.region_codes)
+    org.contact_name = profile.contact_name.strip()
+    org.contact_phone = profile.contact_phone.strip()
+    org.contact_email = normalise_email(profile.contact_email)
+    org.description = profile.description.strip() or None
+
+
+def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Actor) -> User:
+    code = _validate_credit_code(profile.credit_code)
+    org = Organisation(kind=OrgKind.ENTERPRISE, credit_code=code)
+    _apply_enterprise_profile(org, profile)
+    return _register(org, owner, actor)
+
+
+def register_provider(profile: ProviderProfile, owner: NewOwner, actor: Actor) -> User:
+    code = _validate_credit_code(profile.credit_code)
+    org = Organisation(kind=OrgKind.PROVIDER, credit_code=code)
+    _apply_provider_profile(org, profile)
+    return _register(org, owner, actor)
+
+
+def _register(org: Organisation, owner: NewOwner, actor: Actor) -> User:
+    db.session.add(org)
+    user = _new_user(org, owner.email, owner.name, owner.password, MemberRole.OWNER)
+    _flush_unique()
+    who = Actor(user_id=user.id, org_id=org.id, ip=actor.ip)
+    audit.record(who, "organisation.registered", "organisation", org.id, kind=org.kind.value)
+    audit.record(who, "member.added", "user", user.id, role=user.role.value, org_id=org.id)
+    return user
+
+
+def update_enterprise_profile(org: Organisation, profile: EnterpriseProfile, actor: Actor) -> None:
+    before = org.size_tier
+    _apply_enterprise_profile(org, profile)
+    audit.record(
+        actor,
+        "organisation.profile_updated",
+        "organisation",
+        org.id,
+        size_tier_before=before.value if before else None,
+        size_tier=org.size_tier.value if org.size_tier else None,
+    )
+
+
+def update_provider_profile(org: Organisation, profile: ProviderProfile, actor: Actor) -> None:
+    _apply_provider_profile(org, profile)
+    audit.record(actor, "organisation.profile_updated", "organisation", org.id)
+
+
+def create_organisation(
+    kind: OrgKind,
+    name: str,
+    code: str | None,
+    owner_name: str,
+    owner_email: str,
+    actor: Actor,
+    password: str | None = None,
+) -> tuple[User, str | None]:
+    """Agency, assessor and platform accounts, made by a platform admin or the CLI.
+
+    Without a password the owner gets a one-time link to set one (returned as a token)."""
+    if kind in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
+        raise DomainError(_l("Enterprises and providers register themselves."), field="kind")
+    org = Organisation(kind=kind, name=name.strip(), credit_code=_validate_credit_code(code))
+    db.session.add(org)
+    user = _new_user(org, owner_email, owner_name, password, MemberRole.OWNER)
+    _flush_unique()
+    audit.record(actor, "organisation.created", "organisation", org.id, kind=kind.value)
+    audit.record(actor, "member.added", "user", user.id, role=user.role.value, org_id=org.id)
+    token = None if password is not None else _issue_reset(user, actor)
+    return user, token
+
+
+# Signing in and sessions
+
+
+def authenticate(email: str, password: str, actor: Actor) -> User | None:
+    """The user for these credentials, or None. Every attempt is audited."""
+    email = normalise_email(email)
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None or user.password_hash is None:
+        passwords.burn_time(password)
+        audit.record(actor, "login.failure", "user", user.id if user else None, email=email)
+        return None
+    if not passwords.verify_password(user.password_hash, password) or not user.active:
+        reason = "password" if user.active else "inactive"
+        audit.record(actor, "login.failure", "user", user.id, email=email, reason=reason)
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    user.last_login_at = utcnow()
+    who = Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip)
+    audit.record(who, "login.success", "user", user.id)
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session of the user (the token is part of the login cookie's id)."""
+    user.session_token = secrets.token_hex(16)
+
+
+def load_user(alternative_id: str) -> User | None:
+    user_id, _, token = alternative_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def logout(user: User, actor: Actor) -> None:
+    end_sessions(user)
+    audit.record(actor, "logout", "user", user.id)
+
+
+def change_password(user: User, current: str, new: str, actor: Actor) -> None:
+    if user.password_hash is None or not passwords.verify_password(user.password_hash, current):
+        raise DomainError(_l("The current password is not correct."), field="current_password")
+    check_password_policy(new)
+    user.password_hash = passwords.hash_password(new)
+    end_sessions(user)
+    audit.record(actor, "password.changed", "user", user.id)
+
+
+# Password resets (admin-driven)
+
+
+def _issue_reset(user: User, actor: Actor, ttl: timedelta = timedelta(hours=24)) -> str:
+    token, digest = new_token()
+    db.session.add(
+        PasswordReset(
+            user=user,
+            token_hash=digest,
+            created_by_id=actor.user_id,
+            expires_at=utcnow() + ttl,
+        )
+    )
+    audit.record(actor, "password.reset_link_created", "user", user.id)
+    return token
+
+
+def create_reset_link(user: User, actor: Actor, ttl: timedelta) -> str:
+    """A platform admin makes a one-time link; older unused links of the user stop working."""
+    now = utcnow()
+    for old in db.session.scalars(
+        select(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+    ):
+        old.used_at = now
+    return _issue_reset(user, actor, ttl)
+
+
+def find_reset(token: str) -> PasswordReset:
+    reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == hash_token(token)))
+    if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
+        raise NotFound(_l("This link is invalid or has expired. Ask the platform administrator for a new one."))
+    return reset
+
+
+def reset_password(token: str, new: str, actor: Actor) -> User:
+    reset = find_reset(token)
+    check_password_policy(new)
+    user = reset.user
+    user.password_hash = passwords.hash_password(new)
+    reset.used_at = utcnow()
+    end_sessions(user)
+    audit.record(
+        Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip), "password.reset", "user", user.id
+    )
+    return user
+
+
+# Members and invitations
+
+
+def create_invitation(org: Organisation, role: MemberRole, note: str, actor: Actor, ttl: timedelta) -> tuple[Invitation, str]:
+    token, digest = new_token()
+    invitation = Invitation(
+        org=org,
+        token_hash=digest,
+        role=role,
+        note=note.strip() or None,
+        created_by_id=actor.user_id,
+        expires_at=utcnow() + ttl,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    audit.record(actor, "invitation.created", "invitation", invitation.id, role=role.value, org_id=org.id)
+    return invitation, token
+
+
+def pending_invitations(org: Organisation) -> list[Invitation]:
+    stmt = (
+        select(Invitation)
+        .where(
+            Invitation.org_id == org.id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > utcnow(),
+        )
+        .order_by(Invitation.created_at.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def find_invitation(token: str) -> Invitation:
+    invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if (
+        invitation is None
+        or invitation.accepted_at is not None
+        or invitation.revoked_at is not None
+        or invitation.expires_at <= utcnow()
+    ):
+        raise NotFound(_l("This invitation is invalid, used or expired. Ask for a new one."))
+    return invitation
+
+
+def accept_invitation(token: str, name: str, email: str, password: str, actor: Actor) -> User:
+    invitation = find_invitation(token)
+    user = _new_user(invitation.org, email, name, password, invitation.role)
+    _flush_unique()
+    invitation.accepted_at = utcnow()
+    invitation.accepted_user_id = user.id
+    who = Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip)
+    audit.record(who, "member.added", "user", user.id, role=user.role.value, org_id=user.org_id, invitation_id=invitation.id)
+    return user
+
+
+def org_invitation(org: Organisation, invitation_id: int) -> Invitation:
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None or invitation.org_id != org.id:
+        raise NotFound(_l("Not found."))
+    return invitation
+
+
+def revoke_invitation(invitation: Invitation, actor: Actor) -> None:
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        audit.record(actor, "invitation.revoked", "invitation", invitation.id, org_id=invitation.org_id)
+
+
+def org_member(org: Organisation, user_id: int) -> User:
+    """A member of this organisation; another organisation's users are not found."""
+    user = db.session.get(User, user_id)
+    if user is None or user.org_id != org.id:
+        raise NotFound(_l("Not found."))
+    return user
+
+
+def _active_owner_count(org: Organisation) -> int:
+    stmt = select(func.count(User.id)).where(
+        User.org_id == org.id, User.role == MemberRole.OWNER, User.active.is_(True)
+    )
+    return db.session.scalar(stmt) or 0
+
+
+def remove_member(member: User, actor: Actor) -> None:
+    if member.id == actor.user_id:
+        raise DomainError(_l("You cannot remove yourself."))
+    if member.role is MemberRole.OWNER and member.active and _active_owner_count(member.org) <= 1:
+        raise DomainError(_l("An organisation needs at least one owner."))
+    member.active = False
+    end_sessions(member)
+    audit.record(actor, "member.removed", "user", member.id, org_id=member.org_id)
+
+
+def change_role(member: User, role: MemberRole, actor: Actor) -> None:
+    if member.role is role:
+        return
+    if not member.active:
+        raise DomainError(_l("This member has been removed."))
+    if member.role is MemberRole.OWNER and _active_owner_count(member.org) <= 1:
+        raise DomainError(_l("An organisation needs at least one owner."))
+    before = member.role
+    member.role = role
+    audit.record(actor, "member.role_changed", "user", member.id, before=before.value, after=role.value, org_id=member.org_id)
+
+
+def set_active(user: User, active: bool, actor: Actor) -> None:
+    """Platform admin: deactivate (ending every session) or reactivate an account."""
+    if user.id == actor.user_id:
+        raise DomainError(_l("You cannot deactivate your own account."))
+    if user.active == active:
+        return
+    user.active = active
+    end_sessions(user)
+    audit.record(actor, "user.activated" if active else "user.deactivated", "user", user.id, org_id=user.org_id)
+
+
+# Reading
+
+
+def industries() -> list[Industry]:
+    return list(db.session.scalars(select(Industry).order_by(Industry.position, Industry.code)))
+
+
+def regions() -> list[Region]:
+    return list(db.session.scalars(select(Region).order_by(Region.code)))
+
+
+def get_provider(org_id: int) -> Organisation:
+    org = db.session.get(Organisation, org_id)
+    if org is None or org.kind is not OrgKind.PROVIDER:
+        raise NotFound(_l("Not found."))
+    return org
+
+
+def list_organisations(query: str = "", kind: OrgKind | None = None, page: int = 1, per_page: int = 25) -> tuple[list[Organisation], int]:
+    stmt = select(Organisation)
+    if kind is not None:
+        stmt = stmt.where(Organisation.kind == kind)
+    if query:
+        like = f"%{query.strip()}%"
+        stmt = stmt.where(Organisation.name.ilike(like) | Organisation.credit_code.ilike(like))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.session.scalars(
+        stmt.order_by(Organisation.kind, Organisation.name).limit(per_page).offset((page - 1) * per_page)
+    )
+    return list(rows), total
+
+
+def count_by_kind() -> dict[OrgKind, int]:
+    rows = db.session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind))
+    return {kind: n for kind, n in rows}
+
+

@@ -1,0 +1,342 @@
+"""Signing in and out, self-registration, passwords, invitations, the organisation's members
+and profile, and providers' public profiles."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from marketplace import LANGUAGE_COOKIE, audit
+from marketplace.accounts import forms, services
+from marketplace.accounts.models import MemberRole, OrgKind, Organisation, ProviderType
+from marketplace.errors import DomainError
+from marketplace.extensions import limiter
+from marketplace.forms import attach_error
+from marketplace.rendering import render
+from marketplace.security import current_actor, is_safe_next, public, requires
+
+bp = Blueprint("accounts", __name__)
+org_bp = Blueprint("org", __name__, url_prefix="/org")
+
+INVALID = 422  # a form with errors: the response rolls the transaction back
+
+
+def _login_failed(_response: Response) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _account_key() -> str:
+    return "account:" + services.normalise_email(request.form.get("email", ""))
+
+
+def _ip_key() -> str:
+    return "ip:" + (request.remote_addr or "unknown")
+
+
+def _login_limit() -> str:
+    return str(current_app.config["LOGIN_FAILURE_LIMIT"])
+
+
+def _start_session(user: object) -> None:
+    """A fresh session at login: nothing from before survives but the language cookie."""
+    session.clear()
+    login_user(user, remember=False)  # type: ignore[arg-type]
+    session.permanent = True
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, key_func=_ip_key, methods=["POST"], deduct_when=_login_failed, scope="login-ip")
+@limiter.limit(_login_limit, key_func=_account_key, methods=["POST"], deduct_when=_login_failed, scope="login-account")
+def login() -> Response:
+    form = forms.LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("home.dashboard"))
+    if not form.validate_on_submit():
+        return render("accounts/login.html", form=form, status=INVALID if form.is_submitted() else 200)
+    user = services.authenticate(form.email.data, form.password.data, current_actor())
+    if user is None:
+        g.login_failed = True
+        form.form_errors.append(_("The e-mail or password is not correct."))
+        return render("accounts/login.html", form=form)
+    _start_session(user)
+    target = form.next.data
+    return redirect(target if is_safe_next(target) else url_for("home.dashboard"))
+
+
+@bp.post("/logout")
+@requires()
+def logout() -> Response:
+    form = forms.ConfirmForm()
+    if form.validate_on_submit():
+        services.logout(current_user, current_actor())
+    logout_user()
+    session.clear()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("home.index"))
+
+
+@bp.post("/language")
+@public
+def set_language() -> Response:
+    lang = request.form.get("lang", "")
+    target = request.form.get("next", "")
+    response = redirect(target if is_safe_next(target) else url_for("home.index"))
+    if lang in current_app.config["LANGUAGES"]:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+        )
+    return response
+
+
+@bp.get("/register")
+@public
+def register() -> Response:
+    return render("accounts/register_choice.html")
+
+
+def _fill_reference_choices(form: forms.EnterpriseProfileForm | forms.ProviderProfileForm) -> None:
+    locale = str(get_locale())
+    industries = [(i.code, i.name(locale)) for i in services.industries()]
+    regions = [(r.code, f"{r.name(locale)} ({r.code})") for r in services.regions()]
+    placeholder = [("", _("Choose…"))]
+    if isinstance(form, forms.EnterpriseProfileForm):
+        form.industry_code.choices = placeholder + industries
+        form.region_code.choices = placeholder + regions
+    else:
+        form.industry_codes.choices = industries
+        form.region_codes.choices = regions
+
+
+def _enterprise_profile(form: forms.EnterpriseProfileForm, code: str) -> services.EnterpriseProfile:
+    return services.EnterpriseProfile(
+        name=form.name.data,
+        credit_code=code,
+        industry_code=form.industry_code.data,
+        region_code=form.region_code.data,
+        employees=form.employees.data,
+        annual_revenue_fen=form.annual_revenue.data,
+    )
+
+
+def _provider_profile(form: forms.ProviderProfileForm, code: str) -> services.ProviderProfile:
+    return services.ProviderProfile(
+        name=form.name.data,
+        credit_code=code,
+        provider_type=ProviderType(form.provider_type.data),
+        industry_codes=list(form.industry_codes.data or []),
+        region_codes=list(form.region_codes.data or []),
+        contact_name=form.contact_name.data,
+        contact_phone=form.contact_phone.data,
+        contact_email=form.contact_email.data,
+        description=form.description.data or "",
+    )
+
+
+@bp.route("/register/<any(enterprise, provider):kind>", methods=["GET", "POST"])
+@public
+def register_org(kind: str) -> Response:
+    form: forms.EnterpriseRegistrationForm | forms.ProviderRegistrationForm
+    if kind == "enterprise":
+        form = forms.EnterpriseRegistrationForm()
+    else:
+        form = forms.ProviderRegistrationForm()
+    _fill_reference_choices(form)
+    template = f"accounts/register_{kind}.html"
+    if not form.validate_on_submit():
+        return render(template, form=form, status=INVALID if form.is_submitted() else 200)
+    owner = services.NewOwner(form.owner_name.data, form.email.data, form.password.data)
+    try:
+        if isinstance(form, forms.EnterpriseRegistrationForm):
+            user = services.register_enterprise(_enterprise_profile(form, form.credit_code.data), owner, current_actor())
+        else:
+            user = services.register_provider(_provider_profile(form, form.credit_code.data), owner, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render(template, form=form, status=INVALID)
+    _start_session(user)
+    flash(_("Welcome! Your organisation is registered and you are its owner."), "success")
+    return redirect(url_for("home.dashboard"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires()
+def change_password() -> Response:
+    form = forms.ChangePasswordForm()
+    if not form.validate_on_submit():
+        return render("accounts/change_password.html", form=form, status=INVALID if form.is_submitted() else 200)
+    try:
+        services.change_password(current_user, form.current_password.data, form.password.data, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("accounts/change_password.html", form=form, status=INVALID)
+    # Every session ended with the old token; this one continues under the new one.
+    _start_session(current_user)
+    flash(_("Your password has been changed. Other sessions have been logged out."), "success")
+    return redirect(url_for("home.dashboard"))
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str) -> Response:
+    reset = services.find_reset(token)  # 404 when invalid, used or expired
+    form = forms.SetPasswordForm()
+    if not form.validate_on_submit():
+        return render("accounts/reset_password.html", form=form, user=reset.user, status=INVALID if form.is_submitted() else 200)
+    try:
+        services.reset_password(token, form.password.data, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("accounts/reset_password.html", form=form, user=reset.user, status=INVALID)
+    logout_user()
+    session.clear()
+    flash(_("Your password is set. Log in with it now."), "success")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str) -> Response:
+    invitation = services.find_invitation(token)
+    form = forms.AcceptInvitationForm()
+    if not form.validate_on_submit():
+        return render("accounts/accept_invitation.html", form=form, invitation=invitation, status=INVALID if form.is_submitted() else 200)
+    try:
+        user = services.accept_invitation(token, form.owner_name.data, form.email.data, form.password.data, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("accounts/accept_invitation.html", form=form, invitation=invitation, status=INVALID)
+    _start_session(user)
+    flash(_("Welcome to %(org)s.", org=invitation.org.name), "success")
+    return redirect(url_for("home.dashboard"))
+
+
+@bp.get("/providers/<int:org_id>")
+@public
+def provider_profile(org_id: int) -> Response:
+    provider = services.get_provider(org_id)
+    return render("accounts/provider_profile.html", provider=provider)
+
+
+# The organisation: profile and members
+
+
+def _org() -> Organisation:
+    return current_user.org
+
+
+@org_bp.get("")
+@requires()
+def members() -> Response:
+    org = _org()
+    new_link = session.pop("new_invitation_link", None)
+    return render(
+        "org/members.html",
+        org=org,
+        invitations=services.pending_invitations(org) if current_user.is_owner else [],
+        invite_form=forms.InvitationForm(),
+        role_form=forms.RoleForm(),
+        confirm_form=forms.ConfirmForm(),
+        new_link=new_link,
+        recent=audit.entries_for_org(org.id, limit=15) if current_user.is_owner else [],
+    )
+
+
+@org_bp.post("/invitations")
+@requires(owner=True)
+def invite() -> Response:
+    form = forms.InvitationForm()
+    if not form.validate_on_submit():
+        flash(_("Choose a role for the invitation."), "error")
+        return redirect(url_for("org.members"))
+    _invitation, token = services.create_invitation(
+        _org(), MemberRole(form.role.data), form.note.data or "", current_actor(), current_app.config["INVITATION_TTL"]
+    )
+    session["new_invitation_link"] = url_for("accounts.accept_invitation", token=token, _external=True)
+    return redirect(url_for("org.members"))
+
+
+@org_bp.post("/invitations/<int:invitation_id>/revoke")
+@requires(owner=True)
+def revoke_invitation(invitation_id: int) -> Response:
+    invitation = services.org_invitation(_org(), invitation_id)
+    if forms.ConfirmForm().validate_on_submit():
+        services.revoke_invitation(invitation, current_actor())
+        flash(_("The invitation has been revoked."), "info")
+    return redirect(url_for("org.members"))
+
+
+@org_bp.post("/members/<int:user_id>/remove")
+@requires(owner=True)
+def remove_member(user_id: int) -> Response:
+    member = services.org_member(_org(), user_id)
+    if forms.ConfirmForm().validate_on_submit():
+        try:
+            services.remove_member(member, current_actor())
+            flash(_("%(name)s has been removed.", name=member.name), "info")
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("org.members"))
+
+
+@org_bp.post("/members/<int:user_id>/role")
+@requires(owner=True)
+def change_role(user_id: int) -> Response:
+    member = services.org_member(_org(), user_id)
+    form = forms.RoleForm()
+    if form.validate_on_submit():
+        try:
+            services.change_role(member, MemberRole(form.role.data), current_actor())
+            flash(_("The role of %(name)s is now: %(role)s.", name=member.name, role=member.role.label), "success")
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("org.members"))
+
+
+@org_bp.route("/profile", methods=["GET", "POST"])
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
+def edit_profile() -> Response:
+    org = _org()
+    form: forms.EnterpriseProfileForm | forms.ProviderProfileForm
+    if org.kind is OrgKind.ENTERPRISE:
+        form = forms.EnterpriseProfileForm(obj=org)
+        if request.method == "GET":
+            form.annual_revenue.data = org.annual_revenue_fen
+    else:
+        form = forms.ProviderProfileForm(obj=org)
+        if request.method == "GET":
+            form.provider_type.data = org.provider_type.value if org.provider_type else None
+            form.industry_codes.data = [i.code for i in org.industries_served]
+            form.region_codes.data = [r.code for r in org.regions_served]
+    _fill_reference_choices(form)
+    if not form.validate_on_submit():
+        return render("org/profile.html", form=form, org=org, status=INVALID if form.is_submitted() else 200)
+    try:
+        if isinstance(form, forms.EnterpriseProfileForm):
+            services.update_enterprise_profile(org, _enterprise_profile(form, org.credit_code or ""), current_actor())
+        else:
+            services.update_provider_profile(org, _provider_profile(form, org.credit_code or ""), current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("org/profile.html", form=form, org=org, status=INVALID)
+    flash(_("The profile has been saved."), "success")
+    return redirect(url_for("home.dashboard"))

@@ -1,0 +1,111 @@
+"""``flask --app app …`` commands: the database, demo data and accounts.
+
+Each command commits once at its end, or not at all when it fails.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from marketplace import migrate
+from marketplace.db import db
+
+db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to REVISION (default: head)."""
+    assert db.engine is not None
+    migrate.upgrade(db.engine, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrated schema disagree."""
+    assert db.engine is not None
+    migrate.check(db.engine)
+    click.echo("models and migrations agree")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    from alembic import command
+
+    assert db.engine is not None
+    command.revision(migrate.alembic_config(db.engine), message=message, autogenerate=True)
+
+
+def _database_is_empty() -> bool:
+    from marketplace.accounts.models import Organisation
+
+    return (db.session.scalar(select(func.count(Organisation.id))) or 0) == 0
+
+
+@click.command("seed-demo")
+@click.option("--reset", is_flag=True, help="Delete all data first (never on a production database).")
+@click.option("--if-empty", is_flag=True, help="Do nothing, successfully, when data exists.")
+def seed_demo(reset: bool, if_empty: bool) -> None:
+    """Load the deterministic Chinese demo dataset."""
+    from marketplace.demo import seed
+
+    if not _database_is_empty():
+        if if_empty:
+            click.echo("demo data already present; keeping it")
+            return
+        if not reset:
+            click.echo("The database is not empty. Use --reset to delete all data and reload the demo.", err=True)
+            sys.exit(1)
+        seed.wipe()
+    summary = seed.load()
+    db.session.commit()
+    click.echo("demo data loaded: " + ", ".join(f"{n} {what}" for what, n in summary.items()))
+
+
+@click.command("demo-logins")
+def demo_logins() -> None:
+    """Print the demo accounts."""
+    from marketplace.demo import seed
+
+    click.echo(seed.logins_text())
+
+
+@click.command("create-account")
+@click.option("--kind", type=click.Choice(["agency", "assessor", "platform"]), required=True)
+@click.option("--name", required=True, help="Organisation name")
+@click.option("--credit-code", default=None)
+@click.option("--owner-name", required=True)
+@click.option("--email", required=True)
+@click.password_option(envvar="ACCOUNT_PASSWORD", help="The owner's password (prompted).")
+def create_account(kind: str, name: str, credit_code: str | None, owner_name: str, email: str, password: str) -> None:
+    """Create an agency, assessor or platform organisation with its first user (owner)."""
+    from marketplace.accounts import services
+    from marketplace.accounts.models import OrgKind
+    from marketplace.errors import DomainError
+    from marketplace.security import Actor
+
+    try:
+        user, _token = services.create_organisation(
+            OrgKind(kind), name, credit_code, owner_name, email, Actor(None, None, "cli"), password=password
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from error
+    db.session.commit()
+    click.echo(f"created {kind} organisation #{user.org_id} with owner {user.email}")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(demo_logins)
+    app.cli.add_command(create_account)

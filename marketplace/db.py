@@ -1,0 +1,126 @@
+"""Engine, one session per app context, the declarative Base and shared column types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from flask import Flask
+from flask.globals import app_ctx
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, mapped_column, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; store aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+created_at = Annotated[datetime, mapped_column(default=utcnow)]
+str40 = Annotated[str, mapped_column(String(40))]
+str120 = Annotated[str, mapped_column(String(120))]
+str255 = Annotated[str, mapped_column(String(255))]
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _fix_sqlite(engine)
+    return engine
+
+
+def _fix_sqlite(engine: Engine) -> None:
+    """Let SQLAlchemy own transactions (savepoints work) and enforce foreign keys."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _scope() -> int:
+    return id(app_ctx._get_current_object())  # type: ignore[attr-defined]
+
+
+class Database:
+    """Holds the engine and a session scoped to the current Flask app context.
+
+    Services use ``db.session`` and flush; only the request wrapper and CLI commands commit.
+    """
+
+    def __init__(self) -> None:
+        self.session = scoped_session(sessionmaker(expire_on_commit=False), scopefunc=_scope)
+        self.engine: Engine | None = None
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config["DATABASE_URL"]
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        self.engine = make_engine(url, pool_pre_ping=True)
+        self.session.session_factory.configure(bind=self.engine)
+        app.extensions["db"] = self
+
+        @app.teardown_appcontext
+        def _remove(_exc: BaseException | None) -> None:
+            self.session.remove()
+
+
+db = Database()
+
+
+def str_enum(enum_cls: type, length: int = 20) -> Any:
+    """An enum stored by its value as a short string, with a CHECK of the allowed values."""
+    from sqlalchemy import Enum
+
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda e: [m.value for m in e],
+        name=enum_cls.__name__.lower(),
+    )

@@ -1,0 +1,59 @@
+"""Error pages in the user's language; never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from marketplace.errors import NotFound
+
+MESSAGES = {
+    400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+    403: (_l("Not allowed"), _l("Your account is not allowed to open this page.")),
+    404: (_l("Page not found"), _l("There is nothing here, or it is not visible to your organisation.")),
+    405: (_l("Not allowed"), _l("This address does not accept that kind of request.")),
+    413: (_l("Too large"), _l("What you sent is larger than this site accepts (2 MB).")),
+    422: (_l("Cannot process"), _l("Some of what you sent is not valid.")),
+    429: (_l("Too many attempts"), _l("Too many attempts in a short time. Wait a few minutes and try again.")),
+    500: (_l("Something went wrong"), _l("An error occurred on our side. It has been logged; please try again later.")),
+}
+
+
+def render_error(code: int, message: object = None) -> tuple[str, int]:
+    title, default = MESSAGES.get(code, MESSAGES[500])
+    return (
+        render_template("errors/error.html", code=code, title=title, message=message or default),
+        code,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> tuple[str, int]:
+        return render_error(
+            400,
+            _l("The form expired or did not come from this site. Reload the page and try again."),
+        )
+
+    @app.errorhandler(NotFound)
+    def _not_found(error: NotFound) -> tuple[str, int]:
+        return render_error(404, error.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> tuple[str, int] | HTTPException | Response:
+        if error.code is None or error.code < 400:
+            return error
+        if error.code in MESSAGES:
+            page, code = render_error(error.code)
+            response = Response(page, code, mimetype="text/html")
+            if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+                response.headers["Allow"] = ", ".join(error.valid_methods)
+            return response
+        return error
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(error: InternalServerError) -> tuple[str, int]:
+        app.logger.error("500 on %s %s", request.method, request.path, exc_info=error.original_exception)
+        return render_error(500)

@@ -1,0 +1,39 @@
+"""Money is integer fen (分) in CNY. Never floats: parse with Decimal, round explicitly."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+FEN_PER_YUAN = 100
+
+
+class MoneyError(ValueError):
+    """Raised for an amount that cannot be read as yuan with at most two decimals."""
+
+
+def parse_yuan(text: str | int | Decimal) -> int:
+    """Read an amount in yuan (``"1,234.5"``) as fen. More than two decimals is an error."""
+    raw = str(text).strip().replace(",", "").replace("，", "").removeprefix("¥").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise MoneyError(f"not an amount: {text!r}") from exc
+    if not value.is_finite():
+        raise MoneyError(f"not an amount: {text!r}")
+    fen = value * FEN_PER_YUAN
+    if fen != fen.to_integral_value():
+        raise MoneyError(f"more than two decimals: {text!r}")
+    return int(fen)
+
+
+def format_fen(fen: int, symbol: str = "¥") -> str:
+    """``123456`` → ``¥1,234.56``; negative amounts keep the sign in front."""
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(int(fen)), FEN_PER_YUAN)
+    return f"{sign}{symbol}{yuan:,}.{cents:02d}"
+
+
+def apply_basis_points(fen: int, basis_points: int) -> int:
+    """``fen × bp / 10000`` rounded half up to the fen (the rounding rule of the house)."""
+    exact = Decimal(fen) * Decimal(basis_points) / Decimal(10_000)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -1,0 +1,21 @@
+"""One URL serves a full page or, for an htmx request, one block of the same template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, make_response, render_template
+from jinja2_fragments.flask import render_block
+
+from marketplace.extensions import htmx
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
+    if block is not None and htmx and not htmx.boosted:
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    if block is not None:
+        response.vary.add("HX-Request")
+    return response

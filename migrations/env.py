@@ -1,0 +1,31 @@
+"""Alembic environment: the engine comes from the app (or the tests) via ``attributes``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import marketplace.models  # noqa: F401  (registers every table on Base.metadata)
+from marketplace.db import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+            compare_server_default=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run them against a database")
+run_migrations_online()

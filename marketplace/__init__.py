@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, Response, flash, g, redirect, request, session, url_for
+from flask import Flask, Response, flash, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -34,6 +35,7 @@ def create_app(config: Config | None = None) -> Flask:
             app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"]
         )
 
+    app.session_interface = SessionInterface()
     database.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -51,6 +53,14 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 LANGUAGE_COOKIE = "lang"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        configured = bool(app.config["SESSION_COOKIE_SECURE"])
+        return configured or (has_request_context() and request.is_secure)
 
 
 def select_locale() -> str:

@@ -9,7 +9,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from marketplace import migrate
@@ -52,6 +52,7 @@ def _database_is_empty() -> bool:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--reset", is_flag=True, help="Delete all data first (never on a production database).")
 @click.option("--if-empty", is_flag=True, help="Do nothing, successfully, when data exists.")
 def seed_demo(reset: bool, if_empty: bool) -> None:
@@ -72,6 +73,7 @@ def seed_demo(reset: bool, if_empty: bool) -> None:
 
 
 @click.command("demo-logins")
+@with_appcontext
 def demo_logins() -> None:
     """Print the demo accounts."""
     from marketplace.demo import seed
@@ -80,6 +82,7 @@ def demo_logins() -> None:
 
 
 @click.command("create-account")
+@with_appcontext
 @click.option("--kind", type=click.Choice(["agency", "assessor", "platform"]), required=True)
 @click.option("--name", required=True, help="Organisation name")
 @click.option("--credit-code", default=None)

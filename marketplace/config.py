@@ -73,6 +73,8 @@ class DevConfig(Config):
 
 
 class TestConfig(Config):
+    __test__ = False  # not a pytest test class
+
     def __init__(self, database_url: str) -> None:
         super().__init__()
         self.SECRET_KEY = "test-secret-key"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from marketplace.errors import DomainError
@@ -49,3 +51,8 @@ def attach_error(form: FlaskForm, error: DomainError) -> None:
         field.errors = [*list(field.errors), str(error.message)]
     else:
         form.form_errors.append(str(error.message))
+
+
+def choices(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+    """Select options from ``(value, label)`` pairs."""
+    return [SelectChoice(value, str(label)) for value, label in pairs]

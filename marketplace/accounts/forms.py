@@ -26,7 +26,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts import credit_code, passwords
 from marketplace.accounts.models import MemberRole, OrgKind, ProviderType
-from marketplace.forms import YuanField, not_negative
+from marketplace.forms import YuanField, choices, not_negative
 
 REQUIRED = _l("This field is required.")
 
@@ -101,7 +101,7 @@ class ProviderProfileForm(FlaskForm):
     name = StringField(_l("Provider name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     provider_type = SelectField(
         _l("Provider type"),
-        choices=[(t.value, t.label) for t in ProviderType],
+        choices=[],
         validators=[DataRequired(REQUIRED)],
     )
     industry_codes = MultiCheckboxField(_l("Industries served"), validators=[DataRequired(_l("Choose at least one industry."))])
@@ -114,7 +114,7 @@ class ProviderProfileForm(FlaskForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         # the labels are lazy strings; choices are rendered in the current language
-        self.provider_type.choices = [(t.value, t.label) for t in ProviderType]
+        self.provider_type.choices = choices((t.value, t.label) for t in ProviderType)
 
 
 class ProviderRegistrationForm(ProviderProfileForm, OwnerFields):
@@ -145,7 +145,7 @@ class InvitationForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.role.choices = [(r.value, r.label) for r in MemberRole]
+        self.role.choices = choices((r.value, r.label) for r in MemberRole)
 
 
 class RoleForm(FlaskForm):
@@ -153,7 +153,7 @@ class RoleForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.role.choices = [(r.value, r.label) for r in MemberRole]
+        self.role.choices = choices((r.value, r.label) for r in MemberRole)
 
 
 class ConfirmForm(FlaskForm):
@@ -169,6 +169,6 @@ class NewOrganisationForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.kind.choices = [
+        self.kind.choices = choices(
             (k.value, k.label) for k in (OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.PLATFORM)
-        ]
+        )

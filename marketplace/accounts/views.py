@@ -8,7 +8,7 @@ from flask import (
     Response,
     current_app,
     flash,
-    g,
+
     redirect,
     request,
     session,
@@ -23,7 +23,7 @@ from marketplace.accounts import forms, services
 from marketplace.accounts.models import MemberRole, OrgKind, Organisation, ProviderType
 from marketplace.errors import DomainError
 from marketplace.extensions import limiter
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, choices
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, public, requires
 
@@ -34,7 +34,7 @@ INVALID = 422  # a form with errors: the response rolls the transaction back
 
 
 def _login_failed(_response: Response) -> bool:
-    return bool(g.get("login_failed"))
+    return bool(request.environ.get("marketplace.login_failed"))
 
 
 def _account_key() -> str:
@@ -70,7 +70,7 @@ def login() -> Response:
         return render("accounts/login.html", form=form, status=INVALID if form.is_submitted() else 200)
     user = services.authenticate(form.email.data, form.password.data, current_actor())
     if user is None:
-        g.login_failed = True
+        request.environ["marketplace.login_failed"] = True
         form.form_errors.append(_("The e-mail or password is not correct."))
         return render("accounts/login.html", form=form)
     _start_session(user)
@@ -102,7 +102,7 @@ def set_language() -> Response:
             lang,
             max_age=365 * 24 * 3600,
             samesite="Lax",
-            secure=current_app.config["SESSION_COOKIE_SECURE"],
+            secure=current_app.config["SESSION_COOKIE_SECURE"] or request.is_secure,
             httponly=True,
         )
     return response
@@ -120,11 +120,11 @@ def _fill_reference_choices(form: forms.EnterpriseProfileForm | forms.ProviderPr
     regions = [(r.code, f"{r.name(locale)} ({r.code})") for r in services.regions()]
     placeholder = [("", _("Choose…"))]
     if isinstance(form, forms.EnterpriseProfileForm):
-        form.industry_code.choices = placeholder + industries
-        form.region_code.choices = placeholder + regions
+        form.industry_code.choices = choices(placeholder + industries)
+        form.region_code.choices = choices(placeholder + regions)
     else:
-        form.industry_codes.choices = industries
-        form.region_codes.choices = regions
+        form.industry_codes.choices = choices(industries)
+        form.region_codes.choices = choices(regions)
 
 
 def _enterprise_profile(form: forms.EnterpriseProfileForm, code: str) -> services.EnterpriseProfile:
@@ -190,7 +190,7 @@ def change_password() -> Response:
         attach_error(form, error)
         return render("accounts/change_password.html", form=form, status=INVALID)
     # Every session ended with the old token; this one continues under the new one.
-    _start_session(current_user)
+    _start_session(current_user._get_current_object())
     flash(_("Your password has been changed. Other sessions have been logged out."), "success")
     return redirect(url_for("home.dashboard"))
 

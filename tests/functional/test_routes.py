@@ -1,0 +1,64 @@
+"""Every route is classified as public or needing a role (Warehouse pins its routes too)."""
+
+from marketplace.security import access_of
+
+# What each role may open; a new route must be added here on purpose.
+EXPECTED = {
+    "home.index": "public",
+    "home.healthz": "public",
+    "home.dashboard": "signed-in",
+    "accounts.login": "public",
+    "accounts.logout": "signed-in",
+    "accounts.set_language": "public",
+    "accounts.register": "public",
+    "accounts.register_org": "public",
+    "accounts.change_password": "signed-in",
+    "accounts.reset_password": "public",
+    "accounts.accept_invitation": "public",
+    "accounts.provider_profile": "public",
+    "org.members": "signed-in",
+    "org.invite": "owner",
+    "org.revoke_invitation": "owner",
+    "org.remove_member": "owner",
+    "org.change_role": "owner",
+    "org.edit_profile": "enterprise,provider owner",
+    "admin.organisations": "platform",
+    "admin.new_organisation": "platform",
+    "admin.organisation": "platform",
+    "admin.reset_link": "platform",
+    "admin.set_active": "platform",
+}
+
+
+def describe(access):
+    if access.public:
+        return "public"
+    kinds = ",".join(sorted(access.kinds))
+    if access.owner:
+        return f"{kinds} owner".strip()
+    return kinds or "signed-in"
+
+
+def test_every_route_is_classified(app):
+    seen = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        access = access_of(rule.endpoint, app)
+        assert access is not None, f"{rule} ({rule.endpoint}) is neither public nor given a role"
+        seen[rule.endpoint] = describe(access)
+    assert seen == EXPECTED
+
+
+def test_roles_are_enforced(client, dbs):
+    from tests.factories import OrganisationFactory, UserFactory
+
+    UserFactory(email="ent@factory.cn")
+    UserFactory(email="plat@factory.cn", org=OrganisationFactory(platform=True))
+    client.login("ent@factory.cn")
+    for path in ["/admin/organisations", "/admin/organisations/new"]:
+        assert client.get(path).status_code == 403
+    client.form("/logout")
+    client.login("plat@factory.cn")
+    assert client.get("/admin/organisations").status_code == 200
+    assert client.get("/org/profile").status_code == 403  # platform has no self-service profile

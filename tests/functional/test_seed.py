@@ -1,0 +1,61 @@
+"""`flask seed-demo`: realistic, valid, deterministic, and careful with existing data."""
+
+from sqlalchemy import func, select
+
+from marketplace import create_app, migrate
+from marketplace.accounts import credit_code
+from marketplace.accounts.models import OrgKind, Organisation, ProviderType
+from marketplace.config import TestConfig
+from marketplace.db import db, make_engine
+
+
+def seeded_app(path):
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return create_app(TestConfig(url))
+
+
+def snapshot(app):
+    with app.app_context():
+        rows = db.session.execute(select(Organisation.kind, Organisation.name, Organisation.credit_code).order_by(Organisation.id))
+        return [tuple(r) for r in rows]
+
+
+def test_seed_demo(tmp_path, monkeypatch):
+    app = seeded_app(tmp_path / "a.sqlite3")
+    # the real command, on a database the suite's savepoints do not wrap
+    db.session.session_factory.configure(bind=app.extensions["db"].engine)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+
+    with app.app_context():
+        by_kind = dict(db.session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind)).all())
+        assert by_kind[OrgKind.AGENCY] >= 2 and by_kind[OrgKind.ASSESSOR] >= 1
+        assert by_kind[OrgKind.PROVIDER] >= 25 and by_kind[OrgKind.ENTERPRISE] >= 120
+        orgs = db.session.scalars(select(Organisation)).all()
+        assert all(credit_code.is_valid(o.credit_code) for o in orgs if o.credit_code)
+        assert {o.provider_type for o in orgs if o.kind is OrgKind.PROVIDER} == set(ProviderType)
+        assert {o.industry_code for o in orgs if o.kind is OrgKind.ENTERPRISE} >= {
+            "machining", "textile", "electronics", "food", "auto_parts", "furniture", "hardware"
+        }
+        names = {o.name for o in orgs}
+        assert {"石家庄市工业和信息化局", "厦门市工业和信息化局"} <= names
+        assert len({o.size_tier for o in orgs if o.kind is OrgKind.ENTERPRISE}) >= 3
+
+    refused = runner.invoke(args=["seed-demo"])
+    assert refused.exit_code == 1 and "not empty" in refused.output
+    assert runner.invoke(args=["seed-demo", "--if-empty"]).exit_code == 0
+    logins = runner.invoke(args=["demo-logins"]).output
+    assert "official@sjz.demo" in logins and "zhuanxing2026" in logins
+
+    first = snapshot(app)
+    assert runner.invoke(args=["seed-demo", "--reset"]).exit_code == 0
+    assert snapshot(app) == first  # deterministic
+
+    other = seeded_app(tmp_path / "b.sqlite3")
+    db.session.session_factory.configure(bind=other.extensions["db"].engine)
+    assert other.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    assert snapshot(other) == first

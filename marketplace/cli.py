@@ -22,7 +22,6 @@ db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the database to REVISION (default: head)."""
-    assert db.engine is not None
     migrate.upgrade(db.engine, revision)
     click.echo(f"database at {revision}")
 
@@ -30,7 +29,6 @@ def db_upgrade(revision: str) -> None:
 @db_cli.command("check")
 def db_check() -> None:
     """Fail when the models and the migrated schema disagree."""
-    assert db.engine is not None
     migrate.check(db.engine)
     click.echo("models and migrations agree")
 
@@ -41,7 +39,6 @@ def db_revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
     from alembic import command
 
-    assert db.engine is not None
     command.revision(migrate.alembic_config(db.engine), message=message, autogenerate=True)
 
 

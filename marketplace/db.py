@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from flask import Flask
+from flask import Flask, current_app
 from flask.globals import app_ctx
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, mapped_column, scoped_session, sessionmaker
+from sqlalchemy import Connection, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Session,
+    mapped_column,
+    scoped_session,
+    sessionmaker,
+)
+from sqlalchemy.orm.session import JoinTransactionMode
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -83,15 +91,36 @@ def _scope() -> int:
     return id(app_ctx._get_current_object())  # type: ignore[attr-defined]
 
 
+@dataclass
+class DatabaseState:
+    """One app's engine and what its sessions bind to (tests bind them to a connection)."""
+
+    engine: Engine
+    bind: Engine | Connection
+    join_transaction_mode: JoinTransactionMode = "conditional_savepoint"
+
+
+class AppSession(Session):
+    """A session bound to the database of the app whose context it lives in."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        state: DatabaseState = current_app.extensions["db"]
+        if kwargs.get("bind") is None:
+            kwargs["bind"] = state.bind
+        kwargs.setdefault("join_transaction_mode", state.join_transaction_mode)
+        super().__init__(**kwargs)
+
+
 class Database:
-    """Holds the engine and a session scoped to the current Flask app context.
+    """A session scoped to the current Flask app context, bound to that app's database.
 
     Services use ``db.session`` and flush; only the request wrapper and CLI commands commit.
     """
 
     def __init__(self) -> None:
-        self.session = scoped_session(sessionmaker(expire_on_commit=False), scopefunc=_scope)
-        self.engine: Engine | None = None
+        self.session = scoped_session(
+            sessionmaker(class_=AppSession, expire_on_commit=False), scopefunc=_scope
+        )
 
     def init_app(self, app: Flask) -> None:
         url = app.config["DATABASE_URL"]
@@ -99,13 +128,17 @@ class Database:
             url = "postgresql+psycopg://" + url.removeprefix("postgres://")
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        self.engine = make_engine(url, pool_pre_ping=True)
-        self.session.session_factory.configure(bind=self.engine)
-        app.extensions["db"] = self
+        engine = make_engine(url, pool_pre_ping=True)
+        app.extensions["db"] = DatabaseState(engine=engine, bind=engine)
 
         @app.teardown_appcontext
         def _remove(_exc: BaseException | None) -> None:
             self.session.remove()
+
+    @property
+    def engine(self) -> Engine:
+        state: DatabaseState = current_app.extensions["db"]
+        return state.engine
 
 
 db = Database()

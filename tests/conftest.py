@@ -79,13 +79,14 @@ def app(engine: Engine, database_url: str) -> Flask:
 def connection(app: Flask, engine: Engine) -> Iterator[Connection]:
     conn = engine.connect()
     outer = conn.begin()
-    db.session.session_factory.configure(bind=conn, join_transaction_mode="create_savepoint")
+    state = app.extensions["db"]
+    state.bind, state.join_transaction_mode = conn, "create_savepoint"
     try:
         yield conn
     finally:
         outer.rollback()
         conn.close()
-        db.session.session_factory.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
+        state.bind, state.join_transaction_mode = state.engine, "conditional_savepoint"
 
 
 @pytest.fixture

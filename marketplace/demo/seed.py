@@ -217,7 +217,6 @@ def load() -> dict[str, int]:
 
 def wipe() -> None:
     """Drop every table and migrate again (the audit trail refuses row deletes)."""
-    assert db.engine is not None
     db.session.rollback()
     db.session.close()
     command.downgrade(migrate.alembic_config(db.engine), "base")

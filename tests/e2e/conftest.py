@@ -1,0 +1,88 @@
+"""Browser tests: the app served on loopback, driven by Playwright with the system Chromium.
+
+Without a browser at ``CHROMIUM_PATH`` (default ``/usr/bin/chromium``, Debian's package
+``chromium``) these tests are skipped with a message, or fail when ``E2E_REQUIRED=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import make_url, text
+from werkzeug.serving import make_server
+
+from marketplace import create_app, migrate
+from marketplace.config import TestConfig
+from marketplace.db import db, make_engine
+from marketplace.demo import seed
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_browser() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = (
+        f"browser tests need Chromium at {CHROMIUM} "
+        "(apt-get update && apt-get install -y chromium, or set CHROMIUM_PATH)"
+    )
+    if os.environ.get("E2E_REQUIRED") == "1":
+        pytest.fail(message + "; E2E_REQUIRED=1 makes this a failure", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    _require_browser()
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+
+
+def _e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"{base.database}_e2e"
+    admin = make_engine(base.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _require_browser()
+    url = _e2e_database_url(tmp_path_factory)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    app = create_app(TestConfig(url))
+    with app.app_context():
+        seed.load()
+        db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        app.extensions["db"].engine.dispose()

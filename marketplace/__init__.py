@@ -5,8 +5,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, Response, flash, g, has_request_context, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -64,10 +76,9 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def select_locale() -> str:
-    lang = request.cookies.get(LANGUAGE_COOKIE)
-    from flask import current_app
-
-    return lang if lang in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+    lang = request.cookies.get(LANGUAGE_COOKIE, "")
+    languages: tuple[str, ...] = current_app.config["LANGUAGES"]
+    return lang if lang in languages else str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _init_extensions(app: Flask) -> None:
@@ -89,9 +100,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from marketplace.accounts.admin_views import bp as admin_bp
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accounts.views import org_bp
-    from marketplace.accounts.admin_views import bp as admin_bp
     from marketplace.home.views import bp as home_bp
 
     app.register_blueprint(home_bp)
@@ -102,7 +113,7 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
-    def _idle_timeout() -> Response | None:
+    def _idle_timeout() -> ResponseReturnValue | None:
         if not current_user.is_authenticated:
             return None
         now = time.time()
@@ -132,7 +143,9 @@ def _register_template_helpers(app: Flask) -> None:
     from marketplace.audit import action_label
 
     app.jinja_env.filters["money"] = format_fen
-    app.jinja_env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt) if value else ""
+    app.jinja_env.filters["date"] = lambda value, fmt="medium": (
+        format_date(value, fmt) if value else ""
+    )
     app.jinja_env.globals["audit_label"] = action_label
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else ""

@@ -5,7 +5,6 @@ The database refuses UPDATE and DELETE on ``audit_entries`` (triggers in the mig
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -72,8 +71,6 @@ def entries_for_org(org_id: int, limit: int = 20) -> list[AuditEntry]:
         .limit(limit)
     )
     return list(db.session.scalars(stmt))
-
-
 
 
 ACTION_LABELS = {

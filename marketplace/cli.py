@@ -50,7 +50,9 @@ def _database_is_empty() -> bool:
 
 @click.command("seed-demo")
 @with_appcontext
-@click.option("--reset", is_flag=True, help="Delete all data first (never on a production database).")
+@click.option(
+    "--reset", is_flag=True, help="Delete all data first (never on a production database)."
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing, successfully, when data exists.")
 def seed_demo(reset: bool, if_empty: bool) -> None:
     """Load the deterministic Chinese demo dataset."""
@@ -61,7 +63,10 @@ def seed_demo(reset: bool, if_empty: bool) -> None:
             click.echo("demo data already present; keeping it")
             return
         if not reset:
-            click.echo("The database is not empty. Use --reset to delete all data and reload the demo.", err=True)
+            click.echo(
+                "The database is not empty. Use --reset to delete all data and reload the demo.",
+                err=True,
+            )
             sys.exit(1)
         seed.wipe()
     summary = seed.load()
@@ -86,7 +91,9 @@ def demo_logins() -> None:
 @click.option("--owner-name", required=True)
 @click.option("--email", required=True)
 @click.password_option(envvar="ACCOUNT_PASSWORD", help="The owner's password (prompted).")
-def create_account(kind: str, name: str, credit_code: str | None, owner_name: str, email: str, password: str) -> None:
+def create_account(
+    kind: str, name: str, credit_code: str | None, owner_name: str, email: str, password: str
+) -> None:
     """Create an agency, assessor or platform organisation with its first user (owner)."""
     from marketplace.accounts import services
     from marketplace.accounts.models import OrgKind
@@ -95,7 +102,13 @@ def create_account(kind: str, name: str, credit_code: str | None, owner_name: st
 
     try:
         user, _token = services.create_organisation(
-            OrgKind(kind), name, credit_code, owner_name, email, Actor(None, None, "cli"), password=password
+            OrgKind(kind),
+            name,
+            credit_code,
+            owner_name,
+            email,
+            Actor(None, None, "cli"),
+            password=password,
         )
     except DomainError as error:
         db.session.rollback()

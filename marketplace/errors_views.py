@@ -12,12 +12,21 @@ from marketplace.errors import NotFound
 MESSAGES = {
     400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
     403: (_l("Not allowed"), _l("Your account is not allowed to open this page.")),
-    404: (_l("Page not found"), _l("There is nothing here, or it is not visible to your organisation.")),
+    404: (
+        _l("Page not found"),
+        _l("There is nothing here, or it is not visible to your organisation."),
+    ),
     405: (_l("Not allowed"), _l("This address does not accept that kind of request.")),
     413: (_l("Too large"), _l("What you sent is larger than this site accepts (2 MB).")),
     422: (_l("Cannot process"), _l("Some of what you sent is not valid.")),
-    429: (_l("Too many attempts"), _l("Too many attempts in a short time. Wait a few minutes and try again.")),
-    500: (_l("Something went wrong"), _l("An error occurred on our side. It has been logged; please try again later.")),
+    429: (
+        _l("Too many attempts"),
+        _l("Too many attempts in a short time. Wait a few minutes and try again."),
+    ),
+    500: (
+        _l("Something went wrong"),
+        _l("An error occurred on our side. It has been logged; please try again later."),
+    ),
 }
 
 
@@ -55,5 +64,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def _server_error(error: InternalServerError) -> tuple[str, int]:
-        app.logger.error("500 on %s %s", request.method, request.path, exc_info=error.original_exception)
+        app.logger.error(
+            "500 on %s %s", request.method, request.path, exc_info=error.original_exception
+        )
         return render_error(500)

@@ -19,7 +19,9 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     cfg.set_section_option("post_write_hooks", "hooks", "ruff_format")
     cfg.set_section_option("post_write_hooks", "ruff_format.type", "module")
     cfg.set_section_option("post_write_hooks", "ruff_format.module", "ruff")
-    cfg.set_section_option("post_write_hooks", "ruff_format.options", "format REVISION_SCRIPT_FILENAME")
+    cfg.set_section_option(
+        "post_write_hooks", "ruff_format.options", "format REVISION_SCRIPT_FILENAME"
+    )
     if engine is not None:
         cfg.attributes["engine"] = engine
     return cfg

@@ -11,7 +11,8 @@ from marketplace.extensions import htmx
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
-    if block is not None and htmx and not htmx.boosted:
+    # A history restore (Back after hx-push-url) needs the whole page, not the fragment.
+    if block is not None and htmx and not htmx.boosted and not htmx.history_restore_request:
         body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,7 +77,7 @@ def access_of(endpoint: str, app: Flask | None = None) -> Access | None:
 UNCLASSIFIED_ALLOWED = frozenset({"static"})
 
 
-def enforce_access() -> Response | None:
+def enforce_access() -> ResponseReturnValue | None:
     endpoint = request.endpoint
     if endpoint is None or endpoint in UNCLASSIFIED_ALLOWED:
         return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-
 from typing import Any
 
 import pytest
@@ -92,7 +91,9 @@ def connection(app: Flask, engine: Engine) -> Iterator[Connection]:
 @pytest.fixture
 def dbs(connection: Connection) -> Iterator[Session]:
     """The test's own session: factories write through it (each commit is a savepoint)."""
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     factories.bind(session)
     yield session
     session.close()
@@ -150,6 +151,6 @@ def english(client: Client) -> Client:
 
 def pytest_report_header(config: pytest.Config) -> str:
     url = os.environ.get("TEST_DATABASE_URL")
-    return f"database: {'PostgreSQL (' + make_url(url).render_as_string() + ')' if url else 'SQLite'}"
-
-
+    return (
+        f"database: {'PostgreSQL (' + make_url(url).render_as_string() + ')' if url else 'SQLite'}"
+    )

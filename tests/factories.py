@@ -12,8 +12,8 @@ from marketplace.accounts import credit_code, passwords
 from marketplace.accounts.models import (
     Industry,
     MemberRole,
-    OrgKind,
     Organisation,
+    OrgKind,
     ProviderType,
     Region,
     User,
@@ -83,7 +83,7 @@ class OrganisationFactory(Base):
         platform = factory.Trait(agency=True, kind=OrgKind.PLATFORM, name="平台运营中心")
 
     @factory.post_generation
-    def served(obj: Organisation, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+    def served(obj: Organisation, create: bool, extracted: object, **kwargs: object) -> None:
         if obj.kind is OrgKind.PROVIDER and create:
             session = current_session()
             obj.industries_served = [session.get(Industry, "machining")]  # type: ignore[list-item]

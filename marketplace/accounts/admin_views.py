@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from marketplace import audit
 from marketplace.accounts import forms, services
-from marketplace.accounts.models import OrgKind, Organisation, User
+from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
@@ -21,7 +22,7 @@ PER_PAGE = 25
 
 @bp.get("/organisations")
 @requires(OrgKind.PLATFORM)
-def organisations() -> Response:
+def organisations() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()[:100]
     kind_value = request.args.get("kind", "")
     kind = OrgKind(kind_value) if kind_value in OrgKind._value2member_map_ else None
@@ -42,10 +43,12 @@ def organisations() -> Response:
 
 @bp.route("/organisations/new", methods=["GET", "POST"])
 @requires(OrgKind.PLATFORM)
-def new_organisation() -> Response:
+def new_organisation() -> ResponseReturnValue:
     form = forms.NewOrganisationForm()
     if not form.validate_on_submit():
-        return render("admin/new_organisation.html", form=form, status=422 if form.is_submitted() else 200)
+        return render(
+            "admin/new_organisation.html", form=form, status=422 if form.is_submitted() else 200
+        )
     try:
         user, token = services.create_organisation(
             OrgKind(form.kind.data),
@@ -59,7 +62,10 @@ def new_organisation() -> Response:
         attach_error(form, error)
         return render("admin/new_organisation.html", form=form, status=422)
     session["reset_link"] = url_for("accounts.reset_password", token=token, _external=True)
-    flash(_("The organisation has been created. Give its owner the link below to set a password."), "success")
+    flash(
+        _("The organisation has been created. Give its owner the link below to set a password."),
+        "success",
+    )
     return redirect(url_for("admin.organisation", org_id=user.org_id))
 
 
@@ -79,7 +85,7 @@ def _user(user_id: int) -> User:
 
 @bp.get("/organisations/<int:org_id>")
 @requires(OrgKind.PLATFORM)
-def organisation(org_id: int) -> Response:
+def organisation(org_id: int) -> ResponseReturnValue:
     org = _organisation(org_id)
     return render(
         "admin/organisation.html",
@@ -92,10 +98,12 @@ def organisation(org_id: int) -> Response:
 
 @bp.post("/users/<int:user_id>/reset-link")
 @requires(OrgKind.PLATFORM)
-def reset_link(user_id: int) -> Response:
+def reset_link(user_id: int) -> ResponseReturnValue:
     user = _user(user_id)
     if forms.ConfirmForm().validate_on_submit():
-        token = services.create_reset_link(user, current_actor(), current_app.config["PASSWORD_RESET_TTL"])
+        token = services.create_reset_link(
+            user, current_actor(), current_app.config["PASSWORD_RESET_TTL"]
+        )
         session["reset_link"] = url_for("accounts.reset_password", token=token, _external=True)
         flash(_("A one-time link for %(name)s to set a new password:", name=user.name), "success")
     return redirect(url_for("admin.organisation", org_id=user.org_id))
@@ -103,7 +111,7 @@ def reset_link(user_id: int) -> Response:
 
 @bp.post("/users/<int:user_id>/<any(activate, deactivate):action>")
 @requires(OrgKind.PLATFORM)
-def set_active(user_id: int, action: str) -> Response:
+def set_active(user_id: int, action: str) -> ResponseReturnValue:
     user = _user(user_id)
     if forms.ConfirmForm().validate_on_submit():
         try:

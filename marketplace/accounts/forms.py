@@ -36,7 +36,9 @@ def valid_credit_code(_form: FlaskForm, field: StringField) -> None:
         field.data = credit_code.normalise(field.data)
         if not credit_code.is_valid(field.data):
             raise ValidationError(
-                _l("This is not a valid unified social credit code (18 characters, check character last).")
+                _l(
+                    "This is not a valid unified social credit code (18 characters, check character last)."
+                )
             )
 
 
@@ -73,14 +75,34 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(REQUIRED), Length(max=254)], render_kw={"autocomplete": "username"})
-    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=passwords.MAX_LENGTH)], render_kw={"autocomplete": "current-password"})
+    email = EmailField(
+        _l("E-mail"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(REQUIRED), Length(max=passwords.MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
     next = HiddenField()
 
 
 class OwnerFields(FlaskForm):
-    owner_name = StringField(_l("Your name"), validators=[DataRequired(REQUIRED), Length(max=60)], render_kw={"autocomplete": "name"})
-    email = EmailField(_l("Your e-mail (your login)"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)], render_kw={"autocomplete": "email"})
+    owner_name = StringField(
+        _l("Your name"),
+        validators=[DataRequired(REQUIRED), Length(max=60)],
+        render_kw={"autocomplete": "name"},
+    )
+    email = EmailField(
+        _l("Your e-mail (your login)"),
+        validators=[
+            DataRequired(REQUIRED),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+        render_kw={"autocomplete": "email"},
+    )
     password = password_field(_l("Password"))
     confirm = confirm_field()
 
@@ -89,12 +111,28 @@ class EnterpriseProfileForm(FlaskForm):
     name = StringField(_l("Enterprise name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     industry_code = SelectField(_l("Industry"), validators=[DataRequired(REQUIRED)])
     region_code = SelectField(_l("Region"), validators=[DataRequired(REQUIRED)])
-    employees = IntegerField(_l("Employees"), validators=[InputRequired(REQUIRED), NumberRange(min=0, max=10_000_000, message=_l("Enter a number from 0 to 10,000,000."))])
-    annual_revenue = YuanField(_l("Annual revenue (yuan)"), validators=[InputRequired(REQUIRED), not_negative])
+    employees = IntegerField(
+        _l("Employees"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=0, max=10_000_000, message=_l("Enter a number from 0 to 10,000,000.")),
+        ],
+    )
+    annual_revenue = YuanField(
+        _l("Annual revenue (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
+    )
 
 
 class EnterpriseRegistrationForm(EnterpriseProfileForm, OwnerFields):
-    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(REQUIRED), Length(min=18, max=18, message=_l("The code has 18 characters.")), valid_credit_code], render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"})
+    credit_code = StringField(
+        _l("Unified social credit code"),
+        validators=[
+            DataRequired(REQUIRED),
+            Length(min=18, max=18, message=_l("The code has 18 characters.")),
+            valid_credit_code,
+        ],
+        render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"},
+    )
 
 
 class ProviderProfileForm(FlaskForm):
@@ -104,12 +142,29 @@ class ProviderProfileForm(FlaskForm):
         choices=[],
         validators=[DataRequired(REQUIRED)],
     )
-    industry_codes = MultiCheckboxField(_l("Industries served"), validators=[DataRequired(_l("Choose at least one industry."))])
-    region_codes = MultiCheckboxField(_l("Regions served"), validators=[DataRequired(_l("Choose at least one region."))])
-    contact_name = StringField(_l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)])
-    contact_phone = StringField(_l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)])
-    contact_email = EmailField(_l("Contact e-mail"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)])
-    description = TextAreaField(_l("Capabilities (shown on your public profile)"), validators=[Optional(), Length(max=2000)])
+    industry_codes = MultiCheckboxField(
+        _l("Industries served"), validators=[DataRequired(_l("Choose at least one industry."))]
+    )
+    region_codes = MultiCheckboxField(
+        _l("Regions served"), validators=[DataRequired(_l("Choose at least one region."))]
+    )
+    contact_name = StringField(
+        _l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)]
+    )
+    contact_phone = StringField(
+        _l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)]
+    )
+    contact_email = EmailField(
+        _l("Contact e-mail"),
+        validators=[
+            DataRequired(REQUIRED),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
+    description = TextAreaField(
+        _l("Capabilities (shown on your public profile)"), validators=[Optional(), Length(max=2000)]
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -118,11 +173,23 @@ class ProviderProfileForm(FlaskForm):
 
 
 class ProviderRegistrationForm(ProviderProfileForm, OwnerFields):
-    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(REQUIRED), Length(min=18, max=18, message=_l("The code has 18 characters.")), valid_credit_code], render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"})
+    credit_code = StringField(
+        _l("Unified social credit code"),
+        validators=[
+            DataRequired(REQUIRED),
+            Length(min=18, max=18, message=_l("The code has 18 characters.")),
+            valid_credit_code,
+        ],
+        render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"},
+    )
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "current-password"})
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(REQUIRED)],
+        render_kw={"autocomplete": "current-password"},
+    )
     password = password_field(_l("New password"))
     confirm = confirm_field()
 
@@ -134,7 +201,14 @@ class SetPasswordForm(FlaskForm):
 
 class AcceptInvitationForm(FlaskForm):
     owner_name = StringField(_l("Your name"), validators=[DataRequired(REQUIRED), Length(max=60)])
-    email = EmailField(_l("Your e-mail (your login)"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)])
+    email = EmailField(
+        _l("Your e-mail (your login)"),
+        validators=[
+            DataRequired(REQUIRED),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
     password = password_field(_l("Password"))
     confirm = confirm_field()
 
@@ -162,10 +236,28 @@ class ConfirmForm(FlaskForm):
 
 class NewOrganisationForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired(REQUIRED)])
-    name = StringField(_l("Organisation name"), validators=[DataRequired(REQUIRED), Length(max=200)])
-    credit_code = StringField(_l("Unified social credit code (optional)"), validators=[Optional(), Length(min=18, max=18, message=_l("The code has 18 characters.")), valid_credit_code])
-    owner_name = StringField(_l("Owner's name"), validators=[DataRequired(REQUIRED), Length(max=60)])
-    email = EmailField(_l("Owner's e-mail (login)"), validators=[DataRequired(REQUIRED), Email(_l("Enter a valid e-mail address.")), Length(max=254)])
+    name = StringField(
+        _l("Organisation name"), validators=[DataRequired(REQUIRED), Length(max=200)]
+    )
+    credit_code = StringField(
+        _l("Unified social credit code (optional)"),
+        validators=[
+            Optional(),
+            Length(min=18, max=18, message=_l("The code has 18 characters.")),
+            valid_credit_code,
+        ],
+    )
+    owner_name = StringField(
+        _l("Owner's name"), validators=[DataRequired(REQUIRED), Length(max=60)]
+    )
+    email = EmailField(
+        _l("Owner's e-mail (login)"),
+        validators=[
+            DataRequired(REQUIRED),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
@@ -17,7 +18,6 @@ from sqlalchemy import (
     Table,
     Text,
     case,
-
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -200,7 +200,7 @@ class Organisation(Base):
 
     @size_tier.inplace.expression
     @classmethod
-    def _size_tier_expression(cls):  # type: ignore[no-untyped-def]
+    def _size_tier_expression(cls) -> Any:
         whens = [
             (
                 (cls.employees >= employees) & (cls.annual_revenue_fen >= revenue),
@@ -245,7 +245,7 @@ class User(UserMixin, Base):
         return f"{self.id}:{self.session_token}"
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     @property
@@ -292,5 +292,3 @@ class PasswordReset(Base):
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
-
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -21,8 +21,8 @@ from marketplace.accounts.models import (
     Industry,
     Invitation,
     MemberRole,
-    OrgKind,
     Organisation,
+    OrgKind,
     PasswordReset,
     ProviderType,
     Region,
@@ -105,7 +105,9 @@ def _flush_unique() -> None:
         raise
 
 
-def _new_user(org: Organisation, email: str, name: str, password: str | None, role: MemberRole) -> User:
+def _new_user(
+    org: Organisation, email: str, name: str, password: str | None, role: MemberRole
+) -> User:
     email = normalise_email(email)
     if email_taken(email):
         raise DomainError(_l("An account with this e-mail address already exists."), field="email")
@@ -337,16 +339,22 @@ def create_reset_link(user: User, actor: Actor, ttl: timedelta) -> str:
     """A platform admin makes a one-time link; older unused links of the user stop working."""
     now = utcnow()
     for old in db.session.scalars(
-        select(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        select(PasswordReset).where(
+            PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)
+        )
     ):
         old.used_at = now
     return _issue_reset(user, actor, ttl)
 
 
 def find_reset(token: str) -> PasswordReset:
-    reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == hash_token(token)))
+    reset = db.session.scalar(
+        select(PasswordReset).where(PasswordReset.token_hash == hash_token(token))
+    )
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
-        raise NotFound(_l("This link is invalid or has expired. Ask the platform administrator for a new one."))
+        raise NotFound(
+            _l("This link is invalid or has expired. Ask the platform administrator for a new one.")
+        )
     return reset
 
 
@@ -366,7 +374,9 @@ def reset_password(token: str, new: str, actor: Actor) -> User:
 # Members and invitations
 
 
-def create_invitation(org: Organisation, role: MemberRole, note: str, actor: Actor, ttl: timedelta) -> tuple[Invitation, str]:
+def create_invitation(
+    org: Organisation, role: MemberRole, note: str, actor: Actor, ttl: timedelta
+) -> tuple[Invitation, str]:
     token, digest = new_token()
     invitation = Invitation(
         org=org,
@@ -378,7 +388,9 @@ def create_invitation(org: Organisation, role: MemberRole, note: str, actor: Act
     )
     db.session.add(invitation)
     db.session.flush()
-    audit.record(actor, "invitation.created", "invitation", invitation.id, role=role.value, org_id=org.id)
+    audit.record(
+        actor, "invitation.created", "invitation", invitation.id, role=role.value, org_id=org.id
+    )
     return invitation, token
 
 
@@ -397,7 +409,9 @@ def pending_invitations(org: Organisation) -> list[Invitation]:
 
 
 def find_invitation(token: str) -> Invitation:
-    invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.token_hash == hash_token(token))
+    )
     if (
         invitation is None
         or invitation.accepted_at is not None
@@ -415,7 +429,15 @@ def accept_invitation(token: str, name: str, email: str, password: str, actor: A
     invitation.accepted_at = utcnow()
     invitation.accepted_user_id = user.id
     who = Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip)
-    audit.record(who, "member.added", "user", user.id, role=user.role.value, org_id=user.org_id, invitation_id=invitation.id)
+    audit.record(
+        who,
+        "member.added",
+        "user",
+        user.id,
+        role=user.role.value,
+        org_id=user.org_id,
+        invitation_id=invitation.id,
+    )
     return user
 
 
@@ -429,7 +451,9 @@ def org_invitation(org: Organisation, invitation_id: int) -> Invitation:
 def revoke_invitation(invitation: Invitation, actor: Actor) -> None:
     if invitation.accepted_at is None and invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
-        audit.record(actor, "invitation.revoked", "invitation", invitation.id, org_id=invitation.org_id)
+        audit.record(
+            actor, "invitation.revoked", "invitation", invitation.id, org_id=invitation.org_id
+        )
 
 
 def org_member(org: Organisation, user_id: int) -> User:
@@ -466,7 +490,15 @@ def change_role(member: User, role: MemberRole, actor: Actor) -> None:
         raise DomainError(_l("An organisation needs at least one owner."))
     before = member.role
     member.role = role
-    audit.record(actor, "member.role_changed", "user", member.id, before=before.value, after=role.value, org_id=member.org_id)
+    audit.record(
+        actor,
+        "member.role_changed",
+        "user",
+        member.id,
+        before=before.value,
+        after=role.value,
+        org_id=member.org_id,
+    )
 
 
 def set_active(user: User, active: bool, actor: Actor) -> None:
@@ -477,7 +509,13 @@ def set_active(user: User, active: bool, actor: Actor) -> None:
         return
     user.active = active
     end_sessions(user)
-    audit.record(actor, "user.activated" if active else "user.deactivated", "user", user.id, org_id=user.org_id)
+    audit.record(
+        actor,
+        "user.activated" if active else "user.deactivated",
+        "user",
+        user.id,
+        org_id=user.org_id,
+    )
 
 
 # Reading
@@ -498,7 +536,9 @@ def get_provider(org_id: int) -> Organisation:
     return org
 
 
-def list_organisations(query: str = "", kind: OrgKind | None = None, page: int = 1, per_page: int = 25) -> tuple[list[Organisation], int]:
+def list_organisations(
+    query: str = "", kind: OrgKind | None = None, page: int = 1, per_page: int = 25
+) -> tuple[list[Organisation], int]:
     stmt = select(Organisation)
     if kind is not None:
         stmt = stmt.where(Organisation.kind == kind)
@@ -507,7 +547,9 @@ def list_organisations(query: str = "", kind: OrgKind | None = None, page: int =
         stmt = stmt.where(Organisation.name.ilike(like) | Organisation.credit_code.ilike(like))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.session.scalars(
-        stmt.order_by(Organisation.kind, Organisation.name).limit(per_page).offset((page - 1) * per_page)
+        stmt.order_by(Organisation.kind, Organisation.name)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     )
     return list(rows), total
 
@@ -515,5 +557,3 @@ def list_organisations(query: str = "", kind: OrgKind | None = None, page: int =
 def count_by_kind() -> dict[OrgKind, int]:
     rows = db.session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind))
     return {kind: n for kind, n in rows}
-
-

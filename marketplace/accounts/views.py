@@ -8,19 +8,19 @@ from flask import (
     Response,
     current_app,
     flash,
-
     redirect,
     request,
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from marketplace import LANGUAGE_COOKIE, audit
 from marketplace.accounts import forms, services
-from marketplace.accounts.models import MemberRole, OrgKind, Organisation, ProviderType
+from marketplace.accounts.models import MemberRole, Organisation, OrgKind, ProviderType
 from marketplace.errors import DomainError
 from marketplace.extensions import limiter
 from marketplace.forms import attach_error, choices
@@ -52,22 +52,32 @@ def _login_limit() -> str:
 def _start_session(user: object) -> None:
     """A fresh session at login: nothing from before survives but the language cookie."""
     session.clear()
-    login_user(user, remember=False)  # type: ignore[arg-type]
+    login_user(user, remember=False)
     session.permanent = True
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, key_func=_ip_key, methods=["POST"], deduct_when=_login_failed, scope="login-ip")
-@limiter.limit(_login_limit, key_func=_account_key, methods=["POST"], deduct_when=_login_failed, scope="login-account")
-def login() -> Response:
+@limiter.limit(
+    _login_limit, key_func=_ip_key, methods=["POST"], deduct_when=_login_failed, scope="login-ip"
+)
+@limiter.limit(
+    _login_limit,
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_login_failed,
+    scope="login-account",
+)
+def login() -> ResponseReturnValue:
     form = forms.LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if current_user.is_authenticated and request.method == "GET":
         return redirect(url_for("home.dashboard"))
     if not form.validate_on_submit():
-        return render("accounts/login.html", form=form, status=INVALID if form.is_submitted() else 200)
+        return render(
+            "accounts/login.html", form=form, status=INVALID if form.is_submitted() else 200
+        )
     user = services.authenticate(form.email.data, form.password.data, current_actor())
     if user is None:
         request.environ["marketplace.login_failed"] = True
@@ -80,7 +90,7 @@ def login() -> Response:
 
 @bp.post("/logout")
 @requires()
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     form = forms.ConfirmForm()
     if form.validate_on_submit():
         services.logout(current_user, current_actor())
@@ -92,7 +102,7 @@ def logout() -> Response:
 
 @bp.post("/language")
 @public
-def set_language() -> Response:
+def set_language() -> ResponseReturnValue:
     lang = request.form.get("lang", "")
     target = request.form.get("next", "")
     response = redirect(target if is_safe_next(target) else url_for("home.index"))
@@ -110,7 +120,7 @@ def set_language() -> Response:
 
 @bp.get("/register")
 @public
-def register() -> Response:
+def register() -> ResponseReturnValue:
     return render("accounts/register_choice.html")
 
 
@@ -134,7 +144,7 @@ def _enterprise_profile(form: forms.EnterpriseProfileForm, code: str) -> service
         industry_code=form.industry_code.data,
         region_code=form.region_code.data,
         employees=form.employees.data,
-        annual_revenue_fen=form.annual_revenue.data,
+        annual_revenue_fen=form.annual_revenue.data or 0,
     )
 
 
@@ -154,7 +164,7 @@ def _provider_profile(form: forms.ProviderProfileForm, code: str) -> services.Pr
 
 @bp.route("/register/<any(enterprise, provider):kind>", methods=["GET", "POST"])
 @public
-def register_org(kind: str) -> Response:
+def register_org(kind: str) -> ResponseReturnValue:
     form: forms.EnterpriseRegistrationForm | forms.ProviderRegistrationForm
     if kind == "enterprise":
         form = forms.EnterpriseRegistrationForm()
@@ -167,9 +177,13 @@ def register_org(kind: str) -> Response:
     owner = services.NewOwner(form.owner_name.data, form.email.data, form.password.data)
     try:
         if isinstance(form, forms.EnterpriseRegistrationForm):
-            user = services.register_enterprise(_enterprise_profile(form, form.credit_code.data), owner, current_actor())
+            user = services.register_enterprise(
+                _enterprise_profile(form, form.credit_code.data), owner, current_actor()
+            )
         else:
-            user = services.register_provider(_provider_profile(form, form.credit_code.data), owner, current_actor())
+            user = services.register_provider(
+                _provider_profile(form, form.credit_code.data), owner, current_actor()
+            )
     except DomainError as error:
         attach_error(form, error)
         return render(template, form=form, status=INVALID)
@@ -180,12 +194,18 @@ def register_org(kind: str) -> Response:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @requires()
-def change_password() -> Response:
+def change_password() -> ResponseReturnValue:
     form = forms.ChangePasswordForm()
     if not form.validate_on_submit():
-        return render("accounts/change_password.html", form=form, status=INVALID if form.is_submitted() else 200)
+        return render(
+            "accounts/change_password.html",
+            form=form,
+            status=INVALID if form.is_submitted() else 200,
+        )
     try:
-        services.change_password(current_user, form.current_password.data, form.password.data, current_actor())
+        services.change_password(
+            current_user, form.current_password.data, form.password.data, current_actor()
+        )
     except DomainError as error:
         attach_error(form, error)
         return render("accounts/change_password.html", form=form, status=INVALID)
@@ -197,11 +217,16 @@ def change_password() -> Response:
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @public
-def reset_password(token: str) -> Response:
+def reset_password(token: str) -> ResponseReturnValue:
     reset = services.find_reset(token)  # 404 when invalid, used or expired
     form = forms.SetPasswordForm()
     if not form.validate_on_submit():
-        return render("accounts/reset_password.html", form=form, user=reset.user, status=INVALID if form.is_submitted() else 200)
+        return render(
+            "accounts/reset_password.html",
+            form=form,
+            user=reset.user,
+            status=INVALID if form.is_submitted() else 200,
+        )
     try:
         services.reset_password(token, form.password.data, current_actor())
     except DomainError as error:
@@ -215,16 +240,25 @@ def reset_password(token: str) -> Response:
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 @public
-def accept_invitation(token: str) -> Response:
+def accept_invitation(token: str) -> ResponseReturnValue:
     invitation = services.find_invitation(token)
     form = forms.AcceptInvitationForm()
     if not form.validate_on_submit():
-        return render("accounts/accept_invitation.html", form=form, invitation=invitation, status=INVALID if form.is_submitted() else 200)
+        return render(
+            "accounts/accept_invitation.html",
+            form=form,
+            invitation=invitation,
+            status=INVALID if form.is_submitted() else 200,
+        )
     try:
-        user = services.accept_invitation(token, form.owner_name.data, form.email.data, form.password.data, current_actor())
+        user = services.accept_invitation(
+            token, form.owner_name.data, form.email.data, form.password.data, current_actor()
+        )
     except DomainError as error:
         attach_error(form, error)
-        return render("accounts/accept_invitation.html", form=form, invitation=invitation, status=INVALID)
+        return render(
+            "accounts/accept_invitation.html", form=form, invitation=invitation, status=INVALID
+        )
     _start_session(user)
     flash(_("Welcome to %(org)s.", org=invitation.org.name), "success")
     return redirect(url_for("home.dashboard"))
@@ -232,7 +266,7 @@ def accept_invitation(token: str) -> Response:
 
 @bp.get("/providers/<int:org_id>")
 @public
-def provider_profile(org_id: int) -> Response:
+def provider_profile(org_id: int) -> ResponseReturnValue:
     provider = services.get_provider(org_id)
     return render("accounts/provider_profile.html", provider=provider)
 
@@ -246,7 +280,7 @@ def _org() -> Organisation:
 
 @org_bp.get("")
 @requires()
-def members() -> Response:
+def members() -> ResponseReturnValue:
     org = _org()
     new_link = session.pop("new_invitation_link", None)
     return render(
@@ -263,21 +297,27 @@ def members() -> Response:
 
 @org_bp.post("/invitations")
 @requires(owner=True)
-def invite() -> Response:
+def invite() -> ResponseReturnValue:
     form = forms.InvitationForm()
     if not form.validate_on_submit():
         flash(_("Choose a role for the invitation."), "error")
         return redirect(url_for("org.members"))
     _invitation, token = services.create_invitation(
-        _org(), MemberRole(form.role.data), form.note.data or "", current_actor(), current_app.config["INVITATION_TTL"]
+        _org(),
+        MemberRole(form.role.data),
+        form.note.data or "",
+        current_actor(),
+        current_app.config["INVITATION_TTL"],
     )
-    session["new_invitation_link"] = url_for("accounts.accept_invitation", token=token, _external=True)
+    session["new_invitation_link"] = url_for(
+        "accounts.accept_invitation", token=token, _external=True
+    )
     return redirect(url_for("org.members"))
 
 
 @org_bp.post("/invitations/<int:invitation_id>/revoke")
 @requires(owner=True)
-def revoke_invitation(invitation_id: int) -> Response:
+def revoke_invitation(invitation_id: int) -> ResponseReturnValue:
     invitation = services.org_invitation(_org(), invitation_id)
     if forms.ConfirmForm().validate_on_submit():
         services.revoke_invitation(invitation, current_actor())
@@ -287,7 +327,7 @@ def revoke_invitation(invitation_id: int) -> Response:
 
 @org_bp.post("/members/<int:user_id>/remove")
 @requires(owner=True)
-def remove_member(user_id: int) -> Response:
+def remove_member(user_id: int) -> ResponseReturnValue:
     member = services.org_member(_org(), user_id)
     if forms.ConfirmForm().validate_on_submit():
         try:
@@ -300,13 +340,20 @@ def remove_member(user_id: int) -> Response:
 
 @org_bp.post("/members/<int:user_id>/role")
 @requires(owner=True)
-def change_role(user_id: int) -> Response:
+def change_role(user_id: int) -> ResponseReturnValue:
     member = services.org_member(_org(), user_id)
     form = forms.RoleForm()
     if form.validate_on_submit():
         try:
             services.change_role(member, MemberRole(form.role.data), current_actor())
-            flash(_("The role of %(name)s is now: %(role)s.", name=member.name, role=member.role.label), "success")
+            flash(
+                _(
+                    "The role of %(name)s is now: %(role)s.",
+                    name=member.name,
+                    role=member.role.label,
+                ),
+                "success",
+            )
         except DomainError as error:
             flash(str(error.message), "error")
     return redirect(url_for("org.members"))
@@ -314,7 +361,7 @@ def change_role(user_id: int) -> Response:
 
 @org_bp.route("/profile", methods=["GET", "POST"])
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
-def edit_profile() -> Response:
+def edit_profile() -> ResponseReturnValue:
     org = _org()
     form: forms.EnterpriseProfileForm | forms.ProviderProfileForm
     if org.kind is OrgKind.ENTERPRISE:
@@ -329,12 +376,18 @@ def edit_profile() -> Response:
             form.region_codes.data = [r.code for r in org.regions_served]
     _fill_reference_choices(form)
     if not form.validate_on_submit():
-        return render("org/profile.html", form=form, org=org, status=INVALID if form.is_submitted() else 200)
+        return render(
+            "org/profile.html", form=form, org=org, status=INVALID if form.is_submitted() else 200
+        )
     try:
         if isinstance(form, forms.EnterpriseProfileForm):
-            services.update_enterprise_profile(org, _enterprise_profile(form, org.credit_code or ""), current_actor())
+            services.update_enterprise_profile(
+                org, _enterprise_profile(form, org.credit_code or ""), current_actor()
+            )
         else:
-            services.update_provider_profile(org, _provider_profile(form, org.credit_code or ""), current_actor())
+            services.update_provider_profile(
+                org, _provider_profile(form, org.credit_code or ""), current_actor()
+            )
     except DomainError as error:
         attach_error(form, error)
         return render("org/profile.html", form=form, org=org, status=INVALID)

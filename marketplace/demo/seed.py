@@ -17,8 +17,8 @@ from marketplace.accounts import credit_code, passwords
 from marketplace.accounts.models import (
     Industry,
     MemberRole,
-    OrgKind,
     Organisation,
+    OrgKind,
     ProviderType,
     Region,
     User,
@@ -35,9 +35,42 @@ CITIES = {  # city code: (short name, district codes)
 OTHER_CITIES = ["330100", "340100", "320500"]
 
 WORDS = [
-    "恒达", "华盛", "永泰", "金鼎", "鑫源", "宏远", "瑞丰", "天成", "嘉禾", "博远", "正泰", "铭泰",
-    "东升", "信诚", "福瑞", "万通", "三利", "长城", "海川", "德润", "聚力", "新元", "盛邦", "汇通",
-    "中运", "顺昌", "坤泰", "启明", "晨光", "鸿基", "隆兴", "协力", "诚达", "恒昌", "安泰", "九州",
+    "恒达",
+    "华盛",
+    "永泰",
+    "金鼎",
+    "鑫源",
+    "宏远",
+    "瑞丰",
+    "天成",
+    "嘉禾",
+    "博远",
+    "正泰",
+    "铭泰",
+    "东升",
+    "信诚",
+    "福瑞",
+    "万通",
+    "三利",
+    "长城",
+    "海川",
+    "德润",
+    "聚力",
+    "新元",
+    "盛邦",
+    "汇通",
+    "中运",
+    "顺昌",
+    "坤泰",
+    "启明",
+    "晨光",
+    "鸿基",
+    "隆兴",
+    "协力",
+    "诚达",
+    "恒昌",
+    "安泰",
+    "九州",
 ]
 INDUSTRY_SUFFIXES = {
     "machining": ["精密机械", "机械制造", "数控设备", "液压机械"],
@@ -80,7 +113,26 @@ INTEGRATORS = [
     ("之江数科", "330100", "跨区域集成服务商，擅长汽车零部件行业。"),
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "军", "涛", "明", "超", "霞", "平", "刚", "桂英"]
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "磊",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "军",
+    "涛",
+    "明",
+    "超",
+    "霞",
+    "平",
+    "刚",
+    "桂英",
+]
 
 
 def _code(rng: random.Random, prefix: str, region: str) -> str:
@@ -110,7 +162,9 @@ class _Builder:
                 self.codes.add(code)
                 return code
 
-    def user(self, org: Organisation, email: str, name: str, role: MemberRole = MemberRole.OWNER) -> User:
+    def user(
+        self, org: Organisation, email: str, name: str, role: MemberRole = MemberRole.OWNER
+    ) -> User:
         user = User(
             org=org,
             email=email,
@@ -129,18 +183,26 @@ def load() -> dict[str, int]:
     industries = {i.code: i for i in db.session.query(Industry)}
     regions = {r.code: r for r in db.session.query(Region)}
 
-    platform = Organisation(kind=OrgKind.PLATFORM, name="转型包服务平台运营中心", credit_code=b.code("91", "130100"))
+    platform = Organisation(
+        kind=OrgKind.PLATFORM, name="转型包服务平台运营中心", credit_code=b.code("91", "130100")
+    )
     db.session.add(platform)
     b.user(platform, "admin@platform.demo", "平台管理员")
 
     for city, (short, _districts) in CITIES.items():
-        agency = Organisation(kind=OrgKind.AGENCY, name=f"{short}市工业和信息化局", credit_code=b.code("11", city))
+        agency = Organisation(
+            kind=OrgKind.AGENCY, name=f"{short}市工业和信息化局", credit_code=b.code("11", city)
+        )
         db.session.add(agency)
         email = f"official@{'sjz' if city == '130100' else 'xm'}.demo"
         b.user(agency, email, f"{_person(rng)}（{short}工信局）")
         b.user(agency, email.replace("official", "analyst"), _person(rng), MemberRole.MEMBER)
 
-    assessor = Organisation(kind=OrgKind.ASSESSOR, name="河北省中小企业数字化转型评估中心", credit_code=b.code("12", "130100"))
+    assessor = Organisation(
+        kind=OrgKind.ASSESSOR,
+        name="河北省中小企业数字化转型评估中心",
+        credit_code=b.code("12", "130100"),
+    )
     db.session.add(assessor)
     b.user(assessor, "assessor@assess.demo", _person(rng))
 
@@ -159,13 +221,22 @@ def load() -> dict[str, int]:
             description=text,
         )
         org.industries_served = [industries[c] for c in rng.sample(all_industries, 4)]
-        org.regions_served = [regions[city], *(regions[c] for c in ("130100", "350200") if c != city and rng.random() < 0.4)]
+        org.regions_served = [
+            regions[city],
+            *(regions[c] for c in ("130100", "350200") if c != city and rng.random() < 0.4),
+        ]
         db.session.add(org)
         b.user(org, f"i{i:02d}@provider.demo", org.contact_name or "")
         providers += 1
     for i, (word, text) in enumerate(SCENARIO_PROVIDERS, start=1):
         city = rng.choice([*CITIES, *OTHER_CITIES])
-        short = {"130100": "石家庄", "350200": "厦门", "330100": "杭州", "340100": "合肥", "320500": "苏州"}[city]
+        short = {
+            "130100": "石家庄",
+            "350200": "厦门",
+            "330100": "杭州",
+            "340100": "合肥",
+            "320500": "苏州",
+        }[city]
         org = Organisation(
             kind=OrgKind.PROVIDER,
             provider_type=ProviderType.SCENARIO,
@@ -176,8 +247,12 @@ def load() -> dict[str, int]:
             contact_email=f"sales{i:02d}@scenario.demo",
             description=text,
         )
-        org.industries_served = [industries[c] for c in rng.sample(all_industries, rng.randint(2, 5))]
-        org.regions_served = [regions[c] for c in sorted({city, *rng.sample(list(CITIES), rng.randint(1, 2))})]
+        org.industries_served = [
+            industries[c] for c in rng.sample(all_industries, rng.randint(2, 5))
+        ]
+        org.regions_served = [
+            regions[c] for c in sorted({city, *rng.sample(list(CITIES), rng.randint(1, 2))})
+        ]
         db.session.add(org)
         b.user(org, f"s{i:02d}@provider.demo", org.contact_name or "")
         providers += 1
@@ -212,7 +287,12 @@ def load() -> dict[str, int]:
         b.user(org, f"e{n:03d}@enterprise.demo", _person(rng))
         enterprises += 1
     db.session.flush()
-    return {"agencies": len(CITIES), "assessors": 1, "providers": providers, "enterprises": enterprises}
+    return {
+        "agencies": len(CITIES),
+        "assessors": 1,
+        "providers": providers,
+        "enterprises": enterprises,
+    }
 
 
 def wipe() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import text
 
 from marketplace import audit
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
+from marketplace.db import db
 from marketplace.rendering import render
 from marketplace.security import public, requires
 
@@ -16,7 +19,7 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 @public
-def index() -> Response:
+def index() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("home.dashboard"))
     return render("home/index.html", counts=accounts.count_by_kind())
@@ -24,19 +27,20 @@ def index() -> Response:
 
 @bp.get("/dashboard")
 @requires()
-def dashboard() -> Response:
+def dashboard() -> ResponseReturnValue:
     org = current_user.org
-    context: dict[str, object] = {"org": org, "recent": audit.entries_for_org(org.id, limit=8)}
-    if org.kind is OrgKind.PLATFORM:
-        context["counts"] = accounts.count_by_kind()
-    return render(f"home/dashboard_{org.kind.value}.html", **context)
+    counts = accounts.count_by_kind() if org.kind is OrgKind.PLATFORM else {}
+    return render(
+        f"home/dashboard_{org.kind.value}.html",
+        org=org,
+        counts=counts,
+        recent=audit.entries_for_org(org.id, limit=8),
+    )
 
 
 @bp.get("/healthz")
 @public
-def healthz() -> Response:
-    from marketplace.db import db
-    from sqlalchemy import text
+def healthz() -> ResponseReturnValue:
 
     db.session.execute(text("SELECT 1"))
     return Response("ok", mimetype="text/plain")

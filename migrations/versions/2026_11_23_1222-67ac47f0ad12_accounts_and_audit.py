@@ -12,7 +12,6 @@ from alembic import op
 
 import marketplace.db
 
-
 revision: str = "67ac47f0ad12"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

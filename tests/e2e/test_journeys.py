@@ -44,9 +44,9 @@ def test_switching_to_english_and_back(page: Page, live_server: str):
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.goto(live_server + "/org")
-    expect(page.get_by_role("heading", name="Members")).to_be_visible()
+    expect(page.get_by_role("heading", name="Members", exact=True)).to_be_visible()
     page.get_by_role("button", name="中文").click()
-    expect(page.get_by_role("heading", name="成员")).to_be_visible()
+    expect(page.get_by_role("heading", name="成员", exact=True)).to_be_visible()
 
 
 def test_wrong_password_shows_an_error_in_chinese(page: Page, live_server: str):

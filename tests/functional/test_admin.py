@@ -4,7 +4,7 @@ import re
 
 from sqlalchemy import select
 
-from marketplace.accounts.models import OrgKind, Organisation, User
+from marketplace.accounts.models import Organisation, OrgKind, User
 from tests.factories import OrganisationFactory, UserFactory
 
 LINK = re.compile(r'value="http://localhost(/reset/[^"]+)"')
@@ -19,7 +19,13 @@ def test_admin_creates_an_agency_whose_owner_sets_a_password(app, client, dbs):
     admin(client)
     response = client.form(
         "/admin/organisations/new",
-        {"kind": "agency", "name": "厦门市工业和信息化局", "credit_code": "", "owner_name": "林芳", "email": "lin@xm.gov.cn"},
+        {
+            "kind": "agency",
+            "name": "厦门市工业和信息化局",
+            "credit_code": "",
+            "owner_name": "林芳",
+            "email": "lin@xm.gov.cn",
+        },
     )
     assert response.status_code == 302
     page = client.text(response.headers["Location"])
@@ -28,10 +34,20 @@ def test_admin_creates_an_agency_whose_owner_sets_a_password(app, client, dbs):
     assert org.kind is OrgKind.AGENCY
 
     official = app.test_client()
-    assert official.form("/login", {"email": "lin@xm.gov.cn", "password": "anything-at-all"}).status_code == 200
+    assert (
+        official.form(
+            "/login", {"email": "lin@xm.gov.cn", "password": "anything-at-all"}
+        ).status_code
+        == 200
+    )
     short = official.form(path, {"password": "short", "confirm": "short"})
     assert short.status_code == 422
-    assert official.form(path, {"password": "official-password", "confirm": "official-password"}).status_code == 302
+    assert (
+        official.form(
+            path, {"password": "official-password", "confirm": "official-password"}
+        ).status_code
+        == 302
+    )
     assert official.get(path).status_code == 404  # one use only
     official.login("lin@xm.gov.cn", "official-password")
     assert "厦门市工业和信息化局" in official.text("/dashboard")
@@ -43,12 +59,23 @@ def test_admin_cannot_create_enterprises_and_bad_input_stores_nothing(client, db
     cases = [
         {"kind": "enterprise", "name": "x", "owner_name": "x", "email": "a1@factory.cn"},
         {"kind": "agency", "name": "x", "owner_name": "x", "email": "dup@factory.cn"},
-        {"kind": "agency", "name": "x", "owner_name": "x", "email": "a2@factory.cn", "credit_code": "123456789012345679"},
+        {
+            "kind": "agency",
+            "name": "x",
+            "owner_name": "x",
+            "email": "a2@factory.cn",
+            "credit_code": "123456789012345679",
+        },
         {"kind": "agency", "name": "", "owner_name": "x", "email": "a3@factory.cn"},
     ]
     for data in cases:
         assert client.form("/admin/organisations/new", data).status_code == 422, data
-    assert dbs.scalar(select(User).where(User.email.in_(["a1@factory.cn", "a2@factory.cn", "a3@factory.cn"]))) is None
+    assert (
+        dbs.scalar(
+            select(User).where(User.email.in_(["a1@factory.cn", "a2@factory.cn", "a3@factory.cn"]))
+        )
+        is None
+    )
 
 
 def test_admin_reset_link_ends_the_users_sessions(app, client, dbs):
@@ -61,7 +88,10 @@ def test_admin_reset_link_ends_the_users_sessions(app, client, dbs):
     path = LINK.search(page).group(1)
     assert victim.get("/dashboard").status_code == 200  # a link alone changes nothing
     fresh = app.test_client()
-    assert fresh.form(path, {"password": "remembered-now", "confirm": "remembered-now"}).status_code == 302
+    assert (
+        fresh.form(path, {"password": "remembered-now", "confirm": "remembered-now"}).status_code
+        == 302
+    )
     assert victim.get("/dashboard").status_code == 302
     fresh.login("forgetful@factory.cn", "remembered-now")
 
@@ -71,7 +101,12 @@ def test_admin_deactivates_and_reactivates(app, client, dbs):
     admin(client)
     client.form(f"/admin/users/{user.id}/deactivate")
     other = app.test_client()
-    assert other.form("/login", {"email": "paused@factory.cn", "password": "correct-horse-battery"}).status_code == 200
+    assert (
+        other.form(
+            "/login", {"email": "paused@factory.cn", "password": "correct-horse-battery"}
+        ).status_code
+        == 200
+    )
     client.form(f"/admin/users/{user.id}/activate")
     other.login("paused@factory.cn")
 
@@ -80,7 +115,9 @@ def test_admin_list_filters_and_serves_an_htmx_fragment(client, dbs):
     OrganisationFactory(name="鹭岛精工有限公司")
     admin(client)
     full = client.get("/admin/organisations?q=鹭岛")
-    assert "鹭岛精工有限公司" in full.get_data(as_text=True) and "<html" in full.get_data(as_text=True)
+    assert "鹭岛精工有限公司" in full.get_data(as_text=True) and "<html" in full.get_data(
+        as_text=True
+    )
     assert "HX-Request" in full.headers["Vary"]
     fragment = client.get("/admin/organisations?q=鹭岛", headers={"HX-Request": "true"})
     body = fragment.get_data(as_text=True)

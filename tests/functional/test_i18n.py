@@ -33,7 +33,11 @@ def test_language_switch_ignores_unknown_languages_and_foreign_next(client, dbs)
 def test_every_message_has_a_chinese_translation():
     with (ROOT / "translations/zh/LC_MESSAGES/messages.po").open("rb") as source:
         catalog = read_po(source)
-    missing = [m.id for m in catalog if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
+    missing = [
+        m.id
+        for m in catalog
+        if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))
+    ]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert missing == [] and fuzzy == []
 

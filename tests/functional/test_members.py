@@ -26,13 +26,22 @@ def test_owner_invites_and_the_invitee_joins(app, client, dbs):
     assert owner.org.name in invitee.text(path)
     joined = invitee.form(
         path,
-        {"owner_name": "赵敏", "email": "zhao@factory.cn", "password": "member-password-1", "confirm": "member-password-1"},
+        {
+            "owner_name": "赵敏",
+            "email": "zhao@factory.cn",
+            "password": "member-password-1",
+            "confirm": "member-password-1",
+        },
     )
     assert joined.status_code == 302
     user = dbs.scalar(select(User).where(User.email == "zhao@factory.cn"))
     assert user.org_id == owner.org_id and user.role is MemberRole.MEMBER
     assert invitee.get(path).status_code == 404  # used
-    assert dbs.scalar(select(AuditEntry).where(AuditEntry.action == "member.added", AuditEntry.object_id == str(user.id)))
+    assert dbs.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "member.added", AuditEntry.object_id == str(user.id)
+        )
+    )
 
 
 def test_invitation_bad_inputs_store_nothing(app, client, dbs):
@@ -43,8 +52,24 @@ def test_invitation_bad_inputs_store_nothing(app, client, dbs):
     path = LINK.search(client.text("/org")).group(1).removeprefix("http://localhost")
     invitee = app.test_client()
     for data, words in [
-        ({"owner_name": "甲", "email": "taken2@factory.cn", "password": "member-password-1", "confirm": "member-password-1"}, "该邮箱已有账户"),
-        ({"owner_name": "甲", "email": "new@factory.cn", "password": "short", "confirm": "short"}, "10"),
+        (
+            {
+                "owner_name": "甲",
+                "email": "taken2@factory.cn",
+                "password": "member-password-1",
+                "confirm": "member-password-1",
+            },
+            "该邮箱已有账户",
+        ),
+        (
+            {
+                "owner_name": "甲",
+                "email": "new@factory.cn",
+                "password": "short",
+                "confirm": "short",
+            },
+            "10",
+        ),
     ]:
         response = invitee.form(path, data)
         assert response.status_code == 422 and words in response.get_data(as_text=True)
@@ -111,7 +136,10 @@ def test_another_organisations_objects_answer_404(client, dbs):
     stranger_org = OrganisationFactory()
     stranger = UserFactory(org=stranger_org)
     other_invitation = Invitation(
-        org=stranger_org, token_hash="f" * 64, role=MemberRole.MEMBER, created_by_id=stranger.id,
+        org=stranger_org,
+        token_hash="f" * 64,
+        role=MemberRole.MEMBER,
+        created_by_id=stranger.id,
         expires_at=stranger.created_at.replace(year=2100),
     )
     dbs.add(other_invitation)

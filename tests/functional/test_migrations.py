@@ -25,7 +25,9 @@ def test_downgrade_and_upgrade_again(tmp_path):
 
 def test_audit_entries_are_append_only(connection):
     connection.execute(
-        text("INSERT INTO audit_entries (at, action, object_type, details) VALUES (CURRENT_TIMESTAMP, 'x', 'y', '{}')")
+        text(
+            "INSERT INTO audit_entries (at, action, object_type, details) VALUES (CURRENT_TIMESTAMP, 'x', 'y', '{}')"
+        )
     )
     for statement in ["UPDATE audit_entries SET action = 'changed'", "DELETE FROM audit_entries"]:
         savepoint = connection.begin_nested()

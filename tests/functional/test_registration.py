@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import MemberRole, OrgKind, Organisation, SizeTier, User
+from marketplace.accounts.models import MemberRole, Organisation, OrgKind, SizeTier, User
 from marketplace.audit import AuditEntry
 from tests.factories import OrganisationFactory, UserFactory, make_credit_code
 
@@ -56,17 +56,31 @@ def test_enterprise_registers_and_becomes_owner(client, dbs):
 def test_size_tier_in_sql_matches_python(client, dbs):
     orgs = [
         OrganisationFactory(employees=e, annual_revenue_fen=r)
-        for e, r in [(5, 10**8), (50, 5 * 10**8), (400, 3 * 10**9), (1500, 5 * 10**10), (2000, 10**9)]
+        for e, r in [
+            (5, 10**8),
+            (50, 5 * 10**8),
+            (400, 3 * 10**9),
+            (1500, 5 * 10**10),
+            (2000, 10**9),
+        ]
     ]
     ids = [o.id for o in orgs]
-    rows = dict(dbs.execute(select(Organisation.id, Organisation.size_tier).where(Organisation.id.in_(ids))).all())
+    rows = dict(
+        dbs.execute(
+            select(Organisation.id, Organisation.size_tier).where(Organisation.id.in_(ids))
+        ).all()
+    )
     assert [rows[o.id] for o in orgs] == [o.size_tier.value for o in orgs]
     assert [o.size_tier.value for o in orgs] == ["micro", "small", "medium", "large", "small"]
 
 
 BAD_INPUTS = [
     ({"credit_code": "91350206ABCDEFGH12"}, "credit_code", "统一社会信用代码"),
-    ({"credit_code": VALID_CODE[:-1] + ("0" if VALID_CODE[-1] != "0" else "1")}, "credit_code", "统一社会信用代码"),
+    (
+        {"credit_code": VALID_CODE[:-1] + ("0" if VALID_CODE[-1] != "0" else "1")},
+        "credit_code",
+        "统一社会信用代码",
+    ),
     ({"credit_code": "123"}, "credit_code", "18"),
     ({"password": "short", "confirm": "short"}, "password", "10"),
     ({"confirm": "something-else-entirely"}, "confirm", "不一致"),
@@ -100,7 +114,9 @@ def test_duplicate_credit_code_and_email(client, dbs):
     assert "该统一社会信用代码的组织已注册" in page
 
     other = make_credit_code(123123123, "350206")
-    response = client.form("/register/enterprise", enterprise_form(credit_code=other, email="TAKEN@example.cn"))
+    response = client.form(
+        "/register/enterprise", enterprise_form(credit_code=other, email="TAKEN@example.cn")
+    )
     assert response.status_code == 422
     assert "该邮箱已有账户" in response.get_data(as_text=True)
     assert counts(dbs) == before
@@ -141,16 +157,29 @@ def test_provider_registers_with_public_profile(client, dbs):
 
     client.post("/logout", data={"csrf_token": client.csrf_token()})
     profile = client.text(f"/providers/{org.id}")
-    assert "石家庄智联设备科技有限公司" in profile and "五金制品" in profile and "场景服务商" in profile
+    assert (
+        "石家庄智联设备科技有限公司" in profile
+        and "五金制品" in profile
+        and "场景服务商" in profile
+    )
 
 
 def test_provider_needs_industries_and_regions(client, dbs):
     before = counts(dbs)
     response = client.form(
         "/register/provider",
-        {"name": "某科技公司", "credit_code": make_credit_code(55502), "provider_type": "integrator",
-         "contact_name": "a", "contact_phone": "1", "contact_email": "a@b.cn",
-         "owner_name": "a", "email": "x@y.cn", "password": "provider-password-1", "confirm": "provider-password-1"},
+        {
+            "name": "某科技公司",
+            "credit_code": make_credit_code(55502),
+            "provider_type": "integrator",
+            "contact_name": "a",
+            "contact_phone": "1",
+            "contact_email": "a@b.cn",
+            "owner_name": "a",
+            "email": "x@y.cn",
+            "password": "provider-password-1",
+            "confirm": "provider-password-1",
+        },
     )
     assert response.status_code == 422
     page = response.get_data(as_text=True)

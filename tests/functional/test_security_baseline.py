@@ -27,7 +27,7 @@ def test_htmx_requests_send_csrf_in_a_header(client, dbs):
     )
     assert response.status_code == 302
     page = client.text("/dashboard")
-    assert "hx-headers='{\"X-CSRFToken\": \"" in page
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page
 
 
 def test_logout_needs_csrf_and_post(client, dbs):
@@ -44,7 +44,9 @@ def test_security_headers_on_every_response(client, dbs):
         response.close()
         headers = response.headers
         csp = headers["Content-Security-Policy"]
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        assert (
+            "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        )
         assert "frame-ancestors 'none'" in csp
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
@@ -59,7 +61,9 @@ def test_pages_have_no_inline_script(client, dbs):
 
 def test_session_cookie_flags(client, dbs):
     UserFactory(email="cookie@factory.cn")
-    response = client.form("/login", {"email": "cookie@factory.cn", "password": "correct-horse-battery"})
+    response = client.form(
+        "/login", {"email": "cookie@factory.cn", "password": "correct-horse-battery"}
+    )
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     secure = client.get("/register", base_url="https://localhost")

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from marketplace import create_app, migrate
 from marketplace.accounts import credit_code
-from marketplace.accounts.models import OrgKind, Organisation, ProviderType
+from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.config import TestConfig
 from marketplace.db import db, make_engine
 
@@ -19,7 +19,11 @@ def seeded_app(path):
 
 def snapshot(app):
     with app.app_context():
-        rows = db.session.execute(select(Organisation.kind, Organisation.name, Organisation.credit_code).order_by(Organisation.id))
+        rows = db.session.execute(
+            select(Organisation.kind, Organisation.name, Organisation.credit_code).order_by(
+                Organisation.id
+            )
+        )
         return [tuple(r) for r in rows]
 
 
@@ -31,14 +35,24 @@ def test_seed_demo(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
 
     with app.app_context():
-        by_kind = dict(db.session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind)).all())
+        by_kind = dict(
+            db.session.execute(
+                select(Organisation.kind, func.count()).group_by(Organisation.kind)
+            ).all()
+        )
         assert by_kind[OrgKind.AGENCY] >= 2 and by_kind[OrgKind.ASSESSOR] >= 1
         assert by_kind[OrgKind.PROVIDER] >= 25 and by_kind[OrgKind.ENTERPRISE] >= 120
         orgs = db.session.scalars(select(Organisation)).all()
         assert all(credit_code.is_valid(o.credit_code) for o in orgs if o.credit_code)
         assert {o.provider_type for o in orgs if o.kind is OrgKind.PROVIDER} == set(ProviderType)
         assert {o.industry_code for o in orgs if o.kind is OrgKind.ENTERPRISE} >= {
-            "machining", "textile", "electronics", "food", "auto_parts", "furniture", "hardware"
+            "machining",
+            "textile",
+            "electronics",
+            "food",
+            "auto_parts",
+            "furniture",
+            "hardware",
         }
         names = {o.name for o in orgs}
         assert {"石家庄市工业和信息化局", "厦门市工业和信息化局"} <= names

@@ -46,7 +46,9 @@ def test_failed_login_is_audited_and_says_nothing_about_the_account(client, dbs)
 def test_eleventh_failure_for_one_account_answers_429(client, dbs):
     UserFactory(email="target@factory.cn")
     for _ in range(10):
-        response = client.form("/login", {"email": "target@factory.cn", "password": "wrong-password"})
+        response = client.form(
+            "/login", {"email": "target@factory.cn", "password": "wrong-password"}
+        )
         assert response.status_code == 200
     response = client.form("/login", {"email": "target@factory.cn", "password": PASSWORD})
     assert response.status_code == 429
@@ -56,7 +58,9 @@ def test_eleventh_failure_for_one_account_answers_429(client, dbs):
 def test_eleventh_failure_from_one_ip_answers_429(client, dbs):
     for n in range(10):
         client.form("/login", {"email": f"guess{n}@factory.cn", "password": "wrong-password"})
-    assert client.form("/login", {"email": "guess99@factory.cn", "password": "x"}).status_code == 429
+    assert (
+        client.form("/login", {"email": "guess99@factory.cn", "password": "x"}).status_code == 429
+    )
 
 
 def test_successful_logins_do_not_count(client, dbs):
@@ -77,18 +81,23 @@ def test_new_session_at_login(client, dbs):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"]
+    "target",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"],
 )
 def test_forged_next_is_ignored(client, dbs, target):
     UserFactory(email="next@factory.cn")
-    response = client.form("/login", {"email": "next@factory.cn", "password": PASSWORD, "next": target})
+    response = client.form(
+        "/login", {"email": "next@factory.cn", "password": PASSWORD, "next": target}
+    )
     assert response.headers["Location"] == "/dashboard"
 
 
 def test_local_next_is_followed(client, dbs):
     UserFactory(email="next2@factory.cn")
     assert client.get("/org").headers["Location"] == "/login?next=/org"
-    response = client.form("/login", {"email": "next2@factory.cn", "password": PASSWORD, "next": "/org"})
+    response = client.form(
+        "/login", {"email": "next2@factory.cn", "password": PASSWORD, "next": "/org"}
+    )
     assert response.headers["Location"] == "/org"
 
 
@@ -108,7 +117,11 @@ def test_password_change_ends_other_sessions_but_not_this_one(app, client, dbs):
     other.login("change@factory.cn")
     response = client.form(
         "/account/password",
-        {"current_password": PASSWORD, "password": "a-brand-new-password", "confirm": "a-brand-new-password"},
+        {
+            "current_password": PASSWORD,
+            "password": "a-brand-new-password",
+            "confirm": "a-brand-new-password",
+        },
     )
     assert response.status_code == 302
     assert client.get("/dashboard").status_code == 200
@@ -122,13 +135,22 @@ def test_password_change_bad_inputs(client, dbs):
     client.login("bad@factory.cn")
     wrong = client.form(
         "/account/password",
-        {"current_password": "not-it-at-all", "password": "a-brand-new-password", "confirm": "a-brand-new-password"},
+        {
+            "current_password": "not-it-at-all",
+            "password": "a-brand-new-password",
+            "confirm": "a-brand-new-password",
+        },
     )
     assert wrong.status_code == 422 and "当前密码不正确" in wrong.get_data(as_text=True)
-    short = client.form("/account/password", {"current_password": PASSWORD, "password": "short", "confirm": "short"})
+    short = client.form(
+        "/account/password", {"current_password": PASSWORD, "password": "short", "confirm": "short"}
+    )
     assert short.status_code == 422
     too_long = "x" * 129
-    long_ = client.form("/account/password", {"current_password": PASSWORD, "password": too_long, "confirm": too_long})
+    long_ = client.form(
+        "/account/password",
+        {"current_password": PASSWORD, "password": too_long, "confirm": too_long},
+    )
     assert long_.status_code == 422
     client.form("/logout")
     client.login("bad@factory.cn")  # the old password still works
@@ -139,7 +161,8 @@ def test_sixty_four_character_passwords_are_accepted(client, dbs):
     client.login("long@factory.cn")
     long_password = "长" * 64
     response = client.form(
-        "/account/password", {"current_password": PASSWORD, "password": long_password, "confirm": long_password}
+        "/account/password",
+        {"current_password": PASSWORD, "password": long_password, "confirm": long_password},
     )
     assert response.status_code == 302
     client.form("/logout")

@@ -40,7 +40,9 @@ def test_check_value_31_becomes_zero():
     # find a body whose weighted sum is a multiple of 31: its check character must be "0"
     for n in range(10_000):
         body = f"91130100{n:09d}"
-        total = sum(credit_code.VALUES[c] * w for c, w in zip(body, credit_code.WEIGHTS, strict=True))
+        total = sum(
+            credit_code.VALUES[c] * w for c, w in zip(body, credit_code.WEIGHTS, strict=True)
+        )
         if total % 31 == 0:
             assert credit_code.check_character(body) == "0"
             assert credit_code.is_valid(body + "0")

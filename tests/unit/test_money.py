@@ -5,7 +5,13 @@ from marketplace.money import MoneyError, apply_basis_points, format_fen, parse_
 
 @pytest.mark.parametrize(
     ("fen", "text"),
-    [(0, "¥0.00"), (5, "¥0.05"), (123456, "¥1,234.56"), (100_000_000_00, "¥100,000,000.00"), (-150, "-¥1.50")],
+    [
+        (0, "¥0.00"),
+        (5, "¥0.05"),
+        (123456, "¥1,234.56"),
+        (100_000_000_00, "¥100,000,000.00"),
+        (-150, "-¥1.50"),
+    ],
 )
 def test_format_fen(fen, text):
     assert format_fen(fen) == text
@@ -13,7 +19,13 @@ def test_format_fen(fen, text):
 
 @pytest.mark.parametrize(
     ("text", "fen"),
-    [("1234.56", 123456), ("1,234.5", 123450), ("¥ 12", 1200), ("0.01", 1), (" 300000 ", 30_000_000)],
+    [
+        ("1234.56", 123456),
+        ("1,234.5", 123450),
+        ("¥ 12", 1200),
+        ("0.01", 1),
+        (" 300000 ", 30_000_000),
+    ],
 )
 def test_parse_yuan(text, fen):
     assert parse_yuan(text) == fen

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(MO): $(PO) $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -q -d translations -D messages
+	$(BIN)/pybabel compile --use-fuzzy -d translations -D messages
 
 bootstrap: $(STAMP) $(MO)
 

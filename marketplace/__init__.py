@@ -76,6 +76,8 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def select_locale() -> str:
+    if not has_request_context():  # CLI commands speak the default language
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     lang = request.cookies.get(LANGUAGE_COOKIE, "")
     languages: tuple[str, ...] = current_app.config["LANGUAGES"]
     return lang if lang in languages else str(current_app.config["BABEL_DEFAULT_LOCALE"])

@@ -124,3 +124,12 @@ def test_admin_list_filters_and_serves_an_htmx_fragment(client, dbs):
     assert "鹭岛精工有限公司" in body and "<html" not in body
     assert "HX-Request" in fragment.headers["Vary"]
     assert "鹭岛精工有限公司" not in client.text("/admin/organisations?q=没有这个")
+
+
+def test_back_button_restore_gets_the_whole_page(client, dbs):
+    admin(client)
+    restore = client.get(
+        "/admin/organisations?q=x",
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    assert "<html" in restore.get_data(as_text=True)

@@ -107,6 +107,18 @@ class OwnerFields(FlaskForm):
     confirm = confirm_field()
 
 
+class CreditCodeField(FlaskForm):
+    credit_code = StringField(
+        _l("Unified social credit code"),
+        validators=[
+            DataRequired(REQUIRED),
+            Length(min=18, max=18, message=_l("The code has 18 characters.")),
+            valid_credit_code,
+        ],
+        render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
 class EnterpriseProfileForm(FlaskForm):
     name = StringField(_l("Enterprise name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     industry_code = SelectField(_l("Industry"), validators=[DataRequired(REQUIRED)])
@@ -123,16 +135,8 @@ class EnterpriseProfileForm(FlaskForm):
     )
 
 
-class EnterpriseRegistrationForm(EnterpriseProfileForm, OwnerFields):
-    credit_code = StringField(
-        _l("Unified social credit code"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(min=18, max=18, message=_l("The code has 18 characters.")),
-            valid_credit_code,
-        ],
-        render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"},
-    )
+class EnterpriseRegistrationForm(EnterpriseProfileForm, CreditCodeField, OwnerFields):
+    pass
 
 
 class ProviderProfileForm(FlaskForm):
@@ -172,16 +176,8 @@ class ProviderProfileForm(FlaskForm):
         self.provider_type.choices = choices((t.value, t.label) for t in ProviderType)
 
 
-class ProviderRegistrationForm(ProviderProfileForm, OwnerFields):
-    credit_code = StringField(
-        _l("Unified social credit code"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(min=18, max=18, message=_l("The code has 18 characters.")),
-            valid_credit_code,
-        ],
-        render_kw={"maxlength": 18, "autocapitalize": "characters", "spellcheck": "false"},
-    )
+class ProviderRegistrationForm(ProviderProfileForm, CreditCodeField, OwnerFields):
+    pass
 
 
 class ChangePasswordForm(FlaskForm):
@@ -199,18 +195,8 @@ class SetPasswordForm(FlaskForm):
     confirm = confirm_field()
 
 
-class AcceptInvitationForm(FlaskForm):
-    owner_name = StringField(_l("Your name"), validators=[DataRequired(REQUIRED), Length(max=60)])
-    email = EmailField(
-        _l("Your e-mail (your login)"),
-        validators=[
-            DataRequired(REQUIRED),
-            Email(_l("Enter a valid e-mail address.")),
-            Length(max=254),
-        ],
-    )
-    password = password_field(_l("Password"))
-    confirm = confirm_field()
+class AcceptInvitationForm(OwnerFields):
+    """The invitee's own account: the same fields as a registering owner."""
 
 
 class InvitationForm(FlaskForm):

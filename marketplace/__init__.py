@@ -105,12 +105,18 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.admin_views import bp as admin_bp
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accounts.views import org_bp
+    from marketplace.catalog.views import bp as catalog_bp
+    from marketplace.catalog.views import workspace as workspace_bp
     from marketplace.home.views import bp as home_bp
+    from marketplace.pool.views import bp as pool_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(org_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(pool_bp)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(workspace_bp)
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -144,8 +144,10 @@ class Database:
 db = Database()
 
 
-def str_enum(enum_cls: type, length: int = 20) -> Any:
-    """An enum stored by its value as a short string, with a CHECK of the allowed values."""
+def str_enum(enum_cls: type, length: int = 20, name: str | None = None) -> Any:
+    """An enum stored by its value as a short string, with a CHECK of the allowed values.
+
+    Two columns of one table with the same enum need distinct ``name``s for their CHECKs."""
     from sqlalchemy import Enum
 
     return Enum(
@@ -155,5 +157,5 @@ def str_enum(enum_cls: type, length: int = 20) -> Any:
         length=length,
         validate_strings=True,
         values_callable=lambda e: [m.value for m in e],
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
     )

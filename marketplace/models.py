@@ -2,5 +2,7 @@
 
 from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
+from marketplace.catalog import models as catalog_models
+from marketplace.pool import models as pool_models
 
-__all__ = ["AuditEntry", "accounts_models"]
+__all__ = ["AuditEntry", "accounts_models", "catalog_models", "pool_models"]

@@ -264,13 +264,6 @@ def accept_invitation(token: str) -> ResponseReturnValue:
     return redirect(url_for("home.dashboard"))
 
 
-@bp.get("/providers/<int:org_id>")
-@public
-def provider_profile(org_id: int) -> ResponseReturnValue:
-    provider = services.get_provider(org_id)
-    return render("accounts/provider_profile.html", provider=provider)
-
-
 # The organisation: profile and members
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -10,7 +12,10 @@ from sqlalchemy import text
 from marketplace import audit
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
+from marketplace.catalog import services as catalog
 from marketplace.db import db
+from marketplace.pool import services as pool
+from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
 from marketplace.security import public, requires
 
@@ -29,12 +34,30 @@ def index() -> ResponseReturnValue:
 @requires()
 def dashboard() -> ResponseReturnValue:
     org = current_user.org
-    counts = accounts.count_by_kind() if org.kind is OrgKind.PLATFORM else {}
+    context: dict[str, Any] = {}
+    if org.kind is OrgKind.PLATFORM:
+        context["counts"] = accounts.count_by_kind()
+    elif org.kind is OrgKind.PROVIDER:
+        packages = catalog.provider_packages(org)
+        by_status: dict[str, int] = {}
+        for package in packages:
+            by_status[package.latest.status.value] = (
+                by_status.get(package.latest.status.value, 0) + 1
+            )
+        context.update(
+            memberships=pool.memberships_of(org),
+            agencies=pool.agencies(),
+            package_counts=by_status,
+            bundles=catalog.integrator_bundles(org),
+        )
+    elif org.kind is OrgKind.AGENCY:
+        context["pending"] = len(pool.queue(org, PoolStatus.APPLIED))
+        context["admitted"] = len(pool.queue(org, PoolStatus.ADMITTED))
     return render(
         f"home/dashboard_{org.kind.value}.html",
         org=org,
-        counts=counts,
         recent=audit.entries_for_org(org.id, limit=8),
+        **context,
     )
 
 

@@ -1,0 +1,444 @@
+"""Packages (转型包), their immutable published versions, price plans, data interfaces and
+integrators' curated bundles (集成套餐)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import Industry, Organisation, OrgKind, SizeTier
+from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.statemachine import StateMachine, Transition
+
+MAX_PRICE_FEN = 100_000_000 * 100  # ¥100,000,000: anything above is a typing mistake
+MAX_GO_LIVE_DAYS = 730
+
+
+class Labelled(StrEnum):
+    @property
+    def label(self) -> str:
+        return str(LABELS[self])
+
+
+class Deployment(Labelled):
+    SAAS = "saas"
+    ON_PREMISES = "on_premises"
+    HYBRID = "hybrid"
+
+
+class VersionStatus(Labelled):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    PUBLISHED = "published"
+    SUPERSEDED = "superseded"
+    DELISTED = "delisted"
+
+
+class VersionEvent(Labelled):
+    SUBMIT = "submit"
+    WITHDRAW = "withdraw"
+    PUBLISH = "publish"
+    SUPERSEDE = "supersede"
+    DELIST = "delist"
+
+
+class PlanKind(Labelled):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+    OUTCOME = "outcome"
+
+
+class Better(Labelled):
+    """Which way a metric improves."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+class TargetKind(Labelled):
+    RELATIVE = "relative"  # per cent of the baseline
+    ABSOLUTE = "absolute"  # units of the metric (e.g. OEE points)
+
+
+class FeeRule(Labelled):
+    FIXED = "fixed"
+    PER_UNIT = "per_unit"
+
+
+class Flow(Labelled):
+    CONSUMES = "consumes"
+    PRODUCES = "produces"
+
+
+class BundleStatus(Labelled):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+LABELS = {
+    Deployment.SAAS: _l("SaaS"),
+    Deployment.ON_PREMISES: _l("On-premises"),
+    Deployment.HYBRID: _l("Hybrid"),
+    VersionStatus.DRAFT: _l("Draft"),
+    VersionStatus.SUBMITTED: _l("Submitted"),
+    VersionStatus.PUBLISHED: _l("Published"),
+    VersionStatus.SUPERSEDED: _l("Superseded"),
+    VersionStatus.DELISTED: _l("Delisted"),
+    VersionEvent.SUBMIT: _l("Submit"),
+    VersionEvent.WITHDRAW: _l("Back to draft"),
+    VersionEvent.PUBLISH: _l("Publish"),
+    VersionEvent.SUPERSEDE: _l("Replaced by a newer version"),
+    VersionEvent.DELIST: _l("Delist"),
+    PlanKind.ONE_TIME: _l("One-time"),
+    PlanKind.SUBSCRIPTION: _l("Subscription"),
+    PlanKind.OUTCOME: _l("Pay for results"),
+    Better.HIGHER: _l("higher is better"),
+    Better.LOWER: _l("lower is better"),
+    TargetKind.RELATIVE: _l("% of the baseline"),
+    TargetKind.ABSOLUTE: _l("units of the metric"),
+    FeeRule.FIXED: _l("Fixed success fee"),
+    FeeRule.PER_UNIT: _l("Fee per unit of improvement, capped"),
+    Flow.CONSUMES: _l("Consumes"),
+    Flow.PRODUCES: _l("Produces"),
+    BundleStatus.DRAFT: _l("Draft"),
+    BundleStatus.PUBLISHED: _l("Published"),
+    BundleStatus.WITHDRAWN: _l("Withdrawn"),
+}
+
+PROVIDER, AGENCY = OrgKind.PROVIDER.value, OrgKind.AGENCY.value
+VERSION_MACHINE: StateMachine[VersionStatus, VersionEvent] = StateMachine(
+    [
+        Transition(VersionStatus.DRAFT, VersionEvent.SUBMIT, VersionStatus.SUBMITTED, PROVIDER),
+        Transition(VersionStatus.SUBMITTED, VersionEvent.WITHDRAW, VersionStatus.DRAFT, PROVIDER),
+        Transition(
+            VersionStatus.SUBMITTED, VersionEvent.PUBLISH, VersionStatus.PUBLISHED, PROVIDER
+        ),
+        Transition(
+            VersionStatus.PUBLISHED, VersionEvent.SUPERSEDE, VersionStatus.SUPERSEDED, PROVIDER
+        ),
+        Transition(VersionStatus.PUBLISHED, VersionEvent.DELIST, VersionStatus.DELISTED, AGENCY),
+    ]
+)
+
+
+class Category(Base):
+    """Scenario categories; the platform admin can add more."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+class Metric(Base):
+    """The metric catalogue for pay-for-results plans."""
+
+    __tablename__ = "metrics"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(80))
+    unit: Mapped[str] = mapped_column(String(20))
+    better: Mapped[Better] = mapped_column(str_enum(Better))
+    position: Mapped[int] = mapped_column(default=0)
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+class Protocol(Base):
+    """A protocol or file format a package speaks (OPC UA, Modbus TCP, MQTT, REST/JSON…)."""
+
+    __tablename__ = "protocols"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class DataObject(Base):
+    """A kind of data a package consumes or produces (device telemetry, production orders…)."""
+
+    __tablename__ = "data_objects"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+class Package(Base):
+    __tablename__ = "packages"
+
+    id: Mapped[intpk]
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # The newest published version: what the catalogue shows and new orders buy.
+    published_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("package_versions.id", use_alter=True), index=True
+    )
+    created_at: Mapped[created_at]
+
+    provider: Mapped[Organisation] = relationship(lazy="joined")
+    versions: Mapped[list[PackageVersion]] = relationship(
+        back_populates="package",
+        order_by="PackageVersion.number",
+        foreign_keys="PackageVersion.package_id",
+    )
+    published_version: Mapped[PackageVersion | None] = relationship(
+        foreign_keys=[published_version_id], post_update=True
+    )
+
+    @property
+    def latest(self) -> PackageVersion:
+        return self.versions[-1]
+
+    @property
+    def draft(self) -> PackageVersion | None:
+        latest = self.latest
+        return latest if latest.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED) else None
+
+
+version_industries = Table(
+    "version_industries",
+    Base.metadata,
+    Column("version_id", ForeignKey("package_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("industry_code", ForeignKey("industries.code"), primary_key=True),
+)
+
+
+class VersionSizeTier(Base):
+    __tablename__ = "version_size_tiers"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("package_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tier: Mapped[SizeTier] = mapped_column(str_enum(SizeTier), primary_key=True)
+
+
+class PackageVersion(Base):
+    """One version of a package. Once published it never changes; orders point at it."""
+
+    __tablename__ = "package_versions"
+    __table_args__ = (
+        UniqueConstraint("package_id", "number"),
+        CheckConstraint(
+            f"go_live_days >= 1 AND go_live_days <= {MAX_GO_LIVE_DAYS}", name="go_live_range"
+        ),
+        CheckConstraint("sla_response_hours >= 1 AND sla_response_hours <= 720", name="sla_range"),
+        CheckConstraint("number >= 1", name="number_positive"),
+        Index("ix_package_versions_status_category", "status", "category_code"),
+    )
+
+    id: Mapped[intpk]
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    number: Mapped[int]
+    status: Mapped[VersionStatus] = mapped_column(str_enum(VersionStatus))
+    title: Mapped[str] = mapped_column(String(120))
+    summary: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    deployment: Mapped[Deployment] = mapped_column(str_enum(Deployment))
+    go_live_days: Mapped[int]
+    sla_response_hours: Mapped[int]
+    enterprise_provides: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created_at]
+    submitted_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    delisted_at: Mapped[datetime | None]
+    delist_reason: Mapped[str | None] = mapped_column(Text)
+
+    package: Mapped[Package] = relationship(back_populates="versions", foreign_keys=[package_id])
+    category: Mapped[Category] = relationship(lazy="joined")
+    industries: Mapped[list[Industry]] = relationship(
+        secondary=version_industries, order_by=Industry.position
+    )
+    size_tier_rows: Mapped[list[VersionSizeTier]] = relationship(cascade="all, delete-orphan")
+    plans: Mapped[list[PricePlan]] = relationship(
+        back_populates="version", order_by="PricePlan.position", cascade="all, delete-orphan"
+    )
+    interfaces: Mapped[list[VersionInterface]] = relationship(
+        back_populates="version", order_by="VersionInterface.id", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[VersionStatusChange]] = relationship(
+        order_by="VersionStatusChange.id.desc()"
+    )
+
+    @property
+    def size_tiers(self) -> list[SizeTier]:
+        order = list(SizeTier)
+        return sorted((row.tier for row in self.size_tier_rows), key=order.index)
+
+    @property
+    def editable(self) -> bool:
+        return self.status is VersionStatus.DRAFT
+
+
+MONEY = BigInteger
+
+
+def _money_checks(*columns: str) -> list[CheckConstraint]:
+    return [
+        CheckConstraint(f"{c} IS NULL OR ({c} >= 0 AND {c} <= {MAX_PRICE_FEN})", name=f"{c}_range")
+        for c in columns
+    ]
+
+
+class PricePlan(Base):
+    __tablename__ = "price_plans"
+    __table_args__ = (
+        *_money_checks(
+            "amount_fen",
+            "monthly_fen",
+            "success_fee_fen",
+            "fee_per_unit_fen",
+            "fee_cap_fen",
+            "base_fee_fen",
+        ),
+        CheckConstraint("kind <> 'one_time' OR amount_fen IS NOT NULL", name="one_time_amount"),
+        CheckConstraint(
+            "kind <> 'subscription' OR (monthly_fen IS NOT NULL AND term_months BETWEEN 1 AND 60)",
+            name="subscription_terms",
+        ),
+        CheckConstraint(
+            "kind <> 'outcome' OR (metric_code IS NOT NULL AND target_value > 0"
+            " AND target_kind IS NOT NULL AND fee_rule IS NOT NULL"
+            " AND window_days BETWEEN 1 AND 730)",
+            name="outcome_terms",
+        ),
+        CheckConstraint(
+            "fee_rule IS NULL OR fee_rule <> 'fixed' OR success_fee_fen IS NOT NULL",
+            name="fixed_fee_amount",
+        ),
+        CheckConstraint(
+            "fee_rule IS NULL OR fee_rule <> 'per_unit'"
+            " OR (fee_per_unit_fen IS NOT NULL AND fee_cap_fen IS NOT NULL)",
+            name="per_unit_fee_terms",
+        ),
+        CheckConstraint(
+            "fee_cap_fen IS NULL OR base_fee_fen IS NULL OR fee_cap_fen >= base_fee_fen",
+            name="cap_not_below_base",
+        ),
+    )
+
+    id: Mapped[intpk]
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("package_versions.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[PlanKind] = mapped_column(str_enum(PlanKind))
+    name: Mapped[str] = mapped_column(String(80))
+    amount_fen: Mapped[int | None] = mapped_column(MONEY)
+    monthly_fen: Mapped[int | None] = mapped_column(MONEY)
+    term_months: Mapped[int | None]
+    metric_code: Mapped[str | None] = mapped_column(ForeignKey("metrics.code"))
+    target_kind: Mapped[TargetKind | None] = mapped_column(str_enum(TargetKind))
+    target_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    fee_rule: Mapped[FeeRule | None] = mapped_column(str_enum(FeeRule))
+    success_fee_fen: Mapped[int | None] = mapped_column(MONEY)
+    fee_per_unit_fen: Mapped[int | None] = mapped_column(MONEY)
+    fee_cap_fen: Mapped[int | None] = mapped_column(MONEY)
+    base_fee_fen: Mapped[int | None] = mapped_column(MONEY)
+    window_days: Mapped[int | None]
+
+    version: Mapped[PackageVersion] = relationship(back_populates="plans")
+    metric: Mapped[Metric | None] = relationship(lazy="joined")
+
+    @property
+    def subscription_total_fen(self) -> int:
+        return (self.monthly_fen or 0) * (self.term_months or 0)
+
+
+class VersionInterface(Base):
+    """What a package version consumes or produces: a protocol carrying a data object."""
+
+    __tablename__ = "version_interfaces"
+    __table_args__ = (UniqueConstraint("version_id", "flow", "protocol_code", "data_object_code"),)
+
+    id: Mapped[intpk]
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("package_versions.id", ondelete="CASCADE"), index=True
+    )
+    flow: Mapped[Flow] = mapped_column(str_enum(Flow))
+    protocol_code: Mapped[str] = mapped_column(ForeignKey("protocols.code"))
+    data_object_code: Mapped[str] = mapped_column(ForeignKey("data_objects.code"))
+
+    version: Mapped[PackageVersion] = relationship(back_populates="interfaces")
+    protocol: Mapped[Protocol] = relationship(lazy="joined")
+    data_object: Mapped[DataObject] = relationship(lazy="joined")
+
+
+class VersionStatusChange(Base):
+    """Append-only history of a version's lifecycle, with reasons (e.g. why it was delisted)."""
+
+    __tablename__ = "version_status_changes"
+
+    id: Mapped[intpk]
+    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id"), index=True)
+    from_status: Mapped[VersionStatus | None] = mapped_column(
+        str_enum(VersionStatus, name="from_status")
+    )
+    to_status: Mapped[VersionStatus] = mapped_column(str_enum(VersionStatus, name="to_status"))
+    event: Mapped[VersionEvent] = mapped_column(str_enum(VersionEvent))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[created_at]
+
+
+class CuratedBundle(Base):
+    """An integrator's ready-made combination of packages, with its integration fee shown apart."""
+
+    __tablename__ = "curated_bundles"
+    __table_args__ = (*_money_checks("integration_fee_fen"),)
+
+    id: Mapped[intpk]
+    integrator_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    industry_code: Mapped[str] = mapped_column(ForeignKey("industries.code"))
+    size_tier: Mapped[SizeTier] = mapped_column(str_enum(SizeTier))
+    integration_fee_fen: Mapped[int] = mapped_column(MONEY)
+    status: Mapped[BundleStatus] = mapped_column(str_enum(BundleStatus))
+    created_at: Mapped[created_at]
+
+    integrator: Mapped[Organisation] = relationship(lazy="joined")
+    industry: Mapped[Industry] = relationship(lazy="joined")
+    items: Mapped[list[CuratedBundleItem]] = relationship(
+        order_by="CuratedBundleItem.position", cascade="all, delete-orphan"
+    )
+
+
+class CuratedBundleItem(Base):
+    __tablename__ = "curated_bundle_items"
+
+    bundle_id: Mapped[int] = mapped_column(
+        ForeignKey("curated_bundles.id", ondelete="CASCADE"), primary_key=True
+    )
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    package: Mapped[Package] = relationship(lazy="joined")

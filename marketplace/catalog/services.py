@@ -1,0 +1,658 @@
+"""Packages and their versions, price plans, interfaces, the public catalogue and curated
+bundles. Visibility rule: a package is in the catalogue while it has a published version and
+its provider is admitted to at least one agency's pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from marketplace import audit
+from marketplace.accounts.models import Industry, Organisation, OrgKind, ProviderType, SizeTier
+from marketplace.catalog.models import (
+    MAX_GO_LIVE_DAYS,
+    MAX_PRICE_FEN,
+    VERSION_MACHINE,
+    BundleStatus,
+    Category,
+    CuratedBundle,
+    CuratedBundleItem,
+    DataObject,
+    Deployment,
+    FeeRule,
+    Flow,
+    Metric,
+    Package,
+    PackageVersion,
+    PlanKind,
+    PricePlan,
+    Protocol,
+    TargetKind,
+    VersionEvent,
+    VersionInterface,
+    VersionSizeTier,
+    VersionStatus,
+    VersionStatusChange,
+)
+from marketplace.db import db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.pool import services as pool
+from marketplace.pool.models import PoolMembership
+from marketplace.security import Actor
+
+MAX_PLANS = 6
+MAX_INTERFACES = 30
+
+
+@dataclass(frozen=True)
+class VersionFields:
+    title: str
+    summary: str
+    description: str
+    category_code: str
+    industry_codes: list[str]
+    size_tiers: list[str]
+    deployment: str
+    go_live_days: int
+    sla_response_hours: int
+    enterprise_provides: str
+
+
+@dataclass(frozen=True)
+class PlanFields:
+    kind: str
+    name: str
+    amount_fen: int | None = None
+    monthly_fen: int | None = None
+    term_months: int | None = None
+    metric_code: str | None = None
+    target_kind: str | None = None
+    target_value: Decimal | None = None
+    fee_rule: str | None = None
+    success_fee_fen: int | None = None
+    fee_per_unit_fen: int | None = None
+    fee_cap_fen: int | None = None
+    base_fee_fen: int | None = None
+    window_days: int | None = None
+
+
+# Reference data
+
+
+def categories() -> list[Category]:
+    return list(db.session.scalars(select(Category).order_by(Category.position, Category.code)))
+
+
+def metrics() -> list[Metric]:
+    return list(db.session.scalars(select(Metric).order_by(Metric.position)))
+
+
+def protocols() -> list[Protocol]:
+    return list(db.session.scalars(select(Protocol).order_by(Protocol.position)))
+
+
+def data_objects() -> list[DataObject]:
+    return list(db.session.scalars(select(DataObject).order_by(DataObject.position)))
+
+
+def add_category(code: str, name_zh: str, name_en: str, actor: Actor) -> Category:
+    code = code.strip().lower()
+    if db.session.get(Category, code) is not None:
+        raise DomainError(_l("This code is already used."), field="code")
+    position = (db.session.scalar(select(func.max(Category.position))) or 0) + 10
+    category = Category(
+        code=code, name_zh=name_zh.strip(), name_en=name_en.strip(), position=position
+    )
+    db.session.add(category)
+    audit.record(actor, "catalog.category_added", "category", code)
+    return category
+
+
+# Versions
+
+
+def _check_range(value: int, low: int, high: int, field: str, message: object) -> None:
+    if not low <= value <= high:
+        raise DomainError(message, field=field)
+
+
+def _apply_fields(version: PackageVersion, fields: VersionFields) -> None:
+    if db.session.get(Category, fields.category_code) is None:
+        raise DomainError(_l("Choose a category from the list."), field="category_code")
+    industries = list(
+        db.session.scalars(select(Industry).where(Industry.code.in_(fields.industry_codes)))
+    )
+    if not fields.industry_codes or len(industries) != len(set(fields.industry_codes)):
+        raise DomainError(_l("Choose industries the platform knows."), field="industry_codes")
+    try:
+        tiers = sorted({SizeTier(t) for t in fields.size_tiers}, key=list(SizeTier).index)
+        deployment = Deployment(fields.deployment)
+    except ValueError as exc:
+        raise DomainError(_l("Choose from the list."), field="size_tiers") from exc
+    if not tiers:
+        raise DomainError(_l("Choose at least one size tier."), field="size_tiers")
+    _check_range(
+        fields.go_live_days,
+        1,
+        MAX_GO_LIVE_DAYS,
+        "go_live_days",
+        _l("Go-live takes 1 to %(n)d days.", n=MAX_GO_LIVE_DAYS),
+    )
+    _check_range(
+        fields.sla_response_hours,
+        1,
+        720,
+        "sla_response_hours",
+        _l("Fault response is 1 to 720 hours."),
+    )
+    version.title = fields.title.strip()
+    version.summary = fields.summary.strip()
+    version.description = fields.description.strip()
+    version.category_code = fields.category_code
+    version.industries = industries
+    version.size_tier_rows = [VersionSizeTier(tier=t) for t in tiers]
+    version.deployment = deployment
+    version.go_live_days = fields.go_live_days
+    version.sla_response_hours = fields.sla_response_hours
+    version.enterprise_provides = fields.enterprise_provides.strip()
+
+
+def _history(
+    version: PackageVersion,
+    before: VersionStatus | None,
+    event: VersionEvent,
+    actor: Actor,
+    reason: str = "",
+) -> None:
+    db.session.add(
+        VersionStatusChange(
+            version_id=version.id,
+            from_status=before,
+            to_status=version.status,
+            event=event,
+            reason=reason,
+            actor_user_id=actor.user_id,
+        )
+    )
+    audit.record(
+        actor,
+        f"package.{event.value}",
+        "package",
+        version.package_id,
+        version=version.number,
+        status=version.status.value,
+        reason=reason,
+    )
+
+
+def create_package(provider: Organisation, fields: VersionFields, actor: Actor) -> Package:
+    if provider.kind is not OrgKind.PROVIDER:
+        raise DomainError(_l("Only providers list packages."))
+    package = Package(provider=provider)
+    version = PackageVersion(package=package, number=1, status=VersionStatus.DRAFT)
+    _apply_fields(version, fields)
+    db.session.add_all([package, version])
+    db.session.flush()
+    audit.record(actor, "package.created", "package", package.id, version=1)
+    return package
+
+
+def provider_package(provider: Organisation, package_id: int) -> Package:
+    """A provider's own package; another provider's is not found."""
+    package = db.session.get(Package, package_id)
+    if package is None or package.provider_id != provider.id:
+        raise NotFound(_l("Not found."))
+    return package
+
+
+def _draft(package: Package) -> PackageVersion:
+    version = package.latest
+    if not version.editable:
+        raise DomainError(
+            _l("Only a draft can be changed. Start a new version to edit a published package.")
+        )
+    return version
+
+
+def update_draft(package: Package, fields: VersionFields, actor: Actor) -> PackageVersion:
+    version = _draft(package)
+    _apply_fields(version, fields)
+    audit.record(actor, "package.edited", "package", package.id, version=version.number)
+    return version
+
+
+def _validate_plan(p: PlanFields) -> PricePlan:
+    try:
+        kind = PlanKind(p.kind)
+    except ValueError as exc:
+        raise DomainError(_l("Choose a kind of plan."), field="kind") from exc
+    if not p.name.strip():
+        raise DomainError(_l("Give the plan a name."), field="name")
+
+    def money(value: int | None, field: str, required: bool) -> int | None:
+        if value is None:
+            if required:
+                raise DomainError(_l("Enter an amount."), field=field)
+            return None
+        if value < 0:
+            raise DomainError(_l("The amount cannot be negative."), field=field)
+        if value > MAX_PRICE_FEN:
+            raise DomainError(_l("The amount cannot exceed ¥100,000,000."), field=field)
+        return value
+
+    plan = PricePlan(kind=kind, name=p.name.strip())
+    if kind is PlanKind.ONE_TIME:
+        plan.amount_fen = money(p.amount_fen, "amount", True)
+    elif kind is PlanKind.SUBSCRIPTION:
+        plan.monthly_fen = money(p.monthly_fen, "monthly", True)
+        if p.term_months is None or not 1 <= p.term_months <= 60:
+            raise DomainError(_l("The committed term is 1 to 60 months."), field="term_months")
+        plan.term_months = p.term_months
+    else:
+        if not p.metric_code or db.session.get(Metric, p.metric_code) is None:
+            raise DomainError(
+                _l("Choose the metric the result is measured by."), field="metric_code"
+            )
+        if p.target_value is None or p.target_value <= 0:
+            raise DomainError(
+                _l("Set the target improvement (more than zero)."), field="target_value"
+            )
+        try:
+            plan.target_kind = TargetKind(p.target_kind or "")
+            plan.fee_rule = FeeRule(p.fee_rule or "")
+        except ValueError as exc:
+            raise DomainError(
+                _l("Choose how the target and the fee are set."), field="fee_rule"
+            ) from exc
+        if p.window_days is None or not 1 <= p.window_days <= 730:
+            raise DomainError(_l("The measurement window is 1 to 730 days."), field="window_days")
+        plan.metric_code = p.metric_code
+        plan.target_value = p.target_value
+        plan.window_days = p.window_days
+        plan.base_fee_fen = money(p.base_fee_fen, "base_fee", False)
+        if plan.fee_rule is FeeRule.FIXED:
+            plan.success_fee_fen = money(p.success_fee_fen, "success_fee", True)
+        else:
+            plan.fee_per_unit_fen = money(p.fee_per_unit_fen, "fee_per_unit", True)
+            plan.fee_cap_fen = money(p.fee_cap_fen, "fee_cap", True)
+            if (
+                plan.base_fee_fen is not None
+                and plan.fee_cap_fen is not None
+                and plan.fee_cap_fen < plan.base_fee_fen
+            ):
+                raise DomainError(_l("The fee cap cannot be below the base fee."), field="fee_cap")
+    return plan
+
+
+def add_plan(package: Package, fields: PlanFields, actor: Actor) -> PricePlan:
+    version = _draft(package)
+    if len(version.plans) >= MAX_PLANS:
+        raise DomainError(_l("A package has at most %(n)d price plans.", n=MAX_PLANS))
+    plan = _validate_plan(fields)
+    plan.position = len(version.plans)
+    version.plans.append(plan)
+    db.session.flush()
+    audit.record(
+        actor, "package.plan_added", "package", package.id, plan_id=plan.id, kind=plan.kind.value
+    )
+    return plan
+
+
+def remove_plan(package: Package, plan_id: int, actor: Actor) -> None:
+    version = _draft(package)
+    plan = next((p for p in version.plans if p.id == plan_id), None)
+    if plan is None:
+        raise NotFound(_l("Not found."))
+    version.plans.remove(plan)
+    audit.record(actor, "package.plan_removed", "package", package.id, plan_id=plan_id)
+
+
+def add_interface(
+    package: Package, flow: str, protocol_code: str, data_object_code: str, actor: Actor
+) -> VersionInterface:
+    version = _draft(package)
+    try:
+        direction = Flow(flow)
+    except ValueError as exc:
+        raise DomainError(_l("Choose consumes or produces."), field="flow") from exc
+    if db.session.get(Protocol, protocol_code) is None:
+        raise DomainError(_l("Choose a protocol from the list."), field="protocol_code")
+    if db.session.get(DataObject, data_object_code) is None:
+        raise DomainError(_l("Choose a data object from the list."), field="data_object_code")
+    if any(
+        i.flow is direction
+        and i.protocol_code == protocol_code
+        and i.data_object_code == data_object_code
+        for i in version.interfaces
+    ):
+        raise DomainError(_l("This interface is already declared."), field="protocol_code")
+    if len(version.interfaces) >= MAX_INTERFACES:
+        raise DomainError(_l("A package declares at most %(n)d interfaces.", n=MAX_INTERFACES))
+    interface = VersionInterface(
+        flow=direction, protocol_code=protocol_code, data_object_code=data_object_code
+    )
+    version.interfaces.append(interface)
+    db.session.flush()
+    audit.record(actor, "package.interface_added", "package", package.id, interface_id=interface.id)
+    return interface
+
+
+def remove_interface(package: Package, interface_id: int, actor: Actor) -> None:
+    version = _draft(package)
+    interface = next((i for i in version.interfaces if i.id == interface_id), None)
+    if interface is None:
+        raise NotFound(_l("Not found."))
+    version.interfaces.remove(interface)
+    audit.record(
+        actor, "package.interface_removed", "package", package.id, interface_id=interface_id
+    )
+
+
+def submit(package: Package, actor: Actor) -> PackageVersion:
+    version = package.latest
+    if not version.plans:
+        raise DomainError(_l("Add at least one price plan before submitting."))
+    if not version.interfaces:
+        raise DomainError(_l("Declare at least one data interface before submitting."))
+    before = version.status
+    version.status = VERSION_MACHINE.next_state(before, VersionEvent.SUBMIT, OrgKind.PROVIDER.value)
+    version.submitted_at = utcnow()
+    _history(version, before, VersionEvent.SUBMIT, actor)
+    return version
+
+
+def withdraw(package: Package, actor: Actor) -> PackageVersion:
+    version = package.latest
+    before = version.status
+    version.status = VERSION_MACHINE.next_state(
+        before, VersionEvent.WITHDRAW, OrgKind.PROVIDER.value
+    )
+    _history(version, before, VersionEvent.WITHDRAW, actor)
+    return version
+
+
+def publish(package: Package, actor: Actor) -> PackageVersion:
+    """Publish the submitted version; only a provider admitted to a pool may publish."""
+    if not pool.is_admitted(package.provider_id):
+        raise DomainError(
+            _l(
+                "Only providers admitted to an agency's resource pool can publish. Apply to a pool first."
+            )
+        )
+    version = package.latest
+    before = version.status
+    version.status = VERSION_MACHINE.next_state(
+        before, VersionEvent.PUBLISH, OrgKind.PROVIDER.value
+    )
+    version.published_at = utcnow()
+    previous = package.published_version
+    if previous is not None and previous.id != version.id:
+        previous.status = VERSION_MACHINE.next_state(
+            previous.status, VersionEvent.SUPERSEDE, OrgKind.PROVIDER.value
+        )
+        _history(previous, VersionStatus.PUBLISHED, VersionEvent.SUPERSEDE, actor)
+    package.published_version = version
+    db.session.flush()
+    _history(version, before, VersionEvent.PUBLISH, actor)
+    return version
+
+
+def new_version(package: Package, actor: Actor) -> PackageVersion:
+    """Editing a published package starts the next draft, a copy of the published version."""
+    source = package.published_version
+    if source is None or package.latest.id != source.id:
+        raise DomainError(
+            _l("A new version starts from the published version, and only one draft at a time.")
+        )
+    draft = PackageVersion(
+        package=package,
+        number=source.number + 1,
+        status=VersionStatus.DRAFT,
+        title=source.title,
+        summary=source.summary,
+        description=source.description,
+        category_code=source.category_code,
+        deployment=source.deployment,
+        go_live_days=source.go_live_days,
+        sla_response_hours=source.sla_response_hours,
+        enterprise_provides=source.enterprise_provides,
+    )
+    draft.industries = list(source.industries)
+    draft.size_tier_rows = [VersionSizeTier(tier=t) for t in source.size_tiers]
+    copied = (
+        "kind",
+        "name",
+        "amount_fen",
+        "monthly_fen",
+        "term_months",
+        "metric_code",
+        "target_kind",
+        "target_value",
+        "fee_rule",
+        "success_fee_fen",
+        "fee_per_unit_fen",
+        "fee_cap_fen",
+        "base_fee_fen",
+        "window_days",
+        "position",
+    )
+    draft.plans = [PricePlan(**{c: getattr(p, c) for c in copied}) for p in source.plans]
+    draft.interfaces = [
+        VersionInterface(
+            flow=i.flow, protocol_code=i.protocol_code, data_object_code=i.data_object_code
+        )
+        for i in source.interfaces
+    ]
+    db.session.add(draft)
+    db.session.flush()
+    audit.record(actor, "package.new_version", "package", package.id, version=draft.number)
+    return draft
+
+
+def delist(package: Package, reason: str, actor: Actor) -> PackageVersion:
+    """An agency official takes a package out of the catalogue, with a reason the provider sees."""
+    related = db.session.scalar(
+        select(PoolMembership.id).where(
+            PoolMembership.provider_id == package.provider_id,
+            PoolMembership.agency_id == actor.org_id,
+        )
+    )
+    if related is None:
+        raise NotFound(_l("Not found."))
+    if not reason.strip():
+        raise DomainError(_l("Give a written reason; the provider will see it."), field="reason")
+    version = package.published_version
+    if version is None:
+        raise DomainError(_l("This package is not published."))
+    before = version.status
+    version.status = VERSION_MACHINE.next_state(before, VersionEvent.DELIST, OrgKind.AGENCY.value)
+    version.delisted_at = utcnow()
+    version.delist_reason = reason.strip()
+    package.published_version = None
+    db.session.flush()
+    _history(version, before, VersionEvent.DELIST, actor, reason.strip())
+    return version
+
+
+def provider_packages(provider: Organisation) -> list[Package]:
+    stmt = (
+        select(Package)
+        .where(Package.provider_id == provider.id)
+        .options(selectinload(Package.versions))
+        .order_by(Package.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+# The public catalogue
+
+
+def visible_versions() -> Select[tuple[PackageVersion]]:
+    """Published versions of packages whose providers are admitted to a pool."""
+    return (
+        select(PackageVersion)
+        .join(Package, Package.published_version_id == PackageVersion.id)
+        .where(
+            PackageVersion.status == VersionStatus.PUBLISHED,
+            Package.provider_id.in_(pool.admitted_provider_ids()),
+        )
+    )
+
+
+def catalogue(
+    category: str | None = None, provider_id: int | None = None, limit: int = 60, offset: int = 0
+) -> tuple[list[PackageVersion], int]:
+    stmt = visible_versions()
+    if category:
+        stmt = stmt.where(PackageVersion.category_code == category)
+    if provider_id is not None:
+        stmt = stmt.where(Package.provider_id == provider_id)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.session.scalars(
+        stmt.options(
+            selectinload(PackageVersion.plans),
+            selectinload(PackageVersion.package).joinedload(Package.provider),
+        )
+        .order_by(PackageVersion.published_at.desc(), PackageVersion.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), total
+
+
+def public_package(package_id: int) -> Package:
+    package = db.session.get(Package, package_id)
+    if (
+        package is None
+        or package.published_version is None
+        or not pool.is_admitted(package.provider_id)
+    ):
+        raise NotFound(_l("This package is not in the catalogue."))
+    return package
+
+
+def is_visible(package: Package) -> bool:
+    return package.published_version is not None and pool.is_admitted(package.provider_id)
+
+
+# Curated bundles
+
+
+@dataclass(frozen=True)
+class BundleFields:
+    name: str
+    summary: str
+    industry_code: str
+    size_tier: str
+    integration_fee_fen: int
+    package_ids: list[int]
+
+
+def create_bundle(integrator: Organisation, fields: BundleFields, actor: Actor) -> CuratedBundle:
+    if integrator.provider_type is not ProviderType.INTEGRATOR:
+        raise DomainError(_l("Only integrators compose curated bundles."))
+    ids = list(dict.fromkeys(fields.package_ids))
+    if len(ids) < 2:
+        raise DomainError(_l("A curated bundle has at least two packages."), field="package_ids")
+    packages = list(db.session.scalars(select(Package).where(Package.id.in_(ids))))
+    if len(packages) != len(ids) or not all(is_visible(p) for p in packages):
+        raise DomainError(
+            _l("Every part must be a published package in the catalogue (not delisted)."),
+            field="package_ids",
+        )
+    if db.session.get(Industry, fields.industry_code) is None:
+        raise DomainError(_l("Choose an industry from the list."), field="industry_code")
+    try:
+        tier = SizeTier(fields.size_tier)
+    except ValueError as exc:
+        raise DomainError(_l("Choose from the list."), field="size_tier") from exc
+    if not 0 <= fields.integration_fee_fen <= MAX_PRICE_FEN:
+        raise DomainError(_l("The amount cannot exceed ¥100,000,000."), field="integration_fee")
+    bundle = CuratedBundle(
+        integrator=integrator,
+        name=fields.name.strip(),
+        summary=fields.summary.strip(),
+        industry_code=fields.industry_code,
+        size_tier=tier,
+        integration_fee_fen=fields.integration_fee_fen,
+        status=BundleStatus.PUBLISHED,
+    )
+    order = {pid: n for n, pid in enumerate(ids)}
+    bundle.items = [CuratedBundleItem(package=p, position=order[p.id]) for p in packages]
+    db.session.add(bundle)
+    db.session.flush()
+    audit.record(actor, "bundle.created", "curated_bundle", bundle.id, packages=ids)
+    return bundle
+
+
+def own_bundle(integrator: Organisation, bundle_id: int) -> CuratedBundle:
+    bundle = db.session.get(CuratedBundle, bundle_id)
+    if bundle is None or bundle.integrator_id != integrator.id:
+        raise NotFound(_l("Not found."))
+    return bundle
+
+
+def withdraw_bundle(bundle: CuratedBundle, actor: Actor) -> None:
+    bundle.status = BundleStatus.WITHDRAWN
+    audit.record(actor, "bundle.withdrawn", "curated_bundle", bundle.id)
+
+
+def bundle_available(bundle: CuratedBundle) -> bool:
+    """Offered only while all its parts are published and their providers admitted."""
+    return (
+        bundle.status is BundleStatus.PUBLISHED
+        and pool.is_admitted(bundle.integrator_id)
+        and all(is_visible(item.package) for item in bundle.items)
+    )
+
+
+def integrator_bundles(integrator: Organisation) -> list[CuratedBundle]:
+    stmt = (
+        select(CuratedBundle)
+        .where(CuratedBundle.integrator_id == integrator.id)
+        .order_by(CuratedBundle.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def public_bundles() -> list[CuratedBundle]:
+    stmt = (
+        select(CuratedBundle)
+        .where(CuratedBundle.status == BundleStatus.PUBLISHED)
+        .options(selectinload(CuratedBundle.items))
+        .order_by(CuratedBundle.id)
+    )
+    return [b for b in db.session.scalars(stmt) if bundle_available(b)]
+
+
+def public_bundle(bundle_id: int) -> CuratedBundle:
+    bundle = db.session.get(CuratedBundle, bundle_id)
+    if bundle is None or not bundle_available(bundle):
+        raise NotFound(_l("This bundle is not offered now."))
+    return bundle
+
+
+def bundle_totals(bundle: CuratedBundle) -> dict[str, int]:
+    """One-time parts, first-year subscriptions and the integration fee, each apart."""
+    one_time = subscription = 0
+    for item in bundle.items:
+        version = item.package.published_version
+        if version is None or not version.plans:
+            continue
+        plan = version.plans[0]
+        if plan.kind is PlanKind.ONE_TIME:
+            one_time += plan.amount_fen or 0
+        elif plan.kind is PlanKind.SUBSCRIPTION:
+            subscription += plan.subscription_total_fen
+        else:
+            one_time += plan.base_fee_fen or 0
+    return {
+        "parts_one_time_fen": one_time,
+        "parts_subscription_fen": subscription,
+        "integration_fee_fen": bundle.integration_fee_fen,
+        "total_fen": one_time + subscription + bundle.integration_fee_fen,
+    }

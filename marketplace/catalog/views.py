@@ -1,0 +1,426 @@
+"""The public catalogue, package and bundle pages, the provider's workspace for packages
+and curated bundles, delisting by agency officials and categories for the platform admin."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import OrgKind, ProviderType
+from marketplace.catalog import forms, services
+from marketplace.catalog.models import Package, VersionEvent
+from marketplace.errors import DomainError, NotFound
+from marketplace.forms import attach_error, choices
+from marketplace.pool import services as pool
+from marketplace.rendering import render
+from marketplace.security import current_actor, public, requires
+
+bp = Blueprint("catalog", __name__)
+workspace = Blueprint("workspace", __name__, url_prefix="/provider")
+
+INVALID = 422
+PER_PAGE = 30
+
+
+def _locale() -> str:
+    return str(get_locale())
+
+
+# Public pages
+
+
+@bp.get("/catalog")
+@public
+def index() -> ResponseReturnValue:
+    category = request.args.get("category", "")
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
+    rows, total = services.catalogue(category or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
+    return render(
+        "catalog/index.html",
+        block="results",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+        category=category,
+        categories=services.categories(),
+        pools=pools,
+    )
+
+
+@bp.get("/packages/<int:package_id>")
+@public
+def package(package_id: int) -> ResponseReturnValue:
+    pkg = services.public_package(package_id)
+    delist_form = None
+    if current_user.is_authenticated and current_user.org_kind is OrgKind.AGENCY:
+        delist_form = forms.DelistForm()
+    return render(
+        "catalog/package.html",
+        pkg=pkg,
+        v=pkg.published_version,
+        pools=pool.admitted_pools([pkg.provider_id])[pkg.provider_id],
+        delist_form=delist_form,
+    )
+
+
+@bp.post("/packages/<int:package_id>/delist")
+@requires(OrgKind.AGENCY)
+def delist(package_id: int) -> ResponseReturnValue:
+    pkg = services.public_package(package_id)
+    form = forms.DelistForm()
+    if not form.validate_on_submit():
+        flash(_("Give a written reason; the provider will see it."), "error")
+        return redirect(url_for("catalog.package", package_id=pkg.id))
+    services.delist(pkg, form.reason.data, current_actor())
+    flash(_("The package has been delisted."), "success")
+    return redirect(url_for("catalog.index"))
+
+
+@bp.get("/providers/<int:org_id>")
+@public
+def provider(org_id: int) -> ResponseReturnValue:
+    """A provider's public profile: type, pools, industries and published packages."""
+    org = accounts.get_provider(org_id)
+    rows, _total = services.catalogue(provider_id=org.id, limit=200)
+    return render(
+        "catalog/provider.html",
+        provider=org,
+        pools=pool.admitted_pools([org.id])[org.id],
+        packages=rows,
+    )
+
+
+@bp.get("/bundles")
+@public
+def bundles() -> ResponseReturnValue:
+    rows = services.public_bundles()
+    return render(
+        "catalog/bundles.html", rows=rows, totals={b.id: services.bundle_totals(b) for b in rows}
+    )
+
+
+@bp.get("/bundles/<int:bundle_id>")
+@public
+def bundle(bundle_id: int) -> ResponseReturnValue:
+    b = services.public_bundle(bundle_id)
+    return render("catalog/bundle.html", b=b, totals=services.bundle_totals(b))
+
+
+@bp.route("/admin/categories", methods=["GET", "POST"])
+@requires(OrgKind.PLATFORM)
+def categories() -> ResponseReturnValue:
+    form = forms.CategoryForm()
+    if form.validate_on_submit():
+        try:
+            services.add_category(
+                form.code.data, form.name_zh.data, form.name_en.data, current_actor()
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("The category has been added."), "success")
+            return redirect(url_for("catalog.categories"))
+    status = INVALID if form.is_submitted() else 200
+    return render("catalog/categories.html", form=form, rows=services.categories(), status=status)
+
+
+# The provider's workspace
+
+
+def _package_form(formdata: object = None, **kwargs: object) -> forms.PackageForm:
+    form = (
+        forms.PackageForm(formdata=formdata, **kwargs)
+        if formdata is not None
+        else forms.PackageForm(**kwargs)
+    )
+    locale = _locale()
+    form.category_code.choices = choices(
+        [("", _("Choose…")), *((c.code, c.name(locale)) for c in services.categories())]
+    )
+    form.industry_codes.choices = choices((i.code, i.name(locale)) for i in accounts.industries())
+    return form
+
+
+def _fields(form: forms.PackageForm) -> services.VersionFields:
+    return services.VersionFields(
+        title=form.title.data,
+        summary=form.summary.data,
+        description=form.description.data,
+        category_code=form.category_code.data,
+        industry_codes=list(form.industry_codes.data or []),
+        size_tiers=list(form.size_tiers.data or []),
+        deployment=form.deployment.data,
+        go_live_days=form.go_live_days.data,
+        sla_response_hours=form.sla_response_hours.data,
+        enterprise_provides=form.enterprise_provides.data or "",
+    )
+
+
+def _plan_form() -> forms.PlanForm:
+    locale = _locale()
+    return forms.PlanForm([(m.code, f"{m.name(locale)} ({m.unit})") for m in services.metrics()])
+
+
+def _interface_form() -> forms.InterfaceForm:
+    form = forms.InterfaceForm()
+    locale = _locale()
+    form.protocol_code.choices = choices((p.code, p.name) for p in services.protocols())
+    form.data_object_code.choices = choices(
+        (d.code, d.name(locale)) for d in services.data_objects()
+    )
+    return form
+
+
+@workspace.get("/packages")
+@requires(OrgKind.PROVIDER)
+def packages() -> ResponseReturnValue:
+    org = current_user.org
+    return render(
+        "catalog/my_packages.html",
+        rows=services.provider_packages(org),
+        admitted=pool.is_admitted(org.id),
+    )
+
+
+@workspace.route("/packages/new", methods=["GET", "POST"])
+@requires(OrgKind.PROVIDER)
+def new_package() -> ResponseReturnValue:
+    form = _package_form()
+    if not form.validate_on_submit():
+        return render(
+            "catalog/package_form.html",
+            form=form,
+            pkg=None,
+            status=INVALID if form.is_submitted() else 200,
+        )
+    try:
+        pkg = services.create_package(current_user.org, _fields(form), current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("catalog/package_form.html", form=form, pkg=None, status=INVALID)
+    flash(_("Draft saved. Add price plans and data interfaces, then submit it."), "success")
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id))
+
+
+def _edit_page(
+    pkg: Package,
+    form: forms.PackageForm | None = None,
+    plan_form: forms.PlanForm | None = None,
+    interface_form: forms.InterfaceForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    version = pkg.latest
+    if form is None:
+        form = _package_form(obj=version)
+        form.industry_codes.data = [i.code for i in version.industries]
+        form.size_tiers.data = [t.value for t in version.size_tiers]
+        form.deployment.data = version.deployment.value
+    return render(
+        "catalog/edit_package.html",
+        pkg=pkg,
+        v=version,
+        form=form,
+        plan_form=plan_form or _plan_form(),
+        interface_form=interface_form or _interface_form(),
+        admitted=pool.is_admitted(pkg.provider_id),
+        status=status,
+    )
+
+
+@workspace.route("/packages/<int:package_id>", methods=["GET", "POST"])
+@requires(OrgKind.PROVIDER)
+def edit_package(package_id: int) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    if request.method == "GET":
+        return _edit_page(pkg)
+    form = _package_form()
+    if not form.validate_on_submit():
+        return _edit_page(pkg, form=form, status=INVALID)
+    try:
+        services.update_draft(pkg, _fields(form), current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return _edit_page(pkg, form=form, status=INVALID)
+    flash(_("The draft has been saved."), "success")
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id))
+
+
+@workspace.post("/packages/<int:package_id>/plans")
+@requires(OrgKind.PROVIDER)
+def add_plan(package_id: int) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    form = _plan_form()
+    if not form.validate_on_submit():
+        return _edit_page(pkg, plan_form=form, status=INVALID)
+    fields = services.PlanFields(
+        kind=form.kind.data,
+        name=form.name.data,
+        amount_fen=form.amount.data,
+        monthly_fen=form.monthly.data,
+        term_months=form.term_months.data,
+        metric_code=form.metric_code.data or None,
+        target_kind=form.target_kind.data,
+        target_value=form.target_value.data,
+        fee_rule=form.fee_rule.data,
+        success_fee_fen=form.success_fee.data,
+        fee_per_unit_fen=form.fee_per_unit.data,
+        fee_cap_fen=form.fee_cap.data,
+        base_fee_fen=form.base_fee.data,
+        window_days=form.window_days.data,
+    )
+    try:
+        services.add_plan(pkg, fields, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return _edit_page(pkg, plan_form=form, status=INVALID)
+    flash(_("The price plan has been added."), "success")
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#plans")
+
+
+@workspace.post("/packages/<int:package_id>/plans/<int:plan_id>/delete")
+@requires(OrgKind.PROVIDER)
+def remove_plan(package_id: int, plan_id: int) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    try:
+        services.remove_plan(pkg, plan_id, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#plans")
+
+
+@workspace.post("/packages/<int:package_id>/interfaces")
+@requires(OrgKind.PROVIDER)
+def add_interface(package_id: int) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    form = _interface_form()
+    if not form.validate_on_submit():
+        return _edit_page(pkg, interface_form=form, status=INVALID)
+    try:
+        services.add_interface(
+            pkg,
+            form.flow.data,
+            form.protocol_code.data,
+            form.data_object_code.data,
+            current_actor(),
+        )
+    except DomainError as error:
+        attach_error(form, error)
+        return _edit_page(pkg, interface_form=form, status=INVALID)
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#interfaces")
+
+
+@workspace.post("/packages/<int:package_id>/interfaces/<int:interface_id>/delete")
+@requires(OrgKind.PROVIDER)
+def remove_interface(package_id: int, interface_id: int) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    try:
+        services.remove_interface(pkg, interface_id, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#interfaces")
+
+
+LIFECYCLE = {
+    "submit": (services.submit, VersionEvent.SUBMIT),
+    "withdraw": (services.withdraw, VersionEvent.WITHDRAW),
+    "publish": (services.publish, VersionEvent.PUBLISH),
+}
+
+
+@workspace.post("/packages/<int:package_id>/<any(submit, withdraw, publish):action>")
+@requires(OrgKind.PROVIDER, owner=True)
+def lifecycle(package_id: int, action: str) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    step, event = LIFECYCLE[action]
+    try:
+        version = step(pkg, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(
+            _("Version %(n)d: %(status)s.", n=version.number, status=version.status.label),
+            "success",
+        )
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id))
+
+
+@workspace.post("/packages/<int:package_id>/new-version")
+@requires(OrgKind.PROVIDER)
+def new_version(package_id: int) -> ResponseReturnValue:
+    pkg = services.provider_package(current_user.org, package_id)
+    try:
+        services.new_version(pkg, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    return redirect(url_for("workspace.edit_package", package_id=pkg.id))
+
+
+def _bundle_form() -> forms.BundleForm:
+    form = forms.BundleForm()
+    locale = _locale()
+    form.industry_code.choices = choices((i.code, i.name(locale)) for i in accounts.industries())
+    rows, _total = services.catalogue(limit=500)
+    form.package_ids.choices = choices(
+        (v.package_id, f"{v.title} · {v.package.provider.name}") for v in rows
+    )
+    return form
+
+
+@workspace.get("/bundles")
+@requires(OrgKind.PROVIDER)
+def my_bundles() -> ResponseReturnValue:
+    org = current_user.org
+    rows = services.integrator_bundles(org)
+    return render(
+        "catalog/my_bundles.html",
+        rows=rows,
+        available={b.id: services.bundle_available(b) for b in rows},
+        is_integrator=org.provider_type is ProviderType.INTEGRATOR,
+    )
+
+
+@workspace.route("/bundles/new", methods=["GET", "POST"])
+@requires(OrgKind.PROVIDER, owner=True)
+def new_bundle() -> ResponseReturnValue:
+    org = current_user.org
+    if org.provider_type is not ProviderType.INTEGRATOR:
+        raise NotFound(_("Not found."))
+    form = _bundle_form()
+    if not form.validate_on_submit():
+        return render(
+            "catalog/bundle_form.html", form=form, status=INVALID if form.is_submitted() else 200
+        )
+    fields = services.BundleFields(
+        name=form.name.data,
+        summary=form.summary.data or "",
+        industry_code=form.industry_code.data,
+        size_tier=form.size_tier.data,
+        integration_fee_fen=form.integration_fee.data or 0,
+        package_ids=list(form.package_ids.data or []),
+    )
+    try:
+        b = services.create_bundle(org, fields, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("catalog/bundle_form.html", form=form, status=INVALID)
+    flash(_("The curated bundle is published."), "success")
+    return redirect(
+        url_for("catalog.bundle", bundle_id=b.id)
+        if services.bundle_available(b)
+        else url_for("workspace.my_bundles")
+    )
+
+
+@workspace.post("/bundles/<int:bundle_id>/withdraw")
+@requires(OrgKind.PROVIDER, owner=True)
+def withdraw_bundle(bundle_id: int) -> ResponseReturnValue:
+    b = services.own_bundle(current_user.org, bundle_id)
+    services.withdraw_bundle(b, current_actor())
+    flash(_("The bundle has been withdrawn."), "info")
+    return redirect(url_for("workspace.my_bundles"))

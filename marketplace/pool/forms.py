@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+
+from marketplace.forms import choices
+from marketplace.pool.models import PoolEvent
+
+REQUIRED = _l("This field is required.")
+
+
+class ApplicationForm(FlaskForm):
+    years_in_business = IntegerField(
+        _l("Years in business"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=0, max=200, message=_l("Enter a number from 0 to 200.")),
+        ],
+    )
+    reference_customer_count = IntegerField(
+        _l("Reference customers (count)"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=0, max=100_000, message=_l("Enter a number from 0 to 100,000.")),
+        ],
+    )
+    reference_customers = TextAreaField(
+        _l("Reference customers (names, one per line)"), validators=[Optional(), Length(max=2000)]
+    )
+    certifications = TextAreaField(
+        _l("Certifications (e.g. ISO 9001, 两化融合管理体系, 等保三级)"),
+        validators=[Optional(), Length(max=2000)],
+    )
+    capability_statement = TextAreaField(
+        _l("Capability statement"), validators=[DataRequired(REQUIRED), Length(max=3000)]
+    )
+    contact_name = StringField(
+        _l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)]
+    )
+    contact_phone = StringField(
+        _l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)]
+    )
+    contact_email = EmailField(
+        _l("Contact e-mail"),
+        validators=[
+            DataRequired(REQUIRED),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
+
+
+class DecisionForm(FlaskForm):
+    event = SelectField(_l("Decision"), choices=[], validators=[DataRequired(REQUIRED)])
+    reason = TextAreaField(
+        _l("Written reason (the provider sees it)"), validators=[Optional(), Length(max=2000)]
+    )
+
+    def __init__(self, events: list[PoolEvent], *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.event.choices = choices((e.value, e.label) for e in events)

@@ -1,0 +1,127 @@
+"""The providers' resource pools (服务商资源池) of the agencies."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.statemachine import StateMachine, Transition
+
+
+class PoolStatus(StrEnum):
+    APPLIED = "applied"
+    ADMITTED = "admitted"
+    REJECTED = "rejected"
+    SUSPENDED = "suspended"
+    EXITED = "exited"
+
+    @property
+    def label(self) -> str:
+        return str(POOL_STATUS_LABELS[self])
+
+
+POOL_STATUS_LABELS = {
+    PoolStatus.APPLIED: _l("Applied"),
+    PoolStatus.ADMITTED: _l("Admitted"),
+    PoolStatus.REJECTED: _l("Rejected"),
+    PoolStatus.SUSPENDED: _l("Suspended"),
+    PoolStatus.EXITED: _l("Exited"),
+}
+
+
+class PoolEvent(StrEnum):
+    APPLY = "apply"
+    ADMIT = "admit"
+    REJECT = "reject"
+    SUSPEND = "suspend"
+    REINSTATE = "reinstate"
+    EXIT = "exit"
+    REAPPLY = "reapply"
+
+    @property
+    def label(self) -> str:
+        return str(POOL_EVENT_LABELS[self])
+
+
+POOL_EVENT_LABELS = {
+    PoolEvent.APPLY: _l("Apply"),
+    PoolEvent.ADMIT: _l("Admit"),
+    PoolEvent.REJECT: _l("Reject"),
+    PoolEvent.SUSPEND: _l("Suspend"),
+    PoolEvent.REINSTATE: _l("Reinstate"),
+    PoolEvent.EXIT: _l("Remove from the pool (exit)"),
+    PoolEvent.REAPPLY: _l("Apply again"),
+}
+
+P, A = OrgKind.PROVIDER.value, OrgKind.AGENCY.value
+POOL_MACHINE: StateMachine[PoolStatus, PoolEvent] = StateMachine(
+    [
+        Transition(None, PoolEvent.APPLY, PoolStatus.APPLIED, P),
+        Transition(PoolStatus.APPLIED, PoolEvent.ADMIT, PoolStatus.ADMITTED, A),
+        Transition(PoolStatus.APPLIED, PoolEvent.REJECT, PoolStatus.REJECTED, A),
+        Transition(PoolStatus.REJECTED, PoolEvent.REAPPLY, PoolStatus.APPLIED, P),
+        Transition(PoolStatus.ADMITTED, PoolEvent.SUSPEND, PoolStatus.SUSPENDED, A),
+        Transition(PoolStatus.SUSPENDED, PoolEvent.REINSTATE, PoolStatus.ADMITTED, A),
+        Transition(PoolStatus.SUSPENDED, PoolEvent.EXIT, PoolStatus.EXITED, A),
+    ]
+)
+
+
+class PoolMembership(Base):
+    """A provider's application to one agency's pool and its standing there."""
+
+    __tablename__ = "pool_memberships"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "agency_id"),
+        CheckConstraint("years_in_business >= 0 AND years_in_business <= 200", name="years_sane"),
+        CheckConstraint("reference_customer_count >= 0", name="references_not_negative"),
+        CheckConstraint("provider_id <> agency_id", name="distinct_orgs"),
+        Index("ix_pool_memberships_agency_id_status", "agency_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[PoolStatus] = mapped_column(str_enum(PoolStatus))
+    years_in_business: Mapped[int]
+    reference_customer_count: Mapped[int]
+    reference_customers: Mapped[str] = mapped_column(Text)
+    certifications: Mapped[str] = mapped_column(Text, default="")
+    capability_statement: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str] = mapped_column(String(60))
+    contact_phone: Mapped[str] = mapped_column(String(30))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    applied_at: Mapped[created_at]
+    updated_at: Mapped[created_at]
+
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id], lazy="joined")
+    agency: Mapped[Organisation] = relationship(foreign_keys=[agency_id], lazy="joined")
+    history: Mapped[list[PoolStatusChange]] = relationship(
+        back_populates="membership", order_by="PoolStatusChange.id.desc()"
+    )
+
+    @property
+    def last_change(self) -> PoolStatusChange | None:
+        return self.history[0] if self.history else None
+
+
+class PoolStatusChange(Base):
+    """Append-only history of a membership: every transition with its reason."""
+
+    __tablename__ = "pool_status_changes"
+
+    id: Mapped[intpk]
+    membership_id: Mapped[int] = mapped_column(ForeignKey("pool_memberships.id"), index=True)
+    from_status: Mapped[PoolStatus | None] = mapped_column(str_enum(PoolStatus, name="from_status"))
+    to_status: Mapped[PoolStatus] = mapped_column(str_enum(PoolStatus, name="to_status"))
+    event: Mapped[PoolEvent] = mapped_column(str_enum(PoolEvent))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[created_at]
+
+    membership: Mapped[PoolMembership] = relationship(back_populates="history")

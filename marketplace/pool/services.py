@@ -1,0 +1,197 @@
+"""Applying to an agency's pool, deciding on applications, suspension, reinstatement, exit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, exists, select
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.db import db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.pool.models import (
+    POOL_MACHINE,
+    PoolEvent,
+    PoolMembership,
+    PoolStatus,
+    PoolStatusChange,
+)
+from marketplace.security import Actor
+
+REASON_REQUIRED = {
+    PoolEvent.ADMIT,
+    PoolEvent.REJECT,
+    PoolEvent.SUSPEND,
+    PoolEvent.REINSTATE,
+    PoolEvent.EXIT,
+}
+
+
+@dataclass(frozen=True)
+class Qualification:
+    years_in_business: int
+    reference_customer_count: int
+    reference_customers: str
+    certifications: str
+    capability_statement: str
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+
+
+def agencies() -> list[Organisation]:
+    stmt = (
+        select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.name)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def memberships_of(provider: Organisation) -> list[PoolMembership]:
+    stmt = (
+        select(PoolMembership)
+        .where(PoolMembership.provider_id == provider.id)
+        .order_by(PoolMembership.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def _record(
+    membership: PoolMembership,
+    before: PoolStatus | None,
+    event: PoolEvent,
+    reason: str,
+    actor: Actor,
+) -> None:
+    membership.updated_at = utcnow()
+    db.session.add(
+        PoolStatusChange(
+            membership=membership,
+            from_status=before,
+            to_status=membership.status,
+            event=event,
+            reason=reason,
+            actor_user_id=actor.user_id,
+        )
+    )
+    audit.record(
+        actor,
+        f"pool.{event.value}",
+        "pool_membership",
+        membership.id,
+        provider_id=membership.provider_id,
+        agency_id=membership.agency_id,
+        status=membership.status.value,
+        reason=reason,
+    )
+
+
+def _apply_qualification(membership: PoolMembership, q: Qualification) -> None:
+    if q.reference_customer_count and not q.reference_customers.strip():
+        raise DomainError(_l("Name your reference customers."), field="reference_customers")
+    membership.years_in_business = q.years_in_business
+    membership.reference_customer_count = q.reference_customer_count
+    membership.reference_customers = q.reference_customers.strip()
+    membership.certifications = q.certifications.strip()
+    membership.capability_statement = q.capability_statement.strip()
+    membership.contact_name = q.contact_name.strip()
+    membership.contact_phone = q.contact_phone.strip()
+    membership.contact_email = q.contact_email.strip().lower()
+
+
+def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor) -> PoolMembership:
+    """A provider applies to an agency's pool, or applies again after a rejection."""
+    agency = db.session.get(Organisation, agency_id)
+    if agency is None or agency.kind is not OrgKind.AGENCY:
+        raise NotFound(_l("Not found."))
+    membership = db.session.scalar(
+        select(PoolMembership).where(
+            PoolMembership.provider_id == provider.id, PoolMembership.agency_id == agency.id
+        )
+    )
+    if membership is None:
+        event, before = PoolEvent.APPLY, None
+        membership = PoolMembership(provider=provider, agency=agency)
+    elif membership.status is not PoolStatus.REJECTED:
+        raise DomainError(
+            _l(
+                "You are already in this pool's records (status: %(status)s).",
+                status=membership.status.label,
+            )
+        )
+    else:
+        event, before = PoolEvent.REAPPLY, membership.status
+    membership.status = POOL_MACHINE.next_state(before, event, OrgKind.PROVIDER.value)
+    _apply_qualification(membership, q)
+    membership.applied_at = utcnow()
+    db.session.add(membership)
+    db.session.flush()
+    _record(membership, before, event, "", actor)
+    return membership
+
+
+def membership_for_provider(provider: Organisation, membership_id: int) -> PoolMembership:
+    membership = db.session.get(PoolMembership, membership_id)
+    if membership is None or membership.provider_id != provider.id:
+        raise NotFound(_l("Not found."))
+    return membership
+
+
+def membership_for_agency(agency: Organisation, membership_id: int) -> PoolMembership:
+    """Only officials of the agency that runs the pool see an application to it."""
+    membership = db.session.get(PoolMembership, membership_id)
+    if membership is None or membership.agency_id != agency.id:
+        raise NotFound(_l("Not found."))
+    return membership
+
+
+def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Actor) -> None:
+    """An agency official admits, rejects, suspends, reinstates or removes a provider."""
+    if actor.org_id != membership.agency_id:
+        raise NotFound(_l("Not found."))
+    reason = reason.strip()
+    if event in REASON_REQUIRED and not reason:
+        raise DomainError(_l("Give a written reason; the provider will see it."), field="reason")
+    before = membership.status
+    membership.status = POOL_MACHINE.next_state(before, event, OrgKind.AGENCY.value)
+    _record(membership, before, event, reason, actor)
+
+
+def queue(agency: Organisation, status: PoolStatus | None) -> list[PoolMembership]:
+    stmt = select(PoolMembership).where(PoolMembership.agency_id == agency.id)
+    if status is not None:
+        stmt = stmt.where(PoolMembership.status == status)
+    return list(db.session.scalars(stmt.order_by(PoolMembership.applied_at)))
+
+
+def admitted_provider_ids() -> Select[tuple[int]]:
+    """Providers admitted to at least one pool (for the catalogue's visibility rule)."""
+    return select(PoolMembership.provider_id).where(PoolMembership.status == PoolStatus.ADMITTED)
+
+
+def is_admitted(provider_id: int) -> bool:
+    stmt = select(
+        exists().where(
+            PoolMembership.provider_id == provider_id, PoolMembership.status == PoolStatus.ADMITTED
+        )
+    )
+    return bool(db.session.scalar(stmt))
+
+
+def admitted_pools(provider_ids: list[int]) -> dict[int, list[Organisation]]:
+    """For each provider, the agencies whose pools admitted it (one query)."""
+    if not provider_ids:
+        return {}
+    stmt = (
+        select(PoolMembership)
+        .where(
+            PoolMembership.provider_id.in_(provider_ids),
+            PoolMembership.status == PoolStatus.ADMITTED,
+        )
+        .order_by(PoolMembership.agency_id)
+    )
+    pools: dict[int, list[Organisation]] = {pid: [] for pid in provider_ids}
+    for membership in db.session.scalars(stmt):
+        pools[membership.provider_id].append(membership.agency)
+    return pools

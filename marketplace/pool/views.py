@@ -1,0 +1,111 @@
+"""Providers apply to agencies' pools; agency officials decide on applications."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.accounts.models import OrgKind
+from marketplace.errors import DomainError, NotFound
+from marketplace.forms import attach_error
+from marketplace.pool import forms, services
+from marketplace.pool.models import POOL_MACHINE, PoolEvent, PoolStatus
+from marketplace.rendering import render
+from marketplace.security import current_actor, requires
+
+bp = Blueprint("pool", __name__, url_prefix="/pool")
+
+INVALID = 422
+
+
+@bp.get("")
+@requires(OrgKind.PROVIDER)
+def provider_pools() -> ResponseReturnValue:
+    org = current_user.org
+    memberships = {m.agency_id: m for m in services.memberships_of(org)}
+    return render("pool/provider_pools.html", agencies=services.agencies(), memberships=memberships)
+
+
+@bp.route("/apply/<int:agency_id>", methods=["GET", "POST"])
+@requires(OrgKind.PROVIDER, owner=True)
+def apply(agency_id: int) -> ResponseReturnValue:
+    org = current_user.org
+    agency = next((a for a in services.agencies() if a.id == agency_id), None)
+    if agency is None:
+        raise NotFound(_("Not found."))
+    form = forms.ApplicationForm()
+    if request.method == "GET":
+        form.contact_name.data = org.contact_name
+        form.contact_phone.data = org.contact_phone
+        form.contact_email.data = org.contact_email
+        form.capability_statement.data = org.description
+    if not form.validate_on_submit():
+        return render(
+            "pool/apply.html",
+            form=form,
+            agency=agency,
+            org=org,
+            status=INVALID if form.is_submitted() else 200,
+        )
+    qualification = services.Qualification(
+        years_in_business=form.years_in_business.data,
+        reference_customer_count=form.reference_customer_count.data,
+        reference_customers=form.reference_customers.data or "",
+        certifications=form.certifications.data or "",
+        capability_statement=form.capability_statement.data,
+        contact_name=form.contact_name.data,
+        contact_phone=form.contact_phone.data,
+        contact_email=form.contact_email.data,
+    )
+    try:
+        membership = services.apply(org, agency.id, qualification, current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("pool/apply.html", form=form, agency=agency, org=org, status=INVALID)
+    flash(_("Your application to %(agency)s has been sent.", agency=agency.name), "success")
+    return redirect(url_for("pool.membership", membership_id=membership.id))
+
+
+@bp.get("/memberships/<int:membership_id>")
+@requires(OrgKind.PROVIDER)
+def membership(membership_id: int) -> ResponseReturnValue:
+    m = services.membership_for_provider(current_user.org, membership_id)
+    return render("pool/membership.html", m=m)
+
+
+@bp.get("/queue")
+@requires(OrgKind.AGENCY)
+def queue() -> ResponseReturnValue:
+    value = request.args.get("status", PoolStatus.APPLIED.value)
+    status = PoolStatus(value) if value in PoolStatus._value2member_map_ else None
+    return render(
+        "pool/queue.html",
+        block="results",
+        rows=services.queue(current_user.org, status),
+        status=status.value if status else "",
+        statuses=list(PoolStatus),
+    )
+
+
+@bp.route("/applications/<int:membership_id>", methods=["GET", "POST"])
+@requires(OrgKind.AGENCY)
+def application(membership_id: int) -> ResponseReturnValue:
+    m = services.membership_for_agency(current_user.org, membership_id)
+    events = POOL_MACHINE.events(m.status, OrgKind.AGENCY.value)
+    form = forms.DecisionForm(events)
+    if request.method == "GET" or not events:
+        return render("pool/application.html", m=m, form=form, events=events)
+    if not form.validate_on_submit():
+        return render("pool/application.html", m=m, form=form, events=events, status=INVALID)
+    try:
+        services.decide(m, PoolEvent(form.event.data), form.reason.data or "", current_actor())
+    except DomainError as error:
+        attach_error(form, error)
+        return render("pool/application.html", m=m, form=form, events=events, status=INVALID)
+    flash(
+        _("%(provider)s is now: %(status)s.", provider=m.provider.name, status=m.status.label),
+        "success",
+    )
+    return redirect(url_for("pool.application", membership_id=m.id))

@@ -48,6 +48,7 @@ def create_app(config: Config | None = None) -> Flask:
         )
 
     app.session_interface = SessionInterface()
+    app.url_map.converters["id"] = security.IdConverter
     database.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -136,6 +137,7 @@ def _register_request_hooks(app: Flask) -> None:
         return None
 
     app.before_request(security.enforce_access)
+    app.before_request(security.refuse_nul_bytes)
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
@@ -65,6 +65,13 @@ def seed_demo(reset: bool, if_empty: bool) -> None:
         if not reset:
             click.echo(
                 "The database is not empty. Use --reset to delete all data and reload the demo.",
+                err=True,
+            )
+            sys.exit(1)
+        if not current_app.config["DEMO_RESET_ALLOWED"]:
+            click.echo(
+                "--reset drops every table, the audit trail included; it runs only where"
+                " MARKETPLACE_ENV=development or DEMO_RESET_ALLOWED=1 is set.",
                 err=True,
             )
             sys.exit(1)

@@ -29,6 +29,8 @@ class Config:
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
         # Login attempts: the 11th failure inside the window answers 429.
         self.LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "10 per 15 minutes")
+        # Other POSTs that hash a password (registration, invitations, reset links), per IP.
+        self.PASSWORD_FORM_LIMIT = os.environ.get("PASSWORD_FORM_LIMIT", "20 per hour")
 
         self.PAYMENT_BACKEND = os.environ.get("PAYMENT_BACKEND", "manual")
         self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
@@ -59,6 +61,8 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         self.TESTING = False
         self.DEBUG = False
+        # `seed-demo --reset` drops every table, audit trail included: only on demo databases.
+        self.DEMO_RESET_ALLOWED = _env_bool("DEMO_RESET_ALLOWED", False)
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
@@ -70,6 +74,7 @@ class DevConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.SECRET_KEY = self.SECRET_KEY or "dev-only-not-secret"
+        self.DEMO_RESET_ALLOWED = True
 
 
 class TestConfig(Config):
@@ -80,6 +85,7 @@ class TestConfig(Config):
         self.SECRET_KEY = "test-secret-key"
         self.DATABASE_URL = database_url
         self.TESTING = True
+        self.DEMO_RESET_ALLOWED = True
         self.RATELIMIT_STORAGE_URI = "memory://"
         # Cheap hashes keep the suite fast; production parameters are tested separately.
         self.PASSWORD_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -17,7 +17,7 @@ MESSAGES = {
         _l("There is nothing here, or it is not visible to your organisation."),
     ),
     405: (_l("Not allowed"), _l("This address does not accept that kind of request.")),
-    413: (_l("Too large"), _l("What you sent is larger than this site accepts (2 MB).")),
+    413: (_l("Too large"), _l("What you sent is larger than this site accepts.")),
     422: (_l("Cannot process"), _l("Some of what you sent is not valid.")),
     429: (
         _l("Too many attempts"),
@@ -30,8 +30,19 @@ MESSAGES = {
 }
 
 
+GENERIC = (
+    _l("Something is not right"),
+    _l("This request cannot be answered. Go back and try again."),
+)
+
+
 def render_error(code: int, message: object = None) -> tuple[str, int]:
-    title, default = MESSAGES.get(code, MESSAGES[500])
+    title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else GENERIC)
+    if code == 413:
+        limit_mb = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+        default = _l(
+            "What you sent is larger than this site accepts (%(mb)s MB).", mb=f"{limit_mb:g}"
+        )
     return (
         render_template("errors/error.html", code=code, title=title, message=message or default),
         code,
@@ -54,13 +65,13 @@ def register_error_handlers(app: Flask) -> None:
     def _http(error: HTTPException) -> tuple[str, int] | HTTPException | Response:
         if error.code is None or error.code < 400:
             return error
-        if error.code in MESSAGES:
-            page, code = render_error(error.code)
-            response = Response(page, code, mimetype="text/html")
-            if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-                response.headers["Allow"] = ", ".join(error.valid_methods)
-            return response
-        return error
+        page, code = render_error(error.code)
+        response = Response(page, code, mimetype="text/html")
+        headers = dict(error.get_headers())
+        for header in ("Allow", "Retry-After", "Content-Range"):
+            if header in headers:
+                response.headers[header] = headers[header]
+        return response
 
     @app.errorhandler(InternalServerError)
     def _server_error(error: InternalServerError) -> tuple[str, int]:

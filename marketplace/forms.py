@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField
@@ -13,6 +14,24 @@ from wtforms.validators import ValidationError
 
 from marketplace.errors import DomainError
 from marketplace.money import MoneyError, parse_yuan
+
+
+class _AppTranslations:
+    """WTForms' built-in messages through the app's catalogue (see wtforms_messages.py)."""
+
+    def gettext(self, string: str) -> str:
+        return str(get_translations().gettext(string))  # WTForms fills in the values
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return str(get_translations().ngettext(singular, plural, n))
+
+
+class Form(FlaskForm):
+    """The base of every form: CSRF from Flask-WTF, messages in the user's language."""
+
+    class Meta:
+        def get_translations(self, form: Any) -> _AppTranslations:
+            return _AppTranslations()
 
 
 class YuanField(StringField):
@@ -37,12 +56,12 @@ class YuanField(StringField):
         return f"{yuan}.{fen:02d}" if fen else str(yuan)
 
 
-def not_negative(_form: FlaskForm, field: Field) -> None:
+def not_negative(_form: Form, field: Field) -> None:
     if field.data is not None and field.data < 0:
         raise ValidationError(_l("The amount cannot be negative."))
 
 
-def attach_error(form: FlaskForm, error: DomainError) -> None:
+def attach_error(form: Form, error: DomainError) -> None:
     """Show a service's error next to its field, or above the form."""
     field = getattr(form, error.field, None) if error.field else None
     if field is None and error.field == "annual_revenue":
@@ -53,6 +72,6 @@ def attach_error(form: FlaskForm, error: DomainError) -> None:
         form.form_errors.append(str(error.message))
 
 
-def choices(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+def choices(pairs: Iterable[tuple[Any, Any]]) -> list[SelectChoice]:
     """Select options from ``(value, label)`` pairs."""
     return [SelectChoice(value, str(label)) for value, label in pairs]

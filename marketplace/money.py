@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 FEN_PER_YUAN = 100
+# Plain decimal notation only: no exponents (``1e999999`` would take Decimal minutes) and at
+# most 13 digits of yuan, far above any real price and far below BIGINT's limit.
+_YUAN = re.compile(r"-?\d{1,13}(\.\d{0,2})?")
 
 
 class MoneyError(ValueError):
@@ -13,17 +17,10 @@ class MoneyError(ValueError):
 
 def parse_yuan(text: str | int | Decimal) -> int:
     """Read an amount in yuan (``"1,234.5"``) as fen. More than two decimals is an error."""
-    raw = str(text).strip().replace(",", "").replace("，", "").removeprefix("¥").strip()
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise MoneyError(f"not an amount: {text!r}") from exc
-    if not value.is_finite():
-        raise MoneyError(f"not an amount: {text!r}")
-    fen = value * FEN_PER_YUAN
-    if fen != fen.to_integral_value():
-        raise MoneyError(f"more than two decimals: {text!r}")
-    return int(fen)
+    raw = str(text)[:40].strip().replace(",", "").replace("，", "").removeprefix("¥").strip()
+    if not _YUAN.fullmatch(raw):
+        raise MoneyError(f"not an amount in yuan with at most two decimals: {str(text)[:40]!r}")
+    return int(Decimal(raw) * FEN_PER_YUAN)
 
 
 def format_fen(fen: int, symbol: str = "¥") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, make_response, render_template
+from flask import Response, make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
 from marketplace.extensions import htmx
@@ -20,3 +20,12 @@ def render(template: str, block: str | None = None, status: int = 200, **context
     if block is not None:
         response.vary.add("HX-Request")
     return response
+
+
+MAX_PAGE = 10_000
+
+
+def page_number() -> int:
+    """The ``page`` query argument, clamped to 1…10,000 (no huge offsets reach the database)."""
+    page = request.args.get("page", 1, type=int) or 1
+    return min(max(page, 1), MAX_PAGE)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter, Map
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,8 +90,20 @@ def enforce_access() -> ResponseReturnValue | None:
         return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else None
-        return redirect(url_for("accounts.login", next=target.rstrip("?") if target else None))
+        login = url_for("accounts.login", next=target.rstrip("?") if target else None)
+        if request.headers.get("HX-Request") == "true":
+            # htmx would swap the login page into a fragment; send the whole window there.
+            return Response(status=204, headers={"HX-Redirect": login})
+        return redirect(login)
     abort(403)
+
+
+def refuse_nul_bytes() -> None:
+    """No text anywhere contains NUL; PostgreSQL cannot store it, so refuse it up front (400)."""
+    for values in (request.args, request.form):
+        for _key, value in values.items(multi=True):
+            if "\x00" in value:
+                abort(400)
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -140,3 +153,13 @@ def current_actor() -> Actor:
 
 def kinds(*values: Iterable[str]) -> frozenset[str]:
     return frozenset(str(v) for group in values for v in group)
+
+
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<id:…>``: a positive 32-bit id; anything else is simply not found (404)."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)

@@ -12,7 +12,7 @@ from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
-from marketplace.rendering import render
+from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, requires
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -26,7 +26,7 @@ def organisations() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()[:100]
     kind_value = request.args.get("kind", "")
     kind = OrgKind(kind_value) if kind_value in OrgKind._value2member_map_ else None
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number()
     rows, total = services.list_organisations(query, kind, page, PER_PAGE)
     return render(
         "admin/organisations.html",
@@ -83,7 +83,7 @@ def _user(user_id: int) -> User:
     return user
 
 
-@bp.get("/organisations/<int:org_id>")
+@bp.get("/organisations/<id:org_id>")
 @requires(OrgKind.PLATFORM)
 def organisation(org_id: int) -> ResponseReturnValue:
     org = _organisation(org_id)
@@ -96,7 +96,7 @@ def organisation(org_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/users/<int:user_id>/reset-link")
+@bp.post("/users/<id:user_id>/reset-link")
 @requires(OrgKind.PLATFORM)
 def reset_link(user_id: int) -> ResponseReturnValue:
     user = _user(user_id)
@@ -109,7 +109,7 @@ def reset_link(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.organisation", org_id=user.org_id))
 
 
-@bp.post("/users/<int:user_id>/<any(activate, deactivate):action>")
+@bp.post("/users/<id:user_id>/<any(activate, deactivate):action>")
 @requires(OrgKind.PLATFORM)
 def set_active(user_id: int, action: str) -> ResponseReturnValue:
     user = _user(user_id)

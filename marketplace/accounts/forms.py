@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
     HiddenField,
@@ -26,12 +25,12 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts import credit_code, passwords
 from marketplace.accounts.models import MemberRole, OrgKind, ProviderType
-from marketplace.forms import YuanField, choices, not_negative
+from marketplace.forms import Form, YuanField, choices, not_negative
 
 REQUIRED = _l("This field is required.")
 
 
-def valid_credit_code(_form: FlaskForm, field: StringField) -> None:
+def valid_credit_code(_form: Form, field: StringField) -> None:
     if field.data:
         field.data = credit_code.normalise(field.data)
         if not credit_code.is_valid(field.data):
@@ -74,7 +73,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         _l("E-mail"),
         validators=[DataRequired(REQUIRED), Length(max=254)],
@@ -88,7 +87,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class OwnerFields(FlaskForm):
+class OwnerFields(Form):
     owner_name = StringField(
         _l("Your name"),
         validators=[DataRequired(REQUIRED), Length(max=60)],
@@ -107,7 +106,7 @@ class OwnerFields(FlaskForm):
     confirm = confirm_field()
 
 
-class CreditCodeField(FlaskForm):
+class CreditCodeField(Form):
     credit_code = StringField(
         _l("Unified social credit code"),
         validators=[
@@ -119,7 +118,7 @@ class CreditCodeField(FlaskForm):
     )
 
 
-class EnterpriseProfileForm(FlaskForm):
+class EnterpriseProfileForm(Form):
     name = StringField(_l("Enterprise name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     industry_code = SelectField(_l("Industry"), validators=[DataRequired(REQUIRED)])
     region_code = SelectField(_l("Region"), validators=[DataRequired(REQUIRED)])
@@ -139,7 +138,7 @@ class EnterpriseRegistrationForm(EnterpriseProfileForm, CreditCodeField, OwnerFi
     pass
 
 
-class ProviderProfileForm(FlaskForm):
+class ProviderProfileForm(Form):
     name = StringField(_l("Provider name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     provider_type = SelectField(
         _l("Provider type"),
@@ -180,7 +179,7 @@ class ProviderRegistrationForm(ProviderProfileForm, CreditCodeField, OwnerFields
     pass
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         _l("Current password"),
         validators=[DataRequired(REQUIRED)],
@@ -190,7 +189,7 @@ class ChangePasswordForm(FlaskForm):
     confirm = confirm_field()
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     password = password_field(_l("New password"))
     confirm = confirm_field()
 
@@ -199,7 +198,7 @@ class AcceptInvitationForm(OwnerFields):
     """The invitee's own account: the same fields as a registering owner."""
 
 
-class InvitationForm(FlaskForm):
+class InvitationForm(Form):
     role = SelectField(_l("Role"), choices=[], validators=[DataRequired(REQUIRED)])
     note = StringField(_l("For whom (a note for you)"), validators=[Optional(), Length(max=120)])
 
@@ -208,7 +207,7 @@ class InvitationForm(FlaskForm):
         self.role.choices = choices((r.value, r.label) for r in MemberRole)
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField(_l("Role"), choices=[], validators=[DataRequired(REQUIRED)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -216,11 +215,11 @@ class RoleForm(FlaskForm):
         self.role.choices = choices((r.value, r.label) for r in MemberRole)
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A POST with nothing but the CSRF token (remove, revoke, log out)."""
 
 
-class NewOrganisationForm(FlaskForm):
+class NewOrganisationForm(Form):
     kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired(REQUIRED)])
     name = StringField(
         _l("Organisation name"), validators=[DataRequired(REQUIRED), Length(max=200)]

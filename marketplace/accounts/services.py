@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
@@ -93,12 +93,12 @@ def _flush_unique() -> None:
             db.session.flush()
     except IntegrityError as exc:
         text = str(exc.orig).lower()
-        if "credit_code" in text:
+        if "uq_organisations_credit_code" in text or "organisations.credit_code" in text:
             raise DomainError(
                 _l("An organisation with this credit code is already registered."),
                 field="credit_code",
             ) from exc
-        if "email" in text:
+        if "uq_users_email" in text or "users.email" in text:
             raise DomainError(
                 _l("An account with this e-mail address already exists."), field="email"
             ) from exc
@@ -361,9 +361,25 @@ def find_reset(token: str) -> PasswordReset:
 def reset_password(token: str, new: str, actor: Actor) -> User:
     reset = find_reset(token)
     check_password_policy(new)
+    now = utcnow()
+    # Use the link exactly once, even when two requests race for it.
+    claimed = db.session.execute(
+        update(PasswordReset)
+        .where(
+            PasswordReset.id == reset.id,
+            PasswordReset.used_at.is_(None),
+            PasswordReset.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound(
+            _l("This link is invalid or has expired. Ask the platform administrator for a new one.")
+        )
+    db.session.refresh(reset)
     user = reset.user
     user.password_hash = passwords.hash_password(new)
-    reset.used_at = utcnow()
     end_sessions(user)
     audit.record(
         Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip), "password.reset", "user", user.id
@@ -426,8 +442,22 @@ def accept_invitation(token: str, name: str, email: str, password: str, actor: A
     invitation = find_invitation(token)
     user = _new_user(invitation.org, email, name, password, invitation.role)
     _flush_unique()
-    invitation.accepted_at = utcnow()
-    invitation.accepted_user_id = user.id
+    now = utcnow()
+    # Accept exactly once, even when two requests race for the same link.
+    claimed = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .values(accepted_at=now, accepted_user_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound(_l("This invitation is invalid, used or expired. Ask for a new one."))
+    db.session.refresh(invitation)
     who = Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip)
     audit.record(
         who,
@@ -465,6 +495,9 @@ def org_member(org: Organisation, user_id: int) -> User:
 
 
 def _active_owner_count(org: Organisation) -> int:
+    """Counted with the organisation's row locked, so two owners cannot demote each other
+    at once and leave nobody in charge (PostgreSQL; SQLite serialises writers anyway)."""
+    db.session.execute(select(Organisation.id).where(Organisation.id == org.id).with_for_update())
     stmt = select(func.count(User.id)).where(
         User.org_id == org.id, User.role == MemberRole.OWNER, User.active.is_(True)
     )
@@ -543,8 +576,12 @@ def list_organisations(
     if kind is not None:
         stmt = stmt.where(Organisation.kind == kind)
     if query:
-        like = f"%{query.strip()}%"
-        stmt = stmt.where(Organisation.name.ilike(like) | Organisation.credit_code.ilike(like))
+        escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        stmt = stmt.where(
+            Organisation.name.ilike(like, escape="\\")
+            | Organisation.credit_code.ilike(like, escape="\\")
+        )
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.session.scalars(
         stmt.order_by(Organisation.kind, Organisation.name)

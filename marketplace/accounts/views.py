@@ -49,6 +49,24 @@ def _login_limit() -> str:
     return str(current_app.config["LOGIN_FAILURE_LIMIT"])
 
 
+def _password_form_limit() -> str:
+    return str(current_app.config["PASSWORD_FORM_LIMIT"])
+
+
+def _user_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else _ip_key()
+
+
+def _rejected(response: Response) -> bool:
+    return response.status_code == INVALID
+
+
+# Every POST below hashes a password (argon2id, 64 MiB): limit them per IP.
+limit_password_forms = limiter.limit(
+    _password_form_limit, key_func=_ip_key, methods=["POST"], scope="password-forms"
+)
+
+
 def _start_session(user: object) -> None:
     """A fresh session at login: nothing from before survives but the language cookie."""
     session.clear()
@@ -164,6 +182,7 @@ def _provider_profile(form: forms.ProviderProfileForm, code: str) -> services.Pr
 
 @bp.route("/register/<any(enterprise, provider):kind>", methods=["GET", "POST"])
 @public
+@limit_password_forms
 def register_org(kind: str) -> ResponseReturnValue:
     form: forms.EnterpriseRegistrationForm | forms.ProviderRegistrationForm
     if kind == "enterprise":
@@ -194,6 +213,13 @@ def register_org(kind: str) -> ResponseReturnValue:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @requires()
+@limiter.limit(
+    _login_limit,
+    key_func=_user_key,
+    methods=["POST"],
+    deduct_when=_rejected,
+    scope="password-change",
+)
 def change_password() -> ResponseReturnValue:
     form = forms.ChangePasswordForm()
     if not form.validate_on_submit():
@@ -217,6 +243,7 @@ def change_password() -> ResponseReturnValue:
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @public
+@limit_password_forms
 def reset_password(token: str) -> ResponseReturnValue:
     reset = services.find_reset(token)  # 404 when invalid, used or expired
     form = forms.SetPasswordForm()
@@ -240,6 +267,7 @@ def reset_password(token: str) -> ResponseReturnValue:
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 @public
+@limit_password_forms
 def accept_invitation(token: str) -> ResponseReturnValue:
     invitation = services.find_invitation(token)
     form = forms.AcceptInvitationForm()
@@ -308,7 +336,7 @@ def invite() -> ResponseReturnValue:
     return redirect(url_for("org.members"))
 
 
-@org_bp.post("/invitations/<int:invitation_id>/revoke")
+@org_bp.post("/invitations/<id:invitation_id>/revoke")
 @requires(owner=True)
 def revoke_invitation(invitation_id: int) -> ResponseReturnValue:
     invitation = services.org_invitation(_org(), invitation_id)
@@ -318,7 +346,7 @@ def revoke_invitation(invitation_id: int) -> ResponseReturnValue:
     return redirect(url_for("org.members"))
 
 
-@org_bp.post("/members/<int:user_id>/remove")
+@org_bp.post("/members/<id:user_id>/remove")
 @requires(owner=True)
 def remove_member(user_id: int) -> ResponseReturnValue:
     member = services.org_member(_org(), user_id)
@@ -331,24 +359,22 @@ def remove_member(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("org.members"))
 
 
-@org_bp.post("/members/<int:user_id>/role")
+@org_bp.post("/members/<id:user_id>/role")
 @requires(owner=True)
 def change_role(user_id: int) -> ResponseReturnValue:
     member = services.org_member(_org(), user_id)
     form = forms.RoleForm()
-    if form.validate_on_submit():
-        try:
-            services.change_role(member, MemberRole(form.role.data), current_actor())
-            flash(
-                _(
-                    "The role of %(name)s is now: %(role)s.",
-                    name=member.name,
-                    role=member.role.label,
-                ),
-                "success",
-            )
-        except DomainError as error:
-            flash(str(error.message), "error")
+    if not form.validate_on_submit():
+        flash(_("Choose a role from the list."), "error")
+        return redirect(url_for("org.members"))
+    try:
+        services.change_role(member, MemberRole(form.role.data), current_actor())
+        flash(
+            _("The role of %(name)s is now: %(role)s.", name=member.name, role=member.role.label),
+            "success",
+        )
+    except DomainError as error:
+        flash(str(error.message), "error")
     return redirect(url_for("org.members"))
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -15,12 +14,12 @@ from marketplace.catalog.models import (
     PlanKind,
     TargetKind,
 )
-from marketplace.forms import YuanField, choices
+from marketplace.forms import Form, YuanField, choices
 
 REQUIRED = _l("This field is required.")
 
 
-class PackageForm(FlaskForm):
+class PackageForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), Length(max=120)])
     summary = StringField(
         _l("Summary (one line)"), validators=[DataRequired(REQUIRED), Length(max=300)]
@@ -65,7 +64,7 @@ class PackageForm(FlaskForm):
         self.deployment.choices = choices((d.value, d.label) for d in Deployment)
 
 
-class PlanForm(FlaskForm):
+class PlanForm(Form):
     kind = SelectField(_l("Kind of plan"), validators=[DataRequired(REQUIRED)])
     name = StringField(_l("Plan name"), validators=[DataRequired(REQUIRED), Length(max=80)])
     amount = YuanField(_l("Price (yuan)"))
@@ -89,7 +88,7 @@ class PlanForm(FlaskForm):
         self.fee_rule.choices = choices((f.value, f.label) for f in FeeRule)
 
 
-class InterfaceForm(FlaskForm):
+class InterfaceForm(Form):
     flow = SelectField(_l("Direction"), validators=[DataRequired(REQUIRED)])
     protocol_code = SelectField(_l("Protocol"), validators=[DataRequired(REQUIRED)])
     data_object_code = SelectField(_l("Data object"), validators=[DataRequired(REQUIRED)])
@@ -99,14 +98,14 @@ class InterfaceForm(FlaskForm):
         self.flow.choices = choices((f.value, f.label) for f in Flow)
 
 
-class DelistForm(FlaskForm):
+class DelistForm(Form):
     reason = TextAreaField(
         _l("Reason for delisting (the provider sees it)"),
         validators=[DataRequired(REQUIRED), Length(max=2000)],
     )
 
 
-class BundleForm(FlaskForm):
+class BundleForm(Form):
     name = StringField(_l("Bundle name"), validators=[DataRequired(REQUIRED), Length(max=120)])
     summary = TextAreaField(_l("What it is for"), validators=[Optional(), Length(max=2000)])
     industry_code = SelectField(_l("Industry"), validators=[DataRequired(REQUIRED)])
@@ -119,7 +118,7 @@ class BundleForm(FlaskForm):
         self.size_tier.choices = choices((t.value, t.label) for t in SizeTier)
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     code = StringField(
         _l("Code (letters, digits, _)"), validators=[DataRequired(REQUIRED), Length(max=40)]
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
@@ -491,7 +492,7 @@ def provider_packages(provider: Organisation) -> list[Package]:
 # The public catalogue
 
 
-def visible_versions() -> Select[tuple[PackageVersion]]:
+def visible_versions() -> Select[Any]:
     """Published versions of packages whose providers are admitted to a pool."""
     return (
         select(PackageVersion)

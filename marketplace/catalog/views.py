@@ -16,7 +16,7 @@ from marketplace.catalog.models import Package, VersionEvent
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
-from marketplace.rendering import render
+from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
@@ -37,7 +37,7 @@ def _locale() -> str:
 @public
 def index() -> ResponseReturnValue:
     category = request.args.get("category", "")
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
+    page = page_number()
     rows, total = services.catalogue(category or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
     return render(
@@ -53,7 +53,7 @@ def index() -> ResponseReturnValue:
     )
 
 
-@bp.get("/packages/<int:package_id>")
+@bp.get("/packages/<id:package_id>")
 @public
 def package(package_id: int) -> ResponseReturnValue:
     pkg = services.public_package(package_id)
@@ -69,7 +69,7 @@ def package(package_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/packages/<int:package_id>/delist")
+@bp.post("/packages/<id:package_id>/delist")
 @requires(OrgKind.AGENCY)
 def delist(package_id: int) -> ResponseReturnValue:
     pkg = services.public_package(package_id)
@@ -82,7 +82,7 @@ def delist(package_id: int) -> ResponseReturnValue:
     return redirect(url_for("catalog.index"))
 
 
-@bp.get("/providers/<int:org_id>")
+@bp.get("/providers/<id:org_id>")
 @public
 def provider(org_id: int) -> ResponseReturnValue:
     """A provider's public profile: type, pools, industries and published packages."""
@@ -105,7 +105,7 @@ def bundles() -> ResponseReturnValue:
     )
 
 
-@bp.get("/bundles/<int:bundle_id>")
+@bp.get("/bundles/<id:bundle_id>")
 @public
 def bundle(bundle_id: int) -> ResponseReturnValue:
     b = services.public_bundle(bundle_id)
@@ -233,7 +233,7 @@ def _edit_page(
     )
 
 
-@workspace.route("/packages/<int:package_id>", methods=["GET", "POST"])
+@workspace.route("/packages/<id:package_id>", methods=["GET", "POST"])
 @requires(OrgKind.PROVIDER)
 def edit_package(package_id: int) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
@@ -251,7 +251,7 @@ def edit_package(package_id: int) -> ResponseReturnValue:
     return redirect(url_for("workspace.edit_package", package_id=pkg.id))
 
 
-@workspace.post("/packages/<int:package_id>/plans")
+@workspace.post("/packages/<id:package_id>/plans")
 @requires(OrgKind.PROVIDER)
 def add_plan(package_id: int) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
@@ -283,7 +283,7 @@ def add_plan(package_id: int) -> ResponseReturnValue:
     return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#plans")
 
 
-@workspace.post("/packages/<int:package_id>/plans/<int:plan_id>/delete")
+@workspace.post("/packages/<id:package_id>/plans/<id:plan_id>/delete")
 @requires(OrgKind.PROVIDER)
 def remove_plan(package_id: int, plan_id: int) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
@@ -294,7 +294,7 @@ def remove_plan(package_id: int, plan_id: int) -> ResponseReturnValue:
     return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#plans")
 
 
-@workspace.post("/packages/<int:package_id>/interfaces")
+@workspace.post("/packages/<id:package_id>/interfaces")
 @requires(OrgKind.PROVIDER)
 def add_interface(package_id: int) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
@@ -315,7 +315,7 @@ def add_interface(package_id: int) -> ResponseReturnValue:
     return redirect(url_for("workspace.edit_package", package_id=pkg.id) + "#interfaces")
 
 
-@workspace.post("/packages/<int:package_id>/interfaces/<int:interface_id>/delete")
+@workspace.post("/packages/<id:package_id>/interfaces/<id:interface_id>/delete")
 @requires(OrgKind.PROVIDER)
 def remove_interface(package_id: int, interface_id: int) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
@@ -327,17 +327,17 @@ def remove_interface(package_id: int, interface_id: int) -> ResponseReturnValue:
 
 
 LIFECYCLE = {
-    "submit": (services.submit, VersionEvent.SUBMIT),
-    "withdraw": (services.withdraw, VersionEvent.WITHDRAW),
-    "publish": (services.publish, VersionEvent.PUBLISH),
+    VersionEvent.SUBMIT.value: services.submit,
+    VersionEvent.WITHDRAW.value: services.withdraw,
+    VersionEvent.PUBLISH.value: services.publish,
 }
 
 
-@workspace.post("/packages/<int:package_id>/<any(submit, withdraw, publish):action>")
+@workspace.post("/packages/<id:package_id>/<any(submit, withdraw, publish):action>")
 @requires(OrgKind.PROVIDER, owner=True)
 def lifecycle(package_id: int, action: str) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
-    step, event = LIFECYCLE[action]
+    step = LIFECYCLE[action]
     try:
         version = step(pkg, current_actor())
     except DomainError as error:
@@ -350,7 +350,7 @@ def lifecycle(package_id: int, action: str) -> ResponseReturnValue:
     return redirect(url_for("workspace.edit_package", package_id=pkg.id))
 
 
-@workspace.post("/packages/<int:package_id>/new-version")
+@workspace.post("/packages/<id:package_id>/new-version")
 @requires(OrgKind.PROVIDER)
 def new_version(package_id: int) -> ResponseReturnValue:
     pkg = services.provider_package(current_user.org, package_id)
@@ -417,7 +417,7 @@ def new_bundle() -> ResponseReturnValue:
     )
 
 
-@workspace.post("/bundles/<int:bundle_id>/withdraw")
+@workspace.post("/bundles/<id:bundle_id>/withdraw")
 @requires(OrgKind.PROVIDER, owner=True)
 def withdraw_bundle(bundle_id: int) -> ResponseReturnValue:
     b = services.own_bundle(current_user.org, bundle_id)

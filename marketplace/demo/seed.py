@@ -24,6 +24,7 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.db import db
+from marketplace.demo import catalog_seed
 
 DEMO_PASSWORD = "zhuanxing2026"
 SEED = 2026
@@ -287,12 +288,14 @@ def load() -> dict[str, int]:
         b.user(org, f"e{n:03d}@enterprise.demo", _person(rng))
         enterprises += 1
     db.session.flush()
-    return {
+    summary = {
         "agencies": len(CITIES),
         "assessors": 1,
         "providers": providers,
         "enterprises": enterprises,
     }
+    summary.update(catalog_seed.load(rng))
+    return summary
 
 
 def wipe() -> None:

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from marketplace.forms import choices
+from marketplace.forms import Form, choices
 from marketplace.pool.models import PoolEvent
 
 REQUIRED = _l("This field is required.")
 
 
-class ApplicationForm(FlaskForm):
+class ApplicationForm(Form):
     years_in_business = IntegerField(
         _l("Years in business"),
         validators=[
@@ -52,7 +51,7 @@ class ApplicationForm(FlaskForm):
     )
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     event = SelectField(_l("Decision"), choices=[], validators=[DataRequired(REQUIRED)])
     reason = TextAreaField(
         _l("Written reason (the provider sees it)"), validators=[Optional(), Length(max=2000)]

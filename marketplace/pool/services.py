@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, exists, select
@@ -165,7 +166,7 @@ def queue(agency: Organisation, status: PoolStatus | None) -> list[PoolMembershi
     return list(db.session.scalars(stmt.order_by(PoolMembership.applied_at)))
 
 
-def admitted_provider_ids() -> Select[tuple[int]]:
+def admitted_provider_ids() -> Select[Any]:
     """Providers admitted to at least one pool (for the catalogue's visibility rule)."""
     return select(PoolMembership.provider_id).where(PoolMembership.status == PoolStatus.ADMITTED)
 

@@ -28,7 +28,7 @@ def provider_pools() -> ResponseReturnValue:
     return render("pool/provider_pools.html", agencies=services.agencies(), memberships=memberships)
 
 
-@bp.route("/apply/<int:agency_id>", methods=["GET", "POST"])
+@bp.route("/apply/<id:agency_id>", methods=["GET", "POST"])
 @requires(OrgKind.PROVIDER, owner=True)
 def apply(agency_id: int) -> ResponseReturnValue:
     org = current_user.org
@@ -68,7 +68,7 @@ def apply(agency_id: int) -> ResponseReturnValue:
     return redirect(url_for("pool.membership", membership_id=membership.id))
 
 
-@bp.get("/memberships/<int:membership_id>")
+@bp.get("/memberships/<id:membership_id>")
 @requires(OrgKind.PROVIDER)
 def membership(membership_id: int) -> ResponseReturnValue:
     m = services.membership_for_provider(current_user.org, membership_id)
@@ -84,12 +84,12 @@ def queue() -> ResponseReturnValue:
         "pool/queue.html",
         block="results",
         rows=services.queue(current_user.org, status),
-        status=status.value if status else "",
+        current=status.value if status else "",
         statuses=list(PoolStatus),
     )
 
 
-@bp.route("/applications/<int:membership_id>", methods=["GET", "POST"])
+@bp.route("/applications/<id:membership_id>", methods=["GET", "POST"])
 @requires(OrgKind.AGENCY)
 def application(membership_id: int) -> ResponseReturnValue:
     m = services.membership_for_agency(current_user.org, membership_id)

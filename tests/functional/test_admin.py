@@ -133,3 +133,10 @@ def test_back_button_restore_gets_the_whole_page(client, dbs):
         headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
     )
     assert "<html" in restore.get_data(as_text=True)
+
+
+def test_search_treats_percent_and_underscore_literally(client, dbs):
+    OrganisationFactory(name="鹭岛精工有限公司")
+    admin(client)
+    assert "鹭岛精工有限公司" not in client.text("/admin/organisations?q=%25")
+    assert "鹭岛精工有限公司" not in client.text("/admin/organisations?q=_")

@@ -112,3 +112,46 @@ def test_unclassified_route_is_refused(database_url):
         return "should never be served"
 
     assert app.test_client().get("/forgotten").status_code == 403
+
+
+def test_huge_ids_and_pages_are_not_found_not_errors(client, dbs):
+    from tests.factories import OrganisationFactory
+
+    assert client.get("/providers/99999999999999999999999").status_code == 404
+    assert client.get("/providers/2147483648").status_code == 404
+    assert client.get("/providers/0").status_code == 404
+    UserFactory(email="big@factory.cn", org=OrganisationFactory(platform=True))
+    client.login("big@factory.cn")
+    assert client.get("/admin/organisations?page=400000000000000000").status_code == 200
+    assert client.form("/org/members/2147483648/remove").status_code == 404
+    assert client.form("/admin/users/99999999999999/deactivate").status_code == 404
+
+
+def test_absurd_amounts_are_field_errors(client, dbs):
+    before = dbs.scalar(select(func.count(Organisation.id)))
+    for amount in ["1e30", "1e10000000", "99999999999999999", "1,2,3.4.5"]:
+        response = client.form("/register/enterprise", enterprise_form(annual_revenue=amount))
+        assert response.status_code == 422, amount
+        assert 'id="annual_revenue-error"' in response.get_data(as_text=True)
+    assert dbs.scalar(select(func.count(Organisation.id))) == before
+
+
+def test_other_http_errors_get_a_page_in_the_users_language(client, dbs):
+    response = client.get("/static/css/app.css", headers={"Range": "bytes=99999999-"})
+    response.close()
+    assert response.status_code == 416
+    assert "无法应答" in response.get_data(as_text=True)
+
+
+def test_builtin_form_messages_are_translated(client, dbs):
+    response = client.form(
+        "/register/provider", {"industry_codes": ["bogus"], "provider_type": "pirate"}
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "is not a valid choice" not in page and "Not a valid choice" not in page
+
+
+def test_method_not_allowed_keeps_its_allow_header(client, dbs):
+    response = client.get("/logout")
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]

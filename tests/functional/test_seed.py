@@ -71,3 +71,12 @@ def test_seed_demo(tmp_path, monkeypatch):
     other = seeded_app(tmp_path / "b.sqlite3")
     assert other.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
     assert snapshot(other) == first
+
+
+def test_reset_is_refused_outside_demo_databases(tmp_path):
+    app = seeded_app(tmp_path / "c.sqlite3")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    app.config["DEMO_RESET_ALLOWED"] = False
+    refused = runner.invoke(args=["seed-demo", "--reset"])
+    assert refused.exit_code == 1 and "DEMO_RESET_ALLOWED" in refused.output

@@ -44,13 +44,20 @@ def test_failed_login_is_audited_and_says_nothing_about_the_account(client, dbs)
 
 
 def test_eleventh_failure_for_one_account_answers_429(client, dbs):
+    """Attempts from ten different addresses: the per-account limit alone answers."""
     UserFactory(email="target@factory.cn")
-    for _ in range(10):
+    for n in range(10):
         response = client.form(
-            "/login", {"email": "target@factory.cn", "password": "wrong-password"}
+            "/login",
+            {"email": "target@factory.cn", "password": "wrong-password"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
         )
         assert response.status_code == 200
-    response = client.form("/login", {"email": "target@factory.cn", "password": PASSWORD})
+    response = client.form(
+        "/login",
+        {"email": "target@factory.cn", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.0.1.1"},
+    )
     assert response.status_code == 429
     assert "尝试次数过多" in response.get_data(as_text=True)
 
@@ -71,13 +78,13 @@ def test_successful_logins_do_not_count(client, dbs):
 
 
 def test_new_session_at_login(client, dbs):
-    UserFactory(email="fixation@factory.cn")
+    user = UserFactory(email="fixation@factory.cn")
     with client.session_transaction() as session:
         session["planted"] = "by an attacker"
     client.login("fixation@factory.cn")
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"].startswith(str(session["_user_id"].split(":")[0]))
+        assert session["_user_id"] == f"{user.id}:{user.session_token}"
 
 
 @pytest.mark.parametrize(
@@ -198,3 +205,33 @@ def test_passwords_are_argon2id(app, dbs):
     production = Config().PASSWORD_HASH
     assert production["memory_cost"] >= 19 * 1024 and production["time_cost"] >= 2
     assert passwords.MIN_LENGTH == 10 and passwords.MAX_LENGTH >= 64
+
+
+def test_guessing_the_current_password_is_rate_limited(client, dbs):
+    UserFactory(email="guess@factory.cn")
+    client.login("guess@factory.cn")
+    data = {
+        "current_password": "not-it-at-all",
+        "password": "a-brand-new-password",
+        "confirm": "a-brand-new-password",
+    }
+    for _ in range(10):
+        assert client.form("/account/password", data).status_code == 422
+    assert client.form("/account/password", data).status_code == 429
+
+
+def test_registration_is_rate_limited_per_ip(client, dbs):
+    for n in range(20):
+        assert client.form("/register/enterprise", {"name": f"x{n}"}).status_code == 422
+    assert client.form("/register/enterprise", {"name": "x"}).status_code == 429
+
+
+def test_nul_bytes_are_refused(client, dbs):
+    response = client.form("/login", {"email": "a\x00@b.cn", "password": "whatever-it-is"})
+    assert response.status_code == 400 and "无法识别该请求" in response.get_data(as_text=True)
+
+
+def test_htmx_request_without_session_is_sent_to_login(client, dbs):
+    response = client.get("/admin/organisations", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/login?next=/admin/organisations"

@@ -31,7 +31,23 @@ def test_parse_yuan(text, fen):
     assert parse_yuan(text) == fen
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1.234", "NaN", "Infinity", "1e"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "abc",
+        "1.234",
+        "NaN",
+        "Infinity",
+        "1e",
+        "1e30",
+        "1e999990",
+        "12345678901234",
+        "1.2.3",
+        "--1",
+        "0x10",
+    ],
+)
 def test_parse_yuan_rejects(text):
     with pytest.raises(MoneyError):
         parse_yuan(text)
@@ -42,3 +58,10 @@ def test_basis_points_round_half_up():
     assert apply_basis_points(9_999, 5_000) == 5_000  # 4999.5 → 5000
     assert apply_basis_points(100, 3_333) == 33
     assert apply_basis_points(0, 10_000) == 0
+
+
+def test_parse_yuan_refuses_hostile_input_without_computing_it():
+    # exponents and huge inputs are refused by the pattern before Decimal sees them
+    for text in ["1e999990", "9" * 100_000, "1" + "0" * 5000 + ".5"]:
+        with pytest.raises(MoneyError):
+            parse_yuan(text)

@@ -105,6 +105,7 @@ def app_ctx(app: Flask, dbs: Session) -> Iterator[Session]:
     with app.app_context():
         db.session.registry.set(dbs)
         yield dbs
+        db.session.registry.clear()  # the context's teardown must not close the test's session
 
 
 @pytest.fixture(autouse=True)

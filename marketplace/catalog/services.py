@@ -409,6 +409,11 @@ def new_version(package: Package, actor: Actor) -> PackageVersion:
         raise DomainError(
             _l("A new version starts from the published version, and only one draft at a time.")
         )
+    with db.session.no_autoflush:
+        return _copy_as_draft(package, source, actor)
+
+
+def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> PackageVersion:
     draft = PackageVersion(
         package=package,
         number=source.number + 1,

@@ -13,7 +13,7 @@ ROLES = [
     ("official@xm.demo", "厦门市工业和信息化局", "转型券项目与结算"),
     ("assessor@assess.demo", "河北省中小企业数字化转型评估中心", "核验效果合约的测量数据"),
     ("i01@provider.demo", "石家庄工赋数字科技有限公司", "服务商资料"),
-    ("s01@provider.demo", "科技有限公司", "申请加入主管部门的服务商资源池"),
+    ("s01@provider.demo", "科技有限公司", "资源池"),
     ("e001@enterprise.demo", "有限公司", "企业规模"),
 ]
 

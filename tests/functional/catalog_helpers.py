@@ -1,0 +1,107 @@
+"""Set-up helpers for pool and catalogue tests: they call the services, as the app does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Organisation, User
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Package
+from marketplace.db import db
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.security import Actor
+from tests.factories import OrganisationFactory, UserFactory
+
+FIELDS = catalog.VersionFields(
+    title="设备联网网关套件（标准版）",
+    summary="即插即用的工业网关，7 天完成设备上云。",
+    description="支持主流 PLC。\n含现场调试。",
+    category_code="equipment_networking",
+    industry_codes=["machining", "hardware"],
+    size_tiers=["micro", "small"],
+    deployment="hybrid",
+    go_live_days=7,
+    sla_response_hours=4,
+    enterprise_provides="车间网络接入",
+)
+SUBSCRIPTION = catalog.PlanFields(
+    kind="subscription", name="年度订阅", monthly_fen=2_000_00, term_months=12
+)
+OUTCOME = catalog.PlanFields(
+    kind="outcome",
+    name="按效果付费",
+    metric_code="oee",
+    target_kind="absolute",
+    target_value=Decimal("5"),
+    fee_rule="fixed",
+    success_fee_fen=30_000_00,
+    base_fee_fen=5_000_00,
+    window_days=90,
+)
+
+
+@contextmanager
+def services(app: Flask, dbs: Session) -> Iterator[None]:
+    """Run service calls on the test's session, then commit them (a savepoint)."""
+    with app.app_context():
+        db.session.registry.set(dbs)
+        yield
+        dbs.commit()
+        db.session.registry.clear()  # the context's teardown must not close the test's session
+
+
+def provider_with_owner(email: str, integrator: bool = False) -> tuple[Organisation, User]:
+    org = OrganisationFactory(provider=True, integrator=integrator)
+    return org, UserFactory(org=org, email=email)
+
+
+def agency_with_official(email: str) -> tuple[Organisation, User]:
+    org = OrganisationFactory(agency=True)
+    return org, UserFactory(org=org, email=email)
+
+
+def membership(
+    dbs: Session,
+    provider: Organisation,
+    agency: Organisation,
+    status: PoolStatus = PoolStatus.ADMITTED,
+) -> PoolMembership:
+    m = PoolMembership(
+        provider=provider,
+        agency=agency,
+        status=status,
+        years_in_business=5,
+        reference_customer_count=3,
+        reference_customers="甲\n乙\n丙",
+        certifications="",
+        capability_statement="能力说明",
+        contact_name="王工",
+        contact_phone="138",
+        contact_email="bd@p.cn",
+    )
+    dbs.add(m)
+    dbs.commit()
+    return m
+
+
+def published_package(
+    app: Flask,
+    dbs: Session,
+    provider: Organisation,
+    user: User,
+    fields: catalog.VersionFields = FIELDS,
+) -> Package:
+    actor = Actor(user.id, provider.id, "127.0.0.1")
+    with services(app, dbs):
+        package = catalog.create_package(provider, fields, actor)
+        catalog.add_plan(package, SUBSCRIPTION, actor)
+        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", actor)
+        catalog.add_interface(package, "produces", "mqtt", "device_telemetry", actor)
+        catalog.submit(package, actor)
+        catalog.publish(package, actor)
+    return package

@@ -330,3 +330,30 @@ def test_platform_admin_adds_a_category(client, dbs):
         == 422
     )
     assert "数字孪生" in client.text("/catalog")
+
+
+def test_a_bundle_cannot_use_a_delisted_part(app, client, dbs):
+    agency, official = agency_with_official("o11@cat.cn")
+    integrator, _ = provider_with_owner("i11@cat.cn", integrator=True)
+    scenario, owner = provider_with_owner("a11@cat.cn")
+    membership(dbs, integrator, agency)
+    membership(dbs, scenario, agency)
+    kept = published_package(app, dbs, scenario, owner)
+    delisted = published_package(app, dbs, scenario, owner)
+    client.login("o11@cat.cn")
+    client.form(f"/packages/{delisted.id}/delist", {"reason": "资质过期。"})
+    client.form("/logout")
+    client.login("i11@cat.cn")
+    response = client.form(
+        "/provider/bundles/new",
+        {
+            "name": "套餐",
+            "industry_code": "machining",
+            "size_tier": "small",
+            "integration_fee": "0",
+            "package_ids": [str(kept.id), str(delisted.id)],
+        },
+    )
+    assert response.status_code == 422
+    assert 'id="package_ids-error"' in response.get_data(as_text=True)
+    assert official.id

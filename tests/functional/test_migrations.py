@@ -53,3 +53,42 @@ def test_database_refuses_broken_organisations(connection):
         with pytest.raises(DBAPIError):
             connection.execute(text(statement))
         savepoint.rollback()
+
+
+def test_database_refuses_broken_price_plans(connection):
+    connection.execute(
+        text(
+            "INSERT INTO organisations (id, kind, name, credit_code, provider_type, created_at)"
+            " VALUES (990001, 'provider', 'p', '913101000000000019', 'scenario', CURRENT_TIMESTAMP)"
+        )
+    )
+    connection.execute(
+        text(
+            "INSERT INTO packages (id, provider_id, created_at) VALUES (990001, 990001, CURRENT_TIMESTAMP)"
+        )
+    )
+    connection.execute(
+        text(
+            "INSERT INTO package_versions (id, package_id, number, status, title, summary, description,"
+            " category_code, deployment, go_live_days, sla_response_hours, enterprise_provides, created_at)"
+            " VALUES (990001, 990001, 1, 'draft', 't', 's', 'd', 'mes', 'saas', 7, 4, '', CURRENT_TIMESTAMP)"
+        )
+    )
+    bad = [
+        "INSERT INTO price_plans (version_id, position, kind, name, amount_fen) VALUES (990001, 0, 'one_time', 'x', -1)",
+        "INSERT INTO price_plans (version_id, position, kind, name, amount_fen) VALUES (990001, 0, 'one_time', 'x', 10000000001)",
+        "INSERT INTO price_plans (version_id, position, kind, name) VALUES (990001, 0, 'one_time', 'x')",
+        "INSERT INTO price_plans (version_id, position, kind, name, monthly_fen, term_months) VALUES (990001, 0, 'subscription', 'x', 100, 0)",
+        "INSERT INTO price_plans (version_id, position, kind, name, metric_code, target_kind, target_value, fee_rule,"
+        " fee_per_unit_fen, fee_cap_fen, base_fee_fen, window_days)"
+        " VALUES (990001, 0, 'outcome', 'x', 'oee', 'absolute', 5, 'per_unit', 100, 400, 500, 90)",
+        "INSERT INTO price_plans (version_id, position, kind, name, target_kind, target_value, fee_rule,"
+        " success_fee_fen, window_days) VALUES (990001, 0, 'outcome', 'x', 'absolute', 5, 'fixed', 100, 90)",
+        "UPDATE package_versions SET go_live_days = 0 WHERE id = 990001",
+        "UPDATE package_versions SET go_live_days = 731 WHERE id = 990001",
+    ]
+    for statement in bad:
+        savepoint = connection.begin_nested()
+        with pytest.raises(DBAPIError):
+            connection.execute(text(statement))
+        savepoint.rollback()

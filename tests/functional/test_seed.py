@@ -80,3 +80,26 @@ def test_reset_is_refused_outside_demo_databases(tmp_path):
     app.config["DEMO_RESET_ALLOWED"] = False
     refused = runner.invoke(args=["seed-demo", "--reset"])
     assert refused.exit_code == 1 and "DEMO_RESET_ALLOWED" in refused.output
+
+
+def test_demo_catalogue(tmp_path):
+    from marketplace.catalog import services as catalog
+    from marketplace.catalog.models import Category, PlanKind, PricePlan
+    from marketplace.pool.models import PoolMembership, PoolStatus
+
+    app = seeded_app(tmp_path / "d.sqlite3")
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        rows, visible = catalog.catalogue(limit=1000)
+        assert visible >= 150
+        assert {v.category_code for v in rows} == set(db.session.scalars(select(Category.code)))
+        kinds = {p.kind for v in rows for p in v.plans}
+        assert kinds == set(PlanKind)
+        assert all(v.plans and v.interfaces for v in rows)
+        assert len(catalog.public_bundles()) >= 8
+        statuses = set(db.session.scalars(select(PoolMembership.status)))
+        assert statuses == set(PoolStatus)
+        outcome = db.session.scalars(
+            select(PricePlan).where(PricePlan.kind == PlanKind.OUTCOME)
+        ).all()
+        assert {p.fee_rule.value for p in outcome} == {"fixed", "per_unit"}

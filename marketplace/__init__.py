@@ -153,6 +153,9 @@ def _register_template_helpers(app: Flask) -> None:
     from marketplace.audit import action_label
 
     app.jinja_env.filters["money"] = format_fen
+    app.jinja_env.filters["decimal"] = lambda value: (
+        f"{value.normalize():f}" if value is not None else ""
+    )
     app.jinja_env.filters["date"] = lambda value, fmt="medium": (
         format_date(value, fmt) if value else ""
     )

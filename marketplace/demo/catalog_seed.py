@@ -247,7 +247,7 @@ def _plans(rng: random.Random, category: str, factor: float, deployment: str) ->
     spec = CATEGORY_SPECS[category]
     plans: list[PricePlan] = []
     if deployment == "saas":
-        monthly = int(rng.randint(6, 40) * 100 * factor) * YUAN
+        monthly = int(rng.randint(3, 15) * 100 * factor) * YUAN
         plans.append(
             PricePlan(
                 kind=PlanKind.SUBSCRIPTION,
@@ -286,7 +286,7 @@ def _plans(rng: random.Random, category: str, factor: float, deployment: str) ->
     outcome = spec[5]
     if outcome and rng.random() < 0.55:
         metric, kind, target = outcome
-        base = int(rng.randint(5, 20) * 1000 * factor) * YUAN
+        base = int(rng.randint(2, 8) * 1000 * factor) * YUAN
         if rng.random() < 0.5:
             plans.append(
                 PricePlan(
@@ -303,7 +303,7 @@ def _plans(rng: random.Random, category: str, factor: float, deployment: str) ->
                 )
             )
         else:
-            per_unit = int(rng.randint(2, 8) * 1000 * factor) * YUAN
+            per_unit = int(rng.randint(1, 4) * 1000 * factor) * YUAN
             plans.append(
                 PricePlan(
                     kind=PlanKind.OUTCOME,
@@ -472,7 +472,9 @@ def load(rng: random.Random) -> dict[str, int]:
         for k, category in enumerate(categories):
             titles, summary, consumes, produces, deployment, _outcome = CATEGORY_SPECS[category]
             edition, factor = EDITIONS[k % len(EDITIONS)]
-            short = provider.name.split("有限公司")[0][-4:]
+            short = provider.name.removesuffix("有限公司").removesuffix("科技")
+            for city in ("石家庄", "厦门", "杭州", "合肥", "苏州"):
+                short = short.removeprefix(city)
             title = f"{short}·{titles[k % len(titles)]}（{edition}）"
             is_live = provider.id in admitted_ids
             version_status = (

@@ -607,13 +607,31 @@ def withdraw_bundle(bundle: CuratedBundle, actor: Actor) -> None:
     audit.record(actor, "bundle.withdrawn", "curated_bundle", bundle.id)
 
 
-def bundle_available(bundle: CuratedBundle) -> bool:
-    """Offered only while all its parts are published and their providers admitted."""
+def bundle_available(bundle: CuratedBundle, admitted: set[int] | None = None) -> bool:
+    """Offered only while all its parts are published and their providers admitted.
+
+    ``admitted`` is the set of admitted provider ids when the caller already has it."""
+    if admitted is None:
+        admitted = pool.admitted_among(_bundle_provider_ids([bundle]))
     return (
         bundle.status is BundleStatus.PUBLISHED
-        and pool.is_admitted(bundle.integrator_id)
-        and all(is_visible(item.package) for item in bundle.items)
+        and bundle.integrator_id in admitted
+        and all(
+            item.package.published_version_id is not None and item.package.provider_id in admitted
+            for item in bundle.items
+        )
     )
+
+
+def _bundle_provider_ids(bundles: list[CuratedBundle]) -> set[int]:
+    ids = {b.integrator_id for b in bundles}
+    ids.update(item.package.provider_id for b in bundles for item in b.items)
+    return ids
+
+
+def availability(bundles: list[CuratedBundle]) -> dict[int, bool]:
+    admitted = pool.admitted_among(_bundle_provider_ids(bundles))
+    return {b.id: bundle_available(b, admitted) for b in bundles}
 
 
 def integrator_bundles(integrator: Organisation) -> list[CuratedBundle]:
@@ -629,10 +647,17 @@ def public_bundles() -> list[CuratedBundle]:
     stmt = (
         select(CuratedBundle)
         .where(CuratedBundle.status == BundleStatus.PUBLISHED)
-        .options(selectinload(CuratedBundle.items))
+        .options(
+            selectinload(CuratedBundle.items)
+            .selectinload(CuratedBundleItem.package)
+            .selectinload(Package.published_version)
+            .selectinload(PackageVersion.plans)
+        )
         .order_by(CuratedBundle.id)
     )
-    return [b for b in db.session.scalars(stmt) if bundle_available(b)]
+    bundles = list(db.session.scalars(stmt))
+    available = availability(bundles)
+    return [b for b in bundles if available[b.id]]
 
 
 def public_bundle(bundle_id: int) -> CuratedBundle:

@@ -380,7 +380,7 @@ def my_bundles() -> ResponseReturnValue:
     return render(
         "catalog/my_bundles.html",
         rows=rows,
-        available={b.id: services.bundle_available(b) for b in rows},
+        available=services.availability(rows),
         is_integrator=org.provider_type is ProviderType.INTEGRATOR,
     )
 

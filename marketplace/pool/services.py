@@ -180,6 +180,14 @@ def is_admitted(provider_id: int) -> bool:
     return bool(db.session.scalar(stmt))
 
 
+def admitted_among(provider_ids: set[int]) -> set[int]:
+    """Which of these providers are admitted to at least one pool (one query)."""
+    if not provider_ids:
+        return set()
+    stmt = admitted_provider_ids().where(PoolMembership.provider_id.in_(provider_ids))
+    return set(db.session.scalars(stmt))
+
+
 def admitted_pools(provider_ids: list[int]) -> dict[int, list[Organisation]]:
     """For each provider, the agencies whose pools admitted it (one query)."""
     if not provider_ids:

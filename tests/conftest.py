@@ -34,6 +34,8 @@ def _compile_translations() -> None:
     if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
         with po.open("rb") as source:
             catalog = read_po(source)
+        problems = [(m.id, [str(e) for e in errors]) for m, errors in catalog.check()]
+        assert not problems, f"translation errors (pybabel compile would refuse them): {problems}"
         with mo.open("wb") as target:
             write_mo(target, catalog, use_fuzzy=True)
 

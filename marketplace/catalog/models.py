@@ -111,7 +111,7 @@ LABELS = {
     PlanKind.OUTCOME: _l("Pay for results"),
     Better.HIGHER: _l("higher is better"),
     Better.LOWER: _l("lower is better"),
-    TargetKind.RELATIVE: _l("% of the baseline"),
+    TargetKind.RELATIVE: _l("per cent of the baseline"),
     TargetKind.ABSOLUTE: _l("units of the metric"),
     FeeRule.FIXED: _l("Fixed success fee"),
     FeeRule.PER_UNIT: _l("Fee per unit of improvement, capped"),

@@ -24,5 +24,20 @@ MESSAGES = [
     _l("Number must be at most %(max)s."),
     _l("Number must be between %(min)s and %(max)s."),
     _l("Field must be between %(min)d and %(max)d characters long."),
+    lazy_ngettext(
+        "Field cannot be longer than %(max)d character.",
+        "Field cannot be longer than %(max)d characters.",
+        2,
+    ),
+    lazy_ngettext(
+        "Field must be at least %(min)d character long.",
+        "Field must be at least %(min)d characters long.",
+        2,
+    ),
+    lazy_ngettext(
+        "Field must be exactly %(max)d character long.",
+        "Field must be exactly %(max)d characters long.",
+        2,
+    ),
     _l("Field must be equal to %(other_name)s."),
 ]

@@ -87,7 +87,6 @@ class Flow(Labelled):
 
 
 class BundleStatus(Labelled):
-    DRAFT = "draft"
     PUBLISHED = "published"
     WITHDRAWN = "withdrawn"
 
@@ -117,7 +116,6 @@ LABELS = {
     FeeRule.PER_UNIT: _l("Fee per unit of improvement, capped"),
     Flow.CONSUMES: _l("Consumes"),
     Flow.PRODUCES: _l("Produces"),
-    BundleStatus.DRAFT: _l("Draft"),
     BundleStatus.PUBLISHED: _l("Published"),
     BundleStatus.WITHDRAWN: _l("Withdrawn"),
 }
@@ -413,7 +411,10 @@ class CuratedBundle(Base):
     """An integrator's ready-made combination of packages, with its integration fee shown apart."""
 
     __tablename__ = "curated_bundles"
-    __table_args__ = (*_money_checks("integration_fee_fen"),)
+    __table_args__ = (
+        *_money_checks("integration_fee_fen"),
+        UniqueConstraint("integrator_id", "name"),
+    )
 
     id: Mapped[intpk]
     integrator_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)

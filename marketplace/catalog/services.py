@@ -4,6 +4,7 @@ its provider is admitted to at least one agency's pool."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,10 +43,11 @@ from marketplace.catalog.models import (
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.pool import services as pool
-from marketplace.pool.models import PoolMembership
+from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 
 MAX_PLANS = 6
+MAX_TARGET = Decimal(10) ** 10  # numeric(12, 2)
 MAX_INTERFACES = 30
 
 
@@ -102,6 +104,8 @@ def data_objects() -> list[DataObject]:
 
 def add_category(code: str, name_zh: str, name_en: str, actor: Actor) -> Category:
     code = code.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_]{2,40}", code):
+        raise DomainError(_l("Use 2 to 40 lower-case letters, digits or _."), field="code")
     if db.session.get(Category, code) is not None:
         raise DomainError(_l("This code is already used."), field="code")
     position = (db.session.scalar(select(func.max(Category.position))) or 0) + 10
@@ -131,9 +135,12 @@ def _apply_fields(version: PackageVersion, fields: VersionFields) -> None:
         raise DomainError(_l("Choose industries the platform knows."), field="industry_codes")
     try:
         tiers = sorted({SizeTier(t) for t in fields.size_tiers}, key=list(SizeTier).index)
-        deployment = Deployment(fields.deployment)
     except ValueError as exc:
         raise DomainError(_l("Choose from the list."), field="size_tiers") from exc
+    try:
+        deployment = Deployment(fields.deployment)
+    except ValueError as exc:
+        raise DomainError(_l("Choose from the list."), field="deployment") from exc
     if not tiers:
         raise DomainError(_l("Choose at least one size tier."), field="size_tiers")
     _check_range(
@@ -253,14 +260,23 @@ def _validate_plan(p: PlanFields) -> PricePlan:
         if p.term_months is None or not 1 <= p.term_months <= 60:
             raise DomainError(_l("The committed term is 1 to 60 months."), field="term_months")
         plan.term_months = p.term_months
+        if (plan.monthly_fen or 0) * p.term_months > MAX_PRICE_FEN:
+            raise DomainError(_l("The amount cannot exceed ¥100,000,000."), field="monthly")
     else:
         if not p.metric_code or db.session.get(Metric, p.metric_code) is None:
             raise DomainError(
                 _l("Choose the metric the result is measured by."), field="metric_code"
             )
-        if p.target_value is None or p.target_value <= 0:
+        target = p.target_value
+        if target is None or not target.is_finite():
             raise DomainError(
                 _l("Set the target improvement (more than zero)."), field="target_value"
+            )
+        target = target.quantize(Decimal("0.01"))
+        if not Decimal(0) < target < MAX_TARGET:
+            raise DomainError(
+                _l("The target improvement is more than 0 and less than 10,000,000,000."),
+                field="target_value",
             )
         try:
             plan.target_kind = TargetKind(p.target_kind or "")
@@ -272,7 +288,7 @@ def _validate_plan(p: PlanFields) -> PricePlan:
         if p.window_days is None or not 1 <= p.window_days <= 730:
             raise DomainError(_l("The measurement window is 1 to 730 days."), field="window_days")
         plan.metric_code = p.metric_code
-        plan.target_value = p.target_value
+        plan.target_value = target
         plan.window_days = p.window_days
         plan.base_fee_fen = money(p.base_fee_fen, "base_fee", False)
         if plan.fee_rule is FeeRule.FIXED:
@@ -384,6 +400,8 @@ def publish(package: Package, actor: Actor) -> PackageVersion:
                 "Only providers admitted to an agency's resource pool can publish. Apply to a pool first."
             )
         )
+    if any(v.status is VersionStatus.DELISTED for v in package.versions):
+        raise DomainError(_l("An agency delisted this package; it cannot be published again."))
     version = package.latest
     before = version.status
     version.status = VERSION_MACHINE.next_state(
@@ -459,15 +477,19 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
     return draft
 
 
+def may_delist(package: Package, agency_id: int | None) -> bool:
+    """Officials of an agency whose pool admitted (or suspended) the provider may delist."""
+    stmt = select(PoolMembership.id).where(
+        PoolMembership.provider_id == package.provider_id,
+        PoolMembership.agency_id == agency_id,
+        PoolMembership.status.in_([PoolStatus.ADMITTED, PoolStatus.SUSPENDED]),
+    )
+    return agency_id is not None and db.session.scalar(stmt) is not None
+
+
 def delist(package: Package, reason: str, actor: Actor) -> PackageVersion:
     """An agency official takes a package out of the catalogue, with a reason the provider sees."""
-    related = db.session.scalar(
-        select(PoolMembership.id).where(
-            PoolMembership.provider_id == package.provider_id,
-            PoolMembership.agency_id == actor.org_id,
-        )
-    )
-    if related is None:
+    if not may_delist(package, actor.org_id):
         raise NotFound(_l("Not found."))
     if not reason.strip():
         raise DomainError(_l("Give a written reason; the provider will see it."), field="reason")
@@ -492,6 +514,19 @@ def provider_packages(provider: Organisation) -> list[Package]:
         .order_by(Package.id.desc())
     )
     return list(db.session.scalars(stmt))
+
+
+def package_counts(provider: Organisation) -> dict[str, int]:
+    """How many packages are in the catalogue, have an open draft or submission, were delisted."""
+    counts = {"published": 0, "draft": 0, "submitted": 0, "delisted": 0}
+    for package in provider_packages(provider):
+        if package.published_version_id is not None:
+            counts["published"] += 1
+        if package.latest.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED):
+            counts[package.latest.status.value] += 1
+        if any(v.status is VersionStatus.DELISTED for v in package.versions):
+            counts["delisted"] += 1
+    return counts
 
 
 # The public catalogue
@@ -576,8 +611,17 @@ def create_bundle(integrator: Organisation, fields: BundleFields, actor: Actor) 
         tier = SizeTier(fields.size_tier)
     except ValueError as exc:
         raise DomainError(_l("Choose from the list."), field="size_tier") from exc
-    if not 0 <= fields.integration_fee_fen <= MAX_PRICE_FEN:
+    if fields.integration_fee_fen < 0:
+        raise DomainError(_l("The amount cannot be negative."), field="integration_fee")
+    if fields.integration_fee_fen > MAX_PRICE_FEN:
         raise DomainError(_l("The amount cannot exceed ¥100,000,000."), field="integration_fee")
+    if len({p.provider_id for p in packages}) < 2:
+        raise DomainError(_l("Combine packages of at least two providers."), field="package_ids")
+    name_taken = select(CuratedBundle.id).where(
+        CuratedBundle.integrator_id == integrator.id, CuratedBundle.name == fields.name.strip()
+    )
+    if db.session.scalar(name_taken) is not None:
+        raise DomainError(_l("You already have a bundle with this name."), field="name")
     bundle = CuratedBundle(
         integrator=integrator,
         name=fields.name.strip(),
@@ -603,6 +647,8 @@ def own_bundle(integrator: Organisation, bundle_id: int) -> CuratedBundle:
 
 
 def withdraw_bundle(bundle: CuratedBundle, actor: Actor) -> None:
+    if bundle.status is BundleStatus.WITHDRAWN:
+        return
     bundle.status = BundleStatus.WITHDRAWN
     audit.record(actor, "bundle.withdrawn", "curated_bundle", bundle.id)
 
@@ -638,6 +684,7 @@ def integrator_bundles(integrator: Organisation) -> list[CuratedBundle]:
     stmt = (
         select(CuratedBundle)
         .where(CuratedBundle.integrator_id == integrator.id)
+        .options(selectinload(CuratedBundle.items).selectinload(CuratedBundleItem.package))
         .order_by(CuratedBundle.id.desc())
     )
     return list(db.session.scalars(stmt))
@@ -661,7 +708,16 @@ def public_bundles() -> list[CuratedBundle]:
 
 
 def public_bundle(bundle_id: int) -> CuratedBundle:
-    bundle = db.session.get(CuratedBundle, bundle_id)
+    bundle = db.session.get(
+        CuratedBundle,
+        bundle_id,
+        options=[
+            selectinload(CuratedBundle.items)
+            .selectinload(CuratedBundleItem.package)
+            .selectinload(Package.published_version)
+            .selectinload(PackageVersion.plans)
+        ],
+    )
     if bundle is None or not bundle_available(bundle):
         raise NotFound(_l("This bundle is not offered now."))
     return bundle

@@ -58,7 +58,11 @@ def index() -> ResponseReturnValue:
 def package(package_id: int) -> ResponseReturnValue:
     pkg = services.public_package(package_id)
     delist_form = None
-    if current_user.is_authenticated and current_user.org_kind is OrgKind.AGENCY:
+    if (
+        current_user.is_authenticated
+        and current_user.org_kind is OrgKind.AGENCY
+        and services.may_delist(pkg, current_user.org_id)
+    ):
         delist_form = forms.DelistForm()
     return render(
         "catalog/package.html",

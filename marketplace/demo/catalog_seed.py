@@ -568,14 +568,11 @@ def load(rng: random.Random) -> dict[str, int]:
         integrator = integrators[n % len(integrators)]
         parts: list[Package] = []
         for category in categories:
-            candidates = [
-                p
-                for p in by_category[category]
-                if p not in parts and p.provider_id != integrator.id
-            ] or by_category[category]
+            taken = {p.provider_id for p in parts} | {integrator.id}
+            candidates = [p for p in by_category[category] if p.provider_id not in taken]
             if candidates:
                 parts.append(rng.choice(candidates))
-        if len(parts) < 2:
+        if len({p.provider_id for p in parts}) < 2:
             continue
         bundle = CuratedBundle(
             integrator=integrator,

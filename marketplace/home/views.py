@@ -38,21 +38,15 @@ def dashboard() -> ResponseReturnValue:
     if org.kind is OrgKind.PLATFORM:
         context["counts"] = accounts.count_by_kind()
     elif org.kind is OrgKind.PROVIDER:
-        packages = catalog.provider_packages(org)
-        by_status: dict[str, int] = {}
-        for package in packages:
-            by_status[package.latest.status.value] = (
-                by_status.get(package.latest.status.value, 0) + 1
-            )
         context.update(
             memberships=pool.memberships_of(org),
             agencies=pool.agencies(),
-            package_counts=by_status,
+            package_counts=catalog.package_counts(org),
             bundles=catalog.integrator_bundles(org),
         )
     elif org.kind is OrgKind.AGENCY:
-        context["pending"] = len(pool.queue(org, PoolStatus.APPLIED))
-        context["admitted"] = len(pool.queue(org, PoolStatus.ADMITTED))
+        context["pending"] = pool.count_in(org, PoolStatus.APPLIED)
+        context["admitted"] = pool.count_in(org, PoolStatus.ADMITTED)
     return render(
         f"home/dashboard_{org.kind.value}.html",
         org=org,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, func, select
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -157,6 +157,13 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     before = membership.status
     membership.status = POOL_MACHINE.next_state(before, event, OrgKind.AGENCY.value)
     _record(membership, before, event, reason, actor)
+
+
+def count_in(agency: Organisation, status: PoolStatus) -> int:
+    stmt = select(func.count(PoolMembership.id)).where(
+        PoolMembership.agency_id == agency.id, PoolMembership.status == status
+    )
+    return db.session.scalar(stmt) or 0
 
 
 def queue(agency: Organisation, status: PoolStatus | None) -> list[PoolMembership]:

@@ -89,7 +89,6 @@ def upgrade() -> None:
         sa.Column(
             "status",
             sa.Enum(
-                "draft",
                 "published",
                 "withdrawn",
                 name="bundlestatus",
@@ -115,6 +114,9 @@ def upgrade() -> None:
             name=op.f("fk_curated_bundles_integrator_id_organisations"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_curated_bundles")),
+        sa.UniqueConstraint(
+            "integrator_id", "name", name=op.f("uq_curated_bundles_integrator_id_name")
+        ),
     )
     with op.batch_alter_table("curated_bundles", schema=None) as batch_op:
         batch_op.create_index(

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from marketplace.audit import AuditEntry
 from marketplace.catalog.models import Package, PackageVersion, PricePlan, VersionStatus
+from marketplace.pool.models import PoolMembership
 from tests.factories import UserFactory
 from tests.functional.catalog_helpers import (
     agency_with_official,
@@ -134,6 +135,17 @@ def test_bad_plans_are_refused_next_to_the_field(client, dbs):
         ({**OUTCOME, "target_value": "0"}, "target_value"),
         ({**OUTCOME, "fee_cap": "4000"}, "fee_cap"),  # below the base fee of 5,000
         ({**OUTCOME, "window_days": "0"}, "window_days"),
+        ({**OUTCOME, "target_value": "NaN"}, "target_value"),
+        ({**OUTCOME, "target_value": "sNaN"}, "target_value"),
+        ({**OUTCOME, "target_value": "Infinity"}, "target_value"),
+        ({**OUTCOME, "target_value": "1e20"}, "target_value"),
+        ({**OUTCOME, "target_value": "0.001"}, "target_value"),
+        ({**OUTCOME, "target_value": "abc"}, "target_value"),
+        (
+            {"kind": "subscription", "name": "x", "monthly": "99999999", "term_months": "60"},
+            "monthly",
+        ),
+        ({"kind": "one_time", "name": "x" * 81, "amount": "1"}, "name"),
         ({"kind": "barter", "name": "x"}, "kind"),
     ]
     for data, field in cases:
@@ -227,7 +239,10 @@ def test_suspended_provider_cannot_publish(app, client, dbs):
     client.form(f"/provider/packages/{package_id}/plans", ONE_TIME)
     client.form(f"/provider/packages/{package_id}/interfaces", INTERFACE)
     client.form(f"/provider/packages/{package_id}/submit")
-    client.form(f"/provider/packages/{package_id}/publish")
+    dbs.expire_all()
+    assert dbs.get(Package, package_id).latest.status is VersionStatus.SUBMITTED
+    page = client.form(f"/provider/packages/{package_id}/publish", follow_redirects=True)
+    assert "只有进入主管部门资源池的服务商才能发布" in page.get_data(as_text=True)
     dbs.expire_all()
     assert dbs.get(Package, package_id).published_version_id is None
 
@@ -356,4 +371,103 @@ def test_a_bundle_cannot_use_a_delisted_part(app, client, dbs):
     )
     assert response.status_code == 422
     assert 'id="package_ids-error"' in response.get_data(as_text=True)
-    assert official.id
+
+
+def test_plan_messages_are_in_chinese(client, dbs):
+    provider_with_owner("p12@cat.cn")
+    client.login("p12@cat.cn")
+    package_id = new_draft(client)
+    page = client.form(
+        f"/provider/packages/{package_id}/plans",
+        {"kind": "one_time", "name": "x" * 81, "amount": "1"},
+    )
+    assert "不能超过 80 个字符" in page.get_data(as_text=True)
+
+
+def test_delisting_sticks_even_with_an_open_draft(app, client, dbs):
+    agency, _ = agency_with_official("o13@cat.cn")
+    provider, owner = provider_with_owner("p13@cat.cn")
+    membership(dbs, provider, agency)
+    package = published_package(app, dbs, provider, owner)
+    client.login("p13@cat.cn")
+    client.form(f"/provider/packages/{package.id}/new-version")
+    client.form("/logout")
+    client.login("o13@cat.cn")
+    client.form(f"/packages/{package.id}/delist", {"reason": "虚假宣传。"})
+    client.form("/logout")
+    client.login("p13@cat.cn")
+    client.form(f"/provider/packages/{package.id}/submit")
+    page = client.form(f"/provider/packages/{package.id}/publish", follow_redirects=True)
+    assert "不能再次发布" in page.get_data(as_text=True)
+    assert client.get(f"/packages/{package.id}").status_code == 404
+
+
+def test_only_officials_of_a_pool_that_admitted_the_provider_delist(app, client, dbs):
+    from marketplace.pool.models import PoolStatus
+
+    admitting, _ = agency_with_official("o14@cat.cn")
+    rejecting, _ = agency_with_official("r14@cat.cn")
+    provider, owner = provider_with_owner("p14@cat.cn")
+    membership(dbs, provider, admitting)
+    membership(dbs, provider, rejecting, PoolStatus.REJECTED)
+    package = published_package(app, dbs, provider, owner)
+    client.login("r14@cat.cn")
+    assert "下架此转型包" not in client.text(f"/packages/{package.id}")
+    assert client.form(f"/packages/{package.id}/delist", {"reason": "x"}).status_code == 404
+    assert client.get(f"/packages/{package.id}").status_code == 200
+
+
+def test_bundle_rules_in_the_service(app, dbs):
+    """The service refuses what the form's list of choices would hide (the API will call it)."""
+    import pytest
+
+    from marketplace.catalog import services as catalog
+    from marketplace.errors import DomainError
+    from marketplace.pool.models import PoolStatus
+    from marketplace.security import Actor
+    from tests.functional.catalog_helpers import services
+
+    agency, _ = agency_with_official("o15@cat.cn")
+    integrator, i_owner = provider_with_owner("i15@cat.cn", integrator=True)
+    a, a_owner = provider_with_owner("a15@cat.cn")
+    b, b_owner = provider_with_owner("b15@cat.cn")
+    for org in (integrator, a, b):
+        membership(dbs, org, agency)
+    a1, a2 = published_package(app, dbs, a, a_owner), published_package(app, dbs, a, a_owner)
+    b1 = published_package(app, dbs, b, b_owner)
+    actor = Actor(i_owner.id, integrator.id, None)
+
+    def attempt(ids, fee=0, name="套餐"):
+        fields = catalog.BundleFields(name, "", "machining", "small", fee, ids)
+        with services(app, dbs):
+            return catalog.create_bundle(integrator, fields, actor)
+
+    for ids, fee, field in [
+        ([a1.id], 0, "package_ids"),
+        ([a1.id, a2.id], 0, "package_ids"),  # one provider only
+        ([a1.id, b1.id], -1, "integration_fee"),
+        ([a1.id, 99999], 0, "package_ids"),
+    ]:
+        with pytest.raises(DomainError) as error:
+            attempt(ids, fee)
+        assert error.value.field == field, (ids, fee)
+    attempt([a1.id, b1.id])
+    with pytest.raises(DomainError) as duplicate:
+        attempt([a1.id, b1.id])
+    assert duplicate.value.field == "name"
+    m = dbs.scalar(select(PoolMembership).where(PoolMembership.provider_id == b.id))
+    m.status = PoolStatus.SUSPENDED
+    dbs.commit()
+    with pytest.raises(DomainError):
+        attempt([a1.id, b1.id], name="另一个套餐")
+
+
+def test_category_codes_are_checked(client, dbs):
+    from tests.factories import OrganisationFactory
+
+    UserFactory(email="admin2@cat.cn", org=OrganisationFactory(platform=True))
+    client.login("admin2@cat.cn")
+    response = client.form(
+        "/admin/categories", {"code": "Has Space/<b>", "name_zh": "x", "name_en": "x"}
+    )
+    assert response.status_code == 422 and 'id="code-error"' in response.get_data(as_text=True)

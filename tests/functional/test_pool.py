@@ -61,7 +61,6 @@ def test_provider_applies_and_the_official_admits_with_a_reason(app, client, dbs
     )
     dbs.expire_all()
     assert dbs.get(PoolMembership, m.id).status is PoolStatus.ADMITTED
-    assert other_agency.id != agency.id
     client.form("/logout")
 
     client.login("owner@pool.cn")
@@ -94,7 +93,6 @@ def test_rejected_provider_applies_again(app, client, dbs):
         )
     ]
     assert events == ["reject", "reapply"]
-    assert official.id
 
 
 def test_illegal_transitions_and_roles(app, client, dbs):

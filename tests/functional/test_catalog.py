@@ -348,7 +348,7 @@ def test_platform_admin_adds_a_category(client, dbs):
 
 
 def test_a_bundle_cannot_use_a_delisted_part(app, client, dbs):
-    agency, official = agency_with_official("o11@cat.cn")
+    agency, _official = agency_with_official("o11@cat.cn")
     integrator, _ = provider_with_owner("i11@cat.cn", integrator=True)
     scenario, owner = provider_with_owner("a11@cat.cn")
     membership(dbs, integrator, agency)

@@ -25,7 +25,7 @@ APPLICATION = {
 
 def test_provider_applies_and_the_official_admits_with_a_reason(app, client, dbs):
     agency, _official = agency_with_official("official@pool.cn")
-    other_agency, _ = agency_with_official("other@pool.cn")
+    _other_agency, _ = agency_with_official("other@pool.cn")
     provider, _owner = provider_with_owner("owner@pool.cn")
     client.login("owner@pool.cn")
     response = client.form(f"/pool/apply/{agency.id}", APPLICATION)
@@ -73,7 +73,7 @@ def test_provider_applies_and_the_official_admits_with_a_reason(app, client, dbs
 
 
 def test_rejected_provider_applies_again(app, client, dbs):
-    agency, official = agency_with_official("official2@pool.cn")
+    agency, _official = agency_with_official("official2@pool.cn")
     provider, _owner = provider_with_owner("owner2@pool.cn")
     m = membership(dbs, provider, agency, PoolStatus.APPLIED)
     client.login("official2@pool.cn")

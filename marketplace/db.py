@@ -144,6 +144,12 @@ class Database:
 db = Database()
 
 
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching ``text`` literally anywhere (use with ``escape="\\"``)."""
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def str_enum(enum_cls: type, length: int = 20, name: str | None = None) -> Any:
     """An enum stored by its value as a short string, with a CHECK of the allowed values.
 

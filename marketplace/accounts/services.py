@@ -28,7 +28,7 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
-from marketplace.db import db, utcnow
+from marketplace.db import contains_pattern, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
 
@@ -576,8 +576,7 @@ def list_organisations(
     if kind is not None:
         stmt = stmt.where(Organisation.kind == kind)
     if query:
-        escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
+        like = contains_pattern(query)
         stmt = stmt.where(
             Organisation.name.ilike(like, escape="\\")
             | Organisation.credit_code.ilike(like, escape="\\")

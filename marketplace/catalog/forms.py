@@ -112,6 +112,10 @@ class BundleForm(Form):
     size_tier = SelectField(_l("Size tier"), validators=[DataRequired(REQUIRED)])
     integration_fee = YuanField(_l("Integration fee (yuan)"), validators=[InputRequired(REQUIRED)])
     package_ids = MultiCheckboxField(_l("Packages in the bundle (at least two)"), coerce=int)
+    find = StringField(
+        _l("Find packages by name or provider"), validators=[Optional(), Length(max=60)]
+    )
+    find_category = SelectField(_l("In category"), validators=[Optional()])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

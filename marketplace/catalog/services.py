@@ -40,7 +40,7 @@ from marketplace.catalog.models import (
     VersionStatus,
     VersionStatusChange,
 )
-from marketplace.db import db, utcnow
+from marketplace.db import contains_pattern, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatus
@@ -542,6 +542,29 @@ def visible_versions() -> Select[Any]:
             Package.provider_id.in_(pool.admitted_provider_ids()),
         )
     )
+
+
+def find_for_bundle(query: str, category: str | None, limit: int = 50) -> list[PackageVersion]:
+    """Published packages matching a title or provider name, for the bundle composer."""
+    stmt = visible_versions().join(Organisation, Organisation.id == Package.provider_id)
+    if query.strip():
+        like = contains_pattern(query)
+        stmt = stmt.where(
+            PackageVersion.title.ilike(like, escape="\\")
+            | Organisation.name.ilike(like, escape="\\")
+        )
+    if category:
+        stmt = stmt.where(PackageVersion.category_code == category)
+    stmt = stmt.options(selectinload(PackageVersion.package).joinedload(Package.provider))
+    return list(db.session.scalars(stmt.order_by(PackageVersion.title).limit(limit)))
+
+
+def visible_by_package_ids(package_ids: list[int]) -> list[PackageVersion]:
+    if not package_ids:
+        return []
+    stmt = visible_versions().where(Package.id.in_(package_ids))
+    stmt = stmt.options(selectinload(PackageVersion.package).joinedload(Package.provider))
+    return list(db.session.scalars(stmt))
 
 
 def catalogue(

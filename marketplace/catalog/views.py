@@ -91,12 +91,17 @@ def delist(package_id: int) -> ResponseReturnValue:
 def provider(org_id: int) -> ResponseReturnValue:
     """A provider's public profile: type, pools, industries and published packages."""
     org = accounts.get_provider(org_id)
-    rows, _total = services.catalogue(provider_id=org.id, limit=200)
+    page = page_number()
+    rows, total = services.catalogue(
+        provider_id=org.id, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
     return render(
         "catalog/provider.html",
         provider=org,
         pools=pool.admitted_pools([org.id])[org.id],
         packages=rows,
+        page=page,
+        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
     )
 
 
@@ -366,10 +371,19 @@ def new_version(package_id: int) -> ResponseReturnValue:
 
 
 def _bundle_form() -> forms.BundleForm:
+    """The composer lists the packages already chosen plus those matching the search."""
     form = forms.BundleForm()
     locale = _locale()
     form.industry_code.choices = choices((i.code, i.name(locale)) for i in accounts.industries())
-    rows, _total = services.catalogue(limit=500)
+    categories = services.categories()
+    form.find_category.choices = choices(
+        [("", _("All categories")), *((c.code, c.name(locale)) for c in categories)]
+    )
+    chosen = [int(v) for v in request.form.getlist("package_ids") if v.isdigit()][:20]
+    rows = services.visible_by_package_ids(chosen)
+    shown = {v.package_id for v in rows}
+    found = services.find_for_bundle(form.find.data or "", form.find_category.data or None)
+    rows += [v for v in found if v.package_id not in shown]
     form.package_ids.choices = choices(
         (v.package_id, f"{v.title} · {v.package.provider.name}") for v in rows
     )
@@ -396,6 +410,8 @@ def new_bundle() -> ResponseReturnValue:
     if org.provider_type is not ProviderType.INTEGRATOR:
         raise NotFound(_("Not found."))
     form = _bundle_form()
+    if request.form.get("action") == "find":  # search for more parts; keep what is chosen
+        return render("catalog/bundle_form.html", form=form)
     if not form.validate_on_submit():
         return render(
             "catalog/bundle_form.html", form=form, status=INVALID if form.is_submitted() else 200

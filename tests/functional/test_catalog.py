@@ -1,5 +1,7 @@
 """Packages: drafts, plans, interfaces, the lifecycle, versions, delisting, curated bundles."""
 
+import re
+
 from sqlalchemy import func, select
 
 from marketplace.audit import AuditEntry
@@ -471,3 +473,24 @@ def test_category_codes_are_checked(client, dbs):
         "/admin/categories", {"code": "Has Space/<b>", "name_zh": "x", "name_en": "x"}
     )
     assert response.status_code == 422 and 'id="code-error"' in response.get_data(as_text=True)
+
+
+def test_bundle_composer_searches_and_keeps_what_is_chosen(app, client, dbs):
+    agency, _ = agency_with_official("o16@cat.cn")
+    integrator, _ = provider_with_owner("i16@cat.cn", integrator=True)
+    a, a_owner = provider_with_owner("a16@cat.cn")
+    b, b_owner = provider_with_owner("b16@cat.cn")
+    for org in (integrator, a, b):
+        membership(dbs, org, agency)
+    first = published_package(app, dbs, a, a_owner)
+    published_package(app, dbs, b, b_owner)
+    client.login("i16@cat.cn")
+    page = client.form(
+        "/provider/bundles/new", {"action": "find", "find": b.name, "package_ids": [str(first.id)]}
+    ).get_data(as_text=True)
+    assert a.name in page and b.name in page  # the chosen part stays, the search adds b's
+    assert re.search(rf'<input checked[^>]*name="package_ids"[^>]*value="{first.id}"', page)
+    narrowed = client.form(
+        "/provider/bundles/new", {"action": "find", "find": "没有这个"}
+    ).get_data(as_text=True)
+    assert a.name not in narrowed and b.name not in narrowed

@@ -11,6 +11,7 @@ from flask.globals import app_ctx
 from sqlalchemy import Connection, DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.orm import (
     DeclarativeBase,
+    Mapped,
     Session,
     mapped_column,
     scoped_session,
@@ -55,6 +56,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
+
+
+class BilingualName:
+    """Reference data named in both languages (industries, regions, categories, …)."""
+
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(80))
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
 
 
 intpk = Annotated[int, mapped_column(primary_key=True)]

@@ -3,7 +3,9 @@ field, that field's name so the view can show it next to the field."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -15,3 +17,17 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     """The object does not exist or belongs to another organisation (answered as 404)."""
+
+
+def get_owned(model: type[T], ident: int, **owner: object) -> T:
+    """The object with this id whose owner columns match, e.g. ``org_id=org.id``.
+
+    Another organisation's object is indistinguishable from a missing one: both are 404."""
+    from flask_babel import lazy_gettext as _l
+
+    from marketplace.db import db
+
+    obj = db.session.get(model, ident)
+    if obj is None or any(getattr(obj, column) != value for column, value in owner.items()):
+        raise NotFound(_l("Not found."))
+    return obj

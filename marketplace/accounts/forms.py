@@ -138,19 +138,7 @@ class EnterpriseRegistrationForm(EnterpriseProfileForm, CreditCodeField, OwnerFi
     pass
 
 
-class ProviderProfileForm(Form):
-    name = StringField(_l("Provider name"), validators=[DataRequired(REQUIRED), Length(max=200)])
-    provider_type = SelectField(
-        _l("Provider type"),
-        choices=[],
-        validators=[DataRequired(REQUIRED)],
-    )
-    industry_codes = MultiCheckboxField(
-        _l("Industries served"), validators=[DataRequired(_l("Choose at least one industry."))]
-    )
-    region_codes = MultiCheckboxField(
-        _l("Regions served"), validators=[DataRequired(_l("Choose at least one region."))]
-    )
+class ContactFields(Form):
     contact_name = StringField(
         _l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)]
     )
@@ -164,6 +152,21 @@ class ProviderProfileForm(Form):
             Email(_l("Enter a valid e-mail address.")),
             Length(max=254),
         ],
+    )
+
+
+class ProviderProfileForm(ContactFields):
+    name = StringField(_l("Provider name"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    provider_type = SelectField(
+        _l("Provider type"),
+        choices=[],
+        validators=[DataRequired(REQUIRED)],
+    )
+    industry_codes = MultiCheckboxField(
+        _l("Industries served"), validators=[DataRequired(_l("Choose at least one industry."))]
+    )
+    region_codes = MultiCheckboxField(
+        _l("Regions served"), validators=[DataRequired(_l("Choose at least one region."))]
     )
     description = TextAreaField(
         _l("Capabilities (shown on your public profile)"), validators=[Optional(), Length(max=2000)]

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.db import Base, BilingualName, created_at, intpk, str_enum
 
 
 class OrgKind(StrEnum):
@@ -105,30 +105,20 @@ def classify_size(employees: int, annual_revenue_fen: int) -> SizeTier:
     return SizeTier.MICRO
 
 
-class Industry(Base):
+class Industry(BilingualName, Base):
     __tablename__ = "industries"
 
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
-    name_zh: Mapped[str] = mapped_column(String(60))
-    name_en: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(default=0)
 
-    def name(self, locale: str) -> str:
-        return self.name_en if locale == "en" else self.name_zh
 
-
-class Region(Base):
+class Region(BilingualName, Base):
     """An administrative division (6-digit code)."""
 
     __tablename__ = "regions"
     __table_args__ = (CheckConstraint("length(code) = 6", name="code_six_digits"),)
 
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    name_zh: Mapped[str] = mapped_column(String(60))
-    name_en: Mapped[str] = mapped_column(String(80))
-
-    def name(self, locale: str) -> str:
-        return self.name_en if locale == "en" else self.name_zh
 
 
 provider_industries = Table(

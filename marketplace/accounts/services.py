@@ -29,7 +29,7 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.db import contains_pattern, db, utcnow
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.security import Actor
 
 
@@ -472,10 +472,7 @@ def accept_invitation(token: str, name: str, email: str, password: str, actor: A
 
 
 def org_invitation(org: Organisation, invitation_id: int) -> Invitation:
-    invitation = db.session.get(Invitation, invitation_id)
-    if invitation is None or invitation.org_id != org.id:
-        raise NotFound(_l("Not found."))
-    return invitation
+    return get_owned(Invitation, invitation_id, org_id=org.id)
 
 
 def revoke_invitation(invitation: Invitation, actor: Actor) -> None:
@@ -488,10 +485,7 @@ def revoke_invitation(invitation: Invitation, actor: Actor) -> None:
 
 def org_member(org: Organisation, user_id: int) -> User:
     """A member of this organisation; another organisation's users are not found."""
-    user = db.session.get(User, user_id)
-    if user is None or user.org_id != org.id:
-        raise NotFound(_l("Not found."))
-    return user
+    return get_owned(User, user_id, org_id=org.id)
 
 
 def _active_owner_count(org: Organisation) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Industry, Organisation, OrgKind, SizeTier
-from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.db import Base, BilingualName, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
 
 MAX_PRICE_FEN = 100_000_000 * 100  # ¥100,000,000: anything above is a typing mistake
@@ -136,34 +136,24 @@ VERSION_MACHINE: StateMachine[VersionStatus, VersionEvent] = StateMachine(
 )
 
 
-class Category(Base):
+class Category(BilingualName, Base):
     """Scenario categories; the platform admin can add more."""
 
     __tablename__ = "categories"
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name_zh: Mapped[str] = mapped_column(String(60))
-    name_en: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(default=0)
 
-    def name(self, locale: str) -> str:
-        return self.name_en if locale == "en" else self.name_zh
 
-
-class Metric(Base):
+class Metric(BilingualName, Base):
     """The metric catalogue for pay-for-results plans."""
 
     __tablename__ = "metrics"
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name_zh: Mapped[str] = mapped_column(String(60))
-    name_en: Mapped[str] = mapped_column(String(80))
     unit: Mapped[str] = mapped_column(String(20))
     better: Mapped[Better] = mapped_column(str_enum(Better))
     position: Mapped[int] = mapped_column(default=0)
-
-    def name(self, locale: str) -> str:
-        return self.name_en if locale == "en" else self.name_zh
 
 
 class Protocol(Base):
@@ -176,18 +166,13 @@ class Protocol(Base):
     position: Mapped[int] = mapped_column(default=0)
 
 
-class DataObject(Base):
+class DataObject(BilingualName, Base):
     """A kind of data a package consumes or produces (device telemetry, production orders…)."""
 
     __tablename__ = "data_objects"
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name_zh: Mapped[str] = mapped_column(String(60))
-    name_en: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(default=0)
-
-    def name(self, locale: str) -> str:
-        return self.name_en if locale == "en" else self.name_zh
 
 
 class Package(Base):

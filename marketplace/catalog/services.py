@@ -41,7 +41,7 @@ from marketplace.catalog.models import (
     VersionStatusChange,
 )
 from marketplace.db import contains_pattern, db, utcnow
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
@@ -211,10 +211,7 @@ def create_package(provider: Organisation, fields: VersionFields, actor: Actor) 
 
 def provider_package(provider: Organisation, package_id: int) -> Package:
     """A provider's own package; another provider's is not found."""
-    package = db.session.get(Package, package_id)
-    if package is None or package.provider_id != provider.id:
-        raise NotFound(_l("Not found."))
-    return package
+    return get_owned(Package, package_id, provider_id=provider.id)
 
 
 def _draft(package: Package) -> PackageVersion:
@@ -663,10 +660,7 @@ def create_bundle(integrator: Organisation, fields: BundleFields, actor: Actor) 
 
 
 def own_bundle(integrator: Organisation, bundle_id: int) -> CuratedBundle:
-    bundle = db.session.get(CuratedBundle, bundle_id)
-    if bundle is None or bundle.integrator_id != integrator.id:
-        raise NotFound(_l("Not found."))
-    return bundle
+    return get_owned(CuratedBundle, bundle_id, integrator_id=integrator.id)
 
 
 def withdraw_bundle(bundle: CuratedBundle, actor: Actor) -> None:

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms import IntegerField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from marketplace.accounts.forms import ContactFields
 from marketplace.forms import Form, choices
 from marketplace.pool.models import PoolEvent
 
 REQUIRED = _l("This field is required.")
 
 
-class ApplicationForm(Form):
+class ApplicationForm(ContactFields):
     years_in_business = IntegerField(
         _l("Years in business"),
         validators=[
@@ -34,20 +35,6 @@ class ApplicationForm(Form):
     )
     capability_statement = TextAreaField(
         _l("Capability statement"), validators=[DataRequired(REQUIRED), Length(max=3000)]
-    )
-    contact_name = StringField(
-        _l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)]
-    )
-    contact_phone = StringField(
-        _l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)]
-    )
-    contact_email = EmailField(
-        _l("Contact e-mail"),
-        validators=[
-            DataRequired(REQUIRED),
-            Email(_l("Enter a valid e-mail address.")),
-            Length(max=254),
-        ],
     )
 
 

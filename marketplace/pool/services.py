@@ -11,7 +11,7 @@ from sqlalchemy import Select, exists, func, select
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import db, utcnow
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.pool.models import (
     POOL_MACHINE,
     PoolEvent,
@@ -133,18 +133,12 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
 
 
 def membership_for_provider(provider: Organisation, membership_id: int) -> PoolMembership:
-    membership = db.session.get(PoolMembership, membership_id)
-    if membership is None or membership.provider_id != provider.id:
-        raise NotFound(_l("Not found."))
-    return membership
+    return get_owned(PoolMembership, membership_id, provider_id=provider.id)
 
 
 def membership_for_agency(agency: Organisation, membership_id: int) -> PoolMembership:
     """Only officials of the agency that runs the pool see an application to it."""
-    membership = db.session.get(PoolMembership, membership_id)
-    if membership is None or membership.agency_id != agency.id:
-        raise NotFound(_l("Not found."))
-    return membership
+    return get_owned(PoolMembership, membership_id, agency_id=agency.id)
 
 
 def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Actor) -> None:

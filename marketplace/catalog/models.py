@@ -234,6 +234,7 @@ class PackageVersion(Base):
         ),
         CheckConstraint("sla_response_hours >= 1 AND sla_response_hours <= 720", name="sla_range"),
         CheckConstraint("number >= 1", name="number_positive"),
+        CheckConstraint("entry_price_fen >= 0", name="entry_price_not_negative"),
         Index("ix_package_versions_status_category", "status", "category_code"),
     )
 
@@ -249,6 +250,10 @@ class PackageVersion(Base):
     go_live_days: Mapped[int]
     sla_response_hours: Mapped[int]
     enterprise_provides: Mapped[str] = mapped_column(Text, default="")
+    # The lowest commitment among the plans (one-time price, subscription over its term or an
+    # outcome plan's base fee), set when the version is published; the catalogue filters and
+    # sorts by it. Published versions never change, so it never goes stale.
+    entry_price_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[created_at]
     submitted_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
@@ -354,6 +359,15 @@ class PricePlan(Base):
     @property
     def subscription_total_fen(self) -> int:
         return (self.monthly_fen or 0) * (self.term_months or 0)
+
+    @property
+    def commitment_fen(self) -> int:
+        """What choosing this plan commits the buyer to before any success fee."""
+        if self.kind is PlanKind.ONE_TIME:
+            return self.amount_fen or 0
+        if self.kind is PlanKind.SUBSCRIPTION:
+            return self.subscription_total_fen
+        return self.base_fee_fen or 0
 
 
 class VersionInterface(Base):

@@ -405,6 +405,7 @@ def publish(package: Package, actor: Actor) -> PackageVersion:
         before, VersionEvent.PUBLISH, OrgKind.PROVIDER.value
     )
     version.published_at = utcnow()
+    version.entry_price_fen = min(plan.commitment_fen for plan in version.plans)
     previous = package.published_version
     if previous is not None and previous.id != version.id:
         previous.status = VERSION_MACHINE.next_state(

@@ -10,9 +10,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import OrgKind, ProviderType
-from marketplace.catalog import forms, services
-from marketplace.catalog.models import Package, VersionEvent
+from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
+from marketplace.catalog import forms, search, services
+from marketplace.catalog.models import Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
@@ -36,21 +36,61 @@ def _locale() -> str:
 @bp.get("/catalog")
 @public
 def index() -> ResponseReturnValue:
-    category = request.args.get("category", "")
-    page = page_number()
-    rows, total = services.catalogue(category or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    categories = services.categories()
+    industries = accounts.industries()
+    agencies = pool.agencies()
+    query = search.parse(
+        request.args.to_dict(),
+        categories={c.code for c in categories},
+        industries={i.code for i in industries},
+        pools={a.id for a in agencies},
+    )
+    rows, total = search.search(query, per_page=PER_PAGE)
     pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
     return render(
         "catalog/index.html",
         block="results",
         rows=rows,
         total=total,
-        page=page,
+        query=query,
         pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
-        category=category,
-        categories=services.categories(),
+        categories=categories,
+        industries=industries,
+        agencies=agencies,
         pools=pools,
+        sorts=list(search.Sort),
+        size_tiers=list(SizeTier),
+        plan_kinds=list(PlanKind),
+        deployments=list(Deployment),
+        provider_types=list(ProviderType),
     )
+
+
+@bp.get("/compare")
+@public
+def compare() -> ResponseReturnValue:
+    ids = list(
+        dict.fromkeys(int(v) for v in request.args.getlist("ids") if v.isdigit() and len(v) < 10)
+    )
+    if not 2 <= len(ids) <= 4:
+        return render(
+            "catalog/compare.html",
+            rows=[],
+            pools={},
+            error=_("Choose 2 to 4 packages to compare."),
+            status=400,
+        )
+    rows = search.compare(ids)
+    if len(rows) != len(ids):
+        return render(
+            "catalog/compare.html",
+            rows=[],
+            pools={},
+            error=_("Some of these packages are not in the catalogue."),
+            status=404,
+        )
+    pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
+    return render("catalog/compare.html", rows=rows, pools=pools, error=None)
 
 
 @bp.get("/packages/<id:package_id>")

@@ -518,6 +518,7 @@ def load(rng: random.Random) -> dict[str, int]:
                 VersionSizeTier(tier=SizeTier(t)) for t in tiers_for[deployment]
             ]
             version.plans = _plans(rng, category, factor, deployment)
+            version.entry_price_fen = min(p.commitment_fen for p in version.plans)
             version.interfaces = [
                 VersionInterface(flow=Flow.CONSUMES, protocol_code=p, data_object_code=d)
                 for p, d in consumes

@@ -33,6 +33,7 @@ EXPECTED = {
     "pool.queue": "agency",
     "pool.application": "agency",
     "catalog.index": "public",
+    "catalog.compare": "public",
     "catalog.package": "public",
     "catalog.delist": "agency",
     "catalog.bundles": "public",

@@ -1,0 +1,254 @@
+"""Catalogue search: text (Chinese words of two characters and up match as substrings),
+filters and sorting, all in SQL with a fixed number of queries per page."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import reduce
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import Organisation, ProviderType, SizeTier
+from marketplace.catalog.models import (
+    MAX_GO_LIVE_DAYS,
+    MAX_PRICE_FEN,
+    Deployment,
+    Package,
+    PackageVersion,
+    PlanKind,
+    PricePlan,
+    VersionSizeTier,
+    version_industries,
+)
+from marketplace.catalog.services import visible_versions
+from marketplace.db import contains_pattern, db
+from marketplace.pool.models import PoolMembership, PoolStatus
+
+MAX_TERMS = 5
+
+
+class Sort(StrEnum):
+    RELEVANCE = "relevance"
+    NEWEST = "newest"
+    PRICE_LOW = "price_low"
+    PRICE_HIGH = "price_high"
+    GO_LIVE = "go_live"
+
+    @property
+    def label(self) -> str:
+        return str(SORT_LABELS[self])
+
+
+SORT_LABELS = {
+    Sort.RELEVANCE: _l("Best match"),
+    Sort.NEWEST: _l("Newest"),
+    Sort.PRICE_LOW: _l("Price, low to high"),
+    Sort.PRICE_HIGH: _l("Price, high to low"),
+    Sort.GO_LIVE: _l("Fastest go-live"),
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a search asks for; every field is already checked (see ``parse``)."""
+
+    text: str = ""
+    category: str = ""
+    industry: str = ""
+    size_tier: str = ""
+    pricing: str = ""
+    deployment: str = ""
+    provider_type: str = ""
+    pool: int | None = None
+    min_price_fen: int | None = None
+    max_price_fen: int | None = None
+    max_go_live_days: int | None = None
+    sort: Sort = Sort.RELEVANCE
+    page: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def terms(self) -> list[str]:
+        return [t for t in self.text.split() if t][:MAX_TERMS]
+
+    def url_args(self, **changes: object) -> dict[str, object]:
+        """The query as URL arguments (for links that keep the filters)."""
+        q = replace(self, **changes)  # type: ignore[arg-type]
+        args: dict[str, object] = {
+            "q": q.text,
+            "category": q.category,
+            "industry": q.industry,
+            "size_tier": q.size_tier,
+            "pricing": q.pricing,
+            "deployment": q.deployment,
+            "provider_type": q.provider_type,
+            "pool": q.pool,
+            "min_price": _yuan(q.min_price_fen),
+            "max_price": _yuan(q.max_price_fen),
+            "max_go_live_days": q.max_go_live_days,
+            "sort": q.sort.value if q.sort is not Sort.RELEVANCE else None,
+            "page": q.page if q.page > 1 else None,
+        }
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+
+def _yuan(fen: int | None) -> str | None:
+    return None if fen is None else str(fen // 100)
+
+
+def _int(value: str | None, low: int, high: int) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return min(max(int(value.strip()[:12]), low), high)
+
+
+def parse(
+    args: dict[str, str], categories: set[str], industries: set[str], pools: set[int]
+) -> Query:
+    """Read the URL's arguments. Unknown values are dropped with a note, never an error page,
+    so that a shared link keeps working after reference data changed."""
+    notes: list[str] = []
+
+    def pick(name: str, allowed: set[str]) -> str:
+        value = (args.get(name) or "").strip()
+        if value and value not in allowed:
+            notes.append(name)
+            return ""
+        return value
+
+    pool_value = _int(args.get("pool"), 1, 2**31 - 1)
+    if pool_value is not None and pool_value not in pools:
+        notes.append("pool")
+        pool_value = None
+    min_price = _int(args.get("min_price"), 0, MAX_PRICE_FEN // 100)
+    max_price = _int(args.get("max_price"), 0, MAX_PRICE_FEN // 100)
+    if min_price is not None and max_price is not None and min_price > max_price:
+        min_price, max_price = max_price, min_price
+    sort_value = args.get("sort") or ""
+    sort = Sort(sort_value) if sort_value in Sort._value2member_map_ else Sort.RELEVANCE
+    text = " ".join((args.get("q") or "").split())[:60]
+    if sort is Sort.RELEVANCE and not text:
+        sort = Sort.NEWEST
+    return Query(
+        text=text,
+        category=pick("category", categories),
+        industry=pick("industry", industries),
+        size_tier=pick("size_tier", {t.value for t in SizeTier}),
+        pricing=pick("pricing", {k.value for k in PlanKind}),
+        deployment=pick("deployment", {d.value for d in Deployment}),
+        provider_type=pick("provider_type", {t.value for t in ProviderType}),
+        pool=pool_value,
+        min_price_fen=None if min_price is None else min_price * 100,
+        max_price_fen=None if max_price is None else max_price * 100,
+        max_go_live_days=_int(args.get("max_go_live_days"), 1, MAX_GO_LIVE_DAYS),
+        sort=sort,
+        page=_int(args.get("page"), 1, 10_000) or 1,
+        notes=notes,
+    )
+
+
+def _filtered(q: Query) -> Select[Any]:
+    stmt = visible_versions().join(Organisation, Organisation.id == Package.provider_id)
+    for term in q.terms:
+        like = contains_pattern(term)
+        stmt = stmt.where(
+            or_(
+                PackageVersion.title.ilike(like, escape="\\"),
+                PackageVersion.summary.ilike(like, escape="\\"),
+                Organisation.name.ilike(like, escape="\\"),
+            )
+        )
+    if q.category:
+        stmt = stmt.where(PackageVersion.category_code == q.category)
+    if q.industry:
+        stmt = stmt.where(
+            exists().where(
+                version_industries.c.version_id == PackageVersion.id,
+                version_industries.c.industry_code == q.industry,
+            )
+        )
+    if q.size_tier:
+        stmt = stmt.where(
+            exists().where(
+                VersionSizeTier.version_id == PackageVersion.id, VersionSizeTier.tier == q.size_tier
+            )
+        )
+    if q.pricing:
+        stmt = stmt.where(
+            exists().where(PricePlan.version_id == PackageVersion.id, PricePlan.kind == q.pricing)
+        )
+    if q.deployment:
+        stmt = stmt.where(PackageVersion.deployment == q.deployment)
+    if q.provider_type:
+        stmt = stmt.where(Organisation.provider_type == q.provider_type)
+    if q.pool is not None:
+        stmt = stmt.where(
+            exists().where(
+                PoolMembership.provider_id == Package.provider_id,
+                PoolMembership.agency_id == q.pool,
+                PoolMembership.status == PoolStatus.ADMITTED,
+            )
+        )
+    if q.min_price_fen is not None:
+        stmt = stmt.where(PackageVersion.entry_price_fen >= q.min_price_fen)
+    if q.max_price_fen is not None:
+        stmt = stmt.where(PackageVersion.entry_price_fen <= q.max_price_fen)
+    if q.max_go_live_days is not None:
+        stmt = stmt.where(PackageVersion.go_live_days <= q.max_go_live_days)
+    return stmt
+
+
+def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
+    newest = (PackageVersion.published_at.desc(), PackageVersion.id.desc())
+    if q.sort is Sort.PRICE_LOW:
+        return stmt.order_by(PackageVersion.entry_price_fen, *newest)
+    if q.sort is Sort.PRICE_HIGH:
+        return stmt.order_by(PackageVersion.entry_price_fen.desc(), *newest)
+    if q.sort is Sort.GO_LIVE:
+        return stmt.order_by(PackageVersion.go_live_days, *newest)
+    if q.sort is Sort.RELEVANCE and q.terms:
+        # Matches in the title count most, then the summary, then the provider's name.
+        parts = [
+            case((PackageVersion.title.ilike(contains_pattern(t), escape="\\"), 4), else_=0)
+            + case((PackageVersion.summary.ilike(contains_pattern(t), escape="\\"), 2), else_=0)
+            + case((Organisation.name.ilike(contains_pattern(t), escape="\\"), 1), else_=0)
+            for t in q.terms
+        ]
+        score = reduce(operator.add, parts)
+        return stmt.order_by(score.desc(), *newest)
+    return stmt.order_by(*newest)
+
+
+def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
+    stmt = _filtered(q)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.session.scalars(
+        _ordered(stmt, q)
+        .options(
+            selectinload(PackageVersion.plans),
+            selectinload(PackageVersion.package).joinedload(Package.provider),
+        )
+        .limit(per_page)
+        .offset((q.page - 1) * per_page)
+    )
+    return list(rows), total
+
+
+def compare(package_ids: list[int]) -> list[PackageVersion]:
+    """The visible versions of these packages, in the order asked for."""
+    stmt = (
+        visible_versions()
+        .where(Package.id.in_(package_ids))
+        .options(
+            selectinload(PackageVersion.plans),
+            selectinload(PackageVersion.interfaces),
+            selectinload(PackageVersion.package).joinedload(Package.provider),
+        )
+    )
+    found = {v.package_id: v for v in db.session.scalars(stmt)}
+    return [found[i] for i in package_ids if i in found]

@@ -10,9 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db
-
-
 revision: str = "238bff012c12"
 down_revision: str | None = "4f87ff12ba29"
 branch_labels: str | Sequence[str] | None = None

@@ -109,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.catalog.views import bp as catalog_bp
     from marketplace.catalog.views import workspace as workspace_bp
     from marketplace.home.views import bp as home_bp
+    from marketplace.orders.views import bp as journey_bp
     from marketplace.pool.views import bp as pool_bp
 
     app.register_blueprint(home_bp)
@@ -118,6 +119,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pool_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(workspace_bp)
+    app.register_blueprint(journey_bp)
 
 
 def _register_request_hooks(app: Flask) -> None:

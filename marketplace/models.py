@@ -3,6 +3,7 @@
 from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
+from marketplace.orders import models as orders_models
 from marketplace.pool import models as pool_models
 
-__all__ = ["AuditEntry", "accounts_models", "catalog_models", "pool_models"]
+__all__ = ["AuditEntry", "accounts_models", "catalog_models", "orders_models", "pool_models"]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db
+import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -1,0 +1,73 @@
+"""The enterprise's journey: diagnosis and recommendations (bundles and orders follow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_login import current_user
+
+from marketplace.accounts.models import OrgKind
+from marketplace.errors import DomainError
+from marketplace.forms import attach_error
+from marketplace.orders import diagnosis as service
+from marketplace.orders import forms
+from marketplace.orders import questionnaire as qn
+from marketplace.pool import services as pool
+from marketplace.rendering import render
+from marketplace.security import current_actor, requires
+
+bp = Blueprint("journey", __name__)
+
+
+@bp.get("/diagnosis")
+@requires(OrgKind.ENTERPRISE)
+def diagnoses() -> ResponseReturnValue:
+    return render("orders/diagnoses.html", rows=service.history(current_user.org))
+
+
+@bp.route("/diagnosis/new", methods=["GET", "POST"])
+@requires(OrgKind.ENTERPRISE)
+def new_diagnosis() -> ResponseReturnValue:
+    form = forms.diagnosis_form()
+    context: dict[str, Any] = {"form": form, "questions": qn.QUESTIONS, "dimensions": qn.DIMENSIONS}
+    if not form.validate_on_submit():
+        return render(
+            "orders/diagnosis_form.html", **context, status=422 if form.is_submitted() else 200
+        )
+    answers = {q.code: form[q.code].data for q in qn.QUESTIONS}
+    try:
+        d = service.diagnose(
+            current_user.org,
+            answers,
+            list(form["pain_points"].data or []),
+            form["budget"].data,
+            current_actor(),
+        )
+    except DomainError as error:
+        attach_error(form, error)
+        return render("orders/diagnosis_form.html", **context, status=422)
+    return redirect(url_for("journey.diagnosis", diagnosis_id=d.id))
+
+
+@bp.get("/diagnosis/<id:diagnosis_id>")
+@requires(OrgKind.ENTERPRISE)
+def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
+    org = current_user.org
+    d = service.get(org, diagnosis_id)
+    rec = service.recommend(org, d, str(get_locale()))
+    shown = rec.starter + rec.alternatives
+    pools = pool.admitted_pools(sorted({s.version.package.provider_id for s in shown}))
+    previous = next((p for p in service.history(org) if p.id < d.id), None)
+    return render(
+        "orders/diagnosis.html",
+        d=d,
+        rec=rec,
+        pools=pools,
+        previous=previous,
+        dimensions=qn.DIMENSIONS,
+        pain_points=qn.PAIN_POINTS,
+        budgets=qn.BUDGETS,
+    )

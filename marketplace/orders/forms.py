@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField
-from wtforms.validators import InputRequired
+from wtforms import IntegerField, RadioField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, choices
 from marketplace.orders import questionnaire as qn
 
 ANSWER = _l("Choose one answer.")
+REQUIRED = _l("This field is required.")
 
 
 def diagnosis_form() -> Form:
@@ -33,3 +34,18 @@ def diagnosis_form() -> Form:
     )
     form_class = type("DiagnosisForm", (Form,), fields)
     return form_class()
+
+
+class NewBundleForm(Form):
+    name = StringField(_l("Bundle name"), validators=[DataRequired(REQUIRED), Length(max=80)])
+
+
+class AddToBundleForm(Form):
+    package_id = IntegerField(validators=[InputRequired(REQUIRED)])
+    # Ids checked by the service: another enterprise's bundle is 404, another package's plan an error.
+    bundle_id = StringField(_l("Add to"), validators=[Optional(), Length(max=10)])
+    plan_id = StringField(_l("Plan"), validators=[Optional(), Length(max=10)])
+
+
+class PlanChoiceForm(Form):
+    plan_id = IntegerField(_l("Plan"), validators=[InputRequired(REQUIRED)])

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
+from marketplace.catalog import services as catalog
 from marketplace.errors import DomainError
+from marketplace.extensions import htmx
 from marketplace.forms import attach_error
+from marketplace.orders import bundles, forms
 from marketplace.orders import diagnosis as service
-from marketplace.orders import forms
 from marketplace.orders import questionnaire as qn
+from marketplace.orders.models import Bundle
 from marketplace.pool import services as pool
 from marketplace.rendering import render
-from marketplace.security import current_actor, requires
+from marketplace.security import current_actor, is_safe_next, requires
 
 bp = Blueprint("journey", __name__)
+
+
+@bp.app_template_global()
+def enterprise_bundles() -> list[Bundle]:
+    """The signed-in enterprise's bundles, for "add to bundle" on the catalogue's pages."""
+    if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
+        return bundles.bundles_of(current_user.org)
+    return []
 
 
 @bp.get("/diagnosis")
@@ -71,3 +83,113 @@ def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
         pain_points=qn.PAIN_POINTS,
         budgets=qn.BUDGETS,
     )
+
+
+# Bundles (组合方案)
+
+
+def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
+    bundle_lines = bundles.lines(b)
+    locale = str(get_locale())
+    objects = {d.code: d.name(locale) for d in catalog.data_objects()}
+    protocols = {p.code: p.name for p in catalog.protocols()}
+    return render(
+        "orders/bundle.html",
+        b=b,
+        lines=bundle_lines,
+        totals=bundles.totals(bundle_lines),
+        interop=bundles.interoperability(bundle_lines),
+        obj=lambda code: objects.get(code, code),
+        protos=lambda codes: "、".join(protocols.get(c, c) for c in codes),
+        status=status,
+    )
+
+
+@bp.route("/my-bundles", methods=["GET", "POST"])
+@requires(OrgKind.ENTERPRISE)
+def my_bundles() -> ResponseReturnValue:
+    org = current_user.org
+    form = forms.NewBundleForm()
+    if form.validate_on_submit():
+        try:
+            b = bundles.create(org, form.name.data, current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            return redirect(url_for("journey.bundle", bundle_id=b.id))
+    status = 422 if form.is_submitted() else 200
+    return render("orders/bundles.html", rows=bundles.bundles_of(org), form=form, status=status)
+
+
+@bp.get("/my-bundles/<id:bundle_id>")
+@requires(OrgKind.ENTERPRISE)
+def bundle(bundle_id: int) -> ResponseReturnValue:
+    return _bundle_page(bundles.get(current_user.org, bundle_id))
+
+
+@bp.post("/my-bundles/add")
+@requires(OrgKind.ENTERPRISE)
+def add_to_bundle() -> ResponseReturnValue:
+    """Add a package to a bundle (a new one when none is named). htmx gets a small answer."""
+    org = current_user.org
+    form = forms.AddToBundleForm()
+    if not form.validate_on_submit():
+        flash(_("Choose a package to add."), "error")
+        return redirect(
+            request.referrer if is_safe_next(request.referrer) else url_for("journey.my_bundles")
+        )
+    actor = current_actor()
+    chosen = form.bundle_id.data or ""
+    existing = bundles.bundles_of(org)
+    # another enterprise's bundle is not found (404), before anything changes
+    target = bundles.get(org, int(chosen)) if chosen.isdigit() else None
+    plan_id = int(form.plan_id.data) if (form.plan_id.data or "").isdigit() else None
+    try:
+        bundles.addable(form.package_id.data, plan_id)  # before a new bundle is made for it
+        if target is not None:
+            b = target
+        elif chosen != "new" and existing:  # the catalogue's quick add: the latest bundle
+            b = existing[0]
+        else:
+            b = bundles.create(org, _("My bundle %(n)d", n=len(existing) + 1), actor)
+        bundles.add(b, form.package_id.data, plan_id, actor)
+    except DomainError as error:
+        if htmx:
+            return render("orders/_added.html", error=str(error.message), b=None, status=422)
+        flash(str(error.message), "error")
+        return redirect(url_for("catalog.package", package_id=form.package_id.data))
+    if htmx:
+        return render("orders/_added.html", error=None, b=b)
+    flash(_("Added to %(name)s.", name=b.name), "success")
+    return redirect(url_for("journey.bundle", bundle_id=b.id))
+
+
+@bp.post("/my-bundles/<id:bundle_id>/items/<id:item_id>/plan")
+@requires(OrgKind.ENTERPRISE)
+def choose_plan(bundle_id: int, item_id: int) -> ResponseReturnValue:
+    b = bundles.get(current_user.org, bundle_id)
+    form = forms.PlanChoiceForm()
+    if not form.validate_on_submit():
+        flash(_("Choose one of the package's price plans."), "error")
+    else:
+        try:
+            bundles.choose_plan(b, item_id, form.plan_id.data, current_actor())
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("journey.bundle", bundle_id=b.id))
+
+
+@bp.post("/my-bundles/<id:bundle_id>/items/<id:item_id>/delete")
+@requires(OrgKind.ENTERPRISE)
+def remove_from_bundle(bundle_id: int, item_id: int) -> ResponseReturnValue:
+    b = bundles.get(current_user.org, bundle_id)
+    bundles.remove(b, item_id, current_actor())
+    return redirect(url_for("journey.bundle", bundle_id=b.id))
+
+
+@bp.post("/my-bundles/from-curated/<id:curated_id>")
+@requires(OrgKind.ENTERPRISE)
+def from_curated(curated_id: int) -> ResponseReturnValue:
+    b = bundles.from_curated(current_user.org, curated_id, current_actor())
+    flash(_("Your bundle starts from the curated bundle. Change it as you like."), "success")
+    return redirect(url_for("journey.bundle", bundle_id=b.id))

@@ -1,0 +1,343 @@
+"""Enterprise bundles (组合方案): choosing packages and plans, totals, and the
+interoperability check that reads every package's declared data interfaces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import (
+    FeeRule,
+    Flow,
+    Package,
+    PackageVersion,
+    PlanKind,
+    PricePlan,
+    VersionInterface,
+)
+from marketplace.db import db
+from marketplace.errors import DomainError, NotFound, get_owned
+from marketplace.orders.models import Bundle, BundleItem
+from marketplace.security import Actor
+
+MAX_ITEMS = 12
+MAX_BUNDLES = 20
+
+
+def _enterprise(org: Organisation) -> None:
+    if org.kind is not OrgKind.ENTERPRISE:
+        raise DomainError(_l("Only enterprises keep bundles."))
+
+
+def bundles_of(enterprise: Organisation) -> list[Bundle]:
+    stmt = (
+        select(Bundle)
+        .where(Bundle.enterprise_id == enterprise.id)
+        .options(selectinload(Bundle.items))
+        .order_by(Bundle.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def get(enterprise: Organisation, bundle_id: int) -> Bundle:
+    return get_owned(Bundle, bundle_id, enterprise_id=enterprise.id)
+
+
+def create(
+    enterprise: Organisation, name: str, actor: Actor, curated_bundle_id: int | None = None
+) -> Bundle:
+    _enterprise(enterprise)
+    name = name.strip()
+    if not name:
+        raise DomainError(_l("Give the bundle a name."), field="name")
+    if len(bundles_of(enterprise)) >= MAX_BUNDLES:
+        raise DomainError(_l("You can keep at most %(n)d bundles.", n=MAX_BUNDLES), field="name")
+    taken = select(Bundle.id).where(Bundle.enterprise_id == enterprise.id, Bundle.name == name)
+    if db.session.scalar(taken) is not None:
+        raise DomainError(_l("You already have a bundle with this name."), field="name")
+    bundle = Bundle(enterprise_id=enterprise.id, name=name, curated_bundle_id=curated_bundle_id)
+    db.session.add(bundle)
+    db.session.flush()
+    audit.record(actor, "bundle.created", "bundle", bundle.id)
+    return bundle
+
+
+def _plan_of(package: Package, plan_id: int | None) -> PricePlan:
+    version = package.published_version
+    assert version is not None
+    if plan_id is None:
+        return version.plans[0]
+    plan = next((p for p in version.plans if p.id == plan_id), None)
+    if plan is None:
+        raise DomainError(_l("Choose one of the package's price plans."), field="plan_id")
+    return plan
+
+
+def addable(package_id: int, plan_id: int | None) -> Package:
+    """The package, when it may be added with this plan (checked before any bundle is made)."""
+    package = db.session.get(Package, package_id)
+    if package is None or not catalog.is_visible(package):
+        raise DomainError(_l("This package is not in the catalogue."), field="package_id")
+    _plan_of(package, plan_id)
+    return package
+
+
+def add(bundle: Bundle, package_id: int, plan_id: int | None, actor: Actor) -> BundleItem:
+    package = addable(package_id, plan_id)
+    if any(item.package_id == package_id for item in bundle.items):
+        raise DomainError(_l("This package is already in the bundle."), field="package_id")
+    if len(bundle.items) >= MAX_ITEMS:
+        raise DomainError(
+            _l("A bundle holds at most %(n)d packages.", n=MAX_ITEMS), field="package_id"
+        )
+    item = BundleItem(package=package, plan=_plan_of(package, plan_id), position=len(bundle.items))
+    bundle.items.append(item)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:  # the same package added twice at once
+        raise DomainError(_l("This package is already in the bundle."), field="package_id") from exc
+    audit.record(actor, "bundle.item_added", "bundle", bundle.id, package_id=package_id)
+    return item
+
+
+def _item(bundle: Bundle, item_id: int) -> BundleItem:
+    item = next((i for i in bundle.items if i.id == item_id), None)
+    if item is None:
+        raise NotFound(_l("Not found."))
+    return item
+
+
+def remove(bundle: Bundle, item_id: int, actor: Actor) -> None:
+    item = _item(bundle, item_id)
+    bundle.items.remove(item)
+    audit.record(actor, "bundle.item_removed", "bundle", bundle.id, package_id=item.package_id)
+
+
+def choose_plan(bundle: Bundle, item_id: int, plan_id: int, actor: Actor) -> None:
+    item = _item(bundle, item_id)
+    if not catalog.is_visible(item.package):
+        raise DomainError(_l("This package is not in the catalogue any more."), field="plan_id")
+    item.plan = _plan_of(item.package, plan_id)
+    audit.record(
+        actor,
+        "bundle.plan_chosen",
+        "bundle",
+        bundle.id,
+        package_id=item.package_id,
+        plan_id=plan_id,
+    )
+
+
+def from_curated(enterprise: Organisation, curated_bundle_id: int, actor: Actor) -> Bundle:
+    curated = catalog.public_bundle(curated_bundle_id)
+    name = curated.name
+    existing = {b.name for b in bundles_of(enterprise)}
+    n = 2
+    while name in existing:
+        name = f"{curated.name} ({n})"
+        n += 1
+    bundle = create(enterprise, name, actor, curated_bundle_id=curated.id)
+    for item in curated.items:
+        add(bundle, item.package_id, None, actor)
+    return bundle
+
+
+# Reading a bundle: what is still offered, totals, interoperability
+
+
+@dataclass
+class Line:
+    item: BundleItem
+    version: PackageVersion | None  # None: no longer in the catalogue
+    plan_current: bool  # the chosen plan belongs to the package's current version
+
+
+def lines(bundle: Bundle) -> list[Line]:
+    package_ids = [i.package_id for i in bundle.items]
+    if not package_ids:
+        return []
+    stmt = (
+        catalog.visible_versions()
+        .where(Package.id.in_(package_ids))
+        .options(
+            selectinload(PackageVersion.plans).joinedload(PricePlan.metric),
+            selectinload(PackageVersion.interfaces),
+            selectinload(PackageVersion.package).joinedload(Package.provider),
+        )
+    )
+    visible = {v.package_id: v for v in db.session.scalars(stmt)}
+    result = []
+    for item in bundle.items:
+        version = visible.get(item.package_id)
+        current = version is not None and any(p.id == item.plan_id for p in version.plans)
+        result.append(Line(item=item, version=version, plan_current=current))
+    return result
+
+
+@dataclass
+class Totals:
+    one_time_fen: int = 0
+    subscription_fen: int = 0
+    outcome_base_fen: int = 0
+    success_fees_up_to_fen: int = 0
+    longest_go_live_days: int = 0
+
+    @property
+    def committed_fen(self) -> int:
+        return self.one_time_fen + self.subscription_fen + self.outcome_base_fen
+
+
+def totals(bundle_lines: list[Line]) -> Totals:
+    t = Totals()
+    for line in bundle_lines:
+        if line.version is None or not line.plan_current:
+            continue
+        plan = line.item.plan
+        if plan.kind is PlanKind.ONE_TIME:
+            t.one_time_fen += plan.amount_fen or 0
+        elif plan.kind is PlanKind.SUBSCRIPTION:
+            t.subscription_fen += plan.subscription_total_fen
+        else:
+            t.outcome_base_fen += plan.base_fee_fen or 0
+            fee = plan.success_fee_fen if plan.fee_rule is FeeRule.FIXED else plan.fee_cap_fen
+            t.success_fees_up_to_fen += fee or 0
+        t.longest_go_live_days = max(t.longest_go_live_days, line.version.go_live_days)
+    return t
+
+
+@dataclass
+class Link:
+    producer: PackageVersion
+    consumer: PackageVersion
+    data_object: str
+    protocols: list[str]  # shared protocols; empty = a missing link
+    produced_as: list[str] = field(default_factory=list)
+    read_as: list[str] = field(default_factory=list)
+    bridges: list[PackageVersion] = field(default_factory=list)  # would translate between them
+
+
+@dataclass
+class Gap:
+    consumer: PackageVersion
+    data_object: str
+    protocols: list[str]  # what the consumer can read
+    suggestions: list[PackageVersion] = field(default_factory=list)
+
+
+@dataclass
+class Interoperability:
+    links: list[Link]
+    missing: list[Link]  # a producer and a consumer without a common protocol
+    unmatched: list[Gap]  # a consumer whose data nothing in the bundle produces
+    duplicate_categories: list[tuple[str, list[PackageVersion]]]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unmatched or self.duplicate_categories)
+
+
+def _by_object(version: PackageVersion, flow: Flow) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = defaultdict(set)
+    for i in version.interfaces:
+        if i.flow is flow:
+            result[i.data_object_code].add(i.protocol_code)
+    return result
+
+
+def interoperability(bundle_lines: list[Line]) -> Interoperability:
+    versions = [line.version for line in bundle_lines if line.version is not None]
+    links: list[Link] = []
+    missing: list[Link] = []
+    unmatched: list[Gap] = []
+    produces = {v.id: _by_object(v, Flow.PRODUCES) for v in versions}
+    for consumer in versions:
+        for data_object, readable in _by_object(consumer, Flow.CONSUMES).items():
+            producers = [
+                p for p in versions if p.id != consumer.id and data_object in produces[p.id]
+            ]
+            if not producers:
+                unmatched.append(Gap(consumer, data_object, sorted(readable)))
+            for producer in producers:
+                made = produces[producer.id][data_object]
+                shared = sorted(made & readable)
+                link = Link(producer, consumer, data_object, shared, sorted(made), sorted(readable))
+                (links if shared else missing).append(link)
+    by_category: dict[str, list[PackageVersion]] = defaultdict(list)
+    for v in versions:
+        by_category[v.category_code].append(v)
+    duplicates = [(c, vs) for c, vs in by_category.items() if len(vs) > 1]
+    in_bundle = {v.package_id for v in versions}
+    _suggest(unmatched, exclude=in_bundle)
+    _bridge(missing, exclude=in_bundle)
+    return Interoperability(links, missing, unmatched, duplicates)
+
+
+def _bridge(missing: list[Link], exclude: set[int], per_link: int = 3) -> None:
+    """Packages that read the data as the producer sends it and pass it on as the consumer
+    reads it (a gateway or a data platform), found with one query."""
+    if not missing:
+        return
+    stmt = (
+        catalog.visible_versions()
+        .join(VersionInterface, VersionInterface.version_id == PackageVersion.id)
+        .where(VersionInterface.data_object_code.in_({link.data_object for link in missing}))
+        .add_columns(
+            VersionInterface.flow, VersionInterface.data_object_code, VersionInterface.protocol_code
+        )
+        .order_by(PackageVersion.entry_price_fen, PackageVersion.id)
+        .limit(2000)
+    )
+    versions: dict[int, PackageVersion] = {}
+    speaks: dict[int, set[tuple[Flow, str, str]]] = defaultdict(set)
+    for version, flow, data_object, protocol in db.session.execute(stmt):
+        if version.package_id not in exclude:
+            versions[version.id] = version
+            speaks[version.id].add((flow, data_object, protocol))
+    for link in missing:
+        for version_id, version in versions.items():
+            reads = any(
+                (Flow.CONSUMES, link.data_object, p) in speaks[version_id] for p in link.produced_as
+            )
+            sends = any(
+                (Flow.PRODUCES, link.data_object, p) in speaks[version_id] for p in link.read_as
+            )
+            if reads and sends and len(link.bridges) < per_link:
+                link.bridges.append(version)
+
+
+def _suggest(gaps: list[Gap], exclude: set[int], per_gap: int = 3) -> None:
+    """Packages that produce the missing data over a protocol the consumer reads (one query)."""
+    if not gaps:
+        return
+    wanted = {(g.data_object, p) for g in gaps for p in g.protocols}
+    stmt = (
+        catalog.visible_versions()
+        .join(VersionInterface, VersionInterface.version_id == PackageVersion.id)
+        .where(
+            VersionInterface.flow == Flow.PRODUCES,
+            VersionInterface.data_object_code.in_({d for d, _p in wanted}),
+        )
+        .add_columns(VersionInterface.data_object_code, VersionInterface.protocol_code)
+        .order_by(PackageVersion.entry_price_fen, PackageVersion.id)
+        .limit(200)
+    )
+    offers: dict[tuple[str, str], list[PackageVersion]] = defaultdict(list)
+    for version, data_object, protocol in db.session.execute(stmt):
+        if version.package_id not in exclude:
+            offers[(data_object, protocol)].append(version)
+    for gap in gaps:
+        seen: set[int] = set()
+        for protocol in gap.protocols:
+            for version in offers.get((gap.data_object, protocol), []):
+                if version.id not in seen and len(gap.suggestions) < per_gap:
+                    seen.add(version.id)
+                    gap.suggestions.append(version)

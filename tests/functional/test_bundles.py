@@ -1,0 +1,299 @@
+"""Enterprise bundles: adding, plans, totals and the interoperability check."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.catalog import services as catalog
+from marketplace.orders.models import Bundle, BundleItem
+from marketplace.security import Actor
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import (
+    FIELDS,
+    agency_with_official,
+    membership,
+    provider_with_owner,
+    services,
+)
+
+
+def publish(app, dbs, provider, owner, interfaces, plans, **changes):
+    fields = FIELDS.__class__(**{**FIELDS.__dict__, **changes})
+    actor = Actor(owner.id, provider.id, None)
+    with services(app, dbs):
+        package = catalog.create_package(provider, fields, actor)
+        for plan in plans:
+            catalog.add_plan(package, plan, actor)
+        for flow, protocol, data_object in interfaces:
+            catalog.add_interface(package, flow, protocol, data_object, actor)
+        catalog.submit(package, actor)
+        catalog.publish(package, actor)
+    return package
+
+
+ONE_TIME = catalog.PlanFields(kind="one_time", name="买断", amount_fen=30_000_00)
+MONTHLY = catalog.PlanFields(kind="subscription", name="订阅", monthly_fen=1_000_00, term_months=12)
+OUTCOME = catalog.PlanFields(
+    kind="outcome",
+    name="按效果",
+    metric_code="oee",
+    target_kind="absolute",
+    target_value=Decimal(5),
+    fee_rule="per_unit",
+    fee_per_unit_fen=2_000_00,
+    fee_cap_fen=20_000_00,
+    base_fee_fen=5_000_00,
+    window_days=90,
+)
+
+
+@pytest.fixture
+def market(app, dbs):
+    agency, _ = agency_with_official("o@bun.cn")
+    p, owner = provider_with_owner("p@bun.cn")
+    membership(dbs, p, agency)
+    pkgs = {
+        "gateway": publish(
+            app,
+            dbs,
+            p,
+            owner,
+            [("consumes", "opc_ua", "device_telemetry"), ("produces", "mqtt", "device_telemetry")],
+            [ONE_TIME],
+            title="联网网关",
+            category_code="equipment_networking",
+            go_live_days=10,
+        ),
+        "board": publish(
+            app,
+            dbs,
+            p,
+            owner,
+            [
+                ("consumes", "mqtt", "device_telemetry"),
+                ("consumes", "rest_json", "production_orders"),
+            ],
+            [MONTHLY, OUTCOME],
+            title="生产看板",
+            category_code="production_visualisation",
+            go_live_days=20,
+        ),
+        "pm": publish(
+            app,
+            dbs,
+            p,
+            owner,
+            [("consumes", "opc_ua", "device_telemetry")],
+            [MONTHLY],
+            title="预测维护",
+            category_code="predictive_maintenance",
+            go_live_days=30,
+        ),
+        "bridge": publish(
+            app,
+            dbs,
+            p,
+            owner,
+            [("consumes", "mqtt", "device_telemetry"), ("produces", "opc_ua", "device_telemetry")],
+            [ONE_TIME],
+            title="协议转换器",
+            category_code="data_platform",
+            go_live_days=5,
+        ),
+        "mes": publish(
+            app,
+            dbs,
+            p,
+            owner,
+            [("produces", "rest_json", "production_orders")],
+            [ONE_TIME],
+            title="轻量 MES",
+            category_code="mes",
+            go_live_days=15,
+        ),
+        "gateway2": publish(
+            app,
+            dbs,
+            p,
+            owner,
+            [("produces", "mqtt", "device_telemetry")],
+            [ONE_TIME],
+            title="另一个网关",
+            category_code="equipment_networking",
+            go_live_days=3,
+        ),
+    }
+    org = OrganisationFactory()
+    user = UserFactory(org=org, email="e@bun.cn")
+    return {**pkgs, "org": org, "user": user, "provider": p}
+
+
+def add(client, package, follow_redirects=False, **extra):
+    data = {"package_id": str(package.id), **extra}
+    return client.form("/my-bundles/add", data, follow_redirects=follow_redirects)
+
+
+def bundle_of(dbs, org):
+    dbs.expire_all()
+    return dbs.scalar(
+        select(Bundle).where(Bundle.enterprise_id == org.id).order_by(Bundle.id.desc())
+    )
+
+
+def test_adding_choosing_plans_and_totals(client, dbs, market):
+    client.login("e@bun.cn")
+    assert add(client, market["gateway"], bundle_id="new").status_code == 302
+    b = bundle_of(dbs, market["org"])
+    assert b.name == "我的组合方案 1"
+    add(client, market["board"])  # goes to the latest bundle
+    b = bundle_of(dbs, market["org"])
+    assert [i.package_id for i in b.items] == [market["gateway"].id, market["board"].id]
+
+    before = dbs.scalar(select(func.count(BundleItem.id)))
+    page = add(client, market["board"], bundle_id=str(b.id), follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "该转型包已在组合方案中" in page
+    assert dbs.scalar(select(func.count(BundleItem.id))) == before
+
+    outcome_plan = market["board"].published_version.plans[1]
+    board_item = b.items[1]
+    client.form(f"/my-bundles/{b.id}/items/{board_item.id}/plan", {"plan_id": str(outcome_plan.id)})
+    wrong_plan = market["gateway"].published_version.plans[0]
+    page = client.form(
+        f"/my-bundles/{b.id}/items/{board_item.id}/plan",
+        {"plan_id": str(wrong_plan.id)},
+        follow_redirects=True,
+    )
+    assert "请选择该转型包的价格方案" in page.get_data(as_text=True)
+
+    page = client.text(f"/my-bundles/{b.id}")
+    assert "¥30,000.00" in page  # one-time gateway
+    assert "¥5,000.00" in page  # the outcome plan's base fee
+    assert "¥35,000.00" in page  # committed in all
+    assert "最高 ¥20,000.00，仅在达标后收取" in page
+    assert "20 天" in page  # longest go-live
+
+
+def test_interoperability_check(client, dbs, market):
+    client.login("e@bun.cn")
+    add(client, market["gateway"], bundle_id="new")
+    add(client, market["board"])
+    add(client, market["pm"])
+    add(client, market["gateway2"])
+    b = bundle_of(dbs, market["org"])
+    page = client.text(f"/my-bundles/{b.id}")
+    # gateway → board over MQTT works
+    assert "联网网关 通过 MQTT 把 设备运行数据 发送给 生产看板" in page
+    # gateway sends telemetry by MQTT; predictive maintenance reads OPC UA only: a missing link, and the bridge is suggested
+    assert "没有共同的协议" in page and "协议转换器" in page
+    # the board reads production orders that nothing produces: MES is suggested
+    assert "但组合中没有转型包产生这类数据" in page and "轻量 MES" in page
+    # two equipment-networking packages
+    assert "两个同类转型包（设备联网）" in page
+
+
+def test_htmx_quick_add(client, dbs, market):
+    client.login("e@bun.cn")
+    response = client.post(
+        "/my-bundles/add",
+        data={"package_id": str(market["gateway"].id)},
+        headers={"HX-Request": "true", "X-CSRFToken": client.csrf_token()},
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body and "已加入" in body
+    again = client.post(
+        "/my-bundles/add",
+        data={"package_id": str(market["gateway"].id)},
+        headers={"HX-Request": "true", "X-CSRFToken": client.csrf_token()},
+    )
+    assert again.status_code == 422 and "已在组合方案中" in again.get_data(as_text=True)
+
+
+def test_another_enterprises_bundle_is_404(app, client, dbs, market):
+    other = OrganisationFactory()
+    other_user = UserFactory(org=other)
+    from marketplace.orders import bundles
+
+    with services(app, dbs):
+        theirs = bundles.create(other, "他们的方案", Actor(other_user.id, other.id, None))
+        item = bundles.add(theirs, market["gateway"].id, None, Actor(other_user.id, other.id, None))
+    client.login("e@bun.cn")
+    assert client.get(f"/my-bundles/{theirs.id}").status_code == 404
+    assert client.form(f"/my-bundles/{theirs.id}/items/{item.id}/delete").status_code == 404
+    assert (
+        client.form(f"/my-bundles/{theirs.id}/items/{item.id}/plan", {"plan_id": "1"}).status_code
+        == 404
+    )
+    assert add(client, market["board"], bundle_id=str(theirs.id)).status_code == 404
+    dbs.expire_all()
+    assert len(dbs.get(Bundle, theirs.id).items) == 1
+
+
+def test_bad_adds(client, dbs, market):
+    client.login("e@bun.cn")
+    for package_id in ["999999", "abc", ""]:
+        response = client.form(
+            "/my-bundles/add", {"package_id": package_id, "bundle_id": "new"}, follow_redirects=True
+        )
+        assert response.status_code in (200, 404)
+    wrong_plan = market["board"].published_version.plans[0].id
+    add(client, market["gateway"], bundle_id="new", plan_id=str(wrong_plan))
+    assert dbs.scalar(select(func.count(BundleItem.id))) == 0
+    assert dbs.scalar(select(func.count(Bundle.id))) == 0  # no empty bundle left behind
+
+
+def test_start_from_a_curated_bundle(app, client, dbs, market):
+    agency = dbs.scalar(
+        select(market["provider"].__class__).where(market["provider"].__class__.kind == "agency")
+    )
+    integrator, i_owner = provider_with_owner("i@bun.cn", integrator=True)
+    other, other_owner = provider_with_owner("q@bun.cn")
+    membership(dbs, integrator, agency)
+    membership(dbs, other, agency)
+    extra = publish(
+        app,
+        dbs,
+        other,
+        other_owner,
+        [("produces", "rest_json", "production_orders")],
+        [ONE_TIME],
+        title="另一家 MES",
+        category_code="mes",
+    )
+    with services(app, dbs):
+        curated = catalog.create_bundle(
+            integrator,
+            catalog.BundleFields(
+                "低成本上云套餐",
+                "",
+                "machining",
+                "small",
+                8_000_00,
+                [market["gateway"].id, extra.id],
+            ),
+            Actor(i_owner.id, integrator.id, None),
+        )
+    client.login("e@bun.cn")
+    assert "从这个套餐开始我的组合方案" in client.text(f"/bundles/{curated.id}")
+    response = client.form(f"/my-bundles/from-curated/{curated.id}")
+    assert response.status_code == 302
+    b = bundle_of(dbs, market["org"])
+    assert b.name == "低成本上云套餐" and b.curated_bundle_id == curated.id
+    assert {i.package_id for i in b.items} == {market["gateway"].id, extra.id}
+
+
+def test_a_package_that_left_the_catalogue_is_marked(app, client, dbs, market):
+    from marketplace.pool.models import PoolMembership, PoolStatus
+
+    client.login("e@bun.cn")
+    add(client, market["gateway"], bundle_id="new")
+    b = bundle_of(dbs, market["org"])
+    m = dbs.scalar(
+        select(PoolMembership).where(PoolMembership.provider_id == market["provider"].id)
+    )
+    m.status = PoolStatus.SUSPENDED
+    dbs.commit()
+    page = client.text(f"/my-bundles/{b.id}")
+    assert "已不在目录中" in page and "¥0.00" in page

@@ -29,6 +29,19 @@ from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
 
 MAX_ITEMS = 12
+# Data the shop floor or the enterprise itself supplies: machines speak field protocols, and
+# people can always hand over a spreadsheet. A package reading these needs no other package.
+FIELD_PROTOCOLS = {"opc_ua", "modbus_tcp", "profinet"}
+FIELD_DATA = {"device_telemetry", "energy_readings"}
+SELF_SERVED_PROTOCOLS = {"csv_excel"}
+
+
+def _self_served(data_object: str, protocols: set[str]) -> bool:
+    if protocols & SELF_SERVED_PROTOCOLS:
+        return True
+    return data_object in FIELD_DATA and bool(protocols & FIELD_PROTOCOLS)
+
+
 MAX_BUNDLES = 20
 
 
@@ -264,7 +277,7 @@ def interoperability(bundle_lines: list[Line]) -> Interoperability:
             producers = [
                 p for p in versions if p.id != consumer.id and data_object in produces[p.id]
             ]
-            if not producers:
+            if not producers and not _self_served(data_object, readable):
                 unmatched.append(Gap(consumer, data_object, sorted(readable)))
             for producer in producers:
                 made = produces[producer.id][data_object]

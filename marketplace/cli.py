@@ -124,8 +124,35 @@ def create_account(
     click.echo(f"created {kind} organisation #{user.org_id} with owner {user.email}")
 
 
+@click.command("auto-accept")
+@with_appcontext
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="Days of silence after delivery (default AUTO_ACCEPT_DAYS).",
+)
+def auto_accept(days: int | None) -> None:
+    """Accept delivered order lines the enterprise left silent; list those due soon (run daily)."""
+    from datetime import timedelta
+
+    from marketplace.orders import services as orders
+    from marketplace.security import Actor
+
+    wait = timedelta(days=days if days is not None else current_app.config["AUTO_ACCEPT_DAYS"])
+    reminder = timedelta(days=current_app.config["AUTO_ACCEPT_REMINDER_DAYS"])
+    for line in orders.due_for_reminder(wait, reminder):
+        click.echo(
+            f"reminder: order {line.order.number} line {line.id} will be accepted automatically soon"
+        )
+    accepted = orders.auto_accept(wait, Actor(None, None, "cli"))
+    db.session.commit()
+    click.echo(f"accepted automatically: {len(accepted)} line(s)")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(demo_logins)
     app.cli.add_command(create_account)
+    app.cli.add_command(auto_accept)

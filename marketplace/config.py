@@ -52,6 +52,10 @@ class Config:
         # argon2id, RFC 9106 second recommended option (64 MiB, 3 passes).
         self.PASSWORD_HASH = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
         self.INVITATION_TTL = timedelta(days=7)
+        # A delivered order line the enterprise neither accepts nor disputes is accepted after
+        # this many days (`flask auto-accept`, daily); reminders go out this many days before.
+        self.AUTO_ACCEPT_DAYS = int(os.environ.get("AUTO_ACCEPT_DAYS", 14))
+        self.AUTO_ACCEPT_REMINDER_DAYS = int(os.environ.get("AUTO_ACCEPT_REMINDER_DAYS", 3))
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
 
         self.BABEL_DEFAULT_LOCALE = "zh"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, RadioField, StringField
+from wtforms import DateField, IntegerField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from marketplace.accounts.forms import MultiCheckboxField
@@ -49,3 +49,14 @@ class AddToBundleForm(Form):
 
 class PlanChoiceForm(Form):
     plan_id = IntegerField(_l("Plan"), validators=[InputRequired(REQUIRED)])
+
+
+class ReasonForm(Form):
+    reason = TextAreaField(
+        _l("Reason (the other party sees it)"), validators=[Optional(), Length(max=2000)]
+    )
+
+
+class MilestoneForm(Form):
+    title = StringField(_l("Milestone"), validators=[DataRequired(REQUIRED), Length(max=120)])
+    due_on = DateField(_l("Due on"), validators=[InputRequired(REQUIRED)])

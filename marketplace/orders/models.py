@@ -1,15 +1,28 @@
-"""The enterprise's side: diagnoses (数字化诊断). Bundles, orders and the rest follow."""
+"""The enterprise's side: diagnoses (数字化诊断), bundles (组合方案), orders and their lines."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.accounts.models import Organisation
-from marketplace.catalog.models import Package, PricePlan
-from marketplace.db import Base, created_at, intpk
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
+from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.statemachine import StateMachine, Transition
 
 
 class Diagnosis(Base):
@@ -68,3 +81,163 @@ class BundleItem(Base):
     bundle: Mapped[Bundle] = relationship(back_populates="items")
     package: Mapped[Package] = relationship()
     plan: Mapped[PricePlan] = relationship()
+
+
+class LineStatus(StrEnum):
+    PLACED = "placed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    IN_DELIVERY = "in_delivery"
+    DELIVERED = "delivered"
+    DISPUTED = "disputed"
+    COMPLETED = "completed"  # accepted by the enterprise (验收)
+
+    @property
+    def label(self) -> str:
+        return str(LINE_LABELS[self])
+
+
+class LineEvent(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    START = "start"
+    DELIVER = "deliver"
+    ACCEPT_DELIVERY = "accept_delivery"
+    DISPUTE = "dispute"
+    REDELIVER = "redeliver"
+    SETTLE = "settle"
+    AUTO_ACCEPT = "auto_accept"
+
+    @property
+    def label(self) -> str:
+        return str(LINE_LABELS[self])
+
+
+LINE_LABELS = {
+    LineStatus.PLACED: _l("Placed, waiting for the provider"),
+    LineStatus.ACCEPTED: _l("Accepted by the provider"),
+    LineStatus.REJECTED: _l("Rejected by the provider"),
+    LineStatus.CANCELLED: _l("Cancelled"),
+    LineStatus.IN_DELIVERY: _l("In delivery"),
+    LineStatus.DELIVERED: _l("Delivered, waiting for acceptance"),
+    LineStatus.DISPUTED: _l("Disputed"),
+    LineStatus.COMPLETED: _l("Accepted (验收)"),
+    LineEvent.ACCEPT: _l("Accept the order"),
+    LineEvent.REJECT: _l("Reject the order"),
+    LineEvent.CANCEL: _l("Cancel"),
+    LineEvent.START: _l("Start delivery"),
+    LineEvent.DELIVER: _l("Mark as delivered"),
+    LineEvent.ACCEPT_DELIVERY: _l("Accept the delivery (验收)"),
+    LineEvent.DISPUTE: _l("Dispute the delivery"),
+    LineEvent.REDELIVER: _l("Deliver again"),
+    LineEvent.SETTLE: _l("Settle the dispute and accept"),
+    LineEvent.AUTO_ACCEPT: _l("Accepted automatically after the waiting period"),
+}
+
+E, P, SYSTEM = OrgKind.ENTERPRISE.value, OrgKind.PROVIDER.value, "system"
+LINE_MACHINE: StateMachine[LineStatus, LineEvent] = StateMachine(
+    [
+        Transition(LineStatus.PLACED, LineEvent.ACCEPT, LineStatus.ACCEPTED, P),
+        Transition(LineStatus.PLACED, LineEvent.REJECT, LineStatus.REJECTED, P),
+        Transition(LineStatus.PLACED, LineEvent.CANCEL, LineStatus.CANCELLED, E),
+        Transition(LineStatus.ACCEPTED, LineEvent.START, LineStatus.IN_DELIVERY, P),
+        Transition(LineStatus.IN_DELIVERY, LineEvent.DELIVER, LineStatus.DELIVERED, P),
+        Transition(LineStatus.DELIVERED, LineEvent.ACCEPT_DELIVERY, LineStatus.COMPLETED, E),
+        Transition(LineStatus.DELIVERED, LineEvent.DISPUTE, LineStatus.DISPUTED, E),
+        Transition(LineStatus.DELIVERED, LineEvent.AUTO_ACCEPT, LineStatus.COMPLETED, SYSTEM),
+        Transition(LineStatus.DISPUTED, LineEvent.REDELIVER, LineStatus.DELIVERED, P),
+        Transition(LineStatus.DISPUTED, LineEvent.SETTLE, LineStatus.COMPLETED, E),
+    ]
+)
+REASON_REQUIRED = {LineEvent.REJECT, LineEvent.DISPUTE, LineEvent.CANCEL}
+
+
+class Order(Base):
+    """One checkout. Its lines copy what was bought at that moment."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[intpk]
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+    enterprise: Mapped[Organisation] = relationship()
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
+
+    @property
+    def committed_fen(self) -> int:
+        return sum(line.committed_fen for line in self.lines)
+
+
+class OrderLine(Base):
+    """One package version bought from one provider, with the plan and price at that moment."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("committed_fen >= 0", name="committed_not_negative"),
+        CheckConstraint("amount_fen IS NULL OR amount_fen >= 0", name="amount_not_negative"),
+        CheckConstraint("monthly_fen IS NULL OR monthly_fen >= 0", name="monthly_not_negative"),
+        CheckConstraint("term_months IS NULL OR term_months BETWEEN 1 AND 60", name="term_range"),
+        Index("ix_order_lines_provider_id_status", "provider_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("price_plans.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    title: Mapped[str] = mapped_column(String(120))
+    plan_kind: Mapped[PlanKind] = mapped_column(str_enum(PlanKind))
+    plan_name: Mapped[str] = mapped_column(String(80))
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)  # one-time price or base fee
+    monthly_fen: Mapped[int | None] = mapped_column(BigInteger)
+    term_months: Mapped[int | None]
+    committed_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, length=20))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    provider: Mapped[Organisation] = relationship()
+    version: Mapped[PackageVersion] = relationship()
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="line", order_by="Milestone.position", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[LineStatusChange]] = relationship(order_by="LineStatusChange.id")
+
+
+class LineStatusChange(Base):
+    """Append-only history of an order line: every transition with its actor and reason."""
+
+    __tablename__ = "line_status_changes"
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    from_status: Mapped[LineStatus | None] = mapped_column(str_enum(LineStatus, name="from_status"))
+    to_status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, name="to_status"))
+    event: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[created_at]
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(120))
+    due_on: Mapped[date]
+    done_at: Mapped[datetime | None]
+    position: Mapped[int] = mapped_column(default=0)
+
+    line: Mapped[OrderLine] = relationship(back_populates="milestones")

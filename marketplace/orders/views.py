@@ -18,7 +18,8 @@ from marketplace.forms import attach_error
 from marketplace.orders import bundles, forms
 from marketplace.orders import diagnosis as service
 from marketplace.orders import questionnaire as qn
-from marketplace.orders.models import Bundle
+from marketplace.orders import services as orders
+from marketplace.orders.models import LINE_MACHINE, REASON_REQUIRED, Bundle, LineEvent, LineStatus
 from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, requires
@@ -193,3 +194,104 @@ def from_curated(curated_id: int) -> ResponseReturnValue:
     b = bundles.from_curated(current_user.org, curated_id, current_actor())
     flash(_("Your bundle starts from the curated bundle. Change it as you like."), "success")
     return redirect(url_for("journey.bundle", bundle_id=b.id))
+
+
+# Orders
+
+
+@bp.post("/my-bundles/<id:bundle_id>/checkout")
+@requires(OrgKind.ENTERPRISE, owner=True)
+def checkout(bundle_id: int) -> ResponseReturnValue:
+    b = bundles.get(current_user.org, bundle_id)
+    try:
+        order = orders.checkout(current_user.org, b, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("journey.bundle", bundle_id=b.id))
+    flash(
+        _("Order %(number)s is placed. Each provider now accepts its part.", number=order.number),
+        "success",
+    )
+    return redirect(url_for("journey.order", number=order.number))
+
+
+@bp.get("/orders")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def order_list() -> ResponseReturnValue:
+    org = current_user.org
+    if org.kind is OrgKind.ENTERPRISE:
+        return render("orders/orders.html", rows=orders.orders_of(org))
+    value = request.args.get("status", "")
+    status = LineStatus(value) if value in LineStatus._value2member_map_ else None
+    return render(
+        "orders/incoming.html",
+        rows=orders.lines_for_provider(org, status),
+        current=value,
+        statuses=list(LineStatus),
+    )
+
+
+def _actor_kind() -> str:
+    return str(current_user.org_kind.value)
+
+
+@bp.get("/orders/<number>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def order(number: str) -> ResponseReturnValue:
+    o, lines = orders.order_for(current_user.org, number[:24])
+    kind = _actor_kind()
+    return render(
+        "orders/order.html",
+        o=o,
+        lines=lines,
+        events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
+        reason_required=REASON_REQUIRED,
+        milestone_form=forms.MilestoneForm(),
+    )
+
+
+@bp.post("/order-lines/<id:line_id>/events/<event>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
+def line_event(line_id: int, event: str) -> ResponseReturnValue:
+    line = orders.line_for(current_user.org, line_id)
+    form = forms.ReasonForm()
+    if event not in LineEvent._value2member_map_ or not form.validate_on_submit():
+        flash(_("This action is not possible in the current state."), "error")
+    else:
+        try:
+            orders.transition(
+                line, LineEvent(event), form.reason.data or "", current_actor(), _actor_kind()
+            )
+        except DomainError as error:
+            flash(str(error.message), "error")
+        else:
+            flash(
+                _("%(title)s: %(status)s.", title=line.title, status=line.status.label), "success"
+            )
+    return redirect(url_for("journey.order", number=line.order.number))
+
+
+@bp.post("/order-lines/<id:line_id>/milestones")
+@requires(OrgKind.PROVIDER)
+def add_milestone(line_id: int) -> ResponseReturnValue:
+    line = orders.line_for(current_user.org, line_id)
+    form = forms.MilestoneForm()
+    if not form.validate_on_submit():
+        flash(_("Give the milestone a name and a due date."), "error")
+    else:
+        try:
+            orders.add_milestone(line, form.title.data, form.due_on.data, current_actor())
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("journey.order", number=line.order.number))
+
+
+@bp.post("/order-lines/<id:line_id>/milestones/<id:milestone_id>/done")
+@requires(OrgKind.PROVIDER)
+def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
+    line = orders.line_for(current_user.org, line_id)
+    try:
+        orders.complete_milestone(line, milestone_id, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    return redirect(url_for("journey.order", number=line.order.number))

@@ -1,0 +1,234 @@
+"""Checkout and the life of an order line: acceptance by the provider, milestones, delivery,
+acceptance (验收) or dispute by the enterprise, and automatic acceptance after silence.
+
+Checkout builds the whole order in one transaction and re-checks everything there; the
+voucher reservation (issue 5) and payment scheduling (issue 6) plug into ``checkout``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog.models import PlanKind
+from marketplace.db import db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.orders import bundles
+from marketplace.orders.models import (
+    LINE_MACHINE,
+    REASON_REQUIRED,
+    Bundle,
+    LineEvent,
+    LineStatus,
+    LineStatusChange,
+    Milestone,
+    Order,
+    OrderLine,
+)
+from marketplace.security import Actor
+
+MAX_MILESTONES = 20
+
+
+def checkout(enterprise: Organisation, bundle: Bundle, actor: Actor) -> Order:
+    """Turn a bundle into an order: one line per package version, prices copied now."""
+    if bundle.enterprise_id != enterprise.id:
+        raise NotFound(_l("Not found."))
+    if not bundle.items:
+        raise DomainError(_l("The bundle is empty: add packages before ordering."))
+    lines = bundles.lines(bundle)  # re-read inside this transaction
+    gone = [line for line in lines if line.version is None]
+    if gone:
+        raise DomainError(
+            _l(
+                "Some packages are no longer offered (delisted, or their provider is suspended). Remove them first."
+            )
+        )
+    stale = [line for line in lines if not line.plan_current]
+    if stale:
+        raise DomainError(
+            _l("A provider published a new version: choose the plans again before ordering.")
+        )
+    order = Order(
+        enterprise_id=enterprise.id,
+        bundle_id=bundle.id,
+        created_by_id=actor.user_id,
+        number="pending",
+    )
+    db.session.add(order)
+    db.session.flush()
+    order.number = f"ZX{utcnow():%Y%m%d}-{order.id:06d}"
+    for line in lines:
+        assert line.version is not None
+        plan = line.item.plan
+        order_line = OrderLine(
+            order=order,
+            package_id=line.item.package_id,
+            version_id=line.version.id,
+            plan_id=plan.id,
+            provider_id=line.version.package.provider_id,
+            title=line.version.title,
+            plan_kind=plan.kind,
+            plan_name=plan.name,
+            amount_fen=plan.amount_fen if plan.kind is PlanKind.ONE_TIME else plan.base_fee_fen,
+            monthly_fen=plan.monthly_fen,
+            term_months=plan.term_months,
+            committed_fen=plan.commitment_fen,
+            status=LineStatus.PLACED,
+        )
+        db.session.add(order_line)
+        db.session.flush()
+        _history(order_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
+    # Issue 5: vouchers.reserve(order, ...) here. Issue 6: payments.schedule(order, ...) here.
+    audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
+    return order
+
+
+def _history(
+    line: OrderLine, before: LineStatus | None, event: str, reason: str, actor: Actor, kind: str
+) -> None:
+    db.session.add(
+        LineStatusChange(
+            line_id=line.id,
+            from_status=before,
+            to_status=line.status,
+            event=event,
+            reason=reason,
+            actor_user_id=actor.user_id,
+            actor_kind=kind,
+        )
+    )
+
+
+def orders_of(enterprise: Organisation) -> list[Order]:
+    stmt = (
+        select(Order)
+        .where(Order.enterprise_id == enterprise.id)
+        .options(selectinload(Order.lines))
+        .order_by(Order.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def lines_for_provider(provider: Organisation, status: LineStatus | None = None) -> list[OrderLine]:
+    stmt = select(OrderLine).where(OrderLine.provider_id == provider.id)
+    if status is not None:
+        stmt = stmt.where(OrderLine.status == status)
+    stmt = stmt.options(selectinload(OrderLine.order).joinedload(Order.enterprise)).order_by(
+        OrderLine.id.desc()
+    )
+    return list(db.session.scalars(stmt))
+
+
+def order_for(org: Organisation, number: str) -> tuple[Order, list[OrderLine]]:
+    """The order and the lines this organisation may see: all for its enterprise, its own for a
+    provider. Anything else is not found."""
+    order = db.session.scalar(
+        select(Order)
+        .where(Order.number == number)
+        .options(selectinload(Order.lines).selectinload(OrderLine.milestones))
+    )
+    if order is None:
+        raise NotFound(_l("Not found."))
+    if org.kind is OrgKind.ENTERPRISE and order.enterprise_id == org.id:
+        return order, list(order.lines)
+    visible = [line for line in order.lines if line.provider_id == org.id]
+    if org.kind is OrgKind.PROVIDER and visible:
+        return order, visible
+    raise NotFound(_l("Not found."))
+
+
+def line_for(org: Organisation, line_id: int) -> OrderLine:
+    line = db.session.get(OrderLine, line_id)
+    if line is None:
+        raise NotFound(_l("Not found."))
+    mine = (org.kind is OrgKind.PROVIDER and line.provider_id == org.id) or (
+        org.kind is OrgKind.ENTERPRISE and line.order.enterprise_id == org.id
+    )
+    if not mine:
+        raise NotFound(_l("Not found."))
+    return line
+
+
+def transition(
+    line: OrderLine, event: LineEvent, reason: str, actor: Actor, actor_kind: str
+) -> OrderLine:
+    reason = reason.strip()
+    if event in REASON_REQUIRED and not reason:
+        raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
+    if event is LineEvent.DELIVER and any(m.done_at is None for m in line.milestones):
+        raise DomainError(_l("Mark every milestone done before delivering."))
+    before = line.status
+    line.status = LINE_MACHINE.next_state(before, event, actor_kind)
+    if line.status is LineStatus.DELIVERED:
+        line.delivered_at = utcnow()
+    _history(line, before, event.value, reason, actor, actor_kind)
+    audit.record(
+        actor,
+        f"order_line.{event.value}",
+        "order_line",
+        line.id,
+        reason=reason,
+        status=line.status.value,
+    )
+    return line
+
+
+def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Milestone:
+    if line.status not in (LineStatus.ACCEPTED, LineStatus.IN_DELIVERY):
+        raise DomainError(
+            _l("Milestones are planned after accepting the order and before delivery.")
+        )
+    if not title.strip():
+        raise DomainError(_l("Name the milestone."), field="title")
+    if due_on < line.created_at.date() or due_on > line.created_at.date() + timedelta(days=3 * 365):
+        raise DomainError(_l("Choose a due date within three years of the order."), field="due_on")
+    if len(line.milestones) >= MAX_MILESTONES:
+        raise DomainError(
+            _l("A line has at most %(n)d milestones.", n=MAX_MILESTONES), field="title"
+        )
+    milestone = Milestone(title=title.strip(), due_on=due_on, position=len(line.milestones))
+    line.milestones.append(milestone)
+    db.session.flush()
+    audit.record(actor, "milestone.added", "order_line", line.id, milestone_id=milestone.id)
+    return milestone
+
+
+def complete_milestone(line: OrderLine, milestone_id: int, actor: Actor) -> None:
+    milestone = next((m for m in line.milestones if m.id == milestone_id), None)
+    if milestone is None:
+        raise NotFound(_l("Not found."))
+    if line.status is not LineStatus.IN_DELIVERY:
+        raise DomainError(_l("Milestones are done during delivery."))
+    if milestone.done_at is None:
+        milestone.done_at = utcnow()
+        audit.record(actor, "milestone.done", "order_line", line.id, milestone_id=milestone.id)
+
+
+def auto_accept(older_than: timedelta, actor: Actor) -> list[OrderLine]:
+    """Accept delivered lines the enterprise left silent longer than ``older_than``."""
+    cutoff = utcnow() - older_than
+    stmt = select(OrderLine).where(
+        OrderLine.status == LineStatus.DELIVERED, OrderLine.delivered_at <= cutoff
+    )
+    accepted = []
+    for line in db.session.scalars(stmt):
+        transition(line, LineEvent.AUTO_ACCEPT, "", actor, "system")
+        accepted.append(line)
+    return accepted
+
+
+def due_for_reminder(older_than: timedelta, window: timedelta) -> list[OrderLine]:
+    """Delivered lines that will be accepted automatically within ``window``."""
+    now = utcnow()
+    stmt = select(OrderLine).where(
+        OrderLine.status == LineStatus.DELIVERED,
+        OrderLine.delivered_at <= now - older_than + window,
+        OrderLine.delivered_at > now - older_than,
+    )
+    return list(db.session.scalars(stmt))

@@ -1,0 +1,210 @@
+"""Checkout and the order line's state machine, from both sides."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.db import utcnow
+from marketplace.orders import bundles as bundle_service
+from marketplace.orders.models import (
+    LINE_MACHINE,
+    LineEvent,
+    LineStatus,
+    LineStatusChange,
+    Order,
+    OrderLine,
+)
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.security import Actor
+from marketplace.statemachine import IllegalTransition
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import (
+    agency_with_official,
+    membership,
+    provider_with_owner,
+    published_package,
+    services,
+)
+
+
+@pytest.fixture
+def shop(app, dbs):
+    agency, _ = agency_with_official("o@ord.cn")
+    a, a_owner = provider_with_owner("a@ord.cn")
+    b, b_owner = provider_with_owner("b@ord.cn")
+    membership(dbs, a, agency)
+    membership(dbs, b, agency)
+    pa = published_package(app, dbs, a, a_owner)
+    pb = published_package(app, dbs, b, b_owner)
+    org = OrganisationFactory()
+    user = UserFactory(org=org, email="e@ord.cn")
+    actor = Actor(user.id, org.id, None)
+    with services(app, dbs):
+        bundle = bundle_service.create(org, "方案", actor)
+        bundle_service.add(bundle, pa.id, None, actor)
+        bundle_service.add(bundle, pb.id, None, actor)
+    return {"org": org, "bundle": bundle, "pa": pa, "pb": pb, "a": a, "b": b}
+
+
+def place(client, shop):
+    client.login("e@ord.cn")
+    response = client.form(f"/my-bundles/{shop['bundle'].id}/checkout")
+    assert response.status_code == 302 and "/orders/ZX" in response.headers["Location"]
+    return response.headers["Location"]
+
+
+def test_checkout_copies_lines_at_that_moment(client, dbs, shop):
+    path = place(client, shop)
+    order = dbs.scalar(select(Order).where(Order.enterprise_id == shop["org"].id))
+    assert path.endswith(order.number) and order.number.startswith("ZX")
+    assert [(line.title, line.status, line.committed_fen) for line in order.lines] == [
+        ("设备联网网关套件（标准版）", LineStatus.PLACED, 24_000_00),
+        ("设备联网网关套件（标准版）", LineStatus.PLACED, 24_000_00),
+    ]
+    assert {line.provider_id for line in order.lines} == {shop["a"].id, shop["b"].id}
+    page = client.text(path)
+    assert order.number in page and "已下单，等待服务商确认" in page
+
+
+def test_checkout_refuses_empty_bundles_and_suspended_providers(app, client, dbs, shop):
+    client.login("e@ord.cn")
+    empty = client.form("/my-bundles", {"name": "空方案"})
+    empty_id = int(empty.headers["Location"].rsplit("/", 1)[1])
+    page = client.form(f"/my-bundles/{empty_id}/checkout", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "组合方案是空的" in page
+    m = dbs.scalar(select(PoolMembership).where(PoolMembership.provider_id == shop["b"].id))
+    m.status = PoolStatus.SUSPENDED
+    dbs.commit()
+    page = client.form(f"/my-bundles/{shop['bundle'].id}/checkout", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "已不再供应" in page
+    assert dbs.scalar(select(func.count(Order.id))) == 0
+
+
+def line_of(dbs, provider):
+    dbs.expire_all()
+    return dbs.scalar(select(OrderLine).where(OrderLine.provider_id == provider.id))
+
+
+def test_the_whole_life_of_a_line(app, client, dbs, shop):
+    place(client, shop)
+    client.form("/logout")
+    client.login("a@ord.cn")
+    line = line_of(dbs, shop["a"])
+    other = line_of(dbs, shop["b"])
+    order_page = client.text(f"/orders/{line.order.number}")
+    assert shop["b"].name not in order_page  # a provider sees only its own lines
+    assert client.form(f"/order-lines/{other.id}/events/accept").status_code == 404
+    client.form(f"/order-lines/{line.id}/events/accept")
+    client.form(
+        f"/order-lines/{line.id}/milestones",
+        {"title": "现场勘查", "due_on": (utcnow() + timedelta(days=7)).date().isoformat()},
+    )
+    client.form(f"/order-lines/{line.id}/events/start")
+    page = client.form(f"/order-lines/{line.id}/events/deliver", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "请先完成所有里程碑" in page
+    milestone = line_of(dbs, shop["a"]).milestones[0]
+    client.form(f"/order-lines/{line.id}/milestones/{milestone.id}/done")
+    client.form(f"/order-lines/{line.id}/events/deliver")
+    assert line_of(dbs, shop["a"]).status is LineStatus.DELIVERED
+    client.form("/logout")
+
+    client.login("e@ord.cn")
+    no_reason = client.form(
+        f"/order-lines/{line.id}/events/dispute", {"reason": ""}, follow_redirects=True
+    )
+    assert "请填写理由" in no_reason.get_data(as_text=True)
+    client.form(f"/order-lines/{line.id}/events/dispute", {"reason": "看板数据不刷新。"})
+    client.form("/logout")
+    client.login("a@ord.cn")
+    client.form(f"/order-lines/{line.id}/events/redeliver")
+    client.form("/logout")
+    client.login("e@ord.cn")
+    client.form(f"/order-lines/{line.id}/events/accept_delivery")
+    final = line_of(dbs, shop["a"])
+    assert final.status is LineStatus.COMPLETED
+    events = [
+        h.event
+        for h in dbs.scalars(
+            select(LineStatusChange)
+            .where(LineStatusChange.line_id == line.id)
+            .order_by(LineStatusChange.id)
+        )
+    ]
+    assert events == [
+        "place",
+        "accept",
+        "start",
+        "deliver",
+        "dispute",
+        "redeliver",
+        "accept_delivery",
+    ]
+    assert "看板数据不刷新。" in client.text(f"/orders/{final.order.number}")
+
+
+def test_illegal_transitions_are_refused(client, dbs, shop):
+    place(client, shop)
+    line = line_of(dbs, shop["a"])
+    # the enterprise cannot accept a delivery that did not happen, nor accept the order for the provider
+    for event in ["accept_delivery", "accept", "deliver", "bogus"]:
+        page = client.form(
+            f"/order-lines/{line.id}/events/{event}", follow_redirects=True
+        ).get_data(as_text=True)
+        assert "当前状态下无法执行此操作" in page, event
+    assert line_of(dbs, shop["a"]).status is LineStatus.PLACED
+    client.form(f"/order-lines/{line.id}/events/cancel", {"reason": "预算调整"})
+    assert line_of(dbs, shop["a"]).status is LineStatus.CANCELLED
+
+
+def test_other_enterprises_orders_are_404(client, dbs, shop):
+    path = place(client, shop)
+    client.form("/logout")
+    UserFactory(email="x@ord.cn")
+    client.login("x@ord.cn")
+    assert client.get(path).status_code == 404
+    line = line_of(dbs, shop["a"])
+    assert client.form(f"/order-lines/{line.id}/events/cancel", {"reason": "x"}).status_code == 404
+
+
+def test_auto_accept_after_silence(app, client, dbs, shop):
+    place(client, shop)
+    line = line_of(dbs, shop["a"])
+    line.status = LineStatus.DELIVERED
+    line.delivered_at = utcnow() - timedelta(days=15)
+    dbs.commit()
+    other = line_of(dbs, shop["b"])
+    other.status = LineStatus.DELIVERED
+    other.delivered_at = utcnow() - timedelta(days=12)
+    dbs.commit()
+    result = app.test_cli_runner().invoke(args=["auto-accept"])
+    assert result.exit_code == 0, result.output
+    assert "accepted automatically: 1 line(s)" in result.output
+    assert f"line {other.id} will be accepted automatically soon" in result.output
+    assert line_of(dbs, shop["a"]).status is LineStatus.COMPLETED
+    assert line_of(dbs, shop["b"]).status is LineStatus.DELIVERED
+
+
+def test_no_sequence_of_events_leaves_the_machine():
+    """A property test: random walks only ever reach states of the table."""
+    rng = random.Random(7)
+    states = set(LineStatus)
+    for _ in range(300):
+        state = LineStatus.PLACED
+        for _step in range(12):
+            event = rng.choice(list(LineEvent))
+            actor = rng.choice(["enterprise", "provider", "system", "agency"])
+            try:
+                state = LINE_MACHINE.next_state(state, event, actor)
+            except IllegalTransition:
+                continue
+            assert state in states
+    reachable = {t.target for t in LINE_MACHINE.table.values()}
+    assert reachable <= states and LineStatus.COMPLETED in reachable

@@ -141,7 +141,9 @@ def auto_accept(days: int | None) -> None:
 
     wait = timedelta(days=days if days is not None else current_app.config["AUTO_ACCEPT_DAYS"])
     reminder = timedelta(days=current_app.config["AUTO_ACCEPT_REMINDER_DAYS"])
-    for line in orders.due_for_reminder(wait, reminder):
+    due = orders.due_for_reminder(wait, reminder)
+    orders.remind(due)
+    for line in due:
         click.echo(
             f"reminder: order {line.order.number} line {line.id} will be accepted automatically soon"
         )
@@ -150,9 +152,21 @@ def auto_accept(days: int | None) -> None:
     click.echo(f"accepted automatically: {len(accepted)} line(s)")
 
 
+@click.command("sla-check")
+@with_appcontext
+def sla_check() -> None:
+    """Record support tickets left unanswered past their SLA deadline (run hourly)."""
+    from marketplace.orders import aftercare
+
+    n = aftercare.record_breaches()
+    db.session.commit()
+    click.echo(f"SLA breaches recorded: {n}")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(demo_logins)
     app.cli.add_command(create_account)
     app.cli.add_command(auto_accept)
+    app.cli.add_command(sla_check)

@@ -177,6 +177,10 @@ class DataObject(BilingualName, Base):
 
 class Package(Base):
     __tablename__ = "packages"
+    __table_args__ = (
+        CheckConstraint("rating_count >= 0 AND rating_sum >= rating_count", name="ratings_sane"),
+        CheckConstraint("rating_sum <= 5 * rating_count", name="ratings_at_most_five"),
+    )
 
     id: Mapped[intpk]
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -185,6 +189,9 @@ class Package(Base):
         ForeignKey("package_versions.id", use_alter=True), index=True
     )
     created_at: Mapped[created_at]
+    # Verified buyers' ratings (1–5), kept as a sum and a count by the orders domain's reviews.
+    rating_sum: Mapped[int] = mapped_column(default=0, server_default="0")
+    rating_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     provider: Mapped[Organisation] = relationship(lazy="joined")
     versions: Mapped[list[PackageVersion]] = relationship(
@@ -195,6 +202,10 @@ class Package(Base):
     published_version: Mapped[PackageVersion | None] = relationship(
         foreign_keys=[published_version_id], post_update=True
     )
+
+    @property
+    def rating(self) -> float | None:
+        return round(self.rating_sum / self.rating_count, 1) if self.rating_count else None
 
     @property
     def latest(self) -> PackageVersion:

@@ -38,6 +38,7 @@ class Sort(StrEnum):
     PRICE_LOW = "price_low"
     PRICE_HIGH = "price_high"
     GO_LIVE = "go_live"
+    RATING = "rating"
 
     @property
     def label(self) -> str:
@@ -50,6 +51,7 @@ SORT_LABELS = {
     Sort.PRICE_LOW: _l("Price, low to high"),
     Sort.PRICE_HIGH: _l("Price, high to low"),
     Sort.GO_LIVE: _l("Fastest go-live"),
+    Sort.RATING: _l("Best rated"),
 }
 
 
@@ -68,6 +70,7 @@ class Query:
     min_price_fen: int | None = None
     max_price_fen: int | None = None
     max_go_live_days: int | None = None
+    min_rating: int | None = None
     sort: Sort = Sort.RELEVANCE
     page: int = 1
     notes: list[str] = field(default_factory=list)
@@ -91,6 +94,7 @@ class Query:
             "min_price": _yuan(q.min_price_fen),
             "max_price": _yuan(q.max_price_fen),
             "max_go_live_days": q.max_go_live_days,
+            "min_rating": q.min_rating,
             "sort": q.sort.value if q.sort is not Sort.RELEVANCE else None,
             "page": q.page if q.page > 1 else None,
         }
@@ -146,6 +150,7 @@ def parse(
         min_price_fen=None if min_price is None else min_price * 100,
         max_price_fen=None if max_price is None else max_price * 100,
         max_go_live_days=_int(args.get("max_go_live_days"), 1, MAX_GO_LIVE_DAYS),
+        min_rating=_int(args.get("min_rating"), 1, 5),
         sort=sort,
         page=_int(args.get("page"), 1, 10_000) or 1,
         notes=notes,
@@ -200,6 +205,10 @@ def _filtered(q: Query) -> Select[Any]:
         stmt = stmt.where(PackageVersion.entry_price_fen <= q.max_price_fen)
     if q.max_go_live_days is not None:
         stmt = stmt.where(PackageVersion.go_live_days <= q.max_go_live_days)
+    if q.min_rating is not None:
+        stmt = stmt.where(
+            Package.rating_count > 0, Package.rating_sum >= q.min_rating * Package.rating_count
+        )
     return stmt
 
 
@@ -211,6 +220,12 @@ def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
         return stmt.order_by(PackageVersion.entry_price_fen.desc(), *newest)
     if q.sort is Sort.GO_LIVE:
         return stmt.order_by(PackageVersion.go_live_days, *newest)
+    if q.sort is Sort.RATING:
+        # hundredths of a star; unrated packages last
+        rating = case(
+            (Package.rating_count > 0, Package.rating_sum * 100 / Package.rating_count), else_=-1
+        )
+        return stmt.order_by(rating.desc(), Package.rating_count.desc(), *newest)
     if q.sort is Sort.RELEVANCE and q.terms:
         # Matches in the title count most, then the summary, then the provider's name.
         parts = [

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
@@ -525,6 +525,16 @@ def package_counts(provider: Organisation) -> dict[str, int]:
         if any(v.status is VersionStatus.DELISTED for v in package.versions):
             counts["delisted"] += 1
     return counts
+
+
+def record_rating(package_id: int, rating: int) -> None:
+    """Add one verified rating to a package (an atomic update; the reviews live in orders)."""
+    db.session.execute(
+        update(Package)
+        .where(Package.id == package_id)
+        .values(rating_sum=Package.rating_sum + rating, rating_count=Package.rating_count + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # The public catalogue

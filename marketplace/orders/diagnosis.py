@@ -131,6 +131,18 @@ def _score(
     if version.go_live_days <= 14:
         s.score += 1
         s.reasons.append(str(_l("go-live %(n)d days", n=version.go_live_days)))
+    package = version.package
+    if package.rating_count >= 3 and package.rating_sum >= 4 * package.rating_count:
+        s.score += 2
+        s.reasons.append(
+            str(
+                _l(
+                    "rated %(rating)s by %(n)d verified buyers",
+                    rating=package.rating,
+                    n=package.rating_count,
+                )
+            )
+        )
     if any(plan.kind is PlanKind.OUTCOME for plan in version.plans):
         s.score += 1
         s.reasons.append(str(_l("can be paid for results")))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, IntegerField, RadioField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, choices
@@ -60,3 +60,25 @@ class ReasonForm(Form):
 class MilestoneForm(Form):
     title = StringField(_l("Milestone"), validators=[DataRequired(REQUIRED), Length(max=120)])
     due_on = DateField(_l("Due on"), validators=[InputRequired(REQUIRED)])
+
+
+class ReviewForm(Form):
+    rating = IntegerField(
+        _l("Rating (1 to 5)"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=1, max=5, message=_l("Rate from 1 to 5.")),
+        ],
+    )
+    comment = TextAreaField(_l("Comment (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class TicketForm(Form):
+    severity = StringField(_l("Severity"), validators=[DataRequired(REQUIRED), Length(max=20)])
+    description = TextAreaField(
+        _l("What is wrong?"), validators=[DataRequired(REQUIRED), Length(max=4000)]
+    )
+
+
+class ResponseForm(Form):
+    response = TextAreaField(_l("Answer"), validators=[DataRequired(REQUIRED), Length(max=4000)])

@@ -241,3 +241,78 @@ class Milestone(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     line: Mapped[OrderLine] = relationship(back_populates="milestones")
+
+
+class Review(Base):
+    """A verified buyer's rating of an accepted order line: once per line."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), unique=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    rating: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created_at]
+
+    enterprise: Mapped[Organisation] = relationship()
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def label(self) -> str:
+        return str(SEVERITY_LABELS[self])
+
+
+SEVERITY_LABELS = {
+    Severity.LOW: _l("Low"),
+    Severity.NORMAL: _l("Normal"),
+    Severity.HIGH: _l("High"),
+    Severity.CRITICAL: _l("Critical: production stopped"),
+}
+
+
+class Ticket(Base):
+    """A support request on an accepted line, with the package's fault-response clock."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_provider_id_responded_at", "provider_id", "responded_at"),)
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    severity: Mapped[Severity] = mapped_column(str_enum(Severity))
+    description: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[created_at]
+    respond_by: Mapped[datetime]  # opened_at + the package's SLA fault-response hours
+    response: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime | None]
+    breached: Mapped[bool] = mapped_column(
+        default=False
+    )  # responded late, or still silent past the deadline
+    closed_at: Mapped[datetime | None]
+
+    line: Mapped[OrderLine] = relationship()
+
+
+class Notification(Base):
+    """An in-app message to an organisation; the text is rendered in the reader's language."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_org_id_read_at", "org_id", "read_at"),)
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    link: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+    read_at: Mapped[datetime | None]

@@ -18,7 +18,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.orders import bundles
+from marketplace.orders import aftercare, bundles
 from marketplace.orders.models import (
     LINE_MACHINE,
     REASON_REQUIRED,
@@ -84,6 +84,13 @@ def checkout(enterprise: Organisation, bundle: Bundle, actor: Actor) -> Order:
         db.session.add(order_line)
         db.session.flush()
         _history(order_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
+        aftercare.notify(
+            order_line.provider_id,
+            "order_placed",
+            f"/orders/{order.number}",
+            number=order.number,
+            title=order_line.title,
+        )
     # Issue 5: vouchers.reserve(order, ...) here. Issue 6: payments.schedule(order, ...) here.
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
     return order
@@ -168,6 +175,17 @@ def transition(
     if line.status is LineStatus.DELIVERED:
         line.delivered_at = utcnow()
     _history(line, before, event.value, reason, actor, actor_kind)
+    # the other party hears of it (both, when the system acted)
+    parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
+    for org_id in parties.get(actor_kind, [line.provider_id, line.order.enterprise_id]):
+        aftercare.notify(
+            org_id,
+            "line_changed",
+            f"/orders/{line.order.number}",
+            number=line.order.number,
+            title=line.title,
+            status=line.status.value,
+        )
     audit.record(
         actor,
         f"order_line.{event.value}",
@@ -221,6 +239,17 @@ def auto_accept(older_than: timedelta, actor: Actor) -> list[OrderLine]:
         transition(line, LineEvent.AUTO_ACCEPT, "", actor, "system")
         accepted.append(line)
     return accepted
+
+
+def remind(lines: list[OrderLine]) -> None:
+    for line in lines:
+        aftercare.notify(
+            line.order.enterprise_id,
+            "auto_accept_soon",
+            f"/orders/{line.order.number}",
+            number=line.order.number,
+            title=line.title,
+        )
 
 
 def due_for_reminder(older_than: timedelta, window: timedelta) -> list[OrderLine]:

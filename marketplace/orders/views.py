@@ -9,17 +9,27 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
+from marketplace.db import db, utcnow
 from marketplace.errors import DomainError
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
-from marketplace.orders import bundles, forms
+from marketplace.orders import aftercare, bundles, forms
 from marketplace.orders import diagnosis as service
 from marketplace.orders import questionnaire as qn
 from marketplace.orders import services as orders
-from marketplace.orders.models import LINE_MACHINE, REASON_REQUIRED, Bundle, LineEvent, LineStatus
+from marketplace.orders.models import (
+    LINE_MACHINE,
+    REASON_REQUIRED,
+    Bundle,
+    LineEvent,
+    LineStatus,
+    Review,
+    Severity,
+)
 from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, requires
@@ -245,6 +255,9 @@ def order(number: str) -> ResponseReturnValue:
         o=o,
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
+        reviews=aftercare.reviews_on([line.id for line in lines]),
+        tickets=aftercare.tickets_on([line.id for line in lines]),
+        severities=list(Severity),
         reason_required=REASON_REQUIRED,
         milestone_form=forms.MilestoneForm(),
     )
@@ -295,3 +308,108 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
     except DomainError as error:
         flash(str(error.message), "error")
     return redirect(url_for("journey.order", number=line.order.number))
+
+
+# After acceptance: reviews, tickets, notifications
+
+
+@bp.app_template_global()
+def package_reviews(package_id: int) -> list[Review]:
+    """Verified buyers' reviews of a package, for the catalogue's package page."""
+    stmt = (
+        select(Review).where(Review.package_id == package_id).order_by(Review.id.desc()).limit(20)
+    )
+    return list(db.session.scalars(stmt))
+
+
+@bp.app_template_global()
+def unread_notifications() -> int:
+    if current_user.is_authenticated:
+        return aftercare.unread_count(current_user.org_id)
+    return 0
+
+
+@bp.post("/order-lines/<id:line_id>/review")
+@requires(OrgKind.ENTERPRISE)
+def review(line_id: int) -> ResponseReturnValue:
+    line = orders.line_for(current_user.org, line_id)
+    form = forms.ReviewForm()
+    if not form.validate_on_submit():
+        flash(_("Rate from 1 to 5."), "error")
+    else:
+        try:
+            aftercare.review(line, form.rating.data, form.comment.data or "", current_actor())
+            flash(_("Thank you. Your review helps other enterprises choose."), "success")
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("journey.order", number=line.order.number))
+
+
+@bp.post("/order-lines/<id:line_id>/tickets")
+@requires(OrgKind.ENTERPRISE)
+def open_ticket(line_id: int) -> ResponseReturnValue:
+    line = orders.line_for(current_user.org, line_id)
+    form = forms.TicketForm()
+    if not form.validate_on_submit():
+        flash(_("Choose a severity and describe the problem."), "error")
+        return redirect(url_for("journey.order", number=line.order.number))
+    try:
+        ticket = aftercare.open_ticket(
+            line, form.severity.data, form.description.data, current_actor()
+        )
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("journey.order", number=line.order.number))
+    return redirect(url_for("journey.ticket", ticket_id=ticket.id))
+
+
+@bp.get("/tickets")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def tickets() -> ResponseReturnValue:
+    return render("orders/tickets.html", rows=aftercare.tickets_of(current_user.org), now=utcnow())
+
+
+@bp.get("/tickets/<id:ticket_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def ticket(ticket_id: int) -> ResponseReturnValue:
+    t = aftercare.ticket_for(current_user.org, ticket_id)
+    return render("orders/ticket.html", t=t, form=forms.ResponseForm(), now=utcnow())
+
+
+@bp.post("/tickets/<id:ticket_id>/answer")
+@requires(OrgKind.PROVIDER)
+def answer_ticket(ticket_id: int) -> ResponseReturnValue:
+    t = aftercare.ticket_for(current_user.org, ticket_id)
+    form = forms.ResponseForm()
+    if not form.validate_on_submit():
+        flash(_("Write an answer."), "error")
+    else:
+        try:
+            aftercare.respond(t, form.response.data, current_actor())
+        except DomainError as error:
+            flash(str(error.message), "error")
+    return redirect(url_for("journey.ticket", ticket_id=t.id))
+
+
+@bp.post("/tickets/<id:ticket_id>/close")
+@requires(OrgKind.ENTERPRISE)
+def close_ticket(ticket_id: int) -> ResponseReturnValue:
+    t = aftercare.ticket_for(current_user.org, ticket_id)
+    try:
+        aftercare.close(t, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    return redirect(url_for("journey.ticket", ticket_id=t.id))
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@requires()
+def notifications() -> ResponseReturnValue:
+    org = current_user.org
+    if request.method == "POST":
+        aftercare.mark_all_read(org)
+        return redirect(url_for("journey.notifications"))
+    rows = aftercare.notifications_of(org)
+    return render(
+        "orders/notifications.html", rows=[(n, aftercare.notification_text(n)) for n in rows]
+    )

@@ -1,0 +1,227 @@
+"""After acceptance: support tickets with the package's SLA clock, reviews by verified buyers,
+and the in-app notifications every party receives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.catalog import services as catalog
+from marketplace.db import db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.orders.models import LineStatus, Notification, OrderLine, Review, Severity, Ticket
+from marketplace.security import Actor
+
+# Notifications: the kind names a message in the reader's language (see NOTIFICATION_TEXTS).
+NOTIFICATION_TEXTS = {
+    "order_placed": _l("New order %(number)s: %(title)s."),
+    "line_changed": _l("Order %(number)s, %(title)s: %(status)s."),
+    "ticket_opened": _l("New support ticket on %(title)s (%(severity)s)."),
+    "ticket_answered": _l("The provider answered your ticket on %(title)s."),
+    "review_received": _l("%(title)s was rated %(rating)d of 5."),
+    "auto_accept_soon": _l(
+        "Order %(number)s, %(title)s will be accepted automatically in a few days."
+    ),
+}
+
+
+def notify(org_id: int, kind: str, link: str, **params: Any) -> None:
+    db.session.add(Notification(org_id=org_id, kind=kind, link=link, params=params))
+
+
+def notifications_of(org: Organisation, limit: int = 50) -> list[Notification]:
+    stmt = (
+        select(Notification)
+        .where(Notification.org_id == org.id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def unread_count(org_id: int) -> int:
+    stmt = select(func.count(Notification.id)).where(
+        Notification.org_id == org_id, Notification.read_at.is_(None)
+    )
+    return db.session.scalar(stmt) or 0
+
+
+def mark_all_read(org: Organisation) -> None:
+    db.session.execute(
+        update(Notification)
+        .where(Notification.org_id == org.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def notification_text(n: Notification) -> str:
+    template = NOTIFICATION_TEXTS.get(n.kind)
+    if template is None:
+        return n.kind
+    params = dict(n.params)
+    if "status" in params:
+        params["status"] = LineStatus(params["status"]).label
+    if "severity" in params:
+        params["severity"] = Severity(params["severity"]).label
+    try:
+        return str(template) % params
+    except (KeyError, TypeError, ValueError):
+        return str(template)
+
+
+# Tickets
+
+
+def open_ticket(line: OrderLine, severity: str, description: str, actor: Actor) -> Ticket:
+    if line.order.enterprise_id != actor.org_id:
+        raise DomainError(_l("Only the buyer raises tickets on a line."))
+    if line.status is not LineStatus.COMPLETED:
+        raise DomainError(_l("Support tickets are for accepted deliveries."))
+    try:
+        level = Severity(severity)
+    except ValueError as exc:
+        raise DomainError(_l("Choose a severity from the list."), field="severity") from exc
+    if not description.strip():
+        raise DomainError(_l("Describe the problem."), field="description")
+    now = utcnow()
+    ticket = Ticket(
+        line_id=line.id,
+        enterprise_id=line.order.enterprise_id,
+        provider_id=line.provider_id,
+        severity=level,
+        description=description.strip(),
+        opened_at=now,
+        respond_by=now + timedelta(hours=line.version.sla_response_hours),
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    notify(
+        line.provider_id,
+        "ticket_opened",
+        f"/tickets/{ticket.id}",
+        title=line.title,
+        severity=level.value,
+    )
+    audit.record(actor, "ticket.opened", "ticket", ticket.id, line_id=line.id, severity=level.value)
+    return ticket
+
+
+def ticket_for(org: Organisation, ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or org.id not in (ticket.enterprise_id, ticket.provider_id):
+        raise NotFound(_l("Not found."))
+    return ticket
+
+
+def respond(ticket: Ticket, response: str, actor: Actor) -> None:
+    if actor.org_id != ticket.provider_id:
+        raise DomainError(_l("Only the provider answers a ticket."))
+    if not response.strip():
+        raise DomainError(_l("Write an answer."), field="response")
+    if ticket.closed_at is not None:
+        raise DomainError(_l("This ticket is closed."))
+    now = utcnow()
+    first = ticket.responded_at is None
+    ticket.response = response.strip()
+    if first:
+        ticket.responded_at = now
+        if now > ticket.respond_by:
+            ticket.breached = True
+        notify(
+            ticket.enterprise_id,
+            "ticket_answered",
+            f"/tickets/{ticket.id}",
+            title=ticket.line.title,
+        )
+    audit.record(actor, "ticket.answered", "ticket", ticket.id, breached=ticket.breached)
+
+
+def close(ticket: Ticket, actor: Actor) -> None:
+    if actor.org_id != ticket.enterprise_id:
+        raise DomainError(_l("Only the buyer closes a ticket."))
+    if ticket.closed_at is None:
+        ticket.closed_at = utcnow()
+        audit.record(actor, "ticket.closed", "ticket", ticket.id)
+
+
+def record_breaches() -> int:
+    """Mark tickets still unanswered past their deadline (run with the scheduled commands)."""
+    result = db.session.execute(
+        update(Ticket)
+        .where(
+            Ticket.responded_at.is_(None), Ticket.respond_by < utcnow(), Ticket.breached.is_(False)
+        )
+        .values(breached=True)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def tickets_of(org: Organisation) -> list[Ticket]:
+    column = Ticket.provider_id if org.kind.value == "provider" else Ticket.enterprise_id
+    return list(
+        db.session.scalars(select(Ticket).where(column == org.id).order_by(Ticket.id.desc()))
+    )
+
+
+def tickets_on(line_ids: list[int]) -> dict[int, list[Ticket]]:
+    result: dict[int, list[Ticket]] = {i: [] for i in line_ids}
+    if line_ids:
+        for t in db.session.scalars(
+            select(Ticket).where(Ticket.line_id.in_(line_ids)).order_by(Ticket.id)
+        ):
+            result[t.line_id].append(t)
+    return result
+
+
+# Reviews
+
+
+def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
+    if line.order.enterprise_id != actor.org_id:
+        raise DomainError(_l("Only the buyer reviews a line."))
+    if line.status is not LineStatus.COMPLETED:
+        raise DomainError(_l("You can review after accepting the delivery."))
+    if not 1 <= rating <= 5:
+        raise DomainError(_l("Rate from 1 to 5."), field="rating")
+    existing = db.session.scalar(select(Review.id).where(Review.line_id == line.id))
+    if existing is not None:
+        raise DomainError(_l("You have already reviewed this line."), field="rating")
+    r = Review(
+        line_id=line.id,
+        package_id=line.package_id,
+        enterprise_id=line.order.enterprise_id,
+        rating=rating,
+        comment=comment.strip(),
+    )
+    db.session.add(r)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:
+        raise DomainError(_l("You have already reviewed this line."), field="rating") from exc
+    catalog.record_rating(line.package_id, rating)
+    notify(
+        line.provider_id,
+        "review_received",
+        f"/packages/{line.package_id}",
+        title=line.title,
+        rating=rating,
+    )
+    audit.record(actor, "review.created", "review", r.id, line_id=line.id, rating=rating)
+    return r
+
+
+def reviews_on(line_ids: list[int]) -> dict[int, Review]:
+    if not line_ids:
+        return {}
+    return {
+        r.line_id: r for r in db.session.scalars(select(Review).where(Review.line_id.in_(line_ids)))
+    }

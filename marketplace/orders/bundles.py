@@ -164,6 +164,21 @@ def from_curated(enterprise: Organisation, curated_bundle_id: int, actor: Actor)
     return bundle
 
 
+def from_recommendation(
+    enterprise: Organisation, package_ids: list[int], name: str, actor: Actor
+) -> Bundle:
+    """Take a diagnosis' recommended starter bundle as one's own."""
+    existing = {b.name for b in bundles_of(enterprise)}
+    base, n = name, 2
+    while name in existing:
+        name = f"{base} ({n})"
+        n += 1
+    bundle = create(enterprise, name, actor)
+    for package_id in package_ids:
+        add(bundle, package_id, None, actor)
+    return bundle
+
+
 # Reading a bundle: what is still offered, totals, interoperability
 
 

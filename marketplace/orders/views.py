@@ -96,6 +96,28 @@ def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
     )
 
 
+@bp.post("/diagnosis/<id:diagnosis_id>/bundle")
+@requires(OrgKind.ENTERPRISE)
+def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
+    org = current_user.org
+    d = service.get(org, diagnosis_id)
+    rec = service.recommend(org, d, str(get_locale()))
+    if not rec.starter:
+        flash(
+            _("No package in the catalogue fits yet. Try again when more providers have joined."),
+            "error",
+        )
+        return redirect(url_for("journey.diagnosis", diagnosis_id=d.id))
+    name = _("Recommended bundle (L%(level)d)", level=d.level)
+    b = bundles.from_recommendation(
+        org, [s.version.package_id for s in rec.starter], name, current_actor()
+    )
+    flash(
+        _("The recommended packages are in your bundle. Check how they work together."), "success"
+    )
+    return redirect(url_for("journey.bundle", bundle_id=b.id))
+
+
 # Bundles (组合方案)
 
 

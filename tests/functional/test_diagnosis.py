@@ -235,3 +235,19 @@ def test_medium_machining_firm_with_downtime_gets_deeper_solutions(app, dbs, mar
     assert titles(rec.starter)[0] == "预测性维护平台"
     assert "一套更深入的现场解决方案" in rec.starter[0].reasons
     assert "轻量预测维护" in titles(rec.alternatives)
+
+
+def test_taking_the_recommended_bundle(app, client, dbs, market):
+    firm = OrganisationFactory(
+        industry_code="textile", employees=12, annual_revenue_fen=200_000_000
+    )
+    UserFactory(org=firm, email="take@diag.cn")
+    client.login("take@diag.cn")
+    response = client.form("/diagnosis/new", form())
+    diagnosis_path = response.headers["Location"]
+    taken = client.form(diagnosis_path + "/bundle")
+    assert taken.status_code == 302
+    page = client.text(taken.headers["Location"])
+    assert "推荐组合方案（L2）" in page and "纺织车间看板 SaaS" in page and "质量追溯 SaaS" in page
+    again = client.form(diagnosis_path + "/bundle")
+    assert "推荐组合方案（L2） (2)" in client.text(again.headers["Location"])

@@ -37,6 +37,7 @@ EXPECTED = {
     "journey.diagnoses": "enterprise",
     "journey.new_diagnosis": "enterprise",
     "journey.diagnosis": "enterprise",
+    "journey.take_recommendation": "enterprise",
     "journey.my_bundles": "enterprise",
     "journey.bundle": "enterprise",
     "journey.add_to_bundle": "enterprise",

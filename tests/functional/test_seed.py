@@ -103,3 +103,9 @@ def test_demo_catalogue(tmp_path):
             select(PricePlan).where(PricePlan.kind == PlanKind.OUTCOME)
         ).all()
         assert {p.fee_rule.value for p in outcome} == {"fixed", "per_unit"}
+
+        from marketplace.orders.models import Bundle, Diagnosis, LineStatus, OrderLine, Review, Ticket
+
+        assert set(db.session.scalars(select(OrderLine.status))) == set(LineStatus)
+        for model in (Diagnosis, Bundle, Review, Ticket):
+            assert db.session.scalar(select(func.count()).select_from(model)) > 0, model

@@ -1,0 +1,127 @@
+"""Demo diagnoses, bundles, orders in every state, tickets and reviews: made through the
+same services as the app, so histories, notifications and ratings are consistent."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from marketplace.accounts.models import OrgKind, Organisation, User
+from marketplace.db import db, utcnow
+from marketplace.orders import aftercare, bundles, diagnosis, services
+from marketplace.orders import questionnaire as qn
+from marketplace.orders.models import LineEvent, LineStatus, OrderLine
+from marketplace.security import Actor
+
+PATHS: dict[LineStatus, list[LineEvent]] = {
+    LineStatus.PLACED: [],
+    LineStatus.ACCEPTED: [LineEvent.ACCEPT],
+    LineStatus.REJECTED: [LineEvent.REJECT],
+    LineStatus.CANCELLED: [LineEvent.CANCEL],
+    LineStatus.IN_DELIVERY: [LineEvent.ACCEPT, LineEvent.START],
+    LineStatus.DELIVERED: [LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER],
+    LineStatus.DISPUTED: [LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER, LineEvent.DISPUTE],
+    LineStatus.COMPLETED: [
+        LineEvent.ACCEPT,
+        LineEvent.START,
+        LineEvent.DELIVER,
+        LineEvent.ACCEPT_DELIVERY,
+    ],
+}
+REASONS = {
+    LineEvent.REJECT: "本季度实施团队已排满，无法按期交付。",
+    LineEvent.CANCEL: "预算调整，暂缓实施。",
+    LineEvent.DISPUTE: "看板数据与现场不一致，请排查数据采集。",
+}
+COMMENTS = [
+    "上线很快，车间主任每天都在用。",
+    "数据对接花了些时间，服务响应及时。",
+    "性价比高，适合我们这样的小厂。",
+    "",
+]
+
+
+def _owner(org: Organisation) -> User:
+    return next(u for u in org.users if u.role.value == "owner")
+
+
+def _actor(org: Organisation) -> Actor:
+    return Actor(_owner(org).id, org.id, "127.0.0.1")
+
+
+def _drive(line: OrderLine, target: LineStatus) -> None:
+    enterprise = _actor(line.order.enterprise)
+    provider = _actor(line.provider)
+    for event in PATHS[target]:
+        actor, kind = (
+            (enterprise, "enterprise")
+            if event in (LineEvent.CANCEL, LineEvent.DISPUTE, LineEvent.ACCEPT_DELIVERY)
+            else (provider, "provider")
+        )
+        if event is LineEvent.START:
+            services.add_milestone(
+                line, "现场勘查与方案确认", (utcnow() + timedelta(days=7)).date(), provider
+            )
+            services.add_milestone(
+                line, "部署上线与培训", (utcnow() + timedelta(days=21)).date(), provider
+            )
+        if event is LineEvent.DELIVER:
+            for m in line.milestones:
+                services.complete_milestone(line, m.id, provider)
+        services.transition(line, event, REASONS.get(event, ""), actor, kind)
+
+
+def load(rng: random.Random) -> dict[str, int]:
+    enterprises = list(
+        db.session.scalars(
+            select(Organisation)
+            .where(Organisation.kind == OrgKind.ENTERPRISE)
+            .order_by(Organisation.id)
+            .limit(36)
+        )
+    )
+    diagnosed = ordered = reviewed = tickets = 0
+    targets = list(PATHS)
+    for n, org in enumerate(enterprises):
+        actor = _actor(org)
+        level = rng.randint(0, 3)
+        answers = {q.code: min(4, max(0, level + rng.randint(-1, 1))) for q in qn.QUESTIONS}
+        pains = rng.sample(list(qn.PAIN_POINTS), 2)
+        d = diagnosis.diagnose(org, answers, pains, rng.choice(list(qn.BUDGETS)), actor)
+        diagnosed += 1
+        if n % 3 == 2:
+            continue  # some enterprises only diagnosed themselves
+        rec = diagnosis.recommend(org, d)
+        ids = [s.version.package_id for s in rec.starter]
+        if len(ids) < 2:
+            continue
+        bundle = bundles.from_recommendation(org, ids, f"推荐组合方案（L{d.level}）", actor)
+        if n % 3 == 1 and n > 20:
+            continue  # a bundle kept for later
+        order = services.checkout(org, bundle, actor)
+        ordered += 1
+        for k, line in enumerate(order.lines):
+            target = targets[(n + k) % len(targets)]
+            _drive(line, target)
+            if target is LineStatus.COMPLETED:
+                if rng.random() < 0.85:
+                    aftercare.review(
+                        line, rng.choice([3, 4, 4, 5, 5, 5]), rng.choice(COMMENTS), actor
+                    )
+                    reviewed += 1
+                if rng.random() < 0.5:
+                    ticket = aftercare.open_ticket(
+                        line,
+                        rng.choice(["normal", "high"]),
+                        "报表导出时偶尔超时，请协助排查。",
+                        actor,
+                    )
+                    tickets += 1
+                    if rng.random() < 0.7:
+                        aftercare.respond(
+                            ticket, "已定位为网络波动，已优化重试机制。", _actor(line.provider)
+                        )
+    db.session.flush()
+    return {"diagnoses": diagnosed, "orders": ordered, "reviews": reviewed, "tickets": tickets}

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from marketplace.accounts.models import OrgKind, Organisation, User
+from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db, utcnow
 from marketplace.orders import aftercare, bundles, diagnosis, services
 from marketplace.orders import questionnaire as qn

@@ -70,6 +70,15 @@ def _e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
+def live_app(live_server: str) -> Any:
+    """The app behind the live server, for looking data up in its database."""
+    return _LIVE["app"]
+
+
+_LIVE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _require_browser()
     url = _e2e_database_url(tmp_path_factory)
@@ -80,6 +89,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with app.app_context():
         seed.load()
         db.session.commit()
+    _LIVE["app"] = app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -104,7 +104,14 @@ def test_demo_catalogue(tmp_path):
         ).all()
         assert {p.fee_rule.value for p in outcome} == {"fixed", "per_unit"}
 
-        from marketplace.orders.models import Bundle, Diagnosis, LineStatus, OrderLine, Review, Ticket
+        from marketplace.orders.models import (
+            Bundle,
+            Diagnosis,
+            LineStatus,
+            OrderLine,
+            Review,
+            Ticket,
+        )
 
         assert set(db.session.scalars(select(OrderLine.status))) == set(LineStatus)
         for model in (Diagnosis, Bundle, Review, Ticket):

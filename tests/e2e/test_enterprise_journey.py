@@ -1,0 +1,100 @@
+"""An enterprise diagnoses itself, takes the recommended bundle, fixes an interoperability
+warning and orders; the provider accepts and delivers; the enterprise accepts and reviews."""
+
+import re
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from marketplace.db import db
+from marketplace.demo.seed import DEMO_PASSWORD
+from marketplace.orders.models import Order
+
+
+def log_in(page: Page, base: str, email: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("邮箱").fill(email)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def log_out(page: Page) -> None:
+    page.locator(".user-menu summary").click()
+    page.get_by_role("button", name="退出登录").click()
+
+
+def test_enterprise_journey(page: Page, live_server: str, live_app):
+    base = live_server
+    log_in(page, base, "e060@enterprise.demo")
+
+    # 1. diagnose
+    page.get_by_role("link", name="数字化诊断").first.click()
+    page.get_by_role("link", name="开始诊断").click()
+    for group in page.locator("fieldset.question").all()[:-2]:
+        group.locator("input[type=radio]").nth(1).check()
+    page.get_by_label("车间情况不透明").check()
+    page.get_by_label("不良品与客户投诉").check()
+    page.get_by_label("¥50,000 至 ¥200,000").check()
+    page.get_by_role("button", name="查看诊断结果").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("数字化水平 L2")
+
+    # 2. take the recommended bundle
+    page.get_by_role("button", name="采用这个组合方案").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("推荐组合方案")
+    bundle_url = page.url
+
+    # 3. fix an interoperability warning with a suggested package
+    warning = page.locator(".interop .warning").filter(has=page.locator("a")).first
+    expect(warning).to_be_visible()
+    gap_text = warning.locator("p").first.inner_text()
+    warning.locator("a").first.click()
+    page.get_by_role("button", name="加入组合方案").click()
+    expect(page).to_have_url(bundle_url)
+    expect(page.locator(".interop")).not_to_contain_text(gap_text)
+
+    # 4. order
+    page.get_by_role("button", name="下单").click()
+    expect(page.locator("h1")).to_contain_text("ZX")
+    number = page.locator("h1").inner_text().strip()
+    log_out(page)
+
+    with live_app.app_context():
+        order = db.session.scalar(select(Order).where(Order.number == number))
+        line = order.lines[0]
+        provider_email = next(u.email for u in line.provider.users if u.role.value == "owner")
+        title = line.title
+
+    # 5. the provider accepts, plans a milestone, delivers
+    log_in(page, base, provider_email)
+    page.goto(f"{base}/orders/{number}")
+    section = page.locator(".order-line").filter(has_text=title).first
+    section.get_by_role("button", name="接受订单").click()
+    section = page.locator(".order-line").filter(has_text=title).first
+    section.get_by_label("里程碑").fill("部署上线")
+    section.get_by_label("截止日期").fill("2027-01-15")
+    section.get_by_role("button", name="添加里程碑").click()
+    section = page.locator(".order-line").filter(has_text=title).first
+    section.get_by_role("button", name="开始交付").click()
+    section = page.locator(".order-line").filter(has_text=title).first
+    section.get_by_role("button", name="标记完成").click()
+    section = page.locator(".order-line").filter(has_text=title).first
+    section.get_by_role("button", name="标记为已交付").click()
+    expect(page.locator(".order-line").filter(has_text=title).first).to_contain_text(
+        "已交付，等待验收"
+    )
+    log_out(page)
+
+    # 6. the enterprise accepts (验收) and reviews
+    log_in(page, base, "e060@enterprise.demo")
+    page.goto(f"{base}/orders/{number}")
+    section = page.locator(".order-line").filter(has_text=title).first
+    section.get_by_role("button", name="确认验收").click()
+    section = page.locator(".order-line").filter(has_text=title).first
+    expect(section).to_contain_text("已验收")
+    section.get_by_label("评分（1 到 5）").select_option("5")
+    section.get_by_label("评价内容（选填）").fill("交付顺利，车间已经用上了。")
+    section.get_by_role("button", name="提交评价").click()
+    expect(page.locator(".flashes")).to_contain_text("感谢评价")
+    expect(page.locator(".order-line").filter(has_text=title).first).to_contain_text(
+        re.compile("★ 5 / 5")
+    )

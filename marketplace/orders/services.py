@@ -138,7 +138,12 @@ def order_for(org: Organisation, number: str) -> tuple[Order, list[OrderLine]]:
     order = db.session.scalar(
         select(Order)
         .where(Order.number == number)
-        .options(selectinload(Order.lines).selectinload(OrderLine.milestones))
+        .options(
+            selectinload(Order.lines).selectinload(OrderLine.milestones),
+            selectinload(Order.lines).selectinload(OrderLine.history),
+            selectinload(Order.lines).joinedload(OrderLine.provider),
+            selectinload(Order.lines).joinedload(OrderLine.version),
+        )
     )
     if order is None:
         raise NotFound(_l("Not found."))

@@ -128,7 +128,7 @@ def create_account(
 @with_appcontext
 @click.option(
     "--days",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Days of silence after delivery (default AUTO_ACCEPT_DAYS).",
 )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import BaseConverter, IntegerConverter, Map
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,6 +100,8 @@ def enforce_access() -> ResponseReturnValue | None:
 
 def refuse_nul_bytes() -> None:
     """No text anywhere contains NUL; PostgreSQL cannot store it, so refuse it up front (400)."""
+    if "\x00" in request.path:
+        abort(400)
     for values in (request.args, request.form):
         for _key, value in values.items(multi=True):
             if "\x00" in value:
@@ -156,6 +158,12 @@ def kinds(*values: Iterable[str]) -> frozenset[str]:
 
 
 MAX_ID = 2**31 - 1
+
+
+class OrderNumberConverter(BaseConverter):
+    """``<order_number:…>``: ZX, eight digits, a dash, six or more digits."""
+
+    regex = r"ZX[0-9]{8}-[0-9]{6,9}"
 
 
 class IdConverter(IntegerConverter):

@@ -4,6 +4,7 @@ filters and sorting, all in SQL with a fixed number of queries per page."""
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import reduce
@@ -106,9 +107,9 @@ def _yuan(fen: int | None) -> str | None:
 
 
 def _int(value: str | None, low: int, high: int) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return min(max(int(value.strip()[:12]), low), high)
+    if value is None or not re.fullmatch(r"[0-9]{1,12}", value.strip()):
+        return None  # not '²' or '٣' either: str.isdigit() would let them through
+    return min(max(int(value.strip()), low), high)
 
 
 def parse(

@@ -3,6 +3,8 @@ and curated bundles, delisting by agency officials and categories for the platfo
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -70,7 +72,7 @@ def index() -> ResponseReturnValue:
 @public
 def compare() -> ResponseReturnValue:
     ids = list(
-        dict.fromkeys(int(v) for v in request.args.getlist("ids") if v.isdigit() and len(v) < 10)
+        dict.fromkeys(int(v) for v in request.args.getlist("ids") if re.fullmatch(r"[0-9]{1,9}", v))
     )
     if not 2 <= len(ids) <= 4:
         return render(

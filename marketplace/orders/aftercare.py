@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
@@ -156,7 +157,11 @@ def record_breaches() -> int:
     result = db.session.execute(
         update(Ticket)
         .where(
-            Ticket.responded_at.is_(None), Ticket.respond_by < utcnow(), Ticket.breached.is_(False)
+            Ticket.responded_at.is_(None),
+            Ticket.respond_by < utcnow(),
+            Ticket.breached.is_(False),
+            # a ticket the buyer closed in time was not missed
+            (Ticket.closed_at.is_(None)) | (Ticket.closed_at > Ticket.respond_by),
         )
         .values(breached=True)
         .execution_options(synchronize_session=False)
@@ -166,9 +171,13 @@ def record_breaches() -> int:
 
 def tickets_of(org: Organisation) -> list[Ticket]:
     column = Ticket.provider_id if org.kind.value == "provider" else Ticket.enterprise_id
-    return list(
-        db.session.scalars(select(Ticket).where(column == org.id).order_by(Ticket.id.desc()))
+    stmt = (
+        select(Ticket)
+        .where(column == org.id)
+        .options(joinedload(Ticket.line))
+        .order_by(Ticket.id.desc())
     )
+    return list(db.session.scalars(stmt))
 
 
 def tickets_on(line_ids: list[int]) -> dict[int, list[Ticket]]:

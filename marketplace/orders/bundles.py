@@ -152,7 +152,7 @@ def choose_plan(bundle: Bundle, item_id: int, plan_id: int, actor: Actor) -> Non
 
 def from_curated(enterprise: Organisation, curated_bundle_id: int, actor: Actor) -> Bundle:
     curated = catalog.public_bundle(curated_bundle_id)
-    name = curated.name
+    name = curated.name[:70]
     existing = {b.name for b in bundles_of(enterprise)}
     n = 2
     while name in existing:
@@ -168,6 +168,7 @@ def from_recommendation(
     enterprise: Organisation, package_ids: list[int], name: str, actor: Actor
 ) -> Bundle:
     """Take a diagnosis' recommended starter bundle as one's own."""
+    name = name[:70]
     existing = {b.name for b in bundles_of(enterprise)}
     base, n = name, 2
     while name in existing:
@@ -236,8 +237,10 @@ def totals(bundle_lines: list[Line]) -> Totals:
             t.subscription_fen += plan.subscription_total_fen
         else:
             t.outcome_base_fen += plan.base_fee_fen or 0
-            fee = plan.success_fee_fen if plan.fee_rule is FeeRule.FIXED else plan.fee_cap_fen
-            t.success_fees_up_to_fen += fee or 0
+            if plan.fee_rule is FeeRule.FIXED:
+                t.success_fees_up_to_fen += plan.success_fee_fen or 0
+            else:  # the cap covers the base fee and the per-unit fees together
+                t.success_fees_up_to_fen += (plan.fee_cap_fen or 0) - (plan.base_fee_fen or 0)
         t.longest_go_live_days = max(t.longest_go_live_days, line.version.go_live_days)
     return t
 

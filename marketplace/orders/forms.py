@@ -41,7 +41,9 @@ class NewBundleForm(Form):
 
 
 class AddToBundleForm(Form):
-    package_id = IntegerField(validators=[InputRequired(REQUIRED)])
+    package_id = IntegerField(
+        validators=[InputRequired(REQUIRED), NumberRange(min=1, max=2**31 - 1)]
+    )
     # Ids checked by the service: another enterprise's bundle is 404, another package's plan an error.
     bundle_id = StringField(_l("Add to"), validators=[Optional(), Length(max=10)])
     plan_id = StringField(_l("Plan"), validators=[Optional(), Length(max=10)])

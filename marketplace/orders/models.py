@@ -161,6 +161,9 @@ class Order(Base):
 
     id: Mapped[intpk]
     number: Mapped[str] = mapped_column(String(24), unique=True)
+    # A checkout form carries a one-time key: a repeated or double-clicked submission finds
+    # the order it already made instead of ordering twice.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -171,7 +174,9 @@ class Order(Base):
 
     @property
     def committed_fen(self) -> int:
-        return sum(line.committed_fen for line in self.lines)
+        """What the live lines commit to (rejected and cancelled lines commit nothing)."""
+        dead = (LineStatus.REJECTED, LineStatus.CANCELLED)
+        return sum(line.committed_fen for line in self.lines if line.status not in dead)
 
 
 class OrderLine(Base):
@@ -201,6 +206,7 @@ class OrderLine(Base):
     committed_fen: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, length=20))
     delivered_at: Mapped[datetime | None]
+    auto_accept_reminded_at: Mapped[datetime | None]
     created_at: Mapped[created_at]
 
     order: Mapped[Order] = relationship(back_populates="lines")

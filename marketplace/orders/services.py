@@ -7,10 +7,12 @@ voucher reservation (issue 5) and payment scheduling (issue 6) plug into ``check
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
@@ -35,10 +37,20 @@ from marketplace.security import Actor
 MAX_MILESTONES = 20
 
 
-def checkout(enterprise: Organisation, bundle: Bundle, actor: Actor) -> Order:
-    """Turn a bundle into an order: one line per package version, prices copied now."""
+def checkout(
+    enterprise: Organisation, bundle: Bundle, actor: Actor, key: str | None = None
+) -> Order:
+    """Turn a bundle into an order: one line per package version, prices copied now.
+
+    ``key`` makes it idempotent: the same key returns the order it already made."""
     if bundle.enterprise_id != enterprise.id:
         raise NotFound(_l("Not found."))
+    if key:
+        existing = db.session.scalar(select(Order).where(Order.idempotency_key == key))
+        if existing is not None:
+            if existing.enterprise_id != enterprise.id:
+                raise NotFound(_l("Not found."))
+            return existing
     if not bundle.items:
         raise DomainError(_l("The bundle is empty: add packages before ordering."))
     lines = bundles.lines(bundle)  # re-read inside this transaction
@@ -58,10 +70,15 @@ def checkout(enterprise: Organisation, bundle: Bundle, actor: Actor) -> Order:
         enterprise_id=enterprise.id,
         bundle_id=bundle.id,
         created_by_id=actor.user_id,
-        number="pending",
+        number=f"pending-{secrets.token_hex(6)}",
+        idempotency_key=key or None,
     )
     db.session.add(order)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:  # the same key, submitted twice at once
+        raise DomainError(_l("This order is already being placed. Reload the page.")) from exc
     order.number = f"ZX{utcnow():%Y%m%d}-{order.id:06d}"
     for line in lines:
         assert line.version is not None
@@ -176,9 +193,21 @@ def transition(
     if event is LineEvent.DELIVER and any(m.done_at is None for m in line.milestones):
         raise DomainError(_l("Mark every milestone done before delivering."))
     before = line.status
-    line.status = LINE_MACHINE.next_state(before, event, actor_kind)
-    if line.status is LineStatus.DELIVERED:
-        line.delivered_at = utcnow()
+    after = LINE_MACHINE.next_state(before, event, actor_kind)
+    values: dict[str, object] = {"status": after}
+    if after is LineStatus.DELIVERED:
+        values["delivered_at"] = utcnow()
+        values["auto_accept_reminded_at"] = None
+    # Only from the state this request saw: two clicks at once cannot both move the line.
+    moved = db.session.execute(
+        update(OrderLine)
+        .where(OrderLine.id == line.id, OrderLine.status == before)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This line changed meanwhile. Reload the page and try again."))
+    db.session.refresh(line, ["status", "delivered_at", "auto_accept_reminded_at"])
     _history(line, before, event.value, reason, actor, actor_kind)
     # the other party hears of it (both, when the system acted)
     parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
@@ -247,7 +276,9 @@ def auto_accept(older_than: timedelta, actor: Actor) -> list[OrderLine]:
 
 
 def remind(lines: list[OrderLine]) -> None:
+    now = utcnow()
     for line in lines:
+        line.auto_accept_reminded_at = now
         aftercare.notify(
             line.order.enterprise_id,
             "auto_accept_soon",
@@ -264,5 +295,6 @@ def due_for_reminder(older_than: timedelta, window: timedelta) -> list[OrderLine
         OrderLine.status == LineStatus.DELIVERED,
         OrderLine.delivered_at <= now - older_than + window,
         OrderLine.delivered_at > now - older_than,
+        OrderLine.auto_accept_reminded_at.is_(None),
     )
     return list(db.session.scalars(stmt))

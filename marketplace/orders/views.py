@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -10,11 +13,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.db import db, utcnow
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
 from marketplace.orders import aftercare, bundles, forms
@@ -133,7 +137,10 @@ def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
         totals=bundles.totals(bundle_lines),
         interop=bundles.interoperability(bundle_lines),
         obj=lambda code: objects.get(code, code),
-        protos=lambda codes: "、".join(protocols.get(c, c) for c in codes),
+        protos=lambda codes: (", " if locale == "en" else "、").join(
+            protocols.get(c, c) for c in codes
+        ),
+        checkout_key=secrets.token_urlsafe(24),
         status=status,
     )
 
@@ -173,10 +180,12 @@ def add_to_bundle() -> ResponseReturnValue:
         )
     actor = current_actor()
     chosen = form.bundle_id.data or ""
+    chosen = chosen if re.fullmatch(r"[0-9]{1,9}|new", chosen) else ""
     existing = bundles.bundles_of(org)
     # another enterprise's bundle is not found (404), before anything changes
-    target = bundles.get(org, int(chosen)) if chosen.isdigit() else None
-    plan_id = int(form.plan_id.data) if (form.plan_id.data or "").isdigit() else None
+    target = bundles.get(org, int(chosen)) if chosen not in ("", "new") else None
+    plan_text = form.plan_id.data or ""
+    plan_id = int(plan_text) if re.fullmatch(r"[0-9]{1,9}", plan_text) else None
     try:
         bundles.addable(form.package_id.data, plan_id)  # before a new bundle is made for it
         if target is not None:
@@ -190,7 +199,8 @@ def add_to_bundle() -> ResponseReturnValue:
         if htmx:
             return render("orders/_added.html", error=str(error.message), b=None, status=422)
         flash(str(error.message), "error")
-        return redirect(url_for("catalog.package", package_id=form.package_id.data))
+        back = urlsplit(request.referrer or "").path
+        return redirect(back if is_safe_next(back) else url_for("journey.my_bundles"))
     if htmx:
         return render("orders/_added.html", error=None, b=b)
     flash(_("Added to %(name)s.", name=b.name), "success")
@@ -223,7 +233,13 @@ def remove_from_bundle(bundle_id: int, item_id: int) -> ResponseReturnValue:
 @bp.post("/my-bundles/from-curated/<id:curated_id>")
 @requires(OrgKind.ENTERPRISE)
 def from_curated(curated_id: int) -> ResponseReturnValue:
-    b = bundles.from_curated(current_user.org, curated_id, current_actor())
+    try:
+        b = bundles.from_curated(current_user.org, curated_id, current_actor())
+    except NotFound:
+        raise
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("journey.my_bundles"))
     flash(_("Your bundle starts from the curated bundle. Change it as you like."), "success")
     return redirect(url_for("journey.bundle", bundle_id=b.id))
 
@@ -235,8 +251,10 @@ def from_curated(curated_id: int) -> ResponseReturnValue:
 @requires(OrgKind.ENTERPRISE, owner=True)
 def checkout(bundle_id: int) -> ResponseReturnValue:
     b = bundles.get(current_user.org, bundle_id)
+    sent = request.form.get("key", "")
+    key = sent if re.fullmatch(r"[A-Za-z0-9_-]{16,64}", sent) else None
     try:
-        order = orders.checkout(current_user.org, b, current_actor())
+        order = orders.checkout(current_user.org, b, current_actor(), key)
     except DomainError as error:
         flash(str(error.message), "error")
         return redirect(url_for("journey.bundle", bundle_id=b.id))
@@ -267,7 +285,7 @@ def _actor_kind() -> str:
     return str(current_user.org_kind.value)
 
 
-@bp.get("/orders/<number>")
+@bp.get("/orders/<order_number:number>")
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
 def order(number: str) -> ResponseReturnValue:
     o, lines = orders.order_for(current_user.org, number[:24])
@@ -327,6 +345,8 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
     line = orders.line_for(current_user.org, line_id)
     try:
         orders.complete_milestone(line, milestone_id, current_actor())
+    except NotFound:
+        raise
     except DomainError as error:
         flash(str(error.message), "error")
     return redirect(url_for("journey.order", number=line.order.number))
@@ -339,7 +359,11 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
 def package_reviews(package_id: int) -> list[Review]:
     """Verified buyers' reviews of a package, for the catalogue's package page."""
     stmt = (
-        select(Review).where(Review.package_id == package_id).order_by(Review.id.desc()).limit(20)
+        select(Review)
+        .where(Review.package_id == package_id)
+        .options(joinedload(Review.enterprise))
+        .order_by(Review.id.desc())
+        .limit(20)
     )
     return list(db.session.scalars(stmt))
 

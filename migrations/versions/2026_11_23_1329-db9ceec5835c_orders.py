@@ -24,6 +24,7 @@ def upgrade() -> None:
         "orders",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("number", sa.String(length=24), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=64), nullable=True),
         sa.Column("enterprise_id", sa.Integer(), nullable=False),
         sa.Column("bundle_id", sa.Integer(), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
@@ -43,6 +44,7 @@ def upgrade() -> None:
             name=op.f("fk_orders_enterprise_id_organisations"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_orders_idempotency_key")),
         sa.UniqueConstraint("number", name=op.f("uq_orders_number")),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
@@ -96,6 +98,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("delivered_at", marketplace.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "auto_accept_reminded_at", marketplace.db.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", marketplace.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "amount_fen IS NULL OR amount_fen >= 0", name=op.f("ck_order_lines_amount_not_negative")

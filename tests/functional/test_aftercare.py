@@ -132,3 +132,17 @@ def test_each_party_is_notified(client, dbs, shop):  # noqa: F811
     client.form("/logout")
     client.login("e@ord.cn")
     assert "服务商已接单" in client.text("/notifications")
+
+
+def test_a_ticket_closed_in_time_is_no_breach(app, client, dbs, shop):  # noqa: F811
+    place(client, shop)
+    line = complete(dbs, shop["a"])
+    client.form(f"/order-lines/{line.id}/tickets", {"severity": "low", "description": "小问题"})
+    ticket = dbs.scalar(select(Ticket))
+    client.form(f"/tickets/{ticket.id}/close")
+    dbs.expire_all()
+    ticket = dbs.get(Ticket, ticket.id)
+    ticket.respond_by = utcnow() - timedelta(minutes=1)  # the deadline passes after it was closed
+    ticket.closed_at = ticket.respond_by - timedelta(hours=1)
+    dbs.commit()
+    assert "SLA breaches recorded: 0" in app.test_cli_runner().invoke(args=["sla-check"]).output

@@ -172,7 +172,7 @@ def test_adding_choosing_plans_and_totals(client, dbs, market):
     assert "¥30,000.00" in page  # one-time gateway
     assert "¥5,000.00" in page  # the outcome plan's base fee
     assert "¥35,000.00" in page  # committed in all
-    assert "最高 ¥20,000.00，仅在达标后收取" in page
+    assert "最高 ¥15,000.00，仅在达标后收取" in page  # the cap (¥20,000) includes the base fee
     assert "20 天" in page  # longest go-live
 
 

@@ -208,3 +208,94 @@ def test_no_sequence_of_events_leaves_the_machine():
             assert state in states
     reachable = {t.target for t in LINE_MACHINE.table.values()}
     assert reachable <= states and LineStatus.COMPLETED in reachable
+
+
+def test_a_line_moves_only_from_the_state_the_request_saw(app, client, dbs, connection, shop):
+    """Accept and reject clicked at once: the second finds the line already moved."""
+    from sqlalchemy import update
+
+    from marketplace.errors import DomainError
+    from marketplace.orders import services as orders
+
+    place(client, shop)
+    line = line_of(dbs, shop["a"])
+    with services(app, dbs):
+        connection.execute(
+            update(OrderLine).where(OrderLine.id == line.id).values(status="accepted")
+        )
+        with pytest.raises(DomainError, match=r"meanwhile|已被更新"):
+            orders.transition(
+                line, LineEvent.REJECT, "太忙", Actor(None, shop["a"].id, None), "provider"
+            )
+    history = dbs.scalars(
+        select(LineStatusChange.event).where(LineStatusChange.line_id == line.id)
+    ).all()
+    assert "reject" not in history
+
+
+def test_checkout_is_idempotent_with_its_key(client, dbs, shop):
+    client.login("e@ord.cn")
+    key = "k" * 32
+    first = client.form(f"/my-bundles/{shop['bundle'].id}/checkout", {"key": key})
+    second = client.form(f"/my-bundles/{shop['bundle'].id}/checkout", {"key": key})
+    assert first.headers["Location"] == second.headers["Location"]
+    assert dbs.scalar(select(func.count(Order.id))) == 1
+
+
+def test_order_totals_leave_out_rejected_lines(client, dbs, shop):
+    place(client, shop)
+    client.form("/logout")
+    client.login("b@ord.cn")
+    line = line_of(dbs, shop["b"])
+    client.form(f"/order-lines/{line.id}/events/reject", {"reason": "排期已满"})
+    dbs.expire_all()
+    order = dbs.scalar(select(Order))
+    assert order.committed_fen == 24_000_00  # only provider a's line remains
+
+
+def test_reminders_go_out_once(app, client, dbs, shop):
+    place(client, shop)
+    line = line_of(dbs, shop["a"])
+    line.status = LineStatus.DELIVERED
+    line.delivered_at = utcnow() - timedelta(days=12)
+    dbs.commit()
+    runner = app.test_cli_runner()
+    assert "will be accepted automatically soon" in runner.invoke(args=["auto-accept"]).output
+    assert "will be accepted automatically soon" not in runner.invoke(args=["auto-accept"]).output
+    assert runner.invoke(args=["auto-accept", "--days", "-1"]).exit_code == 2
+
+
+def test_odd_ids_and_numbers_are_not_errors(client, dbs, shop):
+    assert client.get("/catalog?page=²&min_price=٣&min_rating=²").status_code == 200
+    assert client.get(f"/compare?ids=²&ids={shop['pa'].id}").status_code == 400
+    assert client.get("/orders/ZX%00").status_code in (400, 404)
+    client.login("e@ord.cn")
+    for data in [
+        {"package_id": "99999999999999999999999"},
+        {"package_id": str(shop["pa"].id), "bundle_id": "²"},
+        {"package_id": str(shop["pa"].id), "plan_id": "²", "bundle_id": "new"},
+    ]:
+        assert client.form("/my-bundles/add", data).status_code in (302, 404), data
+
+
+def test_random_events_through_the_service_keep_to_the_machine(app, client, dbs, shop):
+    """A property test on the stored history: random events, by random parties, through the
+    same service the pages use; every recorded step is a step of the machine."""
+    from marketplace.errors import DomainError
+    from marketplace.orders import services as orders
+
+    place(client, shop)
+    rng = random.Random(11)
+    allowed = {(t.source, t.event.value, t.target) for t in LINE_MACHINE.table.values()}
+    with services(app, dbs):
+        for line in dbs.scalars(select(OrderLine)).all():
+            for _ in range(25):
+                event = rng.choice(list(LineEvent))
+                kind = rng.choice(["enterprise", "provider", "system"])
+                try:
+                    orders.transition(line, event, "理由", Actor(None, None, None), kind)
+                except DomainError:
+                    continue
+                assert line.status in set(LineStatus)
+    for h in dbs.scalars(select(LineStatusChange).where(LineStatusChange.event != "place")):
+        assert (h.from_status, h.event, h.to_status) in allowed

@@ -79,6 +79,8 @@ def notification_text(n: Notification) -> str:
 
 # Tickets
 
+INTEGRATION_SLA_HOURS = 24  # integration lines have no package SLA; a working day
+
 
 def open_ticket(line: OrderLine, severity: str, description: str, actor: Actor) -> Ticket:
     if line.order.enterprise_id != actor.org_id:
@@ -99,7 +101,10 @@ def open_ticket(line: OrderLine, severity: str, description: str, actor: Actor) 
         severity=level,
         description=description.strip(),
         opened_at=now,
-        respond_by=now + timedelta(hours=line.version.sla_response_hours),
+        respond_by=now
+        + timedelta(
+            hours=line.version.sla_response_hours if line.version else INTEGRATION_SLA_HOURS
+        ),
     )
     db.session.add(ticket)
     db.session.flush()
@@ -198,6 +203,8 @@ def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
         raise DomainError(_l("Only the buyer reviews a line."))
     if line.status is not LineStatus.COMPLETED:
         raise DomainError(_l("You can review after accepting the delivery."))
+    if line.package_id is None:
+        raise DomainError(_l("Reviews are for packages; rate the parts of the bundle."))
     if not 1 <= rating <= 5:
         raise DomainError(_l("Rate from 1 to 5."), field="rating")
     existing = db.session.scalar(select(Review.id).where(Review.line_id == line.id))

@@ -15,6 +15,7 @@ from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import (
+    CuratedBundle,
     FeeRule,
     Flow,
     Package,
@@ -213,20 +214,47 @@ def lines(bundle: Bundle) -> list[Line]:
 
 
 @dataclass
+class Integration:
+    """The integration fee of the curated bundle this bundle started from. It is owed to the
+    integrator, and only while the curated set is kept whole and still offered."""
+
+    curated: CuratedBundle
+    applies: bool
+
+
+def integration(bundle: Bundle) -> Integration | None:
+    if bundle.curated_bundle_id is None:
+        return None
+    curated = db.session.get(CuratedBundle, bundle.curated_bundle_id)
+    if curated is None:
+        return None
+    whole = {i.package_id for i in curated.items} <= {i.package_id for i in bundle.items}
+    return Integration(curated, whole and catalog.bundle_available(curated))
+
+
+@dataclass
 class Totals:
     one_time_fen: int = 0
     subscription_fen: int = 0
     outcome_base_fen: int = 0
+    integration_fee_fen: int = 0
     success_fees_up_to_fen: int = 0
     longest_go_live_days: int = 0
 
     @property
     def committed_fen(self) -> int:
-        return self.one_time_fen + self.subscription_fen + self.outcome_base_fen
+        return (
+            self.one_time_fen
+            + self.subscription_fen
+            + self.outcome_base_fen
+            + self.integration_fee_fen
+        )
 
 
-def totals(bundle_lines: list[Line]) -> Totals:
+def totals(bundle_lines: list[Line], integration_fee: Integration | None = None) -> Totals:
     t = Totals()
+    if integration_fee is not None and integration_fee.applies:
+        t.integration_fee_fen = integration_fee.curated.integration_fee_fen
     for line in bundle_lines:
         if line.version is None or not line.plan_current:
             continue

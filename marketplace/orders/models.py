@@ -188,14 +188,23 @@ class OrderLine(Base):
         CheckConstraint("amount_fen IS NULL OR amount_fen >= 0", name="amount_not_negative"),
         CheckConstraint("monthly_fen IS NULL OR monthly_fen >= 0", name="monthly_not_negative"),
         CheckConstraint("term_months IS NULL OR term_months BETWEEN 1 AND 60", name="term_range"),
+        CheckConstraint("kind IN ('package', 'integration')", name="kind_known"),
+        CheckConstraint(
+            "(kind = 'package') = (package_id IS NOT NULL AND version_id IS NOT NULL"
+            " AND plan_id IS NOT NULL)",
+            name="package_lines_point_at_a_version",
+        ),
         Index("ix_order_lines_provider_id_status", "provider_id", "status"),
     )
 
     id: Mapped[intpk]
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"))
-    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id"))
-    plan_id: Mapped[int] = mapped_column(ForeignKey("price_plans.id"))
+    # A package line points at the version and plan bought; an integration line (the fee of a
+    # curated bundle ordered whole) is owed to the integrator and points at no package.
+    kind: Mapped[str] = mapped_column(String(20), default="package")
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("package_versions.id"))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("price_plans.id"))
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     title: Mapped[str] = mapped_column(String(120))
     plan_kind: Mapped[PlanKind] = mapped_column(str_enum(PlanKind))
@@ -211,7 +220,12 @@ class OrderLine(Base):
 
     order: Mapped[Order] = relationship(back_populates="lines")
     provider: Mapped[Organisation] = relationship()
-    version: Mapped[PackageVersion] = relationship()
+    version: Mapped[PackageVersion | None] = relationship()
+
+    @property
+    def is_integration(self) -> bool:
+        return self.kind == "integration"
+
     milestones: Mapped[list[Milestone]] = relationship(
         back_populates="line", order_by="Milestone.position", cascade="all, delete-orphan"
     )

@@ -108,6 +108,30 @@ def checkout(
             number=order.number,
             title=order_line.title,
         )
+    deal = bundles.integration(bundle)
+    if deal is not None and deal.applies:
+        fee = deal.curated.integration_fee_fen
+        integration_line = OrderLine(
+            order=order,
+            kind="integration",
+            provider_id=deal.curated.integrator_id,
+            title=deal.curated.name,
+            plan_kind=PlanKind.ONE_TIME,
+            plan_name=str(_l("Integration fee")),
+            amount_fen=fee,
+            committed_fen=fee,
+            status=LineStatus.PLACED,
+        )
+        db.session.add(integration_line)
+        db.session.flush()
+        _history(integration_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
+        aftercare.notify(
+            deal.curated.integrator_id,
+            "order_placed",
+            f"/orders/{order.number}",
+            number=order.number,
+            title=integration_line.title,
+        )
     # Issue 5: vouchers.reserve(order, ...) here. Issue 6: payments.schedule(order, ...) here.
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
     return order

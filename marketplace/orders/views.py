@@ -127,6 +127,7 @@ def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
 
 def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
     bundle_lines = bundles.lines(b)
+    integration = bundles.integration(b)
     locale = str(get_locale())
     objects = {d.code: d.name(locale) for d in catalog.data_objects()}
     protocols = {p.code: p.name for p in catalog.protocols()}
@@ -134,7 +135,8 @@ def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
         "orders/bundle.html",
         b=b,
         lines=bundle_lines,
-        totals=bundles.totals(bundle_lines),
+        totals=bundles.totals(bundle_lines, integration),
+        integration=integration,
         interop=bundles.interoperability(bundle_lines),
         obj=lambda code: objects.get(code, code),
         protos=lambda codes: (", " if locale == "en" else "、").join(

@@ -56,9 +56,10 @@ def upgrade() -> None:
         "order_lines",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
-        sa.Column("package_id", sa.Integer(), nullable=False),
-        sa.Column("version_id", sa.Integer(), nullable=False),
-        sa.Column("plan_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("package_id", sa.Integer(), nullable=True),
+        sa.Column("version_id", sa.Integer(), nullable=True),
+        sa.Column("plan_id", sa.Integer(), nullable=True),
         sa.Column("provider_id", sa.Integer(), nullable=False),
         sa.Column("title", sa.String(length=120), nullable=False),
         sa.Column(
@@ -111,6 +112,13 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "monthly_fen IS NULL OR monthly_fen >= 0",
             name=op.f("ck_order_lines_monthly_not_negative"),
+        ),
+        sa.CheckConstraint(
+            "kind IN ('package', 'integration')", name=op.f("ck_order_lines_kind_known")
+        ),
+        sa.CheckConstraint(
+            "(kind = 'package') = (package_id IS NOT NULL AND version_id IS NOT NULL AND plan_id IS NOT NULL)",
+            name=op.f("ck_order_lines_package_lines_point_at_a_version"),
         ),
         sa.CheckConstraint(
             "term_months IS NULL OR term_months BETWEEN 1 AND 60",

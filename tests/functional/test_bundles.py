@@ -299,3 +299,49 @@ def test_a_package_that_left_the_catalogue_is_marked(app, client, dbs, market):
     dbs.commit()
     page = client.text(f"/my-bundles/{b.id}")
     assert "已不在目录中" in page and "¥0.00" in page
+
+
+def test_a_curated_bundle_ordered_whole_bills_its_integration_fee(app, client, dbs, market):
+    from marketplace.orders.models import Order
+
+    agency = dbs.scalar(
+        select(market["provider"].__class__).where(market["provider"].__class__.kind == "agency")
+    )
+    integrator, i_owner = provider_with_owner("i2@bun.cn", integrator=True)
+    other, other_owner = provider_with_owner("q2@bun.cn")
+    membership(dbs, integrator, agency)
+    membership(dbs, other, agency)
+    extra = publish(
+        app,
+        dbs,
+        other,
+        other_owner,
+        [("produces", "rest_json", "production_orders")],
+        [ONE_TIME],
+        title="另一家 MES 2",
+        category_code="mes",
+    )
+    with services(app, dbs):
+        curated = catalog.create_bundle(
+            integrator,
+            catalog.BundleFields(
+                "上云套餐", "", "machining", "small", 8_000_00, [market["gateway"].id, extra.id]
+            ),
+            Actor(i_owner.id, integrator.id, None),
+        )
+    client.login("e@bun.cn")
+    path = client.form(f"/my-bundles/from-curated/{curated.id}").headers["Location"]
+    page = client.text(path)
+    assert "¥8,000.00" in page and "¥68,000.00" in page  # 30,000 + 30,000 + the integration fee
+    client.form(path + "/checkout", {"key": "x" * 32})
+    order = dbs.scalar(select(Order))
+    integration = [
+        (line.provider_id, line.committed_fen) for line in order.lines if line.kind == "integration"
+    ]
+    assert integration == [(integrator.id, 8_000_00)]
+    assert order.committed_fen == 68_000_00
+
+    # the enterprise drops a part: the integrator's fee no longer applies
+    b = bundle_of(dbs, market["org"])
+    client.form(f"/my-bundles/{b.id}/items/{b.items[0].id}/delete")
+    assert "仅在保留其全部转型包时收取" in client.text(path)

@@ -26,6 +26,8 @@ NOTIFICATION_TEXTS = {
     "ticket_opened": _l("New support ticket on %(title)s (%(severity)s)."),
     "ticket_answered": _l("The provider answered your ticket on %(title)s."),
     "review_received": _l("%(title)s was rated %(rating)d of 5."),
+    "milestone_planned": _l("%(title)s: milestone “%(milestone)s” planned for %(due)s."),
+    "milestone_done": _l("%(title)s: milestone “%(milestone)s” is done."),
     "auto_accept_soon": _l(
         "Order %(number)s, %(title)s will be accepted automatically in a few days."
     ),

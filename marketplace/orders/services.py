@@ -271,6 +271,14 @@ def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Mi
     milestone = Milestone(title=title.strip(), due_on=due_on, position=len(line.milestones))
     line.milestones.append(milestone)
     db.session.flush()
+    aftercare.notify(
+        line.order.enterprise_id,
+        "milestone_planned",
+        f"/orders/{line.order.number}",
+        title=line.title,
+        milestone=milestone.title,
+        due=due_on.isoformat(),
+    )
     audit.record(actor, "milestone.added", "order_line", line.id, milestone_id=milestone.id)
     return milestone
 
@@ -283,6 +291,13 @@ def complete_milestone(line: OrderLine, milestone_id: int, actor: Actor) -> None
         raise DomainError(_l("Milestones are done during delivery."))
     if milestone.done_at is None:
         milestone.done_at = utcnow()
+        aftercare.notify(
+            line.order.enterprise_id,
+            "milestone_done",
+            f"/orders/{line.order.number}",
+            title=line.title,
+            milestone=milestone.title,
+        )
         audit.record(actor, "milestone.done", "order_line", line.id, milestone_id=milestone.id)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 
 from flask import Flask
@@ -89,19 +90,32 @@ def membership(
     return m
 
 
+DEFAULT_INTERFACES = (
+    ("consumes", "opc_ua", "device_telemetry"),
+    ("produces", "mqtt", "device_telemetry"),
+)
+
+
 def published_package(
     app: Flask,
     dbs: Session,
     provider: Organisation,
     user: User,
     fields: catalog.VersionFields = FIELDS,
+    plans: Iterable[catalog.PlanFields] = (SUBSCRIPTION,),
+    interfaces: Iterable[tuple[str, str, str]] = DEFAULT_INTERFACES,
+    **changes: object,
 ) -> Package:
+    """A package published through the services, with ``changes`` to the default fields."""
+    if changes:
+        fields = replace(fields, **changes)  # type: ignore[arg-type]
     actor = Actor(user.id, provider.id, "127.0.0.1")
     with services(app, dbs):
         package = catalog.create_package(provider, fields, actor)
-        catalog.add_plan(package, SUBSCRIPTION, actor)
-        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", actor)
-        catalog.add_interface(package, "produces", "mqtt", "device_telemetry", actor)
+        for plan in plans:
+            catalog.add_plan(package, plan, actor)
+        for flow, protocol, data_object in interfaces:
+            catalog.add_interface(package, flow, protocol, data_object, actor)
         catalog.submit(package, actor)
         catalog.publish(package, actor)
     return package

@@ -10,26 +10,18 @@ from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
-    FIELDS,
     agency_with_official,
     membership,
     provider_with_owner,
+    published_package,
     services,
 )
 
 
 def publish(app, dbs, provider, owner, interfaces, plans, **changes):
-    fields = FIELDS.__class__(**{**FIELDS.__dict__, **changes})
-    actor = Actor(owner.id, provider.id, None)
-    with services(app, dbs):
-        package = catalog.create_package(provider, fields, actor)
-        for plan in plans:
-            catalog.add_plan(package, plan, actor)
-        for flow, protocol, data_object in interfaces:
-            catalog.add_interface(package, flow, protocol, data_object, actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
-    return package
+    return published_package(
+        app, dbs, provider, owner, plans=plans, interfaces=interfaces, **changes
+    )
 
 
 ONE_TIME = catalog.PlanFields(kind="one_time", name="买断", amount_fen=30_000_00)

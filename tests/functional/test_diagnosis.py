@@ -99,25 +99,13 @@ def test_other_enterprises_diagnoses_are_404_and_providers_cannot_diagnose(app, 
     assert client.get("/diagnosis/new").status_code == 403
 
 
-def publish(app, dbs, provider, owner, **changes):
-    from tests.functional.catalog_helpers import FIELDS, SUBSCRIPTION
+def publish(app, dbs, provider, owner, price=300_000_00, **changes):
+    """SaaS packages sell by subscription, the others at a one-time price."""
+    from tests.functional.catalog_helpers import SUBSCRIPTION, published_package
 
-    one_time = catalog.PlanFields(
-        kind="one_time", name="买断", amount_fen=changes.pop("price", 300_000_00)
-    )
-    plans = changes.pop("plans", None) or (
-        [SUBSCRIPTION] if changes.get("deployment") == "saas" else [one_time]
-    )
-    fields = FIELDS.__class__(**{**FIELDS.__dict__, **changes})
-    actor = Actor(owner.id, provider.id, None)
-    with services(app, dbs):
-        package = catalog.create_package(provider, fields, actor)
-        for plan in plans:
-            catalog.add_plan(package, plan, actor)
-        catalog.add_interface(package, "consumes", "mqtt", "device_telemetry", actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
-    return package
+    one_time = catalog.PlanFields(kind="one_time", name="买断", amount_fen=price)
+    plans = [SUBSCRIPTION] if changes.get("deployment") == "saas" else [one_time]
+    return published_package(app, dbs, provider, owner, plans=plans, **changes)
 
 
 @pytest.fixture

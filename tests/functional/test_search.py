@@ -6,29 +6,18 @@ import pytest
 
 from marketplace.catalog import services as catalog
 from marketplace.pool.models import PoolStatus
-from marketplace.security import Actor
 from tests.functional.catalog_helpers import (
-    FIELDS,
     OUTCOME,
     SUBSCRIPTION,
     agency_with_official,
     membership,
     provider_with_owner,
-    services,
+    published_package,
 )
 
 
 def publish(app, dbs, provider, owner, plans=(SUBSCRIPTION,), **changes):
-    fields = FIELDS.__class__(**{**FIELDS.__dict__, **changes})
-    actor = Actor(owner.id, provider.id, None)
-    with services(app, dbs):
-        package = catalog.create_package(provider, fields, actor)
-        for plan in plans:
-            catalog.add_plan(package, plan, actor)
-        catalog.add_interface(package, "consumes", "mqtt", "device_telemetry", actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
-    return package
+    return published_package(app, dbs, provider, owner, plans=plans, **changes)
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.db import db
+from marketplace.orders import aftercare
+from marketplace.orders import services as orders
+from marketplace.orders.models import LineStatus
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
@@ -42,6 +45,8 @@ def dashboard() -> ResponseReturnValue:
             memberships=pool.memberships_of(org),
             agencies=pool.agencies(),
             package_counts=catalog.package_counts(org),
+            waiting_lines=orders.count_lines(org, LineStatus.PLACED),
+            open_tickets=aftercare.open_ticket_count(org),
             bundles=catalog.integrator_bundles(org),
         )
     elif org.kind is OrgKind.AGENCY:

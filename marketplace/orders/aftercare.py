@@ -176,6 +176,13 @@ def record_breaches() -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def open_ticket_count(provider: Organisation) -> int:
+    stmt = select(func.count(Ticket.id)).where(
+        Ticket.provider_id == provider.id, Ticket.closed_at.is_(None)
+    )
+    return db.session.scalar(stmt) or 0
+
+
 def tickets_of(org: Organisation) -> list[Ticket]:
     column = Ticket.provider_id if org.kind.value == "provider" else Ticket.enterprise_id
     stmt = (

@@ -11,7 +11,7 @@ import secrets
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -171,6 +171,13 @@ def lines_for_provider(provider: Organisation, status: LineStatus | None = None)
         OrderLine.id.desc()
     )
     return list(db.session.scalars(stmt))
+
+
+def count_lines(provider: Organisation, status: LineStatus) -> int:
+    stmt = select(func.count(OrderLine.id)).where(
+        OrderLine.provider_id == provider.id, OrderLine.status == status
+    )
+    return db.session.scalar(stmt) or 0
 
 
 def order_for(org: Organisation, number: str) -> tuple[Order, list[OrderLine]]:

@@ -305,3 +305,10 @@ def test_random_events_through_the_service_keep_to_the_machine(app, client, dbs,
                 assert line.status in set(LineStatus)
     for h in dbs.scalars(select(LineStatusChange).where(LineStatusChange.event != "place")):
         assert (h.from_status, h.event, h.to_status) in allowed
+
+
+def test_the_provider_dashboard_counts_waiting_lines(client, dbs, shop):
+    place(client, shop)
+    client.form("/logout")
+    client.login("a@ord.cn")
+    assert "1 个订单行等待您确认" in client.text("/dashboard")

@@ -93,5 +93,11 @@ ACTION_LABELS = {
 }
 
 
+def register_labels(labels: dict[str, Any]) -> None:
+    """Each domain names its own actions (audit is the lowest layer and imports none)."""
+    ACTION_LABELS.update(labels)
+
+
 def action_label(action: str) -> str:
-    return str(ACTION_LABELS.get(action, action))
+    label = ACTION_LABELS.get(action)
+    return str(label) if label is not None else str(_l("Other change (%(action)s)", action=action))

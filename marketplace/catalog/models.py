@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace import audit
 from marketplace.accounts.models import Industry, Organisation, OrgKind, SizeTier
 from marketplace.db import Base, BilingualName, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
@@ -453,3 +454,20 @@ class CuratedBundleItem(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     package: Mapped[Package] = relationship(lazy="joined")
+
+
+audit.register_labels(
+    {
+        **{f"package.{e.value}": _l("Package: %(event)s", event=e.label) for e in VersionEvent},
+        "package.created": _l("Package created"),
+        "package.edited": _l("Package draft edited"),
+        "package.plan_added": _l("Price plan added"),
+        "package.plan_removed": _l("Price plan removed"),
+        "package.interface_added": _l("Data interface added"),
+        "package.interface_removed": _l("Data interface removed"),
+        "package.new_version": _l("New package version started"),
+        "catalog.category_added": _l("Category added"),
+        "bundle.created": _l("Bundle created"),
+        "bundle.withdrawn": _l("Curated bundle withdrawn"),
+    }
+)

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
 from marketplace.db import Base, created_at, intpk, str_enum
@@ -336,3 +337,21 @@ class Notification(Base):
     link: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[created_at]
     read_at: Mapped[datetime | None]
+
+
+audit.register_labels(
+    {
+        **{f"order_line.{e.value}": _l("Order line: %(event)s", event=e.label) for e in LineEvent},
+        "order.placed": _l("Order placed"),
+        "bundle.item_added": _l("Package added to a bundle"),
+        "bundle.item_removed": _l("Package removed from a bundle"),
+        "bundle.plan_chosen": _l("Plan chosen in a bundle"),
+        "milestone.added": _l("Milestone planned"),
+        "milestone.done": _l("Milestone done"),
+        "ticket.opened": _l("Support ticket opened"),
+        "ticket.answered": _l("Support ticket answered"),
+        "ticket.closed": _l("Support ticket closed"),
+        "review.created": _l("Review posted"),
+        "diagnosis.completed": _l("Diagnosis completed"),
+    }
+)

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
@@ -125,3 +126,11 @@ class PoolStatusChange(Base):
     at: Mapped[created_at]
 
     membership: Mapped[PoolMembership] = relationship(back_populates="history")
+
+
+audit.register_labels(
+    {
+        f"pool.{event.value}": _l("Resource pool: %(event)s", event=event.label)
+        for event in PoolEvent
+    }
+)

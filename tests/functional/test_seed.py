@@ -116,3 +116,8 @@ def test_demo_catalogue(tmp_path):
         assert set(db.session.scalars(select(OrderLine.status))) == set(LineStatus)
         for model in (Diagnosis, Bundle, Review, Ticket):
             assert db.session.scalar(select(func.count()).select_from(model)) > 0, model
+
+        from marketplace.audit import ACTION_LABELS, AuditEntry
+
+        actions = set(db.session.scalars(select(AuditEntry.action).distinct()))
+        assert actions and actions <= set(ACTION_LABELS), actions - set(ACTION_LABELS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, select, update
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -149,7 +149,17 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     if event in REASON_REQUIRED and not reason:
         raise DomainError(_l("Give a written reason; the provider will see it."), field="reason")
     before = membership.status
-    membership.status = POOL_MACHINE.next_state(before, event, OrgKind.AGENCY.value)
+    after = POOL_MACHINE.next_state(before, event, OrgKind.AGENCY.value)
+    # Only from the status this official saw: two decisions at once cannot both apply.
+    moved = db.session.execute(
+        update(PoolMembership)
+        .where(PoolMembership.id == membership.id, PoolMembership.status == before)
+        .values(status=after)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("Someone decided on this application meanwhile. Reload the page."))
+    db.session.refresh(membership, ["status"])
     _record(membership, before, event, reason, actor)
 
 

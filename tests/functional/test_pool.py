@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from marketplace.audit import AuditEntry
-from marketplace.pool.models import PoolMembership, PoolStatus, PoolStatusChange
+from marketplace.pool.models import PoolEvent, PoolMembership, PoolStatus, PoolStatusChange
 from tests.functional.catalog_helpers import (
     agency_with_official,
     membership,
@@ -167,3 +167,28 @@ def test_catalogue_shows_every_pool_a_provider_belongs_to(app, client, dbs):
     assert sjz.name in page and xm.name in page
     profile = client.text(f"/providers/{provider.id}")
     assert sjz.name in profile and "设备联网网关套件" in profile
+
+
+def test_two_decisions_at_once_cannot_both_apply(app, dbs, connection):
+    import pytest
+    from sqlalchemy import update
+
+    from marketplace.errors import DomainError
+    from marketplace.pool import services as pool
+    from marketplace.security import Actor
+    from tests.functional.catalog_helpers import services
+
+    agency, official = agency_with_official("race@pool.cn")
+    provider, _owner = provider_with_owner("raced@pool.cn")
+    m = membership(dbs, provider, agency, PoolStatus.APPLIED)
+    with services(app, dbs):
+        # another official admitted it after this one opened the page
+        connection.execute(
+            update(PoolMembership).where(PoolMembership.id == m.id).values(status="admitted")
+        )
+        with pytest.raises(DomainError):
+            pool.decide(m, PoolEvent.REJECT, "资料不全", Actor(official.id, agency.id, None))
+    events = dbs.scalars(
+        select(PoolStatusChange.event).where(PoolStatusChange.membership_id == m.id)
+    ).all()
+    assert PoolEvent.REJECT not in events

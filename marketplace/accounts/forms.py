@@ -60,6 +60,19 @@ def password_field(label: object) -> PasswordField:
     )
 
 
+def email_field(label: object, **kwargs: object) -> EmailField:
+    """A required, checked e-mail address (a login or a contact)."""
+    return EmailField(
+        label,
+        validators=[
+            DataRequired(REQUIRED),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+        **kwargs,
+    )
+
+
 def confirm_field() -> PasswordField:
     return PasswordField(
         _l("Repeat the password"),
@@ -93,15 +106,7 @@ class OwnerFields(Form):
         validators=[DataRequired(REQUIRED), Length(max=60)],
         render_kw={"autocomplete": "name"},
     )
-    email = EmailField(
-        _l("Your e-mail (your login)"),
-        validators=[
-            DataRequired(REQUIRED),
-            Email(_l("Enter a valid e-mail address.")),
-            Length(max=254),
-        ],
-        render_kw={"autocomplete": "email"},
-    )
+    email = email_field(_l("Your e-mail (your login)"), render_kw={"autocomplete": "email"})
     password = password_field(_l("Password"))
     confirm = confirm_field()
 
@@ -145,14 +150,7 @@ class ContactFields(Form):
     contact_phone = StringField(
         _l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)]
     )
-    contact_email = EmailField(
-        _l("Contact e-mail"),
-        validators=[
-            DataRequired(REQUIRED),
-            Email(_l("Enter a valid e-mail address.")),
-            Length(max=254),
-        ],
-    )
+    contact_email = email_field(_l("Contact e-mail"))
 
 
 class ProviderProfileForm(ContactFields):
@@ -238,14 +236,7 @@ class NewOrganisationForm(Form):
     owner_name = StringField(
         _l("Owner's name"), validators=[DataRequired(REQUIRED), Length(max=60)]
     )
-    email = EmailField(
-        _l("Owner's e-mail (login)"),
-        validators=[
-            DataRequired(REQUIRED),
-            Email(_l("Enter a valid e-mail address.")),
-            Length(max=254),
-        ],
-    )
+    email = email_field(_l("Owner's e-mail (login)"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

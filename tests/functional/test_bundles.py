@@ -118,7 +118,31 @@ def market(app, dbs):
     }
     org = OrganisationFactory()
     user = UserFactory(org=org, email="e@bun.cn")
-    return {**pkgs, "org": org, "user": user, "provider": p}
+    return {**pkgs, "org": org, "user": user, "provider": p, "agency": agency}
+
+
+def curated_bundle(app, dbs, market, name, fee_fen, suffix):
+    """An admitted integrator's curated bundle: the market's gateway and another provider's MES."""
+    integrator, i_owner = provider_with_owner(f"i{suffix}@bun.cn", integrator=True)
+    other, other_owner = provider_with_owner(f"q{suffix}@bun.cn")
+    membership(dbs, integrator, market["agency"])
+    membership(dbs, other, market["agency"])
+    extra = publish(
+        app,
+        dbs,
+        other,
+        other_owner,
+        [("produces", "rest_json", "production_orders")],
+        [ONE_TIME],
+        title=f"另一家 MES{suffix}",
+        category_code="mes",
+    )
+    fields = catalog.BundleFields(
+        name, "", "machining", "small", fee_fen, [market["gateway"].id, extra.id]
+    )
+    with services(app, dbs):
+        curated = catalog.create_bundle(integrator, fields, Actor(i_owner.id, integrator.id, None))
+    return curated, integrator, extra
 
 
 def add(client, package, follow_redirects=False, **extra):
@@ -239,36 +263,7 @@ def test_bad_adds(client, dbs, market):
 
 
 def test_start_from_a_curated_bundle(app, client, dbs, market):
-    agency = dbs.scalar(
-        select(market["provider"].__class__).where(market["provider"].__class__.kind == "agency")
-    )
-    integrator, i_owner = provider_with_owner("i@bun.cn", integrator=True)
-    other, other_owner = provider_with_owner("q@bun.cn")
-    membership(dbs, integrator, agency)
-    membership(dbs, other, agency)
-    extra = publish(
-        app,
-        dbs,
-        other,
-        other_owner,
-        [("produces", "rest_json", "production_orders")],
-        [ONE_TIME],
-        title="另一家 MES",
-        category_code="mes",
-    )
-    with services(app, dbs):
-        curated = catalog.create_bundle(
-            integrator,
-            catalog.BundleFields(
-                "低成本上云套餐",
-                "",
-                "machining",
-                "small",
-                8_000_00,
-                [market["gateway"].id, extra.id],
-            ),
-            Actor(i_owner.id, integrator.id, None),
-        )
+    curated, _integrator, extra = curated_bundle(app, dbs, market, "低成本上云套餐", 8_000_00, "")
     client.login("e@bun.cn")
     assert "从这个套餐开始我的组合方案" in client.text(f"/bundles/{curated.id}")
     response = client.form(f"/my-bundles/from-curated/{curated.id}")
@@ -296,31 +291,7 @@ def test_a_package_that_left_the_catalogue_is_marked(app, client, dbs, market):
 def test_a_curated_bundle_ordered_whole_bills_its_integration_fee(app, client, dbs, market):
     from marketplace.orders.models import Order
 
-    agency = dbs.scalar(
-        select(market["provider"].__class__).where(market["provider"].__class__.kind == "agency")
-    )
-    integrator, i_owner = provider_with_owner("i2@bun.cn", integrator=True)
-    other, other_owner = provider_with_owner("q2@bun.cn")
-    membership(dbs, integrator, agency)
-    membership(dbs, other, agency)
-    extra = publish(
-        app,
-        dbs,
-        other,
-        other_owner,
-        [("produces", "rest_json", "production_orders")],
-        [ONE_TIME],
-        title="另一家 MES 2",
-        category_code="mes",
-    )
-    with services(app, dbs):
-        curated = catalog.create_bundle(
-            integrator,
-            catalog.BundleFields(
-                "上云套餐", "", "machining", "small", 8_000_00, [market["gateway"].id, extra.id]
-            ),
-            Actor(i_owner.id, integrator.id, None),
-        )
+    curated, integrator, _extra = curated_bundle(app, dbs, market, "上云套餐", 8_000_00, "2")
     client.login("e@bun.cn")
     path = client.form(f"/my-bundles/from-curated/{curated.id}").headers["Location"]
     page = client.text(path)

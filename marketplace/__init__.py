@@ -27,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from marketplace import security
 from marketplace.config import ROOT, Config
 from marketplace.db import db as database
+from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
 from marketplace.money import format_fen
 
@@ -124,6 +125,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _declare_writes() -> None:
+        # First: it must run before anything reads the database in this request.
+        write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
     @app.before_request
     def _idle_timeout() -> ResponseReturnValue | None:
         if not current_user.is_authenticated:

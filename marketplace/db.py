@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from flask.globals import app_ctx
@@ -31,6 +36,14 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def local_today() -> date:
+    """Today's date where the pilots run (dates such as a voucher's redeem-by are local)."""
+    return utcnow().astimezone(LOCAL_ZONE).date()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -95,7 +108,38 @@ def _fix_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A transaction that will write takes SQLite's write lock at once, so two writers
+        # queue (busy_timeout) instead of one failing when both first read, then write.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def atomic(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a service in a savepoint: if it raises, none of its writes stay in the session,
+    whatever the caller then does (a view may answer a domain error with a redirect)."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with db.session.begin_nested():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+# Set by the request hook for unsafe methods, and by ``writing()`` in commands and workers.
+write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    token = write_intent.set(True)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
 
 
 def _scope() -> int:

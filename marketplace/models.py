@@ -5,5 +5,13 @@ from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
 from marketplace.orders import models as orders_models
 from marketplace.pool import models as pool_models
+from marketplace.vouchers import models as vouchers_models
 
-__all__ = ["AuditEntry", "accounts_models", "catalog_models", "orders_models", "pool_models"]
+__all__ = [
+    "AuditEntry",
+    "accounts_models",
+    "catalog_models",
+    "orders_models",
+    "pool_models",
+    "vouchers_models",
+]

@@ -123,7 +123,18 @@ class CreditCodeField(Form):
     )
 
 
-class EnterpriseProfileForm(Form):
+class RegisteredDetailsFields(Form):
+    """Registered details (工商登记信息); optional, compared by the voucher risk checks."""
+
+    legal_representative = StringField(
+        _l("Legal representative"), validators=[Optional(), Length(max=60)]
+    )
+    address = StringField(_l("Registered address"), validators=[Optional(), Length(max=200)])
+    bank_name = StringField(_l("Bank"), validators=[Optional(), Length(max=100)])
+    bank_account = StringField(_l("Bank account number"), validators=[Optional(), Length(max=40)])
+
+
+class EnterpriseProfileForm(RegisteredDetailsFields):
     name = StringField(_l("Enterprise name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     industry_code = SelectField(_l("Industry"), validators=[DataRequired(REQUIRED)])
     region_code = SelectField(_l("Region"), validators=[DataRequired(REQUIRED)])
@@ -137,6 +148,7 @@ class EnterpriseProfileForm(Form):
     annual_revenue = YuanField(
         _l("Annual revenue (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
     )
+    contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=30)])
 
 
 class EnterpriseRegistrationForm(EnterpriseProfileForm, CreditCodeField, OwnerFields):
@@ -153,7 +165,7 @@ class ContactFields(Form):
     contact_email = email_field(_l("Contact e-mail"))
 
 
-class ProviderProfileForm(ContactFields):
+class ProviderProfileForm(ContactFields, RegisteredDetailsFields):
     name = StringField(_l("Provider name"), validators=[DataRequired(REQUIRED), Length(max=200)])
     provider_type = SelectField(
         _l("Provider type"),

@@ -170,6 +170,12 @@ class Organisation(Base):
     contact_phone: Mapped[str | None] = mapped_column(String(30))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     description: Mapped[str | None] = mapped_column(Text)
+    # Registered details (工商登记信息): shown to agencies, compared by voucher risk checks,
+    # and the bank account is where bank transfers are paid.
+    legal_representative: Mapped[str | None] = mapped_column(String(60))
+    address: Mapped[str | None] = mapped_column(String(200))
+    bank_name: Mapped[str | None] = mapped_column(String(100))
+    bank_account: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[created_at]
 
     industry: Mapped[Industry | None] = relationship(lazy="joined")

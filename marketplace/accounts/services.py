@@ -126,6 +126,14 @@ def _new_user(
 
 
 @dataclass(frozen=True)
+class RegisteredDetails:
+    legal_representative: str = ""
+    address: str = ""
+    bank_name: str = ""
+    bank_account: str = ""
+
+
+@dataclass(frozen=True)
 class EnterpriseProfile:
     name: str
     credit_code: str
@@ -133,6 +141,8 @@ class EnterpriseProfile:
     region_code: str
     employees: int
     annual_revenue_fen: int
+    contact_phone: str = ""
+    registered: RegisteredDetails = RegisteredDetails()
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,7 @@ class ProviderProfile:
     contact_phone: str
     contact_email: str
     description: str = ""
+    registered: RegisteredDetails = RegisteredDetails()
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,15 @@ def _apply_enterprise_profile(org: Organisation, profile: EnterpriseProfile) -> 
     org.region_code = profile.region_code
     org.employees = profile.employees
     org.annual_revenue_fen = profile.annual_revenue_fen
+    org.contact_phone = profile.contact_phone.strip() or None
+    _apply_registered(org, profile.registered)
+
+
+def _apply_registered(org: Organisation, details: RegisteredDetails) -> None:
+    org.legal_representative = details.legal_representative.strip() or None
+    org.address = details.address.strip() or None
+    org.bank_name = details.bank_name.strip() or None
+    org.bank_account = "".join(details.bank_account.split()) or None
 
 
 def _apply_provider_profile(org: Organisation, profile: ProviderProfile) -> None:
@@ -198,6 +218,7 @@ def _apply_provider_profile(org: Organisation, profile: ProviderProfile) -> None
     org.contact_phone = profile.contact_phone.strip()
     org.contact_email = normalise_email(profile.contact_email)
     org.description = profile.description.strip() or None
+    _apply_registered(org, profile.registered)
 
 
 def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Actor) -> User:

@@ -163,6 +163,17 @@ def _enterprise_profile(form: forms.EnterpriseProfileForm, code: str) -> service
         region_code=form.region_code.data,
         employees=form.employees.data,
         annual_revenue_fen=form.annual_revenue.data or 0,
+        contact_phone=form.contact_phone.data or "",
+        registered=_registered(form),
+    )
+
+
+def _registered(form: forms.RegisteredDetailsFields) -> services.RegisteredDetails:
+    return services.RegisteredDetails(
+        legal_representative=form.legal_representative.data or "",
+        address=form.address.data or "",
+        bank_name=form.bank_name.data or "",
+        bank_account=form.bank_account.data or "",
     )
 
 
@@ -177,6 +188,7 @@ def _provider_profile(form: forms.ProviderProfileForm, code: str) -> services.Pr
         contact_phone=form.contact_phone.data,
         contact_email=form.contact_email.data,
         description=form.description.data or "",
+        registered=_registered(form),
     )
 
 

@@ -28,6 +28,7 @@ from marketplace.db import db
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
+from marketplace.vouchers.services import LineClaim
 
 MAX_ITEMS = 12
 # Data the shop floor or the enterprise itself supplies: machines speak field protocols, and
@@ -230,6 +231,44 @@ def integration(bundle: Bundle) -> Integration | None:
         return None
     whole = {i.package_id for i in curated.items} <= {i.package_id for i in bundle.items}
     return Integration(curated, whole and catalog.bundle_available(curated))
+
+
+def voucher_claims(bundle_lines: list[Line], deal: Integration | None) -> list[LineClaim]:
+    """The bundle's lines as vouchers see them; keys 0…n-1 are the package lines in order and
+    n is the integration fee. Lines no longer offered are left out."""
+    members: set[int] = set()
+    integrator_id = None
+    if deal is not None and deal.applies:
+        members = {i.package_id for i in deal.curated.items}
+        integrator_id = deal.curated.integrator_id
+    claims = []
+    for key, line in enumerate(bundle_lines):
+        if line.version is None or not line.plan_current:
+            continue
+        plan = line.item.plan
+        claims.append(
+            LineClaim(
+                key=key,
+                provider_id=line.version.package.provider_id,
+                amount_fen=plan.commitment_fen,
+                plan_kind=plan.kind.value,
+                category_code=line.version.category_code,
+                integrator_id=integrator_id if line.item.package_id in members else None,
+            )
+        )
+    if deal is not None and deal.applies and deal.curated.integration_fee_fen > 0:
+        claims.append(
+            LineClaim(
+                key=len(bundle_lines),
+                provider_id=deal.curated.integrator_id,
+                amount_fen=deal.curated.integration_fee_fen,
+                plan_kind=PlanKind.ONE_TIME.value,
+                category_code=None,
+                integrator_id=deal.curated.integrator_id,
+                is_integration=True,
+            )
+        )
+    return claims
 
 
 @dataclass

@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
-from marketplace.db import db, utcnow
+from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.orders import aftercare, bundles
 from marketplace.orders.models import (
@@ -33,16 +33,23 @@ from marketplace.orders.models import (
     OrderLine,
 )
 from marketplace.security import Actor
+from marketplace.vouchers import services as vouchers
 
 MAX_MILESTONES = 20
 
 
 def checkout(
-    enterprise: Organisation, bundle: Bundle, actor: Actor, key: str | None = None
+    enterprise: Organisation,
+    bundle: Bundle,
+    actor: Actor,
+    key: str | None = None,
+    use_vouchers: bool = True,
 ) -> Order:
-    """Turn a bundle into an order: one line per package version, prices copied now.
+    """Turn a bundle into an order: one line per package version, prices copied now, and the
+    enterprise's vouchers reserved for the lines they apply to.
 
-    ``key`` makes it idempotent: the same key returns the order it already made."""
+    ``key`` makes it idempotent: the same key returns the order it already made. All of it
+    happens in one savepoint: any failure leaves no order and no reservation behind."""
     if bundle.enterprise_id != enterprise.id:
         raise NotFound(_l("Not found."))
     if key:
@@ -51,6 +58,13 @@ def checkout(
             if existing.enterprise_id != enterprise.id:
                 raise NotFound(_l("Not found."))
             return existing
+    return _place(enterprise, bundle, actor, key, use_vouchers)
+
+
+@atomic
+def _place(
+    enterprise: Organisation, bundle: Bundle, actor: Actor, key: str | None, use_vouchers: bool
+) -> Order:
     if not bundle.items:
         raise DomainError(_l("The bundle is empty: add packages before ordering."))
     lines = bundles.lines(bundle)  # re-read inside this transaction
@@ -80,7 +94,8 @@ def checkout(
     except IntegrityError as exc:  # the same key, submitted twice at once
         raise DomainError(_l("This order is already being placed. Reload the page.")) from exc
     order.number = f"ZX{utcnow():%Y%m%d}-{order.id:06d}"
-    for line in lines:
+    placed: dict[int, OrderLine] = {}
+    for position, line in enumerate(lines):
         assert line.version is not None
         plan = line.item.plan
         order_line = OrderLine(
@@ -100,6 +115,7 @@ def checkout(
         )
         db.session.add(order_line)
         db.session.flush()
+        placed[position] = order_line
         _history(order_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
         aftercare.notify(
             order_line.provider_id,
@@ -124,6 +140,7 @@ def checkout(
         )
         db.session.add(integration_line)
         db.session.flush()
+        placed[len(lines)] = integration_line
         _history(integration_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
         aftercare.notify(
             deal.curated.integrator_id,
@@ -132,7 +149,11 @@ def checkout(
             number=order.number,
             title=integration_line.title,
         )
-    # Issue 5: vouchers.reserve(order, ...) here. Issue 6: payments.schedule(order, ...) here.
+    if use_vouchers:
+        claims = bundles.voucher_claims(lines, deal)
+        subsidies = vouchers.plan(enterprise.id, claims)
+        vouchers.reserve(subsidies, {k: ol.id for k, ol in placed.items()}, enterprise.id, actor)
+    # Issue 6: payments.schedule(order, ...) here.
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
     return order
 
@@ -240,6 +261,15 @@ def transition(
         raise DomainError(_l("This line changed meanwhile. Reload the page and try again."))
     db.session.refresh(line, ["status", "delivered_at", "auto_accept_reminded_at"])
     _history(line, before, event.value, reason, actor, actor_kind)
+    if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
+        vouchers.release_line(line.id, actor, note=event.value)
+    elif after is LineStatus.COMPLETED:
+        delivery = vouchers.Delivery(
+            placed_at=line.created_at,
+            delivered_at=line.delivered_at,
+            go_live_days=line.version.go_live_days if line.version is not None else None,
+        )
+        vouchers.redeem_line(line.id, delivery, actor)
     # the other party hears of it (both, when the system acted)
     parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
     for org_id in parties.get(actor_kind, [line.provider_id, line.order.enterprise_id]):

@@ -1,0 +1,480 @@
+"""Transformation vouchers (转型券): programmes, vouchers, their ledger, settlements, risk flags.
+
+Public money, so the database holds the rules as well as the code:
+
+- a programme's ``issued_fen`` never exceeds its budget (CHECK), and moves only by
+  conditional UPDATEs;
+- a voucher's balance columns never go negative and never add up to more than its face value
+  (CHECK); every change is a conditional UPDATE plus an append-only ``VoucherEntry``;
+- an enterprise holds at most ``cap // face`` vouchers of one programme: ``seq`` is unique per
+  (programme, enterprise) and ``seq × face ≤ cap`` (CHECK);
+- the ledger refuses UPDATE and DELETE (triggers in the migration).
+
+A voucher's available balance is what is left of its face value after what is reserved,
+redeemed, expired, clawed back and revoked.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.db import Base, created_at, intpk, str_enum
+
+
+class Labelled(StrEnum):
+    @property
+    def label(self) -> str:
+        return str(LABELS[self])
+
+
+class ProgrammeStatus(Labelled):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ProgrammeMode(Labelled):
+    OPEN = "open"  # any provider admitted to the agency's pool
+    INTEGRATOR = "integrator"  # only curated bundles of appointed integrators
+
+
+class VoucherStatus(Labelled):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class EntryKind(Labelled):
+    ISSUE = "issue"
+    RESERVE = "reserve"
+    RELEASE = "release"
+    REDEEM = "redeem"
+    SETTLE = "settle"
+    EXPIRE = "expire"
+    REVOKE = "revoke"
+    CLAWBACK = "clawback"
+
+
+class ReservationStatus(Labelled):
+    RESERVED = "reserved"
+    RELEASED = "released"
+    REDEEMED = "redeemed"
+    CLAWED_BACK = "clawed_back"
+
+
+class ApplicationStatus(Labelled):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class SettlementStatus(Labelled):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class RiskReason(Labelled):
+    SHARED_PHONE = "shared_phone"
+    SHARED_ADDRESS = "shared_address"
+    SHARED_LEGAL_REPRESENTATIVE = "shared_legal_representative"
+    SHARED_BANK_ACCOUNT = "shared_bank_account"
+    FAST_DELIVERY = "fast_delivery"
+    REPEATED_AMOUNTS = "repeated_amounts"
+
+
+class FlagStatus(Labelled):
+    OPEN = "open"
+    CLEARED = "cleared"
+    UPHELD = "upheld"
+
+
+LABELS: dict[StrEnum, Any] = {
+    ProgrammeStatus.DRAFT: _l("Draft"),
+    ProgrammeStatus.OPEN: _l("Open"),
+    ProgrammeStatus.CLOSED: _l("Closed"),
+    ProgrammeMode.OPEN: _l("Open mode"),
+    ProgrammeMode.INTEGRATOR: _l("Integrator mode"),
+    VoucherStatus.ACTIVE: _l("Active"),
+    VoucherStatus.EXPIRED: _l("Expired"),
+    VoucherStatus.REVOKED: _l("Revoked"),
+    EntryKind.ISSUE: _l("Issued"),
+    EntryKind.RESERVE: _l("Reserved"),
+    EntryKind.RELEASE: _l("Released"),
+    EntryKind.REDEEM: _l("Redeemed"),
+    EntryKind.SETTLE: _l("Settled to the provider"),
+    EntryKind.EXPIRE: _l("Expired"),
+    EntryKind.REVOKE: _l("Revoked"),
+    EntryKind.CLAWBACK: _l("Clawed back"),
+    ReservationStatus.RESERVED: _l("Reserved"),
+    ReservationStatus.RELEASED: _l("Released"),
+    ReservationStatus.REDEEMED: _l("Redeemed"),
+    ReservationStatus.CLAWED_BACK: _l("Clawed back"),
+    ApplicationStatus.PENDING: _l("Waiting for a decision"),
+    ApplicationStatus.APPROVED: _l("Approved"),
+    ApplicationStatus.REJECTED: _l("Rejected"),
+    SettlementStatus.DRAFT: _l("Draft"),
+    SettlementStatus.APPROVED: _l("Approved"),
+    SettlementStatus.PAID: _l("Paid"),
+    SettlementStatus.CANCELLED: _l("Cancelled"),
+    RiskReason.SHARED_PHONE: _l("Enterprise and provider share a contact phone"),
+    RiskReason.SHARED_ADDRESS: _l("Enterprise and provider share a registered address"),
+    RiskReason.SHARED_LEGAL_REPRESENTATIVE: _l(
+        "Enterprise and provider share a legal representative"
+    ),
+    RiskReason.SHARED_BANK_ACCOUNT: _l("Enterprise and provider share a bank account"),
+    RiskReason.FAST_DELIVERY: _l("Delivered implausibly fast for the package's go-live time"),
+    RiskReason.REPEATED_AMOUNTS: _l("Many identical amounts from one provider in a short time"),
+    FlagStatus.OPEN: _l("Held for review"),
+    FlagStatus.CLEARED: _l("Cleared"),
+    FlagStatus.UPHELD: _l("Upheld: clawed back"),
+}
+
+MAX_BUDGET_FEN = 10_000_000_000_00  # ¥10 billion: far above any city programme
+
+programme_integrators = Table(
+    "programme_integrators",
+    Base.metadata,
+    Column(
+        "programme_id", ForeignKey("voucher_programmes.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("integrator_id", ForeignKey("organisations.id"), primary_key=True),
+)
+
+
+class VoucherProgramme(Base):
+    """An agency's voucher budget with its rules. The rules freeze at the first voucher."""
+
+    __tablename__ = "voucher_programmes"
+    __table_args__ = (
+        CheckConstraint(f"budget_fen > 0 AND budget_fen <= {MAX_BUDGET_FEN}", name="budget_range"),
+        CheckConstraint("face_value_fen > 0 AND face_value_fen <= budget_fen", name="face_value"),
+        CheckConstraint("cap_fen >= face_value_fen", name="cap_at_least_face_value"),
+        CheckConstraint("rate_bp BETWEEN 1 AND 10000", name="rate_range"),
+        CheckConstraint(
+            "issued_fen >= 0 AND issued_fen <= budget_fen", name="issued_within_budget"
+        ),
+        CheckConstraint("issue_from <= redeem_by", name="dates_in_order"),
+        CheckConstraint(
+            "min_revenue_fen IS NULL OR max_revenue_fen IS NULL"
+            " OR min_revenue_fen <= max_revenue_fen",
+            name="revenue_range",
+        ),
+        UniqueConstraint("agency_id", "name"),
+    )
+
+    id: Mapped[intpk]
+    agency_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[ProgrammeStatus] = mapped_column(str_enum(ProgrammeStatus))
+    mode: Mapped[ProgrammeMode] = mapped_column(str_enum(ProgrammeMode))
+    budget_fen: Mapped[int] = mapped_column(BigInteger)
+    face_value_fen: Mapped[int] = mapped_column(BigInteger)
+    rate_bp: Mapped[int]
+    cap_fen: Mapped[int] = mapped_column(BigInteger)
+    # Eligibility; an empty list means "any".
+    industry_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    size_tiers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    region_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    min_revenue_fen: Mapped[int | None] = mapped_column(BigInteger)
+    max_revenue_fen: Mapped[int | None] = mapped_column(BigInteger)
+    diagnosis_required: Mapped[bool] = mapped_column(default=False)
+    # What vouchers pay for; an empty list means "any".
+    category_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    plan_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    covers_success_fees: Mapped[bool] = mapped_column(default=False)
+    issue_from: Mapped[date]
+    redeem_by: Mapped[date]
+    issued_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+    agency: Mapped[Organisation] = relationship(lazy="joined")
+    integrators: Mapped[list[Organisation]] = relationship(
+        secondary=programme_integrators, order_by=Organisation.name
+    )
+
+    @property
+    def remaining_fen(self) -> int:
+        return self.budget_fen - self.issued_fen
+
+    @property
+    def rate_percent(self) -> str:
+        return f"{self.rate_bp / 100:g}"
+
+    @property
+    def per_enterprise(self) -> int:
+        """How many vouchers one enterprise may hold."""
+        return self.cap_fen // self.face_value_fen
+
+
+class IssueRun(Base):
+    """One issuing action (a batch, a CSV import, a single voucher or an approval), keyed by
+    the form's one-time key so a repeated submission answers with the first result."""
+
+    __tablename__ = "voucher_issue_runs"
+    __table_args__ = (CheckConstraint("kind IN ('batch', 'csv', 'single')", name="kind_known"),)
+
+    id: Mapped[intpk]
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    report: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+
+class Voucher(Base):
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "enterprise_id", "seq"),
+        CheckConstraint("seq >= 1 AND seq * face_value_fen <= cap_fen", name="within_cap"),
+        CheckConstraint(
+            "face_value_fen > 0 AND reserved_fen >= 0 AND redeemed_fen >= 0 AND settled_fen >= 0"
+            " AND expired_fen >= 0 AND clawed_back_fen >= 0 AND revoked_fen >= 0",
+            name="amounts_not_negative",
+        ),
+        CheckConstraint(
+            "reserved_fen + redeemed_fen + expired_fen + clawed_back_fen + revoked_fen"
+            " <= face_value_fen",
+            name="within_face_value",
+        ),
+        CheckConstraint("settled_fen <= redeemed_fen", name="settled_within_redeemed"),
+        CheckConstraint(
+            "status <> 'revoked' OR (reserved_fen = 0 AND redeemed_fen = 0)",
+            name="revoked_unused",
+        ),
+        CheckConstraint("status <> 'expired' OR reserved_fen = 0", name="expired_unreserved"),
+        Index("ix_vouchers_enterprise_id_status", "enterprise_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("voucher_issue_runs.id"), index=True)
+    seq: Mapped[int] = mapped_column(default=1)
+    # Copied from the programme (frozen by then) so the CHECKs above can see them.
+    face_value_fen: Mapped[int] = mapped_column(BigInteger)
+    cap_fen: Mapped[int] = mapped_column(BigInteger)
+    reserved_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    redeemed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    settled_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    expired_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    clawed_back_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[VoucherStatus] = mapped_column(str_enum(VoucherStatus))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    issued_at: Mapped[created_at]
+
+    programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
+    enterprise: Mapped[Organisation] = relationship()
+
+    @property
+    def available_fen(self) -> int:
+        if self.status is not VoucherStatus.ACTIVE:
+            return 0
+        return (
+            self.face_value_fen
+            - self.reserved_fen
+            - self.redeemed_fen
+            - self.expired_fen
+            - self.clawed_back_fen
+            - self.revoked_fen
+        )
+
+    @property
+    def in_use(self) -> bool:
+        return self.reserved_fen > 0 or self.redeemed_fen > 0
+
+
+class VoucherApplication(Base):
+    """An enterprise's request for a voucher, decided by an official."""
+
+    __tablename__ = "voucher_applications"
+    __table_args__ = (
+        Index(
+            "uq_voucher_applications_pending",
+            "programme_id",
+            "enterprise_id",
+            unique=True,
+            sqlite_where=Column("status") == "pending",
+            postgresql_where=Column("status") == "pending",
+        ),
+    )
+
+    id: Mapped[intpk]
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[ApplicationStatus] = mapped_column(str_enum(ApplicationStatus))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    voucher_id: Mapped[int | None] = mapped_column(ForeignKey("vouchers.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
+    enterprise: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class Settlement(Base):
+    """A payout batch (结算单) of redeemed voucher money to one provider under one programme."""
+
+    __tablename__ = "voucher_settlements"
+    __table_args__ = (
+        CheckConstraint("total_fen > 0", name="total_positive"),
+        CheckConstraint(
+            "status <> 'paid' OR transfer_reference IS NOT NULL", name="paid_has_reference"
+        ),
+        Index("ix_voucher_settlements_provider_id_status", "provider_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[SettlementStatus] = mapped_column(str_enum(SettlementStatus))
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    transfer_reference: Mapped[str | None] = mapped_column(String(60))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
+    provider: Mapped[Organisation] = relationship(lazy="joined")
+    reservations: Mapped[list[Reservation]] = relationship(
+        back_populates="settlement", order_by="Reservation.id"
+    )
+
+
+class Reservation(Base):
+    """The part of one voucher set aside for one order line: reserved at checkout, then
+    released (rejection, cancellation, expiry), or redeemed at acceptance (验收) and later
+    settled to the provider or clawed back."""
+
+    __tablename__ = "voucher_reservations"
+    __table_args__ = (
+        UniqueConstraint("order_line_id", "voucher_id"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("line_amount_fen >= amount_fen", name="within_line_amount"),
+        CheckConstraint(
+            "settlement_id IS NULL OR status = 'redeemed'", name="settles_only_redeemed"
+        ),
+        Index("ix_voucher_reservations_provider_id_status", "provider_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("vouchers.id"), index=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    # The orders domain owns order lines; this table refers to them by key only.
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    line_amount_fen: Mapped[int] = mapped_column(BigInteger)
+    is_integration: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[ReservationStatus] = mapped_column(str_enum(ReservationStatus))
+    held: Mapped[bool] = mapped_column(default=False)
+    settlement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voucher_settlements.id"), index=True
+    )
+    created_at: Mapped[created_at]
+    redeemed_at: Mapped[datetime | None]
+
+    voucher: Mapped[Voucher] = relationship(lazy="joined")
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    settlement: Mapped[Settlement | None] = relationship(back_populates="reservations")
+    flags: Mapped[list[RiskFlag]] = relationship(back_populates="reservation")
+
+
+class VoucherEntry(Base):
+    """Append-only ledger row (转型券流水). The database refuses UPDATE and DELETE."""
+
+    __tablename__ = "voucher_entries"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        Index("ix_voucher_entries_voucher_id_kind", "voucher_id", "kind"),
+    )
+
+    id: Mapped[intpk]
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("vouchers.id"))
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reservation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voucher_reservations.id"), index=True
+    )
+    settlement_id: Mapped[int | None] = mapped_column(ForeignKey("voucher_settlements.id"))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[created_at]
+
+
+class RiskFlag(Base):
+    """A reason to hold a redemption for review before it may be settled."""
+
+    __tablename__ = "voucher_risk_flags"
+    __table_args__ = (UniqueConstraint("reservation_id", "reason"),)
+
+    id: Mapped[intpk]
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("voucher_reservations.id"))
+    reason: Mapped[RiskReason] = mapped_column(str_enum(RiskReason, length=40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[FlagStatus] = mapped_column(str_enum(FlagStatus), index=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    reservation: Mapped[Reservation] = relationship(back_populates="flags", lazy="joined")
+
+
+audit.register_labels(
+    {
+        "programme.created": _l("Voucher programme created"),
+        "programme.edited": _l("Voucher programme edited"),
+        "programme.opened": _l("Voucher programme opened"),
+        "programme.closed": _l("Voucher programme closed"),
+        "programme.validity_extended": _l("Voucher validity extended"),
+        "programme.budget_changed": _l("Voucher budget changed"),
+        "vouchers.issued": _l("Vouchers issued"),
+        "voucher.revoked": _l("Voucher revoked"),
+        "voucher.applied": _l("Voucher applied for"),
+        "voucher.application_approved": _l("Voucher application approved"),
+        "voucher.application_rejected": _l("Voucher application rejected"),
+        "vouchers.reserved": _l("Voucher amounts reserved"),
+        "vouchers.released": _l("Voucher amounts released"),
+        "vouchers.redeemed": _l("Voucher amounts redeemed"),
+        "vouchers.expired": _l("Vouchers expired"),
+        "settlement.created": _l("Settlement drawn up"),
+        "settlement.approved": _l("Settlement approved"),
+        "settlement.paid": _l("Settlement paid"),
+        "settlement.cancelled": _l("Settlement cancelled"),
+        "risk_flag.cleared": _l("Risk flag cleared"),
+        "risk_flag.upheld": _l("Risk flag upheld: clawed back"),
+    }
+)

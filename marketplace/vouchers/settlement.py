@@ -1,0 +1,396 @@
+"""Settlement (结算) of redeemed voucher money to providers, and the review of risk flags.
+
+A settlement gathers one provider's redeemed, unsettled, unheld reservations of one
+programme (a conditional UPDATE claims them, so two officials cannot settle the same fen
+twice), is approved, then marked paid with the bank transfer's reference; only then does the
+ledger record ``settle``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.db import atomic, db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.money import format_fen
+from marketplace.security import Actor
+from marketplace.vouchers.models import (
+    EntryKind,
+    FlagStatus,
+    Reservation,
+    ReservationStatus,
+    RiskFlag,
+    Settlement,
+    SettlementStatus,
+    Voucher,
+    VoucherProgramme,
+)
+from marketplace.vouchers.services import _entry, _move_reservation
+
+
+@dataclass(frozen=True)
+class Due:
+    provider: Organisation
+    ready_fen: int
+    held_fen: int
+    lines: int
+
+
+def due_by_provider(programme: VoucherProgramme) -> list[Due]:
+    """Per provider: redeemed money not yet in a settlement, ready or held by a risk flag."""
+    rows = db.session.execute(
+        select(
+            Reservation.provider_id,
+            Reservation.held,
+            func.sum(Reservation.amount_fen),
+            func.count(Reservation.id),
+        )
+        .where(
+            Reservation.programme_id == programme.id,
+            Reservation.status == ReservationStatus.REDEEMED,
+            Reservation.settlement_id.is_(None),
+        )
+        .group_by(Reservation.provider_id, Reservation.held)
+    ).all()
+    ready: dict[int, int] = {}
+    held: dict[int, int] = {}
+    count: dict[int, int] = {}
+    for provider_id, is_held, total, n in rows:
+        (held if is_held else ready)[provider_id] = int(total)
+        count[provider_id] = count.get(provider_id, 0) + (0 if is_held else int(n))
+    providers = {
+        org.id: org
+        for org in db.session.scalars(select(Organisation).where(Organisation.id.in_(count)))
+    }
+    return sorted(
+        (Due(providers[pid], ready.get(pid, 0), held.get(pid, 0), count[pid]) for pid in count),
+        key=lambda d: -d.ready_fen,
+    )
+
+
+@atomic
+def draw_up(programme: VoucherProgramme, provider_id: int, actor: Actor) -> Settlement:
+    settlement = Settlement(
+        number=f"pending-{utcnow():%H%M%S%f}",
+        programme_id=programme.id,
+        provider_id=provider_id,
+        status=SettlementStatus.DRAFT,
+        total_fen=1,  # replaced below by the sum of what this settlement claimed
+        created_by_id=actor.user_id,
+    )
+    db.session.add(settlement)
+    db.session.flush()
+    settlement.number = f"JS{utcnow():%Y%m%d}-{settlement.id:05d}"
+    db.session.execute(
+        update(Reservation)
+        .where(
+            Reservation.programme_id == programme.id,
+            Reservation.provider_id == provider_id,
+            Reservation.status == ReservationStatus.REDEEMED,
+            Reservation.settlement_id.is_(None),
+            Reservation.held.is_(False),
+        )
+        .values(settlement_id=settlement.id)
+        .execution_options(synchronize_session=False)
+    )
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Reservation.amount_fen), 0)).where(
+            Reservation.settlement_id == settlement.id
+        )
+    )
+    if not total:
+        raise DomainError(_l("This provider has nothing ready to settle."))
+    settlement.total_fen = int(total)
+    db.session.flush()
+    audit.record(
+        actor,
+        "settlement.created",
+        "settlement",
+        settlement.id,
+        number=settlement.number,
+        total_fen=settlement.total_fen,
+    )
+    return settlement
+
+
+def _move(settlement: Settlement, before: SettlementStatus, **values: object) -> None:
+    moved = db.session.execute(
+        update(Settlement)
+        .where(Settlement.id == settlement.id, Settlement.status == before)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This settlement changed meanwhile. Reload the page and try again."))
+    db.session.refresh(settlement)
+
+
+def approve(settlement: Settlement, actor: Actor) -> None:
+    _move(
+        settlement, SettlementStatus.DRAFT, status=SettlementStatus.APPROVED, approved_at=utcnow()
+    )
+    audit.record(actor, "settlement.approved", "settlement", settlement.id)
+
+
+@atomic
+def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
+    reference = reference.strip()
+    if not reference:
+        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
+    if len(reference) > 60:
+        raise DomainError(_l("At most 60 characters."), field="reference")
+    _move(
+        settlement,
+        SettlementStatus.APPROVED,
+        status=SettlementStatus.PAID,
+        paid_at=utcnow(),
+        transfer_reference=reference,
+    )
+    for reservation in settlement.reservations:
+        moved = db.session.execute(
+            update(Voucher)
+            .where(
+                Voucher.id == reservation.voucher_id,
+                Voucher.settled_fen + reservation.amount_fen <= Voucher.redeemed_fen,
+            )
+            .values(settled_fen=Voucher.settled_fen + reservation.amount_fen)
+            .execution_options(synchronize_session=False)
+        )
+        assert moved.rowcount == 1  # type: ignore[attr-defined]
+        _entry(
+            reservation.voucher_id,
+            EntryKind.SETTLE,
+            reservation.amount_fen,
+            actor,
+            reservation.id,
+            settlement.id,
+            note=reference,
+        )
+    audit.record(actor, "settlement.paid", "settlement", settlement.id, reference=reference)
+
+
+@atomic
+def cancel(settlement: Settlement, actor: Actor) -> None:
+    """Withdraw a settlement not yet paid; its lines become ready to settle again."""
+    if settlement.status not in (SettlementStatus.DRAFT, SettlementStatus.APPROVED):
+        raise DomainError(_l("A paid settlement cannot be cancelled."))
+    _move(settlement, settlement.status, status=SettlementStatus.CANCELLED)
+    db.session.execute(
+        update(Reservation)
+        .where(Reservation.settlement_id == settlement.id)
+        .values(settlement_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    audit.record(actor, "settlement.cancelled", "settlement", settlement.id)
+
+
+def settlements_of(programme: VoucherProgramme) -> list[Settlement]:
+    stmt = (
+        select(Settlement)
+        .where(Settlement.programme_id == programme.id)
+        .order_by(Settlement.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def statements_for(provider: Organisation) -> list[Settlement]:
+    stmt = (
+        select(Settlement)
+        .where(
+            Settlement.provider_id == provider.id,
+            Settlement.status != SettlementStatus.CANCELLED,
+        )
+        .order_by(Settlement.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def settlement_for(org: Organisation, settlement_id: int) -> Settlement:
+    """A settlement its agency or its provider may see; anyone else: not found."""
+    stmt = (
+        select(Settlement)
+        .where(Settlement.id == settlement_id)
+        .options(
+            selectinload(Settlement.reservations).selectinload(Reservation.enterprise),
+        )
+    )
+    settlement = db.session.scalar(stmt)
+    if settlement is None or org.id not in (
+        settlement.provider_id,
+        settlement.programme.agency_id,
+    ):
+        raise NotFound(_l("Not found."))
+    if org.id == settlement.provider_id and settlement.status is SettlementStatus.DRAFT:
+        raise NotFound(_l("Not found."))  # the provider sees statements once approved
+    return settlement
+
+
+def as_csv(settlement: Settlement) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "settlement",
+            "programme",
+            "provider",
+            "provider_credit_code",
+            "order_line",
+            "enterprise",
+            "enterprise_credit_code",
+            "voucher",
+            "redeemed_at",
+            "amount_yuan",
+        ]
+    )
+    for r in settlement.reservations:
+        writer.writerow(
+            [
+                settlement.number,
+                settlement.programme.name,
+                settlement.provider.name,
+                settlement.provider.credit_code,
+                r.order_line_id,
+                r.enterprise.name,
+                r.enterprise.credit_code,
+                r.voucher.code,
+                r.redeemed_at.isoformat() if r.redeemed_at else "",
+                format_fen(r.amount_fen, symbol="").replace(",", ""),
+            ]
+        )
+    writer.writerow(
+        [
+            "total",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            format_fen(settlement.total_fen, symbol="").replace(",", ""),
+        ]
+    )
+    return out.getvalue()
+
+
+# --- risk flags -------------------------------------------------------------------------
+
+
+def open_flags(agency: Organisation) -> list[RiskFlag]:
+    stmt = (
+        select(RiskFlag)
+        .join(Reservation, Reservation.id == RiskFlag.reservation_id)
+        .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
+        .where(VoucherProgramme.agency_id == agency.id, RiskFlag.status == FlagStatus.OPEN)
+        .order_by(RiskFlag.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def flag_for(agency: Organisation, flag_id: int) -> RiskFlag:
+    flag = db.session.get(RiskFlag, flag_id)
+    if flag is None:
+        raise NotFound(_l("Not found."))
+    programme = db.session.get(VoucherProgramme, flag.reservation.programme_id)
+    if programme is None or programme.agency_id != agency.id:
+        raise NotFound(_l("Not found."))
+    return flag
+
+
+def _decide(flag: RiskFlag, status: FlagStatus, note: str, actor: Actor) -> None:
+    moved = db.session.execute(
+        update(RiskFlag)
+        .where(RiskFlag.id == flag.id, RiskFlag.status == FlagStatus.OPEN)
+        .values(status=status, decision_note=note, decided_by_id=actor.user_id, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This flag has already been decided."))
+
+
+@atomic
+def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
+    """The redemption is fine: once no flag of it is open, it may be settled."""
+    _decide(flag, FlagStatus.CLEARED, note.strip(), actor)
+    still_open = db.session.scalar(
+        select(func.count(RiskFlag.id)).where(
+            RiskFlag.reservation_id == flag.reservation_id, RiskFlag.status == FlagStatus.OPEN
+        )
+    )
+    if not still_open:
+        db.session.execute(
+            update(Reservation)
+            .where(Reservation.id == flag.reservation_id)
+            .values(held=False)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.expire_all()
+    audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note.strip())
+
+
+@atomic
+def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
+    """The redemption is not genuine: claw it back (reversed in the ledger, never settled).
+    The other open flags on the same redemption close with it."""
+    note = note.strip()
+    if not note:
+        raise DomainError(_l("Give a reason; the other party will see it."), field="note")
+    _decide(flag, FlagStatus.UPHELD, note, actor)
+    reservation = flag.reservation
+    if not _move_reservation(
+        reservation, ReservationStatus.REDEEMED, ReservationStatus.CLAWED_BACK, held=False
+    ):
+        raise DomainError(_l("This redemption changed meanwhile. Reload the page and try again."))
+    if reservation.settlement_id is not None:
+        raise DomainError(_l("This redemption is already in a settlement; cancel that first."))
+    moved = db.session.execute(
+        update(Voucher)
+        .where(
+            Voucher.id == reservation.voucher_id,
+            Voucher.redeemed_fen - Voucher.settled_fen >= reservation.amount_fen,
+        )
+        .values(
+            redeemed_fen=Voucher.redeemed_fen - reservation.amount_fen,
+            clawed_back_fen=Voucher.clawed_back_fen + reservation.amount_fen,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    assert moved.rowcount == 1  # type: ignore[attr-defined]
+    _entry(
+        reservation.voucher_id,
+        EntryKind.CLAWBACK,
+        reservation.amount_fen,
+        actor,
+        reservation.id,
+        note=note,
+    )
+    db.session.execute(
+        update(RiskFlag)
+        .where(RiskFlag.reservation_id == reservation.id, RiskFlag.status == FlagStatus.OPEN)
+        .values(
+            status=FlagStatus.UPHELD,
+            decision_note=note,
+            decided_by_id=actor.user_id,
+            decided_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    audit.record(
+        actor,
+        "risk_flag.upheld",
+        "risk_flag",
+        flag.id,
+        note=note,
+        amount_fen=reservation.amount_fen,
+    )

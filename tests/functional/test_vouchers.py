@@ -1,0 +1,535 @@
+"""Vouchers (转型券) through the services: programmes, issuing, spending, the ledger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from marketplace.db import local_today, utcnow
+from marketplace.errors import DomainError
+from marketplace.orders import services as orders
+from marketplace.orders.models import Diagnosis, LineEvent, LineStatus, Order, OrderLine
+from marketplace.security import Actor
+from marketplace.vouchers import ledger, settlement
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers.models import (
+    EntryKind,
+    FlagStatus,
+    IssueRun,
+    ProgrammeMode,
+    ProgrammeStatus,
+    Reservation,
+    ReservationStatus,
+    RiskFlag,
+    Voucher,
+    VoucherEntry,
+    VoucherProgramme,
+    VoucherStatus,
+)
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import services
+from tests.functional.voucher_helpers import key, pilot, rules
+
+SYSTEM = Actor(None, None, None)
+
+
+@pytest.fixture
+def p(app, dbs):
+    return pilot(app, dbs)
+
+
+def books_balance(app, dbs):
+    with services(app, dbs):
+        problems = ledger.check()
+    assert problems == []
+
+
+# --- programmes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"rate_bp": 10_001}, "rate"),
+        ({"rate_bp": 0}, "rate"),
+        ({"redeem_by": local_today() - timedelta(days=30)}, "redeem_by"),
+        ({"issue_from": local_today() + timedelta(days=200)}, "redeem_by"),
+        ({"face_value_fen": 2_000_000_00}, "face_value"),
+        ({"cap_fen": 10_000_00}, "cap"),
+        ({"budget_fen": 0}, "budget"),
+        ({"name": "  "}, "name"),
+        ({"industry_codes": ["no_such_industry"]}, "industry_codes"),
+        ({"min_revenue_fen": 5_00, "max_revenue_fen": 1_00}, "max_revenue"),
+    ],
+)
+def test_bad_rules_are_refused_and_nothing_is_stored(app, dbs, p, changes, field):
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.create_programme(p.agency, rules(**changes), p.official_actor)
+    assert error.value.field == field
+    assert dbs.scalar(select(func.count(VoucherProgramme.id))) == 0
+
+
+def test_rules_freeze_at_the_first_voucher_but_validity_can_be_extended(app, dbs, p):
+    programme = p.programme()
+    with services(app, dbs):
+        vouchers.update_programme(programme, rules(rate_bp=6_000), p.official_actor)
+    assert programme.rate_bp == 6_000
+    p.issue_to(programme)
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.update_programme(programme, rules(rate_bp=9_000), p.official_actor)
+    later = programme.redeem_by + timedelta(days=30)
+    with services(app, dbs):
+        vouchers.extend_validity(programme, later, p.official_actor)
+    assert programme.redeem_by == later
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.extend_validity(programme, later - timedelta(days=1), p.official_actor)
+
+
+def test_the_budget_cannot_drop_below_what_is_issued(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    p.issue_to(programme)
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.change_budget(programme, 40_000_00 - 1, p.official_actor)
+    assert error.value.field == "budget" and "already issued" in str(error.value.message)
+    with services(app, dbs):
+        vouchers.change_budget(programme, 40_000_00, p.official_actor)
+    assert programme.budget_fen == 40_000_00
+    with pytest.raises(IntegrityError), dbs.begin_nested():  # and the database holds it too
+        dbs.execute(
+            text("UPDATE voucher_programmes SET budget_fen = 1 WHERE id = :id"),
+            {"id": programme.id},
+        )
+
+
+# --- issuing ----------------------------------------------------------------------------
+
+
+def test_batch_issue_reaches_exactly_the_eligible_and_is_applied_once(app, dbs, p):
+    small = [OrganisationFactory() for _ in range(3)]
+    OrganisationFactory(industry_code="textile")  # another industry
+    OrganisationFactory(employees=5, annual_revenue_fen=1_000_000_00)  # micro
+    OrganisationFactory(region_code="350203")  # another region
+    undiagnosed_rich = OrganisationFactory(annual_revenue_fen=90_000_000_00)
+    diagnosed = small[0]
+    for org in (diagnosed,):
+        dbs.add(
+            Diagnosis(
+                enterprise_id=org.id,
+                answers={},
+                pain_points=[],
+                budget="under_50k",
+                dimension_scores={},
+                overall=40,
+                level=2,
+            )
+        )
+    dbs.commit()
+    programme = p.programme(
+        industry_codes=["machining"],
+        size_tiers=["small"],
+        region_codes=["130102"],
+        max_revenue_fen=50_000_000_00,
+    )
+    with services(app, dbs):
+        preview = vouchers.preview_batch(programme)
+    eligible = {o.id for o in [*small, p.enterprise]}
+    assert preview.count == len(eligible) and preview.fits
+    assert undiagnosed_rich.id not in {o.id for o in preview.sample}
+    once = key()
+    with services(app, dbs):
+        run = vouchers.issue_batch(programme, once, p.official_actor)
+    with services(app, dbs):
+        again = vouchers.issue_batch(programme, once, p.official_actor)
+    assert again.id == run.id and run.count == len(eligible)
+    holders = set(dbs.scalars(select(Voucher.enterprise_id)))
+    assert holders == eligible
+    dbs.refresh(programme)
+    assert programme.issued_fen == len(eligible) * 20_000_00
+    codes = list(dbs.scalars(select(Voucher.code)))
+    assert len(set(codes)) == len(codes) and all(len(c) == 23 for c in codes)
+    # a second batch finds nobody new
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.issue_batch(programme, key(), p.official_actor)
+    books_balance(app, dbs)
+
+
+def test_diagnosis_rule(app, dbs, p):
+    programme = p.programme(diagnosis_required=True)
+    with services(app, dbs):
+        assert vouchers.preview_batch(programme).count == 0
+        assert "no diagnosis done" in vouchers.ineligibility(programme, p.enterprise)[0]
+
+
+def test_a_batch_that_does_not_fit_the_budget_issues_nothing(app, dbs, p):
+    for _ in range(4):
+        OrganisationFactory()
+    programme = p.programme(budget_fen=80_000_00)  # four vouchers; five are eligible
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.issue_batch(programme, key(), p.official_actor)
+    assert "budget" in str(error.value.message)
+    assert dbs.scalar(select(func.count(Voucher.id))) == 0
+    assert dbs.scalar(select(func.count(IssueRun.id))) == 0
+
+
+def test_issuing_only_while_open(app, dbs, p):
+    with services(app, dbs):
+        draft = vouchers.create_programme(p.agency, rules(), p.official_actor)
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.issue_batch(draft, key(), p.official_actor)
+    programme = p.programme(name="另一个")
+    with services(app, dbs):
+        vouchers.close_programme(programme, p.official_actor)
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.issue_one(programme, p.enterprise.credit_code, key(), p.official_actor)
+    assert "open" in str(error.value.message)
+    assert dbs.scalar(select(func.count(Voucher.id))) == 0
+
+
+def test_one_enterprise_never_gets_more_than_the_cap(app, dbs, p):
+    programme = p.programme()  # cap = two face values
+    p.issue_to(programme)
+    p.issue_to(programme)
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.issue_one(programme, p.enterprise.credit_code, key(), p.official_actor)
+    assert "most" in str(error.value.message)
+    first = dbs.scalars(select(Voucher)).first()
+    with pytest.raises(IntegrityError), dbs.begin_nested():  # the database holds the cap too
+        dbs.execute(
+            text(
+                "INSERT INTO vouchers (code, programme_id, enterprise_id, seq, face_value_fen,"
+                " cap_fen, reserved_fen, redeemed_fen, settled_fen, expired_fen, clawed_back_fen,"
+                " revoked_fen, status, issued_at) VALUES ('X', :p, :e, 3, :f, :c, 0, 0, 0, 0, 0,"
+                " 0, 'active', :now)"
+            ),
+            {
+                "p": programme.id,
+                "e": p.enterprise.id,
+                "f": first.face_value_fen,
+                "c": first.cap_fen,
+                "now": utcnow().replace(tzinfo=None),
+            },
+        )
+
+
+def csv_bytes(rows, encoding="utf-8"):
+    return ("\n".join(",".join(r) for r in rows) + "\n").encode(encoding)
+
+
+def test_csv_import_reports_row_by_row_in_utf8_and_gbk(app, dbs, p):
+    other_industry = OrganisationFactory(industry_code="textile")
+    fresh = OrganisationFactory()
+    programme = p.programme(industry_codes=["machining"])
+    for encoding in ("utf-8-sig", "gbk"):
+        raw = csv_bytes(
+            [
+                ("统一社会信用代码", "企业名称"),
+                (p.enterprise.credit_code, p.enterprise.name),
+                (other_industry.credit_code, other_industry.name),
+                ("91130100MA0000000X", "查无此企业"),
+                (p.enterprise.credit_code, "重复"),
+            ]
+            + ([(fresh.credit_code, fresh.name)] if encoding == "gbk" else []),
+            encoding,
+        )
+        with services(app, dbs):
+            run = vouchers.import_csv(programme, raw, key(), p.official_actor)
+        results = [row["result"] for row in run.report]
+        if encoding == "utf-8-sig":
+            assert results == ["issued", "not_eligible", "unknown", "duplicate"]
+            assert "industry" in run.report[1]["detail"]
+        else:  # the first enterprise now holds a voucher: a duplicate of this programme
+            assert results == ["duplicate", "not_eligible", "unknown", "duplicate", "issued"]
+    assert dbs.scalar(select(func.count(Voucher.id))) == 2
+    books_balance(app, dbs)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "统一社会信用代码,企业名称\n".encode("utf-16"),
+        b"code_wrong,name_wrong\n1,2\n",
+        b"",
+        ("credit_code,name\n" + "91130100MA0000000X,x\n" * 100_000).encode(),
+        ("credit_code,name\n" + "91130100MA0000000X,x\n" * 5_001).encode(),
+    ],
+    ids=["encoding", "columns", "empty", "huge", "over-limit"],
+)
+def test_bad_csv_files_are_refused_and_nothing_is_issued(app, dbs, p, raw):
+    programme = p.programme()
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.import_csv(programme, raw, key(), p.official_actor)
+    assert error.value.field == "file"
+    assert dbs.scalar(select(func.count(Voucher.id))) == 0
+
+
+def test_revoking_returns_the_budget_but_not_while_in_use(app, dbs, p):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.revoke(voucher, "  ", p.official_actor)
+    with services(app, dbs):
+        vouchers.revoke(voucher, "企业已注销", p.official_actor)
+    dbs.refresh(programme)
+    assert voucher.status is VoucherStatus.REVOKED and programme.issued_fen == 0
+    in_use = p.issue_to(programme)
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        vouchers.revoke(in_use, "理由", p.official_actor)
+    assert "in use" in str(error.value.message)
+    books_balance(app, dbs)
+
+
+# --- spending ---------------------------------------------------------------------------
+
+
+def the_line(dbs, enterprise):
+    order = dbs.scalars(
+        select(Order).where(Order.enterprise_id == enterprise.id).order_by(Order.id.desc())
+    ).first()
+    return order.lines[0]
+
+
+def move(app, dbs, line, *events):
+    kinds = {
+        LineEvent.ACCEPT: "provider",
+        LineEvent.REJECT: "provider",
+        LineEvent.START: "provider",
+        LineEvent.DELIVER: "provider",
+        LineEvent.CANCEL: "enterprise",
+        LineEvent.ACCEPT_DELIVERY: "enterprise",
+    }
+    for event in events:
+        with services(app, dbs):
+            orders.transition(line, event, "理由", Actor(None, None, None), kinds[event])
+
+
+def test_subsidy_is_the_smallest_of_rate_balance_and_cap(app, dbs, p):
+    programme = p.programme(rate_bp=5_000)  # 50 % of ¥60,000 = ¥30,000
+    first = p.issue_to(programme)  # ¥20,000
+    second = p.issue_to(programme)  # ¥20,000: together ¥40,000 = the cap
+    with services(app, dbs):
+        shown = vouchers.plan(p.enterprise.id, _claims(p))
+    assert shown[0].subsidy_fen == 30_000_00 and shown[0].copay_fen == 30_000_00
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    dbs.refresh(first), dbs.refresh(second)
+    assert (first.reserved_fen, second.reserved_fen) == (20_000_00, 10_000_00)
+    # the next order is limited by what is left under the cap (¥10,000)
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    line = the_line(dbs, p.enterprise)
+    reserved = dbs.scalar(
+        select(func.sum(Reservation.amount_fen)).where(Reservation.order_line_id == line.id)
+    )
+    assert reserved == 10_000_00
+    books_balance(app, dbs)
+
+
+def _claims(p):
+    from marketplace.orders import bundles
+
+    b = p.bundle()
+    with services(p.app, p.dbs):
+        return bundles.voucher_claims(bundles.lines(b), bundles.integration(b))
+
+
+def test_rejection_releases_and_acceptance_redeems(app, dbs, p):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    rejected = the_line(dbs, p.enterprise)
+    move(app, dbs, rejected, LineEvent.REJECT)
+    dbs.refresh(voucher)
+    assert voucher.reserved_fen == 0 and voucher.available_fen == 20_000_00
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    line = the_line(dbs, p.enterprise)
+    move(
+        app,
+        dbs,
+        line,
+        LineEvent.ACCEPT,
+        LineEvent.START,
+        LineEvent.DELIVER,
+        LineEvent.ACCEPT_DELIVERY,
+    )
+    dbs.refresh(voucher)
+    assert (voucher.reserved_fen, voucher.redeemed_fen) == (0, 20_000_00)
+    kinds = list(dbs.scalars(select(VoucherEntry.kind).order_by(VoucherEntry.id)))
+    assert kinds == [
+        EntryKind.ISSUE,
+        EntryKind.RESERVE,
+        EntryKind.RELEASE,
+        EntryKind.RESERVE,
+        EntryKind.REDEEM,
+    ]
+    books_balance(app, dbs)
+
+
+def test_a_failure_after_the_reservation_leaves_nothing_behind(app, dbs, p, monkeypatch):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    bundle = p.bundle()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("the payment scheduler fell over")
+
+    monkeypatch.setattr(orders.audit, "record", explode)
+    with services(app, dbs), pytest.raises(RuntimeError):
+        orders.checkout(p.enterprise, bundle, p.enterprise_actor)
+    dbs.refresh(voucher)
+    assert voucher.reserved_fen == 0
+    assert dbs.scalar(select(func.count(Reservation.id))) == 0
+    assert dbs.scalar(select(func.count(OrderLine.id))) == 0
+    monkeypatch.undo()
+    books_balance(app, dbs)
+
+
+def test_an_enterprise_never_spends_anothers_voucher(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    other = OrganisationFactory()
+    user = UserFactory(org=other, email="other@v.cn")
+    with services(app, dbs):
+        orders.checkout(other, p.bundle(other, user), Actor(user.id, other.id, None))
+        assert vouchers.spendable(other.id) == []
+    assert dbs.scalar(select(func.count(Reservation.id))) == 0
+
+
+def test_open_mode_needs_an_admitted_provider_and_a_covered_category(app, dbs, p):
+    programme = p.programme(category_codes=["predictive_maintenance"])
+    p.issue_to(programme)
+    with services(app, dbs):
+        assert vouchers.plan(p.enterprise.id, _claims(p))[0].subsidy_fen == 0
+
+
+def test_expiry_releases_reservations_and_expires_the_rest(app, dbs, p):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    with services(app, dbs):
+        assert vouchers.expire_due(SYSTEM, today=programme.redeem_by) == (0, 0)
+        expired, released = vouchers.expire_due(
+            SYSTEM, today=programme.redeem_by + timedelta(days=1)
+        )
+    dbs.refresh(voucher)
+    assert (expired, released) == (1, 20_000_00)
+    assert voucher.status is VoucherStatus.EXPIRED and voucher.expired_fen == 20_000_00
+    assert voucher.available_fen == 0
+    books_balance(app, dbs)
+
+
+# --- settlement and risk ---------------------------------------------------------------
+
+
+def accepted_order(app, dbs, p):
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    line = the_line(dbs, p.enterprise)
+    move(
+        app,
+        dbs,
+        line,
+        LineEvent.ACCEPT,
+        LineEvent.START,
+        LineEvent.DELIVER,
+        LineEvent.ACCEPT_DELIVERY,
+    )
+    return line
+
+
+def test_settlement_from_draft_to_paid(app, dbs, p, monkeypatch):
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)  # delivered in a plausible time
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        due = settlement.due_by_provider(programme)
+        assert [(d.provider.id, d.ready_fen) for d in due] == [(p.provider.id, 20_000_00)]
+        s = settlement.draw_up(programme, p.provider.id, p.official_actor)
+    with services(app, dbs), pytest.raises(DomainError):  # nothing left to settle twice
+        settlement.draw_up(programme, p.provider.id, p.official_actor)
+    with services(app, dbs), pytest.raises(DomainError):  # approve first
+        settlement.mark_paid(s, "HX202611230001", p.official_actor)
+    with services(app, dbs):
+        settlement.approve(s, p.official_actor)
+        settlement.mark_paid(s, "HX202611230001", p.official_actor)
+        report = settlement.as_csv(s)
+    dbs.refresh(voucher)
+    assert voucher.settled_fen == 20_000_00
+    assert "HX" not in report and "20000.00" in report
+    books_balance(app, dbs)
+
+
+def test_shared_details_hold_a_redemption_until_an_official_decides(app, dbs, p):
+    p.provider.contact_phone = "+86 0311 6666 8888"
+    dbs.commit()
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    flags = list(dbs.scalars(select(RiskFlag)))
+    reasons = {f.reason.value for f in flags}
+    assert "shared_phone" in reasons and "fast_delivery" in reasons
+    with services(app, dbs):
+        assert settlement.due_by_provider(programme)[0].held_fen == 20_000_00
+        with pytest.raises(DomainError):
+            settlement.draw_up(programme, p.provider.id, p.official_actor)
+    with services(app, dbs):
+        settlement.clear(flags[0], "已核实", p.official_actor)
+    with services(app, dbs), pytest.raises(DomainError):  # one flag is still open
+        settlement.draw_up(programme, p.provider.id, p.official_actor)
+    with services(app, dbs):
+        settlement.uphold(flags[1], "虚假交付", p.official_actor)
+    dbs.refresh(voucher)
+    assert (voucher.redeemed_fen, voucher.clawed_back_fen) == (0, 20_000_00)
+    assert dbs.scalar(select(Reservation.status)) is ReservationStatus.CLAWED_BACK
+    assert {f.status for f in dbs.scalars(select(RiskFlag))} == {
+        FlagStatus.CLEARED,
+        FlagStatus.UPHELD,
+    }
+    books_balance(app, dbs)
+
+
+# --- the ledger ---------------------------------------------------------------------------
+
+
+def test_the_ledger_is_append_only(app, dbs, p):
+    p.issue_to(p.programme())
+    for statement in ("UPDATE voucher_entries SET amount_fen = 1", "DELETE FROM voucher_entries"):
+        with pytest.raises(DBAPIError), dbs.begin_nested():
+            dbs.execute(text(statement))
+
+
+def test_check_finds_every_difference(app, dbs, p, capsys):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    books_balance(app, dbs)
+    dbs.execute(text("UPDATE vouchers SET reserved_fen = 5 WHERE id = :id"), {"id": voucher.id})
+    dbs.execute(
+        text("UPDATE voucher_programmes SET issued_fen = 1 WHERE id = :id"), {"id": programme.id}
+    )
+    with services(app, dbs):
+        problems = ledger.check()
+    assert any("reserved_fen is 5" in x for x in problems)
+    assert any("issued_fen 1" in x for x in problems)
+
+
+def test_programme_states(app, dbs, p):
+    programme = p.programme()
+    assert programme.status is ProgrammeStatus.OPEN
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.open_programme(programme, p.official_actor)
+    with services(app, dbs):
+        draft = vouchers.create_programme(
+            p.agency, rules(name="集成", mode=ProgrammeMode.INTEGRATOR), p.official_actor
+        )
+    with services(app, dbs), pytest.raises(DomainError):  # no integrator appointed
+        vouchers.open_programme(draft, p.official_actor)
+    assert LineStatus  # imported for readers of move()

@@ -1,0 +1,104 @@
+"""Set-up for voucher tests: an agency's pilot with a provider, enterprises and a programme."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Organisation, User
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Package
+from marketplace.db import local_today
+from marketplace.orders import bundles as bundle_service
+from marketplace.orders.models import Bundle
+from marketplace.security import Actor
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers.models import ProgrammeMode, VoucherProgramme
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import (
+    agency_with_official,
+    membership,
+    provider_with_owner,
+    published_package,
+    services,
+)
+
+ONE_TIME = catalog.PlanFields(kind="one_time", name="一次性买断", amount_fen=60_000_00)
+
+
+def rules(**changes: Any) -> vouchers.Rules:
+    base = vouchers.Rules(
+        name="2026 年中小企业数字化转型券",
+        mode=ProgrammeMode.OPEN,
+        budget_fen=1_000_000_00,
+        face_value_fen=20_000_00,
+        rate_bp=5_000,
+        cap_fen=40_000_00,
+        issue_from=local_today() - timedelta(days=1),
+        redeem_by=local_today() + timedelta(days=180),
+    )
+    return replace(base, **changes)
+
+
+def key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+@dataclass
+class Pilot:
+    app: Flask
+    dbs: Session
+    agency: Organisation
+    official: User
+    provider: Organisation
+    provider_owner: User
+    package: Package
+    enterprise: Organisation
+    owner: User
+
+    @property
+    def official_actor(self) -> Actor:
+        return Actor(self.official.id, self.agency.id, "127.0.0.1")
+
+    @property
+    def enterprise_actor(self) -> Actor:
+        return Actor(self.owner.id, self.enterprise.id, "127.0.0.1")
+
+    def programme(self, **changes: Any) -> VoucherProgramme:
+        with services(self.app, self.dbs):
+            programme = vouchers.create_programme(
+                self.agency, rules(**changes), self.official_actor
+            )
+            vouchers.open_programme(programme, self.official_actor)
+        return programme
+
+    def issue_to(self, programme: VoucherProgramme, org: Organisation | None = None) -> Any:
+        org = org or self.enterprise
+        with services(self.app, self.dbs):
+            _run, voucher = vouchers.issue_one(
+                programme, org.credit_code or "", key(), self.official_actor
+            )
+        return voucher
+
+    def bundle(self, enterprise: Organisation | None = None, user: User | None = None) -> Bundle:
+        enterprise = enterprise or self.enterprise
+        actor = Actor((user or self.owner).id, enterprise.id, None)
+        with services(self.app, self.dbs):
+            b = bundle_service.create(enterprise, f"方案{secrets.token_hex(3)}", actor)
+            bundle_service.add(b, self.package.id, None, actor)
+        return b
+
+
+def pilot(app: Flask, dbs: Session, tag: str = "v") -> Pilot:
+    agency, official = agency_with_official(f"official@{tag}.cn")
+    provider, provider_owner = provider_with_owner(f"provider@{tag}.cn")
+    membership(dbs, provider, agency)
+    package = published_package(app, dbs, provider, provider_owner, plans=(ONE_TIME,))
+    enterprise = OrganisationFactory(contact_phone="0311-66668888")
+    owner = UserFactory(org=enterprise, email=f"owner@{tag}.cn")
+    return Pilot(app, dbs, agency, official, provider, provider_owner, package, enterprise, owner)

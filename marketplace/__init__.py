@@ -113,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.pool.views import bp as pool_bp
+    from marketplace.vouchers.views import bp as vouchers_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
@@ -122,6 +123,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(workspace_bp)
     app.register_blueprint(journey_bp)
+    app.register_blueprint(vouchers_bp)
 
 
 def _register_request_hooks(app: Flask) -> None:

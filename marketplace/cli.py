@@ -163,7 +163,38 @@ def sla_check() -> None:
     click.echo(f"SLA breaches recorded: {n}")
 
 
+vouchers_cli = AppGroup("vouchers", help="Voucher ledger and scheduled voucher jobs.")
+
+
+@vouchers_cli.command("check")
+def vouchers_check() -> None:
+    """Verify that the ledger, the balance columns and the invariants agree (exit 1 if not)."""
+    from marketplace.vouchers import ledger
+
+    problems = ledger.check()
+    db.session.rollback()
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise click.ClickException(f"{len(problems)} difference(s) found")
+    click.echo("vouchers: ledger, balances and invariants agree")
+
+
+@vouchers_cli.command("expire")
+def vouchers_expire() -> None:
+    """Release reservations past their redeem-by date and expire the balances (run daily)."""
+    from marketplace.db import writing
+    from marketplace.security import Actor
+    from marketplace.vouchers import services as vouchers
+
+    with writing():
+        expired, released = vouchers.expire_due(Actor(None, None, "cli"))
+        db.session.commit()
+    click.echo(f"vouchers expired: {expired}; reserved money released: {released / 100:.2f} yuan")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(vouchers_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(demo_logins)

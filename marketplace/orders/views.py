@@ -37,6 +37,7 @@ from marketplace.orders.models import (
 from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, requires
+from marketplace.vouchers import services as vouchers
 
 bp = Blueprint("journey", __name__)
 
@@ -128,6 +129,7 @@ def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
 def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
     bundle_lines = bundles.lines(b)
     integration = bundles.integration(b)
+    subsidies = vouchers.plan(b.enterprise_id, bundles.voucher_claims(bundle_lines, integration))
     locale = str(get_locale())
     objects = {d.code: d.name(locale) for d in catalog.data_objects()}
     protocols = {p.code: p.name for p in catalog.protocols()}
@@ -143,6 +145,8 @@ def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
             protocols.get(c, c) for c in codes
         ),
         checkout_key=secrets.token_urlsafe(24),
+        subsidies={s.claim.key: s for s in subsidies if s.subsidy_fen},
+        subsidy_total=sum(s.subsidy_fen for s in subsidies),
         status=status,
     )
 
@@ -256,7 +260,13 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
     sent = request.form.get("key", "")
     key = sent if re.fullmatch(r"[A-Za-z0-9_-]{16,64}", sent) else None
     try:
-        order = orders.checkout(current_user.org, b, current_actor(), key)
+        order = orders.checkout(
+            current_user.org,
+            b,
+            current_actor(),
+            key,
+            use_vouchers=not request.form.get("skip_vouchers"),
+        )
     except DomainError as error:
         flash(str(error.message), "error")
         return redirect(url_for("journey.bundle", bundle_id=b.id))
@@ -302,6 +312,7 @@ def order(number: str) -> ResponseReturnValue:
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
         milestone_form=forms.MilestoneForm(),
+        voucher_use=vouchers.reservations_for_lines([line.id for line in lines]),
     )
 
 

@@ -207,7 +207,7 @@ def statements_for(provider: Organisation) -> list[Settlement]:
         select(Settlement)
         .where(
             Settlement.provider_id == provider.id,
-            Settlement.status != SettlementStatus.CANCELLED,
+            Settlement.status.in_([SettlementStatus.APPROVED, SettlementStatus.PAID]),
         )
         .order_by(Settlement.id.desc())
     )

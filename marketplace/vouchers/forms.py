@@ -1,0 +1,133 @@
+"""Forms of the voucher pages. Amounts are typed in yuan, the rate in per cent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    HiddenField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from marketplace.accounts.forms import MultiCheckboxField
+from marketplace.forms import Form, YuanField, not_negative
+
+REQUIRED = _l("This field is required.")
+DATE = _l("Enter a date as YYYY-MM-DD.")
+
+
+class ProgrammeForm(Form):
+    name = StringField(_l("Programme name"), validators=[DataRequired(REQUIRED), Length(max=120)])
+    mode = SelectField(_l("Mode"), validators=[DataRequired(REQUIRED)])
+    budget = YuanField(
+        _l("Total budget (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
+    )
+    face_value = YuanField(
+        _l("Face value of one voucher (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
+    )
+    rate = DecimalField(
+        _l("Subsidy rate (per cent of an eligible line)"),
+        places=2,
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(
+                min=Decimal("0.01"), max=Decimal(100), message=_l("Enter a rate from 0.01 to 100.")
+            ),
+        ],
+    )
+    cap = YuanField(
+        _l("Cap per enterprise (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
+    )
+    issue_from = DateField(_l("Issue from"), validators=[InputRequired(DATE)])
+    redeem_by = DateField(_l("Redeem by"), validators=[InputRequired(DATE)])
+    industry_codes = MultiCheckboxField(_l("Industries (none ticked: all)"))
+    size_tiers = MultiCheckboxField(_l("Size tiers (none ticked: all)"))
+    region_codes = MultiCheckboxField(_l("Regions (none ticked: all)"))
+    min_revenue = YuanField(
+        _l("Lowest annual revenue (yuan)"), validators=[Optional(), not_negative]
+    )
+    max_revenue = YuanField(
+        _l("Highest annual revenue (yuan)"), validators=[Optional(), not_negative]
+    )
+    diagnosis_required = BooleanField(_l("Only enterprises that completed a diagnosis"))
+    category_codes = MultiCheckboxField(_l("Categories vouchers pay for (none ticked: all)"))
+    plan_kinds = MultiCheckboxField(_l("Price plans vouchers pay for (none ticked: all)"))
+    covers_success_fees = BooleanField(_l("Vouchers may pay outcome success fees"))
+    integrator_ids = MultiCheckboxField(_l("Appointed integrators (integrator mode)"), coerce=int)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # an unticked group posts nothing; that means "all", not "missing"
+        for name in (
+            "industry_codes",
+            "size_tiers",
+            "region_codes",
+            "category_codes",
+            "plan_kinds",
+            "integrator_ids",
+        ):
+            getattr(self, name).validators = [Optional()]
+
+
+class KeyForm(Form):
+    """A confirmation carrying a one-time key: a repeated submission is answered once."""
+
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+class IssueOneForm(KeyForm):
+    credit_code = StringField(
+        _l("Unified social credit code"),
+        validators=[
+            DataRequired(REQUIRED),
+            Length(min=18, max=18, message=_l("The code has 18 characters.")),
+        ],
+    )
+
+
+class ImportForm(KeyForm):
+    file = FileField(
+        _l("CSV file (columns: credit_code, name; UTF-8 or GBK)"),
+        validators=[FileRequired(_l("Choose a file."))],
+    )
+
+
+class ReasonForm(Form):
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+
+
+class DecisionForm(ReasonForm):
+    decision = SelectField(choices=[("approve", "approve"), ("reject", "reject")])
+
+
+class ValidityForm(Form):
+    redeem_by = DateField(_l("New redeem-by date"), validators=[InputRequired(DATE)])
+
+
+class BudgetForm(Form):
+    budget = YuanField(_l("New total budget (yuan)"), validators=[InputRequired(REQUIRED)])
+
+
+class ApplyForm(Form):
+    note = TextAreaField(
+        _l("What will you use the voucher for?"), validators=[Optional(), Length(max=1000)]
+    )
+
+
+class ProviderForm(Form):
+    provider_id = HiddenField(validators=[DataRequired()])
+
+
+class PaidForm(Form):
+    reference = StringField(
+        _l("Bank transfer reference"), validators=[DataRequired(REQUIRED), Length(max=60)]
+    )

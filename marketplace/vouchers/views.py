@@ -1,0 +1,535 @@
+"""Voucher pages: agency officials run programmes, issue, settle and review risk flags;
+enterprises see and apply for vouchers; providers see their settlement statements."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from marketplace.accounts.models import Industry, Organisation, OrgKind, Region, SizeTier
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import PlanKind
+from marketplace.db import db
+from marketplace.errors import DomainError, NotFound
+from marketplace.forms import attach_error, choices
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.rendering import page_number, render
+from marketplace.security import current_actor, requires
+from marketplace.vouchers import forms, settlement
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers.models import (
+    IssueRun,
+    ProgrammeMode,
+    ProgrammeStatus,
+    VoucherApplication,
+    VoucherProgramme,
+    VoucherStatus,
+)
+
+bp = Blueprint("vouchers", __name__)
+
+INVALID = 422
+PER_PAGE = 50
+
+
+RESULT_LABELS = {
+    "issued": _l("Issued"),
+    "not_eligible": _l("Not eligible"),
+    "unknown": _l("Unknown credit code"),
+    "duplicate": _l("Duplicate"),
+}
+
+
+@bp.app_template_global()
+def result_label(result: str) -> str:
+    return str(RESULT_LABELS.get(result, result))
+
+
+@bp.app_template_global()
+def tier_label(value: str) -> str:
+    return SizeTier(value).label if value in SizeTier._value2member_map_ else value
+
+
+@bp.app_template_global()
+def new_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@bp.app_template_global()
+def names_of(codes: list[str]) -> str:
+    """Reference codes of a programme's rules in the reader's language."""
+    locale = str(get_locale())
+    names: dict[str, str] = {t.value: t.label for t in SizeTier} | {
+        k.value: k.label for k in PlanKind
+    }
+    for industry in db.session.scalars(select(Industry).where(Industry.code.in_(codes))):
+        names[industry.code] = industry.name(locale)
+    for region in db.session.scalars(select(Region).where(Region.code.in_(codes))):
+        names[region.code] = region.name(locale)
+    names |= {c.code: c.name(locale) for c in catalog.categories() if c.code in codes}
+    return (
+        "、".join(names.get(c, c) for c in codes)
+        if locale == "zh"
+        else ", ".join(names.get(c, c) for c in codes)
+    )
+
+
+def _programme(programme_id: int) -> VoucherProgramme:
+    return vouchers.programme_for(current_user.org, programme_id)
+
+
+def _fill_choices(form: forms.ProgrammeForm) -> None:
+    locale = str(get_locale())
+    form.mode.choices = choices((m.value, m.label) for m in ProgrammeMode)
+    form.industry_codes.choices = choices(
+        (i.code, i.name(locale))
+        for i in db.session.scalars(select(Industry).order_by(Industry.position))
+    )
+    form.region_codes.choices = choices(
+        (r.code, f"{r.name(locale)} {r.code}")
+        for r in db.session.scalars(select(Region).order_by(Region.code))
+    )
+    form.size_tiers.choices = choices((t.value, t.label) for t in SizeTier)
+    form.category_codes.choices = choices((c.code, c.name(locale)) for c in catalog.categories())
+    form.plan_kinds.choices = choices((k.value, k.label) for k in PlanKind)
+    integrators = db.session.scalars(
+        select(Organisation)
+        .order_by(Organisation.name)
+        .join(PoolMembership, PoolMembership.provider_id == Organisation.id)
+        .where(
+            PoolMembership.agency_id == current_user.org_id,
+            PoolMembership.status == PoolStatus.ADMITTED,
+            Organisation.provider_type == "integrator",
+        )
+    )
+    form.integrator_ids.choices = choices((o.id, o.name) for o in integrators)
+
+
+def _rules(form: forms.ProgrammeForm) -> vouchers.Rules:
+    rate = form.rate.data or Decimal(0)
+    return vouchers.Rules(
+        name=form.name.data or "",
+        mode=ProgrammeMode(form.mode.data),
+        budget_fen=form.budget.data or 0,
+        face_value_fen=form.face_value.data or 0,
+        rate_bp=int(rate * 100),
+        cap_fen=form.cap.data or 0,
+        issue_from=form.issue_from.data,
+        redeem_by=form.redeem_by.data,
+        industry_codes=list(form.industry_codes.data or []),
+        size_tiers=list(form.size_tiers.data or []),
+        region_codes=list(form.region_codes.data or []),
+        min_revenue_fen=form.min_revenue.data,
+        max_revenue_fen=form.max_revenue.data,
+        diagnosis_required=bool(form.diagnosis_required.data),
+        category_codes=list(form.category_codes.data or []),
+        plan_kinds=list(form.plan_kinds.data or []),
+        covers_success_fees=bool(form.covers_success_fees.data),
+        integrator_ids=list(form.integrator_ids.data or []),
+    )
+
+
+def _fill_from(form: forms.ProgrammeForm, p: VoucherProgramme) -> None:
+    form.name.data = p.name
+    form.mode.data = p.mode.value
+    form.budget.data, form.face_value.data, form.cap.data = (
+        p.budget_fen,
+        p.face_value_fen,
+        p.cap_fen,
+    )
+    form.rate.data = Decimal(p.rate_bp) / 100
+    form.issue_from.data, form.redeem_by.data = p.issue_from, p.redeem_by
+    form.industry_codes.data, form.size_tiers.data = p.industry_codes, p.size_tiers
+    form.region_codes.data, form.category_codes.data = p.region_codes, p.category_codes
+    form.plan_kinds.data = p.plan_kinds
+    form.min_revenue.data, form.max_revenue.data = p.min_revenue_fen, p.max_revenue_fen
+    form.diagnosis_required.data = p.diagnosis_required
+    form.covers_success_fees.data = p.covers_success_fees
+    form.integrator_ids.data = [i.id for i in p.integrators]
+
+
+# --- agency: programmes -----------------------------------------------------------------
+
+
+@bp.get("/agency/programmes")
+@requires(OrgKind.AGENCY)
+def programmes() -> ResponseReturnValue:
+    rows = vouchers.programmes_of(current_user.org)
+    return render(
+        "vouchers/programmes.html", rows=rows, totals={p.id: vouchers.totals(p) for p in rows}
+    )
+
+
+@bp.route("/agency/programmes/new", methods=["GET", "POST"])
+@requires(OrgKind.AGENCY)
+def new_programme() -> ResponseReturnValue:
+    form = forms.ProgrammeForm()
+    _fill_choices(form)
+    if form.validate_on_submit():
+        try:
+            p = vouchers.create_programme(current_user.org, _rules(form), current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Programme %(name)s is saved as a draft.", name=p.name), "success")
+            return redirect(url_for("vouchers.programme", programme_id=p.id))
+    status = INVALID if form.is_submitted() else 200
+    return render("vouchers/programme_form.html", form=form, p=None, status=status)
+
+
+@bp.route("/agency/programmes/<id:programme_id>/edit", methods=["GET", "POST"])
+@requires(OrgKind.AGENCY)
+def edit_programme(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    form = forms.ProgrammeForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        _fill_from(form, p)
+    elif form.validate_on_submit():
+        try:
+            vouchers.update_programme(p, _rules(form), current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("vouchers.programme", programme_id=p.id))
+    status = INVALID if form.is_submitted() else 200
+    return render("vouchers/programme_form.html", form=form, p=p, status=status)
+
+
+@bp.get("/agency/programmes/<id:programme_id>")
+@requires(OrgKind.AGENCY)
+def programme(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    return render(
+        "vouchers/programme.html",
+        p=p,
+        totals=vouchers.totals(p),
+        frozen=vouchers.rules_frozen(p),
+        applications=vouchers.pending_applications(p),
+        due=settlement.due_by_provider(p),
+        settlements=settlement.settlements_of(p),
+        one_form=forms.IssueOneForm(key=secrets.token_urlsafe(24)),
+        import_form=forms.ImportForm(key=secrets.token_urlsafe(24)),
+        validity_form=forms.ValidityForm(),
+        budget_form=forms.BudgetForm(),
+        decision_form=forms.DecisionForm(),
+    )
+
+
+def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    try:
+        if action == "open":
+            vouchers.open_programme(p, current_actor())
+        elif action == "close":
+            vouchers.close_programme(p, current_actor())
+        elif action == "validity":
+            form = forms.ValidityForm()
+            if not form.validate_on_submit():
+                raise DomainError(
+                    form.redeem_by.errors[0]
+                    if form.redeem_by.errors
+                    else _("Enter a date as YYYY-MM-DD.")
+                )
+            vouchers.extend_validity(p, form.redeem_by.data, current_actor())
+        elif action == "budget":
+            budget_form = forms.BudgetForm()
+            if not budget_form.validate_on_submit():
+                raise DomainError(
+                    budget_form.budget.errors[0]
+                    if budget_form.budget.errors
+                    else _("This field is required.")
+                )
+            vouchers.change_budget(p, budget_form.budget.data or 0, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Saved."), "success")
+    return redirect(url_for("vouchers.programme", programme_id=p.id))
+
+
+@bp.post("/agency/programmes/<id:programme_id>/<any(open, close, validity, budget):action>")
+@requires(OrgKind.AGENCY)
+def programme_action(programme_id: int, action: str) -> ResponseReturnValue:
+    return _programme_action(programme_id, action)
+
+
+# --- agency: issuing --------------------------------------------------------------------
+
+
+@bp.route("/agency/programmes/<id:programme_id>/issue", methods=["GET", "POST"])
+@requires(OrgKind.AGENCY)
+def issue_batch(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    form = forms.KeyForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            run = vouchers.issue_batch(p, form.key.data, current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            return redirect(url_for("vouchers.run", programme_id=p.id, run_id=run.id))
+    if request.method == "GET":
+        form.key.data = secrets.token_urlsafe(24)
+    status = INVALID if form.is_submitted() else 200
+    return render(
+        "vouchers/issue_batch.html",
+        p=p,
+        preview=vouchers.preview_batch(p),
+        form=form,
+        status=status,
+    )
+
+
+@bp.post("/agency/programmes/<id:programme_id>/issue-one")
+@requires(OrgKind.AGENCY)
+def issue_one(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    form = forms.IssueOneForm()
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("vouchers.programme", programme_id=p.id))
+    try:
+        _run, voucher = vouchers.issue_one(p, form.credit_code.data, form.key.data, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("vouchers.programme", programme_id=p.id))
+    flash(
+        _("Voucher %(code)s issued to %(name)s.", code=voucher.code, name=voucher.enterprise.name),
+        "success",
+    )
+    return redirect(url_for("vouchers.programme", programme_id=p.id))
+
+
+@bp.post("/agency/programmes/<id:programme_id>/import")
+@requires(OrgKind.AGENCY)
+def import_csv(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    form = forms.ImportForm()
+    if form.validate_on_submit():
+        try:
+            run = vouchers.import_csv(p, form.file.data.read(), form.key.data, current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            return redirect(url_for("vouchers.run", programme_id=p.id, run_id=run.id))
+    return render("vouchers/import.html", p=p, form=form, status=INVALID)
+
+
+@bp.get("/agency/programmes/<id:programme_id>/runs/<id:run_id>")
+@requires(OrgKind.AGENCY)
+def run(programme_id: int, run_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    found = db.session.get(IssueRun, run_id)
+    if found is None or found.programme_id != p.id:
+        raise NotFound(_("Not found."))
+    counts: dict[str, int] = {}
+    for row in found.report:
+        counts[row["result"]] = counts.get(row["result"], 0) + 1
+    return render("vouchers/run.html", p=p, run=found, counts=counts)
+
+
+@bp.get("/agency/programmes/<id:programme_id>/vouchers")
+@requires(OrgKind.AGENCY)
+def programme_vouchers(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    value = request.args.get("status", "")
+    status = VoucherStatus(value) if value in VoucherStatus._value2member_map_ else None
+    page = page_number()
+    rows, total = vouchers.vouchers_of_programme(p, status, page, PER_PAGE)
+    return render(
+        "vouchers/programme_vouchers.html",
+        block="results",
+        p=p,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        current=value if status else "",
+        statuses=list(VoucherStatus),
+        form=forms.ReasonForm(),
+    )
+
+
+@bp.post("/agency/vouchers/<id:voucher_id>/revoke")
+@requires(OrgKind.AGENCY)
+def revoke(voucher_id: int) -> ResponseReturnValue:
+    voucher = vouchers.voucher_for(current_user.org, voucher_id)
+    if voucher.programme.agency_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    form = forms.ReasonForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("Give a reason; the other party will see it."))
+        vouchers.revoke(voucher, form.reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Voucher %(code)s is revoked.", code=voucher.code), "success")
+    return redirect(url_for("vouchers.programme_vouchers", programme_id=voucher.programme_id))
+
+
+@bp.post("/agency/voucher-applications/<id:application_id>")
+@requires(OrgKind.AGENCY)
+def decide(application_id: int) -> ResponseReturnValue:
+    application = db.session.get(VoucherApplication, application_id)
+    if application is None or application.programme.agency_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    form = forms.DecisionForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        vouchers.decide_application(
+            application, form.decision.data == "approve", form.reason.data or "", current_actor()
+        )
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("vouchers.programme", programme_id=application.programme_id))
+
+
+# --- agency: settlements and risk flags ---------------------------------------------------
+
+
+@bp.post("/agency/programmes/<id:programme_id>/settlements")
+@requires(OrgKind.AGENCY)
+def draw_up(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    form = forms.ProviderForm()
+    provider_id = form.provider_id.data if form.validate_on_submit() else ""
+    try:
+        if not str(provider_id).isdigit():
+            raise DomainError(_("This action is not possible in the current state."))
+        s = settlement.draw_up(p, int(provider_id), current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("vouchers.programme", programme_id=p.id))
+    return redirect(url_for("vouchers.settlement_page", settlement_id=s.id))
+
+
+@bp.get("/settlements/<id:settlement_id>")
+@requires(OrgKind.AGENCY, OrgKind.PROVIDER)
+def settlement_page(settlement_id: int) -> ResponseReturnValue:
+    s = settlement.settlement_for(current_user.org, settlement_id)
+    return render("vouchers/settlement.html", s=s, paid_form=forms.PaidForm())
+
+
+@bp.get("/settlements/<id:settlement_id>.csv")
+@requires(OrgKind.AGENCY, OrgKind.PROVIDER)
+def settlement_csv(settlement_id: int) -> ResponseReturnValue:
+    s = settlement.settlement_for(current_user.org, settlement_id)
+    body = "\ufeff" + settlement.as_csv(s)  # the BOM lets Excel read the Chinese names
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{s.number}.csv"'},
+    )
+
+
+@bp.post("/settlements/<id:settlement_id>/<any(approve, pay, cancel):action>")
+@requires(OrgKind.AGENCY)
+def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
+    s = settlement.settlement_for(current_user.org, settlement_id)
+    if s.programme.agency_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    try:
+        if action == "approve":
+            settlement.approve(s, current_actor())
+        elif action == "cancel":
+            settlement.cancel(s, current_actor())
+        else:
+            form = forms.PaidForm()
+            if not form.validate_on_submit():
+                raise DomainError(_("Enter the bank transfer's reference."))
+            settlement.mark_paid(s, form.reference.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Saved."), "success")
+    return redirect(url_for("vouchers.settlement_page", settlement_id=s.id))
+
+
+@bp.get("/agency/risk-flags")
+@requires(OrgKind.AGENCY)
+def risk_flags() -> ResponseReturnValue:
+    return render(
+        "vouchers/risk_flags.html",
+        rows=settlement.open_flags(current_user.org),
+        form=forms.ReasonForm(),
+    )
+
+
+@bp.post("/agency/risk-flags/<id:flag_id>/<any(clear, uphold):action>")
+@requires(OrgKind.AGENCY)
+def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
+    flag = settlement.flag_for(current_user.org, flag_id)
+    form = forms.ReasonForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        if action == "clear":
+            settlement.clear(flag, form.reason.data or "", current_actor())
+        else:
+            settlement.uphold(flag, form.reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("vouchers.risk_flags"))
+
+
+# --- enterprises and providers ----------------------------------------------------------
+
+
+@bp.get("/vouchers")
+@requires(OrgKind.ENTERPRISE)
+def my_vouchers() -> ResponseReturnValue:
+    org = current_user.org
+    return render(
+        "vouchers/mine.html",
+        rows=vouchers.vouchers_of(org),
+        programmes=vouchers.open_programmes_for(org),
+        applications=vouchers.applications_of(org),
+        form=forms.ApplyForm(),
+    )
+
+
+@bp.get("/vouchers/<id:voucher_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.AGENCY)
+def voucher(voucher_id: int) -> ResponseReturnValue:
+    v = vouchers.voucher_for(current_user.org, voucher_id)
+    return render("vouchers/voucher.html", v=v, entries=vouchers.entries_of(v))
+
+
+@bp.post("/programmes/<id:programme_id>/apply")
+@requires(OrgKind.ENTERPRISE, owner=True)
+def apply(programme_id: int) -> ResponseReturnValue:
+    p = db.session.get(VoucherProgramme, programme_id)
+    if p is None or p.status is ProgrammeStatus.DRAFT:
+        raise NotFound(_("Not found."))
+    form = forms.ApplyForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("At most 1,000 characters."))
+        vouchers.apply_for(p, current_user.org, form.note.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Application sent. The agency will decide."), "success")
+    return redirect(url_for("vouchers.my_vouchers"))
+
+
+@bp.get("/provider/settlements")
+@requires(OrgKind.PROVIDER)
+def statements() -> ResponseReturnValue:
+    return render("vouchers/statements.html", rows=settlement.statements_for(current_user.org))

@@ -102,6 +102,9 @@ def load(rng: random.Random) -> dict[str, int]:
             continue  # a bundle kept for later
         order = services.checkout(org, bundle, actor)
         ordered += 1
+        if n != 6:  # ordered weeks ago; one order delivered implausibly fast (a risk flag)
+            for line in order.lines:
+                line.created_at = line.created_at - timedelta(days=rng.randint(20, 60))
         for k, line in enumerate(order.lines):
             target = targets[(n + k) % len(targets)]
             _drive(line, target)

@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from marketplace.accounts.forms import MultiCheckboxField
-from marketplace.forms import Form, YuanField, not_negative
+from marketplace.forms import Form, YuanField, choices, not_negative
 
 REQUIRED = _l("This field is required.")
 DATE = _l("Enter a date as YYYY-MM-DD.")
@@ -106,7 +106,7 @@ class ReasonForm(Form):
 
 
 class DecisionForm(ReasonForm):
-    decision = SelectField(choices=[("approve", "approve"), ("reject", "reject")])
+    decision = SelectField(choices=choices([("approve", "approve"), ("reject", "reject")]))
 
 
 class ValidityForm(Form):

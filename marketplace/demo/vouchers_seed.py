@@ -1,0 +1,261 @@
+"""Demo voucher programmes: Shijiazhuang's open-mode programme, Xiamen's integrator-mode pilot
+and last year's expired batch, with vouchers in every state, settlements and a held risk flag.
+
+``programmes`` runs before the demo orders (so checkouts reserve voucher money) and
+``aftermath`` after them (settlements, a revocation, expiry). All through the services."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from marketplace.accounts.models import Organisation, OrgKind, ProviderType
+from marketplace.catalog.models import BundleStatus, CuratedBundle
+from marketplace.db import db, local_today
+from marketplace.orders import bundles, services
+from marketplace.orders.models import LineEvent
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.security import Actor
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import settlement
+from marketplace.vouchers.models import (
+    ProgrammeMode,
+    Reservation,
+    ReservationStatus,
+    Voucher,
+    VoucherProgramme,
+    VoucherStatus,
+)
+
+YUAN = 100
+BANKS = ["中国工商银行", "中国建设银行", "中国银行", "河北银行", "厦门银行", "兴业银行"]
+STREETS = ["中山路", "裕华路", "建设大街", "湖滨南路", "嘉禾路", "槐安路", "胜利大街"]
+SURNAMES = "王李张刘陈杨赵黄周吴"
+
+
+def _owner_actor(org: Organisation) -> Actor:
+    owner = next(u for u in org.users if u.role.value == "owner")
+    return Actor(owner.id, org.id, "127.0.0.1")
+
+
+def _registered_details(rng: random.Random) -> None:
+    orgs = db.session.scalars(
+        select(Organisation).where(Organisation.kind.in_([OrgKind.ENTERPRISE, OrgKind.PROVIDER]))
+    )
+    for org in orgs:
+        city = "石家庄市" if (org.credit_code or "")[2:4] == "13" else "厦门市"
+        org.legal_representative = rng.choice(SURNAMES) + rng.choice(
+            ["建国", "海燕", "志强", "丽华", "伟"]
+        )
+        org.address = f"{city}{rng.choice(STREETS)}{rng.randint(1, 399)}号"
+        org.bank_name = f"{rng.choice(BANKS)}{city[:2]}分行"
+        org.bank_account = "".join(str(rng.randint(0, 9)) for _ in range(19))
+
+
+def programmes(rng: random.Random) -> dict[str, int]:
+    _registered_details(rng)
+    sjz, xm = db.session.scalars(
+        select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
+    ).all()
+    today = local_today()
+
+    open_mode = vouchers.create_programme(
+        sjz,
+        vouchers.Rules(
+            name="石家庄市2026年中小企业数字化转型券",
+            mode=ProgrammeMode.OPEN,
+            budget_fen=3_000_000 * YUAN,
+            face_value_fen=20_000 * YUAN,
+            rate_bp=5_000,
+            cap_fen=40_000 * YUAN,
+            issue_from=today - timedelta(days=90),
+            redeem_by=today + timedelta(days=240),
+            size_tiers=["micro", "small", "medium"],
+            region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
+            plan_kinds=["one_time", "subscription", "outcome"],
+        ),
+        _owner_actor(sjz),
+    )
+    vouchers.open_programme(open_mode, _owner_actor(sjz))
+    vouchers.issue_batch(open_mode, "demo-sjz-batch-1", _owner_actor(sjz))
+
+    appointed = db.session.scalars(
+        select(Organisation)
+        .join(PoolMembership, PoolMembership.provider_id == Organisation.id)
+        .where(
+            PoolMembership.agency_id == xm.id,
+            PoolMembership.status == PoolStatus.ADMITTED,
+            Organisation.provider_type == ProviderType.INTEGRATOR,
+        )
+        .order_by(Organisation.id)
+    ).all()
+    integrator_mode = vouchers.create_programme(
+        xm,
+        vouchers.Rules(
+            name="厦门市集成服务商模式转型券（试点）",
+            mode=ProgrammeMode.INTEGRATOR,
+            budget_fen=2_000_000 * YUAN,
+            face_value_fen=30_000 * YUAN,
+            rate_bp=4_000,
+            cap_fen=30_000 * YUAN,
+            issue_from=today - timedelta(days=60),
+            redeem_by=today + timedelta(days=300),
+            size_tiers=["micro", "small", "medium"],
+            region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
+            integrator_ids=[o.id for o in appointed],
+        ),
+        _owner_actor(xm),
+    )
+    if appointed:
+        vouchers.open_programme(integrator_mode, _owner_actor(xm))
+        vouchers.issue_batch(integrator_mode, "demo-xm-batch-1", _owner_actor(xm))
+    db.session.flush()
+    return {"voucher programmes": 2}
+
+
+def _order_curated(rng: random.Random, xm: Organisation) -> int:
+    """Xiamen enterprises order integrators' curated bundles whole, paid partly by vouchers."""
+    programme = db.session.scalar(
+        select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.INTEGRATOR)
+    )
+    if programme is None or programme.status.value != "open":
+        return 0
+    appointed = {o.id for o in programme.integrators}
+    curated = [
+        c
+        for c in db.session.scalars(
+            select(CuratedBundle).where(CuratedBundle.status == BundleStatus.PUBLISHED)
+        )
+        if c.integrator_id in appointed
+    ]
+    holders = db.session.scalars(
+        select(Organisation)
+        .join(Voucher, Voucher.enterprise_id == Organisation.id)
+        .where(Voucher.programme_id == programme.id)
+        .order_by(Organisation.id)
+        .limit(4)
+    ).all()
+    placed = 0
+    for n, org in enumerate(holders):
+        if not curated:
+            break
+        actor = _owner_actor(org)
+        bundle = bundles.from_curated(org, curated[n % len(curated)].id, actor)
+        order = services.checkout(org, bundle, actor)
+        placed += 1
+        if n % 2 == 0:
+            for line in order.lines:
+                line.created_at = line.created_at - timedelta(days=rng.randint(40, 60))
+                for event, kind in (
+                    ("accept", "provider"),
+                    ("start", "provider"),
+                    ("deliver", "provider"),
+                    ("accept_delivery", "enterprise"),
+                ):
+                    who = actor if kind == "enterprise" else _owner_actor(line.provider)
+                    services.transition(line, LineEvent(event), "", who, kind)
+    return placed
+
+
+def aftermath(rng: random.Random) -> dict[str, int]:
+    sjz, xm = db.session.scalars(
+        select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
+    ).all()
+    curated_orders = _order_curated(rng, xm)
+    official = _owner_actor(sjz)
+    open_mode = db.session.scalar(
+        select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.OPEN)
+    )
+    assert open_mode is not None
+    # One voucher revoked: the enterprise was found to have moved out of the city.
+    unused = db.session.scalar(
+        select(Voucher)
+        .where(
+            Voucher.programme_id == open_mode.id,
+            Voucher.reserved_fen == 0,
+            Voucher.redeemed_fen == 0,
+            Voucher.status == VoucherStatus.ACTIVE,
+        )
+        .order_by(Voucher.id.desc())
+    )
+    if unused is not None:
+        vouchers.revoke(unused, "企业已迁出本市，不再符合申领条件。", official)
+    # Settlements: one paid, one approved, the rest drafts, as far as redemptions allow.
+    settled = 0
+    for programme in db.session.scalars(select(VoucherProgramme).order_by(VoucherProgramme.id)):
+        agency_official = _owner_actor(programme.agency)
+        for due in settlement.due_by_provider(programme):
+            if not due.ready_fen:
+                continue
+            s = settlement.draw_up(programme, due.provider.id, agency_official)
+            if settled <= 1:
+                settlement.approve(s, agency_official)
+            if settled == 0:
+                settlement.mark_paid(s, f"HX{local_today():%Y%m%d}0001", agency_official)
+            settled += 1
+    # An enterprise that is still waiting: an application to Xiamen's programme.
+    integrator_mode = db.session.scalar(
+        select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.INTEGRATOR)
+    )
+    if integrator_mode is not None and integrator_mode.status.value == "open":
+        applicant = db.session.scalar(
+            select(Organisation)
+            .where(
+                Organisation.kind == OrgKind.ENTERPRISE,
+                Organisation.region_code.like("3502%"),
+                ~Organisation.id.in_(select(Voucher.enterprise_id)),
+                *vouchers.eligibility_filter(integrator_mode)[1:],
+            )
+            .order_by(Organisation.id)
+        )
+        if applicant is not None:
+            vouchers.apply_for(
+                integrator_mode,
+                applicant,
+                "拟引入集成商套餐，打通设备数据与生产排程。",
+                _owner_actor(applicant),
+            )
+    expired = _expired_programme(rng, sjz)
+    held = db.session.scalar(
+        select(Reservation.id).where(
+            Reservation.held.is_(True), Reservation.status == ReservationStatus.REDEEMED
+        )
+    )
+    db.session.flush()
+    return {
+        "curated orders with vouchers": curated_orders,
+        "settlements": settled,
+        "expired vouchers": expired,
+        "held redemptions": 1 if held else 0,
+    }
+
+
+def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
+    """Last year's pilot batch: issued, partly unspent, past its redeem-by date."""
+    official = _owner_actor(sjz)
+    today = local_today()
+    old = vouchers.create_programme(
+        sjz,
+        vouchers.Rules(
+            name="石家庄市2025年数字化转型试点券",
+            mode=ProgrammeMode.OPEN,
+            budget_fen=200_000 * YUAN,
+            face_value_fen=10_000 * YUAN,
+            rate_bp=3_000,
+            cap_fen=10_000 * YUAN,
+            issue_from=today - timedelta(days=1),
+            redeem_by=today,
+            region_codes=["130102"],
+        ),
+        official,
+    )
+    vouchers.open_programme(old, official)
+    vouchers.issue_batch(old, "demo-sjz-2025", official)
+    vouchers.close_programme(old, official)
+    expired, _released = vouchers.expire_due(official, today=today + timedelta(days=1))
+    # shown as it will read: the programme ended yesterday
+    old.issue_from = today - timedelta(days=400)
+    old.redeem_by = today - timedelta(days=35)
+    return expired

@@ -1,0 +1,211 @@
+"""Voucher pages as officials, enterprises and providers use them."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.db import local_today
+from marketplace.orders.models import LineEvent, Order
+from marketplace.vouchers.models import (
+    IssueRun,
+    Reservation,
+    Settlement,
+    Voucher,
+    VoucherProgramme,
+)
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.test_vouchers import move, the_line
+from tests.functional.voucher_helpers import pilot
+
+KEY_RE = re.compile(r'name="key"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def p(app, dbs):
+    return pilot(app, dbs, tag="web")
+
+
+def programme_form(**changes):
+    data = {
+        "name": "数字化转型券（第一批）",
+        "mode": "open",
+        "budget": "1,000,000",
+        "face_value": "20000",
+        "rate": "50",
+        "cap": "40000",
+        "issue_from": (local_today() - timedelta(days=1)).isoformat(),
+        "redeem_by": (local_today() + timedelta(days=180)).isoformat(),
+        "industry_codes": ["machining"],
+    }
+    data.update(changes)
+    return data
+
+
+def test_an_official_creates_opens_and_batch_issues(client, dbs, p):
+    client.login("official@web.cn")
+    bad = client.form("/agency/programmes/new", programme_form(rate="150"))
+    assert bad.status_code == 422
+    assert "0.01" in bad.get_data(as_text=True)
+    wrong_dates = client.form(
+        "/agency/programmes/new",
+        programme_form(issue_from=(local_today() + timedelta(days=200)).isoformat()),
+    )
+    assert wrong_dates.status_code == 422
+    assert dbs.scalar(select(func.count(VoucherProgramme.id))) == 0
+    created = client.form("/agency/programmes/new", programme_form())
+    assert created.status_code == 302
+    programme = dbs.scalar(select(VoucherProgramme))
+    assert programme.rate_bp == 5_000 and programme.budget_fen == 1_000_000_00
+    client.form(f"/agency/programmes/{programme.id}/open")
+    page = client.text(f"/agency/programmes/{programme.id}/issue")
+    assert p.enterprise.name in page
+    key = KEY_RE.search(page).group(1)
+    first = client.form(f"/agency/programmes/{programme.id}/issue", {"key": key})
+    again = client.form(f"/agency/programmes/{programme.id}/issue", {"key": key})
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]
+    assert dbs.scalar(select(func.count(Voucher.id))) == 1
+    assert dbs.scalar(select(func.count(IssueRun.id))) == 1
+    report = client.text(first.headers["Location"])
+    assert "1" in report
+
+
+def test_csv_import_through_the_page(client, dbs, p):
+    programme = p.programme()
+    other = OrganisationFactory()
+    client.login("official@web.cn")
+    body = f"统一社会信用代码,企业名称\n{other.credit_code},{other.name}\n91130100MA0000000X,无\n"
+    response = client.form(
+        f"/agency/programmes/{programme.id}/import",
+        {"key": "k" * 20, "file": (io.BytesIO(body.encode("gbk")), "名单.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    report = client.text(response.headers["Location"])
+    assert other.name in report and "91130100MA0000000X" in report
+    wrong = client.form(
+        f"/agency/programmes/{programme.id}/import",
+        {"key": "j" * 20, "file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
+        content_type="multipart/form-data",
+    )
+    assert wrong.status_code == 422 and "credit_code" in wrong.get_data(as_text=True)
+    assert dbs.scalar(select(func.count(Voucher.id))) == 1
+
+
+def test_other_agencies_and_enterprises_see_nothing(client, dbs, p):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    other_agency = OrganisationFactory(agency=True)
+    UserFactory(org=other_agency, email="stranger@web.cn")
+    client.login("stranger@web.cn")
+    assert client.get(f"/agency/programmes/{programme.id}").status_code == 404
+    assert client.get(f"/vouchers/{voucher.id}").status_code == 404
+    assert client.form(f"/agency/vouchers/{voucher.id}/revoke", {"reason": "x"}).status_code == 404
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    other = OrganisationFactory()
+    UserFactory(org=other, email="nosy@web.cn")
+    client.login("nosy@web.cn")
+    assert client.get(f"/vouchers/{voucher.id}").status_code == 404
+
+
+def test_the_enterprise_sees_its_subsidy_and_orders_with_it(client, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    bundle = p.bundle()
+    client.login("owner@web.cn")
+    assert "ZXQ-" in client.text("/vouchers")
+    page = client.text(f"/my-bundles/{bundle.id}")
+    assert "¥20,000.00" in page and "¥40,000.00" in page  # voucher pays, you pay
+    response = client.form(f"/my-bundles/{bundle.id}/checkout", {"key": "a" * 20})
+    assert response.status_code == 302
+    order = client.text(response.headers["Location"])
+    assert "¥20,000.00" in order
+    assert dbs.scalar(select(func.sum(Reservation.amount_fen))) == 20_000_00
+
+
+def test_the_enterprise_may_order_without_its_vouchers(client, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    client.login("owner@web.cn")
+    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "b" * 20, "skip_vouchers": "1"})
+    assert dbs.scalar(select(func.count(Order.id))) == 1
+    assert dbs.scalar(select(func.count(Reservation.id))) == 0
+
+
+def test_enterprises_apply_and_officials_decide(client, dbs, p):
+    programme = p.programme()
+    client.login("owner@web.cn")
+    client.form(f"/programmes/{programme.id}/apply", {"note": "用于设备联网"})
+    again = client.form(f"/programmes/{programme.id}/apply", {"note": "再来"}, follow_redirects=True)
+    assert "already applied" in again.get_data(as_text=True) or "已申请" in again.get_data(
+        as_text=True
+    )
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("official@web.cn")
+    page = client.text(f"/agency/programmes/{programme.id}")
+    assert p.enterprise.name in page
+    application_id = re.search(r"/agency/voucher-applications/(\d+)", page).group(1)
+    refused = client.form(f"/agency/voucher-applications/{application_id}", {"decision": "reject"})
+    assert refused.status_code == 302
+    assert dbs.scalar(select(func.count(Voucher.id))) == 0  # a rejection needs a reason
+    client.form(f"/agency/voucher-applications/{application_id}", {"decision": "approve"})
+    assert dbs.scalar(select(func.count(Voucher.id))) == 1
+
+
+def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatch, app):
+    from marketplace.vouchers import services as vouchers
+
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    programme = p.programme()
+    p.issue_to(programme)
+    client.login("owner@web.cn")
+    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "c" * 20})
+    line = the_line(dbs, p.enterprise)
+    move(app, dbs, line, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER,
+         LineEvent.ACCEPT_DELIVERY)
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("official@web.cn")
+    drawn = client.form(
+        f"/agency/programmes/{programme.id}/settlements", {"provider_id": str(p.provider.id)}
+    )
+    assert drawn.status_code == 302
+    s = dbs.scalar(select(Settlement))
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("provider@web.cn")
+    assert client.get(f"/settlements/{s.id}").status_code == 404  # a draft is the agency's
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("official@web.cn")
+    client.form(f"/settlements/{s.id}/approve")
+    assert client.form(f"/settlements/{s.id}/pay", {"reference": ""}).status_code == 302
+    dbs.refresh(s)
+    assert s.status.value == "approved"
+    client.form(f"/settlements/{s.id}/pay", {"reference": "HX-20261123-01"})
+    dbs.refresh(s)
+    assert s.status.value == "paid"
+    csv = client.get(f"/settlements/{s.id}.csv")
+    assert csv.mimetype == "text/csv" and "20000.00" in csv.get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("provider@web.cn")
+    assert s.number in client.text("/provider/settlements")
+    assert "HX-20261123-01" in client.text(f"/settlements/{s.id}")
+
+
+def test_risk_flags_page_clears_a_flag(client, dbs, p, app):
+    programme = p.programme()
+    p.issue_to(programme)
+    client.login("owner@web.cn")
+    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "d" * 20})
+    line = the_line(dbs, p.enterprise)
+    move(app, dbs, line, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER,
+         LineEvent.ACCEPT_DELIVERY)  # implausibly fast: held
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("official@web.cn")
+    page = client.text("/agency/risk-flags")
+    flag_id = re.search(r"/agency/risk-flags/(\d+)/clear", page).group(1)
+    client.form(f"/agency/risk-flags/{flag_id}/clear", {"reason": "现场核查属实"})
+    assert dbs.scalar(select(Reservation.held)) is False

@@ -141,7 +141,9 @@ def test_enterprises_apply_and_officials_decide(client, dbs, p):
     programme = p.programme()
     client.login("owner@web.cn")
     client.form(f"/programmes/{programme.id}/apply", {"note": "用于设备联网"})
-    again = client.form(f"/programmes/{programme.id}/apply", {"note": "再来"}, follow_redirects=True)
+    again = client.form(
+        f"/programmes/{programme.id}/apply", {"note": "再来"}, follow_redirects=True
+    )
     assert "您已提交申请" in again.get_data(as_text=True)
     client.post("/logout", data={"csrf_token": client.csrf_token()})
     client.login("official@web.cn")
@@ -164,8 +166,15 @@ def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatc
     client.login("owner@web.cn")
     client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "c" * 20})
     line = the_line(dbs, p.enterprise)
-    move(app, dbs, line, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER,
-         LineEvent.ACCEPT_DELIVERY)
+    move(
+        app,
+        dbs,
+        line,
+        LineEvent.ACCEPT,
+        LineEvent.START,
+        LineEvent.DELIVER,
+        LineEvent.ACCEPT_DELIVERY,
+    )
     client.post("/logout", data={"csrf_token": client.csrf_token()})
     client.login("official@web.cn")
     drawn = client.form(
@@ -199,8 +208,15 @@ def test_risk_flags_page_clears_a_flag(client, dbs, p, app):
     client.login("owner@web.cn")
     client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "d" * 20})
     line = the_line(dbs, p.enterprise)
-    move(app, dbs, line, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER,
-         LineEvent.ACCEPT_DELIVERY)  # implausibly fast: held
+    move(
+        app,
+        dbs,
+        line,
+        LineEvent.ACCEPT,
+        LineEvent.START,
+        LineEvent.DELIVER,
+        LineEvent.ACCEPT_DELIVERY,
+    )  # implausibly fast: held
     client.post("/logout", data={"csrf_token": client.csrf_token()})
     client.login("official@web.cn")
     page = client.text("/agency/risk-flags")

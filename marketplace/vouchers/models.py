@@ -43,7 +43,8 @@ from marketplace.db import Base, created_at, intpk, str_enum
 class Labelled(StrEnum):
     @property
     def label(self) -> str:
-        return str(LABELS[self])
+        # keyed by class too: equal values of different enums ("open") have their own labels
+        return str(LABELS[type(self), self.value])
 
 
 class ProgrammeStatus(Labelled):
@@ -109,46 +110,48 @@ class FlagStatus(Labelled):
     UPHELD = "upheld"
 
 
-LABELS: dict[StrEnum, Any] = {
-    ProgrammeStatus.DRAFT: _l("Draft"),
-    ProgrammeStatus.OPEN: _l("Open"),
-    ProgrammeStatus.CLOSED: _l("Closed"),
-    ProgrammeMode.OPEN: _l("Open mode"),
-    ProgrammeMode.INTEGRATOR: _l("Integrator mode"),
-    VoucherStatus.ACTIVE: _l("Active"),
-    VoucherStatus.EXPIRED: _l("Expired"),
-    VoucherStatus.REVOKED: _l("Revoked"),
-    EntryKind.ISSUE: _l("Issued"),
-    EntryKind.RESERVE: _l("Reserved"),
-    EntryKind.RELEASE: _l("Released"),
-    EntryKind.REDEEM: _l("Redeemed"),
-    EntryKind.SETTLE: _l("Settled to the provider"),
-    EntryKind.EXPIRE: _l("Expired"),
-    EntryKind.REVOKE: _l("Revoked"),
-    EntryKind.CLAWBACK: _l("Clawed back"),
-    ReservationStatus.RESERVED: _l("Reserved"),
-    ReservationStatus.RELEASED: _l("Released"),
-    ReservationStatus.REDEEMED: _l("Redeemed"),
-    ReservationStatus.CLAWED_BACK: _l("Clawed back"),
-    ApplicationStatus.PENDING: _l("Waiting for a decision"),
-    ApplicationStatus.APPROVED: _l("Approved"),
-    ApplicationStatus.REJECTED: _l("Rejected"),
-    SettlementStatus.DRAFT: _l("Draft"),
-    SettlementStatus.APPROVED: _l("Approved"),
-    SettlementStatus.PAID: _l("Paid"),
-    SettlementStatus.CANCELLED: _l("Cancelled"),
-    RiskReason.SHARED_PHONE: _l("Enterprise and provider share a contact phone"),
-    RiskReason.SHARED_ADDRESS: _l("Enterprise and provider share a registered address"),
-    RiskReason.SHARED_LEGAL_REPRESENTATIVE: _l(
-        "Enterprise and provider share a legal representative"
+_LABELLED: list[tuple[Labelled, Any]] = [
+    (ProgrammeStatus.DRAFT, _l("Draft")),
+    (ProgrammeStatus.OPEN, _l("Open")),
+    (ProgrammeStatus.CLOSED, _l("Closed")),
+    (ProgrammeMode.OPEN, _l("Open mode")),
+    (ProgrammeMode.INTEGRATOR, _l("Integrator mode")),
+    (VoucherStatus.ACTIVE, _l("Active")),
+    (VoucherStatus.EXPIRED, _l("Expired")),
+    (VoucherStatus.REVOKED, _l("Revoked")),
+    (EntryKind.ISSUE, _l("Issued")),
+    (EntryKind.RESERVE, _l("Reserved")),
+    (EntryKind.RELEASE, _l("Released")),
+    (EntryKind.REDEEM, _l("Redeemed")),
+    (EntryKind.SETTLE, _l("Settled to the provider")),
+    (EntryKind.EXPIRE, _l("Expired")),
+    (EntryKind.REVOKE, _l("Revoked")),
+    (EntryKind.CLAWBACK, _l("Clawed back")),
+    (ReservationStatus.RESERVED, _l("Reserved")),
+    (ReservationStatus.RELEASED, _l("Released")),
+    (ReservationStatus.REDEEMED, _l("Redeemed")),
+    (ReservationStatus.CLAWED_BACK, _l("Clawed back")),
+    (ApplicationStatus.PENDING, _l("Waiting for a decision")),
+    (ApplicationStatus.APPROVED, _l("Approved")),
+    (ApplicationStatus.REJECTED, _l("Rejected")),
+    (SettlementStatus.DRAFT, _l("Draft")),
+    (SettlementStatus.APPROVED, _l("Approved")),
+    (SettlementStatus.PAID, _l("Paid")),
+    (SettlementStatus.CANCELLED, _l("Cancelled")),
+    (RiskReason.SHARED_PHONE, _l("Enterprise and provider share a contact phone")),
+    (RiskReason.SHARED_ADDRESS, _l("Enterprise and provider share a registered address")),
+    (
+        RiskReason.SHARED_LEGAL_REPRESENTATIVE,
+        _l("Enterprise and provider share a legal representative"),
     ),
-    RiskReason.SHARED_BANK_ACCOUNT: _l("Enterprise and provider share a bank account"),
-    RiskReason.FAST_DELIVERY: _l("Delivered implausibly fast for the package's go-live time"),
-    RiskReason.REPEATED_AMOUNTS: _l("Many identical amounts from one provider in a short time"),
-    FlagStatus.OPEN: _l("Held for review"),
-    FlagStatus.CLEARED: _l("Cleared"),
-    FlagStatus.UPHELD: _l("Upheld: clawed back"),
-}
+    (RiskReason.SHARED_BANK_ACCOUNT, _l("Enterprise and provider share a bank account")),
+    (RiskReason.FAST_DELIVERY, _l("Delivered implausibly fast for the package's go-live time")),
+    (RiskReason.REPEATED_AMOUNTS, _l("Many identical amounts from one provider in a short time")),
+    (FlagStatus.OPEN, _l("Held for review")),
+    (FlagStatus.CLEARED, _l("Cleared")),
+    (FlagStatus.UPHELD, _l("Upheld: clawed back")),
+]
+LABELS = {(type(member), member.value): label for member, label in _LABELLED}
 
 MAX_BUDGET_FEN = 10_000_000_000_00  # ¥10 billion: far above any city programme
 

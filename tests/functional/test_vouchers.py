@@ -540,3 +540,24 @@ def test_programme_states(app, dbs, p):
     with services(app, dbs), pytest.raises(DomainError):  # no integrator appointed
         vouchers.open_programme(draft, p.official_actor)
     assert LineStatus  # imported for readers of move()
+
+
+def test_every_state_has_its_own_label(app):
+    from marketplace.vouchers import models
+
+    enums = [
+        models.ProgrammeStatus,
+        models.ProgrammeMode,
+        models.VoucherStatus,
+        models.EntryKind,
+        models.ReservationStatus,
+        models.ApplicationStatus,
+        models.SettlementStatus,
+        models.RiskReason,
+        models.FlagStatus,
+    ]
+    with app.test_request_context(), force_locale("en"):
+        assert all(member.label for enum in enums for member in enum)
+        assert models.ProgrammeMode.OPEN.label == "Open mode"
+        assert models.FlagStatus.OPEN.label == "Held for review"
+        assert models.ProgrammeStatus.OPEN.label == "Open"

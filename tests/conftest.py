@@ -48,6 +48,26 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+def scratch_database_url(tmp_path_factory: pytest.TempPathFactory, suffix: str) -> str:
+    """A fresh, empty database next to the test database, for tests whose requests must
+    really commit (browser tests, concurrency): SQLite in a temporary folder, or
+    ``<name>_<suffix>`` on the PostgreSQL server of ``TEST_DATABASE_URL``."""
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{tmp_path_factory.mktemp(suffix) / (suffix + '.sqlite3')}"
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"{base.database}_{suffix}"
+    admin = make_engine(
+        base.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_DATABASE_URL", "").strip()

@@ -1,0 +1,239 @@
+"""Parallel checkouts and issues against vouchers and budgets that cover only some of them.
+
+These requests really commit, so they run on a database of their own (SQLite by default,
+PostgreSQL under ``TEST_DATABASE_URL``), through the Flask test client in real threads:
+the same request hooks, transactions and conditional UPDATEs as production.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketplace import create_app, migrate
+from marketplace.accounts.models import Organisation
+from marketplace.catalog import services as catalog
+from marketplace.config import TestConfig
+from marketplace.db import db, local_today, make_engine
+from marketplace.orders import bundles
+from marketplace.orders.models import Order
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.security import Actor
+from marketplace.vouchers import ledger
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers.models import (
+    ProgrammeMode,
+    Reservation,
+    Voucher,
+    VoucherProgramme,
+)
+from tests import factories
+from tests.conftest import Client, _compile_translations, scratch_database_url
+from tests.functional.catalog_helpers import FIELDS
+from tests.functional.voucher_helpers import ONE_TIME
+
+THREADS = 8
+
+
+@pytest.fixture(scope="module")
+def race_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    url = scratch_database_url(tmp_path_factory, "race")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    _compile_translations()
+    app = create_app(TestConfig(url))
+    app.test_client_class = Client
+    yield app
+    app.extensions["db"].engine.dispose()
+
+
+def in_parallel(work: Callable[[int], Any], n: int = THREADS) -> list[Any]:
+    """Run ``work(i)`` in ``n`` threads released at the same moment; return what each got."""
+    start = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - reported to the test below
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str, Any]:
+    """An agency with an open programme, an admitted provider with a ¥60,000 package, and
+    ``enterprises`` enterprise owners; committed for real."""
+    with app.app_context():
+        session: Session = db.session
+        factories.bind(session)
+        agency = factories.OrganisationFactory(agency=True)
+        official = factories.UserFactory(org=agency, email=f"official@{tag}.cn")
+        provider = factories.OrganisationFactory(provider=True)
+        seller = factories.UserFactory(org=provider, email=f"seller@{tag}.cn")
+        session.add(
+            PoolMembership(
+                provider=provider, agency=agency, status=PoolStatus.ADMITTED,
+                years_in_business=5, reference_customer_count=3, reference_customers="甲",
+                capability_statement="能力", contact_name="王工", contact_phone="138",
+                contact_email="bd@p.cn",
+            )
+        )
+        orgs = [factories.OrganisationFactory() for _ in range(enterprises)]
+        owners = [
+            factories.UserFactory(org=org, email=f"owner{i}@{tag}.cn") for i, org in enumerate(orgs)
+        ]
+        seller_actor = Actor(seller.id, provider.id, None)
+        package = catalog.create_package(provider, FIELDS, seller_actor)
+        catalog.add_plan(package, ONE_TIME, seller_actor)
+        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", seller_actor)
+        catalog.submit(package, seller_actor)
+        catalog.publish(package, seller_actor)
+        official_actor = Actor(official.id, agency.id, None)
+        base = {
+            "name": f"并发测试券{tag}",
+            "mode": ProgrammeMode.OPEN,
+            "budget_fen": 1_000_000_00,
+            "face_value_fen": 20_000_00,
+            "rate_bp": 5_000,
+            "cap_fen": 20_000_00,
+            "issue_from": local_today() - timedelta(days=1),
+            "redeem_by": local_today() + timedelta(days=90),
+        }
+        programme = vouchers.create_programme(
+            agency, vouchers.Rules(**(base | rules)), official_actor
+        )
+        vouchers.open_programme(programme, official_actor)
+        session.commit()
+        return {
+            "programme_id": programme.id,
+            "package_id": package.id,
+            "enterprise_ids": [o.id for o in orgs],
+            "owner_emails": [u.email for u in owners],
+            "official_email": official.email,
+            "official_actor": official_actor,
+            "codes": [o.credit_code for o in orgs],
+        }
+
+
+def books(app: Flask) -> list[str]:
+    with app.app_context():
+        return ledger.check()
+
+
+def test_parallel_checkouts_never_reserve_more_than_the_voucher_holds(race_app: Flask) -> None:
+    # Eight bundles of one ¥60,000 line at 50 %: each wants ¥30,000, the voucher holds
+    # ¥20,000, so exactly ¥20,000 may be reserved, by one order or spread over several.
+    data = setup(race_app, "ck")
+    with race_app.app_context():
+        programme = db.session.get(VoucherProgramme, data["programme_id"])
+        vouchers.issue_one(programme, data["codes"][0], "race-issue-ck-0001", data["official_actor"])
+        enterprise = db.session.get(Organisation, data["enterprise_ids"][0])
+        actor = Actor(None, enterprise.id, None)
+        ids = []
+        for i in range(THREADS):
+            b = bundles.create(enterprise, f"并发方案{i}", actor)
+            bundles.add(b, data["package_id"], None, actor)
+            ids.append(b.id)
+        db.session.commit()
+    clients = []
+    for _ in range(THREADS):
+        client = race_app.test_client()
+        client.login(data["owner_emails"][0])
+        clients.append(client)
+    tokens = [c.csrf_token() for c in clients]
+
+    def checkout(i: int) -> int:
+        response = clients[i].post(
+            f"/my-bundles/{ids[i]}/checkout",
+            data={"csrf_token": tokens[i], "key": f"race-checkout-{i:04d}-xxxx"},
+        )
+        return response.status_code
+
+    statuses = in_parallel(checkout)
+    assert all(s == 302 for s in statuses), statuses  # refused or placed, never an error
+    with race_app.app_context():
+        voucher = db.session.scalars(select(Voucher)).one()
+        reserved = db.session.scalar(select(func.sum(Reservation.amount_fen))) or 0
+        orders = db.session.scalar(select(func.count(Order.id)))
+    assert voucher.reserved_fen == reserved == 20_000_00  # exactly what the balance allowed
+    assert voucher.available_fen == 0
+    assert 1 <= orders <= THREADS
+    assert books(race_app) == []
+
+
+def test_parallel_issues_never_exceed_the_budget(race_app: Flask) -> None:
+    # Room for five vouchers, ten enterprises asking at once.
+    data = setup(race_app, "iss", enterprises=10, budget_fen=100_000_00)
+
+    def issue(i: int) -> str:
+        with race_app.app_context():
+            from marketplace.db import writing
+            from marketplace.errors import DomainError
+
+            with writing():
+                programme = db.session.get(VoucherProgramme, data["programme_id"])
+                try:
+                    vouchers.issue_one(
+                        programme, data["codes"][i], f"race-issue-{i:04d}-xxxxxxxx",
+                        data["official_actor"],
+                    )
+                except DomainError:
+                    db.session.rollback()
+                    return "refused"
+                db.session.commit()
+                return "issued"
+
+    results = in_parallel(issue, 10)
+    assert results.count("issued") == 5, results
+    assert results.count("refused") == 5, results
+    with race_app.app_context():
+        programme = db.session.get(VoucherProgramme, data["programme_id"])
+        assert programme.issued_fen == programme.budget_fen == 100_000_00
+    assert books(race_app) == []
+
+
+def test_parallel_batch_issues_apply_once(race_app: Flask) -> None:
+    data = setup(race_app, "bat", enterprises=6)
+
+    def batch(i: int) -> str:
+        with race_app.app_context():
+            from marketplace.db import writing
+            from marketplace.errors import DomainError
+
+            with writing():
+                programme = db.session.get(VoucherProgramme, data["programme_id"])
+                try:
+                    run = vouchers.issue_batch(
+                        programme, f"race-batch-{i:04d}-xxxxxxxx", data["official_actor"]
+                    )
+                except DomainError:
+                    db.session.rollback()
+                    return "refused"
+                db.session.commit()
+                return f"issued {run.count}"
+
+    results = in_parallel(batch, 4)
+    issued = [r for r in results if r.startswith("issued")]
+    assert len(issued) == 1, results
+    with race_app.app_context():
+        programme = db.session.get(VoucherProgramme, data["programme_id"])
+        holders = db.session.scalar(
+            select(func.count(Voucher.id)).where(Voucher.programme_id == programme.id)
+        )
+        assert programme.issued_fen == holders * 20_000_00 <= programme.budget_fen
+    assert books(race_app) == []

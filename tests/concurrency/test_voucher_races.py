@@ -87,9 +87,15 @@ def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str,
         seller = factories.UserFactory(org=provider, email=f"seller@{tag}.cn")
         session.add(
             PoolMembership(
-                provider=provider, agency=agency, status=PoolStatus.ADMITTED,
-                years_in_business=5, reference_customer_count=3, reference_customers="甲",
-                capability_statement="能力", contact_name="王工", contact_phone="138",
+                provider=provider,
+                agency=agency,
+                status=PoolStatus.ADMITTED,
+                years_in_business=5,
+                reference_customer_count=3,
+                reference_customers="甲",
+                capability_statement="能力",
+                contact_name="王工",
+                contact_phone="138",
                 contact_email="bd@p.cn",
             )
         )
@@ -141,7 +147,9 @@ def test_parallel_checkouts_never_reserve_more_than_the_voucher_holds(race_app: 
     data = setup(race_app, "ck")
     with race_app.app_context():
         programme = db.session.get(VoucherProgramme, data["programme_id"])
-        vouchers.issue_one(programme, data["codes"][0], "race-issue-ck-0001", data["official_actor"])
+        vouchers.issue_one(
+            programme, data["codes"][0], "race-issue-ck-0001", data["official_actor"]
+        )
         enterprise = db.session.get(Organisation, data["enterprise_ids"][0])
         actor = Actor(None, enterprise.id, None)
         ids = []
@@ -189,7 +197,9 @@ def test_parallel_issues_never_exceed_the_budget(race_app: Flask) -> None:
                 programme = db.session.get(VoucherProgramme, data["programme_id"])
                 try:
                     vouchers.issue_one(
-                        programme, data["codes"][i], f"race-issue-{i:04d}-xxxxxxxx",
+                        programme,
+                        data["codes"][i],
+                        f"race-issue-{i:04d}-xxxxxxxx",
                         data["official_actor"],
                     )
                 except DomainError:

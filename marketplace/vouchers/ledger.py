@@ -6,6 +6,8 @@ Returns every difference found as a sentence; an empty list means the books bala
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy import ColumnElement, case, func, select
 
 from marketplace.db import db
@@ -36,6 +38,17 @@ def check() -> list[str]:
     return problems
 
 
+BALANCES = (
+    "face_value_fen",
+    "reserved_fen",
+    "redeemed_fen",
+    "settled_fen",
+    "expired_fen",
+    "clawed_back_fen",
+    "revoked_fen",
+)
+
+
 def _vouchers_against_ledger() -> list[str]:
     kinds = {kind: _sum_when(VoucherEntry.kind == kind) for kind in EntryKind}
     ledger = (
@@ -43,13 +56,17 @@ def _vouchers_against_ledger() -> list[str]:
         .group_by(VoucherEntry.voucher_id)
         .subquery()
     )
+    columns = [Voucher.code, Voucher.status, *(getattr(Voucher, c) for c in BALANCES)]
     rows = db.session.execute(
-        select(Voucher, *[func.coalesce(ledger.c[k.value], 0) for k in EntryKind])
-        .outerjoin(ledger, ledger.c.voucher_id == Voucher.id)
-        .execution_options(populate_existing=True)  # the stored values, not the session's
+        # plain columns, not entities: the stored values, and fast at 100,000 vouchers
+        select(*columns, *[func.coalesce(ledger.c[k.value], 0) for k in EntryKind]).outerjoin(
+            ledger, ledger.c.voucher_id == Voucher.id
+        )
     )
     problems = []
-    for voucher, *sums in rows:
+    for row in rows:
+        voucher = SimpleNamespace(**dict(zip(["code", "status", *BALANCES], row, strict=False)))
+        sums = row[len(columns) :]
         s = dict(zip(EntryKind, (int(x) for x in sums), strict=True))
         expected = {
             "face_value_fen": s[EntryKind.ISSUE],

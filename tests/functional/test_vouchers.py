@@ -561,3 +561,77 @@ def test_every_state_has_its_own_label(app):
         assert models.ProgrammeMode.OPEN.label == "Open mode"
         assert models.FlagStatus.OPEN.label == "Held for review"
         assert models.ProgrammeStatus.OPEN.label == "Open"
+
+
+def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, dbs, p):
+    from marketplace.catalog import services as catalog
+    from marketplace.orders import bundles
+    from tests.functional.catalog_helpers import (
+        membership,
+        provider_with_owner,
+        published_package,
+    )
+    from tests.functional.voucher_helpers import ONE_TIME
+
+    integrator, i_owner = provider_with_owner("i@v.cn", integrator=True)
+    other, other_owner = provider_with_owner("q@v.cn")
+    membership(dbs, integrator, p.agency)
+    membership(dbs, other, p.agency)
+    mes = published_package(
+        app, dbs, other, other_owner, plans=(ONE_TIME,), category_code="mes", title="另一家 MES"
+    )
+    fields = catalog.BundleFields(
+        "联网+MES 套餐", "", "machining", "small", 10_000_00, [p.package.id, mes.id]
+    )
+    with services(app, dbs):
+        curated = catalog.create_bundle(integrator, fields, Actor(i_owner.id, integrator.id, None))
+    programme = p.programme(
+        mode=ProgrammeMode.INTEGRATOR,
+        integrator_ids=[integrator.id],
+        rate_bp=2_000,
+        face_value_fen=40_000_00,
+        cap_fen=40_000_00,
+    )
+    voucher = p.issue_to(programme)
+    with services(app, dbs):  # the packages on their own: integrator mode pays nothing
+        assert all(s.subsidy_fen == 0 for s in vouchers.plan(p.enterprise.id, _claims(p)))
+    with services(app, dbs):
+        whole = bundles.from_curated(p.enterprise, curated.id, p.enterprise_actor)
+        orders.checkout(p.enterprise, whole, p.enterprise_actor)
+    rows = dbs.execute(
+        select(Reservation.amount_fen, Reservation.is_integration).order_by(Reservation.id)
+    ).all()
+    # 20 % of ¥60,000, of ¥60,000 and of the ¥10,000 integration fee
+    assert [tuple(r) for r in rows] == [(12_000_00, False), (12_000_00, False), (2_000_00, True)]
+    dbs.refresh(voucher)
+    assert voucher.reserved_fen == 26_000_00
+    books_balance(app, dbs)
+
+
+def test_many_identical_amounts_from_one_provider_are_held(app, dbs, p, monkeypatch):
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setattr(vouchers, "REPEATED_AMOUNT_COUNT", 3)
+    programme = p.programme(rate_bp=2_000, face_value_fen=12_000_00, cap_fen=36_000_00)
+    for _ in range(3):
+        p.issue_to(programme)
+    for _ in range(3):
+        accepted_order(app, dbs, p)
+    flags = list(dbs.scalars(select(RiskFlag)))
+    assert [f.reason.value for f in flags] == ["repeated_amounts"]
+    held = list(dbs.scalars(select(Reservation.held).order_by(Reservation.id)))
+    assert held == [False, False, True]
+
+
+def test_the_check_and_expire_commands(app, dbs, p, client):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["vouchers", "check"])
+    assert ok.exit_code == 0 and "agree" in ok.output
+    dbs.execute(text("UPDATE vouchers SET redeemed_fen = 7 WHERE id = :id"), {"id": voucher.id})
+    bad = runner.invoke(args=["vouchers", "check"])
+    assert bad.exit_code == 1
+    assert f"voucher {voucher.code}: redeemed_fen is 7 but the ledger says 0" in bad.output
+    dbs.execute(text("UPDATE vouchers SET redeemed_fen = 0 WHERE id = :id"), {"id": voucher.id})
+    expired = runner.invoke(args=["vouchers", "expire"])
+    assert expired.exit_code == 0 and "vouchers expired: 0" in expired.output

@@ -43,11 +43,14 @@ from marketplace.vouchers.models import (
     MAX_BUDGET_FEN,
     ApplicationStatus,
     EntryKind,
+    FlagStatus,
     IssueRun,
     ProgrammeMode,
     ProgrammeStatus,
     Reservation,
     ReservationStatus,
+    RiskFlag,
+    RiskReason,
     Voucher,
     VoucherApplication,
     VoucherEntry,
@@ -1291,8 +1294,6 @@ def _digits(text: str) -> str:
 
 
 def _flag_risks(reservation: Reservation, delivery: Delivery) -> None:
-    from marketplace.vouchers.models import FlagStatus, RiskFlag, RiskReason
-
     enterprise, provider = reservation.enterprise, reservation.provider
     found: list[tuple[RiskReason, str]] = []
     if _same(enterprise.contact_phone, provider.contact_phone, _digits):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -79,7 +80,7 @@ def due_by_provider(programme: VoucherProgramme) -> list[Due]:
 @atomic
 def draw_up(programme: VoucherProgramme, provider_id: int, actor: Actor) -> Settlement:
     settlement = Settlement(
-        number=f"pending-{utcnow():%H%M%S%f}",
+        number=f"pending-{secrets.token_hex(6)}",
         programme_id=programme.id,
         provider_id=provider_id,
         status=SettlementStatus.DRAFT,

@@ -363,31 +363,48 @@ def eligibility_filter(programme: VoucherProgramme) -> list[ColumnElement[bool]]
     return conditions
 
 
+# Why an enterprise may not receive a programme's vouchers: codes stored in reports, shown in
+# the reader's language.
+INELIGIBLE = {
+    "not_enterprise": _l("not an enterprise"),
+    "industry": _l("industry not covered"),
+    "region": _l("region not covered"),
+    "size_tier": _l("size tier not covered"),
+    "revenue_low": _l("revenue below the minimum"),
+    "revenue_high": _l("revenue above the maximum"),
+    "diagnosis": _l("no diagnosis done"),
+    "holds_voucher": _l("already holds a voucher of this programme"),
+}
+
+
+def describe(codes: Iterable[str]) -> str:
+    return "; ".join(str(INELIGIBLE.get(code, code)) for code in codes)
+
+
 def ineligibility(
     programme: VoucherProgramme, org: Organisation, has_diagnosis: bool | None = None
 ) -> list[str]:
-    """Why an organisation may not receive this programme's vouchers (empty: it may).
-
-    The same rules as ``eligibility_filter``, spelt out one by one for people."""
+    """Why an organisation may not receive this programme's vouchers (empty: it may), as
+    codes of ``INELIGIBLE``. The same rules as ``eligibility_filter``, one by one."""
     if org.kind is not OrgKind.ENTERPRISE:
-        return [str(_l("not an enterprise"))]
+        return ["not_enterprise"]
     reasons = []
     if programme.industry_codes and org.industry_code not in programme.industry_codes:
-        reasons.append(str(_l("industry not covered")))
+        reasons.append("industry")
     if programme.region_codes and org.region_code not in programme.region_codes:
-        reasons.append(str(_l("region not covered")))
+        reasons.append("region")
     tier = org.size_tier
     if programme.size_tiers and (tier is None or tier.value not in programme.size_tiers):
-        reasons.append(str(_l("size tier not covered")))
+        reasons.append("size_tier")
     revenue = org.annual_revenue_fen or 0
     if programme.min_revenue_fen is not None and revenue < programme.min_revenue_fen:
-        reasons.append(str(_l("revenue below the minimum")))
+        reasons.append("revenue_low")
     if programme.max_revenue_fen is not None and revenue > programme.max_revenue_fen:
-        reasons.append(str(_l("revenue above the maximum")))
+        reasons.append("revenue_high")
     if programme.diagnosis_required and not (
         _has_diagnosis(org.id) if has_diagnosis is None else has_diagnosis
     ):
-        reasons.append(str(_l("no diagnosis done")))
+        reasons.append("diagnosis")
     return reasons
 
 
@@ -613,7 +630,7 @@ def issue_one(
         reasons = ineligibility(programme, org)
         if reasons:
             raise DomainError(
-                _l("Not eligible: %(reasons)s.", reasons="; ".join(reasons)), field="credit_code"
+                _l("Not eligible: %(reasons)s.", reasons=describe(reasons)), field="credit_code"
             )
         _issue(programme, [(org.id, _next_seq(programme, org.id))], run, actor)
         audit.record(
@@ -738,12 +755,12 @@ def import_csv(programme: VoucherProgramme, raw: bytes, key: str, actor: Actor) 
             entry["result"] = "unknown"
         elif org.id in holding:
             entry["result"] = "duplicate"
-            entry["detail"] = str(_l("already holds a voucher of this programme"))
+            entry["reasons"] = ["holds_voucher"]
         else:
             reasons = ineligibility(programme, org, has_diagnosis=org.id in diagnosed)
             if reasons:
                 entry["result"] = "not_eligible"
-                entry["detail"] = "; ".join(reasons)
+                entry["reasons"] = reasons
             else:
                 entry["result"] = "issued"
                 entry["enterprise"] = org.name
@@ -774,7 +791,7 @@ def apply_for(
         raise DomainError(_l("This programme is not taking applications."))
     reasons = ineligibility(programme, enterprise)
     if reasons:
-        raise DomainError(_l("Not eligible: %(reasons)s.", reasons="; ".join(reasons)))
+        raise DomainError(_l("Not eligible: %(reasons)s.", reasons=describe(reasons)))
     _next_seq(programme, enterprise.id)  # refuses when the cap is reached
     application = VoucherApplication(
         programme_id=programme.id,

@@ -54,6 +54,11 @@ def result_label(result: str) -> str:
 
 
 @bp.app_template_global()
+def ineligible_text(codes: list[str]) -> str:
+    return vouchers.describe(codes)
+
+
+@bp.app_template_global()
 def tier_label(value: str) -> str:
     return SizeTier(value).label if value in SizeTier._value2member_map_ else value
 

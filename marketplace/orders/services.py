@@ -20,6 +20,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
+from marketplace.money import format_fen
 from marketplace.orders import aftercare, bundles
 from marketplace.orders.models import (
     LINE_MACHINE,
@@ -44,12 +45,15 @@ def checkout(
     actor: Actor,
     key: str | None = None,
     use_vouchers: bool = True,
+    subsidy_shown_fen: int | None = None,
 ) -> Order:
     """Turn a bundle into an order: one line per package version, prices copied now, and the
     enterprise's vouchers reserved for the lines they apply to.
 
-    ``key`` makes it idempotent: the same key returns the order it already made. All of it
-    happens in one savepoint: any failure leaves no order and no reservation behind."""
+    ``key`` makes it idempotent: the same key returns the order it already made. When the
+    page showed the enterprise a voucher subsidy (``subsidy_shown_fen``), the order is placed
+    only if the vouchers still pay exactly that. All of it happens in one savepoint: any
+    failure leaves no order and no reservation behind."""
     if bundle.enterprise_id != enterprise.id:
         raise NotFound(_l("Not found."))
     if key:
@@ -58,12 +62,17 @@ def checkout(
             if existing.enterprise_id != enterprise.id:
                 raise NotFound(_l("Not found."))
             return existing
-    return _place(enterprise, bundle, actor, key, use_vouchers)
+    return _place(enterprise, bundle, actor, key, use_vouchers, subsidy_shown_fen)
 
 
 @atomic
 def _place(
-    enterprise: Organisation, bundle: Bundle, actor: Actor, key: str | None, use_vouchers: bool
+    enterprise: Organisation,
+    bundle: Bundle,
+    actor: Actor,
+    key: str | None,
+    use_vouchers: bool,
+    subsidy_shown_fen: int | None,
 ) -> Order:
     if not bundle.items:
         raise DomainError(_l("The bundle is empty: add packages before ordering."))
@@ -152,6 +161,15 @@ def _place(
     if use_vouchers:
         claims = bundles.voucher_claims(lines, deal)
         subsidies = vouchers.plan(enterprise.id, claims)
+        now = sum(s.subsidy_fen for s in subsidies)
+        if subsidy_shown_fen is not None and now != subsidy_shown_fen:
+            raise DomainError(
+                _l(
+                    "Your vouchers' balance changed since the page was shown: they now pay"
+                    " %(amount)s. Review the co-payment and order again.",
+                    amount=format_fen(now),
+                )
+            )
         vouchers.reserve(subsidies, {k: ol.id for k, ol in placed.items()}, enterprise.id, actor)
     # Issue 6: payments.schedule(order, ...) here.
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))

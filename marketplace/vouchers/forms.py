@@ -16,7 +16,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
 from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, YuanField, choices, not_negative
@@ -81,7 +88,7 @@ class ProgrammeForm(Form):
 class KeyForm(Form):
     """A confirmation carrying a one-time key: a repeated submission is answered once."""
 
-    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+    key = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
 
 
 class IssueOneForm(KeyForm):

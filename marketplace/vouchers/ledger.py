@@ -33,6 +33,7 @@ def check() -> list[str]:
     problems += _vouchers_against_ledger()
     problems += _vouchers_against_reservations()
     problems += _reservations_against_ledger()
+    problems += _reservations_against_rules()
     problems += _programmes()
     problems += _settlements()
     return problems
@@ -86,6 +87,11 @@ def _vouchers_against_ledger() -> list[str]:
         used = voucher.reserved_fen + voucher.redeemed_fen
         if not 0 <= used <= voucher.face_value_fen:
             problems.append(f"voucher {voucher.code}: reserved + redeemed {used} outside 0..face")
+        left = voucher.face_value_fen - sum(
+            getattr(voucher, c) for c in BALANCES if c not in ("face_value_fen", "settled_fen")
+        )
+        if voucher.status is not VoucherStatus.ACTIVE and left:
+            problems.append(f"voucher {voucher.code}: {voucher.status.value} with {left} left")
         if voucher.status is not VoucherStatus.ACTIVE and voucher.reserved_fen:
             problems.append(
                 f"voucher {voucher.code}: {voucher.status.value} but {voucher.reserved_fen}"
@@ -94,44 +100,81 @@ def _vouchers_against_ledger() -> list[str]:
     return problems
 
 
+def _amount_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, Reservation.amount_fen), else_=0)), 0)
+
+
 def _vouchers_against_reservations() -> list[str]:
-    by_status = (
+    """Each balance column equals what the voucher's reservations hold in that state."""
+    by_state = (
         select(
             Reservation.voucher_id,
-            func.sum(
-                case(
-                    (Reservation.status == ReservationStatus.RESERVED, Reservation.amount_fen),
-                    else_=0,
-                )
-            ).label("reserved"),
-            func.sum(
-                case(
-                    (Reservation.status == ReservationStatus.REDEEMED, Reservation.amount_fen),
-                    else_=0,
-                )
-            ).label("redeemed"),
+            _amount_when(Reservation.status == ReservationStatus.RESERVED).label("reserved_fen"),
+            _amount_when(Reservation.status == ReservationStatus.REDEEMED).label("redeemed_fen"),
+            _amount_when(Reservation.status == ReservationStatus.CLAWED_BACK).label(
+                "clawed_back_fen"
+            ),
+            _amount_when(Settlement.status == SettlementStatus.PAID).label("settled_fen"),
         )
+        .outerjoin(Settlement, Settlement.id == Reservation.settlement_id)
         .group_by(Reservation.voucher_id)
         .subquery()
     )
+    names = ("reserved_fen", "redeemed_fen", "clawed_back_fen", "settled_fen")
     rows = db.session.execute(
         select(
             Voucher.code,
-            Voucher.reserved_fen,
-            Voucher.redeemed_fen,
-            func.coalesce(by_status.c.reserved, 0),
-            func.coalesce(by_status.c.redeemed, 0),
-        ).outerjoin(by_status, by_status.c.voucher_id == Voucher.id)
+            *(getattr(Voucher, n) for n in names),
+            *(func.coalesce(by_state.c[n], 0) for n in names),
+        ).outerjoin(by_state, by_state.c.voucher_id == Voucher.id)
     )
     problems = []
-    for code, reserved, redeemed, r_reserved, r_redeemed in rows:
-        if reserved != r_reserved:
+    for code, *values in rows:
+        for name, column, held in zip(names, values[:4], values[4:], strict=True):
+            if column != held:
+                problems.append(f"voucher {code}: {name} {column} but its reservations hold {held}")
+    return problems
+
+
+def _reservations_against_rules() -> list[str]:
+    """A reservation belongs to its voucher's enterprise and programme, a settlement's lines
+    to its provider and programme, and no line gets more than the rate of its amount."""
+    problems = []
+    mismatched = db.session.execute(
+        select(Reservation.id)
+        .join(Voucher, Voucher.id == Reservation.voucher_id)
+        .where(
+            (Reservation.enterprise_id != Voucher.enterprise_id)
+            | (Reservation.programme_id != Voucher.programme_id)
+        )
+    ).scalars()
+    problems += [f"reservation {r}: not its voucher's enterprise or programme" for r in mismatched]
+    misfiled = db.session.execute(
+        select(Reservation.id)
+        .join(Settlement, Settlement.id == Reservation.settlement_id)
+        .where(
+            (Reservation.provider_id != Settlement.provider_id)
+            | (Reservation.programme_id != Settlement.programme_id)
+        )
+    ).scalars()
+    problems += [
+        f"reservation {r}: in another provider's or programme's settlement" for r in misfiled
+    ]
+    per_line = db.session.execute(
+        select(
+            Reservation.order_line_id,
+            func.sum(Reservation.amount_fen),
+            func.max(Reservation.line_amount_fen),
+            func.max(VoucherProgramme.rate_bp),
+        )
+        .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
+        .where(Reservation.status != ReservationStatus.RELEASED)
+        .group_by(Reservation.order_line_id)
+    )
+    for line_id, total, amount, rate in per_line:
+        if total > amount * rate // 10_000:
             problems.append(
-                f"voucher {code}: reserved_fen {reserved} but its open reservations hold {r_reserved}"
-            )
-        if redeemed != r_redeemed:
-            problems.append(
-                f"voucher {code}: redeemed_fen {redeemed} but its redemptions hold {r_redeemed}"
+                f"order line {line_id}: vouchers hold {total}, more than the rate allows"
             )
     return problems
 

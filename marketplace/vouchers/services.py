@@ -121,6 +121,8 @@ def _validate(rules: Rules, agency: Organisation) -> list[Organisation]:
         raise DomainError(_l("The face value cannot exceed the budget."), field="face_value")
     if not 1 <= rules.rate_bp <= BASIS:
         raise DomainError(_l("Enter a subsidy rate from 0.01 to 100."), field="rate")
+    if rules.cap_fen > MAX_BUDGET_FEN:
+        raise DomainError(_l("Enter a smaller amount."), field="cap")
     if rules.cap_fen < rules.face_value_fen:
         raise DomainError(
             _l("The cap per enterprise must be at least one face value."), field="cap"
@@ -130,6 +132,9 @@ def _validate(rules: Rules, agency: Organisation) -> list[Organisation]:
     if rules.redeem_by < local_today():
         raise DomainError(_l("The redeem-by date is in the past."), field="redeem_by")
     low, high = rules.min_revenue_fen, rules.max_revenue_fen
+    for amount, name in ((low, "min_revenue"), (high, "max_revenue")):
+        if amount is not None and amount > MAX_BUDGET_FEN * 100:
+            raise DomainError(_l("Enter a smaller amount."), field=name)
     if (low is not None and low < 0) or (high is not None and high < 0):
         raise DomainError(_l("The amount cannot be negative."), field="min_revenue")
     if low is not None and high is not None and low > high:
@@ -230,13 +235,25 @@ def rules_frozen(programme: VoucherProgramme) -> bool:
 
 @atomic
 def update_programme(programme: VoucherProgramme, rules: Rules, actor: Actor) -> None:
-    if programme.status is ProgrammeStatus.CLOSED or rules_frozen(programme):
-        raise DomainError(
-            _l(
-                "The rules cannot change once vouchers are issued; only the budget and the"
-                " redeem-by date can."
-            )
+    """Rules change only while the programme is a draft: nothing can be issued then, and the
+    conditional UPDATE below queues this edit behind a concurrent opening."""
+    frozen = _l(
+        "The rules cannot change once the programme is open; only the budget and the"
+        " redeem-by date can."
+    )
+    if programme.status is not ProgrammeStatus.DRAFT or rules_frozen(programme):
+        raise DomainError(frozen)
+    still_draft = db.session.execute(
+        update(VoucherProgramme)
+        .where(
+            VoucherProgramme.id == programme.id,
+            VoucherProgramme.status == ProgrammeStatus.DRAFT,
         )
+        .values(name=VoucherProgramme.name)
+        .execution_options(synchronize_session=False)
+    )
+    if still_draft.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(frozen)
     integrators = _validate(rules, programme.agency)
     _unique_name(programme.agency, rules.name, but=programme.id)
     _apply(programme, rules, integrators)
@@ -272,6 +289,13 @@ def _set_status(
 
 
 def extend_validity(programme: VoucherProgramme, redeem_by: date, actor: Actor) -> None:
+    if programme.redeem_by < local_today():
+        raise DomainError(
+            _l(
+                "The redeem-by date has passed and the vouchers have expired; open a new programme."
+            ),
+            field="redeem_by",
+        )
     if redeem_by <= programme.redeem_by:
         raise DomainError(
             _l(
@@ -475,8 +499,8 @@ def _claim_run(
                 raise DomainError(
                     _l("This form is already being processed. Reload the page.")
                 ) from None
-    if existing.programme_id != programme.id:
-        raise NotFound(_l("Not found."))
+    if existing.programme_id != programme.id or existing.kind != kind:
+        raise DomainError(_l("This form has expired. Reload the page and try again."))
     return existing, True
 
 
@@ -838,7 +862,11 @@ def decide_application(
     if approve:
         assert application.enterprise.credit_code is not None
         _run, voucher = issue_one(
-            programme, application.enterprise.credit_code, f"application-{application.id}", actor
+            # ":" never appears in a form's key, so no form can take this one
+            programme,
+            application.enterprise.credit_code,
+            f"application:{application.id}",
+            actor,
         )
         db.session.execute(
             update(VoucherApplication)
@@ -1202,11 +1230,15 @@ def reservations_for_lines(line_ids: Sequence[int]) -> dict[int, list[Reservatio
 
 
 def _move_reservation(
-    reservation: Reservation, before: ReservationStatus, after: ReservationStatus, **values: Any
+    reservation: Reservation,
+    before: ReservationStatus,
+    after: ReservationStatus,
+    *where: ColumnElement[bool],
+    **values: Any,
 ) -> bool:
     moved = db.session.execute(
         update(Reservation)
-        .where(Reservation.id == reservation.id, Reservation.status == before)
+        .where(Reservation.id == reservation.id, Reservation.status == before, *where)
         .values(status=after, **values)
         .execution_options(synchronize_session=False)
     )
@@ -1268,7 +1300,11 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor) -> int:
     review before it can be settled to the provider."""
     redeemed = 0
     now = utcnow()
+    today = local_today()
     for reservation in reservations_for_lines([line_id])[line_id]:
+        if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
+            _unreserve(reservation, actor, note="redeem-by date passed")
+            continue
         if not _move_reservation(
             reservation, ReservationStatus.RESERVED, ReservationStatus.REDEEMED, redeemed_at=now
         ):

@@ -235,6 +235,12 @@ def settlement_for(org: Organisation, settlement_id: int) -> Settlement:
     return settlement
 
 
+def _cell(value: object) -> str:
+    """A spreadsheet must not run a name as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def as_csv(settlement: Settlement) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -254,7 +260,8 @@ def as_csv(settlement: Settlement) -> str:
     )
     for r in settlement.reservations:
         writer.writerow(
-            [
+            _cell(value)
+            for value in [
                 settlement.number,
                 settlement.programme.name,
                 settlement.provider.name,
@@ -319,9 +326,18 @@ def _decide(flag: RiskFlag, status: FlagStatus, note: str, actor: Actor) -> None
         raise DomainError(_l("This flag has already been decided."))
 
 
+def _lock(reservation_id: int) -> None:
+    """Decisions on one redemption's flags queue behind each other (PostgreSQL row lock;
+    SQLite's write requests are serial already), so the last one sees the others' result."""
+    db.session.execute(
+        select(Reservation.id).where(Reservation.id == reservation_id).with_for_update()
+    )
+
+
 @atomic
 def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
     """The redemption is fine: once no flag of it is open, it may be settled."""
+    _lock(flag.reservation_id)
     _decide(flag, FlagStatus.CLEARED, note.strip(), actor)
     still_open = db.session.scalar(
         select(func.count(RiskFlag.id)).where(
@@ -346,14 +362,19 @@ def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
     note = note.strip()
     if not note:
         raise DomainError(_l("Give a reason; the other party will see it."), field="note")
+    _lock(flag.reservation_id)
     _decide(flag, FlagStatus.UPHELD, note, actor)
     reservation = flag.reservation
     if not _move_reservation(
-        reservation, ReservationStatus.REDEEMED, ReservationStatus.CLAWED_BACK, held=False
+        reservation,
+        ReservationStatus.REDEEMED,
+        ReservationStatus.CLAWED_BACK,
+        Reservation.settlement_id.is_(None),
+        held=False,
     ):
-        raise DomainError(_l("This redemption changed meanwhile. Reload the page and try again."))
-    if reservation.settlement_id is not None:
-        raise DomainError(_l("This redemption is already in a settlement; cancel that first."))
+        raise DomainError(
+            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
+        )
     moved = db.session.execute(
         update(Voucher)
         .where(

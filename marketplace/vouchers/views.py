@@ -174,7 +174,7 @@ def programmes() -> ResponseReturnValue:
 
 
 @bp.route("/agency/programmes/new", methods=["GET", "POST"])
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def new_programme() -> ResponseReturnValue:
     form = forms.ProgrammeForm()
     _fill_choices(form)
@@ -191,7 +191,7 @@ def new_programme() -> ResponseReturnValue:
 
 
 @bp.route("/agency/programmes/<id:programme_id>/edit", methods=["GET", "POST"])
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def edit_programme(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.ProgrammeForm()
@@ -263,7 +263,7 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
 
 
 @bp.post("/agency/programmes/<id:programme_id>/<any(open, close, validity, budget):action>")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def programme_action(programme_id: int, action: str) -> ResponseReturnValue:
     return _programme_action(programme_id, action)
 
@@ -272,7 +272,7 @@ def programme_action(programme_id: int, action: str) -> ResponseReturnValue:
 
 
 @bp.route("/agency/programmes/<id:programme_id>/issue", methods=["GET", "POST"])
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def issue_batch(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.KeyForm()
@@ -296,7 +296,7 @@ def issue_batch(programme_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/agency/programmes/<id:programme_id>/issue-one")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def issue_one(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.IssueOneForm()
@@ -316,7 +316,7 @@ def issue_one(programme_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/agency/programmes/<id:programme_id>/import")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def import_csv(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.ImportForm()
@@ -366,7 +366,7 @@ def programme_vouchers(programme_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/agency/vouchers/<id:voucher_id>/revoke")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def revoke(voucher_id: int) -> ResponseReturnValue:
     voucher = vouchers.voucher_for(current_user.org, voucher_id)
     if voucher.programme.agency_id != current_user.org_id:
@@ -384,7 +384,7 @@ def revoke(voucher_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/agency/voucher-applications/<id:application_id>")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def decide(application_id: int) -> ResponseReturnValue:
     application = db.session.get(VoucherApplication, application_id)
     if application is None or application.programme.agency_id != current_user.org_id:
@@ -407,7 +407,7 @@ def decide(application_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/agency/programmes/<id:programme_id>/settlements")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def draw_up(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.ProviderForm()
@@ -442,7 +442,7 @@ def settlement_csv(settlement_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/settlements/<id:settlement_id>/<any(approve, pay, cancel):action>")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
     s = settlement.settlement_for(current_user.org, settlement_id)
     if s.programme.agency_id != current_user.org_id:
@@ -475,7 +475,7 @@ def risk_flags() -> ResponseReturnValue:
 
 
 @bp.post("/agency/risk-flags/<id:flag_id>/<any(clear, uphold):action>")
-@requires(OrgKind.AGENCY)
+@requires(OrgKind.AGENCY, owner=True)
 def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
     flag = settlement.flag_for(current_user.org, flag_id)
     form = forms.ReasonForm()

@@ -223,3 +223,30 @@ def test_risk_flags_page_clears_a_flag(client, dbs, p, app):
     flag_id = re.search(r"/agency/risk-flags/(\d+)/clear", page).group(1)
     client.form(f"/agency/risk-flags/{flag_id}/clear", {"reason": "现场核查属实"})
     assert dbs.scalar(select(Reservation.held)) is False
+
+
+def test_only_the_agencys_owners_move_money(client, dbs, p):
+    programme = p.programme()
+    UserFactory(org=p.agency, email="analyst@web.cn", member=True)
+    client.login("analyst@web.cn")
+    assert client.get(f"/agency/programmes/{programme.id}").status_code == 200
+    assert client.get(f"/agency/programmes/{programme.id}/issue").status_code == 403
+    assert client.form(f"/agency/programmes/{programme.id}/close").status_code == 403
+    assert (
+        client.form(
+            f"/agency/programmes/{programme.id}/issue-one",
+            {"key": "k" * 20, "credit_code": p.enterprise.credit_code},
+        ).status_code
+        == 403
+    )
+    assert dbs.scalar(select(func.count(Voucher.id))) == 0
+
+
+def test_a_form_key_cannot_take_an_approvals_key(client, dbs, p):
+    programme = p.programme()
+    client.login("official@web.cn")
+    client.form(
+        f"/agency/programmes/{programme.id}/issue-one",
+        {"key": "application:1", "credit_code": p.enterprise.credit_code},
+    )
+    assert dbs.scalar(select(func.count(Voucher.id))) == 0

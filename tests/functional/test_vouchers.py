@@ -78,20 +78,25 @@ def test_bad_rules_are_refused_and_nothing_is_stored(app, dbs, p, changes, field
     assert dbs.scalar(select(func.count(VoucherProgramme.id))) == 0
 
 
-def test_rules_freeze_at_the_first_voucher_but_validity_can_be_extended(app, dbs, p):
-    programme = p.programme()
+def test_rules_change_only_in_draft_but_validity_can_be_extended(app, dbs, p):
+    with services(app, dbs):
+        programme = vouchers.create_programme(p.agency, rules(), p.official_actor)
     with services(app, dbs):
         vouchers.update_programme(programme, rules(rate_bp=6_000), p.official_actor)
     assert programme.rate_bp == 6_000
-    p.issue_to(programme)
+    with services(app, dbs):
+        vouchers.open_programme(programme, p.official_actor)
     with services(app, dbs), pytest.raises(DomainError):
         vouchers.update_programme(programme, rules(rate_bp=9_000), p.official_actor)
+    p.issue_to(programme)
     later = programme.redeem_by + timedelta(days=30)
     with services(app, dbs):
         vouchers.extend_validity(programme, later, p.official_actor)
     assert programme.redeem_by == later
     with services(app, dbs), pytest.raises(DomainError):
         vouchers.extend_validity(programme, later - timedelta(days=1), p.official_actor)
+    dbs.refresh(programme)
+    assert programme.rate_bp == 6_000
 
 
 def test_the_budget_cannot_drop_below_what_is_issued(app, dbs, p):
@@ -634,3 +639,68 @@ def test_the_check_and_expire_commands(app, dbs, p, client):
     dbs.execute(text("UPDATE vouchers SET redeemed_fen = 0 WHERE id = :id"), {"id": voucher.id})
     expired = runner.invoke(args=["vouchers", "expire"])
     assert expired.exit_code == 0 and "vouchers expired: 0" in expired.output
+
+
+def test_acceptance_after_the_redeem_by_date_releases_instead_of_spending(app, dbs, p):
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    line = the_line(dbs, p.enterprise)
+    move(app, dbs, line, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER)
+    programme.redeem_by = local_today() - timedelta(days=1)  # the expiry job has not run yet
+    dbs.commit()
+    move(app, dbs, line, LineEvent.ACCEPT_DELIVERY)
+    dbs.refresh(voucher)
+    assert (voucher.reserved_fen, voucher.redeemed_fen) == (0, 0)
+    assert dbs.scalar(select(Reservation.status)) is ReservationStatus.RELEASED
+    books_balance(app, dbs)
+
+
+def test_checkout_refuses_a_subsidy_other_than_the_one_shown(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    bundle = p.bundle()
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        orders.checkout(p.enterprise, bundle, p.enterprise_actor, subsidy_shown_fen=30_000_00)
+    assert "¥20,000.00" in en(error.value.message)
+    assert dbs.scalar(select(func.count(Order.id))) == 0
+    with services(app, dbs):
+        orders.checkout(p.enterprise, bundle, p.enterprise_actor, subsidy_shown_fen=20_000_00)
+    assert dbs.scalar(select(func.sum(Reservation.amount_fen))) == 20_000_00
+
+
+def test_an_issuing_key_serves_one_kind_of_form(app, dbs, p):
+    programme = p.programme()
+    shared = key()
+    with services(app, dbs):
+        vouchers.issue_batch(programme, shared, p.official_actor)
+    with services(app, dbs), pytest.raises(DomainError):
+        vouchers.issue_one(programme, p.enterprise.credit_code, shared, p.official_actor)
+
+
+def test_settlement_csv_does_not_let_a_name_run_as_a_formula(app, dbs, p, monkeypatch):
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    p.enterprise.name = '=HYPERLINK("http://x")'
+    dbs.commit()
+    programme = p.programme()
+    p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        s = settlement.draw_up(programme, p.provider.id, p.official_actor)
+        text_out = settlement.as_csv(s)
+    assert "'=HYPERLINK" in text_out
+
+
+def test_check_finds_money_on_the_wrong_enterprise(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    with services(app, dbs):
+        orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    other = OrganisationFactory()
+    dbs.execute(text("UPDATE voucher_reservations SET enterprise_id = :o"), {"o": other.id})
+    dbs.execute(text("UPDATE voucher_reservations SET line_amount_fen = 3000000"))  # 50 % = 15,000
+    with services(app, dbs):
+        problems = ledger.check()
+    assert any("not its voucher's enterprise" in x for x in problems)
+    assert any("more than the rate allows" in x for x in problems)

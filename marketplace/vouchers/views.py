@@ -19,6 +19,7 @@ from marketplace.catalog import services as catalog
 from marketplace.catalog.models import PlanKind
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
+from marketplace.extensions import htmx
 from marketplace.forms import attach_error, choices
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import page_number, render
@@ -274,15 +275,21 @@ def programme_action(programme_id: int, action: str) -> ResponseReturnValue:
 @bp.route("/agency/programmes/<id:programme_id>/issue", methods=["GET", "POST"])
 @requires(OrgKind.AGENCY, owner=True)
 def issue_batch(programme_id: int) -> ResponseReturnValue:
+    """The preview, and its confirmation. With htmx the page shows that it is working while
+    the batch runs, then navigates to the result (or back here with the error)."""
     p = _programme(programme_id)
     form = forms.KeyForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
             run = vouchers.issue_batch(p, form.key.data, current_actor())
         except DomainError as error:
+            if htmx:
+                flash(str(error.message), "error")
+                return _htmx_redirect(url_for("vouchers.issue_batch", programme_id=p.id))
             attach_error(form, error)
         else:
-            return redirect(url_for("vouchers.run", programme_id=p.id, run_id=run.id))
+            target = url_for("vouchers.run", programme_id=p.id, run_id=run.id)
+            return _htmx_redirect(target) if htmx else redirect(target)
     if request.method == "GET":
         form.key.data = secrets.token_urlsafe(24)
     status = INVALID if form.is_submitted() else 200
@@ -293,6 +300,10 @@ def issue_batch(programme_id: int) -> ResponseReturnValue:
         form=form,
         status=status,
     )
+
+
+def _htmx_redirect(url: str) -> Response:
+    return Response(status=204, headers={"HX-Redirect": url})
 
 
 @bp.post("/agency/programmes/<id:programme_id>/issue-one")

@@ -250,3 +250,25 @@ def test_a_form_key_cannot_take_an_approvals_key(client, dbs, p):
         {"key": "application:1", "credit_code": p.enterprise.credit_code},
     )
     assert dbs.scalar(select(func.count(Voucher.id))) == 0
+
+
+def test_batch_issue_with_htmx_navigates_to_the_result(client, dbs, p):
+    programme = p.programme()
+    client.login("official@web.cn")
+    page = client.text(f"/agency/programmes/{programme.id}/issue")
+    assert 'hx-indicator="#issuing"' in page
+    key = KEY_RE.search(page).group(1)
+    response = client.form(
+        f"/agency/programmes/{programme.id}/issue", {"key": key}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 204
+    assert f"/agency/programmes/{programme.id}/runs/" in response.headers["HX-Redirect"]
+    # nobody is left: the error comes back on the issuing page
+    again = client.form(
+        f"/agency/programmes/{programme.id}/issue",
+        {"key": "z" * 20},
+        headers={"HX-Request": "true"},
+    )
+    assert again.status_code == 204
+    assert again.headers["HX-Redirect"].endswith(f"/agency/programmes/{programme.id}/issue")
+    assert "没有尚未领券的符合条件企业" in client.text(again.headers["HX-Redirect"])

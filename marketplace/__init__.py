@@ -54,6 +54,9 @@ def create_app(config: Config | None = None) -> Flask:
     database.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
+    from marketplace.outcomes import services as outcomes
+
+    outcomes.connect()
     _register_request_hooks(app)
     _register_template_helpers(app)
 

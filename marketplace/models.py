@@ -4,6 +4,8 @@ from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
 from marketplace.orders import models as orders_models
+from marketplace.outcomes import models as outcomes_models
+from marketplace.payments import models as payments_models
 from marketplace.pool import models as pool_models
 from marketplace.vouchers import models as vouchers_models
 
@@ -12,6 +14,8 @@ __all__ = [
     "accounts_models",
     "catalog_models",
     "orders_models",
+    "outcomes_models",
+    "payments_models",
     "pool_models",
     "vouchers_models",
 ]

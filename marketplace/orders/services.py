@@ -8,6 +8,7 @@ voucher reservation (issue 5) and payment scheduling (issue 6) plug into ``check
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
@@ -33,10 +34,29 @@ from marketplace.orders.models import (
     Order,
     OrderLine,
 )
+from marketplace.payments import services as payments
+from marketplace.payments.models import InvoiceKind
 from marketplace.security import Actor
 from marketplace.vouchers import services as vouchers
 
 MAX_MILESTONES = 20
+
+# Higher domains (outcome contracts) follow orders without orders knowing them: the app
+# factory connects them here. Each runs inside the same transaction as the change.
+PlacedHook = Callable[[Order, Actor], None]
+MovedHook = Callable[[OrderLine, Actor], None]
+_placed_hooks: list[PlacedHook] = []
+_moved_hooks: list[MovedHook] = []
+
+
+def on_placed(hook: PlacedHook) -> None:
+    if hook not in _placed_hooks:
+        _placed_hooks.append(hook)
+
+
+def on_moved(hook: MovedHook) -> None:
+    if hook not in _moved_hooks:
+        _moved_hooks.append(hook)
 
 
 def checkout(
@@ -171,8 +191,11 @@ def _place(
                 )
             )
         vouchers.reserve(subsidies, {k: ol.id for k, ol in placed.items()}, enterprise.id, actor)
-    # Issue 6: payments.schedule(order, ...) here.
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
+    db.session.flush()
+    db.session.refresh(order, ["lines"])
+    for hook in _placed_hooks:
+        hook(order, actor)
     return order
 
 
@@ -288,6 +311,10 @@ def transition(
             go_live_days=line.version.go_live_days if line.version is not None else None,
         )
         vouchers.redeem_line(line.id, delivery, actor)
+    elif after is LineStatus.ACCEPTED:
+        _bill_co_payment(line, actor)
+    for hook in _moved_hooks:
+        hook(line, actor)
     # the other party hears of it (both, when the system acted)
     parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
     for org_id in parties.get(actor_kind, [line.provider_id, line.order.enterprise_id]):
@@ -308,6 +335,25 @@ def transition(
         status=line.status.value,
     )
     return line
+
+
+def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
+    """The provider accepted: the enterprise's part (what vouchers do not pay) falls due."""
+    reserved = sum(
+        r.amount_fen
+        for r in vouchers.reservations_for_lines([line.id])[line.id]
+        if r.status.value == "reserved"
+    )
+    payments.bill(
+        InvoiceKind.CO_PAYMENT,
+        line.id,
+        line.provider_id,
+        line.order.enterprise_id,
+        line.committed_fen,
+        reserved,
+        line.title,
+        actor,
+    )
 
 
 def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Milestone:

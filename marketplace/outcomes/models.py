@@ -1,0 +1,177 @@
+"""Outcome contracts (效果合约) and their measurements (效果数据).
+
+A contract copies the outcome plan's terms when the line is ordered. The provider proposes a
+baseline, the enterprise agrees or disputes; the measurement window opens when the baseline
+is agreed and the enterprise has accepted the delivery (验收). Measurements are confirmed by
+the enterprise (or automatically after silence); an assessor's verification of a disputed
+one is final. At the window's end the contract is settled from confirmed measurements.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.catalog.models import Better, FeeRule, Metric, TargetKind
+from marketplace.db import Base, created_at, intpk, str_enum
+
+
+class Labelled(StrEnum):
+    @property
+    def label(self) -> str:
+        return str(LABELS[type(self), self.value])
+
+
+class ContractStatus(Labelled):
+    AWAITING_BASELINE = "awaiting_baseline"
+    BASELINE_PROPOSED = "baseline_proposed"
+    BASELINE_DISPUTED = "baseline_disputed"
+    AWAITING_GO_LIVE = "awaiting_go_live"  # baseline agreed, delivery not yet accepted
+    MEASURING = "measuring"
+    MET = "met"
+    MISSED = "missed"
+
+
+class MeasurementStatus(Labelled):
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    DISPUTED = "disputed"
+    VERIFIED = "verified"  # by an assessor: counts, final
+    REJECTED = "rejected"  # by an assessor: does not count, final
+
+
+COUNTED = (MeasurementStatus.CONFIRMED, MeasurementStatus.VERIFIED)
+
+_LABELLED: list[tuple[Labelled, Any]] = [
+    (ContractStatus.AWAITING_BASELINE, _l("Waiting for the provider's baseline")),
+    (ContractStatus.BASELINE_PROPOSED, _l("Baseline proposed, waiting for the enterprise")),
+    (ContractStatus.BASELINE_DISPUTED, _l("Baseline disputed")),
+    (ContractStatus.AWAITING_GO_LIVE, _l("Baseline agreed, waiting for acceptance (验收)")),
+    (ContractStatus.MEASURING, _l("Measuring")),
+    (ContractStatus.MET, _l("Target met")),
+    (ContractStatus.MISSED, _l("Target missed: no success fee")),
+    (MeasurementStatus.SUBMITTED, _l("Waiting for the enterprise")),
+    (MeasurementStatus.CONFIRMED, _l("Confirmed")),
+    (MeasurementStatus.DISPUTED, _l("Disputed")),
+    (MeasurementStatus.VERIFIED, _l("Verified by the assessor")),
+    (MeasurementStatus.REJECTED, _l("Rejected by the assessor")),
+]
+LABELS = {(type(member), member.value): label for member, label in _LABELLED}
+
+VALUE = Numeric(14, 4)
+
+
+class OutcomeContract(Base):
+    __tablename__ = "outcome_contracts"
+    __table_args__ = (
+        CheckConstraint("window_days BETWEEN 1 AND 730", name="window_range"),
+        CheckConstraint("target_value > 0", name="target_positive"),
+        CheckConstraint("fee_fen IS NULL OR fee_fen >= 0", name="fee_not_negative"),
+        CheckConstraint(
+            "baseline_period_start IS NULL OR baseline_period_start <= baseline_period_end",
+            name="baseline_period_in_order",
+        ),
+        CheckConstraint(
+            "window_start IS NULL OR window_start < window_end", name="window_in_order"
+        ),
+    )
+
+    id: Mapped[intpk]
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    status: Mapped[ContractStatus] = mapped_column(str_enum(ContractStatus, length=30))
+    # The terms, copied from the outcome plan when the line was ordered.
+    metric_code: Mapped[str] = mapped_column(ForeignKey("metrics.code"))
+    better: Mapped[Better] = mapped_column(str_enum(Better))
+    target_kind: Mapped[TargetKind] = mapped_column(str_enum(TargetKind))
+    target_value: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    fee_rule: Mapped[FeeRule] = mapped_column(str_enum(FeeRule))
+    success_fee_fen: Mapped[int | None] = mapped_column(BigInteger)
+    fee_per_unit_fen: Mapped[int | None] = mapped_column(BigInteger)
+    fee_cap_fen: Mapped[int | None] = mapped_column(BigInteger)
+    base_fee_fen: Mapped[int | None] = mapped_column(BigInteger)
+    window_days: Mapped[int]
+    # The baseline.
+    baseline_value: Mapped[Decimal | None] = mapped_column(VALUE)
+    baseline_period_start: Mapped[date | None]
+    baseline_period_end: Mapped[date | None]
+    baseline_evidence: Mapped[str | None] = mapped_column(Text)
+    baseline_dispute: Mapped[str | None] = mapped_column(Text)
+    baseline_agreed_at: Mapped[datetime | None]
+    # The window and its result.
+    window_start: Mapped[date | None]
+    window_end: Mapped[date | None]
+    achieved_value: Mapped[Decimal | None] = mapped_column(VALUE)
+    fee_fen: Mapped[int | None] = mapped_column(BigInteger)
+    computation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    settled_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    metric: Mapped[Metric] = relationship(lazy="joined")
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
+    measurements: Mapped[list[Measurement]] = relationship(
+        back_populates="contract", order_by="Measurement.period_start"
+    )
+
+
+class Measurement(Base):
+    __tablename__ = "measurements"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "external_id"),  # a repeated submission counts once
+        CheckConstraint("period_start <= period_end", name="period_in_order"),
+    )
+
+    id: Mapped[intpk]
+    contract_id: Mapped[int] = mapped_column(ForeignKey("outcome_contracts.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    value: Mapped[Decimal] = mapped_column(VALUE)
+    note: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(10), default="web")
+    status: Mapped[MeasurementStatus] = mapped_column(str_enum(MeasurementStatus))
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    verification_note: Mapped[str | None] = mapped_column(Text)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    contract: Mapped[OutcomeContract] = relationship(back_populates="measurements")
+
+
+audit.register_labels(
+    {
+        "contract.created": _l("Outcome contract opened"),
+        "contract.baseline_proposed": _l("Baseline proposed"),
+        "contract.baseline_agreed": _l("Baseline agreed"),
+        "contract.baseline_disputed": _l("Baseline disputed"),
+        "contract.window_opened": _l("Measurement window opened"),
+        "contract.settled": _l("Outcome contract settled"),
+        "measurement.submitted": _l("Measurement submitted"),
+        "measurement.confirmed": _l("Measurement confirmed"),
+        "measurement.disputed": _l("Measurement disputed"),
+        "measurement.verified": _l("Measurement verified by the assessor"),
+        "measurement.rejected": _l("Measurement rejected by the assessor"),
+    }
+)

@@ -1,0 +1,501 @@
+"""Outcome contracts: baseline, measurements, settlement into a success-fee invoice.
+
+The orders domain sits below this one and knows nothing of it; ``connect()`` (called by the
+app factory) asks orders to tell us when an order is placed and when a line moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog.models import PlanKind, PricePlan
+from marketplace.db import atomic, db, local_today, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.money import format_fen
+from marketplace.orders import services as orders
+from marketplace.orders.models import LineStatus, Order, OrderLine
+from marketplace.outcomes import fees
+from marketplace.outcomes.models import (
+    COUNTED,
+    ContractStatus,
+    Measurement,
+    MeasurementStatus,
+    OutcomeContract,
+)
+from marketplace.payments import services as payments
+from marketplace.payments.models import InvoiceKind
+from marketplace.pool.models import PoolMembership
+from marketplace.security import Actor
+
+MAX_VALUE = Decimal("1000000000")
+
+
+def connect() -> None:
+    """Open contracts when outcome lines are ordered; open windows when they are accepted."""
+    orders.on_placed(open_contracts)
+    orders.on_moved(line_moved)
+
+
+def open_contracts(order: Order, actor: Actor) -> None:
+    for line in order.lines:
+        if line.plan_kind is not PlanKind.OUTCOME or line.plan_id is None:
+            continue
+        plan = db.session.get(PricePlan, line.plan_id)
+        assert plan is not None and plan.metric is not None
+        assert plan.target_kind and plan.target_value and plan.fee_rule and plan.window_days
+        contract = OutcomeContract(
+            order_line_id=line.id,
+            enterprise_id=order.enterprise_id,
+            provider_id=line.provider_id,
+            title=line.title,
+            status=ContractStatus.AWAITING_BASELINE,
+            metric_code=plan.metric.code,
+            better=plan.metric.better,
+            target_kind=plan.target_kind,
+            target_value=plan.target_value,
+            fee_rule=plan.fee_rule,
+            success_fee_fen=plan.success_fee_fen,
+            fee_per_unit_fen=plan.fee_per_unit_fen,
+            fee_cap_fen=plan.fee_cap_fen,
+            base_fee_fen=plan.base_fee_fen,
+            window_days=plan.window_days,
+        )
+        db.session.add(contract)
+        db.session.flush()
+        audit.record(actor, "contract.created", "contract", contract.id, line_id=line.id)
+
+
+def line_moved(line: OrderLine, actor: Actor) -> None:
+    if line.status is not LineStatus.COMPLETED:
+        return
+    contract = db.session.scalar(
+        select(OutcomeContract).where(OutcomeContract.order_line_id == line.id)
+    )
+    if contract is not None and contract.status is ContractStatus.AWAITING_GO_LIVE:
+        _open_window(contract, ContractStatus.AWAITING_GO_LIVE, actor)
+
+
+def _move(contract: OutcomeContract, before: tuple[ContractStatus, ...], **values: object) -> None:
+    moved = db.session.execute(
+        update(OutcomeContract)
+        .where(OutcomeContract.id == contract.id, OutcomeContract.status.in_(before))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This contract changed meanwhile. Reload the page and try again."))
+    db.session.refresh(contract)
+
+
+def _open_window(contract: OutcomeContract, before: ContractStatus, actor: Actor) -> None:
+    start = local_today()
+    _move(
+        contract,
+        (before,),
+        status=ContractStatus.MEASURING,
+        window_start=start,
+        window_end=start + timedelta(days=contract.window_days),
+    )
+    audit.record(actor, "contract.window_opened", "contract", contract.id)
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+def metric_range(contract: OutcomeContract) -> tuple[Decimal, Decimal]:
+    """Percentages lie between 0 and 100; other metrics (days, kWh, turns) are not negative."""
+    if contract.metric.unit == "%":
+        return Decimal(0), Decimal(100)
+    return Decimal(0), MAX_VALUE
+
+
+def parse_value(contract: OutcomeContract, raw: str | Decimal | float | int, field: str) -> Decimal:
+    try:
+        value = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        raise DomainError(_l("Enter a number."), field=field) from None
+    if not value.is_finite():
+        raise DomainError(_l("Enter a number."), field=field)
+    low, high = metric_range(contract)
+    if not low <= value <= high:
+        raise DomainError(
+            _l(
+                "Enter a value from %(low)s to %(high)s %(unit)s.",
+                low=f"{low:g}",
+                high=f"{high:g}",
+                unit=contract.metric.unit,
+            ),
+            field=field,
+        )
+    if value != value.quantize(Decimal("0.0001")):
+        raise DomainError(_l("At most four decimals."), field=field)
+    return value
+
+
+# --- baseline -----------------------------------------------------------------------------
+
+
+@atomic
+def propose_baseline(
+    contract: OutcomeContract,
+    value: str,
+    period_start: date,
+    period_end: date,
+    evidence: str,
+    actor: Actor,
+) -> None:
+    if contract.status not in (ContractStatus.AWAITING_BASELINE, ContractStatus.BASELINE_DISPUTED):
+        raise DomainError(_l("The baseline can no longer change: it has been agreed."))
+    baseline = parse_value(contract, value, "value")
+    if period_start > period_end:
+        raise DomainError(_l("The period must end after it starts."), field="period_end")
+    if period_end > local_today():
+        raise DomainError(_l("A baseline is measured in the past."), field="period_end")
+    if not evidence.strip():
+        raise DomainError(_l("Describe how the baseline was measured."), field="evidence")
+    _move(
+        contract,
+        (ContractStatus.AWAITING_BASELINE, ContractStatus.BASELINE_DISPUTED),
+        status=ContractStatus.BASELINE_PROPOSED,
+        baseline_value=baseline,
+        baseline_period_start=period_start,
+        baseline_period_end=period_end,
+        baseline_evidence=evidence.strip()[:4000],
+        baseline_dispute=None,
+    )
+    audit.record(actor, "contract.baseline_proposed", "contract", contract.id, value=str(baseline))
+
+
+@atomic
+def agree_baseline(contract: OutcomeContract, line: OrderLine, actor: Actor) -> None:
+    if contract.status is not ContractStatus.BASELINE_PROPOSED:
+        raise DomainError(_l("There is no proposed baseline to agree to."))
+    _move(
+        contract,
+        (ContractStatus.BASELINE_PROPOSED,),
+        status=ContractStatus.AWAITING_GO_LIVE,
+        baseline_agreed_at=utcnow(),
+    )
+    audit.record(actor, "contract.baseline_agreed", "contract", contract.id)
+    if line.status is LineStatus.COMPLETED:
+        _open_window(contract, ContractStatus.AWAITING_GO_LIVE, actor)
+
+
+@atomic
+def dispute_baseline(contract: OutcomeContract, reason: str, actor: Actor) -> None:
+    if not reason.strip():
+        raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
+    if contract.status is not ContractStatus.BASELINE_PROPOSED:
+        raise DomainError(_l("There is no proposed baseline to dispute."))
+    _move(
+        contract,
+        (ContractStatus.BASELINE_PROPOSED,),
+        status=ContractStatus.BASELINE_DISPUTED,
+        baseline_dispute=reason.strip()[:2000],
+    )
+    audit.record(actor, "contract.baseline_disputed", "contract", contract.id)
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    external_id: str
+    period_start: date
+    period_end: date
+    value: str
+    note: str = ""
+
+
+def _same(m: Measurement, reading: Reading, value: Decimal) -> bool:
+    return (
+        m.period_start == reading.period_start
+        and m.period_end == reading.period_end
+        and Decimal(m.value) == value
+        and m.note == reading.note.strip()
+    )
+
+
+class Conflict(DomainError):
+    """The same external id was sent before with other figures."""
+
+
+@atomic
+def submit(
+    contract: OutcomeContract, reading: Reading, actor: Actor, source: str = "web"
+) -> tuple[Measurement, bool]:
+    """Store a measurement; ``(measurement, False)`` when this exact one was stored before."""
+    external_id = reading.external_id.strip()
+    if not external_id or len(external_id) > 100:
+        raise DomainError(
+            _l("Give the measurement an id of at most 100 characters."), "external_id"
+        )
+    value = parse_value(contract, reading.value, "value")
+    existing = db.session.scalar(
+        select(Measurement).where(
+            Measurement.contract_id == contract.id, Measurement.external_id == external_id
+        )
+    )
+    if existing is not None:
+        if _same(existing, reading, value):
+            return existing, False
+        raise Conflict(_l("A measurement with this id was stored with other figures."))
+    if contract.status is not ContractStatus.MEASURING:
+        raise DomainError(_l("Measurements are taken while the window is open."))
+    assert contract.window_start is not None and contract.window_end is not None
+    if reading.period_start > reading.period_end:
+        raise DomainError(_l("The period must end after it starts."), field="period_end")
+    if reading.period_start < contract.window_start or reading.period_end > contract.window_end:
+        raise DomainError(
+            _l(
+                "The period must lie inside the window (%(start)s to %(end)s).",
+                start=contract.window_start.isoformat(),
+                end=contract.window_end.isoformat(),
+            ),
+            field="period_start",
+        )
+    if reading.period_end > local_today():
+        raise DomainError(_l("A period cannot end in the future."), field="period_end")
+    measurement = Measurement(
+        contract_id=contract.id,
+        external_id=external_id,
+        period_start=reading.period_start,
+        period_end=reading.period_end,
+        value=value,
+        note=reading.note.strip()[:2000],
+        source=source,
+        status=MeasurementStatus.SUBMITTED,
+        submitted_by_id=actor.user_id,
+    )
+    db.session.add(measurement)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:  # the same id sent twice at once: the first one stands
+        existing = db.session.scalar(
+            select(Measurement).where(
+                Measurement.contract_id == contract.id, Measurement.external_id == external_id
+            )
+        )
+        if existing is not None and _same(existing, reading, value):
+            return existing, False
+        raise Conflict(_l("A measurement with this id was stored with other figures.")) from None
+    audit.record(actor, "measurement.submitted", "contract", contract.id, id=measurement.id)
+    return measurement, True
+
+
+def _decide(
+    measurement: Measurement,
+    before: MeasurementStatus,
+    after: MeasurementStatus,
+    actor: Actor,
+    **values: object,
+) -> None:
+    moved = db.session.execute(
+        update(Measurement)
+        .where(Measurement.id == measurement.id, Measurement.status == before)
+        .values(status=after, decided_by_id=actor.user_id, decided_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This measurement has already been decided."))
+    db.session.refresh(measurement)
+    audit.record(
+        actor, f"measurement.{after.value}", "contract", measurement.contract_id, id=measurement.id
+    )
+
+
+def confirm(measurement: Measurement, actor: Actor) -> None:
+    _decide(measurement, MeasurementStatus.SUBMITTED, MeasurementStatus.CONFIRMED, actor)
+
+
+def dispute(measurement: Measurement, reason: str, actor: Actor) -> None:
+    if not reason.strip():
+        raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
+    _decide(
+        measurement,
+        MeasurementStatus.SUBMITTED,
+        MeasurementStatus.DISPUTED,
+        actor,
+        dispute_reason=reason.strip()[:2000],
+    )
+
+
+def verify(measurement: Measurement, upheld: bool, note: str, actor: Actor) -> None:
+    """The assessor's word on a disputed measurement is final."""
+    if not note.strip():
+        raise DomainError(_l("Say what you checked."), field="note")
+    after = MeasurementStatus.VERIFIED if upheld else MeasurementStatus.REJECTED
+    _decide(
+        measurement, MeasurementStatus.DISPUTED, after, actor, verification_note=note.strip()[:2000]
+    )
+
+
+def auto_confirm(silent_days: int, actor: Actor) -> int:
+    """Confirm measurements the enterprise left unanswered for ``silent_days``."""
+    cutoff = utcnow() - timedelta(days=silent_days)
+    moved = db.session.execute(
+        update(Measurement)
+        .where(Measurement.status == MeasurementStatus.SUBMITTED, Measurement.created_at <= cutoff)
+        .values(status=MeasurementStatus.CONFIRMED, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    count = int(moved.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        audit.record(actor, "measurement.confirmed", "contract", None, automatic=count)
+    return count
+
+
+# --- settlement ---------------------------------------------------------------------------
+
+
+def achieved(measurements: list[Measurement]) -> Decimal | None:
+    """The window's value: the mean of counted measurements, weighted by their days."""
+    counted = [m for m in measurements if m.status in COUNTED]
+    if not counted:
+        return None
+    days = [(m.period_end - m.period_start).days + 1 for m in counted]
+    total = sum((Decimal(m.value) * d for m, d in zip(counted, days, strict=True)), Decimal(0))
+    return (total / sum(days)).quantize(Decimal("0.0001"))
+
+
+def terms(contract: OutcomeContract) -> fees.Terms:
+    return fees.Terms(
+        better=contract.better,
+        target_kind=contract.target_kind,
+        target_value=Decimal(contract.target_value),
+        fee_rule=contract.fee_rule,
+        success_fee_fen=contract.success_fee_fen,
+        fee_per_unit_fen=contract.fee_per_unit_fen,
+        fee_cap_fen=contract.fee_cap_fen,
+        base_fee_fen=contract.base_fee_fen,
+    )
+
+
+@atomic
+def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -> None:
+    """After the window: met → a success-fee invoice; missed → no charge, with the figures."""
+    today = today or local_today()
+    if contract.status is not ContractStatus.MEASURING:
+        raise DomainError(_l("Only a contract in its measurement window can be settled."))
+    assert contract.window_end is not None and contract.baseline_value is not None
+    if today <= contract.window_end:
+        raise DomainError(_l("The window ends on %(date)s.", date=contract.window_end.isoformat()))
+    value = achieved(contract.measurements)
+    baseline = Decimal(contract.baseline_value)
+    if value is None:
+        outcome = None
+        met, fee = False, 0
+    else:
+        outcome = fees.settle(terms(contract), baseline, value)
+        met, fee = outcome.met, outcome.fee_fen
+    computation = {
+        "baseline": str(baseline),
+        "achieved": None if value is None else str(value),
+        "counted": sum(1 for m in contract.measurements if m.status in COUNTED),
+        "change": None if outcome is None else str(outcome.change),
+        "improvement": None if outcome is None else str(outcome.improvement),
+        "target": str(contract.target_value),
+        "met": met,
+        "units_paid": None if outcome is None else str(outcome.units_paid),
+        "uncapped_fen": None if outcome is None else outcome.uncapped_fen,
+        "cap_fen": None if outcome is None else outcome.cap_fen,
+        "fee_fen": fee,
+    }
+    _move(
+        contract,
+        (ContractStatus.MEASURING,),
+        status=ContractStatus.MET if met else ContractStatus.MISSED,
+        achieved_value=value,
+        fee_fen=fee,
+        computation=computation,
+        settled_at=utcnow(),
+    )
+    audit.record(actor, "contract.settled", "contract", contract.id, met=met, fee_fen=fee)
+    if met and fee > 0:
+        payments.bill(
+            InvoiceKind.SUCCESS_FEE,
+            contract.order_line_id,
+            contract.provider_id,
+            contract.enterprise_id,
+            fee,
+            0,
+            str(_l("Success fee: %(title)s", title=contract.title)),
+            actor,
+        )
+
+
+def settle_due(actor: Actor, today: date | None = None) -> list[OutcomeContract]:
+    today = today or local_today()
+    stmt = select(OutcomeContract).where(
+        OutcomeContract.status == ContractStatus.MEASURING, OutcomeContract.window_end < today
+    )
+    done = []
+    for contract in db.session.scalars(stmt).all():
+        settle(contract, actor, today)
+        done.append(contract)
+    return done
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def contracts_for(org: Organisation) -> list[OutcomeContract]:
+    stmt = select(OutcomeContract).order_by(OutcomeContract.id.desc())
+    if org.kind is OrgKind.ENTERPRISE:
+        stmt = stmt.where(OutcomeContract.enterprise_id == org.id)
+    elif org.kind is OrgKind.PROVIDER:
+        stmt = stmt.where(OutcomeContract.provider_id == org.id)
+    elif org.kind is OrgKind.AGENCY:
+        pool = select(PoolMembership.provider_id).where(PoolMembership.agency_id == org.id)
+        stmt = stmt.where(OutcomeContract.provider_id.in_(pool))
+    else:
+        disputed = select(Measurement.contract_id).where(
+            Measurement.status == MeasurementStatus.DISPUTED
+        )
+        stmt = stmt.where(OutcomeContract.id.in_(disputed))
+    return list(db.session.scalars(stmt))
+
+
+def contract_for(org: Organisation, contract_id: int) -> OutcomeContract:
+    """Its enterprise and provider; officials of a pool the provider belongs to; assessors
+    while a measurement of it is disputed or once they decided one. Anyone else: not found."""
+    contract = db.session.get(OutcomeContract, contract_id)
+    if contract is None:
+        raise NotFound(_l("Not found."))
+    if org.id in (contract.enterprise_id, contract.provider_id):
+        return contract
+    if org.kind is OrgKind.AGENCY:
+        member = select(PoolMembership.id).where(
+            PoolMembership.agency_id == org.id, PoolMembership.provider_id == contract.provider_id
+        )
+        if db.session.scalar(member) is not None:
+            return contract
+    if org.kind is OrgKind.ASSESSOR and any(
+        m.status is MeasurementStatus.DISPUTED for m in contract.measurements
+    ):
+        return contract
+    raise NotFound(_l("Not found."))
+
+
+def fee_text(contract: OutcomeContract) -> str:
+    if contract.fee_rule.value == "fixed":
+        return str(
+            _l("%(fee)s when the target is met", fee=format_fen(contract.success_fee_fen or 0))
+        )
+    return str(
+        _l(
+            "%(per)s per unit of improvement, up to %(cap)s with the base fee",
+            per=format_fen(contract.fee_per_unit_fen or 0),
+            cap=format_fen(contract.fee_cap_fen or 0),
+        )
+    )

@@ -1,0 +1,151 @@
+"""What enterprises owe (invoices, 账单) and what they paid (payments, 支付).
+
+An invoice is a draft until it is finalised; finalising gives it the next number of its
+provider's gap-free sequence (taken under a row lock). A finalised invoice is never edited:
+it is paid, or voided and replaced. Payments are recorded by a gateway backend (``manual``
+bank transfers; ``stripe`` in a later step) and never exceed what the invoice asks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.db import Base, created_at, intpk, str_enum
+
+
+class Labelled(StrEnum):
+    @property
+    def label(self) -> str:
+        return str(LABELS[type(self), self.value])
+
+
+class InvoiceKind(Labelled):
+    CO_PAYMENT = "co_payment"  # the enterprise's part of a line, due when the provider accepts
+    SUCCESS_FEE = "success_fee"  # an outcome contract's fee, due when the target is met
+
+
+class InvoiceStatus(Labelled):
+    DRAFT = "draft"
+    FINALISED = "finalised"
+    PAID = "paid"
+    VOID = "void"
+
+
+class PaymentMethod(Labelled):
+    BANK_TRANSFER = "bank_transfer"
+    STRIPE = "stripe"
+
+
+_LABELLED: list[tuple[Labelled, Any]] = [
+    (InvoiceKind.CO_PAYMENT, _l("Co-payment")),
+    (InvoiceKind.SUCCESS_FEE, _l("Success fee")),
+    (InvoiceStatus.DRAFT, _l("Draft")),
+    (InvoiceStatus.FINALISED, _l("Due")),
+    (InvoiceStatus.PAID, _l("Paid")),
+    (InvoiceStatus.VOID, _l("Void")),
+    (PaymentMethod.BANK_TRANSFER, _l("Bank transfer")),
+    (PaymentMethod.STRIPE, _l("Card or wallet (Stripe)")),
+]
+LABELS = {(type(member), member.value): label for member, label in _LABELLED}
+
+
+class InvoiceSequence(Base):
+    """The last invoice number a provider used; finalising takes the next under a row lock."""
+
+    __tablename__ = "invoice_sequences"
+    __table_args__ = (CheckConstraint("last_number >= 0", name="not_negative"),)
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "sequence"),
+        UniqueConstraint("order_line_id", "kind"),  # one co-payment, one success fee per line
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="paid_within_amount"),
+        CheckConstraint("(status = 'draft') = (sequence IS NULL)", name="numbered_once_finalised"),
+        CheckConstraint("status <> 'paid' OR paid_fen = amount_fen", name="paid_in_full"),
+        Index("ix_invoices_enterprise_id_status", "enterprise_id", "status"),
+        Index("ix_invoices_provider_id_status", "provider_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    kind: Mapped[InvoiceKind] = mapped_column(str_enum(InvoiceKind))
+    status: Mapped[InvoiceStatus] = mapped_column(str_enum(InvoiceStatus))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # The orders domain owns order lines; invoices refer to them by key only.
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    sequence: Mapped[int | None]
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    # What the line or fee comes to, and what vouchers pay of it; the invoice asks the rest.
+    gross_fen: Mapped[int] = mapped_column(BigInteger)
+    voucher_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+    finalised_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id], lazy="joined")
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id], lazy="joined")
+    payments: Mapped[list[Payment]] = relationship(back_populates="invoice", order_by="Payment.id")
+
+    @property
+    def due_fen(self) -> int:
+        return self.amount_fen - self.paid_fen if self.status is InvoiceStatus.FINALISED else 0
+
+
+class Payment(Base):
+    """Money received against an invoice: a bank transfer the provider recorded, or a Stripe
+    payment confirmed by its webhook."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        UniqueConstraint("method", "reference"),  # the same transfer is recorded once
+    )
+
+    id: Mapped[intpk]
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(100))
+    received_on: Mapped[datetime]
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")
+
+
+audit.register_labels(
+    {
+        "invoice.created": _l("Invoice drawn up"),
+        "invoice.finalised": _l("Invoice issued"),
+        "invoice.voided": _l("Invoice voided"),
+        "invoice.paid": _l("Invoice paid"),
+        "payment.recorded": _l("Payment recorded"),
+    }
+)

@@ -1,0 +1,276 @@
+"""Invoices and payments, behind a small gateway interface.
+
+``PAYMENT_BACKEND=manual`` (the default): the enterprise is shown the provider's bank
+details and the invoice number to quote; the provider records the transfer when it arrives.
+Every change of an invoice is a conditional UPDATE from the state the caller saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.db import atomic, db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.money import format_fen
+from marketplace.payments.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceSequence,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+)
+from marketplace.security import Actor
+
+MAX_FEN = 10**15  # far above any invoice; keeps typing mistakes out of BIGINT arithmetic
+
+# --- the gateway --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instructions:
+    """How the enterprise pays an invoice."""
+
+    method: PaymentMethod
+    payee: str
+    bank_name: str | None
+    bank_account: str | None
+    reference: str
+
+
+class Gateway(Protocol):
+    name: str
+
+    def instructions(self, invoice: Invoice) -> Instructions: ...
+
+
+class ManualGateway:
+    """Bank transfer to the provider, quoting the invoice number; the provider records it."""
+
+    name = "manual"
+
+    def instructions(self, invoice: Invoice) -> Instructions:
+        provider = invoice.provider
+        return Instructions(
+            method=PaymentMethod.BANK_TRANSFER,
+            payee=provider.name,
+            bank_name=provider.bank_name,
+            bank_account=provider.bank_account,
+            reference=invoice.number or "",
+        )
+
+
+def gateway() -> Gateway:
+    backend = current_app.config.get("PAYMENT_BACKEND", "manual")
+    if backend == "manual":
+        return ManualGateway()
+    raise RuntimeError(f"PAYMENT_BACKEND={backend!r} is not available yet; use 'manual'")
+
+
+# --- invoices -----------------------------------------------------------------------------
+
+
+def _next_number(provider_id: int) -> int:
+    """The provider's next invoice number: the UPDATE locks its sequence row until this
+    transaction ends, so numbers are handed out one at a time and a rollback returns its own."""
+    for _attempt in range(2):
+        taken = db.session.execute(
+            update(InvoiceSequence)
+            .where(InvoiceSequence.provider_id == provider_id)
+            .values(last_number=InvoiceSequence.last_number + 1)
+            .returning(InvoiceSequence.last_number)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if taken is not None:
+            return int(taken)
+        try:
+            with db.session.begin_nested():
+                db.session.add(InvoiceSequence(provider_id=provider_id, last_number=1))
+                db.session.flush()
+            return 1
+        except IntegrityError:  # another transaction created the row first: take the next
+            continue
+    raise DomainError(_l("Numbering is busy. Try again."))
+
+
+def invoice_number(provider_id: int, sequence: int) -> str:
+    return f"ZD{provider_id:05d}-{sequence:06d}"
+
+
+@atomic
+def bill(
+    kind: InvoiceKind,
+    order_line_id: int,
+    provider_id: int,
+    enterprise_id: int,
+    gross_fen: int,
+    voucher_fen: int,
+    description: str,
+    actor: Actor,
+) -> Invoice | None:
+    """Issue an invoice for what the enterprise owes of ``gross_fen`` after vouchers (nothing
+    when vouchers pay it all). Issued at once: finalised with the next number."""
+    if not 0 <= voucher_fen <= gross_fen <= MAX_FEN:
+        raise DomainError(_l("The amounts do not add up."))
+    amount = gross_fen - voucher_fen
+    if amount == 0:
+        return None
+    invoice = Invoice(
+        kind=kind,
+        status=InvoiceStatus.DRAFT,
+        provider_id=provider_id,
+        enterprise_id=enterprise_id,
+        order_line_id=order_line_id,
+        description=description,
+        gross_fen=gross_fen,
+        voucher_fen=voucher_fen,
+        amount_fen=amount,
+        paid_fen=0,
+    )
+    db.session.add(invoice)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(_l("This line has been invoiced already.")) from None
+    audit.record(actor, "invoice.created", "invoice", invoice.id, amount_fen=amount)
+    finalise(invoice, actor)
+    return invoice
+
+
+def finalise(invoice: Invoice, actor: Actor) -> None:
+    sequence = _next_number(invoice.provider_id)
+    moved = db.session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.status == InvoiceStatus.DRAFT)
+        .values(
+            status=InvoiceStatus.FINALISED,
+            sequence=sequence,
+            number=invoice_number(invoice.provider_id, sequence),
+            finalised_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This invoice has been issued already."))
+    db.session.refresh(invoice)
+    audit.record(actor, "invoice.finalised", "invoice", invoice.id, number=invoice.number)
+
+
+@atomic
+def void(invoice: Invoice, reason: str, actor: Actor) -> None:
+    """Cancel an issued, unpaid invoice (a correction is a void plus a new invoice)."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
+    moved = db.session.execute(
+        update(Invoice)
+        .where(
+            Invoice.id == invoice.id,
+            Invoice.status.in_([InvoiceStatus.DRAFT, InvoiceStatus.FINALISED]),
+            Invoice.paid_fen == 0,
+        )
+        .values(status=InvoiceStatus.VOID, void_reason=reason, voided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("Only an unpaid invoice can be voided."))
+    db.session.refresh(invoice)
+    audit.record(actor, "invoice.voided", "invoice", invoice.id, reason=reason)
+
+
+@atomic
+def record_transfer(
+    invoice: Invoice, amount_fen: int, reference: str, received_on: datetime, actor: Actor
+) -> Payment:
+    """The provider records a bank transfer it received for this invoice."""
+    reference = reference.strip()
+    if not reference:
+        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
+    if amount_fen <= 0:
+        raise DomainError(_l("Enter an amount above zero."), field="amount")
+    if invoice.status is not InvoiceStatus.FINALISED:
+        raise DomainError(_l("Only an invoice that is due can be paid."))
+    if amount_fen > invoice.amount_fen - invoice.paid_fen:
+        raise DomainError(
+            _l("At most %(due)s is due.", due=format_fen(invoice.amount_fen - invoice.paid_fen)),
+            field="amount",
+        )
+    paid = Invoice.paid_fen + amount_fen
+    moved = db.session.execute(
+        update(Invoice)
+        .where(
+            Invoice.id == invoice.id,
+            Invoice.status == InvoiceStatus.FINALISED,
+            paid <= Invoice.amount_fen,
+        )
+        .values(
+            paid_fen=paid,
+            status=case(
+                (paid == Invoice.amount_fen, InvoiceStatus.PAID.value), else_=Invoice.status
+            ),
+            paid_at=case((paid == Invoice.amount_fen, utcnow()), else_=Invoice.paid_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This invoice changed meanwhile. Reload the page and try again."))
+    payment = Payment(
+        invoice_id=invoice.id,
+        method=PaymentMethod.BANK_TRANSFER,
+        amount_fen=amount_fen,
+        reference=reference[:100],
+        received_on=received_on,
+        recorded_by_id=actor.user_id,
+    )
+    db.session.add(payment)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(
+            _l("A transfer with this reference is already recorded."), field="reference"
+        ) from None
+    db.session.refresh(invoice)
+    audit.record(actor, "payment.recorded", "invoice", invoice.id, amount_fen=amount_fen)
+    if invoice.status is InvoiceStatus.PAID:
+        audit.record(actor, "invoice.paid", "invoice", invoice.id, number=invoice.number)
+    return payment
+
+
+def invoices_for(org: Organisation) -> list[Invoice]:
+    column = Invoice.enterprise_id if org.kind is OrgKind.ENTERPRISE else Invoice.provider_id
+    stmt = (
+        select(Invoice)
+        .where(column == org.id, Invoice.status != InvoiceStatus.DRAFT)
+        .options(selectinload(Invoice.payments))
+        .order_by(Invoice.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def invoice_for(org: Organisation, invoice_id: int) -> Invoice:
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None or org.id not in (invoice.provider_id, invoice.enterprise_id):
+        raise NotFound(_l("Not found."))
+    return invoice
+
+
+def invoices_of_lines(line_ids: list[int]) -> dict[int, list[Invoice]]:
+    found: dict[int, list[Invoice]] = {}
+    if not line_ids:
+        return found
+    stmt = select(Invoice).where(Invoice.order_line_id.in_(line_ids)).order_by(Invoice.id)
+    for invoice in db.session.scalars(stmt):
+        found.setdefault(invoice.order_line_id, []).append(invoice)
+    return found

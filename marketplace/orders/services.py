@@ -277,6 +277,7 @@ def line_for(org: Organisation, line_id: int) -> OrderLine:
     return line
 
 
+@atomic
 def transition(
     line: OrderLine, event: LineEvent, reason: str, actor: Actor, actor_kind: str
 ) -> OrderLine:

@@ -12,8 +12,13 @@ from marketplace.outcomes.fees import Terms, settle
 D = Decimal
 FIXED = Terms(Better.HIGHER, TargetKind.ABSOLUTE, D("5"), FeeRule.FIXED, success_fee_fen=30_000_00)
 PER_UNIT = Terms(
-    Better.HIGHER, TargetKind.ABSOLUTE, D("5"), FeeRule.PER_UNIT,
-    fee_per_unit_fen=4_000_00, fee_cap_fen=35_000_00, base_fee_fen=5_000_00,
+    Better.HIGHER,
+    TargetKind.ABSOLUTE,
+    D("5"),
+    FeeRule.PER_UNIT,
+    fee_per_unit_fen=4_000_00,
+    fee_cap_fen=35_000_00,
+    base_fee_fen=5_000_00,
 )
 
 
@@ -45,8 +50,14 @@ def test_lower_is_better_and_relative_targets():
 
 
 def test_fractions_of_a_fen_round_down():
-    terms = Terms(Better.HIGHER, TargetKind.ABSOLUTE, D("1"), FeeRule.PER_UNIT,
-                  fee_per_unit_fen=3, fee_cap_fen=10**9)
+    terms = Terms(
+        Better.HIGHER,
+        TargetKind.ABSOLUTE,
+        D("1"),
+        FeeRule.PER_UNIT,
+        fee_per_unit_fen=3,
+        fee_cap_fen=10**9,
+    )
     assert settle(terms, D("0"), D("1.333")).fee_fen == 3  # 3.999 fen → 3
 
 

@@ -1,0 +1,294 @@
+"""Outcome contracts, invoices and bank-transfer payments through the services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.db import local_today, utcnow
+from marketplace.errors import DomainError
+from marketplace.orders import bundles
+from marketplace.orders import services as orders
+from marketplace.orders.models import LineEvent
+from marketplace.outcomes import services as outcomes
+from marketplace.outcomes.models import (
+    ContractStatus,
+    Measurement,
+    MeasurementStatus,
+    OutcomeContract,
+)
+from marketplace.payments import services as payments
+from marketplace.payments.models import Invoice, InvoiceKind, InvoiceStatus, Payment
+from marketplace.security import Actor
+from tests.factories import OrganisationFactory
+from tests.functional.catalog_helpers import OUTCOME, published_package, services
+from tests.functional.voucher_helpers import pilot
+
+SYSTEM = Actor(None, None, None)
+KIND = {
+    LineEvent.ACCEPT: "provider",
+    LineEvent.START: "provider",
+    LineEvent.DELIVER: "provider",
+    LineEvent.ACCEPT_DELIVERY: "enterprise",
+}
+
+
+def en(message):
+    with force_locale("en"):
+        return str(message)
+
+
+@pytest.fixture
+def p(app, dbs):
+    return pilot(app, dbs, tag="out")
+
+
+def order_outcome_line(app, dbs, p, *events):
+    package = published_package(
+        app, dbs, p.provider, p.provider_owner, plans=(OUTCOME,), title="OEE 提升（按效果付费）"
+    )
+    with services(app, dbs):
+        b = bundles.create(p.enterprise, "效果方案", p.enterprise_actor)
+        bundles.add(b, package.id, None, p.enterprise_actor)
+        order = orders.checkout(p.enterprise, b, p.enterprise_actor)
+        line = order.lines[0]
+        for event in events:
+            orders.transition(line, event, "", SYSTEM, KIND[event])
+    return line
+
+
+def contract_of(dbs, line):
+    return dbs.scalar(select(OutcomeContract).where(OutcomeContract.order_line_id == line.id))
+
+
+def measuring(app, dbs, p):
+    line = order_outcome_line(app, dbs, p, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER)
+    contract = contract_of(dbs, line)
+    today = local_today()
+    with services(app, dbs):
+        outcomes.propose_baseline(
+            contract, "60", today - timedelta(days=30), today, "MES 记录", p.official_actor
+        )
+        outcomes.agree_baseline(contract, line, p.enterprise_actor)
+    assert contract.status is ContractStatus.AWAITING_GO_LIVE  # delivery not accepted yet
+    with services(app, dbs):
+        orders.transition(line, LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
+    dbs.refresh(contract)
+    assert contract.status is ContractStatus.MEASURING
+    assert contract.window_end - contract.window_start == timedelta(days=90)
+    return line, contract
+
+
+def reading(n, value, start=None, days=1):
+    start = start or local_today()
+    return outcomes.Reading(f"mes-{n}", start, start + timedelta(days=days - 1), str(value))
+
+
+def test_ordering_an_outcome_line_opens_a_contract_with_the_plans_terms(app, dbs, p):
+    line = order_outcome_line(app, dbs, p)
+    contract = contract_of(dbs, line)
+    assert contract.status is ContractStatus.AWAITING_BASELINE
+    assert (contract.metric_code, contract.target_value, contract.success_fee_fen) == (
+        "oee",
+        Decimal("5.00"),
+        30_000_00,
+    )
+
+
+def test_the_baseline_is_proposed_disputed_proposed_again_and_then_fixed(app, dbs, p):
+    line = order_outcome_line(app, dbs, p)
+    contract = contract_of(dbs, line)
+    today = local_today()
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        outcomes.propose_baseline(contract, "120", today - timedelta(days=9), today, "x", SYSTEM)
+    assert error.value.field == "value"  # OEE over 100 %
+    with services(app, dbs), pytest.raises(DomainError):
+        outcomes.propose_baseline(contract, "abc", today - timedelta(days=9), today, "x", SYSTEM)
+    with services(app, dbs):
+        outcomes.propose_baseline(
+            contract, "58.5", today - timedelta(days=9), today, "月报", SYSTEM
+        )
+        outcomes.dispute_baseline(contract, "取数口径不对", SYSTEM)
+        outcomes.propose_baseline(contract, "60", today - timedelta(days=9), today, "月报", SYSTEM)
+        outcomes.agree_baseline(contract, line, SYSTEM)
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        outcomes.propose_baseline(contract, "50", today - timedelta(days=9), today, "改", SYSTEM)
+    assert "agreed" in en(error.value.message)
+    dbs.refresh(contract)
+    assert contract.baseline_value == Decimal("60")
+
+
+def test_measurements_are_idempotent_and_checked(app, dbs, p):
+    _line, contract = measuring(app, dbs, p)
+    with services(app, dbs):
+        first, created = outcomes.submit(contract, reading(1, "63.2"), SYSTEM)
+        again, created_again = outcomes.submit(contract, reading(1, "63.2"), SYSTEM)
+    assert created and not created_again and first.id == again.id
+    with services(app, dbs), pytest.raises(outcomes.Conflict):
+        outcomes.submit(contract, reading(1, "64"), SYSTEM)
+    bad = [
+        (reading(2, "101"), "value"),
+        (reading(3, "x"), "value"),
+        (reading(4, "60", start=contract.window_start - timedelta(days=1)), "period_start"),
+        (reading(5, "60", start=local_today() + timedelta(days=1)), "period_end"),
+    ]
+    for r, field in bad:
+        with services(app, dbs), pytest.raises(DomainError) as error:
+            outcomes.submit(contract, r, SYSTEM)
+        assert error.value.field == field, r
+    assert dbs.scalar(select(func.count(Measurement.id))) == 1
+
+
+def test_confirm_dispute_verify_and_auto_confirm(app, dbs, p):
+    _line, contract = measuring(app, dbs, p)
+    with services(app, dbs):
+        a, _ = outcomes.submit(contract, reading(1, "66"), SYSTEM)
+        b, _ = outcomes.submit(contract, reading(2, "70"), SYSTEM)
+        c, _ = outcomes.submit(contract, reading(3, "50"), SYSTEM)
+        outcomes.confirm(a, SYSTEM)
+        outcomes.dispute(b, "停机两天未计入", SYSTEM)
+        outcomes.verify(b, False, "现场核查：数据有误", SYSTEM)
+    with services(app, dbs), pytest.raises(DomainError):  # the assessor's word is final
+        outcomes.verify(b, True, "改判", SYSTEM)
+    dbs.execute(
+        text("UPDATE measurements SET created_at = :t WHERE id = :id"),
+        {"t": (utcnow() - timedelta(days=8)).replace(tzinfo=None), "id": c.id},
+    )
+    with services(app, dbs):
+        assert outcomes.auto_confirm(7, SYSTEM) == 1
+    dbs.refresh(c)
+    assert c.status is MeasurementStatus.CONFIRMED
+    assert outcomes.achieved([a, b, c]) == Decimal("58")  # 66 and 50; 70 was rejected
+
+
+def test_a_met_window_bills_the_success_fee_and_a_missed_one_does_not(app, dbs, p):
+    _line, contract = measuring(app, dbs, p)
+    with services(app, dbs):
+        m, _ = outcomes.submit(contract, reading(1, "65"), SYSTEM)  # exactly on target
+        outcomes.confirm(m, SYSTEM)
+    with services(app, dbs), pytest.raises(DomainError):  # the window is still open
+        outcomes.settle(contract, SYSTEM)
+    with services(app, dbs):
+        settled = outcomes.settle_due(SYSTEM, today=contract.window_end + timedelta(days=1))
+    assert settled == [contract] and contract.status is ContractStatus.MET
+    assert contract.computation["improvement"] == "5.0000" and contract.fee_fen == 30_000_00
+    fee = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.SUCCESS_FEE))
+    assert fee.amount_fen == 30_000_00 and fee.status is InvoiceStatus.FINALISED
+
+    other = pilot(app, dbs, tag="out2")
+    _l2, missed = measuring(app, dbs, other)
+    with services(app, dbs):
+        m, _ = outcomes.submit(missed, reading(1, "64.99"), SYSTEM)
+        outcomes.confirm(m, SYSTEM)
+        outcomes.settle(missed, SYSTEM, today=missed.window_end + timedelta(days=1))
+    assert missed.status is ContractStatus.MISSED and missed.fee_fen == 0
+    assert (
+        dbs.scalar(select(func.count(Invoice.id)).where(Invoice.kind == InvoiceKind.SUCCESS_FEE))
+        == 1
+    )
+
+
+def test_co_payment_falls_due_when_the_provider_accepts(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+    line = order.lines[0]
+    assert dbs.scalar(select(func.count(Invoice.id))) == 0  # nothing before acceptance
+    with services(app, dbs):
+        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+    invoice = dbs.scalar(select(Invoice))
+    assert (invoice.gross_fen, invoice.voucher_fen, invoice.amount_fen) == (
+        60_000_00,
+        20_000_00,
+        40_000_00,
+    )
+    assert invoice.number == f"ZD{p.provider.id:05d}-000001"
+
+
+def test_invoice_numbers_are_gap_free_per_provider_and_a_rollback_returns_its_number(app, dbs, p):
+    lines = []
+    for _ in range(3):
+        with services(app, dbs):
+            order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        lines.append(order.lines[0])
+    with services(app, dbs):
+        orders.transition(lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    with services(app, dbs), pytest.raises(RuntimeError), payments_fails_after_numbering():
+        orders.transition(lines[1], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    with services(app, dbs):
+        orders.transition(lines[2], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    numbers = list(dbs.scalars(select(Invoice.sequence).order_by(Invoice.id)))
+    assert numbers == [1, 2]
+
+
+class payments_fails_after_numbering:
+    def __enter__(self):
+        from marketplace import audit
+
+        self.original = audit.record
+
+        def record(actor, action, *args, **kwargs):
+            if action == "invoice.finalised":
+                raise RuntimeError("the connection dropped")
+            return self.original(actor, action, *args, **kwargs)
+
+        audit.record = record
+        return self
+
+    def __exit__(self, *exc):
+        from marketplace import audit
+
+        audit.record = self.original
+        return False
+
+
+def test_bank_transfers_pay_an_invoice_once(app, dbs, p):
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    invoice = dbs.scalar(select(Invoice))
+    day = utcnow()
+    with services(app, dbs), pytest.raises(DomainError) as error:
+        payments.record_transfer(invoice, 60_000_01, "HX1", day, SYSTEM)
+    assert error.value.field == "amount"
+    with services(app, dbs):
+        payments.record_transfer(invoice, 20_000_00, "HX1", day, SYSTEM)
+    with services(app, dbs), pytest.raises(DomainError):  # the same transfer twice
+        payments.record_transfer(invoice, 20_000_00, "HX1", day, SYSTEM)
+    with services(app, dbs):
+        payments.record_transfer(invoice, 40_000_00, "HX2", day, SYSTEM)
+    assert invoice.status is InvoiceStatus.PAID and invoice.paid_fen == 60_000_00
+    with services(app, dbs), pytest.raises(DomainError):  # paying a paid invoice
+        payments.record_transfer(invoice, 1, "HX3", day, SYSTEM)
+    with services(app, dbs), pytest.raises(DomainError):  # voiding a paid invoice
+        payments.void(invoice, "开错了", SYSTEM)
+    assert dbs.scalar(select(func.count(Payment.id))) == 2
+    with pytest.raises(IntegrityError), dbs.begin_nested():  # the database holds it too
+        dbs.execute(text("UPDATE invoices SET paid_fen = amount_fen + 1"))
+
+
+def test_a_void_invoice_cannot_be_paid(app, dbs, p):
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    invoice = dbs.scalar(select(Invoice))
+    with services(app, dbs):
+        payments.void(invoice, "价格录入错误，另开", SYSTEM)
+    with services(app, dbs), pytest.raises(DomainError):
+        payments.record_transfer(invoice, 1_00, "HX9", utcnow(), SYSTEM)
+
+
+def test_others_cannot_see_contracts_or_invoices(app, dbs, p):
+    line = order_outcome_line(app, dbs, p)
+    contract = contract_of(dbs, line)
+    stranger = OrganisationFactory()
+    with services(app, dbs), pytest.raises(DomainError):
+        outcomes.contract_for(stranger, contract.id)
+    with services(app, dbs):
+        assert outcomes.contract_for(p.agency, contract.id) == contract  # the pool's agency

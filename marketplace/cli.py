@@ -193,7 +193,47 @@ def vouchers_expire() -> None:
     click.echo(f"vouchers expired: {expired}; reserved money released: {released / 100:.2f} yuan")
 
 
+outcomes_cli = AppGroup("outcomes", help="Scheduled jobs of pay-for-results contracts.")
+
+
+@outcomes_cli.command("auto-confirm")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Days of silence (default MEASUREMENT_CONFIRM_DAYS).",
+)
+def outcomes_auto_confirm(days: int | None) -> None:
+    """Confirm measurements the enterprise left unanswered (run daily)."""
+    from marketplace.db import writing
+    from marketplace.outcomes import services as outcomes
+    from marketplace.security import Actor
+
+    with writing():
+        n = outcomes.auto_confirm(
+            days or current_app.config["MEASUREMENT_CONFIRM_DAYS"], Actor(None, None, "cli")
+        )
+        db.session.commit()
+    click.echo(f"measurements confirmed automatically: {n}")
+
+
+@outcomes_cli.command("settle")
+def outcomes_settle() -> None:
+    """Settle contracts whose measurement window has ended (run daily)."""
+    from marketplace.db import writing
+    from marketplace.outcomes import services as outcomes
+    from marketplace.security import Actor
+
+    with writing():
+        done = outcomes.settle_due(Actor(None, None, "cli"))
+        db.session.commit()
+    for contract in done:
+        click.echo(f"contract {contract.id}: {contract.status.value}, fee {contract.fee_fen}")
+    click.echo(f"contracts settled: {len(done)}")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(outcomes_cli)
     app.cli.add_command(vouchers_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)

@@ -33,6 +33,8 @@ class Config:
         self.PASSWORD_FORM_LIMIT = os.environ.get("PASSWORD_FORM_LIMIT", "20 per hour")
 
         self.PAYMENT_BACKEND = os.environ.get("PAYMENT_BACKEND", "manual")
+        # Measurements the enterprise leaves unanswered this long count as confirmed.
+        self.MEASUREMENT_CONFIRM_DAYS = int(os.environ.get("MEASUREMENT_CONFIRM_DAYS", "7"))
         self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")

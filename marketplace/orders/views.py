@@ -34,6 +34,7 @@ from marketplace.orders.models import (
     Review,
     Severity,
 )
+from marketplace.payments import services as payments
 from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, requires
@@ -313,6 +314,7 @@ def order(number: str) -> ResponseReturnValue:
         reason_required=REASON_REQUIRED,
         milestone_form=forms.MilestoneForm(),
         voucher_use=vouchers.reservations_for_lines([line.id for line in lines]),
+        invoices=payments.invoices_of_lines([line.id for line in lines]),
     )
 
 

@@ -1,0 +1,36 @@
+"""Forms of the outcome-contract pages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from marketplace.forms import Form
+
+REQUIRED = _l("This field is required.")
+DATE = _l("Enter a date as YYYY-MM-DD.")
+
+
+class BaselineForm(Form):
+    value = StringField(_l("Baseline value"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    period_start = DateField(_l("Measured from"), validators=[InputRequired(DATE)])
+    period_end = DateField(_l("Measured until"), validators=[InputRequired(DATE)])
+    evidence = TextAreaField(
+        _l("Evidence: how and from which records it was measured"),
+        validators=[DataRequired(REQUIRED), Length(max=4000)],
+    )
+
+
+class MeasurementForm(Form):
+    external_id = StringField(
+        _l("Your reference for this value"), validators=[DataRequired(REQUIRED), Length(max=100)]
+    )
+    period_start = DateField(_l("Period from"), validators=[InputRequired(DATE)])
+    period_end = DateField(_l("Period until"), validators=[InputRequired(DATE)])
+    value = StringField(_l("Value"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+
+
+class ReasonForm(Form):
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])

@@ -1,0 +1,170 @@
+"""Outcome-contract pages for enterprises, providers, agency officials and assessors."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.accounts.models import OrgKind
+from marketplace.db import db
+from marketplace.errors import DomainError, NotFound
+from marketplace.forms import attach_error
+from marketplace.orders.models import OrderLine
+from marketplace.outcomes import forms
+from marketplace.outcomes import services as outcomes
+from marketplace.outcomes.models import Measurement
+from marketplace.rendering import render
+from marketplace.security import current_actor, requires
+
+bp = Blueprint("outcomes", __name__)
+
+INVALID = 422
+EVERYONE = (OrgKind.ENTERPRISE, OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR)
+
+
+@bp.get("/contracts")
+@requires(*EVERYONE)
+def contracts() -> ResponseReturnValue:
+    return render("outcomes/contracts.html", rows=outcomes.contracts_for(current_user.org))
+
+
+def _page(contract_id: int, status: int = 200, **forms_: object) -> ResponseReturnValue:
+    contract = outcomes.contract_for(current_user.org, contract_id)
+    return render(
+        "outcomes/contract.html",
+        c=contract,
+        line=db.session.get(OrderLine, contract.order_line_id),
+        fee_text=outcomes.fee_text(contract),
+        low_high=outcomes.metric_range(contract),
+        baseline_form=forms_.get("baseline_form") or forms.BaselineForm(),
+        measurement_form=forms_.get("measurement_form") or forms.MeasurementForm(),
+        reason_form=forms.ReasonForm(),
+        status=status,
+    )
+
+
+@bp.get("/contracts/<id:contract_id>")
+@requires(*EVERYONE)
+def contract(contract_id: int) -> ResponseReturnValue:
+    return _page(contract_id)
+
+
+@bp.post("/contracts/<id:contract_id>/baseline")
+@requires(OrgKind.PROVIDER, owner=True)
+def propose_baseline(contract_id: int) -> ResponseReturnValue:
+    c = outcomes.contract_for(current_user.org, contract_id)
+    if c.provider_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    form = forms.BaselineForm()
+    if form.validate_on_submit():
+        try:
+            outcomes.propose_baseline(
+                c,
+                form.value.data,
+                form.period_start.data,
+                form.period_end.data,
+                form.evidence.data,
+                current_actor(),
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Baseline proposed. The enterprise agrees or disputes it."), "success")
+            return redirect(url_for("outcomes.contract", contract_id=c.id))
+    return _page(contract_id, INVALID, baseline_form=form)
+
+
+@bp.post("/contracts/<id:contract_id>/baseline/<any(agree, dispute):decision>")
+@requires(OrgKind.ENTERPRISE, owner=True)
+def decide_baseline(contract_id: int, decision: str) -> ResponseReturnValue:
+    c = outcomes.contract_for(current_user.org, contract_id)
+    if c.enterprise_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    form = forms.ReasonForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        if decision == "agree":
+            line = db.session.get(OrderLine, c.order_line_id)
+            assert line is not None
+            outcomes.agree_baseline(c, line, current_actor())
+        else:
+            outcomes.dispute_baseline(c, form.reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("outcomes.contract", contract_id=c.id))
+
+
+@bp.post("/contracts/<id:contract_id>/measurements")
+@requires(OrgKind.PROVIDER)
+def submit(contract_id: int) -> ResponseReturnValue:
+    c = outcomes.contract_for(current_user.org, contract_id)
+    if c.provider_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    form = forms.MeasurementForm()
+    if form.validate_on_submit():
+        reading = outcomes.Reading(
+            form.external_id.data,
+            form.period_start.data,
+            form.period_end.data,
+            form.value.data,
+            form.note.data or "",
+        )
+        try:
+            _m, created = outcomes.submit(c, reading, current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(
+                _("Measurement stored. The enterprise confirms or disputes it.")
+                if created
+                else _("This measurement was already stored."),
+                "success",
+            )
+            return redirect(url_for("outcomes.contract", contract_id=c.id))
+    return _page(contract_id, INVALID, measurement_form=form)
+
+
+@bp.post("/measurements/<id:measurement_id>/<any(confirm, dispute, verify, reject):decision>")
+@requires(OrgKind.ENTERPRISE, OrgKind.ASSESSOR, owner=True)
+def decide_measurement(measurement_id: int, decision: str) -> ResponseReturnValue:
+    m = db.session.get(Measurement, measurement_id)
+    if m is None:
+        raise NotFound(_("Not found."))
+    c = outcomes.contract_for(current_user.org, m.contract_id)
+    is_enterprise = c.enterprise_id == current_user.org_id
+    if is_enterprise != (decision in ("confirm", "dispute")):
+        raise NotFound(_("Not found."))
+    form = forms.ReasonForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        reason = form.reason.data or ""
+        if decision == "confirm":
+            outcomes.confirm(m, current_actor())
+        elif decision == "dispute":
+            outcomes.dispute(m, reason, current_actor())
+        else:
+            outcomes.verify(m, decision == "verify", reason, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("outcomes.contract", contract_id=c.id))
+
+
+@bp.post("/contracts/<id:contract_id>/settle")
+@requires(OrgKind.AGENCY, owner=True)
+def settle(contract_id: int) -> ResponseReturnValue:
+    c = outcomes.contract_for(current_user.org, contract_id)
+    try:
+        outcomes.settle(c, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Settled: %(status)s.", status=c.status.label), "success")
+    return redirect(url_for("outcomes.contract", contract_id=c.id))

@@ -1,0 +1,97 @@
+"""Invoices: what enterprises owe and paid, what providers billed and received."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from flask import Blueprint, flash, redirect, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.accounts.models import OrgKind
+from marketplace.errors import DomainError, NotFound
+from marketplace.forms import attach_error
+from marketplace.payments import forms
+from marketplace.payments import services as payments
+from marketplace.payments.models import Invoice
+from marketplace.rendering import render
+from marketplace.security import current_actor, requires
+
+bp = Blueprint("payments", __name__)
+
+INVALID = 422
+
+
+@bp.get("/invoices")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def invoices() -> ResponseReturnValue:
+    rows = payments.invoices_for(current_user.org)
+    return render(
+        "payments/invoices.html",
+        rows=rows,
+        open_fen=sum(i.due_fen for i in rows),
+        paid_fen=sum(i.paid_fen for i in rows),
+    )
+
+
+def _page(
+    invoice_id: int, status: int = 200, form: forms.TransferForm | None = None
+) -> ResponseReturnValue:
+    invoice = payments.invoice_for(current_user.org, invoice_id)
+    return render(
+        "payments/invoice.html",
+        i=invoice,
+        how=payments.gateway().instructions(invoice),
+        form=form or forms.TransferForm(),
+        void_form=forms.VoidForm(),
+        status=status,
+    )
+
+
+@bp.get("/invoices/<id:invoice_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def invoice(invoice_id: int) -> ResponseReturnValue:
+    return _page(invoice_id)
+
+
+def _providers(invoice_id: int) -> Invoice:
+    invoice = payments.invoice_for(current_user.org, invoice_id)
+    if invoice.provider_id != current_user.org_id:
+        raise NotFound(_("Not found."))
+    return invoice
+
+
+@bp.post("/invoices/<id:invoice_id>/payments")
+@requires(OrgKind.PROVIDER, owner=True)
+def record(invoice_id: int) -> ResponseReturnValue:
+    invoice = _providers(invoice_id)
+    form = forms.TransferForm()
+    if form.validate_on_submit():
+        received = datetime.combine(form.received_on.data, time(12), tzinfo=UTC)
+        try:
+            payments.record_transfer(
+                invoice, form.amount.data or 0, form.reference.data, received, current_actor()
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Payment recorded."), "success")
+            return redirect(url_for("payments.invoice", invoice_id=invoice.id))
+    return _page(invoice_id, INVALID, form)
+
+
+@bp.post("/invoices/<id:invoice_id>/void")
+@requires(OrgKind.PROVIDER, owner=True)
+def void(invoice_id: int) -> ResponseReturnValue:
+    invoice = _providers(invoice_id)
+    form = forms.VoidForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        payments.void(invoice, form.reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Invoice voided."), "success")
+    return redirect(url_for("payments.invoice", invoice_id=invoice.id))

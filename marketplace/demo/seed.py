@@ -24,7 +24,7 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.db import db
-from marketplace.demo import catalog_seed, orders_seed, vouchers_seed
+from marketplace.demo import catalog_seed, orders_seed, outcomes_seed, vouchers_seed
 
 DEMO_PASSWORD = "zhuanxing2026"
 SEED = 2026
@@ -298,6 +298,7 @@ def load() -> dict[str, int]:
     summary.update(vouchers_seed.programmes(rng))
     summary.update(orders_seed.load(rng))
     summary.update(vouchers_seed.aftermath(rng))
+    summary.update(outcomes_seed.load(rng))
     return summary
 
 

@@ -1,0 +1,155 @@
+"""Demo pay-for-results contracts in every state, with measurement histories and invoices,
+and some co-payments already paid by bank transfer. Made through the services."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Better, PlanKind, TargetKind
+from marketplace.db import db, local_today
+from marketplace.orders import bundles, services
+from marketplace.orders.models import LineEvent, OrderLine
+from marketplace.outcomes import services as outcomes
+from marketplace.outcomes.models import ContractStatus, OutcomeContract
+from marketplace.payments import services as payments
+from marketplace.payments.models import Invoice, InvoiceStatus
+from marketplace.security import Actor
+
+BASELINES = {"%": Decimal("62.5"), "days": Decimal("21"), "kWh": Decimal("3.40")}
+STATES = [
+    "awaiting_baseline",
+    "baseline_proposed",
+    "baseline_disputed",
+    "awaiting_go_live",
+    "measuring",
+    "measuring",
+    "met",
+    "met",
+    "missed",
+]
+
+
+def _actor(org: Organisation) -> Actor:
+    owner = next(u for u in org.users if u.role.value == "owner")
+    return Actor(owner.id, org.id, "127.0.0.1")
+
+
+def _target_value(contract: OutcomeContract, baseline: Decimal, met: bool) -> Decimal:
+    step = Decimal(contract.target_value)
+    if contract.target_kind is TargetKind.RELATIVE:
+        step = baseline * step / 100
+    step = step * (Decimal("1.2") if met else Decimal("0.5"))
+    value = baseline + step if contract.better is Better.HIGHER else baseline - step
+    low, high = outcomes.metric_range(contract)
+    return min(max(value, low), high).quantize(Decimal("0.01"))
+
+
+def _history(contract: OutcomeContract, baseline: Decimal, met: bool, months: int) -> None:
+    provider, enterprise = _actor(contract.provider), _actor(contract.enterprise)
+    assert contract.window_start is not None
+    for n in range(months):
+        start = contract.window_start + timedelta(days=30 * n)
+        end = start + timedelta(days=29)
+        if end > local_today():
+            break
+        value = _target_value(contract, baseline, met)
+        m, _ = outcomes.submit(
+            contract,
+            outcomes.Reading(
+                f"MES-{contract.id}-{n + 1:02d}", start, end, str(value), "MES 自动采集"
+            ),
+            provider,
+        )
+        if n == 1 and not met:
+            outcomes.dispute(m, "当月有两天停产检修，数据未剔除。", enterprise)
+        else:
+            outcomes.confirm(m, enterprise)
+
+
+def load(rng: random.Random) -> dict[str, int]:
+    versions = [
+        v
+        for v in db.session.scalars(catalog.visible_versions())
+        if any(p.kind is PlanKind.OUTCOME and p.metric.unit in BASELINES for p in v.plans)  # type: ignore[union-attr]
+    ][: len(STATES)]
+    enterprises = db.session.scalars(
+        select(Organisation)
+        .where(Organisation.kind == OrgKind.ENTERPRISE)
+        .order_by(Organisation.id.desc())
+        .limit(len(STATES))
+    ).all()
+    today = local_today()
+    made = 0
+    for state, version, org in zip(STATES, versions, enterprises, strict=False):
+        actor = _actor(org)
+        plan = next(p for p in version.plans if p.kind is PlanKind.OUTCOME)
+        bundle = bundles.create(org, "按效果付费方案", actor)
+        bundles.add(bundle, version.package_id, plan.id, actor)
+        order = services.checkout(org, bundle, actor)
+        line: OrderLine = order.lines[0]
+        line.created_at = line.created_at - timedelta(days=150)
+        provider = _actor(line.provider)
+        contract = db.session.scalar(
+            select(OutcomeContract).where(OutcomeContract.order_line_id == line.id)
+        )
+        assert contract is not None
+        made += 1
+        if state == "awaiting_baseline":
+            continue
+        baseline = BASELINES[contract.metric.unit]
+        outcomes.propose_baseline(
+            contract,
+            str(baseline),
+            today - timedelta(days=120),
+            today - timedelta(days=90),
+            "取自 MES 系统 3 个月的班次报表，剔除计划停机。",
+            provider,
+        )
+        if state == "baseline_proposed":
+            continue
+        if state == "baseline_disputed":
+            outcomes.dispute_baseline(contract, "基线期包含春节停产，请换用 4–6 月数据。", actor)
+            continue
+        outcomes.agree_baseline(contract, line, actor)
+        services.transition(line, LineEvent.ACCEPT, "", provider, "provider")
+        if state == "awaiting_go_live":
+            services.transition(line, LineEvent.START, "", provider, "provider")
+            continue
+        for event, who, kind in (
+            (LineEvent.START, provider, "provider"),
+            (LineEvent.DELIVER, provider, "provider"),
+            (LineEvent.ACCEPT_DELIVERY, actor, "enterprise"),
+        ):
+            services.transition(line, event, "", who, kind)
+        # The window began in the past: measured months are history.
+        ended = state in ("met", "missed")
+        start = today - timedelta(days=contract.window_days + 10 if ended else 65)
+        contract.window_start = start
+        contract.window_end = start + timedelta(days=contract.window_days)
+        db.session.flush()
+        _history(contract, baseline, state != "missed", months=contract.window_days // 30 or 1)
+        if ended:
+            outcomes.settle(contract, _actor(contract.provider), today)
+    # Some invoices are paid already, by bank transfer.
+    due = db.session.scalars(
+        select(Invoice).where(Invoice.status == InvoiceStatus.FINALISED).order_by(Invoice.id)
+    ).all()
+    for n, invoice in enumerate(due):
+        if n % 3 == 0:
+            payments.record_transfer(
+                invoice,
+                invoice.amount_fen,
+                f"HX{today:%Y%m%d}{invoice.id:05d}",
+                datetime.combine(today, time(10), tzinfo=UTC),
+                _actor(invoice.provider),
+            )
+    met = db.session.scalar(
+        select(OutcomeContract.id).where(OutcomeContract.status == ContractStatus.MET)
+    )
+    return {"outcome contracts": made, "met contracts": 1 if met else 0}

@@ -76,7 +76,7 @@ def load(rng: random.Random) -> dict[str, int]:
     versions = [
         v
         for v in db.session.scalars(catalog.visible_versions())
-        if any(p.kind is PlanKind.OUTCOME and p.metric.unit in BASELINES for p in v.plans)  # type: ignore[union-attr]
+        if any(p.kind is PlanKind.OUTCOME and p.metric.unit in BASELINES for p in v.plans)
     ][: len(STATES)]
     enterprises = db.session.scalars(
         select(Organisation)

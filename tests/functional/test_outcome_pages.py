@@ -26,21 +26,30 @@ def logout(client):
 
 
 def test_the_contract_from_baseline_to_success_fee(app, dbs, client, p):
-    line = order_outcome_line(app, dbs, p, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER,
-                              LineEvent.ACCEPT_DELIVERY)
+    line = order_outcome_line(
+        app, dbs, p, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER, LineEvent.ACCEPT_DELIVERY
+    )
     c = contract_of(dbs, line)
     today = local_today()
     client.login("provider@op.cn")
     bad = client.form(
         f"/contracts/{c.id}/baseline",
-        {"value": "101", "period_start": (today - timedelta(days=30)).isoformat(),
-         "period_end": today.isoformat(), "evidence": "MES 月报"},
+        {
+            "value": "101",
+            "period_start": (today - timedelta(days=30)).isoformat(),
+            "period_end": today.isoformat(),
+            "evidence": "MES 月报",
+        },
     )
     assert bad.status_code == 422 and "100" in bad.get_data(as_text=True)
     ok = client.form(
         f"/contracts/{c.id}/baseline",
-        {"value": "60", "period_start": (today - timedelta(days=30)).isoformat(),
-         "period_end": today.isoformat(), "evidence": "MES 月报"},
+        {
+            "value": "60",
+            "period_start": (today - timedelta(days=30)).isoformat(),
+            "period_end": today.isoformat(),
+            "evidence": "MES 月报",
+        },
     )
     assert ok.status_code == 302
     logout(client)
@@ -50,13 +59,19 @@ def test_the_contract_from_baseline_to_success_fee(app, dbs, client, p):
     assert c.status is ContractStatus.MEASURING  # the delivery was accepted already
     logout(client)
     client.login("provider@op.cn")
-    reading = {"external_id": "mes-2026-11", "period_start": today.isoformat(),
-               "period_end": today.isoformat(), "value": "66", "note": ""}
+    reading = {
+        "external_id": "mes-2026-11",
+        "period_start": today.isoformat(),
+        "period_end": today.isoformat(),
+        "value": "66",
+        "note": "",
+    }
     assert client.form(f"/contracts/{c.id}/measurements", reading).status_code == 302
     assert client.form(f"/contracts/{c.id}/measurements", reading).status_code == 302
-    assert client.form(
-        f"/contracts/{c.id}/measurements", {**reading, "value": "67"}
-    ).status_code == 422
+    assert (
+        client.form(f"/contracts/{c.id}/measurements", {**reading, "value": "67"}).status_code
+        == 422
+    )
     assert len(c.measurements) == 1
     logout(client)
     client.login("owner@op.cn")

@@ -195,6 +195,19 @@ class Database:
         state: DatabaseState = current_app.extensions["db"]
         return state.engine
 
+    @contextmanager
+    def separately(self) -> Iterator[Connection]:
+        """A transaction of its own, committed at the end of the block whatever becomes of
+        the request's: for records that must exist before an outside call (idempotency
+        keys). Under the tests' connection binding it is a savepoint there instead."""
+        state: DatabaseState = current_app.extensions["db"]
+        if isinstance(state.bind, Connection):
+            with state.bind.begin_nested():
+                yield state.bind
+            return
+        with state.bind.begin() as conn:
+            yield conn
+
 
 db = Database()
 

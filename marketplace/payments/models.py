@@ -140,6 +140,63 @@ class Payment(Base):
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
 
 
+class StripeCheckout(Base):
+    """One attempt to pay an invoice through a Stripe Checkout Session. Its idempotency key
+    is committed before Stripe is called, so a retried request reuses it."""
+
+    __tablename__ = "stripe_checkouts"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[intpk]
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+
+
+class WebhookEvent(Base):
+    """Every Stripe event id handled, once: a redelivered event is acknowledged and ignored."""
+
+    __tablename__ = "stripe_webhook_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[created_at]
+
+
+class ProviderBalance(Base):
+    """What the platform collected through Stripe for a provider and what it paid out; the
+    payout statement (the platform owes ``collected − paid out``)."""
+
+    __tablename__ = "provider_balances"
+    __table_args__ = (
+        CheckConstraint("collected_fen >= 0", name="collected_not_negative"),
+        CheckConstraint(
+            "paid_out_fen >= 0 AND paid_out_fen <= collected_fen", name="paid_out_within_collected"
+        ),
+    )
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    collected_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_out_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Payout(Base):
+    """The platform's bank transfer to a provider of money collected through Stripe."""
+
+    __tablename__ = "provider_payouts"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[intpk]
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+
 audit.register_labels(
     {
         "invoice.created": _l("Invoice drawn up"),
@@ -147,5 +204,8 @@ audit.register_labels(
         "invoice.voided": _l("Invoice voided"),
         "invoice.paid": _l("Invoice paid"),
         "payment.recorded": _l("Payment recorded"),
+        "payment.stripe_started": _l("Online payment started"),
+        "payment.unapplied": _l("Online payment could not be applied"),
+        "payout.recorded": _l("Payout to the provider recorded"),
     }
 )

@@ -29,6 +29,8 @@ from marketplace.payments.models import (
     InvoiceStatus,
     Payment,
     PaymentMethod,
+    Payout,
+    ProviderBalance,
 )
 from marketplace.security import Actor
 
@@ -54,6 +56,21 @@ class Gateway(Protocol):
     def instructions(self, invoice: Invoice) -> Instructions: ...
 
 
+class StripeGateway:
+    """Stripe Checkout: the enterprise pays online; a verified webhook records the payment."""
+
+    name = "stripe"
+
+    def instructions(self, invoice: Invoice) -> Instructions:
+        return Instructions(
+            method=PaymentMethod.STRIPE,
+            payee=invoice.provider.name,
+            bank_name=None,
+            bank_account=None,
+            reference=invoice.number or "",
+        )
+
+
 class ManualGateway:
     """Bank transfer to the provider, quoting the invoice number; the provider records it."""
 
@@ -72,9 +89,11 @@ class ManualGateway:
 
 def gateway() -> Gateway:
     backend = current_app.config.get("PAYMENT_BACKEND", "manual")
+    if backend == "stripe":
+        return StripeGateway()
     if backend == "manual":
         return ManualGateway()
-    raise RuntimeError(f"PAYMENT_BACKEND={backend!r} is not available yet; use 'manual'")
+    raise RuntimeError(f"PAYMENT_BACKEND={backend!r}: choose 'manual' or 'stripe'")
 
 
 # --- invoices -----------------------------------------------------------------------------
@@ -274,3 +293,62 @@ def invoices_of_lines(line_ids: list[int]) -> dict[int, list[Invoice]]:
     for invoice in db.session.scalars(stmt):
         found.setdefault(invoice.order_line_id, []).append(invoice)
     return found
+
+
+# --- the payout statement (money collected through Stripe, owed to providers) --------------
+
+
+def balance_of(provider_id: int) -> ProviderBalance:
+    found = db.session.get(ProviderBalance, provider_id)
+    return found or ProviderBalance(provider_id=provider_id, collected_fen=0, paid_out_fen=0)
+
+
+def balances() -> list[tuple[Organisation, ProviderBalance]]:
+    rows = db.session.execute(
+        select(Organisation, ProviderBalance)
+        .join(ProviderBalance, ProviderBalance.provider_id == Organisation.id)
+        .order_by(Organisation.name)
+    )
+    return [(org, balance) for org, balance in rows]
+
+
+def payouts_of(provider_id: int) -> list[Payout]:
+    stmt = select(Payout).where(Payout.provider_id == provider_id).order_by(Payout.id.desc())
+    return list(db.session.scalars(stmt))
+
+
+@atomic
+def record_payout(provider_id: int, amount_fen: int, reference: str, actor: Actor) -> Payout:
+    """The platform paid a provider money it collected for it; never more than it owes."""
+    reference = reference.strip()
+    if not reference:
+        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
+    if amount_fen <= 0:
+        raise DomainError(_l("Enter an amount above zero."), field="amount")
+    moved = db.session.execute(
+        update(ProviderBalance)
+        .where(
+            ProviderBalance.provider_id == provider_id,
+            ProviderBalance.paid_out_fen + amount_fen <= ProviderBalance.collected_fen,
+        )
+        .values(paid_out_fen=ProviderBalance.paid_out_fen + amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("That is more than the platform owes this provider."), field="amount")
+    payout = Payout(
+        provider_id=provider_id,
+        amount_fen=amount_fen,
+        reference=reference[:100],
+        recorded_by_id=actor.user_id,
+    )
+    db.session.add(payout)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(
+            _l("A transfer with this reference is already recorded."), field="reference"
+        ) from None
+    audit.record(actor, "payout.recorded", "organisation", provider_id, amount_fen=amount_fen)
+    return payout

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
 from marketplace.errors import DomainError, NotFound
+from marketplace.extensions import csrf
 from marketplace.forms import attach_error
-from marketplace.payments import forms
+from marketplace.payments import forms, stripe_gateway
 from marketplace.payments import services as payments
 from marketplace.payments.models import Invoice
 from marketplace.rendering import render
-from marketplace.security import current_actor, requires
+from marketplace.security import current_actor, public, requires
 
 bp = Blueprint("payments", __name__)
 
@@ -79,6 +80,69 @@ def record(invoice_id: int) -> ResponseReturnValue:
             flash(_("Payment recorded."), "success")
             return redirect(url_for("payments.invoice", invoice_id=invoice.id))
     return _page(invoice_id, INVALID, form)
+
+
+@bp.post("/invoices/<id:invoice_id>/pay")
+@requires(OrgKind.ENTERPRISE, owner=True)
+def pay(invoice_id: int) -> ResponseReturnValue:
+    """Online payment (``PAYMENT_BACKEND=stripe``): off to a Stripe Checkout Session."""
+    invoice = payments.invoice_for(current_user.org, invoice_id)
+    if invoice.enterprise_id != current_user.org_id or payments.gateway().name != "stripe":
+        raise NotFound(_("Not found."))
+    back = url_for("payments.invoice", invoice_id=invoice.id, _external=True)
+    try:
+        url = stripe_gateway.start_checkout(invoice, back + "?paid=1", back, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(back)
+    return redirect(url, code=303)
+
+
+@bp.post("/payments/stripe/webhook")
+@public
+@csrf.exempt
+def stripe_webhook() -> ResponseReturnValue:
+    """Stripe's events; the only route without CSRF (Stripe signs its requests instead)."""
+    try:
+        event = stripe_gateway.verify(
+            request.get_data(cache=False), request.headers.get("Stripe-Signature")
+        )
+    except ValueError:
+        return jsonify(error="bad signature"), 400
+    outcome = stripe_gateway.handle(event)
+    return jsonify(received=True, outcome=outcome)
+
+
+@bp.get("/payouts")
+@requires(OrgKind.PROVIDER)
+def statement() -> ResponseReturnValue:
+    org = current_user.org
+    return render(
+        "payments/statement.html",
+        balance=payments.balance_of(org.id),
+        payouts=payments.payouts_of(org.id),
+    )
+
+
+@bp.route("/platform/payouts", methods=["GET", "POST"])
+@requires(OrgKind.PLATFORM, owner=True)
+def payouts() -> ResponseReturnValue:
+    form = forms.PayoutForm()
+    if form.validate_on_submit():
+        try:
+            payments.record_payout(
+                int(form.provider_id.data),
+                form.amount.data or 0,
+                form.reference.data,
+                current_actor(),
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Payout recorded."), "success")
+            return redirect(url_for("payments.payouts"))
+    status = INVALID if form.is_submitted() else 200
+    return render("payments/payouts.html", rows=payments.balances(), form=form, status=status)
 
 
 @bp.post("/invoices/<id:invoice_id>/void")

@@ -226,9 +226,9 @@ def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
         rating=rating,
         comment=comment.strip(),
     )
-    db.session.add(r)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(r)
             db.session.flush()
     except IntegrityError as exc:
         raise DomainError(_l("You have already reviewed this line."), field="rating") from exc

@@ -116,9 +116,9 @@ def _place(
         number=f"pending-{secrets.token_hex(6)}",
         idempotency_key=key or None,
     )
-    db.session.add(order)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(order)
             db.session.flush()
     except IntegrityError as exc:  # the same key, submitted twice at once
         raise DomainError(_l("This order is already being placed. Reload the page.")) from exc

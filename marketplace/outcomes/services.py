@@ -276,9 +276,9 @@ def submit(
         status=MeasurementStatus.SUBMITTED,
         submitted_by_id=actor.user_id,
     )
-    db.session.add(measurement)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(measurement)
             db.session.flush()
     except IntegrityError:  # the same id sent twice at once: the first one stands
         existing = db.session.scalar(

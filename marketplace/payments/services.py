@@ -156,9 +156,9 @@ def bill(
         amount_fen=amount,
         paid_fen=0,
     )
-    db.session.add(invoice)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(invoice)
             db.session.flush()
     except IntegrityError:
         raise DomainError(_l("This line has been invoiced already.")) from None
@@ -252,9 +252,9 @@ def record_transfer(
         received_on=received_on,
         recorded_by_id=actor.user_id,
     )
-    db.session.add(payment)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(payment)
             db.session.flush()
     except IntegrityError:
         raise DomainError(
@@ -342,9 +342,9 @@ def record_payout(provider_id: int, amount_fen: int, reference: str, actor: Acto
         reference=reference[:100],
         recorded_by_id=actor.user_id,
     )
-    db.session.add(payout)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(payout)
             db.session.flush()
     except IntegrityError:
         raise DomainError(

@@ -126,9 +126,9 @@ HANDLED = {
 @atomic
 def handle(event: Any) -> str:
     """Apply one verified event once. Returns what happened, for the log and the tests."""
-    db.session.add(WebhookEvent(event_id=event.id, type=event.type))
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(WebhookEvent(event_id=event.id, type=event.type))
             db.session.flush()
     except IntegrityError:
         return "duplicate"

@@ -488,9 +488,9 @@ def _claim_run(
     existing = db.session.scalar(select(IssueRun).where(IssueRun.key == key))
     if existing is None:
         run = IssueRun(programme_id=programme.id, key=key, kind=kind, created_by_id=actor.user_id)
-        db.session.add(run)
-        try:
+        try:  # added inside the savepoint: a failed INSERT rolls back only that
             with db.session.begin_nested():
+                db.session.add(run)
                 db.session.flush()
             return run, False
         except IntegrityError:  # the same form, submitted twice at once: the first one won
@@ -823,9 +823,9 @@ def apply_for(
         status=ApplicationStatus.PENDING,
         note=note.strip()[:1000],
     )
-    db.session.add(application)
-    try:
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
+            db.session.add(application)
             db.session.flush()
     except IntegrityError:
         raise DomainError(_l("You already applied; the agency is deciding.")) from None

@@ -34,6 +34,7 @@ from marketplace.payments import services as payments
 from marketplace.payments.models import InvoiceKind
 from marketplace.pool.models import PoolMembership
 from marketplace.security import Actor
+from marketplace.vouchers import services as vouchers
 
 MAX_VALUE = Decimal("1000000000")
 
@@ -422,13 +423,24 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
     )
     audit.record(actor, "contract.settled", "contract", contract.id, met=met, fee_fen=fee)
     if met and fee > 0:
+        line = db.session.get(OrderLine, contract.order_line_id)
+        assert line is not None
+        claim = vouchers.LineClaim(
+            key=0,
+            provider_id=contract.provider_id,
+            amount_fen=fee,
+            plan_kind=PlanKind.OUTCOME.value,
+            category_code=line.version.category_code if line.version else None,
+            success_fee=True,
+        )
+        share = vouchers.pay_success_fee(claim, line.id, contract.enterprise_id, actor)
         payments.bill(
             InvoiceKind.SUCCESS_FEE,
             contract.order_line_id,
             contract.provider_id,
             contract.enterprise_id,
             fee,
-            0,
+            share,
             str(_l("Success fee: %(title)s", title=contract.title)),
             actor,
         )

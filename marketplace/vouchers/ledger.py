@@ -169,7 +169,7 @@ def _reservations_against_rules() -> list[str]:
         )
         .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
         .where(Reservation.status != ReservationStatus.RELEASED)
-        .group_by(Reservation.order_line_id)
+        .group_by(Reservation.order_line_id, Reservation.for_success_fee)
     )
     for line_id, total, amount, rate in per_line:
         if total > amount * rate // 10_000:

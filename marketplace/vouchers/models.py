@@ -381,7 +381,7 @@ class Reservation(Base):
 
     __tablename__ = "voucher_reservations"
     __table_args__ = (
-        UniqueConstraint("order_line_id", "voucher_id"),
+        UniqueConstraint("order_line_id", "voucher_id", "for_success_fee"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("line_amount_fen >= amount_fen", name="within_line_amount"),
         CheckConstraint(
@@ -400,6 +400,8 @@ class Reservation(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     line_amount_fen: Mapped[int] = mapped_column(BigInteger)
     is_integration: Mapped[bool] = mapped_column(default=False)
+    # A pay-for-results line's success fee is paid apart from its base fee, when met.
+    for_success_fee: Mapped[bool] = mapped_column(default=False, server_default="false")
     status: Mapped[ReservationStatus] = mapped_column(str_enum(ReservationStatus))
     held: Mapped[bool] = mapped_column(default=False)
     settlement_id: Mapped[int | None] = mapped_column(

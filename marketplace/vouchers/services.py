@@ -1040,6 +1040,7 @@ class LineClaim:
     category_code: str | None  # None for an integration fee
     integrator_id: int | None = None  # the curated bundle's integrator, when ordered whole
     is_integration: bool = False
+    success_fee: bool = False  # an outcome contract's fee, paid only where the rules allow
 
 
 @dataclass
@@ -1108,6 +1109,8 @@ def _used_under_cap(enterprise_id: int, programme_ids: Iterable[int]) -> dict[in
 def applies(programme: VoucherProgramme, claim: LineClaim, admitted: set[int]) -> bool:
     """Whether a programme's vouchers may pay towards this line."""
     if programme.plan_kinds and claim.plan_kind not in programme.plan_kinds:
+        return False
+    if claim.success_fee and not programme.covers_success_fees:
         return False
     if programme.mode is ProgrammeMode.INTEGRATOR:
         appointed = {i.id for i in programme.integrators}
@@ -1203,6 +1206,7 @@ def reserve(
                 amount_fen=share.amount_fen,
                 line_amount_fen=line.claim.amount_fen,
                 is_integration=line.claim.is_integration,
+                for_success_fee=line.claim.success_fee,
                 status=ReservationStatus.RESERVED,
             )
             db.session.add(reservation)
@@ -1266,6 +1270,21 @@ def _unreserve(reservation: Reservation, actor: Actor, note: str) -> int:
     return reservation.amount_fen
 
 
+def pay_success_fee(claim: LineClaim, line_id: int, enterprise_id: int, actor: Actor) -> int:
+    """A met contract's success fee: the vouchers' share (where a programme covers success
+    fees) is reserved and, the result being verified, redeemed at once. Returns the share."""
+    subsidies = plan(enterprise_id, [claim])
+    if not subsidies[0].subsidy_fen:
+        return 0
+    reserve(subsidies, {claim.key: line_id}, enterprise_id, actor)
+    share = 0
+    for reservation in reservations_for_lines([line_id])[line_id]:
+        if reservation.for_success_fee and reservation.status is ReservationStatus.RESERVED:
+            share += reservation.amount_fen
+    redeem_line(line_id, Delivery(utcnow(), None, None), actor, success_fee=True)
+    return share
+
+
 def release_line(line_id: int, actor: Actor, note: str = "") -> int:
     """Give back what a rejected or cancelled line had reserved."""
     released = 0
@@ -1295,13 +1314,15 @@ REPEATED_AMOUNT_COUNT = 5
 REPEATED_AMOUNT_WINDOW = timedelta(days=7)
 
 
-def redeem_line(line_id: int, delivery: Delivery, actor: Actor) -> int:
+def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: bool = False) -> int:
     """Acceptance (验收): what the line had reserved is spent. Risk checks may hold it for
     review before it can be settled to the provider."""
     redeemed = 0
     now = utcnow()
     today = local_today()
     for reservation in reservations_for_lines([line_id])[line_id]:
+        if reservation.for_success_fee != success_fee:
+            continue
         if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
             _unreserve(reservation, actor, note="redeem-by date passed")
             continue

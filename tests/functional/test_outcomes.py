@@ -292,3 +292,35 @@ def test_others_cannot_see_contracts_or_invoices(app, dbs, p):
         outcomes.contract_for(stranger, contract.id)
     with services(app, dbs):
         assert outcomes.contract_for(p.agency, contract.id) == contract  # the pool's agency
+
+
+def test_vouchers_pay_part_of_a_success_fee_where_the_programme_allows(app, dbs, p):
+    programme = p.programme(
+        covers_success_fees=True, face_value_fen=40_000_00, cap_fen=40_000_00, rate_bp=5_000
+    )
+    voucher = p.issue_to(programme)
+    _line, contract = measuring(app, dbs, p)  # the ¥5,000 base fee: ¥2,500 from the voucher
+    with services(app, dbs):
+        m, _ = outcomes.submit(contract, reading(1, "66"), SYSTEM)
+        outcomes.confirm(m, SYSTEM)
+        outcomes.settle(contract, SYSTEM, today=contract.window_end + timedelta(days=1))
+    fee = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.SUCCESS_FEE))
+    assert (fee.gross_fen, fee.voucher_fen, fee.amount_fen) == (30_000_00, 15_000_00, 15_000_00)
+    dbs.refresh(voucher)
+    assert voucher.redeemed_fen == 15_000_00 + 2_500_00
+    from marketplace.vouchers import ledger
+
+    with services(app, dbs):
+        assert ledger.check() == []
+
+
+def test_without_the_programmes_leave_vouchers_do_not_pay_success_fees(app, dbs, p):
+    programme = p.programme(face_value_fen=40_000_00, cap_fen=40_000_00)
+    p.issue_to(programme)
+    _line, contract = measuring(app, dbs, p)
+    with services(app, dbs):
+        m, _ = outcomes.submit(contract, reading(1, "66"), SYSTEM)
+        outcomes.confirm(m, SYSTEM)
+        outcomes.settle(contract, SYSTEM, today=contract.window_end + timedelta(days=1))
+    fee = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.SUCCESS_FEE))
+    assert fee.voucher_fen == 0 and fee.amount_fen == 30_000_00

@@ -324,3 +324,14 @@ def test_without_the_programmes_leave_vouchers_do_not_pay_success_fees(app, dbs,
         outcomes.settle(contract, SYSTEM, today=contract.window_end + timedelta(days=1))
     fee = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.SUCCESS_FEE))
     assert fee.voucher_fen == 0 and fee.amount_fen == 30_000_00
+
+
+def test_the_scheduled_commands(app, dbs, p, client):
+    _line, contract = measuring(app, dbs, p)
+    with services(app, dbs):
+        outcomes.submit(contract, reading(1, "66"), SYSTEM)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["outcomes", "auto-confirm", "--days", "1"])
+    assert result.exit_code == 0 and "confirmed automatically: 0" in result.output
+    result = runner.invoke(args=["outcomes", "settle"])
+    assert result.exit_code == 0 and "contracts settled: 0" in result.output  # window open

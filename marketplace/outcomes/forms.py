@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
@@ -19,6 +20,10 @@ class BaselineForm(Form):
     evidence = TextAreaField(
         _l("Evidence: how and from which records it was measured"),
         validators=[DataRequired(REQUIRED), Length(max=4000)],
+    )
+    evidence_file = FileField(
+        _l("Evidence file (optional: PDF, PNG, JPG, XLSX or CSV, at most 1 MB)"),
+        validators=[Optional()],
     )
 
 

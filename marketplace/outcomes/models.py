@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -115,6 +116,9 @@ class OutcomeContract(Base):
     baseline_period_start: Mapped[date | None]
     baseline_period_end: Mapped[date | None]
     baseline_evidence: Mapped[str | None] = mapped_column(Text)
+    baseline_file_name: Mapped[str | None] = mapped_column(String(120))
+    baseline_file_type: Mapped[str | None] = mapped_column(String(80))
+    baseline_file: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     baseline_dispute: Mapped[str | None] = mapped_column(Text)
     baseline_agreed_at: Mapped[datetime | None]
     # The window and its result.

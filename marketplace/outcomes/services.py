@@ -141,6 +141,42 @@ def parse_value(contract: OutcomeContract, raw: str | Decimal | float | int, fie
     return value
 
 
+MAX_EVIDENCE_BYTES = 1024 * 1024
+EVIDENCE_TYPES = {  # extension: (content type, the file's first bytes, or None to skip)
+    "pdf": ("application/pdf", b"%PDF"),
+    "png": ("image/png", b"\x89PNG"),
+    "jpg": ("image/jpeg", b"\xff\xd8\xff"),
+    "jpeg": ("image/jpeg", b"\xff\xd8\xff"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK"),
+    "csv": ("text/csv", None),
+}
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    name: str
+    data: bytes
+
+
+def _checked_file(file: EvidenceFile) -> tuple[str, str]:
+    """A safe name and the content type, or a clear refusal."""
+    name = "".join(c for c in file.name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension not in EVIDENCE_TYPES:
+        raise DomainError(
+            _l("Attach a PDF, an image (PNG, JPG) or a spreadsheet (XLSX, CSV)."),
+            field="evidence_file",
+        )
+    if len(file.data) > MAX_EVIDENCE_BYTES:
+        raise DomainError(_l("The file is larger than 1 MB."), field="evidence_file")
+    if not file.data:
+        raise DomainError(_l("The file is empty."), field="evidence_file")
+    content_type, magic = EVIDENCE_TYPES[extension]
+    if magic is not None and not file.data.startswith(magic):
+        raise DomainError(_l("The file is not what its name says."), field="evidence_file")
+    return name[-120:], content_type
+
+
 # --- baseline -----------------------------------------------------------------------------
 
 
@@ -152,6 +188,7 @@ def propose_baseline(
     period_end: date,
     evidence: str,
     actor: Actor,
+    file: EvidenceFile | None = None,
 ) -> None:
     if contract.status not in (ContractStatus.AWAITING_BASELINE, ContractStatus.BASELINE_DISPUTED):
         raise DomainError(_l("The baseline can no longer change: it has been agreed."))
@@ -162,6 +199,14 @@ def propose_baseline(
         raise DomainError(_l("A baseline is measured in the past."), field="period_end")
     if not evidence.strip():
         raise DomainError(_l("Describe how the baseline was measured."), field="evidence")
+    stored: dict[str, object] = {}
+    if file is not None:
+        name, content_type = _checked_file(file)
+        stored = {
+            "baseline_file_name": name,
+            "baseline_file_type": content_type,
+            "baseline_file": file.data,
+        }
     _move(
         contract,
         (ContractStatus.AWAITING_BASELINE, ContractStatus.BASELINE_DISPUTED),
@@ -171,6 +216,7 @@ def propose_baseline(
         baseline_period_end=period_end,
         baseline_evidence=evidence.strip()[:4000],
         baseline_dispute=None,
+        **stored,
     )
     audit.record(actor, "contract.baseline_proposed", "contract", contract.id, value=str(baseline))
 

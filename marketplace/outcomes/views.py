@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from urllib.parse import quote
+
+from flask import Blueprint, Response, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -59,6 +61,12 @@ def propose_baseline(contract_id: int) -> ResponseReturnValue:
         raise NotFound(_("Not found."))
     form = forms.BaselineForm()
     if form.validate_on_submit():
+        upload = form.evidence_file.data  # a werkzeug FileStorage, or None
+        file = (
+            outcomes.EvidenceFile(upload.filename or "", upload.read())
+            if upload is not None and upload.filename
+            else None
+        )
         try:
             outcomes.propose_baseline(
                 c,
@@ -67,6 +75,7 @@ def propose_baseline(contract_id: int) -> ResponseReturnValue:
                 form.period_end.data,
                 form.evidence.data,
                 current_actor(),
+                file,
             )
         except DomainError as error:
             attach_error(form, error)
@@ -74,6 +83,22 @@ def propose_baseline(contract_id: int) -> ResponseReturnValue:
             flash(_("Baseline proposed. The enterprise agrees or disputes it."), "success")
             return redirect(url_for("outcomes.contract", contract_id=c.id))
     return _page(contract_id, INVALID, baseline_form=form)
+
+
+@bp.get("/contracts/<id:contract_id>/evidence")
+@requires(*EVERYONE)
+def evidence(contract_id: int) -> ResponseReturnValue:
+    c = outcomes.contract_for(current_user.org, contract_id)
+    if c.baseline_file is None:
+        raise NotFound(_("Not found."))
+    response = Response(
+        c.baseline_file, mimetype=c.baseline_file_type or "application/octet-stream"
+    )
+    response.headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(
+        c.baseline_file_name or "evidence"
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.post("/contracts/<id:contract_id>/baseline/<any(agree, dispute):decision>")

@@ -120,3 +120,39 @@ def test_strangers_see_no_contract_or_invoice(app, dbs, client, p):
     assert client.form(f"/invoices/{invoice.id}/void", {"reason": "x"}).status_code == 403
     page = client.text("/invoices")
     assert invoice.number in page
+
+
+def test_baseline_evidence_files_are_checked_and_shown_to_the_parties(app, dbs, client, p):
+    import io
+
+    line = order_outcome_line(app, dbs, p)
+    c = contract_of(dbs, line)
+    today = local_today()
+    form = {"value": "60", "period_start": (today - timedelta(days=30)).isoformat(),
+            "period_end": today.isoformat(), "evidence": "MES 月报"}
+    client.login("provider@op.cn")
+    for name, data in [("报表.exe", b"MZ..."), ("报表.pdf", b"not a pdf"),
+                       ("big.pdf", b"%PDF" + b"0" * (1024 * 1024))]:
+        refused = client.form(
+            f"/contracts/{c.id}/baseline", {**form, "evidence_file": (io.BytesIO(data), name)},
+            content_type="multipart/form-data",
+        )
+        assert refused.status_code in (413, 422), name
+    dbs.refresh(c)
+    assert c.status is ContractStatus.AWAITING_BASELINE  # nothing stored
+    ok = client.form(
+        f"/contracts/{c.id}/baseline",
+        {**form, "evidence_file": (io.BytesIO(b"%PDF-1.7 demo"), "OEE 月报.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert ok.status_code == 302
+    logout(client)
+    client.login("owner@op.cn")
+    got = client.get(f"/contracts/{c.id}/evidence")
+    assert got.status_code == 200 and got.data == b"%PDF-1.7 demo"
+    assert got.mimetype == "application/pdf" and "attachment" in got.headers["Content-Disposition"]
+    logout(client)
+    other = OrganisationFactory()
+    UserFactory(org=other, email="nosy2@op.cn")
+    client.login("nosy2@op.cn")
+    assert client.get(f"/contracts/{c.id}/evidence").status_code == 404

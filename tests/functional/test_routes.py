@@ -86,6 +86,7 @@ EXPECTED = {
     "outcomes.submit": "provider",
     "outcomes.decide_measurement": "assessor,enterprise owner",
     "outcomes.settle": "agency owner",
+    "outcomes.evidence": "agency,assessor,enterprise,provider",
     "payments.invoices": "enterprise,provider",
     "payments.invoice": "enterprise,provider",
     "payments.record": "provider owner",

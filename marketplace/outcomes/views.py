@@ -62,11 +62,10 @@ def propose_baseline(contract_id: int) -> ResponseReturnValue:
     form = forms.BaselineForm()
     if form.validate_on_submit():
         upload = form.evidence_file.data  # a werkzeug FileStorage, or None
-        file = (
-            outcomes.EvidenceFile(upload.filename or "", upload.read())
-            if upload is not None and upload.filename
-            else None
-        )
+        file = None
+        if upload is not None and upload.filename:
+            with upload.stream:  # large uploads are spooled to a temporary file: close it
+                file = outcomes.EvidenceFile(upload.filename, upload.stream.read())
         try:
             outcomes.propose_baseline(
                 c,

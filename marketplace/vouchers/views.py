@@ -333,7 +333,9 @@ def import_csv(programme_id: int) -> ResponseReturnValue:
     form = forms.ImportForm()
     if form.validate_on_submit():
         try:
-            run = vouchers.import_csv(p, form.file.data.read(), form.key.data, current_actor())
+            with form.file.data.stream as upload:  # spooled to disk when large: close it
+                raw = upload.read()
+            run = vouchers.import_csv(p, raw, form.key.data, current_actor())
         except DomainError as error:
             attach_error(form, error)
         else:

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import local_today
+from marketplace.errors import DomainError
 from marketplace.orders.models import LineEvent
 from marketplace.outcomes.models import ContractStatus, MeasurementStatus
 from marketplace.payments.models import Invoice, InvoiceStatus
@@ -128,16 +129,26 @@ def test_baseline_evidence_files_are_checked_and_shown_to_the_parties(app, dbs, 
     line = order_outcome_line(app, dbs, p)
     c = contract_of(dbs, line)
     today = local_today()
-    form = {"value": "60", "period_start": (today - timedelta(days=30)).isoformat(),
-            "period_end": today.isoformat(), "evidence": "MES 月报"}
+    form = {
+        "value": "60",
+        "period_start": (today - timedelta(days=30)).isoformat(),
+        "period_end": today.isoformat(),
+        "evidence": "MES 月报",
+    }
     client.login("provider@op.cn")
-    for name, data in [("报表.exe", b"MZ..."), ("报表.pdf", b"not a pdf"),
-                       ("big.pdf", b"%PDF" + b"0" * (1024 * 1024))]:
+    for name, data in [("报表.exe", b"MZ..."), ("报表.pdf", b"not a pdf")]:
         refused = client.form(
-            f"/contracts/{c.id}/baseline", {**form, "evidence_file": (io.BytesIO(data), name)},
+            f"/contracts/{c.id}/baseline",
+            {**form, "evidence_file": (io.BytesIO(data), name)},
             content_type="multipart/form-data",
         )
         assert refused.status_code in (413, 422), name
+    from marketplace.outcomes import services as outcomes
+
+    too_big = outcomes.EvidenceFile("big.pdf", b"%PDF" + b"0" * outcomes.MAX_EVIDENCE_BYTES)
+    with app.app_context(), pytest.raises(DomainError) as error:
+        outcomes._checked_file(too_big)  # (the test client cannot send it without leaking)
+    assert error.value.field == "evidence_file"
     dbs.refresh(c)
     assert c.status is ContractStatus.AWAITING_BASELINE  # nothing stored
     ok = client.form(

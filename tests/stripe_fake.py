@@ -1,5 +1,5 @@
-"""A small Stripe-compatible server on loopback for the tests: Checkout Sessions and
-PaymentIntents, which is all the app calls. (localstripe serves customers, payment intents
+"""A small Stripe-compatible server on loopback for the tests: Checkout Sessions,
+PaymentIntents and Refunds, which is all the app calls. (localstripe serves customers, payment intents
 and invoices but no Checkout Sessions, so the tests use this instead of starting both.)
 
 The stripe library talks to it over HTTP exactly as to Stripe; events are built here and
@@ -24,6 +24,8 @@ class FakeStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
         self.by_key: dict[str, str] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.refund_keys: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
@@ -64,6 +66,36 @@ class FakeStripe:
         if request.method == "GET" and parts[:3] == ["v1", "checkout", "sessions"]:
             found = self.sessions.get(parts[3])
             return self._json(found) if found else self._missing()
+        if request.method == "POST" and parts == ["v1", "refunds"]:
+            key = request.headers.get("Idempotency-Key", "")
+            if key and key in self.refund_keys:
+                return self._json(self.refunds[self.refund_keys[key]])
+            intent = self.intents.get(request.form.get("payment_intent", ""))
+            if intent is None:
+                return self._missing()
+            amount = int(request.form["amount"])
+            if amount > intent["amount"] - intent.get("amount_refunded", 0):
+                return self._json(
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "Refund is greater than unrefunded amount",
+                        }
+                    },
+                    400,
+                )
+            intent["amount_refunded"] = intent.get("amount_refunded", 0) + amount
+            refund = {
+                "id": f"re_test_{secrets.token_hex(12)}",
+                "object": "refund",
+                "amount": amount,
+                "payment_intent": intent["id"],
+                "status": "succeeded",
+            }
+            self.refunds[refund["id"]] = refund
+            if key:
+                self.refund_keys[key] = refund["id"]
+            return self._json(refund)
         if request.method == "GET" and parts[:2] == ["v1", "payment_intents"]:
             found = self.intents.get(parts[2])
             return self._json(found) if found else self._missing()

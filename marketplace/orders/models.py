@@ -143,6 +143,8 @@ LINE_MACHINE: StateMachine[LineStatus, LineEvent] = StateMachine(
         Transition(LineStatus.PLACED, LineEvent.ACCEPT, LineStatus.ACCEPTED, P),
         Transition(LineStatus.PLACED, LineEvent.REJECT, LineStatus.REJECTED, P),
         Transition(LineStatus.PLACED, LineEvent.CANCEL, LineStatus.CANCELLED, E),
+        # Before delivery starts the enterprise may still withdraw: what it paid is refunded.
+        Transition(LineStatus.ACCEPTED, LineEvent.CANCEL, LineStatus.CANCELLED, E),
         Transition(LineStatus.ACCEPTED, LineEvent.START, LineStatus.IN_DELIVERY, P),
         Transition(LineStatus.IN_DELIVERY, LineEvent.DELIVER, LineStatus.DELIVERED, P),
         Transition(LineStatus.DELIVERED, LineEvent.ACCEPT_DELIVERY, LineStatus.COMPLETED, E),

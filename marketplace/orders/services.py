@@ -305,6 +305,8 @@ def transition(
     _history(line, before, event.value, reason, actor, actor_kind)
     if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
         vouchers.release_line(line.id, actor, note=event.value)
+        if before is LineStatus.ACCEPTED:  # its co-payment was due, and may have been paid
+            payments.cancel_line(line.id, reason, actor)
     elif after is LineStatus.COMPLETED:
         delivery = vouchers.Delivery(
             placed_at=line.created_at,

@@ -125,6 +125,9 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint(
+            "refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refund_within_payment"
+        ),
         UniqueConstraint("method", "reference"),  # the same transfer is recorded once
     )
 
@@ -134,10 +137,32 @@ class Payment(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str] = mapped_column(String(100))
     received_on: Mapped[datetime]
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
 
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
+    refunds: Mapped[list[Refund]] = relationship(order_by="Refund.id")
+
+
+class Refund(Base):
+    """Money going back to the enterprise: through Stripe at once, or a bank transfer the
+    provider still owes (``pending``) until it records the transfer."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[intpk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10))  # pending | done
+    reference: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created_at]
+    done_at: Mapped[datetime | None]
+
+    payment: Mapped[Payment] = relationship(back_populates="refunds")
 
 
 class StripeCheckout(Base):
@@ -207,5 +232,7 @@ audit.register_labels(
         "payment.stripe_started": _l("Online payment started"),
         "payment.unapplied": _l("Online payment could not be applied"),
         "payout.recorded": _l("Payout to the provider recorded"),
+        "refund.made": _l("Refund made"),
+        "refund.recorded": _l("Refund transfer recorded"),
     }
 )

@@ -22,6 +22,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
+from marketplace.payments import stripe_gateway
 from marketplace.payments.models import (
     Invoice,
     InvoiceKind,
@@ -31,6 +32,7 @@ from marketplace.payments.models import (
     PaymentMethod,
     Payout,
     ProviderBalance,
+    Refund,
 )
 from marketplace.security import Actor
 
@@ -352,3 +354,108 @@ def record_payout(provider_id: int, amount_fen: int, reference: str, actor: Acto
         ) from None
     audit.record(actor, "payout.recorded", "organisation", provider_id, amount_fen=amount_fen)
     return payout
+
+
+# --- refunds --------------------------------------------------------------------------------
+
+
+@atomic
+def cancel_line(order_line_id: int, reason: str, actor: Actor) -> int:
+    """An accepted line was cancelled: its invoices are voided and what was paid on them is
+    refunded, never more. Returns the amount refunded (or owed back by the provider)."""
+    refunded = 0
+    stmt = select(Invoice).where(
+        Invoice.order_line_id == order_line_id,
+        Invoice.status.in_([InvoiceStatus.FINALISED, InvoiceStatus.PAID]),
+    )
+    for invoice in db.session.scalars(stmt).all():
+        for payment in invoice.payments:
+            left = payment.amount_fen - payment.refunded_fen
+            if left > 0:
+                refunded += refund(payment, left, reason, actor)
+        db.session.execute(
+            update(Invoice)
+            .where(
+                Invoice.id == invoice.id,
+                Invoice.status.in_([InvoiceStatus.FINALISED, InvoiceStatus.PAID]),
+            )
+            .values(
+                status=InvoiceStatus.VOID, void_reason=reason or "cancelled", voided_at=utcnow()
+            )
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(invoice)
+        audit.record(actor, "invoice.voided", "invoice", invoice.id, reason=reason)
+    return refunded
+
+
+def refund(payment: Payment, amount_fen: int, reason: str, actor: Actor) -> int:
+    """Give back part of a payment. Stripe payments are refunded through Stripe at once;
+    a bank transfer is owed back by the provider until it records the return transfer."""
+    before = payment.refunded_fen
+    moved = db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.refunded_fen + amount_fen <= Payment.amount_fen)
+        .values(refunded_fen=Payment.refunded_fen + amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    if amount_fen <= 0 or moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("A refund cannot exceed what was paid."))
+    # Derived from the state before it, so a retried request asks Stripe with the same key.
+    key = f"refund-{payment.id}-{before}-{amount_fen}"
+    row = Refund(
+        payment_id=payment.id,
+        amount_fen=amount_fen,
+        status="pending",
+        idempotency_key=key,
+        reason=reason[:1000],
+    )
+    if payment.method is PaymentMethod.STRIPE:
+        row.reference = stripe_gateway.refund(payment.reference, amount_fen, key)
+        row.status, row.done_at = "done", utcnow()
+        _owe_provider_less(payment.invoice.provider_id, amount_fen)
+    db.session.add(row)
+    db.session.flush()
+    db.session.refresh(payment)
+    audit.record(
+        actor,
+        "refund.made",
+        "invoice",
+        payment.invoice_id,
+        amount_fen=amount_fen,
+        method=payment.method.value,
+    )
+    return amount_fen
+
+
+def _owe_provider_less(provider_id: int, amount_fen: int) -> None:
+    moved = db.session.execute(
+        update(ProviderBalance)
+        .where(
+            ProviderBalance.provider_id == provider_id,
+            ProviderBalance.collected_fen - amount_fen >= ProviderBalance.paid_out_fen,
+        )
+        .values(collected_fen=ProviderBalance.collected_fen - amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(
+            _l("This money was already paid out to the provider; settle with the platform first.")
+        )
+
+
+@atomic
+def record_refund(refund_row: Refund, reference: str, actor: Actor) -> None:
+    """The provider returned a bank transfer's money to the enterprise."""
+    if not reference.strip():
+        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
+    moved = db.session.execute(
+        update(Refund)
+        .where(Refund.id == refund_row.id, Refund.status == "pending")
+        .values(status="done", reference=reference.strip()[:100], done_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This refund has been recorded already."))
+    db.session.refresh(refund_row)
+    audit.record(actor, "refund.recorded", "invoice", refund_row.payment.invoice_id)

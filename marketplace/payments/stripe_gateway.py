@@ -236,3 +236,15 @@ def _owe_provider(provider_id: int, amount_fen: int) -> None:
             db.session.flush()
     except IntegrityError:  # created meanwhile by another payment
         _owe_provider(provider_id, amount_fen)
+
+
+def refund(payment_intent: str, amount_fen: int, key: str) -> str:
+    """Refund part of a Stripe payment; Stripe itself refuses more than was captured."""
+    try:
+        made = client().v1.refunds.create(
+            params={"payment_intent": payment_intent, "amount": amount_fen},
+            options={"idempotency_key": key},
+        )
+    except stripe.StripeError as exc:
+        raise DomainError(_l("The payment service did not answer. Try again shortly.")) from exc
+    return str(made.id)

@@ -10,12 +10,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
+from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import csrf
 from marketplace.forms import attach_error
 from marketplace.payments import forms, stripe_gateway
 from marketplace.payments import services as payments
-from marketplace.payments.models import Invoice
+from marketplace.payments.models import Invoice, Refund
 from marketplace.rendering import render
 from marketplace.security import current_actor, public, requires
 
@@ -143,6 +144,25 @@ def payouts() -> ResponseReturnValue:
             return redirect(url_for("payments.payouts"))
     status = INVALID if form.is_submitted() else 200
     return render("payments/payouts.html", rows=payments.balances(), form=form, status=status)
+
+
+@bp.post("/refunds/<id:refund_id>")
+@requires(OrgKind.PROVIDER, owner=True)
+def record_refund(refund_id: int) -> ResponseReturnValue:
+    found = db.session.get(Refund, refund_id)
+    if found is None:
+        raise NotFound(_("Not found."))
+    invoice = _providers(found.payment.invoice_id)
+    form = forms.VoidForm()  # only its CSRF token is needed
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        payments.record_refund(found, request.form.get("reference", ""), current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Refund recorded."), "success")
+    return redirect(url_for("payments.invoice", invoice_id=invoice.id))
 
 
 @bp.post("/invoices/<id:invoice_id>/void")

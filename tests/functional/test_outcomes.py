@@ -335,3 +335,24 @@ def test_the_scheduled_commands(app, dbs, p, client):
     assert result.exit_code == 0 and "confirmed automatically: 0" in result.output
     result = runner.invoke(args=["outcomes", "settle"])
     assert result.exit_code == 0 and "contracts settled: 0" in result.output  # window open
+
+
+def test_a_cancelled_line_paid_by_transfer_is_owed_back_by_the_provider(app, dbs, p):
+    from marketplace.payments.models import Refund
+
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    invoice = dbs.scalar(select(Invoice))
+    with services(app, dbs):
+        payments.record_transfer(invoice, 10_000_00, "HX-P1", utcnow(), SYSTEM)
+        orders.transition(order.lines[0], LineEvent.CANCEL, "改期", SYSTEM, "enterprise")
+    dbs.refresh(invoice)
+    refund = dbs.scalar(select(Refund))
+    assert invoice.status is InvoiceStatus.VOID
+    assert (refund.amount_fen, refund.status) == (10_000_00, "pending")
+    with services(app, dbs):
+        payments.record_refund(refund, "HX-BACK-1", SYSTEM)
+    assert refund.status == "done"
+    with services(app, dbs), pytest.raises(DomainError):
+        payments.record_refund(refund, "HX-BACK-2", SYSTEM)

@@ -168,3 +168,33 @@ def test_payouts_never_exceed_what_was_collected(app, client, dbs, fake, invoice
     balance = dbs.get(ProviderBalance, p.provider.id)
     dbs.refresh(balance)
     assert balance.paid_out_fen == balance.collected_fen == 60_000_00
+
+
+def test_cancelling_an_accepted_line_refunds_what_was_paid_and_never_more(
+    app, client, dbs, fake, invoice, p
+):
+    from marketplace.payments.models import Refund
+
+    start(client, invoice)
+    checkout = dbs.scalar(select(StripeCheckout))
+    webhook(client, fake.event("checkout.session.completed", fake.pay(checkout.session_id)))
+    line_id = invoice.order_line_id
+    from marketplace.orders.models import OrderLine
+
+    line = dbs.get(OrderLine, line_id)
+    with services(app, dbs):
+        orders.transition(line, LineEvent.CANCEL, "项目延期，撤回订单", SYSTEM, "enterprise")
+    dbs.refresh(invoice)
+    assert invoice.status is InvoiceStatus.VOID
+    refund = dbs.scalar(select(Refund))
+    assert (refund.amount_fen, refund.status) == (60_000_00, "done")
+    assert fake.intents[fake.sessions[checkout.session_id]["payment_intent"]][
+        "amount_refunded"
+    ] == 60_000_00
+    payment = dbs.scalar(select(Payment))
+    with services(app, dbs), pytest.raises(Exception) as error:
+        payments.refund(payment, 1, "再退", SYSTEM)
+    assert "exceed" in str(error.value.message) or "超过" in str(error.value.message)
+    balance = dbs.get(ProviderBalance, p.provider.id)
+    dbs.refresh(balance)
+    assert balance.collected_fen == 0  # nothing is owed to the provider any more

@@ -193,6 +193,20 @@ def vouchers_expire() -> None:
     click.echo(f"vouchers expired: {expired}; reserved money released: {released / 100:.2f} yuan")
 
 
+@click.command("bill-subscriptions")
+@with_appcontext
+def bill_subscriptions() -> None:
+    """Bill the months of monthly subscriptions that have begun (run daily)."""
+    from marketplace.db import writing
+    from marketplace.orders import services as orders
+    from marketplace.security import Actor
+
+    with writing():
+        n = orders.bill_due_periods(Actor(None, None, "cli"))
+        db.session.commit()
+    click.echo(f"subscription months billed: {n}")
+
+
 outcomes_cli = AppGroup("outcomes", help="Scheduled jobs of pay-for-results contracts.")
 
 
@@ -234,6 +248,7 @@ def outcomes_settle() -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(outcomes_cli)
+    app.cli.add_command(bill_subscriptions)
     app.cli.add_command(vouchers_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from marketplace.accounts.forms import MultiCheckboxField
@@ -70,6 +77,9 @@ class PlanForm(Form):
     amount = YuanField(_l("Price (yuan)"))
     monthly = YuanField(_l("Monthly price (yuan)"))
     term_months = IntegerField(_l("Committed term (months)"), validators=[Optional()])
+    billed_monthly = BooleanField(
+        _l("Bill month by month (otherwise the whole term when you accept the order)")
+    )
     metric_code = SelectField(_l("Metric"), validators=[Optional()])
     target_kind = SelectField(_l("Target expressed as"), validators=[Optional()])
     target_value = DecimalField(_l("Target improvement"), places=2, validators=[Optional()])

@@ -364,6 +364,8 @@ class PricePlan(Base):
     fee_cap_fen: Mapped[int | None] = mapped_column(MONEY)
     base_fee_fen: Mapped[int | None] = mapped_column(MONEY)
     window_days: Mapped[int | None]
+    # A subscription is billed for its whole term when the provider accepts, or month by month.
+    billed_monthly: Mapped[bool] = mapped_column(default=False, server_default="false")
 
     version: Mapped[PackageVersion] = relationship(back_populates="plans")
     metric: Mapped[Metric | None] = relationship(lazy="joined")

@@ -81,6 +81,7 @@ class PlanFields:
     fee_cap_fen: int | None = None
     base_fee_fen: int | None = None
     window_days: int | None = None
+    billed_monthly: bool = False
 
 
 # Reference data
@@ -257,6 +258,7 @@ def _validate_plan(p: PlanFields) -> PricePlan:
         if p.term_months is None or not 1 <= p.term_months <= 60:
             raise DomainError(_l("The committed term is 1 to 60 months."), field="term_months")
         plan.term_months = p.term_months
+        plan.billed_monthly = p.billed_monthly
         if (plan.monthly_fen or 0) * p.term_months > MAX_PRICE_FEN:
             raise DomainError(_l("The amount cannot exceed ¥100,000,000."), field="monthly")
     else:
@@ -460,6 +462,7 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
         "fee_cap_fen",
         "base_fee_fen",
         "window_days",
+        "billed_monthly",
         "position",
     )
     draft.plans = [PricePlan(**{c: getattr(p, c) for c in copied}) for p in source.plans]

@@ -324,6 +324,7 @@ def add_plan(package_id: int) -> ResponseReturnValue:
         fee_cap_fen=form.fee_cap.data,
         base_fee_fen=form.base_fee.data,
         window_days=form.window_days.data,
+        billed_monthly=bool(form.billed_monthly.data),
     )
     try:
         services.add_plan(pkg, fields, current_actor())

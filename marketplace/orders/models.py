@@ -216,6 +216,7 @@ class OrderLine(Base):
     monthly_fen: Mapped[int | None] = mapped_column(BigInteger)
     term_months: Mapped[int | None]
     committed_fen: Mapped[int] = mapped_column(BigInteger)
+    billed_monthly: Mapped[bool] = mapped_column(default=False, server_default="false")
     status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, length=20))
     delivered_at: Mapped[datetime | None]
     auto_accept_reminded_at: Mapped[datetime | None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -140,6 +140,7 @@ def _place(
             monthly_fen=plan.monthly_fen,
             term_months=plan.term_months,
             committed_fen=plan.commitment_fen,
+            billed_monthly=plan.kind is PlanKind.SUBSCRIPTION and plan.billed_monthly,
             status=LineStatus.PLACED,
         )
         db.session.add(order_line)
@@ -340,22 +341,93 @@ def transition(
     return line
 
 
-def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
-    """The provider accepted: the enterprise's part (what vouchers do not pay) falls due."""
-    reserved = sum(
+def _voucher_part(line: OrderLine) -> int:
+    return sum(
         r.amount_fen
         for r in vouchers.reservations_for_lines([line.id])[line.id]
-        if r.status.value == "reserved"
+        if r.status.value == "reserved" and not r.for_success_fee
     )
+
+
+def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
+    """The provider accepted: the enterprise's part (what vouchers do not pay) falls due, for
+    the whole line, or for its first month when the plan bills month by month."""
+    if line.billed_monthly:
+        _bill_period(line, 1, _period_voucher_total(line), actor)
+        return
     payments.bill(
         InvoiceKind.CO_PAYMENT,
         line.id,
         line.provider_id,
         line.order.enterprise_id,
         line.committed_fen,
-        reserved,
+        _voucher_part(line),
         line.title,
         actor,
+    )
+
+
+def _bill_period(line: OrderLine, month: int, voucher_total: int, actor: Actor) -> None:
+    """Month ``month`` of a subscription billed monthly; vouchers pay the same share of each
+    month, the rounding remainder falling on the last one."""
+    term = line.term_months or 1
+    share = voucher_total * month // term - voucher_total * (month - 1) // term
+    payments.bill(
+        InvoiceKind.CO_PAYMENT,
+        line.id,
+        line.provider_id,
+        line.order.enterprise_id,
+        line.monthly_fen or 0,
+        share,
+        str(_l("%(title)s, month %(n)d of %(term)d", title=line.title, n=month, term=term)),
+        actor,
+        period=month,
+    )
+
+
+BILLED_LINES = (
+    LineStatus.ACCEPTED,
+    LineStatus.IN_DELIVERY,
+    LineStatus.DELIVERED,
+    LineStatus.DISPUTED,
+    LineStatus.COMPLETED,
+)
+
+
+def bill_due_periods(actor: Actor, today: date | None = None) -> int:
+    """Bill every month of monthly subscriptions that has begun and is not billed yet: month
+    k begins (k − 1) × 30 days after the provider accepted. Run daily; safe to run twice."""
+    today = today or utcnow().date()
+    accepted_at = (
+        select(LineStatusChange.line_id, func.min(LineStatusChange.at).label("at"))
+        .where(LineStatusChange.event == LineEvent.ACCEPT.value)
+        .group_by(LineStatusChange.line_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(OrderLine, accepted_at.c.at)
+        .join(accepted_at, accepted_at.c.line_id == OrderLine.id)
+        .where(OrderLine.billed_monthly.is_(True), OrderLine.status.in_(BILLED_LINES))
+    ).all()
+    billed = 0
+    for line, at in rows:
+        started = at.date() if isinstance(at, datetime) else at
+        due = min((today - started).days // 30 + 1, line.term_months or 1)
+        done = payments.periods_billed(line.id)
+        for month in range(1, due + 1):
+            if month not in done:
+                _bill_period(line, month, _period_voucher_total(line), actor)
+                billed += 1
+    return billed
+
+
+def _period_voucher_total(line: OrderLine) -> int:
+    """What vouchers pay of the whole subscription: reserved until acceptance (验收), then
+    redeemed; the monthly shares are taken from it."""
+    return sum(
+        r.amount_fen
+        for r in vouchers.reservations_for_lines([line.id])[line.id]
+        if r.status.value in ("reserved", "redeemed") and not r.for_success_fee
     )
 
 

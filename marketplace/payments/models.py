@@ -79,7 +79,9 @@ class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("provider_id", "sequence"),
-        UniqueConstraint("order_line_id", "kind"),  # one co-payment, one success fee per line
+        # one co-payment (or one per month of a monthly subscription), one success fee per line
+        UniqueConstraint("order_line_id", "kind", "period"),
+        CheckConstraint("period >= 0", name="period_not_negative"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="paid_within_amount"),
         CheckConstraint("(status = 'draft') = (sequence IS NULL)", name="numbered_once_finalised"),
@@ -95,6 +97,7 @@ class Invoice(Base):
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     # The orders domain owns order lines; invoices refer to them by key only.
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    period: Mapped[int] = mapped_column(default=0, server_default="0")  # month, when billed so
     sequence: Mapped[int | None]
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
     description: Mapped[str] = mapped_column(Text)

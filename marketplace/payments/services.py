@@ -138,6 +138,7 @@ def bill(
     voucher_fen: int,
     description: str,
     actor: Actor,
+    period: int = 0,
 ) -> Invoice | None:
     """Issue an invoice for what the enterprise owes of ``gross_fen`` after vouchers (nothing
     when vouchers pay it all). Issued at once: finalised with the next number."""
@@ -157,6 +158,7 @@ def bill(
         voucher_fen=voucher_fen,
         amount_fen=amount,
         paid_fen=0,
+        period=period,
     )
     try:  # added inside the savepoint: a failed INSERT rolls back only that
         with db.session.begin_nested():
@@ -285,6 +287,15 @@ def invoice_for(org: Organisation, invoice_id: int) -> Invoice:
     if invoice is None or org.id not in (invoice.provider_id, invoice.enterprise_id):
         raise NotFound(_l("Not found."))
     return invoice
+
+
+def periods_billed(order_line_id: int) -> set[int]:
+    stmt = select(Invoice.period).where(
+        Invoice.order_line_id == order_line_id,
+        Invoice.kind == InvoiceKind.CO_PAYMENT,
+        Invoice.period > 0,
+    )
+    return set(db.session.scalars(stmt))
 
 
 def invoices_of_lines(line_ids: list[int]) -> dict[int, list[Invoice]]:

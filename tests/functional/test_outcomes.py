@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -356,3 +357,35 @@ def test_a_cancelled_line_paid_by_transfer_is_owed_back_by_the_provider(app, dbs
     assert refund.status == "done"
     with services(app, dbs), pytest.raises(DomainError):
         payments.record_refund(refund, "HX-BACK-2", SYSTEM)
+
+
+def test_a_subscription_billed_monthly_is_invoiced_month_by_month(app, dbs, p):
+    from tests.functional.catalog_helpers import SUBSCRIPTION
+
+    monthly = published_package(
+        app, dbs, p.provider, p.provider_owner, title="按月订阅版",
+        plans=(replace(SUBSCRIPTION, billed_monthly=True, term_months=3),),
+    )
+    programme = p.programme(rate_bp=1_000)  # vouchers pay 10 %: ¥600 of ¥6,000
+    p.issue_to(programme)
+    with services(app, dbs):
+        b = bundles.create(p.enterprise, "按月方案", p.enterprise_actor)
+        bundles.add(b, monthly.id, None, p.enterprise_actor)
+        order = orders.checkout(p.enterprise, b, p.enterprise_actor)
+        line = order.lines[0]
+        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+    first = dbs.scalar(select(Invoice))
+    assert (first.period, first.gross_fen, first.voucher_fen, first.amount_fen) == (
+        1, 2_000_00, 200_00, 1_800_00
+    )
+    accepted = utcnow().date()
+    with services(app, dbs):
+        assert orders.bill_due_periods(SYSTEM, today=accepted + timedelta(days=29)) == 0
+        assert orders.bill_due_periods(SYSTEM, today=accepted + timedelta(days=30)) == 1
+        assert orders.bill_due_periods(SYSTEM, today=accepted + timedelta(days=400)) == 1
+        assert orders.bill_due_periods(SYSTEM, today=accepted + timedelta(days=400)) == 0
+    invoices = list(dbs.scalars(select(Invoice).order_by(Invoice.period)))
+    assert [i.period for i in invoices] == [1, 2, 3]
+    assert sum(i.voucher_fen for i in invoices) == 600_00
+    assert sum(i.gross_fen for i in invoices) == line.committed_fen
+    assert [i.sequence for i in invoices] == [1, 2, 3]

@@ -446,14 +446,14 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
         outcome = fees.settle(terms(contract), baseline, value)
         met, fee = outcome.met, outcome.fee_fen
     computation = {
-        "baseline": str(baseline),
-        "achieved": None if value is None else str(value),
+        "baseline": _text(baseline),
+        "achieved": None if value is None else _text(value),
         "counted": sum(1 for m in contract.measurements if m.status in COUNTED),
-        "change": None if outcome is None else str(outcome.change),
-        "improvement": None if outcome is None else str(outcome.improvement),
-        "target": str(contract.target_value),
+        "change": None if outcome is None else _text(outcome.change),
+        "improvement": None if outcome is None else _text(outcome.improvement),
+        "target": _text(Decimal(contract.target_value)),
         "met": met,
-        "units_paid": None if outcome is None else str(outcome.units_paid),
+        "units_paid": None if outcome is None else _text(outcome.units_paid),
         "uncapped_fen": None if outcome is None else outcome.uncapped_fen,
         "cap_fen": None if outcome is None else outcome.cap_fen,
         "fee_fen": fee,
@@ -490,6 +490,11 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
             str(_l("Success fee: %(title)s", title=contract.title)),
             actor,
         )
+
+
+def _text(value: Decimal) -> str:
+    """``18.0000`` → ``18``; ``0.1250`` → ``0.125``: figures as people write them."""
+    return f"{value.normalize():f}"
 
 
 def settle_due(actor: Actor, today: date | None = None) -> list[OutcomeContract]:

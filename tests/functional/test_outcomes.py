@@ -177,7 +177,7 @@ def test_a_met_window_bills_the_success_fee_and_a_missed_one_does_not(app, dbs, 
     with services(app, dbs):
         settled = outcomes.settle_due(SYSTEM, today=contract.window_end + timedelta(days=1))
     assert settled == [contract] and contract.status is ContractStatus.MET
-    assert contract.computation["improvement"] == "5.0000" and contract.fee_fen == 30_000_00
+    assert contract.computation["improvement"] == "5" and contract.fee_fen == 30_000_00
     fee = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.SUCCESS_FEE))
     assert fee.amount_fen == 30_000_00 and fee.status is InvoiceStatus.FINALISED
 

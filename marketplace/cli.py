@@ -207,6 +207,22 @@ def bill_subscriptions() -> None:
     click.echo(f"subscription months billed: {n}")
 
 
+@click.command("send-refunds")
+@with_appcontext
+def send_refunds() -> None:
+    """Send queued Stripe refunds (run every few minutes)."""
+    from marketplace.db import writing
+    from marketplace.payments import services as payments
+
+    sent = 0
+    with writing():
+        for row in payments.pending_stripe_refunds():
+            payments.send_refund(row)
+            db.session.commit()  # each refund is recorded as soon as Stripe has made it
+            sent += 1
+    click.echo(f"refunds sent: {sent}")
+
+
 outcomes_cli = AppGroup("outcomes", help="Scheduled jobs of pay-for-results contracts.")
 
 
@@ -249,6 +265,7 @@ def outcomes_settle() -> None:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(outcomes_cli)
     app.cli.add_command(bill_subscriptions)
+    app.cli.add_command(send_refunds)
     app.cli.add_command(vouchers_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)

@@ -233,7 +233,7 @@ audit.register_labels(
         "invoice.paid": _l("Invoice paid"),
         "payment.recorded": _l("Payment recorded"),
         "payment.stripe_started": _l("Online payment started"),
-        "payment.unapplied": _l("Online payment could not be applied"),
+        "payment.unapplied": _l("Online payment refunded: the invoice was no longer due"),
         "payout.recorded": _l("Payout to the provider recorded"),
         "refund.made": _l("Refund made"),
         "refund.recorded": _l("Refund transfer recorded"),

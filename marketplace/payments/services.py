@@ -373,36 +373,44 @@ def record_payout(provider_id: int, amount_fen: int, reference: str, actor: Acto
 @atomic
 def cancel_line(order_line_id: int, reason: str, actor: Actor) -> int:
     """An accepted line was cancelled: its invoices are voided and what was paid on them is
-    refunded, never more. Returns the amount refunded (or owed back by the provider)."""
+    refunded, never more. Returns the amount to refund. The invoices are locked first, so a
+    payment arriving at the same moment is either refunded here or waits and finds them void."""
     refunded = 0
-    stmt = select(Invoice).where(
-        Invoice.order_line_id == order_line_id,
-        Invoice.status.in_([InvoiceStatus.FINALISED, InvoiceStatus.PAID]),
+    stmt = (
+        select(Invoice)
+        .where(
+            Invoice.order_line_id == order_line_id,
+            Invoice.status.in_([InvoiceStatus.FINALISED, InvoiceStatus.PAID]),
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     for invoice in db.session.scalars(stmt).all():
+        db.session.refresh(invoice, ["payments"])
         for payment in invoice.payments:
             left = payment.amount_fen - payment.refunded_fen
             if left > 0:
                 refunded += refund(payment, left, reason, actor)
-        db.session.execute(
+        moved = db.session.execute(
             update(Invoice)
-            .where(
-                Invoice.id == invoice.id,
-                Invoice.status.in_([InvoiceStatus.FINALISED, InvoiceStatus.PAID]),
-            )
+            .where(Invoice.id == invoice.id, Invoice.paid_fen == invoice.paid_fen)
             .values(
                 status=InvoiceStatus.VOID, void_reason=reason or "cancelled", voided_at=utcnow()
             )
             .execution_options(synchronize_session=False)
         )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise DomainError(_l("This invoice changed meanwhile. Reload the page and try again."))
         db.session.refresh(invoice)
         audit.record(actor, "invoice.voided", "invoice", invoice.id, reason=reason)
     return refunded
 
 
 def refund(payment: Payment, amount_fen: int, reason: str, actor: Actor) -> int:
-    """Give back part of a payment. Stripe payments are refunded through Stripe at once;
-    a bank transfer is owed back by the provider until it records the return transfer."""
+    """Give back part of a payment, never more than was paid (the database holds it too).
+    A Stripe refund is queued with its idempotency key and sent by ``send_refunds`` once this
+    transaction has committed; a bank transfer is owed back by the provider until it records
+    the return transfer."""
     before = payment.refunded_fen
     moved = db.session.execute(
         update(Payment)
@@ -412,20 +420,17 @@ def refund(payment: Payment, amount_fen: int, reason: str, actor: Actor) -> int:
     )
     if amount_fen <= 0 or moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("A refund cannot exceed what was paid."))
-    # Derived from the state before it, so a retried request asks Stripe with the same key.
-    key = f"refund-{payment.id}-{before}-{amount_fen}"
-    row = Refund(
-        payment_id=payment.id,
-        amount_fen=amount_fen,
-        status="pending",
-        idempotency_key=key,
-        reason=reason[:1000],
-    )
     if payment.method is PaymentMethod.STRIPE:
-        row.reference = stripe_gateway.refund(payment.reference, amount_fen, key)
-        row.status, row.done_at = "done", utcnow()
         _owe_provider_less(payment.invoice.provider_id, amount_fen)
-    db.session.add(row)
+    db.session.add(
+        Refund(
+            payment_id=payment.id,
+            amount_fen=amount_fen,
+            status="pending",
+            idempotency_key=f"refund-{payment.id}-{before}-{amount_fen}",
+            reason=reason[:1000],
+        )
+    )
     db.session.flush()
     db.session.refresh(payment)
     audit.record(
@@ -437,6 +442,29 @@ def refund(payment: Payment, amount_fen: int, reason: str, actor: Actor) -> int:
         method=payment.method.value,
     )
     return amount_fen
+
+
+def pending_stripe_refunds() -> list[Refund]:
+    stmt = (
+        select(Refund)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.status == "pending", Payment.method == PaymentMethod.STRIPE)
+        .order_by(Refund.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def send_refund(row: Refund) -> None:
+    """Send one queued Stripe refund (its transaction has committed) with the key stored
+    with it; a refund Stripe already made answers the same, so a retry is harmless."""
+    reference = stripe_gateway.refund(row.payment.reference, row.amount_fen, row.idempotency_key)
+    db.session.execute(
+        update(Refund)
+        .where(Refund.id == row.id, Refund.status == "pending")
+        .values(status="done", reference=reference, done_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(row)
 
 
 def _owe_provider_less(provider_id: int, amount_fen: int) -> None:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import stripe
@@ -51,22 +50,30 @@ def client() -> stripe.StripeClient:
 
 
 def start_checkout(invoice: Invoice, success_url: str, cancel_url: str, actor: Actor) -> str:
-    """The URL of a Stripe Checkout Session for what is due on this invoice."""
+    """The URL of a Stripe Checkout Session for what is due on this invoice. Asking again the
+    same day for the same amount gives the same session (the key is derived, not random), so
+    a double click or a second tab cannot open a second way to pay."""
     if invoice.status is not InvoiceStatus.FINALISED or invoice.due_fen <= 0:
         raise DomainError(_l("Only an invoice that is due can be paid."))
-    key = f"checkout-{invoice.id}-{secrets.token_hex(12)}"
-    # Committed before the call, apart from the request's transaction (see the module doc).
-    with db.separately() as conn:
-        checkout_id = conn.execute(
-            insert(StripeCheckout)
-            .values(
-                invoice_id=invoice.id,
-                idempotency_key=key,
-                amount_fen=invoice.due_fen,
-                created_at=utcnow(),
-            )
-            .returning(StripeCheckout.id)
-        ).scalar_one()
+    key = f"checkout-{invoice.id}-{invoice.paid_fen}-{invoice.due_fen}-{utcnow():%Y%m%d}"
+    found = db.session.scalar(select(StripeCheckout).where(StripeCheckout.idempotency_key == key))
+    if found is not None and found.url:
+        return found.url
+    if found is None:
+        # Committed before the call, apart from the request's transaction (see the module doc).
+        with db.separately() as conn:
+            checkout_id = conn.execute(
+                insert(StripeCheckout)
+                .values(
+                    invoice_id=invoice.id,
+                    idempotency_key=key,
+                    amount_fen=invoice.due_fen,
+                    created_at=utcnow(),
+                )
+                .returning(StripeCheckout.id)
+            ).scalar_one()
+    else:
+        checkout_id = found.id
     metadata = {"invoice_id": str(invoice.id), "checkout_id": str(checkout_id)}
     try:
         session = client().v1.checkout.sessions.create(
@@ -165,6 +172,10 @@ def _plain(metadata: Any) -> dict[str, str]:
 
 
 def _apply(invoice: Invoice, amount_fen: int, reference: str) -> str:
+    # The invoice row is locked first: two events of one payment queue here, and the second
+    # finds the payment the first recorded.
+    db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
+    db.session.refresh(invoice)
     if db.session.scalar(
         select(Payment.id).where(
             Payment.method == PaymentMethod.STRIPE, Payment.reference == reference
@@ -189,7 +200,9 @@ def _apply(invoice: Invoice, amount_fen: int, reference: str) -> str:
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
-        # Paid meanwhile by other means: the money must go back; an operator sees it here.
+        # Void, or paid meanwhile by other means: the money goes straight back. The key is
+        # derived from the payment, so Stripe's retry of this event refunds nothing twice.
+        refunded = refund(reference, amount_fen, f"unapplied-{reference}")
         audit.record(
             SYSTEM,
             "payment.unapplied",
@@ -197,8 +210,9 @@ def _apply(invoice: Invoice, amount_fen: int, reference: str) -> str:
             invoice.id,
             reference=reference,
             amount_fen=amount_fen,
+            refund=refunded,
         )
-        return "unapplied"
+        return "refunded"
     db.session.add(
         Payment(
             invoice_id=invoice.id,

@@ -363,7 +363,11 @@ def test_a_subscription_billed_monthly_is_invoiced_month_by_month(app, dbs, p):
     from tests.functional.catalog_helpers import SUBSCRIPTION
 
     monthly = published_package(
-        app, dbs, p.provider, p.provider_owner, title="按月订阅版",
+        app,
+        dbs,
+        p.provider,
+        p.provider_owner,
+        title="按月订阅版",
         plans=(replace(SUBSCRIPTION, billed_monthly=True, term_months=3),),
     )
     programme = p.programme(rate_bp=1_000)  # vouchers pay 10 %: ¥600 of ¥6,000
@@ -376,7 +380,10 @@ def test_a_subscription_billed_monthly_is_invoiced_month_by_month(app, dbs, p):
         orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
     first = dbs.scalar(select(Invoice))
     assert (first.period, first.gross_fen, first.voucher_fen, first.amount_fen) == (
-        1, 2_000_00, 200_00, 1_800_00
+        1,
+        2_000_00,
+        200_00,
+        1_800_00,
     )
     accepted = utcnow().date()
     with services(app, dbs):

@@ -187,10 +187,15 @@ def test_cancelling_an_accepted_line_refunds_what_was_paid_and_never_more(
     dbs.refresh(invoice)
     assert invoice.status is InvoiceStatus.VOID
     refund = dbs.scalar(select(Refund))
-    assert (refund.amount_fen, refund.status) == (60_000_00, "done")
-    assert fake.intents[fake.sessions[checkout.session_id]["payment_intent"]][
-        "amount_refunded"
-    ] == 60_000_00
+    assert (refund.amount_fen, refund.status) == (60_000_00, "pending")  # sent after commit
+    result = app.test_cli_runner().invoke(args=["send-refunds"])
+    assert result.exit_code == 0 and "refunds sent: 1" in result.output, result.output
+    dbs.refresh(refund)
+    assert refund.status == "done" and refund.reference.startswith("re_test_")
+    assert (
+        fake.intents[fake.sessions[checkout.session_id]["payment_intent"]]["amount_refunded"]
+        == 60_000_00
+    )
     payment = dbs.scalar(select(Payment))
     with services(app, dbs), pytest.raises(Exception) as error:
         payments.refund(payment, 1, "再退", SYSTEM)
@@ -198,3 +203,22 @@ def test_cancelling_an_accepted_line_refunds_what_was_paid_and_never_more(
     balance = dbs.get(ProviderBalance, p.provider.id)
     dbs.refresh(balance)
     assert balance.collected_fen == 0  # nothing is owed to the provider any more
+
+
+def test_money_for_an_invoice_no_longer_due_goes_straight_back(app, client, dbs, fake, invoice):
+    start(client, invoice)
+    again = client.form(f"/invoices/{invoice.id}/pay")  # a second click: the same session
+    checkout = dbs.scalar(select(StripeCheckout))
+    assert again.headers["Location"].endswith(checkout.session_id)
+    assert dbs.scalar(select(func.count(StripeCheckout.id))) == 1
+    with services(app, dbs):
+        payments.void(invoice, "开错了", SYSTEM)
+    session = fake.pay(checkout.session_id)  # paid anyway on the page still open
+    result = webhook(client, fake.event("checkout.session.completed", session))
+    assert result.json["outcome"] == "refunded"
+    intent = fake.intents[session["payment_intent"]]
+    assert intent["amount_refunded"] == intent["amount"]
+    late = webhook(client, fake.event("payment_intent.succeeded", intent))
+    assert late.json["outcome"] == "refunded"
+    assert intent["amount_refunded"] == intent["amount"]  # the same refund, not a second
+    assert dbs.scalar(select(func.count(Payment.id))) == 0

@@ -367,12 +367,15 @@ def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
     )
 
 
-def _bill_period(line: OrderLine, month: int, voucher_total: int, actor: Actor) -> None:
+def _bill_period(line: OrderLine, month: int, voucher_total: int, actor: Actor) -> bool:
     """Month ``month`` of a subscription billed monthly; vouchers pay the same share of each
     month, the rounding remainder falling on the last one."""
     term = line.term_months or 1
-    share = voucher_total * month // term - voucher_total * (month - 1) // term
-    payments.bill(
+    # Cumulative: vouchers have paid ⌊total × month / term⌋ by the end of this month, less
+    # what earlier months already took, so the shares add up to the total even if it shrinks.
+    share = max(0, voucher_total * month // term - payments.voucher_part_billed(line.id))
+    share = min(share, line.monthly_fen or 0)
+    invoice = payments.bill(
         InvoiceKind.CO_PAYMENT,
         line.id,
         line.provider_id,
@@ -383,6 +386,7 @@ def _bill_period(line: OrderLine, month: int, voucher_total: int, actor: Actor) 
         actor,
         period=month,
     )
+    return invoice is not None
 
 
 BILLED_LINES = (
@@ -415,9 +419,13 @@ def bill_due_periods(actor: Actor, today: date | None = None) -> int:
         due = min((today - started).days // 30 + 1, line.term_months or 1)
         done = payments.periods_billed(line.id)
         for month in range(1, due + 1):
-            if month not in done:
-                _bill_period(line, month, _period_voucher_total(line), actor)
-                billed += 1
+            if month in done:
+                continue
+            try:  # each month in its own savepoint: one failure does not stop the others
+                if _bill_period(line, month, _period_voucher_total(line), actor):
+                    billed += 1
+            except DomainError:
+                break  # billed meanwhile by an overlapping run; the next run looks again
     return billed
 
 

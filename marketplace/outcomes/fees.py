@@ -48,7 +48,8 @@ def settle(terms: Terms, baseline: Decimal, achieved: Decimal) -> Outcome:
         improvement = Decimal(0)  # a relative target needs a baseline to be relative to
     else:
         improvement = change / abs(baseline) * HUNDRED
-    improvement = improvement.quantize(Decimal("0.0001"))
+    # Rounded down: a result a hair below the target does not round up into a fee.
+    improvement = improvement.quantize(Decimal("0.0001"), rounding=ROUND_FLOOR)
     met = improvement >= terms.target_value
     units = max(improvement, Decimal(0)) if met else Decimal(0)
     cap: int | None = None

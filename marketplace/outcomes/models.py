@@ -48,6 +48,7 @@ class ContractStatus(Labelled):
     MEASURING = "measuring"
     MET = "met"
     MISSED = "missed"
+    CANCELLED = "cancelled"  # the line was rejected or cancelled before its window
 
 
 class MeasurementStatus(Labelled):
@@ -68,6 +69,7 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (ContractStatus.MEASURING, _l("Measuring")),
     (ContractStatus.MET, _l("Target met")),
     (ContractStatus.MISSED, _l("Target missed: no success fee")),
+    (ContractStatus.CANCELLED, _l("Cancelled with its order line")),
     (MeasurementStatus.SUBMITTED, _l("Waiting for the enterprise")),
     (MeasurementStatus.CONFIRMED, _l("Confirmed")),
     (MeasurementStatus.DISPUTED, _l("Disputed")),
@@ -172,6 +174,7 @@ audit.register_labels(
         "contract.baseline_disputed": _l("Baseline disputed"),
         "contract.window_opened": _l("Measurement window opened"),
         "contract.settled": _l("Outcome contract settled"),
+        "contract.cancelled": _l("Outcome contract cancelled"),
         "measurement.submitted": _l("Measurement submitted"),
         "measurement.confirmed": _l("Measurement confirmed"),
         "measurement.disputed": _l("Measurement disputed"),

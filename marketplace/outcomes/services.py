@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
-from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.catalog.models import PlanKind, PricePlan
 from marketplace.db import atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
@@ -32,7 +32,7 @@ from marketplace.outcomes.models import (
 )
 from marketplace.payments import services as payments
 from marketplace.payments.models import InvoiceKind
-from marketplace.pool.models import PoolMembership
+from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import services as vouchers
 
@@ -75,13 +75,24 @@ def open_contracts(order: Order, actor: Actor) -> None:
 
 
 def line_moved(line: OrderLine, actor: Actor) -> None:
-    if line.status is not LineStatus.COMPLETED:
-        return
     contract = db.session.scalar(
         select(OutcomeContract).where(OutcomeContract.order_line_id == line.id)
     )
-    if contract is not None and contract.status is ContractStatus.AWAITING_GO_LIVE:
+    if contract is None:
+        return
+    if line.status in (LineStatus.REJECTED, LineStatus.CANCELLED):
+        _move(contract, OPEN_BEFORE_WINDOW, status=ContractStatus.CANCELLED)
+        audit.record(actor, "contract.cancelled", "contract", contract.id)
+    elif line.status is LineStatus.COMPLETED and contract.status is ContractStatus.AWAITING_GO_LIVE:
         _open_window(contract, ContractStatus.AWAITING_GO_LIVE, actor)
+
+
+OPEN_BEFORE_WINDOW = (
+    ContractStatus.AWAITING_BASELINE,
+    ContractStatus.BASELINE_PROPOSED,
+    ContractStatus.BASELINE_DISPUTED,
+    ContractStatus.AWAITING_GO_LIVE,
+)
 
 
 def _move(contract: OutcomeContract, before: tuple[ContractStatus, ...], **values: object) -> None:
@@ -412,7 +423,7 @@ def achieved(measurements: list[Measurement]) -> Decimal | None:
         return None
     days = [(m.period_end - m.period_start).days + 1 for m in counted]
     total = sum((Decimal(m.value) * d for m, d in zip(counted, days, strict=True)), Decimal(0))
-    return (total / sum(days)).quantize(Decimal("0.0001"))
+    return total / sum(days)  # exact: fees.settle rounds, always against the provider
 
 
 def terms(contract: OutcomeContract) -> fees.Terms:
@@ -437,6 +448,19 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
     assert contract.window_end is not None and contract.baseline_value is not None
     if today <= contract.window_end:
         raise DomainError(_l("The window ends on %(date)s.", date=contract.window_end.isoformat()))
+    waiting = [
+        m
+        for m in contract.measurements
+        if m.status in (MeasurementStatus.SUBMITTED, MeasurementStatus.DISPUTED)
+    ]
+    if waiting:
+        raise DomainError(
+            _l(
+                "%(n)d measurements still wait for the enterprise or the assessor; the contract"
+                " is settled once they are decided.",
+                n=len(waiting),
+            )
+        )
     value = achieved(contract.measurements)
     baseline = Decimal(contract.baseline_value)
     if value is None:
@@ -447,7 +471,7 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
         met, fee = outcome.met, outcome.fee_fen
     computation = {
         "baseline": _text(baseline),
-        "achieved": None if value is None else _text(value),
+        "achieved": None if value is None else _text(value.quantize(Decimal("0.0001"))),
         "counted": sum(1 for m in contract.measurements if m.status in COUNTED),
         "change": None if outcome is None else _text(outcome.change),
         "improvement": None if outcome is None else _text(outcome.improvement),
@@ -462,7 +486,7 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
         contract,
         (ContractStatus.MEASURING,),
         status=ContractStatus.MET if met else ContractStatus.MISSED,
-        achieved_value=value,
+        achieved_value=None if value is None else value.quantize(Decimal("0.0001")),
         fee_fen=fee,
         computation=computation,
         settled_at=utcnow(),
@@ -504,7 +528,10 @@ def settle_due(actor: Actor, today: date | None = None) -> list[OutcomeContract]
     )
     done = []
     for contract in db.session.scalars(stmt).all():
-        settle(contract, actor, today)
+        try:
+            settle(contract, actor, today)  # its own savepoint: one contract cannot stop the rest
+        except DomainError:
+            continue  # measurements still waiting, or settled meanwhile: tomorrow's run
         done.append(contract)
     return done
 
@@ -519,7 +546,9 @@ def contracts_for(org: Organisation) -> list[OutcomeContract]:
     elif org.kind is OrgKind.PROVIDER:
         stmt = stmt.where(OutcomeContract.provider_id == org.id)
     elif org.kind is OrgKind.AGENCY:
-        pool = select(PoolMembership.provider_id).where(PoolMembership.agency_id == org.id)
+        pool = select(PoolMembership.provider_id).where(
+            PoolMembership.agency_id == org.id, PoolMembership.status.in_(OVERSEEN)
+        )
         stmt = stmt.where(OutcomeContract.provider_id.in_(pool))
     else:
         disputed = select(Measurement.contract_id).where(
@@ -539,15 +568,28 @@ def contract_for(org: Organisation, contract_id: int) -> OutcomeContract:
         return contract
     if org.kind is OrgKind.AGENCY:
         member = select(PoolMembership.id).where(
-            PoolMembership.agency_id == org.id, PoolMembership.provider_id == contract.provider_id
+            PoolMembership.agency_id == org.id,
+            PoolMembership.provider_id == contract.provider_id,
+            PoolMembership.status.in_(OVERSEEN),
         )
         if db.session.scalar(member) is not None:
             return contract
     if org.kind is OrgKind.ASSESSOR and any(
-        m.status is MeasurementStatus.DISPUTED for m in contract.measurements
+        m.status is MeasurementStatus.DISPUTED or _decided_by(m, org) for m in contract.measurements
     ):
         return contract
     raise NotFound(_l("Not found."))
+
+
+# Agencies oversee the contracts of providers they admitted (and later suspended or exited).
+OVERSEEN = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
+
+
+def _decided_by(measurement: Measurement, org: Organisation) -> bool:
+    if measurement.decided_by_id is None:
+        return False
+    user = db.session.get(User, measurement.decided_by_id)
+    return user is not None and user.org_id == org.id
 
 
 def fee_text(contract: OutcomeContract) -> str:

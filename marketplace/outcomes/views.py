@@ -88,7 +88,7 @@ def propose_baseline(contract_id: int) -> ResponseReturnValue:
 @requires(*EVERYONE)
 def evidence(contract_id: int) -> ResponseReturnValue:
     c = outcomes.contract_for(current_user.org, contract_id)
-    if c.baseline_file is None:
+    if c.baseline_file is None or current_user.org_id not in (c.enterprise_id, c.provider_id):
         raise NotFound(_("Not found."))
     response = Response(
         c.baseline_file, mimetype=c.baseline_file_type or "application/octet-stream"

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -296,6 +296,16 @@ def periods_billed(order_line_id: int) -> set[int]:
         Invoice.period > 0,
     )
     return set(db.session.scalars(stmt))
+
+
+def voucher_part_billed(order_line_id: int) -> int:
+    """What vouchers paid of a line's co-payment invoices so far (void ones excluded)."""
+    stmt = select(func.coalesce(func.sum(Invoice.voucher_fen), 0)).where(
+        Invoice.order_line_id == order_line_id,
+        Invoice.kind == InvoiceKind.CO_PAYMENT,
+        Invoice.status != InvoiceStatus.VOID,
+    )
+    return int(db.session.scalar(stmt) or 0)
 
 
 def invoices_of_lines(line_ids: list[int]) -> dict[int, list[Invoice]]:

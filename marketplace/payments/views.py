@@ -33,7 +33,8 @@ def invoices() -> ResponseReturnValue:
         "payments/invoices.html",
         rows=rows,
         open_fen=sum(i.due_fen for i in rows),
-        paid_fen=sum(i.paid_fen for i in rows),
+        # what was paid and not given back
+        paid_fen=sum(p.amount_fen - p.refunded_fen for i in rows for p in i.payments),
     )
 
 

@@ -138,6 +138,7 @@ def upgrade() -> None:
                 "measuring",
                 "met",
                 "missed",
+                "cancelled",
                 name="contractstatus",
                 native_enum=False,
                 create_constraint=True,

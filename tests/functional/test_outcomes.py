@@ -396,3 +396,42 @@ def test_a_subscription_billed_monthly_is_invoiced_month_by_month(app, dbs, p):
     assert sum(i.voucher_fen for i in invoices) == 600_00
     assert sum(i.gross_fen for i in invoices) == line.committed_fen
     assert [i.sequence for i in invoices] == [1, 2, 3]
+
+
+def test_settlement_waits_for_undecided_measurements(app, dbs, p):
+    _line, contract = measuring(app, dbs, p)
+    with services(app, dbs):
+        m, _ = outcomes.submit(contract, reading(1, "70"), SYSTEM)
+        outcomes.dispute(m, "数据有误", SYSTEM)
+    after = contract.window_end + timedelta(days=1)
+    with services(app, dbs):
+        assert outcomes.settle_due(SYSTEM, today=after) == []  # the assessor has not ruled
+    assert contract.status is ContractStatus.MEASURING
+    with services(app, dbs):
+        outcomes.verify(m, True, "核实属实", SYSTEM)
+        assert outcomes.settle_due(SYSTEM, today=after) == [contract]
+    assert contract.status is ContractStatus.MET
+
+
+def test_a_rejected_outcome_line_cancels_its_contract(app, dbs, p):
+    line = order_outcome_line(app, dbs, p)
+    with services(app, dbs):
+        orders.transition(line, LineEvent.REJECT, "排期已满", SYSTEM, "provider")
+    contract = contract_of(dbs, line)
+    assert contract.status is ContractStatus.CANCELLED
+    with services(app, dbs), pytest.raises(DomainError):
+        outcomes.propose_baseline(
+            contract, "60", local_today() - timedelta(days=5), local_today(), "x", SYSTEM
+        )
+
+
+def test_only_agencies_that_admitted_the_provider_oversee_its_contracts(app, dbs, p):
+    from marketplace.pool.models import PoolStatus
+    from tests.functional.catalog_helpers import membership
+
+    line = order_outcome_line(app, dbs, p)
+    contract = contract_of(dbs, line)
+    applied_only = OrganisationFactory(agency=True)
+    membership(dbs, p.provider, applied_only, status=PoolStatus.APPLIED)
+    with services(app, dbs), pytest.raises(DomainError):
+        outcomes.contract_for(applied_only, contract.id)

@@ -85,3 +85,9 @@ def test_a_fee_is_never_negative_never_above_the_cap_and_zero_when_missed(terms,
         assert outcome.fee_fen <= max(terms.fee_cap_fen - terms.base_fee_fen, 0)
     else:
         assert outcome.fee_fen in (0, terms.success_fee_fen)
+
+
+def test_a_hair_below_the_target_is_not_rounded_up_into_a_fee():
+    assert not settle(FIXED, D("60"), D("64.99995")).met
+    lower = Terms(Better.LOWER, TargetKind.ABSOLUTE, D("5"), FeeRule.FIXED, success_fee_fen=1)
+    assert not settle(lower, D("60"), D("55.00005")).met

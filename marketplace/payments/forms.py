@@ -31,3 +31,9 @@ class PayoutForm(Form):
     reference = StringField(
         _l("Bank transfer reference"), validators=[DataRequired(REQUIRED), Length(max=100)]
     )
+
+
+class ReissueForm(Form):
+    amount = YuanField(
+        _l("Corrected amount before vouchers (yuan)"), validators=[InputRequired(REQUIRED)]
+    )

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -38,6 +39,9 @@ class Labelled(StrEnum):
 class InvoiceKind(Labelled):
     CO_PAYMENT = "co_payment"  # the enterprise's part of a line, due when the provider accepts
     SUCCESS_FEE = "success_fee"  # an outcome contract's fee, due when the target is met
+    # Voucher money an invoice counted on that the programme no longer pays (its redeem-by
+    # date passed before acceptance): the enterprise owes it after all.
+    VOUCHER_SHORTFALL = "voucher_shortfall"
 
 
 class InvoiceStatus(Labelled):
@@ -55,6 +59,7 @@ class PaymentMethod(Labelled):
 _LABELLED: list[tuple[Labelled, Any]] = [
     (InvoiceKind.CO_PAYMENT, _l("Co-payment")),
     (InvoiceKind.SUCCESS_FEE, _l("Success fee")),
+    (InvoiceKind.VOUCHER_SHORTFALL, _l("Voucher share no longer covered")),
     (InvoiceStatus.DRAFT, _l("Draft")),
     (InvoiceStatus.FINALISED, _l("Due")),
     (InvoiceStatus.PAID, _l("Paid")),
@@ -79,8 +84,17 @@ class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("provider_id", "sequence"),
-        # one co-payment (or one per month of a monthly subscription), one success fee per line
-        UniqueConstraint("order_line_id", "kind", "period"),
+        # one co-payment (or one per month of a monthly subscription), one success fee per
+        # line; a void invoice does not count, so a corrected one can replace it
+        Index(
+            "uq_invoices_line_kind_period_live",
+            "order_line_id",
+            "kind",
+            "period",
+            unique=True,
+            sqlite_where=text("status <> 'void'"),
+            postgresql_where=text("status <> 'void'"),
+        ),
         CheckConstraint("period >= 0", name="period_not_negative"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="paid_within_amount"),

@@ -289,6 +289,64 @@ def invoice_for(org: Organisation, invoice_id: int) -> Invoice:
     return invoice
 
 
+@atomic
+def reissue(void_invoice: Invoice, gross_fen: int, actor: Actor) -> Invoice:
+    """A corrected invoice in place of a void one: same line, kind and period, the voucher
+    share kept (never above the new amount)."""
+    if void_invoice.status is not InvoiceStatus.VOID:
+        raise DomainError(_l("Void the invoice first; a corrected one then replaces it."))
+    if gross_fen <= 0:
+        raise DomainError(_l("Enter an amount above zero."), field="amount")
+    invoice = bill(
+        void_invoice.kind,
+        void_invoice.order_line_id,
+        void_invoice.provider_id,
+        void_invoice.enterprise_id,
+        gross_fen,
+        min(void_invoice.voucher_fen, gross_fen),
+        void_invoice.description,
+        actor,
+        period=void_invoice.period,
+    )
+    if invoice is None:
+        raise DomainError(_l("Vouchers pay all of it: there is nothing to invoice."))
+    return invoice
+
+
+def bill_voucher_shortfall(
+    order_line_id: int, provider_id: int, enterprise_id: int, backed_fen: int, actor: Actor
+) -> Invoice | None:
+    """Invoices counted on voucher money that vouchers no longer back (released after the
+    programme's redeem-by date): the enterprise owes the difference after all."""
+    deducted = voucher_part_billed(order_line_id)
+    already = db.session.scalar(
+        select(func.coalesce(func.sum(Invoice.gross_fen), 0)).where(
+            Invoice.order_line_id == order_line_id,
+            Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL,
+            Invoice.status != InvoiceStatus.VOID,
+        )
+    )
+    owed = deducted - backed_fen - int(already or 0)
+    if owed <= 0:
+        return None
+    count = db.session.scalar(
+        select(func.count(Invoice.id)).where(
+            Invoice.order_line_id == order_line_id, Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL
+        )
+    )
+    return bill(
+        InvoiceKind.VOUCHER_SHORTFALL,
+        order_line_id,
+        provider_id,
+        enterprise_id,
+        owed,
+        0,
+        str(_l("Voucher share no longer covered (order line #%(id)d)", id=order_line_id)),
+        actor,
+        period=int(count or 0) + 1,
+    )
+
+
 def periods_billed(order_line_id: int) -> set[int]:
     stmt = select(Invoice.period).where(
         Invoice.order_line_id == order_line_id,

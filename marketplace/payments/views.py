@@ -166,6 +166,22 @@ def record_refund(refund_id: int) -> ResponseReturnValue:
     return redirect(url_for("payments.invoice", invoice_id=invoice.id))
 
 
+@bp.post("/invoices/<id:invoice_id>/reissue")
+@requires(OrgKind.PROVIDER, owner=True)
+def reissue(invoice_id: int) -> ResponseReturnValue:
+    invoice = _providers(invoice_id)
+    form = forms.ReissueForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("Enter an amount in yuan with at most two decimals."))
+        replacement = payments.reissue(invoice, form.amount.data or 0, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.invoice", invoice_id=invoice.id))
+    flash(_("Corrected invoice %(number)s issued.", number=replacement.number), "success")
+    return redirect(url_for("payments.invoice", invoice_id=replacement.id))
+
+
 @bp.post("/invoices/<id:invoice_id>/void")
 @requires(OrgKind.PROVIDER, owner=True)
 def void(invoice_id: int) -> ResponseReturnValue:

@@ -37,6 +37,7 @@ from marketplace.catalog.models import Category, PlanKind
 from marketplace.db import UTCDateTime, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
+from marketplace.payments import services as payments
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
@@ -1285,6 +1286,21 @@ def pay_success_fee(claim: LineClaim, line_id: int, enterprise_id: int, actor: A
     return share
 
 
+def _bill_shortfall(released: Reservation, actor: Actor) -> None:
+    """If an invoice of the line already counted on the money just released, the enterprise
+    owes it after all."""
+    backed = sum(
+        r.amount_fen
+        for r in reservations_for_lines([released.order_line_id])[released.order_line_id]
+        if r.id != released.id
+        and not r.for_success_fee
+        and r.status in (ReservationStatus.RESERVED, ReservationStatus.REDEEMED)
+    )
+    payments.bill_voucher_shortfall(
+        released.order_line_id, released.provider_id, released.enterprise_id, backed, actor
+    )
+
+
 def release_line(line_id: int, actor: Actor, note: str = "") -> int:
     """Give back what a rejected or cancelled line had reserved."""
     released = 0
@@ -1325,6 +1341,7 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
             continue
         if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
             _unreserve(reservation, actor, note="redeem-by date passed")
+            _bill_shortfall(reservation, actor)
             continue
         if not _move_reservation(
             reservation, ReservationStatus.RESERVED, ReservationStatus.REDEEMED, redeemed_at=now
@@ -1424,6 +1441,7 @@ def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
     )
     for reservation in db.session.scalars(stmt).all():
         released += _unreserve(reservation, actor, note="redeem-by date passed")
+        _bill_shortfall(reservation, actor)
     rows = db.session.execute(
         update(Voucher)
         .where(

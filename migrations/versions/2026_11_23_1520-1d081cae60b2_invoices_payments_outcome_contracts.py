@@ -41,6 +41,7 @@ def upgrade() -> None:
             sa.Enum(
                 "co_payment",
                 "success_fee",
+                "voucher_shortfall",
                 name="invoicekind",
                 native_enum=False,
                 create_constraint=True,

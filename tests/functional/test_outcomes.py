@@ -435,3 +435,37 @@ def test_only_agencies_that_admitted_the_provider_oversee_its_contracts(app, dbs
     membership(dbs, p.provider, applied_only, status=PoolStatus.APPLIED)
     with services(app, dbs), pytest.raises(DomainError):
         outcomes.contract_for(applied_only, contract.id)
+
+
+def test_voucher_money_released_after_invoicing_is_billed_to_the_enterprise(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        line = order.lines[0]
+        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")  # ¥20,000 deducted
+    from marketplace.vouchers import services as vouchers
+
+    with services(app, dbs):  # the programme ends before the delivery is accepted
+        vouchers.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=1))
+    shortfall = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL))
+    assert (shortfall.amount_fen, shortfall.voucher_fen) == (20_000_00, 0)
+    with services(app, dbs):  # running it again bills nothing more
+        vouchers.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=2))
+    assert dbs.scalar(
+        select(func.count(Invoice.id)).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL)
+    ) == 1
+
+
+def test_a_void_invoice_is_replaced_by_a_corrected_one(app, dbs, p):
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    invoice = dbs.scalar(select(Invoice))
+    with services(app, dbs), pytest.raises(DomainError):  # void it first
+        payments.reissue(invoice, 55_000_00, SYSTEM)
+    with services(app, dbs):
+        payments.void(invoice, "按合同折扣应为 ¥55,000", SYSTEM)
+        corrected = payments.reissue(invoice, 55_000_00, SYSTEM)
+    assert corrected.amount_fen == 55_000_00 and corrected.sequence == 2
+    assert corrected.period == invoice.period and corrected.kind is invoice.kind

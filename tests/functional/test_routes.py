@@ -91,6 +91,7 @@ EXPECTED = {
     "payments.invoice": "enterprise,provider",
     "payments.record": "provider owner",
     "payments.void": "provider owner",
+    "payments.reissue": "provider owner",
     "payments.record_refund": "provider owner",
     "payments.pay": "enterprise owner",
     "payments.stripe_webhook": "public",

@@ -12,7 +12,6 @@ from alembic import op
 
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
-
 revision: str = "72554a4777e3"
 down_revision: str | None = "bccf45da226b"
 branch_labels: str | Sequence[str] | None = None

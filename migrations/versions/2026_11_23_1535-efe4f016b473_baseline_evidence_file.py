@@ -12,7 +12,6 @@ from alembic import op
 
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
-
 revision: str = "efe4f016b473"
 down_revision: str | None = "72554a4777e3"
 branch_labels: str | Sequence[str] | None = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
-
 revision: str = "058bab1a2a1d"
 down_revision: str | None = "05d5b0d994a1"
 branch_labels: str | Sequence[str] | None = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
-
 revision: str = "9a61e954249c"
 down_revision: str | None = "058bab1a2a1d"
 branch_labels: str | Sequence[str] | None = None

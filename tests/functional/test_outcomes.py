@@ -452,9 +452,12 @@ def test_voucher_money_released_after_invoicing_is_billed_to_the_enterprise(app,
     assert (shortfall.amount_fen, shortfall.voucher_fen) == (20_000_00, 0)
     with services(app, dbs):  # running it again bills nothing more
         vouchers.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=2))
-    assert dbs.scalar(
-        select(func.count(Invoice.id)).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL)
-    ) == 1
+    assert (
+        dbs.scalar(
+            select(func.count(Invoice.id)).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL)
+        )
+        == 1
+    )
 
 
 def test_a_void_invoice_is_replaced_by_a_corrected_one(app, dbs, p):

@@ -450,7 +450,7 @@ def cancel_line(order_line_id: int, reason: str, actor: Actor) -> int:
             Invoice.order_line_id == order_line_id,
             Invoice.status.in_([InvoiceStatus.FINALISED, InvoiceStatus.PAID]),
         )
-        .with_for_update()
+        .with_for_update(of=Invoice)  # the invoices only, not the joined organisations
         .execution_options(populate_existing=True)
     )
     for invoice in db.session.scalars(stmt).all():

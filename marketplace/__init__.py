@@ -116,6 +116,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.views import bp as outcomes_bp
+    from marketplace.oversight.views import bp as oversight_bp
     from marketplace.payments.views import bp as payments_bp
     from marketplace.pool.views import bp as pool_bp
     from marketplace.vouchers.views import bp as vouchers_bp
@@ -131,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(vouchers_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(outcomes_bp)
+    app.register_blueprint(oversight_bp)
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -223,6 +223,26 @@ def send_refunds() -> None:
     click.echo(f"refunds sent: {sent}")
 
 
+@click.command("concentration-check")
+@with_appcontext
+def concentration_check() -> None:
+    """Raise and clear market-concentration alerts of open programmes (run daily)."""
+    from marketplace.db import writing
+    from marketplace.oversight import concentration
+    from marketplace.security import Actor
+    from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
+
+    raised = cleared = 0
+    with writing():
+        for programme in db.session.scalars(
+            select(VoucherProgramme).where(VoucherProgramme.status != ProgrammeStatus.DRAFT)
+        ).all():
+            r, c = concentration.scan(programme, Actor(None, None, "cli"))
+            raised, cleared = raised + r, cleared + c
+        db.session.commit()
+    click.echo(f"concentration alerts raised: {raised}; cleared: {cleared}")
+
+
 outcomes_cli = AppGroup("outcomes", help="Scheduled jobs of pay-for-results contracts.")
 
 
@@ -266,6 +286,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(outcomes_cli)
     app.cli.add_command(bill_subscriptions)
     app.cli.add_command(send_refunds)
+    app.cli.add_command(concentration_check)
     app.cli.add_command(vouchers_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)

@@ -5,6 +5,7 @@ from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
 from marketplace.orders import models as orders_models
 from marketplace.outcomes import models as outcomes_models
+from marketplace.oversight import models as oversight_models
 from marketplace.payments import models as payments_models
 from marketplace.pool import models as pool_models
 from marketplace.vouchers import models as vouchers_models
@@ -15,6 +16,7 @@ __all__ = [
     "catalog_models",
     "orders_models",
     "outcomes_models",
+    "oversight_models",
     "payments_models",
     "pool_models",
     "vouchers_models",

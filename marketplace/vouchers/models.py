@@ -179,6 +179,9 @@ class VoucherProgramme(Base):
         ),
         CheckConstraint("issue_from <= redeem_by", name="dates_in_order"),
         CheckConstraint(
+            "concentration_threshold_bp BETWEEN 1 AND 10000", name="concentration_threshold"
+        ),
+        CheckConstraint(
             "min_revenue_fen IS NULL OR max_revenue_fen IS NULL"
             " OR min_revenue_fen <= max_revenue_fen",
             name="revenue_range",
@@ -209,6 +212,8 @@ class VoucherProgramme(Base):
     issue_from: Mapped[date]
     redeem_by: Mapped[date]
     issued_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Market concentration (防垄断): alert when one provider holds more than this share.
+    concentration_threshold_bp: Mapped[int] = mapped_column(default=3000, server_default="3000")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
 

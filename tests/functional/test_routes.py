@@ -91,6 +91,8 @@ EXPECTED = {
     "payments.invoice": "enterprise,provider",
     "payments.record": "provider owner",
     "payments.void": "provider owner",
+    "oversight.concentration_page": "agency",
+    "oversight.concentration_action": "agency owner",
     "payments.reissue": "provider owner",
     "payments.record_refund": "provider owner",
     "payments.pay": "enterprise owner",

@@ -1,0 +1,207 @@
+"""Market concentration (防垄断): each provider's share of a programme's redeemed voucher
+money and of its orders, per category and overall, the HHI, and the alerts they raise.
+
+HHI = Σ (share in per cent)²: 10,000 when one provider has everything; above 2,500 a market
+is highly concentrated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.catalog.models import PackageVersion
+from marketplace.db import db, utcnow
+from marketplace.errors import DomainError
+from marketplace.orders.models import OrderLine
+from marketplace.oversight.models import HHI_LIMIT, ConcentrationAlert
+from marketplace.security import Actor
+from marketplace.vouchers.models import Reservation, ReservationStatus, VoucherProgramme
+
+ALL = "all"
+INTEGRATION = "integration"
+
+
+@dataclass
+class Share:
+    provider: Organisation
+    value_fen: int
+    orders: int
+    value_bp: int = 0  # share of the category's redeemed value, in basis points
+    orders_bp: int = 0
+
+
+@dataclass
+class Market:
+    category: str  # a category code, INTEGRATION or ALL
+    shares: list[Share] = field(default_factory=list)
+
+    @property
+    def value_fen(self) -> int:
+        return sum(s.value_fen for s in self.shares)
+
+    @property
+    def orders(self) -> int:
+        return sum(s.orders for s in self.shares)
+
+    @property
+    def hhi_value(self) -> int:
+        return round(sum((s.value_bp / 100) ** 2 for s in self.shares))
+
+    @property
+    def hhi_orders(self) -> int:
+        return round(sum((s.orders_bp / 100) ** 2 for s in self.shares))
+
+
+def markets(programme: VoucherProgramme) -> list[Market]:
+    """Redeemed voucher money and voucher-paid order lines of the programme, by category and
+    provider, in one GROUP BY; the shares of each market and of all together."""
+    category = func.coalesce(PackageVersion.category_code, INTEGRATION)
+    rows = db.session.execute(
+        select(
+            category,
+            Reservation.provider_id,
+            func.sum(Reservation.amount_fen),
+            func.count(func.distinct(Reservation.order_line_id)),
+        )
+        .join(OrderLine, OrderLine.id == Reservation.order_line_id)
+        .outerjoin(PackageVersion, PackageVersion.id == OrderLine.version_id)
+        .where(
+            Reservation.programme_id == programme.id,
+            Reservation.status == ReservationStatus.REDEEMED,
+        )
+        .group_by(category, Reservation.provider_id)
+    ).all()
+    providers = {
+        o.id: o
+        for o in db.session.scalars(
+            select(Organisation).where(Organisation.id.in_({r[1] for r in rows}))
+        )
+    }
+    by_category: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for code, provider_id, value, orders in rows:
+        for key in (code, ALL):
+            by_category[key][provider_id][0] += int(value)
+            by_category[key][provider_id][1] += int(orders)
+    result = []
+    for code in sorted(by_category, key=lambda c: (c == ALL, c)):
+        market = Market(code)
+        for provider_id, (value, orders) in by_category[code].items():
+            market.shares.append(Share(providers[provider_id], value, orders))
+        for share in market.shares:
+            share.value_bp = share.value_fen * 10_000 // market.value_fen if market.value_fen else 0
+            share.orders_bp = share.orders * 10_000 // market.orders if market.orders else 0
+        market.shares.sort(key=lambda s: -s.value_fen)
+        result.append(market)
+    return result
+
+
+def breaches(programme: VoucherProgramme, found: list[Market]) -> dict[tuple, tuple[int, int]]:
+    """(category, measure, kind, provider) → (value, threshold) for each limit crossed now."""
+    limit = programme.concentration_threshold_bp
+    crossed: dict[tuple, tuple[int, int]] = {}
+    for market in found:
+        for share in market.shares:
+            if share.value_bp > limit:
+                crossed[(market.category, "value", "share", share.provider.id)] = (
+                    share.value_bp,
+                    limit,
+                )
+            if share.orders_bp > limit:
+                crossed[(market.category, "orders", "share", share.provider.id)] = (
+                    share.orders_bp,
+                    limit,
+                )
+        if market.hhi_value > HHI_LIMIT:
+            crossed[(market.category, "value", "hhi", 0)] = (market.hhi_value, HHI_LIMIT)
+        if market.hhi_orders > HHI_LIMIT:
+            crossed[(market.category, "orders", "hhi", 0)] = (market.hhi_orders, HHI_LIMIT)
+    return crossed
+
+
+def scan(programme: VoucherProgramme, actor: Actor) -> tuple[int, int]:
+    """Open an alert for each limit newly crossed, clear those no longer crossed; the history
+    stays. Returns (raised, cleared). Run daily, and by an official's button."""
+    crossed = breaches(programme, markets(programme))
+    open_alerts = {
+        (a.category, a.measure, a.kind, a.provider_id): a
+        for a in db.session.scalars(
+            select(ConcentrationAlert).where(
+                ConcentrationAlert.programme_id == programme.id,
+                ConcentrationAlert.cleared_at.is_(None),
+            )
+        )
+    }
+    raised = cleared = 0
+    for key, (value, threshold) in crossed.items():
+        if key in open_alerts:
+            continue
+        category, measure, kind, provider_id = key
+        alert = ConcentrationAlert(
+            programme_id=programme.id,
+            category=category,
+            measure=measure,
+            kind=kind,
+            provider_id=provider_id,
+            value=value,
+            threshold=threshold,
+        )
+        db.session.add(alert)
+        db.session.flush()
+        audit.record(
+            actor,
+            "concentration.alert_raised",
+            "programme",
+            programme.id,
+            category=category,
+            measure=measure,
+            kind=kind,
+            provider_id=provider_id,
+            value=value,
+        )
+        raised += 1
+    for key, alert in open_alerts.items():
+        if key not in crossed:
+            db.session.execute(
+                update(ConcentrationAlert)
+                .where(ConcentrationAlert.id == alert.id, ConcentrationAlert.cleared_at.is_(None))
+                .values(cleared_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            audit.record(
+                actor, "concentration.alert_cleared", "programme", programme.id, alert_id=alert.id
+            )
+            cleared += 1
+    return raised, cleared
+
+
+def alerts(programme: VoucherProgramme) -> list[ConcentrationAlert]:
+    stmt = (
+        select(ConcentrationAlert)
+        .where(ConcentrationAlert.programme_id == programme.id)
+        .order_by(ConcentrationAlert.cleared_at.is_not(None), ConcentrationAlert.id.desc())
+        .limit(100)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def set_threshold(programme: VoucherProgramme, threshold_bp: int, actor: Actor) -> None:
+
+    if not 1 <= threshold_bp <= 10_000:
+        raise DomainError(_l("Enter a share from 0.01 to 100."), field="threshold")
+    before = programme.concentration_threshold_bp
+    programme.concentration_threshold_bp = threshold_bp
+    db.session.flush()
+    audit.record(
+        actor,
+        "programme.concentration_threshold",
+        "programme",
+        programme.id,
+        before=before,
+        after=threshold_bp,
+    )

@@ -1,0 +1,95 @@
+"""Market concentration: shares, HHI and alerts with their history."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.accounts.models import Organisation
+from marketplace.oversight import concentration
+from marketplace.oversight.concentration import Market, Share
+from marketplace.oversight.models import ConcentrationAlert
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import services
+from tests.functional.test_vouchers import accepted_order
+from tests.functional.voucher_helpers import pilot
+
+
+def market(*shares_bp):
+    m = Market("mes")
+    for n, bp in enumerate(shares_bp):
+        m.shares.append(Share(Organisation(id=n + 1, name=f"P{n}"), bp, bp, bp, bp))
+    return m
+
+
+def test_hhi_and_breaches_on_fixed_shares():
+    m = market(5_000, 3_000, 2_000)
+    assert m.hhi_value == 50**2 + 30**2 + 20**2 == 3_800
+    programme = type("P", (), {"concentration_threshold_bp": 3_000})()
+    crossed = concentration.breaches(programme, [m])
+    assert set(crossed) == {
+        ("mes", "value", "share", 1),
+        ("mes", "orders", "share", 1),
+        ("mes", "value", "hhi", 0),
+        ("mes", "orders", "hhi", 0),
+    }
+    even = market(2_500, 2_500, 2_500, 2_500)
+    assert even.hhi_value == 2_500 and concentration.breaches(programme, [even]) == {}
+
+
+@pytest.fixture
+def p(app, dbs):
+    return pilot(app, dbs, tag="hhi")
+
+
+def test_one_provider_with_everything_raises_alerts_that_clear_and_stay_in_history(
+    app, dbs, p, monkeypatch
+):
+    from marketplace.vouchers import services as vouchers
+
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    programme = p.programme()
+    p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        found = concentration.markets(programme)
+        assert [m.category for m in found] == ["equipment_networking", "all"]
+        assert found[-1].shares[0].value_bp == 10_000 and found[-1].hhi_value == 10_000
+        assert concentration.scan(programme, p.official_actor) == (8, 0)
+        assert concentration.scan(programme, p.official_actor) == (0, 0)  # already open
+        concentration.set_threshold(programme, 10_000, p.official_actor)
+        assert concentration.scan(programme, p.official_actor) == (0, 4)  # shares cleared
+    assert dbs.scalar(select(func.count(ConcentrationAlert.id))) == 8  # the history stays
+    assert (
+        dbs.scalar(
+            select(func.count(ConcentrationAlert.id)).where(ConcentrationAlert.cleared_at.is_(None))
+        )
+        == 4
+    )
+
+
+def test_the_concentration_page_and_its_check(client, dbs, p, app, monkeypatch):
+    from marketplace.vouchers import services as vouchers
+
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    programme = p.programme()
+    p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    client.login("official@hhi.cn")
+    page = client.text(f"/agency/programmes/{programme.id}/concentration")
+    assert p.provider.name in page and "100.0%" in page
+    assert client.form(f"/agency/programmes/{programme.id}/concentration/scan").status_code == 302
+    assert dbs.scalar(select(func.count(ConcentrationAlert.id))) == 8
+    bad = client.form(
+        f"/agency/programmes/{programme.id}/concentration/threshold",
+        {"threshold": "150"},
+        follow_redirects=True,
+    )
+    assert "0.01" in bad.get_data(as_text=True)
+    result = app.test_cli_runner().invoke(args=["concentration-check"])
+    assert result.exit_code == 0 and "raised: 0" in result.output
+    other = OrganisationFactory(agency=True)
+    UserFactory(org=other, email="other@hhi.cn")
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("other@hhi.cn")
+    assert client.get(f"/agency/programmes/{programme.id}/concentration").status_code == 404

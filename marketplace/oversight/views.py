@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from wtforms import DateField, StringField
+from wtforms.validators import Length, Optional
 
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.errors import DomainError
 from marketplace.forms import Form
-from marketplace.oversight import concentration
-from marketplace.rendering import render
+from marketplace.oversight import audit_search, concentration
+from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, requires
 from marketplace.vouchers import services as vouchers
 
@@ -78,3 +81,68 @@ def concentration_action(programme_id: int, action: str) -> ResponseReturnValue:
             "success",
         )
     return redirect(url_for("oversight.concentration_page", programme_id=p.id))
+
+
+class AuditForm(Form):
+    class Meta:
+        csrf = False  # a search (GET) form
+
+    actor = StringField(_l("Actor (name or e-mail)"), validators=[Optional(), Length(max=100)])
+    organisation = StringField(
+        _l("Organisation (name or credit code)"), validators=[Optional(), Length(max=200)]
+    )
+    action = StringField(
+        _l("Action (e.g. settlement, voucher.revoked)"), validators=[Optional(), Length(max=60)]
+    )
+    object_type = StringField(_l("Object type"), validators=[Optional(), Length(max=40)])
+    object_id = StringField(_l("Object id"), validators=[Optional(), Length(max=64)])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("Until"), validators=[Optional()])
+
+
+def _audit_query() -> tuple[AuditForm, audit_search.Query | None]:
+    form = AuditForm(request.args)
+    if request.args and not form.validate():
+        return form, None
+    return form, audit_search.Query(
+        actor=form.actor.data or "",
+        organisation=form.organisation.data or "",
+        action=form.action.data or "",
+        object_type=form.object_type.data or "",
+        object_id=form.object_id.data or "",
+        since=form.since.data,
+        until=form.until.data,
+    )
+
+
+@bp.get("/agency/audit")
+@requires(OrgKind.AGENCY)
+def audit_trail() -> ResponseReturnValue:
+    form, query = _audit_query()
+    page = page_number()
+    entries = audit_search.search(current_user.org, query, page) if query else []
+    users, orgs = audit_search.who(entries)
+    return render(
+        "oversight/audit.html",
+        form=form,
+        entries=entries,
+        users=users,
+        orgs=orgs,
+        page=page,
+        args={k: v for k, v in request.args.items() if k != "page"},
+        status=200 if query else 422,
+    )
+
+
+@bp.get("/agency/audit.csv")
+@requires(OrgKind.AGENCY)
+def audit_csv() -> ResponseReturnValue:
+    _form, query = _audit_query()
+    if query is None:
+        return redirect(url_for("oversight.audit_trail") + "?" + request.query_string.decode())
+    body = "\ufeff" + audit_search.as_csv(current_user.org, query)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )

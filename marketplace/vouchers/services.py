@@ -1213,6 +1213,14 @@ def reserve(
             db.session.add(reservation)
             db.session.flush()
             _entry(share.voucher.id, EntryKind.RESERVE, share.amount_fen, actor, reservation.id)
+            audit.record(
+                actor,
+                "vouchers.reserved",
+                "voucher",
+                share.voucher.id,
+                amount_fen=share.amount_fen,
+                order_line_id=reservation.order_line_id,
+            )
             total += share.amount_fen
     for line in subsidies:
         for share in line.shares:

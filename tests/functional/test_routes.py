@@ -93,6 +93,8 @@ EXPECTED = {
     "payments.void": "provider owner",
     "oversight.concentration_page": "agency",
     "oversight.concentration_action": "agency owner",
+    "oversight.audit_trail": "agency",
+    "oversight.audit_csv": "agency",
     "payments.reissue": "provider owner",
     "payments.record_refund": "provider owner",
     "payments.pay": "enterprise owner",

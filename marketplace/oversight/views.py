@@ -18,12 +18,29 @@ from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.errors import DomainError
 from marketplace.forms import Form
-from marketplace.oversight import audit_search, concentration
+from marketplace.oversight import audit_search, concentration, transparency
+from marketplace.pool import services as pool
 from marketplace.rendering import page_number, render
-from marketplace.security import current_actor, requires
+from marketplace.security import current_actor, public, requires
 from marketplace.vouchers import services as vouchers
 
 bp = Blueprint("oversight", __name__)
+
+
+@bp.get("/transparency")
+@public
+def transparency_page() -> ResponseReturnValue:
+    agencies = pool.agencies()
+    chosen = request.args.get("agency", type=int)
+    agency = next((a for a in agencies if a.id == chosen), agencies[0] if agencies else None)
+    return render(
+        "oversight/transparency.html",
+        agencies=agencies,
+        agency=agency,
+        members=transparency.members(agency) if agency else [],
+        programmes=transparency.programmes(agency) if agency else [],
+        hhi_limit=concentration.HHI_LIMIT,
+    )
 
 
 @bp.get("/agency/programmes/<id:programme_id>/concentration")

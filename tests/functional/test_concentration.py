@@ -93,3 +93,16 @@ def test_the_concentration_page_and_its_check(client, dbs, p, app, monkeypatch):
     client.post("/logout", data={"csrf_token": client.csrf_token()})
     client.login("other@hhi.cn")
     assert client.get(f"/agency/programmes/{programme.id}/concentration").status_code == 404
+
+
+def test_the_transparency_page_is_public_and_shows_no_enterprise(client, dbs, p, app, monkeypatch):
+    from marketplace.vouchers import services as vouchers
+
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    programme = p.programme()
+    p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    page = client.text(f"/transparency?agency={p.agency.id}")  # nobody logged in
+    assert programme.name in page and p.provider.name in page and "10000" in page  # the HHI
+    assert p.enterprise.name not in page and p.enterprise.credit_code not in page
+    assert client.get("/transparency?agency=999999").status_code == 200

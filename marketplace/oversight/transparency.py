@@ -1,0 +1,54 @@
+"""The public transparency page (/transparency): how an agency chose its providers and spent
+its vouchers. Aggregates and providers only; nothing about any enterprise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import Organisation
+from marketplace.db import db
+from marketplace.oversight import concentration
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
+
+# Pool decisions shown publicly; applications still pending and rejections stay private.
+PUBLIC_STATUSES = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
+
+
+@dataclass
+class ProgrammeFigures:
+    programme: VoucherProgramme
+    totals: vouchers.Totals
+    market: concentration.Market | None
+
+
+def members(agency: Organisation) -> list[PoolMembership]:
+    stmt = (
+        select(PoolMembership)
+        .where(PoolMembership.agency_id == agency.id, PoolMembership.status.in_(PUBLIC_STATUSES))
+        .options(selectinload(PoolMembership.history))
+        .order_by(PoolMembership.status, PoolMembership.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def programmes(agency: Organisation) -> list[ProgrammeFigures]:
+    stmt = (
+        select(VoucherProgramme)
+        .where(
+            VoucherProgramme.agency_id == agency.id,
+            VoucherProgramme.status != ProgrammeStatus.DRAFT,
+        )
+        .order_by(VoucherProgramme.id.desc())
+    )
+    figures = []
+    for programme in db.session.scalars(stmt):
+        overall = [m for m in concentration.markets(programme) if m.category == concentration.ALL]
+        figures.append(
+            ProgrammeFigures(programme, vouchers.totals(programme), overall[0] if overall else None)
+        )
+    return figures

@@ -24,6 +24,9 @@ from marketplace.security import Actor
 from marketplace.vouchers.models import Reservation, ReservationStatus, VoucherProgramme
 
 ALL = "all"
+# A market of a handful of order lines says little: one order is 100 % of one. Alerts wait
+# until a market has this many voucher-paid order lines.
+MIN_ORDERS_FOR_ALERT = 5
 INTEGRATION = "integration"
 
 
@@ -106,6 +109,8 @@ def breaches(programme: VoucherProgramme, found: list[Market]) -> dict[tuple, tu
     limit = programme.concentration_threshold_bp
     crossed: dict[tuple, tuple[int, int]] = {}
     for market in found:
+        if market.orders < MIN_ORDERS_FOR_ALERT:
+            continue
         for share in market.shares:
             if share.value_bp > limit:
                 crossed[(market.category, "value", "share", share.provider.id)] = (

@@ -112,7 +112,7 @@ class FlagStatus(Labelled):
 
 _LABELLED: list[tuple[Labelled, Any]] = [
     (ProgrammeStatus.DRAFT, _l("Draft")),
-    (ProgrammeStatus.OPEN, _l("Open")),
+    (ProgrammeStatus.OPEN, _l("Open for vouchers")),
     (ProgrammeStatus.CLOSED, _l("Closed")),
     (ProgrammeMode.OPEN, _l("Open mode")),
     (ProgrammeMode.INTEGRATOR, _l("Integrator mode")),

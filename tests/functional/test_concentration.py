@@ -22,6 +22,13 @@ def market(*shares_bp):
     return m
 
 
+def test_a_market_of_a_few_orders_raises_no_alert():
+    programme = type("P", (), {"concentration_threshold_bp": 3_000})()
+    tiny = Market("mes")
+    tiny.shares.append(Share(Organisation(id=1, name="P"), 100, 1, 10_000, 10_000))
+    assert concentration.breaches(programme, [tiny]) == {}
+
+
 def test_hhi_and_breaches_on_fixed_shares():
     m = market(5_000, 3_000, 2_000)
     assert m.hhi_value == 50**2 + 30**2 + 20**2 == 3_800
@@ -48,6 +55,7 @@ def test_one_provider_with_everything_raises_alerts_that_clear_and_stay_in_histo
     from marketplace.vouchers import services as vouchers
 
     monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setattr(concentration, "MIN_ORDERS_FOR_ALERT", 1)
     programme = p.programme()
     p.issue_to(programme)
     accepted_order(app, dbs, p)
@@ -72,6 +80,7 @@ def test_the_concentration_page_and_its_check(client, dbs, p, app, monkeypatch):
     from marketplace.vouchers import services as vouchers
 
     monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setattr(concentration, "MIN_ORDERS_FOR_ALERT", 1)
     programme = p.programme()
     p.issue_to(programme)
     accepted_order(app, dbs, p)

@@ -564,7 +564,7 @@ def test_every_state_has_its_own_label(app):
         assert all(member.label for enum in enums for member in enum)
         assert models.ProgrammeMode.OPEN.label == "Open mode"
         assert models.FlagStatus.OPEN.label == "Held for review"
-        assert models.ProgrammeStatus.OPEN.label == "Open"
+        assert models.ProgrammeStatus.OPEN.label == "Open for vouchers"
 
 
 def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, dbs, p):

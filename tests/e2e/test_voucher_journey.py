@@ -122,7 +122,7 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     flag.get_by_placeholder("您核查了什么").fill("已电话回访企业，系统确已上线。")
     flag.get_by_role("button", name="清除").click()
     expect(page.locator(".flashes")).to_contain_text("已记录决定")
-    page.get_by_role("link", name="转型券项目").click()
+    page.get_by_role("link", name="转型券项目", exact=True).click()
     page.get_by_role("link", name="石家庄市2026年第二批转型券").click()
     page.get_by_role("button", name="生成结算单").first.click()
     expect(page.locator("h1")).to_contain_text("JS")

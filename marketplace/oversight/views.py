@@ -18,7 +18,7 @@ from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.errors import DomainError
 from marketplace.forms import Form
-from marketplace.oversight import audit_search, concentration, transparency
+from marketplace.oversight import audit_search, concentration, modes, transparency
 from marketplace.pool import services as pool
 from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, public, requires
@@ -40,6 +40,16 @@ def transparency_page() -> ResponseReturnValue:
         members=transparency.members(agency) if agency else [],
         programmes=transparency.programmes(agency) if agency else [],
         hhi_limit=concentration.HHI_LIMIT,
+    )
+
+
+@bp.get("/agency/modes")
+@requires(OrgKind.AGENCY)
+def modes_page() -> ResponseReturnValue:
+    return render(
+        "oversight/modes.html",
+        everywhere=modes.compare(),
+        mine=modes.compare(current_user.org),
     )
 
 

@@ -115,3 +115,24 @@ def test_the_transparency_page_is_public_and_shows_no_enterprise(client, dbs, p,
     assert programme.name in page and p.provider.name in page and "10000" in page  # the HHI
     assert p.enterprise.name not in page and p.enterprise.credit_code not in page
     assert client.get("/transparency?agency=999999").status_code == 200
+
+
+def test_integrator_and_open_modes_side_by_side(client, dbs, p, app, monkeypatch):
+    from marketplace.oversight import modes
+    from marketplace.vouchers import services as vouchers
+    from marketplace.vouchers.models import ProgrammeMode
+
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    programme = p.programme()  # open mode
+    p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        integrator, open_mode = modes.compare(p.agency)
+    assert integrator.mode is ProgrammeMode.INTEGRATOR and integrator.lines == 0
+    assert integrator.price_per_module_fen is None  # nothing to compare yet: shown as —
+    assert (open_mode.lines, open_mode.modules, open_mode.providers) == (1, 1, 1)
+    assert open_mode.price_per_module_fen == 60_000_00 and open_mode.integration_share_bp == 0
+    assert open_mode.median_days_to_delivery is not None
+    client.login("official@hhi.cn")
+    page = client.text("/agency/modes")
+    assert "¥60,000.00" in page

@@ -94,6 +94,7 @@ EXPECTED = {
     "oversight.concentration_page": "agency",
     "oversight.concentration_action": "agency owner",
     "oversight.audit_trail": "agency",
+    "oversight.modes_page": "agency",
     "oversight.transparency_page": "public",
     "oversight.audit_csv": "agency",
     "payments.reissue": "provider owner",

@@ -17,10 +17,13 @@ from marketplace.db import db
 from marketplace.orders import aftercare
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus
+from marketplace.oversight import concentration
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
 from marketplace.security import public, requires
+from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import settlement
 
 bp = Blueprint("home", __name__)
 
@@ -52,6 +55,10 @@ def dashboard() -> ResponseReturnValue:
     elif org.kind is OrgKind.AGENCY:
         context["pending"] = pool.count_in(org, PoolStatus.APPLIED)
         context["admitted"] = pool.count_in(org, PoolStatus.ADMITTED)
+        context["programmes"] = vouchers.programmes_of(org)
+        context["applications"] = vouchers.count_pending_applications(org)
+        context["held"] = len(settlement.open_flags(org))
+        context["alerts"] = concentration.active_alerts(org.id)
     return render(
         f"home/dashboard_{org.kind.value}.html",
         org=org,

@@ -210,3 +210,12 @@ def set_threshold(programme: VoucherProgramme, threshold_bp: int, actor: Actor) 
         before=before,
         after=threshold_bp,
     )
+
+
+def active_alerts(agency_id: int) -> int:
+    stmt = (
+        select(func.count(ConcentrationAlert.id))
+        .join(VoucherProgramme, VoucherProgramme.id == ConcentrationAlert.programme_id)
+        .where(VoucherProgramme.agency_id == agency_id, ConcentrationAlert.cleared_at.is_(None))
+    )
+    return int(db.session.scalar(stmt) or 0)

@@ -886,6 +886,18 @@ def decide_application(
     )
 
 
+def count_pending_applications(agency: Organisation) -> int:
+    stmt = (
+        select(func.count(VoucherApplication.id))
+        .join(VoucherProgramme, VoucherProgramme.id == VoucherApplication.programme_id)
+        .where(
+            VoucherProgramme.agency_id == agency.id,
+            VoucherApplication.status == ApplicationStatus.PENDING,
+        )
+    )
+    return int(db.session.scalar(stmt) or 0)
+
+
 def pending_applications(programme: VoucherProgramme) -> list[VoucherApplication]:
     stmt = (
         select(VoucherApplication)

@@ -272,3 +272,24 @@ def test_batch_issue_with_htmx_navigates_to_the_result(client, dbs, p):
     assert again.status_code == 204
     assert again.headers["HX-Redirect"].endswith(f"/agency/programmes/{programme.id}/issue")
     assert "没有尚未领券的符合条件企业" in client.text(again.headers["HX-Redirect"])
+
+
+def test_the_agency_dashboard_shows_programmes_and_what_waits(client, dbs, p, app):
+    programme = p.programme()
+    p.issue_to(programme)
+    client.login("owner@web.cn")
+    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "e" * 20})
+    line = the_line(dbs, p.enterprise)
+    move(
+        app,
+        dbs,
+        line,
+        LineEvent.ACCEPT,
+        LineEvent.START,
+        LineEvent.DELIVER,
+        LineEvent.ACCEPT_DELIVERY,
+    )  # implausibly fast: held
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("official@web.cn")
+    page = client.text("/dashboard")
+    assert programme.name in page and "1 笔核销因风险标记暂缓" in page

@@ -18,7 +18,15 @@ from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.errors import DomainError
 from marketplace.forms import Form
-from marketplace.oversight import audit_search, concentration, modes, transparency
+from marketplace.money import format_fen
+from marketplace.oversight import (
+    audit_search,
+    charts,
+    concentration,
+    dashboard,
+    modes,
+    transparency,
+)
 from marketplace.pool import services as pool
 from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, public, requires
@@ -40,6 +48,36 @@ def transparency_page() -> ResponseReturnValue:
         members=transparency.members(agency) if agency else [],
         programmes=transparency.programmes(agency) if agency else [],
         hhi_limit=concentration.HHI_LIMIT,
+    )
+
+
+@bp.get("/agency/programmes/<id:programme_id>/burn")
+@requires(OrgKind.AGENCY)
+def burn_page(programme_id: int) -> ResponseReturnValue:
+    p = vouchers.programme_for(current_user.org, programme_id)
+    months = dashboard.burn(p)
+    chart = charts.bars(
+        [m.month for m in months],
+        [
+            (_("Issued"), [m.issued_fen for m in months]),
+            (_("Redeemed"), [m.redeemed_fen for m in months]),
+            (_("Settled"), [m.settled_fen for m in months]),
+        ],
+        _("Voucher money by month"),
+        value_text=format_fen,
+    )
+    return render("oversight/burn.html", p=p, months=months, chart=chart)
+
+
+@bp.get("/agency/programmes/<id:programme_id>/burn.csv")
+@requires(OrgKind.AGENCY)
+def burn_csv(programme_id: int) -> ResponseReturnValue:
+    p = vouchers.programme_for(current_user.org, programme_id)
+    body = "\ufeff" + dashboard.as_csv(p, dashboard.burn(p))
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="programme-{p.id}-by-month.csv"'},
     )
 
 

@@ -136,3 +136,19 @@ def test_integrator_and_open_modes_side_by_side(client, dbs, p, app, monkeypatch
     client.login("official@hhi.cn")
     page = client.text("/agency/modes")
     assert "¥60,000.00" in page
+
+
+def test_voucher_money_by_month_chart_table_and_csv(client, dbs, p, app):
+    programme = p.programme()
+    p.issue_to(programme)
+    p.issue_to(programme)
+    client.login("official@hhi.cn")
+    page = client.text(f"/agency/programmes/{programme.id}/burn")
+    assert "<svg" in page and "<script" not in page.split("<svg", 1)[1].split("</svg>")[0]
+    assert "¥40,000.00" in page  # two vouchers issued this month, in the table
+    export = client.get(f"/agency/programmes/{programme.id}/burn.csv")
+    assert export.mimetype == "text/csv" and "40000.00" in export.get_data(as_text=True)
+    from marketplace.oversight import charts
+
+    svg = charts.bars(["<b>"], [("x&y", [5])], "t<itle")
+    assert "<b>" not in svg and "&lt;b&gt;" in svg and "x&amp;y" in svg

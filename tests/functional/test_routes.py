@@ -95,6 +95,8 @@ EXPECTED = {
     "oversight.concentration_action": "agency owner",
     "oversight.audit_trail": "agency",
     "oversight.modes_page": "agency",
+    "oversight.burn_page": "agency",
+    "oversight.burn_csv": "agency",
     "oversight.transparency_page": "public",
     "oversight.audit_csv": "agency",
     "payments.reissue": "provider owner",

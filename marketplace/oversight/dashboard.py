@@ -1,0 +1,74 @@
+"""A programme's money over time: issued, redeemed and settled by month, from the ledger in
+one GROUP BY (the month computed by the database)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+
+from marketplace.db import db
+from marketplace.vouchers.models import EntryKind, Voucher, VoucherEntry, VoucherProgramme
+
+
+def month_of(column: Any) -> ColumnElement[str]:
+    """``YYYY-MM`` of a timestamp, in UTC, on SQLite and on PostgreSQL."""
+    if db.engine.dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+@dataclass(frozen=True)
+class Month:
+    month: str
+    issued_fen: int
+    redeemed_fen: int
+    settled_fen: int
+    returned_fen: int  # revoked, expired or clawed back
+
+
+def burn(programme: VoucherProgramme) -> list[Month]:
+    month = month_of(VoucherEntry.at)
+
+    def total(*kinds: EntryKind) -> ColumnElement[int]:
+        return func.coalesce(
+            func.sum(case((VoucherEntry.kind.in_(kinds), VoucherEntry.amount_fen), else_=0)), 0
+        )
+
+    rows = db.session.execute(
+        select(
+            month,
+            total(EntryKind.ISSUE),
+            total(EntryKind.REDEEM),
+            total(EntryKind.SETTLE),
+            total(EntryKind.REVOKE, EntryKind.EXPIRE, EntryKind.CLAWBACK),
+        )
+        .join(Voucher, Voucher.id == VoucherEntry.voucher_id)
+        .where(Voucher.programme_id == programme.id)
+        .group_by(month)
+        .order_by(month)
+    ).all()
+    return [Month(str(m), int(i), int(r), int(s), int(x)) for m, i, r, s, x in rows]
+
+
+def as_csv(programme: VoucherProgramme, months: list[Month]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["programme", "month", "issued_yuan", "redeemed_yuan", "settled_yuan", "returned_yuan"]
+    )
+    for m in months:
+        writer.writerow(
+            [
+                programme.name,
+                m.month,
+                *(
+                    f"{v / 100:.2f}"
+                    for v in (m.issued_fen, m.redeemed_fen, m.settled_fen, m.returned_fen)
+                ),
+            ]
+        )
+    return out.getvalue()

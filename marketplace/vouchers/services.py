@@ -950,13 +950,13 @@ def revoke(voucher: Voucher, reason: str, actor: Actor) -> None:
         .execution_options(synchronize_session=False)
     )
     assert returned.rowcount == 1  # type: ignore[attr-defined]
-    _entry(voucher.id, EntryKind.REVOKE, amount, actor, note=reason)
+    ledger_entry(voucher.id, EntryKind.REVOKE, amount, actor, note=reason)
     db.session.refresh(voucher)
     db.session.refresh(voucher.programme)
     audit.record(actor, "voucher.revoked", "voucher", voucher.id, reason=reason, amount_fen=amount)
 
 
-def _entry(
+def ledger_entry(
     voucher_id: int,
     kind: EntryKind,
     amount_fen: int,
@@ -1224,7 +1224,9 @@ def reserve(
             )
             db.session.add(reservation)
             db.session.flush()
-            _entry(share.voucher.id, EntryKind.RESERVE, share.amount_fen, actor, reservation.id)
+            ledger_entry(
+                share.voucher.id, EntryKind.RESERVE, share.amount_fen, actor, reservation.id
+            )
             audit.record(
                 actor,
                 "vouchers.reserved",
@@ -1254,7 +1256,7 @@ def reservations_for_lines(line_ids: Sequence[int]) -> dict[int, list[Reservatio
     return found
 
 
-def _move_reservation(
+def move_reservation(
     reservation: Reservation,
     before: ReservationStatus,
     after: ReservationStatus,
@@ -1271,7 +1273,7 @@ def _move_reservation(
 
 
 def _unreserve(reservation: Reservation, actor: Actor, note: str) -> int:
-    if not _move_reservation(reservation, ReservationStatus.RESERVED, ReservationStatus.RELEASED):
+    if not move_reservation(reservation, ReservationStatus.RESERVED, ReservationStatus.RELEASED):
         return 0
     moved = db.session.execute(
         update(Voucher)
@@ -1280,7 +1282,7 @@ def _unreserve(reservation: Reservation, actor: Actor, note: str) -> int:
         .execution_options(synchronize_session=False)
     )
     assert moved.rowcount == 1  # type: ignore[attr-defined]
-    _entry(
+    ledger_entry(
         reservation.voucher_id,
         EntryKind.RELEASE,
         reservation.amount_fen,
@@ -1363,7 +1365,7 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
             _unreserve(reservation, actor, note="redeem-by date passed")
             _bill_shortfall(reservation, actor)
             continue
-        if not _move_reservation(
+        if not move_reservation(
             reservation, ReservationStatus.RESERVED, ReservationStatus.REDEEMED, redeemed_at=now
         ):
             continue
@@ -1380,7 +1382,7 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
             .execution_options(synchronize_session=False)
         )
         assert moved.rowcount == 1  # type: ignore[attr-defined]
-        _entry(
+        ledger_entry(
             reservation.voucher_id, EntryKind.REDEEM, reservation.amount_fen, actor, reservation.id
         )
         db.session.expire(reservation)
@@ -1475,7 +1477,9 @@ def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
     ).all()
     for voucher_id, expired in rows:
         if expired:
-            _entry(voucher_id, EntryKind.EXPIRE, int(expired), actor, note="redeem-by date passed")
+            ledger_entry(
+                voucher_id, EntryKind.EXPIRE, int(expired), actor, note="redeem-by date passed"
+            )
     db.session.expire_all()
     if rows:
         audit.record(

@@ -34,7 +34,7 @@ from marketplace.vouchers.models import (
     Voucher,
     VoucherProgramme,
 )
-from marketplace.vouchers.services import _entry, _move_reservation
+from marketplace.vouchers.services import ledger_entry, move_reservation
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
             .execution_options(synchronize_session=False)
         )
         assert moved.rowcount == 1  # type: ignore[attr-defined]
-        _entry(
+        ledger_entry(
             reservation.voucher_id,
             EntryKind.SETTLE,
             reservation.amount_fen,
@@ -365,7 +365,7 @@ def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
     _lock(flag.reservation_id)
     _decide(flag, FlagStatus.UPHELD, note, actor)
     reservation = flag.reservation
-    if not _move_reservation(
+    if not move_reservation(
         reservation,
         ReservationStatus.REDEEMED,
         ReservationStatus.CLAWED_BACK,
@@ -388,7 +388,7 @@ def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
         .execution_options(synchronize_session=False)
     )
     assert moved.rowcount == 1  # type: ignore[attr-defined]
-    _entry(
+    ledger_entry(
         reservation.voucher_id,
         EntryKind.CLAWBACK,
         reservation.amount_fen,

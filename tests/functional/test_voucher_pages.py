@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.db import local_today
-from marketplace.orders.models import LineEvent, Order
+from marketplace.orders.models import Order
 from marketplace.vouchers.models import (
     IssueRun,
     Reservation,
@@ -19,7 +19,7 @@ from marketplace.vouchers.models import (
     VoucherProgramme,
 )
 from tests.factories import OrganisationFactory, UserFactory
-from tests.functional.test_vouchers import move, the_line
+from tests.functional.test_vouchers import ACCEPTED, move, the_line
 from tests.functional.voucher_helpers import pilot
 
 KEY_RE = re.compile(r'name="key"[^>]*value="([^"]+)"')
@@ -163,20 +163,7 @@ def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatc
     monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
     programme = p.programme()
     p.issue_to(programme)
-    client.login("owner@web.cn")
-    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "c" * 20})
-    line = the_line(dbs, p.enterprise)
-    move(
-        app,
-        dbs,
-        line,
-        LineEvent.ACCEPT,
-        LineEvent.START,
-        LineEvent.DELIVER,
-        LineEvent.ACCEPT_DELIVERY,
-    )
-    client.post("/logout", data={"csrf_token": client.csrf_token()})
-    client.login("official@web.cn")
+    order_accepted_then_official(client, dbs, app, p, "c")
     drawn = client.form(
         f"/agency/programmes/{programme.id}/settlements", {"provider_id": str(p.provider.id)}
     )
@@ -202,23 +189,20 @@ def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatc
     assert "HX-20261123-01" in client.text(f"/settlements/{s.id}")
 
 
+def order_accepted_then_official(client, dbs, app, p, key_char):
+    """The enterprise orders through the page and the line is accepted (验收); then the
+    official is the one logged in."""
+    client.login("owner@web.cn")
+    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": key_char * 20})
+    move(app, dbs, the_line(dbs, p.enterprise), *ACCEPTED)
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+    client.login("official@web.cn")
+
+
 def test_risk_flags_page_clears_a_flag(client, dbs, p, app):
     programme = p.programme()
     p.issue_to(programme)
-    client.login("owner@web.cn")
-    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "d" * 20})
-    line = the_line(dbs, p.enterprise)
-    move(
-        app,
-        dbs,
-        line,
-        LineEvent.ACCEPT,
-        LineEvent.START,
-        LineEvent.DELIVER,
-        LineEvent.ACCEPT_DELIVERY,
-    )  # implausibly fast: held
-    client.post("/logout", data={"csrf_token": client.csrf_token()})
-    client.login("official@web.cn")
+    order_accepted_then_official(client, dbs, app, p, "d")  # implausibly fast: held
     page = client.text("/agency/risk-flags")
     flag_id = re.search(r"/agency/risk-flags/(\d+)/clear", page).group(1)
     client.form(f"/agency/risk-flags/{flag_id}/clear", {"reason": "现场核查属实"})
@@ -277,19 +261,6 @@ def test_batch_issue_with_htmx_navigates_to_the_result(client, dbs, p):
 def test_the_agency_dashboard_shows_programmes_and_what_waits(client, dbs, p, app):
     programme = p.programme()
     p.issue_to(programme)
-    client.login("owner@web.cn")
-    client.form(f"/my-bundles/{p.bundle().id}/checkout", {"key": "e" * 20})
-    line = the_line(dbs, p.enterprise)
-    move(
-        app,
-        dbs,
-        line,
-        LineEvent.ACCEPT,
-        LineEvent.START,
-        LineEvent.DELIVER,
-        LineEvent.ACCEPT_DELIVERY,
-    )  # implausibly fast: held
-    client.post("/logout", data={"csrf_token": client.csrf_token()})
-    client.login("official@web.cn")
+    order_accepted_then_official(client, dbs, app, p, "e")  # implausibly fast: held
     page = client.text("/dashboard")
     assert programme.name in page and "1 笔核销因风险标记暂缓" in page

@@ -305,6 +305,10 @@ def the_line(dbs, enterprise):
     return order.lines[0]
 
 
+# From placed to accepted by the enterprise (验收).
+ACCEPTED = (LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER, LineEvent.ACCEPT_DELIVERY)
+
+
 def move(app, dbs, line, *events):
     kinds = {
         LineEvent.ACCEPT: "provider",
@@ -361,15 +365,7 @@ def test_rejection_releases_and_acceptance_redeems(app, dbs, p):
     with services(app, dbs):
         orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
     line = the_line(dbs, p.enterprise)
-    move(
-        app,
-        dbs,
-        line,
-        LineEvent.ACCEPT,
-        LineEvent.START,
-        LineEvent.DELIVER,
-        LineEvent.ACCEPT_DELIVERY,
-    )
+    move(app, dbs, line, *ACCEPTED)
     dbs.refresh(voucher)
     assert (voucher.reserved_fen, voucher.redeemed_fen) == (0, 20_000_00)
     kinds = list(dbs.scalars(select(VoucherEntry.kind).order_by(VoucherEntry.id)))
@@ -444,15 +440,7 @@ def accepted_order(app, dbs, p):
     with services(app, dbs):
         orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
     line = the_line(dbs, p.enterprise)
-    move(
-        app,
-        dbs,
-        line,
-        LineEvent.ACCEPT,
-        LineEvent.START,
-        LineEvent.DELIVER,
-        LineEvent.ACCEPT_DELIVERY,
-    )
+    move(app, dbs, line, *ACCEPTED)
     return line
 
 

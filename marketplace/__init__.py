@@ -116,6 +116,8 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.views import bp as outcomes_bp
+    from marketplace.oversight.data_views import bp as data_bp
+    from marketplace.oversight.evaluation_views import bp as evaluation_bp
     from marketplace.oversight.views import bp as oversight_bp
     from marketplace.payments.views import bp as payments_bp
     from marketplace.pool.views import bp as pool_bp
@@ -133,6 +135,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payments_bp)
     app.register_blueprint(outcomes_bp)
     app.register_blueprint(oversight_bp)
+    app.register_blueprint(evaluation_bp)
+    app.register_blueprint(data_bp)
 
 
 def _register_request_hooks(app: Flask) -> None:

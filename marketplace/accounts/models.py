@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace import audit
 from marketplace.db import Base, BilingualName, created_at, intpk, str_enum
 
 
@@ -288,3 +289,88 @@ class PasswordReset(Base):
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class GrantScope(StrEnum):
+    PROFILE = "profile"
+    MEASUREMENTS = "measurements"
+    KPI_REPORTS = "kpi_reports"
+    TICKETS = "tickets"
+
+    @property
+    def label(self) -> str:
+        return str(GRANT_SCOPE_LABELS[self])
+
+
+GRANT_SCOPE_LABELS = {
+    GrantScope.PROFILE: _l("Profile and diagnoses"),
+    GrantScope.MEASUREMENTS: _l("Outcome measurements"),
+    GrantScope.KPI_REPORTS: _l("KPI reports"),
+    GrantScope.TICKETS: _l("Support tickets"),
+}
+
+
+class DataGrant(Base):
+    """An enterprise's permission (数据授权) for one provider or assessor to see some of its
+    data for a period; revocable at any time."""
+
+    __tablename__ = "data_grants"
+    __table_args__ = (
+        CheckConstraint("starts_on <= ends_on", name="period_in_order"),
+        CheckConstraint("enterprise_id <> grantee_id", name="distinct_orgs"),
+        CheckConstraint("profile OR measurements OR kpi_reports OR tickets", name="some_scope"),
+        Index("ix_data_grants_grantee_id_enterprise_id", "grantee_id", "enterprise_id"),
+    )
+
+    id: Mapped[intpk]
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    grantee_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    profile: Mapped[bool] = mapped_column(default=False)
+    measurements: Mapped[bool] = mapped_column(default=False)
+    kpi_reports: Mapped[bool] = mapped_column(default=False)
+    tickets: Mapped[bool] = mapped_column(default=False)
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    grantee: Mapped[Organisation] = relationship(foreign_keys=[grantee_id])
+
+    @property
+    def scopes(self) -> list[GrantScope]:
+        return [s for s in GrantScope if getattr(self, s.value)]
+
+    def active_on(self, day: date) -> bool:
+        return self.revoked_at is None and self.starts_on <= day <= self.ends_on
+
+
+class DataAccess(Base):
+    """One view of an enterprise's granted data by another organisation (append-only)."""
+
+    __tablename__ = "data_access_log"
+    __table_args__ = (Index("ix_data_access_log_enterprise_id_at", "enterprise_id", "at"),)
+
+    id: Mapped[intpk]
+    grant_id: Mapped[int] = mapped_column(ForeignKey("data_grants.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    viewer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    viewer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    scope: Mapped[GrantScope] = mapped_column(str_enum(GrantScope))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[created_at]
+
+    viewer_org: Mapped[Organisation] = relationship(foreign_keys=[viewer_org_id])
+    viewer_user: Mapped[User | None] = relationship(foreign_keys=[viewer_user_id])
+
+
+audit.register_labels(
+    {
+        "data_grant.created": _l("Data access granted"),
+        "data_grant.revoked": _l("Data access revoked"),
+    }
+)

@@ -28,6 +28,10 @@ NOTIFICATION_TEXTS = {
     "review_received": _l("%(title)s was rated %(rating)d of 5."),
     "milestone_planned": _l("%(title)s: milestone “%(milestone)s” planned for %(due)s."),
     "milestone_done": _l("%(title)s: milestone “%(milestone)s” is done."),
+    "kpi_to_confirm": _l("%(title)s: the provider reported KPIs for %(month)s; please confirm."),
+    "evaluation_published": _l("Evaluation %(round)s is published: your score is %(score)s."),
+    "pool_suspended": _l("You are suspended from the pool of %(agency)s: %(reason)s"),
+    "data_granted": _l("%(enterprise)s shared data with you until %(until)s."),
     "auto_accept_soon": _l(
         "Order %(number)s, %(title)s will be accepted automatically in a few days."
     ),

@@ -219,3 +219,16 @@ def active_alerts(agency_id: int) -> int:
         .where(VoucherProgramme.agency_id == agency_id, ConcentrationAlert.cleared_at.is_(None))
     )
     return int(db.session.scalar(stmt) or 0)
+
+
+def open_alerts(agency_id: int) -> list[tuple[ConcentrationAlert, str, str | None]]:
+    """The agency's open alerts with the programme's and the provider's names."""
+    stmt = (
+        select(ConcentrationAlert, VoucherProgramme.name, Organisation.name)
+        .join(VoucherProgramme, VoucherProgramme.id == ConcentrationAlert.programme_id)
+        .outerjoin(Organisation, Organisation.id == ConcentrationAlert.provider_id)
+        .where(VoucherProgramme.agency_id == agency_id, ConcentrationAlert.cleared_at.is_(None))
+        .order_by(ConcentrationAlert.raised_at.desc())
+        .limit(20)
+    )
+    return [(a, p, o) for a, p, o in db.session.execute(stmt)]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import Organisation
 from marketplace.db import db
 from marketplace.oversight import concentration
+from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.vouchers import services as vouchers
 from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
@@ -52,3 +53,14 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
             ProgrammeFigures(programme, vouchers.totals(programme), overall[0] if overall else None)
         )
     return figures
+
+
+def rounds(agency: Organisation) -> list[EvaluationRound]:
+    """Closed evaluation rounds with each provider's verdict (scores stay with the provider)."""
+    stmt = (
+        select(EvaluationRound)
+        .where(EvaluationRound.agency_id == agency.id, EvaluationRound.status == RoundStatus.CLOSED)
+        .options(selectinload(EvaluationRound.entries).joinedload(EvaluationEntry.provider))
+        .order_by(EvaluationRound.period_end.desc())
+    )
+    return list(db.session.scalars(stmt))

@@ -1,4 +1,5 @@
-"""Oversight pages for agency officials: market concentration per programme."""
+"""Oversight pages for agency officials: statistics, market concentration, modes, the audit
+trail; and the public transparency page."""
 
 from __future__ import annotations
 
@@ -10,21 +11,25 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from wtforms import DateField, StringField
+from markupsafe import Markup
+from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
-from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import Organisation, OrgKind, SizeTier
 from marketplace.catalog import services as catalog
 from marketplace.db import db
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, NotFound
 from marketplace.forms import Form
 from marketplace.money import format_fen
+from marketplace.orders.models import Severity
 from marketplace.oversight import (
     audit_search,
     charts,
     concentration,
     dashboard,
     modes,
+    stats,
     transparency,
 )
 from marketplace.pool import services as pool
@@ -47,6 +52,7 @@ def transparency_page() -> ResponseReturnValue:
         agency=agency,
         members=transparency.members(agency) if agency else [],
         programmes=transparency.programmes(agency) if agency else [],
+        rounds=transparency.rounds(agency) if agency else [],
         hhi_limit=concentration.HHI_LIMIT,
     )
 
@@ -211,4 +217,192 @@ def audit_csv() -> ResponseReturnValue:
         body,
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
+
+
+# Statistics
+
+
+class StatsForm(Form):
+    class Meta:
+        csrf = False  # a filter (GET) form, kept in the URL
+
+    programme = SelectField(_l("Programme"), coerce=int, validators=[Optional()])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("Until"), validators=[Optional()])
+    industry = SelectField(_l("Industry"), validators=[Optional()])
+    region = SelectField(_l("Region"), validators=[Optional()])
+    category = SelectField(_l("Category"), validators=[Optional()])
+
+
+def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[str, str]]]:
+    locale = str(get_locale())
+    org = current_user.org
+    names = {
+        "programme": {str(p.id): p.name for p in vouchers.programmes_of(org)},
+        "industry": {i.code: i.name(locale) for i in accounts.industries()},
+        "region": {r.code: r.name(locale) for r in accounts.regions()},
+        "category": {
+            **{c.code: c.name(locale) for c in catalog.categories()},
+            stats.INTEGRATION: _("Integration fees"),
+        },
+        "size": {t.value: t.label for t in SizeTier},
+        "severity": {s.value: s.label for s in Severity},
+        "result": {
+            "met": _("Target met"),
+            "missed": _("Target missed"),
+            "in_progress": _("In progress"),
+        },
+    }
+    form = StatsForm(request.args)
+    form.programme.choices = [
+        (0, _("All programmes")),
+        *((int(k), v) for k, v in names["programme"].items()),
+    ]
+    for name in ("industry", "region", "category"):
+        getattr(form, name).choices = [("", _("All")), *names[name].items()]
+    if not form.validate():
+        return form, None, names
+    if form.since.data and form.until.data and form.since.data > form.until.data:
+        form.until.errors = [_("The period must end after it starts.")]
+        return form, None, names
+    if form.programme.data:
+        vouchers.programme_for(org, form.programme.data)  # another agency's: 404
+    return (
+        form,
+        stats.Filters(
+            programme_id=form.programme.data or None,
+            since=form.since.data,
+            until=form.until.data,
+            industry=form.industry.data or None,
+            region=form.region.data or None,
+            category=form.category.data or None,
+        ),
+        names,
+    )
+
+
+def _section_titles() -> dict[str, str]:
+    return {
+        "money": _("Budget: issued, reserved, redeemed, settled"),
+        "burn": _("Voucher money by month"),
+        "enterprises_industry": _("Enterprises served by industry"),
+        "enterprises_size": _("Enterprises served by size"),
+        "enterprises_region": _("Enterprises served by region"),
+        "orders_category": _("Order lines by category"),
+        "lead_times": _("Median days from order to go-live and to acceptance"),
+        "outcomes": _("Outcome contracts"),
+        "tickets": _("Support tickets and SLA breaches"),
+        "maturity": _("Diagnosis maturity before and after (enterprises with a second diagnosis)"),
+    }
+
+
+def _label_of(section: str, names: dict[str, dict[str, str]]) -> dict[str, str]:
+    kind = {
+        "enterprises_industry": "industry",
+        "enterprises_size": "size",
+        "enterprises_region": "region",
+        "orders_category": "category",
+        "lead_times": "category",
+        "outcomes": "result",
+        "tickets": "severity",
+    }.get(section)
+    found = dict(names.get(kind, {})) if kind else {}
+    found["all"] = _("All")
+    return found
+
+
+def _chart(table: stats.Table, title: str, labels: dict[str, str]) -> Markup | None:
+    if not table.rows:
+        return None
+    heads = [labels.get(str(r[0]), str(r[0])) for r in table.rows]
+    column_names = _column_titles()
+    numeric = [i for i, c in enumerate(table.columns) if i > 0]
+    if table.key == "money":
+        numeric = [2, 3, 4, 5]  # the budget would dwarf the rest; it is in the table
+    money = any(table.columns[i].endswith("_fen") for i in numeric)
+    series = [
+        (column_names.get(table.columns[i], table.columns[i]), [int(r[i] or 0) for r in table.rows])
+        for i in numeric
+        if table.columns[i].endswith("_fen") == money
+    ]
+    return charts.bars(heads, series, title, value_text=format_fen if money else _plain)
+
+
+def _plain(value: object) -> str:
+    return str(value)
+
+
+def _column_titles() -> dict[str, str]:
+    return {
+        "programme": _("Programme"),
+        "budget_fen": _("Budget"),
+        "issued_fen": _("Issued"),
+        "reserved_fen": _("Reserved"),
+        "redeemed_fen": _("Redeemed"),
+        "settled_fen": _("Settled"),
+        "month": _("Month"),
+        "industry": _("Industry"),
+        "size": _("Size"),
+        "region": _("Region"),
+        "enterprises": _("Enterprises"),
+        "category": _("Category"),
+        "order_lines": _("Order lines"),
+        "committed_fen": _("Committed"),
+        "median_days_to_go_live": _("Median days to go-live"),
+        "median_days_to_acceptance": _("Median days to acceptance"),
+        "result": _("Result"),
+        "contracts": _("Contracts"),
+        "success_fees_fen": _("Success fees"),
+        "severity": _("Severity"),
+        "tickets": _("Tickets"),
+        "sla_breaches": _("SLA breaches"),
+        "level": _("Maturity level"),
+        "enterprises_first_diagnosis": _("At the first diagnosis"),
+        "enterprises_latest_diagnosis": _("At the latest diagnosis"),
+    }
+
+
+@bp.get("/agency/dashboard")
+@requires(OrgKind.AGENCY)
+def dashboard_page() -> ResponseReturnValue:
+    form, filters, names = _stats_filters()
+    titles = _section_titles()
+    sections = []
+    if filters is not None:
+        for key, compute in stats.SECTIONS.items():
+            table = compute(current_user.org, filters)
+            labels = _label_of(key, names)
+            sections.append(
+                {
+                    "key": key,
+                    "title": titles[key],
+                    "table": table,
+                    "labels": labels,
+                    "chart": _chart(table, titles[key], labels),
+                }
+            )
+    return render(
+        "oversight/dashboard.html",
+        form=form,
+        sections=sections,
+        columns=_column_titles(),
+        query=request.query_string.decode(),
+        alerts=concentration.open_alerts(current_user.org.id),
+        status=200 if filters is not None else 422,
+    )
+
+
+@bp.get("/agency/dashboard/<section>.csv")
+@requires(OrgKind.AGENCY)
+def dashboard_csv(section: str) -> ResponseReturnValue:
+    compute = stats.SECTIONS.get(section)
+    _form, filters, _names = _stats_filters()
+    if compute is None or filters is None:
+        raise NotFound(_("Not found."))
+    body = "\ufeff" + stats.as_csv(compute(current_user.org, filters))
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{section}.csv"'},
     )

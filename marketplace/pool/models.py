@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
@@ -69,6 +70,8 @@ POOL_MACHINE: StateMachine[PoolStatus, PoolEvent] = StateMachine(
         Transition(PoolStatus.ADMITTED, PoolEvent.SUSPEND, PoolStatus.SUSPENDED, A),
         Transition(PoolStatus.SUSPENDED, PoolEvent.REINSTATE, PoolStatus.ADMITTED, A),
         Transition(PoolStatus.SUSPENDED, PoolEvent.EXIT, PoolStatus.EXITED, A),
+        # After the exit rule's waiting period (see PoolMembership.reapply_after).
+        Transition(PoolStatus.SUSPENDED, PoolEvent.REAPPLY, PoolStatus.APPLIED, P),
     ]
 )
 
@@ -98,6 +101,9 @@ class PoolMembership(Base):
     contact_phone: Mapped[str] = mapped_column(String(30))
     contact_email: Mapped[str] = mapped_column(String(254))
     applied_at: Mapped[created_at]
+    # Set when the exit rule suspended the provider (two failed evaluations): no
+    # reinstatement by hand; the provider applies again from this day.
+    reapply_after: Mapped[date | None]
     updated_at: Mapped[created_at]
 
     provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id], lazy="joined")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -10,7 +11,7 @@ from sqlalchemy import Select, exists, func, select, update
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
-from marketplace.db import db, utcnow
+from marketplace.db import db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.pool.models import (
     POOL_MACHINE,
@@ -114,6 +115,15 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
     if membership is None:
         event, before = PoolEvent.APPLY, None
         membership = PoolMembership(provider=provider, agency=agency)
+    elif membership.status is PoolStatus.SUSPENDED and membership.reapply_after is not None:
+        if local_today() < membership.reapply_after:
+            raise DomainError(
+                _l(
+                    "After two failed evaluations you may apply again from %(day)s.",
+                    day=membership.reapply_after.isoformat(),
+                )
+            )
+        event, before = PoolEvent.REAPPLY, membership.status
     elif membership.status is not PoolStatus.REJECTED:
         raise DomainError(
             _l(
@@ -148,6 +158,13 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     reason = reason.strip()
     if event in REASON_REQUIRED and not reason:
         raise DomainError(_l("Give a written reason; the provider will see it."), field="reason")
+    if event is PoolEvent.REINSTATE and membership.reapply_after is not None:
+        raise DomainError(
+            _l(
+                "Suspended by the exit rule: the provider must apply again, from %(day)s.",
+                day=membership.reapply_after.isoformat(),
+            )
+        )
     before = membership.status
     after = POOL_MACHINE.next_state(before, event, OrgKind.AGENCY.value)
     # Only from the status this official saw: two decisions at once cannot both apply.
@@ -160,7 +177,30 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("Someone decided on this application meanwhile. Reload the page."))
     db.session.refresh(membership, ["status"])
+    if event is PoolEvent.ADMIT:
+        membership.reapply_after = None
     _record(membership, before, event, reason, actor)
+
+
+def suspend_by_exit_rule(
+    membership: PoolMembership, reason: str, reapply_after: date, actor: Actor
+) -> None:
+    """The exit rule (two consecutive failed evaluations) suspends an admitted provider; it
+    may apply again from ``reapply_after``."""
+    decide(membership, PoolEvent.SUSPEND, reason, actor)
+    membership.reapply_after = reapply_after
+
+
+def membership_in(agency_id: int, provider_id: int) -> PoolMembership | None:
+    return db.session.scalar(
+        select(PoolMembership).where(
+            PoolMembership.agency_id == agency_id, PoolMembership.provider_id == provider_id
+        )
+    )
+
+
+def admitted_in(agency: Organisation) -> list[PoolMembership]:
+    return queue(agency, PoolStatus.ADMITTED)
 
 
 def count_in(agency: Organisation, status: PoolStatus) -> int:

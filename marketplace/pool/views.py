@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
+from marketplace.db import local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
 from marketplace.pool import forms, services
@@ -25,7 +26,12 @@ INVALID = 422
 def provider_pools() -> ResponseReturnValue:
     org = current_user.org
     memberships = {m.agency_id: m for m in services.memberships_of(org)}
-    return render("pool/provider_pools.html", agencies=services.agencies(), memberships=memberships)
+    return render(
+        "pool/provider_pools.html",
+        agencies=services.agencies(),
+        memberships=memberships,
+        today=local_today(),
+    )
 
 
 @bp.route("/apply/<id:agency_id>", methods=["GET", "POST"])

@@ -1,0 +1,396 @@
+"""The officials' statistics: per programme or over the whole agency, filtered by period,
+industry, region and category. Every figure is a grouped SQL query over the order lines in
+scope; Python only shapes the few rows that come back (medians come from a histogram of
+whole days, so the database never ships one row per line).
+
+Scope: for a programme, the lines its vouchers paid for (at least in part); for the agency as a
+whole, the lines of providers in its pool (admitted, suspended or exited) and the lines its
+vouchers paid for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, func, literal, or_, select
+
+from marketplace.accounts.models import Organisation
+from marketplace.catalog.models import PackageVersion
+from marketplace.db import LOCAL_ZONE, db
+from marketplace.orders.models import (
+    Diagnosis,
+    LineStatus,
+    LineStatusChange,
+    Order,
+    OrderLine,
+    Ticket,
+)
+from marketplace.outcomes.models import ContractStatus, OutcomeContract
+from marketplace.oversight.dashboard import month_of
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.vouchers.models import (
+    EntryKind,
+    Reservation,
+    Voucher,
+    VoucherEntry,
+    VoucherProgramme,
+)
+
+INTEGRATION = "integration"
+OVERSEEN = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
+
+
+@dataclass(frozen=True)
+class Filters:
+    programme_id: int | None = None
+    since: date | None = None
+    until: date | None = None
+    industry: str | None = None
+    region: str | None = None  # a region code; a city's code takes in its districts
+    category: str | None = None  # a category code, or "integration"
+
+
+@dataclass
+class Table:
+    """One section's figures: the chart is drawn from it and the CSV is it."""
+
+    key: str
+    columns: list[str]  # CSV column names
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _instant(day: date) -> datetime:
+    return datetime.combine(day, time(), LOCAL_ZONE)
+
+
+def _programmes(agency: Organisation, f: Filters) -> Select[Any]:
+    stmt = select(VoucherProgramme.id).where(VoucherProgramme.agency_id == agency.id)
+    if f.programme_id is not None:
+        stmt = stmt.where(VoucherProgramme.id == f.programme_id)
+    return stmt
+
+
+def lines_in_scope(agency: Organisation, f: Filters) -> Select[Any]:
+    """The ids of the order lines the figures are about."""
+    paid = select(Reservation.order_line_id).where(
+        Reservation.programme_id.in_(_programmes(agency, f))
+    )
+    stmt = select(OrderLine.id)
+    if f.programme_id is not None:
+        stmt = stmt.where(OrderLine.id.in_(paid))
+    else:
+        pool = select(PoolMembership.provider_id).where(
+            PoolMembership.agency_id == agency.id, PoolMembership.status.in_(OVERSEEN)
+        )
+        stmt = stmt.where(or_(OrderLine.provider_id.in_(pool), OrderLine.id.in_(paid)))
+    if f.since is not None:
+        stmt = stmt.where(OrderLine.created_at >= _instant(f.since))
+    if f.until is not None:
+        stmt = stmt.where(OrderLine.created_at < _instant(f.until + timedelta(days=1)))
+    if f.industry or f.region:
+        enterprise = select(Organisation.id)
+        if f.industry:
+            enterprise = enterprise.where(Organisation.industry_code == f.industry)
+        if f.region:
+            enterprise = enterprise.where(Organisation.region_code.startswith(_prefix(f.region)))
+        placed_by = select(Order.id).where(Order.enterprise_id.in_(enterprise))
+        stmt = stmt.where(OrderLine.order_id.in_(placed_by))
+    if f.category == INTEGRATION:
+        stmt = stmt.where(OrderLine.kind == INTEGRATION)
+    elif f.category:
+        versions = select(PackageVersion.id).where(PackageVersion.category_code == f.category)
+        stmt = stmt.where(OrderLine.version_id.in_(versions))
+    return stmt
+
+
+def _prefix(region: str) -> str:
+    """110000 → 11, 130100 → 1301: a province's or city's code takes in what lies within."""
+    code = region.rstrip("0")
+    return code + "0" * (len(code) % 2)
+
+
+def _category() -> ColumnElement[str]:
+    return func.coalesce(PackageVersion.category_code, literal(INTEGRATION))
+
+
+# Money
+
+
+def money(agency: Organisation, f: Filters) -> Table:
+    """Each programme's budget and where it stands now."""
+    stmt = (
+        select(
+            VoucherProgramme.name,
+            VoucherProgramme.budget_fen,
+            func.coalesce(func.sum(Voucher.face_value_fen - Voucher.revoked_fen), 0),
+            func.coalesce(func.sum(Voucher.reserved_fen), 0),
+            func.coalesce(func.sum(Voucher.redeemed_fen), 0),
+            func.coalesce(func.sum(Voucher.settled_fen), 0),
+        )
+        .outerjoin(Voucher, Voucher.programme_id == VoucherProgramme.id)
+        .where(VoucherProgramme.id.in_(_programmes(agency, f)))
+        .group_by(VoucherProgramme.id, VoucherProgramme.name, VoucherProgramme.budget_fen)
+        .order_by(VoucherProgramme.id)
+    )
+    return Table(
+        "money",
+        ["programme", "budget_fen", "issued_fen", "reserved_fen", "redeemed_fen", "settled_fen"],
+        [tuple(int(v) if i else v for i, v in enumerate(row)) for row in db.session.execute(stmt)],
+    )
+
+
+def burn(agency: Organisation, f: Filters) -> Table:
+    """Issued, redeemed and settled voucher money by month, from the ledger."""
+    month = month_of(VoucherEntry.at)
+
+    def total(*kinds: EntryKind) -> ColumnElement[int]:
+        return func.coalesce(
+            func.sum(case((VoucherEntry.kind.in_(kinds), VoucherEntry.amount_fen), else_=0)), 0
+        )
+
+    stmt = (
+        select(month, total(EntryKind.ISSUE), total(EntryKind.REDEEM), total(EntryKind.SETTLE))
+        .join(Voucher, Voucher.id == VoucherEntry.voucher_id)
+        .where(Voucher.programme_id.in_(_programmes(agency, f)))
+        .group_by(month)
+        .order_by(month)
+    )
+    if f.since is not None:
+        stmt = stmt.where(VoucherEntry.at >= _instant(f.since))
+    if f.until is not None:
+        stmt = stmt.where(VoucherEntry.at < _instant(f.until + timedelta(days=1)))
+    return Table(
+        "burn",
+        ["month", "issued_fen", "redeemed_fen", "settled_fen"],
+        [(str(m), int(i), int(r), int(s)) for m, i, r, s in db.session.execute(stmt)],
+    )
+
+
+# Enterprises and orders
+
+
+def enterprises_by(agency: Organisation, f: Filters, dimension: str) -> Table:
+    """Distinct enterprises served, by industry, size tier or region."""
+    column = {
+        "industry": Organisation.industry_code,
+        "size": Organisation.size_tier,
+        "region": Organisation.region_code,
+    }[dimension]
+    enterprises = (
+        select(Order.enterprise_id)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(OrderLine.id.in_(lines_in_scope(agency, f)))
+    )
+    stmt = (
+        select(column, func.count(Organisation.id))
+        .where(Organisation.id.in_(enterprises))
+        .group_by(column)
+        .order_by(func.count(Organisation.id).desc(), column)
+    )
+    return Table(
+        f"enterprises_{dimension}",
+        [dimension, "enterprises"],
+        [(str(k), int(n)) for k, n in db.session.execute(stmt)],
+    )
+
+
+def orders_by_category(agency: Organisation, f: Filters) -> Table:
+    category = _category()
+    live = OrderLine.status.not_in((LineStatus.REJECTED, LineStatus.CANCELLED))
+    stmt = (
+        select(
+            category,
+            func.count(OrderLine.id),
+            func.coalesce(func.sum(case((live, OrderLine.committed_fen), else_=0)), 0),
+        )
+        .outerjoin(PackageVersion, PackageVersion.id == OrderLine.version_id)
+        .where(OrderLine.id.in_(lines_in_scope(agency, f)))
+        .group_by(category)
+        .order_by(func.count(OrderLine.id).desc())
+    )
+    return Table(
+        "orders_category",
+        ["category", "order_lines", "committed_fen"],
+        [(str(c), int(n), int(v)) for c, n, v in db.session.execute(stmt)],
+    )
+
+
+def _days(start: Any, end: Any) -> ColumnElement[int]:
+    """Whole days between two timestamps, on SQLite and on PostgreSQL."""
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", end - start) / 86_400), Integer)
+    return cast(func.julianday(end) - func.julianday(start), Integer)
+
+
+def _median(histogram: Sequence[tuple[int, int]]) -> float | None:
+    """The median of values given as (value, count) pairs, sorted by value."""
+    n = sum(c for _v, c in histogram)
+    if n == 0:
+        return None
+    wanted = [(n - 1) // 2, n // 2]
+    found: list[int] = []
+    seen = 0
+    for value, count in histogram:
+        while wanted and wanted[0] < seen + count:
+            found.append(value)
+            wanted.pop(0)
+        seen += count
+    return sum(found) / 2
+
+
+def lead_times(agency: Organisation, f: Filters) -> Table:
+    """Median days from order to go-live (delivery) and to acceptance (验收), by category."""
+    scope = lines_in_scope(agency, f)
+    category = _category()
+    live_days = _days(OrderLine.created_at, OrderLine.delivered_at)
+    go_live = (
+        select(category, live_days, func.count())
+        .outerjoin(PackageVersion, PackageVersion.id == OrderLine.version_id)
+        .where(OrderLine.id.in_(scope), OrderLine.delivered_at.is_not(None))
+        .group_by(category, live_days)
+        .order_by(category, live_days)
+    )
+    accepted_at = (
+        select(LineStatusChange.line_id, func.min(LineStatusChange.at).label("at"))
+        .where(LineStatusChange.to_status == LineStatus.COMPLETED)
+        .group_by(LineStatusChange.line_id)
+        .subquery()
+    )
+    accept_days = _days(OrderLine.created_at, accepted_at.c.at)
+    acceptance = (
+        select(category, accept_days, func.count())
+        .join(accepted_at, accepted_at.c.line_id == OrderLine.id)
+        .outerjoin(PackageVersion, PackageVersion.id == OrderLine.version_id)
+        .where(OrderLine.id.in_(scope))
+        .group_by(category, accept_days)
+        .order_by(category, accept_days)
+    )
+    medians: dict[str, list[float | None]] = {}
+    for slot, stmt in enumerate((go_live, acceptance)):
+        by_category: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        overall: dict[int, int] = defaultdict(int)
+        for cat, days, count in db.session.execute(stmt):
+            by_category[str(cat)].append((int(days), int(count)))
+            overall[int(days)] += int(count)
+        by_category["all"] = sorted(overall.items())
+        for cat, histogram in by_category.items():
+            medians.setdefault(cat, [None, None])[slot] = _median(histogram)
+    rows = [
+        (cat, *values)
+        for cat, values in sorted(medians.items(), key=lambda kv: (kv[0] == "all", kv[0]))
+    ]
+    return Table(
+        "lead_times", ["category", "median_days_to_go_live", "median_days_to_acceptance"], rows
+    )
+
+
+# Results after delivery
+
+
+def outcomes(agency: Organisation, f: Filters) -> Table:
+    stmt = (
+        select(
+            OutcomeContract.status,
+            func.count(OutcomeContract.id),
+            func.coalesce(func.sum(OutcomeContract.fee_fen), 0),
+        )
+        .where(OutcomeContract.order_line_id.in_(lines_in_scope(agency, f)))
+        .group_by(OutcomeContract.status)
+    )
+    found = {ContractStatus(s): (int(n), int(fee)) for s, n, fee in db.session.execute(stmt)}
+    order = (ContractStatus.MET, ContractStatus.MISSED)
+    in_progress = sum(n for s, (n, _fee) in found.items() if s not in order)
+    rows: list[tuple[Any, ...]] = [
+        (
+            s.value,
+            found.get(s, (0, 0))[0],
+            found.get(s, (0, 0))[1] if s is ContractStatus.MET else 0,
+        )
+        for s in order
+    ]
+    rows.append(("in_progress", in_progress, 0))
+    return Table("outcomes", ["result", "contracts", "success_fees_fen"], rows)
+
+
+def tickets(agency: Organisation, f: Filters) -> Table:
+    late = func.coalesce(func.sum(case((Ticket.breached.is_(True), 1), else_=0)), 0)
+    stmt = (
+        select(Ticket.severity, func.count(Ticket.id), late)
+        .where(Ticket.line_id.in_(lines_in_scope(agency, f)))
+        .group_by(Ticket.severity)
+    )
+    return Table(
+        "tickets",
+        ["severity", "tickets", "sla_breaches"],
+        [(str(getattr(s, "value", s)), int(n), int(b)) for s, n, b in db.session.execute(stmt)],
+    )
+
+
+def maturity(agency: Organisation, f: Filters) -> Table:
+    """Diagnosis maturity level (1–5) at the first and the latest diagnosis, for the enterprises
+    served that diagnosed themselves at least twice."""
+    served = (
+        select(Order.enterprise_id)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(OrderLine.id.in_(lines_in_scope(agency, f)))
+    )
+    ends = (
+        select(
+            Diagnosis.enterprise_id,
+            func.min(Diagnosis.id).label("first_id"),
+            func.max(Diagnosis.id).label("last_id"),
+        )
+        .where(Diagnosis.enterprise_id.in_(served))
+        .group_by(Diagnosis.enterprise_id)
+        .having(func.count(Diagnosis.id) >= 2)
+        .subquery()
+    )
+    counts: dict[int, list[int]] = {level: [0, 0] for level in range(1, 6)}
+    for slot, column in enumerate((ends.c.first_id, ends.c.last_id)):
+        stmt = (
+            select(Diagnosis.level, func.count())
+            .join(ends, and_(Diagnosis.id == column))
+            .group_by(Diagnosis.level)
+        )
+        for level, n in db.session.execute(stmt):
+            counts[int(level)][slot] = int(n)
+    return Table(
+        "maturity",
+        ["level", "enterprises_first_diagnosis", "enterprises_latest_diagnosis"],
+        [(level, *pair) for level, pair in counts.items()],
+    )
+
+
+SECTIONS = {
+    "money": money,
+    "burn": burn,
+    "enterprises_industry": lambda a, f: enterprises_by(a, f, "industry"),
+    "enterprises_size": lambda a, f: enterprises_by(a, f, "size"),
+    "enterprises_region": lambda a, f: enterprises_by(a, f, "region"),
+    "orders_category": orders_by_category,
+    "lead_times": lead_times,
+    "outcomes": outcomes,
+    "tickets": tickets,
+    "maturity": maturity,
+}
+
+
+def as_csv(table: Table) -> str:
+    """The table as CSV; amounts in yuan (columns ``*_fen`` become ``*_yuan``)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        c.removesuffix("_fen") + "_yuan" if c.endswith("_fen") else c for c in table.columns
+    )
+    for row in table.rows:
+        writer.writerow(
+            f"{v / 100:.2f}" if c.endswith("_fen") and isinstance(v, int) else v
+            for c, v in zip(table.columns, row, strict=True)
+        )
+    return out.getvalue()

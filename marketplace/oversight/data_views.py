@@ -14,7 +14,7 @@ from marketplace.accounts import grants
 from marketplace.accounts.models import GrantScope, OrgKind
 from marketplace.db import local_today
 from marketplace.errors import DomainError, NotFound
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, choices
 from marketplace.orders import aftercare
 from marketplace.orders import services as orders
 from marketplace.oversight import granted, kpi
@@ -92,7 +92,10 @@ def decide_kpi(report_id: int, decision: str) -> ResponseReturnValue:
 def my_grants() -> ResponseReturnValue:
     org = current_user.org
     form = GrantForm()
-    form.grantee.choices = [(o.id, f"{o.name} · {o.kind.label}") for o in grants.grantee_choices()]
+    form.grantee.choices = choices(
+        (o.id, f"{o.name} · {o.kind.label}") for o in grants.grantee_choices()
+    )
+    form.scopes.choices = choices((s.value, s.label) for s in GrantScope)
     if request.method == "GET":
         form.starts_on.data = local_today()
         form.ends_on.data = local_today() + timedelta(days=90)

@@ -6,10 +6,11 @@ from flask import Blueprint, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.accounts.models import OrgKind
 from marketplace.errors import DomainError
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, choices
 from marketplace.oversight import evaluation
 from marketplace.oversight.forms import AssignForm, CloseForm, RoundForm, ScoreForm
 from marketplace.oversight.models import COMPONENT_LABELS, COMPONENTS
@@ -25,9 +26,9 @@ def _agency_names() -> dict[int, str]:
     return {a.id: a.name for a in pool.agencies()}
 
 
-def _assessor_choices(blank: bool) -> list[tuple[int, str]]:
+def _assessor_choices(blank: bool) -> list[SelectChoice]:
     found = [(a.id, a.name) for a in evaluation.assessors()]
-    return [(0, _("Assign later")), *found] if blank else found
+    return choices([(0, _("Assign later")), *found] if blank else found)
 
 
 @bp.get("/agency/evaluations")

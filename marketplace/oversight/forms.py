@@ -14,7 +14,6 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from marketplace.accounts.forms import MultiCheckboxField
-from marketplace.accounts.models import GRANT_SCOPE_LABELS
 from marketplace.forms import Form, YuanField, not_negative
 from marketplace.oversight.evaluation import (
     DEFAULT_PASS_MARK,
@@ -94,10 +93,7 @@ class KpiDecisionForm(Form):
 
 class GrantForm(Form):
     grantee = SelectField(_l("Provider or assessor"), coerce=int)
-    scopes = MultiCheckboxField(
-        _l("Data to share"),
-        choices=[(s.value, label) for s, label in GRANT_SCOPE_LABELS.items()],
-    )
+    scopes = MultiCheckboxField(_l("Data to share"))
     starts_on = DateField(_l("From"), validators=[DataRequired()])
     ends_on = DateField(_l("Until"), validators=[DataRequired()])
     purpose = StringField(_l("Purpose"), validators=[Length(max=200)])

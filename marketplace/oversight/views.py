@@ -20,7 +20,7 @@ from marketplace.accounts.models import Organisation, OrgKind, SizeTier
 from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
-from marketplace.forms import Form
+from marketplace.forms import Form, choices
 from marketplace.money import format_fen
 from marketplace.orders.models import Severity
 from marketplace.oversight import (
@@ -254,20 +254,20 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
             "in_progress": _("In progress"),
         },
     }
+    chosen = request.args.get("programme", type=int)
+    if chosen:
+        vouchers.programme_for(org, chosen)  # another agency's programme: 404
     form = StatsForm(request.args)
-    form.programme.choices = [
-        (0, _("All programmes")),
-        *((int(k), v) for k, v in names["programme"].items()),
-    ]
+    form.programme.choices = choices(
+        [(0, _("All programmes")), *((int(k), v) for k, v in names["programme"].items())]
+    )
     for name in ("industry", "region", "category"):
-        getattr(form, name).choices = [("", _("All")), *names[name].items()]
+        getattr(form, name).choices = choices([("", _("All")), *names[name].items()])
     if not form.validate():
         return form, None, names
     if form.since.data and form.until.data and form.since.data > form.until.data:
         form.until.errors = [_("The period must end after it starts.")]
         return form, None, names
-    if form.programme.data:
-        vouchers.programme_for(org, form.programme.data)  # another agency's: 404
     return (
         form,
         stats.Filters(

@@ -297,7 +297,7 @@ def test_assessors_score_only_their_assignments(client, dbs, p, assessor, app):
 def test_results_reach_the_provider_with_the_breakdown_and_the_public_page(
     client, dbs, p, assessor, app
 ):
-    rnd, _suspended = run_round(app, dbs, p, assessor, 1, 45)
+    run_round(app, dbs, p, assessor, 1, 45)
     client.login(p.provider_owner.email)
     page = client.get("/provider/evaluations")
     assert page.status_code == 200

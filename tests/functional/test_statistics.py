@@ -1,0 +1,127 @@
+"""The officials' statistics: figures on fixed data, filters kept in the URL, charts with
+their tables and CSV exports, and another agency's programme answered as not found."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from marketplace.orders.models import Diagnosis, LineStatusChange, OrderLine
+from marketplace.oversight import stats
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import services
+from tests.functional.test_vouchers import accepted_order
+from tests.functional.voucher_helpers import pilot
+
+
+@pytest.fixture
+def served(app, dbs, monkeypatch):
+    """One accepted line paid partly by a voucher: ordered, live 3 days later, accepted at 5."""
+    from marketplace.vouchers import services as vouchers
+
+    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    p = pilot(app, dbs, tag="stats")
+    programme = p.programme()
+    p.issue_to(programme)
+    line = accepted_order(app, dbs, p)
+    ordered = line.created_at
+    dbs.execute(
+        update(OrderLine)
+        .where(OrderLine.id == line.id)
+        .values(delivered_at=ordered + timedelta(days=3, hours=2))
+    )
+    dbs.execute(
+        update(LineStatusChange)
+        .where(LineStatusChange.line_id == line.id, LineStatusChange.to_status == "completed")
+        .values(at=ordered + timedelta(days=5, hours=1))
+    )
+    for level in (2, 4):
+        dbs.add(
+            Diagnosis(
+                enterprise_id=p.enterprise.id,
+                answers={},
+                pain_points=[],
+                budget="under_50k",
+                dimension_scores={},
+                overall=level * 20,
+                level=level,
+            )
+        )
+    dbs.commit()
+    return p, programme
+
+
+def test_median_of_a_histogram():
+    assert stats._median([]) is None
+    assert stats._median([(3, 1)]) == 3
+    assert stats._median([(1, 1), (3, 1)]) == 2
+    assert stats._median([(1, 2), (9, 1)]) == 1
+    assert stats._median([(0, 1), (2, 2), (10, 1)]) == 2
+
+
+def test_figures_on_fixed_data(app, dbs, served):
+    p, programme = served
+    with services(app, dbs):
+        everything = stats.Filters()
+        mine = stats.Filters(programme_id=programme.id)
+        money = stats.money(p.agency, mine)
+        assert money.rows == [(programme.name, 1_000_000_00, 20_000_00, 0, 20_000_00, 0)]
+        assert stats.lead_times(p.agency, everything).rows == [
+            ("equipment_networking", 3, 5),
+            ("all", 3, 5),
+        ]
+        assert stats.orders_by_category(p.agency, mine).rows == [
+            ("equipment_networking", 1, 60_000_00)
+        ]
+        industry = p.enterprise.industry_code
+        assert stats.enterprises_by(p.agency, mine, "industry").rows == [(industry, 1)]
+        assert stats.enterprises_by(p.agency, mine, "size").rows[0][1] == 1
+        maturity = dict((r[0], r[1:]) for r in stats.maturity(p.agency, everything).rows)
+        assert maturity[2] == (1, 0) and maturity[4] == (0, 1)
+        burn = stats.burn(p.agency, mine)
+        assert sum(r[1] for r in burn.rows) == 20_000_00
+        # Filters narrow every figure.
+        other = stats.Filters(category="quality_traceability")
+        assert stats.orders_by_category(p.agency, other).rows == []
+        assert stats.enterprises_by(p.agency, stats.Filters(region="350000"), "region").rows == []
+        region = p.enterprise.region_code
+        city = region[:4] + "00"
+        assert stats.enterprises_by(p.agency, stats.Filters(region=city), "region").rows == [
+            (region, 1)
+        ]
+        later = stats.Filters(since=p.enterprise.created_at.date() + timedelta(days=2))
+        assert stats.lead_times(p.agency, later).rows == [("all", None, None)]
+
+
+def test_the_statistics_page_with_filters_in_the_url(client, dbs, served):
+    p, programme = served
+    client.login(p.official.email)
+    page = client.get(f"/agency/dashboard?programme={programme.id}&category=equipment_networking")
+    assert page.status_code == 200
+    html = page.text
+    assert html.count("<svg") >= 5 and "<script" not in html.split("<main", 1)[1]
+    assert f'value="{programme.id}" selected' in html or f'value="{programme.id}"' in html
+    for key in stats.SECTIONS:
+        assert f'id="{key}"' in html
+        assert f"/agency/dashboard/{key}.csv?programme={programme.id}" in html
+    export = client.get(f"/agency/dashboard/orders_category.csv?programme={programme.id}")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    body = export.get_data(as_text=True)
+    assert body.startswith("\ufeffcategory,order_lines,committed_yuan")
+    assert "equipment_networking,1,60000.00" in body
+    assert client.get("/agency/dashboard?since=2026-13-01").status_code == 422
+    assert client.get("/agency/dashboard?since=2026-10-02&until=2026-10-01").status_code == 422
+    assert client.get("/agency/dashboard/nothing.csv").status_code == 404
+
+
+def test_another_agencys_programme_is_not_found(client, dbs, served):
+    _p, programme = served
+    other = OrganisationFactory(agency=True)
+    UserFactory(org=other, email="official@other-stats.cn")
+    client.login("official@other-stats.cn")
+    assert client.get(f"/agency/dashboard?programme={programme.id}").status_code == 404
+    assert client.get(f"/agency/dashboard/money.csv?programme={programme.id}").status_code == 404
+    whole = client.get("/agency/dashboard")
+    assert whole.status_code == 200 and programme.name not in whole.text

@@ -51,7 +51,7 @@ def _actor(org: Organisation) -> Actor:
     return Actor(_owner(org).id, org.id, "127.0.0.1")
 
 
-def _drive(line: OrderLine, target: LineStatus) -> None:
+def drive(line: OrderLine, target: LineStatus) -> None:
     enterprise = _actor(line.order.enterprise)
     provider = _actor(line.provider)
     for event in PATHS[target]:
@@ -107,7 +107,7 @@ def load(rng: random.Random) -> dict[str, int]:
                 line.created_at = line.created_at - timedelta(days=rng.randint(20, 60))
         for k, line in enumerate(order.lines):
             target = targets[(n + k) % len(targets)]
-            _drive(line, target)
+            drive(line, target)
             if target is LineStatus.COMPLETED:
                 if rng.random() < 0.85:
                     aftercare.review(

@@ -24,7 +24,13 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.db import db
-from marketplace.demo import catalog_seed, orders_seed, outcomes_seed, vouchers_seed
+from marketplace.demo import (
+    catalog_seed,
+    orders_seed,
+    outcomes_seed,
+    oversight_seed,
+    vouchers_seed,
+)
 
 DEMO_PASSWORD = "zhuanxing2026"
 SEED = 2026
@@ -299,6 +305,7 @@ def load() -> dict[str, int]:
     summary.update(orders_seed.load(rng))
     summary.update(vouchers_seed.aftermath(rng))
     summary.update(outcomes_seed.load(rng))
+    summary.update(oversight_seed.load(rng))
     return summary
 
 

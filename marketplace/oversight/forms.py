@@ -94,6 +94,6 @@ class KpiDecisionForm(Form):
 class GrantForm(Form):
     grantee = SelectField(_l("Provider or assessor"), coerce=int)
     scopes = MultiCheckboxField(_l("Data to share"))
-    starts_on = DateField(_l("From"), validators=[DataRequired()])
-    ends_on = DateField(_l("Until"), validators=[DataRequired()])
+    starts_on = DateField(_l("Valid from"), validators=[DataRequired()])
+    ends_on = DateField(_l("Valid until"), validators=[DataRequired()])
     purpose = StringField(_l("Purpose"), validators=[Length(max=200)])

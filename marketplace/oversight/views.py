@@ -228,8 +228,8 @@ class StatsForm(Form):
         csrf = False  # a filter (GET) form, kept in the URL
 
     programme = SelectField(_l("Programme"), coerce=int, validators=[Optional()])
-    since = DateField(_l("From"), validators=[Optional()])
-    until = DateField(_l("Until"), validators=[Optional()])
+    since = DateField(_l("Period from"), validators=[Optional()])
+    until = DateField(_l("Period until"), validators=[Optional()])
     industry = SelectField(_l("Industry"), validators=[Optional()])
     region = SelectField(_l("Region"), validators=[Optional()])
     category = SelectField(_l("Category"), validators=[Optional()])
@@ -389,6 +389,7 @@ def dashboard_page() -> ResponseReturnValue:
         columns=_column_titles(),
         query=request.query_string.decode(),
         alerts=concentration.open_alerts(current_user.org.id),
+        category_names={**names["category"], concentration.ALL: _("All categories")},
         status=200 if filters is not None else 422,
     )
 

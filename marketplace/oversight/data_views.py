@@ -49,7 +49,7 @@ def line_kpis(line_id: int) -> ResponseReturnValue:
                 month=_month(form.month.data or ""),
                 data_coverage_pct=form.data_coverage_pct.data,
                 digital_rate_pct=form.digital_rate_pct.data,
-                monthly_savings_fen=form.monthly_savings.data,
+                monthly_savings_fen=form.monthly_savings.data or 0,
                 note=form.note.data or "",
             )
             kpi.report(line, figures, current_actor())

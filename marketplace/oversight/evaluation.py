@@ -445,7 +445,7 @@ def _suspend(
     )
     entry.suspended = True
     aftercare.notify(
-        entry.provider_id, "pool_suspended", "/pools", agency=membership.agency.name, reason=reason
+        entry.provider_id, "pool_suspended", "/pool", agency=membership.agency.name, reason=reason
     )
     return True
 

@@ -54,7 +54,7 @@ def new_round() -> ResponseReturnValue:
             period_end=form.period_end.data,
             pass_mark=form.pass_mark.data,
             weights=form.weights(),
-            savings_target_fen=form.savings_target.data,
+            savings_target_fen=form.savings_target.data or 0,
             waiting_days=form.waiting_days.data,
         )
         try:

@@ -33,7 +33,7 @@ def _weight(component: str) -> IntegerField:
 
 
 class RoundForm(Form):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
+    name = StringField(_l("Round name"), validators=[DataRequired(), Length(max=80)])
     period_start = DateField(_l("Period from"), validators=[DataRequired()])
     period_end = DateField(_l("Period until"), validators=[DataRequired()])
     pass_mark = IntegerField(

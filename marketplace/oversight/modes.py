@@ -9,7 +9,6 @@ number of distinct providers reached.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import median
 
 from sqlalchemy import ColumnElement, case, func, select
 
@@ -17,6 +16,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.db import db
 from marketplace.orders.models import OrderLine, Review, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
+from marketplace.oversight.stats import median, whole_days
 from marketplace.vouchers.models import ProgrammeMode, Reservation, VoucherProgramme
 
 
@@ -64,12 +64,14 @@ def figures(mode: ProgrammeMode, agency: Organisation | None = None) -> ModeFigu
         ).where(OrderLine.id.in_(lines))
     ).one()
     count, modules, committed, integration, providers = (int(x) for x in row)
-    delivered = db.session.execute(
-        select(OrderLine.created_at, OrderLine.delivered_at).where(
-            OrderLine.id.in_(lines), OrderLine.delivered_at.is_not(None)
-        )
+    days_to_delivery = whole_days(OrderLine.created_at, OrderLine.delivered_at)
+    histogram = db.session.execute(
+        select(days_to_delivery, func.count())
+        .where(OrderLine.id.in_(lines), OrderLine.delivered_at.is_not(None))
+        .group_by(days_to_delivery)
+        .order_by(days_to_delivery)
     ).all()
-    days = [(d - c).total_seconds() / 86_400 for c, d in delivered if d and c]
+    days = median([(int(d), int(n)) for d, n in histogram])
     rating, reviews = db.session.execute(
         select(func.avg(Review.rating), func.count(Review.id)).where(Review.line_id.in_(lines))
     ).one()
@@ -100,7 +102,7 @@ def figures(mode: ProgrammeMode, agency: Organisation | None = None) -> ModeFigu
         modules=modules,
         price_per_module_fen=committed // modules if modules else None,
         integration_share_bp=integration * 10_000 // committed if committed else None,
-        median_days_to_delivery=round(median(days), 1) if days else None,
+        median_days_to_delivery=days,
         satisfaction=round(float(rating), 2) if rating is not None else None,
         reviews=int(reviews or 0),
         outcome_success_bp=int(met) * 10_000 // int(settled) if settled else None,

@@ -141,7 +141,7 @@ def money(agency: Organisation, f: Filters) -> Table:
     return Table(
         "money",
         ["programme", "budget_fen", "issued_fen", "reserved_fen", "redeemed_fen", "settled_fen"],
-        [tuple(int(v) if i else v for i, v in enumerate(row)) for row in db.session.execute(stmt)],
+        [(name, *(int(v) for v in amounts)) for name, *amounts in db.session.execute(stmt)],
     )
 
 
@@ -221,14 +221,14 @@ def orders_by_category(agency: Organisation, f: Filters) -> Table:
     )
 
 
-def _days(start: Any, end: Any) -> ColumnElement[int]:
+def whole_days(start: Any, end: Any) -> ColumnElement[int]:
     """Whole days between two timestamps, on SQLite and on PostgreSQL."""
     if db.engine.dialect.name == "postgresql":
         return cast(func.floor(func.extract("epoch", end - start) / 86_400), Integer)
     return cast(func.julianday(end) - func.julianday(start), Integer)
 
 
-def _median(histogram: Sequence[tuple[int, int]]) -> float | None:
+def median(histogram: Sequence[tuple[int, int]]) -> float | None:
     """The median of values given as (value, count) pairs, sorted by value."""
     n = sum(c for _v, c in histogram)
     if n == 0:
@@ -248,7 +248,7 @@ def lead_times(agency: Organisation, f: Filters) -> Table:
     """Median days from order to go-live (delivery) and to acceptance (验收), by category."""
     scope = lines_in_scope(agency, f)
     category = _category()
-    live_days = _days(OrderLine.created_at, OrderLine.delivered_at)
+    live_days = whole_days(OrderLine.created_at, OrderLine.delivered_at)
     go_live = (
         select(category, live_days, func.count())
         .outerjoin(PackageVersion, PackageVersion.id == OrderLine.version_id)
@@ -262,7 +262,7 @@ def lead_times(agency: Organisation, f: Filters) -> Table:
         .group_by(LineStatusChange.line_id)
         .subquery()
     )
-    accept_days = _days(OrderLine.created_at, accepted_at.c.at)
+    accept_days = whole_days(OrderLine.created_at, accepted_at.c.at)
     acceptance = (
         select(category, accept_days, func.count())
         .join(accepted_at, accepted_at.c.line_id == OrderLine.id)
@@ -280,7 +280,7 @@ def lead_times(agency: Organisation, f: Filters) -> Table:
             overall[int(days)] += int(count)
         by_category["all"] = sorted(overall.items())
         for cat, histogram in by_category.items():
-            medians.setdefault(cat, [None, None])[slot] = _median(histogram)
+            medians.setdefault(cat, [None, None])[slot] = median(histogram)
     rows = [
         (cat, *values)
         for cat, values in sorted(medians.items(), key=lambda kv: (kv[0] == "all", kv[0]))
@@ -303,7 +303,7 @@ def outcomes(agency: Organisation, f: Filters) -> Table:
         .where(OutcomeContract.order_line_id.in_(lines_in_scope(agency, f)))
         .group_by(OutcomeContract.status)
     )
-    found = {ContractStatus(s): (int(n), int(fee)) for s, n, fee in db.session.execute(stmt)}
+    found = {ContractStatus(s): (int(n), int(fee or 0)) for s, n, fee in db.session.execute(stmt)}
     order = (ContractStatus.MET, ContractStatus.MISSED)
     in_progress = sum(n for s, (n, _fee) in found.items() if s not in order)
     rows: list[tuple[Any, ...]] = [

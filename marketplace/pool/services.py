@@ -123,7 +123,7 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
                     day=membership.reapply_after.isoformat(),
                 )
             )
-        event, before = PoolEvent.REAPPLY, membership.status
+        event, before = PoolEvent.REAPPLY, PoolStatus.SUSPENDED
     elif membership.status is not PoolStatus.REJECTED:
         raise DomainError(
             _l(
@@ -132,7 +132,7 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
             )
         )
     else:
-        event, before = PoolEvent.REAPPLY, membership.status
+        event, before = PoolEvent.REAPPLY, PoolStatus.REJECTED
     membership.status = POOL_MACHINE.next_state(before, event, OrgKind.PROVIDER.value)
     _apply_qualification(membership, q)
     membership.applied_at = utcnow()

@@ -29,3 +29,12 @@ def page_number() -> int:
     """The ``page`` query argument, clamped to 1…10,000 (no huge offsets reach the database)."""
     page = request.args.get("page", 1, type=int) or 1
     return min(max(page, 1), MAX_PAGE)
+
+
+def csv_download(text: str, filename: str) -> Response:
+    """A CSV file to save; the BOM lets Excel read the Chinese names."""
+    return Response(
+        "\ufeff" + text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -18,6 +18,7 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
+from marketplace.orders.models import Diagnosis
 
 PASSWORD = "correct-horse-battery"
 _session: Session | None = None
@@ -113,3 +114,18 @@ class UserFactory(Base):
 
     class Params:
         member = factory.Trait(role=MemberRole.MEMBER)
+
+
+def diagnosis(enterprise_id: int, level: int = 2) -> Diagnosis:
+    """A completed diagnosis at a maturity level (its overall score to match)."""
+    d = Diagnosis(
+        enterprise_id=enterprise_id,
+        answers={},
+        pain_points=[],
+        budget="under_50k",
+        dimension_scores={},
+        overall=level * 20,
+        level=level,
+    )
+    current_session().add(d)
+    return d

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -33,7 +33,7 @@ from marketplace.oversight import (
     transparency,
 )
 from marketplace.pool import services as pool
-from marketplace.rendering import page_number, render
+from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import current_actor, public, requires
 from marketplace.vouchers import services as vouchers
 
@@ -79,12 +79,7 @@ def burn_page(programme_id: int) -> ResponseReturnValue:
 @requires(OrgKind.AGENCY)
 def burn_csv(programme_id: int) -> ResponseReturnValue:
     p = vouchers.programme_for(current_user.org, programme_id)
-    body = "\ufeff" + dashboard.as_csv(p, dashboard.burn(p))
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="programme-{p.id}-by-month.csv"'},
-    )
+    return csv_download(dashboard.as_csv(p, dashboard.burn(p)), f"programme-{p.id}-by-month.csv")
 
 
 @bp.get("/agency/modes")
@@ -212,12 +207,7 @@ def audit_csv() -> ResponseReturnValue:
     _form, query = _audit_query()
     if query is None:
         return redirect(url_for("oversight.audit_trail") + "?" + request.query_string.decode())
-    body = "\ufeff" + audit_search.as_csv(current_user.org, query)
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
-    )
+    return csv_download(audit_search.as_csv(current_user.org, query), "audit.csv")
 
 
 # Statistics
@@ -401,9 +391,4 @@ def dashboard_csv(section: str) -> ResponseReturnValue:
     _form, filters, _names = _stats_filters()
     if compute is None or filters is None:
         raise NotFound(_("Not found."))
-    body = "\ufeff" + stats.as_csv(compute(current_user.org, filters))
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{section}.csv"'},
-    )
+    return csv_download(stats.as_csv(compute(current_user.org, filters)), f"{section}.csv")

@@ -22,7 +22,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error, choices
 from marketplace.pool.models import PoolMembership, PoolStatus
-from marketplace.rendering import page_number, render
+from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import current_actor, requires
 from marketplace.vouchers import forms, settlement
 from marketplace.vouchers import services as vouchers
@@ -446,12 +446,7 @@ def settlement_page(settlement_id: int) -> ResponseReturnValue:
 @requires(OrgKind.AGENCY, OrgKind.PROVIDER)
 def settlement_csv(settlement_id: int) -> ResponseReturnValue:
     s = settlement.settlement_for(current_user.org, settlement_id)
-    body = "\ufeff" + settlement.as_csv(s)  # the BOM lets Excel read the Chinese names
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{s.number}.csv"'},
-    )
+    return csv_download(settlement.as_csv(s), f"{s.number}.csv")
 
 
 @bp.post("/settlements/<id:settlement_id>/<any(approve, pay, cancel):action>")

@@ -15,11 +15,10 @@ from marketplace.accounts.models import DataAccess, DataGrant, GrantScope
 from marketplace.db import local_today
 from marketplace.errors import DomainError
 from marketplace.orders import aftercare
-from marketplace.orders.models import Diagnosis
 from marketplace.outcomes.models import Measurement, MeasurementStatus, OutcomeContract
 from marketplace.oversight import kpi
 from marketplace.security import Actor
-from tests.factories import OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
 from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
@@ -44,17 +43,7 @@ def world(app, dbs, monkeypatch):
     with services(app, dbs):
         aftercare.open_ticket(line, "high", "主轴异响", p.enterprise_actor)
         kpi.report(line, kpi.Figures(local_today().replace(day=1), 77, 50, 0), p.enterprise_actor)
-    dbs.add(
-        Diagnosis(
-            enterprise_id=p.enterprise.id,
-            answers={},
-            pain_points=[],
-            budget="under_50k",
-            dimension_scores={},
-            overall=40,
-            level=2,
-        )
-    )
+    diagnosis(p.enterprise.id, level=2)
     contract = OutcomeContract(
         order_line_id=line.id,
         enterprise_id=p.enterprise.id,

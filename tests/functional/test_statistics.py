@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from marketplace.orders.models import Diagnosis, LineStatusChange, OrderLine
+from marketplace.orders.models import LineStatusChange, OrderLine
 from marketplace.oversight import stats
-from tests.factories import OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
 from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
@@ -38,17 +38,7 @@ def served(app, dbs, monkeypatch):
         .values(at=ordered + timedelta(days=5, hours=1))
     )
     for level in (2, 4):
-        dbs.add(
-            Diagnosis(
-                enterprise_id=p.enterprise.id,
-                answers={},
-                pain_points=[],
-                budget="under_50k",
-                dimension_scores={},
-                overall=level * 20,
-                level=level,
-            )
-        )
+        diagnosis(p.enterprise.id, level)
     dbs.commit()
     return p, programme
 

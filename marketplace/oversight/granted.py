@@ -49,6 +49,7 @@ def _kpi_reports(enterprise_id: int) -> list[KpiReport]:
     stmt = (
         select(KpiReport)
         .where(KpiReport.enterprise_id == enterprise_id)
+        .options(joinedload(KpiReport.line))
         .order_by(KpiReport.month.desc(), KpiReport.id)
     )
     return list(db.session.scalars(stmt))

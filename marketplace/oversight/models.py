@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace import audit
 from marketplace.accounts.models import Organisation
 from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.orders.models import OrderLine
 
 HHI_LIMIT = 2500  # above: highly concentrated (HHI = Σ share in per cent, squared)
 
@@ -121,6 +122,8 @@ class KpiReport(Base):
     reported_at: Mapped[created_at]
     confirmed_at: Mapped[datetime | None]
     decision_note: Mapped[str] = mapped_column(Text, default="")
+
+    line: Mapped[OrderLine] = relationship()
 
 
 class RoundStatus(StrEnum):

@@ -99,7 +99,12 @@ def queue() -> ResponseReturnValue:
 @requires(OrgKind.AGENCY)
 def application(membership_id: int) -> ResponseReturnValue:
     m = services.membership_for_agency(current_user.org, membership_id)
-    events = POOL_MACHINE.events(m.status, OrgKind.AGENCY.value)
+    events = [
+        e
+        for e in POOL_MACHINE.events(m.status, OrgKind.AGENCY.value)
+        # The exit rule's suspension ends only with a new application.
+        if not (e is PoolEvent.REINSTATE and m.reapply_after is not None)
+    ]
     form = forms.DecisionForm(events)
     if request.method == "GET" or not events:
         return render("pool/application.html", m=m, form=form, events=events)

@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Column,
@@ -372,5 +373,56 @@ audit.register_labels(
     {
         "data_grant.created": _l("Data access granted"),
         "data_grant.revoked": _l("Data access revoked"),
+        "api_token.created": _l("API token created"),
+        "api_token.revoked": _l("API token revoked"),
     }
 )
+
+
+class ApiScope(StrEnum):
+    CATALOG_READ = "catalog:read"
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    CONTRACTS_READ = "contracts:read"
+    MEASUREMENTS_WRITE = "measurements:write"
+    INVOICES_READ = "invoices:read"
+    VOUCHERS_READ = "vouchers:read"
+
+    @property
+    def label(self) -> str:
+        return str(API_SCOPE_LABELS[self])
+
+
+API_SCOPE_LABELS = {
+    ApiScope.CATALOG_READ: _l("Read the catalogue"),
+    ApiScope.ORDERS_READ: _l("Read orders"),
+    ApiScope.ORDERS_WRITE: _l("Move order lines (accept, deliver, …)"),
+    ApiScope.CONTRACTS_READ: _l("Read outcome contracts and measurements"),
+    ApiScope.MEASUREMENTS_WRITE: _l("Report measurements"),
+    ApiScope.INVOICES_READ: _l("Read invoices"),
+    ApiScope.VOUCHERS_READ: _l("Read vouchers"),
+}
+
+
+class ApiToken(Base):
+    """A token for an organisation's own systems (Open API v1). Only a hash is stored; the
+    token itself is shown once, when it is made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in lists, to tell tokens apart
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    org: Mapped[Organisation] = relationship(lazy="joined")
+
+    def usable_at(self, moment: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)

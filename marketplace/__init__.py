@@ -84,8 +84,11 @@ class SessionInterface(SecureCookieSessionInterface):
 def select_locale() -> str:
     if not has_request_context():  # CLI commands speak the default language
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
-    lang = request.cookies.get(LANGUAGE_COOKIE, "")
     languages: tuple[str, ...] = current_app.config["LANGUAGES"]
+    if request.path.startswith("/api/"):
+        # Integrations: English unless the client asks for Chinese; no cookies.
+        return request.accept_languages.best_match(languages, default="en") or "en"
+    lang = request.cookies.get(LANGUAGE_COOKIE, "")
     return lang if lang in languages else str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
@@ -111,6 +114,10 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.admin_views import bp as admin_bp
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accounts.views import org_bp
+    from marketplace.api import views as _api_views  # noqa: F401  (declares the endpoints)
+    from marketplace.api.core import bp as api_bp
+    from marketplace.api.core import register as register_api
+    from marketplace.api.docs import docs_bp
     from marketplace.catalog.views import bp as catalog_bp
     from marketplace.catalog.views import workspace as workspace_bp
     from marketplace.home.views import bp as home_bp
@@ -137,6 +144,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(oversight_bp)
     app.register_blueprint(evaluation_bp)
     app.register_blueprint(data_bp)
+    register_api(app)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(docs_bp)
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -282,7 +282,50 @@ def outcomes_settle() -> None:
     click.echo(f"contracts settled: {len(done)}")
 
 
+api_token_cli = click.Group("api-token", help="Open API tokens.")
+
+
+@api_token_cli.command("create")
+@with_appcontext
+@click.option("--org", "credit_code", required=True, help="The organisation's credit code")
+@click.option("--name", required=True, help="What the token is for, e.g. the MES's name")
+@click.option("--scopes", required=True, help="Comma-separated, e.g. orders:read,contracts:read")
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
+def api_token_create(credit_code: str, name: str, scopes: str, expires_in_days: int | None) -> None:
+    """Print a new token for an organisation's system (shown only this once)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from marketplace.accounts import api_tokens
+    from marketplace.accounts.models import Organisation
+    from marketplace.db import utcnow
+    from marketplace.errors import DomainError
+    from marketplace.security import Actor
+
+    org = db.session.scalar(
+        select(Organisation).where(Organisation.credit_code == credit_code.strip().upper())
+    )
+    if org is None:
+        raise click.ClickException(f"no organisation has the credit code {credit_code}")
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        _token, plain = api_tokens.create(
+            org,
+            name,
+            [s.strip() for s in scopes.split(",") if s.strip()],
+            expires,
+            Actor(None, org.id, "cli"),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from error
+    db.session.commit()
+    click.echo(plain)
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(api_token_cli)
     app.cli.add_command(outcomes_cli)
     app.cli.add_command(bill_subscriptions)
     app.cli.add_command(send_refunds)

@@ -6,7 +6,9 @@ from flask import Flask, Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import NotFound as NotFoundHTTP
 
+from marketplace.api.core import http_problem
 from marketplace.errors import NotFound
 
 MESSAGES = {
@@ -58,13 +60,17 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(NotFound)
-    def _not_found(error: NotFound) -> tuple[str, int]:
+    def _not_found(error: NotFound) -> tuple[str, int] | Response:
+        if request.path.startswith("/api/"):
+            return http_problem(NotFoundHTTP())
         return render_error(404, error.message)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> tuple[str, int] | HTTPException | Response:
         if error.code is None or error.code < 400:
             return error
+        if request.path.startswith("/api/"):
+            return http_problem(error)
         page, code = render_error(error.code)
         response = Response(page, code, mimetype="text/html")
         headers = dict(error.get_headers())
@@ -74,8 +80,10 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(InternalServerError)
-    def _server_error(error: InternalServerError) -> tuple[str, int]:
+    def _server_error(error: InternalServerError) -> tuple[str, int] | Response:
         app.logger.error(
             "500 on %s %s", request.method, request.path, exc_info=error.original_exception
         )
+        if request.path.startswith("/api/"):
+            return http_problem(error)
         return render_error(500)

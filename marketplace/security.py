@@ -43,9 +43,11 @@ class Access:
     public: bool = False
     kinds: frozenset[str] = field(default_factory=frozenset)
     owner: bool = False
+    # Open API routes: the session plays no part; the API checks the bearer token's scope.
+    api_scope: str | None = None
 
     def allows(self, user: Any) -> bool:
-        if self.public:
+        if self.public or self.api_scope is not None:
             return True
         if not user.is_authenticated:
             return False

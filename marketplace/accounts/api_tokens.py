@@ -64,7 +64,12 @@ def create(
     db.session.add(token)
     db.session.flush()
     audit.record(
-        actor, "api_token.created", "api_token", token.id, name=name, scopes=chosen,
+        actor,
+        "api_token.created",
+        "api_token",
+        token.id,
+        name=name,
+        scopes=chosen,
         expires_at=expires_at.isoformat() if expires_at else None,
     )
     return token, plain
@@ -106,8 +111,5 @@ def authenticate(plain: str) -> ApiToken | None:
         return None
     last = token.last_used_at
     if last is None or last < now - TOUCH_EVERY:
-        db.session.execute(
-            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-        )
+        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     return token
-

@@ -213,6 +213,12 @@ def _filtered(q: Query) -> Select[Any]:
     return stmt
 
 
+def matching(q: Query) -> Select[Any]:
+    """The visible versions the query's words and filters select, unordered (the API pages
+    through them by package id)."""
+    return _filtered(q)
+
+
 def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
     newest = (PackageVersion.published_at.desc(), PackageVersion.id.desc())
     if q.sort is Sort.PRICE_LOW:

@@ -110,6 +110,19 @@ EXPECTED = {
     "evaluation.score": "assessor",
     "evaluation.results": "provider",
     "data.line_kpis": "enterprise,provider",
+    "api.packages": "public",
+    "api.package": "public",
+    "api.order_list": "token orders:read",
+    "api.order": "token orders:read",
+    "api.transition": "token orders:write",
+    "api.contract_list": "token contracts:read",
+    "api.contract": "token contracts:read",
+    "api.measurement_list": "token contracts:read",
+    "api.measurement_post": "token measurements:write",
+    "api.invoice_list": "token invoices:read",
+    "api.voucher_list": "token vouchers:read",
+    "api_docs.openapi_json": "public",
+    "api_docs.reference": "public",
     "data.decide_kpi": "enterprise owner",
     "data.my_grants": "enterprise",
     "data.revoke_grant": "enterprise owner",
@@ -144,6 +157,8 @@ EXPECTED = {
 def describe(access):
     if access.public:
         return "public"
+    if access.api_scope:
+        return f"token {access.api_scope}"
     kinds = ",".join(sorted(access.kinds))
     if access.owner:
         return f"{kinds} owner".strip()

@@ -1,0 +1,254 @@
+"""The shapes of Open API v1, as pydantic models: they check what comes in, serialise what goes
+out, and are the schemas of the OpenAPI document. Amounts are integers in fen (1/100 yuan);
+dates are ISO 8601; timestamps are UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(Schema):
+    field: str = Field(description="Where the problem is, e.g. `period_end` or `body`.")
+    message: str
+
+
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    type: str = Field(description="A URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="Each field's problem (422 only)."
+    )
+
+
+# The catalogue
+
+
+class Ref(Schema):
+    id: int
+    name: str
+
+
+class ProviderRef(Ref):
+    type: Literal["integrator", "scenario"]
+
+
+class Category(Schema):
+    code: str
+    name_zh: str
+    name_en: str
+
+
+class Plan(Schema):
+    id: int
+    kind: Literal["one_time", "subscription", "outcome"]
+    name: str
+    amount_fen: int | None = Field(description="One-time price, or an outcome plan's base fee.")
+    monthly_fen: int | None
+    term_months: int | None
+    billed_monthly: bool
+    metric: str | None = Field(description="Outcome plans: the metric measured.")
+    target_kind: str | None
+    target_value: float | None
+    fee_rule: str | None
+    success_fee_fen: int | None
+    fee_per_unit_fen: int | None
+    fee_cap_fen: int | None
+    window_days: int | None
+
+
+class Interface(Schema):
+    flow: Literal["consumes", "produces"]
+    protocol: str
+    data_object: str
+
+
+class Rating(Schema):
+    average: float | None = Field(description="Mean of verified buyers' ratings, 1–5.")
+    count: int
+
+
+class Package(Schema):
+    id: int
+    version: int
+    title: str
+    summary: str
+    category: Category
+    provider: ProviderRef
+    deployment: str
+    industries: list[str]
+    size_tiers: list[str]
+    plans: list[Plan]
+    go_live_days: int
+    sla_response_hours: int
+    interfaces: list[Interface]
+    rating: Rating
+    published_at: datetime | None
+
+
+class PackageDetail(Package):
+    description: str
+    enterprise_provides: str
+
+
+class PackageList(Schema):
+    items: list[Package]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+# Orders
+
+
+class Line(Schema):
+    id: int
+    kind: Literal["package", "integration"]
+    package_id: int | None
+    title: str
+    provider: Ref
+    plan_kind: str
+    plan_name: str
+    amount_fen: int | None
+    monthly_fen: int | None
+    term_months: int | None
+    committed_fen: int
+    status: str
+    delivered_at: datetime | None
+    events: list[str] = Field(description="The transitions this token's organisation may make now.")
+
+
+class Order(Schema):
+    number: str
+    created_at: datetime
+    enterprise: Ref
+    lines: list[Line] = Field(description="For a provider: only the lines it fulfils.")
+
+
+class OrderList(Schema):
+    items: list[Order]
+    next_cursor: str | None
+
+
+class TransitionIn(Schema):
+    event: Literal[
+        "accept",
+        "reject",
+        "cancel",
+        "start",
+        "deliver",
+        "accept_delivery",
+        "dispute",
+        "redeliver",
+        "settle",
+    ]
+    note: str = Field(default="", max_length=2000, description="The reason, where one is needed.")
+
+
+# Contracts and measurements
+
+
+class Contract(Schema):
+    id: int
+    order_line_id: int
+    title: str
+    status: str
+    enterprise: Ref
+    provider: Ref
+    metric: str
+    unit: str
+    better: Literal["higher", "lower"]
+    target_kind: str
+    target_value: float
+    baseline_value: float | None
+    window_start: date | None
+    window_end: date | None
+    achieved_value: float | None
+    fee_fen: int | None
+
+
+class ContractList(Schema):
+    items: list[Contract]
+    next_cursor: str | None
+
+
+class MeasurementIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    external_id: str = Field(min_length=1, max_length=100, description="Your id; repeats are safe.")
+    period_start: date
+    period_end: date
+    value: float
+    note: str = Field(default="", max_length=2000)
+
+
+class Measurement(Schema):
+    id: int
+    contract_id: int
+    external_id: str
+    period_start: date
+    period_end: date
+    value: float
+    note: str
+    status: str
+    source: str
+    created_at: datetime
+
+
+class MeasurementList(Schema):
+    items: list[Measurement]
+    next_cursor: str | None
+
+
+# Money
+
+
+class Invoice(Schema):
+    number: str | None = Field(description="Given when the invoice is finalised.")
+    kind: str
+    status: str
+    order_line_id: int
+    enterprise: Ref
+    provider: Ref
+    description: str
+    gross_fen: int
+    voucher_fen: int
+    amount_fen: int
+    paid_fen: int
+    due_fen: int
+    created_at: datetime
+    finalised_at: datetime | None
+    paid_at: datetime | None
+
+
+class InvoiceList(Schema):
+    items: list[Invoice]
+    next_cursor: str | None
+
+
+class Voucher(Schema):
+    code: str
+    programme: Ref
+    status: str
+    face_value_fen: int
+    available_fen: int
+    reserved_fen: int
+    redeemed_fen: int
+    expired_fen: int
+    redeem_by: date
+    issued_at: datetime
+
+
+class VoucherList(Schema):
+    items: list[Voucher]
+    next_cursor: str | None

@@ -1,0 +1,512 @@
+"""Open API v1 endpoints. Reads are plain selects scoped to the token's organisation; every
+write goes through the same service as the web, with the same rules and the same audit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import request
+from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import ApiScope, OrgKind
+from marketplace.api import schemas as s
+from marketplace.api.core import (
+    ApiError,
+    actor,
+    decode_cursor,
+    encode_cursor,
+    endpoint,
+    json_response,
+    org,
+    page_limit,
+    paginate,
+)
+from marketplace.api.schemas import FieldError
+from marketplace.catalog import search
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Package, PackageVersion
+from marketplace.db import db
+from marketplace.errors import DomainError, NotFound
+from marketplace.orders import services as orders
+from marketplace.orders.models import LINE_MACHINE, LineEvent, Order, OrderLine
+from marketplace.outcomes import services as outcomes
+from marketplace.outcomes.models import Measurement, OutcomeContract
+from marketplace.payments.models import Invoice
+from marketplace.vouchers.models import Voucher
+
+PAGING = {
+    "limit": ("integer", "Items per page, 1–100 (default 20)."),
+    "cursor": ("string", "The `next_cursor` of the previous page."),
+}
+FILTERS = {
+    "q": ("string", "Words in the title, summary or provider's name."),
+    "category": ("string", "A category code, e.g. `predictive_maintenance`."),
+    "industry": ("string", "An industry code the package serves."),
+    "size_tier": ("string", "micro, small, medium or large."),
+    "pricing": ("string", "A plan kind: one_time, subscription or outcome."),
+    "provider_type": ("string", "integrator or scenario."),
+    "max_go_live_days": ("integer", "At most this many days to go live."),
+}
+
+
+def _ref(o: Any) -> s.Ref:
+    return s.Ref(id=o.id, name=o.name)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# The catalogue (public)
+
+
+def _package(v: PackageVersion, detail: bool = False) -> s.Package:
+    p = v.package
+    fields: dict[str, Any] = {
+        "id": p.id,
+        "version": v.number,
+        "title": v.title,
+        "summary": v.summary,
+        "category": s.Category(
+            code=v.category.code, name_zh=v.category.name_zh, name_en=v.category.name_en
+        ),
+        "provider": s.ProviderRef(
+            id=p.provider.id,
+            name=p.provider.name,
+            type=p.provider.provider_type.value if p.provider.provider_type else "scenario",
+        ),
+        "deployment": v.deployment.value,
+        "industries": [i.code for i in v.industries],
+        "size_tiers": [t.value for t in v.size_tiers],
+        "plans": [
+            s.Plan(
+                id=plan.id,
+                kind=plan.kind.value,
+                name=plan.name,
+                amount_fen=plan.amount_fen if plan.kind.value == "one_time" else plan.base_fee_fen,
+                monthly_fen=plan.monthly_fen,
+                term_months=plan.term_months,
+                billed_monthly=plan.billed_monthly,
+                metric=plan.metric_code,
+                target_kind=plan.target_kind.value if plan.target_kind else None,
+                target_value=_num(plan.target_value),
+                fee_rule=plan.fee_rule.value if plan.fee_rule else None,
+                success_fee_fen=plan.success_fee_fen,
+                fee_per_unit_fen=plan.fee_per_unit_fen,
+                fee_cap_fen=plan.fee_cap_fen,
+                window_days=plan.window_days,
+            )
+            for plan in v.plans
+        ],
+        "go_live_days": v.go_live_days,
+        "sla_response_hours": v.sla_response_hours,
+        "interfaces": [
+            s.Interface(flow=i.flow.value, protocol=i.protocol_code, data_object=i.data_object_code)
+            for i in v.interfaces
+        ],
+        "rating": s.Rating(
+            average=round(p.rating_sum / p.rating_count, 2) if p.rating_count else None,
+            count=p.rating_count,
+        ),
+        "published_at": v.published_at,
+    }
+    if detail:
+        return s.PackageDetail(
+            **fields, description=v.description, enterprise_provides=v.enterprise_provides
+        )
+    return s.Package(**fields)
+
+
+def _catalogue_query() -> search.Query:
+    args = {k: v for k, v in request.args.items() if k in FILTERS}
+    days = args.get("max_go_live_days")
+    if days is not None and not (days.isascii() and days.isdigit()):
+        raise ApiError(
+            422,
+            "`max_go_live_days` must be a whole number.",
+            [FieldError(field="max_go_live_days", message="a whole number")],
+        )
+    q = search.parse(
+        args,
+        categories={c.code for c in catalog.categories()},
+        industries={i.code for i in accounts.industries()},
+        pools=set(),
+    )
+    if q.notes:
+        raise ApiError(
+            422,
+            "Unknown filter values: " + ", ".join(q.notes) + ".",
+            [FieldError(field=n, message="unknown value") for n in q.notes],
+        )
+    return q
+
+
+_VERSION_LOAD = (
+    selectinload(PackageVersion.plans),
+    selectinload(PackageVersion.interfaces),
+    selectinload(PackageVersion.industries),
+    selectinload(PackageVersion.size_tier_rows),
+    selectinload(PackageVersion.package).joinedload(Package.provider),
+)
+
+
+@endpoint(
+    "/packages",
+    path="/packages",
+    summary="The published catalogue, with the web catalogue's filters",
+    response=s.PackageList,
+    query={**FILTERS, **PAGING},
+    errors=(422,),
+)
+def packages() -> Any:
+    q = _catalogue_query()
+    limit = page_limit()
+    after = decode_cursor(request.args.get("cursor"))
+    stmt = search.matching(q)
+    if after is not None:
+        stmt = stmt.where(Package.id > after)
+    rows = list(
+        db.session.scalars(stmt.order_by(Package.id).limit(limit + 1).options(*_VERSION_LOAD))
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response(
+        s.PackageList(
+            items=[_package(v) for v in rows],
+            next_cursor=encode_cursor(rows[-1].package_id) if more and rows else None,
+        )
+    )
+
+
+@endpoint(
+    "/packages/<int:package_id>",
+    path="/packages/{package_id}",
+    summary="One published package",
+    response=s.PackageDetail,
+    errors=(404,),
+)
+def package(package_id: int) -> Any:
+    version = db.session.scalar(
+        catalog.visible_versions().where(Package.id == package_id).options(*_VERSION_LOAD)
+    )
+    if version is None:
+        raise NotFound("no such package")
+    return json_response(_package(version, detail=True))
+
+
+# Orders
+
+
+def _kind() -> str:
+    return org().kind.value
+
+
+def _line(line: OrderLine) -> s.Line:
+    events = [e.value for e in LINE_MACHINE.events(line.status, _kind())]
+    return s.Line(
+        id=line.id,
+        kind=line.kind,  # type: ignore[arg-type]
+        package_id=line.package_id,
+        title=line.title,
+        provider=_ref(line.provider),
+        plan_kind=line.plan_kind.value,
+        plan_name=line.plan_name,
+        amount_fen=line.amount_fen,
+        monthly_fen=line.monthly_fen,
+        term_months=line.term_months,
+        committed_fen=line.committed_fen,
+        status=line.status.value,
+        delivered_at=line.delivered_at,
+        events=events,
+    )
+
+
+def _order(o: Order) -> s.Order:
+    me = org()
+    lines = [line for line in o.lines if me.kind is OrgKind.ENTERPRISE or line.provider_id == me.id]
+    return s.Order(
+        number=o.number,
+        created_at=o.created_at,
+        enterprise=_ref(o.enterprise),
+        lines=[_line(line) for line in lines],
+    )
+
+
+def _parties_only() -> None:
+    if org().kind not in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
+        raise ApiError(403, "Orders are for enterprises and providers.")
+
+
+@endpoint(
+    "/orders",
+    path="/orders",
+    summary="Your orders: an enterprise's own, or those with lines a provider fulfils",
+    response=s.OrderList,
+    scope=ApiScope.ORDERS_READ,
+    query=PAGING,
+    errors=(422,),
+)
+def order_list() -> Any:
+    _parties_only()
+    me = org()
+    stmt = select(Order).options(
+        selectinload(Order.lines).joinedload(OrderLine.provider), selectinload(Order.enterprise)
+    )
+    if me.kind is OrgKind.ENTERPRISE:
+        stmt = stmt.where(Order.enterprise_id == me.id)
+    else:
+        stmt = stmt.where(
+            exists().where(OrderLine.order_id == Order.id, OrderLine.provider_id == me.id)
+        )
+    rows, cursor = paginate(stmt, Order.id)  # type: ignore[arg-type]
+    return json_response(s.OrderList(items=[_order(o) for o in rows], next_cursor=cursor))
+
+
+@endpoint(
+    "/orders/<order_number>",
+    path="/orders/{number}",
+    summary="One order (a provider sees only its lines)",
+    response=s.Order,
+    scope=ApiScope.ORDERS_READ,
+    errors=(404,),
+)
+def order(order_number: str) -> Any:
+    _parties_only()
+    o, _lines = orders.order_for(org(), order_number[:24])
+    return json_response(_order(o))
+
+
+@endpoint(
+    "/order-lines/<int:line_id>/transitions",
+    path="/order-lines/{line_id}/transitions",
+    summary="Move an order line: the web's state machine and actor rules",
+    response=s.Line,
+    scope=ApiScope.ORDERS_WRITE,
+    method="POST",
+    body=s.TransitionIn,
+    errors=(404, 409),
+    description="`409` when the event is not possible from the line's status for you.",
+)
+def transition(line_id: int, body: s.TransitionIn) -> Any:
+    _parties_only()
+    line = orders.line_for(org(), line_id)
+    event = LineEvent(body.event)
+    if event not in LINE_MACHINE.events(line.status, _kind()):
+        raise ApiError(409, f"`{event.value}` is not possible from `{line.status.value}` for you.")
+    orders.transition(line, event, body.note, actor(), _kind())
+    return json_response(_line(line))
+
+
+# Outcome contracts and measurements
+
+
+def _contract(c: OutcomeContract) -> s.Contract:
+    return s.Contract(
+        id=c.id,
+        order_line_id=c.order_line_id,
+        title=c.title,
+        status=c.status.value,
+        enterprise=_ref(c.enterprise),
+        provider=_ref(c.provider),
+        metric=c.metric_code,
+        unit=c.metric.unit,
+        better=c.better.value,
+        target_kind=c.target_kind.value,
+        target_value=float(c.target_value),
+        baseline_value=_num(c.baseline_value),
+        window_start=c.window_start,
+        window_end=c.window_end,
+        achieved_value=_num(c.achieved_value),
+        fee_fen=c.fee_fen,
+    )
+
+
+def _measurement(m: Measurement) -> s.Measurement:
+    return s.Measurement(
+        id=m.id,
+        contract_id=m.contract_id,
+        external_id=m.external_id,
+        period_start=m.period_start,
+        period_end=m.period_end,
+        value=float(m.value),
+        note=m.note,
+        status=m.status.value,
+        source=m.source,
+        created_at=m.created_at,
+    )
+
+
+@endpoint(
+    "/contracts",
+    path="/contracts",
+    summary="Your pay-for-results contracts",
+    response=s.ContractList,
+    scope=ApiScope.CONTRACTS_READ,
+    query=PAGING,
+    errors=(422,),
+)
+def contract_list() -> Any:
+    me = org()
+    if me.kind is OrgKind.ENTERPRISE:
+        stmt = select(OutcomeContract).where(OutcomeContract.enterprise_id == me.id)
+    elif me.kind is OrgKind.PROVIDER:
+        stmt = select(OutcomeContract).where(OutcomeContract.provider_id == me.id)
+    else:
+        raise ApiError(403, "Contracts are listed for their enterprise and provider.")
+    rows, cursor = paginate(stmt, OutcomeContract.id)  # type: ignore[arg-type]
+    return json_response(s.ContractList(items=[_contract(c) for c in rows], next_cursor=cursor))
+
+
+@endpoint(
+    "/contracts/<int:contract_id>",
+    path="/contracts/{contract_id}",
+    summary="One contract",
+    response=s.Contract,
+    scope=ApiScope.CONTRACTS_READ,
+    errors=(404,),
+)
+def contract(contract_id: int) -> Any:
+    return json_response(_contract(outcomes.contract_for(org(), contract_id)))
+
+
+@endpoint(
+    "/contracts/<int:contract_id>/measurements",
+    path="/contracts/{contract_id}/measurements",
+    summary="A contract's measurements",
+    response=s.MeasurementList,
+    scope=ApiScope.CONTRACTS_READ,
+    query=PAGING,
+    errors=(404, 422),
+)
+def measurement_list(contract_id: int) -> Any:
+    c = outcomes.contract_for(org(), contract_id)
+    stmt = select(Measurement).where(Measurement.contract_id == c.id)
+    rows, cursor = paginate(stmt, Measurement.id)  # type: ignore[arg-type]
+    return json_response(
+        s.MeasurementList(items=[_measurement(m) for m in rows], next_cursor=cursor)
+    )
+
+
+@endpoint(
+    "/contracts/<int:contract_id>/measurements",
+    path="/contracts/{contract_id}/measurements",
+    summary="Report a measurement (the contract's provider)",
+    response=s.Measurement,
+    scope=ApiScope.MEASUREMENTS_WRITE,
+    method="POST",
+    status=201,
+    body=s.MeasurementIn,
+    errors=(404, 409),
+    other_statuses={200: "The same `external_id` with the same figures: the stored one."},
+    description=(
+        "Idempotent by `external_id`: the same body again answers 200 with the stored "
+        "measurement; the same id with other figures answers 409."
+    ),
+)
+def measurement_post(contract_id: int, body: s.MeasurementIn) -> Any:
+    c = outcomes.contract_for(org(), contract_id)
+    if c.provider_id != org().id:
+        raise ApiError(403, "Only the contract's provider reports measurements.")
+    reading = outcomes.Reading(
+        external_id=body.external_id,
+        period_start=body.period_start,
+        period_end=body.period_end,
+        value=f"{Decimal(repr(body.value)):f}",
+        note=body.note,
+    )
+    try:
+        m, created = outcomes.submit(c, reading, actor(), source="api")
+    except outcomes.Conflict as error:
+        raise ApiError(409, str(error.message)) from None
+    except DomainError as error:
+        raise ApiError(
+            422,
+            str(error.message),
+            [FieldError(field=error.field or "body", message=str(error.message))],
+        ) from None
+    return json_response(_measurement(m), status=201 if created else 200)
+
+
+# Money
+
+
+def _invoice(i: Invoice) -> s.Invoice:
+    return s.Invoice(
+        number=i.number,
+        kind=i.kind.value,
+        status=i.status.value,
+        order_line_id=i.order_line_id,
+        enterprise=_ref(i.enterprise),
+        provider=_ref(i.provider),
+        description=i.description,
+        gross_fen=i.gross_fen,
+        voucher_fen=i.voucher_fen,
+        amount_fen=i.amount_fen,
+        paid_fen=i.paid_fen,
+        due_fen=i.due_fen,
+        created_at=i.created_at,
+        finalised_at=i.finalised_at,
+        paid_at=i.paid_at,
+    )
+
+
+@endpoint(
+    "/invoices",
+    path="/invoices",
+    summary="Your invoices (to an enterprise, or from a provider)",
+    response=s.InvoiceList,
+    scope=ApiScope.INVOICES_READ,
+    query=PAGING,
+    errors=(422,),
+)
+def invoice_list() -> Any:
+    me = org()
+    if me.kind is OrgKind.ENTERPRISE:
+        stmt = select(Invoice).where(Invoice.enterprise_id == me.id)
+    elif me.kind is OrgKind.PROVIDER:
+        stmt = select(Invoice).where(Invoice.provider_id == me.id)
+    else:
+        raise ApiError(403, "Invoices are for enterprises and providers.")
+    rows, cursor = paginate(stmt, Invoice.id)  # type: ignore[arg-type]
+    return json_response(s.InvoiceList(items=[_invoice(i) for i in rows], next_cursor=cursor))
+
+
+@endpoint(
+    "/vouchers",
+    path="/vouchers",
+    summary="The enterprise's transformation vouchers",
+    response=s.VoucherList,
+    scope=ApiScope.VOUCHERS_READ,
+    query=PAGING,
+    errors=(422,),
+)
+def voucher_list() -> Any:
+    me = org()
+    if me.kind is not OrgKind.ENTERPRISE:
+        raise ApiError(403, "Vouchers are held by enterprises.")
+    stmt = select(Voucher).where(Voucher.enterprise_id == me.id)
+    rows, cursor = paginate(stmt, Voucher.id)  # type: ignore[arg-type]
+    items = [
+        s.Voucher(
+            code=v.code,
+            programme=_ref(v.programme),
+            status=v.status.value,
+            face_value_fen=v.face_value_fen,
+            available_fen=v.face_value_fen
+            - v.reserved_fen
+            - v.redeemed_fen
+            - v.expired_fen
+            - v.clawed_back_fen
+            - v.revoked_fen,
+            reserved_fen=v.reserved_fen,
+            redeemed_fen=v.redeemed_fen,
+            expired_fen=v.expired_fen,
+            redeem_by=v.programme.redeem_by,
+            issued_at=v.issued_at,
+        )
+        for v in rows
+    ]
+    return json_response(s.VoucherList(items=items, next_cursor=cursor))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    DateField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -255,3 +256,11 @@ class NewOrganisationForm(Form):
         self.kind.choices = choices(
             (k.value, k.label) for k in (OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.PLATFORM)
         )
+
+
+class ApiTokenForm(Form):
+    name = StringField(
+        _l("Name (the system that will use it)"), validators=[DataRequired(), Length(max=80)]
+    )
+    scopes = MultiCheckboxField(_l("Scopes"))
+    expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])

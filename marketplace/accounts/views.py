@@ -3,9 +3,12 @@ and profile, and providers' public profiles."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -19,8 +22,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from marketplace import LANGUAGE_COOKIE, audit
-from marketplace.accounts import forms, services
-from marketplace.accounts.models import MemberRole, Organisation, OrgKind, ProviderType
+from marketplace.accounts import api_tokens, forms, services
+from marketplace.accounts.models import ApiScope, MemberRole, Organisation, OrgKind, ProviderType
+from marketplace.db import LOCAL_ZONE, utcnow
 from marketplace.errors import DomainError
 from marketplace.extensions import limiter
 from marketplace.forms import attach_error, choices
@@ -326,6 +330,87 @@ def members() -> ResponseReturnValue:
         new_link=new_link,
         recent=audit.entries_for_org(org.id, limit=15) if current_user.is_owner else [],
     )
+
+
+@org_bp.route("/api-tokens", methods=["GET", "POST"])
+@requires()
+def api_tokens_page() -> ResponseReturnValue:
+    """The organisation's tokens for its own systems; a new one is shown only once."""
+    org = _org()
+    form = forms.ApiTokenForm()
+    form.scopes.choices = choices((s.value, f"{s.value} · {s.label}") for s in _api_scopes(org))
+    shown: str | None = None
+    status = 200
+    if form.is_submitted():
+        if not current_user.is_owner:
+            abort(403)
+        if form.validate():
+            expires = form.expires_on.data
+            try:
+                _token, shown = api_tokens.create(
+                    org,
+                    form.name.data or "",
+                    form.scopes.data or [],
+                    datetime.combine(expires, time(23, 59), LOCAL_ZONE) if expires else None,
+                    current_actor(),
+                )
+            except DomainError as error:
+                attach_error(form, error)
+                status = INVALID
+            else:
+                form = forms.ApiTokenForm(formdata=None)
+                form.scopes.choices = choices(
+                    (s.value, f"{s.value} · {s.label}") for s in _api_scopes(org)
+                )
+        else:
+            status = INVALID
+    response = render(
+        "org/api_tokens.html",
+        org=org,
+        form=form,
+        tokens=api_tokens.tokens_of(org),
+        shown=shown,
+        now=utcnow(),
+        status=status,
+    )
+    response.headers["Cache-Control"] = "no-store"  # the new token must not linger in caches
+    return response
+
+
+def _api_scopes(org: Organisation) -> list[ApiScope]:
+    """The scopes that mean something for this kind of organisation."""
+    useful = {
+        OrgKind.ENTERPRISE: {
+            "catalog:read",
+            "orders:read",
+            "orders:write",
+            "contracts:read",
+            "invoices:read",
+            "vouchers:read",
+        },
+        OrgKind.PROVIDER: {
+            "catalog:read",
+            "orders:read",
+            "orders:write",
+            "contracts:read",
+            "measurements:write",
+            "invoices:read",
+        },
+    }.get(org.kind, {"catalog:read", "contracts:read"})
+    return [s for s in ApiScope if s.value in useful]
+
+
+@org_bp.post("/api-tokens/<id:token_id>/revoke")
+@requires(owner=True)
+def revoke_api_token(token_id: int) -> ResponseReturnValue:
+    token = api_tokens.token_of(_org(), token_id)
+    try:
+        api_tokens.revoke(token, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Token revoked: systems using it are refused from now on."), "success")
+    return redirect(url_for("org.api_tokens_page"))
 
 
 @org_bp.post("/invitations")

@@ -123,6 +123,8 @@ EXPECTED = {
     "api.voucher_list": "token vouchers:read",
     "api_docs.openapi_json": "public",
     "api_docs.reference": "public",
+    "org.api_tokens_page": "signed-in",
+    "org.revoke_api_token": "owner",
     "data.decide_kpi": "enterprise owner",
     "data.my_grants": "enterprise",
     "data.revoke_grant": "enterprise owner",

@@ -50,6 +50,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.session_interface = SessionInterface()
     app.url_map.converters["id"] = security.IdConverter
+    app.url_map.converters["any_id"] = security.AnyIdConverter
     app.url_map.converters["order_number"] = security.OrderNumberConverter
     database.init_app(app)
     _init_extensions(app)

@@ -168,6 +168,21 @@ class OrderNumberConverter(BaseConverter):
     regex = r"ZX[0-9]{8}-[0-9]{6,9}"
 
 
+class AnyIdConverter(BaseConverter):
+    """``<any_id:…>``: any run of digits; one outside 1…2³¹−1 becomes 0, which no row has, so
+    the view answers 404 whatever the method (a converter that refuses the match would make
+    Werkzeug answer 405 for a POST next to a GET rule)."""
+
+    regex = r"[0-9]{1,40}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if 1 <= number <= MAX_ID else 0
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
 class IdConverter(IntegerConverter):
     """``<id:…>``: a positive 32-bit id; anything else is simply not found (404)."""
 

@@ -129,7 +129,7 @@ def endpoint(
 ) -> Callable[[F], F]:
     """Declare an endpoint: the view receives the checked body (when there is one) as
     ``body=`` and finds the token's organisation in ``g.api_org``."""
-    standard = {400, 429} | ({401, 403} if scope else set()) | ({413, 422} if body else set())
+    standard = {400, 429} | ({401, 403} if scope else set()) | ({413, 415, 422} if body else set())
     spec = Endpoint(
         method=method,
         path=path,

@@ -15,7 +15,7 @@ from marketplace.accounts.models import API_SCOPE_LABELS, ApiScope
 from marketplace.api.core import ENDPOINTS, MAX_BODY, MAX_LIMIT, PROBLEM, TITLES, Endpoint
 from marketplace.api.schemas import Problem
 from marketplace.rendering import render
-from marketplace.security import public
+from marketplace.security import MAX_ID, public
 
 docs_bp = Blueprint("api_docs", __name__)
 
@@ -40,7 +40,9 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     found = []
     for name in re.findall(r"{(\w+)}", path):
         schema: dict[str, Any] = (
-            {"type": "string", "maxLength": 24} if name == "number" else {"type": "integer"}
+            {"type": "string", "pattern": "^ZX[0-9]{8}-[0-9]{6,9}$"}
+            if name == "number"
+            else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
         )
         found.append({"name": name, "in": "path", "required": True, "schema": schema})
     return found

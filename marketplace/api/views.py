@@ -182,7 +182,7 @@ def packages() -> Any:
 
 
 @endpoint(
-    "/packages/<int:package_id>",
+    "/packages/<any_id:package_id>",
     path="/packages/{package_id}",
     summary="One published package",
     response=s.PackageDetail,
@@ -266,7 +266,7 @@ def order_list() -> Any:
 
 
 @endpoint(
-    "/orders/<order_number>",
+    "/orders/<order_number:order_number>",
     path="/orders/{number}",
     summary="One order (a provider sees only its lines)",
     response=s.Order,
@@ -280,7 +280,7 @@ def order(order_number: str) -> Any:
 
 
 @endpoint(
-    "/order-lines/<int:line_id>/transitions",
+    "/order-lines/<any_id:line_id>/transitions",
     path="/order-lines/{line_id}/transitions",
     summary="Move an order line: the web's state machine and actor rules",
     response=s.Line,
@@ -361,7 +361,7 @@ def contract_list() -> Any:
 
 
 @endpoint(
-    "/contracts/<int:contract_id>",
+    "/contracts/<any_id:contract_id>",
     path="/contracts/{contract_id}",
     summary="One contract",
     response=s.Contract,
@@ -373,7 +373,7 @@ def contract(contract_id: int) -> Any:
 
 
 @endpoint(
-    "/contracts/<int:contract_id>/measurements",
+    "/contracts/<any_id:contract_id>/measurements",
     path="/contracts/{contract_id}/measurements",
     summary="A contract's measurements",
     response=s.MeasurementList,
@@ -391,7 +391,7 @@ def measurement_list(contract_id: int) -> Any:
 
 
 @endpoint(
-    "/contracts/<int:contract_id>/measurements",
+    "/contracts/<any_id:contract_id>/measurements",
     path="/contracts/{contract_id}/measurements",
     summary="Report a measurement (the contract's provider)",
     response=s.Measurement,

@@ -146,3 +146,40 @@ def test_a_duplicate_measurement_submitted_concurrently_counts_once(race_app: Fl
             )
             == 1
         )
+
+
+def test_the_same_measurement_posted_20_times_at_once_through_the_api_stores_one(
+    race_app: Flask,
+) -> None:
+    from marketplace.accounts import api_tokens
+    from marketplace.accounts.models import Organisation
+
+    data = one_outcome_order(race_app, "apimeas")
+    with race_app.app_context():
+        provider = db.session.get(Organisation, data["provider_id"])
+        _token, plain = api_tokens.create(
+            provider, "MES", ["measurements:write"], None, Actor(None, provider.id, None)
+        )
+        db.session.commit()
+    today = local_today().isoformat()
+    body = {"external_id": "MES-API-1", "period_start": today, "period_end": today, "value": 67}
+
+    def post(_i: int) -> tuple[int, int]:
+        response = race_app.test_client().post(
+            f"/api/v1/contracts/{data['contract_id']}/measurements",
+            json=body,
+            headers={"Authorization": f"Bearer {plain}"},
+        )
+        return response.status_code, (response.json or {}).get("id")
+
+    results = in_parallel(post, 20)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * 19 + [201], results
+    assert len({measurement_id for _, measurement_id in results}) == 1, results
+    with race_app.app_context():
+        stored = db.session.scalar(
+            select(func.count(Measurement.id)).where(
+                Measurement.contract_id == data["contract_id"]
+            )
+        )
+        assert stored == 1

@@ -86,7 +86,7 @@ def select_locale() -> str:
     if not has_request_context():  # CLI commands speak the default language
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     languages: tuple[str, ...] = current_app.config["LANGUAGES"]
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/v1/"):
         # Integrations: English unless the client asks for Chinese; no cookies.
         return request.accept_languages.best_match(languages, default="en") or "en"
     lang = request.cookies.get(LANGUAGE_COOKIE, "")

@@ -4,10 +4,12 @@ readable reference page rendered from that same document (no scripts, no outside
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 
 from flask import Blueprint, Response, json
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -137,6 +139,29 @@ def document() -> dict[str, Any]:
     }
 
 
+def _inline(text: str) -> str:
+    text = escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
+
+
+def as_html(text: str) -> Markup:
+    """The little Markdown the document's texts use: paragraphs, bullets, code, emphasis."""
+    blocks: list[str] = []
+    items: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("* "):
+            items.append(line[2:])
+        elif line.startswith("  ") and items:
+            items[-1] += " " + line.strip()
+        elif line.strip():
+            blocks.append(f"<p>{_inline(line)}</p>")
+    if items:
+        blocks.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+    return Markup("".join(blocks))
+
+
 _CACHE: dict[str, str] = {}
 
 
@@ -155,6 +180,8 @@ def reference() -> ResponseReturnValue:
     return render(
         "api/docs.html",
         doc=doc,
+        intro=as_html(doc["info"]["description"]),
+        as_html=as_html,
         operations=[
             (path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
         ],

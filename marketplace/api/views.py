@@ -235,6 +235,16 @@ def _order(o: Order) -> s.Order:
     )
 
 
+def _of_my_side(model: Any, what: str) -> Any:
+    """Rows of ``model`` whose enterprise or provider (by its kind) is the token's organisation."""
+    me = org()
+    if me.kind is OrgKind.ENTERPRISE:
+        return select(model).where(model.enterprise_id == me.id)
+    if me.kind is OrgKind.PROVIDER:
+        return select(model).where(model.provider_id == me.id)
+    raise ApiError(403, f"{what} are for their enterprise and provider.")
+
+
 def _parties_only() -> None:
     if org().kind not in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
         raise ApiError(403, "Orders are for enterprises and providers.")
@@ -349,13 +359,7 @@ def _measurement(m: Measurement) -> s.Measurement:
     errors=(422,),
 )
 def contract_list() -> Any:
-    me = org()
-    if me.kind is OrgKind.ENTERPRISE:
-        stmt = select(OutcomeContract).where(OutcomeContract.enterprise_id == me.id)
-    elif me.kind is OrgKind.PROVIDER:
-        stmt = select(OutcomeContract).where(OutcomeContract.provider_id == me.id)
-    else:
-        raise ApiError(403, "Contracts are listed for their enterprise and provider.")
+    stmt = _of_my_side(OutcomeContract, "Contracts")
     rows, cursor = paginate(stmt, OutcomeContract.id)  # type: ignore[arg-type]
     return json_response(s.ContractList(items=[_contract(c) for c in rows], next_cursor=cursor))
 
@@ -463,13 +467,7 @@ def _invoice(i: Invoice) -> s.Invoice:
     errors=(422,),
 )
 def invoice_list() -> Any:
-    me = org()
-    if me.kind is OrgKind.ENTERPRISE:
-        stmt = select(Invoice).where(Invoice.enterprise_id == me.id)
-    elif me.kind is OrgKind.PROVIDER:
-        stmt = select(Invoice).where(Invoice.provider_id == me.id)
-    else:
-        raise ApiError(403, "Invoices are for enterprises and providers.")
+    stmt = _of_my_side(Invoice, "Invoices")
     rows, cursor = paginate(stmt, Invoice.id)  # type: ignore[arg-type]
     return json_response(s.InvoiceList(items=[_invoice(i) for i in rows], next_cursor=cursor))
 

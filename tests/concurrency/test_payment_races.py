@@ -178,8 +178,6 @@ def test_the_same_measurement_posted_20_times_at_once_through_the_api_stores_one
     assert len({measurement_id for _, measurement_id in results}) == 1, results
     with race_app.app_context():
         stored = db.session.scalar(
-            select(func.count(Measurement.id)).where(
-                Measurement.contract_id == data["contract_id"]
-            )
+            select(func.count(Measurement.id)).where(Measurement.contract_id == data["contract_id"])
         )
         assert stored == 1

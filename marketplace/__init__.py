@@ -32,6 +32,25 @@ from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
 from marketplace.money import format_fen
 
 
+def _count_queries(app: Flask) -> None:
+    """For the benchmarks: each response says how many SQL statements it took."""
+    from flask import g
+    from sqlalchemy import event
+
+    def count(*_args: object) -> None:
+        if has_request_context():
+            g.sql_queries = g.get("sql_queries", 0) + 1
+
+    event.listen(app.extensions["db"].engine, "before_cursor_execute", count)
+
+    @app.after_request
+    def _header(response: Response) -> Response:
+        from flask import g
+
+        response.headers["X-Query-Count"] = str(g.get("sql_queries", 0))
+        return response
+
+
 def create_app(config: Config | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -53,6 +72,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.converters["any_id"] = security.AnyIdConverter
     app.url_map.converters["order_number"] = security.OrderNumberConverter
     database.init_app(app)
+    if app.config.get("COUNT_QUERIES"):
+        _count_queries(app)
     _init_extensions(app)
     _register_blueprints(app)
     from marketplace.outcomes import services as outcomes

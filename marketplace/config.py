@@ -36,6 +36,7 @@ class Config:
         # Measurements the enterprise leaves unanswered this long count as confirmed.
         self.MEASUREMENT_CONFIRM_DAYS = int(os.environ.get("MEASUREMENT_CONFIRM_DAYS", "7"))
         self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
+        self.COUNT_QUERIES = _env_bool("COUNT_QUERIES", False)  # X-Query-Count (benchmarks)
         self.API_PUBLIC_RATE_LIMIT = os.environ.get("API_PUBLIC_RATE_LIMIT", "60 per minute")
         self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")

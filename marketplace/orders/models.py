@@ -218,7 +218,11 @@ class OrderLine(Base):
     committed_fen: Mapped[int] = mapped_column(BigInteger)
     billed_monthly: Mapped[bool] = mapped_column(default=False, server_default="false")
     status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, length=20))
+    # Copied for the statistics, which group and filter hundreds of thousands of lines:
+    # the version's category (none for an integration line) and the moment of acceptance.
+    category_code: Mapped[str | None] = mapped_column(String(40))
     delivered_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
     auto_accept_reminded_at: Mapped[datetime | None]
     created_at: Mapped[created_at]
 

@@ -133,6 +133,7 @@ def _place(
             version_id=line.version.id,
             plan_id=plan.id,
             provider_id=line.version.package.provider_id,
+            category_code=line.version.category_code,
             title=line.version.title,
             plan_kind=plan.kind,
             plan_name=plan.name,
@@ -293,6 +294,8 @@ def transition(
     if after is LineStatus.DELIVERED:
         values["delivered_at"] = utcnow()
         values["auto_accept_reminded_at"] = None
+    if after is LineStatus.COMPLETED:
+        values["accepted_at"] = utcnow()
     # Only from the state this request saw: two clicks at once cannot both move the line.
     moved = db.session.execute(
         update(OrderLine)
@@ -302,7 +305,7 @@ def transition(
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("This line changed meanwhile. Reload the page and try again."))
-    db.session.refresh(line, ["status", "delivered_at", "auto_accept_reminded_at"])
+    db.session.refresh(line, ["status", "delivered_at", "accepted_at", "auto_accept_reminded_at"])
     _history(line, before, event.value, reason, actor, actor_kind)
     if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
         vouchers.release_line(line.id, actor, note=event.value)

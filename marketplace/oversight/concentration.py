@@ -96,9 +96,10 @@ def markets(programme: VoucherProgramme) -> list[Market]:
         market = Market(code)
         for provider_id, (value, orders) in by_category[code].items():
             market.shares.append(Share(providers[provider_id], value, orders))
+        value, orders = market.value_fen, market.orders  # once: each is a sum over shares
         for share in market.shares:
-            share.value_bp = share.value_fen * 10_000 // market.value_fen if market.value_fen else 0
-            share.orders_bp = share.orders * 10_000 // market.orders if market.orders else 0
+            share.value_bp = share.value_fen * 10_000 // value if value else 0
+            share.orders_bp = share.orders * 10_000 // orders if orders else 0
         market.shares.sort(key=lambda s: -s.value_fen)
         result.append(market)
     return result

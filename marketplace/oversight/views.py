@@ -360,8 +360,7 @@ def dashboard_page() -> ResponseReturnValue:
     titles = _section_titles()
     sections = []
     if filters is not None:
-        for key, compute in stats.SECTIONS.items():
-            table = compute(current_user.org, filters)
+        for key, table in stats.every_section(current_user.org, filters).items():
             labels = _label_of(key, names)
             sections.append(
                 {

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from marketplace.orders.models import LineStatusChange, OrderLine
+from marketplace.orders.models import OrderLine
 from marketplace.oversight import stats
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
@@ -27,15 +27,14 @@ def served(app, dbs, monkeypatch):
     p.issue_to(programme)
     line = accepted_order(app, dbs, p)
     ordered = line.created_at
+    assert line.accepted_at is not None and line.category_code == "equipment_networking"
     dbs.execute(
         update(OrderLine)
         .where(OrderLine.id == line.id)
-        .values(delivered_at=ordered + timedelta(days=3, hours=2))
-    )
-    dbs.execute(
-        update(LineStatusChange)
-        .where(LineStatusChange.line_id == line.id, LineStatusChange.to_status == "completed")
-        .values(at=ordered + timedelta(days=5, hours=1))
+        .values(
+            delivered_at=ordered + timedelta(days=3, hours=2),
+            accepted_at=ordered + timedelta(days=5, hours=1),
+        )
     )
     for level in (2, 4):
         diagnosis(p.enterprise.id, level)

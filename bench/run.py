@@ -1,0 +1,323 @@
+"""Serve the app with gunicorn (2 workers) on a benchmark database and drive it over loopback,
+one scenario at a time for a fixed time, then print requests per second, p50/p95 latency, SQL
+statements per request and each worker's peak memory.
+
+    .venv/bin/python bench/run.py [DATABASE_URL] [--seconds 10] [--clients 4]
+
+Build the database first with ``bench/dataset.py``. The minimal page (the login form: the
+base layout, no query) is measured first; every scenario's throughput is also given as a ratio
+to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 5123
+PASSWORD = "zhuanxing2026"
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@dataclass
+class Client:
+    """One keep-alive connection with its cookies."""
+
+    conn: http.client.HTTPConnection = field(
+        default_factory=lambda: http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    )
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, dict[str, str]]:
+        sent = dict(headers or {})
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        self.conn.request(method, path, body=body, headers=sent)
+        response = self.conn.getresponse()
+        data = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _sep, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        return response.status, data, {k.lower(): v for k, v in response.getheaders()}
+
+    def login(self, email: str) -> None:
+        _status, page, _h = self.request("GET", "/login")
+        token = CSRF.search(page.decode()).group(1)  # type: ignore[union-attr]
+        form = f"csrf_token={token}&email={email}&password={PASSWORD}".encode()
+        status, _body, _h = self.request(
+            "POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert status == 302, f"login of {email} answered {status}"
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    queries: list[int]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+def drive(name: str, make: Any, call: Any, seconds: float, clients: int) -> Result:
+    """``clients`` threads, each with its own client from ``make()``, call ``call(client, i)``
+    in a loop for ``seconds``."""
+    latencies: list[float] = []
+    queries: list[int] = []
+    errors = [0]
+    lock = threading.Lock()
+    ready = [make() for _ in range(clients)]
+    stop = time.perf_counter() + seconds
+
+    def work(client: Client) -> None:
+        i = 0
+        mine, counts, bad = [], [], 0
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            status, _body, headers = call(client, i)
+            mine.append(time.perf_counter() - started)
+            counts.append(int(headers.get("x-query-count", "0")))
+            if status >= 500:
+                bad += 1
+            i += 1
+        with lock:
+            latencies.extend(mine)
+            queries.extend(counts)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in ready]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Result(name, len(latencies), time.perf_counter() - began, latencies, queries, errors[0])
+
+
+def peak_memory_mb(master: int) -> list[float]:
+    children = subprocess.run(
+        ["pgrep", "-P", str(master)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    peaks = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            peaks.append(int(match.group(1)) / 1024)
+    return peaks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", nargs="?", default="sqlite:////tmp/bench.sqlite3")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.url,
+        "SECRET_KEY": "bench",
+        "COUNT_QUERIES": "true",
+        "RATELIMIT_ENABLED": "false",
+        "LOGIN_FAILURE_LIMIT": "1000 per minute",
+    }
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{PORT}", "app:app"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                Client().request("GET", "/login")
+                break
+            except OSError:
+                time.sleep(0.2)
+        results = scenarios(args)
+        peaks = peak_memory_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    report(results, peaks, args)
+
+
+def scenarios(args: argparse.Namespace) -> list[Result]:
+    def plain() -> Client:
+        return Client()
+
+    def official() -> Client:
+        c = Client()
+        c.login("bench1@bench.demo")  # the agency's owner
+        return c
+
+    def get(path: str) -> Any:
+        return lambda c, _i: c.request("GET", path)
+
+    token = api_token(args)
+    run = []
+    run.append(drive("minimal page (login form)", plain, get("/login"), args.seconds, args.clients))
+    run.append(
+        drive(
+            "catalogue search with filters",
+            plain,
+            lambda c, i: c.request(
+                "GET",
+                "/catalog?q=%E8%BD%AC%E5%9E%8B%E5%8C%85&category=mes&size_tier=small"
+                f"&sort=price_low&page={1 + i % 5}",
+            ),
+            args.seconds,
+            args.clients,
+        )
+    )
+    run.append(
+        drive(
+            "package page",
+            plain,
+            lambda c, i: c.request("GET", f"/packages/{1 + (i * 37) % 5000}"),
+            args.seconds,
+            args.clients,
+        )
+    )
+    run.append(drive("agency dashboard", official, get("/agency/dashboard"), args.seconds, 2))
+    run.append(
+        drive(
+            "concentration page",
+            official,
+            get("/agency/programmes/1/concentration"),
+            args.seconds,
+            2,
+        )
+    )
+    run.append(
+        drive(
+            "API packages list",
+            plain,
+            lambda c, i: c.request(
+                "GET", f"/api/v1/packages?limit=50&category={['mes', 'erp', 'wms'][i % 3]}"
+            ),
+            args.seconds,
+            args.clients,
+        )
+    )
+    run.append(
+        drive(
+            "API measurement post",
+            plain,
+            lambda c, i: measurement(c, i, token),
+            args.seconds,
+            args.clients,
+        )
+    )
+    return run
+
+
+def api_token(args: argparse.Namespace) -> tuple[str, int]:
+    """A measurements token of the first contract's provider (made with the CLI)."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(args.url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        contract, provider_code = conn.execute(
+            text(
+                "SELECT c.id, o.credit_code FROM outcome_contracts c JOIN organisations o"
+                " ON o.id = c.provider_id ORDER BY c.id LIMIT 1"
+            )
+        ).one()
+    engine.dispose()
+    del sqlite3
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/flask"),
+            "--app",
+            "app",
+            "api-token",
+            "create",
+            "--org",
+            provider_code,
+            "--name",
+            "bench",
+            "--scopes",
+            "measurements:write",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": args.url, "SECRET_KEY": "bench"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1], contract
+
+
+RUN_ID = str(int(time.time()))
+
+
+def measurement(c: Client, i: int, token: tuple[str, int]) -> tuple[int, bytes, dict[str, str]]:
+    plain, contract = token
+    today = date.today().isoformat()
+    body = json.dumps(
+        {
+            "external_id": f"bench-{RUN_ID}-{threading.get_ident()}-{i}",
+            "period_start": today,
+            "period_end": today,
+            "value": 3.1,
+        }
+    ).encode()
+    return c.request(
+        "POST",
+        f"/api/v1/contracts/{contract}/measurements",
+        body,
+        {"Authorization": f"Bearer {plain}", "Content-Type": "application/json"},
+    )
+
+
+def report(results: list[Result], peaks: list[float], args: argparse.Namespace) -> None:
+    minimal = results[0].rps
+    print(f"database: {args.url.split(':', 1)[0]}, {args.seconds:g} s per scenario")
+    print(
+        "| scenario | req/s | × minimal | p50 ms | p95 ms | SQL/request | 5xx |\n"
+        "|---|---:|---:|---:|---:|---:|---:|"
+    )
+    for r in results:
+        sql = statistics.median(r.queries) if r.queries else 0
+        print(
+            f"| {r.name} | {r.rps:.1f} | {r.rps / minimal:.2f} | {r.pct(0.5):.1f} | "
+            f"{r.pct(0.95):.1f} | {sql:g} | {r.errors} |"
+        )
+    print(f"peak memory per worker: {', '.join(f'{p:.0f} MB' for p in peaks)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

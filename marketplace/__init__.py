@@ -174,8 +174,14 @@ def _register_blueprints(app: Flask) -> None:
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _declare_writes() -> None:
-        # First: it must run before anything reads the database in this request.
-        write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+        # First: it must run before anything reads the database in this request. Some reads
+        # write too: a token's last use, a view of granted data (the access log).
+        view = app.view_functions.get(request.endpoint or "")
+        write_intent.set(
+            request.method not in ("GET", "HEAD", "OPTIONS")
+            or getattr(view, "writes_on_read", False)
+            or (request.path.startswith("/api/v1/") and "Authorization" in request.headers)
+        )
 
     @app.before_request
     def _idle_timeout() -> ResponseReturnValue | None:

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from marketplace import audit
-from marketplace.accounts.models import ApiScope, ApiToken, Organisation
+from marketplace.accounts.models import ApiScope, ApiToken, Organisation, User
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
@@ -109,6 +109,11 @@ def authenticate(plain: str) -> ApiToken | None:
     now = utcnow()
     if token is None or not token.usable_at(now):
         return None
+    if token.created_by_id is not None:
+        # A token acts in its maker's name: it stops when the maker leaves or is disabled.
+        maker = db.session.get(User, token.created_by_id)
+        if maker is None or not maker.active or maker.org_id != token.org_id:
+            return None
     last = token.last_used_at
     if last is None or last < now - TOUCH_EVERY:
         db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))

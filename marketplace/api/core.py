@@ -29,7 +29,7 @@ from marketplace.api.schemas import FieldError, Problem
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import csrf, limiter
-from marketplace.security import Access, Actor
+from marketplace.security import MAX_ID, Access, Actor
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -231,8 +231,10 @@ def _read_body(model: type[BaseModel]) -> BaseModel:
         raise ApiError(415, "Send the body as `application/json`.")
     try:
         json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "The body is not valid JSON.") from None
+    if b"\\u0000" in raw or b"\x00" in raw:
+        raise ApiError(400, "Text may not contain NUL characters.")
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
@@ -280,15 +282,16 @@ def rate_limited(error: RateLimitExceeded) -> Response:
 def decode_cursor(value: str | None) -> int | None:
     if not value:
         return None
+    invalid = ApiError(
+        422, "The cursor is not one this API gave.", [FieldError(field="cursor", message="invalid")]
+    )
     try:
         data = json.loads(base64.urlsafe_b64decode(value.encode() + b"==="))
-        last = int(data["after"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ApiError(
-            422,
-            "The cursor is not one this API gave.",
-            [FieldError(field="cursor", message="invalid")],
-        ) from None
+        last = data["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
+        raise invalid from None
+    if type(last) is not int or not 1 <= last <= MAX_ID:
+        raise invalid
     return last
 
 

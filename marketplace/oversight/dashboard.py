@@ -6,19 +6,23 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 
-from marketplace.db import db
+from marketplace.db import LOCAL_ZONE, db
 from marketplace.vouchers.models import EntryKind, Voucher, VoucherEntry, VoucherProgramme
 
 
 def month_of(column: Any) -> ColumnElement[str]:
-    """``YYYY-MM`` of a timestamp, in UTC, on SQLite and on PostgreSQL."""
+    """``YYYY-MM`` of a timestamp in the pilots' time zone (where the date filters cut), on
+    SQLite (stored as UTC text) and on PostgreSQL (whatever the session's time zone)."""
     if db.engine.dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.strftime("%Y-%m", column)
+        return func.to_char(column.op("AT TIME ZONE")(str(LOCAL_ZONE)), "YYYY-MM")
+    offset = datetime.now(LOCAL_ZONE).utcoffset() or timedelta(0)
+    hours = int(offset.total_seconds() // 3600)
+    return func.strftime("%Y-%m", column, f"{hours:+d} hours")
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,6 @@ def shared_scope(enterprise_id: int, scope: str) -> ResponseReturnValue:
         raise NotFound(_("Not found.")) from None
     grant, data = granted.open_scope(current_user.org, enterprise_id, chosen, current_actor())
     return render("oversight/shared_scope.html", grant=grant, scope=chosen, data=data)
+
+
+shared_scope.writes_on_read = True  # type: ignore[attr-defined]  # the access log

@@ -17,7 +17,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy import Float, case, cast, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -50,6 +51,7 @@ DEFAULT_WEIGHTS = {
 DEFAULT_PASS_MARK = 60
 DEFAULT_WAITING_DAYS = 180
 DEFAULT_SAVINGS_TARGET_FEN = 50_000 * 100
+EARLIEST = date(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ def _check_terms(terms: Terms) -> None:
         raise DomainError(_l("Name the round, e.g. 2026 Q3."), field="name")
     if terms.period_start > terms.period_end:
         raise DomainError(_l("The period must end after it starts."), field="period_end")
+    if terms.period_start < EARLIEST or terms.period_end > local_today() + timedelta(days=366):
+        raise DomainError(
+            _l("Choose a period from 2000 to at most a year ahead."), field="period_start"
+        )
+    if (terms.period_end - terms.period_start).days > 366:
+        raise DomainError(_l("A round covers a year at most."), field="period_end")
     if not 0 <= terms.pass_mark <= 100:
         raise DomainError(_l("The pass mark must be from 0 to 100."), field="pass_mark")
     if set(terms.weights) != set(COMPONENTS) or any(
@@ -132,14 +140,18 @@ def open_round(
         status=RoundStatus.OPEN,
         **{f"w_{c}": terms.weights[c] for c in COMPONENTS},
     )
-    db.session.add(rnd)
     for m in members:
         rnd.entries.append(
             EvaluationEntry(
                 provider_id=m.provider_id, assessor_id=assessor.id if assessor else None
             )
         )
-    db.session.flush()
+    try:  # one open round per agency (unique index): a second official opening at once fails
+        with db.session.begin_nested():
+            db.session.add(rnd)
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(_l("Close the open round before opening another.")) from None
     audit.record(
         actor,
         "evaluation.opened",
@@ -235,7 +247,13 @@ def entry_for_assessor(assessor: Organisation, entry_id: int) -> EvaluationEntry
 def score(entry: EvaluationEntry, value: int, comment: str, actor: Actor) -> None:
     if actor.org_id != entry.assessor_id:
         raise NotFound(_l("Not found."))
-    if entry.round.status is not RoundStatus.OPEN:
+    # Lock the round: a score lands before a closing or not at all (PostgreSQL waits here).
+    still_open = db.session.scalar(
+        select(EvaluationRound.id)
+        .where(EvaluationRound.id == entry.round_id, EvaluationRound.status == RoundStatus.OPEN)
+        .with_for_update()
+    )
+    if still_open is None:
         raise DomainError(_l("This round is closed."))
     if not 0 <= value <= 100:
         raise DomainError(_l("The score must be from 0 to 100."), field="score")
@@ -373,6 +391,20 @@ def close(rnd: EvaluationRound, actor: Actor, *, despite_missing: bool = False) 
     missing = [e for e in rnd.entries if e.assessor_score is None and rnd.w_assessor > 0]
     if missing and not despite_missing:
         raise MissingScores([e.provider.name for e in missing])
+    # Claim the round: of two officials closing at once only one goes on; the row lock also
+    # holds back an assessor's score until this closing is done (see ``score``).
+    claimed = db.session.execute(
+        update(EvaluationRound)
+        .where(EvaluationRound.id == rnd.id, EvaluationRound.status == RoundStatus.OPEN)
+        .values(status=RoundStatus.CLOSED, closed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This round was closed meanwhile."))
+    db.session.refresh(rnd, ["status", "closed_at"])
+    for entry in rnd.entries:  # the scores as they stand now that the round is locked
+        db.session.refresh(entry, ["assessor_score"])
+    missing = [e for e in rnd.entries if e.assessor_score is None and rnd.w_assessor > 0]
     previous = _previous_round(rnd)
     before = {e.provider_id: e.passed for e in previous.entries} if previous else {}
     raw = measure(rnd, [e.provider_id for e in rnd.entries])
@@ -395,9 +427,6 @@ def close(rnd: EvaluationRound, actor: Actor, *, despite_missing: bool = False) 
             assert previous is not None
             if _suspend(rnd, previous, entry, actor):
                 suspended.append(entry.provider.name)
-    # Rounds close in order; the guard against two officials closing at once is the status.
-    rnd.status = RoundStatus.CLOSED
-    rnd.closed_at = utcnow()
     rnd.missing_scores = len(missing)
     audit.record(
         actor,
@@ -431,6 +460,8 @@ def _suspend(
     membership = pool.membership_in(rnd.agency_id, entry.provider_id)
     if membership is None or membership.status is not PoolStatus.ADMITTED:
         return False
+    if previous.closed_at is not None and pool.admitted_since(membership) > previous.closed_at:
+        return False  # admitted again after that round: its failure was already answered
     reason = str(
         _l(
             "Exit rule: failed two consecutive evaluations (%(previous)s, %(current)s). "

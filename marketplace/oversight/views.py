@@ -34,7 +34,7 @@ from marketplace.oversight import (
 )
 from marketplace.pool import services as pool
 from marketplace.rendering import csv_download, page_number, render
-from marketplace.security import current_actor, public, requires
+from marketplace.security import MAX_ID, current_actor, public, requires
 from marketplace.vouchers import services as vouchers
 
 bp = Blueprint("oversight", __name__)
@@ -246,6 +246,8 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
     }
     chosen = request.args.get("programme", type=int)
     if chosen:
+        if not 1 <= chosen <= MAX_ID:
+            raise NotFound(_("Not found."))
         vouchers.programme_for(org, chosen)  # another agency's programme: 404
     form = StatsForm(request.args)
     form.programme.choices = choices(
@@ -258,6 +260,10 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
     if form.since.data and form.until.data and form.since.data > form.until.data:
         form.until.errors = [_("The period must end after it starts.")]
         return form, None, names
+    for field in (form.since, form.until):
+        if field.data and not 2000 <= field.data.year <= 2100:
+            field.errors = [_("Choose a date from 2000 to 2100.")]
+            return form, None, names
     return (
         form,
         stats.Filters(

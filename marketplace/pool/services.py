@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -189,6 +189,17 @@ def suspend_by_exit_rule(
     may apply again from ``reapply_after``."""
     decide(membership, PoolEvent.SUSPEND, reason, actor)
     membership.reapply_after = reapply_after
+
+
+def admitted_since(membership: PoolMembership) -> datetime:
+    """When the provider was last admitted to this pool."""
+    found = db.session.scalar(
+        select(func.max(PoolStatusChange.at)).where(
+            PoolStatusChange.membership_id == membership.id,
+            PoolStatusChange.event == PoolEvent.ADMIT,
+        )
+    )
+    return found or membership.applied_at
 
 
 def membership_in(agency_id: int, provider_id: int) -> PoolMembership | None:

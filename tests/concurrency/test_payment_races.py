@@ -181,3 +181,29 @@ def test_the_same_measurement_posted_20_times_at_once_through_the_api_stores_one
             select(func.count(Measurement.id)).where(Measurement.contract_id == data["contract_id"])
         )
         assert stored == 1
+
+
+def test_parallel_api_reads_that_note_a_tokens_use_all_succeed(race_app: Flask) -> None:
+    """A token's first use in a minute writes ``last_used_at``: such reads take the write lock
+    up front (SQLite), so eight at once queue instead of failing with "database is locked"."""
+    from marketplace.accounts import api_tokens
+    from marketplace.accounts.models import Organisation
+
+    data = one_outcome_order(race_app, "apiread")
+    with race_app.app_context():
+        provider = db.session.get(Organisation, data["provider_id"])
+        plains = []
+        for n in range(8):
+            _token, plain = api_tokens.create(
+                provider, f"MES {n}", ["orders:read"], None, Actor(None, provider.id, None)
+            )
+            plains.append(plain)
+        db.session.commit()
+
+    def read(i: int) -> int:
+        response = race_app.test_client().get(
+            "/api/v1/orders", headers={"Authorization": f"Bearer {plains[i]}"}
+        )
+        return response.status_code
+
+    assert in_parallel(read, 8) == [200] * 8

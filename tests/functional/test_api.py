@@ -108,7 +108,7 @@ def test_bad_token_requests_are_refused(app, dbs, p):
     assert dbs.scalar(select(func.count(ApiToken.id))) == 0
 
 
-def test_owners_create_and_revoke_tokens_in_the_app(client, dbs, p):
+def test_owners_create_and_revoke_tokens_in_the_app(client, app, dbs, p):
     client.login(p.owner.email)
     page = client.form(
         "/org/api-tokens", {"name": "车间 MES", "scopes": ["orders:read", "vouchers:read"]}
@@ -123,6 +123,14 @@ def test_owners_create_and_revoke_tokens_in_the_app(client, dbs, p):
     dbs.refresh(token)
     assert token.revoked_at is not None
     member = UserFactory(org=p.enterprise, email="member@api.cn", role="member")
+    # a token stops when its maker leaves
+    plain = token_for(app, dbs, p.enterprise, member, scopes=["orders:read"])
+    assert call(client, "GET", "/orders", plain).status_code == 200
+    member.active = False
+    dbs.commit()
+    assert call(client, "GET", "/orders", plain).status_code == 401
+    member.active = True
+    dbs.commit()
     client.form("/logout")
     client.login(member.email)
     assert (
@@ -193,7 +201,18 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
     assert call(client, "GET", "/packages?q=质量追溯").json["items"][0]["id"] == second.id
     assert call(client, "GET", "/packages?category=equipment_networking").json["items"]
     assert call(client, "GET", "/packages?max_go_live_days=1").json["items"] == []
-    for bad in ("category=nope", "max_go_live_days=soon", "limit=0", "limit=101", "cursor=%%%"):
+    import base64
+
+    def cursor(value: str) -> str:
+        return base64.urlsafe_b64encode(value.encode()).decode()
+
+    overflowing = [
+        cursor('{"after": 1e400}'),
+        cursor('{"after": 100000000000000000000000}'),
+        cursor('{"after": true}'),
+    ]
+    bad_ones = ["category=nope", "max_go_live_days=soon", "limit=0", "limit=101", "cursor=%%%"]
+    for bad in bad_ones + [f"cursor={c}" for c in overflowing]:
         answer = call(client, "GET", f"/packages?{bad}")
         assert answer.status_code == 422, bad
         assert answer.json["errors"]
@@ -263,6 +282,9 @@ def test_bodies_are_checked_before_anything_happens(client, app, dbs, p):
     assert call(client, "POST", url, provider, big).status_code == 413
     answer = call(client, "POST", url, provider, "event=accept", **{"Content-Type": "text/plain"})
     assert answer.status_code == 415
+    assert call(client, "POST", url, provider, "[" * 5000).status_code == 400
+    nul = {"event": "accept", "note": "a\u0000b"}
+    assert call(client, "POST", url, provider, nul).status_code == 400
     dbs.refresh(line)
     assert line.status is LineStatus.PLACED
 

@@ -141,6 +141,23 @@ def test_exit_rule_across_rounds(app, dbs, p, assessor):
     with services(app, dbs):
         pool.decide(m, PoolEvent.ADMIT, "整改完成", p.official_actor)
     assert m.status is PoolStatus.ADMITTED and m.reapply_after is None
+    # Admitted again: the failure that led to the exit does not count a second time.
+    _rnd, suspended = run_round(app, dbs, p, assessor, 5, 30)
+    assert suspended == []
+    _rnd, suspended = run_round(app, dbs, p, assessor, 6, 30)
+    assert suspended == [p.provider.name]
+
+
+def test_a_round_closes_once_and_takes_no_score_afterwards(app, dbs, p, assessor):
+    rnd, _suspended = run_round(app, dbs, p, assessor, 1, 70)
+    with services(app, dbs), pytest.raises(DomainError):
+        evaluation.close(rnd, p.official_actor, despite_missing=True)
+    with services(app, dbs), pytest.raises(DomainError):
+        evaluation.score(rnd.entries[0], 10, "", Actor(assessor[1].id, assessor[0].id, None))
+    assert rnd.entries[0].assessor_score == 70
+    far = terms(2, period_end=date(9999, 12, 31))
+    with services(app, dbs), pytest.raises(DomainError):
+        evaluation.open_round(p.agency, far, None, p.official_actor)
 
 
 def test_closing_with_missing_scores_warns_then_records_the_gap(app, dbs, p, assessor):

@@ -103,6 +103,9 @@ def test_the_statistics_page_with_filters_in_the_url(client, dbs, served):
     assert client.get("/agency/dashboard?since=2026-13-01").status_code == 422
     assert client.get("/agency/dashboard?since=2026-10-02&until=2026-10-01").status_code == 422
     assert client.get("/agency/dashboard/nothing.csv").status_code == 404
+    assert client.get("/agency/dashboard?since=0001-01-01").status_code == 422
+    assert client.get("/agency/dashboard?until=9999-12-31").status_code == 422
+    assert client.get(f"/agency/dashboard?programme={10**20}").status_code == 404
 
 
 def test_another_agencys_programme_is_not_found(client, dbs, served):

@@ -37,6 +37,8 @@ class Config:
         self.MEASUREMENT_CONFIRM_DAYS = int(os.environ.get("MEASUREMENT_CONFIRM_DAYS", "7"))
         self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
         self.COUNT_QUERIES = _env_bool("COUNT_QUERIES", False)  # X-Query-Count (benchmarks)
+        # The officials' statistics are recomputed at most this often (0: on every view).
+        self.STATS_CACHE_SECONDS = int(os.environ.get("STATS_CACHE_SECONDS", "300"))
         self.API_PUBLIC_RATE_LIMIT = os.environ.get("API_PUBLIC_RATE_LIMIT", "60 per minute")
         self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
@@ -96,5 +98,6 @@ class TestConfig(Config):
         self.TESTING = True
         self.DEMO_RESET_ALLOWED = True
         self.RATELIMIT_STORAGE_URI = "memory://"
+        self.STATS_CACHE_SECONDS = 0  # tests reuse ids across rolled-back transactions
         # Cheap hashes keep the suite fast; production parameters are tested separately.
         self.PASSWORD_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}

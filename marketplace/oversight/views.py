@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -365,8 +365,12 @@ def dashboard_page() -> ResponseReturnValue:
     form, filters, names = _stats_filters()
     titles = _section_titles()
     sections = []
+    computed_at = None
     if filters is not None:
-        for key, table in stats.every_section(current_user.org, filters).items():
+        computed_at, tables = stats.cached_sections(
+            current_user.org, filters, current_app.config["STATS_CACHE_SECONDS"]
+        )
+        for key, table in tables.items():
             labels = _label_of(key, names)
             sections.append(
                 {
@@ -384,6 +388,7 @@ def dashboard_page() -> ResponseReturnValue:
         columns=_column_titles(),
         query=request.query_string.decode(),
         alerts=concentration.open_alerts(current_user.org.id),
+        computed_at=computed_at,
         category_names={**names["category"], concentration.ALL: _("All categories")},
         status=200 if filters is not None else 422,
     )
@@ -396,4 +401,7 @@ def dashboard_csv(section: str) -> ResponseReturnValue:
     _form, filters, _names = _stats_filters()
     if compute is None or filters is None:
         raise NotFound(_("Not found."))
-    return csv_download(stats.as_csv(compute(current_user.org, filters)), f"{section}.csv")
+    _at, tables = stats.cached_sections(
+        current_user.org, filters, current_app.config["STATS_CACHE_SECONDS"]
+    )
+    return csv_download(stats.as_csv(tables[section]), f"{section}.csv")

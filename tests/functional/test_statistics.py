@@ -117,3 +117,18 @@ def test_another_agencys_programme_is_not_found(client, dbs, served):
     assert client.get(f"/agency/dashboard/money.csv?programme={programme.id}").status_code == 404
     whole = client.get("/agency/dashboard")
     assert whole.status_code == 200 and programme.name not in whole.text
+
+
+def test_figures_are_reused_for_a_while(app, dbs, served, monkeypatch):
+    p, _programme = served
+    calls = []
+    real = stats.every_section
+    monkeypatch.setattr(stats, "every_section", lambda a, f: calls.append(f) or real(a, f))
+    monkeypatch.setattr(stats, "_CACHE", {})
+    with services(app, dbs):
+        first_at, first = stats.cached_sections(p.agency, stats.Filters(), 300)
+        again_at, again = stats.cached_sections(p.agency, stats.Filters(), 300)
+        stats.cached_sections(p.agency, stats.Filters(category="mes"), 300)
+        stats.cached_sections(p.agency, stats.Filters(), 0)
+    assert again is first and again_at == first_at
+    assert len(calls) == 3  # the second view reused the first; other filters and 0 did not

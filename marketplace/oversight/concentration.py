@@ -28,6 +28,9 @@ ALL = "all"
 # until a market has this many voucher-paid order lines.
 MIN_ORDERS_FOR_ALERT = 5
 INTEGRATION = "integration"
+# The page lists the largest providers of each market and sums up the rest: a pool of a
+# thousand providers would otherwise print a thousand rows per category.
+SHOWN_PER_MARKET = 15
 
 
 @dataclass

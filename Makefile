@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEV := MARKETPLACE_ENV=development FLASK_APP=app
 
-.PHONY: bootstrap run test lint format translations clean
+.PHONY: bootstrap run test lint format translations clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -40,9 +40,16 @@ test: bootstrap
 		$(PY) -m pytest $(PYTEST_ARGS); \
 	fi
 
+BENCH_DB ?= sqlite:////tmp/marketplace-bench.sqlite3
+bench: bootstrap  # the 100x dataset, then the served app under load (see bench/RESULTS.md)
+	$(PY) bench/dataset.py $(BENCH_DB)
+	$(PY) bench/run.py $(BENCH_DB)
+	@if [ -n "$(BENCH_DATABASE_URL)" ]; then \
+		$(PY) bench/dataset.py $(BENCH_DATABASE_URL) && $(PY) bench/run.py $(BENCH_DATABASE_URL); fi
+
 lint: bootstrap
-	$(BIN)/ruff check marketplace tests migrations app.py
-	$(BIN)/ruff format --check marketplace tests migrations app.py
+	$(BIN)/ruff check marketplace tests migrations app.py bench
+	$(BIN)/ruff format --check marketplace tests migrations app.py bench
 	$(BIN)/mypy
 
 format: bootstrap

@@ -339,6 +339,7 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
             provider = providers[package // 10]
             amount = (20_000 + package % 50 * 1_000) * 100
             delivered = placed + timedelta(days=rng.randint(5, 40))
+            accepted = delivered + timedelta(days=rng.randint(1, 10))
             lines.append(
                 {
                     "id": line_id,
@@ -356,14 +357,15 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
                     "amount_fen": amount,
                     "committed_fen": amount,
                     "status": status,
+                    "category_code": CATEGORIES[package % len(CATEGORIES)],
                     "delivered_at": delivered
                     if status in ("delivered", "disputed", "completed")
                     else None,
+                    "accepted_at": accepted if status == "completed" else None,
                     "created_at": placed,
                 }
             )
             if status == "completed":
-                accepted = delivered + timedelta(days=rng.randint(1, 10))
                 changes.append(
                     {
                         "line_id": line_id,

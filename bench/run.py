@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PORT = 5123
 PASSWORD = "zhuanxing2026"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -244,11 +245,11 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
 
 def api_token(args: argparse.Namespace) -> tuple[str, int]:
     """A measurements token of the first contract's provider (made with the CLI)."""
-    import sqlite3
+    from sqlalchemy import text
 
-    from sqlalchemy import create_engine, text
+    from marketplace.db import make_engine
 
-    engine = create_engine(args.url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = make_engine(args.url)
     with engine.connect() as conn:
         contract, provider_code = conn.execute(
             text(
@@ -257,7 +258,6 @@ def api_token(args: argparse.Namespace) -> tuple[str, int]:
             )
         ).one()
     engine.dispose()
-    del sqlite3
     out = subprocess.run(
         [
             str(ROOT / ".venv/bin/flask"),

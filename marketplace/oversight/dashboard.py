@@ -19,7 +19,8 @@ def month_of(column: Any) -> ColumnElement[str]:
     """``YYYY-MM`` of a timestamp in the pilots' time zone (where the date filters cut), on
     SQLite (stored as UTC text) and on PostgreSQL (whatever the session's time zone)."""
     if db.engine.dialect.name == "postgresql":
-        return func.to_char(column.op("AT TIME ZONE")(str(LOCAL_ZONE)), "YYYY-MM")
+        # timezone(zone, timestamptz) is AT TIME ZONE: the local wall-clock time
+        return func.to_char(func.timezone(str(LOCAL_ZONE), column), "YYYY-MM")
     offset = datetime.now(LOCAL_ZONE).utcoffset() or timedelta(0)
     hours = int(offset.total_seconds() // 3600)
     return func.strftime("%Y-%m", column, f"{hours:+d} hours")

@@ -25,6 +25,7 @@ from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace import security
+from marketplace.cache import BoundedCache
 from marketplace.config import ROOT, Config
 from marketplace.db import db as database
 from marketplace.db import write_intent
@@ -118,6 +119,7 @@ def _init_extensions(app: Flask) -> None:
     from marketplace.accounts import passwords, services
 
     babel.init_app(app, locale_selector=select_locale)
+    app.extensions["catalogue_results"] = BoundedCache(app.config["CATALOGUE_CACHE_SIZE"])
     csrf.init_app(app)
     htmx.init_app(app)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)

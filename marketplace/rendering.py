@@ -10,9 +10,14 @@ from jinja2_fragments.flask import render_block
 from marketplace.extensions import htmx
 
 
+def fragment_requested() -> bool:
+    """An htmx request for one block of the page. A history restore (Back after hx-push-url)
+    needs the whole page, not the fragment."""
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
 def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
-    # A history restore (Back after hx-push-url) needs the whole page, not the fragment.
-    if block is not None and htmx and not htmx.boosted and not htmx.history_restore_request:
+    if block is not None and fragment_requested():
         body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)

@@ -146,6 +146,19 @@ class Category(BilingualName, Base):
     position: Mapped[int] = mapped_column(default=0)
 
 
+class CatalogueStamp(Base):
+    """One row whose token changes, in the same transaction, with anything the public
+    catalogue shows; rendered search results are reused until it changes (see
+    ``catalog.freshness``). A random token, not a counter: a rolled-back change cannot hand
+    the same value to different data."""
+
+    __tablename__ = "catalogue_stamp"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class Metric(BilingualName, Base):
     """The metric catalogue for pay-for-results plans."""
 

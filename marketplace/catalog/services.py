@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Industry, Organisation, OrgKind, ProviderType, SizeTier
+from marketplace.catalog import freshness
 from marketplace.catalog.models import (
     MAX_GO_LIVE_DAYS,
     MAX_PRICE_FEN,
@@ -538,6 +539,7 @@ def record_rating(package_id: int, rating: int) -> None:
         .values(rating_sum=Package.rating_sum + rating, rating_count=Package.rating_count + 1)
         .execution_options(synchronize_session=False)
     )
+    freshness.changed()  # the cards show the rating
 
 
 # The public catalogue
@@ -550,7 +552,7 @@ def visible_versions() -> Select[Any]:
         .join(Package, Package.published_version_id == PackageVersion.id)
         .where(
             PackageVersion.status == VersionStatus.PUBLISHED,
-            Package.provider_id.in_(pool.admitted_provider_ids()),
+            pool.admitted(Package.provider_id),
         )
     )
 

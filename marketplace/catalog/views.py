@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
-from marketplace.catalog import forms, search, services
+from marketplace.cache import BoundedCache
+from marketplace.catalog import forms, freshness, search, services
 from marketplace.catalog.models import Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
-from marketplace.rendering import page_number, render
+from marketplace.rendering import fragment_requested, page_number, render
 from marketplace.security import current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
@@ -47,25 +50,56 @@ def index() -> ResponseReturnValue:
         industries={i.code for i in industries},
         pools={a.id for a in agencies},
     )
-    rows, total = search.search(query, per_page=PER_PAGE)
-    pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
+    results = _results(query)
+    if fragment_requested():
+        response = make_response(results)
+        response.vary.add("HX-Request")
+        return response
     return render(
         "catalog/index.html",
         block="results",
-        rows=rows,
-        total=total,
+        results_html=results,
         query=query,
-        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
         categories=categories,
         industries=industries,
         agencies=agencies,
-        pools=pools,
         sorts=list(search.Sort),
         size_tiers=list(SizeTier),
         plan_kinds=list(PlanKind),
         deployments=list(Deployment),
         provider_types=list(ProviderType),
     )
+
+
+def _results(query: search.Query) -> Markup:
+    """The results block, rendered once per catalogue state, language, kind of visitor and
+    query, then reused until the catalogue changes (``freshness``): most visitors ask the
+    same few questions of a catalogue that changes far less often than it is read."""
+    enterprise = current_user.is_authenticated and current_user.org_kind == OrgKind.ENTERPRISE
+    key = (
+        freshness.stamp(),
+        _locale(),
+        enterprise,
+        bool(query.notes),
+        tuple(sorted(query.url_args().items())),
+    )
+    cache: BoundedCache[tuple[object, ...], Markup] = current_app.extensions["catalogue_results"]
+    html = cache.get(key)
+    if html is None:
+        rows, total = search.search(query, per_page=PER_PAGE)
+        html = Markup(
+            render_block(
+                "catalog/index.html",
+                "results",
+                rows=rows,
+                total=total,
+                query=query,
+                pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+                pools=pool.admitted_pools(sorted({v.package.provider_id for v in rows})),
+            )
+        )
+        cache.put(key, html)
+    return html
 
 
 @bp.get("/compare")

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import ColumnElement, Exists, Select, exists, func, select, update
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -229,8 +229,18 @@ def queue(agency: Organisation, status: PoolStatus | None) -> list[PoolMembershi
 
 
 def admitted_provider_ids() -> Select[Any]:
-    """Providers admitted to at least one pool (for the catalogue's visibility rule)."""
+    """Providers admitted to at least one pool."""
     return select(PoolMembership.provider_id).where(PoolMembership.status == PoolStatus.ADMITTED)
+
+
+def admitted(provider_id: ColumnElement[int]) -> Exists:
+    """The catalogue's visibility rule as a correlated EXISTS: the provider is admitted to at
+    least one pool. (An ``IN (admitted ids)`` list made SQLite drive every catalogue query
+    from the pool table, scanning all packages before the category index; 19 ms against
+    5 ms for a filtered search at 10,000 packages.)"""
+    return exists().where(
+        PoolMembership.provider_id == provider_id, PoolMembership.status == PoolStatus.ADMITTED
+    )
 
 
 def is_admitted(provider_id: int) -> bool:
@@ -251,11 +261,13 @@ def admitted_among(provider_ids: set[int]) -> set[int]:
 
 
 def admitted_pools(provider_ids: list[int]) -> dict[int, list[Organisation]]:
-    """For each provider, the agencies whose pools admitted it (one query)."""
+    """For each provider, the agencies whose pools admitted it (one query, agencies only:
+    a membership's application texts are not loaded for a catalogue card)."""
     if not provider_ids:
         return {}
     stmt = (
-        select(PoolMembership)
+        select(PoolMembership.provider_id, Organisation)
+        .join(Organisation, Organisation.id == PoolMembership.agency_id)
         .where(
             PoolMembership.provider_id.in_(provider_ids),
             PoolMembership.status == PoolStatus.ADMITTED,
@@ -263,6 +275,6 @@ def admitted_pools(provider_ids: list[int]) -> dict[int, list[Organisation]]:
         .order_by(PoolMembership.agency_id)
     )
     pools: dict[int, list[Organisation]] = {pid: [] for pid in provider_ids}
-    for membership in db.session.scalars(stmt):
-        pools[membership.provider_id].append(membership.agency)
+    for provider_id, agency in db.session.execute(stmt):
+        pools[provider_id].append(agency)
     return pools

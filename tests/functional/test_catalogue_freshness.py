@@ -1,0 +1,112 @@
+"""Rendered catalogue results are reused, and never outlive a change a visitor could see."""
+
+from sqlalchemy import select
+
+from marketplace.catalog import freshness
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import CatalogueStamp
+from marketplace.pool import services as pool
+from marketplace.pool.models import PoolEvent
+from marketplace.security import Actor
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import (
+    agency_with_official,
+    membership,
+    provider_with_owner,
+    published_package,
+    services,
+)
+
+SEARCH = "/catalog?q=%E7%9C%8B%E6%9D%BF"  # 看板
+
+
+def listed(client, url=SEARCH):
+    return client.text(url)
+
+
+def market(app, dbs):
+    agency, official = agency_with_official("o@fresh.cn")
+    provider, owner = provider_with_owner("p@fresh.cn")
+    m = membership(dbs, provider, agency)
+    package = published_package(app, dbs, provider, owner, title="车间看板 Alpha")
+    return agency, official, provider, owner, m, package
+
+
+def test_a_repeated_search_is_served_from_the_cache(app, client, dbs, count_queries):
+    market(app, dbs)
+    listed(client, "/catalog")  # session and CSRF set up
+    count_queries.count = 0
+    first = listed(client)
+    searched = count_queries.count
+    assert "车间看板 Alpha" in first
+    count_queries.count = 0
+    again = listed(client)
+    assert again == first
+    # no count, no page of ids, no versions, plans, packages or pools: the stamp instead
+    assert count_queries.count == searched - 6
+
+
+def test_a_delisted_package_leaves_the_results_at_once(app, client, dbs):
+    agency, official, _provider, _owner, _m, package = market(app, dbs)
+    assert "车间看板 Alpha" in listed(client)
+    with services(app, dbs):
+        catalog.delist(package, "数据造假", Actor(official.id, agency.id, None))
+    assert "车间看板 Alpha" not in listed(client)
+
+
+def test_a_suspended_provider_leaves_the_results_at_once(app, client, dbs):
+    agency, official, _provider, _owner, m, _package = market(app, dbs)
+    assert "车间看板 Alpha" in listed(client)
+    with services(app, dbs):
+        pool.decide(m, PoolEvent.SUSPEND, "考核不合格", Actor(official.id, agency.id, None))
+    assert "车间看板 Alpha" not in listed(client)
+
+
+def test_new_versions_ratings_and_names_show_at_once(app, client, dbs):
+    _agency, _official, provider, owner, _m, package = market(app, dbs)
+    assert "车间看板 Alpha" in listed(client)
+    published_package(app, dbs, provider, owner, title="车间看板 Beta")
+    assert "车间看板 Beta" in listed(client)
+
+    with services(app, dbs):
+        catalog.record_rating(package.id, 4)  # a bulk update, outside the ORM's flush
+    assert "★ 4" in listed(client)
+
+    provider.name = "改名后的服务商有限公司"
+    dbs.commit()
+    assert "改名后的服务商有限公司" in listed(client)
+
+
+def test_the_htmx_fragment_and_the_page_agree(app, client, dbs):
+    market(app, dbs)
+    page = listed(client)
+    fragment = client.get(SEARCH, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "HX-Request" in fragment.headers["Vary"]
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body
+    assert "车间看板 Alpha" in body
+    assert body.strip() in page
+
+
+def test_results_are_kept_apart_by_language_and_by_kind_of_visitor(app, client, dbs):
+    market(app, dbs)
+    assert "对比已勾选" in listed(client)
+    client.set_cookie("lang", "en")
+    assert "Compare ticked" in listed(client)  # not the Chinese fragment just cached
+    client.set_cookie("lang", "zh")
+    assert "加入组合方案" not in listed(client)
+    UserFactory(org=OrganisationFactory(), email="e@fresh.cn")
+    dbs.commit()
+    client.login("e@fresh.cn")
+    assert "加入组合方案" in listed(client)  # an enterprise gets the quick-add buttons
+
+
+def test_an_unrelated_write_keeps_the_stamp(app, dbs):
+    _agency, _official, _provider, owner, _m, _package = market(app, dbs)
+    with services(app, dbs):
+        before = freshness.stamp()
+        owner.name = "王工"
+        dbs.flush()
+        assert freshness.stamp() == before
+        assert dbs.scalar(select(CatalogueStamp.token)) == before

@@ -261,6 +261,8 @@ class PackageVersion(Base):
         CheckConstraint("number >= 1", name="number_positive"),
         CheckConstraint("entry_price_fen >= 0", name="entry_price_not_negative"),
         Index("ix_package_versions_status_category", "status", "category_code"),
+        # the catalogue's default order walks this index and stops at the page's end
+        Index("ix_package_versions_status_published", "status", "published_at", "id"),
     )
 
     id: Mapped[intpk]

@@ -11,7 +11,7 @@ from functools import reduce
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Exists, Select, case, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation, ProviderType, SizeTier
@@ -159,14 +159,14 @@ def parse(
 
 
 def _filtered(q: Query) -> Select[Any]:
-    stmt = visible_versions().join(Organisation, Organisation.id == Package.provider_id)
+    stmt = visible_versions()
     for term in q.terms:
         like = contains_pattern(term)
         stmt = stmt.where(
             or_(
                 PackageVersion.title.ilike(like, escape="\\"),
                 PackageVersion.summary.ilike(like, escape="\\"),
-                Organisation.name.ilike(like, escape="\\"),
+                _provider_where(Organisation.name.ilike(like, escape="\\")),
             )
         )
     if q.category:
@@ -191,7 +191,7 @@ def _filtered(q: Query) -> Select[Any]:
     if q.deployment:
         stmt = stmt.where(PackageVersion.deployment == q.deployment)
     if q.provider_type:
-        stmt = stmt.where(Organisation.provider_type == q.provider_type)
+        stmt = stmt.where(_provider_where(Organisation.provider_type == q.provider_type))
     if q.pool is not None:
         stmt = stmt.where(
             exists().where(
@@ -211,6 +211,13 @@ def _filtered(q: Query) -> Select[Any]:
             Package.rating_count > 0, Package.rating_sum >= q.min_rating * Package.rating_count
         )
     return stmt
+
+
+def _provider_where(condition: ColumnElement[bool]) -> Exists:
+    """A condition on the package's provider, as EXISTS rather than a join: joined, the
+    organisations table made PostgreSQL drive a filtered search from all 10,000 packages
+    (53 ms) instead of the category's index (9 ms)."""
+    return exists().where(Organisation.id == Package.provider_id, condition)
 
 
 def matching(q: Query) -> Select[Any]:
@@ -238,7 +245,10 @@ def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
         parts = [
             case((PackageVersion.title.ilike(contains_pattern(t), escape="\\"), 4), else_=0)
             + case((PackageVersion.summary.ilike(contains_pattern(t), escape="\\"), 2), else_=0)
-            + case((Organisation.name.ilike(contains_pattern(t), escape="\\"), 1), else_=0)
+            + case(
+                (_provider_where(Organisation.name.ilike(contains_pattern(t), escape="\\")), 1),
+                else_=0,
+            )
             for t in q.terms
         ]
         score = reduce(operator.add, parts)

@@ -1,5 +1,6 @@
 """The catalogue's change stamp: a token that changes with anything the catalogue shows
-(rendered search results are reused until it does).
+(rendered search results are reused until it does), and an index for the catalogue's
+default order.
 
 Revision ID: f33387d1e6b6
 Revises: d16f54128d79
@@ -28,7 +29,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_stamp")),
     )
     op.bulk_insert(stamp, [{"id": 1, "token": "initial"}])
+    op.create_index(
+        "ix_package_versions_status_published",
+        "package_versions",
+        ["status", "published_at", "id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_package_versions_status_published", table_name="package_versions")
     op.drop_table("catalogue_stamp")

@@ -119,7 +119,7 @@ def _init_extensions(app: Flask) -> None:
     from marketplace.accounts import passwords, services
 
     babel.init_app(app, locale_selector=select_locale)
-    app.extensions["catalogue_results"] = BoundedCache(app.config["CATALOGUE_CACHE_SIZE"])
+    app.extensions["catalogue_cache"] = BoundedCache(app.config["CATALOGUE_CACHE_SIZE"])
     csrf.init_app(app)
     htmx.init_app(app)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
@@ -25,7 +25,7 @@ from marketplace.api.core import (
     paginate,
 )
 from marketplace.api.schemas import FieldError
-from marketplace.catalog import search
+from marketplace.catalog import freshness, search
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Package, PackageVersion
 from marketplace.db import db
@@ -165,20 +165,25 @@ def packages() -> Any:
     q = _catalogue_query()
     limit = page_limit()
     after = decode_cursor(request.args.get("cursor"))
-    stmt = search.matching(q)
-    if after is not None:
-        stmt = stmt.where(Package.id > after)
-    rows = list(
-        db.session.scalars(stmt.order_by(Package.id).limit(limit + 1).options(*_VERSION_LOAD))
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response(
-        s.PackageList(
+
+    def page() -> str:
+        stmt = search.matching(q)
+        if after is not None:
+            stmt = stmt.where(Package.id > after)
+        rows = list(
+            db.session.scalars(stmt.order_by(Package.id).limit(limit + 1).options(*_VERSION_LOAD))
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return s.PackageList(
             items=[_package(v) for v in rows],
             next_cursor=encode_cursor(rows[-1].package_id) if more and rows else None,
-        )
-    )
+        ).model_dump_json()
+
+    # the same for every client until the catalogue changes
+    key = (tuple(sorted(q.url_args().items())), limit, after)
+    body = freshness.cached("api-packages", key, page)
+    return Response(body, mimetype="application/json")
 
 
 @endpoint(

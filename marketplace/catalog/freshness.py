@@ -11,13 +11,16 @@ Services that change those tables with bulk statements (which the ORM does not s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.cache import BoundedCache
 from marketplace.catalog.models import (
     CatalogueStamp,
     Category,
@@ -48,6 +51,19 @@ NAMED_ON_CARDS = (OrgKind.PROVIDER, OrgKind.AGENCY)
 def stamp() -> str:
     """The current token (one primary-key read)."""
     return db.session.scalar(select(CatalogueStamp.token).where(CatalogueStamp.id == 1)) or ""
+
+
+def cached(kind: str, key: tuple[object, ...], compute: Callable[[], str]) -> str:
+    """What ``compute`` gives for ``key`` in the catalogue's current state: computed once per
+    worker and state, then reused until the next change (most visitors ask the same few
+    questions of a catalogue that changes far less often than it is read)."""
+    cache: BoundedCache[tuple[object, ...], str] = current_app.extensions["catalogue_cache"]
+    full_key = (kind, stamp(), *key)
+    value = cache.get(full_key)
+    if value is None:
+        value = compute()
+        cache.put(full_key, value)
+    return value
 
 
 def changed(session: Session | None = None) -> None:

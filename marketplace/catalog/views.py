@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, flash, make_response, redirect, request, url_for
+from flask import Blueprint, flash, make_response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -15,7 +15,6 @@ from markupsafe import Markup
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
-from marketplace.cache import BoundedCache
 from marketplace.catalog import forms, freshness, search, services
 from marketplace.catalog.models import Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
@@ -73,33 +72,23 @@ def index() -> ResponseReturnValue:
 
 def _results(query: search.Query) -> Markup:
     """The results block, rendered once per catalogue state, language, kind of visitor and
-    query, then reused until the catalogue changes (``freshness``): most visitors ask the
-    same few questions of a catalogue that changes far less often than it is read."""
+    query (an enterprise gets quick-add buttons)."""
     enterprise = current_user.is_authenticated and current_user.org_kind == OrgKind.ENTERPRISE
-    key = (
-        freshness.stamp(),
-        _locale(),
-        enterprise,
-        bool(query.notes),
-        tuple(sorted(query.url_args().items())),
-    )
-    cache: BoundedCache[tuple[object, ...], Markup] = current_app.extensions["catalogue_results"]
-    html = cache.get(key)
-    if html is None:
+
+    def render_results() -> str:
         rows, total = search.search(query, per_page=PER_PAGE)
-        html = Markup(
-            render_block(
-                "catalog/index.html",
-                "results",
-                rows=rows,
-                total=total,
-                query=query,
-                pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
-                pools=pool.admitted_pools(sorted({v.package.provider_id for v in rows})),
-            )
+        return render_block(
+            "catalog/index.html",
+            "results",
+            rows=rows,
+            total=total,
+            query=query,
+            pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+            pools=pool.admitted_pools(sorted({v.package.provider_id for v in rows})),
         )
-        cache.put(key, html)
-    return html
+
+    key = (_locale(), enterprise, bool(query.notes), tuple(sorted(query.url_args().items())))
+    return Markup(freshness.cached("catalogue", key, render_results))
 
 
 @bp.get("/compare")

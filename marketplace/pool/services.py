@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Exists, Select, exists, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -233,7 +234,7 @@ def admitted_provider_ids() -> Select[Any]:
     return select(PoolMembership.provider_id).where(PoolMembership.status == PoolStatus.ADMITTED)
 
 
-def admitted(provider_id: ColumnElement[int]) -> Exists:
+def admitted(provider_id: ColumnElement[int] | InstrumentedAttribute[int]) -> Exists:
     """The catalogue's visibility rule as a correlated EXISTS: the provider is admitted to at
     least one pool. (An ``IN (admitted ids)`` list made SQLite drive every catalogue query
     from the pool table, scanning all packages before the category index; 19 ms against

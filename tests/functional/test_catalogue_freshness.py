@@ -110,3 +110,18 @@ def test_an_unrelated_write_keeps_the_stamp(app, dbs):
         dbs.flush()
         assert freshness.stamp() == before
         assert dbs.scalar(select(CatalogueStamp.token)) == before
+
+
+def test_the_api_list_is_reused_until_the_catalogue_changes(app, client, dbs, count_queries):
+    agency, official, _provider, _owner, _m, package = market(app, dbs)
+    count_queries.count = 0
+    first = client.get("/api/v1/packages?limit=10")
+    listed_with = count_queries.count
+    assert [p["id"] for p in first.get_json()["items"]] == [package.id]
+    count_queries.count = 0
+    assert client.get("/api/v1/packages?limit=10").data == first.data
+    # no page query, no plans, interfaces, industries, size tiers or packages
+    assert count_queries.count == listed_with - 6
+    with services(app, dbs):
+        catalog.delist(package, "数据造假", Actor(official.id, agency.id, None))
+    assert client.get("/api/v1/packages?limit=10").get_json()["items"] == []

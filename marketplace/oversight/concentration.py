@@ -8,7 +8,8 @@ is highly concentrated.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -33,35 +34,74 @@ INTEGRATION = "integration"
 SHOWN_PER_MARKET = 15
 
 
-@dataclass
+class ProviderName(NamedTuple):
+    id: int
+    name: str
+
+
+@dataclass(slots=True)
 class Share:
-    provider: Organisation
+    provider: ProviderName
     value_fen: int
     orders: int
     value_bp: int = 0  # share of the category's redeemed value, in basis points
     orders_bp: int = 0
 
 
+class Rest(NamedTuple):
+    """The shares after the largest SHOWN_PER_MARKET, summed up."""
+
+    providers: int
+    value_fen: int
+    orders: int
+    value_bp: int
+    orders_bp: int
+
+
 @dataclass
 class Market:
+    """One market's shares, largest first, with its totals and HHI (computed once: a pool of
+    a thousand providers has a thousand shares per market)."""
+
     category: str  # a category code, INTEGRATION or ALL
-    shares: list[Share] = field(default_factory=list)
+    shares: list[Share]
+    value_fen: int = 0
+    orders: int = 0
+    hhi_value: int = 0
+    hhi_orders: int = 0
+    rest: Rest | None = None
+
+    @classmethod
+    def of(cls, category: str, shares: list[Share]) -> Market:
+        value = sum(s.value_fen for s in shares)
+        orders = sum(s.orders for s in shares)
+        for share in shares:
+            share.value_bp = share.value_fen * 10_000 // value if value else 0
+            share.orders_bp = share.orders * 10_000 // orders if orders else 0
+        shares.sort(key=lambda s: (-s.value_fen, s.provider.id))
+        others = shares[SHOWN_PER_MARKET:]
+        rest = None
+        if others:
+            rest = Rest(
+                len(others),
+                sum(s.value_fen for s in others),
+                sum(s.orders for s in others),
+                sum(s.value_bp for s in others),
+                sum(s.orders_bp for s in others),
+            )
+        return cls(
+            category,
+            shares,
+            value,
+            orders,
+            round(sum((s.value_bp / 100) ** 2 for s in shares)),
+            round(sum((s.orders_bp / 100) ** 2 for s in shares)),
+            rest,
+        )
 
     @property
-    def value_fen(self) -> int:
-        return sum(s.value_fen for s in self.shares)
-
-    @property
-    def orders(self) -> int:
-        return sum(s.orders for s in self.shares)
-
-    @property
-    def hhi_value(self) -> int:
-        return round(sum((s.value_bp / 100) ** 2 for s in self.shares))
-
-    @property
-    def hhi_orders(self) -> int:
-        return round(sum((s.orders_bp / 100) ** 2 for s in self.shares))
+    def shown(self) -> list[Share]:
+        return self.shares[:SHOWN_PER_MARKET]
 
 
 def markets(programme: VoucherProgramme) -> list[Market]:
@@ -83,10 +123,12 @@ def markets(programme: VoucherProgramme) -> list[Market]:
         )
         .group_by(category, Reservation.provider_id)
     ).all()
-    providers = {
-        o.id: o
-        for o in db.session.scalars(
-            select(Organisation).where(Organisation.id.in_({r[1] for r in rows}))
+    names = {
+        pid: ProviderName(pid, name)
+        for pid, name in db.session.execute(
+            select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_({r[1] for r in rows})
+            )
         )
     }
     by_category: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -94,18 +136,16 @@ def markets(programme: VoucherProgramme) -> list[Market]:
         for key in (code, ALL):
             by_category[key][provider_id][0] += int(value)
             by_category[key][provider_id][1] += int(orders)
-    result = []
-    for code in sorted(by_category, key=lambda c: (c == ALL, c)):
-        market = Market(code)
-        for provider_id, (value, orders) in by_category[code].items():
-            market.shares.append(Share(providers[provider_id], value, orders))
-        value, orders = market.value_fen, market.orders  # once: each is a sum over shares
-        for share in market.shares:
-            share.value_bp = share.value_fen * 10_000 // value if value else 0
-            share.orders_bp = share.orders * 10_000 // orders if orders else 0
-        market.shares.sort(key=lambda s: -s.value_fen)
-        result.append(market)
-    return result
+    return [
+        Market.of(
+            code,
+            [
+                Share(names[pid], value, orders)
+                for pid, (value, orders) in by_category[code].items()
+            ],
+        )
+        for code in sorted(by_category, key=lambda c: (c == ALL, c))
+    ]
 
 
 def breaches(programme: VoucherProgramme, found: list[Market]) -> dict[tuple, tuple[int, int]]:

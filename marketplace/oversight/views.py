@@ -117,7 +117,6 @@ def concentration_page(programme_id: int) -> ResponseReturnValue:
         }.get(code, names.get(code, code)),
         hhi_limit=concentration.HHI_LIMIT,
         min_orders=concentration.MIN_ORDERS_FOR_ALERT,
-        top=concentration.SHOWN_PER_MARKET,
         form=Form(),
     )
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import Organisation
 from marketplace.oversight import concentration
-from marketplace.oversight.concentration import Market, Share
+from marketplace.oversight.concentration import Market, ProviderName, Share
 from marketplace.oversight.models import ConcentrationAlert
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
@@ -16,16 +15,14 @@ from tests.functional.voucher_helpers import pilot
 
 
 def market(*shares_bp):
-    m = Market("mes")
-    for n, bp in enumerate(shares_bp):
-        m.shares.append(Share(Organisation(id=n + 1, name=f"P{n}"), bp, bp, bp, bp))
-    return m
+    return Market.of(
+        "mes", [Share(ProviderName(n + 1, f"P{n}"), bp, bp) for n, bp in enumerate(shares_bp)]
+    )
 
 
 def test_a_market_of_a_few_orders_raises_no_alert():
     programme = type("P", (), {"concentration_threshold_bp": 3_000})()
-    tiny = Market("mes")
-    tiny.shares.append(Share(Organisation(id=1, name="P"), 100, 1, 10_000, 10_000))
+    tiny = Market.of("mes", [Share(ProviderName(1, "P"), 100, 1)])
     assert concentration.breaches(programme, [tiny]) == {}
 
 
@@ -152,3 +149,12 @@ def test_voucher_money_by_month_chart_table_and_csv(client, dbs, p, app):
 
     svg = charts.bars(["<b>"], [("x&y", [5])], "t<itle")
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "x&amp;y" in svg
+
+
+def test_a_large_market_lists_its_largest_providers_and_sums_up_the_rest():
+    m = market(*([10] * 20), 5_000)
+    assert [s.provider.id for s in m.shown][:2] == [21, 1]
+    assert len(m.shown) == concentration.SHOWN_PER_MARKET
+    assert m.rest is not None and m.rest.providers == 6
+    assert m.rest.value_fen == 60 and m.value_fen == 5_200 and m.orders == 5_200
+    assert m.rest.value_bp == sum(s.value_bp for s in m.shares[concentration.SHOWN_PER_MARKET :])

@@ -1,6 +1,11 @@
 """Key pages use a fixed number of queries whatever the amount of data."""
 
+import pytest
+
+from marketplace.accounts import api_tokens
+from marketplace.accounts.models import ApiScope
 from marketplace.catalog import services as catalog
+from marketplace.orders import services as orders
 from marketplace.security import Actor
 from tests.functional.catalog_helpers import (
     agency_with_official,
@@ -25,6 +30,12 @@ def bundle_ids(dbs):
     from marketplace.catalog.models import CuratedBundle
 
     return list(dbs.scalars(select(CuratedBundle.id).order_by(CuratedBundle.id)))
+
+
+@pytest.fixture(autouse=True)
+def _no_catalogue_cache(app, monkeypatch):
+    # the searches themselves are counted, not a cached page
+    monkeypatch.setattr(app.extensions["catalogue_cache"], "size", 0)
 
 
 def queries_for(client, count_queries, path):
@@ -66,3 +77,75 @@ def test_catalogue_and_bundles_do_not_grow_with_the_data(app, client, dbs, count
         bundle(app, dbs, *providers[0], [by_provider[k][n % 2] for k in range(3)], name=f"套餐{n}")
     large = {p: queries_for(client, count_queries, p) for p in small}
     assert large == small
+
+
+def test_the_roles_key_pages_do_not_grow_with_the_data(app, client, dbs, count_queries):
+    """An enterprise's orders, bundle and vouchers, a provider's queue, an official's
+    programme, statistics and concentration, and the API's lists: the same number of
+    queries with one order as with many (more orders, enterprises, vouchers, packages)."""
+    from tests.factories import OrganisationFactory, UserFactory
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "qc")
+    programme = p.programme()
+    p.issue_to(programme)
+
+    def order(enterprise, owner):
+        with services(app, dbs):
+            b = p.bundle(enterprise, owner)
+            return orders.checkout(enterprise, b, Actor(owner.id, enterprise.id, None))
+
+    first = order(p.enterprise, p.owner)
+    bundle = p.bundle()
+    with services(app, dbs):
+        _made, token = api_tokens.create(
+            p.enterprise, "qc", [ApiScope.ORDERS_READ], None, p.enterprise_actor
+        )
+    pages = {
+        p.owner.email: [
+            "/dashboard",
+            "/orders",
+            f"/orders/{first.number}",
+            "/my-bundles",
+            f"/my-bundles/{bundle.id}",
+            "/vouchers",
+            "/invoices",
+        ],
+        p.provider_owner.email: ["/dashboard", "/orders", "/provider/packages"],
+        p.official.email: [
+            "/dashboard",
+            f"/agency/programmes/{programme.id}",
+            f"/agency/programmes/{programme.id}/vouchers",
+            f"/agency/programmes/{programme.id}/concentration",
+            "/agency/dashboard",
+            "/pool/queue",
+            "/transparency",
+        ],
+    }
+
+    def measure():
+        found = {}
+        for email, paths in pages.items():
+            client.login(email)
+            for path in paths:
+                found[path, email] = queries_for(client, count_queries, path)
+        for path in ("/api/v1/orders?limit=50", "/api/v1/packages?limit=50"):
+            auth = {"Authorization": f"Bearer {token}"}
+            client.get(path, headers=auth)
+            count_queries.count = 0
+            assert client.get(path, headers=auth).status_code == 200
+            found[path, "api"] = count_queries.count
+        return found
+
+    small = measure()
+    for n in range(3):  # more orders of the same enterprise, more enterprises with vouchers
+        order(p.enterprise, p.owner)
+        other = OrganisationFactory(contact_phone="0311-66668888")
+        owner = UserFactory(org=other, email=f"o{n}@qc.cn")
+        p.issue_to(programme, other)
+        order(other, owner)
+        provider, provider_owner = provider_with_owner(f"p{n}@qc.cn")
+        membership(dbs, provider, p.agency)
+        published_package(app, dbs, provider, provider_owner)
+    p.bundle()
+    assert measure() == small

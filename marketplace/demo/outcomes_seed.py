@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import Better, PlanKind, TargetKind
+from marketplace.catalog.models import Better, PackageVersion, PlanKind, TargetKind
 from marketplace.db import db, local_today
 from marketplace.orders import bundles, services
 from marketplace.orders.models import LineEvent, OrderLine
@@ -75,7 +75,7 @@ def _history(contract: OutcomeContract, baseline: Decimal, met: bool, months: in
 def load(rng: random.Random) -> dict[str, int]:
     versions = [
         v
-        for v in db.session.scalars(catalog.visible_versions())
+        for v in db.session.scalars(catalog.visible_versions().order_by(PackageVersion.id))
         if any(p.kind is PlanKind.OUTCOME and p.metric.unit in BASELINES for p in v.plans)
     ][: len(STATES)]
     enterprises = db.session.scalars(

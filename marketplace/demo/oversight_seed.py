@@ -219,7 +219,7 @@ def _popular_provider(rng: random.Random) -> int:
             Reservation.status == ReservationStatus.REDEEMED,
         )
         .group_by(Reservation.provider_id)
-        .order_by(func.sum(Reservation.amount_fen).desc())
+        .order_by(func.sum(Reservation.amount_fen).desc(), Reservation.provider_id)
         .limit(1)
     )
     package = db.session.scalar(

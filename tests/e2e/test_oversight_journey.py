@@ -10,7 +10,12 @@ from sqlalchemy import select
 from marketplace.accounts.models import Organisation
 from marketplace.db import db, local_today
 from marketplace.demo.oversight_seed import quarter_of
-from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
+from marketplace.oversight.models import (
+    ConcentrationAlert,
+    EvaluationEntry,
+    EvaluationRound,
+    RoundStatus,
+)
 from marketplace.pool.models import PoolMembership, PoolStatus
 from tests.e2e.test_enterprise_journey import log_in, log_out
 
@@ -40,9 +45,20 @@ def _failed_last_round(live_app) -> str:
         return min(failed, key=lambda e: e.score_tenths).provider.name
 
 
+def _alerted_provider(live_app) -> str:
+    """The provider whose share raised an active alert in the demo (the programme's leader)."""
+    with live_app.app_context():
+        return db.session.scalars(
+            select(Organisation.name)
+            .join(ConcentrationAlert, ConcentrationAlert.provider_id == Organisation.id)
+            .where(ConcentrationAlert.cleared_at.is_(None), ConcentrationAlert.kind == "share")
+        ).first()
+
+
 def test_oversight_journey(page: Page, live_server: str, live_app):
     base = live_server
     weak = _failed_last_round(live_app)
+    leader = _alerted_provider(live_app)
     start, end = quarter_of(local_today())
 
     # 1. the statistics, with the market-concentration alert the demo raised
@@ -51,7 +67,7 @@ def test_oversight_journey(page: Page, live_server: str, live_app):
     expect(page.locator("h1")).to_have_text("统计分析")
     alerts = page.locator("section", has=page.get_by_role("heading", name="市场集中度预警"))
     expect(alerts).to_contain_text("预警中")
-    expect(alerts).to_contain_text("石家庄能效管家科技有限公司")
+    expect(alerts).to_contain_text(leader)
     expect(page.locator("#orders_category svg")).to_be_visible()
     page.get_by_label("类别", exact=True).select_option(label="能源管理")
     page.get_by_role("button", name="筛选").click()

@@ -74,6 +74,7 @@ STATES = [  # (status, share of lines)
     ("completed", 66),
 ]
 PASSWORD = "zhuanxing2026"
+BUYERS = 200
 NOW = datetime.now(UTC)
 CHUNK = 5_000
 
@@ -176,7 +177,9 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
         for i in enterprises
     ]
     counts["organisations"] = load(engine, "organisations", orgs)
-    owners = [agency_id, assessor_id, *providers[:20], *enterprises[:20]]
+    # owners: the agency, the assessor, 20 providers and 200 enterprises (each holding a
+    # voucher: the checkout scenario orders with them)
+    owners = [agency_id, assessor_id, *providers[:20], *enterprises[:BUYERS]]
     counts["users"] = load(
         engine,
         "users",

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ class Result:
     latencies: list[float]
     queries: list[int]
     errors: int
+    note: str = ""
 
     @property
     def rps(self) -> float:
@@ -105,7 +106,10 @@ def drive(name: str, make: Any, call: Any, seconds: float, clients: int) -> Resu
         mine, counts, bad = [], [], 0
         while time.perf_counter() < stop:
             started = time.perf_counter()
-            status, _body, headers = call(client, i)
+            answer = call(client, i)
+            if answer is None:  # nothing left to do
+                break
+            status, _body, headers = answer
             mine.append(time.perf_counter() - started)
             counts.append(int(headers.get("x-query-count", "0")))
             if status >= 500:
@@ -143,6 +147,12 @@ def main() -> None:
     parser.add_argument("url", nargs="?", default="sqlite:////tmp/bench.sqlite3")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="a comma-separated subset of: catalogue, package, bundle, checkout, dashboard,"
+        " concentration, api-list, api-post (the minimal page is always measured)",
+    )
     args = parser.parse_args()
     env = {
         **os.environ,
@@ -185,62 +195,176 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
     def get(path: str) -> Any:
         return lambda c, _i: c.request("GET", path)
 
+    def catalogue(c: Client, i: int) -> Any:
+        return c.request(
+            "GET",
+            "/catalog?q=%E8%BD%AC%E5%9E%8B%E5%8C%85&category=mes&size_tier=small"
+            f"&sort=price_low&page={1 + i % 5}",
+        )
+
+    def api_list(c: Client, i: int) -> Any:
+        category = ["mes", "erp", "wms"][i % 3]
+        return c.request("GET", f"/api/v1/packages?limit=50&category={category}")
+
+    n, clients = args.seconds, args.clients
+    enterprises, offer = buyers_and_packages(args)
     token = api_token(args)
-    run = []
-    run.append(drive("minimal page (login form)", plain, get("/login"), args.seconds, args.clients))
-    run.append(
-        drive(
-            "catalogue search with filters",
-            plain,
-            lambda c, i: c.request(
-                "GET",
-                "/catalog?q=%E8%BD%AC%E5%9E%8B%E5%8C%85&category=mes&size_tier=small"
-                f"&sort=price_low&page={1 + i % 5}",
+    every: list[tuple[str, Any]] = [
+        ("minimal", lambda: drive("minimal page (login form)", plain, get("/login"), n, clients)),
+        ("catalogue", lambda: drive("catalogue search with filters", plain, catalogue, n, clients)),
+        (
+            "package",
+            lambda: drive(
+                "package page",
+                plain,
+                lambda c, i: c.request("GET", f"/packages/{1 + (i * 37) % 5000}"),
+                n,
+                clients,
             ),
-            args.seconds,
-            args.clients,
-        )
-    )
-    run.append(
-        drive(
-            "package page",
-            plain,
-            lambda c, i: c.request("GET", f"/packages/{1 + (i * 37) % 5000}"),
-            args.seconds,
-            args.clients,
-        )
-    )
-    run.append(drive("agency dashboard", official, get("/agency/dashboard"), args.seconds, 2))
-    run.append(
-        drive(
-            "concentration page",
-            official,
-            get("/agency/programmes/1/concentration"),
-            args.seconds,
-            2,
-        )
-    )
-    run.append(
-        drive(
-            "API packages list",
-            plain,
-            lambda c, i: c.request(
-                "GET", f"/api/v1/packages?limit=50&category={['mes', 'erp', 'wms'][i % 3]}"
+        ),
+        ("bundle", lambda: bundle_page(enterprises[0], offer, args)),
+        ("checkout", lambda: checkout_with_voucher(enterprises[1:], offer, args)),
+        ("dashboard", lambda: drive("agency dashboard", official, get("/agency/dashboard"), n, 2)),
+        (
+            "concentration",
+            lambda: drive(
+                "concentration page", official, get("/agency/programmes/1/concentration"), n, 2
             ),
-            args.seconds,
-            args.clients,
+        ),
+        ("api-list", lambda: drive("API packages list", plain, api_list, n, clients)),
+        (
+            "api-post",
+            lambda: drive(
+                "API measurement post", plain, lambda c, i: measurement(c, i, token), n, clients
+            ),
+        ),
+    ]
+    chosen = set(args.only.split(",")) if args.only else None
+    return [run() for key, run in every if key == "minimal" or chosen is None or key in chosen]
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def buyers_and_packages(args: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """The enterprise owners' emails (each enterprise holds a voucher) and published packages
+    with interfaces, of different categories."""
+    from sqlalchemy import text
+
+    from marketplace.db import make_engine
+
+    engine = make_engine(args.url)
+    with engine.connect() as conn:
+        emails = list(
+            conn.scalars(
+                text(
+                    "SELECT u.email FROM users u JOIN organisations o ON o.id = u.org_id"
+                    " WHERE o.kind = 'enterprise' ORDER BY u.id"
+                )
+            )
         )
-    )
-    run.append(
-        drive(
-            "API measurement post",
-            plain,
-            lambda c, i: measurement(c, i, token),
-            args.seconds,
-            args.clients,
+        packages = list(
+            conn.scalars(
+                text(
+                    "SELECT min(p.id) FROM packages p JOIN package_versions v"
+                    " ON v.id = p.published_version_id GROUP BY v.category_code ORDER BY 1"
+                )
+            )
         )
+    engine.dispose()
+    return emails, packages
+
+
+def csrf_of(c: Client, path: str) -> str:
+    _status, page, _h = c.request("GET", path)
+    return CSRF.search(page.decode()).group(1)  # type: ignore[union-attr]
+
+
+def new_bundle(c: Client, packages: list[int]) -> int:
+    """A bundle of these packages, made through the web forms; its id."""
+    token = csrf_of(c, "/my-bundles")
+    bundle = "new"
+    for package in packages:
+        form = f"csrf_token={token}&package_id={package}&bundle_id={bundle}".encode()
+        status, _body, headers = c.request("POST", "/my-bundles/add", form, FORM)
+        found = re.search(r"/my-bundles/(\d+)", headers.get("location", ""))
+        assert status == 302 and found, f"adding package {package} answered {status}"
+        bundle = found.group(1)
+    return int(bundle)
+
+
+def bundle_page(email: str, offer: list[int], args: argparse.Namespace) -> Result:
+    """An enterprise's bundle of four packages: the page checks how their interfaces meet."""
+    owner = Client()
+    owner.login(email)
+    bundle = new_bundle(owner, offer[:4])
+    return drive(
+        "bundle page with the interoperability check",
+        lambda: Client(cookies=dict(owner.cookies)),
+        lambda c, _i: c.request("GET", f"/my-bundles/{bundle}"),
+        args.seconds,
+        args.clients,
     )
-    return run
+
+
+CHECKOUTS_PER_BUYER = 2
+
+
+def checkout_with_voucher(emails: list[str], offer: list[int], args: argparse.Namespace) -> Result:
+    """Each request places the order of a prepared two-package bundle, paid in part with the
+    enterprise's transformation voucher. Before the clock starts each enterprise signs in and
+    makes its bundles through the forms; one enterprise's bundles are far apart in the queue,
+    so that no two of its checkouts race for its voucher."""
+    signed_in = []
+    for email in emails:
+        c = Client()
+        c.login(email)
+        signed_in.append(c)
+    pending: list[tuple[dict[str, str], int, str]] = []
+    for k in range(CHECKOUTS_PER_BUYER):
+        for n, c in enumerate(signed_in):
+            pair = [offer[(n + k) % len(offer)], offer[(n + k + 1) % len(offer)]]
+            bundle = new_bundle(c, pair)
+            pending.append((c.cookies, bundle, csrf_of(c, f"/my-bundles/{bundle}")))
+    queue = iter(pending)
+    lock = threading.Lock()
+    refused = [0]
+
+    def place(c: Client, i: int) -> tuple[int, bytes, dict[str, str]] | None:
+        with lock:
+            item = next(queue, None)
+        if item is None:
+            return None
+        cookies, bundle, token = item
+        c.cookies = dict(cookies)
+        form = f"csrf_token={token}&key=bench-{RUN_ID}-{bundle}-{i:06d}".encode()
+        answer = c.request("POST", f"/my-bundles/{bundle}/checkout", form, FORM)
+        if answer[0] != 302 or "/orders/" not in answer[2].get("location", ""):
+            with lock:
+                refused[0] += 1
+        return answer
+
+    started = datetime.now(UTC).replace(tzinfo=None)
+    result = drive("checkout with a voucher", Client, place, args.seconds, args.clients)
+    from sqlalchemy import text
+
+    from marketplace.db import make_engine
+
+    engine = make_engine(args.url)
+    with engine.connect() as conn:
+        subsidised = conn.scalar(
+            text(
+                "SELECT count(DISTINCT l.order_id) FROM voucher_reservations r"
+                " JOIN order_lines l ON l.id = r.order_line_id WHERE r.created_at >= :t"
+            ),
+            {"t": started},
+        )
+    engine.dispose()
+    result.note = (
+        f"{result.requests - refused[0]} orders placed, {subsidised} of them with a voucher;"
+        f" {refused[0]} refused; {len(pending)} bundles were prepared"
+    )
+    return result
 
 
 def api_token(args: argparse.Namespace) -> tuple[str, int]:
@@ -317,6 +441,9 @@ def report(results: list[Result], peaks: list[float], args: argparse.Namespace) 
             f"{r.pct(0.95):.1f} | {sql:g} | {r.errors} |"
         )
     print(f"peak memory per worker: {', '.join(f'{p:.0f} MB' for p in peaks)}")
+    for r in results:
+        if r.note:
+            print(f"{r.name}: {r.note}")
 
 
 if __name__ == "__main__":

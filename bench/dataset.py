@@ -74,7 +74,7 @@ STATES = [  # (status, share of lines)
     ("completed", 66),
 ]
 PASSWORD = "zhuanxing2026"
-BUYERS = 200
+BUYERS = 400
 NOW = datetime.now(UTC)
 CHUNK = 5_000
 
@@ -177,8 +177,8 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
         for i in enterprises
     ]
     counts["organisations"] = load(engine, "organisations", orgs)
-    # owners: the agency, the assessor, 20 providers and 200 enterprises (each holding a
-    # voucher: the checkout scenario orders with them)
+    # owners: the agency, the assessor, 20 providers and BUYERS enterprises (each holding an
+    # unused voucher: the checkout scenario orders with them)
     owners = [agency_id, assessor_id, *providers[:20], *enterprises[:BUYERS]]
     counts["users"] = load(
         engine,
@@ -462,7 +462,11 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
                 "at": NOW - timedelta(days=150),
             }
         )
-        usable = line is not None and line["status"] not in ("rejected", "cancelled")
+        usable = (
+            v >= BUYERS  # the buyers' vouchers stay whole for the checkout scenario
+            and line is not None
+            and line["status"] not in ("rejected", "cancelled")
+        )
         if (
             usable
             and line["order_id"]

@@ -104,6 +104,12 @@ def _fix_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
+        # Write-ahead log: readers and the one writer do not block each other, and a commit
+        # appends to the log instead of syncing a rollback journal and the database (the
+        # checkout of the bench: p95 358 ms with the rollback journal). NORMAL syncs at
+        # checkpoints: a power cut may lose the last commits, never corrupt the file.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -192,7 +192,9 @@ class Line:
     plan_current: bool  # the chosen plan belongs to the package's current version
 
 
-def lines(bundle: Bundle) -> list[Line]:
+def lines(bundle: Bundle, with_interfaces: bool = True) -> list[Line]:
+    """The bundle's items with their visible versions (``with_interfaces`` for the
+    interoperability check; placing an order does not need them)."""
     package_ids = [i.package_id for i in bundle.items]
     if not package_ids:
         return []
@@ -201,10 +203,11 @@ def lines(bundle: Bundle) -> list[Line]:
         .where(Package.id.in_(package_ids))
         .options(
             selectinload(PackageVersion.plans).joinedload(PricePlan.metric),
-            selectinload(PackageVersion.interfaces),
             selectinload(PackageVersion.package).joinedload(Package.provider),
         )
     )
+    if with_interfaces:
+        stmt = stmt.options(selectinload(PackageVersion.interfaces))
     visible = {v.package_id: v for v in db.session.scalars(stmt)}
     result = []
     for item in bundle.items:

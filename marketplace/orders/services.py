@@ -96,7 +96,7 @@ def _place(
 ) -> Order:
     if not bundle.items:
         raise DomainError(_l("The bundle is empty: add packages before ordering."))
-    lines = bundles.lines(bundle)  # re-read inside this transaction
+    lines = bundles.lines(bundle, with_interfaces=False)  # re-read inside this transaction
     gone = [line for line in lines if line.version is None]
     if gone:
         raise DomainError(

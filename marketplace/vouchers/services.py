@@ -1095,11 +1095,14 @@ def spendable(enterprise_id: int, today: date | None = None) -> list[Voucher]:
     return list(db.session.scalars(stmt))
 
 
-def _admitted(agency_ids: Iterable[int]) -> dict[int, set[int]]:
+def _admitted(agency_ids: Iterable[int], provider_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Which of these providers each agency's pool admits (not the whole pool: a thousand
+    rows for every checkout at 100x)."""
     admitted: dict[int, set[int]] = defaultdict(set)
     rows = db.session.execute(
         select(PoolMembership.agency_id, PoolMembership.provider_id).where(
             PoolMembership.agency_id.in_(list(agency_ids)),
+            PoolMembership.provider_id.in_(list(provider_ids)),
             PoolMembership.status == PoolStatus.ADMITTED,
         )
     )
@@ -1148,7 +1151,9 @@ def plan(enterprise_id: int, claims: Sequence[LineClaim]) -> list[LineSubsidy]:
     if not vouchers:
         return result
     programmes = {v.programme_id: v.programme for v in vouchers}
-    admitted = _admitted({p.agency_id for p in programmes.values()})
+    admitted = _admitted(
+        {p.agency_id for p in programmes.values()}, {c.provider_id for c in claims}
+    )
     used = _used_under_cap(enterprise_id, programmes)
     cap_left = {pid: p.cap_fen - used.get(pid, 0) for pid, p in programmes.items()}
     left = {v.id: v.available_fen for v in vouchers}

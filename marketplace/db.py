@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -115,8 +117,38 @@ def _fix_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         # A transaction that will write takes SQLite's write lock at once, so two writers
-        # queue (busy_timeout) instead of one failing when both first read, then write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+        # queue instead of one failing when both first read, then write.
+        if write_intent.get():
+            _begin_immediate(conn)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+WRITE_LOCK_WAIT = 5.0  # seconds, as busy_timeout
+WRITE_LOCK_POLL = 0.002
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """``BEGIN IMMEDIATE``, retried every 2 ms while another writer holds the lock.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms
+    between tries, so a writer that just missed the lock waited up to 50 ms longer than the
+    lock was held: the bench's checkouts had a p95 of 232 ms with a median of 90 ms."""
+    deadline = time.monotonic() + WRITE_LOCK_WAIT
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(WRITE_LOCK_POLL)
+    finally:
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
 
 
 P = ParamSpec("P")

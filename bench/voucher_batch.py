@@ -3,7 +3,7 @@
     .venv/bin/python bench/voucher_batch.py [DATABASE_URL]
 
 Builds a scratch database (SQLite in a temporary folder by default), bulk-inserts the
-enterprises, then times ``vouchers.issue_batch`` and the ledger check. It drops nothing
+enterprises, then times ``issuing.issue_batch`` and the ledger check. It drops nothing
 outside its own database; give it an empty PostgreSQL database to measure there.
 """
 
@@ -22,8 +22,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.config import TestConfig
 from marketplace.db import db, local_today, make_engine, writing
 from marketplace.security import Actor
-from marketplace.vouchers import ledger
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import issuing, ledger, programmes
 from marketplace.vouchers.models import ProgrammeMode
 
 ENTERPRISES = 50_000
@@ -58,9 +57,9 @@ def main(url: str) -> None:
             ],
         )
         actor = Actor(None, agency.id, None)
-        programme = vouchers.create_programme(
+        programme = programmes.create_programme(
             agency,
-            vouchers.Rules(
+            programmes.Rules(
                 name="基准券",
                 mode=ProgrammeMode.OPEN,
                 budget_fen=ENTERPRISES * 10_000_00,
@@ -74,12 +73,12 @@ def main(url: str) -> None:
             ),
             actor,
         )
-        vouchers.open_programme(programme, actor)
+        programmes.open_programme(programme, actor)
         db.session.commit()
         started = time.perf_counter()
-        preview = vouchers.preview_batch(programme)
+        preview = issuing.preview_batch(programme)
         previewed = time.perf_counter()
-        run = vouchers.issue_batch(programme, "bench-batch-key-0001", actor)
+        run = issuing.issue_batch(programme, "bench-batch-key-0001", actor)
         db.session.commit()
         issued = time.perf_counter()
         problems = ledger.check()

@@ -185,10 +185,10 @@ def vouchers_expire() -> None:
     """Release reservations past their redeem-by date and expire the balances (run daily)."""
     from marketplace.db import writing
     from marketplace.security import Actor
-    from marketplace.vouchers import services as vouchers
+    from marketplace.vouchers import spending
 
     with writing():
-        expired, released = vouchers.expire_due(Actor(None, None, "cli"))
+        expired, released = spending.expire_due(Actor(None, None, "cli"))
         db.session.commit()
     click.echo(f"vouchers expired: {expired}; reserved money released: {released / 100:.2f} yuan")
 

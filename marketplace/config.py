@@ -66,6 +66,12 @@ class Config:
         self.AUTO_ACCEPT_DAYS = int(os.environ.get("AUTO_ACCEPT_DAYS", 14))
         self.AUTO_ACCEPT_REMINDER_DAYS = int(os.environ.get("AUTO_ACCEPT_REMINDER_DAYS", 3))
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
+        # Risk checks on a voucher redemption: a delivery in under this share (basis points) of
+        # the package's stated go-live time is implausible; this many redemptions of the same
+        # amount for one provider within this many days look manufactured.
+        self.RISK_FAST_DELIVERY_BP = int(os.environ.get("RISK_FAST_DELIVERY_BP", 2_500))
+        self.RISK_REPEATED_AMOUNT_COUNT = int(os.environ.get("RISK_REPEATED_AMOUNT_COUNT", 5))
+        self.RISK_REPEATED_AMOUNT_DAYS = int(os.environ.get("RISK_REPEATED_AMOUNT_DAYS", 7))
 
         self.BABEL_DEFAULT_LOCALE = "zh"
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 FEN_PER_YUAN = 100
 # Plain decimal notation only: no exponents (``1e999999`` would take Decimal minutes) and at
@@ -30,7 +30,22 @@ def format_fen(fen: int, symbol: str = "¥") -> str:
     return f"{sign}{symbol}{yuan:,}.{cents:02d}"
 
 
-def apply_basis_points(fen: int, basis_points: int) -> int:
-    """``fen × bp / 10000`` rounded half up to the fen (the rounding rule of the house)."""
-    exact = Decimal(fen) * Decimal(basis_points) / Decimal(10_000)
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+BASIS_POINTS = 10_000  # 100 %: rates and shares are integer basis points
+
+
+def share_of(amount_fen: int, rate_bp: int) -> int:
+    """The rate's share of an amount, rounded down to the fen: the rounding rule of the house
+    for every subsidy and every split of money. Public money never rounds up, so shares of a
+    whole never add up to more than the whole."""
+    return amount_fen * rate_bp // BASIS_POINTS
+
+
+def part_of(amount_fen: int, part: int, whole: int) -> int:
+    """``part / whole`` of an amount, by the same rule (e.g. months 1..k of a term)."""
+    return amount_fen * part // whole
+
+
+def ratio_bp(part: int, whole: int) -> int:
+    """What share ``part`` is of ``whole``, in basis points rounded down (0 for an empty
+    whole), for statistics such as market shares."""
+    return part * BASIS_POINTS // whole if whole else 0

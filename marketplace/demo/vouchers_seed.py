@@ -18,8 +18,8 @@ from marketplace.orders import bundles, services
 from marketplace.orders.models import LineEvent
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import services as vouchers
-from marketplace.vouchers import settlement
+from marketplace.vouchers import issuing, settlement, spending
+from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
@@ -61,9 +61,9 @@ def programmes(rng: random.Random) -> dict[str, int]:
     ).all()
     today = local_today()
 
-    open_mode = vouchers.create_programme(
+    open_mode = programme_service.create_programme(
         sjz,
-        vouchers.Rules(
+        programme_service.Rules(
             name="石家庄市2026年中小企业数字化转型券",
             mode=ProgrammeMode.OPEN,
             budget_fen=3_000_000 * YUAN,
@@ -78,8 +78,8 @@ def programmes(rng: random.Random) -> dict[str, int]:
         ),
         _owner_actor(sjz),
     )
-    vouchers.open_programme(open_mode, _owner_actor(sjz))
-    vouchers.issue_batch(open_mode, "demo-sjz-batch-1", _owner_actor(sjz))
+    programme_service.open_programme(open_mode, _owner_actor(sjz))
+    issuing.issue_batch(open_mode, "demo-sjz-batch-1", _owner_actor(sjz))
 
     appointed = db.session.scalars(
         select(Organisation)
@@ -91,9 +91,9 @@ def programmes(rng: random.Random) -> dict[str, int]:
         )
         .order_by(Organisation.id)
     ).all()
-    integrator_mode = vouchers.create_programme(
+    integrator_mode = programme_service.create_programme(
         xm,
-        vouchers.Rules(
+        programme_service.Rules(
             name="厦门市集成服务商模式转型券（试点）",
             mode=ProgrammeMode.INTEGRATOR,
             budget_fen=2_000_000 * YUAN,
@@ -109,8 +109,8 @@ def programmes(rng: random.Random) -> dict[str, int]:
         _owner_actor(xm),
     )
     if appointed:
-        vouchers.open_programme(integrator_mode, _owner_actor(xm))
-        vouchers.issue_batch(integrator_mode, "demo-xm-batch-1", _owner_actor(xm))
+        programme_service.open_programme(integrator_mode, _owner_actor(xm))
+        issuing.issue_batch(integrator_mode, "demo-xm-batch-1", _owner_actor(xm))
     db.session.flush()
     return {"voucher programmes": 2}
 
@@ -181,7 +181,7 @@ def aftermath(rng: random.Random) -> dict[str, int]:
         .order_by(Voucher.id.desc())
     )
     if unused is not None:
-        vouchers.revoke(unused, "企业已迁出本市，不再符合申领条件。", official)
+        spending.revoke(unused, "企业已迁出本市，不再符合申领条件。", official)
     # Settlements: one paid, one approved, the rest drafts, as far as redemptions allow.
     settled = 0
     for programme in db.session.scalars(select(VoucherProgramme).order_by(VoucherProgramme.id)):
@@ -206,12 +206,12 @@ def aftermath(rng: random.Random) -> dict[str, int]:
                 Organisation.kind == OrgKind.ENTERPRISE,
                 Organisation.region_code.like("3502%"),
                 ~Organisation.id.in_(select(Voucher.enterprise_id)),
-                *vouchers.eligibility_filter(integrator_mode)[1:],
+                *issuing.eligibility_filter(integrator_mode)[1:],
             )
             .order_by(Organisation.id)
         )
         if applicant is not None:
-            vouchers.apply_for(
+            issuing.apply_for(
                 integrator_mode,
                 applicant,
                 "拟引入集成商套餐，打通设备数据与生产排程。",
@@ -236,9 +236,9 @@ def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
     """Last year's pilot batch: issued, partly unspent, past its redeem-by date."""
     official = _owner_actor(sjz)
     today = local_today()
-    old = vouchers.create_programme(
+    old = programme_service.create_programme(
         sjz,
-        vouchers.Rules(
+        programme_service.Rules(
             name="石家庄市2025年数字化转型试点券",
             mode=ProgrammeMode.OPEN,
             budget_fen=200_000 * YUAN,
@@ -251,10 +251,10 @@ def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
         ),
         official,
     )
-    vouchers.open_programme(old, official)
-    vouchers.issue_batch(old, "demo-sjz-2025", official)
-    vouchers.close_programme(old, official)
-    expired, _released = vouchers.expire_due(official, today=today + timedelta(days=1))
+    programme_service.open_programme(old, official)
+    issuing.issue_batch(old, "demo-sjz-2025", official)
+    programme_service.close_programme(old, official)
+    expired, _released = spending.expire_due(official, today=today + timedelta(days=1))
     # shown as it will read: the programme ended yesterday
     old.issue_from = today - timedelta(days=400)
     old.redeem_by = today - timedelta(days=35)

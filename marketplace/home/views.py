@@ -22,8 +22,7 @@ from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
 from marketplace.security import public, requires
-from marketplace.vouchers import services as vouchers
-from marketplace.vouchers import settlement
+from marketplace.vouchers import issuing, programmes, risk
 
 bp = Blueprint("home", __name__)
 
@@ -55,9 +54,9 @@ def dashboard() -> ResponseReturnValue:
     elif org.kind is OrgKind.AGENCY:
         context["pending"] = pool.count_in(org, PoolStatus.APPLIED)
         context["admitted"] = pool.count_in(org, PoolStatus.ADMITTED)
-        context["programmes"] = vouchers.programmes_of(org)
-        context["applications"] = vouchers.count_pending_applications(org)
-        context["held"] = len(settlement.open_flags(org))
+        context["programmes"] = programmes.programmes_of(org)
+        context["applications"] = issuing.count_pending_applications(org)
+        context["held"] = len(risk.open_flags(org))
         context["alerts"] = concentration.active_alerts(org.id)
     return render(
         f"home/dashboard_{org.kind.value}.html",

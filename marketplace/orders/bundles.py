@@ -28,7 +28,7 @@ from marketplace.db import db
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
-from marketplace.vouchers.services import LineClaim
+from marketplace.vouchers.spending import LineClaim
 
 MAX_ITEMS = 12
 # Data the shop floor or the enterprise itself supplies: machines speak field protocols, and

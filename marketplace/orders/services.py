@@ -21,7 +21,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.money import format_fen
+from marketplace.money import format_fen, part_of
 from marketplace.orders import aftercare, bundles
 from marketplace.orders.models import (
     LINE_MACHINE,
@@ -37,7 +37,7 @@ from marketplace.orders.models import (
 from marketplace.payments import services as payments
 from marketplace.payments.models import InvoiceKind
 from marketplace.security import Actor
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import risk, spending
 
 MAX_MILESTONES = 20
 
@@ -182,7 +182,7 @@ def _place(
         )
     if use_vouchers:
         claims = bundles.voucher_claims(lines, deal)
-        subsidies = vouchers.plan(enterprise.id, claims)
+        subsidies = spending.plan(enterprise.id, claims)
         now = sum(s.subsidy_fen for s in subsidies)
         if subsidy_shown_fen is not None and now != subsidy_shown_fen:
             raise DomainError(
@@ -192,7 +192,7 @@ def _place(
                     amount=format_fen(now),
                 )
             )
-        vouchers.reserve(subsidies, {k: ol.id for k, ol in placed.items()}, enterprise.id, actor)
+        spending.reserve(subsidies, {k: ol.id for k, ol in placed.items()}, enterprise.id, actor)
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
     db.session.flush()
     db.session.refresh(order, ["lines"])
@@ -308,16 +308,16 @@ def transition(
     db.session.refresh(line, ["status", "delivered_at", "accepted_at", "auto_accept_reminded_at"])
     _history(line, before, event.value, reason, actor, actor_kind)
     if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
-        vouchers.release_line(line.id, actor, note=event.value)
+        spending.release_line(line.id, actor, note=event.value)
         if before is LineStatus.ACCEPTED:  # its co-payment was due, and may have been paid
             payments.cancel_line(line.id, reason, actor)
     elif after is LineStatus.COMPLETED:
-        delivery = vouchers.Delivery(
+        delivery = risk.Delivery(
             placed_at=line.created_at,
             delivered_at=line.delivered_at,
             go_live_days=line.version.go_live_days if line.version is not None else None,
         )
-        vouchers.redeem_line(line.id, delivery, actor)
+        spending.redeem_line(line.id, delivery, actor)
     elif after is LineStatus.ACCEPTED:
         _bill_co_payment(line, actor)
     for hook in _moved_hooks:
@@ -344,19 +344,11 @@ def transition(
     return line
 
 
-def _voucher_part(line: OrderLine) -> int:
-    return sum(
-        r.amount_fen
-        for r in vouchers.reservations_for_lines([line.id])[line.id]
-        if r.status.value == "reserved" and not r.for_success_fee
-    )
-
-
 def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
     """The provider accepted: the enterprise's part (what vouchers do not pay) falls due, for
     the whole line, or for its first month when the plan bills month by month."""
     if line.billed_monthly:
-        _bill_period(line, 1, _period_voucher_total(line), actor)
+        _bill_period(line, 1, spending.line_funding(line.id).paid_fen, actor)
         return
     payments.bill(
         InvoiceKind.CO_PAYMENT,
@@ -364,7 +356,7 @@ def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
         line.provider_id,
         line.order.enterprise_id,
         line.committed_fen,
-        _voucher_part(line),
+        spending.line_funding(line.id).reserved_fen,
         line.title,
         actor,
     )
@@ -376,7 +368,7 @@ def _bill_period(line: OrderLine, month: int, voucher_total: int, actor: Actor) 
     term = line.term_months or 1
     # Cumulative: vouchers have paid ⌊total × month / term⌋ by the end of this month, less
     # what earlier months already took, so the shares add up to the total even if it shrinks.
-    share = max(0, voucher_total * month // term - payments.voucher_part_billed(line.id))
+    share = max(0, part_of(voucher_total, month, term) - payments.voucher_part_billed(line.id))
     share = min(share, line.monthly_fen or 0)
     invoice = payments.bill(
         InvoiceKind.CO_PAYMENT,
@@ -425,21 +417,11 @@ def bill_due_periods(actor: Actor, today: date | None = None) -> int:
             if month in done:
                 continue
             try:  # each month in its own savepoint: one failure does not stop the others
-                if _bill_period(line, month, _period_voucher_total(line), actor):
+                if _bill_period(line, month, spending.line_funding(line.id).paid_fen, actor):
                     billed += 1
             except DomainError:
                 break  # billed meanwhile by an overlapping run; the next run looks again
     return billed
-
-
-def _period_voucher_total(line: OrderLine) -> int:
-    """What vouchers pay of the whole subscription: reserved until acceptance (验收), then
-    redeemed; the monthly shares are taken from it."""
-    return sum(
-        r.amount_fen
-        for r in vouchers.reservations_for_lines([line.id])[line.id]
-        if r.status.value in ("reserved", "redeemed") and not r.for_success_fee
-    )
 
 
 def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Milestone:

@@ -38,7 +38,7 @@ from marketplace.payments import services as payments
 from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, requires
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import spending
 
 bp = Blueprint("journey", __name__)
 
@@ -130,7 +130,7 @@ def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
 def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
     bundle_lines = bundles.lines(b)
     integration = bundles.integration(b)
-    subsidies = vouchers.plan(b.enterprise_id, bundles.voucher_claims(bundle_lines, integration))
+    subsidies = spending.plan(b.enterprise_id, bundles.voucher_claims(bundle_lines, integration))
     locale = str(get_locale())
     objects = {d.code: d.name(locale) for d in catalog.data_objects()}
     protocols = {p.code: p.name for p in catalog.protocols()}
@@ -313,7 +313,7 @@ def order(number: str) -> ResponseReturnValue:
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
         milestone_form=forms.MilestoneForm(),
-        voucher_use=vouchers.reservations_for_lines([line.id for line in lines]),
+        funding=spending.funding([line.id for line in lines]),
         invoices=payments.invoices_of_lines([line.id for line in lines]),
     )
 

@@ -34,7 +34,7 @@ from marketplace.payments import services as payments
 from marketplace.payments.models import InvoiceKind
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import spending
 
 MAX_VALUE = Decimal("1000000000")
 
@@ -495,7 +495,7 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
     if met and fee > 0:
         line = db.session.get(OrderLine, contract.order_line_id)
         assert line is not None
-        claim = vouchers.LineClaim(
+        claim = spending.LineClaim(
             key=0,
             provider_id=contract.provider_id,
             amount_fen=fee,
@@ -503,7 +503,7 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
             category_code=line.version.category_code if line.version else None,
             success_fee=True,
         )
-        share = vouchers.pay_success_fee(claim, line.id, contract.enterprise_id, actor)
+        share = spending.pay_success_fee(claim, line.id, contract.enterprise_id, actor)
         payments.bill(
             InvoiceKind.SUCCESS_FEE,
             contract.order_line_id,

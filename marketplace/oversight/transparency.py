@@ -13,7 +13,7 @@ from marketplace.db import db
 from marketplace.oversight import concentration
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
 
 # Pool decisions shown publicly; applications still pending and rejections stay private.
@@ -23,7 +23,7 @@ PUBLIC_STATUSES = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
 @dataclass
 class ProgrammeFigures:
     programme: VoucherProgramme
-    totals: vouchers.Totals
+    totals: programme_service.Totals
     market: concentration.Market | None
 
 
@@ -50,7 +50,9 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
     for programme in db.session.scalars(stmt):
         overall = [m for m in concentration.markets(programme) if m.category == concentration.ALL]
         figures.append(
-            ProgrammeFigures(programme, vouchers.totals(programme), overall[0] if overall else None)
+            ProgrammeFigures(
+                programme, programme_service.totals(programme), overall[0] if overall else None
+            )
         )
     return figures
 

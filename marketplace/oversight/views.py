@@ -35,7 +35,7 @@ from marketplace.oversight import (
 from marketplace.pool import services as pool
 from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import MAX_ID, current_actor, public, requires
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import programmes
 
 bp = Blueprint("oversight", __name__)
 
@@ -60,7 +60,7 @@ def transparency_page() -> ResponseReturnValue:
 @bp.get("/agency/programmes/<id:programme_id>/burn")
 @requires(OrgKind.AGENCY)
 def burn_page(programme_id: int) -> ResponseReturnValue:
-    p = vouchers.programme_for(current_user.org, programme_id)
+    p = programmes.programme_for(current_user.org, programme_id)
     months = dashboard.burn(p)
     chart = charts.bars(
         [m.month for m in months],
@@ -78,7 +78,7 @@ def burn_page(programme_id: int) -> ResponseReturnValue:
 @bp.get("/agency/programmes/<id:programme_id>/burn.csv")
 @requires(OrgKind.AGENCY)
 def burn_csv(programme_id: int) -> ResponseReturnValue:
-    p = vouchers.programme_for(current_user.org, programme_id)
+    p = programmes.programme_for(current_user.org, programme_id)
     return csv_download(dashboard.as_csv(p, dashboard.burn(p)), f"programme-{p.id}-by-month.csv")
 
 
@@ -95,7 +95,7 @@ def modes_page() -> ResponseReturnValue:
 @bp.get("/agency/programmes/<id:programme_id>/concentration")
 @requires(OrgKind.AGENCY)
 def concentration_page(programme_id: int) -> ResponseReturnValue:
-    p = vouchers.programme_for(current_user.org, programme_id)
+    p = programmes.programme_for(current_user.org, programme_id)
     locale = str(get_locale())
     names = {c.code: c.name(locale) for c in catalog.categories()}
     alerts = concentration.alerts(p)
@@ -124,7 +124,7 @@ def concentration_page(programme_id: int) -> ResponseReturnValue:
 @bp.post("/agency/programmes/<id:programme_id>/concentration/<any(scan, threshold):action>")
 @requires(OrgKind.AGENCY, owner=True)
 def concentration_action(programme_id: int, action: str) -> ResponseReturnValue:
-    p = vouchers.programme_for(current_user.org, programme_id)
+    p = programmes.programme_for(current_user.org, programme_id)
     form = Form()
     try:
         if not form.validate_on_submit():
@@ -229,7 +229,7 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
     locale = str(get_locale())
     org = current_user.org
     names = {
-        "programme": {str(p.id): p.name for p in vouchers.programmes_of(org)},
+        "programme": {str(p.id): p.name for p in programmes.programmes_of(org)},
         "industry": {i.code: i.name(locale) for i in accounts.industries()},
         "region": {r.code: r.name(locale) for r in accounts.regions()},
         "category": {
@@ -248,7 +248,7 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
     if chosen:
         if not 1 <= chosen <= MAX_ID:
             raise NotFound(_("Not found."))
-        vouchers.programme_for(org, chosen)  # another agency's programme: 404
+        programmes.programme_for(org, chosen)  # another agency's programme: 404
     form = StatsForm(request.args)
     form.programme.choices = choices(
         [(0, _("All programmes")), *((int(k), v) for k, v in names["programme"].items())]

@@ -1,4 +1,6 @@
-"""``flask --app app vouchers check``: the ledger, the balance columns and the invariants agree.
+"""The voucher books: the append-only ledger entry and the conditional move of a reservation
+that every change of money writes, and ``flask --app app vouchers check``, which proves the
+ledger, the balance columns and the invariants agree.
 
 Each check is one GROUP BY query, so it stays fast at hundreds of thousands of entries.
 Returns every difference found as a sentence; an empty list means the books balance.
@@ -7,10 +9,12 @@ Returns every difference found as a sentence; an empty list means the books bala
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, select, update
 
 from marketplace.db import db
+from marketplace.security import Actor
 from marketplace.vouchers.models import (
     EntryKind,
     Reservation,
@@ -22,6 +26,44 @@ from marketplace.vouchers.models import (
     VoucherProgramme,
     VoucherStatus,
 )
+
+
+def ledger_entry(
+    voucher_id: int,
+    kind: EntryKind,
+    amount_fen: int,
+    actor: Actor,
+    reservation_id: int | None = None,
+    settlement_id: int | None = None,
+    note: str = "",
+) -> None:
+    db.session.add(
+        VoucherEntry(
+            voucher_id=voucher_id,
+            kind=kind,
+            amount_fen=amount_fen,
+            reservation_id=reservation_id,
+            settlement_id=settlement_id,
+            actor_user_id=actor.user_id,
+            note=note,
+        )
+    )
+
+
+def move_reservation(
+    reservation: Reservation,
+    before: ReservationStatus,
+    after: ReservationStatus,
+    *where: ColumnElement[bool],
+    **values: Any,
+) -> bool:
+    moved = db.session.execute(
+        update(Reservation)
+        .where(Reservation.id == reservation.id, Reservation.status == before, *where)
+        .values(status=after, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]
 
 
 def _sum_when(condition: ColumnElement[bool]) -> ColumnElement[int]:

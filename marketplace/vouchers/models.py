@@ -318,6 +318,17 @@ class Voucher(Base):
         return self.reserved_fen > 0 or self.redeemed_fen > 0
 
 
+# What is left to spend of a voucher, as SQL (``Voucher.available_fen`` for a loaded one).
+AVAILABLE = (
+    Voucher.face_value_fen
+    - Voucher.reserved_fen
+    - Voucher.redeemed_fen
+    - Voucher.expired_fen
+    - Voucher.clawed_back_fen
+    - Voucher.revoked_fen
+)
+
+
 class VoucherApplication(Base):
     """An enterprise's request for a voucher, decided by an official."""
 

@@ -1,4 +1,4 @@
-"""Settlement (结算) of redeemed voucher money to providers, and the review of risk flags.
+"""Settlement (结算) of redeemed voucher money to providers.
 
 A settlement gathers one provider's redeemed, unsettled, unheld reservations of one
 programme (a conditional UPDATE claims them, so two officials cannot settle the same fen
@@ -23,18 +23,16 @@ from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.security import Actor
+from marketplace.vouchers.ledger import ledger_entry
 from marketplace.vouchers.models import (
     EntryKind,
-    FlagStatus,
     Reservation,
     ReservationStatus,
-    RiskFlag,
     Settlement,
     SettlementStatus,
     Voucher,
     VoucherProgramme,
 )
-from marketplace.vouchers.services import ledger_entry, move_reservation
 
 
 @dataclass(frozen=True)
@@ -289,130 +287,3 @@ def as_csv(settlement: Settlement) -> str:
         ]
     )
     return out.getvalue()
-
-
-# --- risk flags -------------------------------------------------------------------------
-
-
-def open_flags(agency: Organisation) -> list[RiskFlag]:
-    stmt = (
-        select(RiskFlag)
-        .join(Reservation, Reservation.id == RiskFlag.reservation_id)
-        .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
-        .where(VoucherProgramme.agency_id == agency.id, RiskFlag.status == FlagStatus.OPEN)
-        .order_by(RiskFlag.id)
-    )
-    return list(db.session.scalars(stmt))
-
-
-def flag_for(agency: Organisation, flag_id: int) -> RiskFlag:
-    flag = db.session.get(RiskFlag, flag_id)
-    if flag is None:
-        raise NotFound(_l("Not found."))
-    programme = db.session.get(VoucherProgramme, flag.reservation.programme_id)
-    if programme is None or programme.agency_id != agency.id:
-        raise NotFound(_l("Not found."))
-    return flag
-
-
-def _decide(flag: RiskFlag, status: FlagStatus, note: str, actor: Actor) -> None:
-    moved = db.session.execute(
-        update(RiskFlag)
-        .where(RiskFlag.id == flag.id, RiskFlag.status == FlagStatus.OPEN)
-        .values(status=status, decision_note=note, decided_by_id=actor.user_id, decided_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(_l("This flag has already been decided."))
-
-
-def _lock(reservation_id: int) -> None:
-    """Decisions on one redemption's flags queue behind each other (PostgreSQL row lock;
-    SQLite's write requests are serial already), so the last one sees the others' result."""
-    db.session.execute(
-        select(Reservation.id).where(Reservation.id == reservation_id).with_for_update()
-    )
-
-
-@atomic
-def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
-    """The redemption is fine: once no flag of it is open, it may be settled."""
-    _lock(flag.reservation_id)
-    _decide(flag, FlagStatus.CLEARED, note.strip(), actor)
-    still_open = db.session.scalar(
-        select(func.count(RiskFlag.id)).where(
-            RiskFlag.reservation_id == flag.reservation_id, RiskFlag.status == FlagStatus.OPEN
-        )
-    )
-    if not still_open:
-        db.session.execute(
-            update(Reservation)
-            .where(Reservation.id == flag.reservation_id)
-            .values(held=False)
-            .execution_options(synchronize_session=False)
-        )
-    db.session.expire_all()
-    audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note.strip())
-
-
-@atomic
-def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
-    """The redemption is not genuine: claw it back (reversed in the ledger, never settled).
-    The other open flags on the same redemption close with it."""
-    note = note.strip()
-    if not note:
-        raise DomainError(_l("Give a reason; the other party will see it."), field="note")
-    _lock(flag.reservation_id)
-    _decide(flag, FlagStatus.UPHELD, note, actor)
-    reservation = flag.reservation
-    if not move_reservation(
-        reservation,
-        ReservationStatus.REDEEMED,
-        ReservationStatus.CLAWED_BACK,
-        Reservation.settlement_id.is_(None),
-        held=False,
-    ):
-        raise DomainError(
-            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
-        )
-    moved = db.session.execute(
-        update(Voucher)
-        .where(
-            Voucher.id == reservation.voucher_id,
-            Voucher.redeemed_fen - Voucher.settled_fen >= reservation.amount_fen,
-        )
-        .values(
-            redeemed_fen=Voucher.redeemed_fen - reservation.amount_fen,
-            clawed_back_fen=Voucher.clawed_back_fen + reservation.amount_fen,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    assert moved.rowcount == 1  # type: ignore[attr-defined]
-    ledger_entry(
-        reservation.voucher_id,
-        EntryKind.CLAWBACK,
-        reservation.amount_fen,
-        actor,
-        reservation.id,
-        note=note,
-    )
-    db.session.execute(
-        update(RiskFlag)
-        .where(RiskFlag.reservation_id == reservation.id, RiskFlag.status == FlagStatus.OPEN)
-        .values(
-            status=FlagStatus.UPHELD,
-            decision_note=note,
-            decided_by_id=actor.user_id,
-            decided_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    db.session.expire_all()
-    audit.record(
-        actor,
-        "risk_flag.upheld",
-        "risk_flag",
-        flag.id,
-        note=note,
-        amount_fen=reservation.amount_fen,
-    )

@@ -24,8 +24,8 @@ from marketplace.forms import attach_error, choices
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import current_actor, requires
-from marketplace.vouchers import forms, settlement
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import forms, issuing, risk, settlement, spending
+from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     IssueRun,
     ProgrammeMode,
@@ -56,7 +56,7 @@ def result_label(result: str) -> str:
 
 @bp.app_template_global()
 def ineligible_text(codes: list[str]) -> str:
-    return vouchers.describe(codes)
+    return issuing.describe(codes)
 
 
 @bp.app_template_global()
@@ -89,7 +89,7 @@ def names_of(codes: list[str]) -> str:
 
 
 def _programme(programme_id: int) -> VoucherProgramme:
-    return vouchers.programme_for(current_user.org, programme_id)
+    return programme_service.programme_for(current_user.org, programme_id)
 
 
 def _fill_choices(form: forms.ProgrammeForm) -> None:
@@ -119,9 +119,9 @@ def _fill_choices(form: forms.ProgrammeForm) -> None:
     form.integrator_ids.choices = choices((o.id, o.name) for o in integrators)
 
 
-def _rules(form: forms.ProgrammeForm) -> vouchers.Rules:
+def _rules(form: forms.ProgrammeForm) -> programme_service.Rules:
     rate = form.rate.data or Decimal(0)
-    return vouchers.Rules(
+    return programme_service.Rules(
         name=form.name.data or "",
         mode=ProgrammeMode(form.mode.data),
         budget_fen=form.budget.data or 0,
@@ -168,9 +168,11 @@ def _fill_from(form: forms.ProgrammeForm, p: VoucherProgramme) -> None:
 @bp.get("/agency/programmes")
 @requires(OrgKind.AGENCY)
 def programmes() -> ResponseReturnValue:
-    rows = vouchers.programmes_of(current_user.org)
+    rows = programme_service.programmes_of(current_user.org)
     return render(
-        "vouchers/programmes.html", rows=rows, totals={p.id: vouchers.totals(p) for p in rows}
+        "vouchers/programmes.html",
+        rows=rows,
+        totals={p.id: programme_service.totals(p) for p in rows},
     )
 
 
@@ -181,7 +183,7 @@ def new_programme() -> ResponseReturnValue:
     _fill_choices(form)
     if form.validate_on_submit():
         try:
-            p = vouchers.create_programme(current_user.org, _rules(form), current_actor())
+            p = programme_service.create_programme(current_user.org, _rules(form), current_actor())
         except DomainError as error:
             attach_error(form, error)
         else:
@@ -201,7 +203,7 @@ def edit_programme(programme_id: int) -> ResponseReturnValue:
         _fill_from(form, p)
     elif form.validate_on_submit():
         try:
-            vouchers.update_programme(p, _rules(form), current_actor())
+            programme_service.update_programme(p, _rules(form), current_actor())
         except DomainError as error:
             attach_error(form, error)
         else:
@@ -218,9 +220,9 @@ def programme(programme_id: int) -> ResponseReturnValue:
     return render(
         "vouchers/programme.html",
         p=p,
-        totals=vouchers.totals(p),
-        frozen=vouchers.rules_frozen(p),
-        applications=vouchers.pending_applications(p),
+        totals=programme_service.totals(p),
+        frozen=programme_service.rules_frozen(p),
+        applications=issuing.pending_applications(p),
         due=settlement.due_by_provider(p),
         settlements=settlement.settlements_of(p),
         one_form=forms.IssueOneForm(key=secrets.token_urlsafe(24)),
@@ -235,9 +237,9 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
     p = _programme(programme_id)
     try:
         if action == "open":
-            vouchers.open_programme(p, current_actor())
+            programme_service.open_programme(p, current_actor())
         elif action == "close":
-            vouchers.close_programme(p, current_actor())
+            programme_service.close_programme(p, current_actor())
         elif action == "validity":
             form = forms.ValidityForm()
             if not form.validate_on_submit():
@@ -246,7 +248,7 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
                     if form.redeem_by.errors
                     else _("Enter a date as YYYY-MM-DD.")
                 )
-            vouchers.extend_validity(p, form.redeem_by.data, current_actor())
+            programme_service.extend_validity(p, form.redeem_by.data, current_actor())
         elif action == "budget":
             budget_form = forms.BudgetForm()
             if not budget_form.validate_on_submit():
@@ -255,7 +257,7 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
                     if budget_form.budget.errors
                     else _("This field is required.")
                 )
-            vouchers.change_budget(p, budget_form.budget.data or 0, current_actor())
+            programme_service.change_budget(p, budget_form.budget.data or 0, current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
     else:
@@ -281,7 +283,7 @@ def issue_batch(programme_id: int) -> ResponseReturnValue:
     form = forms.KeyForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
-            run = vouchers.issue_batch(p, form.key.data, current_actor())
+            run = issuing.issue_batch(p, form.key.data, current_actor())
         except DomainError as error:
             if htmx:
                 flash(str(error.message), "error")
@@ -296,7 +298,7 @@ def issue_batch(programme_id: int) -> ResponseReturnValue:
     return render(
         "vouchers/issue_batch.html",
         p=p,
-        preview=vouchers.preview_batch(p),
+        preview=issuing.preview_batch(p),
         form=form,
         status=status,
     )
@@ -315,7 +317,7 @@ def issue_one(programme_id: int) -> ResponseReturnValue:
         flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
         return redirect(url_for("vouchers.programme", programme_id=p.id))
     try:
-        _run, voucher = vouchers.issue_one(p, form.credit_code.data, form.key.data, current_actor())
+        _run, voucher = issuing.issue_one(p, form.credit_code.data, form.key.data, current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
         return redirect(url_for("vouchers.programme", programme_id=p.id))
@@ -335,7 +337,7 @@ def import_csv(programme_id: int) -> ResponseReturnValue:
         try:
             with form.file.data.stream as upload:  # spooled to disk when large: close it
                 raw = upload.read()
-            run = vouchers.import_csv(p, raw, form.key.data, current_actor())
+            run = issuing.import_csv(p, raw, form.key.data, current_actor())
         except DomainError as error:
             attach_error(form, error)
         else:
@@ -363,7 +365,7 @@ def programme_vouchers(programme_id: int) -> ResponseReturnValue:
     value = request.args.get("status", "")
     status = VoucherStatus(value) if value in VoucherStatus._value2member_map_ else None
     page = page_number()
-    rows, total = vouchers.vouchers_of_programme(p, status, page, PER_PAGE)
+    rows, total = programme_service.vouchers_of_programme(p, status, page, PER_PAGE)
     return render(
         "vouchers/programme_vouchers.html",
         block="results",
@@ -381,14 +383,14 @@ def programme_vouchers(programme_id: int) -> ResponseReturnValue:
 @bp.post("/agency/vouchers/<id:voucher_id>/revoke")
 @requires(OrgKind.AGENCY, owner=True)
 def revoke(voucher_id: int) -> ResponseReturnValue:
-    voucher = vouchers.voucher_for(current_user.org, voucher_id)
+    voucher = spending.voucher_for(current_user.org, voucher_id)
     if voucher.programme.agency_id != current_user.org_id:
         raise NotFound(_("Not found."))
     form = forms.ReasonForm()
     try:
         if not form.validate_on_submit():
             raise DomainError(_("Give a reason; the other party will see it."))
-        vouchers.revoke(voucher, form.reason.data or "", current_actor())
+        spending.revoke(voucher, form.reason.data or "", current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
     else:
@@ -406,7 +408,7 @@ def decide(application_id: int) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise DomainError(_("This action is not possible in the current state."))
-        vouchers.decide_application(
+        issuing.decide_application(
             application, form.decision.data == "approve", form.reason.data or "", current_actor()
         )
     except DomainError as error:
@@ -477,7 +479,7 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
 def risk_flags() -> ResponseReturnValue:
     return render(
         "vouchers/risk_flags.html",
-        rows=settlement.open_flags(current_user.org),
+        rows=risk.open_flags(current_user.org),
         form=forms.ReasonForm(),
     )
 
@@ -485,15 +487,15 @@ def risk_flags() -> ResponseReturnValue:
 @bp.post("/agency/risk-flags/<id:flag_id>/<any(clear, uphold):action>")
 @requires(OrgKind.AGENCY, owner=True)
 def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
-    flag = settlement.flag_for(current_user.org, flag_id)
+    flag = risk.flag_for(current_user.org, flag_id)
     form = forms.ReasonForm()
     try:
         if not form.validate_on_submit():
             raise DomainError(_("This action is not possible in the current state."))
         if action == "clear":
-            settlement.clear(flag, form.reason.data or "", current_actor())
+            risk.clear(flag, form.reason.data or "", current_actor())
         else:
-            settlement.uphold(flag, form.reason.data or "", current_actor())
+            risk.uphold(flag, form.reason.data or "", current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
     else:
@@ -510,9 +512,9 @@ def my_vouchers() -> ResponseReturnValue:
     org = current_user.org
     return render(
         "vouchers/mine.html",
-        rows=vouchers.vouchers_of(org),
-        programmes=vouchers.open_programmes_for(org),
-        applications=vouchers.applications_of(org),
+        rows=spending.vouchers_of(org),
+        programmes=issuing.open_programmes_for(org),
+        applications=issuing.applications_of(org),
         form=forms.ApplyForm(),
     )
 
@@ -520,8 +522,8 @@ def my_vouchers() -> ResponseReturnValue:
 @bp.get("/vouchers/<id:voucher_id>")
 @requires(OrgKind.ENTERPRISE, OrgKind.AGENCY)
 def voucher(voucher_id: int) -> ResponseReturnValue:
-    v = vouchers.voucher_for(current_user.org, voucher_id)
-    return render("vouchers/voucher.html", v=v, entries=vouchers.entries_of(v))
+    v = spending.voucher_for(current_user.org, voucher_id)
+    return render("vouchers/voucher.html", v=v, entries=spending.entries_of(v))
 
 
 @bp.post("/programmes/<id:programme_id>/apply")
@@ -534,7 +536,7 @@ def apply(programme_id: int) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise DomainError(_("At most 1,000 characters."))
-        vouchers.apply_for(p, current_user.org, form.note.data or "", current_actor())
+        issuing.apply_for(p, current_user.org, form.note.data or "", current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
     else:

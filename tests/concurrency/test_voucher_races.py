@@ -21,8 +21,7 @@ from marketplace.orders import bundles
 from marketplace.orders.models import Order
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import ledger
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import issuing, ledger, programmes
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
@@ -80,10 +79,10 @@ def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str,
             "issue_from": local_today() - timedelta(days=1),
             "redeem_by": local_today() + timedelta(days=90),
         }
-        programme = vouchers.create_programme(
-            agency, vouchers.Rules(**(base | rules)), official_actor
+        programme = programmes.create_programme(
+            agency, programmes.Rules(**(base | rules)), official_actor
         )
-        vouchers.open_programme(programme, official_actor)
+        programmes.open_programme(programme, official_actor)
         session.commit()
         return {
             "programme_id": programme.id,
@@ -107,9 +106,7 @@ def test_parallel_checkouts_never_reserve_more_than_the_voucher_holds(race_app: 
     data = setup(race_app, "ck")
     with race_app.app_context():
         programme = db.session.get(VoucherProgramme, data["programme_id"])
-        vouchers.issue_one(
-            programme, data["codes"][0], "race-issue-ck-0001", data["official_actor"]
-        )
+        issuing.issue_one(programme, data["codes"][0], "race-issue-ck-0001", data["official_actor"])
         enterprise = db.session.get(Organisation, data["enterprise_ids"][0])
         actor = Actor(None, enterprise.id, None)
         ids = []
@@ -156,7 +153,7 @@ def test_parallel_issues_never_exceed_the_budget(race_app: Flask) -> None:
             with writing():
                 programme = db.session.get(VoucherProgramme, data["programme_id"])
                 try:
-                    vouchers.issue_one(
+                    issuing.issue_one(
                         programme,
                         data["codes"][i],
                         f"race-issue-{i:04d}-xxxxxxxx",
@@ -188,7 +185,7 @@ def test_parallel_batch_issues_apply_once(race_app: Flask) -> None:
             with writing():
                 programme = db.session.get(VoucherProgramme, data["programme_id"])
                 try:
-                    run = vouchers.issue_batch(
+                    run = issuing.issue_batch(
                         programme, f"race-batch-{i:04d}-xxxxxxxx", data["official_actor"]
                     )
                 except DomainError:

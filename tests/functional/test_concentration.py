@@ -49,9 +49,8 @@ def p(app, dbs):
 def test_one_provider_with_everything_raises_alerts_that_clear_and_stay_in_history(
     app, dbs, p, monkeypatch
 ):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     monkeypatch.setattr(concentration, "MIN_ORDERS_FOR_ALERT", 1)
     programme = p.programme()
     p.issue_to(programme)
@@ -74,9 +73,8 @@ def test_one_provider_with_everything_raises_alerts_that_clear_and_stay_in_histo
 
 
 def test_the_concentration_page_and_its_check(client, dbs, p, app, monkeypatch):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     monkeypatch.setattr(concentration, "MIN_ORDERS_FOR_ALERT", 1)
     programme = p.programme()
     p.issue_to(programme)
@@ -102,9 +100,8 @@ def test_the_concentration_page_and_its_check(client, dbs, p, app, monkeypatch):
 
 
 def test_the_transparency_page_is_public_and_shows_no_enterprise(client, dbs, p, app, monkeypatch):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     programme = p.programme()
     p.issue_to(programme)
     accepted_order(app, dbs, p)
@@ -116,10 +113,9 @@ def test_the_transparency_page_is_public_and_shows_no_enterprise(client, dbs, p,
 
 def test_integrator_and_open_modes_side_by_side(client, dbs, p, app, monkeypatch):
     from marketplace.oversight import modes
-    from marketplace.vouchers import services as vouchers
     from marketplace.vouchers.models import ProgrammeMode
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     programme = p.programme()  # open mode
     p.issue_to(programme)
     accepted_order(app, dbs, p)

@@ -35,9 +35,8 @@ MARKERS = {
 @pytest.fixture
 def world(app, dbs, monkeypatch):
     """An enterprise with data of every grantable kind, a provider and an assessor."""
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     p = pilot(app, dbs, tag="grant")
     line = accepted_order(app, dbs, p)
     with services(app, dbs):

@@ -174,9 +174,8 @@ def test_closing_with_missing_scores_warns_then_records_the_gap(app, dbs, p, ass
 
 
 def test_a_score_combines_ratings_kpis_and_the_assessor(app, dbs, p, assessor, monkeypatch):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     line = accepted_order(app, dbs, p)
     provider_actor = Actor(p.provider_owner.id, p.provider.id, None)
     month = local_today().replace(day=1)
@@ -219,9 +218,8 @@ def test_a_score_combines_ratings_kpis_and_the_assessor(app, dbs, p, assessor, m
 
 
 def test_kpi_reports_bad_input_and_confirmation(app, dbs, p, monkeypatch):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     line = accepted_order(app, dbs, p)
     month = local_today().replace(day=1)
     future = (month + timedelta(days=40)).replace(day=1)
@@ -251,9 +249,8 @@ def test_kpi_reports_bad_input_and_confirmation(app, dbs, p, monkeypatch):
 
 
 def test_kpi_page_for_both_parties_and_nobody_else(client, dbs, p, app, monkeypatch):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     line = accepted_order(app, dbs, p)
     client.login(p.provider_owner.email)
     month = local_today().strftime("%Y-%m")

@@ -444,14 +444,14 @@ def test_voucher_money_released_after_invoicing_is_billed_to_the_enterprise(app,
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
         line = order.lines[0]
         orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")  # ¥20,000 deducted
-    from marketplace.vouchers import services as vouchers
+    from marketplace.vouchers import spending
 
     with services(app, dbs):  # the programme ends before the delivery is accepted
-        vouchers.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=1))
+        spending.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=1))
     shortfall = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL))
     assert (shortfall.amount_fen, shortfall.voucher_fen) == (20_000_00, 0)
     with services(app, dbs):  # running it again bills nothing more
-        vouchers.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=2))
+        spending.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=2))
     assert (
         dbs.scalar(
             select(func.count(Invoice.id)).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL)

@@ -19,9 +19,8 @@ from tests.functional.voucher_helpers import pilot
 @pytest.fixture
 def served(app, dbs, monkeypatch):
     """One accepted line paid partly by a voucher: ordered, live 3 days later, accepted at 5."""
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     p = pilot(app, dbs, tag="stats")
     programme = p.programme()
     p.issue_to(programme)

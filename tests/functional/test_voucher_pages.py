@@ -158,9 +158,8 @@ def test_enterprises_apply_and_officials_decide(client, dbs, p):
 
 
 def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatch, app):
-    from marketplace.vouchers import services as vouchers
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     programme = p.programme()
     p.issue_to(programme)
     order_accepted_then_official(client, dbs, app, p, "c")

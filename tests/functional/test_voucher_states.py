@@ -17,8 +17,7 @@ from marketplace.orders import bundles as bundle_service
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent, LineStatus, Order, OrderLine
 from marketplace.security import Actor
-from marketplace.vouchers import ledger, settlement
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import issuing, ledger, programmes, risk, settlement, spending
 from marketplace.vouchers.models import FlagStatus, RiskFlag, Voucher, VoucherProgramme
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.voucher_helpers import key, pilot, rules
@@ -47,12 +46,12 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
             super().__init__()
             self.savepoint = db.session.begin_nested()
             # budget for five vouchers; an enterprise may hold two
-            self.programme = vouchers.create_programme(
+            self.programme = programmes.create_programme(
                 p.agency,
                 rules(name=f"随机券{next(counter)}", budget_fen=100_000_00),
                 p.official_actor,
             )
-            vouchers.open_programme(self.programme, p.official_actor)
+            programmes.open_programme(self.programme, p.official_actor)
 
         def teardown(self) -> None:
             self.savepoint.rollback()
@@ -66,7 +65,7 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
         @rule(who=st.integers(0, 2))
         def issue(self, who: int) -> None:
             self._try(
-                vouchers.issue_one,
+                issuing.issue_one,
                 self.programme,
                 enterprises[who].credit_code,
                 key(),
@@ -75,7 +74,7 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
 
         @rule()
         def batch(self) -> None:
-            self._try(vouchers.issue_batch, self.programme, key(), p.official_actor)
+            self._try(issuing.issue_batch, self.programme, key(), p.official_actor)
 
         @rule(who=st.integers(0, 2))
         def checkout(self, who: int) -> None:
@@ -111,7 +110,7 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
                 select(RiskFlag).where(RiskFlag.status == FlagStatus.OPEN)
             ).first()
             if flag is not None:
-                (settlement.uphold if uphold else settlement.clear)(flag, "核查", p.official_actor)
+                (risk.uphold if uphold else risk.clear)(flag, "核查", p.official_actor)
 
         @rule(pay=st.booleans())
         def settle(self, pay: bool) -> None:
@@ -130,11 +129,11 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
                 )
             )
             if found:
-                self._try(vouchers.revoke, found[pick % len(found)], "核查不符", p.official_actor)
+                self._try(spending.revoke, found[pick % len(found)], "核查不符", p.official_actor)
 
         @rule()
         def expire(self) -> None:
-            vouchers.expire_due(SYSTEM, today=self.programme.redeem_by + timedelta(days=1))
+            spending.expire_due(SYSTEM, today=self.programme.redeem_by + timedelta(days=1))
 
         @invariant()
         def books_balance(self) -> None:

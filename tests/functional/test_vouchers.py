@@ -14,8 +14,7 @@ from marketplace.errors import DomainError
 from marketplace.orders import services as orders
 from marketplace.orders.models import Diagnosis, LineEvent, LineStatus, Order, OrderLine
 from marketplace.security import Actor
-from marketplace.vouchers import ledger, settlement
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import issuing, ledger, programmes, risk, settlement, spending
 from marketplace.vouchers.models import (
     EntryKind,
     FlagStatus,
@@ -73,28 +72,28 @@ def books_balance(app, dbs):
 )
 def test_bad_rules_are_refused_and_nothing_is_stored(app, dbs, p, changes, field):
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.create_programme(p.agency, rules(**changes), p.official_actor)
+        programmes.create_programme(p.agency, rules(**changes), p.official_actor)
     assert error.value.field == field
     assert dbs.scalar(select(func.count(VoucherProgramme.id))) == 0
 
 
 def test_rules_change_only_in_draft_but_validity_can_be_extended(app, dbs, p):
     with services(app, dbs):
-        programme = vouchers.create_programme(p.agency, rules(), p.official_actor)
+        programme = programmes.create_programme(p.agency, rules(), p.official_actor)
     with services(app, dbs):
-        vouchers.update_programme(programme, rules(rate_bp=6_000), p.official_actor)
+        programmes.update_programme(programme, rules(rate_bp=6_000), p.official_actor)
     assert programme.rate_bp == 6_000
     with services(app, dbs):
-        vouchers.open_programme(programme, p.official_actor)
+        programmes.open_programme(programme, p.official_actor)
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.update_programme(programme, rules(rate_bp=9_000), p.official_actor)
+        programmes.update_programme(programme, rules(rate_bp=9_000), p.official_actor)
     p.issue_to(programme)
     later = programme.redeem_by + timedelta(days=30)
     with services(app, dbs):
-        vouchers.extend_validity(programme, later, p.official_actor)
+        programmes.extend_validity(programme, later, p.official_actor)
     assert programme.redeem_by == later
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.extend_validity(programme, later - timedelta(days=1), p.official_actor)
+        programmes.extend_validity(programme, later - timedelta(days=1), p.official_actor)
     dbs.refresh(programme)
     assert programme.rate_bp == 6_000
 
@@ -104,10 +103,10 @@ def test_the_budget_cannot_drop_below_what_is_issued(app, dbs, p):
     p.issue_to(programme)
     p.issue_to(programme)
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.change_budget(programme, 40_000_00 - 1, p.official_actor)
+        programmes.change_budget(programme, 40_000_00 - 1, p.official_actor)
     assert error.value.field == "budget" and "already issued" in en(error.value.message)
     with services(app, dbs):
-        vouchers.change_budget(programme, 40_000_00, p.official_actor)
+        programmes.change_budget(programme, 40_000_00, p.official_actor)
     assert programme.budget_fen == 40_000_00
     with pytest.raises(IntegrityError), dbs.begin_nested():  # and the database holds it too
         dbs.execute(
@@ -146,15 +145,15 @@ def test_batch_issue_reaches_exactly_the_eligible_and_is_applied_once(app, dbs, 
         max_revenue_fen=50_000_000_00,
     )
     with services(app, dbs):
-        preview = vouchers.preview_batch(programme)
+        preview = issuing.preview_batch(programme)
     eligible = {o.id for o in [*small, p.enterprise]}
     assert preview.count == len(eligible) and preview.fits
     assert undiagnosed_rich.id not in {o.id for o in preview.sample}
     once = key()
     with services(app, dbs):
-        run = vouchers.issue_batch(programme, once, p.official_actor)
+        run = issuing.issue_batch(programme, once, p.official_actor)
     with services(app, dbs):
-        again = vouchers.issue_batch(programme, once, p.official_actor)
+        again = issuing.issue_batch(programme, once, p.official_actor)
     assert again.id == run.id and run.count == len(eligible)
     holders = set(dbs.scalars(select(Voucher.enterprise_id)))
     assert holders == eligible
@@ -164,15 +163,15 @@ def test_batch_issue_reaches_exactly_the_eligible_and_is_applied_once(app, dbs, 
     assert len(set(codes)) == len(codes) and all(len(c) == 23 for c in codes)
     # a second batch finds nobody new
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.issue_batch(programme, key(), p.official_actor)
+        issuing.issue_batch(programme, key(), p.official_actor)
     books_balance(app, dbs)
 
 
 def test_diagnosis_rule(app, dbs, p):
     programme = p.programme(diagnosis_required=True)
     with services(app, dbs):
-        assert vouchers.preview_batch(programme).count == 0
-        assert vouchers.ineligibility(programme, p.enterprise) == ["diagnosis"]
+        assert issuing.preview_batch(programme).count == 0
+        assert issuing.ineligibility(programme, p.enterprise) == ["diagnosis"]
 
 
 def test_a_batch_that_does_not_fit_the_budget_issues_nothing(app, dbs, p):
@@ -180,7 +179,7 @@ def test_a_batch_that_does_not_fit_the_budget_issues_nothing(app, dbs, p):
         OrganisationFactory()
     programme = p.programme(budget_fen=80_000_00)  # four vouchers; five are eligible
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.issue_batch(programme, key(), p.official_actor)
+        issuing.issue_batch(programme, key(), p.official_actor)
     assert "budget" in en(error.value.message)
     assert dbs.scalar(select(func.count(Voucher.id))) == 0
     assert dbs.scalar(select(func.count(IssueRun.id))) == 0
@@ -188,14 +187,14 @@ def test_a_batch_that_does_not_fit_the_budget_issues_nothing(app, dbs, p):
 
 def test_issuing_only_while_open(app, dbs, p):
     with services(app, dbs):
-        draft = vouchers.create_programme(p.agency, rules(), p.official_actor)
+        draft = programmes.create_programme(p.agency, rules(), p.official_actor)
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.issue_batch(draft, key(), p.official_actor)
+        issuing.issue_batch(draft, key(), p.official_actor)
     programme = p.programme(name="另一个")
     with services(app, dbs):
-        vouchers.close_programme(programme, p.official_actor)
+        programmes.close_programme(programme, p.official_actor)
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.issue_one(programme, p.enterprise.credit_code, key(), p.official_actor)
+        issuing.issue_one(programme, p.enterprise.credit_code, key(), p.official_actor)
     assert "open" in en(error.value.message)
     assert dbs.scalar(select(func.count(Voucher.id))) == 0
 
@@ -205,7 +204,7 @@ def test_one_enterprise_never_gets_more_than_the_cap(app, dbs, p):
     p.issue_to(programme)
     p.issue_to(programme)
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.issue_one(programme, p.enterprise.credit_code, key(), p.official_actor)
+        issuing.issue_one(programme, p.enterprise.credit_code, key(), p.official_actor)
     assert "most" in en(error.value.message)
     first = dbs.scalars(select(Voucher)).first()
     with pytest.raises(IntegrityError), dbs.begin_nested():  # the database holds the cap too
@@ -247,7 +246,7 @@ def test_csv_import_reports_row_by_row_in_utf8_and_gbk(app, dbs, p):
             encoding,
         )
         with services(app, dbs):
-            run = vouchers.import_csv(programme, raw, key(), p.official_actor)
+            run = issuing.import_csv(programme, raw, key(), p.official_actor)
         results = [row["result"] for row in run.report]
         if encoding == "utf-8-sig":
             assert results == ["issued", "not_eligible", "unknown", "duplicate"]
@@ -272,7 +271,7 @@ def test_csv_import_reports_row_by_row_in_utf8_and_gbk(app, dbs, p):
 def test_bad_csv_files_are_refused_and_nothing_is_issued(app, dbs, p, raw):
     programme = p.programme()
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.import_csv(programme, raw, key(), p.official_actor)
+        issuing.import_csv(programme, raw, key(), p.official_actor)
     assert error.value.field == "file"
     assert dbs.scalar(select(func.count(Voucher.id))) == 0
 
@@ -281,16 +280,16 @@ def test_revoking_returns_the_budget_but_not_while_in_use(app, dbs, p):
     programme = p.programme()
     voucher = p.issue_to(programme)
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.revoke(voucher, "  ", p.official_actor)
+        spending.revoke(voucher, "  ", p.official_actor)
     with services(app, dbs):
-        vouchers.revoke(voucher, "企业已注销", p.official_actor)
+        spending.revoke(voucher, "企业已注销", p.official_actor)
     dbs.refresh(programme)
     assert voucher.status is VoucherStatus.REVOKED and programme.issued_fen == 0
     in_use = p.issue_to(programme)
     with services(app, dbs):
         orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
     with services(app, dbs), pytest.raises(DomainError) as error:
-        vouchers.revoke(in_use, "理由", p.official_actor)
+        spending.revoke(in_use, "理由", p.official_actor)
     assert "in use" in en(error.value.message)
     books_balance(app, dbs)
 
@@ -328,7 +327,7 @@ def test_subsidy_is_the_smallest_of_rate_balance_and_cap(app, dbs, p):
     first = p.issue_to(programme)  # ¥20,000
     second = p.issue_to(programme)  # ¥20,000: together ¥40,000 = the cap
     with services(app, dbs):
-        shown = vouchers.plan(p.enterprise.id, _claims(p))
+        shown = spending.plan(p.enterprise.id, _claims(p))
     assert shown[0].subsidy_fen == 30_000_00 and shown[0].copay_fen == 30_000_00
     with services(app, dbs):
         orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
@@ -405,7 +404,7 @@ def test_an_enterprise_never_spends_anothers_voucher(app, dbs, p):
     user = UserFactory(org=other, email="other@v.cn")
     with services(app, dbs):
         orders.checkout(other, p.bundle(other, user), Actor(user.id, other.id, None))
-        assert vouchers.spendable(other.id) == []
+        assert spending.spendable(other.id) == []
     assert dbs.scalar(select(func.count(Reservation.id))) == 0
 
 
@@ -413,7 +412,7 @@ def test_open_mode_needs_an_admitted_provider_and_a_covered_category(app, dbs, p
     programme = p.programme(category_codes=["predictive_maintenance"])
     p.issue_to(programme)
     with services(app, dbs):
-        assert vouchers.plan(p.enterprise.id, _claims(p))[0].subsidy_fen == 0
+        assert spending.plan(p.enterprise.id, _claims(p))[0].subsidy_fen == 0
 
 
 def test_expiry_releases_reservations_and_expires_the_rest(app, dbs, p):
@@ -422,8 +421,8 @@ def test_expiry_releases_reservations_and_expires_the_rest(app, dbs, p):
     with services(app, dbs):
         orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
     with services(app, dbs):
-        assert vouchers.expire_due(SYSTEM, today=programme.redeem_by) == (0, 0)
-        expired, released = vouchers.expire_due(
+        assert spending.expire_due(SYSTEM, today=programme.redeem_by) == (0, 0)
+        expired, released = spending.expire_due(
             SYSTEM, today=programme.redeem_by + timedelta(days=1)
         )
     dbs.refresh(voucher)
@@ -445,7 +444,7 @@ def accepted_order(app, dbs, p):
 
 
 def test_settlement_from_draft_to_paid(app, dbs, p, monkeypatch):
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)  # delivered in a plausible time
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)  # delivered in a plausible time
     programme = p.programme()
     voucher = p.issue_to(programme)
     accepted_order(app, dbs, p)
@@ -481,11 +480,11 @@ def test_shared_details_hold_a_redemption_until_an_official_decides(app, dbs, p)
         with pytest.raises(DomainError):
             settlement.draw_up(programme, p.provider.id, p.official_actor)
     with services(app, dbs):
-        settlement.clear(flags[0], "已核实", p.official_actor)
+        risk.clear(flags[0], "已核实", p.official_actor)
     with services(app, dbs), pytest.raises(DomainError):  # one flag is still open
         settlement.draw_up(programme, p.provider.id, p.official_actor)
     with services(app, dbs):
-        settlement.uphold(flags[1], "虚假交付", p.official_actor)
+        risk.uphold(flags[1], "虚假交付", p.official_actor)
     dbs.refresh(voucher)
     assert (voucher.redeemed_fen, voucher.clawed_back_fen) == (0, 20_000_00)
     assert dbs.scalar(select(Reservation.status)) is ReservationStatus.CLAWED_BACK
@@ -524,13 +523,13 @@ def test_programme_states(app, dbs, p):
     programme = p.programme()
     assert programme.status is ProgrammeStatus.OPEN
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.open_programme(programme, p.official_actor)
+        programmes.open_programme(programme, p.official_actor)
     with services(app, dbs):
-        draft = vouchers.create_programme(
+        draft = programmes.create_programme(
             p.agency, rules(name="集成", mode=ProgrammeMode.INTEGRATOR), p.official_actor
         )
     with services(app, dbs), pytest.raises(DomainError):  # no integrator appointed
-        vouchers.open_programme(draft, p.official_actor)
+        programmes.open_programme(draft, p.official_actor)
     assert LineStatus  # imported for readers of move()
 
 
@@ -586,7 +585,7 @@ def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, db
     )
     voucher = p.issue_to(programme)
     with services(app, dbs):  # the packages on their own: integrator mode pays nothing
-        assert all(s.subsidy_fen == 0 for s in vouchers.plan(p.enterprise.id, _claims(p)))
+        assert all(s.subsidy_fen == 0 for s in spending.plan(p.enterprise.id, _claims(p)))
     with services(app, dbs):
         whole = bundles.from_curated(p.enterprise, curated.id, p.enterprise_actor)
         orders.checkout(p.enterprise, whole, p.enterprise_actor)
@@ -601,8 +600,8 @@ def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, db
 
 
 def test_many_identical_amounts_from_one_provider_are_held(app, dbs, p, monkeypatch):
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
-    monkeypatch.setattr(vouchers, "REPEATED_AMOUNT_COUNT", 3)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
+    monkeypatch.setitem(app.config, "RISK_REPEATED_AMOUNT_COUNT", 3)
     programme = p.programme(rate_bp=2_000, face_value_fen=12_000_00, cap_fen=36_000_00)
     for _ in range(3):
         p.issue_to(programme)
@@ -662,13 +661,13 @@ def test_an_issuing_key_serves_one_kind_of_form(app, dbs, p):
     programme = p.programme()
     shared = key()
     with services(app, dbs):
-        vouchers.issue_batch(programme, shared, p.official_actor)
+        issuing.issue_batch(programme, shared, p.official_actor)
     with services(app, dbs), pytest.raises(DomainError):
-        vouchers.issue_one(programme, p.enterprise.credit_code, shared, p.official_actor)
+        issuing.issue_one(programme, p.enterprise.credit_code, shared, p.official_actor)
 
 
 def test_settlement_csv_does_not_let_a_name_run_as_a_formula(app, dbs, p, monkeypatch):
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     p.enterprise.name = '=HYPERLINK("http://x")'
     dbs.commit()
     programme = p.programme()

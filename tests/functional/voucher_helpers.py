@@ -17,7 +17,7 @@ from marketplace.db import local_today
 from marketplace.orders import bundles as bundle_service
 from marketplace.orders.models import Bundle
 from marketplace.security import Actor
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import issuing, programmes
 from marketplace.vouchers.models import ProgrammeMode, VoucherProgramme
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
@@ -31,8 +31,8 @@ from tests.functional.catalog_helpers import (
 ONE_TIME = catalog.PlanFields(kind="one_time", name="一次性买断", amount_fen=60_000_00)
 
 
-def rules(**changes: Any) -> vouchers.Rules:
-    base = vouchers.Rules(
+def rules(**changes: Any) -> programmes.Rules:
+    base = programmes.Rules(
         name="2026 年中小企业数字化转型券",
         mode=ProgrammeMode.OPEN,
         budget_fen=1_000_000_00,
@@ -71,16 +71,16 @@ class Pilot:
 
     def programme(self, **changes: Any) -> VoucherProgramme:
         with services(self.app, self.dbs):
-            programme = vouchers.create_programme(
+            programme = programmes.create_programme(
                 self.agency, rules(**changes), self.official_actor
             )
-            vouchers.open_programme(programme, self.official_actor)
+            programmes.open_programme(programme, self.official_actor)
         return programme
 
     def issue_to(self, programme: VoucherProgramme, org: Organisation | None = None) -> Any:
         org = org or self.enterprise
         with services(self.app, self.dbs):
-            _run, voucher = vouchers.issue_one(
+            _run, voucher = issuing.issue_one(
                 programme, org.credit_code or "", key(), self.official_actor
             )
         return voucher

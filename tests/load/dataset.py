@@ -31,8 +31,7 @@ from marketplace.demo import seed
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import ledger
-from marketplace.vouchers import services as vouchers
+from marketplace.vouchers import issuing, ledger, programmes
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
@@ -135,7 +134,7 @@ def _small_programme() -> dict[str, Any]:
     official = _actor(agency)
     buyers = _enterprises(BUYERS, "B")
     waiting = _enterprises(WAITING, "W")
-    rules = vouchers.Rules(
+    rules = programmes.Rules(
         name=PROGRAMME,
         mode=ProgrammeMode.OPEN,
         budget_fen=(BUYERS + SPARE) * FACE_FEN,
@@ -145,11 +144,11 @@ def _small_programme() -> dict[str, Any]:
         issue_from=local_today() - timedelta(days=1),
         redeem_by=local_today() + timedelta(days=90),
     )
-    programme = vouchers.create_programme(agency, rules, official)
-    vouchers.open_programme(programme, official)
+    programme = programmes.create_programme(agency, rules, official)
+    programmes.open_programme(programme, official)
     for n, (org, _user) in enumerate(buyers):
         assert org.credit_code is not None
-        vouchers.issue_one(programme, org.credit_code, f"load-setup-issue-{n:04d}", official)
+        issuing.issue_one(programme, org.credit_code, f"load-setup-issue-{n:04d}", official)
     package_id, plan_id, amount = _package_to_buy(agency)
     demo_programmes = db.session.scalars(
         select(VoucherProgramme.id).where(

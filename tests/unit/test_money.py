@@ -1,6 +1,6 @@
 import pytest
 
-from marketplace.money import MoneyError, apply_basis_points, format_fen, parse_yuan
+from marketplace.money import MoneyError, format_fen, parse_yuan, part_of, ratio_bp, share_of
 
 
 @pytest.mark.parametrize(
@@ -53,11 +53,25 @@ def test_parse_yuan_rejects(text):
         parse_yuan(text)
 
 
-def test_basis_points_round_half_up():
-    assert apply_basis_points(10_001, 5_000) == 5_001  # 5000.5 → 5001
-    assert apply_basis_points(9_999, 5_000) == 5_000  # 4999.5 → 5000
-    assert apply_basis_points(100, 3_333) == 33
-    assert apply_basis_points(0, 10_000) == 0
+def test_shares_round_down_to_the_fen():
+    assert share_of(10_001, 5_000) == 5_000  # 5000.5 → 5000: public money never rounds up
+    assert share_of(9_999, 5_000) == 4_999
+    assert share_of(100, 3_333) == 33
+    assert share_of(0, 10_000) == 0
+    assert share_of(12_345, 10_000) == 12_345
+
+
+def test_monthly_parts_add_up_to_the_whole():
+    total, term = 10_000, 3
+    cumulative = [part_of(total, month, term) for month in range(1, term + 1)]
+    monthly = [b - a for a, b in zip([0, *cumulative], cumulative, strict=False)]
+    assert monthly == [3_333, 3_333, 3_334] and sum(monthly) == total
+
+
+def test_ratio_in_basis_points():
+    assert ratio_bp(1, 3) == 3_333
+    assert ratio_bp(5, 0) == 0
+    assert ratio_bp(7, 7) == 10_000
 
 
 def test_parse_yuan_refuses_hostile_input_without_computing_it():

@@ -1,0 +1,616 @@
+"""Issuing vouchers: who is eligible, batch issue to every eligible enterprise, one by credit
+code, a CSV list, and enterprises' applications.
+
+Every issue draws on the budget with one conditional UPDATE (``issued + total <= budget``) and
+writes one ledger entry per voucher; a one-time key per form makes a resubmission harmless.
+"""
+
+from __future__ import annotations
+
+import secrets
+from base64 import b32encode
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    ColumnElement,
+    column,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    table,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.db import UTCDateTime, atomic, db, local_today, utcnow
+from marketplace.errors import DomainError
+from marketplace.money import format_fen
+from marketplace.security import Actor
+from marketplace.vouchers.models import (
+    ApplicationStatus,
+    EntryKind,
+    IssueRun,
+    ProgrammeStatus,
+    Voucher,
+    VoucherApplication,
+    VoucherEntry,
+    VoucherProgramme,
+    VoucherStatus,
+)
+
+# The orders domain sits above this one; its diagnoses table is read by name only.
+_diagnoses = table("diagnoses", column("enterprise_id"))
+
+
+def eligibility_filter(programme: VoucherProgramme) -> list[ColumnElement[bool]]:
+    """The programme's eligibility as SQL over ``organisations`` (set-based issuing)."""
+    conditions: list[ColumnElement[bool]] = [Organisation.kind == OrgKind.ENTERPRISE]
+    if programme.industry_codes:
+        conditions.append(Organisation.industry_code.in_(programme.industry_codes))
+    if programme.region_codes:
+        conditions.append(Organisation.region_code.in_(programme.region_codes))
+    if programme.size_tiers:
+        conditions.append(Organisation.size_tier.in_(programme.size_tiers))
+    if programme.min_revenue_fen is not None:
+        conditions.append(Organisation.annual_revenue_fen >= programme.min_revenue_fen)
+    if programme.max_revenue_fen is not None:
+        conditions.append(Organisation.annual_revenue_fen <= programme.max_revenue_fen)
+    if programme.diagnosis_required:
+        conditions.append(exists().where(_diagnoses.c.enterprise_id == Organisation.id))
+    return conditions
+
+
+# Why an enterprise may not receive a programme's vouchers: codes stored in reports, shown in
+# the reader's language.
+INELIGIBLE = {
+    "not_enterprise": _l("not an enterprise"),
+    "industry": _l("industry not covered"),
+    "region": _l("region not covered"),
+    "size_tier": _l("size tier not covered"),
+    "revenue_low": _l("revenue below the minimum"),
+    "revenue_high": _l("revenue above the maximum"),
+    "diagnosis": _l("no diagnosis done"),
+    "holds_voucher": _l("already holds a voucher of this programme"),
+}
+
+
+def describe(codes: Iterable[str]) -> str:
+    return "; ".join(str(INELIGIBLE.get(code, code)) for code in codes)
+
+
+def ineligibility(
+    programme: VoucherProgramme, org: Organisation, has_diagnosis: bool | None = None
+) -> list[str]:
+    """Why an organisation may not receive this programme's vouchers (empty: it may), as
+    codes of ``INELIGIBLE``. The same rules as ``eligibility_filter``, one by one."""
+    if org.kind is not OrgKind.ENTERPRISE:
+        return ["not_enterprise"]
+    reasons = []
+    if programme.industry_codes and org.industry_code not in programme.industry_codes:
+        reasons.append("industry")
+    if programme.region_codes and org.region_code not in programme.region_codes:
+        reasons.append("region")
+    tier = org.size_tier
+    if programme.size_tiers and (tier is None or tier.value not in programme.size_tiers):
+        reasons.append("size_tier")
+    revenue = org.annual_revenue_fen or 0
+    if programme.min_revenue_fen is not None and revenue < programme.min_revenue_fen:
+        reasons.append("revenue_low")
+    if programme.max_revenue_fen is not None and revenue > programme.max_revenue_fen:
+        reasons.append("revenue_high")
+    if programme.diagnosis_required and not (
+        _has_diagnosis(org.id) if has_diagnosis is None else has_diagnosis
+    ):
+        reasons.append("diagnosis")
+    return reasons
+
+
+def _has_diagnosis(org_id: int) -> bool:
+    stmt = select(literal(1)).where(_diagnoses.c.enterprise_id == org_id).limit(1)
+    return db.session.scalar(stmt) is not None
+
+
+def _without_voucher(programme: VoucherProgramme) -> ColumnElement[bool]:
+    return ~exists().where(
+        Voucher.programme_id == programme.id, Voucher.enterprise_id == Organisation.id
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    count: int
+    total_fen: int
+    remaining_fen: int
+    sample: list[Organisation]
+    by_size: list[tuple[str, int]]
+
+    @property
+    def fits(self) -> bool:
+        return 0 < self.total_fen <= self.remaining_fen
+
+
+def preview_batch(programme: VoucherProgramme) -> Preview:
+    """Who would get a voucher now (eligible, holding none of this programme) and how much."""
+    where = [*eligibility_filter(programme), _without_voucher(programme)]
+    count = db.session.scalar(select(func.count(Organisation.id)).where(*where)) or 0
+    tier = Organisation.size_tier
+    by_size = db.session.execute(
+        select(tier, func.count(Organisation.id)).where(*where).group_by(tier).order_by(tier)
+    ).all()
+    sample = list(
+        db.session.scalars(select(Organisation).where(*where).order_by(Organisation.id).limit(20))
+    )
+    return Preview(
+        count=count,
+        total_fen=count * programme.face_value_fen,
+        remaining_fen=programme.remaining_fen,
+        sample=sample,
+        by_size=[(str(t), n) for t, n in by_size],
+    )
+
+
+def new_code() -> str:
+    """``ZXQ-XXXX-XXXX-XXXX-XXXX``: 80 random bits in Crockford-free base32 (no padding)."""
+    raw = b32encode(secrets.token_bytes(10)).decode()
+    return "ZXQ-" + "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def _claim_run(
+    programme: VoucherProgramme, key: str, kind: str, actor: Actor
+) -> tuple[IssueRun, bool]:
+    """The run for this one-time key: ``(run, True)`` when it was already applied."""
+    if not key or len(key) > 64:
+        raise DomainError(_l("This form has expired. Reload the page and try again."))
+    existing = db.session.scalar(select(IssueRun).where(IssueRun.key == key))
+    if existing is None:
+        run = IssueRun(programme_id=programme.id, key=key, kind=kind, created_by_id=actor.user_id)
+        try:  # added inside the savepoint: a failed INSERT rolls back only that
+            with db.session.begin_nested():
+                db.session.add(run)
+                db.session.flush()
+            return run, False
+        except IntegrityError:  # the same form, submitted twice at once: the first one won
+            existing = db.session.scalar(select(IssueRun).where(IssueRun.key == key))
+            if existing is None:
+                raise DomainError(
+                    _l("This form is already being processed. Reload the page.")
+                ) from None
+    if existing.programme_id != programme.id or existing.kind != kind:
+        raise DomainError(_l("This form has expired. Reload the page and try again."))
+    return existing, True
+
+
+def _check_issuable(programme: VoucherProgramme) -> None:
+    if programme.status is not ProgrammeStatus.OPEN:
+        raise DomainError(_l("Vouchers are issued only while the programme is open."))
+    today = local_today()
+    if today < programme.issue_from:
+        raise DomainError(_l("Issuing starts on %(date)s.", date=programme.issue_from.isoformat()))
+    if today > programme.redeem_by:
+        raise DomainError(_l("The programme's redeem-by date has passed."))
+
+
+def _take_budget(programme: VoucherProgramme, total_fen: int) -> None:
+    """Draw ``total_fen`` from the budget, or refuse: one conditional UPDATE, never more."""
+    moved = db.session.execute(
+        update(VoucherProgramme)
+        .where(
+            VoucherProgramme.id == programme.id,
+            VoucherProgramme.status == ProgrammeStatus.OPEN,
+            VoucherProgramme.issued_fen + total_fen <= VoucherProgramme.budget_fen,
+        )
+        .values(issued_fen=VoucherProgramme.issued_fen + total_fen)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(programme, ["issued_fen", "status", "budget_fen"])
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if programme.status is not ProgrammeStatus.OPEN:
+            raise DomainError(_l("Vouchers are issued only while the programme is open."))
+        raise DomainError(
+            _l(
+                "The budget left (%(left)s) does not cover these vouchers (%(total)s).",
+                left=format_fen(programme.remaining_fen),
+                total=format_fen(total_fen),
+            )
+        )
+
+
+def _issue(
+    programme: VoucherProgramme, holders: Sequence[tuple[int, int]], run: IssueRun, actor: Actor
+) -> int:
+    """Issue one voucher to each ``(enterprise_id, seq)``: one budget update, one multi-row
+    insert of vouchers and one INSERT … SELECT for their ledger entries."""
+    if not holders:
+        return 0
+    total = len(holders) * programme.face_value_fen
+    _take_budget(programme, total)
+    now = utcnow()
+    rows = [
+        {
+            "code": new_code(),
+            "programme_id": programme.id,
+            "enterprise_id": enterprise_id,
+            "run_id": run.id,
+            "seq": seq,
+            "face_value_fen": programme.face_value_fen,
+            "cap_fen": programme.cap_fen,
+            "reserved_fen": 0,
+            "redeemed_fen": 0,
+            "settled_fen": 0,
+            "expired_fen": 0,
+            "clawed_back_fen": 0,
+            "revoked_fen": 0,
+            "status": VoucherStatus.ACTIVE,
+            "issued_at": now,
+        }
+        for enterprise_id, seq in holders
+    ]
+    try:
+        with db.session.begin_nested():
+            db.session.execute(insert(Voucher), rows)
+    except IntegrityError as exc:  # someone issued to the same enterprise at the same moment
+        raise DomainError(
+            _l("Vouchers were issued to some of these enterprises meanwhile. Try again.")
+        ) from exc
+    db.session.execute(
+        insert(VoucherEntry).from_select(
+            ["voucher_id", "kind", "amount_fen", "actor_user_id", "note", "at"],
+            select(
+                Voucher.id,
+                literal(EntryKind.ISSUE.value),
+                Voucher.face_value_fen,
+                literal(actor.user_id),
+                literal(""),
+                literal(now, UTCDateTime()),
+            ).where(Voucher.run_id == run.id),
+        )
+    )
+    run.count += len(holders)
+    run.total_fen += total
+    return len(holders)
+
+
+@atomic
+def issue_batch(programme: VoucherProgramme, key: str, actor: Actor) -> IssueRun:
+    """One voucher to every eligible enterprise that holds none of this programme yet."""
+    run, done = _claim_run(programme, key, "batch", actor)
+    if done:
+        return run
+    _check_issuable(programme)
+    ids = db.session.scalars(
+        select(Organisation.id)
+        .where(*eligibility_filter(programme), _without_voucher(programme))
+        .order_by(Organisation.id)
+    ).all()
+    if not ids:
+        raise DomainError(_l("No eligible enterprise is waiting for a voucher."))
+    _issue(programme, [(i, 1) for i in ids], run, actor)
+    db.session.flush()
+    audit.record(
+        actor,
+        "vouchers.issued",
+        "programme",
+        programme.id,
+        kind="batch",
+        count=run.count,
+        total_fen=run.total_fen,
+    )
+    return run
+
+
+def _next_seq(programme: VoucherProgramme, enterprise_id: int) -> int:
+    held = db.session.scalar(
+        select(func.coalesce(func.max(Voucher.seq), 0)).where(
+            Voucher.programme_id == programme.id, Voucher.enterprise_id == enterprise_id
+        )
+    )
+    seq = (held or 0) + 1
+    if seq * programme.face_value_fen > programme.cap_fen:
+        raise DomainError(
+            _l(
+                "This enterprise already holds the most this programme allows (%(cap)s).",
+                cap=format_fen(programme.cap_fen),
+            )
+        )
+    return seq
+
+
+@atomic
+def issue_one(
+    programme: VoucherProgramme, credit_code: str, key: str, actor: Actor
+) -> tuple[IssueRun, Voucher]:
+    run, done = _claim_run(programme, key, "single", actor)
+    if not done:
+        _check_issuable(programme)
+        org = db.session.scalar(
+            select(Organisation).where(Organisation.credit_code == credit_code.strip().upper())
+        )
+        if org is None or org.kind is not OrgKind.ENTERPRISE:
+            raise DomainError(_l("No enterprise has this credit code."), field="credit_code")
+        reasons = ineligibility(programme, org)
+        if reasons:
+            raise DomainError(
+                _l("Not eligible: %(reasons)s.", reasons=describe(reasons)), field="credit_code"
+            )
+        _issue(programme, [(org.id, _next_seq(programme, org.id))], run, actor)
+        audit.record(
+            actor, "vouchers.issued", "programme", programme.id, kind="single", enterprise_id=org.id
+        )
+    voucher = db.session.scalars(select(Voucher).where(Voucher.run_id == run.id)).one()
+    return run, voucher
+
+
+MAX_CSV_ROWS = 5_000
+
+
+MAX_CSV_BYTES = 1_000_000
+
+
+CODE_HEADERS = {"credit_code", "统一社会信用代码", "信用代码", "code"}
+
+
+NAME_HEADERS = {"name", "企业名称", "名称", "enterprise"}
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int
+    credit_code: str
+    name: str
+
+
+def parse_csv(raw: bytes) -> list[CsvRow]:
+    """Rows of a CSV list of enterprises: a header naming the credit-code and name columns,
+    UTF-8 (with or without BOM) or GBK, at most ``MAX_CSV_ROWS`` rows."""
+    import csv
+    import io
+
+    if len(raw) > MAX_CSV_BYTES:
+        raise DomainError(
+            _l("The file is too large (at most %(n)d rows).", n=MAX_CSV_ROWS), field="file"
+        )
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise DomainError(_l("Save the file as UTF-8 or GBK text (CSV)."), field="file")
+    if "\x00" in text:
+        raise DomainError(_l("Save the file as UTF-8 or GBK text (CSV)."), field="file")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        raise DomainError(_l("The file is empty."), field="file") from None
+    code_at = next((i for i, h in enumerate(header) if h in CODE_HEADERS), None)
+    name_at = next((i for i, h in enumerate(header) if h in NAME_HEADERS), None)
+    if code_at is None or name_at is None:
+        raise DomainError(
+            _l(
+                "The first row must name the columns: credit_code and name (统一社会信用代码, 企业名称)."
+            ),
+            field="file",
+        )
+    rows: list[CsvRow] = []
+    try:
+        for number, record in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(rows) >= MAX_CSV_ROWS:
+                raise DomainError(
+                    _l("The file has more than %(n)d rows; split it.", n=MAX_CSV_ROWS), field="file"
+                )
+            rows.append(CsvRow(number, _cell(record, code_at).upper(), _cell(record, name_at)))
+    except csv.Error:
+        raise DomainError(_l("The file is not a readable CSV."), field="file") from None
+    if not rows:
+        raise DomainError(_l("The file has no rows below its header."), field="file")
+    return rows
+
+
+def _cell(record: list[str], at: int) -> str:
+    return record[at].strip() if at < len(record) else ""
+
+
+@atomic
+def import_csv(programme: VoucherProgramme, raw: bytes, key: str, actor: Actor) -> IssueRun:
+    """Issue one voucher to each eligible enterprise of the list, with a report per row:
+    issued, not eligible (why), unknown code, duplicate."""
+    run, done = _claim_run(programme, key, "csv", actor)
+    if done:
+        return run
+    _check_issuable(programme)
+    rows = parse_csv(raw)
+    codes = {row.credit_code for row in rows}
+    orgs = {
+        org.credit_code: org
+        for org in db.session.scalars(
+            select(Organisation).where(
+                Organisation.credit_code.in_(codes), Organisation.kind == OrgKind.ENTERPRISE
+            )
+        )
+    }
+    holding = set(
+        db.session.scalars(
+            select(Voucher.enterprise_id).where(
+                Voucher.programme_id == programme.id,
+                Voucher.enterprise_id.in_([o.id for o in orgs.values()]),
+            )
+        )
+    )
+    diagnosed: set[int] = set()
+    if programme.diagnosis_required and orgs:
+        diagnosed = set(
+            db.session.scalars(
+                select(_diagnoses.c.enterprise_id).where(
+                    _diagnoses.c.enterprise_id.in_([o.id for o in orgs.values()])
+                )
+            )
+        )
+    seen: set[str] = set()
+    report: list[dict[str, Any]] = []
+    holders: list[tuple[int, int]] = []
+    for row in rows:
+        entry: dict[str, Any] = {"line": row.line, "credit_code": row.credit_code, "name": row.name}
+        org = orgs.get(row.credit_code)
+        if row.credit_code in seen:
+            entry["result"] = "duplicate"
+        elif org is None:
+            entry["result"] = "unknown"
+        elif org.id in holding:
+            entry["result"] = "duplicate"
+            entry["reasons"] = ["holds_voucher"]
+        else:
+            reasons = ineligibility(programme, org, has_diagnosis=org.id in diagnosed)
+            if reasons:
+                entry["result"] = "not_eligible"
+                entry["reasons"] = reasons
+            else:
+                entry["result"] = "issued"
+                entry["enterprise"] = org.name
+                holders.append((org.id, 1))
+        seen.add(row.credit_code)
+        report.append(entry)
+    _issue(programme, holders, run, actor)
+    run.report = report
+    db.session.flush()
+    audit.record(
+        actor,
+        "vouchers.issued",
+        "programme",
+        programme.id,
+        kind="csv",
+        rows=len(rows),
+        count=run.count,
+        total_fen=run.total_fen,
+    )
+    return run
+
+
+@atomic
+def apply_for(
+    programme: VoucherProgramme, enterprise: Organisation, note: str, actor: Actor
+) -> VoucherApplication:
+    if programme.status is not ProgrammeStatus.OPEN:
+        raise DomainError(_l("This programme is not taking applications."))
+    reasons = ineligibility(programme, enterprise)
+    if reasons:
+        raise DomainError(_l("Not eligible: %(reasons)s.", reasons=describe(reasons)))
+    _next_seq(programme, enterprise.id)  # refuses when the cap is reached
+    application = VoucherApplication(
+        programme_id=programme.id,
+        enterprise_id=enterprise.id,
+        status=ApplicationStatus.PENDING,
+        note=note.strip()[:1000],
+    )
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
+        with db.session.begin_nested():
+            db.session.add(application)
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(_l("You already applied; the agency is deciding.")) from None
+    audit.record(actor, "voucher.applied", "programme", programme.id, application_id=application.id)
+    return application
+
+
+@atomic
+def decide_application(
+    application: VoucherApplication, approve: bool, reason: str, actor: Actor
+) -> None:
+    if application.status is not ApplicationStatus.PENDING:
+        raise DomainError(_l("This application has already been decided."))
+    reason = reason.strip()
+    if not approve and not reason:
+        raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
+    moved = db.session.execute(
+        update(VoucherApplication)
+        .where(
+            VoucherApplication.id == application.id,
+            VoucherApplication.status == ApplicationStatus.PENDING,
+        )
+        .values(
+            status=ApplicationStatus.APPROVED if approve else ApplicationStatus.REJECTED,
+            reason=reason,
+            decided_by_id=actor.user_id,
+            decided_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This application has already been decided."))
+    programme = application.programme
+    if approve:
+        assert application.enterprise.credit_code is not None
+        _run, voucher = issue_one(
+            # ":" never appears in a form's key, so no form can take this one
+            programme,
+            application.enterprise.credit_code,
+            f"application:{application.id}",
+            actor,
+        )
+        db.session.execute(
+            update(VoucherApplication)
+            .where(VoucherApplication.id == application.id)
+            .values(voucher_id=voucher.id)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.refresh(application)
+    audit.record(
+        actor,
+        "voucher.application_approved" if approve else "voucher.application_rejected",
+        "programme",
+        programme.id,
+        application_id=application.id,
+        reason=reason,
+    )
+
+
+def count_pending_applications(agency: Organisation) -> int:
+    stmt = (
+        select(func.count(VoucherApplication.id))
+        .join(VoucherProgramme, VoucherProgramme.id == VoucherApplication.programme_id)
+        .where(
+            VoucherProgramme.agency_id == agency.id,
+            VoucherApplication.status == ApplicationStatus.PENDING,
+        )
+    )
+    return int(db.session.scalar(stmt) or 0)
+
+
+def pending_applications(programme: VoucherProgramme) -> list[VoucherApplication]:
+    stmt = (
+        select(VoucherApplication)
+        .where(
+            VoucherApplication.programme_id == programme.id,
+            VoucherApplication.status == ApplicationStatus.PENDING,
+        )
+        .order_by(VoucherApplication.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def open_programmes_for(enterprise: Organisation) -> list[tuple[VoucherProgramme, list[str]]]:
+    """Open programmes, each with the reasons this enterprise is not eligible (if any)."""
+    stmt = select(VoucherProgramme).where(VoucherProgramme.status == ProgrammeStatus.OPEN)
+    return [
+        (p, ineligibility(p, enterprise))
+        for p in db.session.scalars(stmt.order_by(VoucherProgramme.id))
+    ]
+
+
+def applications_of(enterprise: Organisation) -> list[VoucherApplication]:
+    stmt = (
+        select(VoucherApplication)
+        .where(VoucherApplication.enterprise_id == enterprise.id)
+        .order_by(VoucherApplication.id.desc())
+    )
+    return list(db.session.scalars(stmt))

@@ -1,0 +1,234 @@
+"""Risk flags on redemptions: raised when a redemption looks wrong (shared contacts, a delivery
+far faster than promised, the same amount again and again), and decided by an official:
+cleared (the money may be settled) or upheld (clawed back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    func,
+    select,
+    update,
+)
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.db import atomic, db, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.money import BASIS_POINTS, format_fen
+from marketplace.security import Actor
+from marketplace.vouchers.ledger import ledger_entry, move_reservation
+from marketplace.vouchers.models import (
+    EntryKind,
+    FlagStatus,
+    Reservation,
+    ReservationStatus,
+    RiskFlag,
+    RiskReason,
+    Voucher,
+    VoucherProgramme,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Facts about the line's delivery the risk checks need (told by the orders domain)."""
+
+    placed_at: datetime
+    delivered_at: datetime | None
+    go_live_days: int | None
+
+
+def _same(a: str | None, b: str | None, normalise: Any = None) -> bool:
+    if not a or not b:
+        return False
+    normalise = normalise or (lambda s: "".join(s.split()).lower())
+    return bool(normalise(a)) and normalise(a) == normalise(b)
+
+
+def _digits(text: str) -> str:
+    digits = "".join(c for c in text if c.isdigit())
+    return digits[-11:] if len(digits) >= 7 else ""  # the subscriber number, without +86
+
+
+def flag_risks(reservation: Reservation, delivery: Delivery) -> None:
+    """Hold a redemption for an official's review when it looks wrong (the rules' limits are
+    settings: ``RISK_*``)."""
+    config = current_app.config
+    enterprise, provider = reservation.enterprise, reservation.provider
+    found: list[tuple[RiskReason, str]] = []
+    if _same(enterprise.contact_phone, provider.contact_phone, _digits):
+        found.append((RiskReason.SHARED_PHONE, provider.contact_phone or ""))
+    if _same(enterprise.address, provider.address):
+        found.append((RiskReason.SHARED_ADDRESS, provider.address or ""))
+    if _same(enterprise.legal_representative, provider.legal_representative):
+        found.append((RiskReason.SHARED_LEGAL_REPRESENTATIVE, provider.legal_representative or ""))
+    if _same(enterprise.bank_account, provider.bank_account):
+        found.append((RiskReason.SHARED_BANK_ACCOUNT, provider.bank_account or ""))
+    if delivery.go_live_days and delivery.delivered_at is not None:
+        took = delivery.delivered_at - delivery.placed_at
+        promised = timedelta(days=delivery.go_live_days)
+        if took * BASIS_POINTS < promised * config["RISK_FAST_DELIVERY_BP"]:
+            hours = int(took.total_seconds() // 3600)
+            found.append((RiskReason.FAST_DELIVERY, f"{hours} h / {delivery.go_live_days} d"))
+    alike = (
+        db.session.scalar(
+            select(func.count(Reservation.id)).where(
+                Reservation.provider_id == reservation.provider_id,
+                Reservation.amount_fen == reservation.amount_fen,
+                Reservation.status == ReservationStatus.REDEEMED,
+                Reservation.redeemed_at
+                >= utcnow() - timedelta(days=config["RISK_REPEATED_AMOUNT_DAYS"]),
+            )
+        )
+        or 0
+    )
+    if alike >= config["RISK_REPEATED_AMOUNT_COUNT"]:
+        found.append(
+            (RiskReason.REPEATED_AMOUNTS, f"{alike} × {format_fen(reservation.amount_fen)}")
+        )
+    for reason, detail in found:
+        db.session.add(
+            RiskFlag(
+                reservation_id=reservation.id, reason=reason, detail=detail, status=FlagStatus.OPEN
+            )
+        )
+    if found:
+        db.session.execute(
+            update(Reservation)
+            .where(Reservation.id == reservation.id)
+            .values(held=True)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# --- decisions ------------------------------------------------------------------------
+
+
+def open_flags(agency: Organisation) -> list[RiskFlag]:
+    stmt = (
+        select(RiskFlag)
+        .join(Reservation, Reservation.id == RiskFlag.reservation_id)
+        .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
+        .where(VoucherProgramme.agency_id == agency.id, RiskFlag.status == FlagStatus.OPEN)
+        .order_by(RiskFlag.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def flag_for(agency: Organisation, flag_id: int) -> RiskFlag:
+    flag = db.session.get(RiskFlag, flag_id)
+    if flag is None:
+        raise NotFound(_l("Not found."))
+    programme = db.session.get(VoucherProgramme, flag.reservation.programme_id)
+    if programme is None or programme.agency_id != agency.id:
+        raise NotFound(_l("Not found."))
+    return flag
+
+
+def _decide(flag: RiskFlag, status: FlagStatus, note: str, actor: Actor) -> None:
+    moved = db.session.execute(
+        update(RiskFlag)
+        .where(RiskFlag.id == flag.id, RiskFlag.status == FlagStatus.OPEN)
+        .values(status=status, decision_note=note, decided_by_id=actor.user_id, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This flag has already been decided."))
+
+
+def _lock(reservation_id: int) -> None:
+    """Decisions on one redemption's flags queue behind each other (PostgreSQL row lock;
+    SQLite's write requests are serial already), so the last one sees the others' result."""
+    db.session.execute(
+        select(Reservation.id).where(Reservation.id == reservation_id).with_for_update()
+    )
+
+
+@atomic
+def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
+    """The redemption is fine: once no flag of it is open, it may be settled."""
+    _lock(flag.reservation_id)
+    _decide(flag, FlagStatus.CLEARED, note.strip(), actor)
+    still_open = db.session.scalar(
+        select(func.count(RiskFlag.id)).where(
+            RiskFlag.reservation_id == flag.reservation_id, RiskFlag.status == FlagStatus.OPEN
+        )
+    )
+    if not still_open:
+        db.session.execute(
+            update(Reservation)
+            .where(Reservation.id == flag.reservation_id)
+            .values(held=False)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.expire_all()
+    audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note.strip())
+
+
+@atomic
+def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
+    """The redemption is not genuine: claw it back (reversed in the ledger, never settled).
+    The other open flags on the same redemption close with it."""
+    note = note.strip()
+    if not note:
+        raise DomainError(_l("Give a reason; the other party will see it."), field="note")
+    _lock(flag.reservation_id)
+    _decide(flag, FlagStatus.UPHELD, note, actor)
+    reservation = flag.reservation
+    if not move_reservation(
+        reservation,
+        ReservationStatus.REDEEMED,
+        ReservationStatus.CLAWED_BACK,
+        Reservation.settlement_id.is_(None),
+        held=False,
+    ):
+        raise DomainError(
+            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
+        )
+    moved = db.session.execute(
+        update(Voucher)
+        .where(
+            Voucher.id == reservation.voucher_id,
+            Voucher.redeemed_fen - Voucher.settled_fen >= reservation.amount_fen,
+        )
+        .values(
+            redeemed_fen=Voucher.redeemed_fen - reservation.amount_fen,
+            clawed_back_fen=Voucher.clawed_back_fen + reservation.amount_fen,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    assert moved.rowcount == 1  # type: ignore[attr-defined]
+    ledger_entry(
+        reservation.voucher_id,
+        EntryKind.CLAWBACK,
+        reservation.amount_fen,
+        actor,
+        reservation.id,
+        note=note,
+    )
+    db.session.execute(
+        update(RiskFlag)
+        .where(RiskFlag.reservation_id == reservation.id, RiskFlag.status == FlagStatus.OPEN)
+        .values(
+            status=FlagStatus.UPHELD,
+            decision_note=note,
+            decided_by_id=actor.user_id,
+            decided_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    audit.record(
+        actor,
+        "risk_flag.upheld",
+        "risk_flag",
+        flag.id,
+        note=note,
+        amount_fen=reservation.amount_fen,
+    )

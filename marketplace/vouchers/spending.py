@@ -1,0 +1,521 @@
+"""Spending vouchers on order lines: the plan of what pays how much, reserving at checkout,
+releasing on rejection or cancellation, redeeming on acceptance (验收), revoking and expiring.
+
+Every change of money is a conditional UPDATE (``… WHERE balance >= :amount``, row count
+checked) followed by an append-only ``VoucherEntry``; nothing reads a balance and writes it
+back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import selectinload
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation
+from marketplace.db import atomic, db, local_today, utcnow
+from marketplace.errors import DomainError, NotFound
+from marketplace.money import share_of
+from marketplace.payments import services as payments
+from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.security import Actor
+from marketplace.vouchers import risk
+from marketplace.vouchers.ledger import ledger_entry, move_reservation
+from marketplace.vouchers.models import (
+    AVAILABLE,
+    EntryKind,
+    ProgrammeMode,
+    ProgrammeStatus,
+    Reservation,
+    ReservationStatus,
+    Voucher,
+    VoucherEntry,
+    VoucherProgramme,
+    VoucherStatus,
+)
+from marketplace.vouchers.risk import Delivery
+
+
+@dataclass(frozen=True)
+class LineClaim:
+    """What the orders domain tells vouchers about one line it is about to order."""
+
+    key: int
+    provider_id: int
+    amount_fen: int
+    plan_kind: str
+    category_code: str | None  # None for an integration fee
+    integrator_id: int | None = None  # the curated bundle's integrator, when ordered whole
+    is_integration: bool = False
+    success_fee: bool = False  # an outcome contract's fee, paid only where the rules allow
+
+
+@dataclass
+class Share:
+    voucher: Voucher
+    amount_fen: int
+
+
+@dataclass
+class LineSubsidy:
+    claim: LineClaim
+    programme: VoucherProgramme | None = None
+    shares: list[Share] = field(default_factory=list)
+
+    @property
+    def subsidy_fen(self) -> int:
+        return sum(s.amount_fen for s in self.shares)
+
+    @property
+    def copay_fen(self) -> int:
+        return self.claim.amount_fen - self.subsidy_fen
+
+
+def spendable(enterprise_id: int, today: date | None = None) -> list[Voucher]:
+    today = today or local_today()
+    stmt = (
+        select(Voucher)
+        .join(VoucherProgramme, VoucherProgramme.id == Voucher.programme_id)
+        .where(
+            Voucher.enterprise_id == enterprise_id,
+            Voucher.status == VoucherStatus.ACTIVE,
+            AVAILABLE > 0,
+            VoucherProgramme.status != ProgrammeStatus.DRAFT,
+            VoucherProgramme.redeem_by >= today,
+        )
+        .options(selectinload(Voucher.programme).selectinload(VoucherProgramme.integrators))
+        .order_by(VoucherProgramme.redeem_by, Voucher.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def _admitted(agency_ids: Iterable[int], provider_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Which of these providers each agency's pool admits (not the whole pool: a thousand
+    rows for every checkout at 100x)."""
+    admitted: dict[int, set[int]] = defaultdict(set)
+    rows = db.session.execute(
+        select(PoolMembership.agency_id, PoolMembership.provider_id).where(
+            PoolMembership.agency_id.in_(list(agency_ids)),
+            PoolMembership.provider_id.in_(list(provider_ids)),
+            PoolMembership.status == PoolStatus.ADMITTED,
+        )
+    )
+    for agency_id, provider_id in rows:
+        admitted[agency_id].add(provider_id)
+    return admitted
+
+
+def _used_under_cap(enterprise_id: int, programme_ids: Iterable[int]) -> dict[int, int]:
+    rows = db.session.execute(
+        select(Voucher.programme_id, func.sum(Voucher.reserved_fen + Voucher.redeemed_fen))
+        .where(
+            Voucher.enterprise_id == enterprise_id, Voucher.programme_id.in_(list(programme_ids))
+        )
+        .group_by(Voucher.programme_id)
+    )
+    return {pid: int(used or 0) for pid, used in rows}
+
+
+def applies(programme: VoucherProgramme, claim: LineClaim, admitted: set[int]) -> bool:
+    """Whether a programme's vouchers may pay towards this line."""
+    if programme.plan_kinds and claim.plan_kind not in programme.plan_kinds:
+        return False
+    if claim.success_fee and not programme.covers_success_fees:
+        return False
+    if programme.mode is ProgrammeMode.INTEGRATOR:
+        appointed = {i.id for i in programme.integrators}
+        if claim.integrator_id is None or claim.integrator_id not in appointed:
+            return False
+        return (
+            claim.is_integration
+            or not programme.category_codes
+            or (claim.category_code in programme.category_codes)
+        )
+    if claim.is_integration or claim.provider_id not in admitted:
+        return False
+    return not programme.category_codes or claim.category_code in programme.category_codes
+
+
+def plan(enterprise_id: int, claims: Sequence[LineClaim]) -> list[LineSubsidy]:
+    """Which vouchers pay how much of each line: per line the one programme that pays most,
+    drawing on its vouchers that expire first. A line's subsidy is the smallest of rate ×
+    amount, the vouchers' available balance and what is left under the enterprise's cap."""
+    vouchers = spendable(enterprise_id)
+    result = [LineSubsidy(claim) for claim in claims]
+    if not vouchers:
+        return result
+    programmes = {v.programme_id: v.programme for v in vouchers}
+    admitted = _admitted(
+        {p.agency_id for p in programmes.values()}, {c.provider_id for c in claims}
+    )
+    used = _used_under_cap(enterprise_id, programmes)
+    cap_left = {pid: p.cap_fen - used.get(pid, 0) for pid, p in programmes.items()}
+    left = {v.id: v.available_fen for v in vouchers}
+    for line in result:
+        claim = line.claim
+        best: tuple[int, VoucherProgramme] | None = None
+        for programme in programmes.values():
+            if not applies(programme, claim, admitted[programme.agency_id]):
+                continue
+            pool = sum(left[v.id] for v in vouchers if v.programme_id == programme.id)
+            could = min(share_of(claim.amount_fen, programme.rate_bp), pool, cap_left[programme.id])
+            if could > 0 and (best is None or could > best[0]):
+                best = (could, programme)
+        if best is None:
+            continue
+        want, programme = best
+        line.programme = programme
+        for voucher in vouchers:
+            if want == 0:
+                break
+            if voucher.programme_id != programme.id or left[voucher.id] == 0:
+                continue
+            take = min(want, left[voucher.id])
+            line.shares.append(Share(voucher, take))
+            left[voucher.id] -= take
+            want -= take
+        cap_left[programme.id] -= line.subsidy_fen
+    return result
+
+
+def reserve(
+    subsidies: Sequence[LineSubsidy], line_ids: dict[int, int], enterprise_id: int, actor: Actor
+) -> int:
+    """Set the planned amounts aside for the order lines (``claim.key`` → order line id).
+
+    Each amount is one conditional UPDATE; if a balance no longer covers it, the whole
+    checkout fails (the caller's transaction rolls back) rather than reserving less than the
+    enterprise was shown."""
+    total = 0
+    for line in subsidies:
+        for share in line.shares:
+            moved = db.session.execute(
+                update(Voucher)
+                .where(
+                    Voucher.id == share.voucher.id,
+                    Voucher.enterprise_id == enterprise_id,
+                    Voucher.status == VoucherStatus.ACTIVE,
+                    share.amount_fen <= AVAILABLE,
+                )
+                .values(reserved_fen=Voucher.reserved_fen + share.amount_fen)
+                .execution_options(synchronize_session=False)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                raise DomainError(
+                    _l(
+                        "A voucher's balance changed while you were ordering. Review the"
+                        " subsidy and order again."
+                    )
+                )
+            reservation = Reservation(
+                voucher_id=share.voucher.id,
+                programme_id=share.voucher.programme_id,
+                order_line_id=line_ids[line.claim.key],
+                provider_id=line.claim.provider_id,
+                enterprise_id=enterprise_id,
+                amount_fen=share.amount_fen,
+                line_amount_fen=line.claim.amount_fen,
+                is_integration=line.claim.is_integration,
+                for_success_fee=line.claim.success_fee,
+                status=ReservationStatus.RESERVED,
+            )
+            db.session.add(reservation)
+            db.session.flush()
+            ledger_entry(
+                share.voucher.id, EntryKind.RESERVE, share.amount_fen, actor, reservation.id
+            )
+            audit.record(
+                actor,
+                "vouchers.reserved",
+                "voucher",
+                share.voucher.id,
+                amount_fen=share.amount_fen,
+                order_line_id=reservation.order_line_id,
+            )
+            total += share.amount_fen
+    for line in subsidies:
+        for share in line.shares:
+            db.session.expire(share.voucher)
+    return total
+
+
+def _reservations(line_ids: Iterable[int]) -> dict[int, list[Reservation]]:
+    """The lines' reservations as the database holds them now (conditional UPDATEs bypass the
+    session, so rows already loaded are read again)."""
+    found: dict[int, list[Reservation]] = defaultdict(list)
+    ids = list(line_ids)
+    if not ids:
+        return found
+    stmt = (
+        select(Reservation)
+        .where(Reservation.order_line_id.in_(ids))
+        .order_by(Reservation.id)
+        .execution_options(populate_existing=True)
+    )
+    for reservation in db.session.scalars(stmt):
+        found[reservation.order_line_id].append(reservation)
+    return found
+
+
+@dataclass(frozen=True)
+class LineFunding:
+    """What vouchers pay of one order line, by the state of that money. The line's price and
+    an outcome contract's success fee are kept apart: a voucher's share of a success fee never
+    lowers the co-payment of the price."""
+
+    reservations: tuple[Reservation, ...] = ()
+    reserved_fen: int = 0  # set aside at checkout, spent on acceptance (验收)
+    redeemed_fen: int = 0  # spent; settled to the provider by the agency
+    released_fen: int = 0  # given back (rejected, cancelled, redeem-by date passed)
+    clawed_back_fen: int = 0  # a redemption found not genuine
+    success_fee_fen: int = 0  # vouchers' share of success fees, reserved or redeemed
+
+    @property
+    def paid_fen(self) -> int:
+        """What vouchers pay of the line's price now: set aside or spent."""
+        return self.reserved_fen + self.redeemed_fen
+
+    def copay_fen(self, price_fen: int) -> int:
+        """What the enterprise pays itself of a price of ``price_fen``."""
+        return price_fen - self.paid_fen
+
+
+NO_FUNDING = LineFunding()
+_FUNDING_FIELD = {
+    ReservationStatus.RESERVED: "reserved_fen",
+    ReservationStatus.REDEEMED: "redeemed_fen",
+    ReservationStatus.RELEASED: "released_fen",
+    ReservationStatus.CLAWED_BACK: "clawed_back_fen",
+}
+
+
+def funding(line_ids: Iterable[int]) -> dict[int, LineFunding]:
+    """How much of each order line vouchers pay, and in what state: the one read of a line's
+    voucher money for orders, invoices and pages. Lines without vouchers are absent (use
+    ``.get(line_id, NO_FUNDING)``)."""
+    result: dict[int, LineFunding] = {}
+    for line_id, rows in _reservations(line_ids).items():
+        sums = dict.fromkeys(_FUNDING_FIELD.values(), 0)
+        success_fee = 0
+        for r in rows:
+            if not r.for_success_fee:
+                sums[_FUNDING_FIELD[r.status]] += r.amount_fen
+            elif r.status in (ReservationStatus.RESERVED, ReservationStatus.REDEEMED):
+                success_fee += r.amount_fen
+        result[line_id] = LineFunding(tuple(rows), success_fee_fen=success_fee, **sums)
+    return result
+
+
+def line_funding(line_id: int) -> LineFunding:
+    return funding([line_id]).get(line_id, NO_FUNDING)
+
+
+def _unreserve(reservation: Reservation, actor: Actor, note: str) -> int:
+    if not move_reservation(reservation, ReservationStatus.RESERVED, ReservationStatus.RELEASED):
+        return 0
+    moved = db.session.execute(
+        update(Voucher)
+        .where(Voucher.id == reservation.voucher_id, Voucher.reserved_fen >= reservation.amount_fen)
+        .values(reserved_fen=Voucher.reserved_fen - reservation.amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    assert moved.rowcount == 1  # type: ignore[attr-defined]
+    ledger_entry(
+        reservation.voucher_id,
+        EntryKind.RELEASE,
+        reservation.amount_fen,
+        actor,
+        reservation.id,
+        note=note,
+    )
+    return reservation.amount_fen
+
+
+def pay_success_fee(claim: LineClaim, line_id: int, enterprise_id: int, actor: Actor) -> int:
+    """A met contract's success fee: the vouchers' share (where a programme covers success
+    fees) is reserved and, the result being verified, redeemed at once. Returns the share."""
+    subsidies = plan(enterprise_id, [claim])
+    if not subsidies[0].subsidy_fen:
+        return 0
+    share = reserve(subsidies, {claim.key: line_id}, enterprise_id, actor)
+    redeem_line(line_id, Delivery(utcnow(), None, None), actor, success_fee=True)
+    return share
+
+
+def _bill_shortfall(released: Reservation, actor: Actor) -> None:
+    """If an invoice of the line already counted on the money just released, the enterprise
+    owes it after all."""
+    backed = line_funding(released.order_line_id).paid_fen
+    payments.bill_voucher_shortfall(
+        released.order_line_id, released.provider_id, released.enterprise_id, backed, actor
+    )
+
+
+def release_line(line_id: int, actor: Actor, note: str = "") -> int:
+    """Give back what a rejected or cancelled line had reserved."""
+    released = 0
+    for reservation in _reservations([line_id])[line_id]:
+        released += _unreserve(reservation, actor, note)
+        db.session.expire(reservation)
+        db.session.expire(reservation.voucher)
+    if released:
+        audit.record(actor, "vouchers.released", "order_line", line_id, amount_fen=released)
+    return released
+
+
+def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: bool = False) -> int:
+    """Acceptance (验收): what the line had reserved is spent. Risk checks may hold it for
+    review before it can be settled to the provider."""
+    redeemed = 0
+    now = utcnow()
+    today = local_today()
+    for reservation in _reservations([line_id])[line_id]:
+        if reservation.for_success_fee != success_fee:
+            continue
+        if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
+            _unreserve(reservation, actor, note="redeem-by date passed")
+            _bill_shortfall(reservation, actor)
+            continue
+        if not move_reservation(
+            reservation, ReservationStatus.RESERVED, ReservationStatus.REDEEMED, redeemed_at=now
+        ):
+            continue
+        moved = db.session.execute(
+            update(Voucher)
+            .where(
+                Voucher.id == reservation.voucher_id,
+                Voucher.reserved_fen >= reservation.amount_fen,
+            )
+            .values(
+                reserved_fen=Voucher.reserved_fen - reservation.amount_fen,
+                redeemed_fen=Voucher.redeemed_fen + reservation.amount_fen,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        assert moved.rowcount == 1  # type: ignore[attr-defined]
+        ledger_entry(
+            reservation.voucher_id, EntryKind.REDEEM, reservation.amount_fen, actor, reservation.id
+        )
+        db.session.expire(reservation)
+        db.session.expire(reservation.voucher)
+        risk.flag_risks(reservation, delivery)
+        redeemed += reservation.amount_fen
+    if redeemed:
+        audit.record(actor, "vouchers.redeemed", "order_line", line_id, amount_fen=redeemed)
+    return redeemed
+
+
+def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
+    """After a programme's redeem-by date: release unredeemed reservations, then expire what
+    is left of each voucher. Returns (vouchers expired, fen released). Run daily."""
+    today = today or local_today()
+    due = select(VoucherProgramme.id).where(VoucherProgramme.redeem_by < today)
+    released = 0
+    stmt = select(Reservation).where(
+        Reservation.status == ReservationStatus.RESERVED, Reservation.programme_id.in_(due)
+    )
+    for reservation in db.session.scalars(stmt).all():
+        released += _unreserve(reservation, actor, note="redeem-by date passed")
+        _bill_shortfall(reservation, actor)
+    rows = db.session.execute(
+        update(Voucher)
+        .where(
+            Voucher.status == VoucherStatus.ACTIVE,
+            Voucher.reserved_fen == 0,
+            Voucher.programme_id.in_(due),
+        )
+        .values(status=VoucherStatus.EXPIRED, expired_fen=Voucher.expired_fen + AVAILABLE)
+        .returning(Voucher.id, Voucher.expired_fen)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for voucher_id, expired in rows:
+        if expired:
+            ledger_entry(
+                voucher_id, EntryKind.EXPIRE, int(expired), actor, note="redeem-by date passed"
+            )
+    db.session.expire_all()
+    if rows:
+        audit.record(
+            actor, "vouchers.expired", "voucher", None, count=len(rows), released_fen=released
+        )
+    return len(rows), released
+
+
+@atomic
+def revoke(voucher: Voucher, reason: str, actor: Actor) -> None:
+    """Take back a voucher nothing of which is reserved or redeemed; its value returns to the
+    programme's budget."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
+    left = AVAILABLE
+    moved = db.session.execute(
+        update(Voucher)
+        .where(
+            Voucher.id == voucher.id,
+            Voucher.status == VoucherStatus.ACTIVE,
+            Voucher.reserved_fen == 0,
+            Voucher.redeemed_fen == 0,
+            left > 0,
+        )
+        .values(
+            status=VoucherStatus.REVOKED,
+            revoked_fen=Voucher.revoked_fen + left,
+            revoke_reason=reason,
+        )
+        .returning(Voucher.revoked_fen)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if moved is None:
+        db.session.refresh(voucher)
+        if voucher.status is not VoucherStatus.ACTIVE:
+            raise DomainError(_l("Only an active voucher can be revoked."))
+        raise DomainError(
+            _l("This voucher is in use (reserved or redeemed) and cannot be revoked.")
+        )
+    amount = int(moved)
+    returned = db.session.execute(
+        update(VoucherProgramme)
+        .where(VoucherProgramme.id == voucher.programme_id, VoucherProgramme.issued_fen >= amount)
+        .values(issued_fen=VoucherProgramme.issued_fen - amount)
+        .execution_options(synchronize_session=False)
+    )
+    assert returned.rowcount == 1  # type: ignore[attr-defined]
+    ledger_entry(voucher.id, EntryKind.REVOKE, amount, actor, note=reason)
+    db.session.refresh(voucher)
+    db.session.refresh(voucher.programme)
+    audit.record(actor, "voucher.revoked", "voucher", voucher.id, reason=reason, amount_fen=amount)
+
+
+def vouchers_of(enterprise: Organisation) -> list[Voucher]:
+    stmt = (
+        select(Voucher)
+        .where(Voucher.enterprise_id == enterprise.id)
+        .order_by(Voucher.status, Voucher.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def voucher_for(org: Organisation, voucher_id: int) -> Voucher:
+    """A voucher its holder or its programme's agency may see; anyone else: not found."""
+    voucher = db.session.get(Voucher, voucher_id)
+    if voucher is None or org.id not in (voucher.enterprise_id, voucher.programme.agency_id):
+        raise NotFound(_l("Not found."))
+    return voucher
+
+
+def entries_of(voucher: Voucher) -> list[VoucherEntry]:
+    stmt = (
+        select(VoucherEntry).where(VoucherEntry.voucher_id == voucher.id).order_by(VoucherEntry.id)
+    )
+    return list(db.session.scalars(stmt))

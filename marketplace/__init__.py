@@ -30,7 +30,7 @@ from marketplace.config import ROOT, Config
 from marketplace.db import db as database
 from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
-from marketplace.money import format_fen
+from marketplace.money import format_fen, yuan_text
 
 
 def _count_queries(app: Flask) -> None:
@@ -217,6 +217,7 @@ def _register_template_helpers(app: Flask) -> None:
     from marketplace.audit import action_label
 
     app.jinja_env.filters["money"] = format_fen
+    app.jinja_env.filters["yuan"] = yuan_text
     app.jinja_env.filters["decimal"] = lambda value: (
         f"{value.normalize():f}" if value is not None else ""
     )

@@ -30,6 +30,11 @@ def format_fen(fen: int, symbol: str = "¥") -> str:
     return f"{sign}{symbol}{yuan:,}.{cents:02d}"
 
 
+def yuan_text(fen: int) -> str:
+    """``123456`` → ``1234.56``: an amount as a form field's value, read back by ``parse_yuan``."""
+    return format_fen(fen, symbol="").replace(",", "")
+
+
 BASIS_POINTS = 10_000  # 100 %: rates and shares are integer basis points
 
 

@@ -19,6 +19,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.catalog.models import PackageVersion
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError
+from marketplace.money import ratio_bp
 from marketplace.orders.models import OrderLine
 from marketplace.oversight.models import HHI_LIMIT, ConcentrationAlert
 from marketplace.security import Actor
@@ -76,8 +77,8 @@ class Market:
         value = sum(s.value_fen for s in shares)
         orders = sum(s.orders for s in shares)
         for share in shares:
-            share.value_bp = share.value_fen * 10_000 // value if value else 0
-            share.orders_bp = share.orders * 10_000 // orders if orders else 0
+            share.value_bp = ratio_bp(share.value_fen, value)
+            share.orders_bp = ratio_bp(share.orders, orders)
         shares.sort(key=lambda s: (-s.value_fen, s.provider.id))
         others = shares[SHOWN_PER_MARKET:]
         rest = None

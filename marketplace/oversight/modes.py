@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, case, func, select
 
 from marketplace.accounts.models import Organisation
 from marketplace.db import db
+from marketplace.money import ratio_bp
 from marketplace.orders.models import OrderLine, Review, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight.stats import median, whole_days
@@ -101,13 +102,13 @@ def figures(mode: ProgrammeMode, agency: Organisation | None = None) -> ModeFigu
         lines=count,
         modules=modules,
         price_per_module_fen=committed // modules if modules else None,
-        integration_share_bp=integration * 10_000 // committed if committed else None,
+        integration_share_bp=ratio_bp(integration, committed) if committed else None,
         median_days_to_delivery=days,
         satisfaction=round(float(rating), 2) if rating is not None else None,
         reviews=int(reviews or 0),
-        outcome_success_bp=int(met) * 10_000 // int(settled) if settled else None,
+        outcome_success_bp=ratio_bp(int(met), int(settled)) if settled else None,
         contracts_settled=int(settled or 0),
-        sla_adherence_bp=int(kept) * 10_000 // int(tickets) if tickets else None,
+        sla_adherence_bp=ratio_bp(int(kept), int(tickets)) if tickets else None,
         tickets=int(tickets or 0),
         providers=providers,
     )

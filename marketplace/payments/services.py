@@ -7,13 +7,10 @@ Every change of an invoice is a conditional UPDATE from the state the caller saw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -22,7 +19,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
-from marketplace.payments import stripe_gateway
+from marketplace.payments.gateways import gateway_for
 from marketplace.payments.models import (
     Invoice,
     InvoiceKind,
@@ -34,69 +31,10 @@ from marketplace.payments.models import (
     ProviderBalance,
     Refund,
 )
+from marketplace.payments.recording import record_payment
 from marketplace.security import Actor
 
 MAX_FEN = 10**15  # far above any invoice; keeps typing mistakes out of BIGINT arithmetic
-
-# --- the gateway --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instructions:
-    """How the enterprise pays an invoice."""
-
-    method: PaymentMethod
-    payee: str
-    bank_name: str | None
-    bank_account: str | None
-    reference: str
-
-
-class Gateway(Protocol):
-    name: str
-
-    def instructions(self, invoice: Invoice) -> Instructions: ...
-
-
-class StripeGateway:
-    """Stripe Checkout: the enterprise pays online; a verified webhook records the payment."""
-
-    name = "stripe"
-
-    def instructions(self, invoice: Invoice) -> Instructions:
-        return Instructions(
-            method=PaymentMethod.STRIPE,
-            payee=invoice.provider.name,
-            bank_name=None,
-            bank_account=None,
-            reference=invoice.number or "",
-        )
-
-
-class ManualGateway:
-    """Bank transfer to the provider, quoting the invoice number; the provider records it."""
-
-    name = "manual"
-
-    def instructions(self, invoice: Invoice) -> Instructions:
-        provider = invoice.provider
-        return Instructions(
-            method=PaymentMethod.BANK_TRANSFER,
-            payee=provider.name,
-            bank_name=provider.bank_name,
-            bank_account=provider.bank_account,
-            reference=invoice.number or "",
-        )
-
-
-def gateway() -> Gateway:
-    backend = current_app.config.get("PAYMENT_BACKEND", "manual")
-    if backend == "stripe":
-        return StripeGateway()
-    if backend == "manual":
-        return ManualGateway()
-    raise RuntimeError(f"PAYMENT_BACKEND={backend!r}: choose 'manual' or 'stripe'")
-
 
 # --- invoices -----------------------------------------------------------------------------
 
@@ -229,45 +167,11 @@ def record_transfer(
             _l("At most %(due)s is due.", due=format_fen(invoice.amount_fen - invoice.paid_fen)),
             field="amount",
         )
-    paid = Invoice.paid_fen + amount_fen
-    moved = db.session.execute(
-        update(Invoice)
-        .where(
-            Invoice.id == invoice.id,
-            Invoice.status == InvoiceStatus.FINALISED,
-            paid <= Invoice.amount_fen,
-        )
-        .values(
-            paid_fen=paid,
-            status=case(
-                (paid == Invoice.amount_fen, InvoiceStatus.PAID.value), else_=Invoice.status
-            ),
-            paid_at=case((paid == Invoice.amount_fen, utcnow()), else_=Invoice.paid_at),
-        )
-        .execution_options(synchronize_session=False)
+    payment = record_payment(
+        invoice, amount_fen, PaymentMethod.BANK_TRANSFER, reference, received_on, actor
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if payment is None:
         raise DomainError(_l("This invoice changed meanwhile. Reload the page and try again."))
-    payment = Payment(
-        invoice_id=invoice.id,
-        method=PaymentMethod.BANK_TRANSFER,
-        amount_fen=amount_fen,
-        reference=reference[:100],
-        received_on=received_on,
-        recorded_by_id=actor.user_id,
-    )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(payment)
-            db.session.flush()
-    except IntegrityError:
-        raise DomainError(
-            _l("A transfer with this reference is already recorded."), field="reference"
-        ) from None
-    db.session.refresh(invoice)
-    audit.record(actor, "payment.recorded", "invoice", invoice.id, amount_fen=amount_fen)
-    if invoice.status is InvoiceStatus.PAID:
-        audit.record(actor, "invoice.paid", "invoice", invoice.id, number=invoice.number)
     return payment
 
 
@@ -525,7 +429,9 @@ def pending_stripe_refunds() -> list[Refund]:
 def send_refund(row: Refund) -> None:
     """Send one queued Stripe refund (its transaction has committed) with the key stored
     with it; a refund Stripe already made answers the same, so a retry is harmless."""
-    reference = stripe_gateway.refund(row.payment.reference, row.amount_fen, row.idempotency_key)
+    reference = gateway_for(row.payment.method).refund(
+        row.payment, row.amount_fen, row.idempotency_key
+    )
     db.session.execute(
         update(Refund)
         .where(Refund.id == row.id, Refund.status == "pending")

@@ -18,7 +18,7 @@ from typing import Any
 import stripe
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
@@ -33,6 +33,7 @@ from marketplace.payments.models import (
     StripeCheckout,
     WebhookEvent,
 )
+from marketplace.payments.recording import record_payment
 from marketplace.security import Actor
 
 TOLERANCE_SECONDS = 300
@@ -182,24 +183,8 @@ def _apply(invoice: Invoice, amount_fen: int, reference: str) -> str:
         )
     ):
         return "already applied"  # the other event of the same payment
-    paid = Invoice.paid_fen + amount_fen
-    moved = db.session.execute(
-        update(Invoice)
-        .where(
-            Invoice.id == invoice.id,
-            Invoice.status == InvoiceStatus.FINALISED,
-            paid <= Invoice.amount_fen,
-        )
-        .values(
-            paid_fen=paid,
-            status=case(
-                (paid == Invoice.amount_fen, InvoiceStatus.PAID.value), else_=Invoice.status
-            ),
-            paid_at=case((paid == Invoice.amount_fen, utcnow()), else_=Invoice.paid_at),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    payment = record_payment(invoice, amount_fen, PaymentMethod.STRIPE, reference, utcnow(), SYSTEM)
+    if payment is None:
         # Void, or paid meanwhile by other means: the money goes straight back. The key is
         # derived from the payment, so Stripe's retry of this event refunds nothing twice.
         refunded = refund(reference, amount_fen, f"unapplied-{reference}")
@@ -213,23 +198,7 @@ def _apply(invoice: Invoice, amount_fen: int, reference: str) -> str:
             refund=refunded,
         )
         return "refunded"
-    db.session.add(
-        Payment(
-            invoice_id=invoice.id,
-            method=PaymentMethod.STRIPE,
-            amount_fen=amount_fen,
-            reference=reference[:100],
-            received_on=utcnow(),
-        )
-    )
-    db.session.flush()
     _owe_provider(invoice.provider_id, amount_fen)
-    db.session.refresh(invoice)
-    audit.record(
-        SYSTEM, "payment.recorded", "invoice", invoice.id, amount_fen=amount_fen, method="stripe"
-    )
-    if invoice.status is InvoiceStatus.PAID:
-        audit.record(SYSTEM, "invoice.paid", "invoice", invoice.id, number=invoice.number)
     return "applied"
 
 

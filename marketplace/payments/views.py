@@ -14,8 +14,9 @@ from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import csrf
 from marketplace.forms import attach_error
-from marketplace.payments import forms, stripe_gateway
+from marketplace.payments import forms
 from marketplace.payments import services as payments
+from marketplace.payments.gateways import gateway
 from marketplace.payments.models import Invoice, Refund
 from marketplace.rendering import render
 from marketplace.security import current_actor, public, requires
@@ -45,7 +46,7 @@ def _page(
     return render(
         "payments/invoice.html",
         i=invoice,
-        how=payments.gateway().instructions(invoice),
+        how=gateway().instructions(invoice),
         form=form or forms.TransferForm(),
         void_form=forms.VoidForm(),
         status=status,
@@ -87,13 +88,13 @@ def record(invoice_id: int) -> ResponseReturnValue:
 @bp.post("/invoices/<id:invoice_id>/pay")
 @requires(OrgKind.ENTERPRISE, owner=True)
 def pay(invoice_id: int) -> ResponseReturnValue:
-    """Online payment (``PAYMENT_BACKEND=stripe``): off to a Stripe Checkout Session."""
+    """Online payment, where the gateway takes it (Stripe Checkout)."""
     invoice = payments.invoice_for(current_user.org, invoice_id)
-    if invoice.enterprise_id != current_user.org_id or payments.gateway().name != "stripe":
+    if invoice.enterprise_id != current_user.org_id:
         raise NotFound(_("Not found."))
     back = url_for("payments.invoice", invoice_id=invoice.id, _external=True)
     try:
-        url = stripe_gateway.start_checkout(invoice, back + "?paid=1", back, current_actor())
+        url = gateway().checkout(invoice, back + "?paid=1", back, current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
         return redirect(back)
@@ -106,12 +107,12 @@ def pay(invoice_id: int) -> ResponseReturnValue:
 def stripe_webhook() -> ResponseReturnValue:
     """Stripe's events; the only route without CSRF (Stripe signs its requests instead)."""
     try:
-        event = stripe_gateway.verify(
+        event = gateway().verify(
             request.get_data(cache=False), request.headers.get("Stripe-Signature")
         )
     except ValueError:
         return jsonify(error="bad signature"), 400
-    outcome = stripe_gateway.handle(event)
+    outcome = gateway().handle(event)
     return jsonify(received=True, outcome=outcome)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select, update
 
 from marketplace.db import db
+from marketplace.money import share_of
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
     EntryKind,
@@ -214,7 +215,7 @@ def _reservations_against_rules() -> list[str]:
         .group_by(Reservation.order_line_id, Reservation.for_success_fee)
     )
     for line_id, total, amount, rate in per_line:
-        if total > amount * rate // 10_000:
+        if total > share_of(amount, rate):
             problems.append(
                 f"order line {line_id}: vouchers hold {total}, more than the rate allows"
             )

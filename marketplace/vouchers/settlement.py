@@ -21,7 +21,7 @@ from marketplace import audit
 from marketplace.accounts.models import Organisation
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.money import format_fen
+from marketplace.money import yuan_text
 from marketplace.security import Actor
 from marketplace.vouchers.ledger import ledger_entry
 from marketplace.vouchers.models import (
@@ -269,7 +269,7 @@ def as_csv(settlement: Settlement) -> str:
                 r.enterprise.credit_code,
                 r.voucher.code,
                 r.redeemed_at.isoformat() if r.redeemed_at else "",
-                format_fen(r.amount_fen, symbol="").replace(",", ""),
+                yuan_text(r.amount_fen),
             ]
         )
     writer.writerow(
@@ -283,7 +283,7 @@ def as_csv(settlement: Settlement) -> str:
             "",
             "",
             "",
-            format_fen(settlement.total_fen, symbol="").replace(",", ""),
+            yuan_text(settlement.total_fen),
         ]
     )
     return out.getvalue()

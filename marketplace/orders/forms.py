@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, IntegerField, RadioField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, DateField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, choices
 from marketplace.orders import questionnaire as qn
+from marketplace.payments.services import MAX_FEN
 
 ANSWER = _l("Choose one answer.")
 REQUIRED = _l("This field is required.")
@@ -51,6 +52,16 @@ class AddToBundleForm(Form):
 
 class PlanChoiceForm(Form):
     plan_id = IntegerField(_l("Plan"), validators=[InputRequired(REQUIRED)])
+
+
+class CheckoutForm(Form):
+    """The bundle page's order button: a one-time key (a double click places one order), the
+    voucher money the page showed (the order is refused if it changed since), and the choice
+    not to use vouchers."""
+
+    key = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
+    subsidy_shown = IntegerField(validators=[Optional(), NumberRange(min=0, max=MAX_FEN)])
+    skip_vouchers = BooleanField()
 
 
 class ReasonForm(Form):

@@ -258,15 +258,18 @@ def from_curated(curated_id: int) -> ResponseReturnValue:
 @requires(OrgKind.ENTERPRISE, owner=True)
 def checkout(bundle_id: int) -> ResponseReturnValue:
     b = bundles.get(current_user.org, bundle_id)
-    sent = request.form.get("key", "")
-    key = sent if re.fullmatch(r"[A-Za-z0-9_-]{16,64}", sent) else None
+    form = forms.CheckoutForm()
+    if not form.validate_on_submit():
+        flash(_("This form has expired. Reload the page and try again."), "error")
+        return redirect(url_for("journey.bundle", bundle_id=b.id))
     try:
         order = orders.checkout(
             current_user.org,
             b,
             current_actor(),
-            key,
-            use_vouchers=not request.form.get("skip_vouchers"),
+            form.key.data or None,
+            use_vouchers=not form.skip_vouchers.data,
+            subsidy_shown_fen=form.subsidy_shown.data,
         )
     except DomainError as error:
         flash(str(error.message), "error")

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from marketplace.db import local_today
 from marketplace.orders.models import Order
+from marketplace.vouchers import spending
 from marketplace.vouchers.models import (
     IssueRun,
     Reservation,
@@ -19,6 +20,7 @@ from marketplace.vouchers.models import (
     VoucherProgramme,
 )
 from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import services
 from tests.functional.test_vouchers import ACCEPTED, move, the_line
 from tests.functional.voucher_helpers import pilot
 
@@ -126,6 +128,52 @@ def test_the_enterprise_sees_its_subsidy_and_orders_with_it(client, dbs, p):
     order = client.text(response.headers["Location"])
     assert "¥20,000.00" in order
     assert dbs.scalar(select(func.sum(Reservation.amount_fen))) == 20_000_00
+
+
+def _checkout_fields(page: str) -> dict[str, str]:
+    """The hidden fields of the bundle page's order form, as a browser would send them."""
+    form = page[page.index('class="checkout"') :]
+    return {
+        name: re.search(rf'name="{name}" value="([^"]*)"', form).group(1)  # type: ignore[union-attr]
+        for name in ("key", "subsidy_shown")
+    }
+
+
+def test_an_order_is_refused_when_the_voucher_money_changed_since_the_page(client, app, dbs, p):
+    """The page showed vouchers paying ¥20,000; meanwhile the voucher was revoked. Ordering
+    from that page must not silently charge the enterprise the whole price."""
+    programme = p.programme()
+    voucher = p.issue_to(programme)
+    bundle = p.bundle()
+    client.login("owner@web.cn")
+    shown = _checkout_fields(client.text(f"/my-bundles/{bundle.id}"))
+    assert shown["subsidy_shown"] == str(20_000_00)
+    with services(app, dbs):
+        spending.revoke(dbs.get(Voucher, voucher.id), "重复发放", p.official_actor)
+
+    response = client.form(f"/my-bundles/{bundle.id}/checkout", shown)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/my-bundles/{bundle.id}")
+    page = client.text(response.headers["Location"])
+    assert "¥0.00" in page and "重新" in page  # the new amount, and what to do
+    assert dbs.scalar(select(func.count(Order.id))) == 0
+    assert dbs.scalar(select(func.count(Reservation.id))) == 0
+
+    again = _checkout_fields(page)
+    assert again["subsidy_shown"] == "0"
+    response = client.form(f"/my-bundles/{bundle.id}/checkout", again)
+    assert "/orders/" in response.headers["Location"]
+    assert dbs.scalar(select(func.count(Order.id))) == 1
+
+
+def test_a_tampered_checkout_form_is_refused(client, dbs, p):
+    bundle = p.bundle()
+    client.login("owner@web.cn")
+    for sent in ({"key": "short", "subsidy_shown": "0"}, {"key": "k" * 20, "subsidy_shown": "-5"}):
+        response = client.form(f"/my-bundles/{bundle.id}/checkout", sent)
+        assert response.status_code == 302
+        assert "过期" in client.text(response.headers["Location"])
+    assert dbs.scalar(select(func.count(Order.id))) == 0
 
 
 def test_the_enterprise_may_order_without_its_vouchers(client, dbs, p):

@@ -300,6 +300,52 @@ def change_budget(programme: VoucherProgramme, budget_fen: int, actor: Actor) ->
     )
 
 
+@dataclass(frozen=True)
+class RuleNames:
+    """A programme's eligibility and spending rules in the reader's language, joined for a
+    sentence."""
+
+    industries: str
+    size_tiers: str
+    regions: str
+    categories: str
+    plan_kinds: str
+
+
+def rule_names(programme: VoucherProgramme, locale: str) -> RuleNames:
+    """The names of the codes a programme's rules hold (three queries, once per page)."""
+    industries = {
+        i.code: i.name(locale)
+        for i in db.session.scalars(
+            select(Industry).where(Industry.code.in_(programme.industry_codes))
+        )
+    }
+    regions = {
+        r.code: r.name(locale)
+        for r in db.session.scalars(select(Region).where(Region.code.in_(programme.region_codes)))
+    }
+    categories = {
+        c.code: c.name(locale)
+        for c in db.session.scalars(
+            select(Category).where(Category.code.in_(programme.category_codes))
+        )
+    }
+    tiers = {t.value: str(t.label) for t in SizeTier}
+    kinds = {k.value: str(k.label) for k in PlanKind}
+    sep = "、" if locale == "zh" else ", "
+
+    def joined(codes: list[str], names: dict[str, str]) -> str:
+        return sep.join(names.get(code, code) for code in codes)
+
+    return RuleNames(
+        industries=joined(programme.industry_codes, industries),
+        size_tiers=joined(programme.size_tiers, tiers),
+        regions=joined(programme.region_codes, regions),
+        categories=joined(programme.category_codes, categories),
+        plan_kinds=joined(programme.plan_kinds, kinds),
+    )
+
+
 def programmes_of(agency: Organisation) -> list[VoucherProgramme]:
     stmt = (
         select(VoucherProgramme)

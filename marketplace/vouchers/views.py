@@ -69,25 +69,6 @@ def new_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-@bp.app_template_global()
-def names_of(codes: list[str]) -> str:
-    """Reference codes of a programme's rules in the reader's language."""
-    locale = str(get_locale())
-    names: dict[str, str] = {t.value: t.label for t in SizeTier} | {
-        k.value: k.label for k in PlanKind
-    }
-    for industry in db.session.scalars(select(Industry).where(Industry.code.in_(codes))):
-        names[industry.code] = industry.name(locale)
-    for region in db.session.scalars(select(Region).where(Region.code.in_(codes))):
-        names[region.code] = region.name(locale)
-    names |= {c.code: c.name(locale) for c in catalog.categories() if c.code in codes}
-    return (
-        "、".join(names.get(c, c) for c in codes)
-        if locale == "zh"
-        else ", ".join(names.get(c, c) for c in codes)
-    )
-
-
 def _programme(programme_id: int) -> VoucherProgramme:
     return programme_service.programme_for(current_user.org, programme_id)
 
@@ -220,6 +201,7 @@ def programme(programme_id: int) -> ResponseReturnValue:
     return render(
         "vouchers/programme.html",
         p=p,
+        rules=programme_service.rule_names(p, str(get_locale())),
         totals=programme_service.totals(p),
         frozen=programme_service.rules_frozen(p),
         applications=issuing.pending_applications(p),

@@ -66,6 +66,9 @@ class Config:
         self.AUTO_ACCEPT_DAYS = int(os.environ.get("AUTO_ACCEPT_DAYS", 14))
         self.AUTO_ACCEPT_REMINDER_DAYS = int(os.environ.get("AUTO_ACCEPT_REMINDER_DAYS", 3))
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
+        # A market (a category of a programme) is watched for concentration from this many
+        # order lines on: below it one order would be a 100 % share.
+        self.CONCENTRATION_MIN_ORDERS = int(os.environ.get("CONCENTRATION_MIN_ORDERS", 5))
         # Risk checks on a voucher redemption: a delivery in under this share (basis points) of
         # the package's stated go-live time is implausible; this many redemptions of the same
         # amount for one provider within this many days look manufactured.

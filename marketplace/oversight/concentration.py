@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
@@ -26,9 +27,6 @@ from marketplace.security import Actor
 from marketplace.vouchers.models import Reservation, ReservationStatus, VoucherProgramme
 
 ALL = "all"
-# A market of a handful of order lines says little: one order is 100 % of one. Alerts wait
-# until a market has this many voucher-paid order lines.
-MIN_ORDERS_FOR_ALERT = 5
 INTEGRATION = "integration"
 # The page lists the largest providers of each market and sums up the rest: a pool of a
 # thousand providers would otherwise print a thousand rows per category.
@@ -149,12 +147,15 @@ def markets(programme: VoucherProgramme) -> list[Market]:
     ]
 
 
-def breaches(programme: VoucherProgramme, found: list[Market]) -> dict[tuple, tuple[int, int]]:
-    """(category, measure, kind, provider) → (value, threshold) for each limit crossed now."""
+def breaches(
+    programme: VoucherProgramme, found: list[Market], min_orders: int = 5
+) -> dict[tuple, tuple[int, int]]:
+    """(category, measure, kind, provider) → (value, threshold) for each limit crossed now,
+    in markets of at least ``min_orders`` order lines (``CONCENTRATION_MIN_ORDERS``)."""
     limit = programme.concentration_threshold_bp
     crossed: dict[tuple, tuple[int, int]] = {}
     for market in found:
-        if market.orders < MIN_ORDERS_FOR_ALERT:
+        if market.orders < min_orders:
             continue
         for share in market.shares:
             if share.value_bp > limit:
@@ -177,7 +178,9 @@ def breaches(programme: VoucherProgramme, found: list[Market]) -> dict[tuple, tu
 def scan(programme: VoucherProgramme, actor: Actor) -> tuple[int, int]:
     """Open an alert for each limit newly crossed, clear those no longer crossed; the history
     stays. Returns (raised, cleared). Run daily, and by an official's button."""
-    crossed = breaches(programme, markets(programme))
+    crossed = breaches(
+        programme, markets(programme), current_app.config["CONCENTRATION_MIN_ORDERS"]
+    )
     open_alerts = {
         (a.category, a.measure, a.kind, a.provider_id): a
         for a in db.session.scalars(

@@ -116,7 +116,7 @@ def concentration_page(programme_id: int) -> ResponseReturnValue:
             concentration.INTEGRATION: _("Integration fees"),
         }.get(code, names.get(code, code)),
         hhi_limit=concentration.HHI_LIMIT,
-        min_orders=concentration.MIN_ORDERS_FOR_ALERT,
+        min_orders=current_app.config["CONCENTRATION_MIN_ORDERS"],
         form=Form(),
     )
 

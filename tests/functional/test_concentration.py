@@ -51,7 +51,7 @@ def test_one_provider_with_everything_raises_alerts_that_clear_and_stay_in_histo
 ):
 
     monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
-    monkeypatch.setattr(concentration, "MIN_ORDERS_FOR_ALERT", 1)
+    monkeypatch.setitem(app.config, "CONCENTRATION_MIN_ORDERS", 1)
     programme = p.programme()
     p.issue_to(programme)
     accepted_order(app, dbs, p)
@@ -75,7 +75,7 @@ def test_one_provider_with_everything_raises_alerts_that_clear_and_stay_in_histo
 def test_the_concentration_page_and_its_check(client, dbs, p, app, monkeypatch):
 
     monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
-    monkeypatch.setattr(concentration, "MIN_ORDERS_FOR_ALERT", 1)
+    monkeypatch.setitem(app.config, "CONCENTRATION_MIN_ORDERS", 1)
     programme = p.programme()
     p.issue_to(programme)
     accepted_order(app, dbs, p)

@@ -355,10 +355,6 @@ def register(app: Any) -> None:
     app.config.setdefault("API_PUBLIC_RATE_LIMIT", "60 per minute")
 
 
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
-
-
 def http_problem(error: HTTPException) -> Response:
     code = error.code or 500
     detail = {

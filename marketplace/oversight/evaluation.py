@@ -496,7 +496,3 @@ def results_of(provider: Organisation) -> list[EvaluationEntry]:
         .order_by(EvaluationRound.period_end.desc())
     )
     return list(db.session.scalars(stmt))
-
-
-def closed_rounds(agency: Organisation) -> list[EvaluationRound]:
-    return [r for r in rounds_of(agency) if r.status is RoundStatus.CLOSED]

@@ -127,12 +127,3 @@ def reports_on(line_ids: list[int]) -> dict[int, list[KpiReport]]:
     for kpi in db.session.scalars(stmt):
         found[kpi.line_id].append(kpi)
     return found
-
-
-def reports_of_enterprise(enterprise_id: int) -> list[KpiReport]:
-    stmt = (
-        select(KpiReport)
-        .where(KpiReport.enterprise_id == enterprise_id)
-        .order_by(KpiReport.month.desc(), KpiReport.id.desc())
-    )
-    return list(db.session.scalars(stmt))

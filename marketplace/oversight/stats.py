@@ -133,11 +133,6 @@ def scoped(stmt: Any, agency: Organisation, f: Filters) -> Any:
     return stmt
 
 
-def lines_in_scope(agency: Organisation, f: Filters) -> Select[Any]:
-    """The ids of the lines in scope (for callers that need a set, e.g. the tests)."""
-    return scoped(select(OrderLine.id), agency, f)
-
-
 def _prefix(region: str) -> str:
     """110000 → 11, 130100 → 1301: a province's or city's code takes in what lies within."""
     code = region.rstrip("0")

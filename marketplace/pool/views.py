@@ -88,7 +88,6 @@ def queue() -> ResponseReturnValue:
     status = PoolStatus(value) if value in PoolStatus._value2member_map_ else None
     return render(
         "pool/queue.html",
-        block="results",
         rows=services.queue(current_user.org, status),
         current=status.value if status else "",
         statuses=list(PoolStatus),

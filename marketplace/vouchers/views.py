@@ -350,7 +350,6 @@ def programme_vouchers(programme_id: int) -> ResponseReturnValue:
     rows, total = programme_service.vouchers_of_programme(p, status, page, PER_PAGE)
     return render(
         "vouchers/programme_vouchers.html",
-        block="results",
         p=p,
         rows=rows,
         total=total,

@@ -1,8 +1,10 @@
 """Checkout and the life of an order line: acceptance by the provider, milestones, delivery,
 acceptance (验收) or dispute by the enterprise, and automatic acceptance after silence.
 
-Checkout builds the whole order in one transaction and re-checks everything there; the
-voucher reservation (issue 5) and payment scheduling (issue 6) plug into ``checkout``.
+Checkout builds the whole order in one transaction and re-checks everything there: it reserves
+the enterprise's vouchers for the lines they pay towards (``vouchers.spending``), and domains
+above this one (outcome contracts) act on a placed or moved line through ``on_placed`` and
+``on_moved``. The enterprise's part is billed when the provider accepts a line.
 """
 
 from __future__ import annotations

@@ -144,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.api.docs import docs_bp
     from marketplace.catalog.views import bp as catalog_bp
     from marketplace.catalog.views import workspace as workspace_bp
+    from marketplace.diagnosis.views import bp as diagnosis_bp
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.views import bp as outcomes_bp
@@ -161,6 +162,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pool_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(workspace_bp)
+    app.register_blueprint(diagnosis_bp)
     app.register_blueprint(journey_bp)
     app.register_blueprint(vouchers_bp)
     app.register_blueprint(payments_bp)

@@ -3,6 +3,7 @@
 from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
+from marketplace.diagnosis import models as diagnosis_models
 from marketplace.orders import models as orders_models
 from marketplace.outcomes import models as outcomes_models
 from marketplace.oversight import models as oversight_models
@@ -14,6 +15,7 @@ __all__ = [
     "AuditEntry",
     "accounts_models",
     "catalog_models",
+    "diagnosis_models",
     "orders_models",
     "outcomes_models",
     "oversight_models",

@@ -1,4 +1,4 @@
-"""The enterprise's side: diagnoses (数字化诊断), bundles (组合方案), orders and their lines."""
+"""The enterprise's side: bundles (组合方案), orders and their lines."""
 
 from __future__ import annotations
 
@@ -24,30 +24,6 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
-
-
-class Diagnosis(Base):
-    """One completed questionnaire with its scores; kept as the enterprise's history."""
-
-    __tablename__ = "diagnoses"
-    __table_args__ = (
-        CheckConstraint("overall BETWEEN 0 AND 100", name="overall_range"),
-        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
-        Index("ix_diagnoses_enterprise_id_created_at", "enterprise_id", "created_at"),
-    )
-
-    id: Mapped[intpk]
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[created_at]
-    answers: Mapped[dict[str, int]] = mapped_column(JSON)
-    pain_points: Mapped[list[str]] = mapped_column(JSON)
-    budget: Mapped[str] = mapped_column(String(20))
-    dimension_scores: Mapped[dict[str, Any]] = mapped_column(JSON)
-    overall: Mapped[int]
-    level: Mapped[int]
-
-    enterprise: Mapped[Organisation] = relationship()
 
 
 class Bundle(Base):
@@ -359,6 +335,5 @@ audit.register_labels(
         "ticket.answered": _l("Support ticket answered"),
         "ticket.closed": _l("Support ticket closed"),
         "review.created": _l("Review posted"),
-        "diagnosis.completed": _l("Diagnosis completed"),
     }
 )

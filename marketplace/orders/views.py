@@ -1,10 +1,10 @@
-"""The enterprise's journey: diagnosis and recommendations (bundles and orders follow)."""
+"""The enterprise's journey after the diagnosis: the recommended bundle, bundles, orders and
+what follows acceptance."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, request, url_for
@@ -18,12 +18,11 @@ from sqlalchemy.orm import joinedload
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.db import db, utcnow
+from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
 from marketplace.orders import aftercare, bundles, forms
-from marketplace.orders import diagnosis as service
-from marketplace.orders import questionnaire as qn
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
     LINE_MACHINE,
@@ -35,7 +34,6 @@ from marketplace.orders.models import (
     Severity,
 )
 from marketplace.payments import services as payments
-from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import services as vouchers
@@ -51,69 +49,18 @@ def enterprise_bundles() -> list[Bundle]:
     return []
 
 
-@bp.get("/diagnosis")
-@requires(OrgKind.ENTERPRISE)
-def diagnoses() -> ResponseReturnValue:
-    return render("orders/diagnoses.html", rows=service.history(current_user.org))
-
-
-@bp.route("/diagnosis/new", methods=["GET", "POST"])
-@requires(OrgKind.ENTERPRISE)
-def new_diagnosis() -> ResponseReturnValue:
-    form = forms.diagnosis_form()
-    context: dict[str, Any] = {"form": form, "questions": qn.QUESTIONS, "dimensions": qn.DIMENSIONS}
-    if not form.validate_on_submit():
-        return render(
-            "orders/diagnosis_form.html", **context, status=422 if form.is_submitted() else 200
-        )
-    answers = {q.code: form[q.code].data for q in qn.QUESTIONS}
-    try:
-        d = service.diagnose(
-            current_user.org,
-            answers,
-            list(form["pain_points"].data or []),
-            form["budget"].data,
-            current_actor(),
-        )
-    except DomainError as error:
-        attach_error(form, error)
-        return render("orders/diagnosis_form.html", **context, status=422)
-    return redirect(url_for("journey.diagnosis", diagnosis_id=d.id))
-
-
-@bp.get("/diagnosis/<id:diagnosis_id>")
-@requires(OrgKind.ENTERPRISE)
-def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
-    org = current_user.org
-    d = service.get(org, diagnosis_id)
-    rec = service.recommend(org, d, str(get_locale()))
-    shown = rec.starter + rec.alternatives
-    pools = pool.admitted_pools(sorted({s.version.package.provider_id for s in shown}))
-    previous = next((p for p in service.history(org) if p.id < d.id), None)
-    return render(
-        "orders/diagnosis.html",
-        d=d,
-        rec=rec,
-        pools=pools,
-        previous=previous,
-        dimensions=qn.DIMENSIONS,
-        pain_points=qn.PAIN_POINTS,
-        budgets=qn.BUDGETS,
-    )
-
-
 @bp.post("/diagnosis/<id:diagnosis_id>/bundle")
 @requires(OrgKind.ENTERPRISE)
 def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
     org = current_user.org
-    d = service.get(org, diagnosis_id)
-    rec = service.recommend(org, d, str(get_locale()))
+    d = diagnoses.get(org, diagnosis_id)
+    rec = diagnoses.recommend(org, d, str(get_locale()))
     if not rec.starter:
         flash(
             _("No package in the catalogue fits yet. Try again when more providers have joined."),
             "error",
         )
-        return redirect(url_for("journey.diagnosis", diagnosis_id=d.id))
+        return redirect(url_for("diagnosis.diagnosis", diagnosis_id=d.id))
     name = _("Recommended bundle (L%(level)d)", level=d.level)
     b = bundles.from_recommendation(
         org, [s.version.package_id for s in rec.starter], name, current_actor()

@@ -4,6 +4,7 @@ from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
 from marketplace.diagnosis import models as diagnosis_models
+from marketplace.notifications import Notification
 from marketplace.orders import models as orders_models
 from marketplace.outcomes import models as outcomes_models
 from marketplace.oversight import models as oversight_models
@@ -13,6 +14,7 @@ from marketplace.vouchers import models as vouchers_models
 
 __all__ = [
     "AuditEntry",
+    "Notification",
     "accounts_models",
     "catalog_models",
     "diagnosis_models",

@@ -1,10 +1,9 @@
-"""After acceptance: support tickets with the package's SLA clock, reviews by verified buyers,
-and the in-app notifications every party receives."""
+"""After acceptance: support tickets with the package's SLA clock and reviews by verified
+buyers."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -16,72 +15,9 @@ from marketplace.accounts.models import Organisation
 from marketplace.catalog import services as catalog
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.orders.models import LineStatus, Notification, OrderLine, Review, Severity, Ticket
+from marketplace.notifications import notify
+from marketplace.orders.models import LineStatus, OrderLine, Review, Severity, Ticket
 from marketplace.security import Actor
-
-# Notifications: the kind names a message in the reader's language (see NOTIFICATION_TEXTS).
-NOTIFICATION_TEXTS = {
-    "order_placed": _l("New order %(number)s: %(title)s."),
-    "line_changed": _l("Order %(number)s, %(title)s: %(status)s."),
-    "ticket_opened": _l("New support ticket on %(title)s (%(severity)s)."),
-    "ticket_answered": _l("The provider answered your ticket on %(title)s."),
-    "review_received": _l("%(title)s was rated %(rating)d of 5."),
-    "milestone_planned": _l("%(title)s: milestone “%(milestone)s” planned for %(due)s."),
-    "milestone_done": _l("%(title)s: milestone “%(milestone)s” is done."),
-    "kpi_to_confirm": _l("%(title)s: the provider reported KPIs for %(month)s; please confirm."),
-    "evaluation_published": _l("Evaluation %(round)s is published: your score is %(score)s."),
-    "pool_suspended": _l("You are suspended from the pool of %(agency)s: %(reason)s"),
-    "data_granted": _l("%(enterprise)s shared data with you until %(until)s."),
-    "auto_accept_soon": _l(
-        "Order %(number)s, %(title)s will be accepted automatically in a few days."
-    ),
-}
-
-
-def notify(org_id: int, kind: str, link: str, **params: Any) -> None:
-    db.session.add(Notification(org_id=org_id, kind=kind, link=link, params=params))
-
-
-def notifications_of(org: Organisation, limit: int = 50) -> list[Notification]:
-    stmt = (
-        select(Notification)
-        .where(Notification.org_id == org.id)
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(stmt))
-
-
-def unread_count(org_id: int) -> int:
-    stmt = select(func.count(Notification.id)).where(
-        Notification.org_id == org_id, Notification.read_at.is_(None)
-    )
-    return db.session.scalar(stmt) or 0
-
-
-def mark_all_read(org: Organisation) -> None:
-    db.session.execute(
-        update(Notification)
-        .where(Notification.org_id == org.id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def notification_text(n: Notification) -> str:
-    template = NOTIFICATION_TEXTS.get(n.kind)
-    if template is None:
-        return n.kind
-    params = dict(n.params)
-    if "status" in params:
-        params["status"] = LineStatus(params["status"]).label
-    if "severity" in params:
-        params["severity"] = Severity(params["severity"]).label
-    try:
-        return str(template) % params
-    except (KeyError, TypeError, ValueError):
-        return str(template)
-
 
 # Tickets
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
@@ -19,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
 from marketplace.db import Base, created_at, intpk, str_enum
@@ -307,20 +305,9 @@ class Ticket(Base):
     line: Mapped[OrderLine] = relationship()
 
 
-class Notification(Base):
-    """An in-app message to an organisation; the text is rendered in the reader's language."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_org_id_read_at", "org_id", "read_at"),)
-
-    id: Mapped[intpk]
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    kind: Mapped[str] = mapped_column(String(40))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    link: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[created_at]
-    read_at: Mapped[datetime | None]
-
+# Notifications name a line's status and a ticket's severity by their codes.
+notifications.register_param_labels("status", {s.value: LINE_LABELS[s] for s in LineStatus})
+notifications.register_param_labels("severity", {s.value: SEVERITY_LABELS[s] for s in Severity})
 
 audit.register_labels(
     {

@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.db import db, utcnow
@@ -333,7 +334,7 @@ def package_reviews(package_id: int) -> list[Review]:
 @bp.app_template_global()
 def unread_notifications() -> int:
     if current_user.is_authenticated:
-        return aftercare.unread_count(current_user.org_id)
+        return inbox.unread_count(current_user.org_id)
     return 0
 
 
@@ -413,11 +414,8 @@ def close_ticket(ticket_id: int) -> ResponseReturnValue:
 @bp.route("/notifications", methods=["GET", "POST"])
 @requires()
 def notifications() -> ResponseReturnValue:
-    org = current_user.org
     if request.method == "POST":
-        aftercare.mark_all_read(org)
+        inbox.mark_all_read(current_user.org_id)
         return redirect(url_for("journey.notifications"))
-    rows = aftercare.notifications_of(org)
-    return render(
-        "orders/notifications.html", rows=[(n, aftercare.notification_text(n)) for n in rows]
-    )
+    rows = inbox.notifications_of(current_user.org_id)
+    return render("orders/notifications.html", rows=[(n, inbox.text(n)) for n in rows])

@@ -7,16 +7,16 @@ from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
 from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Review
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.notifications import notify
-from marketplace.orders.models import LineStatus, OrderLine, Review, Severity, Ticket
+from marketplace.orders.models import LineStatus, OrderLine, Severity, Ticket
 from marketplace.security import Actor
 
 # Tickets
@@ -148,31 +148,16 @@ def tickets_on(line_ids: list[int]) -> dict[int, list[Ticket]]:
 
 
 def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
+    """The buyer reviews the package of a line it accepted (the catalogue keeps the review)."""
     if line.order.enterprise_id != actor.org_id:
         raise DomainError(_l("Only the buyer reviews a line."))
     if line.status is not LineStatus.COMPLETED:
         raise DomainError(_l("You can review after accepting the delivery."))
     if line.package_id is None:
         raise DomainError(_l("Reviews are for packages; rate the parts of the bundle."))
-    if not 1 <= rating <= 5:
-        raise DomainError(_l("Rate from 1 to 5."), field="rating")
-    existing = db.session.scalar(select(Review.id).where(Review.line_id == line.id))
-    if existing is not None:
-        raise DomainError(_l("You have already reviewed this line."), field="rating")
-    r = Review(
-        line_id=line.id,
-        package_id=line.package_id,
-        enterprise_id=line.order.enterprise_id,
-        rating=rating,
-        comment=comment.strip(),
+    r = catalog.add_review(
+        line.package_id, line.id, line.order.enterprise_id, rating, comment, actor
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(r)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise DomainError(_l("You have already reviewed this line."), field="rating") from exc
-    catalog.record_rating(line.package_id, rating)
     notify(
         line.provider_id,
         "review_received",
@@ -180,13 +165,4 @@ def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
         title=line.title,
         rating=rating,
     )
-    audit.record(actor, "review.created", "review", r.id, line_id=line.id, rating=rating)
     return r
-
-
-def reviews_on(line_ids: list[int]) -> dict[int, Review]:
-    if not line_ids:
-        return {}
-    return {
-        r.line_id: r for r in db.session.scalars(select(Review).where(Review.line_id.in_(line_ids)))
-    }

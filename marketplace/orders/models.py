@@ -245,23 +245,6 @@ class Milestone(Base):
     line: Mapped[OrderLine] = relationship(back_populates="milestones")
 
 
-class Review(Base):
-    """A verified buyer's rating of an accepted order line: once per line."""
-
-    __tablename__ = "reviews"
-    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
-
-    id: Mapped[intpk]
-    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), unique=True)
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    rating: Mapped[int]
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[created_at]
-
-    enterprise: Mapped[Organisation] = relationship()
-
-
 class Severity(StrEnum):
     LOW = "low"
     NORMAL = "normal"
@@ -321,6 +304,5 @@ audit.register_labels(
         "ticket.opened": _l("Support ticket opened"),
         "ticket.answered": _l("Support ticket answered"),
         "ticket.closed": _l("Support ticket closed"),
-        "review.created": _l("Review posted"),
     }
 )

@@ -12,13 +12,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
-from marketplace.db import db, utcnow
+from marketplace.db import utcnow
 from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
@@ -31,7 +29,6 @@ from marketplace.orders.models import (
     Bundle,
     LineEvent,
     LineStatus,
-    Review,
     Severity,
 )
 from marketplace.payments import services as payments
@@ -256,7 +253,7 @@ def order(number: str) -> ResponseReturnValue:
         o=o,
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
-        reviews=aftercare.reviews_on([line.id for line in lines]),
+        reviews=catalog.reviews_on_lines([line.id for line in lines]),
         tickets=aftercare.tickets_on([line.id for line in lines]),
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
@@ -316,19 +313,6 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
 
 
 # After acceptance: reviews, tickets, notifications
-
-
-@bp.app_template_global()
-def package_reviews(package_id: int) -> list[Review]:
-    """Verified buyers' reviews of a package, for the catalogue's package page."""
-    stmt = (
-        select(Review)
-        .where(Review.package_id == package_id)
-        .options(joinedload(Review.enterprise))
-        .order_by(Review.id.desc())
-        .limit(20)
-    )
-    return list(db.session.scalars(stmt))
 
 
 @bp.app_template_global()

@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog.models import Review
 from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
-from marketplace.orders.models import OrderLine, Review, Ticket
+from marketplace.orders.models import OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight.models import (
     COMPONENTS,

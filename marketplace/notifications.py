@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import JSON, ForeignKey, Index, String, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, created_at, db, intpk, utcnow
+from marketplace.rendering import per_request
 
 
 class Notification(Base):
@@ -80,6 +82,15 @@ def unread_count(org_id: int) -> int:
         Notification.org_id == org_id, Notification.read_at.is_(None)
     )
     return db.session.scalar(stmt) or 0
+
+
+@per_request
+def unread_for_current_org() -> int:
+    """The badge ``base.html`` shows on every page of a signed-in user (``unread_notifications``
+    in templates): one query per request however often it is shown."""
+    if current_user.is_authenticated:
+        return unread_count(current_user.org_id)
+    return 0
 
 
 def mark_all_read(org_id: int) -> None:

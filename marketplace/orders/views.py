@@ -32,7 +32,7 @@ from marketplace.orders.models import (
     Severity,
 )
 from marketplace.payments import services as payments
-from marketplace.rendering import render
+from marketplace.rendering import per_request, render
 from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import services as vouchers
 
@@ -40,8 +40,11 @@ bp = Blueprint("journey", __name__)
 
 
 @bp.app_template_global()
+@per_request
 def enterprise_bundles() -> list[Bundle]:
-    """The signed-in enterprise's bundles, for "add to bundle" on the catalogue's pages."""
+    """The signed-in enterprise's bundles, for "add to bundle" on the catalogue's package page.
+    The catalogue sits below orders and cannot ask for them, so the template does, once per
+    request."""
     if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
         return bundles.bundles_of(current_user.org)
     return []
@@ -313,13 +316,6 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
 
 
 # After acceptance: reviews, tickets, notifications
-
-
-@bp.app_template_global()
-def unread_notifications() -> int:
-    if current_user.is_authenticated:
-        return inbox.unread_count(current_user.org_id)
-    return 0
 
 
 @bp.post("/order-lines/<id:line_id>/review")

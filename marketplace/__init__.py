@@ -31,6 +31,7 @@ from marketplace.db import db as database
 from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
 from marketplace.money import format_fen, yuan_text
+from marketplace.rendering import forget_per_request
 
 
 def _count_queries(app: Flask) -> None:
@@ -144,6 +145,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.api.docs import docs_bp
     from marketplace.catalog.views import bp as catalog_bp
     from marketplace.catalog.views import workspace as workspace_bp
+    from marketplace.diagnosis.views import bp as diagnosis_bp
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.views import bp as outcomes_bp
@@ -161,6 +163,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pool_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(workspace_bp)
+    app.register_blueprint(diagnosis_bp)
     app.register_blueprint(journey_bp)
     app.register_blueprint(vouchers_bp)
     app.register_blueprint(payments_bp)
@@ -202,6 +205,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     app.before_request(security.enforce_access)
     app.before_request(security.refuse_nul_bytes)
+    app.teardown_request(forget_per_request)  # the template helpers' answers of this request
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -214,6 +218,7 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from marketplace import notifications
     from marketplace.audit import action_label
 
     app.jinja_env.filters["money"] = format_fen
@@ -225,6 +230,7 @@ def _register_template_helpers(app: Flask) -> None:
         format_date(value, fmt) if value else ""
     )
     app.jinja_env.globals["audit_label"] = action_label
+    app.jinja_env.globals["unread_notifications"] = notifications.unread_for_current_org
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else ""
     )

@@ -3,6 +3,8 @@
 from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
+from marketplace.diagnosis import models as diagnosis_models
+from marketplace.notifications import Notification
 from marketplace.orders import models as orders_models
 from marketplace.outcomes import models as outcomes_models
 from marketplace.oversight import models as oversight_models
@@ -12,8 +14,10 @@ from marketplace.vouchers import models as vouchers_models
 
 __all__ = [
     "AuditEntry",
+    "Notification",
     "accounts_models",
     "catalog_models",
+    "diagnosis_models",
     "orders_models",
     "outcomes_models",
     "oversight_models",

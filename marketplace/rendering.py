@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
-from flask import Response, make_response, render_template, request
+from flask import Response, g, has_request_context, make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
 from marketplace.extensions import htmx
@@ -25,6 +27,32 @@ def render(template: str, block: str | None = None, status: int = 200, **context
     if block is not None:
         response.vary.add("HX-Request")
     return response
+
+
+T = TypeVar("T")
+_PER_REQUEST = "per_request_cache"
+
+
+def per_request(helper: Callable[[], T]) -> Callable[[], T]:
+    """Run a template helper once per request: ``base.html`` and a page may call it in
+    several places, and its query runs the first time only. Outside a request it just runs."""
+    key = f"{helper.__module__}.{helper.__qualname__}"
+
+    @wraps(helper)
+    def cached() -> T:
+        if not has_request_context():
+            return helper()
+        cache: dict[str, Any] = g.setdefault(_PER_REQUEST, {})
+        if key not in cache:
+            cache[key] = helper()
+        return cache[key]
+
+    return cached
+
+
+def forget_per_request(_error: BaseException | None = None) -> None:
+    """At the end of each request (a test may run several in one app context, sharing ``g``)."""
+    g.pop(_PER_REQUEST, None)
 
 
 MAX_PAGE = 10_000

@@ -18,7 +18,7 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
-from marketplace.orders.models import Diagnosis
+from marketplace.diagnosis.models import Diagnosis
 
 PASSWORD = "correct-horse-battery"
 _session: Session | None = None

@@ -473,6 +473,23 @@ class CuratedBundleItem(Base):
     package: Mapped[Package] = relationship(lazy="joined")
 
 
+class Review(Base):
+    """A verified buyer's rating of a package, left on an accepted order line: once per line."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), unique=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    rating: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created_at]
+
+    enterprise: Mapped[Organisation] = relationship()
+
+
 audit.register_labels(
     {
         **{f"package.{e.value}": _l("Package: %(event)s", event=e.label) for e in VersionEvent},
@@ -486,5 +503,6 @@ audit.register_labels(
         "catalog.category_added": _l("Category added"),
         "bundle.created": _l("Bundle created"),
         "bundle.withdrawn": _l("Curated bundle withdrawn"),
+        "review.created": _l("Review posted"),
     }
 )

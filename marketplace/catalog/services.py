@@ -11,7 +11,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Industry, Organisation, OrgKind, ProviderType, SizeTier
@@ -34,6 +35,7 @@ from marketplace.catalog.models import (
     PlanKind,
     PricePlan,
     Protocol,
+    Review,
     TargetKind,
     VersionEvent,
     VersionInterface,
@@ -532,7 +534,7 @@ def package_counts(provider: Organisation) -> dict[str, int]:
 
 
 def record_rating(package_id: int, rating: int) -> None:
-    """Add one verified rating to a package (an atomic update; the reviews live in orders)."""
+    """Add one verified rating to a package (an atomic update)."""
     db.session.execute(
         update(Package)
         .where(Package.id == package_id)
@@ -540,6 +542,56 @@ def record_rating(package_id: int, rating: int) -> None:
         .execution_options(synchronize_session=False)
     )
     freshness.changed()  # the cards show the rating
+
+
+# Reviews by verified buyers: orders checks the accepted line a review is left on.
+
+
+def add_review(
+    package_id: int, line_id: int, enterprise_id: int, rating: int, comment: str, actor: Actor
+) -> Review:
+    """Post a buyer's review of a package and count its rating: once per order line."""
+    if not 1 <= rating <= 5:
+        raise DomainError(_l("Rate from 1 to 5."), field="rating")
+    existing = db.session.scalar(select(Review.id).where(Review.line_id == line_id))
+    if existing is not None:
+        raise DomainError(_l("You have already reviewed this line."), field="rating")
+    review = Review(
+        line_id=line_id,
+        package_id=package_id,
+        enterprise_id=enterprise_id,
+        rating=rating,
+        comment=comment.strip(),
+    )
+    try:  # added inside the savepoint: a failed INSERT rolls back only that
+        with db.session.begin_nested():
+            db.session.add(review)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise DomainError(_l("You have already reviewed this line."), field="rating") from exc
+    record_rating(package_id, rating)
+    audit.record(actor, "review.created", "review", review.id, line_id=line_id, rating=rating)
+    return review
+
+
+def reviews_of(package_id: int, limit: int = 20) -> list[Review]:
+    """The latest reviews of a package, with each reviewer's profile (shown, not named)."""
+    stmt = (
+        select(Review)
+        .where(Review.package_id == package_id)
+        .options(joinedload(Review.enterprise))
+        .order_by(Review.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def reviews_on_lines(line_ids: list[int]) -> dict[int, Review]:
+    """The review left on each of these order lines, by line id."""
+    if not line_ids:
+        return {}
+    stmt = select(Review).where(Review.line_id.in_(line_ids))
+    return {r.line_id: r for r in db.session.scalars(stmt)}
 
 
 # The public catalogue

@@ -134,6 +134,7 @@ def package(package_id: int) -> ResponseReturnValue:
         pkg=pkg,
         v=pkg.published_version,
         pools=pool.admitted_pools([pkg.provider_id])[pkg.provider_id],
+        reviews=services.reviews_of(pkg.id),
         delist_form=delist_form,
     )
 

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db, utcnow
-from marketplace.orders import aftercare, bundles, diagnosis, services
-from marketplace.orders import questionnaire as qn
+from marketplace.diagnosis import questionnaire as qn
+from marketplace.diagnosis import services as diagnosis
+from marketplace.orders import aftercare, bundles, services
 from marketplace.orders.models import LineEvent, LineStatus, OrderLine
 from marketplace.security import Actor
 

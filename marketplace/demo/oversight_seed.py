@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from marketplace.accounts import grants
 from marketplace.accounts.models import GrantScope, Organisation, OrgKind
-from marketplace.catalog.models import Package
+from marketplace.catalog.models import Package, Review
 from marketplace.db import LOCAL_ZONE, db, local_today
 from marketplace.demo import orders_seed
 from marketplace.orders import bundles
 from marketplace.orders import services as orders
-from marketplace.orders.models import LineStatus, OrderLine, Review, Ticket
+from marketplace.orders.models import LineStatus, OrderLine, Ticket
 from marketplace.oversight import concentration, evaluation, kpi
 from marketplace.oversight.models import EvaluationRound, KpiReport
 from marketplace.pool.models import PoolMembership, PoolStatus

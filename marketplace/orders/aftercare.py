@@ -1,87 +1,23 @@
-"""After acceptance: support tickets with the package's SLA clock, reviews by verified buyers,
-and the in-app notifications every party receives."""
+"""After acceptance: support tickets with the package's SLA clock and reviews by verified
+buyers."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
 from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Review
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.orders.models import LineStatus, Notification, OrderLine, Review, Severity, Ticket
+from marketplace.notifications import notify
+from marketplace.orders.models import LineStatus, OrderLine, Severity, Ticket
 from marketplace.security import Actor
-
-# Notifications: the kind names a message in the reader's language (see NOTIFICATION_TEXTS).
-NOTIFICATION_TEXTS = {
-    "order_placed": _l("New order %(number)s: %(title)s."),
-    "line_changed": _l("Order %(number)s, %(title)s: %(status)s."),
-    "ticket_opened": _l("New support ticket on %(title)s (%(severity)s)."),
-    "ticket_answered": _l("The provider answered your ticket on %(title)s."),
-    "review_received": _l("%(title)s was rated %(rating)d of 5."),
-    "milestone_planned": _l("%(title)s: milestone “%(milestone)s” planned for %(due)s."),
-    "milestone_done": _l("%(title)s: milestone “%(milestone)s” is done."),
-    "kpi_to_confirm": _l("%(title)s: the provider reported KPIs for %(month)s; please confirm."),
-    "evaluation_published": _l("Evaluation %(round)s is published: your score is %(score)s."),
-    "pool_suspended": _l("You are suspended from the pool of %(agency)s: %(reason)s"),
-    "data_granted": _l("%(enterprise)s shared data with you until %(until)s."),
-    "auto_accept_soon": _l(
-        "Order %(number)s, %(title)s will be accepted automatically in a few days."
-    ),
-}
-
-
-def notify(org_id: int, kind: str, link: str, **params: Any) -> None:
-    db.session.add(Notification(org_id=org_id, kind=kind, link=link, params=params))
-
-
-def notifications_of(org: Organisation, limit: int = 50) -> list[Notification]:
-    stmt = (
-        select(Notification)
-        .where(Notification.org_id == org.id)
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(stmt))
-
-
-def unread_count(org_id: int) -> int:
-    stmt = select(func.count(Notification.id)).where(
-        Notification.org_id == org_id, Notification.read_at.is_(None)
-    )
-    return db.session.scalar(stmt) or 0
-
-
-def mark_all_read(org: Organisation) -> None:
-    db.session.execute(
-        update(Notification)
-        .where(Notification.org_id == org.id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def notification_text(n: Notification) -> str:
-    template = NOTIFICATION_TEXTS.get(n.kind)
-    if template is None:
-        return n.kind
-    params = dict(n.params)
-    if "status" in params:
-        params["status"] = LineStatus(params["status"]).label
-    if "severity" in params:
-        params["severity"] = Severity(params["severity"]).label
-    try:
-        return str(template) % params
-    except (KeyError, TypeError, ValueError):
-        return str(template)
-
 
 # Tickets
 
@@ -212,31 +148,16 @@ def tickets_on(line_ids: list[int]) -> dict[int, list[Ticket]]:
 
 
 def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
+    """The buyer reviews the package of a line it accepted (the catalogue keeps the review)."""
     if line.order.enterprise_id != actor.org_id:
         raise DomainError(_l("Only the buyer reviews a line."))
     if line.status is not LineStatus.COMPLETED:
         raise DomainError(_l("You can review after accepting the delivery."))
     if line.package_id is None:
         raise DomainError(_l("Reviews are for packages; rate the parts of the bundle."))
-    if not 1 <= rating <= 5:
-        raise DomainError(_l("Rate from 1 to 5."), field="rating")
-    existing = db.session.scalar(select(Review.id).where(Review.line_id == line.id))
-    if existing is not None:
-        raise DomainError(_l("You have already reviewed this line."), field="rating")
-    r = Review(
-        line_id=line.id,
-        package_id=line.package_id,
-        enterprise_id=line.order.enterprise_id,
-        rating=rating,
-        comment=comment.strip(),
+    r = catalog.add_review(
+        line.package_id, line.id, line.order.enterprise_id, rating, comment, actor
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(r)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise DomainError(_l("You have already reviewed this line."), field="rating") from exc
-    catalog.record_rating(line.package_id, rating)
     notify(
         line.provider_id,
         "review_received",
@@ -244,13 +165,4 @@ def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
         title=line.title,
         rating=rating,
     )
-    audit.record(actor, "review.created", "review", r.id, line_id=line.id, rating=rating)
     return r
-
-
-def reviews_on(line_ids: list[int]) -> dict[int, Review]:
-    if not line_ids:
-        return {}
-    return {
-        r.line_id: r for r in db.session.scalars(select(Review).where(Review.line_id.in_(line_ids)))
-    }

@@ -1,40 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, DateField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from marketplace.accounts.forms import MultiCheckboxField
-from marketplace.forms import Form, choices
-from marketplace.orders import questionnaire as qn
+from marketplace.forms import Form
 from marketplace.payments.services import MAX_FEN
 
-ANSWER = _l("Choose one answer.")
 REQUIRED = _l("This field is required.")
-
-
-def diagnosis_form() -> Form:
-    """A form with one radio group per question (built per request, in the user's language)."""
-    fields: dict[str, object] = {
-        q.code: RadioField(
-            q.text,
-            choices=choices(zip(qn.SCALE_OPTIONS, q.options, strict=True)),
-            coerce=int,
-            validators=[InputRequired(ANSWER)],
-        )
-        for q in qn.QUESTIONS
-    }
-    fields["pain_points"] = MultiCheckboxField(
-        _l("Your biggest pain points (up to three)"),
-        choices=choices((code, label) for code, (label, _c) in qn.PAIN_POINTS.items()),
-    )
-    fields["budget"] = RadioField(
-        _l("What you can spend on digital transformation this year"),
-        choices=choices((code, label) for code, (label, _b) in qn.BUDGETS.items()),
-        validators=[InputRequired(ANSWER)],
-    )
-    form_class = type("DiagnosisForm", (Form,), fields)
-    return form_class()
 
 
 class NewBundleForm(Form):

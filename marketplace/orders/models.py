@@ -1,14 +1,12 @@
-"""The enterprise's side: diagnoses (数字化诊断), bundles (组合方案), orders and their lines."""
+"""The enterprise's side: bundles (组合方案), orders and their lines."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
@@ -19,35 +17,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
-
-
-class Diagnosis(Base):
-    """One completed questionnaire with its scores; kept as the enterprise's history."""
-
-    __tablename__ = "diagnoses"
-    __table_args__ = (
-        CheckConstraint("overall BETWEEN 0 AND 100", name="overall_range"),
-        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
-        Index("ix_diagnoses_enterprise_id_created_at", "enterprise_id", "created_at"),
-    )
-
-    id: Mapped[intpk]
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[created_at]
-    answers: Mapped[dict[str, int]] = mapped_column(JSON)
-    pain_points: Mapped[list[str]] = mapped_column(JSON)
-    budget: Mapped[str] = mapped_column(String(20))
-    dimension_scores: Mapped[dict[str, Any]] = mapped_column(JSON)
-    overall: Mapped[int]
-    level: Mapped[int]
-
-    enterprise: Mapped[Organisation] = relationship()
 
 
 class Bundle(Base):
@@ -271,23 +245,6 @@ class Milestone(Base):
     line: Mapped[OrderLine] = relationship(back_populates="milestones")
 
 
-class Review(Base):
-    """A verified buyer's rating of an accepted order line: once per line."""
-
-    __tablename__ = "reviews"
-    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
-
-    id: Mapped[intpk]
-    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), unique=True)
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    rating: Mapped[int]
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[created_at]
-
-    enterprise: Mapped[Organisation] = relationship()
-
-
 class Severity(StrEnum):
     LOW = "low"
     NORMAL = "normal"
@@ -331,20 +288,9 @@ class Ticket(Base):
     line: Mapped[OrderLine] = relationship()
 
 
-class Notification(Base):
-    """An in-app message to an organisation; the text is rendered in the reader's language."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_org_id_read_at", "org_id", "read_at"),)
-
-    id: Mapped[intpk]
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    kind: Mapped[str] = mapped_column(String(40))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    link: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[created_at]
-    read_at: Mapped[datetime | None]
-
+# Notifications name a line's status and a ticket's severity by their codes.
+notifications.register_param_labels("status", {s.value: LINE_LABELS[s] for s in LineStatus})
+notifications.register_param_labels("severity", {s.value: SEVERITY_LABELS[s] for s in Severity})
 
 audit.register_labels(
     {
@@ -358,7 +304,5 @@ audit.register_labels(
         "ticket.opened": _l("Support ticket opened"),
         "ticket.answered": _l("Support ticket answered"),
         "ticket.closed": _l("Support ticket closed"),
-        "review.created": _l("Review posted"),
-        "diagnosis.completed": _l("Diagnosis completed"),
     }
 )

@@ -18,13 +18,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen, part_of
-from marketplace.orders import aftercare, bundles
+from marketplace.orders import bundles
 from marketplace.orders.models import (
     LINE_MACHINE,
     REASON_REQUIRED,
@@ -150,7 +150,7 @@ def _place(
         db.session.flush()
         placed[position] = order_line
         _history(order_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
-        aftercare.notify(
+        notifications.notify(
             order_line.provider_id,
             "order_placed",
             f"/orders/{order.number}",
@@ -175,7 +175,7 @@ def _place(
         db.session.flush()
         placed[len(lines)] = integration_line
         _history(integration_line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
-        aftercare.notify(
+        notifications.notify(
             deal.curated.integrator_id,
             "order_placed",
             f"/orders/{order.number}",
@@ -327,7 +327,7 @@ def transition(
     # the other party hears of it (both, when the system acted)
     parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
     for org_id in parties.get(actor_kind, [line.provider_id, line.order.enterprise_id]):
-        aftercare.notify(
+        notifications.notify(
             org_id,
             "line_changed",
             f"/orders/{line.order.number}",
@@ -442,7 +442,7 @@ def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Mi
     milestone = Milestone(title=title.strip(), due_on=due_on, position=len(line.milestones))
     line.milestones.append(milestone)
     db.session.flush()
-    aftercare.notify(
+    notifications.notify(
         line.order.enterprise_id,
         "milestone_planned",
         f"/orders/{line.order.number}",
@@ -462,7 +462,7 @@ def complete_milestone(line: OrderLine, milestone_id: int, actor: Actor) -> None
         raise DomainError(_l("Milestones are done during delivery."))
     if milestone.done_at is None:
         milestone.done_at = utcnow()
-        aftercare.notify(
+        notifications.notify(
             line.order.enterprise_id,
             "milestone_done",
             f"/orders/{line.order.number}",
@@ -489,7 +489,7 @@ def remind(lines: list[OrderLine]) -> None:
     now = utcnow()
     for line in lines:
         line.auto_accept_reminded_at = now
-        aftercare.notify(
+        notifications.notify(
             line.order.enterprise_id,
             "auto_accept_soon",
             f"/orders/{line.order.number}",

@@ -1,10 +1,10 @@
-"""The enterprise's journey: diagnosis and recommendations (bundles and orders follow)."""
+"""The enterprise's journey after the diagnosis: the recommended bundle, bundles, orders and
+what follows acceptance."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, request, url_for
@@ -12,18 +12,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
+from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import services as catalog
-from marketplace.db import db, utcnow
+from marketplace.db import utcnow
+from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
 from marketplace.orders import aftercare, bundles, forms
-from marketplace.orders import diagnosis as service
-from marketplace.orders import questionnaire as qn
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
     LINE_MACHINE,
@@ -31,12 +29,10 @@ from marketplace.orders.models import (
     Bundle,
     LineEvent,
     LineStatus,
-    Review,
     Severity,
 )
 from marketplace.payments import services as payments
-from marketplace.pool import services as pool
-from marketplace.rendering import render
+from marketplace.rendering import per_request, render
 from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import spending
 
@@ -44,76 +40,28 @@ bp = Blueprint("journey", __name__)
 
 
 @bp.app_template_global()
+@per_request
 def enterprise_bundles() -> list[Bundle]:
-    """The signed-in enterprise's bundles, for "add to bundle" on the catalogue's pages."""
+    """The signed-in enterprise's bundles, for "add to bundle" on the catalogue's package page.
+    The catalogue sits below orders and cannot ask for them, so the template does, once per
+    request."""
     if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
         return bundles.bundles_of(current_user.org)
     return []
-
-
-@bp.get("/diagnosis")
-@requires(OrgKind.ENTERPRISE)
-def diagnoses() -> ResponseReturnValue:
-    return render("orders/diagnoses.html", rows=service.history(current_user.org))
-
-
-@bp.route("/diagnosis/new", methods=["GET", "POST"])
-@requires(OrgKind.ENTERPRISE)
-def new_diagnosis() -> ResponseReturnValue:
-    form = forms.diagnosis_form()
-    context: dict[str, Any] = {"form": form, "questions": qn.QUESTIONS, "dimensions": qn.DIMENSIONS}
-    if not form.validate_on_submit():
-        return render(
-            "orders/diagnosis_form.html", **context, status=422 if form.is_submitted() else 200
-        )
-    answers = {q.code: form[q.code].data for q in qn.QUESTIONS}
-    try:
-        d = service.diagnose(
-            current_user.org,
-            answers,
-            list(form["pain_points"].data or []),
-            form["budget"].data,
-            current_actor(),
-        )
-    except DomainError as error:
-        attach_error(form, error)
-        return render("orders/diagnosis_form.html", **context, status=422)
-    return redirect(url_for("journey.diagnosis", diagnosis_id=d.id))
-
-
-@bp.get("/diagnosis/<id:diagnosis_id>")
-@requires(OrgKind.ENTERPRISE)
-def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
-    org = current_user.org
-    d = service.get(org, diagnosis_id)
-    rec = service.recommend(org, d, str(get_locale()))
-    shown = rec.starter + rec.alternatives
-    pools = pool.admitted_pools(sorted({s.version.package.provider_id for s in shown}))
-    previous = next((p for p in service.history(org) if p.id < d.id), None)
-    return render(
-        "orders/diagnosis.html",
-        d=d,
-        rec=rec,
-        pools=pools,
-        previous=previous,
-        dimensions=qn.DIMENSIONS,
-        pain_points=qn.PAIN_POINTS,
-        budgets=qn.BUDGETS,
-    )
 
 
 @bp.post("/diagnosis/<id:diagnosis_id>/bundle")
 @requires(OrgKind.ENTERPRISE)
 def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
     org = current_user.org
-    d = service.get(org, diagnosis_id)
-    rec = service.recommend(org, d, str(get_locale()))
+    d = diagnoses.get(org, diagnosis_id)
+    rec = diagnoses.recommend(org, d, str(get_locale()))
     if not rec.starter:
         flash(
             _("No package in the catalogue fits yet. Try again when more providers have joined."),
             "error",
         )
-        return redirect(url_for("journey.diagnosis", diagnosis_id=d.id))
+        return redirect(url_for("diagnosis.diagnosis", diagnosis_id=d.id))
     name = _("Recommended bundle (L%(level)d)", level=d.level)
     b = bundles.from_recommendation(
         org, [s.version.package_id for s in rec.starter], name, current_actor()
@@ -311,7 +259,7 @@ def order(number: str) -> ResponseReturnValue:
         o=o,
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
-        reviews=aftercare.reviews_on([line.id for line in lines]),
+        reviews=catalog.reviews_on_lines([line.id for line in lines]),
         tickets=aftercare.tickets_on([line.id for line in lines]),
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
@@ -371,26 +319,6 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
 
 
 # After acceptance: reviews, tickets, notifications
-
-
-@bp.app_template_global()
-def package_reviews(package_id: int) -> list[Review]:
-    """Verified buyers' reviews of a package, for the catalogue's package page."""
-    stmt = (
-        select(Review)
-        .where(Review.package_id == package_id)
-        .options(joinedload(Review.enterprise))
-        .order_by(Review.id.desc())
-        .limit(20)
-    )
-    return list(db.session.scalars(stmt))
-
-
-@bp.app_template_global()
-def unread_notifications() -> int:
-    if current_user.is_authenticated:
-        return aftercare.unread_count(current_user.org_id)
-    return 0
 
 
 @bp.post("/order-lines/<id:line_id>/review")
@@ -469,11 +397,8 @@ def close_ticket(ticket_id: int) -> ResponseReturnValue:
 @bp.route("/notifications", methods=["GET", "POST"])
 @requires()
 def notifications() -> ResponseReturnValue:
-    org = current_user.org
     if request.method == "POST":
-        aftercare.mark_all_read(org)
+        inbox.mark_all_read(current_user.org_id)
         return redirect(url_for("journey.notifications"))
-    rows = aftercare.notifications_of(org)
-    return render(
-        "orders/notifications.html", rows=[(n, aftercare.notification_text(n)) for n in rows]
-    )
+    rows = inbox.notifications_of(current_user.org_id)
+    return render("orders/notifications.html", rows=[(n, inbox.text(n)) for n in rows])

@@ -10,12 +10,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace import notifications
 from marketplace.accounts import grants
 from marketplace.accounts.models import GrantScope, OrgKind
 from marketplace.db import local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
-from marketplace.orders import aftercare
 from marketplace.orders import services as orders
 from marketplace.oversight import granted, kpi
 from marketplace.oversight.forms import GrantForm, KpiDecisionForm, KpiForm
@@ -117,7 +117,7 @@ def my_grants() -> ResponseReturnValue:
         except DomainError as error:
             attach_error(form, error)
         else:
-            aftercare.notify(
+            notifications.notify(
                 grant.grantee_id,
                 "data_granted",
                 url_for("data.shared_with_me"),

@@ -20,12 +20,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Float, case, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog.models import Review
 from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
-from marketplace.orders import aftercare
-from marketplace.orders.models import OrderLine, Review, Ticket
+from marketplace.orders.models import OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight.models import (
     COMPONENTS,
@@ -416,7 +416,7 @@ def close(rnd: EvaluationRound, actor: Actor, *, despite_missing: bool = False) 
         entry.score_tenths = None if value is None else round(value * 10)
         entry.passed = None if value is None else round(value * 10) >= rnd.pass_mark * 10
         entry.assessor_missing = entry in missing
-        aftercare.notify(
+        notifications.notify(
             entry.provider_id,
             "evaluation_published",
             "/provider/evaluations",
@@ -475,7 +475,7 @@ def _suspend(
         membership, reason, local_today() + timedelta(days=rnd.waiting_days), actor
     )
     entry.suspended = True
-    aftercare.notify(
+    notifications.notify(
         entry.provider_id, "pool_suspended", "/pool", agency=membership.agency.name, reason=reason
     )
     return True

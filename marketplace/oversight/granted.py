@@ -10,7 +10,8 @@ from sqlalchemy.orm import joinedload
 from marketplace.accounts import grants
 from marketplace.accounts.models import DataGrant, GrantScope, Organisation
 from marketplace.db import db
-from marketplace.orders.models import Diagnosis, Ticket
+from marketplace.diagnosis.models import Diagnosis
+from marketplace.orders.models import Ticket
 from marketplace.outcomes.models import Measurement, OutcomeContract
 from marketplace.oversight.models import KpiReport
 from marketplace.security import Actor

@@ -11,10 +11,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.db import atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.orders import aftercare
 from marketplace.orders.models import LineStatus, OrderLine
 from marketplace.oversight.models import KpiReport, KpiStatus
 from marketplace.security import Actor
@@ -79,7 +78,7 @@ def report(line: OrderLine, figures: Figures, actor: Actor) -> KpiReport:
             _l("This month of this line is already reported."), field="month"
         ) from None
     if not by_enterprise:
-        aftercare.notify(
+        notifications.notify(
             enterprise_id,
             "kpi_to_confirm",
             f"/orders/{line.order.number}",

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, case, func, select
 
 from marketplace.accounts.models import Organisation
+from marketplace.catalog.models import Review
 from marketplace.db import db
 from marketplace.money import ratio_bp
-from marketplace.orders.models import OrderLine, Review, Ticket
+from marketplace.orders.models import OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight.stats import median, whole_days
 from marketplace.vouchers.models import ProgrammeMode, Reservation, VoucherProgramme

@@ -24,8 +24,8 @@ from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, func, l
 
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db
+from marketplace.diagnosis.models import Diagnosis
 from marketplace.orders.models import (
-    Diagnosis,
     LineStatus,
     Order,
     OrderLine,

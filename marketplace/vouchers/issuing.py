@@ -16,13 +16,11 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ColumnElement,
-    column,
     exists,
     func,
     insert,
     literal,
     select,
-    table,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import UTCDateTime, atomic, db, local_today, utcnow
+from marketplace.diagnosis import services as diagnosis
 from marketplace.errors import DomainError
 from marketplace.money import format_fen
 from marketplace.security import Actor
@@ -44,9 +43,6 @@ from marketplace.vouchers.models import (
     VoucherProgramme,
     VoucherStatus,
 )
-
-# The orders domain sits above this one; its diagnoses table is read by name only.
-_diagnoses = table("diagnoses", column("enterprise_id"))
 
 
 def eligibility_filter(programme: VoucherProgramme) -> list[ColumnElement[bool]]:
@@ -63,7 +59,7 @@ def eligibility_filter(programme: VoucherProgramme) -> list[ColumnElement[bool]]
     if programme.max_revenue_fen is not None:
         conditions.append(Organisation.annual_revenue_fen <= programme.max_revenue_fen)
     if programme.diagnosis_required:
-        conditions.append(exists().where(_diagnoses.c.enterprise_id == Organisation.id))
+        conditions.append(diagnosis.diagnosed(Organisation.id))
     return conditions
 
 
@@ -106,15 +102,10 @@ def ineligibility(
     if programme.max_revenue_fen is not None and revenue > programme.max_revenue_fen:
         reasons.append("revenue_high")
     if programme.diagnosis_required and not (
-        _has_diagnosis(org.id) if has_diagnosis is None else has_diagnosis
+        diagnosis.has_diagnosis(org.id) if has_diagnosis is None else has_diagnosis
     ):
         reasons.append("diagnosis")
     return reasons
-
-
-def _has_diagnosis(org_id: int) -> bool:
-    stmt = select(literal(1)).where(_diagnoses.c.enterprise_id == org_id).limit(1)
-    return db.session.scalar(stmt) is not None
 
 
 def _without_voucher(programme: VoucherProgramme) -> ColumnElement[bool]:
@@ -451,8 +442,9 @@ def import_csv(programme: VoucherProgramme, raw: bytes, key: str, actor: Actor) 
     if programme.diagnosis_required and orgs:
         diagnosed = set(
             db.session.scalars(
-                select(_diagnoses.c.enterprise_id).where(
-                    _diagnoses.c.enterprise_id.in_([o.id for o in orgs.values()])
+                select(Organisation.id).where(
+                    Organisation.id.in_([o.id for o in orgs.values()]),
+                    diagnosis.diagnosed(Organisation.id),
                 )
             )
         )

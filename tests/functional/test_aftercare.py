@@ -4,9 +4,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from marketplace.catalog.models import Package
+from marketplace.catalog.models import Package, Review
 from marketplace.db import utcnow
-from marketplace.orders.models import LineStatus, Notification, OrderLine, Review, Ticket
+from marketplace.notifications import Notification
+from marketplace.orders.models import LineStatus, OrderLine, Ticket
 from tests.functional.test_orders import line_of, place, shop  # noqa: F401  (fixture)
 
 

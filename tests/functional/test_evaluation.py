@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from marketplace.audit import AuditEntry
 from marketplace.db import local_today
 from marketplace.errors import DomainError
+from marketplace.notifications import Notification
 from marketplace.orders import aftercare
-from marketplace.orders.models import Notification
 from marketplace.oversight import evaluation, kpi
 from marketplace.oversight.models import EvaluationRound, KpiReport, KpiStatus, RoundStatus
 from marketplace.pool import services as pool

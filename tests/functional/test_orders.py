@@ -114,7 +114,7 @@ def test_the_whole_life_of_a_line(app, client, dbs, shop):
     client.form(f"/order-lines/{line.id}/milestones/{milestone.id}/done")
     client.form(f"/order-lines/{line.id}/events/deliver")
     assert line_of(dbs, shop["a"]).status is LineStatus.DELIVERED
-    from marketplace.orders.models import Notification
+    from marketplace.notifications import Notification
 
     kinds = dbs.scalars(
         select(Notification.kind).where(Notification.org_id == shop["org"].id)

@@ -15,6 +15,11 @@ from tests.functional.catalog_helpers import (
     services,
 )
 
+# What the two busiest public pages cost a signed-in enterprise (measured before and after
+# issue 15 took the querying template globals apart: unchanged). Change them on purpose.
+CATALOGUE_QUERIES = 14
+PACKAGE_QUERIES = 15
+
 
 def bundle(app, dbs, integrator, owner, packages, name="套餐"):
     fields = catalog.BundleFields(
@@ -149,3 +154,53 @@ def test_the_roles_key_pages_do_not_grow_with_the_data(app, client, dbs, count_q
         published_package(app, dbs, provider, provider_owner)
     p.bundle()
     assert measure() == small
+
+
+def test_template_helpers_query_once_a_request_however_often_a_page_calls_them(
+    app, app_ctx, count_queries
+):
+    """The unread badge and an enterprise's bundles are asked for by templates: the second
+    and third call in a request cost nothing, and the next request asks again."""
+    from flask import render_template_string
+    from flask_login import login_user
+
+    from marketplace import notifications
+    from tests.factories import OrganisationFactory, UserFactory
+
+    enterprise = OrganisationFactory()
+    user = UserFactory(org=enterprise)
+    notifications.notify(enterprise.id, "order_placed", "/orders", number="1", title="MES")
+    app_ctx.flush()
+
+    def render(calls):
+        page = "{{ unread_notifications() }}/{{ enterprise_bundles()|length }};" * calls
+        with app.test_request_context("/"):
+            login_user(user)
+            count_queries.count = 0
+            html = render_template_string(page)
+            return count_queries.count, html
+
+    once = render(1)
+    assert once == (2, "1/0;")  # one query each
+    assert render(3) == (2, "1/0;" * 3)
+    notifications.mark_all_read(enterprise.id)
+    assert render(1) == (2, "0/0;")  # a new request, a fresh answer
+
+
+def test_the_catalogue_and_package_pages_cost_the_same_for_an_enterprise(
+    app, client, dbs, count_queries
+):
+    """An enterprise sees the unread badge on every page and its bundles in the package
+    page's "add to bundle" form: pinned (issue 15 moved them out of template globals that
+    queried on every call, without changing what a page costs)."""
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "tq")
+    p.bundle()
+    p.bundle()
+    client.login(p.owner.email)
+    counts = {
+        path: queries_for(client, count_queries, path)
+        for path in ("/catalog", f"/packages/{p.package.id}")
+    }
+    assert counts == {"/catalog": CATALOGUE_QUERIES, f"/packages/{p.package.id}": PACKAGE_QUERIES}

@@ -104,12 +104,12 @@ def test_demo_catalogue(tmp_path):
         ).all()
         assert {p.fee_rule.value for p in outcome} == {"fixed", "per_unit"}
 
+        from marketplace.catalog.models import Review
+        from marketplace.diagnosis.models import Diagnosis
         from marketplace.orders.models import (
             Bundle,
-            Diagnosis,
             LineStatus,
             OrderLine,
-            Review,
             Ticket,
         )
 

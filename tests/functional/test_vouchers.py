@@ -10,9 +10,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from marketplace.db import local_today, utcnow
+from marketplace.diagnosis.models import Diagnosis
 from marketplace.errors import DomainError
 from marketplace.orders import services as orders
-from marketplace.orders.models import Diagnosis, LineEvent, LineStatus, Order, OrderLine
+from marketplace.orders.models import LineEvent, LineStatus, Order, OrderLine
 from marketplace.security import Actor
 from marketplace.vouchers import issuing, ledger, programmes, risk, settlement, spending
 from marketplace.vouchers.models import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, exists, literal, select
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
@@ -17,9 +17,9 @@ from marketplace.accounts.models import Organisation, OrgKind, SizeTier
 from marketplace.catalog.models import Deployment, Package, PackageVersion, PlanKind
 from marketplace.catalog.services import visible_versions
 from marketplace.db import db
+from marketplace.diagnosis import questionnaire as qn
+from marketplace.diagnosis.models import Diagnosis
 from marketplace.errors import DomainError, get_owned
-from marketplace.orders import questionnaire as qn
-from marketplace.orders.models import Diagnosis
 from marketplace.security import Actor
 
 MAX_PAIN_POINTS = 3
@@ -75,6 +75,20 @@ def history(enterprise: Organisation) -> list[Diagnosis]:
 
 def get(enterprise: Organisation, diagnosis_id: int) -> Diagnosis:
     return get_owned(Diagnosis, diagnosis_id, enterprise_id=enterprise.id)
+
+
+# For the domains above (voucher eligibility): whether an enterprise has diagnosed itself.
+
+
+def has_diagnosis(enterprise_id: int) -> bool:
+    stmt = select(literal(1)).where(Diagnosis.enterprise_id == enterprise_id).limit(1)
+    return db.session.scalar(stmt) is not None
+
+
+def diagnosed(enterprise_id: ColumnExpressionArgument[int]) -> ColumnElement[bool]:
+    """EXISTS a diagnosis of the enterprise whose id is ``enterprise_id``, a column of the
+    enclosing query (``.where(diagnosed(Organisation.id))``)."""
+    return exists().where(Diagnosis.enterprise_id == enterprise_id)
 
 
 @dataclass

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.catalog import services as catalog
-from marketplace.orders import diagnosis
-from marketplace.orders import questionnaire as qn
-from marketplace.orders.models import Diagnosis
+from marketplace.diagnosis import questionnaire as qn
+from marketplace.diagnosis import services as diagnosis
+from marketplace.diagnosis.models import Diagnosis
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (

@@ -1,0 +1,117 @@
+"""In-app notifications (core): any domain may tell an organisation something.
+
+A notification keeps a kind, its parameters and a link; its text is rendered in the reader's
+language when it is read (``TEXTS``). A parameter holding a code of some domain (an order
+line's status, a ticket's severity) is shown by the labels that domain registers with
+``register_param_labels``, the way domains register their audit labels: this module imports
+nothing from the domains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import JSON, ForeignKey, Index, String, func, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.db import Base, created_at, db, intpk, utcnow
+from marketplace.rendering import per_request
+
+
+class Notification(Base):
+    """An in-app message to an organisation; the text is rendered in the reader's language."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_org_id_read_at", "org_id", "read_at"),)
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    link: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+    read_at: Mapped[datetime | None]
+
+
+# The kind names a message in the reader's language.
+TEXTS = {
+    "order_placed": _l("New order %(number)s: %(title)s."),
+    "line_changed": _l("Order %(number)s, %(title)s: %(status)s."),
+    "ticket_opened": _l("New support ticket on %(title)s (%(severity)s)."),
+    "ticket_answered": _l("The provider answered your ticket on %(title)s."),
+    "review_received": _l("%(title)s was rated %(rating)d of 5."),
+    "milestone_planned": _l("%(title)s: milestone “%(milestone)s” planned for %(due)s."),
+    "milestone_done": _l("%(title)s: milestone “%(milestone)s” is done."),
+    "kpi_to_confirm": _l("%(title)s: the provider reported KPIs for %(month)s; please confirm."),
+    "evaluation_published": _l("Evaluation %(round)s is published: your score is %(score)s."),
+    "pool_suspended": _l("You are suspended from the pool of %(agency)s: %(reason)s"),
+    "data_granted": _l("%(enterprise)s shared data with you until %(until)s."),
+    "auto_accept_soon": _l(
+        "Order %(number)s, %(title)s will be accepted automatically in a few days."
+    ),
+}
+
+# parameter name → stored code → label (a lazy string), registered by the domains
+PARAM_LABELS: dict[str, dict[str, object]] = {}
+
+
+def register_param_labels(param: str, labels: Mapping[str, object]) -> None:
+    PARAM_LABELS.setdefault(param, {}).update(labels)
+
+
+def notify(org_id: int, kind: str, link: str, **params: Any) -> None:
+    db.session.add(Notification(org_id=org_id, kind=kind, link=link, params=params))
+
+
+def notifications_of(org_id: int, limit: int = 50) -> list[Notification]:
+    stmt = (
+        select(Notification)
+        .where(Notification.org_id == org_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def unread_count(org_id: int) -> int:
+    stmt = select(func.count(Notification.id)).where(
+        Notification.org_id == org_id, Notification.read_at.is_(None)
+    )
+    return db.session.scalar(stmt) or 0
+
+
+@per_request
+def unread_for_current_org() -> int:
+    """The badge ``base.html`` shows on every page of a signed-in user (``unread_notifications``
+    in templates): one query per request however often it is shown."""
+    if current_user.is_authenticated:
+        return unread_count(current_user.org_id)
+    return 0
+
+
+def mark_all_read(org_id: int) -> None:
+    db.session.execute(
+        update(Notification)
+        .where(Notification.org_id == org_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def text(n: Notification) -> str:
+    template = TEXTS.get(n.kind)
+    if template is None:
+        return n.kind
+    params = dict(n.params)
+    for name, value in params.items():
+        labels = PARAM_LABELS.get(name)
+        if labels is not None and isinstance(value, str) and value in labels:
+            params[name] = str(labels[value])
+    try:
+        return str(template) % params
+    except (KeyError, TypeError, ValueError):
+        return str(template)

@@ -10,21 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
 
 from marketplace import audit
-from marketplace.accounts.models import Industry, Organisation, OrgKind, ProviderType, SizeTier
-from marketplace.catalog import freshness
+from marketplace.accounts.models import Industry, Organisation, OrgKind, SizeTier
 from marketplace.catalog.models import (
     MAX_GO_LIVE_DAYS,
     MAX_PRICE_FEN,
     VERSION_MACHINE,
-    BundleStatus,
     Category,
-    CuratedBundle,
-    CuratedBundleItem,
     DataObject,
     Deployment,
     FeeRule,
@@ -35,7 +30,6 @@ from marketplace.catalog.models import (
     PlanKind,
     PricePlan,
     Protocol,
-    Review,
     TargetKind,
     VersionEvent,
     VersionInterface,
@@ -533,65 +527,7 @@ def package_counts(provider: Organisation) -> dict[str, int]:
     return counts
 
 
-def record_rating(package_id: int, rating: int) -> None:
-    """Add one verified rating to a package (an atomic update)."""
-    db.session.execute(
-        update(Package)
-        .where(Package.id == package_id)
-        .values(rating_sum=Package.rating_sum + rating, rating_count=Package.rating_count + 1)
-        .execution_options(synchronize_session=False)
-    )
-    freshness.changed()  # the cards show the rating
-
-
 # Reviews by verified buyers: orders checks the accepted line a review is left on.
-
-
-def add_review(
-    package_id: int, line_id: int, enterprise_id: int, rating: int, comment: str, actor: Actor
-) -> Review:
-    """Post a buyer's review of a package and count its rating: once per order line."""
-    if not 1 <= rating <= 5:
-        raise DomainError(_l("Rate from 1 to 5."), field="rating")
-    existing = db.session.scalar(select(Review.id).where(Review.line_id == line_id))
-    if existing is not None:
-        raise DomainError(_l("You have already reviewed this line."), field="rating")
-    review = Review(
-        line_id=line_id,
-        package_id=package_id,
-        enterprise_id=enterprise_id,
-        rating=rating,
-        comment=comment.strip(),
-    )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(review)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise DomainError(_l("You have already reviewed this line."), field="rating") from exc
-    record_rating(package_id, rating)
-    audit.record(actor, "review.created", "review", review.id, line_id=line_id, rating=rating)
-    return review
-
-
-def reviews_of(package_id: int, limit: int = 20) -> list[Review]:
-    """The latest reviews of a package, with each reviewer's profile (shown, not named)."""
-    stmt = (
-        select(Review)
-        .where(Review.package_id == package_id)
-        .options(joinedload(Review.enterprise))
-        .order_by(Review.id.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(stmt))
-
-
-def reviews_on_lines(line_ids: list[int]) -> dict[int, Review]:
-    """The review left on each of these order lines, by line id."""
-    if not line_ids:
-        return {}
-    stmt = select(Review).where(Review.line_id.in_(line_ids))
-    return {r.line_id: r for r in db.session.scalars(stmt)}
 
 
 # The public catalogue
@@ -669,162 +605,3 @@ def is_visible(package: Package) -> bool:
 
 
 # Curated bundles
-
-
-@dataclass(frozen=True)
-class BundleFields:
-    name: str
-    summary: str
-    industry_code: str
-    size_tier: str
-    integration_fee_fen: int
-    package_ids: list[int]
-
-
-def create_bundle(integrator: Organisation, fields: BundleFields, actor: Actor) -> CuratedBundle:
-    if integrator.provider_type is not ProviderType.INTEGRATOR:
-        raise DomainError(_l("Only integrators compose curated bundles."))
-    ids = list(dict.fromkeys(fields.package_ids))
-    if len(ids) < 2:
-        raise DomainError(_l("A curated bundle has at least two packages."), field="package_ids")
-    packages = list(db.session.scalars(select(Package).where(Package.id.in_(ids))))
-    if len(packages) != len(ids) or not all(is_visible(p) for p in packages):
-        raise DomainError(
-            _l("Every part must be a published package in the catalogue (not delisted)."),
-            field="package_ids",
-        )
-    if db.session.get(Industry, fields.industry_code) is None:
-        raise DomainError(_l("Choose an industry from the list."), field="industry_code")
-    try:
-        tier = SizeTier(fields.size_tier)
-    except ValueError as exc:
-        raise DomainError(_l("Choose from the list."), field="size_tier") from exc
-    if fields.integration_fee_fen < 0:
-        raise DomainError(_l("The amount cannot be negative."), field="integration_fee")
-    if fields.integration_fee_fen > MAX_PRICE_FEN:
-        raise DomainError(_l("The amount cannot exceed ¥100,000,000."), field="integration_fee")
-    if len({p.provider_id for p in packages}) < 2:
-        raise DomainError(_l("Combine packages of at least two providers."), field="package_ids")
-    name_taken = select(CuratedBundle.id).where(
-        CuratedBundle.integrator_id == integrator.id, CuratedBundle.name == fields.name.strip()
-    )
-    if db.session.scalar(name_taken) is not None:
-        raise DomainError(_l("You already have a bundle with this name."), field="name")
-    bundle = CuratedBundle(
-        integrator=integrator,
-        name=fields.name.strip(),
-        summary=fields.summary.strip(),
-        industry_code=fields.industry_code,
-        size_tier=tier,
-        integration_fee_fen=fields.integration_fee_fen,
-        status=BundleStatus.PUBLISHED,
-    )
-    order = {pid: n for n, pid in enumerate(ids)}
-    bundle.items = [CuratedBundleItem(package=p, position=order[p.id]) for p in packages]
-    db.session.add(bundle)
-    db.session.flush()
-    audit.record(actor, "bundle.created", "curated_bundle", bundle.id, packages=ids)
-    return bundle
-
-
-def own_bundle(integrator: Organisation, bundle_id: int) -> CuratedBundle:
-    return get_owned(CuratedBundle, bundle_id, integrator_id=integrator.id)
-
-
-def withdraw_bundle(bundle: CuratedBundle, actor: Actor) -> None:
-    if bundle.status is BundleStatus.WITHDRAWN:
-        return
-    bundle.status = BundleStatus.WITHDRAWN
-    audit.record(actor, "bundle.withdrawn", "curated_bundle", bundle.id)
-
-
-def bundle_available(bundle: CuratedBundle, admitted: set[int] | None = None) -> bool:
-    """Offered only while all its parts are published and their providers admitted.
-
-    ``admitted`` is the set of admitted provider ids when the caller already has it."""
-    if admitted is None:
-        admitted = pool.admitted_among(_bundle_provider_ids([bundle]))
-    return (
-        bundle.status is BundleStatus.PUBLISHED
-        and bundle.integrator_id in admitted
-        and all(
-            item.package.published_version_id is not None and item.package.provider_id in admitted
-            for item in bundle.items
-        )
-    )
-
-
-def _bundle_provider_ids(bundles: list[CuratedBundle]) -> set[int]:
-    ids = {b.integrator_id for b in bundles}
-    ids.update(item.package.provider_id for b in bundles for item in b.items)
-    return ids
-
-
-def availability(bundles: list[CuratedBundle]) -> dict[int, bool]:
-    admitted = pool.admitted_among(_bundle_provider_ids(bundles))
-    return {b.id: bundle_available(b, admitted) for b in bundles}
-
-
-def integrator_bundles(integrator: Organisation) -> list[CuratedBundle]:
-    stmt = (
-        select(CuratedBundle)
-        .where(CuratedBundle.integrator_id == integrator.id)
-        .options(selectinload(CuratedBundle.items).selectinload(CuratedBundleItem.package))
-        .order_by(CuratedBundle.id.desc())
-    )
-    return list(db.session.scalars(stmt))
-
-
-def public_bundles() -> list[CuratedBundle]:
-    stmt = (
-        select(CuratedBundle)
-        .where(CuratedBundle.status == BundleStatus.PUBLISHED)
-        .options(
-            selectinload(CuratedBundle.items)
-            .selectinload(CuratedBundleItem.package)
-            .selectinload(Package.published_version)
-            .selectinload(PackageVersion.plans)
-        )
-        .order_by(CuratedBundle.id)
-    )
-    bundles = list(db.session.scalars(stmt))
-    available = availability(bundles)
-    return [b for b in bundles if available[b.id]]
-
-
-def public_bundle(bundle_id: int) -> CuratedBundle:
-    bundle = db.session.get(
-        CuratedBundle,
-        bundle_id,
-        options=[
-            selectinload(CuratedBundle.items)
-            .selectinload(CuratedBundleItem.package)
-            .selectinload(Package.published_version)
-            .selectinload(PackageVersion.plans)
-        ],
-    )
-    if bundle is None or not bundle_available(bundle):
-        raise NotFound(_l("This bundle is not offered now."))
-    return bundle
-
-
-def bundle_totals(bundle: CuratedBundle) -> dict[str, int]:
-    """One-time parts, first-year subscriptions and the integration fee, each apart."""
-    one_time = subscription = 0
-    for item in bundle.items:
-        version = item.package.published_version
-        if version is None or not version.plans:
-            continue
-        plan = version.plans[0]
-        if plan.kind is PlanKind.ONE_TIME:
-            one_time += plan.amount_fen or 0
-        elif plan.kind is PlanKind.SUBSCRIPTION:
-            subscription += plan.subscription_total_fen
-        else:
-            one_time += plan.base_fee_fen or 0
-    return {
-        "parts_one_time_fen": one_time,
-        "parts_subscription_fen": subscription,
-        "integration_fee_fen": bundle.integration_fee_fen,
-        "total_fen": one_time + subscription + bundle.integration_fee_fen,
-    }

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
-from marketplace.catalog import forms, freshness, search, services
+from marketplace.catalog import curated_bundles, forms, freshness, reviews, search, services
 from marketplace.catalog.models import Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
@@ -134,7 +134,7 @@ def package(package_id: int) -> ResponseReturnValue:
         pkg=pkg,
         v=pkg.published_version,
         pools=pool.admitted_pools([pkg.provider_id])[pkg.provider_id],
-        reviews=services.reviews_of(pkg.id),
+        reviews=reviews.reviews_of(pkg.id),
         delist_form=delist_form,
     )
 
@@ -174,17 +174,19 @@ def provider(org_id: int) -> ResponseReturnValue:
 @bp.get("/bundles")
 @public
 def bundles() -> ResponseReturnValue:
-    rows = services.public_bundles()
+    rows = curated_bundles.public_bundles()
     return render(
-        "catalog/bundles.html", rows=rows, totals={b.id: services.bundle_totals(b) for b in rows}
+        "catalog/bundles.html",
+        rows=rows,
+        totals={b.id: curated_bundles.bundle_totals(b) for b in rows},
     )
 
 
 @bp.get("/bundles/<id:bundle_id>")
 @public
 def bundle(bundle_id: int) -> ResponseReturnValue:
-    b = services.public_bundle(bundle_id)
-    return render("catalog/bundle.html", b=b, totals=services.bundle_totals(b))
+    b = curated_bundles.public_bundle(bundle_id)
+    return render("catalog/bundle.html", b=b, totals=curated_bundles.bundle_totals(b))
 
 
 @bp.route("/admin/categories", methods=["GET", "POST"])
@@ -461,11 +463,11 @@ def _bundle_form() -> forms.BundleForm:
 @requires(OrgKind.PROVIDER)
 def my_bundles() -> ResponseReturnValue:
     org = current_user.org
-    rows = services.integrator_bundles(org)
+    rows = curated_bundles.integrator_bundles(org)
     return render(
         "catalog/my_bundles.html",
         rows=rows,
-        available=services.availability(rows),
+        available=curated_bundles.availability(rows),
         is_integrator=org.provider_type is ProviderType.INTEGRATOR,
     )
 
@@ -483,7 +485,7 @@ def new_bundle() -> ResponseReturnValue:
         return render(
             "catalog/bundle_form.html", form=form, status=INVALID if form.is_submitted() else 200
         )
-    fields = services.BundleFields(
+    fields = curated_bundles.BundleFields(
         name=form.name.data,
         summary=form.summary.data or "",
         industry_code=form.industry_code.data,
@@ -492,14 +494,14 @@ def new_bundle() -> ResponseReturnValue:
         package_ids=list(form.package_ids.data or []),
     )
     try:
-        b = services.create_bundle(org, fields, current_actor())
+        b = curated_bundles.create_bundle(org, fields, current_actor())
     except DomainError as error:
         attach_error(form, error)
         return render("catalog/bundle_form.html", form=form, status=INVALID)
     flash(_("The curated bundle is published."), "success")
     return redirect(
         url_for("catalog.bundle", bundle_id=b.id)
-        if services.bundle_available(b)
+        if curated_bundles.bundle_available(b)
         else url_for("workspace.my_bundles")
     )
 
@@ -507,7 +509,7 @@ def new_bundle() -> ResponseReturnValue:
 @workspace.post("/bundles/<id:bundle_id>/withdraw")
 @requires(OrgKind.PROVIDER, owner=True)
 def withdraw_bundle(bundle_id: int) -> ResponseReturnValue:
-    b = services.own_bundle(current_user.org, bundle_id)
-    services.withdraw_bundle(b, current_actor())
+    b = curated_bundles.own_bundle(current_user.org, bundle_id)
+    curated_bundles.withdraw_bundle(b, current_actor())
     flash(_("The bundle has been withdrawn."), "info")
     return redirect(url_for("workspace.my_bundles"))

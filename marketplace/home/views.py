@@ -12,6 +12,7 @@ from sqlalchemy import text
 from marketplace import audit
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
+from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.orders import aftercare
@@ -49,7 +50,7 @@ def dashboard() -> ResponseReturnValue:
             package_counts=catalog.package_counts(org),
             waiting_lines=orders.count_lines(org, LineStatus.PLACED),
             open_tickets=aftercare.open_ticket_count(org),
-            bundles=catalog.integrator_bundles(org),
+            bundles=curated_bundles.integrator_bundles(org),
         )
     elif org.kind is OrgKind.AGENCY:
         context["pending"] = pool.count_in(org, PoolStatus.APPLIED)

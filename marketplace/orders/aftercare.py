@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
-from marketplace.catalog import services as catalog
+from marketplace.catalog import reviews
 from marketplace.catalog.models import Review
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound
@@ -155,7 +155,7 @@ def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
         raise DomainError(_l("You can review after accepting the delivery."))
     if line.package_id is None:
         raise DomainError(_l("Reviews are for packages; rate the parts of the bundle."))
-    r = catalog.add_review(
+    r = reviews.add_review(
         line.package_id, line.id, line.order.enterprise_id, rating, comment, actor
     )
     notify(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import (
     CuratedBundle,
@@ -153,7 +154,7 @@ def choose_plan(bundle: Bundle, item_id: int, plan_id: int, actor: Actor) -> Non
 
 
 def from_curated(enterprise: Organisation, curated_bundle_id: int, actor: Actor) -> Bundle:
-    curated = catalog.public_bundle(curated_bundle_id)
+    curated = curated_bundles.public_bundle(curated_bundle_id)
     name = curated.name[:70]
     existing = {b.name for b in bundles_of(enterprise)}
     n = 2
@@ -233,7 +234,7 @@ def integration(bundle: Bundle) -> Integration | None:
     if curated is None:
         return None
     whole = {i.package_id for i in curated.items} <= {i.package_id for i in bundle.items}
-    return Integration(curated, whole and catalog.bundle_available(curated))
+    return Integration(curated, whole and curated_bundles.bundle_available(curated))
 
 
 def voucher_claims(bundle_lines: list[Line], deal: Integration | None) -> list[LineClaim]:

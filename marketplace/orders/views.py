@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
+from marketplace.catalog import reviews
 from marketplace.catalog import services as catalog
 from marketplace.db import utcnow
 from marketplace.diagnosis import services as diagnoses
@@ -259,7 +260,7 @@ def order(number: str) -> ResponseReturnValue:
         o=o,
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
-        reviews=catalog.reviews_on_lines([line.id for line in lines]),
+        reviews=reviews.reviews_on_lines([line.id for line in lines]),
         tickets=aftercare.tickets_on([line.id for line in lines]),
         severities=list(Severity),
         reason_required=REASON_REQUIRED,

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
 from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
@@ -137,11 +138,13 @@ def curated_bundle(app, dbs, market, name, fee_fen, suffix):
         title=f"另一家 MES{suffix}",
         category_code="mes",
     )
-    fields = catalog.BundleFields(
+    fields = curated_bundles.BundleFields(
         name, "", "machining", "small", fee_fen, [market["gateway"].id, extra.id]
     )
     with services(app, dbs):
-        curated = catalog.create_bundle(integrator, fields, Actor(i_owner.id, integrator.id, None))
+        curated = curated_bundles.create_bundle(
+            integrator, fields, Actor(i_owner.id, integrator.id, None)
+        )
     return curated, integrator, extra
 
 

@@ -423,7 +423,7 @@ def test_bundle_rules_in_the_service(app, dbs):
     """The service refuses what the form's list of choices would hide (the API will call it)."""
     import pytest
 
-    from marketplace.catalog import services as catalog
+    from marketplace.catalog import curated_bundles
     from marketplace.errors import DomainError
     from marketplace.pool.models import PoolStatus
     from marketplace.security import Actor
@@ -440,9 +440,9 @@ def test_bundle_rules_in_the_service(app, dbs):
     actor = Actor(i_owner.id, integrator.id, None)
 
     def attempt(ids, fee=0, name="套餐"):
-        fields = catalog.BundleFields(name, "", "machining", "small", fee, ids)
+        fields = curated_bundles.BundleFields(name, "", "machining", "small", fee, ids)
         with services(app, dbs):
-            return catalog.create_bundle(integrator, fields, actor)
+            return curated_bundles.create_bundle(integrator, fields, actor)
 
     for ids, fee, field in [
         ([a1.id], 0, "package_ids"),

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from marketplace.catalog import freshness
+from marketplace.catalog import freshness, reviews
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import CatalogueStamp
 from marketplace.pool import services as pool
@@ -74,7 +74,7 @@ def test_new_versions_ratings_and_names_show_at_once(app, client, dbs):
     assert "车间看板 Beta" in listed(client)
 
     with services(app, dbs):
-        catalog.record_rating(package.id, 4)  # a bulk update, outside the ORM's flush
+        reviews.record_rating(package.id, 4)  # a bulk update, outside the ORM's flush
     assert "★ 4" in listed(client)
 
     provider.name = "改名后的服务商有限公司"

@@ -4,7 +4,7 @@ import pytest
 
 from marketplace.accounts import api_tokens
 from marketplace.accounts.models import ApiScope
-from marketplace.catalog import services as catalog
+from marketplace.catalog import curated_bundles
 from marketplace.orders import services as orders
 from marketplace.security import Actor
 from tests.functional.catalog_helpers import (
@@ -22,11 +22,11 @@ PACKAGE_QUERIES = 15
 
 
 def bundle(app, dbs, integrator, owner, packages, name="套餐"):
-    fields = catalog.BundleFields(
+    fields = curated_bundles.BundleFields(
         name, "", "machining", "small", 1_000_00, [p.id for p in packages]
     )
     with services(app, dbs):
-        catalog.create_bundle(integrator, fields, Actor(owner.id, integrator.id, None))
+        curated_bundles.create_bundle(integrator, fields, Actor(owner.id, integrator.id, None))
 
 
 def bundle_ids(dbs):

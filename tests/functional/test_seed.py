@@ -83,6 +83,7 @@ def test_reset_is_refused_outside_demo_databases(tmp_path):
 
 
 def test_demo_catalogue(tmp_path):
+    from marketplace.catalog import curated_bundles
     from marketplace.catalog import services as catalog
     from marketplace.catalog.models import Category, PlanKind, PricePlan
     from marketplace.pool.models import PoolMembership, PoolStatus
@@ -96,7 +97,7 @@ def test_demo_catalogue(tmp_path):
         kinds = {p.kind for v in rows for p in v.plans}
         assert kinds == set(PlanKind)
         assert all(v.plans and v.interfaces for v in rows)
-        assert len(catalog.public_bundles()) >= 8
+        assert len(curated_bundles.public_bundles()) >= 8
         statuses = set(db.session.scalars(select(PoolMembership.status)))
         assert statuses == set(PoolStatus)
         outcome = db.session.scalars(

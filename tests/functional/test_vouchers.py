@@ -556,7 +556,7 @@ def test_every_state_has_its_own_label(app):
 
 
 def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, dbs, p):
-    from marketplace.catalog import services as catalog
+    from marketplace.catalog import curated_bundles
     from marketplace.orders import bundles
     from tests.functional.catalog_helpers import (
         membership,
@@ -572,11 +572,13 @@ def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, db
     mes = published_package(
         app, dbs, other, other_owner, plans=(ONE_TIME,), category_code="mes", title="另一家 MES"
     )
-    fields = catalog.BundleFields(
+    fields = curated_bundles.BundleFields(
         "联网+MES 套餐", "", "machining", "small", 10_000_00, [p.package.id, mes.id]
     )
     with services(app, dbs):
-        curated = catalog.create_bundle(integrator, fields, Actor(i_owner.id, integrator.id, None))
+        curated = curated_bundles.create_bundle(
+            integrator, fields, Actor(i_owner.id, integrator.id, None)
+        )
     programme = p.programme(
         mode=ProgrammeMode.INTEGRATOR,
         integrator_ids=[integrator.id],

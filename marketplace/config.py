@@ -66,6 +66,9 @@ class Config:
         self.AUTO_ACCEPT_DAYS = int(os.environ.get("AUTO_ACCEPT_DAYS", 14))
         self.AUTO_ACCEPT_REMINDER_DAYS = int(os.environ.get("AUTO_ACCEPT_REMINDER_DAYS", 3))
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
+        # A ticket on an integration line (no package, so no package SLA) is answered within
+        # this many hours.
+        self.INTEGRATION_SLA_HOURS = int(os.environ.get("INTEGRATION_SLA_HOURS", 24))
         # A market (a category of a programme) is watched for concentration from this many
         # order lines on: below it one order would be a 100 % share.
         self.CONCENTRATION_MIN_ORDERS = int(os.environ.get("CONCENTRATION_MIN_ORDERS", 5))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
@@ -20,8 +21,6 @@ from marketplace.orders.models import LineStatus, OrderLine, Severity, Ticket
 from marketplace.security import Actor
 
 # Tickets
-
-INTEGRATION_SLA_HOURS = 24  # integration lines have no package SLA; a working day
 
 
 def open_ticket(line: OrderLine, severity: str, description: str, actor: Actor) -> Ticket:
@@ -45,7 +44,9 @@ def open_ticket(line: OrderLine, severity: str, description: str, actor: Actor) 
         opened_at=now,
         respond_by=now
         + timedelta(
-            hours=line.version.sla_response_hours if line.version else INTEGRATION_SLA_HOURS
+            hours=line.version.sla_response_hours
+            if line.version
+            else current_app.config["INTEGRATION_SLA_HOURS"]
         ),
     )
     db.session.add(ticket)

@@ -8,8 +8,8 @@ from sqlalchemy.exc import DBAPIError
 
 from marketplace.audit import AuditEntry
 from tests.factories import OrganisationFactory, UserFactory
-from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
 
 
 @pytest.fixture

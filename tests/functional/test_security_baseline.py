@@ -6,7 +6,7 @@ from marketplace import create_app
 from marketplace.accounts.models import Organisation
 from marketplace.config import TestConfig
 from tests.factories import UserFactory
-from tests.functional.test_registration import enterprise_form
+from tests.functional.accounts.test_registration import enterprise_form
 
 
 def test_post_without_csrf_is_refused_and_stores_nothing(client, dbs):

@@ -1,5 +1,6 @@
 """`flask seed-demo`: realistic, valid, deterministic, and careful with existing data."""
 
+import pytest
 from sqlalchemy import func, select
 
 from marketplace import create_app, migrate
@@ -7,6 +8,8 @@ from marketplace.accounts import credit_code
 from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.config import TestConfig
 from marketplace.db import db, make_engine
+
+pytestmark = pytest.mark.slow
 
 
 def seeded_app(path):

@@ -10,8 +10,8 @@ from marketplace.oversight.concentration import Market, ProviderName, Share
 from marketplace.oversight.models import ConcentrationAlert
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
-from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
 
 
 def market(*shares_bp):

@@ -20,7 +20,7 @@ from marketplace.outcomes.models import Measurement
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
-from tests.functional.test_outcomes import measuring
+from tests.functional.outcomes.test_outcomes import measuring
 from tests.functional.voucher_helpers import pilot
 
 ALL = [s.value for s in ApiScope]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -34,6 +35,7 @@ KIND = {
 }
 
 
+@pytest.mark.slow
 def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
     p = pilot(app, dbs, tag="hyp")
     extra = [OrganisationFactory() for _ in range(2)]

@@ -21,8 +21,8 @@ from marketplace.vouchers.models import (
 )
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
-from tests.functional.test_vouchers import ACCEPTED, move, the_line
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import ACCEPTED, move, the_line
 
 KEY_RE = re.compile(r'name="key"[^>]*value="([^"]+)"')
 

@@ -13,7 +13,7 @@ from marketplace.orders.models import LineEvent
 from marketplace.outcomes.models import ContractStatus, MeasurementStatus
 from marketplace.payments.models import Invoice, InvoiceStatus
 from tests.factories import OrganisationFactory, UserFactory
-from tests.functional.test_outcomes import contract_of, order_outcome_line
+from tests.functional.outcomes.test_outcomes import contract_of, order_outcome_line
 from tests.functional.voucher_helpers import pilot
 
 

@@ -20,8 +20,8 @@ from marketplace.oversight import kpi
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
-from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
 
 # What each scope's page shows of the enterprise's data.
 MARKERS = {

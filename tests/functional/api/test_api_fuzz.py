@@ -20,7 +20,7 @@ from marketplace.accounts import api_tokens
 from marketplace.accounts.models import ApiScope
 from marketplace.security import Actor
 from tests.functional.catalog_helpers import services
-from tests.functional.test_outcomes import measuring
+from tests.functional.outcomes.test_outcomes import measuring
 from tests.functional.voucher_helpers import pilot
 
 CHECKS = [
@@ -66,6 +66,7 @@ schema = schemathesis.openapi.from_dict(_document())
 
 
 @schema.parametrize()
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,

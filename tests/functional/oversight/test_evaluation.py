@@ -21,8 +21,8 @@ from marketplace.pool.models import PoolEvent, PoolStatus
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
-from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
 
 ONLY_ASSESSOR = dict.fromkeys(evaluation.DEFAULT_WEIGHTS, 0) | {"assessor": 100}
 

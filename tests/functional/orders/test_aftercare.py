@@ -8,7 +8,7 @@ from marketplace.catalog.models import Package, Review
 from marketplace.db import utcnow
 from marketplace.notifications import Notification
 from marketplace.orders.models import LineStatus, OrderLine, Ticket
-from tests.functional.test_orders import line_of, place, shop  # noqa: F401  (fixture)
+from tests.functional.orders.test_orders import line_of, place, shop  # noqa: F401  (fixture)
 
 
 def complete(dbs, provider):

@@ -12,8 +12,8 @@ from marketplace.orders.models import OrderLine
 from marketplace.oversight import stats
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
-from tests.functional.test_vouchers import accepted_order
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from marketplace.api.core import (
 from marketplace.api.schemas import FieldError
 from marketplace.catalog import freshness, search
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import Package, PackageVersion
+from marketplace.catalog.models import Package, PackageVersion, PlanKind
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.orders import services as orders
@@ -86,7 +86,7 @@ def _package(v: PackageVersion, detail: bool = False) -> s.Package:
                 id=plan.id,
                 kind=plan.kind.value,
                 name=plan.name,
-                amount_fen=plan.amount_fen if plan.kind.value == "one_time" else plan.base_fee_fen,
+                amount_fen=plan.amount_fen if plan.kind is PlanKind.ONE_TIME else plan.base_fee_fen,
                 monthly_fen=plan.monthly_fen,
                 term_months=plan.term_months,
                 billed_monthly=plan.billed_monthly,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from marketplace import audit
-from marketplace.accounts.models import Organisation
+from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog import reviews
 from marketplace.catalog.models import Review
 from marketplace.db import db, utcnow
@@ -125,7 +125,7 @@ def open_ticket_count(provider: Organisation) -> int:
 
 
 def tickets_of(org: Organisation) -> list[Ticket]:
-    column = Ticket.provider_id if org.kind.value == "provider" else Ticket.enterprise_id
+    column = Ticket.provider_id if org.kind is OrgKind.PROVIDER else Ticket.enterprise_id
     stmt = (
         select(Ticket)
         .where(column == org.id)

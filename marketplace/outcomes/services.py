@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind, User
-from marketplace.catalog.models import PlanKind, PricePlan
+from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
 from marketplace.db import atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
@@ -593,7 +593,7 @@ def _decided_by(measurement: Measurement, org: Organisation) -> bool:
 
 
 def fee_text(contract: OutcomeContract) -> str:
-    if contract.fee_rule.value == "fixed":
+    if contract.fee_rule is FeeRule.FIXED:
         return str(
             _l("%(fee)s when the target is met", fee=format_fen(contract.success_fee_fen or 0))
         )

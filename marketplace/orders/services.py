@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.orders import aftercare, bundles
@@ -403,8 +403,9 @@ BILLED_LINES = (
 
 def bill_due_periods(actor: Actor, today: date | None = None) -> int:
     """Bill every month of monthly subscriptions that has begun and is not billed yet: month
-    k begins (k − 1) × 30 days after the provider accepted. Run daily; safe to run twice."""
-    today = today or utcnow().date()
+    k begins (k − 1) × 30 days after the provider accepted, counted in the pilots' days (as
+    every business date is). Run daily; safe to run twice."""
+    today = today or local_today()
     accepted_at = (
         select(LineStatusChange.line_id, func.min(LineStatusChange.at).label("at"))
         .where(LineStatusChange.event == LineEvent.ACCEPT.value)
@@ -418,7 +419,7 @@ def bill_due_periods(actor: Actor, today: date | None = None) -> int:
     ).all()
     billed = 0
     for line, at in rows:
-        started = at.date() if isinstance(at, datetime) else at
+        started = at.astimezone(LOCAL_ZONE).date() if isinstance(at, datetime) else at
         due = min((today - started).days // 30 + 1, line.term_months or 1)
         done = payments.periods_billed(line.id)
         for month in range(1, due + 1):

@@ -92,7 +92,7 @@ def _build(form_class: type[Form]) -> Form:
         form = form_class([], meta={"csrf": False})
     for field in form:
         if isinstance(field, SelectFieldBase) and getattr(field, "choices", []) is None:
-            field.choices = []  # type: ignore[attr-defined]
+            field.choices = []
     return form
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
+from flask import request
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, StringField
+from flask_wtf.form import _Auto  # FlaskForm's default formdata: read the request
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from wtforms import DateTimeField, Field, FileField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -26,12 +30,72 @@ class _AppTranslations:
         return str(get_translations().ngettext(singular, plural, n))
 
 
-class Form(FlaskForm):
-    """The base of every form: CSRF from Flask-WTF, messages in the user's language."""
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+TEXT_ONLY = _l("This field takes text only.")
 
-    class Meta:
+
+def within_years(_form: Any, field: Field) -> None:
+    """Dates the app can reckon with: at the calendar's ends a day more, or a time zone,
+    overflows. No date of the pilots (periods, deadlines, filters) is outside these years."""
+    if isinstance(field.data, date) and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+        raise ValidationError(_l("Choose a date from 2000 to 2100."))
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    )
+
+
+class Form(FlaskForm):
+    """The base of every form: CSRF from Flask-WTF, messages in the user's language, dates
+    within the years above, and fields that take text only take text: a file part sent for
+    one (multipart), or a JSON value that is not a string, is refused with a message instead
+    of reaching the field (where ``len()`` or ``.strip()`` would fail)."""
+
+    _not_text: Sequence[str] = ()  # names of the fields sent something else than text
+
+    class Meta(FlaskForm.Meta):
         def get_translations(self, form: Any) -> _AppTranslations:
             return _AppTranslations()
+
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            fields = {field.name: field for field in form}
+            if formdata is _Auto and form.is_submitted() and _json_body():
+                body = request.get_json(silent=True)
+                body = body if isinstance(body, dict) else {}
+                form._not_text = sorted(
+                    k for k, v in body.items() if k in fields and not _is_text(v)
+                )
+                return MultiDict({k: v for k, v in body.items() if _is_text(v)})
+            data = super().wrap_formdata(form, formdata)
+            if not isinstance(data, CombinedMultiDict):
+                return data  # no file parts (Flask-WTF combines them only when there are)
+            files = list(request.files.items(multi=True))
+            form._not_text = sorted(
+                {n for n, _f in files if n in fields and not isinstance(fields[n], FileField)}
+            )
+            wanted = MultiDict([(n, f) for n, f in files if isinstance(fields.get(n), FileField)])
+            return CombinedMultiDict([wanted, request.form])
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        extra = {name: list(chain) for name, chain in (extra_validators or {}).items()}
+        for name, field in self._fields.items():
+            if isinstance(field, DateTimeField):  # DateField, MonthField, …
+                extra.setdefault(name, []).append(within_years)
+        valid = super().validate(extra_validators=extra)
+        for field in self:
+            if field.name in self._not_text:
+                field.errors = [*field.errors, str(TEXT_ONLY)]
+                if getattr(field.widget, "input_type", "") == "hidden":  # shown above the form
+                    self.form_errors.append(str(TEXT_ONLY))
+                valid = False
+        return valid
+
+
+def _json_body() -> bool:
+    """A JSON body where Flask-WTF would read the form's fields from it (no form data)."""
+    return request.is_json and not request.form and not request.files
 
 
 class YuanField(StringField):

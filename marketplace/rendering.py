@@ -65,7 +65,8 @@ def page_number() -> int:
 
 
 def csv_download(text: str, filename: str) -> Response:
-    """A CSV file to save; the BOM lets Excel read the Chinese names."""
+    """A CSV file to save; the BOM lets Excel read the Chinese names. Write ``text`` with
+    ``csvfile.write``, which keeps a name like ``=HYPERLINK(…)`` from running as a formula."""
     return Response(
         "\ufeff" + text,
         mimetype="text/csv",

@@ -28,7 +28,7 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
-from marketplace.db import contains_pattern, db, utcnow
+from marketplace.db import atomic, contains_pattern, db, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.security import Actor
 
@@ -221,6 +221,7 @@ def _apply_provider_profile(org: Organisation, profile: ProviderProfile) -> None
     _apply_registered(org, profile.registered)
 
 
+@atomic
 def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Actor) -> User:
     code = _validate_credit_code(profile.credit_code)
     org = Organisation(kind=OrgKind.ENTERPRISE, credit_code=code)
@@ -228,6 +229,7 @@ def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Acto
     return _register(org, owner, actor)
 
 
+@atomic
 def register_provider(profile: ProviderProfile, owner: NewOwner, actor: Actor) -> User:
     code = _validate_credit_code(profile.credit_code)
     org = Organisation(kind=OrgKind.PROVIDER, credit_code=code)
@@ -263,6 +265,7 @@ def update_provider_profile(org: Organisation, profile: ProviderProfile, actor: 
     audit.record(actor, "organisation.profile_updated", "organisation", org.id)
 
 
+@atomic
 def create_organisation(
     kind: OrgKind,
     name: str,
@@ -459,6 +462,7 @@ def find_invitation(token: str) -> Invitation:
     return invitation
 
 
+@atomic
 def accept_invitation(token: str, name: str, email: str, password: str, actor: Actor) -> User:
     invitation = find_invitation(token)
     user = _new_user(invitation.org, email, name, password, invitation.role)

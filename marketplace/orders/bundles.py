@@ -25,7 +25,7 @@ from marketplace.catalog.models import (
     PricePlan,
     VersionInterface,
 )
-from marketplace.db import db
+from marketplace.db import atomic, db
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
@@ -153,6 +153,7 @@ def choose_plan(bundle: Bundle, item_id: int, plan_id: int, actor: Actor) -> Non
     )
 
 
+@atomic
 def from_curated(enterprise: Organisation, curated_bundle_id: int, actor: Actor) -> Bundle:
     curated = curated_bundles.public_bundle(curated_bundle_id)
     name = curated.name[:70]
@@ -167,6 +168,7 @@ def from_curated(enterprise: Organisation, curated_bundle_id: int, actor: Actor)
     return bundle
 
 
+@atomic
 def from_recommendation(
     enterprise: Organisation, package_ids: list[int], name: str, actor: Actor
 ) -> Bundle:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen, part_of
 from marketplace.orders import bundles
@@ -124,7 +124,7 @@ def _place(
             db.session.flush()
     except IntegrityError as exc:  # the same key, submitted twice at once
         raise DomainError(_l("This order is already being placed. Reload the page.")) from exc
-    order.number = f"ZX{utcnow():%Y%m%d}-{order.id:06d}"
+    order.number = f"ZX{local_today():%Y%m%d}-{order.id:06d}"
     placed: dict[int, OrderLine] = {}
     for position, line in enumerate(lines):
         assert line.version is not None
@@ -397,8 +397,9 @@ BILLED_LINES = (
 
 def bill_due_periods(actor: Actor, today: date | None = None) -> int:
     """Bill every month of monthly subscriptions that has begun and is not billed yet: month
-    k begins (k − 1) × 30 days after the provider accepted. Run daily; safe to run twice."""
-    today = today or utcnow().date()
+    k begins (k − 1) × 30 days after the provider accepted, counted in the pilots' days (as
+    every business date is). Run daily; safe to run twice."""
+    today = today or local_today()
     accepted_at = (
         select(LineStatusChange.line_id, func.min(LineStatusChange.at).label("at"))
         .where(LineStatusChange.event == LineEvent.ACCEPT.value)
@@ -412,7 +413,7 @@ def bill_due_periods(actor: Actor, today: date | None = None) -> int:
     ).all()
     billed = 0
     for line, at in rows:
-        started = at.date() if isinstance(at, datetime) else at
+        started = at.astimezone(LOCAL_ZONE).date() if isinstance(at, datetime) else at
         due = min((today - started).days // 30 + 1, line.term_months or 1)
         done = payments.periods_billed(line.id)
         for month in range(1, due + 1):
@@ -433,7 +434,8 @@ def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Mi
         )
     if not title.strip():
         raise DomainError(_l("Name the milestone."), field="title")
-    if due_on < line.created_at.date() or due_on > line.created_at.date() + timedelta(days=3 * 365):
+    ordered_on = line.created_at.astimezone(LOCAL_ZONE).date()
+    if due_on < ordered_on or due_on > ordered_on + timedelta(days=3 * 365):
         raise DomainError(_l("Choose a due date within three years of the order."), field="due_on")
     if len(line.milestones) >= MAX_MILESTONES:
         raise DomainError(

@@ -7,13 +7,12 @@ by enterprises holding its vouchers; nobody else's.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, String, func, select, union
 
+from marketplace import csvfile
 from marketplace.accounts.models import Organisation, User
 from marketplace.audit import AuditEntry, action_label
 from marketplace.db import LOCAL_ZONE, contains_pattern, db
@@ -117,38 +116,31 @@ def who(entries: list[AuditEntry]) -> tuple[dict[int, User], dict[int, Organisat
 def as_csv(agency: Organisation, q: Query) -> str:
     entries = list(db.session.scalars(search_stmt(agency, q).limit(MAX_EXPORT)))
     users, orgs = who(entries)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "at",
-            "actor",
-            "organisation",
-            "action",
-            "action_label",
-            "object_type",
-            "object_id",
-            "ip",
-            "details",
-        ]
-    )
+    header = [
+        "at",
+        "actor",
+        "organisation",
+        "action",
+        "action_label",
+        "object_type",
+        "object_id",
+        "ip",
+        "details",
+    ]
+    rows = []
     for e in entries:
         user, org = users.get(e.actor_user_id or 0), orgs.get(e.actor_org_id or 0)
-        writer.writerow(
+        rows.append(
             [
                 e.at.astimezone(LOCAL_ZONE).isoformat(timespec="seconds"),
-                _cell(user.email if user else ""),
-                _cell(org.name if org else ""),
+                user.email if user else "",
+                org.name if org else "",
                 e.action,
                 action_label(e.action),
                 e.object_type,
-                e.object_id or "",
-                e.ip or "",
-                _cell(str(e.details or "")),
+                e.object_id,
+                e.ip,
+                e.details or "",
             ]
         )
-    return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return csvfile.write([header, *rows])

@@ -3,14 +3,13 @@ one GROUP BY (the month computed by the database)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 
+from marketplace import csvfile
 from marketplace.db import LOCAL_ZONE, db
 from marketplace.vouchers.models import EntryKind, Voucher, VoucherEntry, VoucherProgramme
 
@@ -60,20 +59,19 @@ def burn(programme: VoucherProgramme) -> list[Month]:
 
 
 def as_csv(programme: VoucherProgramme, months: list[Month]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["programme", "month", "issued_yuan", "redeemed_yuan", "settled_yuan", "returned_yuan"]
+    return csvfile.write(
+        [
+            ["programme", "month", "issued_yuan", "redeemed_yuan", "settled_yuan", "returned_yuan"],
+            *(
+                [
+                    programme.name,
+                    m.month,
+                    *(
+                        csvfile.yuan(v)
+                        for v in (m.issued_fen, m.redeemed_fen, m.settled_fen, m.returned_fen)
+                    ),
+                ]
+                for m in months
+            ),
+        ]
     )
-    for m in months:
-        writer.writerow(
-            [
-                programme.name,
-                m.month,
-                *(
-                    f"{v / 100:.2f}"
-                    for v in (m.issued_fen, m.redeemed_fen, m.settled_fen, m.returned_fen)
-                ),
-            ]
-        )
-    return out.getvalue()

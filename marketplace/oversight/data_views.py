@@ -15,7 +15,7 @@ from marketplace.accounts import grants
 from marketplace.accounts.models import GrantScope, OrgKind
 from marketplace.db import local_today
 from marketplace.errors import DomainError, NotFound
-from marketplace.forms import attach_error, choices
+from marketplace.forms import FIRST_YEAR, LAST_YEAR, attach_error, choices
 from marketplace.orders import services as orders
 from marketplace.oversight import granted, kpi
 from marketplace.oversight.forms import GrantForm, KpiDecisionForm, KpiForm
@@ -31,9 +31,12 @@ INVALID = 422
 
 def _month(text: str) -> date:
     try:
-        return date.fromisoformat(f"{text.strip()}-01")
+        month = date.fromisoformat(f"{text.strip()}-01")
     except ValueError:
         raise DomainError(_("Enter the month as YYYY-MM, e.g. 2026-10."), field="month") from None
+    if not FIRST_YEAR <= month.year <= LAST_YEAR:
+        raise DomainError(_("Choose a date from 2000 to 2100."), field="month")
+    return month
 
 
 @bp.route("/order-lines/<id:line_id>/kpi", methods=["GET", "POST"])

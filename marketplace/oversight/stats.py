@@ -10,8 +10,6 @@ vouchers paid for.
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, func, literal, select
 
+from marketplace import csvfile
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db
 from marketplace.diagnosis.models import Diagnosis
@@ -434,14 +433,16 @@ def every_section(agency: Organisation, f: Filters) -> dict[str, Table]:
 
 def as_csv(table: Table) -> str:
     """The table as CSV; amounts in yuan (columns ``*_fen`` become ``*_yuan``)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        c.removesuffix("_fen") + "_yuan" if c.endswith("_fen") else c for c in table.columns
+    header = [c.removesuffix("_fen") + "_yuan" if c.endswith("_fen") else c for c in table.columns]
+    return csvfile.write(
+        [
+            header,
+            *(
+                [
+                    csvfile.yuan(v) if c.endswith("_fen") and isinstance(v, int) else v
+                    for c, v in zip(table.columns, row, strict=True)
+                ]
+                for row in table.rows
+            ),
+        ]
     )
-    for row in table.rows:
-        writer.writerow(
-            f"{v / 100:.2f}" if c.endswith("_fen") and isinstance(v, int) else v
-            for c, v in zip(table.columns, row, strict=True)
-        )
-    return out.getvalue()

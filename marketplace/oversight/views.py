@@ -260,10 +260,6 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
     if form.since.data and form.until.data and form.since.data > form.until.data:
         form.until.errors = [_("The period must end after it starts.")]
         return form, None, names
-    for field in (form.since, form.until):
-        if field.data and not 2000 <= field.data.year <= 2100:
-            field.errors = [_("Choose a date from 2000 to 2100.")]
-            return form, None, names
     return (
         form,
         stats.Filters(
@@ -397,10 +393,11 @@ def dashboard_page() -> ResponseReturnValue:
 @bp.get("/agency/dashboard/<section>.csv")
 @requires(OrgKind.AGENCY)
 def dashboard_csv(section: str) -> ResponseReturnValue:
-    compute = stats.SECTIONS.get(section)
-    _form, filters, _names = _stats_filters()
-    if compute is None or filters is None:
+    if section not in stats.SECTIONS:
         raise NotFound(_("Not found."))
+    _form, filters, _names = _stats_filters()
+    if filters is None:  # the page says what is wrong with the filters
+        return redirect(url_for("oversight.dashboard_page") + "?" + request.query_string.decode())
     _at, tables = stats.cached_sections(
         current_user.org, filters, current_app.config["STATS_CACHE_SECONDS"]
     )

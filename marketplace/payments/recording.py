@@ -10,12 +10,13 @@ from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
-from marketplace.db import db, utcnow
+from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError
 from marketplace.payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod
 from marketplace.security import Actor
 
 
+@atomic
 def record_payment(
     invoice: Invoice,
     amount_fen: int,

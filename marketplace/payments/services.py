@@ -109,6 +109,7 @@ def bill(
     return invoice
 
 
+@atomic
 def finalise(invoice: Invoice, actor: Actor) -> None:
     sequence = _next_number(invoice.provider_id)
     moved = db.session.execute(
@@ -378,6 +379,7 @@ def cancel_line(order_line_id: int, reason: str, actor: Actor) -> int:
     return refunded
 
 
+@atomic
 def refund(payment: Payment, amount_fen: int, reason: str, actor: Actor) -> int:
     """Give back part of a payment, never more than was paid (the database holds it too).
     A Stripe refund is queued with its idempotency key and sent by ``send_refunds`` once this

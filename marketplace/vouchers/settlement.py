@@ -8,8 +8,6 @@ ledger record ``settle``.
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 
@@ -17,11 +15,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit
+from marketplace import audit, csvfile
 from marketplace.accounts.models import Organisation
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.money import yuan_text
 from marketplace.security import Actor
 from marketplace.vouchers.ledger import ledger_entry
 from marketplace.vouchers.models import (
@@ -87,7 +84,7 @@ def draw_up(programme: VoucherProgramme, provider_id: int, actor: Actor) -> Sett
     )
     db.session.add(settlement)
     db.session.flush()
-    settlement.number = f"JS{utcnow():%Y%m%d}-{settlement.id:05d}"
+    settlement.number = f"JS{local_today():%Y%m%d}-{settlement.id:05d}"
     db.session.execute(
         update(Reservation)
         .where(
@@ -233,57 +230,33 @@ def settlement_for(org: Organisation, settlement_id: int) -> Settlement:
     return settlement
 
 
-def _cell(value: object) -> str:
-    """A spreadsheet must not run a name as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def as_csv(settlement: Settlement) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    header = [
+        "settlement",
+        "programme",
+        "provider",
+        "provider_credit_code",
+        "order_line",
+        "enterprise",
+        "enterprise_credit_code",
+        "voucher",
+        "redeemed_at",
+        "amount_yuan",
+    ]
+    rows: list[list[object]] = [
         [
-            "settlement",
-            "programme",
-            "provider",
-            "provider_credit_code",
-            "order_line",
-            "enterprise",
-            "enterprise_credit_code",
-            "voucher",
-            "redeemed_at",
-            "amount_yuan",
+            settlement.number,
+            settlement.programme.name,
+            settlement.provider.name,
+            settlement.provider.credit_code,
+            r.order_line_id,
+            r.enterprise.name,
+            r.enterprise.credit_code,
+            r.voucher.code,
+            r.redeemed_at.isoformat() if r.redeemed_at else "",
+            csvfile.yuan(r.amount_fen),
         ]
-    )
-    for r in settlement.reservations:
-        writer.writerow(
-            _cell(value)
-            for value in [
-                settlement.number,
-                settlement.programme.name,
-                settlement.provider.name,
-                settlement.provider.credit_code,
-                r.order_line_id,
-                r.enterprise.name,
-                r.enterprise.credit_code,
-                r.voucher.code,
-                r.redeemed_at.isoformat() if r.redeemed_at else "",
-                yuan_text(r.amount_fen),
-            ]
-        )
-    writer.writerow(
-        [
-            "total",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            yuan_text(settlement.total_fen),
-        ]
-    )
-    return out.getvalue()
+        for r in settlement.reservations
+    ]
+    total = ["total", "", "", "", "", "", "", "", "", csvfile.yuan(settlement.total_fen)]
+    return csvfile.write([header, *rows, total])

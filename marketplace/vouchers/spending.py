@@ -341,6 +341,7 @@ def _unreserve(reservation: Reservation, actor: Actor, note: str) -> int:
     return reservation.amount_fen
 
 
+@atomic
 def pay_success_fee(claim: LineClaim, line_id: int, enterprise_id: int, actor: Actor) -> int:
     """A met contract's success fee: the vouchers' share (where a programme covers success
     fees) is reserved and, the result being verified, redeemed at once. Returns the share."""
@@ -373,6 +374,7 @@ def release_line(line_id: int, actor: Actor, note: str = "") -> int:
     return released
 
 
+@atomic
 def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: bool = False) -> int:
     """Acceptance (验收): what the line had reserved is spent. Risk checks may hold it for
     review before it can be settled to the provider."""
@@ -415,6 +417,7 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
     return redeemed
 
 
+@atomic
 def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
     """After a programme's redeem-by date: release unredeemed reservations, then expire what
     is left of each voucher. Returns (vouchers expired, fen released). Run daily."""

@@ -276,6 +276,36 @@ def test_start_from_a_curated_bundle(app, client, dbs, market):
     assert {i.package_id for i in b.items} == {market["gateway"].id, extra.id}
 
 
+def test_a_curated_bundle_too_big_to_copy_leaves_no_half_bundle(app, client, dbs, market):
+    """Copying a curated bundle of 13 packages makes the bundle, adds 12, then refuses the
+    13th. The view answers the error with a redirect, which commits: the service's savepoint
+    (@atomic) must have undone the bundle and its items."""
+    from marketplace.accounts.models import User
+    from marketplace.orders.bundles import MAX_ITEMS
+
+    owner = dbs.scalar(select(User).where(User.email == "p@bun.cn"))
+    interface = [("consumes", "mqtt", "device_telemetry")]
+    more = [
+        publish(app, dbs, market["provider"], owner, interface, [ONE_TIME], title=f"加装包 {n}")
+        for n in range(MAX_ITEMS - 6)
+    ]
+    packages = [market[k] for k in ("gateway", "board", "pm", "bridge", "mes", "gateway2")]
+    _small, integrator, extra = curated_bundle(app, dbs, market, "小套餐", 0, "big")
+    i_owner = dbs.scalar(select(User).where(User.email == "ibig@bun.cn"))
+    ids = [p.id for p in [*packages, *more, extra]]
+    assert len(ids) == MAX_ITEMS + 1
+    fields = catalog.BundleFields("全家桶", "", "machining", "small", 0, ids)
+    with services(app, dbs):
+        big = catalog.create_bundle(integrator, fields, Actor(i_owner.id, integrator.id, None))
+    client.login("e@bun.cn")
+    response = client.form(f"/my-bundles/from-curated/{big.id}", follow_redirects=True)
+    assert response.request.path == "/my-bundles"
+    assert "一个组合方案最多包含 12 个转型包" in response.get_data(as_text=True)
+    dbs.expire_all()
+    assert bundle_of(dbs, market["org"]) is None
+    assert dbs.scalar(select(func.count(BundleItem.id))) == 0
+
+
 def test_a_package_that_left_the_catalogue_is_marked(app, client, dbs, market):
     from marketplace.pool.models import PoolMembership, PoolStatus
 

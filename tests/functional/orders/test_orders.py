@@ -1,13 +1,16 @@
 """Checkout and the order line's state machine, from both sides."""
 
 import random
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from marketplace import db as database
 from marketplace.db import utcnow
 from marketplace.orders import bundles as bundle_service
+from marketplace.orders import services as orders
 from marketplace.orders.models import (
     LINE_MACHINE,
     LineEvent,
@@ -16,11 +19,13 @@ from marketplace.orders.models import (
     Order,
     OrderLine,
 )
+from marketplace.payments.models import Invoice
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.statemachine import IllegalTransition
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
+    SUBSCRIPTION,
     agency_with_official,
     membership,
     provider_with_owner,
@@ -312,3 +317,42 @@ def test_the_provider_dashboard_counts_waiting_lines(client, dbs, shop):
     client.form("/logout")
     client.login("a@ord.cn")
     assert "1 个订单行等待您确认" in client.text("/dashboard")
+
+
+@pytest.mark.parametrize(
+    ("accepted", "now", "months"),
+    [
+        # accepted at 23:00 on 6 Nov in Shanghai; at 01:00 on 6 Dec there (still the 5th in
+        # UTC) it is day 30: the second month has begun
+        ("2026-11-06 15:00+00:00", "2026-12-05 17:00+00:00", 2),
+        # a minute before that local midnight: day 29
+        ("2026-11-06 15:00+00:00", "2026-12-05 15:59+00:00", 1),
+        # accepted at 01:00 on 7 Nov in Shanghai (the 6th in UTC): on 6 Dec it is day 29
+        ("2026-11-06 17:00+00:00", "2026-12-06 03:00+00:00", 1),
+    ],
+)
+def test_monthly_billing_counts_the_pilots_days(app, dbs, monkeypatch, accepted, now, months):
+    agency, _ = agency_with_official("o@bil.cn")
+    provider, owner = provider_with_owner("p@bil.cn")
+    membership(dbs, provider, agency)
+    plan = replace(SUBSCRIPTION, billed_monthly=True, term_months=3)
+    package = published_package(app, dbs, provider, owner, plans=(plan,))
+    org = OrganisationFactory()
+    actor = Actor(UserFactory(org=org, email="e@bil.cn").id, org.id, None)
+    with services(app, dbs):
+        bundle = bundle_service.create(org, "按月方案", actor)
+        bundle_service.add(bundle, package.id, None, actor)
+        line = orders.checkout(org, bundle, actor).lines[0]
+        orders.transition(line, LineEvent.ACCEPT, "", Actor(None, None, None), "provider")
+    dbs.execute(
+        update(LineStatusChange)
+        .where(LineStatusChange.line_id == line.id, LineStatusChange.event == "accept")
+        .values(at=datetime.fromisoformat(accepted))
+    )
+    clock = datetime.fromisoformat(now)
+    for module in (database, orders):  # the clock, wherever the billing job may read it
+        monkeypatch.setattr(module, "utcnow", lambda: clock)
+    with services(app, dbs):
+        orders.bill_due_periods(Actor(None, None, "cli"))
+    periods = dbs.scalars(select(Invoice.period).where(Invoice.order_line_id == line.id))
+    assert sorted(periods) == list(range(1, months + 1))

@@ -385,7 +385,7 @@ def test_a_subscription_billed_monthly_is_invoiced_month_by_month(app, dbs, p):
         200_00,
         1_800_00,
     )
-    accepted = utcnow().date()
+    accepted = local_today()
     with services(app, dbs):
         assert orders.bill_due_periods(SYSTEM, today=accepted + timedelta(days=29)) == 0
         assert orders.bill_due_periods(SYSTEM, today=accepted + timedelta(days=30)) == 1

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app
 from flask.globals import app_ctx
 from sqlalchemy import Connection, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -165,6 +166,19 @@ def atomic(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def add_unique(row: Base) -> bool:
+    """Insert ``row`` in a savepoint of its own: ``False`` when a UNIQUE key refuses it (the
+    same form or event twice, perhaps at the same moment), and then only this insert is
+    rolled back. The database decides, so two concurrent requests cannot both get in."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 # Set by the request hook for unsafe methods, and by ``writing()`` in commands and workers.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from marketplace import audit
@@ -14,7 +13,7 @@ from marketplace.catalog.models import (
     Package,
     Review,
 )
-from marketplace.db import db
+from marketplace.db import add_unique, db
 from marketplace.errors import DomainError
 from marketplace.security import Actor
 
@@ -46,12 +45,8 @@ def add_review(
         rating=rating,
         comment=comment.strip(),
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(review)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise DomainError(_l("You have already reviewed this line."), field="rating") from exc
+    if not add_unique(review):
+        raise DomainError(_l("You have already reviewed this line."), field="rating")
     record_rating(package_id, rating)
     audit.record(actor, "review.created", "review", review.id, line_id=line_id, rating=rating)
     return review

@@ -15,13 +15,12 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind
-from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
+from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen, part_of
 from marketplace.orders import bundles
@@ -118,12 +117,8 @@ def _place(
         number=f"pending-{secrets.token_hex(6)}",
         idempotency_key=key or None,
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(order)
-            db.session.flush()
-    except IntegrityError as exc:  # the same key, submitted twice at once
-        raise DomainError(_l("This order is already being placed. Reload the page.")) from exc
+    if not add_unique(order):  # the same key, submitted twice at once
+        raise DomainError(_l("This order is already being placed. Reload the page."))
     order.number = f"ZX{local_today():%Y%m%d}-{order.id:06d}"
     placed: dict[int, OrderLine] = {}
     for position, line in enumerate(lines):

@@ -12,12 +12,11 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
-from marketplace.db import atomic, db, local_today, utcnow
+from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.orders import services as orders
@@ -334,11 +333,7 @@ def submit(
         status=MeasurementStatus.SUBMITTED,
         submitted_by_id=actor.user_id,
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(measurement)
-            db.session.flush()
-    except IntegrityError:  # the same id sent twice at once: the first one stands
+    if not add_unique(measurement):  # the same id sent twice at once: the first one stands
         existing = db.session.scalar(
             select(Measurement).where(
                 Measurement.contract_id == contract.id, Measurement.external_id == external_id
@@ -346,7 +341,7 @@ def submit(
         )
         if existing is not None and _same(existing, reading, value):
             return existing, False
-        raise Conflict(_l("A measurement with this id was stored with other figures.")) from None
+        raise Conflict(_l("A measurement with this id was stored with other figures."))
     audit.record(actor, "measurement.submitted", "contract", contract.id, id=measurement.id)
     return measurement, True
 

@@ -18,12 +18,11 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Float, case, cast, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import Review
-from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
+from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.orders.models import OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
@@ -146,12 +145,9 @@ def open_round(
                 provider_id=m.provider_id, assessor_id=assessor.id if assessor else None
             )
         )
-    try:  # one open round per agency (unique index): a second official opening at once fails
-        with db.session.begin_nested():
-            db.session.add(rnd)
-            db.session.flush()
-    except IntegrityError:
-        raise DomainError(_l("Close the open round before opening another.")) from None
+    # one open round per agency (unique index): a second official opening at once fails
+    if not add_unique(rnd):
+        raise DomainError(_l("Close the open round before opening another."))
     audit.record(
         actor,
         "evaluation.opened",

@@ -9,10 +9,9 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit, notifications
-from marketplace.db import atomic, db, local_today, utcnow
+from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.orders.models import LineStatus, OrderLine
 from marketplace.oversight.models import KpiReport, KpiStatus
@@ -69,14 +68,8 @@ def report(line: OrderLine, figures: Figures, actor: Actor) -> KpiReport:
         reported_by_user_id=actor.user_id,
         confirmed_at=utcnow() if by_enterprise else None,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(kpi)
-            db.session.flush()
-    except IntegrityError:
-        raise DomainError(
-            _l("This month of this line is already reported."), field="month"
-        ) from None
+    if not add_unique(kpi):
+        raise DomainError(_l("This month of this line is already reported."), field="month")
     if not by_enterprise:
         notifications.notify(
             enterprise_id,

@@ -7,10 +7,9 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError
 from marketplace.payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod
 from marketplace.security import Actor
@@ -58,14 +57,10 @@ def record_payment(
         received_on=received_on,
         recorded_by_id=actor.user_id,
     )
-    try:  # added inside a savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(payment)
-            db.session.flush()
-    except IntegrityError:
+    if not add_unique(payment):
         raise DomainError(
             _l("A transfer with this reference is already recorded."), field="reference"
-        ) from None
+        )
     db.session.refresh(invoice)
     audit.record(
         actor,

@@ -11,12 +11,11 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.payments.gateways import gateway_for
@@ -52,13 +51,9 @@ def _next_number(provider_id: int) -> int:
         ).scalar()
         if taken is not None:
             return int(taken)
-        try:
-            with db.session.begin_nested():
-                db.session.add(InvoiceSequence(provider_id=provider_id, last_number=1))
-                db.session.flush()
+        if add_unique(InvoiceSequence(provider_id=provider_id, last_number=1)):
             return 1
-        except IntegrityError:  # another transaction created the row first: take the next
-            continue
+        # another transaction created the row first: take the next number
     raise DomainError(_l("Numbering is busy. Try again."))
 
 
@@ -98,12 +93,8 @@ def bill(
         paid_fen=0,
         period=period,
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(invoice)
-            db.session.flush()
-    except IntegrityError:
-        raise DomainError(_l("This line has been invoiced already.")) from None
+    if not add_unique(invoice):
+        raise DomainError(_l("This line has been invoiced already."))
     audit.record(actor, "invoice.created", "invoice", invoice.id, amount_fen=amount)
     finalise(invoice, actor)
     return invoice
@@ -328,14 +319,10 @@ def record_payout(provider_id: int, amount_fen: int, reference: str, actor: Acto
         reference=reference[:100],
         recorded_by_id=actor.user_id,
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(payout)
-            db.session.flush()
-    except IntegrityError:
+    if not add_unique(payout):
         raise DomainError(
             _l("A transfer with this reference is already recorded."), field="reference"
-        ) from None
+        )
     audit.record(actor, "payout.recorded", "organisation", provider_id, amount_fen=amount_fen)
     return payout
 

@@ -19,10 +19,9 @@ import stripe
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError
 from marketplace.payments.models import (
     Invoice,
@@ -134,11 +133,7 @@ HANDLED = {
 @atomic
 def handle(event: Any) -> str:
     """Apply one verified event once. Returns what happened, for the log and the tests."""
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(WebhookEvent(event_id=event.id, type=event.type))
-            db.session.flush()
-    except IntegrityError:
+    if not add_unique(WebhookEvent(event_id=event.id, type=event.type)):
         return "duplicate"
     if event.type not in HANDLED:
         return "ignored"
@@ -211,13 +206,8 @@ def _owe_provider(provider_id: int, amount_fen: int) -> None:
     )
     if grown.rowcount == 1:  # type: ignore[attr-defined]
         return
-    try:
-        with db.session.begin_nested():
-            db.session.add(
-                ProviderBalance(provider_id=provider_id, collected_fen=amount_fen, paid_out_fen=0)
-            )
-            db.session.flush()
-    except IntegrityError:  # created meanwhile by another payment
+    balance = ProviderBalance(provider_id=provider_id, collected_fen=amount_fen, paid_out_fen=0)
+    if not add_unique(balance):  # created meanwhile by another payment
         _owe_provider(provider_id, amount_fen)
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
-from marketplace.db import UTCDateTime, atomic, db, local_today, utcnow
+from marketplace.db import UTCDateTime, add_unique, atomic, db, local_today, utcnow
 from marketplace.diagnosis import services as diagnosis
 from marketplace.errors import DomainError
 from marketplace.money import format_fen
@@ -162,17 +162,12 @@ def _claim_run(
     existing = db.session.scalar(select(IssueRun).where(IssueRun.key == key))
     if existing is None:
         run = IssueRun(programme_id=programme.id, key=key, kind=kind, created_by_id=actor.user_id)
-        try:  # added inside the savepoint: a failed INSERT rolls back only that
-            with db.session.begin_nested():
-                db.session.add(run)
-                db.session.flush()
+        if add_unique(run):
             return run, False
-        except IntegrityError:  # the same form, submitted twice at once: the first one won
-            existing = db.session.scalar(select(IssueRun).where(IssueRun.key == key))
-            if existing is None:
-                raise DomainError(
-                    _l("This form is already being processed. Reload the page.")
-                ) from None
+        # the same form, submitted twice at once: the first one won
+        existing = db.session.scalar(select(IssueRun).where(IssueRun.key == key))
+        if existing is None:
+            raise DomainError(_l("This form is already being processed. Reload the page."))
     if existing.programme_id != programme.id or existing.kind != kind:
         raise DomainError(_l("This form has expired. Reload the page and try again."))
     return existing, True
@@ -504,12 +499,8 @@ def apply_for(
         status=ApplicationStatus.PENDING,
         note=note.strip()[:1000],
     )
-    try:  # added inside the savepoint: a failed INSERT rolls back only that
-        with db.session.begin_nested():
-            db.session.add(application)
-            db.session.flush()
-    except IntegrityError:
-        raise DomainError(_l("You already applied; the agency is deciding.")) from None
+    if not add_unique(application):
+        raise DomainError(_l("You already applied; the agency is deciding."))
     audit.record(actor, "voucher.applied", "programme", programme.id, application_id=application.id)
     return application
 

@@ -9,9 +9,11 @@ or when it calls a function that breaks the rule (the callee's half-done write s
 
 - A write: ``<…>.session.add/add_all/delete/merge/flush(…)``, ``<…>.session.execute(`` of
   ``insert``/``update``/``delete``, or a call to a function of the package that writes.
-- Not a half-done write (the rule's two exceptions):
+- Not a half-done write (the rule's three exceptions):
   - a conditional update whose row count guards the raise (``moved = …execute(update(…)
     .where(… status == before)); if moved.rowcount != 1: raise``): it changed nothing;
+  - a write whose result an ``if`` tests, raising in its body (``if not add_unique(row):
+    raise``): the write reports it changed nothing;
   - a write inside ``with …begin_nested():`` when the raise is in an ``except`` of the ``try``
     around it: the savepoint rolled the write back.
 
@@ -219,6 +221,7 @@ class Write:
     claim: str | None  # ``moved`` in ``moved = db.session.execute(update(…))``
     savepoint: ast.Try | None
     branches: dict[int, str]
+    tested_by: tuple[int, str] | None  # an ``if`` testing this write's result, and its branch
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,7 @@ def _walk(
                         claim,
                         _in_savepoint(node, parents),
                         _branches(node, parents),
+                        _tested_by(node, parents),
                     )
                 )
             if callee in raisers:
@@ -259,6 +263,19 @@ def _walk(
             if _name(exc) in package.errors:
                 raises.append(_raise(node, f"raises {_name(exc)}", parents))
     return writes, raises
+
+
+def _tested_by(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> tuple[int, str] | None:
+    """``(if, branch)`` when an ``if`` tests this write's result directly: the branch taken
+    when the write reports it did nothing (``if not add_unique(row):`` → its body)."""
+    below, negated = node, False
+    for up in _ancestors(node, parents):
+        if isinstance(up, ast.If) and below is up.test:
+            return id(up), "body" if negated else "else"
+        if not (isinstance(up, ast.UnaryOp) and isinstance(up.op, ast.Not)):
+            return None
+        below, negated = up, not negated
+    return None
 
 
 def _raise(node: ast.AST, what: str, parents: dict[ast.AST, ast.AST]) -> Raise:
@@ -287,6 +304,11 @@ def _half_done(write: Write, raised: Raise) -> bool:
         return False  # one branch of an ``if`` writes, the other raises
     if write.claim is not None and write.claim in raised.guards:
         return False  # the conditional update changed nothing
+    if (
+        write.tested_by is not None
+        and raised.branches.get(write.tested_by[0]) == write.tested_by[1]
+    ):
+        return False  # ``if not add_unique(row): raise``: the refused write left nothing
     return not (write.savepoint is not None and id(write.savepoint) in raised.handler_of)
 
 
@@ -413,6 +435,26 @@ def savepointed(x):
         raise DomainError("taken") from None
 
 
+def inserted_once(x):
+    if not add_unique(x):
+        raise DomainError("taken")
+
+
+def inserted_then_refused(x):
+    if add_unique(x):
+        raise DomainError("kept the row, then refused")
+
+
+def add_unique(x):
+    try:
+        with db.session.begin_nested():
+            db.session.add(x)
+            db.session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 def either(x):
     if x:
         db.session.add(x)
@@ -448,6 +490,7 @@ def calls_exposed(x):
 def test_the_rule_on_a_sample() -> None:
     assert set(violations(parse([("sample", SAMPLE, True)]))) == {
         "sample.half",
+        "sample.inserted_then_refused",
         "sample.writes_then_calls",
         "sample._exposed",
         "sample.calls_exposed",

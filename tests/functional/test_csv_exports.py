@@ -26,9 +26,7 @@ NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 def hostile(app, dbs, monkeypatch):
     """A pilot whose programme and organisations carry formula names, with a voucher spent,
     settled to the provider, and the audit trail of it all."""
-    from marketplace.vouchers import services as vouchers
-
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     p = pilot(app, dbs, tag="csv")
     p.enterprise.name, p.provider.name, p.agency.name = ENTERPRISE, PROVIDER, AGENCY
     dbs.commit()

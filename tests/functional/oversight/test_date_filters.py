@@ -82,10 +82,9 @@ def test_every_date_field_of_every_form_refuses_the_calendars_ends(app):
 
 def test_a_kpi_month_at_the_calendars_ends_is_refused(client, dbs, p, app, monkeypatch):
     from marketplace.oversight.models import KpiReport
-    from marketplace.vouchers import services as vouchers
     from tests.functional.vouchers.test_vouchers import accepted_order
 
-    monkeypatch.setattr(vouchers, "FAST_DELIVERY_SHARE", 0)
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     line = accepted_order(app, dbs, p)
     client.login(p.provider_owner.email)
     for month in ("0001-01", "1999-12"):

@@ -296,7 +296,9 @@ def test_a_curated_bundle_too_big_to_copy_leaves_no_half_bundle(app, client, dbs
     assert len(ids) == MAX_ITEMS + 1
     fields = curated_bundles.BundleFields("全家桶", "", "machining", "small", 0, ids)
     with services(app, dbs):
-        big = curated_bundles.create_bundle(integrator, fields, Actor(i_owner.id, integrator.id, None))
+        big = curated_bundles.create_bundle(
+            integrator, fields, Actor(i_owner.id, integrator.id, None)
+        )
     client.login("e@bun.cn")
     response = client.form(f"/my-bundles/from-curated/{big.id}", follow_redirects=True)
     assert response.request.path == "/my-bundles"

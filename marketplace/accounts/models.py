@@ -217,6 +217,17 @@ class Organisation(Base):
         return self.kind is OrgKind.ENTERPRISE
 
     @property
+    def jurisdiction(self) -> str | None:
+        """An agency's administrative division: its region, or else the division of the
+        authority that registered it (characters 3–8 of its unified social credit code)."""
+        if self.kind is not OrgKind.AGENCY:
+            return None
+        if self.region_code:
+            return self.region_code
+        code = self.credit_code or ""
+        return code[2:8] if len(code) == 18 and code[2:8].isdigit() else None
+
+    @property
     def is_provider(self) -> bool:
         return self.kind is OrgKind.PROVIDER
 

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, request
 from flask_limiter import RateLimitExceeded
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 from werkzeug.exceptions import HTTPException
 
 from marketplace.accounts import api_tokens
@@ -311,7 +312,7 @@ def page_limit() -> int:
 
 
 def paginate(
-    stmt: Select[Any], key: ColumnElement[int], newest_first: bool = True
+    stmt: Select[Any], key: InstrumentedAttribute[int], newest_first: bool = True
 ) -> tuple[list[Any], str | None]:
     """A page of ``stmt`` ordered by ``key``, after the cursor; and the next cursor."""
     limit = page_limit()
@@ -325,7 +326,7 @@ def paginate(
     return rows, encode_cursor(_key_of(rows[-1], key)) if more and rows else None
 
 
-def _key_of(row: Any, key: ColumnElement[int]) -> int:
+def _key_of(row: Any, key: InstrumentedAttribute[int]) -> int:
     return int(getattr(row, str(key.key)))
 
 

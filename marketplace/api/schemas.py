@@ -101,6 +101,32 @@ class PackageDetail(Package):
     enterprise_provides: str
 
 
+class Programme(Schema):
+    """A voucher programme's public figures, the same as on /transparency (sums of the voucher
+    ledger: issued counts revoked vouchers too, redeemed counts clawed-back redemptions too)."""
+
+    id: int
+    name: str
+    agency: Ref
+    mode: Literal["open", "integrator"]
+    status: Literal["open", "closed"]
+    budget_fen: int
+    issued_fen: int = Field(description="Every voucher issued, at face value.")
+    revoked_fen: int = Field(description="Vouchers taken back unused: back in the budget.")
+    redeemed_fen: int = Field(description="Spent at acceptance of delivery (验收).")
+    settled_fen: int = Field(description="Paid out to providers.")
+    clawed_back_fen: int = Field(description="Redemptions found not genuine.")
+    expired_fen: int
+    available_fen: int = Field(description="What holders may still spend.")
+
+
+class ProgrammeList(Schema):
+    items: list[Programme]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
 class PackageList(Schema):
     items: list[Package]
     next_cursor: str | None = Field(

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, request
 from sqlalchemy import exists, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import ApiScope, OrgKind
@@ -35,7 +35,8 @@ from marketplace.orders.models import LINE_MACHINE, LineEvent, Order, OrderLine
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement, OutcomeContract
 from marketplace.payments.models import Invoice
-from marketplace.vouchers.models import Voucher
+from marketplace.vouchers import figures
+from marketplace.vouchers.models import ProgrammeStatus, Voucher, VoucherProgramme
 
 PAGING = {
     "limit": ("integer", "Items per page, 1–100 (default 20)."),
@@ -202,6 +203,65 @@ def package(package_id: int) -> Any:
     return json_response(_package(version, detail=True))
 
 
+# Voucher programmes (public): the same figures as /transparency
+
+
+def _programme(p: VoucherProgramme, f: figures.Figures) -> s.Programme:
+    return s.Programme(
+        id=p.id,
+        name=p.name,
+        agency=_ref(p.agency),
+        mode=p.mode.value,
+        status=p.status.value,  # type: ignore[arg-type]
+        budget_fen=f.budget_fen,
+        issued_fen=f.issued_fen,
+        revoked_fen=f.revoked_fen,
+        redeemed_fen=f.redeemed_fen,
+        settled_fen=f.settled_fen,
+        clawed_back_fen=f.clawed_back_fen,
+        expired_fen=f.expired_fen,
+        available_fen=f.available_fen,
+    )
+
+
+def _public_programmes() -> Any:
+    return (
+        select(VoucherProgramme)
+        .where(VoucherProgramme.status != ProgrammeStatus.DRAFT)
+        .options(joinedload(VoucherProgramme.agency))
+    )
+
+
+@endpoint(
+    "/programmes",
+    path="/programmes",
+    summary="Voucher programmes and their money, as on the transparency page",
+    response=s.ProgrammeList,
+    query=PAGING,
+    errors=(422,),
+)
+def programmes() -> Any:
+    rows, cursor = paginate(_public_programmes(), VoucherProgramme.id, newest_first=False)
+    money = figures.of_programmes(rows)
+    return json_response(
+        s.ProgrammeList(items=[_programme(p, money[p.id]) for p in rows], next_cursor=cursor)
+    )
+
+
+@endpoint(
+    "/programmes/<any_id:programme_id>",
+    path="/programmes/{programme_id}",
+    summary="One voucher programme and its money",
+    response=s.Programme,
+    errors=(404,),
+)
+def programme(programme_id: int) -> Any:
+    found = db.session.scalar(_public_programmes().where(VoucherProgramme.id == programme_id))
+    if found is None:
+        raise NotFound("no such programme")
+    return json_response(_programme(found, figures.of(found)))
+
+
 # Orders
 
 
@@ -276,7 +336,7 @@ def order_list() -> Any:
         stmt = stmt.where(
             exists().where(OrderLine.order_id == Order.id, OrderLine.provider_id == me.id)
         )
-    rows, cursor = paginate(stmt, Order.id)  # type: ignore[arg-type]
+    rows, cursor = paginate(stmt, Order.id)
     return json_response(s.OrderList(items=[_order(o) for o in rows], next_cursor=cursor))
 
 
@@ -365,7 +425,7 @@ def _measurement(m: Measurement) -> s.Measurement:
 )
 def contract_list() -> Any:
     stmt = _of_my_side(OutcomeContract, "Contracts")
-    rows, cursor = paginate(stmt, OutcomeContract.id)  # type: ignore[arg-type]
+    rows, cursor = paginate(stmt, OutcomeContract.id)
     return json_response(s.ContractList(items=[_contract(c) for c in rows], next_cursor=cursor))
 
 
@@ -393,7 +453,7 @@ def contract(contract_id: int) -> Any:
 def measurement_list(contract_id: int) -> Any:
     c = outcomes.contract_for(org(), contract_id)
     stmt = select(Measurement).where(Measurement.contract_id == c.id)
-    rows, cursor = paginate(stmt, Measurement.id)  # type: ignore[arg-type]
+    rows, cursor = paginate(stmt, Measurement.id)
     return json_response(
         s.MeasurementList(items=[_measurement(m) for m in rows], next_cursor=cursor)
     )
@@ -473,7 +533,7 @@ def _invoice(i: Invoice) -> s.Invoice:
 )
 def invoice_list() -> Any:
     stmt = _of_my_side(Invoice, "Invoices")
-    rows, cursor = paginate(stmt, Invoice.id)  # type: ignore[arg-type]
+    rows, cursor = paginate(stmt, Invoice.id)
     return json_response(s.InvoiceList(items=[_invoice(i) for i in rows], next_cursor=cursor))
 
 
@@ -491,7 +551,7 @@ def voucher_list() -> Any:
     if me.kind is not OrgKind.ENTERPRISE:
         raise ApiError(403, "Vouchers are held by enterprises.")
     stmt = select(Voucher).where(Voucher.enterprise_id == me.id)
-    rows, cursor = paginate(stmt, Voucher.id)  # type: ignore[arg-type]
+    rows, cursor = paginate(stmt, Voucher.id)
     items = [
         s.Voucher(
             code=v.code,

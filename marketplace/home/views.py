@@ -23,7 +23,7 @@ from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
 from marketplace.security import public, requires
-from marketplace.vouchers import issuing, programmes, risk
+from marketplace.vouchers import figures, issuing, programmes, risk
 
 bp = Blueprint("home", __name__)
 
@@ -55,7 +55,8 @@ def dashboard() -> ResponseReturnValue:
     elif org.kind is OrgKind.AGENCY:
         context["pending"] = pool.count_in(org, PoolStatus.APPLIED)
         context["admitted"] = pool.count_in(org, PoolStatus.ADMITTED)
-        context["programmes"] = programmes.programmes_of(org)
+        context["programmes"] = shown = programmes.programmes_of(org)[:4]
+        context["figures"] = figures.of_programmes(shown)
         context["applications"] = issuing.count_pending_applications(org)
         context["held"] = len(risk.open_flags(org))
         context["alerts"] = concentration.active_alerts(org.id)

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, case, func, select
 
 from marketplace import csvfile
 from marketplace.db import LOCAL_ZONE, db
+from marketplace.vouchers import figures
 from marketplace.vouchers.models import EntryKind, Voucher, VoucherEntry, VoucherProgramme
 
 
@@ -58,7 +59,9 @@ def burn(programme: VoucherProgramme) -> list[Month]:
     return [Month(str(m), int(i), int(r), int(s), int(x)) for m, i, r, s, x in rows]
 
 
-def as_csv(programme: VoucherProgramme, months: list[Month]) -> str:
+def as_csv(programme: VoucherProgramme, months: list[Month], total: figures.Figures) -> str:
+    """The months, then the programme's figures as the total row (the months add up to it:
+    both are sums of the same ledger entries)."""
     return csvfile.write(
         [
             ["programme", "month", "issued_yuan", "redeemed_yuan", "settled_yuan", "returned_yuan"],
@@ -73,5 +76,18 @@ def as_csv(programme: VoucherProgramme, months: list[Month]) -> str:
                 ]
                 for m in months
             ),
+            [
+                programme.name,
+                "total",
+                *(
+                    csvfile.yuan(v)
+                    for v in (
+                        total.issued_fen,
+                        total.redeemed_fen,
+                        total.settled_fen,
+                        total.returned_fen,
+                    )
+                ),
+            ],
         ]
     )

@@ -33,6 +33,7 @@ from marketplace.orders.models import (
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight.dashboard import month_of
 from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.vouchers import figures
 from marketplace.vouchers.models import (
     EntryKind,
     Reservation,
@@ -110,8 +111,13 @@ def _provider_column() -> Any:
     return OrderLine.provider_id
 
 
-def _by_enterprise(f: Filters) -> list[ColumnElement[bool]]:
+def _by_enterprise(agency: Organisation, f: Filters) -> list[ColumnElement[bool]]:
+    """Conditions on the ordering enterprise: in the agency's jurisdiction (a city's agency
+    sees its city's enterprises, not another pilot's customers of the same providers), and
+    the filters."""
     conditions: list[ColumnElement[bool]] = []
+    if agency.jurisdiction:
+        conditions.append(Organisation.region_code.startswith(_prefix(agency.jurisdiction)))
     if f.industry:
         conditions.append(Organisation.industry_code == f.industry)
     if f.region:
@@ -120,14 +126,15 @@ def _by_enterprise(f: Filters) -> list[ColumnElement[bool]]:
 
 
 def scoped(stmt: Any, agency: Organisation, f: Filters) -> Any:
-    """``stmt`` (whose FROM has ``order_lines``) narrowed to the lines in scope; joined to the
-    ordering enterprise only when an industry or region is asked for."""
+    """``stmt`` (whose FROM has ``order_lines``) narrowed to the lines in scope: placed by
+    enterprises of the agency's jurisdiction, and within the filters."""
     stmt = stmt.where(*line_conditions(agency, f))
-    if f.industry or f.region:
+    by_enterprise = _by_enterprise(agency, f)
+    if by_enterprise:
         stmt = (
             stmt.join(Order, Order.id == OrderLine.order_id)
             .join(Organisation, Organisation.id == Order.enterprise_id)
-            .where(*_by_enterprise(f))
+            .where(*by_enterprise)
         )
     return stmt
 
@@ -146,25 +153,30 @@ def _category() -> ColumnElement[str]:
 
 
 def money(agency: Organisation, f: Filters) -> Table:
-    """Each programme's budget and where it stands now."""
-    stmt = (
-        select(
-            VoucherProgramme.name,
-            VoucherProgramme.budget_fen,
-            func.coalesce(func.sum(Voucher.face_value_fen - Voucher.revoked_fen), 0),
-            func.coalesce(func.sum(Voucher.reserved_fen), 0),
-            func.coalesce(func.sum(Voucher.redeemed_fen), 0),
-            func.coalesce(func.sum(Voucher.settled_fen), 0),
+    """Each programme's budget and where it stands now: the programme's figures
+    (``vouchers.figures``), as on its page, the monthly page and /transparency."""
+    found = list(
+        db.session.scalars(
+            select(VoucherProgramme)
+            .where(VoucherProgramme.id.in_(_programmes(agency, f)))
+            .order_by(VoucherProgramme.id)
         )
-        .outerjoin(Voucher, Voucher.programme_id == VoucherProgramme.id)
-        .where(VoucherProgramme.id.in_(_programmes(agency, f)))
-        .group_by(VoucherProgramme.id, VoucherProgramme.name, VoucherProgramme.budget_fen)
-        .order_by(VoucherProgramme.id)
     )
+    money = figures.of_programmes(found)
     return Table(
         "money",
         ["programme", "budget_fen", "issued_fen", "reserved_fen", "redeemed_fen", "settled_fen"],
-        [(name, *(int(v) for v in amounts)) for name, *amounts in db.session.execute(stmt)],
+        [
+            (
+                p.name,
+                money[p.id].budget_fen,
+                money[p.id].issued_fen,
+                money[p.id].reserved_fen,
+                money[p.id].redeemed_fen,
+                money[p.id].settled_fen,
+            )
+            for p in found
+        ],
     )
 
 

@@ -13,7 +13,7 @@ from marketplace.db import db
 from marketplace.oversight import concentration
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
-from marketplace.vouchers import programmes as programme_service
+from marketplace.vouchers import figures
 from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
 
 # Pool decisions shown publicly; applications still pending and rejections stay private.
@@ -23,7 +23,7 @@ PUBLIC_STATUSES = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
 @dataclass
 class ProgrammeFigures:
     programme: VoucherProgramme
-    totals: programme_service.Totals
+    figures: figures.Figures
     market: concentration.Market | None
 
 
@@ -46,15 +46,15 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
         )
         .order_by(VoucherProgramme.id.desc())
     )
-    figures = []
-    for programme in db.session.scalars(stmt):
+    found = list(db.session.scalars(stmt))
+    money = figures.of_programmes(found)
+    shown = []
+    for programme in found:
         overall = [m for m in concentration.markets(programme) if m.category == concentration.ALL]
-        figures.append(
-            ProgrammeFigures(
-                programme, programme_service.totals(programme), overall[0] if overall else None
-            )
+        shown.append(
+            ProgrammeFigures(programme, money[programme.id], overall[0] if overall else None)
         )
-    return figures
+    return shown
 
 
 def rounds(agency: Organisation) -> list[EvaluationRound]:

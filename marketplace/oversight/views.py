@@ -35,7 +35,7 @@ from marketplace.oversight import (
 from marketplace.pool import services as pool
 from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import MAX_ID, current_actor, public, requires
-from marketplace.vouchers import programmes
+from marketplace.vouchers import figures, programmes
 
 bp = Blueprint("oversight", __name__)
 
@@ -72,14 +72,16 @@ def burn_page(programme_id: int) -> ResponseReturnValue:
         _("Voucher money by month"),
         value_text=format_fen,
     )
-    return render("oversight/burn.html", p=p, months=months, chart=chart)
+    return render("oversight/burn.html", p=p, months=months, chart=chart, f=figures.of(p))
 
 
 @bp.get("/agency/programmes/<id:programme_id>/burn.csv")
 @requires(OrgKind.AGENCY)
 def burn_csv(programme_id: int) -> ResponseReturnValue:
     p = programmes.programme_for(current_user.org, programme_id)
-    return csv_download(dashboard.as_csv(p, dashboard.burn(p)), f"programme-{p.id}-by-month.csv")
+    return csv_download(
+        dashboard.as_csv(p, dashboard.burn(p), figures.of(p)), f"programme-{p.id}-by-month.csv"
+    )
 
 
 @bp.get("/agency/modes")

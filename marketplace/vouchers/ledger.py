@@ -16,7 +16,9 @@ from sqlalchemy import ColumnElement, case, func, select, update
 from marketplace.db import db
 from marketplace.money import share_of
 from marketplace.security import Actor
+from marketplace.vouchers import figures
 from marketplace.vouchers.models import (
+    AVAILABLE,
     EntryKind,
     Reservation,
     ReservationStatus,
@@ -78,6 +80,7 @@ def check() -> list[str]:
     problems += _reservations_against_ledger()
     problems += _reservations_against_rules()
     problems += _programmes()
+    problems += _figures()
     problems += _settlements()
     return problems
 
@@ -326,4 +329,54 @@ def _settlements() -> list[str]:
             problems.append(f"settlement {number}: total {total} but its lines add up to {lines}")
         if (status is SettlementStatus.PAID) != (paid == total) or paid not in (0, total):
             problems.append(f"settlement {number}: {status.value} but the ledger settled {paid}")
+    return problems
+
+
+def _figures() -> list[str]:
+    """The figures every page shows (``figures``: sums of ledger entries) against the vouchers'
+    balance columns and the programme's budget counter."""
+    balances = {
+        pid: [int(v) for v in rest]
+        for pid, *rest in db.session.execute(
+            select(
+                Voucher.programme_id,
+                func.sum(Voucher.face_value_fen),
+                func.sum(Voucher.revoked_fen),
+                func.sum(Voucher.expired_fen),
+                func.sum(Voucher.reserved_fen),
+                func.sum(Voucher.redeemed_fen + Voucher.clawed_back_fen),
+                func.sum(Voucher.clawed_back_fen),
+                func.sum(Voucher.settled_fen),
+                func.sum(case((Voucher.status == VoucherStatus.ACTIVE, AVAILABLE), else_=0)),
+            ).group_by(Voucher.programme_id)
+        )
+    }
+    programmes = list(db.session.scalars(select(VoucherProgramme)))
+    names = (
+        "issued",
+        "revoked",
+        "expired",
+        "reserved",
+        "redeemed",
+        "clawed_back",
+        "settled",
+        "available",
+    )
+    found = figures.of_programmes(programmes)
+    problems = []
+    for pid, shown in found.items():
+        held = balances.get(pid, [0] * len(names))
+        for name, column in zip(names, held, strict=True):
+            if getattr(shown, f"{name}_fen") != column:
+                problems.append(
+                    f"programme {pid}: {name} is {getattr(shown, f'{name}_fen')} on its pages"
+                    f" but its vouchers hold {column}"
+                )
+    for programme in programmes:
+        shown = found[programme.id]
+        if programme.issued_fen != shown.issued_fen - shown.revoked_fen:
+            problems.append(
+                f"programme {programme.id}: {shown.left_to_issue_fen} left to issue on its pages"
+                f" but its budget counter leaves {programme.budget_fen - programme.issued_fen}"
+            )
     return problems

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    case,
     func,
     select,
     update,
@@ -25,12 +24,9 @@ from marketplace.money import BASIS_POINTS, format_fen
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
-    AVAILABLE,
     MAX_BUDGET_FEN,
     ProgrammeMode,
     ProgrammeStatus,
-    Reservation,
-    ReservationStatus,
     Voucher,
     VoucherProgramme,
     VoucherStatus,
@@ -379,57 +375,3 @@ def vouchers_of_programme(
         .offset((page - 1) * per_page)
     )
     return list(rows), total
-
-
-@dataclass(frozen=True)
-class Totals:
-    vouchers: int
-    holders: int
-    issued_fen: int
-    reserved_fen: int
-    redeemed_fen: int
-    settled_fen: int
-    expired_fen: int
-    clawed_back_fen: int
-    available_fen: int
-    integration_fen: int  # the part of redeemed money that paid integration fees
-
-
-def totals(programme: VoucherProgramme) -> Totals:
-    row = db.session.execute(
-        select(
-            func.count(Voucher.id),
-            func.count(func.distinct(Voucher.enterprise_id)),
-            func.coalesce(func.sum(Voucher.face_value_fen - Voucher.revoked_fen), 0),
-            func.coalesce(func.sum(Voucher.reserved_fen), 0),
-            func.coalesce(func.sum(Voucher.redeemed_fen), 0),
-            func.coalesce(func.sum(Voucher.settled_fen), 0),
-            func.coalesce(func.sum(Voucher.expired_fen), 0),
-            func.coalesce(func.sum(Voucher.clawed_back_fen), 0),
-            func.coalesce(
-                func.sum(case((Voucher.status == VoucherStatus.ACTIVE, AVAILABLE), else_=0)), 0
-            ),
-        ).where(Voucher.programme_id == programme.id)
-    ).one()
-    integration = db.session.scalar(
-        select(func.coalesce(func.sum(Reservation.amount_fen), 0)).where(
-            Reservation.programme_id == programme.id,
-            Reservation.status == ReservationStatus.REDEEMED,
-            Reservation.is_integration.is_(True),
-        )
-    )
-    n, holders, issued, reserved, redeemed, settled, expired, clawed, available = (
-        int(x) for x in row
-    )
-    return Totals(
-        vouchers=n,
-        holders=holders,
-        issued_fen=issued,
-        reserved_fen=reserved,
-        redeemed_fen=redeemed,
-        settled_fen=settled,
-        expired_fen=expired,
-        clawed_back_fen=clawed,
-        available_fen=available,
-        integration_fen=int(integration or 0),
-    )

@@ -24,7 +24,7 @@ from marketplace.forms import attach_error, choices
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import current_actor, requires
-from marketplace.vouchers import forms, issuing, risk, settlement, spending
+from marketplace.vouchers import figures, forms, issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     IssueRun,
@@ -153,7 +153,7 @@ def programmes() -> ResponseReturnValue:
     return render(
         "vouchers/programmes.html",
         rows=rows,
-        totals={p.id: programme_service.totals(p) for p in rows},
+        figures=figures.of_programmes(rows),
     )
 
 
@@ -202,7 +202,7 @@ def programme(programme_id: int) -> ResponseReturnValue:
         "vouchers/programme.html",
         p=p,
         rules=programme_service.rule_names(p, str(get_locale())),
-        totals=programme_service.totals(p),
+        f=figures.of(p),
         frozen=programme_service.rules_frozen(p),
         applications=issuing.pending_applications(p),
         due=settlement.due_by_provider(p),

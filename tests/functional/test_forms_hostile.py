@@ -315,6 +315,7 @@ def world(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         seed.load()
         db.session.commit()
     yield world_app, engine
+    world_app.extensions["db"].engine.dispose()  # its connections, before the GC finds them
     engine.dispose()
 
 

@@ -112,6 +112,8 @@ EXPECTED = {
     "data.line_kpis": "enterprise,provider",
     "api.packages": "public",
     "api.package": "public",
+    "api.programmes": "public",
+    "api.programme": "public",
     "api.order_list": "token orders:read",
     "api.order": "token orders:read",
     "api.transition": "token orders:write",

@@ -69,12 +69,13 @@ class Pilot:
     def enterprise_actor(self) -> Actor:
         return Actor(self.owner.id, self.enterprise.id, "127.0.0.1")
 
-    def programme(self, **changes: Any) -> VoucherProgramme:
+    def programme(self, open_it: bool = True, **changes: Any) -> VoucherProgramme:
         with services(self.app, self.dbs):
             programme = programmes.create_programme(
                 self.agency, rules(**changes), self.official_actor
             )
-            programmes.open_programme(programme, self.official_actor)
+            if open_it:
+                programmes.open_programme(programme, self.official_actor)
         return programme
 
     def issue_to(self, programme: VoucherProgramme, org: Organisation | None = None) -> Any:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from marketplace.accounts.models import OrgKind
 from marketplace.orders.models import OrderLine
 from marketplace.oversight import stats
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
@@ -81,6 +82,33 @@ def test_figures_on_fixed_data(app, dbs, served):
         ]
         later = stats.Filters(since=p.enterprise.created_at.date() + timedelta(days=2))
         assert stats.lead_times(p.agency, later).rows == [("all", None, None)]
+
+
+def test_an_agency_counts_its_own_jurisdictions_enterprises(app, dbs, served):
+    """A Xiamen enterprise buying from a provider of Shijiazhuang's pool is Xiamen's to count:
+    the Shijiazhuang agency's statistics leave it out (its jurisdiction: the division in its
+    credit code, or its region)."""
+    from marketplace.orders import services as orders
+    from marketplace.security import Actor
+
+    p, _programme = served
+    elsewhere = OrganisationFactory(region_code="350203", industry_code="electronics")
+    buyer = UserFactory(org=elsewhere, email="buyer@xm-stats.cn")
+    with services(app, dbs):
+        orders.checkout(elsewhere, p.bundle(elsewhere, buyer), Actor(buyer.id, elsewhere.id, None))
+    p.agency.region_code = "130100"  # Shijiazhuang; without one, its credit code's division
+    dbs.commit()
+    assert p.agency.jurisdiction == "130100"
+    with services(app, dbs):
+        everything = stats.Filters()
+        regions = dict(stats.enterprises_by(p.agency, everything, "region").rows)
+        assert regions == {p.enterprise.region_code: 1}
+        industries = dict(stats.enterprises_by(p.agency, everything, "industry").rows)
+        assert "electronics" not in industries
+        lines = sum(row[1] for row in stats.orders_by_category(p.agency, everything).rows)
+        assert lines == 1  # the Xiamen order is not counted either
+    registered = OrganisationFactory(kind=OrgKind.AGENCY, region_code=None)
+    assert registered.jurisdiction == registered.credit_code[2:8] == "130102"
 
 
 def test_the_statistics_page_with_filters_in_the_url(client, dbs, served):

@@ -1,7 +1,8 @@
 """Outcome contracts: baseline, measurements, settlement into a success-fee invoice.
 
 The orders domain sits below this one and knows nothing of it; ``connect()`` (called by the
-app factory) asks orders to tell us when an order is placed and when a line moves.
+app factory) asks orders to tell us when an order is placed and when a line moves, and tells
+the vouchers' risk review where to read a flagged order line (``line_records``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from marketplace import audit
-from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
 from marketplace.db import add_unique, atomic, db, local_today, utcnow
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import DomainError
 from marketplace.money import format_fen
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus, Order, OrderLine
-from marketplace.outcomes import fees
+from marketplace.outcomes import access, fees, line_records
 from marketplace.outcomes.models import (
     COUNTED,
     ContractStatus,
@@ -31,17 +31,18 @@ from marketplace.outcomes.models import (
 )
 from marketplace.payments import services as payments
 from marketplace.payments.models import InvoiceKind
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import spending
+from marketplace.vouchers import risk, spending
 
 MAX_VALUE = Decimal("1000000000")
 
 
 def connect() -> None:
-    """Open contracts when outcome lines are ordered; open windows when they are accepted."""
+    """Open contracts when outcome lines are ordered; open windows when they are accepted;
+    show officials deciding a risk flag the line and its evidence."""
     orders.on_placed(open_contracts)
     orders.on_moved(line_moved)
+    risk.describe_lines_with(line_records.line_records)
 
 
 def open_contracts(order: Order, actor: Actor) -> None:
@@ -533,58 +534,9 @@ def settle_due(actor: Actor, today: date | None = None) -> list[OutcomeContract]
 
 # --- reading ------------------------------------------------------------------------------
 
-
-def contracts_for(org: Organisation) -> list[OutcomeContract]:
-    stmt = select(OutcomeContract).order_by(OutcomeContract.id.desc())
-    if org.kind is OrgKind.ENTERPRISE:
-        stmt = stmt.where(OutcomeContract.enterprise_id == org.id)
-    elif org.kind is OrgKind.PROVIDER:
-        stmt = stmt.where(OutcomeContract.provider_id == org.id)
-    elif org.kind is OrgKind.AGENCY:
-        pool = select(PoolMembership.provider_id).where(
-            PoolMembership.agency_id == org.id, PoolMembership.status.in_(OVERSEEN)
-        )
-        stmt = stmt.where(OutcomeContract.provider_id.in_(pool))
-    else:
-        disputed = select(Measurement.contract_id).where(
-            Measurement.status == MeasurementStatus.DISPUTED
-        )
-        stmt = stmt.where(OutcomeContract.id.in_(disputed))
-    return list(db.session.scalars(stmt))
-
-
-def contract_for(org: Organisation, contract_id: int) -> OutcomeContract:
-    """Its enterprise and provider; officials of a pool the provider belongs to; assessors
-    while a measurement of it is disputed or once they decided one. Anyone else: not found."""
-    contract = db.session.get(OutcomeContract, contract_id)
-    if contract is None:
-        raise NotFound(_l("Not found."))
-    if org.id in (contract.enterprise_id, contract.provider_id):
-        return contract
-    if org.kind is OrgKind.AGENCY:
-        member = select(PoolMembership.id).where(
-            PoolMembership.agency_id == org.id,
-            PoolMembership.provider_id == contract.provider_id,
-            PoolMembership.status.in_(OVERSEEN),
-        )
-        if db.session.scalar(member) is not None:
-            return contract
-    if org.kind is OrgKind.ASSESSOR and any(
-        m.status is MeasurementStatus.DISPUTED or _decided_by(m, org) for m in contract.measurements
-    ):
-        return contract
-    raise NotFound(_l("Not found."))
-
-
-# Agencies oversee the contracts of providers they admitted (and later suspended or exited).
-OVERSEEN = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
-
-
-def _decided_by(measurement: Measurement, org: Organisation) -> bool:
-    if measurement.decided_by_id is None:
-        return False
-    user = db.session.get(User, measurement.decided_by_id)
-    return user is not None and user.org_id == org.id
+# Who may see a contract is decided in ``access``; its rules are reachable from here too.
+contract_for = access.contract_for
+contracts_for = access.contracts_for
 
 
 def fee_text(contract: OutcomeContract) -> str:

@@ -14,7 +14,7 @@ from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
 from marketplace.orders.models import OrderLine
-from marketplace.outcomes import forms
+from marketplace.outcomes import access, forms, line_records
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement
 from marketplace.rendering import render
@@ -87,17 +87,25 @@ def propose_baseline(contract_id: int) -> ResponseReturnValue:
 @bp.get("/contracts/<id:contract_id>/evidence")
 @requires(*EVERYONE)
 def evidence(contract_id: int) -> ResponseReturnValue:
-    c = outcomes.contract_for(current_user.org, contract_id)
-    if c.baseline_file is None or current_user.org_id not in (c.enterprise_id, c.provider_id):
-        raise NotFound(_("Not found."))
-    response = Response(
-        c.baseline_file, mimetype=c.baseline_file_type or "application/octet-stream"
-    )
-    response.headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(
-        c.baseline_file_name or "evidence"
-    )
+    """The baseline's evidence file: for the parties, the overseeing agencies, the assessors
+    and the enterprise's grantees (logged); see ``access``."""
+    file = access.evidence_for(current_user.org, contract_id, current_actor())
+    response = Response(file.data, mimetype=file.content_type)
+    response.headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(file.name)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+evidence.writes_on_read = True  # type: ignore[attr-defined]  # a grantee's opening is logged
+
+
+@bp.get("/agency/order-lines/<id:line_id>")
+@requires(OrgKind.AGENCY)
+def agency_line(line_id: int) -> ResponseReturnValue:
+    """An order line its vouchers paid towards, read-only: the record behind a risk decision."""
+    return render(
+        "outcomes/agency_line.html", record=line_records.agency_line(current_user.org, line_id)
+    )
 
 
 @bp.post("/contracts/<id:contract_id>/baseline/<any(agree, dispute):decision>")

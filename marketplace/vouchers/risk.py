@@ -1,20 +1,20 @@
 """Risk flags on redemptions: raised when a redemption looks wrong (shared contacts, a delivery
 far faster than promised, the same amount again and again), and decided by an official:
-cleared (the money may be settled) or upheld (clawed back)."""
+cleared (the money may be settled) or upheld (clawed back), either way with a note saying what
+was checked. The official decides with the order line in view: what was bought, its delivery
+record and its evidence, which the domains above this one tell (``describe_lines_with``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
@@ -116,7 +116,67 @@ def open_flags(agency: Organisation) -> list[RiskFlag]:
         .join(Reservation, Reservation.id == RiskFlag.reservation_id)
         .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
         .where(VoucherProgramme.agency_id == agency.id, RiskFlag.status == FlagStatus.OPEN)
+        .options(
+            joinedload(RiskFlag.reservation).joinedload(Reservation.enterprise),
+            joinedload(RiskFlag.reservation).joinedload(Reservation.provider),
+        )
         .order_by(RiskFlag.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    """An order line as the official deciding a flag reads it. Orders and outcome contracts sit
+    above this domain, so one of them tells it (see ``describe_lines_with``)."""
+
+    order_number: str
+    title: str
+    status_label: str
+    placed_at: datetime
+    provider_accepted_at: datetime | None
+    delivered_at: datetime | None
+    enterprise_accepted_at: datetime | None
+    accepted_automatically: bool  # after the enterprise's silence, not by its word
+    contract_id: int | None  # the line's outcome contract, if it has one
+    evidence_file: str | None  # the name of that contract's baseline evidence file
+
+
+LineRecords = Callable[[Organisation, Sequence[int]], dict[int, LineRecord]]
+_describers: list[LineRecords] = []
+
+
+def describe_lines_with(source: LineRecords) -> None:
+    """Connected by the app factory (through the outcomes domain, which sees orders too)."""
+    _describers[:] = [source]
+
+
+def line_records(agency: Organisation, flags: Sequence[RiskFlag]) -> dict[int, LineRecord]:
+    """The flagged redemptions' order lines, by line id (one batch for the whole page)."""
+    line_ids = sorted({f.reservation.order_line_id for f in flags})
+    if not line_ids or not _describers:
+        return {}
+    return _describers[0](agency, line_ids)
+
+
+def lines_paid_by(agency_id: int) -> Select[int]:
+    """The order lines an agency's programmes paid towards (reserved, redeemed, released or
+    clawed back since), as a subquery: the lines whose records that agency may read."""
+    return (
+        select(Reservation.order_line_id)
+        .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
+        .where(VoucherProgramme.agency_id == agency_id)
+    )
+
+
+def payments_towards(agency: Organisation, line_id: int) -> list[Reservation]:
+    """What the agency's programmes paid towards one line, with the flags raised on it."""
+    stmt = (
+        select(Reservation)
+        .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
+        .where(Reservation.order_line_id == line_id, VoucherProgramme.agency_id == agency.id)
+        .options(selectinload(Reservation.flags))
+        .order_by(Reservation.id)
     )
     return list(db.session.scalars(stmt))
 
@@ -152,9 +212,13 @@ def _lock(reservation_id: int) -> None:
 
 @atomic
 def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
-    """The redemption is fine: once no flag of it is open, it may be settled."""
+    """The redemption is fine: once no flag of it is open, it may be settled. Public money
+    released on an official's word needs that word on record: what was checked."""
+    note = note.strip()
+    if not note:
+        raise DomainError(_l("Say what you checked before clearing the flag."), field="note")
     _lock(flag.reservation_id)
-    _decide(flag, FlagStatus.CLEARED, note.strip(), actor)
+    _decide(flag, FlagStatus.CLEARED, note, actor)
     still_open = db.session.scalar(
         select(func.count(RiskFlag.id)).where(
             RiskFlag.reservation_id == flag.reservation_id, RiskFlag.status == FlagStatus.OPEN
@@ -168,7 +232,7 @@ def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
             .execution_options(synchronize_session=False)
         )
     db.session.expire_all()
-    audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note.strip())
+    audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note)
 
 
 @atomic

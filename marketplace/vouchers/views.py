@@ -458,9 +458,12 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
 @bp.get("/agency/risk-flags")
 @requires(OrgKind.AGENCY)
 def risk_flags() -> ResponseReturnValue:
+    """Each held redemption with its order line, delivery record and evidence beside it."""
+    rows = risk.open_flags(current_user.org)
     return render(
         "vouchers/risk_flags.html",
-        rows=risk.open_flags(current_user.org),
+        rows=rows,
+        records=risk.line_records(current_user.org, rows),
         form=forms.ReasonForm(),
     )
 

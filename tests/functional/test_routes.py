@@ -87,6 +87,7 @@ EXPECTED = {
     "outcomes.decide_measurement": "assessor,enterprise owner",
     "outcomes.settle": "agency owner",
     "outcomes.evidence": "agency,assessor,enterprise,provider",
+    "outcomes.agency_line": "agency",
     "payments.invoices": "enterprise,provider",
     "payments.invoice": "enterprise,provider",
     "payments.record": "provider owner",

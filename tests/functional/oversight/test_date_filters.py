@@ -22,18 +22,18 @@ def p(app, dbs):
     return pilot(app, dbs, tag="day")
 
 
-@pytest.mark.parametrize("page", ["/agency/audit", "/agency/dashboard"])
+@pytest.mark.parametrize("path", ["/agency/audit", "/agency/dashboard"])
 @pytest.mark.parametrize("name", ["since", "until"])
 @pytest.mark.parametrize("day", EDGES)
-def test_filters_refuse_dates_at_the_calendars_ends(client, p, page, name, day):
+def test_filters_refuse_dates_at_the_calendars_ends(client, p, path, name, day):
     client.login(p.official.email)
-    answer = client.get(f"{page}?{name}={day}")
+    answer = client.get(f"{path}?{name}={day}")
     assert answer.status_code == 422
     assert MESSAGE_ZH in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
-    ("download", "page"),
+    ("download", "shown_at"),
     [
         ("/agency/audit.csv", "/agency/audit"),
         ("/agency/dashboard/money.csv", "/agency/dashboard"),
@@ -41,11 +41,11 @@ def test_filters_refuse_dates_at_the_calendars_ends(client, p, page, name, day):
     ],
 )
 @pytest.mark.parametrize("query", ["since=0001-01-01", "until=9999-12-31"])
-def test_downloads_send_a_bad_period_back_to_the_page(english, p, download, page, query):
+def test_downloads_send_a_bad_period_back_to_the_page(english, p, download, shown_at, query):
     english.login(p.official.email)
     answer = english.get(f"{download}?{query}")
     assert answer.status_code == 302
-    assert answer.headers["Location"] == f"{page}?{query}"
+    assert answer.headers["Location"] == f"{shown_at}?{query}"
     shown = english.get(answer.headers["Location"])
     assert shown.status_code == 422 and MESSAGE_EN in shown.get_data(as_text=True)
 

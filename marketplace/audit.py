@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -101,3 +103,19 @@ def register_labels(labels: dict[str, Any]) -> None:
 def action_label(action: str) -> str:
     label = ACTION_LABELS.get(action)
     return str(label) if label is not None else str(_l("Other change (%(action)s)", action=action))
+
+
+def actions_named(text: str) -> set[str]:
+    """The codes of the actions whose name, in any of the app's languages, contains ``text``
+    (any case): "结算" and "settlement" both find the settlement actions, whichever
+    language the page is in."""
+    needle = text.strip().casefold()
+    if not needle:
+        return set()
+    found = set()
+    for language in current_app.config["LANGUAGES"]:
+        with force_locale(language):
+            found |= {
+                code for code, label in ACTION_LABELS.items() if needle in str(label).casefold()
+            }
+    return found

@@ -492,7 +492,7 @@ class Review(Base):
 
 audit.register_labels(
     {
-        **{f"package.{e.value}": _l("Package: %(event)s", event=e.label) for e in VersionEvent},
+        **{f"package.{e.value}": _l("Package: %(event)s", event=LABELS[e]) for e in VersionEvent},
         "package.created": _l("Package created"),
         "package.edited": _l("Package draft edited"),
         "package.plan_added": _l("Price plan added"),

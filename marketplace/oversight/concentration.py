@@ -14,15 +14,21 @@ from typing import NamedTuple
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
 from marketplace.catalog.models import PackageVersion
-from marketplace.db import db, utcnow
+from marketplace.db import add_unique, db, utcnow
 from marketplace.errors import DomainError
 from marketplace.money import ratio_bp
 from marketplace.orders.models import OrderLine
-from marketplace.oversight.models import HHI_LIMIT, ConcentrationAlert
+from marketplace.oversight.models import (
+    HHI_LIMIT,
+    ConcentrationAlert,
+    ConcentrationReading,
+    ReadingEvent,
+)
 from marketplace.security import Actor
 from marketplace.vouchers.models import Reservation, ReservationStatus, VoucherProgramme
 
@@ -175,12 +181,47 @@ def breaches(
     return crossed
 
 
-def scan(programme: VoucherProgramme, actor: Actor) -> tuple[int, int]:
-    """Open an alert for each limit newly crossed, clear those no longer crossed; the history
-    stays. Returns (raised, cleared). Run daily, and by an official's button."""
-    crossed = breaches(
-        programme, markets(programme), current_app.config["CONCENTRATION_MIN_ORDERS"]
+def figures(programme: VoucherProgramme, found: list[Market]) -> dict[tuple, tuple[int, int]]:
+    """(category, measure, kind, provider) → (value, threshold) for every share and HHI of
+    the markets, crossed or not: what an alert clearing now is left at."""
+    limit = programme.concentration_threshold_bp
+    now: dict[tuple, tuple[int, int]] = {}
+    for market in found:
+        for share in market.shares:
+            now[(market.category, "value", "share", share.provider.id)] = (share.value_bp, limit)
+            now[(market.category, "orders", "share", share.provider.id)] = (share.orders_bp, limit)
+        now[(market.category, "value", "hhi", 0)] = (market.hhi_value, HHI_LIMIT)
+        now[(market.category, "orders", "hhi", 0)] = (market.hhi_orders, HHI_LIMIT)
+    return now
+
+
+def _set_figure(alert: ConcentrationAlert, event: ReadingEvent, value: int, threshold: int) -> bool:
+    """Write today's figure and limit on an open alert (and clear it, for CLEARED), with a
+    reading as history. False when another check closed the alert first."""
+    changes: dict[str, object] = {"value": value, "threshold": threshold}
+    if event is ReadingEvent.CLEARED:
+        changes["cleared_at"] = utcnow()
+    result = db.session.execute(
+        update(ConcentrationAlert)
+        .where(ConcentrationAlert.id == alert.id, ConcentrationAlert.cleared_at.is_(None))
+        .values(**changes)
+        .execution_options(synchronize_session="evaluate")
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    db.session.add(
+        ConcentrationReading(alert_id=alert.id, event=event, value=value, threshold=threshold)
+    )
+    return True
+
+
+def scan(programme: VoucherProgramme, actor: Actor) -> tuple[int, int]:
+    """Open an alert for each limit newly crossed, bring each open alert to today's figure
+    and limit, clear those no longer crossed; every change is a reading, so the history
+    stays. Returns (raised, cleared). Run daily, by an official's button, and after the
+    threshold is changed."""
+    found = markets(programme)
+    crossed = breaches(programme, found, current_app.config["CONCENTRATION_MIN_ORDERS"])
     open_alerts = {
         (a.category, a.measure, a.kind, a.provider_id): a
         for a in db.session.scalars(
@@ -192,51 +233,80 @@ def scan(programme: VoucherProgramme, actor: Actor) -> tuple[int, int]:
     }
     raised = cleared = 0
     for key, (value, threshold) in crossed.items():
-        if key in open_alerts:
-            continue
         category, measure, kind, provider_id = key
-        alert = ConcentrationAlert(
-            programme_id=programme.id,
-            category=category,
-            measure=measure,
-            kind=kind,
-            provider_id=provider_id,
-            value=value,
-            threshold=threshold,
-        )
-        db.session.add(alert)
-        db.session.flush()
-        audit.record(
-            actor,
-            "concentration.alert_raised",
-            "programme",
-            programme.id,
-            category=category,
-            measure=measure,
-            kind=kind,
-            provider_id=provider_id,
-            value=value,
-        )
-        raised += 1
-    for key, alert in open_alerts.items():
-        if key not in crossed:
-            db.session.execute(
-                update(ConcentrationAlert)
-                .where(ConcentrationAlert.id == alert.id, ConcentrationAlert.cleared_at.is_(None))
-                .values(cleared_at=utcnow())
-                .execution_options(synchronize_session=False)
+        alert = open_alerts.get(key)
+        if alert is None:
+            alert = ConcentrationAlert(
+                programme_id=programme.id,
+                category=category,
+                measure=measure,
+                kind=kind,
+                provider_id=provider_id,
+                value=value,
+                threshold=threshold,
+            )
+            if not add_unique(alert):  # a check running at the same moment raised it
+                continue
+            db.session.add(
+                ConcentrationReading(
+                    alert_id=alert.id, event=ReadingEvent.RAISED, value=value, threshold=threshold
+                )
             )
             audit.record(
-                actor, "concentration.alert_cleared", "programme", programme.id, alert_id=alert.id
+                actor,
+                "concentration.alert_raised",
+                "programme",
+                programme.id,
+                alert_id=alert.id,
+                category=category,
+                measure=measure,
+                kind=kind,
+                provider_id=provider_id,
+                value=value,
+                threshold=threshold,
+            )
+            raised += 1
+        elif (alert.value, alert.threshold) != (value, threshold):
+            before = (alert.value, alert.threshold)
+            if _set_figure(alert, ReadingEvent.CHANGED, value, threshold):
+                audit.record(
+                    actor,
+                    "concentration.alert_changed",
+                    "programme",
+                    programme.id,
+                    alert_id=alert.id,
+                    before={"value": before[0], "threshold": before[1]},
+                    after={"value": value, "threshold": threshold},
+                )
+    now = figures(programme, found)
+    for key, alert in open_alerts.items():
+        if key in crossed:
+            continue
+        # the figure today (0: the provider or the market has gone), and today's limit
+        value, threshold = now.get(
+            key, (0, HHI_LIMIT if alert.kind == "hhi" else programme.concentration_threshold_bp)
+        )
+        if _set_figure(alert, ReadingEvent.CLEARED, value, threshold):
+            audit.record(
+                actor,
+                "concentration.alert_cleared",
+                "programme",
+                programme.id,
+                alert_id=alert.id,
+                value=value,
+                threshold=threshold,
             )
             cleared += 1
+    db.session.flush()
     return raised, cleared
 
 
 def alerts(programme: VoucherProgramme) -> list[ConcentrationAlert]:
+    """The programme's alerts, open ones first, with their readings (one more query)."""
     stmt = (
         select(ConcentrationAlert)
         .where(ConcentrationAlert.programme_id == programme.id)
+        .options(selectinload(ConcentrationAlert.readings))
         .order_by(ConcentrationAlert.cleared_at.is_not(None), ConcentrationAlert.id.desc())
         .limit(100)
     )
@@ -244,7 +314,8 @@ def alerts(programme: VoucherProgramme) -> list[ConcentrationAlert]:
 
 
 def set_threshold(programme: VoucherProgramme, threshold_bp: int, actor: Actor) -> None:
-
+    """Change the share an alert is raised at. The caller then runs ``scan``, which brings
+    the open alerts to the new limit (and clears those now under it)."""
     if not 1 <= threshold_bp <= 10_000:
         raise DomainError(_l("Enter a share from 0.01 to 100."), field="threshold")
     before = programme.concentration_threshold_bp

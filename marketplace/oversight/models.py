@@ -55,15 +55,58 @@ class ConcentrationAlert(Base):
     kind: Mapped[str] = mapped_column(String(10))  # share | hhi
     # 0 for the market as a whole (an HHI alert): a plain key, so the open-alert index holds
     provider_id: Mapped[int] = mapped_column(default=0)
+    # Today's figure and limit: each check writes what it found (while the alert is open, and
+    # once more when it clears); what they were before is in the readings.
     value: Mapped[int]  # the share in basis points, or the HHI
     threshold: Mapped[int]
     raised_at: Mapped[created_at]
     cleared_at: Mapped[datetime | None]
 
+    readings: Mapped[list[ConcentrationReading]] = relationship(
+        order_by="ConcentrationReading.id", viewonly=True
+    )
+
+    @property
+    def first(self) -> ConcentrationReading | None:
+        """The figure and limit when the alert was raised (needs the readings loaded)."""
+        return self.readings[0] if self.readings else None
+
+
+class ReadingEvent(StrEnum):
+    RAISED = "raised"
+    CHANGED = "changed"  # a later check found another figure or limit
+    CLEARED = "cleared"
+
+    @property
+    def label(self) -> str:
+        return str(READING_EVENT_LABELS[self])
+
+
+READING_EVENT_LABELS = {
+    ReadingEvent.RAISED: _l("Alert raised"),
+    ReadingEvent.CHANGED: _l("Figure or limit changed"),
+    ReadingEvent.CLEARED: _l("Cleared"),
+}
+
+
+class ConcentrationReading(Base):
+    """An alert's history: its figure and limit when raised, whenever a check found them
+    changed (new orders, a new threshold) and when it cleared. Rows are only ever added."""
+
+    __tablename__ = "concentration_readings"
+
+    id: Mapped[intpk]
+    alert_id: Mapped[int] = mapped_column(ForeignKey("concentration_alerts.id"), index=True)
+    event: Mapped[ReadingEvent] = mapped_column(str_enum(ReadingEvent, length=10))
+    value: Mapped[int]
+    threshold: Mapped[int]
+    at: Mapped[created_at]
+
 
 audit.register_labels(
     {
         "concentration.alert_raised": _l("Market concentration alert raised"),
+        "concentration.alert_changed": _l("Market concentration alert: figure or limit changed"),
         "concentration.alert_cleared": _l("Market concentration alert cleared"),
         "programme.concentration_threshold": _l("Concentration threshold changed"),
     }

@@ -158,19 +158,25 @@ class AuditForm(Form):
 
     actor = StringField(_l("Actor (name or e-mail)"), validators=[Optional(), Length(max=100)])
     organisation = StringField(
-        _l("Organisation (name or credit code)"), validators=[Optional(), Length(max=200)]
+        _l("Organisation acting or acted on (name or credit code)"),
+        validators=[Optional(), Length(max=200)],
     )
     action = StringField(
-        _l("Action (e.g. settlement, voucher.revoked)"), validators=[Optional(), Length(max=60)]
+        _l("Action (its name or code, e.g. settlement, voucher.revoked)"),
+        validators=[Optional(), Length(max=60)],
     )
-    object_type = StringField(_l("Object type"), validators=[Optional(), Length(max=40)])
-    object_id = StringField(_l("Object id"), validators=[Optional(), Length(max=64)])
+    # An unknown kind finds nothing rather than failing: a link may name a kind since renamed.
+    object_type = SelectField(_l("Object type"), validate_choice=False)
+    object_name = StringField(
+        _l("Object (number or name)"), validators=[Optional(), Length(max=120)]
+    )
     since = DateField(_l("From"), validators=[Optional()])
     until = DateField(_l("Until"), validators=[Optional()])
 
 
 def _audit_query() -> tuple[AuditForm, audit_search.Query | None]:
     form = AuditForm(request.args)
+    form.object_type.choices = choices([("", _("All")), *audit_search.kind_choices()])
     if request.args and not form.validate():
         return form, None
     return form, audit_search.Query(
@@ -178,7 +184,7 @@ def _audit_query() -> tuple[AuditForm, audit_search.Query | None]:
         organisation=form.organisation.data or "",
         action=form.action.data or "",
         object_type=form.object_type.data or "",
-        object_id=form.object_id.data or "",
+        object_name=form.object_name.data or "",
         since=form.since.data,
         until=form.until.data,
     )
@@ -197,6 +203,7 @@ def audit_trail() -> ResponseReturnValue:
         entries=entries,
         users=users,
         orgs=orgs,
+        objects=audit_search.objects(entries),
         page=page,
         args={k: v for k, v in request.args.items() if k != "page"},
         status=200 if query else 422,

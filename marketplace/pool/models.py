@@ -136,7 +136,7 @@ class PoolStatusChange(Base):
 
 audit.register_labels(
     {
-        f"pool.{event.value}": _l("Resource pool: %(event)s", event=event.label)
+        f"pool.{event.value}": _l("Resource pool: %(event)s", event=POOL_EVENT_LABELS[event])
         for event in PoolEvent
     }
 )

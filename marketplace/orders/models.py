@@ -294,7 +294,10 @@ notifications.register_param_labels("severity", {s.value: SEVERITY_LABELS[s] for
 
 audit.register_labels(
     {
-        **{f"order_line.{e.value}": _l("Order line: %(event)s", event=e.label) for e in LineEvent},
+        **{
+            f"order_line.{e.value}": _l("Order line: %(event)s", event=LINE_LABELS[e])
+            for e in LineEvent
+        },
         "order.placed": _l("Order placed"),
         "bundle.item_added": _l("Package added to a bundle"),
         "bundle.item_removed": _l("Package removed from a bundle"),

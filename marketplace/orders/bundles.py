@@ -3,6 +3,7 @@ interoperability check that reads every package's declared data interfaces."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -218,6 +219,19 @@ def lines(bundle: Bundle, with_interfaces: bool = True) -> list[Line]:
         current = version is not None and any(p.id == item.plan_id for p in version.plans)
         result.append(Line(item=item, version=version, plan_current=current))
     return result
+
+
+def content(bundle: Bundle) -> tuple[tuple[int, int], ...]:
+    """What ordering the bundle now would buy: its packages with their chosen plans, in order
+    (an order's package lines are made in this order)."""
+    return tuple((item.package_id, item.plan_id) for item in bundle.items)
+
+
+def stamp(bundle: Bundle) -> str:
+    """A short fingerprint of the bundle's content: the review page sends it with the order,
+    so an order is placed only for the content the enterprise reviewed."""
+    text = ";".join(f"{package}:{plan}" for package, plan in content(bundle))
+    return hashlib.sha256(f"{bundle.id}|{text}".encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -28,12 +28,15 @@ class PlanChoiceForm(Form):
 
 
 class CheckoutForm(Form):
-    """The bundle page's order button: a one-time key (a double click places one order), the
-    voucher money the page showed (the order is refused if it changed since), and the choice
-    not to use vouchers."""
+    """The review page's order button: the checkout's key (the same for every page showing
+    the bundle's current content, so a double click, a reload or a second tab places one
+    order), the voucher money the page showed and the content it showed (the order is
+    refused if either changed since), and the choice not to use vouchers. Only the key is
+    needed: scripts post a key of their own."""
 
     key = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
     subsidy_shown = IntegerField(validators=[Optional(), NumberRange(min=0, max=MAX_FEN)])
+    reviewed = StringField(validators=[Optional(), Regexp(r"^[0-9a-f]{16}$")])
     skip_vouchers = BooleanField()
 
 

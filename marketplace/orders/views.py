@@ -4,10 +4,10 @@ what follows acceptance."""
 from __future__ import annotations
 
 import re
-import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -76,28 +76,38 @@ def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
 # Bundles (组合方案)
 
 
+def _interface_names() -> dict[str, Any]:
+    """How the interoperability warnings name data objects and protocols."""
+    locale = str(get_locale())
+    objects = {d.code: d.name(locale) for d in catalog.data_objects()}
+    protocols = {p.code: p.name for p in catalog.protocols()}
+    return {
+        "obj": lambda code: objects.get(code, code),
+        "protos": lambda codes: (", " if locale == "en" else "、").join(
+            protocols.get(c, c) for c in codes
+        ),
+    }
+
+
 def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
     bundle_lines = bundles.lines(b)
     integration = bundles.integration(b)
     subsidies = spending.plan(b.enterprise_id, bundles.voucher_claims(bundle_lines, integration))
-    locale = str(get_locale())
-    objects = {d.code: d.name(locale) for d in catalog.data_objects()}
-    protocols = {p.code: p.name for p in catalog.protocols()}
+    totals = bundles.totals(bundle_lines, integration)
+    subsidy_total = sum(s.subsidy_fen for s in subsidies)
     return render(
         "orders/bundle.html",
         b=b,
         lines=bundle_lines,
-        totals=bundles.totals(bundle_lines, integration),
+        totals=totals,
         integration=integration,
         interop=bundles.interoperability(bundle_lines),
-        obj=lambda code: objects.get(code, code),
-        protos=lambda codes: (", " if locale == "en" else "、").join(
-            protocols.get(c, c) for c in codes
-        ),
-        checkout_key=secrets.token_urlsafe(24),
         subsidies={s.claim.key: s for s in subsidies if s.subsidy_fen},
-        subsidy_total=sum(s.subsidy_fen for s in subsidies),
+        subsidy_total=subsidy_total,
+        copay_total=totals.committed_fen - subsidy_total,
+        placed=orders.placed_from(b),
         status=status,
+        **_interface_names(),
     )
 
 
@@ -114,7 +124,9 @@ def my_bundles() -> ResponseReturnValue:
         else:
             return redirect(url_for("journey.bundle", bundle_id=b.id))
     status = 422 if form.is_submitted() else 200
-    return render("orders/bundles.html", rows=bundles.bundles_of(org), form=form, status=status)
+    rows = bundles.bundles_of(org)
+    ordered = orders.latest_orders([b.id for b in rows])
+    return render("orders/bundles.html", rows=rows, ordered=ordered, form=form, status=status)
 
 
 @bp.get("/my-bundles/<id:bundle_id>")
@@ -203,31 +215,71 @@ def from_curated(curated_id: int) -> ResponseReturnValue:
 # Orders
 
 
+@bp.get("/my-bundles/<id:bundle_id>/review")
+@requires(OrgKind.ENTERPRISE)
+def bundle_review(bundle_id: int) -> ResponseReturnValue:
+    """The step before ordering: every line with its price, the vouchers' part, what is paid
+    when, the terms and any gap between the parts. Its form posts what it showed; the choice
+    not to use vouchers is this page again with ``?vouchers=0``, so it works without script."""
+    b = bundles.get(current_user.org, bundle_id)
+    use_vouchers = request.args.get("vouchers") != "0"
+    return render(
+        "orders/review.html",
+        b=b,
+        r=orders.review(b, use_vouchers),
+        auto_accept_days=current_app.config["AUTO_ACCEPT_DAYS"],
+        **_interface_names(),
+    )
+
+
 @bp.post("/my-bundles/<id:bundle_id>/checkout")
 @requires(OrgKind.ENTERPRISE, owner=True)
 def checkout(bundle_id: int) -> ResponseReturnValue:
-    b = bundles.get(current_user.org, bundle_id)
+    org = current_user.org
+    b = bundles.get(org, bundle_id)
     form = forms.CheckoutForm()
+    vouchers = 0 if form.skip_vouchers.data else None  # back to the page as it was shown
+    back = url_for("journey.bundle_review", bundle_id=b.id, vouchers=vouchers)
     if not form.validate_on_submit():
         flash(_("This form has expired. Reload the page and try again."), "error")
-        return redirect(url_for("journey.bundle", bundle_id=b.id))
-    try:
-        order = orders.checkout(
-            current_user.org,
-            b,
-            current_actor(),
-            form.key.data or None,
-            use_vouchers=not form.skip_vouchers.data,
-            subsidy_shown_fen=form.subsidy_shown.data,
-        )
-    except DomainError as error:
-        flash(str(error.message), "error")
-        return redirect(url_for("journey.bundle", bundle_id=b.id))
+        return redirect(back)
+    key = form.key.data or None
+    # The review page's key is the same in every tab and after a reload: a second post finds
+    # the order the first one placed, and so does one that lost the race to place it.
+    placed = orders.placed_with(org, key) if key else None
+    if placed is None:
+        try:
+            order = orders.checkout(
+                org,
+                b,
+                current_actor(),
+                key,
+                use_vouchers=not form.skip_vouchers.data,
+                subsidy_shown_fen=form.subsidy_shown.data,
+                reviewed=form.reviewed.data or None,
+            )
+        except DomainError as error:
+            placed = orders.placed_with(org, key) if key else None
+            if placed is None:
+                flash(str(error.message), "error")
+                return redirect(back)
+        else:
+            flash(
+                _(
+                    "Order %(number)s is placed. Each provider now accepts its part.",
+                    number=order.number,
+                ),
+                "success",
+            )
+            return redirect(url_for("journey.order", number=order.number))
     flash(
-        _("Order %(number)s is placed. Each provider now accepts its part.", number=order.number),
-        "success",
+        _(
+            "This order was placed already, as %(number)s: nothing was ordered twice.",
+            number=placed.number,
+        ),
+        "info",
     )
-    return redirect(url_for("journey.order", number=order.number))
+    return redirect(url_for("journey.order", number=placed.number))
 
 
 @bp.get("/orders")

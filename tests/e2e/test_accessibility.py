@@ -77,6 +77,8 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
             ("catalogue", "/catalog"),
             ("compare", Compare()),
             ("my-bundles", "/my-bundles"),
+            ("bundle", Link(r"/my-bundles/\d+")),
+            ("review", Link(r"/my-bundles/\d+/review")),
             ("orders", "/orders"),
             ("order", Link(r"/orders/[^/?#]+")),
             ("vouchers", "/vouchers"),

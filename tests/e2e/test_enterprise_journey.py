@@ -1,5 +1,6 @@
 """An enterprise diagnoses itself, takes the recommended bundle, fixes an interoperability
-warning and orders; the provider accepts and delivers; the enterprise accepts and reviews."""
+warning, reviews the order and places it; the provider accepts and delivers; the enterprise
+accepts and reviews."""
 
 import re
 
@@ -52,8 +53,11 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     expect(page).to_have_url(bundle_url)
     expect(page.locator(".interop")).not_to_contain_text(gap_text)
 
-    # 4. order
-    page.get_by_role("button", name="下单").click()
+    # 4. review the order (prices, vouchers, when to pay, terms), then place it
+    page.get_by_role("link", name="下单", exact=True).click()
+    expect(page.locator(".eyebrow")).to_contain_text("核对订单")
+    expect(page.locator("main")).to_contain_text("接单后")
+    page.get_by_role("button", name="确认下单").click()
     expect(page.locator("h1")).to_contain_text("ZX")
     number = page.locator("h1").inner_text().strip()
     log_out(page)

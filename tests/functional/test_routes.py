@@ -44,6 +44,7 @@ EXPECTED = {
     "journey.choose_plan": "enterprise",
     "journey.remove_from_bundle": "enterprise",
     "journey.from_curated": "enterprise",
+    "journey.bundle_review": "enterprise",
     "journey.checkout": "enterprise owner",
     "journey.order_list": "enterprise,provider",
     "journey.order": "enterprise,provider",

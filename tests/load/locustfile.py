@@ -288,7 +288,7 @@ class VoucherBuyer(HttpUser):
                 lane.close()
 
     def _prepare(self, lane: HttpSession, email: str) -> dict[str, str] | None:
-        """Log in, put the package into a new bundle; the bundle page's checkout form."""
+        """Log in, put the package into a new bundle; the review page's checkout form."""
         if not login(lane, "enterprise", email):
             return None
         package = f"/packages/{PLAN['package_id']}"
@@ -307,7 +307,8 @@ class VoucherBuyer(HttpUser):
         bundle = location(added)
         if not re.search(r"/my-bundles/\d+$", bundle):
             return None
-        page = get(lane, "enterprise /my-bundles/[id]", bundle).text
+        get(lane, "enterprise /my-bundles/[id]", bundle)
+        page = get(lane, "enterprise /my-bundles/[id]/review", bundle + "/review").text
         if "Your vouchers pay" not in page:
             self_count("checkouts", "no_subsidy_shown")
         return {
@@ -315,6 +316,7 @@ class VoucherBuyer(HttpUser):
             "csrf_token": csrf(page),
             "key": hidden(page, "key"),
             "subsidy_shown": hidden(page, "subsidy_shown"),
+            "reviewed": hidden(page, "reviewed"),
         }
 
     def _checkout(self, lane: HttpSession, form: dict[str, str]) -> None:
@@ -325,7 +327,7 @@ class VoucherBuyer(HttpUser):
             self_count("checkouts", "placed")
             get(lane, "enterprise /orders/[number]", target)
         elif "/my-bundles/" in target:
-            page = get(lane, "enterprise /my-bundles/[id]", target).text
+            page = get(lane, "enterprise /my-bundles/[id]/review", target).text
             refused = "balance changed" in page
             self_count("checkouts", "refused" if refused else "refused_without_message")
         else:

@@ -131,7 +131,7 @@ def test_the_enterprise_sees_its_subsidy_and_orders_with_it(client, dbs, p):
 
 
 def _checkout_fields(page: str) -> dict[str, str]:
-    """The hidden fields of the bundle page's order form, as a browser would send them."""
+    """The hidden fields of the review page's order form, as a browser would send them."""
     form = page[page.index('class="checkout"') :]
     return {
         name: re.search(rf'name="{name}" value="([^"]*)"', form).group(1)  # type: ignore[union-attr]
@@ -146,14 +146,14 @@ def test_an_order_is_refused_when_the_voucher_money_changed_since_the_page(clien
     voucher = p.issue_to(programme)
     bundle = p.bundle()
     client.login("owner@web.cn")
-    shown = _checkout_fields(client.text(f"/my-bundles/{bundle.id}"))
+    shown = _checkout_fields(client.text(f"/my-bundles/{bundle.id}/review"))
     assert shown["subsidy_shown"] == str(20_000_00)
     with services(app, dbs):
         spending.revoke(dbs.get(Voucher, voucher.id), "重复发放", p.official_actor)
 
     response = client.form(f"/my-bundles/{bundle.id}/checkout", shown)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/my-bundles/{bundle.id}")
+    assert response.headers["Location"].endswith(f"/my-bundles/{bundle.id}/review")
     page = client.text(response.headers["Location"])
     assert "¥0.00" in page and "重新" in page  # the new amount, and what to do
     assert dbs.scalar(select(func.count(Order.id))) == 0

@@ -23,6 +23,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
 from marketplace.orders import aftercare, bundles, forms
+from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
     LINE_MACHINE,
@@ -105,7 +106,7 @@ def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
         subsidies={s.claim.key: s for s in subsidies if s.subsidy_fen},
         subsidy_total=subsidy_total,
         copay_total=totals.committed_fen - subsidy_total,
-        placed=orders.placed_from(b),
+        placed=before_ordering.placed_from(b),
         status=status,
         **_interface_names(),
     )
@@ -125,7 +126,7 @@ def my_bundles() -> ResponseReturnValue:
             return redirect(url_for("journey.bundle", bundle_id=b.id))
     status = 422 if form.is_submitted() else 200
     rows = bundles.bundles_of(org)
-    ordered = orders.latest_orders([b.id for b in rows])
+    ordered = before_ordering.latest_orders([b.id for b in rows])
     return render("orders/bundles.html", rows=rows, ordered=ordered, form=form, status=status)
 
 
@@ -226,7 +227,7 @@ def bundle_review(bundle_id: int) -> ResponseReturnValue:
     return render(
         "orders/review.html",
         b=b,
-        r=orders.review(b, use_vouchers),
+        r=before_ordering.review(b, use_vouchers),
         auto_accept_days=current_app.config["AUTO_ACCEPT_DAYS"],
         **_interface_names(),
     )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from marketplace.db import local_today
 from marketplace.money import format_fen
-from marketplace.orders import bundles
+from marketplace.orders import bundles, review
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent, Order
 from marketplace.payments.models import Invoice
@@ -122,7 +122,7 @@ def test_the_monthly_amounts_shown_are_the_invoices_billed(app, client, dbs, p):
         bundles.add(bundle, package.id, None, p.enterprise_actor)
     client.login("owner@rev.cn")
     with services(app, dbs):
-        due = orders.review(bundle).dues[0]
+        due = review.review(bundle).dues[0]
     shown = [m.copay_fen for m in due.months for _ in range(m.first, m.last + 1)]
     assert len(shown) == 5 and len(set(shown)) > 1  # the rounding shows
     page = client.text(review_path(bundle))

@@ -148,6 +148,8 @@ def approve(settlement: Settlement, shown_total_fen: int, note: str, actor: Acto
         raise DomainError(_l("This settlement was cancelled; it cannot be approved."))
     if settlement.status is not SettlementStatus.DRAFT:
         raise DomainError(_l("This settlement is already approved."))
+    if actor.org_id != settlement.programme.agency_id:
+        raise DomainError(_l("Only an official of the settlement's agency can approve it."))
     if actor.user_id is None or actor.user_id == settlement.created_by_id:
         raise DomainError(
             _l("You drew up this settlement; another official of your agency must approve it.")

@@ -69,6 +69,12 @@ def test_the_proposer_cannot_approve_their_own_settlement(app, dbs, p, draft):
         settlement.approve(draft, draft.total_fen, "自己批准", p.official_actor)
     assert OWN in str(refused.value.message)
     unchanged_draft(dbs, draft)
+    elsewhere = pilot(app, dbs, tag="four-other").official2  # another agency's official
+    with services(app, dbs), pytest.raises(DomainError):
+        settlement.approve(
+            draft, draft.total_fen, "已核对", Actor(elsewhere.id, elsewhere.org_id, None)
+        )
+    unchanged_draft(dbs, draft)
 
 
 def test_a_second_official_approves_with_a_note(app, dbs, p, draft):

@@ -40,6 +40,7 @@ CITIES = {  # city code: (short name, district codes)
     "350200": ("厦门", ["350203", "350205", "350206", "350211", "350212", "350213"]),
 }
 OTHER_CITIES = ["330100", "340100", "320500"]
+SECOND_OFFICIALS = {"130100": "周立新", "350200": "林晓梅"}
 
 WORDS = [
     "恒达",
@@ -204,6 +205,13 @@ def load() -> dict[str, int]:
         email = f"official@{'sjz' if city == '130100' else 'xm'}.demo"
         b.user(agency, email, f"{_person(rng)}（{short}工信局）")
         b.user(agency, email.replace("official", "analyst"), _person(rng), MemberRole.MEMBER)
+        # A second official (an owner too): settlements need two, one drafts and the other
+        # approves (four eyes). Named without the generator so the rest of the data stays.
+        b.user(
+            agency,
+            email.replace("official", "official2"),
+            f"{SECOND_OFFICIALS[city]}（{short}工信局）",
+        )
 
     assessor = Organisation(
         kind=OrgKind.ASSESSOR,
@@ -320,7 +328,9 @@ def wipe() -> None:
 DEMO_LOGINS = [
     ("platform admin", "admin@platform.demo"),
     ("agency official", "official@sjz.demo"),
+    ("second agency official (approves settlements)", "official2@sjz.demo"),
     ("agency official", "official@xm.demo"),
+    ("second agency official (approves settlements)", "official2@xm.demo"),
     ("assessor", "assessor@assess.demo"),
     ("integrator", "i01@provider.demo"),
     ("scenario provider", "s01@provider.demo"),

@@ -40,6 +40,12 @@ def _owner_actor(org: Organisation) -> Actor:
     return Actor(owner.id, org.id, "127.0.0.1")
 
 
+def _second_official(agency: Organisation) -> Actor:
+    """The agency's other owner: settlements are approved by someone who did not draw them up."""
+    owners = [u for u in agency.users if u.role.value == "owner"]
+    return Actor(owners[1].id, agency.id, "127.0.0.1")
+
+
 def _registered_details(rng: random.Random) -> None:
     orgs = db.session.scalars(
         select(Organisation).where(Organisation.kind.in_([OrgKind.ENTERPRISE, OrgKind.PROVIDER]))
@@ -186,12 +192,18 @@ def aftermath(rng: random.Random) -> dict[str, int]:
     settled = 0
     for programme in db.session.scalars(select(VoucherProgramme).order_by(VoucherProgramme.id)):
         agency_official = _owner_actor(programme.agency)
+        second_official = _second_official(programme.agency)
         for due in settlement.due_by_provider(programme):
             if not due.ready_fen:
                 continue
             s = settlement.draw_up(programme, due.provider.id, agency_official)
             if settled <= 1:
-                settlement.approve(s, agency_official)
+                settlement.approve(
+                    s,
+                    s.total_fen,
+                    "已核对结算明细、服务商开户行及账号与合计金额。",
+                    second_official,
+                )
             if settled == 0:
                 settlement.mark_paid(s, f"HX{local_today():%Y%m%d}0001", agency_official)
             settled += 1

@@ -138,3 +138,11 @@ class PaidForm(Form):
     reference = StringField(
         _l("Bank transfer reference"), validators=[DataRequired(REQUIRED), Length(max=60)]
     )
+
+
+class ApprovalForm(Form):
+    """The second official's approval of a settlement: a note, and the total their page
+    showed (the service refuses if the settlement's total is another)."""
+
+    note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
+    total_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit
-from marketplace.accounts.models import Organisation
+from marketplace.accounts.models import Organisation, User
 from marketplace.db import Base, created_at, intpk, str_enum
 
 
@@ -368,6 +368,17 @@ class Settlement(Base):
         CheckConstraint(
             "status <> 'paid' OR transfer_reference IS NOT NULL", name="paid_has_reference"
         ),
+        # Four eyes (issue 16): one official proposes (draws up), another approves.
+        CheckConstraint(
+            "approved_by_id IS NULL OR approved_by_id <> created_by_id",
+            name="approver_not_proposer",
+        ),
+        CheckConstraint(
+            "approved_by_id IS NULL OR approval_note IS NOT NULL", name="approval_has_note"
+        ),
+        CheckConstraint(
+            "cancelled_by_id IS NULL OR cancel_reason IS NOT NULL", name="cancel_has_reason"
+        ),
         Index("ix_voucher_settlements_provider_id_status", "provider_id", "status"),
     )
 
@@ -378,13 +389,23 @@ class Settlement(Base):
     status: Mapped[SettlementStatus] = mapped_column(str_enum(SettlementStatus))
     total_fen: Mapped[int] = mapped_column(BigInteger)
     transfer_reference: Mapped[str | None] = mapped_column(String(60))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the proposer
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approval_note: Mapped[str | None] = mapped_column(Text)
     approved_at: Mapped[datetime | None]
+    paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     paid_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[created_at]
 
     programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
     provider: Mapped[Organisation] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    paid_by: Mapped[User | None] = relationship(foreign_keys=[paid_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
     reservations: Mapped[list[Reservation]] = relationship(
         back_populates="settlement", order_by="Reservation.id"
     )

@@ -2,14 +2,16 @@
 
 A settlement gathers one provider's redeemed, unsettled, unheld reservations of one
 programme (a conditional UPDATE claims them, so two officials cannot settle the same fen
-twice), is approved, then marked paid with the bank transfer's reference; only then does the
-ledger record ``settle``.
+twice), is approved by a second official (never the one who drew it up: four eyes, held by
+the database too), then marked paid with the bank transfer's reference; only then does the
+ledger record ``settle``. Every decision carries its note, stored and audited.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -117,10 +119,12 @@ def draw_up(programme: VoucherProgramme, provider_id: int, actor: Actor) -> Sett
     return settlement
 
 
-def _move(settlement: Settlement, before: SettlementStatus, **values: object) -> None:
+def _move(settlement: Settlement, before: SettlementStatus, *also: Any, **values: object) -> None:
+    """From ``before`` to what ``values`` say, in one conditional UPDATE (with the extra
+    conditions ``also``); if another request moved it first, nothing is written."""
     moved = db.session.execute(
         update(Settlement)
-        .where(Settlement.id == settlement.id, Settlement.status == before)
+        .where(Settlement.id == settlement.id, Settlement.status == before, *also)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -129,15 +133,60 @@ def _move(settlement: Settlement, before: SettlementStatus, **values: object) ->
     db.session.refresh(settlement)
 
 
-def approve(settlement: Settlement, actor: Actor) -> None:
+@atomic
+def approve(settlement: Settlement, shown_total_fen: int, note: str, actor: Actor) -> None:
+    """The second pair of eyes: an official other than the one who drew the settlement up
+    approves it, with a note, for the total their page showed. The database holds the same
+    rule (CHECK approver_not_proposer), and one conditional UPDATE from 'draft' lets exactly
+    one of two officials approving at the same moment through.
+
+    A settlement's lines cannot change while it is a draft (risk decisions refuse lines in a
+    settlement); the shown total still guards against approving a page older than the
+    settlement it names."""
+    note = note.strip()
+    if settlement.status is SettlementStatus.CANCELLED:
+        raise DomainError(_l("This settlement was cancelled; it cannot be approved."))
+    if settlement.status is not SettlementStatus.DRAFT:
+        raise DomainError(_l("This settlement is already approved."))
+    if actor.org_id != settlement.programme.agency_id:
+        raise DomainError(_l("Only an official of the settlement's agency can approve it."))
+    if actor.user_id is None or actor.user_id == settlement.created_by_id:
+        raise DomainError(
+            _l("You drew up this settlement; another official of your agency must approve it.")
+        )
+    if shown_total_fen != settlement.total_fen:
+        raise DomainError(
+            _l("The settlement's total is not the one you saw. Reload the page and check it.")
+        )
+    if not note:
+        raise DomainError(_l("Write a note on what you checked before approving."), field="note")
     _move(
-        settlement, SettlementStatus.DRAFT, status=SettlementStatus.APPROVED, approved_at=utcnow()
+        settlement,
+        SettlementStatus.DRAFT,
+        Settlement.total_fen == shown_total_fen,
+        Settlement.created_by_id.is_distinct_from(actor.user_id),
+        status=SettlementStatus.APPROVED,
+        approved_at=utcnow(),
+        approved_by_id=actor.user_id,
+        approval_note=note,
     )
-    audit.record(actor, "settlement.approved", "settlement", settlement.id)
+    audit.record(
+        actor,
+        "settlement.approved",
+        "settlement",
+        settlement.id,
+        total_fen=settlement.total_fen,
+        proposed_by=settlement.created_by_id,
+        note=note,
+    )
 
 
 @atomic
 def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
+    """Record the bank transfer of an approved settlement. Any official of the agency may:
+    the four-eyes decision (what to pay, how much, to whom) was the approval, which fixed the
+    lines and the total; this step records a fact the bank's receipt proves, and the
+    transfer itself goes through the agency's treasury and bank with their own controls."""
     reference = reference.strip()
     if not reference:
         raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
@@ -148,6 +197,7 @@ def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
         SettlementStatus.APPROVED,
         status=SettlementStatus.PAID,
         paid_at=utcnow(),
+        paid_by_id=actor.user_id,
         transfer_reference=reference,
     )
     for reservation in settlement.reservations:
@@ -174,11 +224,22 @@ def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
 
 
 @atomic
-def cancel(settlement: Settlement, actor: Actor) -> None:
-    """Withdraw a settlement not yet paid; its lines become ready to settle again."""
+def cancel(settlement: Settlement, reason: str, actor: Actor) -> None:
+    """Withdraw (or, by the second official, reject) a settlement not yet paid, saying why;
+    its lines become ready to settle again."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_l("Give a reason for cancelling the settlement."), field="reason")
     if settlement.status not in (SettlementStatus.DRAFT, SettlementStatus.APPROVED):
-        raise DomainError(_l("A paid settlement cannot be cancelled."))
-    _move(settlement, settlement.status, status=SettlementStatus.CANCELLED)
+        raise DomainError(_l("A paid or cancelled settlement cannot be cancelled."))
+    _move(
+        settlement,
+        settlement.status,
+        status=SettlementStatus.CANCELLED,
+        cancelled_at=utcnow(),
+        cancelled_by_id=actor.user_id,
+        cancel_reason=reason,
+    )
     db.session.execute(
         update(Reservation)
         .where(Reservation.settlement_id == settlement.id)
@@ -186,13 +247,14 @@ def cancel(settlement: Settlement, actor: Actor) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
-    audit.record(actor, "settlement.cancelled", "settlement", settlement.id)
+    audit.record(actor, "settlement.cancelled", "settlement", settlement.id, reason=reason)
 
 
 def settlements_of(programme: VoucherProgramme) -> list[Settlement]:
     stmt = (
         select(Settlement)
         .where(Settlement.programme_id == programme.id)
+        .options(selectinload(Settlement.created_by))
         .order_by(Settlement.id.desc())
     )
     return list(db.session.scalars(stmt))

@@ -12,6 +12,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from marketplace.accounts.models import Industry, Organisation, OrgKind, Region, SizeTier
@@ -422,7 +423,13 @@ def draw_up(programme_id: int) -> ResponseReturnValue:
 @requires(OrgKind.AGENCY, OrgKind.PROVIDER)
 def settlement_page(settlement_id: int) -> ResponseReturnValue:
     s = settlement.settlement_for(current_user.org, settlement_id)
-    return render("vouchers/settlement.html", s=s, paid_form=forms.PaidForm())
+    return render(
+        "vouchers/settlement.html",
+        s=s,
+        paid_form=forms.PaidForm(),
+        approval_form=forms.ApprovalForm(total_fen=str(s.total_fen)),
+        cancel_form=forms.ReasonForm(),
+    )
 
 
 @bp.get("/settlements/<id:settlement_id>.csv")
@@ -430,6 +437,15 @@ def settlement_page(settlement_id: int) -> ResponseReturnValue:
 def settlement_csv(settlement_id: int) -> ResponseReturnValue:
     s = settlement.settlement_for(current_user.org, settlement_id)
     return csv_download(settlement.as_csv(s), f"{s.number}.csv")
+
+
+def _first_error(form: FlaskForm) -> str:
+    """A form that failed: what its first field said (a note too long), or, for a missing or
+    forged hidden field or token, that the action is not possible."""
+    for field in form:
+        if field.errors and field.type != "HiddenField" and field.name != "csrf_token":
+            return str(field.errors[0])
+    return _("This action is not possible in the current state.")
 
 
 @bp.post("/settlements/<id:settlement_id>/<any(approve, pay, cancel):action>")
@@ -440,9 +456,16 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
         raise NotFound(_("Not found."))
     try:
         if action == "approve":
-            settlement.approve(s, current_actor())
+            approval = forms.ApprovalForm()
+            if not approval.validate_on_submit():
+                raise DomainError(_first_error(approval))
+            total_fen = int(approval.total_fen.data or 0)
+            settlement.approve(s, total_fen, approval.note.data or "", current_actor())
         elif action == "cancel":
-            settlement.cancel(s, current_actor())
+            reason = forms.ReasonForm()
+            if not reason.validate_on_submit():
+                raise DomainError(_first_error(reason))
+            settlement.cancel(s, reason.reason.data or "", current_actor())
         else:
             form = forms.PaidForm()
             if not form.validate_on_submit():

@@ -128,7 +128,15 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     page.get_by_role("link", name="石家庄市2026年第二批转型券").click()
     page.get_by_role("button", name="生成结算单").first.click()
     expect(page.locator("h1")).to_contain_text("JS")
+    expect(page.get_by_text("须由本单位另一名工作人员批准")).to_be_visible()  # four eyes
+    settlement_url = page.url
+    log_out(page)
+    # 6. the agency's second official approves it with a note; either official marks it paid
+    log_in(page, base, "official2@sjz.demo")
+    page.goto(settlement_url)
+    page.get_by_label("批准意见").fill("已核对结算明细、服务商账号与合计金额。")
     page.get_by_role("button", name="批准").click()
+    expect(page.locator("h1")).to_contain_text("已批准")
     page.get_by_label("银行转账流水号").fill("HX2026112300099")
     page.get_by_role("button", name="标记为已支付").click()
     expect(page.locator("h1")).to_contain_text("已支付")

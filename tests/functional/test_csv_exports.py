@@ -35,7 +35,7 @@ def hostile(app, dbs, monkeypatch):
     accepted_order(app, dbs, p)
     with services(app, dbs):
         s = settlement.draw_up(programme, p.provider.id, p.official_actor)
-        settlement.approve(s, p.official_actor)  # the provider sees it from now on
+        settlement.approve(s, s.total_fen, "已核对", p.official2_actor)  # the provider sees it
     return p, programme, s
 
 

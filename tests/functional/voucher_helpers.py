@@ -60,10 +60,16 @@ class Pilot:
     package: Package
     enterprise: Organisation
     owner: User
+    # The agency's second official: approves the settlements the first draws up (four eyes).
+    official2: User
 
     @property
     def official_actor(self) -> Actor:
         return Actor(self.official.id, self.agency.id, "127.0.0.1")
+
+    @property
+    def official2_actor(self) -> Actor:
+        return Actor(self.official2.id, self.agency.id, "127.0.0.1")
 
     @property
     def enterprise_actor(self) -> Actor:
@@ -102,4 +108,7 @@ def pilot(app: Flask, dbs: Session, tag: str = "v") -> Pilot:
     package = published_package(app, dbs, provider, provider_owner, plans=(ONE_TIME,))
     enterprise = OrganisationFactory(contact_phone="0311-66668888")
     owner = UserFactory(org=enterprise, email=f"owner@{tag}.cn")
-    return Pilot(app, dbs, agency, official, provider, provider_owner, package, enterprise, owner)
+    official2 = UserFactory(org=agency, email=f"official2@{tag}.cn")
+    return Pilot(
+        app, dbs, agency, official, provider, provider_owner, package, enterprise, owner, official2
+    )

@@ -220,8 +220,8 @@ def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatc
     client.login("provider@web.cn")
     assert client.get(f"/settlements/{s.id}").status_code == 404  # a draft is the agency's
     client.post("/logout", data={"csrf_token": client.csrf_token()})
-    client.login("official@web.cn")
-    client.form(f"/settlements/{s.id}/approve")
+    client.login("official2@web.cn")  # the second official approves (four eyes)
+    client.form(f"/settlements/{s.id}/approve", {"note": "已核对", "total_fen": str(s.total_fen)})
     assert client.form(f"/settlements/{s.id}/pay", {"reference": ""}).status_code == 302
     dbs.refresh(s)
     assert s.status.value == "approved"

@@ -118,7 +118,7 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
         def settle(self, pay: bool) -> None:
             s = self._try(settlement.draw_up, self.programme, p.provider.id, p.official_actor)
             if s is not None and pay:
-                settlement.approve(s, p.official_actor)
+                settlement.approve(s, s.total_fen, "已核对", p.official2_actor)
                 settlement.mark_paid(s, "HX-1", p.official_actor)
 
         @rule(pick=st.integers(0, 20))

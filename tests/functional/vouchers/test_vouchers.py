@@ -458,7 +458,7 @@ def test_settlement_from_draft_to_paid(app, dbs, p, monkeypatch):
     with services(app, dbs), pytest.raises(DomainError):  # approve first
         settlement.mark_paid(s, "HX202611230001", p.official_actor)
     with services(app, dbs):
-        settlement.approve(s, p.official_actor)
+        settlement.approve(s, s.total_fen, "已核对明细与账号", p.official2_actor)
         settlement.mark_paid(s, "HX202611230001", p.official_actor)
         report = settlement.as_csv(s)
     dbs.refresh(voucher)

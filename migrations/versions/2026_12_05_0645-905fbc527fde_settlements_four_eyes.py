@@ -4,7 +4,7 @@ CHECK says so), with the approval's note; who marked it paid; who cancelled it, 
 Settlements approved before this revision keep no approver (the audit trail names them).
 
 Revision ID: 905fbc527fde
-Revises: f33387d1e6b6
+Revises: 88ba5a126145
 Create Date: 2026-12-05 06:45:12.402113
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import marketplace.db  # our column types
 
 revision: str = "905fbc527fde"
-down_revision: str | None = "f33387d1e6b6"
+down_revision: str | None = "88ba5a126145"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

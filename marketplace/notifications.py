@@ -50,6 +50,10 @@ TEXTS = {
     "evaluation_published": _l("Evaluation %(round)s is published: your score is %(score)s."),
     "pool_suspended": _l("You are suspended from the pool of %(agency)s: %(reason)s"),
     "data_granted": _l("%(enterprise)s shared data with you until %(until)s."),
+    "voucher_clawed_back": _l(
+        "%(amount)s of voucher money on order line #%(line)s was clawed back and is billed to"
+        " the enterprise: %(reason)s"
+    ),
     "auto_accept_soon": _l(
         "Order %(number)s, %(title)s will be accepted automatically in a few days."
     ),

@@ -186,9 +186,12 @@ def invoice_for(org: Organisation, invoice_id: int) -> Invoice:
 
 
 @atomic
-def reissue(void_invoice: Invoice, gross_fen: int, actor: Actor) -> Invoice:
+def reissue(
+    void_invoice: Invoice, gross_fen: int, actor: Actor, voucher_fen: int | None = None
+) -> Invoice:
     """A corrected invoice in place of a void one: same line, kind and period, the voucher
-    share kept (never above the new amount)."""
+    share kept (never above the new amount) unless ``voucher_fen`` says what vouchers pay now
+    (a claw-back lowers it)."""
     if void_invoice.status is not InvoiceStatus.VOID:
         raise DomainError(_l("Void the invoice first; a corrected one then replaces it."))
     if gross_fen <= 0:
@@ -199,7 +202,7 @@ def reissue(void_invoice: Invoice, gross_fen: int, actor: Actor) -> Invoice:
         void_invoice.provider_id,
         void_invoice.enterprise_id,
         gross_fen,
-        min(void_invoice.voucher_fen, gross_fen),
+        min(void_invoice.voucher_fen if voucher_fen is None else voucher_fen, gross_fen),
         void_invoice.description,
         actor,
         period=void_invoice.period,
@@ -209,11 +212,9 @@ def reissue(void_invoice: Invoice, gross_fen: int, actor: Actor) -> Invoice:
     return invoice
 
 
-def bill_voucher_shortfall(
-    order_line_id: int, provider_id: int, enterprise_id: int, backed_fen: int, actor: Actor
-) -> Invoice | None:
-    """Invoices counted on voucher money that vouchers no longer back (released after the
-    programme's redeem-by date): the enterprise owes the difference after all."""
+def _shortfall_owed(order_line_id: int, backed_fen: int) -> int:
+    """Voucher money the line's invoices deducted that vouchers no longer back (``backed_fen``
+    is what they still pay) and no shortfall invoice has billed yet."""
     deducted = voucher_part_billed(order_line_id)
     already = db.session.scalar(
         select(func.coalesce(func.sum(Invoice.gross_fen), 0)).where(
@@ -222,7 +223,21 @@ def bill_voucher_shortfall(
             Invoice.status != InvoiceStatus.VOID,
         )
     )
-    owed = deducted - backed_fen - int(already or 0)
+    return deducted - backed_fen - int(already or 0)
+
+
+def bill_voucher_shortfall(
+    order_line_id: int,
+    provider_id: int,
+    enterprise_id: int,
+    backed_fen: int,
+    actor: Actor,
+    description: str | None = None,
+) -> Invoice | None:
+    """Invoices counted on voucher money that vouchers no longer back (released after the
+    programme's redeem-by date, or clawed back): the enterprise owes the difference after all.
+    Idempotent: what earlier shortfall invoices billed is not billed again."""
+    owed = _shortfall_owed(order_line_id, backed_fen)
     if owed <= 0:
         return None
     count = db.session.scalar(
@@ -237,10 +252,66 @@ def bill_voucher_shortfall(
         enterprise_id,
         owed,
         0,
-        str(_l("Voucher share no longer covered (order line #%(id)d)", id=order_line_id)),
+        description
+        or str(_l("Voucher share no longer covered (order line #%(id)d)", id=order_line_id)),
         actor,
         period=int(count or 0) + 1,
     )
+
+
+@atomic
+def bill_clawback(
+    order_line_id: int,
+    provider_id: int,
+    enterprise_id: int,
+    backed_fen: int,
+    reason: str,
+    actor: Actor,
+) -> list[Invoice]:
+    """Voucher money clawed back from a line: the enterprise owes it itself, once.
+
+    Each of the line's issued, still unpaid co-payment invoices that deducted voucher money is
+    voided and reissued without the part vouchers no longer back (same number sequence,
+    gap-free); what is left (an invoice already paid or partly paid) is billed on a new
+    voucher-shortfall invoice. ``backed_fen`` is what vouchers still pay of the line. Nothing
+    is billed twice: the voucher shares deducted and the shortfalls billed are the guard.
+    Returns the invoices issued."""
+    issued: list[Invoice] = []
+    owed = _shortfall_owed(order_line_id, backed_fen)
+    if owed <= 0:
+        return issued
+    unpaid = (
+        select(Invoice)
+        .where(
+            Invoice.order_line_id == order_line_id,
+            Invoice.kind == InvoiceKind.CO_PAYMENT,
+            Invoice.status == InvoiceStatus.FINALISED,
+            Invoice.paid_fen == 0,
+            Invoice.voucher_fen > 0,
+        )
+        .order_by(Invoice.period.desc(), Invoice.id.desc())
+        .with_for_update(of=Invoice)
+        .execution_options(populate_existing=True)
+    )
+    for invoice in db.session.scalars(unpaid).all():
+        if owed <= 0:
+            break
+        take = min(owed, invoice.voucher_fen)
+        void(invoice, reason, actor)
+        issued.append(reissue(invoice, invoice.gross_fen, actor, invoice.voucher_fen - take))
+        owed -= take
+    if owed > 0:
+        extra = bill_voucher_shortfall(
+            order_line_id,
+            provider_id,
+            enterprise_id,
+            backed_fen,
+            actor,
+            str(_l("Voucher share clawed back (order line #%(id)d)", id=order_line_id)),
+        )
+        if extra is not None:
+            issued.append(extra)
+    return issued
 
 
 def periods_billed(order_line_id: int) -> set[int]:

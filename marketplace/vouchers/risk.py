@@ -21,6 +21,8 @@ from marketplace.accounts.models import Organisation
 from marketplace.db import atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import BASIS_POINTS, format_fen
+from marketplace.notifications import notify
+from marketplace.payments import services as payments
 from marketplace.security import Actor
 from marketplace.vouchers.ledger import ledger_entry, move_reservation
 from marketplace.vouchers.models import (
@@ -237,14 +239,62 @@ def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
 
 @atomic
 def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
-    """The redemption is not genuine: claw it back (reversed in the ledger, never settled).
-    The other open flags on the same redemption close with it."""
+    """The redemption is not genuine: the official's decision on the flag, then the claw-back
+    (``claw_back``). The other open flags on the same redemption close with it. A later
+    proposal/approval step (four eyes) can decide the flag here and call ``claw_back`` on
+    approval."""
     note = note.strip()
     if not note:
         raise DomainError(_l("Give a reason; the other party will see it."), field="note")
     _lock(flag.reservation_id)
     _decide(flag, FlagStatus.UPHELD, note, actor)
-    reservation = flag.reservation
+    db.session.execute(
+        update(RiskFlag)
+        .where(RiskFlag.reservation_id == flag.reservation_id, RiskFlag.status == FlagStatus.OPEN)
+        .values(
+            status=FlagStatus.UPHELD,
+            decision_note=note,
+            decided_by_id=actor.user_id,
+            decided_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    reservation = db.session.get(Reservation, flag.reservation_id, populate_existing=True)
+    assert reservation is not None
+    claw_back(reservation, note, actor)
+    db.session.expire_all()
+    audit.record(
+        actor,
+        "risk_flag.upheld",
+        "risk_flag",
+        flag.id,
+        note=note,
+        amount_fen=reservation.amount_fen,
+    )
+
+
+@atomic
+def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
+    """Claw back a redemption found not genuine. Claw-back is money, not a label:
+
+    - the voucher money is never settled to the provider: the reservation becomes clawed back
+      and the voucher's redeemed money moves to clawed back (a ``clawback`` ledger entry);
+    - the enterprise owes that voucher share itself: the line's unpaid invoice that deducted
+      it is voided and reissued without it, or a paid one gets a voucher-shortfall invoice
+      for it (``payments.bill_clawback``; never billed twice);
+    - both parties are told, with the reason.
+
+    The budget rule: clawed-back money stays counted as clawed back. It does not return to the
+    programme's budget (``issued_fen`` is unchanged and the voucher's face value stays used):
+    the programme's figures show it as *clawed back* (``figures.Figures.clawed_back_fen``,
+    part of *returned*), never as *spent* or *settled*; the agency may raise the budget to
+    issue it again, as a decision of its own.
+
+    A redemption in a settlement not yet paid is refused (cancel the settlement first)."""
+    if reservation.settlement_id is not None:
+        raise DomainError(
+            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
+        )
     if not move_reservation(
         reservation,
         ReservationStatus.REDEEMED,
@@ -274,25 +324,38 @@ def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
         reservation.amount_fen,
         actor,
         reservation.id,
-        note=note,
+        note=reason,
     )
-    db.session.execute(
-        update(RiskFlag)
-        .where(RiskFlag.reservation_id == reservation.id, RiskFlag.status == FlagStatus.OPEN)
-        .values(
-            status=FlagStatus.UPHELD,
-            decision_note=note,
-            decided_by_id=actor.user_id,
-            decided_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    db.session.expire_all()
-    audit.record(
+    _bill_and_tell(reservation, reason, actor)
+
+
+def _bill_and_tell(
+    reservation: Reservation, reason: str, actor: Actor, still_redeemed: bool = False
+) -> None:
+    """The enterprise is billed the voucher share that vouchers no longer pay; both parties
+    hear of it, with the reason. ``still_redeemed``: the redemption stays on the books (it was
+    settled and paid; a recovery claim asks the provider for it), yet no longer backs the
+    line."""
+    from marketplace.vouchers import spending  # spending calls this module's risk checks
+
+    line_id = reservation.order_line_id
+    amount_fen = reservation.amount_fen
+    backed = spending.line_funding(line_id).paid_fen - (amount_fen if still_redeemed else 0)
+    invoices = payments.bill_clawback(
+        line_id,
+        reservation.provider_id,
+        reservation.enterprise_id,
+        backed,
+        str(_l("Voucher share clawed back: %(reason)s", reason=reason)),
         actor,
-        "risk_flag.upheld",
-        "risk_flag",
-        flag.id,
-        note=note,
-        amount_fen=reservation.amount_fen,
     )
+    link = f"/invoices/{invoices[-1].id}" if invoices else "/invoices"
+    for org_id in (reservation.enterprise_id, reservation.provider_id):
+        notify(
+            org_id,
+            "voucher_clawed_back",
+            link,
+            amount=format_fen(amount_fen),
+            line=line_id,
+            reason=reason,
+        )

@@ -1,0 +1,167 @@
+"""Claw-back is money, not a label (issue 16): upholding a risk flag bills the voucher share to
+the enterprise on a corrected invoice, tells both parties why, and the books still balance."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.db import utcnow
+from marketplace.errors import DomainError
+from marketplace.notifications import Notification
+from marketplace.payments import services as payments
+from marketplace.payments.models import Invoice, InvoiceKind, InvoiceStatus
+from marketplace.vouchers import figures, ledger, risk
+from marketplace.vouchers.models import FlagStatus, ReservationStatus, RiskFlag
+from tests.functional.catalog_helpers import services
+from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
+
+REASON = "虚假交付：现场核查无部署记录"
+
+
+@pytest.fixture
+def p(app, dbs):
+    return pilot(app, dbs, tag="cb")
+
+
+@pytest.fixture
+def voucher(p):
+    return p.issue_to(p.programme())
+
+
+def books_balance(app, dbs):
+    with services(app, dbs):
+        assert ledger.check() == []
+
+
+def live_invoices(dbs, line):
+    return list(
+        dbs.scalars(
+            select(Invoice)
+            .where(Invoice.order_line_id == line.id, Invoice.status != InvoiceStatus.VOID)
+            .order_by(Invoice.id)
+        )
+    )
+
+
+def first_flag(dbs):
+    return dbs.scalars(select(RiskFlag).order_by(RiskFlag.id)).first()
+
+
+def test_an_unpaid_invoice_is_voided_and_reissued_with_the_voucher_share(app, dbs, p, voucher):
+    line = accepted_order(app, dbs, p)
+    (before,) = live_invoices(dbs, line)
+    assert (before.gross_fen, before.voucher_fen, before.amount_fen) == (
+        60_000_00,
+        20_000_00,
+        40_000_00,
+    )
+    with services(app, dbs):
+        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    dbs.refresh(before)
+    assert before.status is InvoiceStatus.VOID and REASON in (before.void_reason or "")
+    (after,) = live_invoices(dbs, line)
+    assert after.kind is InvoiceKind.CO_PAYMENT and after.number != before.number
+    assert (after.gross_fen, after.voucher_fen, after.amount_fen) == (60_000_00, 0, 60_000_00)
+    assert after.sequence == (before.sequence or 0) + 1  # gap-free numbering
+    dbs.refresh(voucher)
+    assert (voucher.redeemed_fen, voucher.clawed_back_fen) == (0, 20_000_00)
+    assert {f.status for f in dbs.scalars(select(RiskFlag))} == {FlagStatus.UPHELD}
+    books_balance(app, dbs)
+
+
+def test_a_paid_invoice_gets_an_invoice_for_the_voucher_share(app, dbs, p, voucher):
+    line = accepted_order(app, dbs, p)
+    (paid,) = live_invoices(dbs, line)
+    with services(app, dbs):
+        payments.record_transfer(paid, 10_000_00, "HX-1", utcnow(), p.official_actor)
+    with services(app, dbs):
+        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    dbs.refresh(paid)
+    assert paid.status is InvoiceStatus.FINALISED and paid.voucher_fen == 20_000_00  # kept
+    _paid, extra = live_invoices(dbs, line)
+    assert extra.kind is InvoiceKind.VOUCHER_SHORTFALL
+    assert (extra.gross_fen, extra.voucher_fen, extra.amount_fen) == (20_000_00, 0, 20_000_00)
+    assert extra.enterprise_id == p.enterprise.id and extra.provider_id == p.provider.id
+    assert "clawed back" in extra.description or "追回" in extra.description
+    with services(app, dbs):  # billing again finds nothing more owed
+        assert (
+            payments.bill_clawback(
+                line.id, p.provider.id, p.enterprise.id, 0, REASON, p.official_actor
+            )
+            == []
+        )
+    assert len(live_invoices(dbs, line)) == 2
+    books_balance(app, dbs)
+
+
+def test_both_parties_are_told_with_the_reason(app, dbs, p, voucher):
+    line = accepted_order(app, dbs, p)
+    with services(app, dbs):
+        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    told = dbs.scalars(select(Notification).where(Notification.kind == "voucher_clawed_back"))
+    by_org = {n.org_id: n for n in told}
+    assert set(by_org) == {p.enterprise.id, p.provider.id}
+    (invoice,) = live_invoices(dbs, line)
+    for n in by_org.values():
+        assert n.params["reason"] == REASON and n.link == f"/invoices/{invoice.id}"
+
+
+def test_upholding_twice_is_refused_and_stores_nothing(app, dbs, p, voucher):
+    line = accepted_order(app, dbs, p)
+    flag = first_flag(dbs)
+    with services(app, dbs):
+        risk.uphold(flag, REASON, p.official_actor)
+    counts = (
+        dbs.scalar(select(func.count(Invoice.id))),
+        dbs.scalar(select(func.count(Notification.id))),
+    )
+    with services(app, dbs), pytest.raises(DomainError):
+        risk.uphold(flag, "再次追回", p.official_actor)
+    assert (
+        dbs.scalar(select(func.count(Invoice.id))),
+        dbs.scalar(select(func.count(Notification.id))),
+    ) == counts
+    assert [i.amount_fen for i in live_invoices(dbs, line)] == [60_000_00]
+    dbs.refresh(voucher)
+    assert voucher.clawed_back_fen == 20_000_00
+    books_balance(app, dbs)
+
+
+def test_clawed_back_money_stays_counted_as_clawed_back(english, app, dbs, p, voucher):
+    """The budget rule (``risk.claw_back``): the money does not go back to the budget; the
+    programme's figures show it clawed back, not spent."""
+    programme = voucher.programme
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    dbs.refresh(programme)
+    assert programme.issued_fen == 20_000_00
+    with services(app, dbs):
+        shown = figures.of(programme)
+    assert (shown.redeemed_fen, shown.clawed_back_fen, shown.spent_fen) == (20_000_00, 20_000_00, 0)
+    assert (shown.settled_fen, shown.held_fen, shown.available_fen) == (0, 0, 0)
+    assert shown.left_to_issue_fen == 1_000_000_00 - 20_000_00
+    english.login(p.official.email)
+    page = english.text(f"/agency/programmes/{programme.id}")
+    assert "Clawed back" in page and "¥20,000.00" in page
+    books_balance(app, dbs)
+
+
+def test_upholding_through_the_page(client, app, dbs, p, voucher):
+    line = accepted_order(app, dbs, p)
+    flag = first_flag(dbs)
+    client.login(p.official.email)
+    answer = client.form(f"/agency/risk-flags/{flag.id}/uphold", {"reason": REASON})
+    assert answer.status_code == 302
+    dbs.refresh(flag)
+    assert flag.status is FlagStatus.UPHELD
+    assert flag.reservation.status is ReservationStatus.CLAWED_BACK
+    assert [i.amount_fen for i in live_invoices(dbs, line)] == [60_000_00]
+    again = client.form(f"/agency/risk-flags/{flag.id}/uphold", {"reason": REASON})
+    assert again.status_code == 302
+    assert "已" in client.text("/agency/risk-flags")  # refused, in the default language
+    assert [i.amount_fen for i in live_invoices(dbs, line)] == [60_000_00]
+    dbs.refresh(voucher)
+    assert voucher.clawed_back_fen == 20_000_00

@@ -54,6 +54,10 @@ TEXTS = {
         "%(amount)s of voucher money on order line #%(line)s was clawed back and is billed to"
         " the enterprise: %(reason)s"
     ),
+    "voucher_recovery_claimed": _l(
+        "%(amount)s of voucher money settled to you for order line #%(line)s was clawed back:"
+        " repay it to the agency; the enterprise is billed for it. Reason: %(reason)s"
+    ),
     "auto_accept_soon": _l(
         "Order %(number)s, %(title)s will be accepted automatically in a few days."
     ),

@@ -110,6 +110,11 @@ class FlagStatus(Labelled):
     UPHELD = "upheld"
 
 
+class RecoveryStatus(Labelled):
+    OPEN = "open"
+    RECOVERED = "recovered"
+
+
 _LABELLED: list[tuple[Labelled, Any]] = [
     (ProgrammeStatus.DRAFT, _l("Draft")),
     (ProgrammeStatus.OPEN, _l("Open for vouchers")),
@@ -150,6 +155,8 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (FlagStatus.OPEN, _l("Held for review")),
     (FlagStatus.CLEARED, _l("Cleared")),
     (FlagStatus.UPHELD, _l("Upheld: clawed back")),
+    (RecoveryStatus.OPEN, _l("To be repaid by the provider")),
+    (RecoveryStatus.RECOVERED, _l("Repaid")),
 ]
 LABELS = {(type(member), member.value): label for member, label in _LABELLED}
 
@@ -495,6 +502,42 @@ class RiskFlag(Base):
     reservation: Mapped[Reservation] = relationship(back_populates="flags", lazy="joined")
 
 
+class RecoveryClaim(Base):
+    """Voucher money clawed back after the agency had settled and paid it to the provider: the
+    agency asks the provider to repay it (never a negative payout). The redemption stays
+    settled in the ledger, which records what did happen; this claim records what is owed
+    back, until the agency records the provider's repayment."""
+
+    __tablename__ = "voucher_recovery_claims"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint(
+            "status <> 'recovered' OR (reference IS NOT NULL AND recovered_at IS NOT NULL)",
+            name="recovered_has_reference",
+        ),
+        Index("ix_voucher_recovery_claims_provider_id_status", "provider_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    # one claim per redemption: upholding again finds it and stores nothing
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("voucher_reservations.id"), unique=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("voucher_settlements.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[RecoveryStatus] = mapped_column(str_enum(RecoveryStatus))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    reference: Mapped[str | None] = mapped_column(String(60))  # the repayment's bank reference
+    recovered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recovered_at: Mapped[datetime | None]
+
+    provider: Mapped[Organisation] = relationship(lazy="joined")
+    settlement: Mapped[Settlement] = relationship()
+    reservation: Mapped[Reservation] = relationship()
+
+
 audit.register_labels(
     {
         "programme.created": _l("Voucher programme created"),
@@ -518,5 +561,7 @@ audit.register_labels(
         "settlement.cancelled": _l("Settlement cancelled"),
         "risk_flag.cleared": _l("Risk flag cleared"),
         "risk_flag.upheld": _l("Risk flag upheld: clawed back"),
+        "recovery.claimed": _l("Repayment of settled voucher money claimed from the provider"),
+        "recovery.recovered": _l("Repayment of settled voucher money recorded"),
     }
 )

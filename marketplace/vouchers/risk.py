@@ -24,10 +24,12 @@ from marketplace.money import BASIS_POINTS, format_fen
 from marketplace.notifications import notify
 from marketplace.payments import services as payments
 from marketplace.security import Actor
+from marketplace.vouchers import settlement
 from marketplace.vouchers.ledger import ledger_entry, move_reservation
 from marketplace.vouchers.models import (
     EntryKind,
     FlagStatus,
+    RecoveryClaim,
     Reservation,
     ReservationStatus,
     RiskFlag,
@@ -284,17 +286,22 @@ def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
       for it (``payments.bill_clawback``; never billed twice);
     - both parties are told, with the reason.
 
-    The budget rule: clawed-back money stays counted as clawed back. It does not return to the
-    programme's budget (``issued_fen`` is unchanged and the voucher's face value stays used):
-    the programme's figures show it as *clawed back* (``figures.Figures.clawed_back_fen``,
-    part of *returned*), never as *spent* or *settled*; the agency may raise the budget to
-    issue it again, as a decision of its own.
+    The budget rule: clawed-back money never returns to the programme's budget by itself
+    (``issued_fen`` is unchanged and the voucher's face value stays used). Money never paid out
+    is counted as clawed back: the programme's figures show it as *clawed back*
+    (``figures.Figures.clawed_back_fen``, part of *returned*), never as *spent* or *settled*.
+    Money already paid out stays *settled* and is tracked by its recovery claim, open until
+    the agency records the provider's repayment (*recovered*). To issue either again is the
+    agency's own decision: it raises the budget.
 
-    A redemption in a settlement not yet paid is refused (cancel the settlement first)."""
+    A redemption already settled and paid to the provider stays so in the ledger (the money
+    did go out); the provider is asked to repay it by a recovery claim
+    (``settlement.claim_recovery``), and the enterprise is billed all the same. A redemption
+    in a settlement not yet paid is refused (cancel the settlement first)."""
     if reservation.settlement_id is not None:
-        raise DomainError(
-            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
-        )
+        claim = settlement.claim_recovery(reservation, reason, actor)
+        _bill_and_tell(reservation, reason, actor, claim=claim)
+        return
     if not move_reservation(
         reservation,
         ReservationStatus.REDEEMED,
@@ -330,17 +337,17 @@ def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
 
 
 def _bill_and_tell(
-    reservation: Reservation, reason: str, actor: Actor, still_redeemed: bool = False
+    reservation: Reservation, reason: str, actor: Actor, claim: RecoveryClaim | None = None
 ) -> None:
     """The enterprise is billed the voucher share that vouchers no longer pay; both parties
-    hear of it, with the reason. ``still_redeemed``: the redemption stays on the books (it was
-    settled and paid; a recovery claim asks the provider for it), yet no longer backs the
-    line."""
+    hear of it, with the reason. With a recovery ``claim`` the redemption stays on the books
+    (it was settled and paid), yet no longer backs the line, and the provider is asked to
+    repay it."""
     from marketplace.vouchers import spending  # spending calls this module's risk checks
 
     line_id = reservation.order_line_id
     amount_fen = reservation.amount_fen
-    backed = spending.line_funding(line_id).paid_fen - (amount_fen if still_redeemed else 0)
+    backed = spending.line_funding(line_id).paid_fen - (amount_fen if claim else 0)
     invoices = payments.bill_clawback(
         line_id,
         reservation.provider_id,
@@ -350,12 +357,9 @@ def _bill_and_tell(
         actor,
     )
     link = f"/invoices/{invoices[-1].id}" if invoices else "/invoices"
-    for org_id in (reservation.enterprise_id, reservation.provider_id):
-        notify(
-            org_id,
-            "voucher_clawed_back",
-            link,
-            amount=format_fen(amount_fen),
-            line=line_id,
-            reason=reason,
-        )
+    params = {"amount": format_fen(amount_fen), "line": line_id, "reason": reason}
+    notify(reservation.enterprise_id, "voucher_clawed_back", link, **params)
+    if claim is None:
+        notify(reservation.provider_id, "voucher_clawed_back", link, **params)
+    else:
+        notify(reservation.provider_id, "voucher_recovery_claimed", link, **params)

@@ -19,12 +19,14 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit, csvfile
 from marketplace.accounts.models import Organisation
-from marketplace.db import atomic, db, local_today, utcnow
+from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
 from marketplace.vouchers.ledger import ledger_entry
 from marketplace.vouchers.models import (
     EntryKind,
+    RecoveryClaim,
+    RecoveryStatus,
     Reservation,
     ReservationStatus,
     Settlement,
@@ -248,6 +250,96 @@ def cancel(settlement: Settlement, reason: str, actor: Actor) -> None:
     )
     db.session.expire_all()
     audit.record(actor, "settlement.cancelled", "settlement", settlement.id, reason=reason)
+
+
+# --- recovery claims: clawed-back money the provider was already paid ----------------------
+
+
+@atomic
+def claim_recovery(reservation: Reservation, reason: str, actor: Actor) -> RecoveryClaim:
+    """A redemption clawed back after its settlement was paid: the provider repays it. Not a
+    negative payout and no move on the voucher (the ledger keeps what happened: redeemed and
+    settled); the claim is what is owed back. One per redemption (UNIQUE), so asking twice
+    stores nothing."""
+    paid = db.session.scalar(
+        select(Settlement).where(
+            Settlement.id == reservation.settlement_id,
+            Settlement.status == SettlementStatus.PAID,
+        )
+    )
+    if paid is None or reservation.status is not ReservationStatus.REDEEMED:
+        raise DomainError(
+            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
+        )
+    claim = RecoveryClaim(
+        reservation_id=reservation.id,
+        programme_id=reservation.programme_id,
+        provider_id=reservation.provider_id,
+        settlement_id=paid.id,
+        amount_fen=reservation.amount_fen,
+        reason=reason,
+        status=RecoveryStatus.OPEN,
+        created_by_id=actor.user_id,
+    )
+    if not add_unique(claim):
+        raise DomainError(_l("Repayment of this redemption is already claimed."))
+    audit.record(
+        actor,
+        "recovery.claimed",
+        "settlement",
+        paid.id,
+        reservation_id=reservation.id,
+        amount_fen=claim.amount_fen,
+        reason=reason,
+    )
+    return claim
+
+
+def recovery_claims_of(agency: Organisation) -> list[RecoveryClaim]:
+    stmt = (
+        select(RecoveryClaim)
+        .join(VoucherProgramme, VoucherProgramme.id == RecoveryClaim.programme_id)
+        .where(VoucherProgramme.agency_id == agency.id)
+        .options(selectinload(RecoveryClaim.settlement))
+        .order_by(RecoveryClaim.status, RecoveryClaim.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+def recovery_claim_for(agency: Organisation, claim_id: int) -> RecoveryClaim:
+    claim = db.session.get(RecoveryClaim, claim_id)
+    if claim is None or claim.settlement.programme.agency_id != agency.id:
+        raise NotFound(_l("Not found."))
+    return claim
+
+
+@atomic
+def mark_recovered(claim: RecoveryClaim, reference: str, actor: Actor) -> None:
+    """The provider repaid a recovery claim: the agency records the bank transfer's
+    reference. The money is then recorded as recovered (it does not return to the budget:
+    see ``risk.claw_back``)."""
+    reference = reference.strip()
+    if not reference:
+        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
+    if len(reference) > 60:
+        raise DomainError(_l("At most 60 characters."), field="reference")
+    moved = db.session.execute(
+        update(RecoveryClaim)
+        .where(RecoveryClaim.id == claim.id, RecoveryClaim.status == RecoveryStatus.OPEN)
+        .values(
+            status=RecoveryStatus.RECOVERED,
+            reference=reference,
+            recovered_at=utcnow(),
+            recovered_by_id=actor.user_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This repayment is already recorded."))
+    db.session.refresh(claim)
+    audit.record(
+        actor, "recovery.recovered", "settlement", claim.settlement_id, reference=reference
+    )
 
 
 def settlements_of(programme: VoucherProgramme) -> list[Settlement]:

@@ -488,7 +488,25 @@ def risk_flags() -> ResponseReturnValue:
         rows=rows,
         records=risk.line_records(current_user.org, rows),
         form=forms.ReasonForm(),
+        claims=settlement.recovery_claims_of(current_user.org),
     )
+
+
+@bp.post("/agency/recovery-claims/<id:claim_id>/recovered")
+@requires(OrgKind.AGENCY, owner=True)
+def claim_recovered(claim_id: int) -> ResponseReturnValue:
+    """The provider repaid voucher money clawed back after it was settled to it."""
+    claim = settlement.recovery_claim_for(current_user.org, claim_id)
+    form = forms.PaidForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("Enter the bank transfer's reference."))
+        settlement.mark_recovered(claim, form.reference.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Saved."), "success")
+    return redirect(url_for("vouchers.risk_flags"))
 
 
 @bp.post("/agency/risk-flags/<id:flag_id>/<any(clear, uphold):action>")

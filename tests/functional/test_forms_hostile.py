@@ -54,6 +54,7 @@ from marketplace.payments.models import Invoice, Refund
 from marketplace.pool.models import PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
+    RecoveryClaim,
     RiskFlag,
     Settlement,
     Voucher,
@@ -160,6 +161,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "agency_id": (Organisation,),
     "application_id": (VoucherApplication,),
     "bundle_id": (Bundle, CuratedBundle),
+    "claim_id": (RecoveryClaim,),
     "contract_id": (OutcomeContract,),
     "curated_id": (CuratedBundle,),
     "diagnosis_id": (Diagnosis,),

@@ -76,6 +76,7 @@ EXPECTED = {
     "vouchers.settlement_action": "agency owner",
     "vouchers.risk_flags": "agency",
     "vouchers.decide_flag": "agency owner",
+    "vouchers.claim_recovered": "agency owner",
     "vouchers.my_vouchers": "enterprise",
     "vouchers.voucher": "agency,enterprise",
     "vouchers.apply": "enterprise owner",

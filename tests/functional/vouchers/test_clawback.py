@@ -11,8 +11,17 @@ from marketplace.errors import DomainError
 from marketplace.notifications import Notification
 from marketplace.payments import services as payments
 from marketplace.payments.models import Invoice, InvoiceKind, InvoiceStatus
-from marketplace.vouchers import figures, ledger, risk
-from marketplace.vouchers.models import FlagStatus, ReservationStatus, RiskFlag
+from marketplace.vouchers import figures, ledger, risk, settlement
+from marketplace.vouchers.models import (
+    FlagStatus,
+    RecoveryClaim,
+    RecoveryStatus,
+    Reservation,
+    ReservationStatus,
+    RiskFlag,
+    RiskReason,
+    SettlementStatus,
+)
 from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
@@ -165,3 +174,118 @@ def test_upholding_through_the_page(client, app, dbs, p, voucher):
     assert [i.amount_fen for i in live_invoices(dbs, line)] == [60_000_00]
     dbs.refresh(voucher)
     assert voucher.clawed_back_fen == 20_000_00
+
+
+# --- settled and paid: a recovery claim against the provider ------------------------------
+
+
+def settled_and_paid(app, dbs, p, voucher, monkeypatch):
+    """A line accepted without a flag, settled and paid to the provider; a later review then
+    finds it not genuine (a flag raised on the settled redemption)."""
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
+    line = accepted_order(app, dbs, p)
+    reservation = dbs.scalars(select(Reservation)).one()
+    with services(app, dbs):
+        s = settlement.draw_up(voucher.programme, p.provider.id, p.official_actor)
+        settlement.approve(s, s.total_fen, "已核对", p.official2_actor)
+        settlement.mark_paid(s, "HX-PAID-1", p.official_actor)
+    flag = RiskFlag(
+        reservation_id=reservation.id,
+        reason=RiskReason.SHARED_BANK_ACCOUNT,
+        detail="事后审计",
+        status=FlagStatus.OPEN,
+    )
+    dbs.add(flag)
+    dbs.commit()
+    return line, reservation, s, flag
+
+
+def test_settled_and_paid_becomes_a_recovery_claim(app, dbs, p, voucher, monkeypatch):
+    line, reservation, s, flag = settled_and_paid(app, dbs, p, voucher, monkeypatch)
+    with services(app, dbs):
+        risk.uphold(flag, REASON, p.official_actor)
+    claim = dbs.scalars(select(RecoveryClaim)).one()
+    assert (claim.provider_id, claim.programme_id, claim.settlement_id) == (
+        p.provider.id,
+        voucher.programme_id,
+        s.id,
+    )
+    assert (claim.amount_fen, claim.reason, claim.status) == (
+        20_000_00,
+        REASON,
+        RecoveryStatus.OPEN,
+    )
+    # no negative payout, no move on the voucher: it was settled, and the ledger says so
+    dbs.refresh(s)
+    dbs.refresh(voucher)
+    dbs.refresh(reservation)
+    assert s.status is SettlementStatus.PAID and s.total_fen == 20_000_00
+    assert (voucher.redeemed_fen, voucher.settled_fen, voucher.clawed_back_fen) == (
+        20_000_00,
+        20_000_00,
+        0,
+    )
+    assert reservation.status is ReservationStatus.REDEEMED
+    # the enterprise is billed the voucher share all the same (its invoice was unpaid)
+    (invoice,) = live_invoices(dbs, line)
+    assert (invoice.voucher_fen, invoice.amount_fen) == (0, 60_000_00)
+    kinds = {
+        n.org_id: n.kind
+        for n in dbs.scalars(select(Notification).where(Notification.kind.like("voucher_%")))
+    }
+    assert kinds == {
+        p.enterprise.id: "voucher_clawed_back",
+        p.provider.id: "voucher_recovery_claimed",
+    }
+    books_balance(app, dbs)
+    with services(app, dbs), pytest.raises(DomainError):  # twice: refused, nothing stored
+        settlement.claim_recovery(reservation, "再次", p.official_actor)
+    assert dbs.scalar(select(func.count(RecoveryClaim.id))) == 1
+    with services(app, dbs):
+        settlement.mark_recovered(claim, "HX-BACK-1", p.official_actor)
+    assert (claim.status, claim.reference) == (RecoveryStatus.RECOVERED, "HX-BACK-1")
+    with services(app, dbs), pytest.raises(DomainError):
+        settlement.mark_recovered(claim, "HX-BACK-2", p.official_actor)
+    books_balance(app, dbs)
+
+
+def test_a_redemption_in_an_unpaid_settlement_is_refused(app, dbs, p, voucher, monkeypatch):
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
+    line = accepted_order(app, dbs, p)
+    reservation = dbs.scalars(select(Reservation)).one()
+    with services(app, dbs):
+        settlement.draw_up(voucher.programme, p.provider.id, p.official_actor)
+    flag = RiskFlag(
+        reservation_id=reservation.id, reason=RiskReason.SHARED_ADDRESS, status=FlagStatus.OPEN
+    )
+    dbs.add(flag)
+    dbs.commit()
+    with services(app, dbs), pytest.raises(DomainError):
+        risk.uphold(flag, REASON, p.official_actor)
+    dbs.refresh(flag)
+    assert flag.status is FlagStatus.OPEN
+    assert dbs.scalar(select(func.count(RecoveryClaim.id))) == 0
+    assert [i.voucher_fen for i in live_invoices(dbs, line)] == [20_000_00]
+    books_balance(app, dbs)
+
+
+def test_the_agency_sees_and_closes_the_recovery_claim(english, app, dbs, p, voucher, monkeypatch):
+    _line, _reservation, s, flag = settled_and_paid(app, dbs, p, voucher, monkeypatch)
+    english.login(p.official.email)
+    english.form(f"/agency/risk-flags/{flag.id}/uphold", {"reason": REASON})
+    claim = dbs.scalars(select(RecoveryClaim)).one()
+    page = english.text("/agency/risk-flags")
+    for shown in (
+        "Recovery claims",
+        s.number,
+        "¥20,000.00",
+        REASON,
+        "To be repaid by the provider",
+    ):
+        assert shown in page, shown
+    answer = english.form(f"/agency/recovery-claims/{claim.id}/recovered", {"reference": "HX-9"})
+    assert answer.status_code == 302
+    dbs.refresh(claim)
+    assert claim.status is RecoveryStatus.RECOVERED
+    assert "Repaid" in english.text("/agency/risk-flags")
+    books_balance(app, dbs)

@@ -19,6 +19,8 @@ from sqlalchemy import ColumnElement, case, func, select
 from marketplace.db import db
 from marketplace.vouchers.models import (
     EntryKind,
+    RecoveryClaim,
+    RecoveryStatus,
     Reservation,
     ReservationStatus,
     Settlement,
@@ -37,8 +39,9 @@ class Figures:
     expired_fen: int  # left unspent at the redeem-by date
     reserved_fen: int  # set aside now by orders not yet accepted
     redeemed_fen: int  # spent at acceptance (验收), clawed-back redemptions included
-    clawed_back_fen: int  # redemptions found not genuine
+    clawed_back_fen: int  # redemptions found not genuine: returned to the budget
     settled_fen: int  # paid out to providers
+    recovered_fen: int  # settled, then clawed back and repaid by the provider: back in budget
     in_settlement_fen: int  # redeemed, in a settlement drawn up or approved, not yet paid
     held_fen: int  # redeemed, held for the review of a risk flag
     available_fen: int  # what holders may still spend
@@ -53,8 +56,15 @@ class Figures:
 
     @property
     def left_to_issue_fen(self) -> int:
-        """The budget not yet given out as vouchers (revoked vouchers give theirs back)."""
-        return self.budget_fen - self.issued_fen + self.revoked_fen
+        """The budget not yet given out as vouchers: revoked vouchers give theirs back, and so
+        does clawed-back money, once the agency holds it again (``risk.claw_back``)."""
+        return (
+            self.budget_fen
+            - self.issued_fen
+            + self.revoked_fen
+            + self.clawed_back_fen
+            + self.recovered_fen
+        )
 
     @property
     def spent_fen(self) -> int:
@@ -116,6 +126,9 @@ def of_programmes(programmes: Iterable[VoucherProgramme]) -> dict[int, Figures]:
             Settlement.status.in_([SettlementStatus.DRAFT, SettlementStatus.APPROVED])
         )
     )
+    recovered = select(RecoveryClaim.reservation_id).where(
+        RecoveryClaim.status == RecoveryStatus.RECOVERED
+    )
     now = {
         pid: rest
         for pid, *rest in db.session.execute(
@@ -124,6 +137,7 @@ def of_programmes(programmes: Iterable[VoucherProgramme]) -> dict[int, Figures]:
                 _redeemed(open_settlement),
                 _redeemed(Reservation.held.is_(True)),
                 _redeemed(Reservation.is_integration.is_(True)),
+                _redeemed(Reservation.id.in_(recovered)),
             )
             .where(Reservation.programme_id.in_(ids))
             .group_by(Reservation.programme_id)
@@ -134,7 +148,7 @@ def of_programmes(programmes: Iterable[VoucherProgramme]) -> dict[int, Figures]:
         issued, revoked, expired, reserve, release, redeem, clawback, settle = (
             int(v) for v in ledger.get(pid, [0] * 8)
         )
-        in_settlement, held, integration = (int(v) for v in now.get(pid, [0] * 3))
+        in_settlement, held, integration, recovered_fen = (int(v) for v in now.get(pid, [0] * 4))
         vouchers, holders = counts.get(pid, (0, 0))
         found[pid] = Figures(
             budget_fen=budget,
@@ -145,6 +159,7 @@ def of_programmes(programmes: Iterable[VoucherProgramme]) -> dict[int, Figures]:
             redeemed_fen=redeem,
             clawed_back_fen=clawback,
             settled_fen=settle,
+            recovered_fen=recovered_fen,
             in_settlement_fen=in_settlement,
             held_fen=held,
             available_fen=issued - reserve + release - expired - revoked,

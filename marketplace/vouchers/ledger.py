@@ -20,6 +20,8 @@ from marketplace.vouchers import figures
 from marketplace.vouchers.models import (
     AVAILABLE,
     EntryKind,
+    RecoveryClaim,
+    RecoveryStatus,
     Reservation,
     ReservationStatus,
     Settlement,
@@ -270,14 +272,27 @@ def _programmes() -> list[str]:
     issued = (
         select(
             Voucher.programme_id,
-            func.sum(Voucher.face_value_fen - Voucher.revoked_fen).label("issued"),
+            # revoked, clawed-back and recovered money went back to the budget (``risk.claw_back``)
+            func.sum(Voucher.face_value_fen - Voucher.revoked_fen - Voucher.clawed_back_fen).label(
+                "issued"
+            ),
         )
         .group_by(Voucher.programme_id)
         .subquery()
     )
+    recovered = (
+        select(RecoveryClaim.programme_id, func.sum(RecoveryClaim.amount_fen).label("total"))
+        .where(RecoveryClaim.status == RecoveryStatus.RECOVERED)
+        .group_by(RecoveryClaim.programme_id)
+        .subquery()
+    )
     rows = db.session.execute(
-        select(VoucherProgramme, func.coalesce(issued.c.issued, 0))
+        select(
+            VoucherProgramme,
+            func.coalesce(issued.c.issued, 0) - func.coalesce(recovered.c.total, 0),
+        )
         .outerjoin(issued, issued.c.programme_id == VoucherProgramme.id)
+        .outerjoin(recovered, recovered.c.programme_id == VoucherProgramme.id)
         .execution_options(populate_existing=True)
     )
     problems = []
@@ -374,7 +389,8 @@ def _figures() -> list[str]:
                 )
     for programme in programmes:
         shown = found[programme.id]
-        if programme.issued_fen != shown.issued_fen - shown.revoked_fen:
+        back = shown.revoked_fen + shown.clawed_back_fen + shown.recovered_fen
+        if programme.issued_fen != shown.issued_fen - back:
             problems.append(
                 f"programme {programme.id}: {shown.left_to_issue_fen} left to issue on its pages"
                 f" but its budget counter leaves {programme.budget_fen - programme.issued_fen}"

@@ -286,13 +286,16 @@ def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
       for it (``payments.bill_clawback``; never billed twice);
     - both parties are told, with the reason.
 
-    The budget rule: clawed-back money never returns to the programme's budget by itself
-    (``issued_fen`` is unchanged and the voucher's face value stays used). Money never paid out
-    is counted as clawed back: the programme's figures show it as *clawed back*
-    (``figures.Figures.clawed_back_fen``, part of *returned*), never as *spent* or *settled*.
-    Money already paid out stays *settled* and is tracked by its recovery claim, open until
-    the agency records the provider's repayment (*recovered*). To issue either again is the
-    agency's own decision: it raises the budget.
+    The budget rule: clawed-back money the agency never paid out returns to the programme's
+    budget at once (``issued_fen`` decreases by the amount, as when a voucher is revoked; the
+    ``clawback`` entry is its ledger record): the enterprise is billed for it, so the programme
+    may issue it to someone else. The voucher's face value stays used (its holder does not get
+    the money back to spend). The programme's figures show it as *clawed back*
+    (``figures.Figures.clawed_back_fen``, part of *returned*, never *spent* or *settled*) and
+    count it in *left to issue*. Money already paid out returns only once it is repaid: it
+    stays *settled* in the ledger (the money did go out), and its recovery claim tracks it,
+    open until the agency records the provider's repayment; then it is *recovered*
+    (``figures.Figures.recovered_fen``) and back in the budget (``settlement.mark_recovered``).
 
     A redemption already settled and paid to the provider stays so in the ledger (the money
     did go out); the provider is asked to repay it by a recovery claim
@@ -325,6 +328,16 @@ def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
         .execution_options(synchronize_session=False)
     )
     assert moved.rowcount == 1  # type: ignore[attr-defined]
+    returned = db.session.execute(
+        update(VoucherProgramme)
+        .where(
+            VoucherProgramme.id == reservation.programme_id,
+            VoucherProgramme.issued_fen >= reservation.amount_fen,
+        )
+        .values(issued_fen=VoucherProgramme.issued_fen - reservation.amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    assert returned.rowcount == 1  # type: ignore[attr-defined]
     ledger_entry(
         reservation.voucher_id,
         EntryKind.CLAWBACK,

@@ -316,8 +316,8 @@ def recovery_claim_for(agency: Organisation, claim_id: int) -> RecoveryClaim:
 @atomic
 def mark_recovered(claim: RecoveryClaim, reference: str, actor: Actor) -> None:
     """The provider repaid a recovery claim: the agency records the bank transfer's
-    reference. The money is then recorded as recovered (it does not return to the budget:
-    see ``risk.claw_back``)."""
+    reference. The money is recorded as recovered and returns to the programme's budget (the
+    budget rule: ``risk.claw_back``)."""
     reference = reference.strip()
     if not reference:
         raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
@@ -336,6 +336,16 @@ def mark_recovered(claim: RecoveryClaim, reference: str, actor: Actor) -> None:
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("This repayment is already recorded."))
+    returned = db.session.execute(
+        update(VoucherProgramme)
+        .where(
+            VoucherProgramme.id == claim.programme_id,
+            VoucherProgramme.issued_fen >= claim.amount_fen,
+        )
+        .values(issued_fen=VoucherProgramme.issued_fen - claim.amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    assert returned.rowcount == 1  # type: ignore[attr-defined]
     db.session.refresh(claim)
     audit.record(
         actor, "recovery.recovered", "settlement", claim.settlement_id, reference=reference

@@ -22,6 +22,7 @@ from marketplace.vouchers.models import (
     RiskReason,
     SettlementStatus,
 )
+from tests.factories import OrganisationFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
@@ -138,23 +139,43 @@ def test_upholding_twice_is_refused_and_stores_nothing(app, dbs, p, voucher):
     books_balance(app, dbs)
 
 
-def test_clawed_back_money_stays_counted_as_clawed_back(english, app, dbs, p, voucher):
-    """The budget rule (``risk.claw_back``): the money does not go back to the budget; the
-    programme's figures show it clawed back, not spent."""
+def test_clawed_back_money_returns_to_the_budget(english, app, dbs, p, voucher):
+    """The budget rule (``risk.claw_back``): money never paid out goes back to the budget, so
+    it can be issued again; the figures show it clawed back, not spent, and left to issue."""
     programme = voucher.programme
     accepted_order(app, dbs, p)
-    with services(app, dbs):
-        risk.uphold(first_flag(dbs), REASON, p.official_actor)
     dbs.refresh(programme)
     assert programme.issued_fen == 20_000_00
     with services(app, dbs):
+        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    dbs.refresh(programme)
+    assert programme.issued_fen == 0
+    with services(app, dbs):
         shown = figures.of(programme)
-    assert (shown.redeemed_fen, shown.clawed_back_fen, shown.spent_fen) == (20_000_00, 20_000_00, 0)
-    assert (shown.settled_fen, shown.held_fen, shown.available_fen) == (0, 0, 0)
-    assert shown.left_to_issue_fen == 1_000_000_00 - 20_000_00
+    assert (shown.issued_fen, shown.redeemed_fen, shown.clawed_back_fen) == (
+        20_000_00,
+        20_000_00,
+        20_000_00,
+    )
+    assert (shown.spent_fen, shown.settled_fen, shown.held_fen, shown.available_fen) == (0,) * 4
+    assert shown.left_to_issue_fen == programme.budget_fen == 1_000_000_00
+    dbs.refresh(voucher)
+    assert voucher.available_fen == 0  # the holder does not get it back to spend
+    books_balance(app, dbs)
     english.login(p.official.email)
-    page = english.text(f"/agency/programmes/{programme.id}")
-    assert "Clawed back" in page and "¥20,000.00" in page
+    page = english.get(f"/agency/programmes/{programme.id}").get_data(as_text=True)
+    for name, fen in (
+        ("issued", 20_000_00),
+        ("left_to_issue", 1_000_000_00),
+        ("redeemed", 20_000_00),
+        ("clawed_back", 20_000_00),
+        ("settled", 0),
+        ("held", 0),
+    ):
+        assert f'data-figure="{name}" data-fen="{fen}"' in page, name
+    # and the budget is there to issue again: the budget's worth of vouchers, this one included
+    other = p.issue_to(programme, OrganisationFactory())
+    assert other.face_value_fen == 20_000_00
     books_balance(app, dbs)
 
 
@@ -237,6 +258,9 @@ def test_settled_and_paid_becomes_a_recovery_claim(app, dbs, p, voucher, monkeyp
         p.enterprise.id: "voucher_clawed_back",
         p.provider.id: "voucher_recovery_claimed",
     }
+    programme = voucher.programme
+    dbs.refresh(programme)
+    assert programme.issued_fen == 20_000_00  # not back in the budget until repaid
     books_balance(app, dbs)
     with services(app, dbs), pytest.raises(DomainError):  # twice: refused, nothing stored
         settlement.claim_recovery(reservation, "再次", p.official_actor)
@@ -244,6 +268,16 @@ def test_settled_and_paid_becomes_a_recovery_claim(app, dbs, p, voucher, monkeyp
     with services(app, dbs):
         settlement.mark_recovered(claim, "HX-BACK-1", p.official_actor)
     assert (claim.status, claim.reference) == (RecoveryStatus.RECOVERED, "HX-BACK-1")
+    dbs.refresh(programme)
+    assert programme.issued_fen == 0  # repaid: back in the budget
+    with services(app, dbs):
+        shown = figures.of(programme)
+    assert (shown.settled_fen, shown.recovered_fen, shown.clawed_back_fen) == (
+        20_000_00,
+        20_000_00,
+        0,
+    )
+    assert shown.left_to_issue_fen == programme.budget_fen
     with services(app, dbs), pytest.raises(DomainError):
         settlement.mark_recovered(claim, "HX-BACK-2", p.official_actor)
     books_balance(app, dbs)

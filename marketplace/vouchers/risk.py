@@ -297,10 +297,10 @@ def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
     open until the agency records the provider's repayment; then it is *recovered*
     (``figures.Figures.recovered_fen``) and back in the budget (``settlement.mark_recovered``).
 
-    A redemption already settled and paid to the provider stays so in the ledger (the money
-    did go out); the provider is asked to repay it by a recovery claim
-    (``settlement.claim_recovery``), and the enterprise is billed all the same. A redemption
-    in a settlement not yet paid is refused (cancel the settlement first)."""
+    A redemption already settled and paid to the provider: the provider is asked to repay it
+    by a recovery claim (``settlement.claim_recovery``; never a negative payout), and the
+    enterprise is billed all the same. A redemption in a settlement not yet paid is refused
+    (cancel the settlement first)."""
     if reservation.settlement_id is not None:
         claim = settlement.claim_recovery(reservation, reason, actor)
         _bill_and_tell(reservation, reason, actor, claim=claim)

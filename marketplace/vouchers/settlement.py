@@ -300,7 +300,7 @@ def recovery_claims_of(agency: Organisation) -> list[RecoveryClaim]:
         select(RecoveryClaim)
         .join(VoucherProgramme, VoucherProgramme.id == RecoveryClaim.programme_id)
         .where(VoucherProgramme.agency_id == agency.id)
-        .options(selectinload(RecoveryClaim.settlement))
+        .options(selectinload(RecoveryClaim.settlement), selectinload(RecoveryClaim.reservation))
         .order_by(RecoveryClaim.status, RecoveryClaim.id.desc())
     )
     return list(db.session.scalars(stmt))

@@ -323,3 +323,12 @@ def test_the_agency_sees_and_closes_the_recovery_claim(english, app, dbs, p, vou
     assert claim.status is RecoveryStatus.RECOVERED
     assert "Repaid" in english.text("/agency/risk-flags")
     books_balance(app, dbs)
+
+
+def test_the_parties_read_the_claw_back_in_their_language(english, app, dbs, p, voucher):
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    english.login(p.owner.email)
+    page = english.text("/notifications")
+    assert "¥20,000.00 of voucher money" in page and "clawed back" in page and REASON in page

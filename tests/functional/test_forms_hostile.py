@@ -32,6 +32,7 @@ from marketplace.accounts.models import (
     MemberRole,
     Organisation,
     OrgKind,
+    ProfileChange,
     User,
 )
 from marketplace.catalog.models import CuratedBundle, Package, PricePlan, VersionInterface
@@ -160,6 +161,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "agency_id": (Organisation,),
     "application_id": (VoucherApplication,),
     "bundle_id": (Bundle, CuratedBundle),
+    "change_id": (ProfileChange,),
     "contract_id": (OutcomeContract,),
     "curated_id": (CuratedBundle,),
     "diagnosis_id": (Diagnosis,),

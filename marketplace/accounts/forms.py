@@ -246,6 +246,7 @@ class NewOrganisationForm(Form):
             valid_credit_code,
         ],
     )
+    region_code = SelectField(_l("Region (an agency's jurisdiction)"), validators=[Optional()])
     owner_name = StringField(
         _l("Owner's name"), validators=[DataRequired(REQUIRED), Length(max=60)]
     )

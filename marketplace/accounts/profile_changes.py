@@ -49,19 +49,24 @@ def agencies() -> list[Organisation]:
     return list(db.session.scalars(select(Organisation).where(Organisation.kind == OrgKind.AGENCY)))
 
 
-def covering_agencies(region: str | None) -> list[Organisation]:
+def covering_agencies(
+    region: str | None, among: list[Organisation] | None = None
+) -> list[Organisation]:
     """The agencies whose jurisdiction takes in this region (pilot cities run by agencies)."""
     if not region:
         return []
     return [
         a
-        for a in agencies()
+        for a in (agencies() if among is None else among)
         if a.jurisdiction and credit_code.region_within(region, a.jurisdiction)
     ]
 
 
-def covers(official_org: Organisation, enterprise: Organisation) -> bool:
-    """Whether an official's organisation decides this enterprise's profile changes."""
+def covers(
+    official_org: Organisation, enterprise: Organisation, among: list[Organisation] | None = None
+) -> bool:
+    """Whether an official's organisation decides this enterprise's profile changes: an
+    agency for its jurisdiction, the platform where no agency's jurisdiction reaches."""
     if official_org.kind is OrgKind.AGENCY:
         area = official_org.jurisdiction
         return bool(
@@ -70,7 +75,7 @@ def covers(official_org: Organisation, enterprise: Organisation) -> bool:
             and credit_code.region_within(enterprise.region_code, area)
         )
     if official_org.kind is OrgKind.PLATFORM:
-        return not covering_agencies(enterprise.region_code)
+        return not covering_agencies(enterprise.region_code, among)
     return False
 
 
@@ -163,7 +168,8 @@ def queue(official_org: Organisation) -> list[ProfileChange]:
         .where(ProfileChange.status == ChangeStatus.PENDING)
         .order_by(ProfileChange.requested_at, ProfileChange.id)
     )
-    return [c for c in db.session.scalars(stmt) if covers(official_org, c.org)]
+    among = agencies()
+    return [c for c in db.session.scalars(stmt) if covers(official_org, c.org, among)]
 
 
 def decidable(official_org: Organisation, change_id: int) -> ProfileChange:

@@ -283,13 +283,24 @@ def create_organisation(
     owner_email: str,
     actor: Actor,
     password: str | None = None,
+    region_code: str | None = None,
 ) -> tuple[User, str | None]:
     """Agency, assessor and platform accounts, made by a platform admin or the CLI.
 
-    Without a password the owner gets a one-time link to set one (returned as a token)."""
+    An agency's region is its jurisdiction; with a credit code it must lie within the code's
+    registering division. Without a password the owner gets a one-time link to set one
+    (returned as a token)."""
     if kind in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
         raise DomainError(_l("Enterprises and providers register themselves."), field="kind")
-    org = Organisation(kind=kind, name=name.strip(), credit_code=_validate_credit_code(code))
+    checked = _validate_credit_code(code)
+    if region_code:
+        if db.session.get(Region, region_code) is None:
+            raise DomainError(_l("Choose a region from the list."), field="region_code")
+        if checked is not None:
+            profile_changes.check_region_matches_code(checked, region_code)
+    org = Organisation(
+        kind=kind, name=name.strip(), credit_code=checked, region_code=region_code or None
+    )
     db.session.add(org)
     user = _new_user(org, owner_email, owner_name, password, MemberRole.OWNER)
     _flush_unique()

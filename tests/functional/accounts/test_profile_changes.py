@@ -264,3 +264,26 @@ def test_other_fields_stay_freely_editable(app, client, dbs):
     dbs.expire_all()
     assert dbs.get(Organisation, org.id).name == "新名称机械有限公司"
     assert changes_of(dbs, org) == []
+
+
+def test_one_waiting_change_per_field(app, dbs):
+    p = pilot(app, dbs, "wf")
+    first = _ask(app, dbs, p, employees=60)
+    again = _ask(app, dbs, p, employees=60)  # the same request again: nothing new
+    assert again.id == first.id
+    with in_services(app, dbs):
+        try:
+            profile_changes.request_changes(
+                p.enterprise,
+                {
+                    "region_code": "130102",
+                    "employees": 70,
+                    "annual_revenue_fen": p.enterprise.annual_revenue_fen,
+                },
+                p.enterprise_actor,
+            )
+        except DomainError as error:
+            assert error.field == "employees"
+        else:
+            raise AssertionError("a second waiting change of the same field")
+    assert len(changes_of(dbs, p.enterprise)) == 1

@@ -137,6 +137,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.admin_views import bp as admin_bp
+    from marketplace.accounts.verification_views import bp as verification_bp
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accounts.views import org_bp
     from marketplace.api import views as _api_views  # noqa: F401  (declares the endpoints)
@@ -160,6 +161,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(org_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(verification_bp)
     app.register_blueprint(pool_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(workspace_bp)

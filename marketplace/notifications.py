@@ -61,6 +61,8 @@ TEXTS = {
     "auto_accept_soon": _l(
         "Order %(number)s, %(title)s will be accepted automatically in a few days."
     ),
+    "profile_change_requested": _l("%(enterprise)s asks to change its verified profile."),
+    "profile_change_decided": _l("Your profile change (%(field)s): %(outcome)s."),
 }
 
 # parameter name → stored code → label (a lazy string), registered by the domains

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from marketplace import audit
@@ -11,7 +12,7 @@ from marketplace.accounts import forms, services
 from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, choices
 from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, requires
 
@@ -45,6 +46,10 @@ def organisations() -> ResponseReturnValue:
 @requires(OrgKind.PLATFORM)
 def new_organisation() -> ResponseReturnValue:
     form = forms.NewOrganisationForm()
+    locale = str(get_locale())
+    form.region_code.choices = choices(
+        [("", _("None"))] + [(r.code, f"{r.name(locale)} ({r.code})") for r in services.regions()]
+    )
     if not form.validate_on_submit():
         return render(
             "admin/new_organisation.html", form=form, status=422 if form.is_submitted() else 200
@@ -57,6 +62,7 @@ def new_organisation() -> ResponseReturnValue:
             form.owner_name.data,
             form.email.data,
             current_actor(),
+            region_code=form.region_code.data or None,
         )
     except DomainError as error:
         attach_error(form, error)

@@ -27,3 +27,26 @@ def is_valid(code: str) -> bool:
 def complete(first17: str) -> str:
     """Append the check character (for demo data and tests)."""
     return first17 + check_character(first17)
+
+
+def division(code: str | None) -> str | None:
+    """The administrative division of the registering authority: characters 3–8."""
+    code = code or ""
+    return code[2:8] if len(code) == 18 and code[2:8].isdigit() else None
+
+
+def region_prefix(region: str) -> str:
+    """110000 → 11, 130100 → 1301, 130102 → 130102: what a code takes in lies under it."""
+    code = region.rstrip("0")
+    return code + "0" * (len(code) % 2)
+
+
+def region_within(region: str, area: str) -> bool:
+    """Whether the division ``region`` lies within ``area`` (equal, or in its city/province)."""
+    return region.startswith(region_prefix(area))
+
+
+def matches_region(code: str | None, region: str) -> bool:
+    """Whether ``region`` lies within the division that registered ``code``."""
+    registered = division(code)
+    return registered is not None and region_within(region, registered)

@@ -246,6 +246,7 @@ class NewOrganisationForm(Form):
             valid_credit_code,
         ],
     )
+    region_code = SelectField(_l("Region (an agency's jurisdiction)"), validators=[Optional()])
     owner_name = StringField(
         _l("Owner's name"), validators=[DataRequired(REQUIRED), Length(max=60)]
     )
@@ -264,3 +265,12 @@ class ApiTokenForm(Form):
     )
     scopes = MultiCheckboxField(_l("Scopes"))
     expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])
+
+
+class DecisionForm(Form):
+    decision = SelectField(_l("Decision"), choices=[], validators=[DataRequired(REQUIRED)])
+    note = TextAreaField(_l("Note (required to reject)"), validators=[Optional(), Length(max=500)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.decision.choices = choices([("approve", _l("Approve")), ("reject", _l("Reject"))])

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.db import Base, BilingualName, created_at, intpk, str_enum
 
 
@@ -437,3 +437,80 @@ class ApiToken(Base):
 
     def usable_at(self, moment: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)
+
+
+class ChangeStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return str(CHANGE_STATUS_LABELS[self])
+
+
+CHANGE_STATUS_LABELS = {
+    ChangeStatus.PENDING: _l("Waiting for verification"),
+    ChangeStatus.APPROVED: _l("Approved"),
+    ChangeStatus.REJECTED: _l("Rejected"),
+}
+
+# The profile fields that decide voucher eligibility: an enterprise may ask to change them,
+# an official verifies the change before it counts.
+VERIFIED_FIELDS = {
+    "region_code": _l("Region"),
+    "employees": _l("Employees"),
+    "annual_revenue_fen": _l("Annual revenue (yuan)"),
+}
+
+
+class ProfileChange(Base):
+    """An enterprise's requested change of a verified profile field (region, headcount or
+    revenue). The organisation's column keeps the verified value until an official of the
+    agency covering the enterprise's region (or the platform) approves the change."""
+
+    __tablename__ = "profile_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "field IN ('region_code', 'employees', 'annual_revenue_fen')", name="known_field"
+        ),
+        CheckConstraint(
+            "(status = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"
+        ),
+        Index("ix_profile_changes_org_id_status", "org_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    field: Mapped[str] = mapped_column(String(30))
+    old_value: Mapped[str | None] = mapped_column(String(40))
+    new_value: Mapped[str] = mapped_column(String(40))
+    status: Mapped[ChangeStatus] = mapped_column(
+        str_enum(ChangeStatus), default=ChangeStatus.PENDING
+    )
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[created_at]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    org: Mapped[Organisation] = relationship(lazy="joined")
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    @property
+    def field_label(self) -> str:
+        return str(VERIFIED_FIELDS[self.field])
+
+
+audit.register_labels(
+    {
+        "profile_change.requested": _l("Profile change requested"),
+        "profile_change.approved": _l("Profile change approved"),
+        "profile_change.rejected": _l("Profile change rejected"),
+    }
+)
+notifications.register_param_labels("field", VERIFIED_FIELDS)
+notifications.register_param_labels(
+    "outcome", {s.value: CHANGE_STATUS_LABELS[s] for s in ChangeStatus}
+)

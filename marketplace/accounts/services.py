@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
-from marketplace.accounts import credit_code, passwords
+from marketplace.accounts import credit_code, passwords, profile_changes
 from marketplace.accounts.models import (
     Industry,
     Invitation,
@@ -181,6 +181,8 @@ def _regions(codes: list[str]) -> list[Region]:
 
 
 def _apply_enterprise_profile(org: Organisation, profile: EnterpriseProfile) -> None:
+    """The fields an enterprise keeps itself (its region, headcount and revenue are verified:
+    set at registration, changed later only through ``profile_changes``)."""
     if db.session.get(Industry, profile.industry_code) is None:
         raise DomainError(_l("Choose an industry from the list."), field="industry_code")
     if db.session.get(Region, profile.region_code) is None:
@@ -191,9 +193,6 @@ def _apply_enterprise_profile(org: Organisation, profile: EnterpriseProfile) -> 
         raise DomainError(_l("The amount cannot be negative."), field="annual_revenue")
     org.name = profile.name.strip()
     org.industry_code = profile.industry_code
-    org.region_code = profile.region_code
-    org.employees = profile.employees
-    org.annual_revenue_fen = profile.annual_revenue_fen
     org.contact_phone = profile.contact_phone.strip() or None
     _apply_registered(org, profile.registered)
 
@@ -226,6 +225,10 @@ def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Acto
     code = _validate_credit_code(profile.credit_code)
     org = Organisation(kind=OrgKind.ENTERPRISE, credit_code=code)
     _apply_enterprise_profile(org, profile)
+    profile_changes.check_region_matches_code(code, profile.region_code)
+    org.region_code = profile.region_code
+    org.employees = profile.employees
+    org.annual_revenue_fen = profile.annual_revenue_fen
     return _register(org, owner, actor)
 
 
@@ -247,16 +250,22 @@ def _register(org: Organisation, owner: NewOwner, actor: Actor) -> User:
     return user
 
 
-def update_enterprise_profile(org: Organisation, profile: EnterpriseProfile, actor: Actor) -> None:
-    before = org.size_tier
+@atomic
+def update_enterprise_profile(
+    org: Organisation, profile: EnterpriseProfile, actor: Actor
+) -> list[str]:
+    """Save the freely editable fields; a changed region, headcount or revenue becomes a
+    pending change for an official to verify. Returns the fields that now wait."""
     _apply_enterprise_profile(org, profile)
-    audit.record(
+    audit.record(actor, "organisation.profile_updated", "organisation", org.id)
+    return profile_changes.request_changes(
+        org,
+        {
+            "region_code": profile.region_code,
+            "employees": profile.employees,
+            "annual_revenue_fen": profile.annual_revenue_fen,
+        },
         actor,
-        "organisation.profile_updated",
-        "organisation",
-        org.id,
-        size_tier_before=before.value if before else None,
-        size_tier=org.size_tier.value if org.size_tier else None,
     )
 
 
@@ -274,13 +283,24 @@ def create_organisation(
     owner_email: str,
     actor: Actor,
     password: str | None = None,
+    region_code: str | None = None,
 ) -> tuple[User, str | None]:
     """Agency, assessor and platform accounts, made by a platform admin or the CLI.
 
-    Without a password the owner gets a one-time link to set one (returned as a token)."""
+    An agency's region is its jurisdiction; with a credit code it must lie within the code's
+    registering division. Without a password the owner gets a one-time link to set one
+    (returned as a token)."""
     if kind in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
         raise DomainError(_l("Enterprises and providers register themselves."), field="kind")
-    org = Organisation(kind=kind, name=name.strip(), credit_code=_validate_credit_code(code))
+    checked = _validate_credit_code(code)
+    if region_code:
+        if db.session.get(Region, region_code) is None:
+            raise DomainError(_l("Choose a region from the list."), field="region_code")
+        if checked is not None:
+            profile_changes.check_region_matches_code(checked, region_code)
+    org = Organisation(
+        kind=kind, name=name.strip(), credit_code=checked, region_code=region_code or None
+    )
     db.session.add(org)
     user = _new_user(org, owner_email, owner_name, password, MemberRole.OWNER)
     _flush_unique()

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from marketplace import LANGUAGE_COOKIE, audit
-from marketplace.accounts import api_tokens, forms, services
+from marketplace.accounts import api_tokens, forms, profile_changes, services
 from marketplace.accounts.models import ApiScope, MemberRole, Organisation, OrgKind, ProviderType
 from marketplace.db import LOCAL_ZONE, utcnow
 from marketplace.errors import DomainError
@@ -492,20 +492,47 @@ def edit_profile() -> ResponseReturnValue:
             form.region_codes.data = [r.code for r in org.regions_served]
     _fill_reference_choices(form)
     if not form.validate_on_submit():
-        return render(
-            "org/profile.html", form=form, org=org, status=INVALID if form.is_submitted() else 200
-        )
+        return _profile_page(org, form, INVALID if form.is_submitted() else 200)
     try:
         if isinstance(form, forms.EnterpriseProfileForm):
-            services.update_enterprise_profile(
+            waiting = services.update_enterprise_profile(
                 org, _enterprise_profile(form, org.credit_code or ""), current_actor()
             )
         else:
+            waiting = []
             services.update_provider_profile(
                 org, _provider_profile(form, org.credit_code or ""), current_actor()
             )
     except DomainError as error:
         attach_error(form, error)
-        return render("org/profile.html", form=form, org=org, status=INVALID)
+        return _profile_page(org, form, INVALID)
     flash(_("The profile has been saved."), "success")
+    if waiting:
+        flash(
+            _(
+                "Changes of region, employees or revenue count once an official verifies"
+                " them; until then voucher programmes see the verified values."
+            ),
+            "info",
+        )
+        return redirect(url_for("org.edit_profile"))
     return redirect(url_for("home.dashboard"))
+
+
+def _profile_page(
+    org: Organisation,
+    form: forms.EnterpriseProfileForm | forms.ProviderProfileForm,
+    status: int,
+) -> ResponseReturnValue:
+    changes = profile_changes.history_of(org) if org.is_enterprise else []
+    locale = str(get_locale())
+    return render(
+        "org/profile.html",
+        form=form,
+        org=org,
+        pending=[c for c in changes if c.status.value == "pending"],
+        changes=changes,
+        covered=bool(profile_changes.covering_agencies(org.region_code)),
+        region_names={r.code: r.name(locale) for r in services.regions()},
+        status=status,
+    )

@@ -11,9 +11,10 @@ import random
 import secrets
 
 from alembic import command
+from sqlalchemy import select
 
 from marketplace import migrate
-from marketplace.accounts import credit_code, passwords
+from marketplace.accounts import credit_code, passwords, profile_changes
 from marketplace.accounts.models import (
     Industry,
     MemberRole,
@@ -31,6 +32,7 @@ from marketplace.demo import (
     oversight_seed,
     vouchers_seed,
 )
+from marketplace.security import Actor
 
 DEMO_PASSWORD = "zhuanxing2026"
 SEED = 2026
@@ -314,7 +316,28 @@ def load() -> dict[str, int]:
     summary.update(vouchers_seed.aftermath(rng))
     summary.update(outcomes_seed.load(rng))
     summary.update(oversight_seed.load(rng))
+    summary["profile_changes"] = _pending_profile_change()
     return summary
+
+
+def _pending_profile_change() -> int:
+    """e002 (a Xiamen enterprise) asks to count more employees: the Xiamen bureau's queue of
+    profile changes to verify is not empty (issue 16)."""
+    owner = db.session.scalar(select(User).where(User.email == "e002@enterprise.demo"))
+    if owner is None:
+        return 0
+    org = owner.org
+    assert org.employees is not None and org.annual_revenue_fen is not None
+    asked = profile_changes.request_changes(
+        org,
+        {
+            "region_code": org.region_code or "",
+            "employees": org.employees + 40,
+            "annual_revenue_fen": org.annual_revenue_fen,
+        },
+        Actor(owner.id, org.id, "demo"),
+    )
+    return len(asked)
 
 
 def wipe() -> None:
@@ -341,8 +364,6 @@ DEMO_LOGINS = [
 
 def logins_text() -> str:
     """The demo accounts with their organisations, read from the database."""
-    from sqlalchemy import select
-
     emails = [email for _role, email in DEMO_LOGINS]
     users = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(emails)))}
     width = max(len(e) for e in emails)

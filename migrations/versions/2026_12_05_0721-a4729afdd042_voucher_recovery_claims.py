@@ -3,7 +3,7 @@ settled and paid to the provider is asked back from the provider, one claim per 
 open until the agency records the repayment with its bank reference.
 
 Revision ID: a4729afdd042
-Revises: 905fbc527fde
+Revises: 7e7c15a620a3
 Create Date: 2026-12-05 07:21:52.336962
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import marketplace.db  # our column types
 
 revision: str = "a4729afdd042"
-down_revision: str | None = "905fbc527fde"
+down_revision: str | None = "7e7c15a620a3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

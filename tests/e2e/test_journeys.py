@@ -71,7 +71,7 @@ def test_enterprise_registers_in_the_browser(page: Page, live_server: str):
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(live_server + "/register/enterprise")
     page.get_by_label("企业名称").fill("厦门启明食品有限公司")
-    page.get_by_label("统一社会信用代码").fill("91350100M000100Y43")
+    page.get_by_label("统一社会信用代码").fill("91350200M000100Y48")
     page.get_by_label("所属行业").select_option("food")
     page.get_by_label("所在地区").select_option("350211")
     page.get_by_label("从业人员数").fill("12")

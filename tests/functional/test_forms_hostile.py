@@ -32,6 +32,7 @@ from marketplace.accounts.models import (
     MemberRole,
     Organisation,
     OrgKind,
+    ProfileChange,
     User,
 )
 from marketplace.catalog.models import CuratedBundle, Package, PricePlan, VersionInterface
@@ -162,6 +163,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "application_id": (VoucherApplication,),
     "bundle_id": (Bundle, CuratedBundle),
     "claim_id": (RecoveryClaim,),
+    "change_id": (ProfileChange,),
     "contract_id": (OutcomeContract,),
     "curated_id": (CuratedBundle,),
     "diagnosis_id": (Diagnosis,),

@@ -52,3 +52,15 @@ def test_check_value_31_becomes_zero():
 
 def test_normalise():
     assert credit_code.normalise(" 91350100m000100y43 ") == "91350100M000100Y43"
+
+
+def test_region_lies_within_the_registering_division():
+    from marketplace.accounts import credit_code as cc
+
+    code = cc.complete("91130100" + "123456789")
+    assert cc.division(code) == "130100"
+    assert cc.matches_region(code, "130102") and cc.matches_region(code, "130100")
+    assert not cc.matches_region(code, "350211") and not cc.matches_region(code, "130000")
+    assert cc.region_within("130102", "130000") and cc.region_within("130102", "130102")
+    assert not cc.region_within("130100", "130102")
+    assert not cc.matches_region(None, "130102")

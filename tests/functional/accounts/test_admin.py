@@ -5,7 +5,7 @@ import re
 from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation, OrgKind, User
-from tests.factories import OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory, UserFactory, make_credit_code
 
 LINK = re.compile(r'value="http://localhost(/reset/[^"]+)"')
 
@@ -140,3 +140,23 @@ def test_search_treats_percent_and_underscore_literally(client, dbs):
     admin(client)
     assert "鹭岛精工有限公司" not in client.text("/admin/organisations?q=%25")
     assert "鹭岛精工有限公司" not in client.text("/admin/organisations?q=_")
+
+
+def test_an_agencys_region_must_lie_within_its_credit_codes_division(client, english, dbs):
+    admin(client)
+    data = {
+        "kind": "agency",
+        "name": "厦门市工业和信息化局",
+        "credit_code": make_credit_code(5150, "130100"),
+        "region_code": "350200",
+        "owner_name": "林芳",
+        "email": "lin2@xm.gov.cn",
+    }
+    response = english.form("/admin/organisations/new", data)
+    assert response.status_code == 422
+    assert "does not lie within the division that registered" in response.get_data(as_text=True)
+    assert dbs.scalar(select(User).where(User.email == "lin2@xm.gov.cn")) is None
+    data["credit_code"] = make_credit_code(5151, "350200")
+    assert english.form("/admin/organisations/new", data).status_code == 302
+    org = dbs.scalar(select(Organisation).where(Organisation.name == "厦门市工业和信息化局"))
+    assert org.region_code == "350200" and org.jurisdiction == "350200"

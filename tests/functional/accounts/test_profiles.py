@@ -2,12 +2,11 @@
 
 from sqlalchemy import select
 
-from marketplace.accounts.models import Organisation, SizeTier
-from marketplace.audit import AuditEntry
+from marketplace.accounts.models import Organisation, ProfileChange, SizeTier
 from tests.factories import OrganisationFactory, UserFactory
 
 
-def test_enterprise_owner_edits_the_profile_and_the_size_tier_follows(client, dbs):
+def test_enterprise_owner_edits_the_profile_and_size_inputs_wait_for_verification(client, dbs):
     org = OrganisationFactory(employees=10, annual_revenue_fen=100_000_00)
     UserFactory(org=org, email="profile@factory.cn")
     assert org.size_tier is SizeTier.MICRO
@@ -19,19 +18,24 @@ def test_enterprise_owner_edits_the_profile_and_the_size_tier_follows(client, db
         {
             "name": org.name,
             "industry_code": "food",
-            "region_code": "350211",
+            "region_code": "130102",
             "employees": "320",
             "annual_revenue": "25000000",
+            "contact_phone": "0311-12345678",
         },
     )
     assert response.status_code == 302
     dbs.expire_all()
     org = dbs.get(Organisation, org.id)
-    assert org.size_tier is SizeTier.MEDIUM and org.industry_code == "food"
-    entry = dbs.scalar(
-        select(AuditEntry).where(AuditEntry.action == "organisation.profile_updated")
-    )
-    assert entry.details == {"size_tier_before": "micro", "size_tier": "medium"}
+    # Free fields are saved at once; the size-tier inputs wait for an official.
+    assert org.industry_code == "food" and org.contact_phone == "0311-12345678"
+    assert org.size_tier is SizeTier.MICRO and org.employees == 10
+    changes = dbs.scalars(select(ProfileChange).where(ProfileChange.org_id == org.id)).all()
+    assert {(c.field, c.old_value, c.new_value) for c in changes} == {
+        ("employees", "10", "320"),
+        ("annual_revenue_fen", "10000000", "2500000000"),
+    }
+    assert "等待核验" in client.text("/org/profile")
 
 
 def test_profile_bad_input_changes_nothing(client, dbs):

@@ -191,3 +191,24 @@ def test_public_profile_of_a_non_provider_is_404(client, dbs):
     enterprise = OrganisationFactory()
     assert client.get(f"/providers/{enterprise.id}").status_code == 404
     assert client.get("/providers/999999").status_code == 404
+
+
+def test_region_outside_the_credit_codes_division_is_refused_and_nothing_stored(client, dbs):
+    before = counts(dbs)
+    response = client.form(
+        "/register/enterprise", enterprise_form(credit_code=make_credit_code(4242, "130102"))
+    )
+    assert response.status_code == 422
+    assert "不在登记您统一社会信用代码的行政区划（130102）之内" in response.get_data(as_text=True)
+    assert counts(dbs) == before
+
+
+def test_a_region_within_the_registering_city_is_accepted(client, dbs):
+    response = client.form(
+        "/register/enterprise",
+        enterprise_form(credit_code=make_credit_code(4343, "350200"), region_code="350211"),
+    )
+    assert response.status_code == 302
+    dbs.expire_all()
+    org = dbs.scalar(select(Organisation).where(Organisation.name == "厦门鑫源精密机械有限公司"))
+    assert org.region_code == "350211"

@@ -55,6 +55,18 @@ def ledger_entry(
     )
 
 
+def return_to_budget(programme_id: int, amount_fen: int) -> None:
+    """Money taken back (a revoked voucher, a claw-back, a provider's repayment) may be issued
+    again: the programme's budget counter goes down, never below zero."""
+    returned = db.session.execute(
+        update(VoucherProgramme)
+        .where(VoucherProgramme.id == programme_id, VoucherProgramme.issued_fen >= amount_fen)
+        .values(issued_fen=VoucherProgramme.issued_fen - amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    assert returned.rowcount == 1  # type: ignore[attr-defined]
+
+
 def move_reservation(
     reservation: Reservation,
     before: ReservationStatus,

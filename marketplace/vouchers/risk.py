@@ -25,7 +25,7 @@ from marketplace.notifications import notify
 from marketplace.payments import services as payments
 from marketplace.security import Actor
 from marketplace.vouchers import settlement
-from marketplace.vouchers.ledger import ledger_entry, move_reservation
+from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
     EntryKind,
     FlagStatus,
@@ -328,16 +328,7 @@ def claw_back(reservation: Reservation, reason: str, actor: Actor) -> None:
         .execution_options(synchronize_session=False)
     )
     assert moved.rowcount == 1  # type: ignore[attr-defined]
-    returned = db.session.execute(
-        update(VoucherProgramme)
-        .where(
-            VoucherProgramme.id == reservation.programme_id,
-            VoucherProgramme.issued_fen >= reservation.amount_fen,
-        )
-        .values(issued_fen=VoucherProgramme.issued_fen - reservation.amount_fen)
-        .execution_options(synchronize_session=False)
-    )
-    assert returned.rowcount == 1  # type: ignore[attr-defined]
+    return_to_budget(reservation.programme_id, reservation.amount_fen)
     ledger_entry(
         reservation.voucher_id,
         EntryKind.CLAWBACK,

@@ -22,7 +22,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
-from marketplace.vouchers.ledger import ledger_entry
+from marketplace.vouchers.ledger import ledger_entry, return_to_budget
 from marketplace.vouchers.models import (
     EntryKind,
     RecoveryClaim,
@@ -336,16 +336,7 @@ def mark_recovered(claim: RecoveryClaim, reference: str, actor: Actor) -> None:
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("This repayment is already recorded."))
-    returned = db.session.execute(
-        update(VoucherProgramme)
-        .where(
-            VoucherProgramme.id == claim.programme_id,
-            VoucherProgramme.issued_fen >= claim.amount_fen,
-        )
-        .values(issued_fen=VoucherProgramme.issued_fen - claim.amount_fen)
-        .execution_options(synchronize_session=False)
-    )
-    assert returned.rowcount == 1  # type: ignore[attr-defined]
+    return_to_budget(claim.programme_id, claim.amount_fen)
     db.session.refresh(claim)
     audit.record(
         actor, "recovery.recovered", "settlement", claim.settlement_id, reference=reference

@@ -30,7 +30,7 @@ from marketplace.payments import services as payments
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import risk
-from marketplace.vouchers.ledger import ledger_entry, move_reservation
+from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
     AVAILABLE,
     EntryKind,
@@ -487,13 +487,7 @@ def revoke(voucher: Voucher, reason: str, actor: Actor) -> None:
             _l("This voucher is in use (reserved or redeemed) and cannot be revoked.")
         )
     amount = int(moved)
-    returned = db.session.execute(
-        update(VoucherProgramme)
-        .where(VoucherProgramme.id == voucher.programme_id, VoucherProgramme.issued_fen >= amount)
-        .values(issued_fen=VoucherProgramme.issued_fen - amount)
-        .execution_options(synchronize_session=False)
-    )
-    assert returned.rowcount == 1  # type: ignore[attr-defined]
+    return_to_budget(voucher.programme_id, amount)
     ledger_entry(voucher.id, EntryKind.REVOKE, amount, actor, note=reason)
     db.session.refresh(voucher)
     db.session.refresh(voucher.programme)

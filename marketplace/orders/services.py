@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
@@ -86,6 +87,29 @@ def checkout(
         if existing is not None:
             return existing
     return _place(enterprise, bundle, actor, key, use_vouchers, subsidy_shown_fen, reviewed)
+
+
+@atomic
+def checkout_once(
+    enterprise: Organisation,
+    bundle: Bundle,
+    actor: Actor,
+    key: str | None,
+    **options: Any,
+) -> tuple[Order, bool]:
+    """``checkout`` for a form that may come twice: ``(order, True)`` when it is placed now,
+    ``(the order this key placed, False)`` when the same key came before (a reload, a second
+    tab), or at the same moment and won the race to place it."""
+    placed = placed_with(enterprise, key) if key else None
+    if placed is not None:
+        return placed, False
+    try:
+        return checkout(enterprise, bundle, actor, key, **options), True
+    except DomainError:
+        placed = placed_with(enterprise, key) if key else None
+        if placed is None:
+            raise
+        return placed, False
 
 
 def placed_with(enterprise: Organisation, key: str) -> Order | None:

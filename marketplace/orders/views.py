@@ -244,43 +244,39 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(_("This form has expired. Reload the page and try again."), "error")
         return redirect(back)
-    key = form.key.data or None
-    # The review page's key is the same in every tab and after a reload: a second post finds
-    # the order the first one placed, and so does one that lost the race to place it.
-    placed = orders.placed_with(org, key) if key else None
-    if placed is None:
-        try:
-            order = orders.checkout(
-                org,
-                b,
-                current_actor(),
-                key,
-                use_vouchers=not form.skip_vouchers.data,
-                subsidy_shown_fen=form.subsidy_shown.data,
-                reviewed=form.reviewed.data or None,
-            )
-        except DomainError as error:
-            placed = orders.placed_with(org, key) if key else None
-            if placed is None:
-                flash(str(error.message), "error")
-                return redirect(back)
-        else:
-            flash(
-                _(
-                    "Order %(number)s is placed. Each provider now accepts its part.",
-                    number=order.number,
-                ),
-                "success",
-            )
-            return redirect(url_for("journey.order", number=order.number))
-    flash(
-        _(
-            "This order was placed already, as %(number)s: nothing was ordered twice.",
-            number=placed.number,
-        ),
-        "info",
-    )
-    return redirect(url_for("journey.order", number=placed.number))
+    try:
+        # The review page's key is the same in every tab and after a reload.
+        order, placed_now = orders.checkout_once(
+            org,
+            b,
+            current_actor(),
+            form.key.data or None,
+            use_vouchers=not form.skip_vouchers.data,
+            subsidy_shown_fen=form.subsidy_shown.data,
+            reviewed=form.reviewed.data or None,
+        )
+    except NotFound:
+        raise  # another enterprise's bundle or key
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return redirect(back)
+    if placed_now:
+        flash(
+            _(
+                "Order %(number)s is placed. Each provider now accepts its part.",
+                number=order.number,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "This order was placed already, as %(number)s: nothing was ordered twice.",
+                number=order.number,
+            ),
+            "info",
+        )
+    return redirect(url_for("journey.order", number=order.number))
 
 
 @bp.get("/orders")

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation, User
 from marketplace.db import Base, created_at, intpk, str_enum
 
@@ -376,13 +376,7 @@ class Settlement(Base):
             "status <> 'paid' OR transfer_reference IS NOT NULL", name="paid_has_reference"
         ),
         # Four eyes (issue 16): one official proposes (draws up), another approves.
-        CheckConstraint(
-            "approved_by_id IS NULL OR approved_by_id <> created_by_id",
-            name="approver_not_proposer",
-        ),
-        CheckConstraint(
-            "approved_by_id IS NULL OR approval_note IS NOT NULL", name="approval_has_note"
-        ),
+        *four_eyes.checks("created_by_id"),
         CheckConstraint(
             "cancelled_by_id IS NULL OR cancel_reason IS NOT NULL", name="cancel_has_reason"
         ),

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit, csvfile
+from marketplace import audit, csvfile, four_eyes
 from marketplace.accounts.models import Organisation
 from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
@@ -145,23 +145,21 @@ def approve(settlement: Settlement, shown_total_fen: int, note: str, actor: Acto
     A settlement's lines cannot change while it is a draft (risk decisions refuse lines in a
     settlement); the shown total still guards against approving a page older than the
     settlement it names."""
-    note = note.strip()
     if settlement.status is SettlementStatus.CANCELLED:
         raise DomainError(_l("This settlement was cancelled; it cannot be approved."))
     if settlement.status is not SettlementStatus.DRAFT:
         raise DomainError(_l("This settlement is already approved."))
-    if actor.org_id != settlement.programme.agency_id:
-        raise DomainError(_l("Only an official of the settlement's agency can approve it."))
-    if actor.user_id is None or actor.user_id == settlement.created_by_id:
-        raise DomainError(
-            _l("You drew up this settlement; another official of your agency must approve it.")
-        )
+    note = four_eyes.second_pair(
+        proposed_by_id=settlement.created_by_id,
+        org_id=settlement.programme.agency_id,
+        actor=actor,
+        note=note,
+        own=_l("You drew up this settlement; another official of your agency must approve it."),
+    )
     if shown_total_fen != settlement.total_fen:
         raise DomainError(
             _l("The settlement's total is not the one you saw. Reload the page and check it.")
         )
-    if not note:
-        raise DomainError(_l("Write a note on what you checked before approving."), field="note")
     _move(
         settlement,
         SettlementStatus.DRAFT,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     case,
+    text,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -458,6 +459,7 @@ CHANGE_STATUS_LABELS = {
 # The profile fields that decide voucher eligibility: an enterprise may ask to change them,
 # an official verifies the change before it counts.
 VERIFIED_FIELDS = {
+    "industry_code": _l("Industry"),
     "region_code": _l("Region"),
     "employees": _l("Employees"),
     "annual_revenue_fen": _l("Annual revenue (yuan)"),
@@ -465,19 +467,29 @@ VERIFIED_FIELDS = {
 
 
 class ProfileChange(Base):
-    """An enterprise's requested change of a verified profile field (region, headcount or
-    revenue). The organisation's column keeps the verified value until an official of the
+    """An enterprise's requested change of a verified profile field (industry, region,
+    headcount or revenue). The organisation's column keeps the verified value until an official of the
     agency covering the enterprise's region (or the platform) approves the change."""
 
     __tablename__ = "profile_changes"
     __table_args__ = (
         CheckConstraint(
-            "field IN ('region_code', 'employees', 'annual_revenue_fen')", name="known_field"
+            "field IN ('industry_code', 'region_code', 'employees', 'annual_revenue_fen')",
+            name="known_field",
         ),
         CheckConstraint(
             "(status = 'pending') = (decided_at IS NULL)", name="decided_unless_pending"
         ),
         Index("ix_profile_changes_org_id_status", "org_id", "status"),
+        # one change of a field waits at a time (two tabs cannot queue two)
+        Index(
+            "uq_profile_changes_org_id_field_pending",
+            "org_id",
+            "field",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[intpk]

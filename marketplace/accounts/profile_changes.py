@@ -1,5 +1,5 @@
-"""Verified profile fields: an enterprise's region, headcount and revenue decide which voucher
-programmes it may apply to, so it cannot change them by itself (issue 16).
+"""Verified profile fields: an enterprise's industry, region, headcount and revenue decide which
+voucher programmes it may apply to, so it cannot change them by itself (issue 16).
 
 A change is kept as a pending ``ProfileChange``; the organisation's columns keep the verified
 values (which eligibility reads) until an official of an agency whose jurisdiction covers the
@@ -19,16 +19,18 @@ from marketplace.accounts import credit_code
 from marketplace.accounts.models import (
     VERIFIED_FIELDS,
     ChangeStatus,
+    Industry,
     Organisation,
     OrgKind,
     ProfileChange,
     Region,
 )
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
 
 QUEUE_LINK = "/verification/profile-changes"
+CODE_FIELDS = ("industry_code", "region_code")  # the others are whole numbers
 PROFILE_LINK = "/org/profile"
 
 
@@ -43,6 +45,14 @@ def check_region_matches_code(code: str | None, region: str, field: str = "regio
             ),
             field=field,
         )
+
+
+def value_names(locale: str) -> dict[str, dict[str, str]]:
+    """How a change's coded values read: per field, code → name in ``locale``."""
+    return {
+        "industry_code": {i.code: i.name(locale) for i in db.session.scalars(select(Industry))},
+        "region_code": {r.code: r.name(locale) for r in db.session.scalars(select(Region))},
+    }
 
 
 def agencies() -> list[Organisation]:
@@ -127,6 +137,8 @@ def request_changes(org: Organisation, wanted: dict[str, int | str], actor: Acto
             if db.session.get(Region, str(value)) is None:
                 raise DomainError(_l("Choose a region from the list."), field="region_code")
             check_region_matches_code(org.credit_code, str(value))
+        if field == "industry_code" and db.session.get(Industry, str(value)) is None:
+            raise DomainError(_l("Choose an industry from the list."), field="industry_code")
         change = ProfileChange(
             org=org,
             field=field,
@@ -134,8 +146,11 @@ def request_changes(org: Organisation, wanted: dict[str, int | str], actor: Acto
             new_value=new or "",
             requested_by_id=actor.user_id,
         )
-        db.session.add(change)
-        db.session.flush()
+        if not add_unique(change):  # another tab asked for a change of it at the same moment
+            raise DomainError(
+                _l("A change of this field is already waiting for verification."),
+                field="annual_revenue" if field == "annual_revenue_fen" else field,
+            )
         audit.record(
             actor,
             "profile_change.requested",
@@ -216,7 +231,7 @@ def decide(change: ProfileChange, approve: bool, note: str, actor: Actor) -> Non
     if approve:
         before = org.size_tier
         value: int | str = (
-            change.new_value if change.field == "region_code" else int(change.new_value)
+            change.new_value if change.field in CODE_FIELDS else int(change.new_value)
         )
         setattr(org, change.field, value)
         details["size_tier_before"] = before.value if before else None

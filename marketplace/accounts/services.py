@@ -181,8 +181,8 @@ def _regions(codes: list[str]) -> list[Region]:
 
 
 def _apply_enterprise_profile(org: Organisation, profile: EnterpriseProfile) -> None:
-    """The fields an enterprise keeps itself (its region, headcount and revenue are verified:
-    set at registration, changed later only through ``profile_changes``)."""
+    """The fields an enterprise keeps itself (its industry, region, headcount and revenue are
+    verified: set at registration, changed later only through ``profile_changes``)."""
     if db.session.get(Industry, profile.industry_code) is None:
         raise DomainError(_l("Choose an industry from the list."), field="industry_code")
     if db.session.get(Region, profile.region_code) is None:
@@ -192,7 +192,6 @@ def _apply_enterprise_profile(org: Organisation, profile: EnterpriseProfile) -> 
     if profile.annual_revenue_fen < 0:
         raise DomainError(_l("The amount cannot be negative."), field="annual_revenue")
     org.name = profile.name.strip()
-    org.industry_code = profile.industry_code
     org.contact_phone = profile.contact_phone.strip() or None
     _apply_registered(org, profile.registered)
 
@@ -226,6 +225,7 @@ def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Acto
     org = Organisation(kind=OrgKind.ENTERPRISE, credit_code=code)
     _apply_enterprise_profile(org, profile)
     profile_changes.check_region_matches_code(code, profile.region_code)
+    org.industry_code = profile.industry_code
     org.region_code = profile.region_code
     org.employees = profile.employees
     org.annual_revenue_fen = profile.annual_revenue_fen
@@ -254,13 +254,14 @@ def _register(org: Organisation, owner: NewOwner, actor: Actor) -> User:
 def update_enterprise_profile(
     org: Organisation, profile: EnterpriseProfile, actor: Actor
 ) -> list[str]:
-    """Save the freely editable fields; a changed region, headcount or revenue becomes a
-    pending change for an official to verify. Returns the fields that now wait."""
+    """Save the freely editable fields; a changed industry, region, headcount or revenue
+    becomes a pending change for an official to verify. Returns the fields that now wait."""
     _apply_enterprise_profile(org, profile)
     audit.record(actor, "organisation.profile_updated", "organisation", org.id)
     return profile_changes.request_changes(
         org,
         {
+            "industry_code": profile.industry_code,
             "region_code": profile.region_code,
             "employees": profile.employees,
             "annual_revenue_fen": profile.annual_revenue_fen,

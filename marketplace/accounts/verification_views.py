@@ -1,4 +1,4 @@
-"""Officials verify enterprises' changes of region, headcount and revenue (issue 16): agencies
+"""Officials verify enterprises' changes of industry, region, headcount and revenue (issue 16): agencies
 for the enterprises in their jurisdiction, the platform for those no agency covers."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.accounts import forms, profile_changes, services
+from marketplace.accounts import forms, profile_changes
 from marketplace.accounts.models import OrgKind
 from marketplace.errors import DomainError
 from marketplace.rendering import render
@@ -18,9 +18,8 @@ from marketplace.security import current_actor, requires
 bp = Blueprint("verification", __name__, url_prefix="/verification")
 
 
-def region_names() -> dict[str, str]:
-    locale = str(get_locale())
-    return {r.code: r.name(locale) for r in services.regions()}
+def value_names() -> dict[str, dict[str, str]]:
+    return profile_changes.value_names(str(get_locale()))
 
 
 @bp.get("/profile-changes")
@@ -30,7 +29,7 @@ def queue() -> ResponseReturnValue:
         "accounts/verification_queue.html",
         changes=profile_changes.queue(current_user.org),
         form=forms.DecisionForm(),
-        region_names=region_names(),
+        value_names=value_names(),
     )
 
 
@@ -61,5 +60,5 @@ def history(org_id: int) -> ResponseReturnValue:
         "accounts/verification_history.html",
         org=org,
         changes=profile_changes.history_of(org),
-        region_names=region_names(),
+        value_names=value_names(),
     )

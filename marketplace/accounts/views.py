@@ -510,8 +510,8 @@ def edit_profile() -> ResponseReturnValue:
     if waiting:
         flash(
             _(
-                "Changes of region, employees or revenue count once an official verifies"
-                " them; until then voucher programmes see the verified values."
+                "Changes of industry, region, employees or revenue count once an official"
+                " verifies them; until then voucher programmes see the verified values."
             ),
             "info",
         )
@@ -533,6 +533,6 @@ def _profile_page(
         pending=[c for c in changes if c.status.value == "pending"],
         changes=changes,
         covered=bool(profile_changes.covering_agencies(org.region_code)),
-        region_names={r.code: r.name(locale) for r in services.regions()},
+        value_names=profile_changes.value_names(locale),
         status=status,
     )

@@ -1,7 +1,9 @@
-"""Eligibility an enterprise cannot grant itself (issue 16): region, headcount and revenue
-change only when an official verifies them, and a region must match the credit code."""
+"""Eligibility an enterprise cannot grant itself (issue 16): industry, region, headcount and
+revenue change only when an official verifies them, and a region must match the credit code."""
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts import profile_changes, services
 from marketplace.accounts.models import (
@@ -286,4 +288,49 @@ def test_one_waiting_change_per_field(app, dbs):
             assert error.field == "employees"
         else:
             raise AssertionError("a second waiting change of the same field")
+    assert len(changes_of(dbs, p.enterprise)) == 1
+
+
+def test_industry_change_waits_for_the_agency_like_the_size_inputs(app, client, dbs):
+    """Programmes select by industry, so an enterprise cannot move itself into one."""
+    p = pilot(app, dbs, "ind")
+    p.agency.region_code = "130100"
+    dbs.commit()
+    programme = p.programme(industry_codes=["food"])
+    with in_services(app, dbs):
+        assert issuing.ineligibility(programme, p.enterprise) == ["industry"]
+    client.login(p.owner.email)
+    response = client.form("/org/profile", profile_form(p.enterprise, industry_code="food"))
+    assert response.status_code == 302
+    [change] = changes_of(dbs, p.enterprise)
+    assert (change.field, change.new_value) == ("industry_code", "food")
+    assert dbs.get(Organisation, p.enterprise.id).industry_code == "machining"
+    with in_services(app, dbs):
+        assert issuing.ineligibility(programme, p.enterprise) == ["industry"]
+    client.form("/logout")
+    client.login(p.official.email)
+    queue = client.text("/verification/profile-changes")
+    assert "所属行业" in queue and "食品" in queue  # the field and the industry by name
+    with in_services(app, dbs):
+        profile_changes.decide(change, True, "", p.official_actor)
+        assert issuing.ineligibility(programme, p.enterprise) == []
+
+
+def test_an_unknown_industry_is_refused_and_nothing_waits(app, dbs):
+    p = pilot(app, dbs, "ind2")
+    with in_services(app, dbs), pytest.raises(DomainError) as refused:
+        profile_changes.request_changes(
+            p.enterprise, {"industry_code": "no-such-industry"}, p.enterprise_actor
+        )
+    assert refused.value.field == "industry_code"
+    assert changes_of(dbs, p.enterprise) == []
+
+
+def test_the_database_keeps_one_waiting_change_per_field(app, dbs):
+    p = pilot(app, dbs, "wf2")
+    _ask(app, dbs, p, employees=60)
+    dbs.add(ProfileChange(org_id=p.enterprise.id, field="employees", new_value="70"))
+    with pytest.raises(IntegrityError):
+        dbs.flush()
+    dbs.rollback()
     assert len(changes_of(dbs, p.enterprise)) == 1

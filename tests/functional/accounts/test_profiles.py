@@ -27,11 +27,13 @@ def test_enterprise_owner_edits_the_profile_and_size_inputs_wait_for_verificatio
     assert response.status_code == 302
     dbs.expire_all()
     org = dbs.get(Organisation, org.id)
-    # Free fields are saved at once; the size-tier inputs wait for an official.
-    assert org.industry_code == "food" and org.contact_phone == "0311-12345678"
+    # Free fields are saved at once; the eligibility inputs wait for an official.
+    assert org.contact_phone == "0311-12345678"
+    assert org.industry_code == "machining"
     assert org.size_tier is SizeTier.MICRO and org.employees == 10
     changes = dbs.scalars(select(ProfileChange).where(ProfileChange.org_id == org.id)).all()
     assert {(c.field, c.old_value, c.new_value) for c in changes} == {
+        ("industry_code", "machining", "food"),
         ("employees", "10", "320"),
         ("annual_revenue_fen", "10000000", "2500000000"),
     }

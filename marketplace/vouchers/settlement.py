@@ -304,6 +304,21 @@ def recovery_claims_of(agency: Organisation) -> list[RecoveryClaim]:
     return list(db.session.scalars(stmt))
 
 
+def recovery_claims_against(provider: Organisation) -> list[RecoveryClaim]:
+    """What a provider is asked to repay (open first), with the settlement and programme the
+    money came from: its statement shows them beside the payouts."""
+    stmt = (
+        select(RecoveryClaim)
+        .where(RecoveryClaim.provider_id == provider.id)
+        .options(
+            selectinload(RecoveryClaim.settlement).joinedload(Settlement.programme),
+            selectinload(RecoveryClaim.reservation),
+        )
+        .order_by(RecoveryClaim.status, RecoveryClaim.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
 def recovery_claim_for(agency: Organisation, claim_id: int) -> RecoveryClaim:
     claim = db.session.get(RecoveryClaim, claim_id)
     if claim is None or claim.settlement.programme.agency_id != agency.id:

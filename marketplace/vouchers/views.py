@@ -572,4 +572,8 @@ def apply(programme_id: int) -> ResponseReturnValue:
 @bp.get("/provider/settlements")
 @requires(OrgKind.PROVIDER)
 def statements() -> ResponseReturnValue:
-    return render("vouchers/statements.html", rows=settlement.statements_for(current_user.org))
+    return render(
+        "vouchers/statements.html",
+        rows=settlement.statements_for(current_user.org),
+        claims=settlement.recovery_claims_against(current_user.org),
+    )

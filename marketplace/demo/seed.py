@@ -198,6 +198,9 @@ def load() -> dict[str, int]:
     )
     db.session.add(platform)
     b.user(platform, "admin@platform.demo", "平台管理员")
+    # A second administrator: payouts to providers need two, one proposes and the other
+    # approves (four eyes).
+    b.user(platform, "admin2@platform.demo", "平台复核管理员")
 
     for city, (short, _districts) in CITIES.items():
         agency = Organisation(
@@ -350,6 +353,7 @@ def wipe() -> None:
 
 DEMO_LOGINS = [
     ("platform admin", "admin@platform.demo"),
+    ("second platform administrator (approves payouts)", "admin2@platform.demo"),
     ("agency official", "official@sjz.demo"),
     ("second agency official (approves settlements)", "official2@sjz.demo"),
     ("agency official", "official@xm.demo"),

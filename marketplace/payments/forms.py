@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, StringField, TextAreaField
+from wtforms import DateField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from marketplace.forms import Form, YuanField
@@ -25,12 +25,28 @@ class VoidForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
 
 
-class PayoutForm(Form):
+class ProposalForm(Form):
+    """A platform administrator's proposal to pay a provider (four eyes: another approves)."""
+
     provider_id = StringField(validators=[DataRequired(REQUIRED), Regexp(r"^[0-9]{1,10}$")])
-    amount = YuanField(_l("Amount paid out (yuan)"), validators=[InputRequired(REQUIRED)])
-    reference = StringField(
-        _l("Bank transfer reference"), validators=[DataRequired(REQUIRED), Length(max=100)]
-    )
+    amount = YuanField(_l("Amount to pay out (yuan)"), validators=[InputRequired(REQUIRED)])
+    note = TextAreaField(_l("Proposal note"), validators=[Optional(), Length(max=1000)])
+
+
+class PayoutApprovalForm(Form):
+    """The second administrator's approval: a note, and the amount their page showed (the
+    service refuses if the payout's amount is another)."""
+
+    note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
+    amount_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])
+
+
+class PayoutPaidForm(Form):
+    reference = StringField(_l("Bank transfer reference"), validators=[Optional(), Length(max=100)])
+
+
+class PayoutCancelForm(Form):
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
 
 
 class ReissueForm(Form):

@@ -25,8 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
-from marketplace.accounts.models import Organisation
+from marketplace import audit, four_eyes
+from marketplace.accounts.models import Organisation, User
 from marketplace.db import Base, created_at, intpk, str_enum
 
 
@@ -56,6 +56,13 @@ class PaymentMethod(Labelled):
     STRIPE = "stripe"
 
 
+class PayoutStatus(Labelled):
+    PROPOSED = "proposed"  # by one platform administrator; its amount is committed
+    APPROVED = "approved"  # by another one, with a note
+    PAID = "paid"  # the bank transfer's reference recorded
+    CANCELLED = "cancelled"  # before paid, with a reason; the amount is free again
+
+
 _LABELLED: list[tuple[Labelled, Any]] = [
     (InvoiceKind.CO_PAYMENT, _l("Co-payment")),
     (InvoiceKind.SUCCESS_FEE, _l("Success fee")),
@@ -66,6 +73,10 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (InvoiceStatus.VOID, _l("Void")),
     (PaymentMethod.BANK_TRANSFER, _l("Bank transfer")),
     (PaymentMethod.STRIPE, _l("Card or wallet (Stripe)")),
+    (PayoutStatus.PROPOSED, _l("Awaiting approval")),
+    (PayoutStatus.APPROVED, _l("Approved, transfer pending")),
+    (PayoutStatus.PAID, _l("Paid")),
+    (PayoutStatus.CANCELLED, _l("Cancelled")),
 ]
 LABELS = {(type(member), member.value): label for member, label in _LABELLED}
 
@@ -209,8 +220,9 @@ class WebhookEvent(Base):
 
 
 class ProviderBalance(Base):
-    """What the platform collected through Stripe for a provider and what it paid out; the
-    payout statement (the platform owes ``collected − paid out``)."""
+    """What the platform collected through Stripe for a provider, what payout proposals not
+    yet paid commit of it, and what it paid out; the payout statement (the platform owes
+    ``collected − paid out``, of which ``pending`` is already proposed or approved)."""
 
     __tablename__ = "provider_balances"
     __table_args__ = (
@@ -218,25 +230,68 @@ class ProviderBalance(Base):
         CheckConstraint(
             "paid_out_fen >= 0 AND paid_out_fen <= collected_fen", name="paid_out_within_collected"
         ),
+        CheckConstraint("pending_fen >= 0", name="pending_not_negative"),
+        # Two proposals together never commit more than the platform owes.
+        CheckConstraint(
+            "paid_out_fen + pending_fen <= collected_fen", name="committed_within_collected"
+        ),
     )
 
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     collected_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_out_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+    @property
+    def owed_fen(self) -> int:
+        return self.collected_fen - self.paid_out_fen
+
+    @property
+    def free_fen(self) -> int:
+        """What a new proposal may still commit."""
+        return self.collected_fen - self.paid_out_fen - self.pending_fen
 
 
 class Payout(Base):
-    """The platform's bank transfer to a provider of money collected through Stripe."""
+    """The platform's bank transfer to a provider of money collected through Stripe.
+
+    Four eyes (issue 16): one platform administrator proposes it (amount and note), another
+    approves it with a note, then any of them records the transfer's reference; until paid it
+    may be cancelled with a reason. Payouts recorded before four eyes are paid payouts
+    proposed by their recorder, without an approver (the audit trail names them)."""
 
     __tablename__ = "provider_payouts"
-    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("status <> 'paid' OR reference IS NOT NULL", name="paid_has_reference"),
+        *four_eyes.checks("proposed_by_id"),
+        CheckConstraint(
+            "cancelled_by_id IS NULL OR cancel_reason IS NOT NULL", name="cancel_has_reason"
+        ),
+    )
 
     id: Mapped[intpk]
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[PayoutStatus] = mapped_column(str_enum(PayoutStatus))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    reference: Mapped[str] = mapped_column(String(100), unique=True)
-    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reference: Mapped[str | None] = mapped_column(String(100), unique=True)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    proposal_note: Mapped[str | None] = mapped_column(Text)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approval_note: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None]
+    paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    paid_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[created_at]
+
+    provider: Mapped[Organisation] = relationship(lazy="joined")
+    proposed_by: Mapped[User | None] = relationship(foreign_keys=[proposed_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    paid_by: Mapped[User | None] = relationship(foreign_keys=[paid_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
 
 
 audit.register_labels(
@@ -249,6 +304,10 @@ audit.register_labels(
         "payment.stripe_started": _l("Online payment started"),
         "payment.unapplied": _l("Online payment refunded: the invoice was no longer due"),
         "payout.recorded": _l("Payout to the provider recorded"),
+        "payout.proposed": _l("Payout to the provider proposed"),
+        "payout.approved": _l("Payout to the provider approved"),
+        "payout.paid": _l("Payout to the provider paid"),
+        "payout.cancelled": _l("Payout to the provider cancelled"),
         "refund.made": _l("Refund made"),
         "refund.recorded": _l("Refund transfer recorded"),
     }

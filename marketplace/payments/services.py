@@ -26,7 +26,6 @@ from marketplace.payments.models import (
     InvoiceStatus,
     Payment,
     PaymentMethod,
-    Payout,
     ProviderBalance,
     Refund,
 )
@@ -343,61 +342,6 @@ def invoices_of_lines(line_ids: list[int]) -> dict[int, list[Invoice]]:
     return found
 
 
-# --- the payout statement (money collected through Stripe, owed to providers) --------------
-
-
-def balance_of(provider_id: int) -> ProviderBalance:
-    found = db.session.get(ProviderBalance, provider_id)
-    return found or ProviderBalance(provider_id=provider_id, collected_fen=0, paid_out_fen=0)
-
-
-def balances() -> list[tuple[Organisation, ProviderBalance]]:
-    rows = db.session.execute(
-        select(Organisation, ProviderBalance)
-        .join(ProviderBalance, ProviderBalance.provider_id == Organisation.id)
-        .order_by(Organisation.name)
-    )
-    return [(org, balance) for org, balance in rows]
-
-
-def payouts_of(provider_id: int) -> list[Payout]:
-    stmt = select(Payout).where(Payout.provider_id == provider_id).order_by(Payout.id.desc())
-    return list(db.session.scalars(stmt))
-
-
-@atomic
-def record_payout(provider_id: int, amount_fen: int, reference: str, actor: Actor) -> Payout:
-    """The platform paid a provider money it collected for it; never more than it owes."""
-    reference = reference.strip()
-    if not reference:
-        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
-    if amount_fen <= 0:
-        raise DomainError(_l("Enter an amount above zero."), field="amount")
-    moved = db.session.execute(
-        update(ProviderBalance)
-        .where(
-            ProviderBalance.provider_id == provider_id,
-            ProviderBalance.paid_out_fen + amount_fen <= ProviderBalance.collected_fen,
-        )
-        .values(paid_out_fen=ProviderBalance.paid_out_fen + amount_fen)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(_l("That is more than the platform owes this provider."), field="amount")
-    payout = Payout(
-        provider_id=provider_id,
-        amount_fen=amount_fen,
-        reference=reference[:100],
-        recorded_by_id=actor.user_id,
-    )
-    if not add_unique(payout):
-        raise DomainError(
-            _l("A transfer with this reference is already recorded."), field="reference"
-        )
-    audit.record(actor, "payout.recorded", "organisation", provider_id, amount_fen=amount_fen)
-    return payout
-
-
 # --- refunds --------------------------------------------------------------------------------
 
 
@@ -502,19 +446,32 @@ def send_refund(row: Refund) -> None:
 
 
 def _owe_provider_less(provider_id: int, amount_fen: int) -> None:
+    """A Stripe refund: the platform owes the provider less. Never below what it already
+    paid out, nor below what payout proposals not yet paid commit (CHECK
+    committed_within_collected)."""
     moved = db.session.execute(
         update(ProviderBalance)
         .where(
             ProviderBalance.provider_id == provider_id,
-            ProviderBalance.collected_fen - amount_fen >= ProviderBalance.paid_out_fen,
+            ProviderBalance.collected_fen - amount_fen
+            >= ProviderBalance.paid_out_fen + ProviderBalance.pending_fen,
         )
         .values(collected_fen=ProviderBalance.collected_fen - amount_fen)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    balance = db.session.get(ProviderBalance, provider_id, populate_existing=True)
+    if balance is not None and balance.collected_fen - amount_fen >= balance.paid_out_fen:
         raise DomainError(
-            _l("This money was already paid out to the provider; settle with the platform first.")
+            _l(
+                "A payout to the provider proposed or approved includes this money; cancel that "
+                "payout on the platform first, then refund."
+            )
         )
+    raise DomainError(
+        _l("This money was already paid out to the provider; settle with the platform first.")
+    )
 
 
 @atomic

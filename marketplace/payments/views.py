@@ -8,6 +8,7 @@ from flask import Blueprint, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from marketplace.accounts.models import OrgKind
 from marketplace.db import db
@@ -15,6 +16,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import csrf
 from marketplace.forms import attach_error
 from marketplace.payments import forms
+from marketplace.payments import payouts as payout_service
 from marketplace.payments import services as payments
 from marketplace.payments.gateways import gateway
 from marketplace.payments.models import Invoice, Refund
@@ -122,30 +124,79 @@ def statement() -> ResponseReturnValue:
     org = current_user.org
     return render(
         "payments/statement.html",
-        balance=payments.balance_of(org.id),
-        payouts=payments.payouts_of(org.id),
+        balance=payout_service.balance_of(org.id),
+        payouts=payout_service.payouts_of(org.id),
     )
 
 
 @bp.route("/platform/payouts", methods=["GET", "POST"])
 @requires(OrgKind.PLATFORM, owner=True)
 def payouts() -> ResponseReturnValue:
-    form = forms.PayoutForm()
+    """What the platform owes each provider, a proposal form per provider, and the payouts
+    with who proposed, approved, paid or cancelled them (four eyes)."""
+    form = forms.ProposalForm()
     if form.validate_on_submit():
         try:
-            payments.record_payout(
+            payout_service.propose(
                 int(form.provider_id.data),
                 form.amount.data or 0,
-                form.reference.data,
+                form.note.data or "",
                 current_actor(),
             )
         except DomainError as error:
             attach_error(form, error)
         else:
-            flash(_("Payout recorded."), "success")
+            flash(_("Payout proposed; another administrator must approve it."), "success")
             return redirect(url_for("payments.payouts"))
     status = INVALID if form.is_submitted() else 200
-    return render("payments/payouts.html", rows=payments.balances(), form=form, status=status)
+    return render(
+        "payments/payouts.html",
+        rows=payout_service.balances(),
+        payouts=payout_service.all_payouts(),
+        form=form,
+        approval_form=forms.PayoutApprovalForm(),
+        paid_form=forms.PayoutPaidForm(),
+        cancel_form=forms.PayoutCancelForm(),
+        status=status,
+    )
+
+
+def _first_error(form: FlaskForm) -> str:
+    """A form that failed: what its first field said (a note too long), or, for a missing or
+    forged hidden field or token, that the action is not possible."""
+    for field in form:
+        if field.errors and field.type != "HiddenField" and field.name != "csrf_token":
+            return str(field.errors[0])
+    return _("This action is not possible in the current state.")
+
+
+@bp.post("/platform/payouts/<id:payout_id>/<any(approve, pay, cancel):action>")
+@requires(OrgKind.PLATFORM, owner=True)
+def payout_action(payout_id: int, action: str) -> ResponseReturnValue:
+    payout = payout_service.payout_for(payout_id)
+    form: FlaskForm
+    try:
+        if action == "approve":
+            form = forms.PayoutApprovalForm()
+            if not form.validate_on_submit():
+                raise DomainError(_first_error(form))
+            shown = int(form.amount_fen.data or 0)
+            payout_service.approve(payout, shown, form.note.data or "", current_actor())
+        elif action == "cancel":
+            form = forms.PayoutCancelForm()
+            if not form.validate_on_submit():
+                raise DomainError(_first_error(form))
+            payout_service.cancel(payout, form.reason.data or "", current_actor())
+        else:
+            form = forms.PayoutPaidForm()
+            if not form.validate_on_submit():
+                raise DomainError(_first_error(form))
+            payout_service.mark_paid(payout, form.reference.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Saved."), "success")
+    return redirect(url_for("payments.payouts", _anchor=f"payout-{payout.id}"))
 
 
 @bp.post("/refunds/<id:refund_id>")

@@ -51,7 +51,7 @@ from marketplace.orders.models import (
 )
 from marketplace.outcomes.models import Measurement, OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
-from marketplace.payments.models import Invoice, Refund
+from marketplace.payments.models import Invoice, Payout, Refund
 from marketplace.pool.models import PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
@@ -179,6 +179,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "membership_id": (PoolMembership,),
     "milestone_id": (Milestone,),
     "package_id": (Package,),
+    "payout_id": (Payout,),
     "plan_id": (PricePlan,),
     "programme_id": (VoucherProgramme,),
     "refund_id": (Refund,),

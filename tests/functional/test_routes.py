@@ -144,6 +144,7 @@ EXPECTED = {
     "payments.stripe_webhook": "public",
     "payments.statement": "provider",
     "payments.payouts": "platform owner",
+    "payments.payout_action": "platform owner",
     "catalog.package": "public",
     "catalog.delist": "agency",
     "catalog.bundles": "public",

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent
+from marketplace.payments import payouts
 from marketplace.payments import services as payments
 from marketplace.payments.models import (
     Invoice,
@@ -20,6 +21,7 @@ from marketplace.payments.models import (
     WebhookEvent,
 )
 from marketplace.security import Actor
+from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import pilot
 from tests.stripe_fake import FakeStripe
@@ -156,18 +158,25 @@ def test_a_paid_invoice_cannot_start_another_payment(client, dbs, fake, invoice)
 
 
 def test_payouts_never_exceed_what_was_collected(app, client, dbs, fake, invoice, p):
+    """Money collected through Stripe is paid out in two steps (four eyes): proposed by one
+    platform administrator, approved by another, then the transfer recorded."""
     start(client, invoice)
     checkout = dbs.scalar(select(StripeCheckout))
     webhook(client, fake.event("checkout.session.completed", fake.pay(checkout.session_id)))
-    admin = Actor(None, None, None)
+    platform = OrganisationFactory(platform=True)
+    admin, admin2 = (UserFactory(org=platform) for _ in range(2))
+    proposer = Actor(admin.id, platform.id, None)
     with services(app, dbs), pytest.raises(Exception) as error:
-        payments.record_payout(p.provider.id, 60_000_01, "PO-1", admin)
+        payouts.propose(p.provider.id, 60_000_01, "全部在线支付款", proposer)
     assert error.value.field == "amount"
     with services(app, dbs):
-        payments.record_payout(p.provider.id, 60_000_00, "PO-1", admin)
+        payout = payouts.propose(p.provider.id, 60_000_00, "全部在线支付款", proposer)
+        payouts.approve(payout, 60_000_00, "已核对", Actor(admin2.id, platform.id, None))
+        payouts.mark_paid(payout, "PO-1", proposer)
     balance = dbs.get(ProviderBalance, p.provider.id)
     dbs.refresh(balance)
     assert balance.paid_out_fen == balance.collected_fen == 60_000_00
+    assert balance.pending_fen == 0
 
 
 def test_cancelling_an_accepted_line_refunds_what_was_paid_and_never_more(

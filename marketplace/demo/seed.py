@@ -351,9 +351,9 @@ def wipe() -> None:
 DEMO_LOGINS = [
     ("platform admin", "admin@platform.demo"),
     ("agency official", "official@sjz.demo"),
-    ("second agency official (approves settlements)", "official2@sjz.demo"),
+    ("second agency official (approves settlements and claw-backs)", "official2@sjz.demo"),
     ("agency official", "official@xm.demo"),
-    ("second agency official (approves settlements)", "official2@xm.demo"),
+    ("second agency official (approves settlements and claw-backs)", "official2@xm.demo"),
     ("assessor", "assessor@assess.demo"),
     ("integrator", "i01@provider.demo"),
     ("scenario provider", "s01@provider.demo"),

@@ -1,5 +1,6 @@
 """Demo voucher programmes: Shijiazhuang's open-mode programme, Xiamen's integrator-mode pilot
-and last year's expired batch, with vouchers in every state, settlements and a held risk flag.
+and last year's expired batch, with vouchers in every state, settlements, held risk flags and
+a claw-back proposed by one official and waiting for the other's approval.
 
 ``programmes`` runs before the demo orders (so checkouts reserve voucher money) and
 ``aftermath`` after them (settlements, a revocation, expiry). All through the services."""
@@ -18,12 +19,13 @@ from marketplace.orders import bundles, services
 from marketplace.orders.models import LineEvent
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, settlement, spending
+from marketplace.vouchers import issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
     ReservationStatus,
+    RiskReason,
     Voucher,
     VoucherProgramme,
     VoucherStatus,
@@ -229,6 +231,7 @@ def aftermath(rng: random.Random) -> dict[str, int]:
                 "拟引入集成商套餐，打通设备数据与生产排程。",
                 _owner_actor(applicant),
             )
+    proposed = _clawback_proposed(sjz)
     expired = _expired_programme(rng, sjz)
     held = db.session.scalar(
         select(Reservation.id).where(
@@ -241,7 +244,24 @@ def aftermath(rng: random.Random) -> dict[str, int]:
         "settlements": settled,
         "expired vouchers": expired,
         "held redemptions": 1 if held else 0,
+        "claw-backs waiting for approval": proposed,
     }
+
+
+def _clawback_proposed(agency: Organisation) -> int:
+    """The implausibly fast delivery's redemption: official@ proposes clawing it back, and
+    it waits for official2@'s approval (four eyes), so the approval can be tried. Any other
+    held redemption is left open for a decision."""
+    flags = risk.open_flags(agency)
+    fast = [f for f in flags if f.reason is RiskReason.FAST_DELIVERY] or flags
+    if not fast:
+        return 0
+    risk.propose_clawback(
+        fast[0],
+        "现场核查：服务商未实际部署，交付时间远短于承诺的上线周期，交付记录不实。",
+        _owner_actor(agency),
+    )
+    return 1
 
 
 def _expired_programme(rng: random.Random, sjz: Organisation) -> int:

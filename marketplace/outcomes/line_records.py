@@ -24,7 +24,7 @@ from marketplace.errors import NotFound
 from marketplace.orders.models import LineEvent, LineStatus, Order, OrderLine
 from marketplace.outcomes.models import OutcomeContract
 from marketplace.vouchers import risk
-from marketplace.vouchers.models import Reservation
+from marketplace.vouchers.models import ClawBack, Reservation
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ class AgencyLine:
     delivery: Delivery
     payments: list[Reservation]  # what this agency's programmes paid, with their flags
     contract: OutcomeContract | None
+    clawbacks: list[ClawBack]  # proposed, approved, rejected or withdrawn, newest first
 
 
 def agency_line(agency: Organisation, line_id: int) -> AgencyLine:
@@ -116,4 +117,5 @@ def agency_line(agency: Organisation, line_id: int) -> AgencyLine:
         delivery=delivery_of(line),
         payments=payments,
         contract=_contracts([line.id]).get(line.id),
+        clawbacks=risk.clawbacks_of(agency, [r.id for r in payments]),
     )

@@ -32,6 +32,7 @@ from marketplace.payments.models import Invoice
 from marketplace.pool.models import PoolMembership
 from marketplace.security import MAX_ID
 from marketplace.vouchers.models import (
+    ClawBack,
     Reservation,
     RiskFlag,
     Settlement,
@@ -162,6 +163,17 @@ KINDS: dict[str, Kind] = {
         (Reservation.provider_id, Reservation.enterprise_id),
         (
             (Reservation, Reservation.id == RiskFlag.reservation_id),
+            (OrderLine, OrderLine.id == Reservation.order_line_id),
+            (Order, Order.id == OrderLine.order_id),
+        ),
+    ),
+    "clawback": Kind(
+        _l("Claw-back"),
+        ClawBack,
+        (Order.number, OrderLine.title),
+        (Reservation.provider_id, Reservation.enterprise_id),
+        (
+            (Reservation, Reservation.id == ClawBack.reservation_id),
             (OrderLine, OrderLine.id == Reservation.order_line_id),
             (Order, Order.id == OrderLine.order_id),
         ),

@@ -146,3 +146,11 @@ class ApprovalForm(Form):
 
     note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
     total_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])
+
+
+class ClawBackApprovalForm(Form):
+    """The second official's approval of a claw-back: a note, and the amount their page
+    showed (the service refuses if the claw-back's amount is another)."""
+
+    note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
+    amount_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -494,6 +495,94 @@ class RiskFlag(Base):
     created_at: Mapped[created_at]
 
     reservation: Mapped[Reservation] = relationship(back_populates="flags", lazy="joined")
+
+
+# --- claw-backs: four eyes (issue 16) ------------------------------------------------------
+
+
+class ClawBackStatus(Labelled):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+LABELS.update(
+    {
+        (ClawBackStatus, ClawBackStatus.PROPOSED.value): _l(
+            "Waiting for another official's approval"
+        ),
+        (ClawBackStatus, ClawBackStatus.APPROVED.value): _l("Approved: clawed back"),
+        (ClawBackStatus, ClawBackStatus.REJECTED.value): _l("Rejected: not clawed back"),
+        (ClawBackStatus, ClawBackStatus.WITHDRAWN.value): _l("Withdrawn by the proposer"),
+    }
+)
+
+
+class ClawBack(Base):
+    """A claw-back (追回) of one redemption, proposed by one official of the programme's agency
+    with the reason the parties will see and approved by another (four eyes, held by the
+    database too: ``four_eyes.checks``). Only the approval moves money (``risk.claw_back``);
+    until then the redemption stays held and its flags open. Rejected by another official or
+    withdrawn by its proposer, each with a note, the flags await a new decision.
+
+    At most one claw-back of a redemption is live (proposed) or done (approved): a partial
+    UNIQUE index, so two officials proposing at once store one."""
+
+    __tablename__ = "voucher_clawbacks"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        *four_eyes.checks("proposed_by_id"),
+        CheckConstraint(
+            "status <> 'approved' OR (approved_by_id IS NOT NULL AND approved_at IS NOT NULL)",
+            name="approved_has_approver",
+        ),
+        CheckConstraint(
+            "status NOT IN ('rejected', 'withdrawn')"
+            " OR (decided_by_id IS NOT NULL AND decision_note IS NOT NULL"
+            " AND decided_at IS NOT NULL)",
+            name="decided_has_note",
+        ),
+        Index(
+            "uq_voucher_clawbacks_reservation_live",
+            "reservation_id",
+            unique=True,
+            sqlite_where=text("status IN ('proposed', 'approved')"),
+            postgresql_where=text("status IN ('proposed', 'approved')"),
+        ),
+    )
+
+    id: Mapped[intpk]
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("voucher_reservations.id"), index=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # the redemption's, when proposed
+    status: Mapped[ClawBackStatus] = mapped_column(str_enum(ClawBackStatus), index=True)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)  # the proposer's note: what the parties read
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approval_note: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None]
+    # rejected by another official, or withdrawn by the proposer
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    reservation: Mapped[Reservation] = relationship(lazy="joined")
+    programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
+    proposed_by: Mapped[User | None] = relationship(foreign_keys=[proposed_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+
+audit.register_labels(
+    {
+        "clawback.proposed": _l("Claw-back proposed"),
+        "clawback.approved": _l("Claw-back approved: voucher money clawed back"),
+        "clawback.rejected": _l("Claw-back rejected"),
+        "clawback.withdrawn": _l("Claw-back withdrawn"),
+    }
+)
 
 
 class RecoveryClaim(Base):

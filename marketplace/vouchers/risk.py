@@ -1,7 +1,9 @@
 """Risk flags on redemptions: raised when a redemption looks wrong (shared contacts, a delivery
 far faster than promised, the same amount again and again), and decided by an official:
 cleared (the money may be settled) or upheld (clawed back), either way with a note saying what
-was checked. The official decides with the order line in view: what was bought, its delivery
+was checked. Upholding is four eyes (issue 16): one official proposes the claw-back with the
+reason the parties will read (``propose_clawback``), another official of the same agency
+approves it with a note (``approve_clawback``); only then does the money move (``claw_back``). The official decides with the order line in view: what was bought, its delivery
 record and its evidence, which the domains above this one tell (``describe_lines_with``)."""
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
-from marketplace import audit
+from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import BASIS_POINTS, format_fen
 from marketplace.notifications import notify
@@ -27,6 +29,8 @@ from marketplace.security import Actor
 from marketplace.vouchers import settlement
 from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
+    ClawBack,
+    ClawBackStatus,
     EntryKind,
     FlagStatus,
     RecoveryClaim,
@@ -34,6 +38,8 @@ from marketplace.vouchers.models import (
     ReservationStatus,
     RiskFlag,
     RiskReason,
+    Settlement,
+    SettlementStatus,
     Voucher,
     VoucherProgramme,
 )
@@ -222,6 +228,13 @@ def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
     if not note:
         raise DomainError(_l("Say what you checked before clearing the flag."), field="note")
     _lock(flag.reservation_id)
+    if live_clawbacks([flag.reservation_id]):
+        raise DomainError(
+            _l(
+                "A claw-back of this redemption is waiting for another official's approval."
+                " Reject or withdraw it before clearing the flag."
+            )
+        )
     _decide(flag, FlagStatus.CLEARED, note, actor)
     still_open = db.session.scalar(
         select(func.count(RiskFlag.id)).where(
@@ -239,39 +252,270 @@ def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
     audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note)
 
 
+# --- claw-backs: proposed by one official, approved by another (four eyes) ------------------
+
+
+def live_clawbacks(reservation_ids: Sequence[int]) -> dict[int, ClawBack]:
+    """The claw-backs waiting for approval of these redemptions, by reservation id (one query
+    for the whole page, the proposer loaded)."""
+    if not reservation_ids:
+        return {}
+    stmt = (
+        select(ClawBack)
+        .where(
+            ClawBack.reservation_id.in_(sorted(set(reservation_ids))),
+            ClawBack.status == ClawBackStatus.PROPOSED,
+        )
+        .options(joinedload(ClawBack.proposed_by))
+    )
+    return {c.reservation_id: c for c in db.session.scalars(stmt)}
+
+
+def clawbacks_of(
+    agency: Organisation, reservation_ids: Sequence[int] | None = None
+) -> list[ClawBack]:
+    """The agency's claw-backs, newest first (of some redemptions only, if given), with the
+    officials who proposed and decided them."""
+    stmt = (
+        select(ClawBack)
+        .join(VoucherProgramme, VoucherProgramme.id == ClawBack.programme_id)
+        .where(VoucherProgramme.agency_id == agency.id)
+        .options(
+            joinedload(ClawBack.proposed_by),
+            joinedload(ClawBack.approved_by),
+            joinedload(ClawBack.decided_by),
+        )
+        .order_by(ClawBack.id.desc())
+    )
+    if reservation_ids is not None:
+        stmt = stmt.where(ClawBack.reservation_id.in_(sorted(set(reservation_ids))))
+    else:
+        stmt = stmt.limit(50)
+    return list(db.session.scalars(stmt).unique())
+
+
+def clawback_for(agency: Organisation, clawback_id: int) -> ClawBack:
+    clawback = db.session.get(ClawBack, clawback_id)
+    if clawback is None or clawback.programme.agency_id != agency.id:
+        raise NotFound(_l("Not found."))
+    return clawback
+
+
 @atomic
-def uphold(flag: RiskFlag, note: str, actor: Actor) -> None:
-    """The redemption is not genuine: the official's decision on the flag, then the claw-back
-    (``claw_back``). The other open flags on the same redemption close with it. A later
-    proposal/approval step (four eyes) can decide the flag here and call ``claw_back`` on
-    approval."""
+def propose_clawback(flag: RiskFlag, note: str, actor: Actor) -> ClawBack:
+    """Upholding a flag is proposing to claw its redemption back: the official's note is the
+    reason the parties will read. Nothing moves yet: the redemption stays held and its flags
+    open (none may be cleared meanwhile) until another official of the agency approves the
+    claw-back (``approve_clawback``) or rejects it, or the proposer withdraws it."""
     note = note.strip()
     if not note:
         raise DomainError(_l("Give a reason; the other party will see it."), field="note")
     _lock(flag.reservation_id)
-    _decide(flag, FlagStatus.UPHELD, note, actor)
+    status = db.session.scalar(select(RiskFlag.status).where(RiskFlag.id == flag.id))
+    if status is not FlagStatus.OPEN:
+        raise DomainError(_l("This flag has already been decided."))
+    reservation = db.session.get(Reservation, flag.reservation_id, populate_existing=True)
+    assert reservation is not None
+    _claw_back_possible(reservation)
+    programme = db.session.get(VoucherProgramme, reservation.programme_id)
+    if programme is None or programme.agency_id != actor.org_id:
+        raise DomainError(_l("Only an official of the programme's agency can decide this."))
+    clawback = ClawBack(
+        reservation_id=reservation.id,
+        programme_id=reservation.programme_id,
+        amount_fen=reservation.amount_fen,
+        status=ClawBackStatus.PROPOSED,
+        proposed_by_id=actor.user_id,
+        reason=note,
+    )
+    if not add_unique(clawback):
+        raise DomainError(_l("A claw-back of this redemption is already proposed."))
+    audit.record(
+        actor,
+        "clawback.proposed",
+        "clawback",
+        clawback.id,
+        reservation_id=reservation.id,
+        flag_id=flag.id,
+        amount_fen=clawback.amount_fen,
+        reason=note,
+    )
+    return clawback
+
+
+def _claw_back_possible(reservation: Reservation) -> None:
+    """A redemption can be clawed back while redeemed and not in a settlement, or once its
+    settlement is paid (then as a recovery claim); one in a settlement not yet paid cannot
+    (cancel the settlement first)."""
+    in_unpaid_settlement = reservation.settlement_id is not None and (
+        db.session.scalar(
+            select(Settlement.status).where(Settlement.id == reservation.settlement_id)
+        )
+        is not SettlementStatus.PAID
+    )
+    if reservation.status is not ReservationStatus.REDEEMED or in_unpaid_settlement:
+        raise DomainError(
+            _l("This redemption changed meanwhile, or is in a settlement. Reload the page.")
+        )
+
+
+def _move_clawback(clawback: ClawBack, *also: Any, **values: object) -> None:
+    """From 'proposed' to what ``values`` say, in one conditional UPDATE (with the extra
+    conditions ``also``); if another request decided it first, nothing is written."""
+    moved = db.session.execute(
+        update(ClawBack)
+        .where(ClawBack.id == clawback.id, ClawBack.status == ClawBackStatus.PROPOSED, *also)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This claw-back changed meanwhile. Reload the page and try again."))
+    db.session.refresh(clawback)
+
+
+def _still_proposed(clawback: ClawBack) -> None:
+    if clawback.status is ClawBackStatus.APPROVED:
+        raise DomainError(_l("This claw-back is already approved."))
+    if clawback.status is not ClawBackStatus.PROPOSED:
+        raise DomainError(_l("This claw-back was rejected or withdrawn; propose it anew."))
+
+
+@atomic
+def approve_clawback(clawback: ClawBack, shown_amount_fen: int, note: str, actor: Actor) -> None:
+    """The second pair of eyes: an official of the same agency other than the proposer
+    approves the claw-back, with a note, for the amount their page showed. One conditional
+    UPDATE from 'proposed' lets exactly one of two officials approving at once through (the
+    database refuses the proposer too: CHECK approver_not_proposer). Then the redemption's
+    open flags are upheld and the money is clawed back (``claw_back``) with the proposer's
+    reason, which both parties are told."""
+    _still_proposed(clawback)
+    note = four_eyes.second_pair(
+        proposed_by_id=clawback.proposed_by_id,
+        org_id=clawback.programme.agency_id,
+        actor=actor,
+        note=note,
+        own=_l("You proposed this claw-back; another official of your agency must approve it."),
+    )
+    if shown_amount_fen != clawback.amount_fen:
+        raise DomainError(
+            _l("The claw-back's amount is not the one you saw. Reload the page and check it.")
+        )
+    _lock(clawback.reservation_id)
+    reservation = db.session.get(Reservation, clawback.reservation_id, populate_existing=True)
+    assert reservation is not None
+    if reservation.amount_fen != clawback.amount_fen:
+        raise DomainError(
+            _l("The claw-back's amount is not the one you saw. Reload the page and check it.")
+        )
+    _move_clawback(
+        clawback,
+        ClawBack.amount_fen == shown_amount_fen,
+        ClawBack.proposed_by_id.is_distinct_from(actor.user_id),
+        status=ClawBackStatus.APPROVED,
+        approved_by_id=actor.user_id,
+        approval_note=note,
+        approved_at=utcnow(),
+    )
+    upheld = list(
+        db.session.scalars(
+            select(RiskFlag.id).where(
+                RiskFlag.reservation_id == reservation.id, RiskFlag.status == FlagStatus.OPEN
+            )
+        )
+    )
     db.session.execute(
         update(RiskFlag)
-        .where(RiskFlag.reservation_id == flag.reservation_id, RiskFlag.status == FlagStatus.OPEN)
+        .where(RiskFlag.id.in_(upheld), RiskFlag.status == FlagStatus.OPEN)
         .values(
             status=FlagStatus.UPHELD,
-            decision_note=note,
+            decision_note=clawback.reason,
             decided_by_id=actor.user_id,
             decided_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
-    reservation = db.session.get(Reservation, flag.reservation_id, populate_existing=True)
-    assert reservation is not None
-    claw_back(reservation, note, actor)
+    claw_back(reservation, clawback.reason, actor)
     db.session.expire_all()
     audit.record(
         actor,
-        "risk_flag.upheld",
-        "risk_flag",
-        flag.id,
+        "clawback.approved",
+        "clawback",
+        clawback.id,
+        reservation_id=clawback.reservation_id,
+        amount_fen=clawback.amount_fen,
+        proposed_by=clawback.proposed_by_id,
+        reason=clawback.reason,
         note=note,
-        amount_fen=reservation.amount_fen,
+    )
+    for flag_id in upheld:
+        audit.record(
+            actor,
+            "risk_flag.upheld",
+            "risk_flag",
+            flag_id,
+            note=clawback.reason,
+            amount_fen=clawback.amount_fen,
+            clawback_id=clawback.id,
+        )
+
+
+@atomic
+def reject_clawback(clawback: ClawBack, note: str, actor: Actor) -> None:
+    """Another official of the agency turns the proposal down, saying why: nothing is clawed
+    back and the redemption's flags are open for a new decision (clear, or a new proposal)."""
+    _still_proposed(clawback)
+    if actor.org_id != clawback.programme.agency_id:
+        raise DomainError(_l("Only an official of the programme's agency can decide this."))
+    if actor.user_id is None or actor.user_id == clawback.proposed_by_id:
+        raise DomainError(_l("You proposed this claw-back; withdraw it instead of rejecting it."))
+    note = note.strip()
+    if not note:
+        raise DomainError(_l("Give a reason for rejecting the claw-back."), field="note")
+    _move_clawback(
+        clawback,
+        ClawBack.proposed_by_id.is_distinct_from(actor.user_id),
+        status=ClawBackStatus.REJECTED,
+        decided_by_id=actor.user_id,
+        decision_note=note,
+        decided_at=utcnow(),
+    )
+    audit.record(
+        actor,
+        "clawback.rejected",
+        "clawback",
+        clawback.id,
+        reservation_id=clawback.reservation_id,
+        amount_fen=clawback.amount_fen,
+        proposed_by=clawback.proposed_by_id,
+        note=note,
+    )
+
+
+@atomic
+def withdraw_clawback(clawback: ClawBack, note: str, actor: Actor) -> None:
+    """The proposer takes the proposal back, saying why: the flags are open again."""
+    _still_proposed(clawback)
+    if actor.user_id is None or actor.user_id != clawback.proposed_by_id:
+        raise DomainError(_l("Only the official who proposed this claw-back can withdraw it."))
+    note = note.strip()
+    if not note:
+        raise DomainError(_l("Give a reason for withdrawing the claw-back."), field="note")
+    _move_clawback(
+        clawback,
+        ClawBack.proposed_by_id == actor.user_id,
+        status=ClawBackStatus.WITHDRAWN,
+        decided_by_id=actor.user_id,
+        decision_note=note,
+        decided_at=utcnow(),
+    )
+    audit.record(
+        actor,
+        "clawback.withdrawn",
+        "clawback",
+        clawback.id,
+        reservation_id=clawback.reservation_id,
+        amount_fen=clawback.amount_fen,
+        note=note,
     )
 
 

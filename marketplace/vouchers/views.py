@@ -487,6 +487,8 @@ def risk_flags() -> ResponseReturnValue:
         "vouchers/risk_flags.html",
         rows=rows,
         records=risk.line_records(current_user.org, rows),
+        proposed=risk.live_clawbacks([f.reservation_id for f in rows]),
+        clawbacks=risk.clawbacks_of(current_user.org),
         form=forms.ReasonForm(),
         claims=settlement.recovery_claims_of(current_user.org),
     )
@@ -509,22 +511,52 @@ def claim_recovered(claim_id: int) -> ResponseReturnValue:
     return redirect(url_for("vouchers.risk_flags"))
 
 
-@bp.post("/agency/risk-flags/<id:flag_id>/<any(clear, uphold):action>")
+@bp.post("/agency/risk-flags/<id:flag_id>/<any(clear, propose):action>")
 @requires(OrgKind.AGENCY, owner=True)
 def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
+    """Clear a flag, or uphold it by proposing the claw-back (another official approves)."""
     flag = risk.flag_for(current_user.org, flag_id)
     form = forms.ReasonForm()
     try:
         if not form.validate_on_submit():
-            raise DomainError(_("This action is not possible in the current state."))
+            raise DomainError(_first_error(form))
         if action == "clear":
             risk.clear(flag, form.reason.data or "", current_actor())
+            flash(_("Decision recorded."), "success")
         else:
-            risk.uphold(flag, form.reason.data or "", current_actor())
+            risk.propose_clawback(flag, form.reason.data or "", current_actor())
+            flash(
+                _("Claw-back proposed; another official of your agency must approve it."),
+                "success",
+            )
     except DomainError as error:
         flash(str(error.message), "error")
-    else:
-        flash(_("Decision recorded."), "success")
+    return redirect(url_for("vouchers.risk_flags"))
+
+
+@bp.post("/agency/clawbacks/<id:clawback_id>/<any(approve, reject, withdraw):action>")
+@requires(OrgKind.AGENCY, owner=True)
+def clawback_action(clawback_id: int, action: str) -> ResponseReturnValue:
+    """A proposed claw-back: approved or rejected by a second official, or withdrawn by its
+    proposer; each with a note."""
+    clawback = risk.clawback_for(current_user.org, clawback_id)
+    try:
+        if action == "approve":
+            approval = forms.ClawBackApprovalForm()
+            if not approval.validate_on_submit():
+                raise DomainError(_first_error(approval))
+            amount_fen = int(approval.amount_fen.data or 0)
+            risk.approve_clawback(clawback, amount_fen, approval.note.data or "", current_actor())
+            flash(_("Claw-back approved."), "success")
+        else:
+            form = forms.ReasonForm()
+            if not form.validate_on_submit():
+                raise DomainError(_first_error(form))
+            decide = risk.reject_clawback if action == "reject" else risk.withdraw_clawback
+            decide(clawback, form.reason.data or "", current_actor())
+            flash(_("Decision recorded."), "success")
+    except DomainError as error:
+        flash(str(error.message), "error")
     return redirect(url_for("vouchers.risk_flags"))
 
 

@@ -55,6 +55,7 @@ from marketplace.payments.models import Invoice, Payout, Refund
 from marketplace.pool.models import PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
+    ClawBack,
     RecoveryClaim,
     RiskFlag,
     Settlement,
@@ -163,6 +164,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "application_id": (VoucherApplication,),
     "bundle_id": (Bundle, CuratedBundle),
     "claim_id": (RecoveryClaim,),
+    "clawback_id": (ClawBack,),
     "change_id": (ProfileChange,),
     "contract_id": (OutcomeContract,),
     "curated_id": (CuratedBundle,),

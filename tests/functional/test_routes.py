@@ -79,6 +79,7 @@ EXPECTED = {
     "vouchers.settlement_action": "agency owner",
     "vouchers.risk_flags": "agency",
     "vouchers.decide_flag": "agency owner",
+    "vouchers.clawback_action": "agency owner",
     "vouchers.claim_recovered": "agency owner",
     "vouchers.my_vouchers": "enterprise",
     "vouchers.voucher": "agency,enterprise",

@@ -17,8 +17,8 @@ from marketplace.db import local_today
 from marketplace.orders import bundles as bundle_service
 from marketplace.orders.models import Bundle
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, programmes
-from marketplace.vouchers.models import ProgrammeMode, VoucherProgramme
+from marketplace.vouchers import issuing, programmes, risk
+from marketplace.vouchers.models import ProgrammeMode, RiskFlag, VoucherProgramme
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
     agency_with_official,
@@ -60,7 +60,8 @@ class Pilot:
     package: Package
     enterprise: Organisation
     owner: User
-    # The agency's second official: approves the settlements the first draws up (four eyes).
+    # The agency's second official: approves the settlements the first draws up and the
+    # claw-backs the first proposes (four eyes).
     official2: User
 
     @property
@@ -91,6 +92,15 @@ class Pilot:
                 programme, org.credit_code or "", key(), self.official_actor
             )
         return voucher
+
+    def claw_back(self, flag: RiskFlag, reason: str, note: str = "已复核交付记录与核查结论") -> Any:
+        """Uphold a flag the four-eyes way: the first official proposes the claw-back with
+        ``reason``, the second approves it with ``note``."""
+        with services(self.app, self.dbs):
+            proposal = risk.propose_clawback(flag, reason, self.official_actor)
+        with services(self.app, self.dbs):
+            risk.approve_clawback(proposal, proposal.amount_fen, note, self.official2_actor)
+        return proposal
 
     def bundle(self, enterprise: Organisation | None = None, user: User | None = None) -> Bundle:
         enterprise = enterprise or self.enterprise

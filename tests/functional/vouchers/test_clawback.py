@@ -1,5 +1,6 @@
-"""Claw-back is money, not a label (issue 16): upholding a risk flag bills the voucher share to
-the enterprise on a corrected invoice, tells both parties why, and the books still balance."""
+"""Claw-back is money, not a label (issue 16): upholding a risk flag (a claw-back proposed by one
+official and approved by another) bills the voucher share to the enterprise on a corrected
+invoice, tells both parties why, and the books still balance."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from marketplace.payments import services as payments
 from marketplace.payments.models import Invoice, InvoiceKind, InvoiceStatus
 from marketplace.vouchers import figures, ledger, risk, settlement
 from marketplace.vouchers.models import (
+    ClawBack,
+    ClawBackStatus,
     FlagStatus,
     RecoveryClaim,
     RecoveryStatus,
@@ -67,8 +70,7 @@ def test_an_unpaid_invoice_is_voided_and_reissued_with_the_voucher_share(app, db
         20_000_00,
         40_000_00,
     )
-    with services(app, dbs):
-        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    p.claw_back(first_flag(dbs), REASON)
     dbs.refresh(before)
     assert before.status is InvoiceStatus.VOID and REASON in (before.void_reason or "")
     (after,) = live_invoices(dbs, line)
@@ -86,8 +88,7 @@ def test_a_paid_invoice_gets_an_invoice_for_the_voucher_share(app, dbs, p, vouch
     (paid,) = live_invoices(dbs, line)
     with services(app, dbs):
         payments.record_transfer(paid, 10_000_00, "HX-1", utcnow(), p.official_actor)
-    with services(app, dbs):
-        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    p.claw_back(first_flag(dbs), REASON)
     dbs.refresh(paid)
     assert paid.status is InvoiceStatus.FINALISED and paid.voucher_fen == 20_000_00  # kept
     _paid, extra = live_invoices(dbs, line)
@@ -108,8 +109,7 @@ def test_a_paid_invoice_gets_an_invoice_for_the_voucher_share(app, dbs, p, vouch
 
 def test_both_parties_are_told_with_the_reason(app, dbs, p, voucher):
     line = accepted_order(app, dbs, p)
-    with services(app, dbs):
-        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    p.claw_back(first_flag(dbs), REASON)
     told = dbs.scalars(select(Notification).where(Notification.kind == "voucher_clawed_back"))
     by_org = {n.org_id: n for n in told}
     assert set(by_org) == {p.enterprise.id, p.provider.id}
@@ -118,17 +118,16 @@ def test_both_parties_are_told_with_the_reason(app, dbs, p, voucher):
         assert n.params["reason"] == REASON and n.link == f"/invoices/{invoice.id}"
 
 
-def test_upholding_twice_is_refused_and_stores_nothing(app, dbs, p, voucher):
+def test_proposing_again_after_the_claw_back_is_refused_and_stores_nothing(app, dbs, p, voucher):
     line = accepted_order(app, dbs, p)
     flag = first_flag(dbs)
-    with services(app, dbs):
-        risk.uphold(flag, REASON, p.official_actor)
+    p.claw_back(flag, REASON)
     counts = (
         dbs.scalar(select(func.count(Invoice.id))),
         dbs.scalar(select(func.count(Notification.id))),
     )
     with services(app, dbs), pytest.raises(DomainError):
-        risk.uphold(flag, "再次追回", p.official_actor)
+        risk.propose_clawback(flag, "再次追回", p.official_actor)
     assert (
         dbs.scalar(select(func.count(Invoice.id))),
         dbs.scalar(select(func.count(Notification.id))),
@@ -146,8 +145,7 @@ def test_clawed_back_money_returns_to_the_budget(english, app, dbs, p, voucher):
     accepted_order(app, dbs, p)
     dbs.refresh(programme)
     assert programme.issued_fen == 20_000_00
-    with services(app, dbs):
-        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    p.claw_back(first_flag(dbs), REASON)
     dbs.refresh(programme)
     assert programme.issued_fen == 0
     with services(app, dbs):
@@ -179,22 +177,58 @@ def test_clawed_back_money_returns_to_the_budget(english, app, dbs, p, voucher):
     books_balance(app, dbs)
 
 
-def test_upholding_through_the_page(client, app, dbs, p, voucher):
+def logout(client):
+    client.post("/logout", data={"csrf_token": client.csrf_token()})
+
+
+def test_proposing_and_approving_through_the_pages(client, app, dbs, p, voucher):
     line = accepted_order(app, dbs, p)
     flag = first_flag(dbs)
     client.login(p.official.email)
-    answer = client.form(f"/agency/risk-flags/{flag.id}/uphold", {"reason": REASON})
+    answer = client.form(f"/agency/risk-flags/{flag.id}/propose", {"reason": REASON})
     assert answer.status_code == 302
     dbs.refresh(flag)
+    assert flag.status is FlagStatus.OPEN  # nothing moves before the approval
+    assert flag.reservation.status is ReservationStatus.REDEEMED and flag.reservation.held
+    proposal = dbs.scalars(select(ClawBack)).one()
+    assert (proposal.status, proposal.proposed_by_id, proposal.reason) == (
+        ClawBackStatus.PROPOSED,
+        p.official.id,
+        REASON,
+    )
+    page = client.text("/agency/risk-flags")
+    assert "追回待批准" in page and "等待另一名工作人员批准" in page
+    assert f"/agency/clawbacks/{proposal.id}/withdraw" in page
+    assert f"/agency/clawbacks/{proposal.id}/approve" not in page  # not to the proposer
+    logout(client)
+
+    client.login(p.official2.email)
+    page = client.text("/agency/risk-flags")
+    assert f'name="amount_fen" value="{proposal.amount_fen}"' in page
+    assert "批准追回" in page and p.official.name in page and REASON in page
+    answer = client.form(
+        f"/agency/clawbacks/{proposal.id}/approve",
+        {"note": "已复核交付记录", "amount_fen": str(proposal.amount_fen)},
+    )
+    assert answer.status_code == 302
+    for row in (flag, flag.reservation, proposal):
+        dbs.refresh(row)
     assert flag.status is FlagStatus.UPHELD
     assert flag.reservation.status is ReservationStatus.CLAWED_BACK
+    assert (proposal.status, proposal.approved_by_id) == (ClawBackStatus.APPROVED, p.official2.id)
     assert [i.amount_fen for i in live_invoices(dbs, line)] == [60_000_00]
-    again = client.form(f"/agency/risk-flags/{flag.id}/uphold", {"reason": REASON})
-    assert again.status_code == 302
-    assert "已" in client.text("/agency/risk-flags")  # refused, in the default language
+    again = client.form(
+        f"/agency/clawbacks/{proposal.id}/approve",
+        {"note": "再批一次", "amount_fen": str(proposal.amount_fen)},
+        follow_redirects=True,
+    )
+    assert "该追回已经批准" in again.get_data(as_text=True)  # refused, in the default language
     assert [i.amount_fen for i in live_invoices(dbs, line)] == [60_000_00]
     dbs.refresh(voucher)
     assert voucher.clawed_back_fen == 20_000_00
+    record = client.text(f"/agency/order-lines/{line.id}")
+    for shown in (p.official.name, p.official2.name, REASON, "已复核交付记录"):
+        assert shown in record, shown
 
 
 # --- settled and paid: a recovery claim against the provider ------------------------------
@@ -223,8 +257,7 @@ def settled_and_paid(app, dbs, p, voucher, monkeypatch):
 
 def test_settled_and_paid_becomes_a_recovery_claim(app, dbs, p, voucher, monkeypatch):
     line, reservation, s, flag = settled_and_paid(app, dbs, p, voucher, monkeypatch)
-    with services(app, dbs):
-        risk.uphold(flag, REASON, p.official_actor)
+    p.claw_back(flag, REASON)
     claim = dbs.scalars(select(RecoveryClaim)).one()
     assert (claim.provider_id, claim.programme_id, claim.settlement_id) == (
         p.provider.id,
@@ -295,10 +328,11 @@ def test_a_redemption_in_an_unpaid_settlement_is_refused(app, dbs, p, voucher, m
     dbs.add(flag)
     dbs.commit()
     with services(app, dbs), pytest.raises(DomainError):
-        risk.uphold(flag, REASON, p.official_actor)
+        risk.propose_clawback(flag, REASON, p.official_actor)
     dbs.refresh(flag)
     assert flag.status is FlagStatus.OPEN
     assert dbs.scalar(select(func.count(RecoveryClaim.id))) == 0
+    assert dbs.scalar(select(func.count(ClawBack.id))) == 0
     assert [i.voucher_fen for i in live_invoices(dbs, line)] == [20_000_00]
     books_balance(app, dbs)
 
@@ -306,7 +340,15 @@ def test_a_redemption_in_an_unpaid_settlement_is_refused(app, dbs, p, voucher, m
 def test_the_agency_sees_and_closes_the_recovery_claim(english, app, dbs, p, voucher, monkeypatch):
     _line, _reservation, s, flag = settled_and_paid(app, dbs, p, voucher, monkeypatch)
     english.login(p.official.email)
-    english.form(f"/agency/risk-flags/{flag.id}/uphold", {"reason": REASON})
+    english.form(f"/agency/risk-flags/{flag.id}/propose", {"reason": REASON})
+    assert dbs.scalar(select(func.count(RecoveryClaim.id))) == 0  # not before the approval
+    logout(english)
+    english.login(p.official2.email)
+    proposal = dbs.scalars(select(ClawBack)).one()
+    english.form(
+        f"/agency/clawbacks/{proposal.id}/approve",
+        {"note": "Checked the audit", "amount_fen": str(proposal.amount_fen)},
+    )
     claim = dbs.scalars(select(RecoveryClaim)).one()
     page = english.text("/agency/risk-flags")
     for shown in (
@@ -327,8 +369,7 @@ def test_the_agency_sees_and_closes_the_recovery_claim(english, app, dbs, p, vou
 
 def test_the_parties_read_the_claw_back_in_their_language(english, app, dbs, p, voucher):
     accepted_order(app, dbs, p)
-    with services(app, dbs):
-        risk.uphold(first_flag(dbs), REASON, p.official_actor)
+    p.claw_back(first_flag(dbs), REASON)
     english.login(p.owner.email)
     page = english.text("/notifications")
     assert "¥20,000.00 of voucher money" in page and "clawed back" in page and REASON in page

@@ -1,5 +1,6 @@
 """A Hypothesis state machine: random sequences of issue, reserve (checkout), release
-(rejection, cancellation), redeem (acceptance), settle, expire, revoke and risk decisions;
+(rejection, cancellation), redeem (acceptance), settle, expire, revoke and risk decisions
+(claw-backs proposed, then approved, rejected or withdrawn);
 after every step the ledger check finds nothing and the budget holds."""
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent, LineStatus, Order, OrderLine
 from marketplace.security import Actor
 from marketplace.vouchers import issuing, ledger, programmes, risk, settlement, spending
-from marketplace.vouchers.models import FlagStatus, RiskFlag, Voucher, VoucherProgramme
+from marketplace.vouchers.models import (
+    ClawBack,
+    ClawBackStatus,
+    FlagStatus,
+    RiskFlag,
+    Voucher,
+    VoucherProgramme,
+)
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.voucher_helpers import key, pilot, rules
 
@@ -106,13 +114,28 @@ def test_random_voucher_histories_keep_the_books(app, dbs, app_ctx):
                 for event in FORWARD:
                     orders.transition(line, event, "", SYSTEM, KIND[event])
 
-        @rule(uphold=st.booleans())
-        def decide_flag(self, uphold: bool) -> None:
+        @rule(propose=st.booleans())
+        def decide_flag(self, propose: bool) -> None:
             flag = db.session.scalars(
                 select(RiskFlag).where(RiskFlag.status == FlagStatus.OPEN)
             ).first()
-            if flag is not None:
-                (risk.uphold if uphold else risk.clear)(flag, "核查", p.official_actor)
+            if flag is not None:  # refused while a claw-back of it waits for approval
+                decide = risk.propose_clawback if propose else risk.clear
+                self._try(decide, flag, "核查", p.official_actor)
+
+        @rule(decision=st.sampled_from(["approve", "reject", "withdraw"]))
+        def decide_clawback(self, decision: str) -> None:
+            proposal = db.session.scalars(
+                select(ClawBack).where(ClawBack.status == ClawBackStatus.PROPOSED)
+            ).first()
+            if proposal is None:
+                return
+            if decision == "approve":
+                risk.approve_clawback(proposal, proposal.amount_fen, "复核", p.official2_actor)
+            elif decision == "reject":
+                risk.reject_clawback(proposal, "证据不足", p.official2_actor)
+            else:
+                risk.withdraw_clawback(proposal, "撤回重核", p.official_actor)
 
         @rule(pay=st.booleans())
         def settle(self, pay: bool) -> None:

@@ -484,8 +484,7 @@ def test_shared_details_hold_a_redemption_until_an_official_decides(app, dbs, p)
         risk.clear(flags[0], "已核实", p.official_actor)
     with services(app, dbs), pytest.raises(DomainError):  # one flag is still open
         settlement.draw_up(programme, p.provider.id, p.official_actor)
-    with services(app, dbs):
-        risk.uphold(flags[1], "虚假交付", p.official_actor)
+    p.claw_back(flags[1], "虚假交付")
     dbs.refresh(voucher)
     assert (voucher.redeemed_fen, voucher.clawed_back_fen) == (0, 20_000_00)
     assert dbs.scalar(select(Reservation.status)) is ReservationStatus.CLAWED_BACK

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ColumnElement,
@@ -380,11 +381,11 @@ def _names(ids: Iterable[int], limit: int = 3) -> str:
     return "、".join(names) + ("…" if len(ids) > limit else "")
 
 
-def _changes_since_proposal(programme: VoucherProgramme, run: IssueRun) -> list[str]:
+def _changes_since_proposal(programme: VoucherProgramme, run: IssueRun) -> list[Any]:
     """What makes a proposal's holders no longer the batch to issue: enterprises that got a
     voucher of this programme meanwhile, or that are no longer eligible."""
     items = select(RunItem.enterprise_id).where(RunItem.run_id == run.id)
-    changes: list[str] = []
+    changes: list[Any] = []
     holding = set(
         db.session.scalars(
             select(Voucher.enterprise_id)
@@ -394,13 +395,10 @@ def _changes_since_proposal(programme: VoucherProgramme, run: IssueRun) -> list[
     )
     if holding:
         changes.append(
-            str(
-                _l(
-                    "%(n)d of its enterprises got a voucher of this programme meanwhile"
-                    " (%(names)s)",
-                    n=len(holding),
-                    names=_names(holding),
-                )
+            _l(
+                "%(n)d of its enterprises got a voucher of this programme meanwhile (%(names)s)",
+                n=len(holding),
+                names=_names(holding),
             )
         )
     eligible = set(
@@ -413,12 +411,10 @@ def _changes_since_proposal(programme: VoucherProgramme, run: IssueRun) -> list[
     gone = set(db.session.scalars(items)) - eligible - holding
     if gone:
         changes.append(
-            str(
-                _l(
-                    "%(n)d of its enterprises are no longer eligible (%(names)s)",
-                    n=len(gone),
-                    names=_names(gone),
-                )
+            _l(
+                "%(n)d of its enterprises are no longer eligible (%(names)s)",
+                n=len(gone),
+                names=_names(gone),
             )
         )
     return changes
@@ -468,7 +464,8 @@ def approve_batch(run: IssueRun, shown_total_fen: int, note: str, actor: Actor) 
             _l(
                 "The batch changed since it was proposed: %(changes)s. Cancel this proposal"
                 " and propose the batch again.",
-                changes="; ".join(changes),
+                # joined when shown, in the reader's language
+                changes=LazyString(lambda: "; ".join(str(c) for c in changes)),
             )
         )
     holders = db.session.execute(

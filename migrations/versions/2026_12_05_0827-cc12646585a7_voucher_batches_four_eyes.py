@@ -140,6 +140,7 @@ def downgrade() -> None:
             "proposal_has_proposer",
             "approval_has_note",
             "approver_not_proposer",
+            "runstatus",  # the status column's own CHECK (its values)
         ):
             batch_op.drop_constraint(batch_op.f(f"ck_voucher_issue_runs_{name}"), type_="check")
         batch_op.drop_constraint(

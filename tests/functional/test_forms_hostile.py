@@ -55,6 +55,7 @@ from marketplace.payments.models import Invoice, Refund
 from marketplace.pool.models import PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
+    IssueRun,
     RecoveryClaim,
     RiskFlag,
     Settlement,
@@ -184,6 +185,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "refund_id": (Refund,),
     "report_id": (KpiReport,),
     "round_id": (EvaluationRound,),
+    "run_id": (IssueRun,),
     "settlement_id": (Settlement,),
     "ticket_id": (Ticket,),
     "token_id": (ApiToken,),

@@ -390,7 +390,8 @@ def test_on_the_page_the_proposer_waits_and_the_second_official_approves(
     assert "已批准：已发放 3 张转型券" in done.get_data(as_text=True)
     assert count(dbs, Voucher) == 3
     report = client.text(f"/agency/programmes/{programme.id}/runs/{proposal.id}")
-    assert f"{p.official.name} · " in report and f"经办人：{p.official2.name}<" in report
+    assert f"申请人</dt><dd>{p.official.name} · " in report
+    assert f"经办人：{p.official2.name}<" in report
     assert "已核对名单、张数与合计金额" in report
     again = approve_on_the_page(client, proposal, follow_redirects=True)
     assert "该批已经批准并发放" in again.get_data(as_text=True)

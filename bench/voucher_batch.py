@@ -70,6 +70,8 @@ def main(url: str) -> None:
                 redeem_by=local_today() + timedelta(days=30),
                 size_tiers=["small"],
                 industry_codes=["machining"],
+                # the benchmark measures issuing itself, not the four-eyes proposal
+                batch_approval_threshold_fen=ENTERPRISES * 10_000_00,
             ),
             actor,
         )

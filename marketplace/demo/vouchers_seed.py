@@ -26,6 +26,7 @@ from marketplace.vouchers.models import (
     Reservation,
     ReservationStatus,
     RiskReason,
+    RunStatus,
     Voucher,
     VoucherProgramme,
     VoucherStatus,
@@ -83,11 +84,12 @@ def programmes(rng: random.Random) -> dict[str, int]:
             size_tiers=["micro", "small", "medium"],
             region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
             plan_kinds=["one_time", "subscription", "outcome"],
+            batch_approval_threshold_fen=500_000 * YUAN,
         ),
         _owner_actor(sjz),
     )
     programme_service.open_programme(open_mode, _owner_actor(sjz))
-    issuing.issue_batch(open_mode, "demo-sjz-batch-1", _owner_actor(sjz))
+    _issue_approved(open_mode, "demo-sjz-batch-1", sjz)
 
     appointed = db.session.scalars(
         select(Organisation)
@@ -113,14 +115,33 @@ def programmes(rng: random.Random) -> dict[str, int]:
             size_tiers=["micro", "small", "medium"],
             region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
             integrator_ids=[o.id for o in appointed],
+            batch_approval_threshold_fen=300_000 * YUAN,
         ),
         _owner_actor(xm),
     )
     if appointed:
         programme_service.open_programme(integrator_mode, _owner_actor(xm))
-        issuing.issue_batch(integrator_mode, "demo-xm-batch-1", _owner_actor(xm))
+        _issue_approved(integrator_mode, "demo-xm-batch-1", xm)
     db.session.flush()
     return {"voucher programmes": 2}
+
+
+def _issue_approved(programme: VoucherProgramme, key: str, agency: Organisation) -> None:
+    """The first batch of a programme is above its threshold: one official proposes it and
+    the other approves it (four eyes), then it is issued."""
+    run = issuing.issue_batch(
+        programme,
+        key,
+        _owner_actor(agency),
+        "首批：向全部符合条件的企业各发放一张转型券，名单已与区县工信部门核对。",
+    )
+    if run.status is RunStatus.PROPOSED:
+        issuing.approve_batch(
+            run,
+            run.total_fen,
+            "已核对发放名单、张数与合计金额，预算充足。",
+            _second_official(agency),
+        )
 
 
 def _order_curated(rng: random.Random, xm: Organisation) -> int:

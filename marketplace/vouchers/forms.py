@@ -27,6 +27,7 @@ from wtforms.validators import (
 
 from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, YuanField, choices, not_negative
+from marketplace.vouchers.models import DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN
 
 REQUIRED = _l("This field is required.")
 DATE = _l("Enter a date as YYYY-MM-DD.")
@@ -53,6 +54,11 @@ class ProgrammeForm(Form):
     )
     cap = YuanField(
         _l("Cap per enterprise (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
+    )
+    batch_approval_threshold = YuanField(
+        _l("Batches above this total need a second official's approval (yuan)"),
+        validators=[InputRequired(REQUIRED), not_negative],
+        default=DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
     )
     issue_from = DateField(_l("Issue from"), validators=[InputRequired(DATE)])
     redeem_by = DateField(_l("Redeem by"), validators=[InputRequired(DATE)])
@@ -91,6 +97,14 @@ class KeyForm(Form):
     key = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
 
 
+class BatchForm(KeyForm):
+    """Issuing a batch; above the programme's threshold it is proposed, with this note."""
+
+    note = TextAreaField(
+        _l("Note for the approving official"), validators=[Optional(), Length(max=1000)]
+    )
+
+
 class IssueOneForm(KeyForm):
     credit_code = StringField(
         _l("Unified social credit code"),
@@ -105,6 +119,9 @@ class ImportForm(KeyForm):
     file = FileField(
         _l("CSV file (columns: credit_code, name; UTF-8 or GBK)"),
         validators=[FileRequired(_l("Choose a file."))],
+    )
+    note = TextAreaField(
+        _l("Note for the approving official"), validators=[Optional(), Length(max=1000)]
     )
 
 
@@ -141,8 +158,8 @@ class PaidForm(Form):
 
 
 class ApprovalForm(Form):
-    """The second official's approval of a settlement: a note, and the total their page
-    showed (the service refuses if the settlement's total is another)."""
+    """The second official's approval of a settlement or a proposed voucher batch: a note,
+    and the total their page showed (the service refuses if the total is another)."""
 
     note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
     total_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])

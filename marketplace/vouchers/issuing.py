@@ -3,6 +3,12 @@ code, a CSV list, and enterprises' applications.
 
 Every issue draws on the budget with one conditional UPDATE (``issued + total <= budget``) and
 writes one ledger entry per voucher; a one-time key per form makes a resubmission harmless.
+
+Four eyes on large batches: a batch or list whose total is above the programme's threshold
+is stored as a proposal (its exact holders, no voucher, no budget taken); another official of
+the agency approves it, with a note, and only then is it issued, through the same path as a
+batch issued at once. If anything changed since the proposal the approval is refused and
+stores nothing; the proposal can be cancelled (with a reason) and proposed again.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ColumnElement,
+    and_,
     exists,
     func,
     insert,
@@ -24,12 +32,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
-from marketplace import audit
+from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import UTCDateTime, add_unique, atomic, db, local_today, utcnow
 from marketplace.diagnosis import services as diagnosis
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
@@ -37,6 +46,8 @@ from marketplace.vouchers.models import (
     EntryKind,
     IssueRun,
     ProgrammeStatus,
+    RunItem,
+    RunStatus,
     Voucher,
     VoucherApplication,
     VoucherEntry,
@@ -258,14 +269,15 @@ def _issue(
             ).where(Voucher.run_id == run.id),
         )
     )
-    run.count += len(holders)
-    run.total_fen += total
+    run.count = len(holders)
+    run.total_fen = total
     return len(holders)
 
 
 @atomic
-def issue_batch(programme: VoucherProgramme, key: str, actor: Actor) -> IssueRun:
-    """One voucher to every eligible enterprise that holds none of this programme yet."""
+def issue_batch(programme: VoucherProgramme, key: str, actor: Actor, note: str = "") -> IssueRun:
+    """One voucher to every eligible enterprise that holds none of this programme yet; above
+    the programme's approval threshold, a proposal of exactly these enterprises instead."""
     run, done = _claim_run(programme, key, "batch", actor)
     if done:
         return run
@@ -277,7 +289,11 @@ def issue_batch(programme: VoucherProgramme, key: str, actor: Actor) -> IssueRun
     ).all()
     if not ids:
         raise DomainError(_l("No eligible enterprise is waiting for a voucher."))
-    _issue(programme, [(i, 1) for i in ids], run, actor)
+    holders = [(i, 1) for i in ids]
+    if programme.needs_approval(len(holders) * programme.face_value_fen):
+        _propose(programme, holders, run, note, actor)
+        return run
+    _issue(programme, holders, run, actor)
     db.session.flush()
     audit.record(
         actor,
@@ -289,6 +305,283 @@ def issue_batch(programme: VoucherProgramme, key: str, actor: Actor) -> IssueRun
         total_fen=run.total_fen,
     )
     return run
+
+
+def _propose(
+    programme: VoucherProgramme,
+    holders: Sequence[tuple[int, int]],
+    run: IssueRun,
+    note: str,
+    actor: Actor,
+) -> None:
+    """Store ``run`` as a proposal of exactly ``holders``: no voucher, no budget taken."""
+    note = note.strip()
+    if not note:
+        raise DomainError(
+            _l(
+                "This batch is above %(threshold)s and needs another official's approval:"
+                " write a note for them on what it is for.",
+                threshold=format_fen(programme.batch_approval_threshold_fen),
+            ),
+            field="note",
+        )
+    if len(note) > 1000:
+        raise DomainError(_l("At most 1,000 characters."), field="note")
+    total = len(holders) * programme.face_value_fen
+    if total > programme.remaining_fen:
+        raise DomainError(
+            _l(
+                "The budget left (%(left)s) does not cover these vouchers (%(total)s).",
+                left=format_fen(programme.remaining_fen),
+                total=format_fen(total),
+            )
+        )
+    run.status = RunStatus.PROPOSED
+    run.proposed_by_id = actor.user_id
+    run.proposal_note = note
+    run.count = len(holders)
+    run.total_fen = total
+    db.session.flush()
+    db.session.execute(
+        insert(RunItem),
+        [{"run_id": run.id, "enterprise_id": e, "seq": seq} for e, seq in holders],
+    )
+    audit.record(
+        actor,
+        "vouchers.batch_proposed",
+        "programme",
+        programme.id,
+        run_id=run.id,
+        kind=run.kind,
+        count=run.count,
+        total_fen=run.total_fen,
+        note=note,
+    )
+
+
+def _move_run(run: IssueRun, *also: Any, **values: object) -> None:
+    """From 'proposed' to what ``values`` say, in one conditional UPDATE (with the extra
+    conditions ``also``); if another request moved it first, nothing is written."""
+    moved = db.session.execute(
+        update(IssueRun)
+        .where(IssueRun.id == run.id, IssueRun.status == RunStatus.PROPOSED, *also)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("This batch changed meanwhile. Reload the page and try again."))
+    db.session.refresh(run)
+
+
+def _names(ids: Iterable[int], limit: int = 3) -> str:
+    ids = sorted(ids)
+    names = db.session.scalars(
+        select(Organisation.name).where(Organisation.id.in_(ids[:limit])).order_by(Organisation.id)
+    ).all()
+    return "、".join(names) + ("…" if len(ids) > limit else "")
+
+
+def _changes_since_proposal(programme: VoucherProgramme, run: IssueRun) -> list[Any]:
+    """What makes a proposal's holders no longer the batch to issue: enterprises that got a
+    voucher of this programme meanwhile, or that are no longer eligible."""
+    items = select(RunItem.enterprise_id).where(RunItem.run_id == run.id)
+    changes: list[Any] = []
+    holding = set(
+        db.session.scalars(
+            select(Voucher.enterprise_id)
+            .where(Voucher.programme_id == programme.id, Voucher.enterprise_id.in_(items))
+            .distinct()
+        )
+    )
+    if holding:
+        changes.append(
+            _l(
+                "%(n)d of its enterprises got a voucher of this programme meanwhile (%(names)s)",
+                n=len(holding),
+                names=_names(holding),
+            )
+        )
+    eligible = set(
+        db.session.scalars(
+            select(Organisation.id).where(
+                Organisation.id.in_(items), and_(*eligibility_filter(programme))
+            )
+        )
+    )
+    gone = set(db.session.scalars(items)) - eligible - holding
+    if gone:
+        changes.append(
+            _l(
+                "%(n)d of its enterprises are no longer eligible (%(names)s)",
+                n=len(gone),
+                names=_names(gone),
+            )
+        )
+    return changes
+
+
+@atomic
+def approve_batch(run: IssueRun, shown_total_fen: int, note: str, actor: Actor) -> None:
+    """The second pair of eyes: an official of the agency other than the proposer approves a
+    proposed batch, with a note, for the total their page showed; then exactly its stored
+    holders are issued, as a batch issued at once would be (budget, vouchers, ledger).
+
+    The database holds the same rule (CHECK approver_not_proposer), and one conditional
+    UPDATE from 'proposed' lets exactly one of two officials approving at once through. If
+    anything changed since the proposal (holders, eligibility, budget, the programme
+    closed), the approval is refused and stores nothing."""
+    programme = run.programme
+    if run.status is RunStatus.CANCELLED:
+        raise DomainError(_l("This batch was cancelled; it cannot be approved."))
+    if run.status is not RunStatus.PROPOSED:
+        raise DomainError(_l("This batch is already approved and issued."))
+    note = four_eyes.second_pair(
+        proposed_by_id=run.proposed_by_id,
+        org_id=programme.agency_id,
+        actor=actor,
+        note=note,
+        own=_l("You proposed this batch; another official of your agency must approve it."),
+    )
+    if len(note) > 1000:
+        raise DomainError(_l("At most 1,000 characters."), field="note")
+    if shown_total_fen != run.total_fen:
+        raise DomainError(
+            _l("The batch's total is not the one you saw. Reload the page and check it.")
+        )
+    _move_run(
+        run,
+        IssueRun.total_fen == shown_total_fen,
+        IssueRun.proposed_by_id.is_distinct_from(actor.user_id),
+        status=RunStatus.ISSUED,
+        approved_by_id=actor.user_id,
+        approval_note=note,
+        approved_at=utcnow(),
+    )
+    _check_issuable(programme)
+    changes = _changes_since_proposal(programme, run)
+    if changes:
+        raise DomainError(
+            _l(
+                "The batch changed since it was proposed: %(changes)s. Cancel this proposal"
+                " and propose the batch again.",
+                # joined when shown, in the reader's language
+                changes=LazyString(lambda: "; ".join(str(c) for c in changes)),
+            )
+        )
+    holders = db.session.execute(
+        select(RunItem.enterprise_id, RunItem.seq)
+        .where(RunItem.run_id == run.id)
+        .order_by(RunItem.enterprise_id)
+    ).all()
+    proposed = (run.count, run.total_fen)
+    _issue(programme, [(e, seq) for e, seq in holders], run, actor)
+    if (run.count, run.total_fen) != proposed:  # the face value is frozen once open
+        raise DomainError(_l("This batch changed meanwhile. Reload the page and try again."))
+    db.session.flush()
+    audit.record(
+        actor,
+        "vouchers.batch_approved",
+        "programme",
+        programme.id,
+        run_id=run.id,
+        kind=run.kind,
+        count=run.count,
+        total_fen=run.total_fen,
+        proposed_by=run.proposed_by_id,
+        note=note,
+    )
+    audit.record(
+        actor,
+        "vouchers.issued",
+        "programme",
+        programme.id,
+        kind=run.kind,
+        count=run.count,
+        total_fen=run.total_fen,
+    )
+
+
+@atomic
+def cancel_batch(run: IssueRun, reason: str, actor: Actor) -> None:
+    """Withdraw (the proposer) or reject (another official) a proposed batch, saying why.
+    Nothing was issued or taken from the budget; the batch can be proposed again."""
+    if actor.org_id != run.programme.agency_id:
+        raise DomainError(_l("Only an official of the same organisation can do this."))
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_l("Give a reason for cancelling the batch."), field="reason")
+    if len(reason) > 1000:
+        raise DomainError(_l("At most 1,000 characters."), field="reason")
+    if run.status is not RunStatus.PROPOSED:
+        raise DomainError(_l("Only a batch waiting for approval can be cancelled."))
+    _move_run(
+        run,
+        status=RunStatus.CANCELLED,
+        cancelled_by_id=actor.user_id,
+        cancel_reason=reason,
+        cancelled_at=utcnow(),
+    )
+    audit.record(
+        actor,
+        "vouchers.batch_cancelled",
+        "programme",
+        run.programme_id,
+        run_id=run.id,
+        count=run.count,
+        total_fen=run.total_fen,
+        proposed_by=run.proposed_by_id,
+        reason=reason,
+    )
+
+
+def run_for(programme: VoucherProgramme, run_id: int) -> IssueRun:
+    run = db.session.get(IssueRun, run_id)
+    if run is None or run.programme_id != programme.id:
+        raise NotFound(_l("Not found."))
+    return run
+
+
+def proposals_of(programme: VoucherProgramme) -> list[IssueRun]:
+    """The programme's batches waiting for a second official's approval, oldest first."""
+    stmt = (
+        select(IssueRun)
+        .where(IssueRun.programme_id == programme.id, IssueRun.status == RunStatus.PROPOSED)
+        .options(selectinload(IssueRun.proposed_by))
+        .order_by(IssueRun.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def recent_batches(programme: VoucherProgramme, limit: int = 10) -> list[IssueRun]:
+    """The programme's latest batches and lists, issued or cancelled, newest first."""
+    stmt = (
+        select(IssueRun)
+        .where(
+            IssueRun.programme_id == programme.id,
+            IssueRun.kind.in_(["batch", "csv"]),
+            IssueRun.status != RunStatus.PROPOSED,
+        )
+        .options(
+            selectinload(IssueRun.proposed_by),
+            selectinload(IssueRun.approved_by),
+            selectinload(IssueRun.cancelled_by),
+        )
+        .order_by(IssueRun.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def proposed_holders(run: IssueRun, limit: int = 500) -> list[Organisation]:
+    """The enterprises a proposed batch names (the first ``limit``), for the approver."""
+    stmt = (
+        select(Organisation)
+        .join(RunItem, RunItem.enterprise_id == Organisation.id)
+        .where(RunItem.run_id == run.id)
+        .order_by(Organisation.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
 
 
 def _next_seq(programme: VoucherProgramme, enterprise_id: int) -> int:
@@ -408,9 +701,12 @@ def _cell(record: list[str], at: int) -> str:
 
 
 @atomic
-def import_csv(programme: VoucherProgramme, raw: bytes, key: str, actor: Actor) -> IssueRun:
+def import_csv(
+    programme: VoucherProgramme, raw: bytes, key: str, actor: Actor, note: str = ""
+) -> IssueRun:
     """Issue one voucher to each eligible enterprise of the list, with a report per row:
-    issued, not eligible (why), unknown code, duplicate."""
+    issued, not eligible (why), unknown code, duplicate. A list whose total is above the
+    programme's approval threshold is proposed instead (the report says what it would do)."""
     run, done = _claim_run(programme, key, "csv", actor)
     if done:
         return run
@@ -467,8 +763,11 @@ def import_csv(programme: VoucherProgramme, raw: bytes, key: str, actor: Actor) 
                 holders.append((org.id, 1))
         seen.add(row.credit_code)
         report.append(entry)
-    _issue(programme, holders, run, actor)
     run.report = report
+    if programme.needs_approval(len(holders) * programme.face_value_fen):
+        _propose(programme, holders, run, note, actor)
+        return run
+    _issue(programme, holders, run, actor)
     db.session.flush()
     audit.record(
         actor,

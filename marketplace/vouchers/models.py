@@ -96,6 +96,15 @@ class SettlementStatus(Labelled):
     CANCELLED = "cancelled"
 
 
+class RunStatus(Labelled):
+    """An issuing run: issued at once, or (a batch above the programme's threshold) proposed
+    and waiting for a second official, then issued on approval or cancelled."""
+
+    ISSUED = "issued"
+    PROPOSED = "proposed"
+    CANCELLED = "cancelled"
+
+
 class RiskReason(Labelled):
     SHARED_PHONE = "shared_phone"
     SHARED_ADDRESS = "shared_address"
@@ -144,6 +153,9 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (SettlementStatus.APPROVED, _l("Approved")),
     (SettlementStatus.PAID, _l("Paid")),
     (SettlementStatus.CANCELLED, _l("Cancelled")),
+    (RunStatus.ISSUED, _l("Issued")),
+    (RunStatus.PROPOSED, _l("Waiting for approval")),
+    (RunStatus.CANCELLED, _l("Cancelled")),
     (RiskReason.SHARED_PHONE, _l("Enterprise and provider share a contact phone")),
     (RiskReason.SHARED_ADDRESS, _l("Enterprise and provider share a registered address")),
     (
@@ -162,6 +174,10 @@ _LABELLED: list[tuple[Labelled, Any]] = [
 LABELS = {(type(member), member.value): label for member, label in _LABELLED}
 
 MAX_BUDGET_FEN = 10_000_000_000_00  # ¥10 billion: far above any city programme
+
+# A batch whose total is above this needs a second official's approval (four eyes), unless
+# the programme sets its own threshold: ¥200,000, ten vouchers of ¥20,000.
+DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN = 200_000_00
 
 programme_integrators = Table(
     "programme_integrators",
@@ -194,6 +210,10 @@ class VoucherProgramme(Base):
             " OR min_revenue_fen <= max_revenue_fen",
             name="revenue_range",
         ),
+        CheckConstraint(
+            f"batch_approval_threshold_fen BETWEEN 0 AND {MAX_BUDGET_FEN}",
+            name="batch_approval_threshold",
+        ),
         UniqueConstraint("agency_id", "name"),
     )
 
@@ -222,6 +242,13 @@ class VoucherProgramme(Base):
     issued_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     # Market concentration (防垄断): alert when one provider holds more than this share.
     concentration_threshold_bp: Mapped[int] = mapped_column(default=3000, server_default="3000")
+    # Four eyes on large batches: a batch or list above this total is proposed by one official
+    # and issued only when another official of the agency approves it.
+    batch_approval_threshold_fen: Mapped[int] = mapped_column(
+        BigInteger,
+        default=DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
+        server_default=str(DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN),
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
 
@@ -243,23 +270,83 @@ class VoucherProgramme(Base):
         """How many vouchers one enterprise may hold."""
         return self.cap_fen // self.face_value_fen
 
+    def needs_approval(self, total_fen: int) -> bool:
+        """Whether a batch of this total needs a second official's approval."""
+        return total_fen > self.batch_approval_threshold_fen
+
 
 class IssueRun(Base):
     """One issuing action (a batch, a CSV import, a single voucher or an approval), keyed by
-    the form's one-time key so a repeated submission answers with the first result."""
+    the form's one-time key so a repeated submission answers with the first result.
+
+    A batch or list above the programme's threshold is stored as a proposal instead: its
+    exact holders in ``RunItem``, no voucher and no budget taken, until another official of
+    the agency approves it (four eyes; then it is issued) or someone cancels it. ``count``
+    and ``total_fen`` are what the run issued, or would issue once approved."""
 
     __tablename__ = "voucher_issue_runs"
-    __table_args__ = (CheckConstraint("kind IN ('batch', 'csv', 'single')", name="kind_known"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('batch', 'csv', 'single')", name="kind_known"),
+        # Four eyes (issue 16): one official proposes a large batch, another approves it.
+        *four_eyes.checks("proposed_by_id"),
+        CheckConstraint(
+            "status <> 'proposed' OR (proposed_by_id IS NOT NULL AND kind <> 'single')",
+            name="proposal_has_proposer",
+        ),
+        CheckConstraint(
+            "status <> 'cancelled' OR cancel_reason IS NOT NULL", name="cancel_has_reason"
+        ),
+        CheckConstraint(
+            "proposed_by_id IS NULL OR status <> 'issued' OR approved_by_id IS NOT NULL",
+            name="proposal_issued_when_approved",
+        ),
+    )
 
     id: Mapped[intpk]
     programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[RunStatus] = mapped_column(
+        str_enum(RunStatus), default=RunStatus.ISSUED, server_default=RunStatus.ISSUED.value
+    )
     count: Mapped[int] = mapped_column(default=0)
     total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     report: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
+    # A proposal's proposer (the run's creator) and their note for the approving official.
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    proposal_note: Mapped[str | None] = mapped_column(Text)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approval_note: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
+
+    programme: Mapped[VoucherProgramme] = relationship()
+    proposed_by: Mapped[User | None] = relationship(foreign_keys=[proposed_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
+
+    @property
+    def is_proposal(self) -> bool:
+        return self.proposed_by_id is not None
+
+
+class RunItem(Base):
+    """One holder of a proposed batch: exactly these enterprises get a voucher on approval."""
+
+    __tablename__ = "voucher_run_items"
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("voucher_issue_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(default=1)
+
+    enterprise: Mapped[Organisation] = relationship()
 
 
 class Voucher(Base):
@@ -630,6 +717,9 @@ audit.register_labels(
         "programme.validity_extended": _l("Voucher validity extended"),
         "programme.budget_changed": _l("Voucher budget changed"),
         "vouchers.issued": _l("Vouchers issued"),
+        "vouchers.batch_proposed": _l("Voucher batch proposed for approval"),
+        "vouchers.batch_approved": _l("Voucher batch approved and issued"),
+        "vouchers.batch_cancelled": _l("Proposed voucher batch cancelled"),
         "voucher.revoked": _l("Voucher revoked"),
         "voucher.applied": _l("Voucher applied for"),
         "voucher.application_approved": _l("Voucher application approved"),

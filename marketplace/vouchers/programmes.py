@@ -24,6 +24,7 @@ from marketplace.money import BASIS_POINTS, format_fen
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
+    DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
     MAX_BUDGET_FEN,
     ProgrammeMode,
     ProgrammeStatus,
@@ -53,6 +54,7 @@ class Rules:
     plan_kinds: list[str] = field(default_factory=list)
     covers_success_fees: bool = False
     integrator_ids: list[int] = field(default_factory=list)
+    batch_approval_threshold_fen: int = DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN
 
 
 def _validate(rules: Rules, agency: Organisation) -> list[Organisation]:
@@ -72,6 +74,11 @@ def _validate(rules: Rules, agency: Organisation) -> list[Organisation]:
     if rules.cap_fen < rules.face_value_fen:
         raise DomainError(
             _l("The cap per enterprise must be at least one face value."), field="cap"
+        )
+    if not 0 <= rules.batch_approval_threshold_fen <= MAX_BUDGET_FEN:
+        raise DomainError(
+            _l("Enter an amount from zero up to the largest budget."),
+            field="batch_approval_threshold",
         )
     if rules.redeem_by < rules.issue_from:
         raise DomainError(_l("The redeem-by date must not be before issuing starts."), "redeem_by")
@@ -141,6 +148,7 @@ def _apply(programme: VoucherProgramme, rules: Rules, integrators: list[Organisa
     programme.category_codes = sorted(set(rules.category_codes))
     programme.plan_kinds = sorted(set(rules.plan_kinds))
     programme.covers_success_fees = rules.covers_success_fees
+    programme.batch_approval_threshold_fen = rules.batch_approval_threshold_fen
     programme.integrators = integrators if rules.mode is ProgrammeMode.INTEGRATOR else []
 
 

@@ -28,9 +28,9 @@ from marketplace.security import current_actor, requires
 from marketplace.vouchers import figures, forms, issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
-    IssueRun,
     ProgrammeMode,
     ProgrammeStatus,
+    RunStatus,
     VoucherApplication,
     VoucherProgramme,
     VoucherStatus,
@@ -122,6 +122,7 @@ def _rules(form: forms.ProgrammeForm) -> programme_service.Rules:
         plan_kinds=list(form.plan_kinds.data or []),
         covers_success_fees=bool(form.covers_success_fees.data),
         integrator_ids=list(form.integrator_ids.data or []),
+        batch_approval_threshold_fen=form.batch_approval_threshold.data or 0,
     )
 
 
@@ -142,6 +143,7 @@ def _fill_from(form: forms.ProgrammeForm, p: VoucherProgramme) -> None:
     form.diagnosis_required.data = p.diagnosis_required
     form.covers_success_fees.data = p.covers_success_fees
     form.integrator_ids.data = [i.id for i in p.integrators]
+    form.batch_approval_threshold.data = p.batch_approval_threshold_fen
 
 
 # --- agency: programmes -----------------------------------------------------------------
@@ -213,6 +215,8 @@ def programme(programme_id: int) -> ResponseReturnValue:
         validity_form=forms.ValidityForm(),
         budget_form=forms.BudgetForm(),
         decision_form=forms.DecisionForm(),
+        proposals=issuing.proposals_of(p),
+        batches=issuing.recent_batches(p),
     )
 
 
@@ -263,10 +267,10 @@ def issue_batch(programme_id: int) -> ResponseReturnValue:
     """The preview, and its confirmation. With htmx the page shows that it is working while
     the batch runs, then navigates to the result (or back here with the error)."""
     p = _programme(programme_id)
-    form = forms.KeyForm()
+    form = forms.BatchForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
-            run = issuing.issue_batch(p, form.key.data, current_actor())
+            run = issuing.issue_batch(p, form.key.data, current_actor(), form.note.data or "")
         except DomainError as error:
             if htmx:
                 flash(str(error.message), "error")
@@ -320,7 +324,7 @@ def import_csv(programme_id: int) -> ResponseReturnValue:
         try:
             with form.file.data.stream as upload:  # spooled to disk when large: close it
                 raw = upload.read()
-            run = issuing.import_csv(p, raw, form.key.data, current_actor())
+            run = issuing.import_csv(p, raw, form.key.data, current_actor(), form.note.data or "")
         except DomainError as error:
             attach_error(form, error)
         else:
@@ -332,13 +336,45 @@ def import_csv(programme_id: int) -> ResponseReturnValue:
 @requires(OrgKind.AGENCY)
 def run(programme_id: int, run_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
-    found = db.session.get(IssueRun, run_id)
-    if found is None or found.programme_id != p.id:
-        raise NotFound(_("Not found."))
+    found = issuing.run_for(p, run_id)
     counts: dict[str, int] = {}
     for row in found.report:
         counts[row["result"]] = counts.get(row["result"], 0) + 1
-    return render("vouchers/run.html", p=p, run=found, counts=counts)
+    return render(
+        "vouchers/run.html",
+        p=p,
+        run=found,
+        counts=counts,
+        holders=issuing.proposed_holders(found) if found.status is RunStatus.PROPOSED else [],
+    )
+
+
+@bp.post("/agency/programmes/<id:programme_id>/runs/<id:run_id>/<any(approve, cancel):action>")
+@requires(OrgKind.AGENCY, owner=True)
+def run_action(programme_id: int, run_id: int, action: str) -> ResponseReturnValue:
+    """Approve (a second official, with a note, for the total shown) or cancel (with a
+    reason) a batch proposed for approval."""
+    p = _programme(programme_id)
+    found = issuing.run_for(p, run_id)
+    try:
+        if action == "approve":
+            approval = forms.ApprovalForm()
+            if not approval.validate_on_submit():
+                raise DomainError(_first_error(approval))
+            total_fen = int(approval.total_fen.data or 0)
+            issuing.approve_batch(found, total_fen, approval.note.data or "", current_actor())
+            message = _("Approved: %(n)d vouchers issued.", n=found.count)
+        else:
+            reason = forms.ReasonForm()
+            if not reason.validate_on_submit():
+                raise DomainError(_first_error(reason))
+            issuing.cancel_batch(found, reason.reason.data or "", current_actor())
+            message = _("The proposed batch is cancelled.")
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(message, "success")
+    return redirect(url_for("vouchers.programme", programme_id=p.id))
 
 
 @bp.get("/agency/programmes/<id:programme_id>/vouchers")

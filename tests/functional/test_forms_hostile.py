@@ -56,6 +56,7 @@ from marketplace.pool.models import PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
     ClawBack,
+    IssueRun,
     RecoveryClaim,
     RiskFlag,
     Settlement,
@@ -187,6 +188,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "refund_id": (Refund,),
     "report_id": (KpiReport,),
     "round_id": (EvaluationRound,),
+    "run_id": (IssueRun,),
     "settlement_id": (Settlement,),
     "ticket_id": (Ticket,),
     "token_id": (ApiToken,),

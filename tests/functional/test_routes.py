@@ -70,6 +70,7 @@ EXPECTED = {
     "vouchers.issue_one": "agency owner",
     "vouchers.import_csv": "agency owner",
     "vouchers.run": "agency",
+    "vouchers.run_action": "agency owner",
     "vouchers.programme_vouchers": "agency",
     "vouchers.revoke": "agency owner",
     "vouchers.decide": "agency owner",

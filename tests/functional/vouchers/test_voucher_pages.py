@@ -40,6 +40,7 @@ def programme_form(**changes):
         "face_value": "20000",
         "rate": "50",
         "cap": "40000",
+        "batch_approval_threshold": "200,000",
         "issue_from": (local_today() - timedelta(days=1)).isoformat(),
         "redeem_by": (local_today() + timedelta(days=180)).isoformat(),
         "industry_codes": ["machining"],

@@ -65,6 +65,9 @@ class Config:
         # this many days (`flask auto-accept`, daily); reminders go out this many days before.
         self.AUTO_ACCEPT_DAYS = int(os.environ.get("AUTO_ACCEPT_DAYS", 14))
         self.AUTO_ACCEPT_REMINDER_DAYS = int(os.environ.get("AUTO_ACCEPT_REMINDER_DAYS", 3))
+        # An invoice is issued when the enterprise accepts the delivery (验收) and is due this
+        # many days later (its due date counts the pilots' local days).
+        self.INVOICE_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICE_PAYMENT_TERMS_DAYS", 30))
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
         # A ticket on an integration line (no package, so no package SLA) is answered within
         # this many hours.

@@ -254,6 +254,9 @@ class Invoice(Schema):
     due_fen: int
     created_at: datetime
     finalised_at: datetime | None
+    due_on: date | None = Field(
+        description="Issue date plus the payment terms, in the pilots' local days."
+    )
     paid_at: datetime | None
 
 

@@ -518,6 +518,7 @@ def _invoice(i: Invoice) -> s.Invoice:
         due_fen=i.due_fen,
         created_at=i.created_at,
         finalised_at=i.finalised_at,
+        due_on=i.due_on,
         paid_at=i.paid_at,
     )
 

@@ -78,7 +78,10 @@ class PlanForm(Form):
     monthly = YuanField(_l("Monthly price (yuan)"))
     term_months = IntegerField(_l("Committed term (months)"), validators=[Optional()])
     billed_monthly = BooleanField(
-        _l("Bill month by month (otherwise the whole term when you accept the order)")
+        _l(
+            "Bill month by month from the enterprise's acceptance (验收); otherwise the whole"
+            " term at once when it accepts"
+        )
     )
     metric_code = SelectField(_l("Metric"), validators=[Optional()])
     target_kind = SelectField(_l("Target expressed as"), validators=[Optional()])

@@ -379,7 +379,8 @@ class PricePlan(Base):
     fee_cap_fen: Mapped[int | None] = mapped_column(MONEY)
     base_fee_fen: Mapped[int | None] = mapped_column(MONEY)
     window_days: Mapped[int | None]
-    # A subscription is billed for its whole term when the provider accepts, or month by month.
+    # A subscription is billed for its whole term when the enterprise accepts the delivery
+    # (验收), or month by month from then on.
     billed_monthly: Mapped[bool] = mapped_column(default=False, server_default="false")
 
     version: Mapped[PackageVersion] = relationship(back_populates="plans")

@@ -57,9 +57,9 @@ def monthly_copays(monthly_fen: int, term: int, voucher_fen: int) -> list[Months
 @dataclass
 class Due:
     """One line of a bundle as ordering it now would place it, and what the enterprise would
-    pay for it and when: exactly what ``services._bill_co_payment`` bills once the provider accepts the
-    line (the whole co-payment, or the first month of a subscription billed monthly, the
-    others every 30 days after by ``bill_due_periods``)."""
+    pay for it and when: exactly what ``services._bill_co_payment`` bills once the enterprise
+    accepts the delivered line (验收): the whole co-payment, or the first month of a
+    subscription billed monthly, the others every 30 days after by ``bill_due_periods``."""
 
     key: int  # the line's voucher claim: 0…n-1 the packages in order, n the integration fee
     title: str

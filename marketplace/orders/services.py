@@ -4,14 +4,16 @@ acceptance (验收) or dispute by the enterprise, and automatic acceptance after
 Checkout builds the whole order in one transaction and re-checks everything there: it reserves
 the enterprise's vouchers for the lines they pay towards (``vouchers.spending``), and domains
 above this one (outcome contracts) act on a placed or moved line through ``on_placed`` and
-``on_moved``. The enterprise's part is billed when the provider accepts a line.
+``on_moved``. The enterprise's part is invoiced when it accepts the delivered line (验收), by
+its word, by settling a dispute, or automatically after its silence; never when the provider
+accepts the order, and never while the line is disputed.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -350,7 +352,9 @@ def transition(
     _history(line, before, event.value, reason, actor, actor_kind)
     if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
         spending.release_line(line.id, actor, note=event.value)
-        if before is LineStatus.ACCEPTED:  # its co-payment was due, and may have been paid
+        if before is LineStatus.ACCEPTED:
+            # Nothing is invoiced before acceptance (验收) now; a line accepted by its provider
+            # before that rule may still carry an invoice, which is voided and refunded.
             payments.cancel_line(line.id, reason, actor)
     elif after is LineStatus.COMPLETED:
         delivery = risk.Delivery(
@@ -359,7 +363,6 @@ def transition(
             go_live_days=line.version.go_live_days if line.version is not None else None,
         )
         spending.redeem_line(line.id, delivery, actor)
-    elif after is LineStatus.ACCEPTED:
         _bill_co_payment(line, actor)
     for hook in _moved_hooks:
         hook(line, actor)
@@ -386,10 +389,19 @@ def transition(
 
 
 def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
-    """The provider accepted: the enterprise's part (what vouchers do not pay) falls due, for
-    the whole line, or for its first month when the plan bills month by month."""
+    """The enterprise accepted the delivery (验收): its part (what vouchers do not pay) is
+    invoiced, for the whole line, or for its first month (go-live) when the plan bills month
+    by month. Milestones carry no payment share, so the line is billed whole at its
+    acceptance. What vouchers pay is read after the redemption just made: what they spent
+    (and anything still set aside); money released because the programme's redeem-by date
+    passed is not deducted. A line already invoiced (by the former rule, at the provider's
+    acceptance) is not invoiced again."""
+    paid = spending.line_funding(line.id).paid_fen
     if line.billed_monthly:
-        _bill_period(line, 1, spending.line_funding(line.id).paid_fen, actor)
+        if 1 not in payments.periods_billed(line.id):
+            _bill_period(line, 1, paid, actor)
+        return
+    if payments.co_payment_billed(line.id):
         return
     payments.bill(
         InvoiceKind.CO_PAYMENT,
@@ -397,7 +409,7 @@ def _bill_co_payment(line: OrderLine, actor: Actor) -> None:
         line.provider_id,
         line.order.enterprise_id,
         line.committed_fen,
-        spending.line_funding(line.id).reserved_fen,
+        min(paid, line.committed_fen),
         line.title,
         actor,
     )
@@ -432,34 +444,23 @@ def _bill_period(line: OrderLine, month: int, voucher_total: int, actor: Actor) 
     return invoice is not None
 
 
-BILLED_LINES = (
-    LineStatus.ACCEPTED,
-    LineStatus.IN_DELIVERY,
-    LineStatus.DELIVERED,
-    LineStatus.DISPUTED,
-    LineStatus.COMPLETED,
-)
-
-
 def bill_due_periods(actor: Actor, today: date | None = None) -> int:
     """Bill every month of monthly subscriptions that has begun and is not billed yet: month
-    k begins (k − 1) × 30 days after the provider accepted, counted in the pilots' days (as
-    every business date is). Run daily; safe to run twice."""
+    1 at the enterprise's acceptance (验收, the go-live), month k (k − 1) × 30 days after it,
+    counted in the pilots' days (as every business date is). Lines not accepted yet (or
+    disputed) are not billed. Run daily; safe to run twice."""
     today = today or local_today()
-    accepted_at = (
-        select(LineStatusChange.line_id, func.min(LineStatusChange.at).label("at"))
-        .where(LineStatusChange.event == LineEvent.ACCEPT.value)
-        .group_by(LineStatusChange.line_id)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(OrderLine, accepted_at.c.at)
-        .join(accepted_at, accepted_at.c.line_id == OrderLine.id)
-        .where(OrderLine.billed_monthly.is_(True), OrderLine.status.in_(BILLED_LINES))
+    lines = db.session.scalars(
+        select(OrderLine).where(
+            OrderLine.billed_monthly.is_(True),
+            OrderLine.status == LineStatus.COMPLETED,
+            OrderLine.accepted_at.is_not(None),
+        )
     ).all()
     billed = 0
-    for line, at in rows:
-        started = at.astimezone(LOCAL_ZONE).date() if isinstance(at, datetime) else at
+    for line in lines:
+        assert line.accepted_at is not None
+        started = line.accepted_at.astimezone(LOCAL_ZONE).date()
         due = min((today - started).days // 30 + 1, line.term_months or 1)
         done = payments.periods_billed(line.id)
         for month in range(1, due + 1):

@@ -229,6 +229,7 @@ def bundle_review(bundle_id: int) -> ResponseReturnValue:
         b=b,
         r=before_ordering.review(b, use_vouchers),
         auto_accept_days=current_app.config["AUTO_ACCEPT_DAYS"],
+        payment_terms_days=current_app.config["INVOICE_PAYMENT_TERMS_DAYS"],
         **_interface_names(),
     )
 

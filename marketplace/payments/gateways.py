@@ -64,12 +64,13 @@ class ManualGateway:
     name = "manual"
 
     def instructions(self, invoice: Invoice) -> Instructions:
-        provider = invoice.provider
+        """The seller's account as it was when the invoice was issued (its copy on the invoice),
+        not as the provider's profile says today."""
         return Instructions(
             method=PaymentMethod.BANK_TRANSFER,
-            payee=provider.name,
-            bank_name=provider.bank_name,
-            bank_account=provider.bank_account,
+            payee=invoice.seller_name or invoice.provider.name,
+            bank_name=invoice.seller_bank_name,
+            bank_account=invoice.seller_bank_account,
             reference=invoice.number or "",
         )
 
@@ -96,7 +97,7 @@ class StripeGateway(ManualGateway):
     def instructions(self, invoice: Invoice) -> Instructions:
         return Instructions(
             method=PaymentMethod.STRIPE,
-            payee=invoice.provider.name,
+            payee=invoice.seller_name or invoice.provider.name,
             bank_name=None,
             bank_account=None,
             reference=invoice.number or "",

@@ -8,7 +8,7 @@ bank transfers; ``stripe`` in a later step) and never exceed what the invoice as
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation, User
-from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.db import Base, created_at, intpk, local_today, str_enum
 
 
 class Labelled(StrEnum):
@@ -37,7 +37,8 @@ class Labelled(StrEnum):
 
 
 class InvoiceKind(Labelled):
-    CO_PAYMENT = "co_payment"  # the enterprise's part of a line, due when the provider accepts
+    # the enterprise's part of a line, issued when it accepts the delivery (验收)
+    CO_PAYMENT = "co_payment"
     SUCCESS_FEE = "success_fee"  # an outcome contract's fee, due when the target is met
     # Voucher money an invoice counted on that the programme no longer pays (its redeem-by
     # date passed before acceptance): the enterprise owes it after all.
@@ -111,6 +112,11 @@ class Invoice(Base):
         CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="paid_within_amount"),
         CheckConstraint("(status = 'draft') = (sequence IS NULL)", name="numbered_once_finalised"),
         CheckConstraint("status <> 'paid' OR paid_fen = amount_fen", name="paid_in_full"),
+        CheckConstraint(
+            "status = 'draft' OR (due_on IS NOT NULL AND seller_name IS NOT NULL"
+            " AND buyer_name IS NOT NULL)",
+            name="issued_with_terms_and_parties",
+        ),
         Index("ix_invoices_enterprise_id_status", "enterprise_id", "status"),
         Index("ix_invoices_provider_id_status", "provider_id", "status"),
     )
@@ -134,6 +140,17 @@ class Invoice(Base):
     void_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created_at]
     finalised_at: Mapped[datetime | None]
+    # Set when the invoice is issued: the issue date (in the pilots' days) plus the payment
+    # terms (INVOICE_PAYMENT_TERMS_DAYS).
+    due_on: Mapped[date | None]
+    # Who bills whom, copied when the invoice is issued: an issued invoice never changes,
+    # even when an organisation later changes its name or bank account.
+    seller_name: Mapped[str | None] = mapped_column(String(200))
+    seller_credit_code: Mapped[str | None] = mapped_column(String(18))
+    seller_bank_name: Mapped[str | None] = mapped_column(String(100))
+    seller_bank_account: Mapped[str | None] = mapped_column(String(40))
+    buyer_name: Mapped[str | None] = mapped_column(String(200))
+    buyer_credit_code: Mapped[str | None] = mapped_column(String(18))
     paid_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
 
@@ -144,6 +161,15 @@ class Invoice(Base):
     @property
     def due_fen(self) -> int:
         return self.amount_fen - self.paid_fen if self.status is InvoiceStatus.FINALISED else 0
+
+    @property
+    def overdue(self) -> bool:
+        """Still (partly) unpaid after its due date, in the pilots' days."""
+        return (
+            self.status is InvoiceStatus.FINALISED
+            and self.due_on is not None
+            and self.due_on < local_today()
+        )
 
 
 class Payment(Base):

@@ -7,15 +7,16 @@ Every change of an invoice is a conditional UPDATE from the state the caller saw
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
-from marketplace.db import add_unique, atomic, db, utcnow
+from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.payments.gateways import gateway_for
@@ -73,7 +74,9 @@ def bill(
     period: int = 0,
 ) -> Invoice | None:
     """Issue an invoice for what the enterprise owes of ``gross_fen`` after vouchers (nothing
-    when vouchers pay it all). Issued at once: finalised with the next number."""
+    when vouchers pay it all). Issued at once: finalised with the next number, a due date and
+    the parties' details of this moment. Callers bill when the promise says: a co-payment when
+    the enterprise accepts the delivery (验收), a success fee when the result is verified."""
     if not 0 <= voucher_fen <= gross_fen <= MAX_FEN:
         raise DomainError(_l("The amounts do not add up."))
     amount = gross_fen - voucher_fen
@@ -99,9 +102,21 @@ def bill(
     return invoice
 
 
+def payment_terms() -> timedelta:
+    return timedelta(days=int(current_app.config.get("INVOICE_PAYMENT_TERMS_DAYS", 30)))
+
+
 @atomic
 def finalise(invoice: Invoice, actor: Actor) -> None:
+    """Number the invoice, date it and copy onto it who bills whom (names, 统一社会信用代码,
+    the seller's bank account): from now on it is never edited, so later profile changes do
+    not reach it."""
     sequence = _next_number(invoice.provider_id)
+    seller = db.session.get(Organisation, invoice.provider_id)
+    buyer = db.session.get(Organisation, invoice.enterprise_id)
+    if seller is None or buyer is None:
+        raise NotFound(_l("Not found."))
+    now = utcnow()
     moved = db.session.execute(
         update(Invoice)
         .where(Invoice.id == invoice.id, Invoice.status == InvoiceStatus.DRAFT)
@@ -109,7 +124,14 @@ def finalise(invoice: Invoice, actor: Actor) -> None:
             status=InvoiceStatus.FINALISED,
             sequence=sequence,
             number=invoice_number(invoice.provider_id, sequence),
-            finalised_at=utcnow(),
+            finalised_at=now,
+            due_on=now.astimezone(LOCAL_ZONE).date() + payment_terms(),
+            seller_name=seller.name,
+            seller_credit_code=seller.credit_code,
+            seller_bank_name=seller.bank_name,
+            seller_bank_account=seller.bank_account,
+            buyer_name=buyer.name,
+            buyer_credit_code=buyer.credit_code,
         )
         .execution_options(synchronize_session=False)
     )
@@ -320,6 +342,17 @@ def periods_billed(order_line_id: int) -> set[int]:
         Invoice.period > 0,
     )
     return set(db.session.scalars(stmt))
+
+
+def co_payment_billed(order_line_id: int) -> bool:
+    """Whether the line's co-payment (billed whole, not by month) has a live invoice."""
+    stmt = select(func.count(Invoice.id)).where(
+        Invoice.order_line_id == order_line_id,
+        Invoice.kind == InvoiceKind.CO_PAYMENT,
+        Invoice.period == 0,
+        Invoice.status != InvoiceStatus.VOID,
+    )
+    return bool(db.session.scalar(stmt))
 
 
 def voucher_part_billed(order_line_id: int) -> int:

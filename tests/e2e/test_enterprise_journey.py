@@ -56,7 +56,8 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     # 4. review the order (prices, vouchers, when to pay, terms), then place it
     page.get_by_role("link", name="下单", exact=True).click()
     expect(page.locator(".eyebrow")).to_contain_text("核对订单")
-    expect(page.locator("main")).to_contain_text("接单后")
+    expect(page.locator("main")).to_contain_text("您验收交付时")  # invoiced at 验收
+    expect(page.locator("main")).not_to_contain_text("接单后")
     page.get_by_role("button", name="确认下单").click()
     expect(page.locator("h1")).to_contain_text("ZX")
     number = page.locator("h1").inner_text().strip()
@@ -92,9 +93,11 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     log_in(page, base, "e060@enterprise.demo")
     page.goto(f"{base}/orders/{number}")
     section = page.locator(".order-line").filter(has_text=title).first
+    expect(section).to_contain_text("企业验收交付（或自动验收）时开具账单")  # nothing yet
     section.get_by_role("button", name="确认验收").click()
     section = page.locator(".order-line").filter(has_text=title).first
     expect(section).to_contain_text("已验收")
+    expect(section).to_contain_text("付款期限")  # invoiced now, with its due date
     section.get_by_label("评分（1 到 5）").select_option("5")
     section.get_by_label("评价内容（选填）").fill("交付顺利，车间已经用上了。")
     section.get_by_role("button", name="提交评价").click()

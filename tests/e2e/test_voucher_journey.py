@@ -68,6 +68,8 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     page.get_by_label("单张券面额（元）").fill("10000")
     page.get_by_label("补贴比例（占符合条件订单行金额的百分比）").fill("50")
     page.get_by_label("每家企业上限（元）").fill("10000")
+    # the whole batch at once (large batches' four eyes: tests/functional/vouchers)
+    page.get_by_label("批量发放须另一名工作人员批准的金额门槛（元）").fill("3000000")
     page.get_by_label("发放开始日").fill(today.isoformat())
     page.get_by_label("兑付截止日").fill((today + timedelta(days=90)).isoformat())
     page.get_by_role("button", name="保存").click()
@@ -104,13 +106,20 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
         ).click()
     log_out(page)
 
-    # 4. the enterprise accepts (验收): the voucher money is redeemed
+    # 4. the enterprise accepts (验收): the voucher money is redeemed and only now is its
+    #    co-payment invoiced, less what the vouchers spent
     log_in(page, base, ENTERPRISE)
     page.goto(f"{base}/orders/{number}")
-    page.locator(".order-line").filter(has_text=title).first.get_by_role(
-        "button", name="确认验收"
-    ).click()
-    expect(page.locator(".order-line").filter(has_text=title).first).to_contain_text("已核销")
+    line = page.locator(".order-line").filter(has_text=title).first
+    expect(line).to_contain_text("企业验收交付（或自动验收）时开具账单")
+    expect(line.get_by_role("link", name=re.compile(r"^ZD"))).to_have_count(0)
+    line.get_by_role("button", name="确认验收").click()
+    line = page.locator(".order-line").filter(has_text=title).first
+    expect(line).to_contain_text("已核销")
+    expect(line).to_contain_text("付款期限")
+    line.get_by_role("link", name=re.compile(r"^ZD")).click()
+    expect(page.locator("article.invoice")).to_contain_text("由转型券支付")
+    expect(page.locator("article.invoice")).to_contain_text("统一社会信用代码")
     log_out(page)
 
     with live_app.app_context():

@@ -15,11 +15,12 @@ from marketplace.audit import AuditEntry
 from marketplace.db import local_today, utcnow
 from marketplace.errors import DomainError
 from marketplace.orders import services as orders
-from marketplace.orders.models import LineEvent, LineStatus
+from marketplace.orders.models import LineStatus
 from marketplace.outcomes.models import Measurement
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
+from tests.functional.order_helpers import accept_delivery
 from tests.functional.outcomes.test_outcomes import measuring
 from tests.functional.voucher_helpers import pilot
 
@@ -338,14 +339,16 @@ def test_invoices_and_vouchers_of_their_owners_only(client, app, dbs, p):
     p.issue_to(programme)
     _order, line = placed_order(app, dbs, p)
     with services(app, dbs):
-        orders.transition(line, LineEvent.ACCEPT, "", Actor(None, p.provider.id, None), "provider")
+        accept_delivery(line)  # invoiced at 验收
     enterprise = token_for(app, dbs, p.enterprise, p.owner)
     invoices = call(client, "GET", "/invoices", enterprise).json["items"]
     assert invoices and invoices[0]["order_line_id"] == line.id and invoices[0]["voucher_fen"] > 0
+    assert invoices[0]["due_on"] == (local_today() + timedelta(days=30)).isoformat()
     provider = token_for(app, dbs, p.provider)
     assert call(client, "GET", "/invoices", provider).json["items"][0]["order_line_id"] == line.id
     vouchers = call(client, "GET", "/vouchers", enterprise).json["items"]
-    assert vouchers[0]["reserved_fen"] > 0 and vouchers[0]["code"].startswith("ZXQ-")
+    assert vouchers[0]["redeemed_fen"] == invoices[0]["voucher_fen"]
+    assert vouchers[0]["code"].startswith("ZXQ-")
     assert call(client, "GET", "/vouchers", provider).status_code == 403
     stranger = token_for(app, dbs, OrganisationFactory())
     assert call(client, "GET", "/invoices", stranger).json["items"] == []

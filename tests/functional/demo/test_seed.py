@@ -8,6 +8,8 @@ from marketplace.accounts import credit_code
 from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.config import TestConfig
 from marketplace.db import db, make_engine
+from marketplace.orders.models import LineStatus, OrderLine
+from marketplace.payments.models import Invoice, InvoiceKind
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +62,18 @@ def test_seed_demo(tmp_path, monkeypatch):
         names = {o.name for o in orgs}
         assert {"石家庄市工业和信息化局", "厦门市工业和信息化局"} <= names
         assert len({o.size_tier for o in orgs if o.kind is OrgKind.ENTERPRISE}) >= 3
+        # invoices only for lines the enterprise accepted (验收), each with its due date and
+        # the parties' details of its issue
+        billed = db.session.execute(
+            select(OrderLine.status, Invoice)
+            .join(Invoice, Invoice.order_line_id == OrderLine.id)
+            .where(Invoice.kind == InvoiceKind.CO_PAYMENT)
+        ).all()
+        assert billed and {status for status, _ in billed} == {LineStatus.COMPLETED}
+        assert all(
+            i.due_on and i.seller_credit_code and i.buyer_credit_code and i.seller_bank_account
+            for _, i in billed
+        )
 
     refused = runner.invoke(args=["seed-demo"])
     assert refused.exit_code == 1 and "not empty" in refused.output

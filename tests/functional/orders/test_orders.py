@@ -32,6 +32,7 @@ from tests.functional.catalog_helpers import (
     published_package,
     services,
 )
+from tests.functional.order_helpers import accept_delivery
 
 
 @pytest.fixture
@@ -322,7 +323,7 @@ def test_the_provider_dashboard_counts_waiting_lines(client, dbs, shop):
 @pytest.mark.parametrize(
     ("accepted", "now", "months"),
     [
-        # accepted at 23:00 on 6 Nov in Shanghai; at 01:00 on 6 Dec there (still the 5th in
+        # accepted (验收) at 23:00 on 6 Nov in Shanghai; at 01:00 on 6 Dec there (still the 5th in
         # UTC) it is day 30: the second month has begun
         ("2026-11-06 15:00+00:00", "2026-12-05 17:00+00:00", 2),
         # a minute before that local midnight: day 29
@@ -343,11 +344,11 @@ def test_monthly_billing_counts_the_pilots_days(app, dbs, monkeypatch, accepted,
         bundle = bundle_service.create(org, "按月方案", actor)
         bundle_service.add(bundle, package.id, None, actor)
         line = orders.checkout(org, bundle, actor).lines[0]
-        orders.transition(line, LineEvent.ACCEPT, "", Actor(None, None, None), "provider")
+        accept_delivery(line)  # month 1 is invoiced now
     dbs.execute(
-        update(LineStatusChange)
-        .where(LineStatusChange.line_id == line.id, LineStatusChange.event == "accept")
-        .values(at=datetime.fromisoformat(accepted))
+        update(OrderLine)
+        .where(OrderLine.id == line.id)
+        .values(accepted_at=datetime.fromisoformat(accepted))
     )
     clock = datetime.fromisoformat(now)
     for module in (database, orders):  # the clock, wherever the billing job may read it

@@ -14,13 +14,14 @@ from marketplace.db import local_today
 from marketplace.money import format_fen
 from marketplace.orders import bundles, review
 from marketplace.orders import services as orders
-from marketplace.orders.models import LineEvent, Order
+from marketplace.orders.models import Order
 from marketplace.payments.models import Invoice
 from marketplace.security import Actor
 from marketplace.vouchers import spending
 from marketplace.vouchers.models import Reservation, Voucher
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import OUTCOME, SUBSCRIPTION, published_package, services
+from tests.functional.order_helpers import accept_delivery
 from tests.functional.voucher_helpers import pilot
 
 SYSTEM = Actor(None, None, "cli")
@@ -83,7 +84,8 @@ def test_the_review_shows_each_line_its_vouchers_when_it_is_paid_and_the_terms(a
     assert "¥12,000.00" in page and "¥2,500.00" in page
     assert programme.name in page
     # what is paid when, as billing will do it
-    assert f"{p.provider.name} 接单后一次性开具全额发票" in page
+    assert "您验收交付时全额开具账单" in page and "接单后" not in page
+    assert "您验收交付（上线）时开具第一个月的账单" in page
     assert "此后每 30 天开具一个月" in page and "第 1–12 个月：每月 ¥1,000.00" in page
     assert "另收 ¥30,000.00" in page and "90 天考核期" in page
     # totals: ¥89,000 committed, vouchers ¥44,500
@@ -91,6 +93,7 @@ def test_the_review_shows_each_line_its_vouchers_when_it_is_paid_and_the_terms(a
     # the terms
     assert "14 天内既未验收也未提出异议，将自动验收" in page
     assert "提出异议" in page and "取消某一部分" in page
+    assert "有异议的部分须待异议以验收了结后才开具" in page and "开具后 30 天内付清" in page
     # the three packages are of one kind: the interoperability warning
     assert "各部分可能无法协同工作" in page and "同类" in page
     # and the form: the key, the vouchers' part shown and the content reviewed
@@ -106,13 +109,14 @@ def test_the_review_in_english(client, english, dbs, p):
     client.login("owner@rev.cn")
     page = client.text(review_path(bundle))
     assert "Review your order" in page and "Place the order" in page
-    assert f"Invoiced in full when {p.provider.name} accepts the order." in page
+    assert "Invoiced in full when you accept the delivery (验收)." in page
+    assert "payable within 30 days of its issue" in page
     assert "accepted automatically" in page
 
 
 def test_the_monthly_amounts_shown_are_the_invoices_billed(app, client, dbs, p):
     """An amount that does not divide evenly: the page names each month's co-payment, and the
-    invoices billed month by month after the provider accepts are exactly those."""
+    invoices billed month by month from the enterprise's acceptance (验收) are exactly those."""
     odd = replace(SUBSCRIPTION, billed_monthly=True, monthly_fen=1_000_01, term_months=5)
     package = published_package(app, dbs, p.provider, p.provider_owner, plans=(odd,))
     programme = p.programme(rate_bp=3_333, face_value_fen=100_000_00, cap_fen=100_000_00)
@@ -133,7 +137,7 @@ def test_the_monthly_amounts_shown_are_the_invoices_billed(app, client, dbs, p):
     assert "/orders/" in placed.headers["Location"]
     line = dbs.scalar(select(Order)).lines[0]
     with services(app, dbs):
-        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+        accept_delivery(line)
         orders.bill_due_periods(SYSTEM, today=local_today() + timedelta(days=400))
     invoices = dbs.scalars(select(Invoice).order_by(Invoice.period))
     assert [i.amount_fen for i in invoices] == shown

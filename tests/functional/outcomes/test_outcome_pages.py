@@ -108,9 +108,11 @@ def test_the_contract_from_baseline_to_success_fee(app, dbs, client, p):
 
 
 def test_strangers_see_no_contract_or_invoice(app, dbs, client, p):
-    line = order_outcome_line(app, dbs, p, LineEvent.ACCEPT)
+    line = order_outcome_line(
+        app, dbs, p, LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER, LineEvent.ACCEPT_DELIVERY
+    )
     c = contract_of(dbs, line)
-    invoice = dbs.scalar(select(Invoice))
+    invoice = dbs.scalar(select(Invoice))  # the base fee, invoiced at 验收
     other = OrganisationFactory()
     UserFactory(org=other, email="nosy@op.cn")
     client.login("nosy@op.cn")

@@ -26,8 +26,10 @@ from marketplace.outcomes.models import (
 from marketplace.payments import services as payments
 from marketplace.payments.models import Invoice, InvoiceKind, InvoiceStatus, Payment
 from marketplace.security import Actor
+from marketplace.vouchers import spending
 from tests.factories import OrganisationFactory
 from tests.functional.catalog_helpers import OUTCOME, published_package, services
+from tests.functional.order_helpers import accept_delivery, deliver
 from tests.functional.voucher_helpers import pilot
 
 SYSTEM = Actor(None, None, None)
@@ -194,15 +196,18 @@ def test_a_met_window_bills_the_success_fee_and_a_missed_one_does_not(app, dbs, 
     )
 
 
-def test_co_payment_falls_due_when_the_provider_accepts(app, dbs, p):
+def test_co_payment_falls_due_when_the_enterprise_accepts_the_delivery(app, dbs, p):
     programme = p.programme()
     p.issue_to(programme)
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
     line = order.lines[0]
-    assert dbs.scalar(select(func.count(Invoice.id))) == 0  # nothing before acceptance
+    assert dbs.scalar(select(func.count(Invoice.id))) == 0  # nothing when ordered
     with services(app, dbs):
-        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+        deliver(line)  # the provider accepted the order and delivered
+    assert dbs.scalar(select(func.count(Invoice.id))) == 0  # nothing before 验收
+    with services(app, dbs):
+        orders.transition(line, LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
     invoice = dbs.scalar(select(Invoice))
     assert (invoice.gross_fen, invoice.voucher_fen, invoice.amount_fen) == (
         60_000_00,
@@ -217,13 +222,14 @@ def test_invoice_numbers_are_gap_free_per_provider_and_a_rollback_returns_its_nu
     for _ in range(3):
         with services(app, dbs):
             order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+            deliver(order.lines[0])
         lines.append(order.lines[0])
     with services(app, dbs):
-        orders.transition(lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        orders.transition(lines[0], LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
     with services(app, dbs), pytest.raises(RuntimeError), payments_fails_after_numbering():
-        orders.transition(lines[1], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        orders.transition(lines[1], LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
     with services(app, dbs):
-        orders.transition(lines[2], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        orders.transition(lines[2], LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
     numbers = list(dbs.scalars(select(Invoice.sequence).order_by(Invoice.id)))
     assert numbers == [1, 2]
 
@@ -252,7 +258,7 @@ class payments_fails_after_numbering:
 def test_bank_transfers_pay_an_invoice_once(app, dbs, p):
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
-        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        accept_delivery(order.lines[0])
     invoice = dbs.scalar(select(Invoice))
     day = utcnow()
     with services(app, dbs), pytest.raises(DomainError) as error:
@@ -277,7 +283,7 @@ def test_bank_transfers_pay_an_invoice_once(app, dbs, p):
 def test_a_void_invoice_cannot_be_paid(app, dbs, p):
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
-        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        accept_delivery(order.lines[0])
     invoice = dbs.scalar(select(Invoice))
     with services(app, dbs):
         payments.void(invoice, "价格录入错误，另开", SYSTEM)
@@ -338,12 +344,29 @@ def test_the_scheduled_commands(app, dbs, p, client):
     assert result.exit_code == 0 and "contracts settled: 0" in result.output  # window open
 
 
+def legacy_invoice(app, dbs, p):
+    """A line its provider accepted before invoices waited for 验收: it was invoiced then."""
+    with services(app, dbs):
+        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
+        line = order.lines[0]
+        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+        payments.bill(
+            InvoiceKind.CO_PAYMENT,
+            line.id,
+            line.provider_id,
+            p.enterprise.id,
+            line.committed_fen,
+            spending.line_funding(line.id).reserved_fen,
+            line.title,
+            SYSTEM,
+        )
+    return order
+
+
 def test_a_cancelled_line_paid_by_transfer_is_owed_back_by_the_provider(app, dbs, p):
     from marketplace.payments.models import Refund
 
-    with services(app, dbs):
-        order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
-        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+    order = legacy_invoice(app, dbs, p)
     invoice = dbs.scalar(select(Invoice))
     with services(app, dbs):
         payments.record_transfer(invoice, 10_000_00, "HX-P1", utcnow(), SYSTEM)
@@ -377,7 +400,10 @@ def test_a_subscription_billed_monthly_is_invoiced_month_by_month(app, dbs, p):
         bundles.add(b, monthly.id, None, p.enterprise_actor)
         order = orders.checkout(p.enterprise, b, p.enterprise_actor)
         line = order.lines[0]
-        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+        deliver(line)
+    assert dbs.scalar(select(func.count(Invoice.id))) == 0  # not before the go-live (验收)
+    with services(app, dbs):
+        orders.transition(line, LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
     first = dbs.scalar(select(Invoice))
     assert (first.period, first.gross_fen, first.voucher_fen, first.amount_fen) == (
         1,
@@ -437,19 +463,30 @@ def test_only_agencies_that_admitted_the_provider_oversee_its_contracts(app, dbs
         outcomes.contract_for(applied_only, contract.id)
 
 
-def test_voucher_money_released_after_invoicing_is_billed_to_the_enterprise(app, dbs, p):
+def test_voucher_money_released_before_acceptance_is_not_deducted(app, dbs, p):
     programme = p.programme()
     p.issue_to(programme)
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
         line = order.lines[0]
-        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")  # ¥20,000 deducted
-    from marketplace.vouchers import spending
+        deliver(line)  # ¥20,000 set aside, nothing invoiced
+    with services(app, dbs):  # the programme ends before the delivery is accepted
+        spending.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=1))
+        orders.transition(line, LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
+    invoice = dbs.scalar(select(Invoice))
+    assert (invoice.gross_fen, invoice.voucher_fen, invoice.amount_fen) == (60_000_00, 0, 60_000_00)
+    assert dbs.scalar(select(func.count(Invoice.id))) == 1  # no shortfall: nothing was counted
 
+
+def test_voucher_money_released_after_invoicing_is_billed_to_the_enterprise(app, dbs, p):
+    programme = p.programme()
+    p.issue_to(programme)
+    order = legacy_invoice(app, dbs, p)  # it counted on the ¥20,000 set aside
     with services(app, dbs):  # the programme ends before the delivery is accepted
         spending.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=1))
     shortfall = dbs.scalar(select(Invoice).where(Invoice.kind == InvoiceKind.VOUCHER_SHORTFALL))
     assert (shortfall.amount_fen, shortfall.voucher_fen) == (20_000_00, 0)
+    assert order.lines[0].id == shortfall.order_line_id
     with services(app, dbs):  # running it again bills nothing more
         spending.expire_due(SYSTEM, today=programme.redeem_by + timedelta(days=2))
     assert (
@@ -463,7 +500,7 @@ def test_voucher_money_released_after_invoicing_is_billed_to_the_enterprise(app,
 def test_a_void_invoice_is_replaced_by_a_corrected_one(app, dbs, p):
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
-        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        accept_delivery(order.lines[0])
     invoice = dbs.scalar(select(Invoice))
     with services(app, dbs), pytest.raises(DomainError):  # void it first
         payments.reissue(invoice, 55_000_00, SYSTEM)

@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.orders import services as orders
-from marketplace.orders.models import LineEvent
 from marketplace.payments import gateways
 from marketplace.payments.models import Invoice, InvoiceStatus, Payment
-from marketplace.security import Actor
 from tests.fake_gateway import SIGNATURE, FakeGateway
 from tests.functional.catalog_helpers import services
+from tests.functional.order_helpers import accept_delivery
 from tests.functional.voucher_helpers import pilot
 
 PACKAGE = Path(__file__).resolve().parents[3] / "marketplace"
@@ -34,7 +33,7 @@ def invoice(app, dbs):
     p = pilot(app, dbs, tag="gw")
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
-        orders.transition(order.lines[0], LineEvent.ACCEPT, "", Actor(None, None, None), "provider")
+        accept_delivery(order.lines[0])  # invoiced at 验收
     return dbs.scalar(select(Invoice))
 
 

@@ -14,6 +14,7 @@ from marketplace.payments import payouts
 from marketplace.payments import services as payments
 from marketplace.payments.models import (
     Invoice,
+    InvoiceKind,
     InvoiceStatus,
     Payment,
     ProviderBalance,
@@ -23,6 +24,7 @@ from marketplace.payments.models import (
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
+from tests.functional.order_helpers import accept_delivery
 from tests.functional.voucher_helpers import pilot
 from tests.stripe_fake import FakeStripe
 
@@ -61,8 +63,27 @@ def p(app, dbs):
 def invoice(app, dbs, p):
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
-        orders.transition(order.lines[0], LineEvent.ACCEPT, "", SYSTEM, "provider")
+        accept_delivery(order.lines[0])  # invoiced at 验收
     return dbs.scalar(select(Invoice))
+
+
+@pytest.fixture
+def legacy_invoice(app, dbs, p):
+    """A line its provider accepted before invoices waited for 验收: it was invoiced then, and
+    may still be cancelled."""
+    with services(app, dbs):
+        line = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor).lines[0]
+        orders.transition(line, LineEvent.ACCEPT, "", SYSTEM, "provider")
+        return payments.bill(
+            InvoiceKind.CO_PAYMENT,
+            line.id,
+            line.provider_id,
+            p.enterprise.id,
+            line.committed_fen,
+            0,
+            line.title,
+            SYSTEM,
+        )
 
 
 def webhook(client, payload, secret=SECRET, timestamp=None):
@@ -180,9 +201,11 @@ def test_payouts_never_exceed_what_was_collected(app, client, dbs, fake, invoice
 
 
 def test_cancelling_an_accepted_line_refunds_what_was_paid_and_never_more(
-    app, client, dbs, fake, invoice, p
+    app, client, dbs, fake, legacy_invoice, p
 ):
     from marketplace.payments.models import Refund
+
+    invoice = legacy_invoice
 
     start(client, invoice)
     checkout = dbs.scalar(select(StripeCheckout))

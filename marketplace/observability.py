@@ -5,6 +5,9 @@ probes, Prometheus metrics, and error reports to Sentry (README.md, Operations).
 ``current_request_id()`` when it enqueues (to pass the id along), ``bound_request_id(rid)``
 around a task (its log records then carry the id), ``job_finished(task, outcome, seconds)``
 after each run, and ``set_queue_depth_source(callable)`` once, for the queue-depth gauge.
+
+Every log record gets ``request_id`` when it is made (``install_record_factory``), so never
+pass it in ``extra=`` (logging refuses to overwrite it); bind it with ``bound_request_id``.
 """
 
 from __future__ import annotations
@@ -178,6 +181,8 @@ def configure_logging(fmt: str, level: str = "INFO") -> None:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces each of its plugins at INFO whenever it is imported (by the CLI).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from marketplace import security
+from marketplace import observability, security
 from marketplace.cache import BoundedCache
 from marketplace.config import ROOT, Config
 from marketplace.db import db as database
@@ -74,6 +74,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.converters["any_id"] = security.AnyIdConverter
     app.url_map.converters["order_number"] = security.OrderNumberConverter
     database.init_app(app)
+    observability.init_app(app)  # logs, request ids, /healthz, /readyz, /metrics, Sentry
     if app.config.get("COUNT_QUERIES"):
         _count_queries(app)
     _init_extensions(app)

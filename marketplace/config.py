@@ -92,6 +92,16 @@ class Config:
         # `seed-demo --reset` drops every table, audit trail included: only on demo databases.
         self.DEMO_RESET_ALLOWED = _env_bool("DEMO_RESET_ALLOWED", False)
 
+        # Operations (README.md, Operations): logs, readiness, metrics, error reports.
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | text
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")  # /readyz checks it when set
+        # Who may read /metrics: comma-separated addresses or networks (others get 404).
+        self.METRICS_ALLOWED = os.environ.get("METRICS_ALLOWED", "127.0.0.1/32,::1/128")
+        self.SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+        self.SENTRY_TRACES_SAMPLE_RATE = float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
+        self.SENTRY_ENVIRONMENT = os.environ.get("MARKETPLACE_ENV", "production")
+
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
 
@@ -103,6 +113,7 @@ class DevConfig(Config):
         super().__init__()
         self.SECRET_KEY = self.SECRET_KEY or "dev-only-not-secret"
         self.DEMO_RESET_ALLOWED = True
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 
 
 class TestConfig(Config):
@@ -118,3 +129,7 @@ class TestConfig(Config):
         self.STATS_CACHE_SECONDS = 0  # tests reuse ids across rolled-back transactions
         # Cheap hashes keep the suite fast; production parameters are tested separately.
         self.PASSWORD_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+        # Tests never report to Sentry and check only the services they name.
+        self.LOG_FORMAT = "text"
+        self.SENTRY_DSN = ""
+        self.REDIS_URL = ""

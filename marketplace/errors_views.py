@@ -10,6 +10,7 @@ from werkzeug.exceptions import NotFound as NotFoundHTTP
 
 from marketplace.api.core import http_problem
 from marketplace.errors import NotFound
+from marketplace.observability import current_request_id
 
 MESSAGES = {
     400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
@@ -38,7 +39,9 @@ GENERIC = (
 )
 
 
-def render_error(code: int, message: object = None) -> tuple[str, int]:
+def render_error(
+    code: int, message: object = None, reference: str | None = None
+) -> tuple[str, int]:
     title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else GENERIC)
     if code == 413:
         limit_mb = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
@@ -46,7 +49,13 @@ def render_error(code: int, message: object = None) -> tuple[str, int]:
             "What you sent is larger than this site accepts (%(mb)s MB).", mb=f"{limit_mb:g}"
         )
     return (
-        render_template("errors/error.html", code=code, title=title, message=message or default),
+        render_template(
+            "errors/error.html",
+            code=code,
+            title=title,
+            message=message or default,
+            reference=reference,
+        ),
         code,
     )
 
@@ -86,4 +95,4 @@ def register_error_handlers(app: Flask) -> None:
         )
         if request.path.startswith("/api/"):
             return http_problem(error)
-        return render_error(500)
+        return render_error(500, reference=current_request_id())

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, url_for
+from flask import Blueprint, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import text
 
 from marketplace import audit
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
-from marketplace.db import db
 from marketplace.orders import aftercare
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus
@@ -66,11 +64,3 @@ def dashboard() -> ResponseReturnValue:
         recent=audit.entries_for_org(org.id, limit=8),
         **context,
     )
-
-
-@bp.get("/healthz")
-@public
-def healthz() -> ResponseReturnValue:
-
-    db.session.execute(text("SELECT 1"))
-    return Response("ok", mimetype="text/plain")

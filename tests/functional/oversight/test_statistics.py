@@ -11,6 +11,7 @@ from sqlalchemy import update
 from marketplace.accounts.models import OrgKind
 from marketplace.orders.models import OrderLine
 from marketplace.oversight import stats
+from marketplace.shared_cache import LocalCache
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import pilot
@@ -151,11 +152,11 @@ def test_figures_are_reused_for_a_while(app, dbs, served, monkeypatch):
     calls = []
     real = stats.every_section
     monkeypatch.setattr(stats, "every_section", lambda a, f: calls.append(f) or real(a, f))
-    monkeypatch.setattr(stats, "_CACHE", {})
+    monkeypatch.setitem(app.extensions, "shared_cache", LocalCache())
     with services(app, dbs):
         first_at, first = stats.cached_sections(p.agency, stats.Filters(), 300)
         again_at, again = stats.cached_sections(p.agency, stats.Filters(), 300)
         stats.cached_sections(p.agency, stats.Filters(category="mes"), 300)
         stats.cached_sections(p.agency, stats.Filters(), 0)
-    assert again is first and again_at == first_at
+    assert again == first and again_at == first_at
     assert len(calls) == 3  # the second view reused the first; other filters and 0 did not

@@ -60,7 +60,7 @@ class RedisCache:
     """Shared by every instance that names the same Redis (and key prefix)."""
 
     def __init__(self, url: str, prefix: str = "") -> None:
-        self.client = redis.Redis.from_url(url, **REDIS_TIMEOUTS)  # type: ignore[arg-type]
+        self.client = redis.Redis.from_url(url, **REDIS_TIMEOUTS)
         self.prefix = prefix
         self._down_until = 0.0
 

@@ -26,7 +26,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace import security, shared_cache
 from marketplace.cache import BoundedCache
-from marketplace.config import ROOT, Config, missing_settings
+from marketplace.config import ROOT, Config, startup_refusal
 from marketplace.db import db as database
 from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
@@ -62,12 +62,9 @@ def create_app(config: Config | None = None) -> Flask:
     )
     config = config or Config()
     app.config.from_mapping(config.as_dict())
-    missing = missing_settings(app.config)
-    if missing:
-        raise RuntimeError(
-            f"{' and '.join(missing)} not set: outside development (MARKETPLACE_ENV="
-            "development) the app does not start without it; see README.md (Configuration)."
-        )
+    refusal = startup_refusal(app.config)
+    if refusal:
+        raise RuntimeError(refusal)
     if app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"]

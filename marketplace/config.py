@@ -25,9 +25,17 @@ DEV_DATABASE_URL = f"sqlite:///{ROOT / 'instance' / 'marketplace.sqlite3'}"
 REQUIRED = ("SECRET_KEY", "DATABASE_URL")
 
 
-def missing_settings(settings: Mapping[str, object]) -> list[str]:
-    """The required settings that are empty: create_app refuses to start without them."""
-    return [name for name in REQUIRED if not settings.get(name)]
+def startup_refusal(settings: Mapping[str, object]) -> str | None:
+    """Why create_app must not start with these settings (a required one is empty), if so."""
+    missing = [name for name in REQUIRED if not settings.get(name)]
+    if not missing:
+        return None
+    one = len(missing) == 1
+    return (
+        f"{' and '.join(missing)} {'is' if one else 'are'} not set: outside development "
+        f"(MARKETPLACE_ENV=development) the app does not start without {'it' if one else 'them'}"
+        "; see README.md (Configuration)."
+    )
 
 
 class Config:

@@ -24,9 +24,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from marketplace import observability, security
+from marketplace import observability, security, shared_cache
 from marketplace.cache import BoundedCache
-from marketplace.config import ROOT, Config
+from marketplace.config import ROOT, Config, startup_refusal
 from marketplace.db import db as database
 from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
@@ -62,8 +62,9 @@ def create_app(config: Config | None = None) -> Flask:
     )
     config = config or Config()
     app.config.from_mapping(config.as_dict())
-    if not app.config["SECRET_KEY"]:
-        raise RuntimeError("SECRET_KEY is not set; see README.md (Configuration).")
+    refusal = startup_refusal(app.config)
+    if refusal:
+        raise RuntimeError(refusal)
     if app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"]
@@ -122,6 +123,9 @@ def _init_extensions(app: Flask) -> None:
 
     babel.init_app(app, locale_selector=select_locale)
     app.extensions["catalogue_cache"] = BoundedCache(app.config["CATALOGUE_CACHE_SIZE"])
+    app.extensions["shared_cache"] = shared_cache.from_settings(
+        app.config["REDIS_URL"], app.config["CACHE_KEY_PREFIX"]
+    )
     csrf.init_app(app)
     htmx.init_app(app)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A Redis that does not answer within a second counts as down (never a hanging request).
+REDIS_TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -16,16 +19,46 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Where a missing DATABASE_URL may fall back to a local SQLite file (``make run``, tests).
+DEVELOPMENT_ENVS = ("development", "test")
+DEV_DATABASE_URL = f"sqlite:///{ROOT / 'instance' / 'marketplace.sqlite3'}"
+REQUIRED = ("SECRET_KEY", "DATABASE_URL")
+
+
+def startup_refusal(settings: Mapping[str, object]) -> str | None:
+    """Why create_app must not start with these settings (a required one is empty), if so."""
+    missing = [name for name in REQUIRED if not settings.get(name)]
+    if not missing:
+        return None
+    one = len(missing) == 1
+    return (
+        f"{' and '.join(missing)} {'is' if one else 'are'} not set: outside development "
+        f"(MARKETPLACE_ENV=development) the app does not start without {'it' if one else 'them'}"
+        "; see README.md (Configuration)."
+    )
+
+
 class Config:
     """Production-safe defaults; every setting can be overridden by an environment variable."""
 
     def __init__(self) -> None:
-        instance = ROOT / "instance"
+        development = os.environ.get("MARKETPLACE_ENV", "") in DEVELOPMENT_ENVS
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
-        self.DATABASE_URL = os.environ.get(
-            "DATABASE_URL", f"sqlite:///{instance / 'marketplace.sqlite3'}"
-        )
+        # Outside development the database is named explicitly, never a SQLite file by default.
+        self.DATABASE_URL = os.environ.get("DATABASE_URL", DEV_DATABASE_URL if development else "")
+        # Shared by every instance in production (redis://...). An unreachable storage never
+        # answers 500: the limits fall back to each process's memory, with a warning in the
+        # log, until it answers again.
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_STORAGE_OPTIONS = (
+            dict(REDIS_TIMEOUTS) if self.RATELIMIT_STORAGE_URI.startswith("redis") else {}
+        )
+        # Redis for what instances share beyond rate limits (the officials' statistics);
+        # empty: each process keeps its own. Unreachable: the cache is skipped.
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
+        self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "marketplace:")
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
         # Login attempts: the 11th failure inside the window answers 429.
         self.LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "10 per 15 minutes")
@@ -112,6 +145,7 @@ class DevConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.SECRET_KEY = self.SECRET_KEY or "dev-only-not-secret"
+        self.DATABASE_URL = self.DATABASE_URL or DEV_DATABASE_URL
         self.DEMO_RESET_ALLOWED = True
         self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 

@@ -7,7 +7,6 @@ from datetime import datetime, time
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -21,7 +20,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from marketplace import LANGUAGE_COOKIE, audit
+from marketplace import LANGUAGE_COOKIE, audit, ratelimits
 from marketplace.accounts import api_tokens, forms, profile_changes, services
 from marketplace.accounts.models import ApiScope, MemberRole, Organisation, OrgKind, ProviderType
 from marketplace.db import LOCAL_ZONE, utcnow
@@ -35,10 +34,6 @@ bp = Blueprint("accounts", __name__)
 org_bp = Blueprint("org", __name__, url_prefix="/org")
 
 INVALID = 422  # a form with errors: the response rolls the transaction back
-
-
-def _login_failed(_response: Response) -> bool:
-    return bool(request.environ.get("marketplace.login_failed"))
 
 
 def _account_key() -> str:
@@ -61,10 +56,6 @@ def _user_key() -> str:
     return f"user:{current_user.id}" if current_user.is_authenticated else _ip_key()
 
 
-def _rejected(response: Response) -> bool:
-    return response.status_code == INVALID
-
-
 # Every POST below hashes a password (argon2id, 64 MiB): limit them per IP.
 limit_password_forms = limiter.limit(
     _password_form_limit, key_func=_ip_key, methods=["POST"], scope="password-forms"
@@ -80,16 +71,10 @@ def _start_session(user: object) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(
-    _login_limit, key_func=_ip_key, methods=["POST"], deduct_when=_login_failed, scope="login-ip"
-)
-@limiter.limit(
-    _login_limit,
-    key_func=_account_key,
-    methods=["POST"],
-    deduct_when=_login_failed,
-    scope="login-account",
-)
+# Each POST takes a unit per IP and per account before the password is checked (parallel
+# attempts cannot slip through); only a wrong password keeps it (see marketplace.ratelimits).
+@limiter.limit(_login_limit, key_func=_ip_key, methods=["POST"], scope="login-ip")
+@limiter.limit(_login_limit, key_func=_account_key, methods=["POST"], scope="login-account")
 def login() -> ResponseReturnValue:
     form = forms.LoginForm()
     if request.method == "GET":
@@ -97,14 +82,15 @@ def login() -> ResponseReturnValue:
     if current_user.is_authenticated and request.method == "GET":
         return redirect(url_for("home.dashboard"))
     if not form.validate_on_submit():
+        ratelimits.give_back()  # no password was tried
         return render(
             "accounts/login.html", form=form, status=INVALID if form.is_submitted() else 200
         )
     user = services.authenticate(form.email.data, form.password.data, current_actor())
     if user is None:
-        request.environ["marketplace.login_failed"] = True
         form.form_errors.append(_("The e-mail or password is not correct."))
         return render("accounts/login.html", form=form)
+    ratelimits.give_back()  # a successful login does not count against the limit
     _start_session(user)
     target = form.next.data
     return redirect(target if is_safe_next(target) else url_for("home.dashboard"))
@@ -229,13 +215,7 @@ def register_org(kind: str) -> ResponseReturnValue:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @requires()
-@limiter.limit(
-    _login_limit,
-    key_func=_user_key,
-    methods=["POST"],
-    deduct_when=_rejected,
-    scope="password-change",
-)
+@limiter.limit(_login_limit, key_func=_user_key, methods=["POST"], scope="password-change")
 def change_password() -> ResponseReturnValue:
     form = forms.ChangePasswordForm()
     if not form.validate_on_submit():
@@ -251,6 +231,7 @@ def change_password() -> ResponseReturnValue:
     except DomainError as error:
         attach_error(form, error)
         return render("accounts/change_password.html", form=form, status=INVALID)
+    ratelimits.give_back()  # only rejected attempts count
     # Every session ended with the old token; this one continues under the new one.
     _start_session(current_user._get_current_object())
     flash(_("Your password has been changed. Other sessions have been logged out."), "success")

@@ -183,7 +183,7 @@ def packages() -> Any:
 
     # the same for every client until the catalogue changes
     key = (tuple(sorted(q.url_args().items())), limit, after)
-    body = freshness.cached("api-packages", key, page)
+    body = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
     return Response(body, mimetype="application/json")
 
 

@@ -1,22 +1,39 @@
-"""When the public catalogue last changed, as a token.
+"""When each part of the public catalogue last changed, as tokens per scope.
 
-Anything a catalogue card shows lives in a few tables: packages and their versions, plans,
-interfaces and size tiers, categories, pool memberships, and the names of providers and
-agencies. A flush that touches any of them writes a new random token to ``catalogue_stamp``
-in the same transaction, so a reader sees the new token exactly when it sees the new data.
-Services that change those tables with bulk statements (which the ORM does not see) call
-``changed()`` themselves.
+Anything a catalogue card shows lives in a few tables, grouped in scopes:
+
+- ``packages``: packages and their versions, plans, interfaces, size tiers and status
+  changes, ratings (any provider's package can enter any search, so this scope is one);
+- ``categories``: the categories (their names are on the cards);
+- ``providers``: providers' names and types (on the cards, and searched);
+- ``pool:<agency id>``: who that agency's pool admits (visibility, and the pool filter).
+
+A flush that touches a scope writes a new random token to its row of ``catalogue_stamps``
+in the same transaction, so a reader sees the new token exactly when it sees the new data,
+on every instance. Writers of different scopes touch different rows: a city's pool decision
+does not wait for a provider's edit, nor for another city's. Services that change those
+tables with bulk statements (which the ORM does not see) call ``changed()`` themselves.
+
+A cached result names the scopes it depends on (``depends_on``); its key holds their tokens.
+A search filtered by one agency's pool depends on that pool alone; an unfiltered one on every
+pool (a provider is listed when any pool admits it). Which pools admitted a card's provider
+is not cached at all: the catalogue view fills those tags in on each request.
+
+The rendered results stay in each process's memory (``catalogue_cache``): they are keyed by
+the tokens, so a stale one is never served, and a local hit costs no network round trip;
+a worker that has not seen a state yet renders it once.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from itertools import chain
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import ColumnElement, Connection, event, inspect, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Organisation, OrgKind
@@ -34,31 +51,58 @@ from marketplace.catalog.models import (
 from marketplace.db import db
 from marketplace.pool.models import PoolMembership, PoolStatusChange
 
-WATCHED = (
-    Category,
+PACKAGES = "packages"
+CATEGORIES = "categories"
+PROVIDERS = "providers"
+POOL_PREFIX = "pool:"
+EVERY_POOL = "pool:*"
+
+PACKAGE_TABLES = (
     Package,
     PackageVersion,
-    PoolMembership,
-    PoolStatusChange,
     PricePlan,
     VersionInterface,
     VersionSizeTier,
     VersionStatusChange,
 )
-NAMED_ON_CARDS = (OrgKind.PROVIDER, OrgKind.AGENCY)
+SHOWN_OF_PROVIDERS = ("name", "provider_type")
 
 
-def stamp() -> str:
-    """The current token (one primary-key read)."""
-    return db.session.scalar(select(CatalogueStamp.token).where(CatalogueStamp.id == 1)) or ""
+def pool(agency_id: int) -> str:
+    return f"{POOL_PREFIX}{agency_id}"
 
 
-def cached(kind: str, key: tuple[object, ...], compute: Callable[[], str]) -> str:
-    """What ``compute`` gives for ``key`` in the catalogue's current state: computed once per
-    worker and state, then reused until the next change (most visitors ask the same few
-    questions of a catalogue that changes far less often than it is read)."""
+def catalogue_scopes(pool_id: int | None) -> tuple[str, ...]:
+    """What a catalogue search depends on: the packages, their categories and providers,
+    and the pool it is filtered by (else every pool)."""
+    return (PACKAGES, CATEGORIES, PROVIDERS, pool(pool_id) if pool_id else EVERY_POOL)
+
+
+def stamps(scopes: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The current tokens of these scopes (one indexed read). A scope nothing has changed
+    yet has no row: its first change adds one, which changes the answer too."""
+    wanted = set(scopes)
+    exact = sorted(wanted - {EVERY_POOL})
+    conditions: list[ColumnElement[bool]] = [CatalogueStamp.scope.in_(exact)]
+    if EVERY_POOL in wanted:
+        conditions.append(CatalogueStamp.scope.startswith(POOL_PREFIX))
+    rows = db.session.execute(
+        select(CatalogueStamp.scope, CatalogueStamp.token)
+        .where(or_(*conditions))
+        .order_by(CatalogueStamp.scope)
+    )
+    return tuple((scope, token) for scope, token in rows)
+
+
+def cached(
+    kind: str, key: tuple[object, ...], compute: Callable[[], str], depends_on: Iterable[str]
+) -> str:
+    """What ``compute`` gives for ``key`` while the scopes it ``depends_on`` stay as they
+    are: computed once per worker and state, then reused until one of them changes (most
+    visitors ask the same few questions of a catalogue that changes far less often than it
+    is read)."""
     cache: BoundedCache[tuple[object, ...], str] = current_app.extensions["catalogue_cache"]
-    full_key = (kind, stamp(), *key)
+    full_key = (kind, stamps(depends_on), *key)
     value = cache.get(full_key)
     if value is None:
         value = compute()
@@ -66,25 +110,59 @@ def cached(kind: str, key: tuple[object, ...], compute: Callable[[], str]) -> st
     return value
 
 
-def changed(session: Session | None = None) -> None:
-    """Give the catalogue a new token, in the caller's transaction."""
+def changed(*scopes: str, session: Session | None = None) -> None:
+    """Give these scopes new tokens, in the caller's transaction (in a stable order, so two
+    writers of the same scopes queue rather than deadlock)."""
     target = session if session is not None else db.session
-    target.connection().execute(
-        update(CatalogueStamp).where(CatalogueStamp.id == 1).values(token=uuid.uuid4().hex)
+    connection = target.connection()
+    for scope in sorted(set(scopes)):
+        connection.execute(_upsert(connection, scope))
+
+
+def _upsert(connection: Connection, scope: str) -> Any:
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(CatalogueStamp).values(scope=scope, token=uuid.uuid4().hex)
+    return stmt.on_conflict_do_update(
+        index_elements=[CatalogueStamp.scope], set_={"token": stmt.excluded.token}
     )
 
 
-def _touches_catalogue(session: Session) -> bool:
-    for obj in chain(session.new, session.dirty, session.deleted):
-        if isinstance(obj, WATCHED):
-            return True
-        if isinstance(obj, Organisation) and obj.kind in NAMED_ON_CARDS:
-            return True
-    return False
+def touched_scopes(session: Session) -> set[str]:
+    """The scopes this flush changes (``new``/``dirty``/``deleted`` and the attributes'
+    history still describe it in ``after_flush``)."""
+    scopes: set[str] = set()
+    for dirty, objects in ((False, session.new), (True, session.dirty), (False, session.deleted)):
+        for obj in objects:
+            scopes.update(_scopes_of(obj, dirty))
+    return scopes
+
+
+def _scopes_of(obj: object, dirty: bool) -> list[str]:
+    if isinstance(obj, PACKAGE_TABLES):
+        return [PACKAGES]
+    if isinstance(obj, Category):
+        return [CATEGORIES]
+    if isinstance(obj, PoolMembership):
+        if dirty and not _changed(obj, ("status", "agency_id")):
+            return []  # an application's texts, a date: not on any card
+        before = inspect(obj).attrs.agency_id.history.deleted
+        return [pool(obj.agency_id), *(pool(a) for a in before if a is not None)]
+    if isinstance(obj, PoolStatusChange):
+        # Decisions move the status with a conditional UPDATE the flush does not see; each
+        # writes this history row, with its membership.
+        return [pool(obj.membership.agency_id)]
+    if isinstance(obj, Organisation) and obj.kind == OrgKind.PROVIDER:
+        return [PROVIDERS] if not dirty or _changed(obj, SHOWN_OF_PROVIDERS) else []
+    return []
+
+
+def _changed(obj: object, names: Iterable[str]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in names)
 
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context: Any) -> None:
-    # new/dirty/deleted still hold what this flush wrote
-    if _touches_catalogue(session):
-        changed(session)
+    scopes = touched_scopes(session)
+    if scopes:
+        changed(*scopes, session=session)

@@ -147,15 +147,17 @@ class Category(BilingualName, Base):
 
 
 class CatalogueStamp(Base):
-    """One row whose token changes, in the same transaction, with anything the public
-    catalogue shows; rendered search results are reused until it changes (see
-    ``catalog.freshness``). A random token, not a counter: a rolled-back change cannot hand
-    the same value to different data."""
+    """A token per scope of the public catalogue (``packages``, ``categories``,
+    ``providers``, ``pool:<agency id>``) that changes, in the same transaction, with anything
+    of that scope the catalogue shows; rendered results are reused until a scope they depend
+    on changes (see ``catalog.freshness``). One row per scope: one city's pool decision
+    neither waits for another's nor empties the results that do not depend on its pool.
+    A random token, not a counter: a rolled-back change cannot hand the same value to
+    different data."""
 
-    __tablename__ = "catalogue_stamp"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+    __tablename__ = "catalogue_stamps"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
     token: Mapped[str] = mapped_column(String(32))
 
 

@@ -26,7 +26,7 @@ def record_rating(package_id: int, rating: int) -> None:
         .values(rating_sum=Package.rating_sum + rating, rating_count=Package.rating_count + 1)
         .execution_options(synchronize_session=False)
     )
-    freshness.changed()  # the cards show the rating
+    freshness.changed(freshness.PACKAGES)  # the cards show the rating
 
 
 def add_review(

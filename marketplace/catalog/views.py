@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, make_response, redirect, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    get_template_attribute,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -84,11 +92,26 @@ def _results(query: search.Query) -> Markup:
             total=total,
             query=query,
             pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
-            pools=pool.admitted_pools(sorted({v.package.provider_id for v in rows})),
+            pool_tags=lambda provider_id: Markup(f"<!--pools:{int(provider_id)}-->"),
         )
 
     key = (_locale(), enterprise, bool(query.notes), tuple(sorted(query.url_args().items())))
-    return Markup(freshness.cached("catalogue", key, render_results))
+    scopes = freshness.catalogue_scopes(query.pool)
+    return _with_pool_tags(freshness.cached("catalogue", key, render_results, scopes))
+
+
+POOL_TAGS = re.compile(r"<!--pools:([0-9]+)-->")
+
+
+def _with_pool_tags(html: str) -> Markup:
+    """The results with each card's pool tags filled in now (one query). Which pools admit a
+    provider changes with any city's decision; kept out of the cached results, a search
+    filtered by one pool depends on that pool alone. No visitor's text can forge a marker:
+    the template escapes every ``<`` it is given."""
+    found = sorted({int(provider_id) for provider_id in POOL_TAGS.findall(html)})
+    pools = pool.admitted_pools(found)
+    tags = get_template_attribute("catalog/_pool_tags.html", "pool_tags")
+    return Markup(POOL_TAGS.sub(lambda m: str(tags(pools.get(int(m[1]), []))), html))
 
 
 @bp.get("/compare")

@@ -10,14 +10,15 @@ vouchers paid for.
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from time import monotonic
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, func, literal, select
 
 from marketplace import csvfile
@@ -33,6 +34,7 @@ from marketplace.orders.models import (
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight.dashboard import month_of
 from marketplace.pool.models import PoolMembership, PoolStatus
+from marketplace.shared_cache import SharedCache
 from marketplace.vouchers import figures
 from marketplace.vouchers.models import (
     EntryKind,
@@ -404,31 +406,53 @@ SECTIONS = {
 }
 
 
-_CACHE: dict[tuple[int, Filters], tuple[float, datetime, dict[str, Table]]] = {}
-_CACHE_LOCK = threading.Lock()
-CACHE_SIZE = 128
-
-
 def cached_sections(
     agency: Organisation, f: Filters, seconds: int
 ) -> tuple[datetime, dict[str, Table]]:
     """The sections as computed at most ``seconds`` ago (0: now), and when they were. The
     figures are aggregates over every line in scope: recomputing them for each view of a busy
-    page gains nothing an official can see."""
-    key = (agency.id, f)
-    now = monotonic()
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-    if seconds > 0 and hit is not None and now - hit[0] < seconds:
-        return hit[1], hit[2]
+    page gains nothing an official can see.
+
+    One snapshot per agency and filters, in the app's shared cache (Redis when configured,
+    so every instance serves the same one: a page and its CSV agree, whichever instance
+    answers each); a cache that is down is skipped."""
+    cache: SharedCache = current_app.extensions["shared_cache"]
+    key = snapshot_key(agency, f)
+    if seconds > 0:
+        found = cache.get(key)
+        if found is not None:
+            try:
+                return _loads(found)
+            except (ValueError, KeyError, TypeError):
+                pass  # not a snapshot this code wrote: compute it again
     tables = every_section(agency, f)
     computed = datetime.now(LOCAL_ZONE)
-    if seconds > 0:
-        with _CACHE_LOCK:
-            if len(_CACHE) >= CACHE_SIZE:
-                _CACHE.pop(min(_CACHE, key=lambda k: _CACHE[k][0]))
-            _CACHE[key] = (now, computed, tables)
+    cache.set(key, _dumps(computed, tables), seconds)
     return computed, tables
+
+
+def snapshot_key(agency: Organisation, f: Filters) -> str:
+    filters = json.dumps(asdict(f), sort_keys=True, default=str)
+    return f"stats:v1:{agency.id}:{hashlib.sha256(filters.encode()).hexdigest()[:32]}"
+
+
+def _dumps(computed: datetime, tables: dict[str, Table]) -> bytes:
+    return json.dumps(
+        {
+            "computed_at": computed.isoformat(),
+            "tables": [[t.key, t.columns, [list(row) for row in t.rows]] for t in tables.values()],
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+def _loads(raw: bytes) -> tuple[datetime, dict[str, Table]]:
+    data = json.loads(raw)
+    tables = {
+        key: Table(key, list(columns), [tuple(row) for row in rows])
+        for key, columns, rows in data["tables"]
+    }
+    return datetime.fromisoformat(data["computed_at"]), tables
 
 
 def every_section(agency: Organisation, f: Filters) -> dict[str, Table]:

@@ -407,7 +407,12 @@ def dashboard_csv(section: str) -> ResponseReturnValue:
     _form, filters, _names = _stats_filters()
     if filters is None:  # the page says what is wrong with the filters
         return redirect(url_for("oversight.dashboard_page") + "?" + request.query_string.decode())
-    _at, tables = stats.cached_sections(
+    computed_at, tables = stats.cached_sections(
         current_user.org, filters, current_app.config["STATS_CACHE_SECONDS"]
     )
-    return csv_download(stats.as_csv(tables[section]), f"{section}.csv")
+    # The snapshot the page showed (the same key): its time in the name and Last-Modified.
+    response = csv_download(
+        stats.as_csv(tables[section]), f"{section}-{computed_at:%Y%m%d-%H%M%S}.csv"
+    )
+    response.last_modified = computed_at
+    return response

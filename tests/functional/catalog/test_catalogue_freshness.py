@@ -47,8 +47,9 @@ def test_a_repeated_search_is_served_from_the_cache(app, client, dbs, count_quer
     again = listed(client)
     # the same results (the rest of the page carries a CSRF token that changes each second)
     assert results_of(again) == results_of(first)
-    # no count, no page of ids, no versions, plans, packages or pools: the stamp instead
-    assert count_queries.count == searched - 6
+    # no count, no page of ids, no versions, plans or packages: the stamps instead (the
+    # pools that admitted each card's provider are filled in on each request)
+    assert count_queries.count == searched - 5
 
 
 def test_a_delisted_package_leaves_the_results_at_once(app, client, dbs):
@@ -107,14 +108,19 @@ def test_results_are_kept_apart_by_language_and_by_kind_of_visitor(app, client, 
     assert "加入组合方案" in listed(client)  # an enterprise gets the quick-add buttons
 
 
-def test_an_unrelated_write_keeps_the_stamp(app, dbs):
-    _agency, _official, _provider, owner, _m, _package = market(app, dbs)
+def test_an_unrelated_write_keeps_the_stamps(app, dbs):
+    _agency, _official, provider, owner, m, _package = market(app, dbs)
+    everything = freshness.catalogue_scopes(None)
     with services(app, dbs):
-        before = freshness.stamp()
+        before = freshness.stamps(everything)
         owner.name = "王工"
+        provider.description = "更多介绍"  # not on any card
+        m.capability_statement = "更多能力"  # an application's text
         dbs.flush()
-        assert freshness.stamp() == before
-        assert dbs.scalar(select(CatalogueStamp.token)) == before
+        assert freshness.stamps(everything) == before
+        assert dict(dbs.execute(select(CatalogueStamp.scope, CatalogueStamp.token)).all()) == dict(
+            before
+        )
 
 
 def test_the_api_list_is_reused_until_the_catalogue_changes(app, client, dbs, count_queries):
@@ -130,3 +136,50 @@ def test_the_api_list_is_reused_until_the_catalogue_changes(app, client, dbs, co
     with services(app, dbs):
         catalog.delist(package, "数据造假", Actor(official.id, agency.id, None))
     assert client.get("/api/v1/packages?limit=10").get_json()["items"] == []
+
+
+def test_one_citys_pool_decision_leaves_another_citys_results_cached(app, client, dbs):
+    """Stamps per scope: a Xiamen decision changes the ``pool:<Xiamen>`` row alone. The
+    results filtered by Shijiazhuang's pool keep their key (and are served from the cache);
+    the unfiltered ones, which list any provider some pool admits, do not; the pool tags on
+    the cards are filled in on each request, so they are right on either."""
+    sjz, _sjz_official = agency_with_official("o@sjz-fresh.cn")
+    xm, xm_official = agency_with_official("o@xm-fresh.cn")
+    provider, owner = provider_with_owner("p@both-fresh.cn")
+    membership(dbs, provider, sjz)
+    in_xm = membership(dbs, provider, xm)
+    published_package(app, dbs, provider, owner, title="车间看板 Gamma")
+    sjz_only = f"{SEARCH}&pool={sjz.id}"
+    before = listed(client, sjz_only)
+    assert "车间看板 Gamma" in before and xm.name in results_of(before)
+    with services(app, dbs):
+        scopes_sjz = freshness.catalogue_scopes(sjz.id)
+        scopes_all = freshness.catalogue_scopes(None)
+        sjz_key, all_key = freshness.stamps(scopes_sjz), freshness.stamps(scopes_all)
+        rows = dict(dbs.execute(select(CatalogueStamp.scope, CatalogueStamp.token)).all())
+        pool.decide(in_xm, PoolEvent.SUSPEND, "考核不合格", Actor(xm_official.id, xm.id, None))
+    with services(app, dbs):
+        assert freshness.stamps(scopes_sjz) == sjz_key
+        assert freshness.stamps(scopes_all) != all_key
+    after = dict(dbs.execute(select(CatalogueStamp.scope, CatalogueStamp.token)).all())
+    assert {s for s in after if after[s] != rows.get(s)} == {f"pool:{xm.id}"}
+    cache = app.extensions["catalogue_cache"]
+    cached_before = len(cache)
+    again = listed(client, sjz_only)
+    assert len(cache) == cached_before  # a cache hit: nothing new rendered
+    assert "车间看板 Gamma" in again and xm.name not in results_of(again)  # tags are live
+    assert "车间看板 Gamma" in listed(client)  # still admitted in Shijiazhuang
+
+
+def test_a_category_change_changes_its_scope_alone(app, dbs):
+    from marketplace.catalog.models import Category
+
+    market(app, dbs)
+    with services(app, dbs):
+        before = dict(freshness.stamps(freshness.catalogue_scopes(None)))
+        category = dbs.get(Category, "mes")
+        assert category is not None
+        category.name_en = "MES (renamed)"
+        dbs.flush()
+        after = dict(freshness.stamps(freshness.catalogue_scopes(None)))
+    assert {s for s in after if after[s] != before.get(s)} == {freshness.CATEGORIES}

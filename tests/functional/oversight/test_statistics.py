@@ -4,15 +4,19 @@ their tables and CSV exports, and another agency's programme answered as not fou
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from sqlalchemy import update
 
 from marketplace.accounts.models import OrgKind
 from marketplace.orders.models import OrderLine
 from marketplace.oversight import stats
+from marketplace.shared_cache import LocalCache
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
+from tests.functional.redis_helpers import instances, shared_redis
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
 
@@ -151,11 +155,38 @@ def test_figures_are_reused_for_a_while(app, dbs, served, monkeypatch):
     calls = []
     real = stats.every_section
     monkeypatch.setattr(stats, "every_section", lambda a, f: calls.append(f) or real(a, f))
-    monkeypatch.setattr(stats, "_CACHE", {})
+    monkeypatch.setitem(app.extensions, "shared_cache", LocalCache())
     with services(app, dbs):
         first_at, first = stats.cached_sections(p.agency, stats.Filters(), 300)
         again_at, again = stats.cached_sections(p.agency, stats.Filters(), 300)
         stats.cached_sections(p.agency, stats.Filters(category="mes"), 300)
         stats.cached_sections(p.agency, stats.Filters(), 0)
-    assert again is first and again_at == first_at
+    assert again == first and again_at == first_at
     assert len(calls) == 3  # the second view reused the first; other filters and 0 did not
+
+
+def test_a_page_and_its_csv_read_one_snapshot_whichever_instance_answers(
+    app, connection, dbs, database_url, served, monkeypatch
+):
+    p, _programme = served
+    calls = []
+    real = stats.every_section
+    monkeypatch.setattr(stats, "every_section", lambda a, f: calls.append(f) or real(a, f))
+    with shared_redis() as settings, instances(app, database_url) as make:
+        one, two = (
+            make(connection, STATS_CACHE_SECONDS=300, **settings).test_client() for _ in "12"
+        )
+        for client in (one, two):
+            client.set_cookie("lang", "en")
+            client.login(p.official.email)
+        page = one.get("/agency/dashboard")
+        export = two.get("/agency/dashboard/money.csv")
+        again = one.get("/agency/dashboard/burn.csv")
+    assert page.status_code == export.status_code == again.status_code == 200
+    assert len(calls) == 1  # computed once, by the first instance
+    at = export.last_modified
+    assert at is not None and again.last_modified == at
+    local = at.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"money-{local:%Y%m%d-%H%M%S}.csv" in export.headers["Content-Disposition"]
+    shown = format_datetime(at, "short", tzinfo=ZoneInfo("Asia/Shanghai"), locale="en")
+    assert f"Figures as of {shown}" in page.text

@@ -78,6 +78,9 @@ def create_app(config: Config | None = None) -> Flask:
         _count_queries(app)
     _init_extensions(app)
     _register_blueprints(app)
+    from marketplace import jobs
+
+    jobs.init_app(app)
     from marketplace.outcomes import services as outcomes
 
     outcomes.connect()
@@ -148,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.catalog.views import workspace as workspace_bp
     from marketplace.diagnosis.views import bp as diagnosis_bp
     from marketplace.home.views import bp as home_bp
+    from marketplace.jobs.views import bp as jobs_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.views import bp as outcomes_bp
     from marketplace.oversight.data_views import bp as data_bp
@@ -173,6 +177,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(oversight_bp)
     app.register_blueprint(evaluation_bp)
     app.register_blueprint(data_bp)
+    app.register_blueprint(jobs_bp)
     register_api(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(docs_bp)

@@ -131,9 +131,11 @@ def _send_pending(session: Session) -> None:
         send(celery, name, *args)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    if not session.in_transaction():
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: Any) -> None:
+    """A transaction that ended without a commit (``after_commit`` sent and emptied the list
+    first) drops what it would have sent."""
+    if transaction.parent is None:
         session.info.pop(_AFTER_COMMIT, None)
 
 
@@ -254,3 +256,9 @@ def resubmit(record: JobRecord, actor: Any) -> None:
     db.session.refresh(record)
     send_after_commit(record.name, *json.loads(record.args))
     audit.record(actor, "job.resubmitted", "job", record.id, name=record.name)
+
+
+@signals.setup_logging.connect
+def _keep_the_apps_logging(**_: Any) -> None:
+    """The app configures logging (JSON lines with the request id); Celery, seeing a receiver
+    here, leaves it alone instead of replacing the handlers."""

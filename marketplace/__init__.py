@@ -80,6 +80,9 @@ def create_app(config: Config | None = None) -> Flask:
         _count_queries(app)
     _init_extensions(app)
     _register_blueprints(app)
+    from marketplace import jobs
+
+    jobs.init_app(app)
     from marketplace.outcomes import services as outcomes
 
     outcomes.connect()

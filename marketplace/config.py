@@ -115,6 +115,15 @@ class Config:
         self.RISK_REPEATED_AMOUNT_COUNT = int(os.environ.get("RISK_REPEATED_AMOUNT_COUNT", 5))
         self.RISK_REPEATED_AMOUNT_DAYS = int(os.environ.get("RISK_REPEATED_AMOUNT_DAYS", 7))
 
+        # The job queue (Celery): the broker (Redis in production, e.g. redis://host:6379/1);
+        # without one, tasks are not sent anywhere (the CLI commands still run the jobs).
+        self.CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+        self.CELERY_BEAT_SCHEDULE_FILE = os.environ.get(
+            "CELERY_BEAT_SCHEDULE_FILE", str(ROOT / "instance" / "celerybeat-schedule")
+        )
+        self.JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 300))  # seconds per task
+        self.JOB_MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", 5))
+
         self.BABEL_DEFAULT_LOCALE = "zh"
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
         self.BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "translations")
@@ -148,6 +157,15 @@ class DevConfig(Config):
         self.DATABASE_URL = self.DATABASE_URL or DEV_DATABASE_URL
         self.DEMO_RESET_ALLOWED = True
         self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+        # No Redis needed: the broker is a second SQLite file beside the demo database.
+        self.CELERY_BROKER_URL = self.CELERY_BROKER_URL or (
+            f"sqla+sqlite:///{ROOT / 'instance' / 'broker.sqlite3'}"
+        )
+
+
+def from_environment() -> Config:
+    """The settings ``MARKETPLACE_ENV`` asks for: ``development`` (``make run``) or production."""
+    return DevConfig() if os.environ.get("MARKETPLACE_ENV") == "development" else Config()
 
 
 class TestConfig(Config):

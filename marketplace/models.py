@@ -4,6 +4,7 @@ from marketplace.accounts import models as accounts_models
 from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
 from marketplace.diagnosis import models as diagnosis_models
+from marketplace.jobs import models as jobs_models
 from marketplace.notifications import Notification
 from marketplace.orders import models as orders_models
 from marketplace.outcomes import models as outcomes_models
@@ -18,6 +19,7 @@ __all__ = [
     "accounts_models",
     "catalog_models",
     "diagnosis_models",
+    "jobs_models",
     "orders_models",
     "outcomes_models",
     "oversight_models",

@@ -1,4 +1,5 @@
-"""The platform admin's pages: organisations, their users, reset links, (de)activation."""
+"""The platform admin's pages: organisations, their users, reset links, (de)activation, and the
+background jobs that failed."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from marketplace import audit
+from marketplace import audit, jobs
 from marketplace.accounts import forms, services
 from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
+from marketplace.jobs.models import JobRecord
 from marketplace.rendering import page_number, render
 from marketplace.security import current_actor, requires
 
@@ -125,3 +127,24 @@ def set_active(user_id: int, action: str) -> ResponseReturnValue:
         except DomainError as error:
             flash(str(error.message), "error")
     return redirect(url_for("admin.organisation", org_id=user.org_id))
+
+
+@bp.get("/jobs")
+@requires(OrgKind.PLATFORM)
+def job_problems() -> ResponseReturnValue:
+    return render("admin/jobs.html", rows=jobs.problems())
+
+
+@bp.post("/jobs/<id:record_id>/resubmit")
+@requires(OrgKind.PLATFORM)
+def resubmit_job(record_id: int) -> ResponseReturnValue:
+    record = db.session.get(JobRecord, record_id)
+    if record is None:
+        raise NotFound(_("Not found."))
+    try:
+        jobs.resubmit(record, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("The job was sent again."), "success")
+    return redirect(url_for("admin.job_problems"))

@@ -41,6 +41,7 @@ from marketplace.db import db, make_engine, writing
 from marketplace.demo import seed
 from marketplace.diagnosis.models import Diagnosis
 from marketplace.forms import TEXT_ONLY, Form
+from marketplace.jobs.models import JobRecord
 from marketplace.orders.models import (
     Bundle,
     BundleItem,
@@ -185,6 +186,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "payout_id": (Payout,),
     "plan_id": (PricePlan,),
     "programme_id": (VoucherProgramme,),
+    "record_id": (JobRecord,),
     "refund_id": (Refund,),
     "report_id": (KpiReport,),
     "round_id": (EvaluationRound,),

@@ -25,6 +25,8 @@ EXPECTED = {
     "org.change_role": "owner",
     "org.edit_profile": "enterprise,provider owner",
     "admin.organisations": "platform",
+    "admin.job_problems": "platform",
+    "admin.resubmit_job": "platform",
     "verification.queue": "agency,platform",
     "verification.decide": "agency,platform",
     "verification.history": "agency,platform",

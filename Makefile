@@ -29,8 +29,11 @@ run: bootstrap
 	@$(DEV) $(BIN)/flask db upgrade
 	@$(DEV) $(BIN)/flask seed-demo --if-empty
 	@$(DEV) $(BIN)/flask demo-logins
-	@echo "Serving on http://$(HOST):$(PORT)"
-	@$(DEV) $(BIN)/flask run --host $(HOST) --port $(PORT)
+	@echo "Serving on http://$(HOST):$(PORT); the job worker and its scheduler run beside it"
+	@$(DEV) $(BIN)/celery -A marketplace.jobs worker --beat --pool=solo --loglevel=WARNING \
+		--schedule instance/celerybeat-schedule & WORKER=$$!; \
+	trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
+	$(DEV) $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL names a database.
 test: bootstrap

@@ -6,13 +6,14 @@ Each command commits once at its end, or not at all when it fails.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from marketplace import migrate
+from marketplace import migrate, tasks
 from marketplace.db import db
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -133,34 +134,34 @@ def create_account(
     help="Days of silence after delivery (default AUTO_ACCEPT_DAYS).",
 )
 def auto_accept(days: int | None) -> None:
-    """Accept delivered order lines the enterprise left silent; list those due soon (run daily)."""
-    from datetime import timedelta
-
+    """Remind enterprises of lines about to be accepted, then accept delivered lines left
+    silent (the queue runs this hourly; each line is its own transaction)."""
     from marketplace.orders import services as orders
-    from marketplace.security import Actor
 
-    wait = timedelta(days=days if days is not None else current_app.config["AUTO_ACCEPT_DAYS"])
+    if days is not None:
+        current_app.config["AUTO_ACCEPT_DAYS"] = days
+    wait = timedelta(days=current_app.config["AUTO_ACCEPT_DAYS"])
     reminder = timedelta(days=current_app.config["AUTO_ACCEPT_REMINDER_DAYS"])
-    due = orders.due_for_reminder(wait, reminder)
-    orders.remind(due)
-    for line in due:
-        click.echo(
-            f"reminder: order {line.order.number} line {line.id} will be accepted automatically soon"
-        )
-    accepted = orders.auto_accept(wait, Actor(None, None, "cli"))
-    db.session.commit()
-    click.echo(f"accepted automatically: {len(accepted)} line(s)")
+    for line_id in orders.due_for_reminder(wait, reminder):
+        click.echo(f"reminder: line {line_id} will be accepted automatically soon")
+    _run("auto_accept_reminders", "reminders sent: {moved}")
+    _run("auto_accept", "accepted automatically: {moved} line(s)")
+
+
+def _run(job: str, done: str | None = None) -> tasks.Outcome:
+    outcome = tasks.run_now(job)
+    if done is not None:
+        click.echo(done.format(moved=outcome.moved, due=outcome.due, total=outcome.total))
+    if outcome.failed:
+        click.echo(f"{job}: {outcome.failed} item(s) failed; see the log", err=True)
+    return outcome
 
 
 @click.command("sla-check")
 @with_appcontext
 def sla_check() -> None:
-    """Record support tickets left unanswered past their SLA deadline (run hourly)."""
-    from marketplace.orders import aftercare
-
-    n = aftercare.record_breaches()
-    db.session.commit()
-    click.echo(f"SLA breaches recorded: {n}")
+    """Record support tickets left unanswered past their SLA deadline (queue: every 15 min)."""
+    _run("sla_breaches", "SLA breaches recorded: {moved}")
 
 
 vouchers_cli = AppGroup("vouchers", help="Voucher ledger and scheduled voucher jobs.")
@@ -182,65 +183,31 @@ def vouchers_check() -> None:
 
 @vouchers_cli.command("expire")
 def vouchers_expire() -> None:
-    """Release reservations past their redeem-by date and expire the balances (run daily)."""
-    from marketplace.db import writing
-    from marketplace.security import Actor
-    from marketplace.vouchers import spending
-
-    with writing():
-        expired, released = spending.expire_due(Actor(None, None, "cli"))
-        db.session.commit()
+    """Release reservations past their redeem-by date and expire the balances (queue: daily)."""
+    released = _run("reservation_expiry").total
+    expired = _run("voucher_expiry").total
     click.echo(f"vouchers expired: {expired}; reserved money released: {released / 100:.2f} yuan")
 
 
 @click.command("bill-subscriptions")
 @with_appcontext
 def bill_subscriptions() -> None:
-    """Bill the months of monthly subscriptions that have begun (run daily)."""
-    from marketplace.db import writing
-    from marketplace.orders import services as orders
-    from marketplace.security import Actor
-
-    with writing():
-        n = orders.bill_due_periods(Actor(None, None, "cli"))
-        db.session.commit()
-    click.echo(f"subscription months billed: {n}")
+    """Bill the months of monthly subscriptions that have begun (queue: daily)."""
+    _run("subscription_billing", "lines with months billed: {moved}")
 
 
 @click.command("send-refunds")
 @with_appcontext
 def send_refunds() -> None:
-    """Send queued Stripe refunds (run every few minutes)."""
-    from marketplace.db import writing
-    from marketplace.payments import services as payments
-
-    sent = 0
-    with writing():
-        for row in payments.pending_stripe_refunds():
-            payments.send_refund(row)
-            db.session.commit()  # each refund is recorded as soon as Stripe has made it
-            sent += 1
-    click.echo(f"refunds sent: {sent}")
+    """Send queued Stripe refunds (queue: every 5 minutes)."""
+    _run("stripe_refunds", "refunds sent: {moved}")
 
 
 @click.command("concentration-check")
 @with_appcontext
 def concentration_check() -> None:
-    """Raise and clear market-concentration alerts of open programmes (run daily)."""
-    from marketplace.db import writing
-    from marketplace.oversight import concentration
-    from marketplace.security import Actor
-    from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
-
-    raised = cleared = 0
-    with writing():
-        for programme in db.session.scalars(
-            select(VoucherProgramme).where(VoucherProgramme.status != ProgrammeStatus.DRAFT)
-        ).all():
-            r, c = concentration.scan(programme, Actor(None, None, "cli"))
-            raised, cleared = raised + r, cleared + c
-        db.session.commit()
-    click.echo(f"concentration alerts raised: {raised}; cleared: {cleared}")
+    """Bring market-concentration alerts of open programmes to today's figures (queue: daily)."""
+    _run("concentration_scans", "concentration alerts raised or cleared: {total}")
 
 
 outcomes_cli = AppGroup("outcomes", help="Scheduled jobs of pay-for-results contracts.")
@@ -254,32 +221,35 @@ outcomes_cli = AppGroup("outcomes", help="Scheduled jobs of pay-for-results cont
     help="Days of silence (default MEASUREMENT_CONFIRM_DAYS).",
 )
 def outcomes_auto_confirm(days: int | None) -> None:
-    """Confirm measurements the enterprise left unanswered (run daily)."""
-    from marketplace.db import writing
-    from marketplace.outcomes import services as outcomes
-    from marketplace.security import Actor
-
-    with writing():
-        n = outcomes.auto_confirm(
-            days or current_app.config["MEASUREMENT_CONFIRM_DAYS"], Actor(None, None, "cli")
-        )
-        db.session.commit()
-    click.echo(f"measurements confirmed automatically: {n}")
+    """Confirm measurements the enterprise left unanswered (queue: hourly)."""
+    if days is not None:
+        current_app.config["MEASUREMENT_CONFIRM_DAYS"] = days
+    _run("measurement_confirmation", "measurements confirmed automatically: {moved}")
 
 
 @outcomes_cli.command("settle")
 def outcomes_settle() -> None:
-    """Settle contracts whose measurement window has ended (run daily)."""
-    from marketplace.db import writing
-    from marketplace.outcomes import services as outcomes
-    from marketplace.security import Actor
+    """Settle contracts whose measurement window has ended (queue: daily)."""
+    _run("contract_settlement", "contracts settled: {moved}")
 
-    with writing():
-        done = outcomes.settle_due(Actor(None, None, "cli"))
-        db.session.commit()
-    for contract in done:
-        click.echo(f"contract {contract.id}: {contract.status.value}, fee {contract.fee_fen}")
-    click.echo(f"contracts settled: {len(done)}")
+
+jobs_cli = AppGroup("jobs", help="The scheduled jobs (run by the queue; here by hand).")
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """Every job, its interval and what it does."""
+    for name, every in tasks.intervals(current_app.config).items():
+        click.echo(f"{name:28} every {every}  {tasks.JOBS[name].doc}")
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    """Run one job now in this process (each item in its own transaction)."""
+    if name not in tasks.JOBS:
+        raise click.BadParameter(f"no job {name!r}; see `flask jobs list`", param_hint="NAME")
+    _run(name, f"{name}: {{moved}} of {{due}} item(s) moved")
 
 
 api_token_cli = click.Group("api-token", help="Open API tokens.")
@@ -331,6 +301,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(send_refunds)
     app.cli.add_command(concentration_check)
     app.cli.add_command(vouchers_cli)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(demo_logins)

@@ -4,6 +4,7 @@ buyers."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -100,21 +101,36 @@ def close(ticket: Ticket, actor: Actor) -> None:
         audit.record(actor, "ticket.closed", "ticket", ticket.id)
 
 
-def record_breaches() -> int:
-    """Mark tickets still unanswered past their deadline (run with the scheduled commands)."""
+def _missed() -> list[Any]:
+    return [
+        Ticket.responded_at.is_(None),
+        Ticket.respond_by < utcnow(),
+        Ticket.breached.is_(False),
+        # a ticket the buyer closed in time was not missed
+        (Ticket.closed_at.is_(None)) | (Ticket.closed_at > Ticket.respond_by),
+    ]
+
+
+def due_breaches() -> list[int]:
+    """Tickets unanswered past their deadline and not yet marked (the SLA job's items)."""
+    return list(db.session.scalars(select(Ticket.id).where(*_missed()).order_by(Ticket.id)))
+
+
+def record_breach(ticket_id: int) -> bool:
+    """Mark one ticket missed, if it still is (an answer meanwhile, or a second run, finds
+    nothing to do)."""
     result = db.session.execute(
         update(Ticket)
-        .where(
-            Ticket.responded_at.is_(None),
-            Ticket.respond_by < utcnow(),
-            Ticket.breached.is_(False),
-            # a ticket the buyer closed in time was not missed
-            (Ticket.closed_at.is_(None)) | (Ticket.closed_at > Ticket.respond_by),
-        )
+        .where(Ticket.id == ticket_id, *_missed())
         .values(breached=True)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def record_breaches() -> int:
+    """Mark every ticket still unanswered past its deadline."""
+    return sum(record_breach(ticket_id) for ticket_id in due_breaches())
 
 
 def open_ticket_count(provider: Organisation) -> int:

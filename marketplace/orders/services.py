@@ -449,28 +449,38 @@ def bill_due_periods(actor: Actor, today: date | None = None) -> int:
     1 at the enterprise's acceptance (验收, the go-live), month k (k − 1) × 30 days after it,
     counted in the pilots' days (as every business date is). Lines not accepted yet (or
     disputed) are not billed. Run daily; safe to run twice."""
+    return sum(bill_line_months(line_id, actor, today) for line_id in monthly_lines())
+
+
+def monthly_lines() -> list[int]:
+    """Accepted lines of subscriptions billed month by month (the billing job's items)."""
+    stmt = select(OrderLine.id).where(
+        OrderLine.billed_monthly.is_(True),
+        OrderLine.status == LineStatus.COMPLETED,
+        OrderLine.accepted_at.is_not(None),
+    )
+    return list(db.session.scalars(stmt.order_by(OrderLine.id)))
+
+
+def bill_line_months(line_id: int, actor: Actor, today: date | None = None) -> int:
+    """Bill the begun, unbilled months of one line; how many were billed now. A month billed
+    meanwhile by an overlapping run is refused by its UNIQUE key and skipped."""
     today = today or local_today()
-    lines = db.session.scalars(
-        select(OrderLine).where(
-            OrderLine.billed_monthly.is_(True),
-            OrderLine.status == LineStatus.COMPLETED,
-            OrderLine.accepted_at.is_not(None),
-        )
-    ).all()
+    line = db.session.get(OrderLine, line_id)
+    if line is None or line.accepted_at is None or line.status is not LineStatus.COMPLETED:
+        return 0
+    started = line.accepted_at.astimezone(LOCAL_ZONE).date()
+    due = min((today - started).days // 30 + 1, line.term_months or 1)
+    done = payments.periods_billed(line.id)
     billed = 0
-    for line in lines:
-        assert line.accepted_at is not None
-        started = line.accepted_at.astimezone(LOCAL_ZONE).date()
-        due = min((today - started).days // 30 + 1, line.term_months or 1)
-        done = payments.periods_billed(line.id)
-        for month in range(1, due + 1):
-            if month in done:
-                continue
-            try:  # each month in its own savepoint: one failure does not stop the others
-                if _bill_period(line, month, spending.line_funding(line.id).paid_fen, actor):
-                    billed += 1
-            except DomainError:
-                break  # billed meanwhile by an overlapping run; the next run looks again
+    for month in range(1, due + 1):
+        if month in done:
+            continue
+        try:  # each month in its own savepoint: one failure does not stop the others
+            if _bill_period(line, month, spending.line_funding(line.id).paid_fen, actor):
+                billed += 1
+        except DomainError:
+            break  # billed meanwhile by an overlapping run; the next run looks again
     return billed
 
 
@@ -521,39 +531,76 @@ def complete_milestone(line: OrderLine, milestone_id: int, actor: Actor) -> None
         audit.record(actor, "milestone.done", "order_line", line.id, milestone_id=milestone.id)
 
 
-def auto_accept(older_than: timedelta, actor: Actor) -> list[OrderLine]:
-    """Accept delivered lines the enterprise left silent longer than ``older_than``."""
-    cutoff = utcnow() - older_than
-    stmt = select(OrderLine).where(
-        OrderLine.status == LineStatus.DELIVERED, OrderLine.delivered_at <= cutoff
+def due_for_auto_accept(older_than: timedelta) -> list[int]:
+    """Delivered lines the enterprise left silent longer than ``older_than`` (their ids)."""
+    stmt = select(OrderLine.id).where(
+        OrderLine.status == LineStatus.DELIVERED,
+        OrderLine.delivered_at <= utcnow() - older_than,
     )
+    return list(db.session.scalars(stmt.order_by(OrderLine.id)))
+
+
+def auto_accept_line(line_id: int, older_than: timedelta, actor: Actor) -> bool:
+    """Accept one silent delivered line (a job's item). Whether it was accepted now: a line
+    accepted, disputed or redelivered meanwhile is left alone, so running twice is harmless."""
+    line = db.session.get(OrderLine, line_id)
+    if (
+        line is None
+        or line.status is not LineStatus.DELIVERED
+        or line.delivered_at is None
+        or line.delivered_at > utcnow() - older_than
+    ):
+        return False
+    transition(line, LineEvent.AUTO_ACCEPT, "", actor, "system")
+    return True
+
+
+def auto_accept(older_than: timedelta, actor: Actor) -> list[OrderLine]:
+    """Accept every silent delivered line, each in its own savepoint (one line that cannot
+    be accepted does not stop the others)."""
     accepted = []
-    for line in db.session.scalars(stmt):
-        transition(line, LineEvent.AUTO_ACCEPT, "", actor, "system")
-        accepted.append(line)
-    return accepted
+    for line_id in due_for_auto_accept(older_than):
+        try:
+            with db.session.begin_nested():
+                done = auto_accept_line(line_id, older_than, actor)
+        except DomainError:
+            continue
+        if done:
+            accepted.append(db.session.get(OrderLine, line_id))
+    return [line for line in accepted if line is not None]
 
 
-def remind(lines: list[OrderLine]) -> None:
+def due_for_reminder(older_than: timedelta, window: timedelta) -> list[int]:
+    """Delivered lines that will be accepted automatically within ``window`` and whose
+    enterprise has not been reminded (their ids)."""
     now = utcnow()
-    for line in lines:
-        line.auto_accept_reminded_at = now
-        notifications.notify(
-            line.order.enterprise_id,
-            "auto_accept_soon",
-            f"/orders/{line.order.number}",
-            number=line.order.number,
-            title=line.title,
-        )
-
-
-def due_for_reminder(older_than: timedelta, window: timedelta) -> list[OrderLine]:
-    """Delivered lines that will be accepted automatically within ``window``."""
-    now = utcnow()
-    stmt = select(OrderLine).where(
+    stmt = select(OrderLine.id).where(
         OrderLine.status == LineStatus.DELIVERED,
         OrderLine.delivered_at <= now - older_than + window,
         OrderLine.delivered_at > now - older_than,
         OrderLine.auto_accept_reminded_at.is_(None),
     )
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(stmt.order_by(OrderLine.id)))
+
+
+def remind_line(line_id: int) -> bool:
+    """Tell the enterprise its delivered line will be accepted automatically soon, once: the
+    conditional update lets exactly one run send it."""
+    moved = db.session.execute(
+        update(OrderLine)
+        .where(OrderLine.id == line_id, OrderLine.auto_accept_reminded_at.is_(None))
+        .values(auto_accept_reminded_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    line = db.session.get(OrderLine, line_id, populate_existing=True)
+    assert line is not None
+    notifications.notify(
+        line.order.enterprise_id,
+        "auto_accept_soon",
+        f"/orders/{line.order.number}",
+        number=line.order.number,
+        title=line.title,
+    )
+    return True

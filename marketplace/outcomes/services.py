@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -394,19 +395,42 @@ def verify(measurement: Measurement, upheld: bool, note: str, actor: Actor) -> N
     )
 
 
-def auto_confirm(silent_days: int, actor: Actor) -> int:
-    """Confirm measurements the enterprise left unanswered for ``silent_days``."""
+def _unanswered(silent_days: int) -> list[Any]:
     cutoff = utcnow() - timedelta(days=silent_days)
+    return [Measurement.status == MeasurementStatus.SUBMITTED, Measurement.created_at <= cutoff]
+
+
+def due_for_confirmation(silent_days: int) -> list[int]:
+    """Measurements the enterprise left unanswered for ``silent_days`` (job items)."""
+    stmt = select(Measurement.id).where(*_unanswered(silent_days)).order_by(Measurement.id)
+    return list(db.session.scalars(stmt))
+
+
+def auto_confirm_one(measurement_id: int, silent_days: int, actor: Actor) -> bool:
+    """Confirm one such measurement, if it is still unanswered (one conditional UPDATE)."""
     moved = db.session.execute(
         update(Measurement)
-        .where(Measurement.status == MeasurementStatus.SUBMITTED, Measurement.created_at <= cutoff)
+        .where(Measurement.id == measurement_id, *_unanswered(silent_days))
         .values(status=MeasurementStatus.CONFIRMED, decided_at=utcnow())
+        .returning(Measurement.contract_id)
         .execution_options(synchronize_session=False)
+    ).first()
+    if moved is None:
+        return False
+    audit.record(
+        actor,
+        "measurement.confirmed",
+        "contract",
+        moved[0],
+        measurement_id=measurement_id,
+        automatic=1,
     )
-    count = int(moved.rowcount or 0)  # type: ignore[attr-defined]
-    if count:
-        audit.record(actor, "measurement.confirmed", "contract", None, automatic=count)
-    return count
+    return True
+
+
+def auto_confirm(silent_days: int, actor: Actor) -> int:
+    """Confirm every measurement the enterprise left unanswered for ``silent_days``."""
+    return sum(auto_confirm_one(m, silent_days, actor) for m in due_for_confirmation(silent_days))
 
 
 # --- settlement ---------------------------------------------------------------------------
@@ -517,18 +541,35 @@ def _text(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def settle_due(actor: Actor, today: date | None = None) -> list[OutcomeContract]:
-    today = today or local_today()
-    stmt = select(OutcomeContract).where(
-        OutcomeContract.status == ContractStatus.MEASURING, OutcomeContract.window_end < today
+def due_for_settlement(today: date | None = None) -> list[int]:
+    """Contracts whose measurement window has ended (the settlement job's items)."""
+    stmt = select(OutcomeContract.id).where(
+        OutcomeContract.status == ContractStatus.MEASURING,
+        OutcomeContract.window_end < (today or local_today()),
     )
+    return list(db.session.scalars(stmt.order_by(OutcomeContract.id)))
+
+
+def settle_one(contract_id: int, actor: Actor, today: date | None = None) -> bool:
+    """Settle one due contract; False when it cannot be yet (measurements still waiting) or
+    was settled meanwhile: the next run looks again."""
+    contract = db.session.get(OutcomeContract, contract_id)
+    if contract is None:
+        return False
+    try:
+        settle(contract, actor, today)  # its own savepoint
+    except DomainError:
+        return False
+    return True
+
+
+def settle_due(actor: Actor, today: date | None = None) -> list[OutcomeContract]:
     done = []
-    for contract in db.session.scalars(stmt).all():
-        try:
-            settle(contract, actor, today)  # its own savepoint: one contract cannot stop the rest
-        except DomainError:
-            continue  # measurements still waiting, or settled meanwhile: tomorrow's run
-        done.append(contract)
+    for contract_id in due_for_settlement(today):
+        if settle_one(contract_id, actor, today):
+            contract = db.session.get(OutcomeContract, contract_id)
+            assert contract is not None
+            done.append(contract)
     return done
 
 

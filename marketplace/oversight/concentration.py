@@ -30,7 +30,12 @@ from marketplace.oversight.models import (
     ReadingEvent,
 )
 from marketplace.security import Actor
-from marketplace.vouchers.models import Reservation, ReservationStatus, VoucherProgramme
+from marketplace.vouchers.models import (
+    ProgrammeStatus,
+    Reservation,
+    ReservationStatus,
+    VoucherProgramme,
+)
 
 ALL = "all"
 INTEGRATION = "integration"
@@ -351,3 +356,16 @@ def open_alerts(agency_id: int) -> list[tuple[ConcentrationAlert, str, str | Non
         .limit(20)
     )
     return [(a, p, o) for a, p, o in db.session.execute(stmt)]
+
+
+def watched_programmes() -> list[int]:
+    """Programmes whose markets are watched (every one opened at least once; the scan job's
+    items)."""
+    stmt = select(VoucherProgramme.id).where(VoucherProgramme.status != ProgrammeStatus.DRAFT)
+    return list(db.session.scalars(stmt.order_by(VoucherProgramme.id)))
+
+
+def scan_programme(programme_id: int, actor: Actor) -> tuple[int, int]:
+    """``scan`` one programme by its id (a job's item)."""
+    programme = db.session.get(VoucherProgramme, programme_id)
+    return (0, 0) if programme is None else scan(programme, actor)

@@ -12,13 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
@@ -417,25 +414,58 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
     return redeemed
 
 
-@atomic
-def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
-    """After a programme's redeem-by date: release unredeemed reservations, then expire what
-    is left of each voucher. Returns (vouchers expired, fen released). Run daily."""
-    today = today or local_today()
-    due = select(VoucherProgramme.id).where(VoucherProgramme.redeem_by < today)
-    released = 0
-    stmt = select(Reservation).where(
-        Reservation.status == ReservationStatus.RESERVED, Reservation.programme_id.in_(due)
+def _past_redeem_by(today: date) -> Select[Any]:
+    return select(VoucherProgramme.id).where(VoucherProgramme.redeem_by < today)
+
+
+def reservations_past_redeem_by(today: date | None = None) -> list[int]:
+    """Reservations still unredeemed after their programme's redeem-by date (job items)."""
+    stmt = select(Reservation.id).where(
+        Reservation.status == ReservationStatus.RESERVED,
+        Reservation.programme_id.in_(_past_redeem_by(today or local_today())),
     )
-    for reservation in db.session.scalars(stmt).all():
-        released += _unreserve(reservation, actor, note="redeem-by date passed")
+    return list(db.session.scalars(stmt.order_by(Reservation.id)))
+
+
+@atomic
+def release_past_redeem_by(reservation_id: int, actor: Actor) -> int:
+    """Release one such reservation (and bill what an invoice had counted on); the fen
+    released now, 0 if it was released or redeemed meanwhile."""
+    reservation = db.session.get(Reservation, reservation_id)
+    if reservation is None or reservation.status is not ReservationStatus.RESERVED:
+        return 0
+    released = _unreserve(reservation, actor, note="redeem-by date passed")
+    if released:
         _bill_shortfall(reservation, actor)
+    return released
+
+
+def programmes_past_redeem_by(today: date | None = None) -> list[int]:
+    """Programmes past their redeem-by date that still hold active vouchers (job items)."""
+    stmt = (
+        select(Voucher.programme_id)
+        .where(
+            Voucher.status == VoucherStatus.ACTIVE,
+            Voucher.programme_id.in_(_past_redeem_by(today or local_today())),
+        )
+        .distinct()
+    )
+    return sorted(db.session.scalars(stmt))
+
+
+@atomic
+def expire_programme(programme_id: int, actor: Actor, today: date | None = None) -> int:
+    """Expire what is left of a programme's vouchers after its redeem-by date (those with
+    nothing reserved; a reservation still to release keeps its voucher for the next run).
+    One conditional UPDATE: a second run finds them expired. Returns how many expired."""
+    today = today or local_today()
     rows = db.session.execute(
         update(Voucher)
         .where(
+            Voucher.programme_id == programme_id,
+            Voucher.programme_id.in_(_past_redeem_by(today)),
             Voucher.status == VoucherStatus.ACTIVE,
             Voucher.reserved_fen == 0,
-            Voucher.programme_id.in_(due),
         )
         .values(status=VoucherStatus.EXPIRED, expired_fen=Voucher.expired_fen + AVAILABLE)
         .returning(Voucher.id, Voucher.expired_fen)
@@ -448,10 +478,17 @@ def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
             )
     db.session.expire_all()
     if rows:
-        audit.record(
-            actor, "vouchers.expired", "voucher", None, count=len(rows), released_fen=released
-        )
-    return len(rows), released
+        audit.record(actor, "vouchers.expired", "programme", programme_id, count=len(rows))
+    return len(rows)
+
+
+def expire_due(actor: Actor, today: date | None = None) -> tuple[int, int]:
+    """After a programme's redeem-by date: release unredeemed reservations, then expire what
+    is left of each voucher. Returns (vouchers expired, fen released)."""
+    today = today or local_today()
+    released = sum(release_past_redeem_by(r, actor) for r in reservations_past_redeem_by(today))
+    expired = sum(expire_programme(p, actor, today) for p in programmes_past_redeem_by(today))
+    return expired, released
 
 
 @atomic

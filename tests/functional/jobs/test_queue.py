@@ -144,10 +144,10 @@ def test_a_sweep_claims_its_period_once_whatever_the_number_of_schedulers(queue_
     celery = queue_app.extensions["celery"]
     with queue_app.app_context():
         for _ in range(3):  # three schedulers sent the same five-minute sweep
-            jobs.send(celery, "marketplace.sweep.refunds", "2026-12-05T09:05")
-    _wait(lambda: _periods(queue_app, "refunds") == ["2026-12-05T09:05"])
+            jobs.send(celery, "marketplace.sweep.stripe_refunds", "2026-12-05T09:05")
+    _wait(lambda: _periods(queue_app, "stripe_refunds") == ["2026-12-05T09:05"])
     time.sleep(1.0)
-    assert _periods(queue_app, "refunds") == ["2026-12-05T09:05"]
+    assert _periods(queue_app, "stripe_refunds") == ["2026-12-05T09:05"]
 
 
 def test_sent_after_commit_only(queue_app):

@@ -78,6 +78,9 @@ class Config:
         self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+        # Seconds: a slow Stripe must not hold a web worker (the SDK's default is 80 s).
+        self.STRIPE_CONNECT_TIMEOUT = float(os.environ.get("STRIPE_CONNECT_TIMEOUT", "3"))
+        self.STRIPE_READ_TIMEOUT = float(os.environ.get("STRIPE_READ_TIMEOUT", "10"))
 
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))
         self.SESSION_COOKIE_HTTPONLY = True

@@ -15,6 +15,11 @@ class DomainError(Exception):
         self.field = field
 
 
+class TryAgainLater(Exception):
+    """The work cannot be done safely now, but can be later: the request answers 503 and
+    rolls back, so the caller (Stripe's webhook, a job's retry) sends it again."""
+
+
 class NotFound(DomainError):
     """The object does not exist or belongs to another organisation (answered as 404)."""
 

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit
+from marketplace import audit, jobs
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
@@ -431,16 +431,18 @@ def refund(payment: Payment, amount_fen: int, reason: str, actor: Actor) -> int:
         raise DomainError(_l("A refund cannot exceed what was paid."))
     if payment.method is PaymentMethod.STRIPE:
         _owe_provider_less(payment.invoice.provider_id, amount_fen)
-    db.session.add(
-        Refund(
-            payment_id=payment.id,
-            amount_fen=amount_fen,
-            status="pending",
-            idempotency_key=f"refund-{payment.id}-{before}-{amount_fen}",
-            reason=reason[:1000],
-        )
+    row = Refund(
+        payment_id=payment.id,
+        amount_fen=amount_fen,
+        status="pending",
+        idempotency_key=f"refund-{payment.id}-{before}-{amount_fen}",
+        reason=reason[:1000],
     )
+    db.session.add(row)
     db.session.flush()
+    if payment.method is PaymentMethod.STRIPE:
+        # sent by the queue once this commits (and by the refunds job if the broker is down)
+        jobs.send_after_commit("marketplace.item.stripe_refunds", row.id)
     db.session.refresh(payment)
     audit.record(
         actor,

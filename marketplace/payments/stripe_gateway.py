@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 
 from marketplace import audit
 from marketplace.db import add_unique, atomic, db, utcnow
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, TryAgainLater
 from marketplace.payments.models import (
     Invoice,
     InvoiceStatus,
@@ -40,12 +40,17 @@ SYSTEM = Actor(None, None, "stripe")
 
 
 def client() -> stripe.StripeClient:
+    """A client with short timeouts (the SDK's default read timeout is 80 s): a slow Stripe
+    must not hold a web worker. A connection refused or timed out is retried twice."""
     config = current_app.config
     base = config.get("STRIPE_API_BASE") or None
     return stripe.StripeClient(
         config["STRIPE_SECRET_KEY"],
         base_addresses={"api": base} if base else None,
         max_network_retries=2,
+        http_client=stripe.RequestsClient(
+            timeout=(config["STRIPE_CONNECT_TIMEOUT"], config["STRIPE_READ_TIMEOUT"])
+        ),
     )
 
 
@@ -167,34 +172,55 @@ def _plain(metadata: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in plain.items()}
 
 
+def _applied(reference: str) -> bool:
+    return bool(
+        db.session.scalar(
+            select(Payment.id).where(
+                Payment.method == PaymentMethod.STRIPE, Payment.reference == reference
+            )
+        )
+    )
+
+
 def _apply(invoice: Invoice, amount_fen: int, reference: str) -> str:
-    # The invoice row is locked first: two events of one payment queue here, and the second
-    # finds the payment the first recorded.
+    """Record a Stripe payment on its invoice, or send the money back when the invoice can no
+    longer take it. No call to Stripe is made while the invoice row is locked."""
+    if _applied(reference):
+        return "already applied"  # the other event of the same payment
+    db.session.refresh(invoice)
+    if invoice.status is not InvoiceStatus.FINALISED or invoice.due_fen < amount_fen:
+        # Void or paid: states an invoice never leaves, so deciding needs no lock.
+        return _give_back(invoice, amount_fen, reference)
+    # The invoice row is locked: two events of one payment queue here, and the second finds
+    # the payment the first recorded.
     db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
     db.session.refresh(invoice)
-    if db.session.scalar(
-        select(Payment.id).where(
-            Payment.method == PaymentMethod.STRIPE, Payment.reference == reference
-        )
-    ):
-        return "already applied"  # the other event of the same payment
+    if _applied(reference):
+        return "already applied"
     payment = record_payment(invoice, amount_fen, PaymentMethod.STRIPE, reference, utcnow(), SYSTEM)
     if payment is None:
-        # Void, or paid meanwhile by other means: the money goes straight back. The key is
-        # derived from the payment, so Stripe's retry of this event refunds nothing twice.
-        refunded = refund(reference, amount_fen, f"unapplied-{reference}")
-        audit.record(
-            SYSTEM,
-            "payment.unapplied",
-            "invoice",
-            invoice.id,
-            reference=reference,
-            amount_fen=amount_fen,
-            refund=refunded,
-        )
-        return "refunded"
+        # Paid by other means between the look above and the lock. Rather than call Stripe
+        # holding the lock, let Stripe send the event again: then the look above finds the
+        # invoice paid and gives the money back with no lock held.
+        raise TryAgainLater(f"invoice {invoice.id} changed while payment {reference} arrived")
     _owe_provider(invoice.provider_id, amount_fen)
     return "applied"
+
+
+def _give_back(invoice: Invoice, amount_fen: int, reference: str) -> str:
+    """The money goes straight back. The key is derived from the payment, so Stripe's retry
+    of this event refunds nothing twice."""
+    refunded = refund(reference, amount_fen, f"unapplied-{reference}")
+    audit.record(
+        SYSTEM,
+        "payment.unapplied",
+        "invoice",
+        invoice.id,
+        reference=reference,
+        amount_fen=amount_fen,
+        refund=refunded,
+    )
+    return "refunded"
 
 
 def _owe_provider(provider_id: int, amount_fen: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from flask import Blueprint, flash, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 
 from marketplace.accounts.models import OrgKind
 from marketplace.db import db
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import DomainError, NotFound, TryAgainLater
 from marketplace.extensions import csrf
 from marketplace.forms import attach_error
 from marketplace.payments import forms
@@ -114,7 +114,11 @@ def stripe_webhook() -> ResponseReturnValue:
         )
     except ValueError:
         return jsonify(error="bad signature"), 400
-    outcome = gateway().handle(event)
+    try:
+        outcome = gateway().handle(event)
+    except TryAgainLater as later:
+        current_app.logger.warning("Stripe event %s: %s; asked to send it again", event.id, later)
+        return jsonify(received=False, retry=True), 503  # rolled back; Stripe sends it again
     return jsonify(received=True, outcome=outcome)
 
 

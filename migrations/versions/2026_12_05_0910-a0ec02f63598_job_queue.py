@@ -11,8 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db
 
 revision: str = "a0ec02f63598"
 down_revision: str | None = "1de5d64e7186"
@@ -60,7 +59,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_job_records_state_updated_at", ["state", "updated_at"], unique=False
         )
-
 
 
 def downgrade() -> None:

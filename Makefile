@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
-PO := translations/zh/LC_MESSAGES/messages.po
-MO := translations/zh/LC_MESSAGES/messages.mo
+PO := marketplace/translations/zh/LC_MESSAGES/messages.po
+MO := marketplace/translations/zh/LC_MESSAGES/messages.mo
 HOST ?= 127.0.0.1
 PORT ?= 5000
 DEV := MARKETPLACE_ENV=development FLASK_APP=app
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(MO): $(PO) $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d translations -D messages
+	$(BIN)/pybabel compile --use-fuzzy -d marketplace/translations -D messages
 
 bootstrap: $(STAMP) $(MO)
 
@@ -51,18 +51,18 @@ bench: bootstrap  # the 100x dataset, then the served app under load (see bench/
 		$(PY) bench/dataset.py $(BENCH_DATABASE_URL) && $(PY) bench/run.py $(BENCH_DATABASE_URL); fi
 
 lint: bootstrap
-	$(BIN)/ruff check marketplace tests migrations app.py bench
-	$(BIN)/ruff format --check marketplace tests migrations app.py bench
+	$(BIN)/ruff check marketplace tests app.py setup.py deploy bench
+	$(BIN)/ruff format --check marketplace tests app.py setup.py deploy bench
 	$(BIN)/mypy
 
 format: bootstrap
-	$(BIN)/ruff check --fix marketplace tests migrations app.py
-	$(BIN)/ruff format marketplace tests migrations app.py
+	$(BIN)/ruff check --fix marketplace tests app.py setup.py deploy bench
+	$(BIN)/ruff format marketplace tests app.py setup.py deploy bench
 
 # Extract messages and merge them into the Chinese catalogue (then translate and commit it).
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o marketplace/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i marketplace/translations/messages.pot -d marketplace/translations -l zh --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(MO)

@@ -1,6 +1,6 @@
-"""Entry point for ``flask --app app`` and ``gunicorn app:app``."""
+"""Entry point for ``flask --app app`` and ``gunicorn app:app`` from a checkout (an installed
+package is run as ``flask --app marketplace`` and ``gunicorn 'marketplace:create_app()'``)."""
 
 from marketplace import create_app
-from marketplace.config import from_environment
 
-app = create_app(from_environment())
+app = create_app()  # the settings MARKETPLACE_ENV asks for (config.from_environment)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from typing import Any
 
@@ -26,7 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace import observability, security, shared_cache
 from marketplace.cache import BoundedCache
-from marketplace.config import ROOT, Config, startup_refusal
+from marketplace.config import Config, from_environment, startup_refusal
 from marketplace.db import db as database
 from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
@@ -54,13 +56,19 @@ def _count_queries(app: Flask) -> None:
 
 
 def create_app(config: Config | None = None) -> Flask:
+    """The app with these settings; without any, the ones the environment asks for (this is
+    what ``flask --app marketplace`` and ``gunicorn 'marketplace:create_app()'`` call)."""
+    config = config if config is not None else from_environment()
+    # templates/ and static/ are the package's own folders (Flask's defaults, beside this
+    # file); the instance folder is outside the package (see config.default_instance_path).
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-        instance_path=str(ROOT / "instance"),
+        template_folder="templates",
+        static_folder="static",
+        instance_path=config.INSTANCE_PATH,
     )
-    config = config or Config()
+    with contextlib.suppress(OSError):  # only SQLite files and beat's schedule need it
+        os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(config.as_dict())
     refusal = startup_refusal(app.config)
     if refusal:

@@ -7,7 +7,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# The package's own files (templates, static, migrations, translations) live beside its code,
+# in a checkout and in an installed wheel alike.
+PACKAGE = Path(__file__).resolve().parent
+# The checkout the package runs from (``make run``, the tests); site-packages when installed.
+ROOT = PACKAGE.parent
 # A Redis that does not answer within a second counts as down (never a hanging request).
 REDIS_TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 
@@ -21,8 +25,27 @@ def _env_bool(name: str, default: bool) -> bool:
 
 # Where a missing DATABASE_URL may fall back to a local SQLite file (``make run``, tests).
 DEVELOPMENT_ENVS = ("development", "test")
-DEV_DATABASE_URL = f"sqlite:///{ROOT / 'instance' / 'marketplace.sqlite3'}"
 REQUIRED = ("SECRET_KEY", "DATABASE_URL")
+
+
+def running_from_checkout() -> bool:
+    """True when the package is the one in a source checkout (not an installed copy)."""
+    return (ROOT / "pyproject.toml").is_file()
+
+
+def default_instance_path() -> Path:
+    """Where the app keeps its local files (the development SQLite database and broker, celery
+    beat's schedule): ``INSTANCE_PATH`` when set; else the checkout's ``instance/`` when running
+    from one; else ``instance/`` in the current directory (never inside site-packages)."""
+    given = os.environ.get("INSTANCE_PATH", "").strip()
+    if given:
+        return Path(given).resolve()
+    return ROOT / "instance" if running_from_checkout() else Path.cwd() / "instance"
+
+
+def dev_database_url(instance_path: str | Path) -> str:
+    """The SQLite file a development or test run falls back to without ``DATABASE_URL``."""
+    return f"sqlite:///{Path(instance_path) / 'marketplace.sqlite3'}"
 
 
 def startup_refusal(settings: Mapping[str, object]) -> str | None:
@@ -43,9 +66,12 @@ class Config:
 
     def __init__(self) -> None:
         development = os.environ.get("MARKETPLACE_ENV", "") in DEVELOPMENT_ENVS
+        self.INSTANCE_PATH = str(default_instance_path())
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
         # Outside development the database is named explicitly, never a SQLite file by default.
-        self.DATABASE_URL = os.environ.get("DATABASE_URL", DEV_DATABASE_URL if development else "")
+        self.DATABASE_URL = os.environ.get(
+            "DATABASE_URL", dev_database_url(self.INSTANCE_PATH) if development else ""
+        )
         # Shared by every instance in production (redis://...). An unreachable storage never
         # answers 500: the limits fall back to each process's memory, with a warning in the
         # log, until it answers again.
@@ -122,14 +148,14 @@ class Config:
         # without one, tasks are not sent anywhere (the CLI commands still run the jobs).
         self.CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
         self.CELERY_BEAT_SCHEDULE_FILE = os.environ.get(
-            "CELERY_BEAT_SCHEDULE_FILE", str(ROOT / "instance" / "celerybeat-schedule")
+            "CELERY_BEAT_SCHEDULE_FILE", str(Path(self.INSTANCE_PATH) / "celerybeat-schedule")
         )
         self.JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 300))  # seconds per task
         self.JOB_MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", 5))
 
         self.BABEL_DEFAULT_LOCALE = "zh"
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
-        self.BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "translations")
+        self.BABEL_TRANSLATION_DIRECTORIES = str(PACKAGE / "translations")
         self.LANGUAGES = ("zh", "en")
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         self.TESTING = False
@@ -157,12 +183,12 @@ class DevConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.SECRET_KEY = self.SECRET_KEY or "dev-only-not-secret"
-        self.DATABASE_URL = self.DATABASE_URL or DEV_DATABASE_URL
+        self.DATABASE_URL = self.DATABASE_URL or dev_database_url(self.INSTANCE_PATH)
         self.DEMO_RESET_ALLOWED = True
         self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
         # No Redis needed: the broker is a second SQLite file beside the demo database.
         self.CELERY_BROKER_URL = self.CELERY_BROKER_URL or (
-            f"sqla+sqlite:///{ROOT / 'instance' / 'broker.sqlite3'}"
+            f"sqla+sqlite:///{Path(self.INSTANCE_PATH) / 'broker.sqlite3'}"
         )
 
 

@@ -6,12 +6,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine
 
-from marketplace.config import ROOT
+from marketplace.config import PACKAGE
 
 
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("script_location", str(PACKAGE / "migrations"))
     cfg.set_main_option(
         "file_template",
         "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s",

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from marketplace import create_app, migrate
-from marketplace.config import ROOT, TestConfig
+from marketplace.config import PACKAGE, TestConfig
 from marketplace.db import db, make_engine
 from marketplace.extensions import limiter
 from tests import factories
@@ -29,7 +29,7 @@ PASSWORD = factories.PASSWORD
 
 
 def _compile_translations() -> None:
-    po = ROOT / "translations/zh/LC_MESSAGES/messages.po"
+    po = PACKAGE / "translations/zh/LC_MESSAGES/messages.po"
     mo = po.with_suffix(".mo")
     if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
         with po.open("rb") as source:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from babel.messages.pofile import read_po
 
-from marketplace.config import ROOT
+from marketplace.config import PACKAGE, ROOT
 from tests.factories import OrganisationFactory, UserFactory
 
 
@@ -31,7 +31,7 @@ def test_language_switch_ignores_unknown_languages_and_foreign_next(client, dbs)
 
 
 def test_every_message_has_a_chinese_translation():
-    with (ROOT / "translations/zh/LC_MESSAGES/messages.po").open("rb") as source:
+    with (PACKAGE / "translations/zh/LC_MESSAGES/messages.po").open("rb") as source:
         catalog = read_po(source)
     missing = [
         m.id
@@ -49,8 +49,8 @@ def test_every_message_in_the_code_is_in_the_catalogue():
 
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None}
     keywords |= {"lazy_gettext": None, "lazy_ngettext": (1, 2)}
-    method_map = [("marketplace/**.py", "python"), ("templates/**.html", "jinja2")]
-    with (ROOT / "translations/zh/LC_MESSAGES/messages.po").open("rb") as source:
+    method_map = [("marketplace/**.py", "python"), ("marketplace/templates/**.html", "jinja2")]
+    with (PACKAGE / "translations/zh/LC_MESSAGES/messages.po").open("rb") as source:
         catalog = read_po(source)
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(

@@ -45,6 +45,7 @@ def _skipped(path: Path) -> bool:
         path.name in ("views.py", "forms.py")
         or path.name.endswith("_views.py")
         or "demo" in path.relative_to(PACKAGE).parts
+        or "migrations" in path.relative_to(PACKAGE).parts
     )
 
 

@@ -17,7 +17,7 @@ def run_migrations_online() -> None:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # Batch migrations rebuild tables; foreign keys are checked again afterwards.
-            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -33,7 +33,7 @@ def run_migrations_online() -> None:
                     raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
         connection.commit()
         if sqlite:
-            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -136,7 +136,7 @@ def test_the_installed_package_migrates_serves_and_loads_its_jobs(installed, wor
     # the only folder on the path that holds a marketplace package is the new virtualenv's
     holders = [p for p in path if (Path(p or workdir) / "marketplace" / "__init__.py").exists()]
     assert holders == [str(site)]
-    assert "marketplace.sweep.refunds" in tasks  # the Celery app and its tasks
+    assert "marketplace.sweep.stripe_refunds" in tasks  # the Celery app and its tasks
 
     upgraded = _run(
         [str(installed), "-m", "flask", "--app", "marketplace", "db", "upgrade"],

@@ -47,6 +47,7 @@ BENCH_DB ?= sqlite:////tmp/marketplace-bench.sqlite3
 bench: bootstrap  # the 100x dataset, then the served app under load (see bench/RESULTS.md)
 	$(PY) bench/dataset.py $(BENCH_DB)
 	$(PY) bench/run.py $(BENCH_DB)
+	$(PY) bench/jobs.py $(BENCH_DB)
 	@if [ -n "$(BENCH_DATABASE_URL)" ]; then \
 		$(PY) bench/dataset.py $(BENCH_DATABASE_URL) && $(PY) bench/run.py $(BENCH_DATABASE_URL); fi
 

@@ -144,6 +144,21 @@ class Config:
         self.RISK_REPEATED_AMOUNT_COUNT = int(os.environ.get("RISK_REPEATED_AMOUNT_COUNT", 5))
         self.RISK_REPEATED_AMOUNT_DAYS = int(os.environ.get("RISK_REPEATED_AMOUNT_DAYS", 7))
 
+        # E-mail (marketplace/mail.py). Without MAIL_SERVER, mail goes to the development
+        # outbox (<instance>/mail/*.eml, and the console).
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+        self.MAIL_DEFAULT_SENDER = os.environ.get(
+            "MAIL_DEFAULT_SENDER", "转型包服务平台 <noreply@marketplace.localhost>"
+        )
+        self.MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))  # seconds per SMTP call
+        self.MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "5"))
+        self.MAIL_CLAIM_MINUTES = int(os.environ.get("MAIL_CLAIM_MINUTES", "10"))
+
         # The job queue (Celery): the broker (Redis in production, e.g. redis://host:6379/1);
         # without one, tasks are not sent anywhere (the CLI commands still run the jobs).
         self.CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -5,6 +5,7 @@ from marketplace.audit import AuditEntry
 from marketplace.catalog import models as catalog_models
 from marketplace.diagnosis import models as diagnosis_models
 from marketplace.jobs import models as jobs_models
+from marketplace.mail import OutgoingMail
 from marketplace.notifications import Notification
 from marketplace.orders import models as orders_models
 from marketplace.outcomes import models as outcomes_models
@@ -16,6 +17,7 @@ from marketplace.vouchers import models as vouchers_models
 __all__ = [
     "AuditEntry",
     "Notification",
+    "OutgoingMail",
     "accounts_models",
     "catalog_models",
     "diagnosis_models",

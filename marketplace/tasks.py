@@ -17,6 +17,7 @@ and one bad item never stops the others.
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 # busy for a moment. Anything else fails at once and is recorded for the platform admin.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OperationalError,
+    smtplib.SMTPException,
     APIConnectionError,
     RateLimitError,
     ConnectionError,
@@ -164,6 +166,18 @@ def _settle(contract_id: int) -> bool:
     return outcomes.settle_one(contract_id, SYSTEM)
 
 
+def _mails_due() -> list[int]:
+    from marketplace import mail
+
+    return mail.due()
+
+
+def _send_mail(mail_id: int) -> bool:
+    from marketplace import mail
+
+    return mail.send_one(mail_id)
+
+
 def _refunds_due() -> list[int]:
     from marketplace.payments import services as payments
 
@@ -223,6 +237,7 @@ JOBS: dict[str, Job] = {
         Job("measurement_confirmation", HOUR, _measurements_due, _confirm, "silent measurements"),
         Job("contract_settlement", DAY, _contracts_due, _settle, "contracts past their window"),
         Job("stripe_refunds", timedelta(minutes=5), _refunds_due, _send_refund, "refunds"),
+        Job("mail_outbox", timedelta(minutes=1), _mails_due, _send_mail, "outgoing e-mail"),
     )
 }
 

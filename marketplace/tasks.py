@@ -29,11 +29,23 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-def _slot(minutes: int, now: datetime | None = None) -> str:
-    """The period a sweep run belongs to: the local date, hour and ``minutes``-long slot."""
+def _slot(minutes: float, now: datetime | None = None) -> str:
+    """The period a sweep run belongs to: the local date and the time of day rounded down to
+    a multiple of ``minutes`` (``2025-03-01T10:05`` for five minutes; with seconds when the
+    slot is not whole minutes, as a sped-up schedule's is: ``2025-03-01T10:05:03``)."""
     local = (now or utcnow()).astimezone(LOCAL_ZONE)
-    slot = local.minute // minutes * minutes
-    return f"{local:%Y-%m-%dT%H}:{slot:02d}"
+    step = max(round(minutes * 60), 1)
+    start = (local.hour * 3600 + local.minute * 60 + local.second) // step * step
+    hours, seconds = divmod(start, 3600)
+    text = f"{local:%Y-%m-%d}T{hours:02d}:{seconds // 60:02d}"
+    return text if step % 60 == 0 else f"{text}:{seconds % 60:02d}"
+
+
+def _sweep_slot(celery: Celery, name: str) -> str:
+    """The period of sweep ``name`` now: a slot as long as its interval (``JOB_SCHEDULE`` may
+    shorten it), so each interval is claimed once."""
+    every = intervals(celery.flask_app.config)[name]
+    return _slot(every.total_seconds() / 60)
 
 
 def _day(now: datetime | None = None) -> str:
@@ -47,7 +59,7 @@ def sweep_refunds(celery: Celery, period: str | None = None) -> int:
     """Send each queued Stripe refund (every five minutes)."""
     from marketplace.payments import services as payments
 
-    if not claim_period("refunds", period or _slot(5)):
+    if not claim_period("refunds", period or _sweep_slot(celery, "marketplace.sweep.refunds")):
         return 0
     ids = [row.id for row in payments.pending_stripe_refunds()]
     db.session.commit()  # the claim holds before any item is sent
@@ -75,8 +87,33 @@ ITEMS: dict[str, Callable[..., Any]] = {
 
 
 def schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``celery beat``'s schedule: every sweep at its interval."""
-    return {name: {"task": name, "schedule": every} for name, (_, every) in SWEEPS.items()}
+    """``celery beat``'s schedule: every sweep at its interval (``JOB_SCHEDULE`` may change
+    some)."""
+    return {name: {"task": name, "schedule": every} for name, every in intervals(config).items()}
+
+
+SWEEP_PREFIX = "marketplace.sweep."
+
+
+def intervals(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Each sweep's interval: its default, or the one ``JOB_SCHEDULE`` gives it as
+    ``name=seconds`` pairs separated by commas (the task's name, ``marketplace.sweep.`` may be
+    left out), e.g. ``refunds=3`` to run the refunds sweep every three seconds in a test. A
+    name or number that does not fit stops the start (a schedule must not change silently)."""
+    found = {name: every for name, (_, every) in SWEEPS.items()}
+    for pair in str(config.get("JOB_SCHEDULE") or "").split(","):
+        if not pair.strip():
+            continue
+        name, _, seconds = (part.strip() for part in pair.partition("="))
+        full = name if name.startswith(SWEEP_PREFIX) else SWEEP_PREFIX + name
+        try:
+            every = timedelta(seconds=float(seconds))
+        except ValueError:
+            every = timedelta(0)
+        if full not in found or every <= timedelta(0):
+            raise ValueError(f"JOB_SCHEDULE: {pair.strip()!r} is not a known sweep=seconds")
+        found[full] = every
+    return found
 
 
 def register(celery: Celery) -> None:

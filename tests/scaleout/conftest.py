@@ -78,7 +78,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Any = None) -> float:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float, log: Any = None, every: float = 0.1
+) -> float:
     """Poll ``check`` until it holds; the seconds it took. Fails with ``log`` on timeout."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -87,7 +89,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Any = No
                 return time.monotonic() - start
         except OSError:
             pass
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{log or ''}")
 
 
@@ -450,19 +452,32 @@ class Cluster:
         )
         return proc
 
-    def start_beat(self, number: int) -> Proc:
-        proc = self.spawn(
-            f"beat{number}",
-            [sys.executable, "-m", "celery", "-A", "marketplace.jobs", "beat", "--loglevel=INFO"],
-            CELERY_BEAT_SCHEDULE_FILE=str(self.tmp / f"celerybeat-schedule-{number}"),
-        )
-        wait_for(
-            f"beat {number} to start",
-            lambda: _alive(proc) and "beat: Starting" in proc.text(),
-            60,
-            proc.tail(),
-        )
-        return proc
+    def start_beats(self, count: int) -> list[Proc]:
+        """``count`` beat schedulers, each with a schedule file of its own."""
+        beats = [
+            self.spawn(
+                f"beat{n}",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "marketplace.jobs",
+                    "beat",
+                    "--loglevel=INFO",
+                ],
+                CELERY_BEAT_SCHEDULE_FILE=str(self.tmp / f"celerybeat-schedule-{n}"),
+            )
+            for n in range(1, count + 1)
+        ]
+        for beat in beats:
+            wait_for(
+                f"{beat.name} to start",
+                lambda b=beat: _alive(b) and "beat: Starting" in b.text(),
+                60,
+                beat.tail(),
+            )
+        return beats
 
     # reading the database
 
@@ -481,7 +496,11 @@ class Cluster:
                 db.session.rollback()
 
     def logs(self) -> str:
-        return "\n".join(p.tail() for p in [*self.stopped, *self.procs.values()])
+        tails = [p.tail() for p in [*self.stopped, *self.procs.values()]]
+        errors = self.tmp / "nginx-error.log"
+        if errors.exists():
+            tails.append(f"--- {errors} ---\n{errors.read_text(errors='replace')[-3000:]}")
+        return "\n".join(tails)
 
 
 def _alive(proc: Proc) -> bool:
@@ -638,13 +657,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     _compile_translations()
     started = time.monotonic()
     url = scratch_database_url(tmp_path_factory, "scaleout")
-    if make_url(url).get_backend_name() != "postgresql":
-        pytest.fail("TEST_DATABASE_URL must name a PostgreSQL database", pytrace=False)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    app, data = _seed(url)
-    stripe = SlowStripe().__enter__()
+    try:
+        if make_url(url).get_backend_name() != "postgresql":
+            pytest.fail("TEST_DATABASE_URL must name a PostgreSQL database", pytrace=False)
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        app, data = _seed(url)
+        try:
+            stripe = SlowStripe()
+            with stripe:
+                yield from _processes(tmp_path_factory, url, stripe, app, data, started)
+        finally:
+            app.extensions["db"].engine.dispose()
+    finally:
+        _drop(url)
+
+
+def _processes(
+    tmp_path_factory: pytest.TempPathFactory,
+    url: str,
+    stripe: SlowStripe,
+    app: Any,
+    data: dict[str, Any],
+    started: float,
+) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("scaleout")
     cluster = Cluster(tmp=tmp, database_url=url, stripe=stripe, app=app, data=data)
     cluster.redis_port = free_port()
@@ -665,9 +702,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         for proc in reversed(list(cluster.procs.values())):
             proc.stop()
-        stripe.__exit__(None, None, None)
-        app.extensions["db"].engine.dispose()
-        _drop(url)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

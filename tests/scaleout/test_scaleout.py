@@ -151,7 +151,7 @@ SENT = re.compile(r"Sending due task marketplace\.sweep\.refunds\b")
 def test_a_scheduled_job_runs_once_per_period_with_two_schedulers(cluster: Cluster) -> None:
     before = make_refund(cluster)
     worker = cluster.procs["worker"]
-    beats = [cluster.start_beat(1), cluster.start_beat(2)]
+    beats = cluster.start_beats(2)
     try:
         time.sleep(SWEEP_SECONDS * 2)
         during = make_refund(cluster)
@@ -181,10 +181,11 @@ def test_a_scheduled_job_runs_once_per_period_with_two_schedulers(cluster: Clust
     assert won == set(by_period), f"a period not claimed exactly once: {dict(by_period)}"
     assert len(by_period) >= 3, by_period
     assert sum(len(o) for o in by_period.values()) > len(by_period), "no second sweep met a claim"
-    stored = {
-        row.period for row in cluster.rows("SELECT period FROM job_periods WHERE job = 'refunds'")
-    }
-    assert set(by_period) <= stored and len(stored) == len(set(stored))
+    # job_periods holds one row per period these runs claimed, and nothing else.
+    stored = [
+        r.period for r in cluster.rows("SELECT period FROM job_periods WHERE job = 'refunds'")
+    ]
+    assert sorted(stored) == sorted(by_period), (stored, dict(by_period))
 
     # The refunds queued before and during those runs were each sent once.
     for refund in (before, during):
@@ -210,18 +211,27 @@ def test_a_worker_killed_mid_task_runs_it_again_and_its_effect_happens_once(
 ) -> None:
     sender = _sender(cluster)
     try:
-        # The queue's latency, warm: a refund task sent now, done when its row moved.
-        quick = make_refund(cluster)
-        sent_at = time.monotonic()
-        sender.send_task("marketplace.refund", args=[quick["id"]])
-        latency = wait_for(
-            "a quick refund",
-            lambda: refund_row(cluster, quick["id"]).status == "done",
-            20,
-            cluster.procs["worker"].tail(),
+        # The queue's latency, warm: refund tasks sent one by one, each timed until its row
+        # moved (sent, taken by the worker, Stripe called, committed).
+        latencies = []
+        for _ in range(5):
+            quick = make_refund(cluster)
+            sender.send_task("marketplace.refund", args=[quick["id"]])
+            latencies.append(
+                wait_for(
+                    "a quick refund",
+                    lambda q=quick: refund_row(cluster, q["id"]).status == "done",
+                    20,
+                    cluster.procs["worker"].tail(),
+                    every=0.005,
+                )
+            )
+        latencies.sort()
+        print(
+            "\na task sent to its effect committed: "
+            + ", ".join(f"{s * 1000:.0f}" for s in latencies)
+            + " ms"
         )
-        print(f"\na task sent to its effect committed: {latency * 1000:.0f} ms")
-        assert time.monotonic() - sent_at < 20
 
         # A refund whose Stripe call takes long: the worker is killed while it waits.
         slow = make_refund(cluster)
@@ -230,7 +240,9 @@ def test_a_worker_killed_mid_task_runs_it_again_and_its_effect_happens_once(
         sender.send_task("marketplace.refund", args=[slow["id"]], task_id=task_id)
         assert cluster.stripe.arrived.wait(20), cluster.procs["worker"].tail()
         delivered = time.monotonic()
+        time.sleep(0.5)  # well inside the task (Stripe answers after 3 s)
         killed = cluster.procs["worker"]
+        killed_after = time.monotonic() - delivered
         killed.kill()  # SIGKILL to the worker and its pool: nothing is acknowledged
         cluster.retire("worker")
         assert task_id in killed.text()
@@ -245,16 +257,17 @@ def test_a_worker_killed_mid_task_runs_it_again_and_its_effect_happens_once(
         time.sleep(max(0.0, delivered + VISIBILITY_TIMEOUT + 0.5 - time.monotonic()))
         restarted = time.monotonic()
         worker = cluster.start_worker()
-        again = wait_for(
+        ready = time.monotonic()
+        wait_for(
             "the killed task to run again",
             lambda: refund_row(cluster, slow["id"]).status == "done",
             40,
             worker.tail(),
         )
         print(
-            f"killed task ran again {time.monotonic() - delivered:.1f} s after delivery "
-            f"({again:.1f} s after the new worker was started at +"
-            f"{restarted - delivered:.1f} s)"
+            f"worker killed {killed_after:.1f} s into the task; a new one started at "
+            f"+{restarted - delivered:.1f} s, ready in {ready - restarted:.1f} s; the task "
+            f"ran again and was done at +{time.monotonic() - delivered:.1f} s"
         )
     finally:
         sender.close()

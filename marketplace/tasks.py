@@ -108,7 +108,7 @@ def intervals(config: Mapping[str, Any]) -> dict[str, Any]:
         full = name if name.startswith(SWEEP_PREFIX) else SWEEP_PREFIX + name
         try:
             every = timedelta(seconds=float(seconds))
-        except ValueError:
+        except (ValueError, OverflowError):
             every = timedelta(0)
         if full not in found or every <= timedelta(0):
             raise ValueError(f"JOB_SCHEDULE: {pair.strip()!r} is not a known sweep=seconds")

@@ -27,7 +27,9 @@ def test_an_override_names_the_sweep_with_or_without_its_prefix(setting):
     assert every["marketplace.sweep.refunds"] == timedelta(seconds=3)
 
 
-@pytest.mark.parametrize("setting", ["nothing=3", "refunds=soon", "refunds=0", "refunds"])
+@pytest.mark.parametrize(
+    "setting", ["nothing=3", "refunds=soon", "refunds=0", "refunds", "refunds=inf"]
+)
 def test_a_wrong_override_stops_the_start(setting):
     with pytest.raises(ValueError, match="JOB_SCHEDULE"):
         tasks.schedule({"JOB_SCHEDULE": setting})

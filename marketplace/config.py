@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -166,6 +167,16 @@ class Config:
             "CELERY_BEAT_SCHEDULE_FILE", str(Path(self.INSTANCE_PATH) / "celerybeat-schedule")
         )
         self.JOB_TIME_LIMIT = int(os.environ.get("JOB_TIME_LIMIT", 300))  # seconds per task
+        # Sweep intervals other than marketplace/tasks.py's, as "refunds=3,..." (seconds); a
+        # sweep's period follows its interval. Empty: the defaults (tests speed them up).
+        self.JOB_SCHEDULE = os.environ.get("JOB_SCHEDULE", "")
+        # The broker transport's options (JSON). With Redis, "visibility_timeout" (seconds,
+        # 3600 by default) is how long a message a worker took stays invisible to the others:
+        # a worker that died without acknowledging its task has it run again after that. Keep
+        # it above the longest task and the longest retry countdown.
+        self.CELERY_BROKER_TRANSPORT_OPTIONS = json.loads(
+            os.environ.get("CELERY_BROKER_TRANSPORT_OPTIONS", "") or "{}"
+        )
         self.JOB_MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", 5))
 
         self.BABEL_DEFAULT_LOCALE = "zh"

@@ -217,7 +217,7 @@ class Job:
         local = (now or utcnow()).astimezone(LOCAL_ZONE)
         if self.every >= timedelta(days=1):
             return f"{local:%Y-%m-%d}"
-        seconds = max(int(self.every.total_seconds()), 1)
+        seconds = max(round(self.every.total_seconds()), 1)
         of_day = local.hour * 3600 + local.minute * 60 + local.second
         start = of_day // seconds * seconds
         return f"{local:%Y-%m-%d}T{start // 3600:02d}:{start // 60 % 60:02d}:{start % 60:02d}"
@@ -243,13 +243,23 @@ JOBS: dict[str, Job] = {
 
 
 def intervals(config: Mapping[str, Any]) -> dict[str, timedelta]:
-    """Each job's interval: its default, or ``JOB_INTERVALS`` (``name=seconds,...``) for
-    operators and the scale-out test."""
+    """Each job's interval: its default, or the one ``JOB_SCHEDULE`` gives it as
+    ``name=seconds`` pairs separated by commas (``stripe_refunds=3`` runs the refunds job every
+    three seconds, as the scale-out test does). A name or number that does not fit stops the
+    start: a schedule must not change silently."""
     found = {name: job.every for name, job in JOBS.items()}
-    for part in str(config.get("JOB_INTERVALS") or "").split(","):
-        name, _, seconds = part.strip().partition("=")
-        if name in found and seconds.strip().isdigit():
-            found[name] = timedelta(seconds=int(seconds))
+    for pair in str(config.get("JOB_SCHEDULE") or "").split(","):
+        if not pair.strip():
+            continue
+        name, _, seconds = (part.strip() for part in pair.partition("="))
+        name = name.removeprefix("marketplace.sweep.")
+        try:
+            every = timedelta(seconds=float(seconds))
+        except (ValueError, OverflowError):
+            every = timedelta(0)
+        if name not in found or every <= timedelta(0):
+            raise ValueError(f"JOB_SCHEDULE: {pair.strip()!r} is not a known job=seconds")
+        found[name] = every
     return found
 
 

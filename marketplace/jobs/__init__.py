@@ -89,6 +89,7 @@ def init_app(app: Flask) -> Celery:
         task_soft_time_limit=max(config["JOB_TIME_LIMIT"] - 10, 1),
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
+        broker_transport_options=dict(config["CELERY_BROKER_TRANSPORT_OPTIONS"]),
         task_publish_retry_policy={
             "max_retries": 2,
             "interval_start": 0,
@@ -172,7 +173,9 @@ def send(celery: Celery, name: str, *args: Any) -> bool:
 def claim_period(job: str, period: str) -> bool:
     """Whether this run may do ``job`` for ``period`` (a day, an hour, a five-minute slot):
     the first to insert the (job, period) row wins; any other finds it and does nothing."""
-    return add_unique(JobPeriod(job=job, period=period))
+    won = add_unique(JobPeriod(job=job, period=period))
+    log.info("job %s, period %s: %s", job, period, "claimed" if won else "claimed already")
+    return won
 
 
 # --- failed and retried tasks ------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from marketplace import tasks
 
 
@@ -23,9 +25,15 @@ def test_a_short_job_has_one_period_per_slot():
 
 
 def test_intervals_can_be_set_per_job():
-    found = tasks.intervals({"JOB_INTERVALS": "stripe_refunds=3, nonsense=1, auto_accept=x"})
+    found = tasks.intervals(
+        {"JOB_SCHEDULE": "stripe_refunds=3, marketplace.sweep.sla_breaches=1.5"}
+    )
     assert found["stripe_refunds"] == timedelta(seconds=3)
+    assert found["sla_breaches"] == timedelta(seconds=1.5)
     assert found["auto_accept"] == tasks.JOBS["auto_accept"].every
-    schedule = tasks.schedule({"JOB_INTERVALS": "stripe_refunds=3"})
+    for wrong in ("nonsense=1", "auto_accept=x", "auto_accept=0"):
+        with pytest.raises(ValueError, match="JOB_SCHEDULE"):
+            tasks.intervals({"JOB_SCHEDULE": wrong})
+    schedule = tasks.schedule({"JOB_SCHEDULE": "stripe_refunds=3"})
     assert schedule["marketplace.sweep.stripe_refunds"]["schedule"] == timedelta(seconds=3)
     assert set(schedule) == {job.sweep_task for job in tasks.JOBS.values()}

@@ -145,6 +145,8 @@ class Config:
         self.RISK_REPEATED_AMOUNT_COUNT = int(os.environ.get("RISK_REPEATED_AMOUNT_COUNT", 5))
         self.RISK_REPEATED_AMOUNT_DAYS = int(os.environ.get("RISK_REPEATED_AMOUNT_DAYS", 7))
 
+        # Where users reach the site: e-mails link to it (no trailing slash).
+        self.PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
         # E-mail (marketplace/mail.py). Without MAIL_SERVER, mail goes to the development
         # outbox (<instance>/mail/*.eml, and the console).
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")

@@ -9,7 +9,7 @@ nothing from the domains.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,20 @@ TEXTS = {
     "profile_change_requested": _l("%(enterprise)s asks to change its verified profile."),
     "profile_change_decided": _l("Your profile change (%(field)s): %(outcome)s."),
 }
+
+# Kinds that carry a deadline (their ``by`` parameter, an ISO date): whoever must act is told
+# by e-mail too, whatever they chose for other kinds.
+DEADLINE_KINDS: set[str] = set()
+
+
+def register_kinds(texts: Mapping[str, Any], deadline: Iterable[str] = ()) -> None:
+    """A domain adds the texts of the kinds it sends (and says which carry a deadline), the
+    way it registers its audit labels: in its own module, so this one imports no domain.
+    A text names the object, what to do and by when (``%(by)s``), e.g.
+    ``_l("Invoice %(number)s is due on %(by)s: pay it or ...")``."""
+    TEXTS.update(texts)
+    DEADLINE_KINDS.update(deadline)
+
 
 # parameter name → stored code → label (a lazy string), registered by the domains
 PARAM_LABELS: dict[str, dict[str, object]] = {}

@@ -103,10 +103,10 @@ def enforce_access() -> ResponseReturnValue | None:
                 ),
                 "error",
             )
-            target = url_for("home.dashboard")
+            dashboard = url_for("home.dashboard")
             if request.headers.get("HX-Request") == "true":
-                return Response(status=204, headers={"HX-Redirect": target})
-            return redirect(target)
+                return Response(status=204, headers={"HX-Redirect": dashboard})
+            return redirect(dashboard)
         return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else None

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db  # our column types
 
 revision: str = "aa06c3943866"
 down_revision: str | None = "2b0e0e6ccd9e"

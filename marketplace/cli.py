@@ -98,9 +98,25 @@ def demo_logins() -> None:
 @click.option("--credit-code", default=None)
 @click.option("--owner-name", required=True)
 @click.option("--email", required=True)
-@click.password_option(envvar="ACCOUNT_PASSWORD", help="The owner's password (prompted).")
+@click.option(
+    "--password",
+    envvar="ACCOUNT_PASSWORD",
+    default=None,
+    help="The owner's password (prompted when neither this nor --send-link is given).",
+)
+@click.option(
+    "--send-link",
+    is_flag=True,
+    help="E-mail the owner a one-time link to set a password instead.",
+)
 def create_account(
-    kind: str, name: str, credit_code: str | None, owner_name: str, email: str, password: str
+    kind: str,
+    name: str,
+    credit_code: str | None,
+    owner_name: str,
+    email: str,
+    password: str | None,
+    send_link: bool,
 ) -> None:
     """Create an agency, assessor or platform organisation with its first user (owner)."""
     from marketplace.accounts import services
@@ -108,21 +124,27 @@ def create_account(
     from marketplace.errors import DomainError
     from marketplace.security import Actor
 
+    if send_link and password:
+        raise click.UsageError("give either --password or --send-link, not both")
+    if not send_link and not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user, _token = services.create_organisation(
+        user = services.create_organisation(
             OrgKind(kind),
             name,
             credit_code,
             owner_name,
             email,
             Actor(None, None, "cli"),
-            password=password,
+            password=None if send_link else password,
         )
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(str(error.message)) from error
     db.session.commit()
     click.echo(f"created {kind} organisation #{user.org_id} with owner {user.email}")
+    if send_link:
+        click.echo(f"an e-mail with a link to set a password was queued for {user.email}")
 
 
 @click.command("auto-accept")

@@ -91,6 +91,10 @@ class Config:
         self.LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "10 per 15 minutes")
         # Other POSTs that hash a password (registration, invitations, reset links), per IP.
         self.PASSWORD_FORM_LIMIT = os.environ.get("PASSWORD_FORM_LIMIT", "20 per hour")
+        # "Forgot password" requests, per IP and per address (each sends an e-mail), and
+        # "send again" of a confirmation or an invitation e-mail, per user.
+        self.FORGOT_PASSWORD_LIMIT = os.environ.get("FORGOT_PASSWORD_LIMIT", "5 per hour")
+        self.MAIL_AGAIN_LIMIT = os.environ.get("MAIL_AGAIN_LIMIT", "5 per hour")
 
         self.PAYMENT_BACKEND = os.environ.get("PAYMENT_BACKEND", "manual")
         # Measurements the enterprise leaves unanswered this long count as confirmed.
@@ -131,7 +135,11 @@ class Config:
         # An invoice is issued when the enterprise accepts the delivery (验收) and is due this
         # many days later (its due date counts the pilots' local days).
         self.INVOICE_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICE_PAYMENT_TERMS_DAYS", 30))
+        # A link a platform admin has e-mailed (a new account, a reset) lasts this long; one a
+        # user asked for with "forgot password" an hour; a registration's confirmation a week.
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
+        self.FORGOT_PASSWORD_TTL = timedelta(hours=1)
+        self.EMAIL_CONFIRMATION_TTL = timedelta(days=7)
         # A ticket on an integration line (no package, so no package SLA) is answered within
         # this many hours.
         self.INTEGRATION_SLA_HOURS = int(os.environ.get("INTEGRATION_SLA_HOURS", 24))

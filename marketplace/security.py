@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, redirect, request, url_for
+from flask import Flask, Response, abort, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import BaseConverter, IntegerConverter, Map
 
@@ -38,11 +39,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
 @dataclass(frozen=True)
 class Access:
     """``public`` routes are open to all; otherwise a signed-in user of one of ``kinds``
-    (any kind when empty), and an owner of the organisation when ``owner``."""
+    (any kind when empty), and an owner of the organisation when ``owner``; with
+    ``confirmed`` the user's e-mail address must be confirmed (placing an order, applying for
+    a voucher)."""
 
     public: bool = False
     kinds: frozenset[str] = field(default_factory=frozenset)
     owner: bool = False
+    confirmed: bool = False
     # Open API routes: the session plays no part; the API checks the bearer token's scope.
     api_scope: str | None = None
 
@@ -61,11 +65,13 @@ def public(view: F) -> F:
     return view
 
 
-def requires(*kinds: str, owner: bool = False) -> Callable[[F], F]:
+def requires(*kinds: str, owner: bool = False, confirmed: bool = False) -> Callable[[F], F]:
     """Signed-in users of the given organisation kinds (any kind when none are named)."""
 
     def mark(view: F) -> F:
-        view.access = Access(kinds=frozenset(str(k) for k in kinds), owner=owner)  # type: ignore[attr-defined]
+        view.access = Access(  # type: ignore[attr-defined]
+            kinds=frozenset(str(k) for k in kinds), owner=owner, confirmed=confirmed
+        )
         return view
 
     return mark
@@ -89,6 +95,18 @@ def enforce_access() -> ResponseReturnValue | None:
         current_app.logger.error("route %s is not classified; refusing it", endpoint)
         abort(403)
     if access.allows(current_user):
+        if access.confirmed and current_user.email_confirmed_at is None:
+            flash(
+                _(
+                    "Confirm your e-mail address first: open the link we sent you, or send it"
+                    " again from the notice above."
+                ),
+                "error",
+            )
+            dashboard = url_for("home.dashboard")
+            if request.headers.get("HX-Request") == "true":
+                return Response(status=204, headers={"HX-Redirect": dashboard})
+            return redirect(dashboard)
         return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else None

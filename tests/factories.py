@@ -18,6 +18,7 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
+from marketplace.db import utcnow
 from marketplace.diagnosis.models import Diagnosis
 
 PASSWORD = "correct-horse-battery"
@@ -111,9 +112,11 @@ class UserFactory(Base):
     password_hash = factory.LazyFunction(lambda: hashed(PASSWORD))
     role = MemberRole.OWNER
     session_token = factory.LazyFunction(lambda: secrets.token_hex(16))
+    email_confirmed_at = factory.LazyFunction(utcnow)
 
     class Params:
         member = factory.Trait(role=MemberRole.MEMBER)
+        unconfirmed = factory.Trait(email_confirmed_at=None)
 
 
 def diagnosis(enterprise_id: int, level: int = 2) -> Diagnosis:

@@ -1,9 +1,9 @@
-"""The platform admin's pages: organisations, their users, reset links, (de)activation, and the
-background jobs that failed."""
+"""The platform admin's pages: organisations, their users, password links (e-mailed to the
+user, never shown to the admin), (de)activation, and the background jobs that failed."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -57,7 +57,7 @@ def new_organisation() -> ResponseReturnValue:
             "admin/new_organisation.html", form=form, status=422 if form.is_submitted() else 200
         )
     try:
-        user, token = services.create_organisation(
+        user = services.create_organisation(
             OrgKind(form.kind.data),
             form.name.data,
             form.credit_code.data or None,
@@ -65,13 +65,17 @@ def new_organisation() -> ResponseReturnValue:
             form.email.data,
             current_actor(),
             region_code=form.region_code.data or None,
+            locale=str(get_locale() or "zh"),
         )
     except DomainError as error:
         attach_error(form, error)
         return render("admin/new_organisation.html", form=form, status=422)
-    session["reset_link"] = url_for("accounts.reset_password", token=token, _external=True)
     flash(
-        _("The organisation has been created. Give its owner the link below to set a password."),
+        _(
+            "The organisation has been created. An e-mail with a link to set a password was"
+            " sent to %(email)s.",
+            email=user.email,
+        ),
         "success",
     )
     return redirect(url_for("admin.organisation", org_id=user.org_id))
@@ -99,7 +103,6 @@ def organisation(org_id: int) -> ResponseReturnValue:
         "admin/organisation.html",
         org=org,
         confirm_form=forms.ConfirmForm(),
-        reset_link=session.pop("reset_link", None),
         history=audit.entries_about("organisation", org.id),
     )
 
@@ -109,11 +112,14 @@ def organisation(org_id: int) -> ResponseReturnValue:
 def reset_link(user_id: int) -> ResponseReturnValue:
     user = _user(user_id)
     if forms.ConfirmForm().validate_on_submit():
-        token = services.create_reset_link(
-            user, current_actor(), current_app.config["PASSWORD_RESET_TTL"]
+        services.send_reset_link(user, current_actor(), str(get_locale() or "zh"))
+        flash(
+            _(
+                "An e-mail with a one-time link to set a new password was sent to %(email)s.",
+                email=user.email,
+            ),
+            "success",
         )
-        session["reset_link"] = url_for("accounts.reset_password", token=token, _external=True)
-        flash(_("A one-time link for %(name)s to set a new password:", name=user.name), "success")
     return redirect(url_for("admin.organisation", org_id=user.org_id))
 
 

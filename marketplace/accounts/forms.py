@@ -208,11 +208,16 @@ class SetPasswordForm(Form):
     confirm = confirm_field()
 
 
+class ForgotPasswordForm(Form):
+    email = email_field(_l("Your e-mail (your login)"), render_kw={"autocomplete": "username"})
+
+
 class AcceptInvitationForm(OwnerFields):
     """The invitee's own account: the same fields as a registering owner."""
 
 
 class InvitationForm(Form):
+    email = email_field(_l("E-mail of the person you invite"))
     role = SelectField(_l("Role"), choices=[], validators=[DataRequired(REQUIRED)])
     note = StringField(_l("For whom (a note for you)"), validators=[Optional(), Length(max=120)])
 

@@ -248,6 +248,10 @@ class User(UserMixin, Base):
     session_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[created_at]
     last_login_at: Mapped[datetime | None]
+    # Accounts by e-mail: when the owner of the address followed a link sent to it (a
+    # confirmation, an invitation or a password link); None until then. Placing an order and
+    # applying for a voucher wait for it (``requires(confirmed=True)``).
+    email_confirmed_at: Mapped[datetime | None]
 
     org: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
 
@@ -266,6 +270,10 @@ class User(UserMixin, Base):
     def is_owner(self) -> bool:
         return self.role is MemberRole.OWNER
 
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
+
 
 class Invitation(Base):
     """An invitation link to join an organisation; only a hash of its token is stored."""
@@ -277,6 +285,8 @@ class Invitation(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[MemberRole] = mapped_column(str_enum(MemberRole))
     note: Mapped[str | None] = mapped_column(String(120))
+    # where the link was e-mailed (None for invitations made before links went by e-mail)
+    email: Mapped[str | None] = mapped_column(String(254))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
     expires_at: Mapped[datetime]
@@ -289,7 +299,9 @@ class Invitation(Base):
 
 
 class PasswordReset(Base):
-    """A one-time link made by a platform admin for a user to set a new password."""
+    """A one-time link, e-mailed to a user, to set a new password: asked for by the user
+    (forgot password, ``created_by_id`` empty) or made by a platform admin (a new account, a
+    reset). Only a hash of its token is stored."""
 
     __tablename__ = "password_resets"
 
@@ -302,6 +314,33 @@ class PasswordReset(Base):
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class EmailConfirmation(Base):
+    """A one-time link e-mailed to a newly registered user to confirm the address; only a
+    hash of its token is stored. It confirms the address it was sent to, not a later one."""
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[created_at]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+audit.register_labels(
+    {
+        "password.reset_requested": _l("Password reset asked for by e-mail"),
+        "email.confirmation_sent": _l("E-mail confirmation link sent"),
+        "email.confirmed": _l("E-mail address confirmed"),
+        "invitation.resent": _l("Invitation sent again"),
+    }
+)
 
 
 class GrantScope(StrEnum):

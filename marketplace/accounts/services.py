@@ -1,22 +1,24 @@
 """Accounts: registering organisations, signing in, members, invitations and password resets.
 
 Services take plain values and models, flush when they need ids, never commit and never
-read the request; the ``Actor`` tells the audit trail who acted and from where.
+read the request; the ``Actor`` tells the audit trail who acted and from where. Links that
+let someone in (set a password, join an organisation, confirm an address) go by e-mail
+(``emails``) in the language given as ``locale``; the screen never shows them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import audit
-from marketplace.accounts import credit_code, passwords, profile_changes
+from marketplace.accounts import confirmation, credit_code, emails, passwords, profile_changes
 from marketplace.accounts.models import (
     Industry,
     Invitation,
@@ -28,19 +30,10 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
+from marketplace.accounts.tokens import hash_token, new_token
 from marketplace.db import atomic, contains_pattern, db, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.security import Actor
-
-
-def new_token() -> tuple[str, str]:
-    """A URL-safe token with 256 bits of randomness, and the hash that is stored."""
-    token = secrets.token_urlsafe(32)
-    return token, hash_token(token)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def normalise_email(email: str) -> str:
@@ -220,7 +213,9 @@ def _apply_provider_profile(org: Organisation, profile: ProviderProfile) -> None
 
 
 @atomic
-def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Actor) -> User:
+def register_enterprise(
+    profile: EnterpriseProfile, owner: NewOwner, actor: Actor, *, locale: str = "zh"
+) -> User:
     code = _validate_credit_code(profile.credit_code)
     org = Organisation(kind=OrgKind.ENTERPRISE, credit_code=code)
     _apply_enterprise_profile(org, profile)
@@ -229,24 +224,27 @@ def register_enterprise(profile: EnterpriseProfile, owner: NewOwner, actor: Acto
     org.region_code = profile.region_code
     org.employees = profile.employees
     org.annual_revenue_fen = profile.annual_revenue_fen
-    return _register(org, owner, actor)
+    return _register(org, owner, actor, locale)
 
 
 @atomic
-def register_provider(profile: ProviderProfile, owner: NewOwner, actor: Actor) -> User:
+def register_provider(
+    profile: ProviderProfile, owner: NewOwner, actor: Actor, *, locale: str = "zh"
+) -> User:
     code = _validate_credit_code(profile.credit_code)
     org = Organisation(kind=OrgKind.PROVIDER, credit_code=code)
     _apply_provider_profile(org, profile)
-    return _register(org, owner, actor)
+    return _register(org, owner, actor, locale)
 
 
-def _register(org: Organisation, owner: NewOwner, actor: Actor) -> User:
+def _register(org: Organisation, owner: NewOwner, actor: Actor, locale: str) -> User:
     db.session.add(org)
     user = _new_user(org, owner.email, owner.name, owner.password, MemberRole.OWNER)
     _flush_unique()
     who = Actor(user_id=user.id, org_id=org.id, ip=actor.ip)
     audit.record(who, "organisation.registered", "organisation", org.id, kind=org.kind.value)
     audit.record(who, "member.added", "user", user.id, role=user.role.value, org_id=org.id)
+    confirmation.send(user, locale, who)
     return user
 
 
@@ -285,12 +283,14 @@ def create_organisation(
     actor: Actor,
     password: str | None = None,
     region_code: str | None = None,
-) -> tuple[User, str | None]:
+    locale: str = "zh",
+) -> User:
     """Agency, assessor and platform accounts, made by a platform admin or the CLI.
 
     An agency's region is its jurisdiction; with a credit code it must lie within the code's
-    registering division. Without a password the owner gets a one-time link to set one
-    (returned as a token)."""
+    registering division. Without a password the owner is e-mailed a one-time link to set
+    one (which confirms the address); with one (the CLI: an operator vouches for it) the
+    address counts as confirmed."""
     if kind in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
         raise DomainError(_l("Enterprises and providers register themselves."), field="kind")
     checked = _validate_credit_code(code)
@@ -307,8 +307,11 @@ def create_organisation(
     _flush_unique()
     audit.record(actor, "organisation.created", "organisation", org.id, kind=kind.value)
     audit.record(actor, "member.added", "user", user.id, role=user.role.value, org_id=org.id)
-    token = None if password is not None else _issue_reset(user, actor)
-    return user, token
+    if password is not None:
+        user.email_confirmed_at = utcnow()
+    else:
+        send_reset_link(user, actor, locale)
+    return user
 
 
 # Signing in and sessions
@@ -363,10 +366,25 @@ def change_password(user: User, current: str, new: str, actor: Actor) -> None:
     audit.record(actor, "password.changed", "user", user.id)
 
 
-# Password resets (admin-driven)
+# Password links: asked for by the user (forgot password) or sent by a platform admin
 
 
-def _issue_reset(user: User, actor: Actor, ttl: timedelta = timedelta(hours=24)) -> str:
+INVALID_LINK = _l("This link is invalid, has been used or has expired.")
+
+
+def _void_resets(user: User) -> None:
+    """Older unused links of the user stop working when a new one is made."""
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _issue_reset(user: User, actor: Actor, ttl: timedelta, locale: str) -> None:
+    """A new one-time link (only its hash is stored), e-mailed to the user."""
+    _void_resets(user)
     token, digest = new_token()
     db.session.add(
         PasswordReset(
@@ -376,20 +394,33 @@ def _issue_reset(user: User, actor: Actor, ttl: timedelta = timedelta(hours=24))
             expires_at=utcnow() + ttl,
         )
     )
-    audit.record(actor, "password.reset_link_created", "user", user.id)
-    return token
+    emails.password_link(user, token, ttl, locale, new=user.password_hash is None)
 
 
-def create_reset_link(user: User, actor: Actor, ttl: timedelta) -> str:
-    """A platform admin makes a one-time link; older unused links of the user stop working."""
-    now = utcnow()
-    for old in db.session.scalars(
-        select(PasswordReset).where(
-            PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)
+def send_reset_link(user: User, actor: Actor, locale: str) -> None:
+    """A platform admin sends a user a link to set a password (``PASSWORD_RESET_TTL``)."""
+    _issue_reset(user, actor, current_app.config["PASSWORD_RESET_TTL"], locale)
+    audit.record(actor, "password.reset_link_created", "user", user.id, sent_to=user.email)
+
+
+def request_password_reset(email: str, actor: Actor, locale: str) -> None:
+    """Forgot password: e-mail a link valid for ``FORGOT_PASSWORD_TTL`` when an active account
+    has this address, and nothing otherwise. The caller answers the same either way (the
+    limits on the form are per IP and per address, whether or not it exists)."""
+    email = normalise_email(email)
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None or not user.active:
+        audit.record(
+            actor,
+            "password.reset_requested",
+            "user",
+            user.id if user else None,
+            email=email,
+            sent=False,
         )
-    ):
-        old.used_at = now
-    return _issue_reset(user, actor, ttl)
+        return
+    _issue_reset(user, actor, current_app.config["FORGOT_PASSWORD_TTL"], locale)
+    audit.record(actor, "password.reset_requested", "user", user.id, email=email, sent=True)
 
 
 def find_reset(token: str) -> PasswordReset:
@@ -397,17 +428,16 @@ def find_reset(token: str) -> PasswordReset:
         select(PasswordReset).where(PasswordReset.token_hash == hash_token(token))
     )
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
-        raise NotFound(
-            _l("This link is invalid or has expired. Ask the platform administrator for a new one.")
-        )
+        raise NotFound(INVALID_LINK)
     return reset
 
 
 def reset_password(token: str, new: str, actor: Actor) -> User:
+    """Set the password with a link: once, even when two requests race for it. Every
+    session of the user ends; the link came by e-mail, so the address is confirmed."""
     reset = find_reset(token)
     check_password_policy(new)
     now = utcnow()
-    # Use the link exactly once, even when two requests race for it.
     claimed = db.session.execute(
         update(PasswordReset)
         .where(
@@ -419,12 +449,12 @@ def reset_password(token: str, new: str, actor: Actor) -> User:
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise NotFound(
-            _l("This link is invalid or has expired. Ask the platform administrator for a new one.")
-        )
+        raise NotFound(INVALID_LINK)
     db.session.refresh(reset)
     user = reset.user
     user.password_hash = passwords.hash_password(new)
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = now
     end_sessions(user)
     audit.record(
         Actor(user_id=user.id, org_id=user.org_id, ip=actor.ip), "password.reset", "user", user.id
@@ -436,11 +466,24 @@ def reset_password(token: str, new: str, actor: Actor) -> User:
 
 
 def create_invitation(
-    org: Organisation, role: MemberRole, note: str, actor: Actor, ttl: timedelta
+    org: Organisation,
+    role: MemberRole,
+    note: str,
+    actor: Actor,
+    ttl: timedelta,
+    *,
+    email: str,
+    locale: str = "zh",
 ) -> tuple[Invitation, str]:
+    """Invite someone by e-mail: the link goes to the address, never to the inviter's
+    screen. Returns the invitation and its token (for tests; the view drops it)."""
+    email = normalise_email(email)
+    if email_taken(email):
+        raise DomainError(_l("An account with this e-mail address already exists."), field="email")
     token, digest = new_token()
     invitation = Invitation(
         org=org,
+        email=email,
         token_hash=digest,
         role=role,
         note=note.strip() or None,
@@ -449,10 +492,39 @@ def create_invitation(
     )
     db.session.add(invitation)
     db.session.flush()
+    emails.invitation_link(invitation, token, ttl, locale)
     audit.record(
-        actor, "invitation.created", "invitation", invitation.id, role=role.value, org_id=org.id
+        actor,
+        "invitation.created",
+        "invitation",
+        invitation.id,
+        role=role.value,
+        org_id=org.id,
+        email=email,
     )
     return invitation, token
+
+
+def resend_invitation(invitation: Invitation, actor: Actor, ttl: timedelta, locale: str) -> str:
+    """E-mail a pending invitation again with a new link (the old one stops working) and a
+    new validity period. Returns the new token."""
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise DomainError(_l("This invitation has been used or revoked."))
+    if invitation.email is None:
+        raise DomainError(_l("This invitation has no e-mail address: revoke it and invite again."))
+    token, digest = new_token()
+    invitation.token_hash = digest
+    invitation.expires_at = utcnow() + ttl
+    emails.invitation_link(invitation, token, ttl, locale)
+    audit.record(
+        actor,
+        "invitation.resent",
+        "invitation",
+        invitation.id,
+        org_id=invitation.org_id,
+        email=invitation.email,
+    )
+    return token
 
 
 def pending_invitations(org: Organisation) -> list[Invitation]:
@@ -484,7 +556,11 @@ def find_invitation(token: str) -> Invitation:
 
 
 @atomic
-def accept_invitation(token: str, name: str, email: str, password: str, actor: Actor) -> User:
+def accept_invitation(
+    token: str, name: str, email: str, password: str, actor: Actor, *, locale: str = "zh"
+) -> User:
+    """Join with an invitation. Joining with the invited address confirms it (the link came
+    there); another address gets a confirmation e-mail."""
     invitation = find_invitation(token)
     user = _new_user(invitation.org, email, name, password, invitation.role)
     _flush_unique()
@@ -514,6 +590,10 @@ def accept_invitation(token: str, name: str, email: str, password: str, actor: A
         org_id=user.org_id,
         invitation_id=invitation.id,
     )
+    if invitation.email is not None and invitation.email == user.email:
+        user.email_confirmed_at = now
+    else:
+        confirmation.send(user, locale, who)
     return user
 
 

@@ -1,5 +1,6 @@
-"""Signing in and out, self-registration, passwords, invitations, the organisation's members
-and profile, and providers' public profiles."""
+"""Signing in and out, self-registration, passwords (change, forgot, set with a link),
+confirming an e-mail address, invitations, the organisation's members and profile, and
+providers' public profiles."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from marketplace import LANGUAGE_COOKIE, audit, ratelimits
-from marketplace.accounts import api_tokens, forms, profile_changes, services
+from marketplace.accounts import api_tokens, confirmation, forms, profile_changes, services
 from marketplace.accounts.models import ApiScope, MemberRole, Organisation, OrgKind, ProviderType
 from marketplace.db import LOCAL_ZONE, utcnow
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import limiter
 from marketplace.forms import attach_error, choices
 from marketplace.rendering import render
@@ -54,6 +55,25 @@ def _password_form_limit() -> str:
 
 def _user_key() -> str:
     return f"user:{current_user.id}" if current_user.is_authenticated else _ip_key()
+
+
+def _forgot_limit() -> str:
+    return str(current_app.config["FORGOT_PASSWORD_LIMIT"])
+
+
+def _mail_again_limit() -> str:
+    return str(current_app.config["MAIL_AGAIN_LIMIT"])
+
+
+def _locale() -> str:
+    """The language of this request: the e-mails it causes are written in it."""
+    return str(get_locale() or "zh")
+
+
+# "Send again" of a confirmation or an invitation e-mail, per user.
+limit_mail_again = limiter.limit(
+    _mail_again_limit, key_func=_user_key, methods=["POST"], scope="mail-again"
+)
 
 
 # Every POST below hashes a password (argon2id, 64 MiB): limit them per IP.
@@ -199,17 +219,31 @@ def register_org(kind: str) -> ResponseReturnValue:
     try:
         if isinstance(form, forms.EnterpriseRegistrationForm):
             user = services.register_enterprise(
-                _enterprise_profile(form, form.credit_code.data), owner, current_actor()
+                _enterprise_profile(form, form.credit_code.data),
+                owner,
+                current_actor(),
+                locale=_locale(),
             )
         else:
             user = services.register_provider(
-                _provider_profile(form, form.credit_code.data), owner, current_actor()
+                _provider_profile(form, form.credit_code.data),
+                owner,
+                current_actor(),
+                locale=_locale(),
             )
     except DomainError as error:
         attach_error(form, error)
         return render(template, form=form, status=INVALID)
     _start_session(user)
     flash(_("Welcome! Your organisation is registered and you are its owner."), "success")
+    flash(
+        _(
+            "We sent a link to %(email)s: open it to confirm your address, then you can place"
+            " orders and apply for vouchers.",
+            email=user.email,
+        ),
+        "info",
+    )
     return redirect(url_for("home.dashboard"))
 
 
@@ -238,11 +272,50 @@ def change_password() -> ResponseReturnValue:
     return redirect(url_for("home.dashboard"))
 
 
+@bp.route("/forgot", methods=["GET", "POST"])
+@public
+# Each request sends an e-mail: limited per IP and per address, whether or not it has an
+# account (the limit tells nothing either); a form with errors gives its unit back.
+@limiter.limit(_forgot_limit, key_func=_ip_key, methods=["POST"], scope="forgot-ip")
+@limiter.limit(_forgot_limit, key_func=_account_key, methods=["POST"], scope="forgot-account")
+def forgot_password() -> ResponseReturnValue:
+    form = forms.ForgotPasswordForm()
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"][:254]
+    if not form.validate_on_submit():
+        ratelimits.give_back()
+        return render(
+            "accounts/forgot_password.html",
+            form=form,
+            status=INVALID if form.is_submitted() else 200,
+        )
+    services.request_password_reset(form.email.data, current_actor(), _locale())
+    # The same answer whether or not the address has an account.
+    flash(
+        _(
+            "If an account exists for %(email)s, we have sent it a link to set a new password."
+            " The link works once, within one hour.",
+            email=services.normalise_email(form.email.data),
+        ),
+        "info",
+    )
+    return redirect(url_for("accounts.login"))
+
+
+def _link_invalid(again_url: str, again_text: str) -> ResponseReturnValue:
+    return render(
+        "accounts/link_invalid.html", again_url=again_url, again_text=again_text, status=404
+    )
+
+
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @public
 @limit_password_forms
 def reset_password(token: str) -> ResponseReturnValue:
-    reset = services.find_reset(token)  # 404 when invalid, used or expired
+    try:
+        reset = services.find_reset(token)
+    except NotFound:
+        return _link_invalid(url_for("accounts.forgot_password"), _("Ask for a new link"))
     form = forms.SetPasswordForm()
     if not form.validate_on_submit():
         return render(
@@ -252,14 +325,60 @@ def reset_password(token: str) -> ResponseReturnValue:
             status=INVALID if form.is_submitted() else 200,
         )
     try:
-        services.reset_password(token, form.password.data, current_actor())
+        user = services.reset_password(token, form.password.data, current_actor())
+    except NotFound:
+        return _link_invalid(url_for("accounts.forgot_password"), _("Ask for a new link"))
     except DomainError as error:
         attach_error(form, error)
         return render("accounts/reset_password.html", form=form, user=reset.user, status=INVALID)
-    logout_user()
-    session.clear()
-    flash(_("Your password is set. Log in with it now."), "success")
+    # Every session ended with the old token; the one who followed the link is signed in.
+    _start_session(user)
+    flash(
+        _("Your new password is set and you are logged in. Other sessions have been logged out."),
+        "success",
+    )
+    return redirect(url_for("home.dashboard"))
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+@public
+def confirm_email(token: str) -> ResponseReturnValue:
+    """The link in a confirmation e-mail: a page with one button (a mail scanner fetching
+    the link confirms nothing), whose POST confirms."""
+    again = (
+        url_for("home.dashboard") if current_user.is_authenticated else url_for("accounts.login")
+    )
+    again_text = _("Log in and send a new link from the notice at the top of the page")
+    try:
+        found = confirmation.find(token)
+    except NotFound:
+        return _link_invalid(again, again_text)
+    form = forms.ConfirmForm()
+    if not form.validate_on_submit():
+        return render("accounts/confirm_email.html", form=form, email=found.email)
+    try:
+        user = confirmation.confirm(token, current_actor())
+    except NotFound:
+        return _link_invalid(again, again_text)
+    flash(_("Thank you: %(email)s is confirmed.", email=user.email), "success")
+    if current_user.is_authenticated:
+        return redirect(url_for("home.dashboard"))
     return redirect(url_for("accounts.login"))
+
+
+@bp.post("/account/confirm-email")
+@requires()
+@limit_mail_again
+def send_confirmation() -> ResponseReturnValue:
+    if forms.ConfirmForm().validate_on_submit():
+        try:
+            confirmation.send(current_user, _locale(), current_actor())
+        except DomainError as error:
+            flash(str(error.message), "info")
+        else:
+            flash(_("We sent a new link to %(email)s.", email=current_user.email), "success")
+    target = request.form.get("next", "")
+    return redirect(target if is_safe_next(target) else url_for("home.dashboard"))
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
@@ -268,6 +387,8 @@ def reset_password(token: str) -> ResponseReturnValue:
 def accept_invitation(token: str) -> ResponseReturnValue:
     invitation = services.find_invitation(token)
     form = forms.AcceptInvitationForm()
+    if request.method == "GET" and invitation.email:
+        form.email.data = invitation.email
     if not form.validate_on_submit():
         return render(
             "accounts/accept_invitation.html",
@@ -277,7 +398,12 @@ def accept_invitation(token: str) -> ResponseReturnValue:
         )
     try:
         user = services.accept_invitation(
-            token, form.owner_name.data, form.email.data, form.password.data, current_actor()
+            token,
+            form.owner_name.data,
+            form.email.data,
+            form.password.data,
+            current_actor(),
+            locale=_locale(),
         )
     except DomainError as error:
         attach_error(form, error)
@@ -300,7 +426,6 @@ def _org() -> Organisation:
 @requires()
 def members() -> ResponseReturnValue:
     org = _org()
-    new_link = session.pop("new_invitation_link", None)
     return render(
         "org/members.html",
         org=org,
@@ -308,7 +433,6 @@ def members() -> ResponseReturnValue:
         invite_form=forms.InvitationForm(),
         role_form=forms.RoleForm(),
         confirm_form=forms.ConfirmForm(),
-        new_link=new_link,
         recent=audit.entries_for_org(org.id, limit=15) if current_user.is_owner else [],
     )
 
@@ -399,18 +523,44 @@ def revoke_api_token(token_id: int) -> ResponseReturnValue:
 def invite() -> ResponseReturnValue:
     form = forms.InvitationForm()
     if not form.validate_on_submit():
-        flash(_("Choose a role for the invitation."), "error")
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "error")
         return redirect(url_for("org.members"))
-    _invitation, token = services.create_invitation(
-        _org(),
-        MemberRole(form.role.data),
-        form.note.data or "",
-        current_actor(),
-        current_app.config["INVITATION_TTL"],
-    )
-    session["new_invitation_link"] = url_for(
-        "accounts.accept_invitation", token=token, _external=True
-    )
+    try:
+        invitation, _token = services.create_invitation(
+            _org(),
+            MemberRole(form.role.data),
+            form.note.data or "",
+            current_actor(),
+            current_app.config["INVITATION_TTL"],
+            email=form.email.data,
+            locale=_locale(),
+        )
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("An invitation was sent to %(email)s.", email=invitation.email), "success")
+    return redirect(url_for("org.members"))
+
+
+@org_bp.post("/invitations/<id:invitation_id>/resend")
+@requires(owner=True)
+@limit_mail_again
+def resend_invitation(invitation_id: int) -> ResponseReturnValue:
+    invitation = services.org_invitation(_org(), invitation_id)
+    if forms.ConfirmForm().validate_on_submit():
+        try:
+            services.resend_invitation(
+                invitation, current_actor(), current_app.config["INVITATION_TTL"], _locale()
+            )
+        except DomainError as error:
+            flash(str(error.message), "error")
+        else:
+            flash(
+                _("The invitation was sent again to %(email)s.", email=invitation.email),
+                "success",
+            )
     return redirect(url_for("org.members"))
 
 

@@ -24,7 +24,7 @@ from marketplace.accounts.models import (
     Region,
     User,
 )
-from marketplace.db import db
+from marketplace.db import db, utcnow
 from marketplace.demo import (
     catalog_seed,
     orders_seed,
@@ -182,6 +182,7 @@ class _Builder:
             password_hash=self.password_hash,
             role=role,
             session_token=secrets.token_hex(16),
+            email_confirmed_at=utcnow(),
         )
         db.session.add(user)
         return user

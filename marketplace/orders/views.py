@@ -235,7 +235,7 @@ def bundle_review(bundle_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/my-bundles/<id:bundle_id>/checkout")
-@requires(OrgKind.ENTERPRISE, owner=True)
+@requires(OrgKind.ENTERPRISE, owner=True, confirmed=True)
 def checkout(bundle_id: int) -> ResponseReturnValue:
     org = current_user.org
     b = bundles.get(org, bundle_id)

@@ -620,7 +620,7 @@ def voucher(voucher_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/programmes/<id:programme_id>/apply")
-@requires(OrgKind.ENTERPRISE, owner=True)
+@requires(OrgKind.ENTERPRISE, owner=True, confirmed=True)
 def apply(programme_id: int) -> ResponseReturnValue:
     p = db.session.get(VoucherProgramme, programme_id)
     if p is None or p.status is ProgrammeStatus.DRAFT:

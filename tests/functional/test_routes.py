@@ -16,11 +16,15 @@ EXPECTED = {
     "accounts.register_org": "public",
     "accounts.change_password": "signed-in",
     "accounts.reset_password": "public",
+    "accounts.forgot_password": "public",
+    "accounts.confirm_email": "public",
+    "accounts.send_confirmation": "signed-in",
     "accounts.accept_invitation": "public",
     "catalog.provider": "public",
     "org.members": "signed-in",
     "org.invite": "owner",
     "org.revoke_invitation": "owner",
+    "org.resend_invitation": "owner",
     "org.remove_member": "owner",
     "org.change_role": "owner",
     "org.edit_profile": "enterprise,provider owner",
@@ -52,7 +56,7 @@ EXPECTED = {
     "journey.remove_from_bundle": "enterprise",
     "journey.from_curated": "enterprise",
     "journey.bundle_review": "enterprise",
-    "journey.checkout": "enterprise owner",
+    "journey.checkout": "enterprise owner confirmed",
     "journey.order_list": "enterprise,provider",
     "journey.order": "enterprise,provider",
     "journey.line_event": "enterprise,provider owner",
@@ -88,7 +92,7 @@ EXPECTED = {
     "vouchers.claim_recovered": "agency owner",
     "vouchers.my_vouchers": "enterprise",
     "vouchers.voucher": "agency,enterprise",
-    "vouchers.apply": "enterprise owner",
+    "vouchers.apply": "enterprise owner confirmed",
     "vouchers.statements": "provider",
     "outcomes.contracts": "agency,assessor,enterprise,provider",
     "outcomes.contract": "agency,assessor,enterprise,provider",
@@ -178,7 +182,9 @@ def describe(access):
         return f"token {access.api_scope}"
     kinds = ",".join(sorted(access.kinds))
     if access.owner:
-        return f"{kinds} owner".strip()
+        kinds = f"{kinds} owner".strip()
+    if access.confirmed:
+        kinds = f"{kinds} confirmed".strip()
     return kinds or "signed-in"
 
 

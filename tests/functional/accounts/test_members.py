@@ -1,6 +1,5 @@
-"""Owners invite and remove members; one organisation never sees another's."""
+"""Owners invite (by e-mail) and remove members; one organisation never sees another's."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -9,23 +8,31 @@ from sqlalchemy import select, update
 from marketplace.accounts.models import Invitation, MemberRole, User
 from marketplace.audit import AuditEntry
 from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.accounts.mail_helpers import last_link, mails_to
 
-LINK = re.compile(r'value="(http://localhost/invite/[^"]+)"')
+
+def invite(client, dbs, email, role="member", **extra):
+    response = client.form("/org/invitations", {"email": email, "role": role, **extra})
+    assert response.status_code == 302
+    return last_link(dbs, email, "invitation")
 
 
 def test_owner_invites_and_the_invitee_joins(app, client, dbs):
     owner = UserFactory(email="boss@factory.cn")
     client.login("boss@factory.cn")
-    response = client.form("/org/invitations", {"role": "member", "note": "生产主管"})
+    response = client.form(
+        "/org/invitations", {"email": "zhao@factory.cn", "role": "member", "note": "生产主管"}
+    )
     assert response.status_code == 302
     page = client.text("/org")
-    link = LINK.search(page).group(1)
-    assert "邀请链接" in page
-    assert LINK.search(client.text("/org")) is None  # shown once
+    path = last_link(dbs, "zhao@factory.cn", "invitation")
+    assert "邀请已发送至 zhao@factory.cn" in page and path not in page  # e-mailed, not shown
+    [sent] = mails_to(dbs, "zhao@factory.cn")
+    assert owner.org.name in sent.subject and owner.name in sent.text_body
 
     invitee = app.test_client()
-    path = link.removeprefix("http://localhost")
     assert owner.org.name in invitee.text(path)
+    assert 'value="zhao@factory.cn"' in invitee.text(path)  # the invited address, prefilled
     joined = invitee.form(
         path,
         {
@@ -38,6 +45,7 @@ def test_owner_invites_and_the_invitee_joins(app, client, dbs):
     assert joined.status_code == 302
     user = dbs.scalar(select(User).where(User.email == "zhao@factory.cn"))
     assert user.org_id == owner.org_id and user.role is MemberRole.MEMBER
+    assert user.email_confirmed_at is not None  # the link came to this address
     assert invitee.get(path).status_code == 404  # used
     assert dbs.scalar(
         select(AuditEntry).where(
@@ -50,8 +58,7 @@ def test_invitation_bad_inputs_store_nothing(app, client, dbs):
     UserFactory(email="boss2@factory.cn")
     UserFactory(email="taken2@factory.cn")
     client.login("boss2@factory.cn")
-    client.form("/org/invitations", {"role": "member"})
-    path = LINK.search(client.text("/org")).group(1).removeprefix("http://localhost")
+    path = invite(client, dbs, "invited2@factory.cn")
     invitee = app.test_client()
     for data, words in [
         (
@@ -83,8 +90,7 @@ def test_unknown_and_revoked_invitations_are_404(client, dbs):
     owner = UserFactory(email="boss3@factory.cn")
     assert client.get("/invite/not-a-token").status_code == 404
     client.login("boss3@factory.cn")
-    client.form("/org/invitations", {"role": "owner"})
-    path = LINK.search(client.text("/org")).group(1).removeprefix("http://localhost")
+    path = invite(client, dbs, "invited3@factory.cn", "owner")
     invitation = dbs.scalar(select(Invitation).where(Invitation.org_id == owner.org_id))
     client.form(f"/org/invitations/{invitation.id}/revoke")
     assert client.get(path).status_code == 404
@@ -95,7 +101,7 @@ def test_members_cannot_manage_members(client, dbs):
     UserFactory(email="worker@factory.cn", org=owner.org, member=True)
     client.login("worker@factory.cn")
     assert client.get("/org").status_code == 200
-    assert client.form("/org/invitations", {"role": "owner"}).status_code == 403
+    assert client.form("/org/invitations", {"email": "x@f.cn", "role": "owner"}).status_code == 403
     assert client.form(f"/org/members/{owner.id}/remove").status_code == 403
     assert client.form(f"/org/members/{owner.id}/role", {"role": "member"}).status_code == 403
 
@@ -156,7 +162,12 @@ def test_an_invitation_is_accepted_once_even_in_a_race(app_ctx, connection):
 
     owner = UserFactory()
     invitation, token = services.create_invitation(
-        owner.org, MemberRole.MEMBER, "", Actor(owner.id, owner.org_id, None), timedelta(days=1)
+        owner.org,
+        MemberRole.MEMBER,
+        "",
+        Actor(owner.id, owner.org_id, None),
+        timedelta(days=1),
+        email="racer@factory.cn",
     )
     app_ctx.flush()
     # another request accepts it after this one has looked it up

@@ -296,12 +296,12 @@ TICKET_LABELS = {
     TicketStatus.WAITING: _l("Waiting for the provider"),
     TicketStatus.RESOLVED: _l("Resolved, waiting for confirmation"),
     TicketStatus.CLOSED: _l("Closed"),
-    TicketEvent.OPEN: _l("Opened"),
-    TicketEvent.ANSWER: _l("Answered"),
-    TicketEvent.REPLY: _l("Replied"),
-    TicketEvent.RESOLVE: _l("Marked resolved"),
-    TicketEvent.CLOSE: _l("Closed"),
-    TicketEvent.REOPEN: _l("Reopened"),
+    TicketEvent.OPEN: _l("Support ticket opened"),
+    TicketEvent.ANSWER: _l("Support ticket answered"),
+    TicketEvent.REPLY: _l("Reply on a support ticket"),
+    TicketEvent.RESOLVE: _l("Support ticket marked resolved"),
+    TicketEvent.CLOSE: _l("Support ticket closed"),
+    TicketEvent.REOPEN: _l("Support ticket reopened"),
 }
 
 _LIVE = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.WAITING)

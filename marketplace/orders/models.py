@@ -274,7 +274,7 @@ class TicketStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return str(TICKET_LABELS[self])
+        return str(TICKET_STATUS_LABELS[self])
 
 
 class TicketEvent(StrEnum):
@@ -287,15 +287,18 @@ class TicketEvent(StrEnum):
 
     @property
     def label(self) -> str:
-        return str(TICKET_LABELS[self])
+        return str(TICKET_EVENT_LABELS[self])
 
 
-TICKET_LABELS = {
+# Two tables: a status and an event may share a value ("open").
+TICKET_STATUS_LABELS = {
     TicketStatus.OPEN: _l("Waiting for an answer"),
     TicketStatus.ANSWERED: _l("Answered"),
     TicketStatus.WAITING: _l("Waiting for the provider"),
     TicketStatus.RESOLVED: _l("Resolved, waiting for confirmation"),
     TicketStatus.CLOSED: _l("Closed"),
+}
+TICKET_EVENT_LABELS = {
     TicketEvent.OPEN: _l("Support ticket opened"),
     TicketEvent.ANSWER: _l("Support ticket answered"),
     TicketEvent.REPLY: _l("Reply on a support ticket"),

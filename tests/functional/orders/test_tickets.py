@@ -67,6 +67,7 @@ def count(dbs, model):
 def test_a_conversation_back_and_forth(app, client, dbs, shop):
     t = opened(client, dbs, shop)
     assert t.status is TicketStatus.OPEN
+    assert "等待答复" in client.text(f"/tickets/{t.id}")
     assert [m.body for m in t.messages] == ["报表导出超时。"]  # the question is the first message
     raised = notes(dbs, shop["a"], "ticket_raised")
     assert len(raised) == 1 and raised[0].params["by"] == day(t.respond_by)

@@ -182,7 +182,8 @@ def _run(job: str, done: str | None = None) -> tasks.Outcome:
 @click.command("sla-check")
 @with_appcontext
 def sla_check() -> None:
-    """Record support tickets left unanswered past their SLA deadline (queue: every 15 min)."""
+    """Record support tickets past an SLA deadline, first answer or resolution (queue: every
+    15 min)."""
     _run("sla_breaches", "SLA breaches recorded: {moved}")
 
 

@@ -24,6 +24,19 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _hours_by_severity(value: str, defaults: dict[str, int]) -> dict[str, int]:
+    """ "critical=24,high=72": the given severities' hours over the defaults; anything else
+    (an unknown severity, a number below 1) stops the start with a clear message."""
+    hours = dict(defaults)
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        name, _, number = part.partition("=")
+        name = name.strip()
+        if name not in defaults or not number.strip().isdigit() or int(number) < 1:
+            raise ValueError(f"TICKET_RESOLUTION_HOURS: cannot read {part!r}")
+        hours[name] = int(number)
+    return hours
+
+
 # Where a missing DATABASE_URL may fall back to a local SQLite file (``make run``, tests).
 DEVELOPMENT_ENVS = ("development", "test")
 REQUIRED = ("SECRET_KEY", "DATABASE_URL")
@@ -143,6 +156,20 @@ class Config:
         # A ticket on an integration line (no package, so no package SLA) is answered within
         # this many hours.
         self.INTEGRATION_SLA_HOURS = int(os.environ.get("INTEGRATION_SLA_HOURS", 24))
+        # A ticket is to be resolved within this many hours of opening, by severity (packages
+        # state no resolution time of their own), as "critical=24,high=72,...".
+        self.TICKET_RESOLUTION_HOURS = _hours_by_severity(
+            os.environ.get("TICKET_RESOLUTION_HOURS", ""),
+            {"critical": 24, "high": 72, "normal": 120, "low": 240},
+        )
+        # The enterprise may reopen a closed ticket within this many days of closing it.
+        self.TICKET_REOPEN_DAYS = int(os.environ.get("TICKET_REOPEN_DAYS", 14))
+        # A ticket message's attachment: at most this many bytes. By default 5 MB, or what
+        # fits in a request (MAX_CONTENT_LENGTH, less room for the form) if that is less.
+        self.TICKET_ATTACHMENT_MAX_BYTES = int(
+            os.environ.get("TICKET_ATTACHMENT_MAX_BYTES", 0)
+            or min(5 * 1024 * 1024, self.MAX_CONTENT_LENGTH - 256 * 1024)
+        )
         # A market (a category of a programme) is watched for concentration from this many
         # order lines on: below it one order would be a 100 % share.
         self.CONCENTRATION_MIN_ORDERS = int(os.environ.get("CONCENTRATION_MIN_ORDERS", 5))

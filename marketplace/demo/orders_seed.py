@@ -13,6 +13,7 @@ from marketplace.db import db, utcnow
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnosis
 from marketplace.orders import aftercare, bundles, services
+from marketplace.orders import tickets as tickets_
 from marketplace.orders.models import LineEvent, LineStatus, OrderLine
 from marketplace.security import Actor
 
@@ -124,8 +125,12 @@ def load(rng: random.Random) -> dict[str, int]:
                     )
                     tickets += 1
                     if rng.random() < 0.7:
-                        aftercare.respond(
+                        tickets_.reply(
                             ticket, "已定位为网络波动，已优化重试机制。", _actor(line.provider)
                         )
+                        if rng.random() < 0.5:
+                            tickets_.reply(ticket, "收到，今天再观察一下。", actor)
+                        if rng.random() < 0.4:
+                            tickets_.close(ticket, actor)
     db.session.flush()
     return {"diagnoses": diagnosed, "orders": ordered, "reviews": reviewed, "tickets": tickets}

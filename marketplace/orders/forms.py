@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from marketplace.forms import Form
+from marketplace.orders import tickets
 from marketplace.payments.services import MAX_FEN
 
 REQUIRED = _l("This field is required.")
@@ -69,5 +71,12 @@ class TicketForm(Form):
     )
 
 
-class ResponseForm(Form):
-    response = TextAreaField(_l("Answer"), validators=[DataRequired(REQUIRED), Length(max=4000)])
+class MessageForm(Form):
+    """A message on a ticket: a reply, a resolution note, or why it is reopened."""
+
+    body = TextAreaField(
+        _l("Message"), validators=[DataRequired(REQUIRED), Length(max=tickets.MAX_BODY)]
+    )
+    attachment = FileField(
+        _l("Attachment (optional: PDF, PNG, JPG, XLSX, CSV or TXT)"), validators=[Optional()]
+    )

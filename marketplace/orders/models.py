@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, notifications
-from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
@@ -264,28 +265,168 @@ SEVERITY_LABELS = {
 }
 
 
+class TicketStatus(StrEnum):
+    OPEN = "open"  # waiting for the provider's first answer
+    ANSWERED = "answered"  # the provider replied last
+    WAITING = "waiting"  # the enterprise replied last: the provider's turn
+    RESOLVED = "resolved"  # the provider says it is solved; the enterprise confirms (closes)
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return str(TICKET_STATUS_LABELS[self])
+
+
+class TicketEvent(StrEnum):
+    OPEN = "open"
+    ANSWER = "answer"  # a provider's message
+    REPLY = "reply"  # an enterprise's message
+    RESOLVE = "resolve"  # the provider marks it solved, with a resolution note
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+    @property
+    def label(self) -> str:
+        return str(TICKET_EVENT_LABELS[self])
+
+
+# Two tables: a status and an event may share a value ("open").
+TICKET_STATUS_LABELS = {
+    TicketStatus.OPEN: _l("Waiting for an answer"),
+    TicketStatus.ANSWERED: _l("Answered"),
+    TicketStatus.WAITING: _l("Waiting for the provider"),
+    TicketStatus.RESOLVED: _l("Resolved, waiting for confirmation"),
+    TicketStatus.CLOSED: _l("Closed"),
+}
+TICKET_EVENT_LABELS = {
+    TicketEvent.OPEN: _l("Support ticket opened"),
+    TicketEvent.ANSWER: _l("Support ticket answered"),
+    TicketEvent.REPLY: _l("Reply on a support ticket"),
+    TicketEvent.RESOLVE: _l("Support ticket marked resolved"),
+    TicketEvent.CLOSE: _l("Support ticket closed"),
+    TicketEvent.REOPEN: _l("Support ticket reopened"),
+}
+
+_LIVE = (TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.WAITING)
+TICKET_MACHINE: StateMachine[TicketStatus, TicketEvent] = StateMachine(
+    [
+        Transition(None, TicketEvent.OPEN, TicketStatus.OPEN, E),
+        # the enterprise adds to its question before the first answer: still the provider's turn
+        Transition(TicketStatus.OPEN, TicketEvent.REPLY, TicketStatus.OPEN, E),
+        Transition(TicketStatus.OPEN, TicketEvent.ANSWER, TicketStatus.ANSWERED, P),
+        Transition(TicketStatus.ANSWERED, TicketEvent.ANSWER, TicketStatus.ANSWERED, P),
+        Transition(TicketStatus.ANSWERED, TicketEvent.REPLY, TicketStatus.WAITING, E),
+        Transition(TicketStatus.WAITING, TicketEvent.REPLY, TicketStatus.WAITING, E),
+        Transition(TicketStatus.WAITING, TicketEvent.ANSWER, TicketStatus.ANSWERED, P),
+        *(Transition(s, TicketEvent.RESOLVE, TicketStatus.RESOLVED, P) for s in _LIVE),
+        Transition(TicketStatus.RESOLVED, TicketEvent.ANSWER, TicketStatus.RESOLVED, P),
+        # "not solved": the enterprise's reply puts it back in the provider's hands
+        Transition(TicketStatus.RESOLVED, TicketEvent.REPLY, TicketStatus.WAITING, E),
+        *(
+            Transition(s, TicketEvent.CLOSE, TicketStatus.CLOSED, E)
+            for s in (*_LIVE, TicketStatus.RESOLVED)
+        ),
+        # within TICKET_REOPEN_DAYS of closing (the service checks the window)
+        Transition(TicketStatus.CLOSED, TicketEvent.REOPEN, TicketStatus.WAITING, E),
+    ]
+)
+
+
 class Ticket(Base):
-    """A support request on an accepted line, with the package's fault-response clock."""
+    """A support conversation on an accepted line, with two SLA clocks: the first answer
+    (the package's fault-response hours) and the resolution (by severity)."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_provider_id_responded_at", "provider_id", "responded_at"),)
+    __table_args__ = (
+        Index("ix_tickets_provider_id_responded_at", "provider_id", "responded_at"),
+        Index("ix_tickets_provider_id_status", "provider_id", "status"),
+        CheckConstraint("resolve_by >= opened_at", name="resolve_after_opening"),
+    )
 
     id: Mapped[intpk]
     line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     severity: Mapped[Severity] = mapped_column(str_enum(Severity))
-    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[TicketStatus] = mapped_column(str_enum(TicketStatus))
+    description: Mapped[str] = mapped_column(Text)  # the problem as first stated (1st message)
     opened_at: Mapped[created_at]
     respond_by: Mapped[datetime]  # opened_at + the package's SLA fault-response hours
-    response: Mapped[str | None] = mapped_column(Text)
-    responded_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]  # the provider's first message
     breached: Mapped[bool] = mapped_column(
         default=False
-    )  # responded late, or still silent past the deadline
+    )  # first answer late, or still silent past the deadline
+    # The resolution clock runs while the ticket is open, answered or waiting; it stands still
+    # while the provider's resolution awaits the enterprise and while the ticket is closed
+    # (``resolved_at`` set), and resolve_by moves later by that time when it runs again.
+    resolve_by: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolution_breached: Mapped[bool] = mapped_column(default=False, server_default="false")
     closed_at: Mapped[datetime | None]
 
     line: Mapped[OrderLine] = relationship()
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
+    messages: Mapped[list[TicketMessage]] = relationship(
+        back_populates="ticket", order_by="TicketMessage.id"
+    )
+    history: Mapped[list[TicketStatusChange]] = relationship(order_by="TicketStatusChange.id")
+
+
+class TicketMessage(Base):
+    """One message of a ticket's conversation: who wrote it (person and organisation), when."""
+
+    __tablename__ = "ticket_messages"
+    __table_args__ = (CheckConstraint("length(body) > 0", name="body_not_empty"),)
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    author_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[created_at]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    author_org: Mapped[Organisation] = relationship()
+    author: Mapped[User | None] = relationship()
+    attachments: Mapped[list[TicketAttachment]] = relationship(
+        back_populates="message", order_by="TicketAttachment.id"
+    )
+
+
+class TicketAttachment(Base):
+    """A file sent with a message, stored like outcome evidence (marketplace/files.py)."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    id: Mapped[intpk]
+    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[created_at]
+
+    message: Mapped[TicketMessage] = relationship(back_populates="attachments")
+
+
+class TicketStatusChange(Base):
+    """Append-only history of a ticket: every transition with its actor."""
+
+    __tablename__ = "ticket_status_changes"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    from_status: Mapped[TicketStatus | None] = mapped_column(
+        str_enum(TicketStatus, name="from_status")
+    )
+    to_status: Mapped[TicketStatus] = mapped_column(str_enum(TicketStatus, name="to_status"))
+    event: Mapped[str] = mapped_column(String(20))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[created_at]
 
 
 # Notifications name a line's status and a ticket's severity by their codes.
@@ -307,5 +448,9 @@ audit.register_labels(
         "ticket.opened": _l("Support ticket opened"),
         "ticket.answered": _l("Support ticket answered"),
         "ticket.closed": _l("Support ticket closed"),
+        "ticket.replied": _l("Reply on a support ticket"),
+        "ticket.resolved": _l("Support ticket marked resolved"),
+        "ticket.reopened": _l("Support ticket reopened"),
+        "ticket.sla_missed": _l("Support ticket SLA missed"),
     }
 )

@@ -11,8 +11,10 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from marketplace import files
 from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import reviews
@@ -22,7 +24,7 @@ from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
-from marketplace.orders import aftercare, bundles, forms
+from marketplace.orders import aftercare, bundles, forms, tickets
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
@@ -39,6 +41,7 @@ from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import spending
 
 bp = Blueprint("journey", __name__)
+INVALID = 422
 
 
 @bp.app_template_global()
@@ -311,7 +314,7 @@ def order(number: str) -> ResponseReturnValue:
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
         reviews=reviews.reviews_on_lines([line.id for line in lines]),
-        tickets=aftercare.tickets_on([line.id for line in lines]),
+        tickets=tickets.tickets_on([line.id for line in lines]),
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
         milestone_form=forms.MilestoneForm(),
@@ -397,7 +400,7 @@ def open_ticket(line_id: int) -> ResponseReturnValue:
         flash(_("Choose a severity and describe the problem."), "error")
         return redirect(url_for("journey.order", number=line.order.number))
     try:
-        ticket = aftercare.open_ticket(
+        ticket = tickets.open_ticket(
             line, form.severity.data, form.description.data, current_actor()
         )
     except DomainError as error:
@@ -406,43 +409,89 @@ def open_ticket(line_id: int) -> ResponseReturnValue:
     return redirect(url_for("journey.ticket", ticket_id=ticket.id))
 
 
-@bp.get("/tickets")
+@bp.get("/tickets", endpoint="tickets")
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
-def tickets() -> ResponseReturnValue:
-    return render("orders/tickets.html", rows=aftercare.tickets_of(current_user.org), now=utcnow())
+def tickets_list() -> ResponseReturnValue:
+    return render("orders/tickets.html", rows=tickets.tickets_of(current_user.org), now=utcnow())
+
+
+def _ticket_page(
+    ticket_id: int, status: int = 200, form: forms.MessageForm | None = None
+) -> ResponseReturnValue:
+    t = tickets.ticket_for(current_user.org, ticket_id)
+    now = utcnow()
+    return (
+        render(
+            "orders/ticket.html",
+            t=t,
+            form=form or forms.MessageForm(),
+            actions=tickets.actions(t, _actor_kind()),
+            clocks=tickets.clocks(t, now),
+            reopen_until=tickets.reopen_until(t),
+            max_attachment_mb=f"{current_app.config['TICKET_ATTACHMENT_MAX_BYTES'] / 2**20:.3g}",
+            now=now,
+        ),
+        status,
+    )
 
 
 @bp.get("/tickets/<id:ticket_id>")
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
 def ticket(ticket_id: int) -> ResponseReturnValue:
-    t = aftercare.ticket_for(current_user.org, ticket_id)
-    return render("orders/ticket.html", t=t, form=forms.ResponseForm(), now=utcnow())
+    return _ticket_page(ticket_id)
 
 
-@bp.post("/tickets/<id:ticket_id>/answer")
-@requires(OrgKind.PROVIDER)
-def answer_ticket(ticket_id: int) -> ResponseReturnValue:
-    t = aftercare.ticket_for(current_user.org, ticket_id)
-    form = forms.ResponseForm()
-    if not form.validate_on_submit():
-        flash(_("Write an answer."), "error")
-    else:
+def _upload(form: forms.MessageForm) -> files.Upload | None:
+    upload = form.attachment.data  # a werkzeug FileStorage, or None
+    if upload is None or not upload.filename:
+        return None
+    with upload.stream:  # large uploads are spooled to a temporary file: close it
+        return files.Upload(upload.filename, upload.stream.read())
+
+
+TICKET_MESSAGES = {
+    "reply": (tickets.reply, _l("Your message was sent.")),
+    "resolve": (tickets.resolve, _l("Marked resolved. The enterprise confirms or replies.")),
+    "reopen": (tickets.reopen, _l("The ticket is open again.")),
+}
+
+
+@bp.post("/tickets/<id:ticket_id>/<any(reply, resolve, reopen):action>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def ticket_message(ticket_id: int, action: str) -> ResponseReturnValue:
+    """A message on the ticket: a reply (either side), the provider's resolution note, or the
+    enterprise's reason for reopening it. Refused input re-renders the page (422)."""
+    t = tickets.ticket_for(current_user.org, ticket_id)
+    form = forms.MessageForm()
+    service, done = TICKET_MESSAGES[action]
+    if form.validate_on_submit():
         try:
-            aftercare.respond(t, form.response.data, current_actor())
+            service(t, form.body.data, current_actor(), _upload(form))
         except DomainError as error:
-            flash(str(error.message), "error")
-    return redirect(url_for("journey.ticket", ticket_id=t.id))
+            attach_error(form, error)
+        else:
+            flash(str(done), "success")
+            return redirect(url_for("journey.ticket", ticket_id=t.id))
+    return _ticket_page(t.id, INVALID, form)
 
 
 @bp.post("/tickets/<id:ticket_id>/close")
 @requires(OrgKind.ENTERPRISE)
 def close_ticket(ticket_id: int) -> ResponseReturnValue:
-    t = aftercare.ticket_for(current_user.org, ticket_id)
+    t = tickets.ticket_for(current_user.org, ticket_id)
     try:
-        aftercare.close(t, current_actor())
+        tickets.close(t, current_actor())
     except DomainError as error:
         flash(str(error.message), "error")
     return redirect(url_for("journey.ticket", ticket_id=t.id))
+
+
+@bp.get("/tickets/<id:ticket_id>/attachments/<id:attachment_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def ticket_attachment(ticket_id: int, attachment_id: int) -> ResponseReturnValue:
+    """A message's file, for the ticket's two parties only (anyone else: 404)."""
+    a = tickets.attachment_for(current_user.org, ticket_id, attachment_id)
+    return files.download(a.name, a.content_type, a.data)
 
 
 @bp.route("/notifications", methods=["GET", "POST"])

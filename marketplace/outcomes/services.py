@@ -15,7 +15,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from marketplace import audit
+from marketplace import audit, files
 from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
 from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError
@@ -154,39 +154,19 @@ def parse_value(contract: OutcomeContract, raw: str | Decimal | float | int, fie
 
 
 MAX_EVIDENCE_BYTES = 1024 * 1024
-EVIDENCE_TYPES = {  # extension: (content type, the file's first bytes, or None to skip)
-    "pdf": ("application/pdf", b"%PDF"),
-    "png": ("image/png", b"\x89PNG"),
-    "jpg": ("image/jpeg", b"\xff\xd8\xff"),
-    "jpeg": ("image/jpeg", b"\xff\xd8\xff"),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK"),
-    "csv": ("text/csv", None),
-}
-
-
-@dataclass(frozen=True)
-class EvidenceFile:
-    name: str
-    data: bytes
+EVIDENCE_TYPES = ("pdf", "png", "jpg", "jpeg", "xlsx", "csv")  # checked by content: files.TYPES
+EvidenceFile = files.Upload
 
 
 def _checked_file(file: EvidenceFile) -> tuple[str, str]:
     """A safe name and the content type, or a clear refusal."""
-    name = "".join(c for c in file.name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())
-    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if extension not in EVIDENCE_TYPES:
-        raise DomainError(
-            _l("Attach a PDF, an image (PNG, JPG) or a spreadsheet (XLSX, CSV)."),
-            field="evidence_file",
-        )
-    if len(file.data) > MAX_EVIDENCE_BYTES:
-        raise DomainError(_l("The file is larger than 1 MB."), field="evidence_file")
-    if not file.data:
-        raise DomainError(_l("The file is empty."), field="evidence_file")
-    content_type, magic = EVIDENCE_TYPES[extension]
-    if magic is not None and not file.data.startswith(magic):
-        raise DomainError(_l("The file is not what its name says."), field="evidence_file")
-    return name[-120:], content_type
+    return files.checked(
+        file,
+        EVIDENCE_TYPES,
+        MAX_EVIDENCE_BYTES,
+        field="evidence_file",
+        kinds=_l("Attach a PDF, an image (PNG, JPG) or a spreadsheet (XLSX, CSV)."),
+    )
 
 
 # --- baseline -----------------------------------------------------------------------------

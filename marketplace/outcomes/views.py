@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import Blueprint, Response, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace import files
 from marketplace.accounts.models import OrgKind
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
@@ -90,10 +89,7 @@ def evidence(contract_id: int) -> ResponseReturnValue:
     """The baseline's evidence file: for the parties, the overseeing agencies, the assessors
     and the enterprise's grantees (logged); see ``access``."""
     file = access.evidence_for(current_user.org, contract_id, current_actor())
-    response = Response(file.data, mimetype=file.content_type)
-    response.headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(file.name)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return files.download(file.name, file.content_type, file.data)
 
 
 evidence.writes_on_read = True  # type: ignore[attr-defined]  # a grantee's opening is logged

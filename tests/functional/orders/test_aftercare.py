@@ -84,7 +84,7 @@ def test_ticket_sla_clock_and_breach(app, client, dbs, shop):  # noqa: F811
     client.form("/logout")
     client.login("a@ord.cn")
     assert "产线停了。" in client.text(f"/tickets/{ticket.id}")
-    client.form(f"/tickets/{ticket.id}/answer", {"response": "工程师已出发。"})
+    client.form(f"/tickets/{ticket.id}/reply", {"body": "工程师已出发。"})
     dbs.expire_all()
     answered = dbs.get(Ticket, ticket.id)
     assert answered.breached and answered.responded_at is not None
@@ -111,7 +111,7 @@ def test_tickets_need_an_accepted_line_and_stay_private(client, dbs, shop):  # n
     client.form("/logout")
     client.login("b@ord.cn")  # the other provider of the same order
     assert client.get(f"/tickets/{ticket.id}").status_code == 404
-    assert client.form(f"/tickets/{ticket.id}/answer", {"response": "x"}).status_code == 404
+    assert client.form(f"/tickets/{ticket.id}/reply", {"body": "x"}).status_code == 404
 
 
 def test_each_party_is_notified(client, dbs, shop):  # noqa: F811

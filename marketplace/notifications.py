@@ -15,7 +15,9 @@ Kinds are named and grouped on the preferences page by ``KIND_LABELS`` and ``KIN
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -175,6 +177,20 @@ def register_mailer(mailer: Callable[[Notification], None]) -> None:
     _mailer = mailer
 
 
+_in_app_only: ContextVar[bool] = ContextVar("notifications_in_app_only", default=False)
+
+
+@contextmanager
+def in_app_only() -> Iterator[None]:
+    """Notifications made inside are stored for the app but e-mail nobody (the demo data's
+    made-up history is not news to its users)."""
+    token = _in_app_only.set(True)
+    try:
+        yield
+    finally:
+        _in_app_only.reset(token)
+
+
 # parameter name → stored code → label (a lazy string), registered by the domains
 PARAM_LABELS: dict[str, dict[str, object]] = {}
 
@@ -190,7 +206,7 @@ def notify(org_id: int, kind: str, link: str, **params: Any) -> None:
     (jobs, CLI): each e-mail is rendered in its reader's language."""
     notification = Notification(org_id=org_id, kind=kind, link=link, params=params)
     db.session.add(notification)
-    if _mailer is not None:
+    if _mailer is not None and not _in_app_only.get():
         _mailer(notification)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from email.message import Message
 
 import pytest
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -248,3 +249,14 @@ def test_the_mail_of_a_rolled_back_event_is_never_sent(app_ctx, org, smtp):
     assert app_ctx.query(OutgoingMail).count() == 0  # ... and gone with it
     assert tasks.run_now("mail_outbox").due == 0
     assert smtp.messages == []
+
+
+def test_a_kind_registered_without_label_or_group_is_still_named(app, monkeypatch):
+    monkeypatch.setattr(notifications, "TEXTS", dict(notifications.TEXTS))
+    monkeypatch.setattr(notifications, "KIND_GROUPS", dict(notifications.KIND_GROUPS))
+    notifications.register_kinds({"test_new_kind": _l("Invoice %(number)s is due on %(by)s.")})
+    with app.test_request_context(), force_locale("en"):
+        assert notifications.label("test_new_kind") == "Invoice … is due on …."
+        groups = dict(notifications.grouped_kinds())
+        assert groups["Other"] == ["test_new_kind"]
+        assert "order_placed" in groups["Orders and delivery"]

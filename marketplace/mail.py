@@ -16,6 +16,10 @@ message through SMTP (``MAIL_*`` settings) and marks it sent:
 Without ``MAIL_SERVER`` (``make run`` on a laptop) messages go to the *development outbox*:
 each is written as an ``.eml`` file under ``<instance>/mail/`` and printed on the console, so
 a newcomer can follow a reset link without a mail server.
+
+``render`` writes a message's text and HTML bodies from ``templates/mail/<name>.txt`` and
+``.html`` in the reader's language, with the platform's name; it needs no request (jobs and
+the CLI send mail too), so links are made absolute with ``PUBLIC_URL`` (``absolute``).
 """
 
 from __future__ import annotations
@@ -30,15 +34,22 @@ from enum import StrEnum
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, Index, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace import jobs
+from marketplace import audit, jobs
 from marketplace.db import Base, created_at, db, intpk, str_enum, utcnow
+from marketplace.errors import DomainError
+from marketplace.security import Actor
 
 log = logging.getLogger(__name__)
 
 SEND_TASK = "marketplace.item.mail_outbox"
+PLATFORM_NAME = _l("Transformation Package Marketplace")
+
+audit.register_labels({"mail.resent": _l("Failed e-mail sent again")})
 
 
 class MailStatus(StrEnum):
@@ -211,3 +222,45 @@ def failed(limit: int = 200) -> list[OutgoingMail]:
         .limit(limit)
     )
     return list(db.session.scalars(stmt))
+
+
+def absolute(link: str) -> str:
+    """A link of the app (``/orders/7``) as the reader's mail client needs it."""
+    if link.startswith(("http://", "https://")):
+        return link
+    return current_app.config["PUBLIC_URL"] + "/" + link.lstrip("/")
+
+
+def render(template: str, locale: str, /, **context: object) -> tuple[str, str, str]:
+    """The platform's name, and the text and HTML bodies of ``templates/mail/<template>.txt`` and
+    ``.html``, in ``locale`` (inside or outside a request). The templates get ``platform``,
+    ``public_url``, ``locale`` and ``context``; the HTML one is escaped, the text one not."""
+    env = current_app.jinja_env  # not render_template: no request-bound context processors
+    with force_locale(locale):
+        values = {
+            "platform": str(PLATFORM_NAME),
+            "public_url": current_app.config["PUBLIC_URL"],
+            "locale": locale,
+            **context,
+        }
+        text = env.get_template(f"mail/{template}.txt").render(values)
+        html = env.get_template(f"mail/{template}.html").render(values)
+        return str(values["platform"]), text, html
+
+
+def retry(mail_id: int, actor: Actor) -> OutgoingMail:
+    """The platform admin sends a failed message again (after fixing the address or the
+    server): back to pending with a fresh count of attempts, queued once this commits."""
+    moved = db.session.execute(
+        update(OutgoingMail)
+        .where(OutgoingMail.id == mail_id, OutgoingMail.status == MailStatus.FAILED)
+        .values(status=MailStatus.PENDING, attempts=0, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(_l("Only an e-mail that failed can be sent again."))
+    mail = db.session.get(OutgoingMail, mail_id, populate_existing=True)
+    assert mail is not None
+    jobs.send_after_commit(SEND_TASK, mail.id)
+    audit.record(actor, "mail.resent", "outgoing_mail", mail.id, to=mail.to_address, kind=mail.kind)
+    return mail

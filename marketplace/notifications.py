@@ -5,11 +5,19 @@ language when it is read (``TEXTS``). A parameter holding a code of some domain 
 line's status, a ticket's severity) is shown by the labels that domain registers with
 ``register_param_labels``, the way domains register their audit labels: this module imports
 nothing from the domains.
+
+Whoever must act, or must know, is told by e-mail too: ``notify`` hands the notification to
+the *mailer* the accounts domain registers (``register_mailer``), which queues one message
+per member who wants this kind by e-mail, in the same transaction (``marketplace.mail``).
+Kinds are named and grouped on the preferences page by ``KIND_LABELS`` and ``KIND_GROUPS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -69,14 +77,118 @@ TEXTS = {
 # by e-mail too, whatever they chose for other kinds.
 DEADLINE_KINDS: set[str] = set()
 
+# The groups of the e-mail preferences page, in order, and the group of each kind; a kind
+# registered without one is shown under "Other".
+GROUPS: dict[str, Any] = {
+    "orders": _l("Orders and delivery"),
+    "support": _l("Support tickets"),
+    "outcomes": _l("Outcomes and evaluations"),
+    "money": _l("Pools and vouchers"),
+    "organisation": _l("Organisation and data"),
+    "other": _l("Other"),
+}
+KIND_GROUPS: dict[str, str] = {
+    "order_placed": "orders",
+    "line_changed": "orders",
+    "milestone_planned": "orders",
+    "milestone_done": "orders",
+    "auto_accept_soon": "orders",
+    "review_received": "orders",
+    "ticket_opened": "support",
+    "ticket_answered": "support",
+    "kpi_to_confirm": "outcomes",
+    "evaluation_published": "outcomes",
+    "pool_suspended": "money",
+    "voucher_clawed_back": "money",
+    "voucher_recovery_claimed": "money",
+    "data_granted": "organisation",
+    "profile_change_requested": "organisation",
+    "profile_change_decided": "organisation",
+}
+# A short name of each kind for the preferences page (else its text with blanks, see label()).
+KIND_LABELS: dict[str, Any] = {
+    "order_placed": _l("A new order"),
+    "line_changed": _l("An order line changes status"),
+    "milestone_planned": _l("A milestone is planned"),
+    "milestone_done": _l("A milestone is done"),
+    "auto_accept_soon": _l("An order will be accepted automatically"),
+    "review_received": _l("A new review"),
+    "ticket_opened": _l("A new support ticket"),
+    "ticket_answered": _l("A ticket is answered"),
+    "kpi_to_confirm": _l("KPIs to confirm"),
+    "evaluation_published": _l("An evaluation is published"),
+    "pool_suspended": _l("Suspension from a pool"),
+    "voucher_clawed_back": _l("Voucher money clawed back"),
+    "voucher_recovery_claimed": _l("Voucher money to repay"),
+    "data_granted": _l("Data shared with you"),
+    "profile_change_requested": _l("A profile change to verify"),
+    "profile_change_decided": _l("A decision on your profile change"),
+}
 
-def register_kinds(texts: Mapping[str, Any], deadline: Iterable[str] = ()) -> None:
+
+def register_kinds(
+    texts: Mapping[str, Any],
+    deadline: Iterable[str] = (),
+    *,
+    group: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+) -> None:
     """A domain adds the texts of the kinds it sends (and says which carry a deadline), the
     way it registers its audit labels: in its own module, so this one imports no domain.
     A text names the object, what to do and by when (``%(by)s``), e.g.
-    ``_l("Invoice %(number)s is due on %(by)s: pay it or ...")``."""
+    ``_l("Invoice %(number)s is due on %(by)s: pay it or ...")``. Optionally the kinds'
+    ``group`` (a key of ``GROUPS``) and short ``labels`` for the e-mail preferences page."""
     TEXTS.update(texts)
     DEADLINE_KINDS.update(deadline)
+    if group is not None:
+        KIND_GROUPS.update(dict.fromkeys(texts, group if group in GROUPS else "other"))
+    KIND_LABELS.update(labels or {})
+
+
+def label(kind: str) -> str:
+    """The kind's short name in the current language: its label, else its text with the
+    parameters left blank."""
+    if kind in KIND_LABELS:
+        return str(KIND_LABELS[kind])
+    template = TEXTS.get(kind)
+    if template is None:
+        return kind
+    return _BLANKS.sub("…", str(template))
+
+
+_BLANKS = re.compile(r"%\([a-z_]+\)[sd]")
+
+
+def grouped_kinds() -> list[tuple[str, list[str]]]:
+    """Every kind, by group in the order of ``GROUPS`` (the preferences page's sections)."""
+    found: dict[str, list[str]] = {key: [] for key in GROUPS}
+    for kind in TEXTS:
+        found[KIND_GROUPS.get(kind, "other")].append(kind)
+    return [(str(GROUPS[key]), kinds) for key, kinds in found.items() if kinds]
+
+
+# The e-mail side of ``notify``: set by the accounts domain (it knows the members and their
+# choices); called in the caller's transaction with the new notification.
+_mailer: Callable[[Notification], None] | None = None
+
+
+def register_mailer(mailer: Callable[[Notification], None]) -> None:
+    global _mailer
+    _mailer = mailer
+
+
+_in_app_only: ContextVar[bool] = ContextVar("notifications_in_app_only", default=False)
+
+
+@contextmanager
+def in_app_only() -> Iterator[None]:
+    """Notifications made inside are stored for the app but e-mail nobody (the demo data's
+    made-up history is not news to its users)."""
+    token = _in_app_only.set(True)
+    try:
+        yield
+    finally:
+        _in_app_only.reset(token)
 
 
 # parameter name → stored code → label (a lazy string), registered by the domains
@@ -88,7 +200,14 @@ def register_param_labels(param: str, labels: Mapping[str, object]) -> None:
 
 
 def notify(org_id: int, kind: str, link: str, **params: Any) -> None:
-    db.session.add(Notification(org_id=org_id, kind=kind, link=link, params=params))
+    """Tell organisation ``org_id`` something: an in-app notification, and an e-mail to each
+    member who wants this kind by e-mail (always for a kind with a deadline), both in the
+    caller's transaction so they commit or roll back with the event. Works outside a request
+    (jobs, CLI): each e-mail is rendered in its reader's language."""
+    notification = Notification(org_id=org_id, kind=kind, link=link, params=params)
+    db.session.add(notification)
+    if _mailer is not None and not _in_app_only.get():
+        _mailer(notification)
 
 
 def notifications_of(org_id: int, limit: int = 50) -> list[Notification]:

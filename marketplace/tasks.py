@@ -178,6 +178,18 @@ def _send_mail(mail_id: int) -> bool:
     return mail.send_one(mail_id)
 
 
+def _digests_due() -> list[int]:
+    from marketplace.accounts import notification_mail
+
+    return notification_mail.due_digests()
+
+
+def _send_digest(user_id: int) -> int:
+    from marketplace.accounts import notification_mail
+
+    return notification_mail.send_digest(user_id)
+
+
 def _refunds_due() -> list[int]:
     from marketplace.payments import services as payments
 
@@ -238,6 +250,7 @@ JOBS: dict[str, Job] = {
         Job("contract_settlement", DAY, _contracts_due, _settle, "contracts past their window"),
         Job("stripe_refunds", timedelta(minutes=5), _refunds_due, _send_refund, "refunds"),
         Job("mail_outbox", timedelta(minutes=1), _mails_due, _send_mail, "outgoing e-mail"),
+        Job("mail_digest", DAY, _digests_due, _send_digest, "daily e-mail digests"),
     )
 }
 

@@ -1,5 +1,6 @@
 """The platform admin's pages: organisations, their users, password links (e-mailed to the
-user, never shown to the admin), (de)activation, and the background jobs that failed."""
+user, never shown to the admin), (de)activation, the background jobs that failed and the
+e-mail that could not be delivered."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from marketplace import audit, jobs
+from marketplace import audit, jobs, mail
 from marketplace.accounts import forms, services
 from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db
@@ -154,3 +155,21 @@ def resubmit_job(record_id: int) -> ResponseReturnValue:
     else:
         flash(_("The job was sent again."), "success")
     return redirect(url_for("admin.job_problems"))
+
+
+@bp.get("/mail")
+@requires(OrgKind.PLATFORM)
+def failed_mail() -> ResponseReturnValue:
+    return render("admin/mail.html", rows=mail.failed())
+
+
+@bp.post("/mail/<id:mail_id>/retry")
+@requires(OrgKind.PLATFORM)
+def retry_mail(mail_id: int) -> ResponseReturnValue:
+    try:
+        mail.retry(mail_id, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("The e-mail is queued to be sent again."), "success")
+    return redirect(url_for("admin.failed_mail"))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     DateField,
     EmailField,
     HiddenField,
@@ -270,6 +271,14 @@ class ApiTokenForm(Form):
     )
     scopes = MultiCheckboxField(_l("Scopes"))
     expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])
+
+
+class MailPreferencesForm(Form):
+    """Which kinds of notification reach the user by e-mail (``kinds``: the checked ones;
+    the choices are set by the view), and whether the others come as a daily digest."""
+
+    kinds = MultiCheckboxField(_l("E-mail me about"))
+    digest = BooleanField(_l("A daily digest instead"))
 
 
 class DecisionForm(Form):

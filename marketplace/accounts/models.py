@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     case,
     text,
 )
@@ -252,6 +253,11 @@ class User(UserMixin, Base):
     # confirmation, an invitation or a password link); None until then. Placing an order and
     # applying for a voucher wait for it (``requires(confirmed=True)``).
     email_confirmed_at: Mapped[datetime | None]
+    # The language of the user's e-mails: the one they last chose on the site.
+    locale: Mapped[str] = mapped_column(String(5), default="zh", server_default="zh")
+    # Notifications without a deadline come as one daily digest, since this time (None: each
+    # by e-mail at once).
+    digest_from: Mapped[datetime | None]
 
     org: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
 
@@ -273,6 +279,34 @@ class User(UserMixin, Base):
     @property
     def email_confirmed(self) -> bool:
         return self.email_confirmed_at is not None
+
+
+class MailPreference(Base):
+    """Whether a user gets one kind of notification by e-mail; no row means yes. A kind with
+    a deadline is sent whatever the row says (the page does not let it be turned off)."""
+
+    __tablename__ = "mail_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    by_email: Mapped[bool]
+
+
+class MailDigest(Base):
+    """One daily digest of a user: the marker that makes the digest job send it once a day
+    (UNIQUE user and local date), and the end of the period the next one starts from."""
+
+    __tablename__ = "mail_digests"
+    __table_args__ = (UniqueConstraint("user_id", "day"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    until: Mapped[datetime]  # notifications up to this time are in it
+    count: Mapped[int]
+    created_at: Mapped[created_at]
 
 
 class Invitation(Base):

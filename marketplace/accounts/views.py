@@ -21,8 +21,15 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from marketplace import LANGUAGE_COOKIE, audit, ratelimits
-from marketplace.accounts import api_tokens, confirmation, forms, profile_changes, services
+from marketplace import LANGUAGE_COOKIE, audit, notifications, ratelimits
+from marketplace.accounts import (
+    api_tokens,
+    confirmation,
+    forms,
+    notification_mail,
+    profile_changes,
+    services,
+)
 from marketplace.accounts.models import ApiScope, MemberRole, Organisation, OrgKind, ProviderType
 from marketplace.db import LOCAL_ZONE, utcnow
 from marketplace.errors import DomainError, NotFound
@@ -143,7 +150,48 @@ def set_language() -> ResponseReturnValue:
             secure=current_app.config["SESSION_COOKIE_SECURE"] or request.is_secure,
             httponly=True,
         )
+        if current_user.is_authenticated:  # their e-mails follow
+            notification_mail.remember_language(current_user, lang)
     return response
+
+
+@bp.route(notification_mail.PREFERENCES_LINK, methods=["GET", "POST"])
+@requires()
+def notification_settings() -> ResponseReturnValue:
+    form = forms.MailPreferencesForm()
+    form.kinds.choices = choices((kind, notifications.label(kind)) for kind in notifications.TEXTS)
+    wanted = notification_mail.mail_preferences(current_user)
+    if not form.is_submitted():
+        form.kinds.data = [kind for kind, on in wanted.items() if on]
+        form.digest.data = current_user.digest_from is not None
+    if not form.validate_on_submit():
+        return _notification_settings_page(form, INVALID if form.is_submitted() else 200)
+    try:
+        notification_mail.save_mail_preferences(
+            current_user, form.kinds.data or [], bool(form.digest.data), current_actor()
+        )
+    except DomainError as error:
+        attach_error(form, error)
+        return _notification_settings_page(form, INVALID)
+    flash(_("Your e-mail preferences are saved."), "success")
+    return redirect(url_for("accounts.notification_settings"))
+
+
+def _notification_settings_page(
+    form: forms.MailPreferencesForm, status: int
+) -> ResponseReturnValue:
+    checked = set(form.kinds.data or [])
+    groups = [
+        (title, [(kind, notifications.label(kind), kind in checked) for kind in kinds])
+        for title, kinds in notifications.grouped_kinds()
+    ]
+    return render(
+        "accounts/notification_settings.html",
+        form=form,
+        groups=groups,
+        deadline=notifications.DEADLINE_KINDS,
+        status=status,
+    )
 
 
 @bp.get("/register")

@@ -13,7 +13,7 @@ import secrets
 from alembic import command
 from sqlalchemy import select
 
-from marketplace import migrate
+from marketplace import migrate, notifications
 from marketplace.accounts import credit_code, passwords, profile_changes
 from marketplace.accounts.models import (
     Industry,
@@ -189,6 +189,12 @@ class _Builder:
 
 
 def load() -> dict[str, int]:
+    """Load the demo world; its history is told in the app only, nobody is e-mailed."""
+    with notifications.in_app_only():
+        return _load()
+
+
+def _load() -> dict[str, int]:
     b = _Builder()
     rng = b.rng
     industries = {i.code: i for i in db.session.query(Industry)}

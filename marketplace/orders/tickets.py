@@ -79,6 +79,7 @@ notifications.register_kinds(
         ),
     },
     deadline=["ticket_raised", "ticket_enterprise_replied", "ticket_reopened"],
+    group="support",
 )
 notifications.register_param_labels(
     "clock", {FIRST_RESPONSE: _l("first answer"), RESOLUTION: _l("resolution")}

@@ -42,6 +42,7 @@ from marketplace.demo import seed
 from marketplace.diagnosis.models import Diagnosis
 from marketplace.forms import TEXT_ONLY, Form
 from marketplace.jobs.models import JobRecord
+from marketplace.mail import OutgoingMail
 from marketplace.orders.models import (
     Bundle,
     BundleItem,
@@ -179,6 +180,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "invoice_id": (Invoice,),
     "item_id": (BundleItem,),
     "line_id": (OrderLine,),
+    "mail_id": (OutgoingMail,),
     "measurement_id": (Measurement,),
     "membership_id": (PoolMembership,),
     "milestone_id": (Milestone,),

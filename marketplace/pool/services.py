@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Exists, Select, exists, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
@@ -140,6 +140,12 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
     db.session.add(membership)
     db.session.flush()
     _record(membership, before, event, "", actor)
+    notifications.notify(
+        agency.id,
+        "pool_applied",
+        f"/pool/applications/{membership.id}",
+        provider=provider.name,
+    )
     return membership
 
 
@@ -181,6 +187,23 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     if event is PoolEvent.ADMIT:
         membership.reapply_after = None
     _record(membership, before, event, reason, actor)
+    notifications.notify(
+        membership.provider_id,
+        TOLD[event],
+        f"/pool/memberships/{membership.id}",
+        agency=membership.agency.name,
+        reason=reason,
+    )
+
+
+# What the provider is told of each decision.
+TOLD = {
+    PoolEvent.ADMIT: "pool_admitted",
+    PoolEvent.REJECT: "pool_rejected",
+    PoolEvent.SUSPEND: "pool_suspended",
+    PoolEvent.REINSTATE: "pool_reinstated",
+    PoolEvent.EXIT: "pool_exited",
+}
 
 
 def suspend_by_exit_rule(

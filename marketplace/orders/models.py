@@ -297,8 +297,8 @@ notifications.register_kinds(
     {
         "order_placed": _l("New order %(number)s: %(title)s. Accept or reject it."),
         "order_rejected": _l(
-            "The provider rejected order %(number)s, %(title)s: %(reason)s. Its vouchers are"
-            " free again; you may choose another package."
+            "The provider rejected order %(number)s, %(title)s. Its vouchers are free again; "
+            "you may choose another package. Reason: %(reason)s"
         ),
         "order_cancelled": _l("The enterprise cancelled order %(number)s, %(title)s: %(reason)s"),
         "order_delivered": _l(
@@ -306,8 +306,8 @@ notifications.register_kinds(
             " by %(by)s; after that it is accepted automatically."
         ),
         "order_disputed": _l(
-            "The enterprise disputed the delivery of order %(number)s, %(title)s: %(reason)s."
-            " Put it right and deliver again."
+            "The enterprise disputed the delivery of order %(number)s, %(title)s: put it "
+            "right and deliver again. Reason: %(reason)s"
         ),
         "delivery_accepted": _l(
             "The enterprise accepted the delivery of order %(number)s, %(title)s (验收)."

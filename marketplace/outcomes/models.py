@@ -194,16 +194,16 @@ notifications.register_kinds(
             "The enterprise agreed to the baseline of the outcome contract for %(title)s."
         ),
         "baseline_disputed": _l(
-            "The enterprise disputed the baseline of the outcome contract for %(title)s:"
-            " %(reason)s. Propose it again."
+            "The enterprise disputed the baseline of the outcome contract for %(title)s: "
+            "propose it again. Reason: %(reason)s"
         ),
         "measurement_submitted": _l(
             "New measurement for %(title)s, %(start)s to %(end)s: %(value)s. Confirm or dispute"
             " it by %(by)s; after that it counts as confirmed."
         ),
         "measurement_disputed": _l(
-            "The enterprise disputed the measurement for %(title)s, %(start)s to %(end)s:"
-            " %(reason)s. An assessor will verify it."
+            "The enterprise disputed the measurement for %(title)s, %(start)s to %(end)s; an "
+            "assessor will verify it. Reason: %(reason)s"
         ),
         "measurement_to_verify": _l(
             "A measurement for %(title)s, %(start)s to %(end)s, is disputed: verify or reject it."

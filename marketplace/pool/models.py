@@ -152,12 +152,12 @@ notifications.register_kinds(
             " your packages with its vouchers."
         ),
         "pool_rejected": _l(
-            "Your application to the resource pool of %(agency)s was rejected: %(reason)s. You"
-            " may apply again."
+            "Your application to the resource pool of %(agency)s was rejected; you may apply "
+            "again. Reason: %(reason)s"
         ),
         "pool_suspended": _l(
-            "You are suspended from the resource pool of %(agency)s: %(reason)s. Its vouchers"
-            " do not pay for your packages until you are reinstated."
+            "You are suspended from the resource pool of %(agency)s: its vouchers do not pay "
+            "for your packages until you are reinstated. Reason: %(reason)s"
         ),
         "pool_reinstated": _l("You are reinstated in the resource pool of %(agency)s: %(reason)s"),
         "pool_exited": _l("You were removed from the resource pool of %(agency)s: %(reason)s"),

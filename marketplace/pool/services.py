@@ -140,12 +140,7 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
     db.session.add(membership)
     db.session.flush()
     _record(membership, before, event, "", actor)
-    notifications.notify(
-        agency.id,
-        "pool_applied",
-        f"/pool/applications/{membership.id}",
-        provider=provider.name,
-    )
+    tell(membership, event, "")
     return membership
 
 
@@ -187,6 +182,19 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     if event is PoolEvent.ADMIT:
         membership.reapply_after = None
     _record(membership, before, event, reason, actor)
+    tell(membership, event, reason)
+
+
+def tell(membership: PoolMembership, event: PoolEvent, reason: str) -> None:
+    """An application asks the agency to decide; a decision is told to the provider."""
+    if event in (PoolEvent.APPLY, PoolEvent.REAPPLY):
+        notifications.notify(
+            membership.agency_id,
+            "pool_applied",
+            f"/pool/applications/{membership.id}",
+            provider=membership.provider.name,
+        )
+        return
     notifications.notify(
         membership.provider_id,
         TOLD[event],

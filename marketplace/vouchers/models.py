@@ -768,8 +768,8 @@ notifications.register_kinds(
             " approval: approve or reject it. Reason: %(reason)s"
         ),
         "clawback_rejected": _l(
-            "The agency decided not to claw back %(amount)s on order %(number)s: %(note)s. The"
-            " payment stays held until its risk flags are decided."
+            "The agency decided not to claw back %(amount)s on order %(number)s; the payment "
+            "stays held until its risk flags are decided. Note: %(note)s"
         ),
         "risk_flag_cleared": _l(
             "The agency cleared a risk flag on the voucher payment for order %(number)s"

@@ -6,14 +6,14 @@ data is logged for the enterprise to read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import DataAccess, DataGrant, GrantScope, Organisation, OrgKind
-from marketplace.db import db, local_today, utcnow
+from marketplace.db import LOCAL_ZONE, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
 
@@ -55,6 +55,13 @@ def grant(enterprise: Organisation, terms: GrantTerms, actor: Actor) -> DataGran
     )
     db.session.add(g)
     db.session.flush()
+    notifications.notify(
+        grantee.id,
+        "data_granted",
+        "/shared-data",
+        enterprise=enterprise.name,
+        until=g.ends_on.isoformat(),
+    )
     audit.record(
         actor,
         "data_grant.created",
@@ -134,6 +141,30 @@ def require(viewer: Organisation, enterprise_id: int, scope: GrantScope) -> Data
 def log_view(
     g: DataGrant, scope: GrantScope, object_type: str, object_id: object, actor: Actor
 ) -> None:
+    """Write the view to the enterprise's access log; the first view by this grantee on a day
+    (the pilots' day) also tells the enterprise, so it hears of it without a message per
+    page."""
+    today = local_today()
+    midnight = datetime.combine(today, time(), LOCAL_ZONE)
+    seen_today = db.session.scalar(
+        select(
+            exists().where(
+                DataAccess.enterprise_id == g.enterprise_id,
+                DataAccess.viewer_org_id == actor.org_id,
+                DataAccess.at >= midnight,
+            )
+        )
+    )
+    if not seen_today:
+        viewer = db.session.get(Organisation, actor.org_id)
+        notifications.notify(
+            g.enterprise_id,
+            "data_grant_used",
+            "/data-grants",
+            viewer=viewer.name if viewer else "",
+            scope=scope.value,
+            day=today.isoformat(),
+        )
     db.session.add(
         DataAccess(
             grant_id=g.id,

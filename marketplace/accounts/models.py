@@ -599,3 +599,17 @@ notifications.register_param_labels("field", VERIFIED_FIELDS)
 notifications.register_param_labels(
     "outcome", {s.value: CHANGE_STATUS_LABELS[s] for s in ChangeStatus}
 )
+# Data grants: the grantee is told of a grant; the enterprise of its data being looked at
+# (at most once a day per grantee; the access log has every view).
+notifications.register_param_labels(
+    "scope", {s.value: label for s, label in GRANT_SCOPE_LABELS.items()}
+)
+notifications.register_kinds(
+    {
+        "data_grant_used": _l(
+            "%(viewer)s looked at the data you shared with it (%(scope)s) on %(day)s. Every view"
+            " is in your access log; revoke the access if you did not expect this."
+        ),
+    },
+    group="organisation",
+)

@@ -33,6 +33,7 @@ from marketplace.catalog.models import (
     VersionStatusChange,
 )
 from marketplace.db import db, utcnow
+from marketplace.pool import services as pool
 from marketplace.pool.models import PoolEvent, PoolMembership, PoolStatus, PoolStatusChange
 
 YUAN = 100
@@ -399,6 +400,9 @@ def _membership(
                 actor_user_id=None if event is PoolEvent.APPLY else official.id,
             )
         )
+    db.session.flush()
+    _before, _after, last, text = steps[-1]  # told as the pool tells its latest decision
+    pool.tell(m, last, text)
     return m
 
 

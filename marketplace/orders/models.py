@@ -432,6 +432,39 @@ class TicketStatusChange(Base):
 # Notifications name a line's status and a ticket's severity by their codes.
 notifications.register_param_labels("status", {s.value: LINE_LABELS[s] for s in LineStatus})
 notifications.register_param_labels("severity", {s.value: SEVERITY_LABELS[s] for s in Severity})
+# What the other party is told when a line moves; ``line_changed`` (the new status) for the
+# moves that ask nothing of them (accepted, delivery started).
+notifications.register_kinds(
+    {
+        "order_placed": _l("New order %(number)s: %(title)s. Accept or reject it."),
+        "order_rejected": _l(
+            "The provider rejected order %(number)s, %(title)s. Its vouchers are free again; "
+            "you may choose another package. Reason: %(reason)s"
+        ),
+        "order_cancelled": _l("The enterprise cancelled order %(number)s, %(title)s: %(reason)s"),
+        "order_delivered": _l(
+            "Order %(number)s, %(title)s is delivered: check it and accept (验收) or dispute it"
+            " by %(by)s; after that it is accepted automatically."
+        ),
+        "order_disputed": _l(
+            "The enterprise disputed the delivery of order %(number)s, %(title)s: put it "
+            "right and deliver again. Reason: %(reason)s"
+        ),
+        "delivery_accepted": _l(
+            "The enterprise accepted the delivery of order %(number)s, %(title)s (验收)."
+        ),
+        "dispute_settled": _l(
+            "The enterprise settled its dispute on order %(number)s, %(title)s and accepted the"
+            " delivery."
+        ),
+        "order_auto_accepted": _l(
+            "Order %(number)s, %(title)s was accepted automatically: the enterprise neither"
+            " accepted nor disputed the delivery in time."
+        ),
+    },
+    deadline=["order_delivered"],
+    group="orders",
+)
 
 audit.register_labels(
     {

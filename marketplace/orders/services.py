@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import func, select, update
@@ -366,17 +367,7 @@ def transition(
         _bill_co_payment(line, actor)
     for hook in _moved_hooks:
         hook(line, actor)
-    # the other party hears of it (both, when the system acted)
-    parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
-    for org_id in parties.get(actor_kind, [line.provider_id, line.order.enterprise_id]):
-        notifications.notify(
-            org_id,
-            "line_changed",
-            f"/orders/{line.order.number}",
-            number=line.order.number,
-            title=line.title,
-            status=line.status.value,
-        )
+    _tell(line, event, reason, actor_kind)
     audit.record(
         actor,
         f"order_line.{event.value}",
@@ -386,6 +377,42 @@ def transition(
         status=line.status.value,
     )
     return line
+
+
+# What the other party is told of each move: the kind and the parameters it needs beyond the
+# order's number and the line's title; events not named here are told as ``line_changed``.
+TOLD = {
+    LineEvent.REJECT: "order_rejected",
+    LineEvent.CANCEL: "order_cancelled",
+    LineEvent.DELIVER: "order_delivered",
+    LineEvent.REDELIVER: "order_delivered",
+    LineEvent.DISPUTE: "order_disputed",
+    LineEvent.ACCEPT_DELIVERY: "delivery_accepted",
+    LineEvent.SETTLE: "dispute_settled",
+    LineEvent.AUTO_ACCEPT: "order_auto_accepted",
+}
+
+
+def auto_accept_days() -> int:
+    return int(current_app.config.get("AUTO_ACCEPT_DAYS", 14))
+
+
+def _tell(line: OrderLine, event: LineEvent, reason: str, actor_kind: str) -> None:
+    """The other party hears of the move (both, when the system acted), with what to do and
+    by when: a delivery is accepted or disputed before it is accepted automatically."""
+    kind = TOLD.get(event, "line_changed")
+    params: dict[str, object] = {"number": line.order.number, "title": line.title}
+    if kind == "line_changed":
+        params["status"] = line.status.value
+    elif kind in ("order_rejected", "order_cancelled", "order_disputed"):
+        params["reason"] = reason
+    elif kind == "order_delivered":
+        assert line.delivered_at is not None
+        silent_until = line.delivered_at + timedelta(days=auto_accept_days())
+        params["by"] = silent_until.astimezone(LOCAL_ZONE).date().isoformat()
+    parties = {"enterprise": [line.provider_id], "provider": [line.order.enterprise_id]}
+    for org_id in parties.get(actor_kind, [line.provider_id, line.order.enterprise_id]):
+        notifications.notify(org_id, kind, f"/orders/{line.order.number}", **params)
 
 
 def _bill_co_payment(line: OrderLine, actor: Actor) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation
 from marketplace.catalog.models import Better, FeeRule, Metric, TargetKind
 from marketplace.db import Base, created_at, intpk, str_enum
@@ -181,4 +181,42 @@ audit.register_labels(
         "measurement.verified": _l("Measurement verified by the assessor"),
         "measurement.rejected": _l("Measurement rejected by the assessor"),
     }
+)
+
+# What the parties (and the assessors, for a disputed measurement) are told.
+notifications.register_kinds(
+    {
+        "baseline_proposed": _l(
+            "The provider proposed the baseline of the outcome contract for %(title)s"
+            " (%(value)s): agree to it or dispute it."
+        ),
+        "baseline_agreed": _l(
+            "The enterprise agreed to the baseline of the outcome contract for %(title)s."
+        ),
+        "baseline_disputed": _l(
+            "The enterprise disputed the baseline of the outcome contract for %(title)s: "
+            "propose it again. Reason: %(reason)s"
+        ),
+        "measurement_submitted": _l(
+            "New measurement for %(title)s, %(start)s to %(end)s: %(value)s. Confirm or dispute"
+            " it by %(by)s; after that it counts as confirmed."
+        ),
+        "measurement_disputed": _l(
+            "The enterprise disputed the measurement for %(title)s, %(start)s to %(end)s; an "
+            "assessor will verify it. Reason: %(reason)s"
+        ),
+        "measurement_to_verify": _l(
+            "A measurement for %(title)s, %(start)s to %(end)s, is disputed: verify or reject it."
+        ),
+        "measurement_verified": _l(
+            "The assessor verified the measurement for %(title)s, %(start)s to %(end)s: it"
+            " counts. Their note: %(note)s"
+        ),
+        "measurement_rejected": _l(
+            "The assessor rejected the measurement for %(title)s, %(start)s to %(end)s: it does"
+            " not count. Their note: %(note)s"
+        ),
+    },
+    deadline=["measurement_submitted"],
+    group="outcomes",
 )

@@ -12,12 +12,14 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from marketplace import audit, files
+from marketplace import audit, files, notifications
+from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
-from marketplace.db import add_unique, atomic, db, local_today, utcnow
+from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError
 from marketplace.money import format_fen
 from marketplace.orders import services as orders
@@ -210,6 +212,7 @@ def propose_baseline(
         baseline_dispute=None,
         **stored,
     )
+    _tell(contract.enterprise_id, "baseline_proposed", contract, value=_text(baseline))
     audit.record(actor, "contract.baseline_proposed", "contract", contract.id, value=str(baseline))
 
 
@@ -223,6 +226,7 @@ def agree_baseline(contract: OutcomeContract, line: OrderLine, actor: Actor) -> 
         status=ContractStatus.AWAITING_GO_LIVE,
         baseline_agreed_at=utcnow(),
     )
+    _tell(contract.provider_id, "baseline_agreed", contract)
     audit.record(actor, "contract.baseline_agreed", "contract", contract.id)
     if line.status is LineStatus.COMPLETED:
         _open_window(contract, ContractStatus.AWAITING_GO_LIVE, actor)
@@ -240,7 +244,23 @@ def dispute_baseline(contract: OutcomeContract, reason: str, actor: Actor) -> No
         status=ContractStatus.BASELINE_DISPUTED,
         baseline_dispute=reason.strip()[:2000],
     )
+    _tell(contract.provider_id, "baseline_disputed", contract, reason=reason.strip())
     audit.record(actor, "contract.baseline_disputed", "contract", contract.id)
+
+
+def _tell(org_id: int, kind: str, contract: OutcomeContract, **params: object) -> None:
+    notifications.notify(org_id, kind, f"/contracts/{contract.id}", title=contract.title, **params)
+
+
+def _tell_measurement(org_id: int, kind: str, measurement: Measurement, **params: object) -> None:
+    _tell(
+        org_id,
+        kind,
+        measurement.contract,
+        start=measurement.period_start.isoformat(),
+        end=measurement.period_end.isoformat(),
+        **params,
+    )
 
 
 # --- measurements -------------------------------------------------------------------------
@@ -324,8 +344,21 @@ def submit(
         if existing is not None and _same(existing, reading, value):
             return existing, False
         raise Conflict(_l("A measurement with this id was stored with other figures."))
+    silent_until = measurement.created_at + timedelta(days=confirm_days())
+    _tell_measurement(
+        contract.enterprise_id,
+        "measurement_submitted",
+        measurement,
+        value=_text(value),
+        by=silent_until.astimezone(LOCAL_ZONE).date().isoformat(),
+    )
     audit.record(actor, "measurement.submitted", "contract", contract.id, id=measurement.id)
     return measurement, True
+
+
+def confirm_days() -> int:
+    """Days after which a measurement the enterprise left unanswered counts as confirmed."""
+    return int(current_app.config.get("MEASUREMENT_CONFIRM_DAYS", 7))
 
 
 def _decide(
@@ -363,6 +396,15 @@ def dispute(measurement: Measurement, reason: str, actor: Actor) -> None:
         actor,
         dispute_reason=reason.strip()[:2000],
     )
+    contract = measurement.contract
+    _tell_measurement(
+        contract.provider_id, "measurement_disputed", measurement, reason=reason.strip()
+    )
+    # any assessor may verify it (see ``access``): each assessor organisation is asked
+    for assessor_id in db.session.scalars(
+        select(Organisation.id).where(Organisation.kind == OrgKind.ASSESSOR)
+    ):
+        _tell_measurement(assessor_id, "measurement_to_verify", measurement)
 
 
 def verify(measurement: Measurement, upheld: bool, note: str, actor: Actor) -> None:
@@ -373,6 +415,9 @@ def verify(measurement: Measurement, upheld: bool, note: str, actor: Actor) -> N
     _decide(
         measurement, MeasurementStatus.DISPUTED, after, actor, verification_note=note.strip()[:2000]
     )
+    contract = measurement.contract
+    for org_id in (contract.enterprise_id, contract.provider_id):
+        _tell_measurement(org_id, f"measurement_{after.value}", measurement, note=note.strip())
 
 
 def _unanswered(silent_days: int) -> list[Any]:

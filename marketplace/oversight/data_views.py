@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace import notifications
 from marketplace.accounts import grants
 from marketplace.accounts.models import GrantScope, OrgKind
 from marketplace.db import local_today
@@ -106,7 +105,7 @@ def my_grants() -> ResponseReturnValue:
         flash(_("Only the organisation's owners can grant access."), "error")
     elif form.validate_on_submit():
         try:
-            grant = grants.grant(
+            grants.grant(
                 org,
                 grants.GrantTerms(
                     grantee_id=form.grantee.data,
@@ -120,13 +119,6 @@ def my_grants() -> ResponseReturnValue:
         except DomainError as error:
             attach_error(form, error)
         else:
-            notifications.notify(
-                grant.grantee_id,
-                "data_granted",
-                url_for("data.shared_with_me"),
-                enterprise=org.name,
-                until=grant.ends_on.isoformat(),
-            )
             flash(_("Access granted."), "success")
             return redirect(url_for("data.my_grants"))
     return render(

@@ -148,6 +148,26 @@ def open_round(
     # one open round per agency (unique index): a second official opening at once fails
     if not add_unique(rnd):
         raise DomainError(_l("Close the open round before opening another."))
+    for m in members:
+        notifications.notify(
+            m.provider_id,
+            "evaluation_opened",
+            "/provider/evaluations",
+            agency=agency.name,
+            round=rnd.name,
+            start=rnd.period_start.isoformat(),
+            end=rnd.period_end.isoformat(),
+            pass_mark=rnd.pass_mark,
+        )
+    if assessor is not None:
+        notifications.notify(
+            assessor.id,
+            "evaluation_to_score",
+            "/assessor/evaluations",
+            agency=agency.name,
+            round=rnd.name,
+            count=len(members),
+        )
     audit.record(
         actor,
         "evaluation.opened",
@@ -205,6 +225,15 @@ def assign(rnd: EvaluationRound, entry_id: int, assessor_id: int, actor: Actor) 
     if entry.assessor_score is not None:
         raise DomainError(_l("This provider is already scored; the score stays with its assessor."))
     entry.assessor_id = _assessor(assessor_id).id
+    agency = db.session.get(Organisation, rnd.agency_id)
+    notifications.notify(
+        entry.assessor_id,
+        "evaluation_assigned",
+        f"/assessor/evaluations/{entry.id}",
+        round=rnd.name,
+        agency=agency.name if agency else "",
+        provider=entry.provider.name,
+    )
     audit.record(
         actor,
         "evaluation.assessor_assigned",
@@ -470,10 +499,7 @@ def _suspend(
     pool.suspend_by_exit_rule(
         membership, reason, local_today() + timedelta(days=rnd.waiting_days), actor
     )
-    entry.suspended = True
-    notifications.notify(
-        entry.provider_id, "pool_suspended", "/pool", agency=membership.agency.name, reason=reason
-    )
+    entry.suspended = True  # the provider is told by the pool (``pool.decide``)
     return True
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.orders.models import OrderLine
@@ -295,4 +295,18 @@ audit.register_labels(
         "evaluation.scored": _l("Assessor score entered"),
         "evaluation.closed": _l("Evaluation round closed and published"),
     }
+)
+
+notifications.register_kinds(
+    {
+        "evaluation_opened": _l(
+            "%(agency)s opened evaluation %(round)s over %(start)s to %(end)s: your service in"
+            " that period is scored (pass mark %(pass_mark)d)."
+        ),
+        "evaluation_to_score": _l(
+            "%(agency)s opened evaluation %(round)s: providers for you to score: %(count)d."
+        ),
+        "evaluation_assigned": _l("Evaluation %(round)s of %(agency)s: score %(provider)s."),
+    },
+    group="outcomes",
 )

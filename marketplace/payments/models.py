@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit, four_eyes
+from marketplace import audit, four_eyes, notifications
 from marketplace.accounts.models import Organisation, User
 from marketplace.db import Base, created_at, intpk, local_today, str_enum
 
@@ -337,4 +337,18 @@ audit.register_labels(
         "refund.made": _l("Refund made"),
         "refund.recorded": _l("Refund transfer recorded"),
     }
+)
+
+# What the parties are told of an invoice (the party that acted is not told its own act).
+notifications.register_kinds(
+    {
+        "invoice_issued": _l(
+            "Invoice %(number)s from %(provider)s: %(amount)s for %(description)s. Pay it by"
+            " %(by)s."
+        ),
+        "invoice_voided": _l("Invoice %(number)s (%(amount)s) was voided: %(reason)s"),
+        "invoice_paid": _l("Invoice %(number)s (%(amount)s) is paid in full."),
+    },
+    deadline=["invoice_issued"],
+    group="money",
 )

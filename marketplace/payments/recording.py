@@ -8,9 +8,10 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.db import add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError
+from marketplace.money import format_fen
 from marketplace.payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod
 from marketplace.security import Actor
 
@@ -71,5 +72,14 @@ def record_payment(
         method=method.value,
     )
     if invoice.status is InvoiceStatus.PAID:
+        for org_id in (invoice.provider_id, invoice.enterprise_id):
+            if org_id != actor.org_id:  # the provider recording a transfer knows it
+                notifications.notify(
+                    org_id,
+                    "invoice_paid",
+                    f"/invoices/{invoice.id}",
+                    number=invoice.number,
+                    amount=format_fen(invoice.amount_fen),
+                )
         audit.record(actor, "invoice.paid", "invoice", invoice.id, number=invoice.number)
     return payment

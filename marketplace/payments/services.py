@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit, jobs
+from marketplace import audit, jobs, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, utcnow
 from marketplace.errors import DomainError, NotFound
@@ -138,7 +138,32 @@ def finalise(invoice: Invoice, actor: Actor) -> None:
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("This invoice has been issued already."))
     db.session.refresh(invoice)
+    assert invoice.due_on is not None
+    notifications.notify(
+        invoice.enterprise_id,
+        "invoice_issued",
+        f"/invoices/{invoice.id}",
+        number=invoice.number,
+        provider=seller.name,
+        amount=format_fen(invoice.amount_fen),
+        description=invoice.description,
+        by=invoice.due_on.isoformat(),
+    )
     audit.record(actor, "invoice.finalised", "invoice", invoice.id, number=invoice.number)
+
+
+def tell_parties(invoice: Invoice, kind: str, actor: Actor, **params: object) -> None:
+    """Both parties of the invoice hear of ``kind``, except the one whose member acted."""
+    for org_id in (invoice.enterprise_id, invoice.provider_id):
+        if org_id != actor.org_id:
+            notifications.notify(
+                org_id,
+                kind,
+                f"/invoices/{invoice.id}",
+                number=invoice.number or "",
+                amount=format_fen(invoice.amount_fen),
+                **params,
+            )
 
 
 @atomic
@@ -160,6 +185,8 @@ def void(invoice: Invoice, reason: str, actor: Actor) -> None:
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("Only an unpaid invoice can be voided."))
     db.session.refresh(invoice)
+    if invoice.number is not None:  # a draft was never issued: no one knows it
+        tell_parties(invoice, "invoice_voided", actor, reason=reason)
     audit.record(actor, "invoice.voided", "invoice", invoice.id, reason=reason)
 
 
@@ -410,6 +437,7 @@ def cancel_line(order_line_id: int, reason: str, actor: Actor) -> int:
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise DomainError(_l("This invoice changed meanwhile. Reload the page and try again."))
         db.session.refresh(invoice)
+        tell_parties(invoice, "invoice_voided", actor, reason=reason)
         audit.record(actor, "invoice.voided", "invoice", invoice.id, reason=reason)
     return refunded
 

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
@@ -139,4 +139,28 @@ audit.register_labels(
         f"pool.{event.value}": _l("Resource pool: %(event)s", event=POOL_EVENT_LABELS[event])
         for event in PoolEvent
     }
+)
+
+# What a provider is told of the agency's decisions, and the agency of an application.
+notifications.register_kinds(
+    {
+        "pool_applied": _l(
+            "%(provider)s applied to your resource pool: admit or reject the application."
+        ),
+        "pool_admitted": _l(
+            "You are admitted to the resource pool of %(agency)s: its enterprises may now buy"
+            " your packages with its vouchers."
+        ),
+        "pool_rejected": _l(
+            "Your application to the resource pool of %(agency)s was rejected; you may apply "
+            "again. Reason: %(reason)s"
+        ),
+        "pool_suspended": _l(
+            "You are suspended from the resource pool of %(agency)s: its vouchers do not pay "
+            "for your packages until you are reinstated. Reason: %(reason)s"
+        ),
+        "pool_reinstated": _l("You are reinstated in the resource pool of %(agency)s: %(reason)s"),
+        "pool_exited": _l("You were removed from the resource pool of %(agency)s: %(reason)s"),
+    },
+    group="money",
 )

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Exists, Select, exists, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
@@ -140,6 +140,7 @@ def apply(provider: Organisation, agency_id: int, q: Qualification, actor: Actor
     db.session.add(membership)
     db.session.flush()
     _record(membership, before, event, "", actor)
+    tell(membership, event, "")
     return membership
 
 
@@ -181,6 +182,36 @@ def decide(membership: PoolMembership, event: PoolEvent, reason: str, actor: Act
     if event is PoolEvent.ADMIT:
         membership.reapply_after = None
     _record(membership, before, event, reason, actor)
+    tell(membership, event, reason)
+
+
+def tell(membership: PoolMembership, event: PoolEvent, reason: str) -> None:
+    """An application asks the agency to decide; a decision is told to the provider."""
+    if event in (PoolEvent.APPLY, PoolEvent.REAPPLY):
+        notifications.notify(
+            membership.agency_id,
+            "pool_applied",
+            f"/pool/applications/{membership.id}",
+            provider=membership.provider.name,
+        )
+        return
+    notifications.notify(
+        membership.provider_id,
+        TOLD[event],
+        f"/pool/memberships/{membership.id}",
+        agency=membership.agency.name,
+        reason=reason,
+    )
+
+
+# What the provider is told of each decision.
+TOLD = {
+    PoolEvent.ADMIT: "pool_admitted",
+    PoolEvent.REJECT: "pool_rejected",
+    PoolEvent.SUSPEND: "pool_suspended",
+    PoolEvent.REINSTATE: "pool_reinstated",
+    PoolEvent.EXIT: "pool_exited",
+}
 
 
 def suspend_by_exit_rule(

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit, four_eyes
+from marketplace import audit, four_eyes, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.db import UTCDateTime, add_unique, atomic, db, local_today, utcnow
 from marketplace.diagnosis import services as diagnosis
@@ -220,10 +220,15 @@ def _take_budget(programme: VoucherProgramme, total_fen: int) -> None:
 
 
 def _issue(
-    programme: VoucherProgramme, holders: Sequence[tuple[int, int]], run: IssueRun, actor: Actor
+    programme: VoucherProgramme,
+    holders: Sequence[tuple[int, int]],
+    run: IssueRun,
+    actor: Actor,
+    notice: str = "voucher_issued",
 ) -> int:
     """Issue one voucher to each ``(enterprise_id, seq)``: one budget update, one multi-row
-    insert of vouchers and one INSERT … SELECT for their ledger entries."""
+    insert of vouchers and one INSERT … SELECT for their ledger entries. Each holder is told
+    (``notice``): its voucher's code, value and the date to use it by."""
     if not holders:
         return 0
     total = len(holders) * programme.face_value_fen
@@ -271,7 +276,28 @@ def _issue(
     )
     run.count = len(holders)
     run.total_fen = total
+    _tell_holders(programme, run, notice)
     return len(holders)
+
+
+def _tell_holders(programme: VoucherProgramme, run: IssueRun, notice: str) -> None:
+    issued = db.session.execute(
+        select(Voucher.id, Voucher.enterprise_id, Voucher.code)
+        .where(Voucher.run_id == run.id)
+        .order_by(Voucher.id)
+    )
+    amount = format_fen(programme.face_value_fen)
+    by = programme.redeem_by.isoformat()
+    for voucher_id, enterprise_id, code in issued:
+        notifications.notify(
+            enterprise_id,
+            notice,
+            f"/vouchers/{voucher_id}",
+            code=code,
+            amount=amount,
+            programme=programme.name,
+            by=by,
+        )
 
 
 @atomic
@@ -345,6 +371,14 @@ def _propose(
     db.session.execute(
         insert(RunItem),
         [{"run_id": run.id, "enterprise_id": e, "seq": seq} for e, seq in holders],
+    )
+    notifications.notify(
+        programme.agency_id,
+        "voucher_batch_proposed",
+        f"/agency/programmes/{programme.id}/runs/{run.id}",
+        count=run.count,
+        amount=format_fen(total),
+        programme=programme.name,
     )
     audit.record(
         actor,
@@ -603,7 +637,11 @@ def _next_seq(programme: VoucherProgramme, enterprise_id: int) -> int:
 
 @atomic
 def issue_one(
-    programme: VoucherProgramme, credit_code: str, key: str, actor: Actor
+    programme: VoucherProgramme,
+    credit_code: str,
+    key: str,
+    actor: Actor,
+    notice: str = "voucher_issued",
 ) -> tuple[IssueRun, Voucher]:
     run, done = _claim_run(programme, key, "single", actor)
     if not done:
@@ -618,7 +656,7 @@ def issue_one(
             raise DomainError(
                 _l("Not eligible: %(reasons)s.", reasons=describe(reasons)), field="credit_code"
             )
-        _issue(programme, [(org.id, _next_seq(programme, org.id))], run, actor)
+        _issue(programme, [(org.id, _next_seq(programme, org.id))], run, actor, notice)
         audit.record(
             actor, "vouchers.issued", "programme", programme.id, kind="single", enterprise_id=org.id
         )
@@ -800,6 +838,13 @@ def apply_for(
     )
     if not add_unique(application):
         raise DomainError(_l("You already applied; the agency is deciding."))
+    notifications.notify(
+        programme.agency_id,
+        "voucher_applied",
+        f"/agency/programmes/{programme.id}",
+        enterprise=enterprise.name,
+        programme=programme.name,
+    )
     audit.record(actor, "voucher.applied", "programme", programme.id, application_id=application.id)
     return application
 
@@ -838,12 +883,21 @@ def decide_application(
             application.enterprise.credit_code,
             f"application:{application.id}",
             actor,
+            notice="voucher_application_approved",
         )
         db.session.execute(
             update(VoucherApplication)
             .where(VoucherApplication.id == application.id)
             .values(voucher_id=voucher.id)
             .execution_options(synchronize_session=False)
+        )
+    else:
+        notifications.notify(
+            application.enterprise_id,
+            "voucher_application_rejected",
+            "/vouchers",
+            programme=programme.name,
+            reason=reason,
         )
     db.session.refresh(application)
     audit.record(

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace import audit, four_eyes
+from marketplace import audit, four_eyes, notifications
 from marketplace.accounts.models import Organisation, User
 from marketplace.db import Base, created_at, intpk, str_enum
 
@@ -737,4 +737,64 @@ audit.register_labels(
         "recovery.claimed": _l("Repayment of settled voucher money claimed from the provider"),
         "recovery.recovered": _l("Repayment of settled voucher money recorded"),
     }
+)
+
+# What the parties are told (``notifications.notify``): each text names the object, what to
+# do and by when. The kinds in ``deadline`` carry a ``by`` date.
+notifications.register_kinds(
+    {
+        "voucher_applied": _l(
+            "%(enterprise)s applied for a voucher of %(programme)s: approve or reject the"
+            " application."
+        ),
+        "voucher_application_approved": _l(
+            "Your application to %(programme)s was approved: voucher %(code)s of %(amount)s is"
+            " yours. Use it on an order by %(by)s."
+        ),
+        "voucher_application_rejected": _l(
+            "Your application to %(programme)s was rejected: %(reason)s"
+        ),
+        "voucher_issued": _l(
+            "You received voucher %(code)s of %(amount)s from %(programme)s. Use it on an order"
+            " by %(by)s."
+        ),
+        "voucher_revoked": _l("Voucher %(code)s of %(programme)s was revoked: %(reason)s"),
+        "voucher_batch_proposed": _l(
+            "A batch of %(count)d vouchers (%(amount)s) of %(programme)s waits for another"
+            " official's approval: approve or cancel it."
+        ),
+        "clawback_proposed": _l(
+            "A claw-back of %(amount)s on order %(number)s waits for another official's"
+            " approval: approve or reject it. Reason: %(reason)s"
+        ),
+        "clawback_rejected": _l(
+            "The agency decided not to claw back %(amount)s on order %(number)s; the payment "
+            "stays held until its risk flags are decided. Note: %(note)s"
+        ),
+        "risk_flag_cleared": _l(
+            "The agency cleared a risk flag on the voucher payment for order %(number)s"
+            " (%(flag)s): %(note)s"
+        ),
+        "settlement_proposed": _l(
+            "Settlement %(number)s to %(provider)s (%(amount)s) waits for another official's"
+            " approval: approve or cancel it."
+        ),
+        "settlement_approved": _l(
+            "Settlement %(number)s of %(programme)s (%(amount)s) was approved; the agency's bank"
+            " transfer follows."
+        ),
+        "settlement_paid": _l(
+            "Settlement %(number)s of %(programme)s (%(amount)s) was paid, bank reference"
+            " %(reference)s: check that it arrived."
+        ),
+        "settlement_cancelled": _l(
+            "The approved settlement %(number)s of %(programme)s (%(amount)s) was cancelled:"
+            " %(reason)s"
+        ),
+    },
+    deadline=["voucher_application_approved", "voucher_issued"],
+    group="money",
+)
+notifications.register_param_labels(
+    "flag", {reason.value: LABELS[RiskReason, reason.value] for reason in RiskReason}
 )

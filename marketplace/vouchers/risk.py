@@ -169,6 +169,17 @@ def line_records(agency: Organisation, flags: Sequence[RiskFlag]) -> dict[int, L
     return _describers[0](agency, line_ids)
 
 
+def _order_of(agency_id: int, line_id: int) -> tuple[str, str]:
+    """The number of the order a redemption paid towards and the page of that order, as
+    the domains above this one tell it (``describe_lines_with``); the line's id without
+    them."""
+    agency = db.session.get(Organisation, agency_id)
+    record = _describers[0](agency, [line_id]).get(line_id) if agency and _describers else None
+    if record is None:
+        return f"#{line_id}", "/orders"
+    return record.order_number, f"/orders/{record.order_number}"
+
+
 def lines_paid_by(agency_id: int) -> Select[int]:
     """The order lines an agency's programmes paid towards (reserved, redeemed, released or
     clawed back since), as a subquery: the lines whose records that agency may read."""
@@ -249,6 +260,19 @@ def clear(flag: RiskFlag, note: str, actor: Actor) -> None:
             .execution_options(synchronize_session=False)
         )
     db.session.expire_all()
+    reservation = db.session.get(Reservation, flag.reservation_id)
+    assert reservation is not None
+    programme = db.session.get(VoucherProgramme, reservation.programme_id)
+    assert programme is not None
+    number, link = _order_of(programme.agency_id, reservation.order_line_id)
+    notify(
+        reservation.provider_id,
+        "risk_flag_cleared",
+        link,
+        number=number,
+        flag=flag.reason.value,
+        note=note,
+    )
     audit.record(actor, "risk_flag.cleared", "risk_flag", flag.id, note=note)
 
 
@@ -330,6 +354,15 @@ def propose_clawback(flag: RiskFlag, note: str, actor: Actor) -> ClawBack:
     )
     if not add_unique(clawback):
         raise DomainError(_l("A claw-back of this redemption is already proposed."))
+    number, _link = _order_of(programme.agency_id, reservation.order_line_id)
+    notify(
+        programme.agency_id,
+        "clawback_proposed",
+        "/agency/risk-flags",
+        amount=format_fen(clawback.amount_fen),
+        number=number,
+        reason=note,
+    )
     audit.record(
         actor,
         "clawback.proposed",
@@ -478,6 +511,15 @@ def reject_clawback(clawback: ClawBack, note: str, actor: Actor) -> None:
         decided_by_id=actor.user_id,
         decision_note=note,
         decided_at=utcnow(),
+    )
+    number, link = _order_of(clawback.programme.agency_id, clawback.reservation.order_line_id)
+    notify(
+        clawback.reservation.provider_id,
+        "clawback_rejected",
+        link,
+        amount=format_fen(clawback.amount_fen),
+        number=number,
+        note=note,
     )
     audit.record(
         actor,

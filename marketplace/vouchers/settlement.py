@@ -17,10 +17,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit, csvfile, four_eyes
+from marketplace import audit, csvfile, four_eyes, notifications
 from marketplace.accounts.models import Organisation
 from marketplace.db import add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
+from marketplace.money import format_fen
 from marketplace.security import Actor
 from marketplace.vouchers.ledger import ledger_entry, return_to_budget
 from marketplace.vouchers.models import (
@@ -110,6 +111,15 @@ def draw_up(programme: VoucherProgramme, provider_id: int, actor: Actor) -> Sett
         raise DomainError(_l("This provider has nothing ready to settle."))
     settlement.total_fen = int(total)
     db.session.flush()
+    provider = db.session.get(Organisation, provider_id)
+    notifications.notify(
+        programme.agency_id,
+        "settlement_proposed",
+        f"/settlements/{settlement.id}",
+        number=settlement.number,
+        provider=provider.name if provider else "",
+        amount=format_fen(settlement.total_fen),
+    )
     audit.record(
         actor,
         "settlement.created",
@@ -170,6 +180,7 @@ def approve(settlement: Settlement, shown_total_fen: int, note: str, actor: Acto
         approved_by_id=actor.user_id,
         approval_note=note,
     )
+    _tell_provider(settlement, "settlement_approved")
     audit.record(
         actor,
         "settlement.approved",
@@ -220,6 +231,7 @@ def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
             settlement.id,
             note=reference,
         )
+    _tell_provider(settlement, "settlement_paid", reference=reference)
     audit.record(actor, "settlement.paid", "settlement", settlement.id, reference=reference)
 
 
@@ -232,6 +244,7 @@ def cancel(settlement: Settlement, reason: str, actor: Actor) -> None:
         raise DomainError(_l("Give a reason for cancelling the settlement."), field="reason")
     if settlement.status not in (SettlementStatus.DRAFT, SettlementStatus.APPROVED):
         raise DomainError(_l("A paid or cancelled settlement cannot be cancelled."))
+    was_approved = settlement.status is SettlementStatus.APPROVED
     _move(
         settlement,
         settlement.status,
@@ -247,7 +260,21 @@ def cancel(settlement: Settlement, reason: str, actor: Actor) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
+    if was_approved:  # the provider was told it would be paid
+        _tell_provider(settlement, "settlement_cancelled", reason=reason)
     audit.record(actor, "settlement.cancelled", "settlement", settlement.id, reason=reason)
+
+
+def _tell_provider(settlement: Settlement, kind: str, **params: str) -> None:
+    notifications.notify(
+        settlement.provider_id,
+        kind,
+        f"/settlements/{settlement.id}",
+        number=settlement.number,
+        programme=settlement.programme.name,
+        amount=format_fen(settlement.total_fen),
+        **params,
+    )
 
 
 # --- recovery claims: clawed-back money the provider was already paid ----------------------

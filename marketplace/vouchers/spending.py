@@ -18,11 +18,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit
+from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation
 from marketplace.db import atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.money import share_of
+from marketplace.money import format_fen, share_of
 from marketplace.payments import services as payments
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
@@ -528,6 +528,15 @@ def revoke(voucher: Voucher, reason: str, actor: Actor) -> None:
     ledger_entry(voucher.id, EntryKind.REVOKE, amount, actor, note=reason)
     db.session.refresh(voucher)
     db.session.refresh(voucher.programme)
+    notifications.notify(
+        voucher.enterprise_id,
+        "voucher_revoked",
+        f"/vouchers/{voucher.id}",
+        code=voucher.code,
+        programme=voucher.programme.name,
+        amount=format_fen(amount),
+        reason=reason,
+    )
     audit.record(actor, "voucher.revoked", "voucher", voucher.id, reason=reason, amount_fen=amount)
 
 

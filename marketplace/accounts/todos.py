@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from marketplace import notifications, todos
 from marketplace.accounts import profile_changes
@@ -54,7 +54,7 @@ def for_reviewer(reviewer: Organisation) -> list[Todo]:
 # --- data grants ending ---------------------------------------------------------------------
 
 
-def _grants_ending(within_days: int, today: date) -> list[object]:
+def _grants_ending(within_days: int, today: date) -> list[ColumnElement[bool]]:
     return [
         DataGrant.revoked_at.is_(None),
         DataGrant.ends_on >= today,

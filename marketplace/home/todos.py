@@ -27,7 +27,13 @@ from marketplace.vouchers import todos as vouchers
 
 def _failed_jobs() -> list[Todo]:
     return [
-        Todo("job_failed", _l("Look into the failed background job"), r.name, "/admin/jobs", r.updated_at)
+        Todo(
+            "job_failed",
+            _l("Look into the failed background job"),
+            r.name,
+            "/admin/jobs",
+            r.updated_at,
+        )
         for r in jobs.problems()
         if r.state is JobState.FAILED
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from marketplace import notifications, todos
 from marketplace.accounts.models import Organisation
@@ -104,7 +104,7 @@ def for_agency(agency: Organisation) -> list[Todo]:
     return found
 
 
-def _unscored() -> list[object]:
+def _unscored() -> list[ColumnElement[bool]]:
     return [
         EvaluationRound.status == RoundStatus.OPEN,
         EvaluationEntry.assessor_id.is_not(None),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from marketplace import notifications, todos
 from marketplace.accounts.models import Organisation, User
@@ -32,7 +32,7 @@ notifications.register_kinds(
 )
 
 
-def _unpaid() -> list[object]:
+def _unpaid() -> list[ColumnElement[bool]]:
     return [Invoice.status == InvoiceStatus.FINALISED, Invoice.due_on.is_not(None)]
 
 

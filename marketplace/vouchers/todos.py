@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import joinedload
 
 from marketplace import notifications, todos
@@ -47,7 +47,7 @@ notifications.register_kinds(
 )
 
 
-def _expiring(within_days: int, today: date) -> list[object]:
+def _expiring(within_days: int, today: date) -> list[ColumnElement[bool]]:
     """Active vouchers with money left whose programme's redeem-by date is near."""
     return [
         Voucher.status == VoucherStatus.ACTIVE,

@@ -15,7 +15,8 @@ from marketplace import tasks
 from marketplace.accounts import api_tokens, grants
 from marketplace.accounts.models import ApiScope, GrantScope
 from marketplace.db import db, local_today, utcnow
-from marketplace.notifications import Notification, text as notification_text
+from marketplace.notifications import Notification
+from marketplace.notifications import text as notification_text
 from marketplace.orders import services as orders
 from marketplace.outcomes import services as outcomes
 from marketplace.oversight.models import SCORING_DAYS, EvaluationEntry, EvaluationRound, RoundStatus

@@ -52,9 +52,7 @@ def test_the_order_overdue_first_then_by_deadline_then_oldest():
     assert [t.overdue for t in ordered(items)][:2] == [True, False]
 
 
-def test_enterprise_provider_and_officials_see_what_waits_for_them(
-    app, dbs, client, monkeypatch
-):
+def test_enterprise_provider_and_officials_see_what_waits_for_them(app, dbs, client, monkeypatch):
     monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)  # delivered in a plausible time
     today = local_today()
     p = pilot(app, dbs, "todo")

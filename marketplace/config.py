@@ -150,6 +150,16 @@ class Config:
         self.INVOICE_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICE_PAYMENT_TERMS_DAYS", 30))
         # A link a platform admin has e-mailed (a new account, a reset) lasts this long; one a
         # user asked for with "forgot password" an hour; a registration's confirmation a week.
+        # Reminders before silent deadlines (days before; each sent once per deadline): an
+        # invoice due (and the day after, overdue), a measurement counting as confirmed, a
+        # voucher with money left expiring, assessors' scores due, a data grant ending, an
+        # API token expiring. A voucher expiring this soon is also on the enterprise's to-do list.
+        self.INVOICE_REMINDER_DAYS = int(os.environ.get("INVOICE_REMINDER_DAYS", 3))
+        self.MEASUREMENT_REMINDER_DAYS = int(os.environ.get("MEASUREMENT_REMINDER_DAYS", 2))
+        self.VOUCHER_EXPIRY_REMINDER_DAYS = int(os.environ.get("VOUCHER_EXPIRY_REMINDER_DAYS", 30))
+        self.EVALUATION_REMINDER_DAYS = int(os.environ.get("EVALUATION_REMINDER_DAYS", 5))
+        self.GRANT_REMINDER_DAYS = int(os.environ.get("GRANT_REMINDER_DAYS", 7))
+        self.API_TOKEN_REMINDER_DAYS = int(os.environ.get("API_TOKEN_REMINDER_DAYS", 7))
         self.PASSWORD_RESET_TTL = timedelta(hours=24)
         self.FORGOT_PASSWORD_TTL = timedelta(hours=1)
         self.EMAIL_CONFIRMATION_TTL = timedelta(days=7)

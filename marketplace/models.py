@@ -12,12 +12,14 @@ from marketplace.outcomes import models as outcomes_models
 from marketplace.oversight import models as oversight_models
 from marketplace.payments import models as payments_models
 from marketplace.pool import models as pool_models
+from marketplace.todos import SentReminder
 from marketplace.vouchers import models as vouchers_models
 
 __all__ = [
     "AuditEntry",
     "Notification",
     "OutgoingMail",
+    "SentReminder",
     "accounts_models",
     "catalog_models",
     "diagnosis_models",

@@ -207,6 +207,88 @@ def _send_refund(refund_id: int) -> bool:
     return True
 
 
+# Reminders before silent deadlines: each item sends its notification once per deadline
+# (``todos.remind_once``: a UNIQUE row per kind, object, recipient and deadline).
+
+
+def _setting(name: str) -> int:
+    return int(current_app.config[name])
+
+
+def _vouchers_expiring() -> list[int]:
+    from marketplace.vouchers import todos
+
+    return todos.due_for_expiry_reminder(_setting("VOUCHER_EXPIRY_REMINDER_DAYS"))
+
+
+def _remind_voucher(voucher_id: int) -> bool:
+    from marketplace.vouchers import todos
+
+    return todos.remind_expiry(voucher_id, _setting("VOUCHER_EXPIRY_REMINDER_DAYS"))
+
+
+def _invoices_due() -> list[int]:
+    from marketplace.payments import todos
+
+    return todos.due_for_reminder(_setting("INVOICE_REMINDER_DAYS"))
+
+
+def _remind_invoice(invoice_id: int) -> bool:
+    from marketplace.payments import todos
+
+    return todos.remind(invoice_id, _setting("INVOICE_REMINDER_DAYS"))
+
+
+def _measurements_confirming() -> list[int]:
+    from marketplace.outcomes import todos
+
+    return todos.due_for_confirm_reminder(
+        _setting("MEASUREMENT_CONFIRM_DAYS"), _setting("MEASUREMENT_REMINDER_DAYS")
+    )
+
+
+def _remind_measurement(measurement_id: int) -> bool:
+    from marketplace.outcomes import todos
+
+    return todos.remind_confirm(measurement_id, _setting("MEASUREMENT_CONFIRM_DAYS"))
+
+
+def _scores_due() -> list[int]:
+    from marketplace.oversight import todos
+
+    return todos.due_for_scores_reminder(_setting("EVALUATION_REMINDER_DAYS"))
+
+
+def _remind_scores(entry_id: int) -> bool:
+    from marketplace.oversight import todos
+
+    return todos.remind_scores(entry_id, _setting("EVALUATION_REMINDER_DAYS"))
+
+
+def _grants_ending() -> list[int]:
+    from marketplace.accounts import todos
+
+    return todos.due_for_grant_reminder(_setting("GRANT_REMINDER_DAYS"))
+
+
+def _remind_grant(grant_id: int) -> bool:
+    from marketplace.accounts import todos
+
+    return todos.remind_grant(grant_id, _setting("GRANT_REMINDER_DAYS"))
+
+
+def _tokens_expiring() -> list[int]:
+    from marketplace.accounts import todos
+
+    return todos.due_for_token_reminder(_setting("API_TOKEN_REMINDER_DAYS"))
+
+
+def _remind_token(token_id: int) -> bool:
+    from marketplace.accounts import todos
+
+    return todos.remind_token(token_id, _setting("API_TOKEN_REMINDER_DAYS"))
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -251,6 +333,18 @@ JOBS: dict[str, Job] = {
         Job("stripe_refunds", timedelta(minutes=5), _refunds_due, _send_refund, "refunds"),
         Job("mail_outbox", timedelta(minutes=1), _mails_due, _send_mail, "outgoing e-mail"),
         Job("mail_digest", DAY, _digests_due, _send_digest, "daily e-mail digests"),
+        Job("voucher_reminders", DAY, _vouchers_expiring, _remind_voucher, "vouchers expiring"),
+        Job("invoice_reminders", DAY, _invoices_due, _remind_invoice, "invoices due or overdue"),
+        Job(
+            "measurement_reminders",
+            HOUR,
+            _measurements_confirming,
+            _remind_measurement,
+            "measurements about to count as confirmed",
+        ),
+        Job("evaluation_reminders", DAY, _scores_due, _remind_scores, "assessors' scores due"),
+        Job("grant_reminders", DAY, _grants_ending, _remind_grant, "data grants ending"),
+        Job("api_token_reminders", DAY, _tokens_expiring, _remind_token, "API tokens expiring"),
     )
 }
 

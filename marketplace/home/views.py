@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, url_for
+from flask import Blueprint, current_app, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -13,6 +13,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
+from marketplace.home.todos import todo_list
 from marketplace.orders import aftercare
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus
@@ -21,7 +22,7 @@ from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
 from marketplace.security import public, requires
-from marketplace.vouchers import figures, issuing, programmes, risk
+from marketplace.vouchers import figures, issuing, programmes, risk, spending
 
 bp = Blueprint("home", __name__)
 
@@ -38,8 +39,10 @@ def index() -> ResponseReturnValue:
 @requires()
 def dashboard() -> ResponseReturnValue:
     org = current_user.org
-    context: dict[str, Any] = {}
-    if org.kind is OrgKind.PLATFORM:
+    context: dict[str, Any] = {"todos": todo_list(org, current_user, current_app.config)}
+    if org.kind is OrgKind.ENTERPRISE:
+        context["vouchers"] = spending.vouchers_of(org)
+    elif org.kind is OrgKind.PLATFORM:
         context["counts"] = accounts.count_by_kind()
     elif org.kind is OrgKind.PROVIDER:
         context.update(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -178,6 +178,9 @@ class RoundStatus(StrEnum):
         return str(_l("Open") if self is RoundStatus.OPEN else _l("Closed, results published"))
 
 
+# Assessors score a round's providers within this many days of the period's end.
+SCORING_DAYS = 14
+
 # The parts of a score, in the order they are shown; each round weighs them (per cent).
 COMPONENTS = ("rating", "outcomes", "sla", "coverage", "digital", "savings", "assessor")
 COMPONENT_LABELS = {
@@ -244,6 +247,12 @@ class EvaluationRound(Base):
     @property
     def weights(self) -> dict[str, int]:
         return {c: getattr(self, f"w_{c}") for c in COMPONENTS}
+
+    @property
+    def scores_due_on(self) -> date:
+        """The day assessors' scores are due: ``SCORING_DAYS`` after the period ends (the
+        period's data are complete then; the agency closes the round after it)."""
+        return self.period_end + timedelta(days=SCORING_DAYS)
 
 
 class EvaluationEntry(Base):

@@ -1,0 +1,220 @@
+"""What waits in vouchers: an enterprise's vouchers about to expire with money left; an
+official's voucher applications to decide, settlements, voucher batches and claw-backs waiting
+for a second official (never the official's own proposals: four eyes), approved settlements
+whose transfer is to be recorded, and held redemptions to review. And the reminder to the
+holder before a voucher with money left expires."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import joinedload
+
+from marketplace import notifications, todos
+from marketplace.accounts.models import Organisation, User
+from marketplace.db import db, local_today
+from marketplace.money import format_fen
+from marketplace.todos import Todo
+from marketplace.vouchers.models import (
+    AVAILABLE,
+    ApplicationStatus,
+    ClawBack,
+    ClawBackStatus,
+    FlagStatus,
+    IssueRun,
+    Reservation,
+    RiskFlag,
+    RunStatus,
+    Settlement,
+    SettlementStatus,
+    Voucher,
+    VoucherApplication,
+    VoucherProgramme,
+    VoucherStatus,
+)
+
+VOUCHER_EXPIRING = "voucher_expiring"
+notifications.register_kinds(
+    {
+        VOUCHER_EXPIRING: _l(
+            "Voucher %(code)s (%(programme)s) still has %(amount)s and can be spent until"
+            " %(by)s: order before then, or the rest expires."
+        ),
+    },
+    deadline=[VOUCHER_EXPIRING],
+    group="money",
+)
+
+
+def _expiring(within_days: int, today: date) -> list[ColumnElement[bool]]:
+    """Active vouchers with money left whose programme's redeem-by date is near."""
+    return [
+        Voucher.status == VoucherStatus.ACTIVE,
+        AVAILABLE > 0,
+        VoucherProgramme.redeem_by >= today,
+        VoucherProgramme.redeem_by <= today + timedelta(days=within_days),
+    ]
+
+
+def for_enterprise(enterprise: Organisation, within_days: int) -> list[Todo]:
+    today = local_today()
+    stmt = (
+        select(Voucher)
+        .join(VoucherProgramme, VoucherProgramme.id == Voucher.programme_id)
+        .where(Voucher.enterprise_id == enterprise.id, *_expiring(within_days, today))
+    )
+    return [
+        Todo(
+            "voucher_expiring",
+            _l("Spend the voucher before it expires"),
+            f"{v.code} · {v.programme.name} · {format_fen(v.available_fen)}",
+            f"/vouchers/{v.id}",
+            v.issued_at,
+            v.programme.redeem_by,
+        )
+        for v in db.session.scalars(stmt)
+    ]
+
+
+def for_official(agency: Organisation, official: User) -> list[Todo]:
+    found = [
+        Todo(
+            "voucher_application",
+            _l("Decide the voucher application"),
+            f"{a.enterprise.name} · {a.programme.name}",
+            f"/agency/programmes/{a.programme_id}",
+            a.created_at,
+        )
+        for a in db.session.scalars(
+            select(VoucherApplication)
+            .join(VoucherProgramme, VoucherProgramme.id == VoucherApplication.programme_id)
+            .where(
+                VoucherProgramme.agency_id == agency.id,
+                VoucherApplication.status == ApplicationStatus.PENDING,
+            )
+        )
+    ]
+    settlements = select(Settlement).join(
+        VoucherProgramme, VoucherProgramme.id == Settlement.programme_id
+    )
+    for s in db.session.scalars(
+        settlements.where(
+            VoucherProgramme.agency_id == agency.id,
+            Settlement.status.in_((SettlementStatus.DRAFT, SettlementStatus.APPROVED)),
+        )
+    ):
+        if s.status is SettlementStatus.DRAFT:
+            if s.created_by_id == official.id:
+                continue  # the proposer waits for a second official
+            kind, action = "settlement_draft", _l("Approve or cancel the settlement")
+        else:
+            kind, action = "settlement_approved", _l("Record the settlement's bank transfer")
+        found.append(
+            Todo(
+                kind,
+                action,
+                f"{s.number} · {s.provider.name} · {format_fen(s.total_fen)}",
+                f"/settlements/{s.id}",
+                s.approved_at or s.created_at,
+            )
+        )
+    found += [
+        Todo(
+            "batch_proposed",
+            _l("Approve or cancel the voucher batch"),
+            f"{run.programme.name} · {run.count} · {format_fen(run.total_fen)}",
+            f"/agency/programmes/{run.programme_id}/runs/{run.id}",
+            run.created_at,
+        )
+        for run in db.session.scalars(
+            select(IssueRun)
+            .join(VoucherProgramme, VoucherProgramme.id == IssueRun.programme_id)
+            .where(
+                VoucherProgramme.agency_id == agency.id,
+                IssueRun.status == RunStatus.PROPOSED,
+                IssueRun.proposed_by_id.is_distinct_from(official.id),
+            )
+            .options(joinedload(IssueRun.programme))
+        )
+    ]
+    found += [
+        Todo(
+            "clawback_proposed",
+            _l("Approve or reject the claw-back"),
+            f"{c.programme.name} · {format_fen(c.amount_fen)}",
+            "/agency/risk-flags",
+            c.created_at,
+        )
+        for c in db.session.scalars(
+            select(ClawBack)
+            .join(VoucherProgramme, VoucherProgramme.id == ClawBack.programme_id)
+            .where(
+                VoucherProgramme.agency_id == agency.id,
+                ClawBack.status == ClawBackStatus.PROPOSED,
+                ClawBack.proposed_by_id.is_distinct_from(official.id),
+            )
+        )
+    ]
+    # Held redemptions nobody proposed a claw-back of yet (one proposed waits above).
+    proposed = exists().where(
+        ClawBack.reservation_id == RiskFlag.reservation_id,
+        ClawBack.status == ClawBackStatus.PROPOSED,
+    )
+    found += [
+        Todo(
+            "risk_flag",
+            _l("Review the redemption held by a risk flag"),
+            f"{flag.reason.label} · {format_fen(flag.reservation.amount_fen)}",
+            "/agency/risk-flags",
+            flag.created_at,
+        )
+        for flag in db.session.scalars(
+            select(RiskFlag)
+            .join(Reservation, Reservation.id == RiskFlag.reservation_id)
+            .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
+            .where(
+                VoucherProgramme.agency_id == agency.id,
+                RiskFlag.status == FlagStatus.OPEN,
+                ~proposed,
+            )
+        )
+    ]
+    return found
+
+
+# --- the reminder before a voucher with money left expires ----------------------------------
+
+
+def due_for_expiry_reminder(within_days: int, today: date | None = None) -> list[int]:
+    today = today or local_today()
+    stmt = (
+        select(Voucher.id)
+        .join(VoucherProgramme, VoucherProgramme.id == Voucher.programme_id)
+        .where(
+            *_expiring(within_days, today),
+            todos.not_reminded(VOUCHER_EXPIRING, Voucher.id, VoucherProgramme.redeem_by),
+        )
+    )
+    return list(db.session.scalars(stmt.order_by(Voucher.id)))
+
+
+def remind_expiry(voucher_id: int, within_days: int, today: date | None = None) -> bool:
+    today = today or local_today()
+    voucher = db.session.get(Voucher, voucher_id)
+    if voucher is None or voucher.available_fen <= 0:
+        return False
+    redeem_by = voucher.programme.redeem_by
+    if not today <= redeem_by <= today + timedelta(days=within_days):
+        return False
+    return todos.remind_once(
+        VOUCHER_EXPIRING,
+        voucher.id,
+        voucher.enterprise_id,
+        redeem_by,
+        f"/vouchers/{voucher.id}",
+        code=voucher.code,
+        programme=voucher.programme.name,
+        amount=format_fen(voucher.available_fen),
+    )

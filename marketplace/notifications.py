@@ -67,7 +67,8 @@ TEXTS = {
         " repay it to the agency; the enterprise is billed for it. Reason: %(reason)s"
     ),
     "auto_accept_soon": _l(
-        "Order %(number)s, %(title)s will be accepted automatically in a few days."
+        "Order %(number)s, %(title)s will be accepted automatically on %(by)s: accept the"
+        " delivery or raise a dispute before then."
     ),
     "profile_change_requested": _l("%(enterprise)s asks to change its verified profile."),
     "profile_change_decided": _l("Your profile change (%(field)s): %(outcome)s."),
@@ -75,7 +76,7 @@ TEXTS = {
 
 # Kinds that carry a deadline (their ``by`` parameter, an ISO date): whoever must act is told
 # by e-mail too, whatever they chose for other kinds.
-DEADLINE_KINDS: set[str] = set()
+DEADLINE_KINDS: set[str] = {"auto_accept_soon"}
 
 # The groups of the e-mail preferences page, in order, and the group of each kind; a kind
 # registered without one is shown under "Other".
@@ -249,12 +250,20 @@ def text(n: Notification) -> str:
     template = TEXTS.get(n.kind)
     if template is None:
         return n.kind
-    params = dict(n.params)
+    params = _Blanks(n.params)
     for name, value in params.items():
         labels = PARAM_LABELS.get(name)
         if labels is not None and isinstance(value, str) and value in labels:
             params[name] = str(labels[value])
     try:
         return str(template) % params
-    except (KeyError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return str(template)
+
+
+class _Blanks(dict[str, Any]):
+    """Parameters for a text; one a notification stored before its text named it reads as
+    "…" rather than breaking the sentence."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"

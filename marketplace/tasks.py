@@ -77,7 +77,7 @@ def _reminders_due() -> list[int]:
 def _remind(line_id: int) -> bool:
     from marketplace.orders import services as orders
 
-    return orders.remind_line(line_id)
+    return orders.remind_line(line_id, _days("AUTO_ACCEPT_DAYS"))
 
 
 def _monthly_lines() -> list[int]:

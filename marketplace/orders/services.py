@@ -610,9 +610,10 @@ def due_for_reminder(older_than: timedelta, window: timedelta) -> list[int]:
     return list(db.session.scalars(stmt.order_by(OrderLine.id)))
 
 
-def remind_line(line_id: int) -> bool:
-    """Tell the enterprise its delivered line will be accepted automatically soon, once: the
-    conditional update lets exactly one run send it."""
+def remind_line(line_id: int, older_than: timedelta) -> bool:
+    """Tell the enterprise its delivered line will be accepted automatically on a given day
+    (``older_than`` after delivery), once: the conditional update lets exactly one run send
+    it."""
     moved = db.session.execute(
         update(OrderLine)
         .where(OrderLine.id == line_id, OrderLine.auto_accept_reminded_at.is_(None))
@@ -622,12 +623,13 @@ def remind_line(line_id: int) -> bool:
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
     line = db.session.get(OrderLine, line_id, populate_existing=True)
-    assert line is not None
+    assert line is not None and line.delivered_at is not None
     notifications.notify(
         line.order.enterprise_id,
         "auto_accept_soon",
         f"/orders/{line.order.number}",
         number=line.order.number,
         title=line.title,
+        by=(line.delivered_at + older_than).astimezone(LOCAL_ZONE).date().isoformat(),
     )
     return True

@@ -5,10 +5,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select, update
 
 from marketplace import db as database
-from marketplace.db import utcnow
+from marketplace import notifications
+from marketplace.db import LOCAL_ZONE, utcnow
+from marketplace.notifications import Notification
 from marketplace.orders import bundles as bundle_service
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
@@ -275,6 +278,15 @@ def test_reminders_go_out_once(app, client, dbs, shop):
     assert "will be accepted automatically soon" in runner.invoke(args=["auto-accept"]).output
     assert "will be accepted automatically soon" not in runner.invoke(args=["auto-accept"]).output
     assert runner.invoke(args=["auto-accept", "--days", "-1"]).exit_code == 2
+    # the enterprise is told the day, and what to do before it
+    [reminder] = dbs.scalars(
+        select(Notification).where(Notification.kind == "auto_accept_soon")
+    ).all()
+    due = (line.delivered_at + timedelta(days=14)).astimezone(LOCAL_ZONE).date().isoformat()
+    assert reminder.params["by"] == due
+    with app.test_request_context(), force_locale("en"):
+        told = notifications.text(reminder)
+    assert due in told and "raise a dispute" in told
 
 
 def test_odd_ids_and_numbers_are_not_errors(client, dbs, shop):

@@ -8,7 +8,7 @@ PO := marketplace/translations/zh/LC_MESSAGES/messages.po
 MO := marketplace/translations/zh/LC_MESSAGES/messages.mo
 HOST ?= 127.0.0.1
 PORT ?= 5000
-DEV := MARKETPLACE_ENV=development FLASK_APP=app
+DEV := MARKETPLACE_ENV=development FLASK_APP=app PUBLIC_URL=http://$(HOST):$(PORT)
 
 .PHONY: bootstrap run test lint format translations clean bench
 

@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from flask.globals import app_ctx
-from sqlalchemy import Connection, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -179,6 +188,25 @@ def add_unique(row: Base) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def move_status(row: Any, before: Any, *also: Any, changed: Any, **values: Any) -> None:
+    """Move ``row`` from status ``before`` to what ``values`` say, in one conditional UPDATE
+    (with the extra conditions ``also``, such as "the amount the page showed" or "not the
+    proposer"). If another request moved it first, nothing is written and ``changed`` (the
+    message saying so) is raised; the row is refreshed either way."""
+    from marketplace.errors import DomainError
+
+    model = type(row)
+    moved = db.session.execute(
+        update(model)
+        .where(model.id == row.id, model.status == before, *also)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(changed)
+    db.session.refresh(row)
 
 
 # Set by the request hook for unsafe methods, and by ``writing()`` in commands and workers.

@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation, OrgKind, User
-from marketplace.db import atomic, db, utcnow
+from marketplace.db import atomic, db, move_status, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.payments.models import Payout, PayoutStatus, ProviderBalance
 from marketplace.security import Actor
@@ -142,17 +142,8 @@ def _release(payout: Payout, **values: Any) -> None:
 
 
 def _move(payout: Payout, before: PayoutStatus, *also: Any, **values: object) -> None:
-    """From ``before`` to what ``values`` say, in one conditional UPDATE (with the extra
-    conditions ``also``); if another request moved it first, nothing is written."""
-    moved = db.session.execute(
-        update(Payout)
-        .where(Payout.id == payout.id, Payout.status == before, *also)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(_l("This payout changed meanwhile. Reload the page and try again."))
-    db.session.refresh(payout)
+    changed = _l("This payout changed meanwhile. Reload the page and try again.")
+    move_status(payout, before, *also, changed=changed, **values)
 
 
 @atomic

@@ -36,7 +36,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit, four_eyes, notifications
 from marketplace.accounts.models import Organisation, OrgKind
-from marketplace.db import UTCDateTime, add_unique, atomic, db, local_today, utcnow
+from marketplace.db import UTCDateTime, add_unique, atomic, db, local_today, move_status, utcnow
 from marketplace.diagnosis import services as diagnosis
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
@@ -394,17 +394,8 @@ def _propose(
 
 
 def _move_run(run: IssueRun, *also: Any, **values: object) -> None:
-    """From 'proposed' to what ``values`` say, in one conditional UPDATE (with the extra
-    conditions ``also``); if another request moved it first, nothing is written."""
-    moved = db.session.execute(
-        update(IssueRun)
-        .where(IssueRun.id == run.id, IssueRun.status == RunStatus.PROPOSED, *also)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(_l("This batch changed meanwhile. Reload the page and try again."))
-    db.session.refresh(run)
+    changed = _l("This batch changed meanwhile. Reload the page and try again.")
+    move_status(run, RunStatus.PROPOSED, *also, changed=changed, **values)
 
 
 def _names(ids: Iterable[int], limit: int = 3) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation
-from marketplace.db import add_unique, atomic, db, utcnow
+from marketplace.db import add_unique, atomic, db, move_status, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import BASIS_POINTS, format_fen
 from marketplace.notifications import notify
@@ -393,17 +393,8 @@ def _claw_back_possible(reservation: Reservation) -> None:
 
 
 def _move_clawback(clawback: ClawBack, *also: Any, **values: object) -> None:
-    """From 'proposed' to what ``values`` say, in one conditional UPDATE (with the extra
-    conditions ``also``); if another request decided it first, nothing is written."""
-    moved = db.session.execute(
-        update(ClawBack)
-        .where(ClawBack.id == clawback.id, ClawBack.status == ClawBackStatus.PROPOSED, *also)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(_l("This claw-back changed meanwhile. Reload the page and try again."))
-    db.session.refresh(clawback)
+    changed = _l("This claw-back changed meanwhile. Reload the page and try again.")
+    move_status(clawback, ClawBackStatus.PROPOSED, *also, changed=changed, **values)
 
 
 def _still_proposed(clawback: ClawBack) -> None:

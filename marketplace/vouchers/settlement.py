@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit, csvfile, four_eyes, notifications
 from marketplace.accounts.models import Organisation
-from marketplace.db import add_unique, atomic, db, local_today, utcnow
+from marketplace.db import add_unique, atomic, db, local_today, move_status, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.security import Actor
@@ -132,17 +132,8 @@ def draw_up(programme: VoucherProgramme, provider_id: int, actor: Actor) -> Sett
 
 
 def _move(settlement: Settlement, before: SettlementStatus, *also: Any, **values: object) -> None:
-    """From ``before`` to what ``values`` say, in one conditional UPDATE (with the extra
-    conditions ``also``); if another request moved it first, nothing is written."""
-    moved = db.session.execute(
-        update(Settlement)
-        .where(Settlement.id == settlement.id, Settlement.status == before, *also)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(_l("This settlement changed meanwhile. Reload the page and try again."))
-    db.session.refresh(settlement)
+    changed = _l("This settlement changed meanwhile. Reload the page and try again.")
+    move_status(settlement, before, *also, changed=changed, **values)
 
 
 @atomic

@@ -26,7 +26,7 @@ from marketplace.accounts.models import (
 )
 from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
 from marketplace.config import Config
-from marketplace.db import db, local_today
+from marketplace.db import db, local_today, utcnow
 from marketplace.demo import seed
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.pool.models import PoolMembership, PoolStatus
@@ -84,6 +84,7 @@ def _enterprises(count: int, prefix: str) -> list[tuple[Organisation, User]]:
             password_hash=password_hash,
             role=MemberRole.OWNER,
             session_token=f"load-{prefix}-{n:02d}-" + "0" * 20,
+            email_confirmed_at=utcnow(),  # ordering needs a confirmed address
         )
         db.session.add_all([org, user])
         made.append((org, user))

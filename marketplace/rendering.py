@@ -11,6 +11,10 @@ from jinja2_fragments.flask import render_block
 
 from marketplace.extensions import htmx
 
+# A form with errors is answered 422 (Unprocessable Content): the page shows the errors, and
+# the response's status rolls the request's transaction back.
+INVALID = 422
+
 
 def fragment_requested() -> bool:
     """An htmx request for one block of the page. A history restore (Back after hx-push-url)

@@ -35,13 +35,11 @@ from marketplace.db import LOCAL_ZONE, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import limiter
 from marketplace.forms import attach_error, choices
-from marketplace.rendering import render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, is_safe_next, public, requires
 
 bp = Blueprint("accounts", __name__)
 org_bp = Blueprint("org", __name__, url_prefix="/org")
-
-INVALID = 422  # a form with errors: the response rolls the transaction back
 
 
 def _account_key() -> str:

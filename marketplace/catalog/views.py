@@ -28,13 +28,12 @@ from marketplace.catalog.models import Deployment, Package, PlanKind, VersionEve
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
-from marketplace.rendering import fragment_requested, page_number, render
+from marketplace.rendering import INVALID, fragment_requested, page_number, render
 from marketplace.security import current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
 workspace = Blueprint("workspace", __name__, url_prefix="/provider")
 
-INVALID = 422
 PER_PAGE = 30
 
 

@@ -36,12 +36,11 @@ from marketplace.orders.models import (
     Severity,
 )
 from marketplace.payments import services as payments
-from marketplace.rendering import per_request, render
+from marketplace.rendering import INVALID, per_request, render
 from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import spending
 
 bp = Blueprint("journey", __name__)
-INVALID = 422
 
 
 @bp.app_template_global()

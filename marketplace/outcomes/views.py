@@ -16,12 +16,11 @@ from marketplace.orders.models import OrderLine
 from marketplace.outcomes import access, forms, line_records
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement
-from marketplace.rendering import render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
 bp = Blueprint("outcomes", __name__)
 
-INVALID = 422
 EVERYONE = (OrgKind.ENTERPRISE, OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR)
 
 

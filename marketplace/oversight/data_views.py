@@ -18,11 +18,10 @@ from marketplace.forms import FIRST_YEAR, LAST_YEAR, attach_error, choices
 from marketplace.orders import services as orders
 from marketplace.oversight import granted, kpi
 from marketplace.oversight.forms import GrantForm, KpiDecisionForm, KpiForm
-from marketplace.rendering import render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
 bp = Blueprint("data", __name__)
-INVALID = 422
 
 
 # KPI reports

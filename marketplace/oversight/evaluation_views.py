@@ -15,11 +15,10 @@ from marketplace.oversight import evaluation
 from marketplace.oversight.forms import AssignForm, CloseForm, RoundForm, ScoreForm
 from marketplace.oversight.models import COMPONENT_LABELS, COMPONENTS
 from marketplace.pool import services as pool
-from marketplace.rendering import render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
 bp = Blueprint("evaluation", __name__)
-INVALID = 422
 
 
 def _agency_names() -> dict[int, str]:

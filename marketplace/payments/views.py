@@ -20,12 +20,10 @@ from marketplace.payments import payouts as payout_service
 from marketplace.payments import services as payments
 from marketplace.payments.gateways import gateway
 from marketplace.payments.models import Invoice, Refund
-from marketplace.rendering import render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, public, requires
 
 bp = Blueprint("payments", __name__)
-
-INVALID = 422
 
 
 @bp.get("/invoices")

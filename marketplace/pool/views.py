@@ -13,12 +13,10 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
 from marketplace.pool import forms, services
 from marketplace.pool.models import POOL_MACHINE, PoolEvent, PoolStatus
-from marketplace.rendering import render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
 bp = Blueprint("pool", __name__, url_prefix="/pool")
-
-INVALID = 422
 
 
 @bp.get("")

@@ -23,7 +23,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error, choices
 from marketplace.pool.models import PoolMembership, PoolStatus
-from marketplace.rendering import csv_download, page_number, render
+from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
 from marketplace.vouchers import figures, forms, issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
@@ -38,7 +38,6 @@ from marketplace.vouchers.models import (
 
 bp = Blueprint("vouchers", __name__)
 
-INVALID = 422
 PER_PAGE = 50
 
 

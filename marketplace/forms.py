@@ -139,3 +139,13 @@ def attach_error(form: Form, error: DomainError) -> None:
 def choices(pairs: Iterable[tuple[Any, Any]]) -> list[SelectChoice]:
     """Select options from ``(value, label)`` pairs."""
     return [SelectChoice(value, str(label)) for value, label in pairs]
+
+
+def first_error(form: FlaskForm) -> str:
+    """A form of a small action (approve, cancel, pay) that failed: what its first visible
+    field said (a note too long), or, for a missing or forged hidden field or token, that
+    the action is not possible."""
+    for field in form:
+        if field.errors and field.type != "HiddenField" and field.name != "csrf_token":
+            return str(field.errors[0])
+    return str(_l("This action is not possible in the current state."))

@@ -54,3 +54,18 @@ def ratio_bp(part: int, whole: int) -> int:
     """What share ``part`` is of ``whole``, in basis points rounded down (0 for an empty
     whole), for statistics such as market shares."""
     return part * BASIS_POINTS // whole if whole else 0
+
+
+def bank_reference(text: str, limit: int) -> str:
+    """A bank transfer's reference as a form gave it: stripped, present and at most
+    ``limit`` characters (the column's size), or a ``DomainError`` on the field."""
+    from flask_babel import lazy_gettext as _l
+
+    from marketplace.errors import DomainError
+
+    reference = text.strip()
+    if not reference:
+        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
+    if len(reference) > limit:
+        raise DomainError(_l("At most %(n)d characters.", n=limit), field="reference")
+    return reference

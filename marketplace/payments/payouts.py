@@ -25,6 +25,7 @@ from marketplace import audit, four_eyes
 from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import atomic, db, move_status, utcnow
 from marketplace.errors import DomainError, NotFound
+from marketplace.money import bank_reference
 from marketplace.payments.models import Payout, PayoutStatus, ProviderBalance
 from marketplace.security import Actor
 
@@ -235,11 +236,7 @@ def mark_paid(payout: Payout, reference: str, actor: Actor) -> None:
     receipt proves, and the transfer itself goes through the platform's bank with its own
     controls. The amount moves from pending to paid out."""
     _platform(actor)
-    reference = reference.strip()
-    if not reference:
-        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
-    if len(reference) > 100:
-        raise DomainError(_l("At most 100 characters."), field="reference")
+    reference = bank_reference(reference, 100)
     taken = db.session.scalar(select(Payout.id).where(Payout.reference == reference))
     if taken is not None:
         raise DomainError(

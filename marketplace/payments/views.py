@@ -14,7 +14,7 @@ from marketplace.accounts.models import OrgKind
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound, TryAgainLater
 from marketplace.extensions import csrf
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, first_error
 from marketplace.payments import forms
 from marketplace.payments import payouts as payout_service
 from marketplace.payments import services as payments
@@ -163,15 +163,6 @@ def payouts() -> ResponseReturnValue:
     )
 
 
-def _first_error(form: FlaskForm) -> str:
-    """A form that failed: what its first field said (a note too long), or, for a missing or
-    forged hidden field or token, that the action is not possible."""
-    for field in form:
-        if field.errors and field.type != "HiddenField" and field.name != "csrf_token":
-            return str(field.errors[0])
-    return _("This action is not possible in the current state.")
-
-
 @bp.post("/platform/payouts/<id:payout_id>/<any(approve, pay, cancel):action>")
 @requires(OrgKind.PLATFORM, owner=True)
 def payout_action(payout_id: int, action: str) -> ResponseReturnValue:
@@ -181,18 +172,18 @@ def payout_action(payout_id: int, action: str) -> ResponseReturnValue:
         if action == "approve":
             form = forms.PayoutApprovalForm()
             if not form.validate_on_submit():
-                raise DomainError(_first_error(form))
+                raise DomainError(first_error(form))
             shown = int(form.amount_fen.data or 0)
             payout_service.approve(payout, shown, form.note.data or "", current_actor())
         elif action == "cancel":
             form = forms.PayoutCancelForm()
             if not form.validate_on_submit():
-                raise DomainError(_first_error(form))
+                raise DomainError(first_error(form))
             payout_service.cancel(payout, form.reason.data or "", current_actor())
         else:
             form = forms.PayoutPaidForm()
             if not form.validate_on_submit():
-                raise DomainError(_first_error(form))
+                raise DomainError(first_error(form))
             payout_service.mark_paid(payout, form.reference.data or "", current_actor())
     except DomainError as error:
         flash(str(error.message), "error")

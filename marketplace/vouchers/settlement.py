@@ -21,7 +21,7 @@ from marketplace import audit, csvfile, four_eyes, notifications
 from marketplace.accounts.models import Organisation
 from marketplace.db import add_unique, atomic, db, local_today, move_status, utcnow
 from marketplace.errors import DomainError, NotFound
-from marketplace.money import format_fen
+from marketplace.money import bank_reference, format_fen
 from marketplace.security import Actor
 from marketplace.vouchers.ledger import ledger_entry, return_to_budget
 from marketplace.vouchers.models import (
@@ -189,11 +189,7 @@ def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
     the four-eyes decision (what to pay, how much, to whom) was the approval, which fixed the
     lines and the total; this step records a fact the bank's receipt proves, and the
     transfer itself goes through the agency's treasury and bank with their own controls."""
-    reference = reference.strip()
-    if not reference:
-        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
-    if len(reference) > 60:
-        raise DomainError(_l("At most 60 characters."), field="reference")
+    reference = bank_reference(reference, 60)
     _move(
         settlement,
         SettlementStatus.APPROVED,
@@ -349,11 +345,7 @@ def mark_recovered(claim: RecoveryClaim, reference: str, actor: Actor) -> None:
     """The provider repaid a recovery claim: the agency records the bank transfer's
     reference. The money is recorded as recovered and returns to the programme's budget (the
     budget rule: ``risk.claw_back``)."""
-    reference = reference.strip()
-    if not reference:
-        raise DomainError(_l("Enter the bank transfer's reference."), field="reference")
-    if len(reference) > 60:
-        raise DomainError(_l("At most 60 characters."), field="reference")
+    reference = bank_reference(reference, 60)
     moved = db.session.execute(
         update(RecoveryClaim)
         .where(RecoveryClaim.id == claim.id, RecoveryClaim.status == RecoveryStatus.OPEN)

@@ -12,7 +12,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from marketplace.accounts.models import Industry, Organisation, OrgKind, Region, SizeTier
@@ -21,7 +20,7 @@ from marketplace.catalog.models import PlanKind
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
-from marketplace.forms import attach_error, choices
+from marketplace.forms import attach_error, choices, first_error
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
@@ -359,14 +358,14 @@ def run_action(programme_id: int, run_id: int, action: str) -> ResponseReturnVal
         if action == "approve":
             approval = forms.ApprovalForm()
             if not approval.validate_on_submit():
-                raise DomainError(_first_error(approval))
+                raise DomainError(first_error(approval))
             total_fen = int(approval.total_fen.data or 0)
             issuing.approve_batch(found, total_fen, approval.note.data or "", current_actor())
             message = _("Approved: %(n)d vouchers issued.", n=found.count)
         else:
             reason = forms.ReasonForm()
             if not reason.validate_on_submit():
-                raise DomainError(_first_error(reason))
+                raise DomainError(first_error(reason))
             issuing.cancel_batch(found, reason.reason.data or "", current_actor())
             message = _("The proposed batch is cancelled.")
     except DomainError as error:
@@ -474,15 +473,6 @@ def settlement_csv(settlement_id: int) -> ResponseReturnValue:
     return csv_download(settlement.as_csv(s), f"{s.number}.csv")
 
 
-def _first_error(form: FlaskForm) -> str:
-    """A form that failed: what its first field said (a note too long), or, for a missing or
-    forged hidden field or token, that the action is not possible."""
-    for field in form:
-        if field.errors and field.type != "HiddenField" and field.name != "csrf_token":
-            return str(field.errors[0])
-    return _("This action is not possible in the current state.")
-
-
 @bp.post("/settlements/<id:settlement_id>/<any(approve, pay, cancel):action>")
 @requires(OrgKind.AGENCY, owner=True)
 def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
@@ -493,13 +483,13 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
         if action == "approve":
             approval = forms.ApprovalForm()
             if not approval.validate_on_submit():
-                raise DomainError(_first_error(approval))
+                raise DomainError(first_error(approval))
             total_fen = int(approval.total_fen.data or 0)
             settlement.approve(s, total_fen, approval.note.data or "", current_actor())
         elif action == "cancel":
             reason = forms.ReasonForm()
             if not reason.validate_on_submit():
-                raise DomainError(_first_error(reason))
+                raise DomainError(first_error(reason))
             settlement.cancel(s, reason.reason.data or "", current_actor())
         else:
             form = forms.PaidForm()
@@ -554,7 +544,7 @@ def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
     form = forms.ReasonForm()
     try:
         if not form.validate_on_submit():
-            raise DomainError(_first_error(form))
+            raise DomainError(first_error(form))
         if action == "clear":
             risk.clear(flag, form.reason.data or "", current_actor())
             flash(_("Decision recorded."), "success")
@@ -579,14 +569,14 @@ def clawback_action(clawback_id: int, action: str) -> ResponseReturnValue:
         if action == "approve":
             approval = forms.ClawBackApprovalForm()
             if not approval.validate_on_submit():
-                raise DomainError(_first_error(approval))
+                raise DomainError(first_error(approval))
             amount_fen = int(approval.amount_fen.data or 0)
             risk.approve_clawback(clawback, amount_fen, approval.note.data or "", current_actor())
             flash(_("Claw-back approved."), "success")
         else:
             form = forms.ReasonForm()
             if not form.validate_on_submit():
-                raise DomainError(_first_error(form))
+                raise DomainError(first_error(form))
             decide = risk.reject_clawback if action == "reject" else risk.withdraw_clawback
             decide(clawback, form.reason.data or "", current_actor())
             flash(_("Decision recorded."), "success")

@@ -6,10 +6,15 @@ per table and chunk):
     20,000 vouchers with their ledgers and reservations, 5,000 outcome contracts with
     250,000 measurements.
 
-    .venv/bin/python bench/dataset.py [DATABASE_URL] [--scale 1.0]
+    .venv/bin/python bench/dataset.py [DATABASE_URL] [--scale 1.0] [--packages 100000]
 
 The database is emptied and migrated first (SQLite file or PostgreSQL database). ``--scale``
-shrinks everything for a quick try (0.01 is 2,000 lines).
+shrinks everything for a quick try (0.01 is 2,000 lines). ``--packages`` sets the catalogue's
+size alone (ten packages a provider; the search benchmark's catalogue is 100,000), the rest
+stays as ``--scale`` has it. Packages have Chinese titles, summaries and descriptions made from
+their category's and industries' words (``catalogue_text.py``); providers have company names.
+Last, the app rebuilds its search index over the published versions (timed), and the
+database's statistics are refreshed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 from sqlalchemy import Engine, Table, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from catalogue_text import interfaces, package_text, provider_names
 
 from marketplace import migrate
 from marketplace.accounts.passwords import hash_password
@@ -62,7 +69,14 @@ INDUSTRIES = [
     "textile",
 ]
 REGIONS = ["130102", "130104", "130105", "130108", "130111", "350203", "350205", "350206"]
-TIERS = ["micro", "small", "medium"]
+SIZE_TIER_SETS = [
+    ("micro", "small"),
+    ("micro", "small"),
+    ("small", "medium"),
+    ("micro", "small", "medium"),
+    ("medium",),
+]
+DEPLOYMENTS = ["saas", "saas", "saas", "hybrid", "on_premises"]
 STATES = [  # (status, share of lines)
     ("placed", 5),
     ("accepted", 5),
@@ -74,6 +88,7 @@ STATES = [  # (status, share of lines)
     ("completed", 66),
 ]
 PASSWORD = "zhuanxing2026"
+NORMAL_RESOLUTION_HOURS = 120  # TICKET_RESOLUTION_HOURS' default for "normal"
 BUYERS = 400
 NOW = datetime.now(UTC)
 CHUNK = 5_000
@@ -113,8 +128,11 @@ def credit_code(prefix: str, n: int) -> str:
     return f"{prefix}{n:016d}"[:18]
 
 
-def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
+def build(
+    url: str, scale: float = 1.0, seed: int = 2026, n_packages: int | None = None
+) -> dict[str, int]:
     rng = random.Random(seed)
+    words = random.Random(seed + 1)  # the catalogue's text, apart: the orders stay the same
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
@@ -126,7 +144,10 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
     migrate.upgrade(engine)
 
     n_providers = max(10, int(1_000 * scale))
-    n_packages = n_providers * 10
+    if n_packages is None:
+        n_packages = n_providers * 10
+    else:  # ten packages a provider
+        n_providers = max(1, -(-n_packages // 10))
     n_enterprises = max(100, int(50_000 * scale))
     n_lines = max(200, int(200_000 * scale))
     n_vouchers = max(50, int(20_000 * scale))
@@ -137,6 +158,10 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
     # Organisations: 1 agency, 1 assessor, providers, enterprises; an owner each for the first.
     agency_id, assessor_id = 1, 2
     providers = range(3, 3 + n_providers)
+
+    def provider_of(package: int) -> int:  # package: 0-based
+        return providers[package * n_providers // n_packages]
+
     enterprises = range(providers.stop, providers.stop + n_enterprises)
     orgs: list[dict[str, Any]] = [
         {
@@ -156,12 +181,12 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
         {
             "id": i,
             "kind": "provider",
-            "name": f"服务商{i:05d}科技有限公司",
+            "name": name,
             "credit_code": credit_code("91", i),
             "provider_type": "integrator" if i % 10 == 0 else "scenario",
             "contact_phone": f"0311-{i:08d}",
         }
-        for i in providers
+        for i, name in zip(providers, provider_names(n_providers, words), strict=True)
     ]
     orgs += [
         {
@@ -221,27 +246,37 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
         for k in range(n_packages):
             yield {
                 "id": k + 1,
-                "provider_id": providers[k // 10],
+                "provider_id": provider_of(k),
                 "published_version_id": None,
                 "rating_sum": 0,
                 "rating_count": 0,
             }
 
     counts["packages"] = load(engine, "packages", packages())
-    versions = []
+    versions, served, tiers, connects = [], [], [], []
     for k in range(n_packages):
         category = CATEGORIES[k % len(CATEGORIES)]
+        text_ = package_text(category, words)
+        served += [{"version_id": k + 1, "industry_code": code} for code in text_.industries]
+        tiers += [
+            {"version_id": k + 1, "tier": tier}
+            for tier in words.choice(SIZE_TIER_SETS)  # "small" in four of five
+        ]
+        connects += [
+            {"version_id": k + 1, "flow": flow, "protocol_code": protocol, "data_object_code": data}
+            for flow, protocol, data in interfaces(category, words)
+        ]
         versions.append(
             {
                 "id": k + 1,
                 "package_id": k + 1,
                 "number": 1,
                 "status": "published",
-                "title": f"{category} 转型包 {k + 1}",
-                "summary": "轻量化 SaaS，按月订阅，快速上线。",
-                "description": "面向中小制造企业的模块化数字化转型服务。",
+                "title": text_.title,
+                "summary": text_.summary,
+                "description": text_.description,
                 "category_code": category,
-                "deployment": "saas",
+                "deployment": words.choice(DEPLOYMENTS),
                 "go_live_days": 7 + k % 60,
                 "sla_response_hours": 4 + k % 20,
                 "entry_price_fen": (2_000 + k % 50 * 100) * 100,
@@ -288,34 +323,9 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
             },
         ]
     counts["price_plans"] = load(engine, "price_plans", plans)
-    counts["version_interfaces"] = load(
-        engine,
-        "version_interfaces",
-        (
-            {
-                "version_id": k + 1,
-                "flow": flow,
-                "protocol_code": "modbus_tcp",
-                "data_object_code": "device_telemetry",
-            }
-            for k in range(n_packages)
-            for flow in ("consumes", "produces")
-        ),
-    )
-    load(
-        engine,
-        "version_industries",
-        (
-            {"version_id": k + 1, "industry_code": INDUSTRIES[(k + j) % len(INDUSTRIES)]}
-            for k in range(n_packages)
-            for j in range(2)
-        ),
-    )
-    load(
-        engine,
-        "version_size_tiers",
-        ({"version_id": k + 1, "tier": tier} for k in range(n_packages) for tier in TIERS[:2]),
-    )
+    counts["version_interfaces"] = load(engine, "version_interfaces", connects)
+    load(engine, "version_industries", served)
+    load(engine, "version_size_tiers", tiers)
 
     # Orders: two lines each, every state; 5 % of the accepted lines are outcome contracts.
     weights = [w for _s, w in STATES]
@@ -339,7 +349,7 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
             status = rng.choices(statuses, weights)[0]
             outcome = status == "completed" and len(outcome_lines) < n_contracts and j == 1
             plan = 3 * package + (3 if outcome else 1 + (line_id % 2))
-            provider = providers[package // 10]
+            provider = provider_of(package)
             amount = (20_000 + package % 50 * 1_000) * 100
             delivered = placed + timedelta(days=rng.randint(5, 40))
             accepted = delivered + timedelta(days=rng.randint(1, 10))
@@ -352,7 +362,7 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
                     "version_id": package + 1,
                     "plan_id": plan,
                     "provider_id": provider,
-                    "title": f"转型包 {package + 1}",
+                    "title": versions[package]["title"],
                     "plan_kind": "outcome"
                     if outcome
                     else ("one_time" if plan % 3 == 1 else "subscription"),
@@ -397,9 +407,11 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
                             "enterprise_id": enterprise,
                             "provider_id": provider,
                             "severity": "normal",
+                            "status": "open",  # not answered yet
                             "description": "报表导出超时",
                             "opened_at": opened,
                             "respond_by": opened + timedelta(hours=8),
+                            "resolve_by": opened + timedelta(hours=NORMAL_RESOLUTION_HOURS),
                             "breached": rng.random() < 0.2,
                         }
                     )
@@ -575,24 +587,67 @@ def build(url: str, scale: float = 1.0, seed: int = 2026) -> dict[str, int]:
                         f" (SELECT max(id) FROM {table}))"
                     )
                 )
-            conn.execute(text("ANALYZE"))
-    else:
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
     engine.dispose()
     return counts
+
+
+def rebuild_search_index(url: str) -> float | None:
+    """Rebuild the search index through the app, as ``flask search rebuild`` does; its
+    seconds (None when this version of the app has no search index)."""
+    from marketplace import create_app
+    from marketplace.config import Config
+    from marketplace.db import db, writing
+
+    try:
+        from marketplace.catalog import search_index
+    except ImportError:
+        return None
+    config = Config()
+    config.SECRET_KEY = "bench"
+    config.DATABASE_URL = url
+    config.LOG_FORMAT = "text"
+    app = create_app(config)
+    with app.app_context():
+        started = time.perf_counter()
+        with writing():
+            search_index.rebuild()
+            db.session.commit()
+        return time.perf_counter() - started
+
+
+def analyze(url: str) -> None:
+    """Fresh planner statistics for every table, the search index's included."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", nargs="?", default="sqlite:////tmp/bench.sqlite3")
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--packages",
+        type=int,
+        default=None,
+        help="published packages, ten a provider (default: 10,000 times --scale)",
+    )
     args = parser.parse_args()
+    database = args.url.split(":", 1)[0]
     started = time.perf_counter()
-    counts = build(args.url, args.scale)
+    counts = build(args.url, args.scale, n_packages=args.packages)
     elapsed = time.perf_counter() - started
     print(", ".join(f"{v:,} {k}" for k, v in counts.items()))
-    print(f"built in {elapsed:.1f} s on {args.url.split(':', 1)[0]}")
+    print(f"built in {elapsed:.1f} s on {database}")
+    indexing = rebuild_search_index(args.url)
+    if indexing is None:
+        print("no search index in this version of the app: not rebuilt")
+    else:
+        print(f"search index rebuilt in {indexing:.1f} s")
+    started = time.perf_counter()
+    analyze(args.url)
+    print(f"ANALYZE in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,17 @@
 one scenario at a time for a fixed time, then print requests per second, p50/p95 latency, SQL
 statements per request and each worker's peak memory.
 
-    .venv/bin/python bench/run.py [DATABASE_URL] [--seconds 10] [--clients 4]
+    .venv/bin/python bench/run.py [DATABASE_URL] [--seconds 10] [--clients 4] [--port 5123]
+                                  [--only catalogue,search,search-api]
 
 Build the database first with ``bench/dataset.py``. The minimal page (the login form: the
 base layout, no query) is measured first; every scenario's throughput is also given as a ratio
 to it.
+
+The catalogue scenario asks the same few questions again and again (the cached path); the
+search scenarios ask a different one every request, so that no worker's cache can answer:
+category names, thesaurus words and two- to four-character pieces of titles, drawn from the
+database before the clock starts.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import statistics
@@ -26,10 +33,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PORT = 5123
+PORT = 5123  # --port
 PASSWORD = "zhuanxing2026"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -147,13 +155,17 @@ def main() -> None:
     parser.add_argument("url", nargs="?", default="sqlite:////tmp/bench.sqlite3")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--port", type=int, default=5123, help="where the app is served")
     parser.add_argument(
         "--only",
         default="",
-        help="a comma-separated subset of: catalogue, package, bundle, checkout, dashboard,"
-        " concentration, api-list, api-post (the minimal page is always measured)",
+        help="a comma-separated subset of: catalogue, search, search-api, package, bundle,"
+        " checkout, dashboard, concentration, api-list, api-post (the minimal page is always"
+        " measured)",
     )
     args = parser.parse_args()
+    global PORT
+    PORT = args.port
     env = {
         **os.environ,
         "DATABASE_URL": args.url,
@@ -212,6 +224,8 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
     every: list[tuple[str, Any]] = [
         ("minimal", lambda: drive("minimal page (login form)", plain, get("/login"), n, clients)),
         ("catalogue", lambda: drive("catalogue search with filters", plain, catalogue, n, clients)),
+        ("search", lambda: uncached_search(args, api=False)),
+        ("search-api", lambda: uncached_search(args, api=True)),
         (
             "package",
             lambda: drive(
@@ -244,6 +258,127 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+TOTAL = re.compile(r'<div class="results-head">\s*<p class="muted">([0-9]+)')
+
+
+@dataclass
+class Queries:
+    """Distinct search words, each handed out once (in a shuffled order), by source."""
+
+    categories: list[str]
+    thesaurus: list[str]
+    pieces: list[str]
+
+    def shuffled(self, seed: int) -> list[str]:
+        every = list(dict.fromkeys(self.categories + self.thesaurus + self.pieces))
+        random.Random(seed).shuffle(every)
+        return every
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.categories)} category names, {len(self.thesaurus)} thesaurus words,"
+            f" {len(self.pieces):,} pieces of titles"
+        )
+
+
+def search_words(args: argparse.Namespace) -> Queries:
+    """Category names (Chinese), the thesaurus's words (both sides of ``search_synonyms``) and
+    every different two- to four-character piece (letters and digits only, CJK included) of
+    a sample of published titles."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from marketplace.db import make_engine
+
+    rng = random.Random(19)
+    engine = make_engine(args.url)
+    with engine.connect() as conn:
+        categories = list(conn.scalars(text("SELECT name_zh FROM categories ORDER BY position")))
+        titles = list(
+            conn.scalars(text("SELECT title FROM package_versions WHERE status = 'published'"))
+        )
+    thesaurus: list[str] = []
+    try:
+        with engine.connect() as conn:
+            for term, means in conn.execute(text("SELECT term, means FROM search_synonyms")):
+                thesaurus += [term, means]
+    except DBAPIError:  # an app without the search index has no thesaurus
+        pass
+    engine.dispose()
+    pieces: list[str] = []
+    for title in rng.sample(titles, min(len(titles), 20_000)):
+        size = rng.randint(2, 4)
+        if len(title) < size:
+            continue
+        start = rng.randrange(len(title) - size + 1)
+        piece = title[start : start + size]
+        if all(ch.isalnum() for ch in piece):
+            pieces.append(piece)
+    return Queries(
+        categories,
+        sorted(set(thesaurus)),
+        sorted(set(pieces) - set(categories) - set(thesaurus)),
+    )
+
+
+# When every word has been asked once, the next round asks them again on another page or in
+# another order: a different question, so still not in any cache.
+ROUNDS = ["", "&page=2", "&sort=newest", "&sort=price_low", "&sort=rating", "&page=3"]
+
+
+def uncached_search(args: argparse.Namespace, api: bool) -> Result:
+    """A different query each request, from ``search_words`` (drawn before the clock starts):
+    the catalogue page (relevance order, 24 cards) or the API's list (50 packages)."""
+    words = search_words(args)
+    order = words.shuffled(seed=2 if api else 1)
+    lock = threading.Lock()
+    asked: list[tuple[float, str, int | None]] = []  # seconds, query, matches
+    cursor = [0]
+
+    def ask(c: Client, _i: int) -> tuple[int, bytes, dict[str, str]] | None:
+        with lock:
+            n = cursor[0]
+            cursor[0] += 1
+        if n >= len(order) * len(ROUNDS):
+            return None
+        word, extra = order[n % len(order)], ROUNDS[n // len(order)]
+        if api:
+            # the API pages by cursor, but page and sort are still part of its cache key
+            path = f"/api/v1/packages?limit=50&q={quote(word)}{extra}"
+        else:
+            path = f"/catalog?q={quote(word)}{extra}"
+        started = time.perf_counter()
+        answer = c.request("GET", path)
+        elapsed = time.perf_counter() - started
+        if api:
+            matches = len(json.loads(answer[1]).get("items", [])) if answer[0] == 200 else None
+        else:
+            found = TOTAL.search(answer[1].decode())
+            matches = int(found.group(1)) if found else None
+        with lock:
+            asked.append((elapsed, f"{word}{extra}", matches))
+        return answer
+
+    name = "uncached search, API list (50)" if api else "uncached search, catalogue page"
+    result = drive(name, Client, ask, args.seconds, args.clients)
+    counted = sorted(m for _s, _q, m in asked if m is not None)
+    slowest = sorted(asked, reverse=True)[:5]
+    rounds = 1 + (len(asked) - 1) // len(order) if asked else 0
+    result.note = (
+        f"{len(asked):,} queries, all different ({rounds} round(s) over {len(order):,} words:"
+        f" {words.describe()});"
+        + (
+            f" {'items' if api else 'matches'} per query: median {statistics.median(counted):g},"
+            f" max {counted[-1]:,};"
+            if counted
+            else ""
+        )
+        + " slowest: "
+        + ", ".join(
+            f"{q} ({s * 1000:.0f} ms, {m if m is not None else '?'})" for s, q, m in slowest
+        )
+    )
+    return result
 
 
 def buyers_and_packages(args: argparse.Namespace) -> tuple[list[str], list[int]]:

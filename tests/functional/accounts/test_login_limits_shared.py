@@ -3,6 +3,9 @@ limiter storage, as two processes would have) refuse the 11th failure together."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.functional.redis_helpers import instances, keys, shared_redis
@@ -55,3 +58,22 @@ def test_the_per_process_default_does_not_share(app, connection, dbs, database_u
         assert [wrong(one, "alone@factory.cn", f"10.5.0.{n}") for n in range(10)] == [200] * 10
         two = make(connection).test_client()
         assert wrong(two, "alone@factory.cn", "10.6.0.1") == 200
+
+
+def test_the_login_page_works_with_limits_switched_off(database_url):
+    """RATELIMIT_ENABLED=false (the benchmarks) in a process where no app ever switched the
+    limiter on: the limiter has no strategy, and the login form must not ask it for one (in
+    this process other tests' apps have long switched it on, hence a fresh one)."""
+    script = (
+        "import sys\n"
+        "from marketplace import create_app\n"
+        "from marketplace.config import TestConfig\n"
+        "config = TestConfig(sys.argv[1])\n"
+        "config.RATELIMIT_ENABLED = False\n"
+        "client = create_app(config).test_client()\n"
+        "print(client.get('/login').status_code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, database_url], capture_output=True, text=True, check=False
+    )
+    assert done.stdout.split() == ["200"], done.stderr[-2000:]

@@ -33,7 +33,7 @@ from marketplace.db import db as database
 from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
 from marketplace.money import format_fen, yuan_text
-from marketplace.rendering import forget_per_request
+from marketplace.rendering import forget_per_request, highlight
 
 
 def _count_queries(app: Flask) -> None:
@@ -241,6 +241,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["money"] = format_fen
     app.jinja_env.filters["yuan"] = yuan_text
+    app.jinja_env.filters["highlight"] = highlight
     app.jinja_env.filters["decimal"] = lambda value: (
         f"{value.normalize():f}" if value is not None else ""
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, g, has_request_context, make_response, render_template, request
 from jinja2_fragments.flask import render_block
+from markupsafe import Markup, escape
 
 from marketplace.extensions import htmx
 
@@ -76,3 +79,22 @@ def csv_download(text: str, filename: str) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def highlight(value: str, words: Sequence[str]) -> Markup:
+    """``value`` escaped, with each of ``words`` marked (``<mark>``) wherever it stands,
+    ignoring case and full-width forms (a search's matched words in a result's title)."""
+    if not words or not value:
+        return escape(value)
+    folded = unicodedata.normalize("NFKC", value).lower()
+    if len(folded) != len(value):  # a ligature or the like: positions would not line up
+        folded, words = value.lower(), [w.lower() for w in words]
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+    parts: list[str] = []
+    end = 0
+    for found in pattern.finditer(folded):
+        parts += [str(escape(value[end : found.start()])), "<mark>"]
+        parts += [str(escape(value[found.start() : found.end()])), "</mark>"]
+        end = found.end()
+    parts.append(str(escape(value[end:])))
+    return Markup("".join(parts))

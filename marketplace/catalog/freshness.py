@@ -5,6 +5,7 @@ Anything a catalogue card shows lives in a few tables, grouped in scopes:
 - ``packages``: packages and their versions, plans, interfaces, size tiers and status
   changes, ratings (any provider's package can enter any search, so this scope is one);
 - ``categories``: the categories (their names are on the cards);
+- ``thesaurus``: the search thesaurus (what a query also means);
 - ``providers``: providers' names and types (on the cards, and searched);
 - ``pool:<agency id>``: who that agency's pool admits (visibility, and the pool filter).
 
@@ -30,8 +31,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import ColumnElement, Connection, event, inspect, or_, select
+from flask import current_app, g, has_request_context
+from sqlalchemy import Connection, event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,6 +45,7 @@ from marketplace.catalog.models import (
     Package,
     PackageVersion,
     PricePlan,
+    SearchSynonym,
     VersionInterface,
     VersionSizeTier,
     VersionStatusChange,
@@ -53,6 +55,7 @@ from marketplace.pool.models import PoolMembership, PoolStatusChange
 
 PACKAGES = "packages"
 CATEGORIES = "categories"
+THESAURUS = "thesaurus"
 PROVIDERS = "providers"
 POOL_PREFIX = "pool:"
 EVERY_POOL = "pool:*"
@@ -75,23 +78,44 @@ def pool(agency_id: int) -> str:
 def catalogue_scopes(pool_id: int | None) -> tuple[str, ...]:
     """What a catalogue search depends on: the packages, their categories and providers,
     and the pool it is filtered by (else every pool)."""
-    return (PACKAGES, CATEGORIES, PROVIDERS, pool(pool_id) if pool_id else EVERY_POOL)
+    return (
+        PACKAGES,
+        CATEGORIES,
+        PROVIDERS,
+        THESAURUS,
+        pool(pool_id) if pool_id else EVERY_POOL,
+    )
 
 
 def stamps(scopes: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    """The current tokens of these scopes (one indexed read). A scope nothing has changed
-    yet has no row: its first change adds one, which changes the answer too."""
+    """The current tokens of these scopes. A scope nothing has changed yet has no row: its
+    first change adds one, which changes the answer too.
+
+    The table has a row per scope and per agency's pool (a few dozen): it is read whole, once
+    per request (a search reads the thesaurus's token and then the results' tokens), and
+    read again after this request changes a scope itself."""
     wanted = set(scopes)
-    exact = sorted(wanted - {EVERY_POOL})
-    conditions: list[ColumnElement[bool]] = [CatalogueStamp.scope.in_(exact)]
-    if EVERY_POOL in wanted:
-        conditions.append(CatalogueStamp.scope.startswith(POOL_PREFIX))
-    rows = db.session.execute(
-        select(CatalogueStamp.scope, CatalogueStamp.token)
-        .where(or_(*conditions))
-        .order_by(CatalogueStamp.scope)
+    every_pool = EVERY_POOL in wanted
+    return tuple(
+        (scope, token)
+        for scope, token in _all_stamps()
+        if scope in wanted or (every_pool and scope.startswith(POOL_PREFIX))
     )
-    return tuple((scope, token) for scope, token in rows)
+
+
+_STAMPS = "catalogue_stamps"
+
+
+def _all_stamps() -> list[tuple[str, str]]:
+    memo = g.get(_STAMPS) if has_request_context() else None
+    if memo is None:
+        rows = db.session.execute(
+            select(CatalogueStamp.scope, CatalogueStamp.token).order_by(CatalogueStamp.scope)
+        )
+        memo = [(scope, token) for scope, token in rows]
+        if has_request_context():
+            setattr(g, _STAMPS, memo)
+    return memo
 
 
 def cached(
@@ -115,6 +139,8 @@ def changed(*scopes: str, session: Session | None = None) -> None:
     writers of the same scopes queue rather than deadlock)."""
     target = session if session is not None else db.session
     connection = target.connection()
+    if has_request_context():
+        g.pop(_STAMPS, None)
     for scope in sorted(set(scopes)):
         connection.execute(_upsert(connection, scope))
 
@@ -142,6 +168,8 @@ def _scopes_of(obj: object, dirty: bool) -> list[str]:
         return [PACKAGES]
     if isinstance(obj, Category):
         return [CATEGORIES]
+    if isinstance(obj, SearchSynonym):
+        return [THESAURUS]
     if isinstance(obj, PoolMembership):
         if dirty and not _changed(obj, ("status", "agency_id")):
             return []  # an application's texts, a date: not on any card

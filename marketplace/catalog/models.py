@@ -196,6 +196,7 @@ class Package(Base):
     __table_args__ = (
         CheckConstraint("rating_count >= 0 AND rating_sum >= rating_count", name="ratings_sane"),
         CheckConstraint("rating_sum <= 5 * rating_count", name="ratings_at_most_five"),
+        CheckConstraint("results_met >= 0 AND results_missed >= 0", name="results_counted"),
     )
 
     id: Mapped[intpk]
@@ -208,6 +209,10 @@ class Package(Base):
     # Verified buyers' ratings (1–5), kept as a sum and a count by the orders domain's reviews.
     rating_sum: Mapped[int] = mapped_column(default=0, server_default="0")
     rating_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Pay-for-results contracts on this package settled by verified measurements, kept by
+    # the outcomes domain when it settles one (``reviews.record_result``).
+    results_met: Mapped[int] = mapped_column(default=0, server_default="0")
+    results_missed: Mapped[int] = mapped_column(default=0, server_default="0")
 
     provider: Mapped[Organisation] = relationship(lazy="joined")
     versions: Mapped[list[PackageVersion]] = relationship(
@@ -279,6 +284,8 @@ class PackageVersion(Base):
     go_live_days: Mapped[int]
     sla_response_hours: Mapped[int]
     enterprise_provides: Mapped[str] = mapped_column(Text, default="")
+    # The provider's own search words (标签), separated by commas or spaces.
+    tags: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The lowest commitment among the plans (one-time price, subscription over its term or an
     # outcome plan's base fee), set when the version is published; the catalogue filters and
     # sorts by it. Published versions never change, so it never goes stale.
@@ -493,6 +500,24 @@ class Review(Base):
     enterprise: Mapped[Organisation] = relationship()
 
 
+class SearchSynonym(Base):
+    """One entry of the search thesaurus (检索词表): a query containing ``term`` also finds
+    what ``means`` finds (预测维护 → 预测性维护). Kept by officials and the platform admin."""
+
+    __tablename__ = "search_synonyms"
+    __table_args__ = (
+        UniqueConstraint("term", "means"),
+        CheckConstraint("term <> means", name="not_itself"),
+        CheckConstraint("length(term) > 0 AND length(means) > 0", name="not_empty"),
+    )
+
+    id: Mapped[intpk]
+    term: Mapped[str] = mapped_column(String(30), index=True)
+    means: Mapped[str] = mapped_column(String(30))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+
 audit.register_labels(
     {
         **{f"package.{e.value}": _l("Package: %(event)s", event=LABELS[e]) for e in VersionEvent},
@@ -507,5 +532,7 @@ audit.register_labels(
         "bundle.created": _l("Bundle created"),
         "bundle.withdrawn": _l("Curated bundle withdrawn"),
         "review.created": _l("Review posted"),
+        "search.synonym_added": _l("Search synonym added"),
+        "search.synonym_removed": _l("Search synonym removed"),
     }
 )

@@ -1,5 +1,6 @@
-"""Verified buyers' reviews and ratings of packages: one review per accepted order line,
-counted into the package's rating."""
+"""The evidence a package's card and its search rank stand on: verified buyers' reviews and
+ratings (one review per accepted order line, counted into the package's rating) and the
+pay-for-results contracts settled on verified measurements (met or missed)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,18 @@ def record_rating(package_id: int, rating: int) -> None:
         .execution_options(synchronize_session=False)
     )
     freshness.changed(freshness.PACKAGES)  # the cards show the rating
+
+
+def record_result(package_id: int, met: bool) -> None:
+    """Count one settled pay-for-results contract of this package (an atomic update)."""
+    column = Package.results_met if met else Package.results_missed
+    db.session.execute(
+        update(Package)
+        .where(Package.id == package_id)
+        .values({column: column + 1})
+        .execution_options(synchronize_session=False)
+    )
+    freshness.changed(freshness.PACKAGES)  # the cards show it and the search ranks by it
 
 
 def add_review(

@@ -1,23 +1,29 @@
-"""Catalogue search: text (Chinese words of two characters and up match as substrings),
-filters and sorting, all in SQL with a fixed number of queries per page."""
+"""Catalogue search: words through the full-text index (``search_index``; Chinese by
+character pairs, the thesaurus's meanings too), filters and sorting, all in SQL with a fixed
+number of queries per page. The web catalogue, the API and the recommendations all ask here.
+
+With words, the default order is relevance: the best field holding the whole query (title,
+then category name, then summary, then the rest), then the evidence the platform holds
+(contracts whose target verified measurements showed met, then verified buyers' ratings),
+then the lower price."""
 
 from __future__ import annotations
 
-import operator
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from functools import reduce
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Exists, Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Exists, Select, case, exists, false, func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation, ProviderType, SizeTier
+from marketplace.catalog import search_index, thesaurus
 from marketplace.catalog.models import (
     MAX_GO_LIVE_DAYS,
     MAX_PRICE_FEN,
+    Category,
     Deployment,
     Package,
     PackageVersion,
@@ -27,10 +33,10 @@ from marketplace.catalog.models import (
     version_industries,
 )
 from marketplace.catalog.services import visible_versions
-from marketplace.db import contains_pattern, db
+from marketplace.db import db
 from marketplace.pool.models import PoolMembership, PoolStatus
 
-MAX_TERMS = 5
+MAX_TEXT = 60  # characters of a query kept; a longer one is cut, never refused
 
 
 class Sort(StrEnum):
@@ -77,8 +83,9 @@ class Query:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def terms(self) -> list[str]:
-        return [t for t in self.text.split() if t][:MAX_TERMS]
+    def ranked(self) -> bool:
+        """Ordered by relevance: there are words and no other order was chosen."""
+        return self.sort is Sort.RELEVANCE and bool(self.text)
 
     def url_args(self, **changes: object) -> dict[str, object]:
         """The query as URL arguments (for links that keep the filters)."""
@@ -136,9 +143,7 @@ def parse(
         min_price, max_price = max_price, min_price
     sort_value = args.get("sort") or ""
     sort = Sort(sort_value) if sort_value in Sort._value2member_map_ else Sort.RELEVANCE
-    text = " ".join((args.get("q") or "").split())[:60]
-    if sort is Sort.RELEVANCE and not text:
-        sort = Sort.NEWEST
+    text = " ".join((args.get("q") or "").split())[:MAX_TEXT]
     return Query(
         text=text,
         category=pick("category", categories),
@@ -158,17 +163,24 @@ def parse(
     )
 
 
-def _filtered(q: Query) -> Select[Any]:
+def text_match(q: Query) -> search_index.Match | None:
+    """The query's words compiled for the index, with the thesaurus's meanings."""
+    if not q.text:
+        return None
+    return search_index.compile_query(q.text, thesaurus.expansions())
+
+
+def highlights(q: Query) -> list[str]:
+    """The words to mark in the results' titles and summaries."""
+    match = text_match(q)
+    return match.words if match else []
+
+
+def _filtered(q: Query, match: search_index.Match | None) -> Select[Any]:
     stmt = visible_versions()
-    for term in q.terms:
-        like = contains_pattern(term)
-        stmt = stmt.where(
-            or_(
-                PackageVersion.title.ilike(like, escape="\\"),
-                PackageVersion.summary.ilike(like, escape="\\"),
-                _provider_where(Organisation.name.ilike(like, escape="\\")),
-            )
-        )
+    if q.text:
+        # only punctuation, say: nothing is searched for, so nothing is found
+        stmt = stmt.where(search_index.where(match) if match else false())
     if q.category:
         stmt = stmt.where(PackageVersion.category_code == q.category)
     if q.industry:
@@ -223,10 +235,10 @@ def _provider_where(condition: ColumnElement[bool]) -> Exists:
 def matching(q: Query) -> Select[Any]:
     """The visible versions the query's words and filters select, unordered (the API pages
     through them by package id)."""
-    return _filtered(q)
+    return _filtered(q, text_match(q))
 
 
-def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
+def _ordered(stmt: Select[Any], q: Query, match: search_index.Match | None) -> Select[Any]:
     newest = (PackageVersion.published_at.desc(), PackageVersion.id.desc())
     if q.sort is Sort.PRICE_LOW:
         return stmt.order_by(PackageVersion.entry_price_fen, *newest)
@@ -234,26 +246,40 @@ def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
         return stmt.order_by(PackageVersion.entry_price_fen.desc(), *newest)
     if q.sort is Sort.GO_LIVE:
         return stmt.order_by(PackageVersion.go_live_days, *newest)
+    # hundredths of a star; unrated packages last
+    rating = case(
+        (Package.rating_count > 0, Package.rating_sum * 100 / Package.rating_count), else_=-1
+    )
     if q.sort is Sort.RATING:
-        # hundredths of a star; unrated packages last
-        rating = case(
-            (Package.rating_count > 0, Package.rating_sum * 100 / Package.rating_count), else_=-1
-        )
         return stmt.order_by(rating.desc(), Package.rating_count.desc(), *newest)
-    if q.sort is Sort.RELEVANCE and q.terms:
-        # Matches in the title count most, then the summary, then the provider's name.
-        parts = [
-            case((PackageVersion.title.ilike(contains_pattern(t), escape="\\"), 4), else_=0)
-            + case((PackageVersion.summary.ilike(contains_pattern(t), escape="\\"), 2), else_=0)
-            + case(
-                (_provider_where(Organisation.name.ilike(contains_pattern(t), escape="\\")), 1),
-                else_=0,
-            )
-            for t in q.terms
-        ]
-        score = reduce(operator.add, parts)
-        return stmt.order_by(score.desc(), *newest)
+    if q.ranked and match is not None:
+        return stmt.order_by(
+            search_index.tier(match).desc(),
+            Package.results_met.desc(),
+            rating.desc(),
+            Package.rating_count.desc(),
+            PackageVersion.entry_price_fen,
+            *newest,
+        )
     return stmt.order_by(*newest)
+
+
+def suggestions(q: Query, categories: list[Category], limit: int = 3) -> list[Category]:
+    """For a search that found nothing: the categories nearest its words (most characters
+    and words in common with either name, after the thesaurus's meanings)."""
+    match = text_match(q)
+    if match is None:
+        return []
+    wanted = {t for term in match.terms for v in term for t in search_index.tokens(v.text)}
+    scored = []
+    for category in categories:
+        names = set(search_index.tokens(category.name_zh) + search_index.tokens(category.name_en))
+        chars = {c for t in wanted for c in t} & {c for n in names for c in n}
+        score = (len(wanted & names), len(chars))
+        if score > (0, 0):
+            scored.append((score, category.position, category))
+    scored.sort(key=lambda item: (-item[0][0], -item[0][1], item[1]))
+    return [category for _score, _position, category in scored[:limit]]
 
 
 def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
@@ -262,11 +288,11 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
     Matches are counted and paged on their ids alone; only the page's versions are loaded
     whole (sorting every match's full row, descriptions included, cost more than the search
     itself at 10,000 packages)."""
-    ids_only = _filtered(q).with_only_columns(PackageVersion.id)
+    match = text_match(q)
+    ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
     total = db.session.scalar(select(func.count()).select_from(ids_only.subquery())) or 0
-    ids = list(
-        db.session.scalars(_ordered(ids_only, q).limit(per_page).offset((q.page - 1) * per_page))
-    )
+    page = _ordered(ids_only, q, match).limit(per_page).offset((q.page - 1) * per_page)
+    ids = list(db.session.scalars(page))
     if not ids:
         return [], total
     found = {

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
 from marketplace.catalog import curated_bundles, forms, freshness, reviews, search, services
-from marketplace.catalog.models import Deployment, Package, PlanKind, VersionEvent
+from marketplace.catalog.models import Category, Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
@@ -56,7 +56,7 @@ def index() -> ResponseReturnValue:
         industries={i.code for i in industries},
         pools={a.id for a in agencies},
     )
-    results = _results(query)
+    results = _results(query, categories)
     if fragment_requested():
         response = make_response(results)
         response.vary.add("HX-Request")
@@ -77,7 +77,7 @@ def index() -> ResponseReturnValue:
     )
 
 
-def _results(query: search.Query) -> Markup:
+def _results(query: search.Query, categories: list[Category]) -> Markup:
     """The results block, rendered once per catalogue state, language, kind of visitor and
     query (an enterprise gets quick-add buttons)."""
     enterprise = current_user.is_authenticated and current_user.org_kind == OrgKind.ENTERPRISE
@@ -90,6 +90,9 @@ def _results(query: search.Query) -> Markup:
             rows=rows,
             total=total,
             query=query,
+            marks=search.highlights(query),
+            nearest=search.suggestions(query, categories) if query.text and not total else [],
+            categories=categories,
             pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
             pool_tags=lambda provider_id: Markup(f"<!--pools:{int(provider_id)}-->"),
         )

@@ -9,6 +9,18 @@ from marketplace.db import Base
 
 config = context.config
 target_metadata = Base.metadata
+# Each database's own kind of table, made by the migrations and not by the models: the
+# catalogue's full-text index (an FTS5 table and its shadow tables on SQLite, a tsvector
+# table with a GIN index on PostgreSQL; see marketplace/catalog/search_index.py).
+NOT_MODELLED = "search_index"
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, _other: object
+) -> bool:
+    table = getattr(obj, "table", None)
+    owner = name if type_ == "table" else getattr(table, "name", "")
+    return not (reflected and str(owner or "").startswith(NOT_MODELLED))
 
 
 def run_migrations_online() -> None:
@@ -24,6 +36,7 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
             compare_server_default=False,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from marketplace import audit, files, notifications
 from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.catalog import reviews
 from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError
@@ -537,6 +538,9 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
         settled_at=utcnow(),
     )
     audit.record(actor, "contract.settled", "contract", contract.id, met=met, fee_fen=fee)
+    settled_line = db.session.get(OrderLine, contract.order_line_id)
+    if settled_line is not None and settled_line.package_id is not None:
+        reviews.record_result(settled_line.package_id, met)
     if met and fee > 0:
         line = db.session.get(OrderLine, contract.order_line_id)
         assert line is not None

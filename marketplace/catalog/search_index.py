@@ -1,0 +1,415 @@
+"""The catalogue's full-text index, on both databases, kept in step with the catalogue in
+the same transaction.
+
+Chinese has no spaces between words and most of its words are two characters long, which
+no word tokenizer and no trigram index finds. Text is therefore indexed as tokens made here:
+
+- a run of Chinese characters becomes its overlapping character pairs plus its last
+  character (设备联网 → 设备 备联 联网 网): a query word of two characters or more is the
+  phrase of its pairs (联网 → "联网"; 设备联 → "设备 备联"), found wherever it stands; one
+  character is the prefix of a token (质 → 质*);
+- a run of letters and digits is one word, lowercase (MES, PLC, OPC UA → mes, plc, opc ua),
+  which a query word matches as its prefix (modb → modbus);
+- everything else (spaces, punctuation, full-width forms after NFKC) only separates.
+
+Each published version has one document of four weighted fields: title (A), category name
+(B), summary (C) and the rest (D: description, provider name, industries, interfaces and
+the provider's tags), in both languages where the reference data has two.
+
+SQLite keeps the documents in an FTS5 table (``search_index``: rowid = version id, one
+column per field) and PostgreSQL in a table of ``tsvector``s with a GIN index, the same
+tokens and positions written as a tsvector literal (so neither database's own parser, which
+knows no Chinese, is involved). A query is compiled to each database's syntax from the same
+tokens; users' text never reaches either as syntax (every token is quoted and made of
+letters, digits and Chinese characters only), so ``"``, ``*``, ``NEAR``, ``OR`` or ``-`` are
+just words or separators.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    case,
+    cast,
+    column,
+    event,
+    inspect,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session, aliased
+
+from marketplace.accounts.models import Industry, Organisation
+from marketplace.catalog.models import (
+    Category,
+    DataObject,
+    Package,
+    PackageVersion,
+    Protocol,
+    VersionInterface,
+    VersionStatus,
+    version_industries,
+)
+from marketplace.db import db
+
+TABLE = "search_index"
+FIELDS = ("title", "category", "summary", "body")
+WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D"}
+# How well a match ranks by the best field holding the whole query (title and category
+# above the summary, the summary above the rest).
+TIER = {"title": 4, "category": 3, "summary": 2}
+MAX_TERMS = 6
+MAX_VARIANTS = 6
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_RUN = re.compile(rf"[{_HAN}]+|[^\W_{_HAN}]+")
+_HAN_RUN = re.compile(rf"[{_HAN}]+")
+# PostgreSQL keeps positions up to 16,383; fields start apart so no phrase spans two.
+_FIELD_START = {"title": 1, "category": 1001, "summary": 2001, "body": 4001}
+_MAX_POSITION = 16_383
+
+
+def normalise(value: str) -> str:
+    """Full-width and compatibility forms folded (ＭＥＳ → mes, ２０ → 20), lowercase."""
+    return unicodedata.normalize("NFKC", value).lower()
+
+
+def runs(value: str) -> list[str]:
+    """The runs of Chinese characters and of letters and digits, normalised."""
+    return _RUN.findall(normalise(value))
+
+
+def tokens(value: str) -> list[str]:
+    """The tokens a document's text is indexed as."""
+    out: list[str] = []
+    for run in runs(value):
+        if _HAN_RUN.fullmatch(run):
+            out += [run[i : i + 2] for i in range(len(run) - 1)]
+            out.append(run[-1])
+        else:
+            out.append(run)
+    return out
+
+
+# Queries
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One way of reading a query word: the indexed tokens it must find in a row, and
+    whether the last one is a prefix."""
+
+    text: str
+    tokens: tuple[str, ...]
+    prefix: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A query compiled for the index: every term must match, each by one of its variants."""
+
+    terms: tuple[tuple[Variant, ...], ...]
+
+    @property
+    def words(self) -> list[str]:
+        """What to highlight: every variant's text, longest first."""
+        found = {v.text for term in self.terms for v in term}
+        return sorted(found, key=lambda w: (-len(w), w))
+
+
+def _variant(word: str) -> Variant:
+    if _HAN_RUN.fullmatch(word):
+        if len(word) == 1:
+            return Variant(word, (word,), prefix=True)
+        return Variant(word, tuple(word[i : i + 2] for i in range(len(word) - 1)), prefix=False)
+    return Variant(word, (word,), prefix=True)
+
+
+def _expansions(word: str, thesaurus: dict[str, list[str]]) -> list[str]:
+    """The word and what the thesaurus reads it as: a Chinese entry anywhere in a Chinese
+    word (预测维护系统 → 预测性维护系统), a Latin entry as the whole word."""
+    found = [word]
+    for term, meanings in thesaurus.items():
+        if term == word or (_HAN_RUN.fullmatch(term) and term in word):
+            for means in meanings:
+                found.append(word.replace(term, means))
+    return list(dict.fromkeys(found))[:MAX_VARIANTS]
+
+
+def compile_query(value: str, thesaurus: dict[str, list[str]] | None = None) -> Match | None:
+    """The query's terms (its runs, so spaces and punctuation are ignored), each with its
+    thesaurus variants; None when nothing searchable is left (only punctuation, say)."""
+    words = list(dict.fromkeys(runs(value)))[:MAX_TERMS]
+    if not words:
+        return None
+    terms = []
+    for word in words:
+        variants: list[Variant] = []
+        for expansion in _expansions(word, thesaurus or {}):
+            # a meaning with spaces or punctuation ("数据 采集") is read as its runs in a row
+            parts = runs(expansion)
+            if len(parts) == 1:
+                variants.append(_variant(parts[0]))
+            elif parts:
+                joined = tuple(t for p in parts for t in _variant(p).tokens)
+                variants.append(Variant(expansion, joined, prefix=False))
+        terms.append(tuple(dict.fromkeys(variants)))
+    return Match(terms=tuple(terms))
+
+
+def _fts5(match: Match, field: str | None = None) -> str:
+    def phrase(v: Variant) -> str:
+        return '"' + " ".join(v.tokens) + '"' + (" *" if v.prefix else "")
+
+    expression = " AND ".join(
+        "(" + " OR ".join(phrase(v) for v in term) + ")" for term in match.terms
+    )
+    return f"{{{field}}} : ({expression})" if field else expression
+
+
+def _tsquery(match: Match, field: str | None = None) -> str:
+    weight = WEIGHT[field] if field else ""
+
+    def phrase(v: Variant) -> str:
+        last = len(v.tokens) - 1
+        return " <-> ".join(
+            f"'{t}':{'*' if v.prefix and i == last else ''}{weight}".rstrip(":")
+            for i, t in enumerate(v.tokens)
+        )
+
+    return " & ".join("(" + " | ".join(phrase(v) for v in term) + ")" for term in match.terms)
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+_sqlite_index = table(TABLE, column("rowid"))
+_pg_index = table(TABLE, column("version_id"), column("document"))
+
+
+def _matching_ids(match: Match, field: str | None = None) -> Select[Any]:
+    if _dialect() == "postgresql":
+        query: Any = bindparam(None, _tsquery(match, field), unique=True)
+        return select(_pg_index.c.version_id).where(
+            _pg_index.c.document.op("@@")(cast(query, TSQUERY))
+        )
+    query = bindparam(None, _fts5(match, field), unique=True)
+    return select(_sqlite_index.c.rowid).where(
+        literal_column(TABLE).op("MATCH")(query)  # the table's name stands for its every column
+    )
+
+
+def where(match: Match) -> ColumnElement[bool]:
+    """The condition selecting the versions that match (a subquery on the index)."""
+    return PackageVersion.id.in_(_matching_ids(match))
+
+
+def tier(match: Match) -> ColumnElement[int]:
+    """4 when the whole query matches in the title, 3 in the category's name, 2 in the
+    summary, else 1 (its words are found across the fields or in the description)."""
+    return case(
+        *((PackageVersion.id.in_(_matching_ids(match, f)), n) for f, n in TIER.items()),
+        else_=1,
+    )
+
+
+# Documents
+
+
+def _fields(version_ids: Sequence[int], connection: Connection) -> dict[int, dict[str, str]]:
+    """Each published version's text by field, read in a few statements."""
+    docs: dict[int, dict[str, list[str]]] = {}
+    rows = connection.execute(
+        select(
+            PackageVersion.id,
+            PackageVersion.title,
+            PackageVersion.summary,
+            PackageVersion.description,
+            PackageVersion.tags,
+            Category.name_zh,
+            Category.name_en,
+            Organisation.name,
+        )
+        .join(Category, Category.code == PackageVersion.category_code)
+        .join(Package, Package.id == PackageVersion.package_id)
+        .join(Organisation, Organisation.id == Package.provider_id)
+        .where(PackageVersion.id.in_(version_ids), PackageVersion.status == VersionStatus.PUBLISHED)
+    )
+    for vid, title, summary, description, tags, cat_zh, cat_en, provider in rows:
+        docs[vid] = {
+            "title": [title],
+            "category": [cat_zh, cat_en],
+            "summary": [summary],
+            "body": [description, provider, tags or ""],
+        }
+    if not docs:
+        return {}
+    found = list(docs)
+    for vid, zh, en in connection.execute(
+        select(version_industries.c.version_id, Industry.name_zh, Industry.name_en)
+        .join(Industry, Industry.code == version_industries.c.industry_code)
+        .where(version_industries.c.version_id.in_(found))
+    ):
+        docs[vid]["body"] += [zh, en]
+    for vid, protocol, zh, en in connection.execute(
+        select(VersionInterface.version_id, Protocol.name, DataObject.name_zh, DataObject.name_en)
+        .join(Protocol, Protocol.code == VersionInterface.protocol_code)
+        .join(DataObject, DataObject.code == VersionInterface.data_object_code)
+        .where(VersionInterface.version_id.in_(found))
+    ):
+        docs[vid]["body"] += [protocol, zh, en]
+    return {
+        vid: {f: "\n".join(parts) for f, parts in fields.items()} for vid, fields in docs.items()
+    }
+
+
+def _tsvector(fields: dict[str, str]) -> str:
+    """The document as a tsvector literal: every token with its positions and field weight."""
+    positions: dict[str, list[str]] = defaultdict(list)
+    for field in FIELDS:
+        position = _FIELD_START[field]
+        for token in tokens(fields[field]):
+            if position > _MAX_POSITION:
+                break
+            positions[token].append(f"{position}{WEIGHT[field]}")
+            position += 1
+    return " ".join(f"'{t}':{','.join(p)}" for t, p in positions.items())
+
+
+def refresh(connection: Connection, version_ids: Iterable[int]) -> None:
+    """Write these versions' documents again (a version no longer published loses its)."""
+    ids = sorted(set(version_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        docs = _fields(chunk, connection)
+        _write(connection, chunk, docs)
+
+
+def _write(connection: Connection, ids: list[int], docs: dict[int, dict[str, str]]) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"DELETE FROM {TABLE} WHERE version_id = ANY(:ids)"), {"ids": ids})
+        if docs:
+            connection.execute(
+                text(
+                    f"INSERT INTO {TABLE} (version_id, document) VALUES (:id, CAST(:doc AS tsvector))"
+                ),
+                [{"id": vid, "doc": _tsvector(f)} for vid, f in docs.items()],
+            )
+        return
+    marks = ",".join(str(int(i)) for i in ids)
+    connection.execute(text(f"DELETE FROM {TABLE} WHERE rowid IN ({marks})"))
+    if docs:
+        connection.execute(
+            text(
+                f"INSERT INTO {TABLE} (rowid, title, category, summary, body)"
+                " VALUES (:id, :title, :category, :summary, :body)"
+            ),
+            [
+                {"id": vid, **{f: " ".join(tokens(fields[f])) for f in FIELDS}}
+                for vid, fields in docs.items()
+            ],
+        )
+
+
+def rebuild(session: Session | None = None) -> int:
+    """Empty the index and write every published version's document again (the
+    ``flask search rebuild`` command; after bulk loads that bypass the ORM). Returns how
+    many documents were written."""
+    connection = (session or db.session).connection()
+    connection.execute(text(f"DELETE FROM {TABLE}"))
+    ids = list(
+        connection.scalars(
+            select(PackageVersion.id).where(PackageVersion.status == VersionStatus.PUBLISHED)
+        )
+    )
+    refresh(connection, ids)
+    return len(ids)
+
+
+def count(session: Session | None = None) -> int:
+    connection = (session or db.session).connection()
+    return int(connection.scalar(text(f"SELECT count(*) FROM {TABLE}")) or 0)
+
+
+# Keeping the index in step: every flush that changes what a document holds rewrites it in
+# the same transaction, whichever service (or test factory) made the change.
+
+_ORG_FIELDS = ("name",)
+_NAME_FIELDS = ("name_zh", "name_en", "name")
+
+
+def _changed(obj: object, names: Iterable[str]) -> bool:
+    attrs = inspect(obj).attrs
+    return any(name in attrs and attrs[name].history.has_changes() for name in names)
+
+
+def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
+    """The versions whose documents this flush changes: directly, or by a name they show."""
+    ids: set[int] = set()
+    wider: list[ColumnElement[bool]] = []
+    for objects, dirty in ((session.new, False), (session.dirty, True), (session.deleted, False)):
+        for obj in objects:
+            if isinstance(obj, PackageVersion):
+                ids.add(obj.id)
+            elif isinstance(obj, VersionInterface):
+                ids.add(obj.version_id)
+            elif isinstance(obj, Organisation) and dirty and _changed(obj, _ORG_FIELDS):
+                provider = aliased(Package)
+                wider.append(
+                    PackageVersion.package_id.in_(
+                        select(provider.id).where(provider.provider_id == obj.id)
+                    )
+                )
+            elif isinstance(obj, Category) and dirty and _changed(obj, _NAME_FIELDS):
+                wider.append(PackageVersion.category_code == obj.code)
+            elif isinstance(obj, Industry) and dirty and _changed(obj, _NAME_FIELDS):
+                wider.append(
+                    PackageVersion.id.in_(
+                        select(version_industries.c.version_id).where(
+                            version_industries.c.industry_code == obj.code
+                        )
+                    )
+                )
+            elif isinstance(obj, Protocol | DataObject) and dirty and _changed(obj, _NAME_FIELDS):
+                key = (
+                    VersionInterface.protocol_code
+                    if isinstance(obj, Protocol)
+                    else VersionInterface.data_object_code
+                )
+                wider.append(
+                    PackageVersion.id.in_(
+                        select(VersionInterface.version_id).where(key == obj.code)
+                    )
+                )
+    return ids, wider
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context: Any) -> None:
+    ids, wider = _affected(session)
+    if not ids and not wider:
+        return
+    connection = session.connection()
+    for condition in wider:
+        ids.update(
+            connection.scalars(
+                select(PackageVersion.id).where(
+                    condition, PackageVersion.status == VersionStatus.PUBLISHED
+                )
+            )
+        )
+    refresh(connection, ids)

@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEV := MARKETPLACE_ENV=development FLASK_APP=app PUBLIC_URL=http://$(HOST):$(PORT)
 
-.PHONY: bootstrap run test lint format translations clean bench
+.PHONY: bootstrap run test lint format translations clean bench bench-search
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -50,6 +50,15 @@ bench: bootstrap  # the 100x dataset, then the served app under load (see bench/
 	$(PY) bench/jobs.py $(BENCH_DB)
 	@if [ -n "$(BENCH_DATABASE_URL)" ]; then \
 		$(PY) bench/dataset.py $(BENCH_DATABASE_URL) && $(PY) bench/run.py $(BENCH_DATABASE_URL); fi
+
+BENCH_SEARCH_DB ?= sqlite:////tmp/marketplace-bench-search.sqlite3
+SEARCH_SCENARIOS := --only catalogue,search,search-api
+bench-search: bootstrap  # a 100,000-package catalogue: cached and uncached search (bench/RESULTS.md)
+	$(PY) bench/dataset.py $(BENCH_SEARCH_DB) --packages 100000
+	$(PY) bench/run.py $(BENCH_SEARCH_DB) $(SEARCH_SCENARIOS)
+	@if [ -n "$(BENCH_DATABASE_URL)" ]; then \
+		$(PY) bench/dataset.py $(BENCH_DATABASE_URL) --packages 100000 && \
+		$(PY) bench/run.py $(BENCH_DATABASE_URL) $(SEARCH_SCENARIOS); fi
 
 lint: bootstrap
 	$(BIN)/ruff check marketplace tests app.py setup.py deploy bench

@@ -180,6 +180,7 @@ class PackageText:
     summary: str
     description: str
     industries: tuple[str, ...]  # industry codes, the first one named in the text
+    tags: str  # the provider's own search words, comma-separated
 
 
 def package_text(category: str, rng: random.Random) -> PackageText:
@@ -224,7 +225,8 @@ def package_text(category: str, rng: random.Random) -> PackageText:
         f"提供实施培训和{rng.choice(('7×24小时', '工作日', '专属顾问'))}售后支持。"
         f"参考案例：某{industry}企业{workshop}上线后{outcome}。"
     )
-    return PackageText(title, summary, description, industries)
+    tags = rng.sample(words.features + words.methods, rng.randint(2, 4))
+    return PackageText(title, summary, description, industries, ",".join(tags))
 
 
 FIELD_PROTOCOLS = ("opc_ua", "modbus_tcp", "mqtt", "profinet")

@@ -1,0 +1,108 @@
+"""Where an uncached search's time goes, one request at a time in one process: for each word,
+the whole request, the time in SQL (statements executed, the slowest with its time), the rest
+(ORM loading, rendering), and how many versions matched; optionally the plan of the slowest
+statement.
+
+    .venv/bin/python bench/search_profile.py DATABASE_URL [WORD ...] [--sample 20] [--api]
+                                             [--explain]
+
+Without words, ``--sample`` words are drawn from the pool ``bench/run.py`` asks (category
+names, thesaurus words, pieces of titles). Each word is asked once, so no cache answers; the
+process is warmed up first. A statement's time is its execution: on SQLite that is until its
+first row, which for a count or a sorted page is nearly all of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from run import TOTAL, search_words
+from sqlalchemy import event
+
+from marketplace import create_app
+from marketplace.config import Config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("words", nargs="*")
+    parser.add_argument("--sample", type=int, default=20)
+    parser.add_argument("--api", action="store_true", help="the API's list instead of the page")
+    parser.add_argument("--explain", action="store_true", help="the slowest statement's plan")
+    args = parser.parse_args()
+    words = args.words or search_words(args).shuffled(seed=3)[: args.sample]
+
+    config = Config()
+    config.SECRET_KEY = "bench"
+    config.DATABASE_URL = args.url
+    config.RATELIMIT_ENABLED = False
+    config.LOG_FORMAT = "text"
+    app = create_app(config)
+    logging.getLogger("marketplace.access").setLevel(logging.WARNING)
+    engine = app.extensions["db"].engine
+    statements: list[tuple[float, str, Any]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _started(
+        _conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        context.bench_started = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _done(_conn: Any, _cursor: Any, sql: str, params: Any, context: Any, _many: bool) -> None:
+        statements.append((time.perf_counter() - context.bench_started, sql, params))
+
+    client = app.test_client()
+    client.get("/catalog")  # warm: templates, reference data, the thesaurus
+    client.get("/api/v1/packages?limit=1")
+    print(f"{'word':14} {'matches':>8} {'request':>8} {'SQL':>7} {'stmts':>5} {'slowest':>8}  rest")
+    for word in words:
+        statements.clear()
+        if args.api:
+            path = f"/api/v1/packages?limit=50&q={quote(word)}"
+        else:
+            path = f"/catalog?q={quote(word)}"
+        started = time.perf_counter()
+        response = client.get(path)
+        elapsed = time.perf_counter() - started
+        if args.api:
+            matches = str(len(response.get_json().get("items", [])))
+        else:
+            found = TOTAL.search(response.get_data(as_text=True))
+            matches = found.group(1) if found else "?"
+        sql = sum(s for s, _q, _p in statements)
+        slowest = max(statements, default=(0.0, "", None), key=lambda s: s[0])
+        print(
+            f"{word:14} {matches:>8} {elapsed * 1000:8.1f} {sql * 1000:7.1f} {len(statements):5}"
+            f" {slowest[0] * 1000:8.1f}  {(elapsed - sql) * 1000:.1f}"
+        )
+        if args.explain and slowest[1]:
+            explain(engine, slowest[1], slowest[2])
+
+
+def explain(engine: Any, sql: str, params: Any) -> None:
+    """The plan of a statement as the app sent it (EXPLAIN ANALYZE on PostgreSQL)."""
+    postgres = engine.dialect.name == "postgresql"
+    prefix = "EXPLAIN (ANALYZE, COSTS OFF) " if postgres else "EXPLAIN QUERY PLAN "
+    with engine.connect() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.execute(prefix + sql, params)
+        rows = cursor.fetchall()
+        conn.rollback()
+    print("    " + re.sub(r"\s+", " ", sql)[:160] + " ...")
+    for row in rows:
+        print("      " + (row[0] if postgres else f"{row[-1]}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -283,8 +283,8 @@ class Queries:
 
 def search_words(args: argparse.Namespace) -> Queries:
     """Category names (Chinese), the thesaurus's words (both sides of ``search_synonyms``) and
-    every different two- to four-character piece (letters and digits only, CJK included) of
-    a sample of published titles."""
+    a two- to four-character piece (letters and digits only, CJK included) cut at random from
+    each of 20,000 published titles; every word once."""
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 

@@ -60,6 +60,22 @@ class VersionFields:
     go_live_days: int
     sla_response_hours: int
     enterprise_provides: str
+    tags: str = ""
+
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 20
+
+
+def clean_tags(value: str) -> str:
+    """The provider's search tags, separated by commas, 、 or spaces, kept once each and
+    joined by one space."""
+    tags = list(dict.fromkeys(t for t in re.split(r"[\s,，、;；]+", value.strip()) if t))
+    if len(tags) > MAX_TAGS:
+        raise DomainError(_l("At most %(n)d tags.", n=MAX_TAGS), field="tags")
+    if any(len(t) > MAX_TAG_LENGTH for t in tags):
+        raise DomainError(_l("A tag has at most %(n)d characters.", n=MAX_TAG_LENGTH), field="tags")
+    return " ".join(tags)
 
 
 @dataclass(frozen=True)
@@ -165,6 +181,7 @@ def _apply_fields(version: PackageVersion, fields: VersionFields) -> None:
     version.go_live_days = fields.go_live_days
     version.sla_response_hours = fields.sla_response_hours
     version.enterprise_provides = fields.enterprise_provides.strip()
+    version.tags = clean_tags(fields.tags)
 
 
 def _history(
@@ -441,6 +458,7 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
         go_live_days=source.go_live_days,
         sla_response_hours=source.sla_response_hours,
         enterprise_provides=source.enterprise_provides,
+        tags=source.tags,
     )
     draft.industries = list(source.industries)
     draft.size_tier_rows = [VersionSizeTier(tier=t) for t in source.size_tiers]

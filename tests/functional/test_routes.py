@@ -164,6 +164,8 @@ EXPECTED = {
     "catalog.bundles": "public",
     "catalog.bundle": "public",
     "catalog.categories": "platform",
+    "catalog.thesaurus_page": "agency,platform",
+    "catalog.thesaurus_remove": "agency,platform",
     "workspace.packages": "provider",
     "workspace.new_package": "provider",
     "workspace.edit_package": "provider",

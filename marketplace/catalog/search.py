@@ -180,7 +180,7 @@ def _filtered(q: Query, match: search_index.Match | None) -> Select[Any]:
     stmt = visible_versions()
     if q.text:
         # only punctuation, say: nothing is searched for, so nothing is found
-        stmt = stmt.where(search_index.where(match) if match else false())
+        stmt = search_index.joined(stmt, match) if match else stmt.where(false())
     if q.category:
         stmt = stmt.where(PackageVersion.category_code == q.category)
     if q.industry:
@@ -253,14 +253,7 @@ def _ordered(stmt: Select[Any], q: Query, match: search_index.Match | None) -> S
     if q.sort is Sort.RATING:
         return stmt.order_by(rating.desc(), Package.rating_count.desc(), *newest)
     if q.ranked and match is not None:
-        return stmt.order_by(
-            search_index.tier(match).desc(),
-            Package.results_met.desc(),
-            rating.desc(),
-            Package.rating_count.desc(),
-            PackageVersion.entry_price_fen,
-            *newest,
-        )
+        return stmt.order_by(*search_index.ranked(match))
     return stmt.order_by(*newest)
 
 
@@ -289,10 +282,17 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
     whole (sorting every match's full row, descriptions included, cost more than the search
     itself at 10,000 packages)."""
     match = text_match(q)
-    ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
-    total = db.session.scalar(select(func.count()).select_from(ids_only.subquery())) or 0
-    page = _ordered(ids_only, q, match).limit(per_page).offset((q.page - 1) * per_page)
-    ids = list(db.session.scalars(page))
+    offset = (q.page - 1) * per_page
+    if match is not None and q.ranked and q == Query(text=q.text, page=q.page, notes=q.notes):
+        # words alone: the index holds exactly the visible versions and their rank keys,
+        # so it answers without touching the catalogue's tables
+        total = search_index.count_only(match)
+        ids = search_index.page_only(match, per_page, offset) if total > offset else []
+    else:
+        ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
+        total = db.session.scalar(select(func.count()).select_from(ids_only.subquery())) or 0
+        page = _ordered(ids_only, q, match).limit(per_page).offset(offset)
+        ids = list(db.session.scalars(page))
     if not ids:
         return [], total
     found = {
@@ -307,6 +307,17 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
         )
     }
     return [found[i] for i in ids], total
+
+
+def for_bundle(text: str, category: str | None, limit: int = 50) -> list[PackageVersion]:
+    """Published packages for the curated-bundle composer: the catalogue's search, by
+    relevance when there are words, else by title."""
+    q = Query(text=" ".join(text.split())[:MAX_TEXT], category=category or "")
+    match = text_match(q)
+    stmt = _filtered(q, match)
+    stmt = _ordered(stmt, q, match) if q.text else stmt.order_by(PackageVersion.title)
+    stmt = stmt.options(selectinload(PackageVersion.package).joinedload(Package.provider))
+    return list(db.session.scalars(stmt.limit(limit)))
 
 
 def compare(package_ids: list[int]) -> list[PackageVersion]:

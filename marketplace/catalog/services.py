@@ -37,7 +37,7 @@ from marketplace.catalog.models import (
     VersionStatus,
     VersionStatusChange,
 )
-from marketplace.db import contains_pattern, db, utcnow
+from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatus
@@ -561,21 +561,6 @@ def visible_versions() -> Select[Any]:
             pool.admitted(Package.provider_id),
         )
     )
-
-
-def find_for_bundle(query: str, category: str | None, limit: int = 50) -> list[PackageVersion]:
-    """Published packages matching a title or provider name, for the bundle composer."""
-    stmt = visible_versions().join(Organisation, Organisation.id == Package.provider_id)
-    if query.strip():
-        like = contains_pattern(query)
-        stmt = stmt.where(
-            PackageVersion.title.ilike(like, escape="\\")
-            | Organisation.name.ilike(like, escape="\\")
-        )
-    if category:
-        stmt = stmt.where(PackageVersion.category_code == category)
-    stmt = stmt.options(selectinload(PackageVersion.package).joinedload(Package.provider))
-    return list(db.session.scalars(stmt.order_by(PackageVersion.title).limit(limit)))
 
 
 def visible_by_package_ids(package_ids: list[int]) -> list[PackageVersion]:

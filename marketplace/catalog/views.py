@@ -510,7 +510,7 @@ def _bundle_form() -> forms.BundleForm:
     chosen = [int(v) for v in request.form.getlist("package_ids") if v.isdigit()][:20]
     rows = services.visible_by_package_ids(chosen)
     shown = {v.package_id for v in rows}
-    found = services.find_for_bundle(form.find.data or "", form.find_category.data or None)
+    found = search.for_bundle(form.find.data or "", form.find_category.data or None)
     rows += [v for v in found if v.package_id not in shown]
     form.package_ids.choices = choices(
         (v.package_id, f"{v.title} · {v.package.provider.name}") for v in rows

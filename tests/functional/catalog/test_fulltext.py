@@ -323,3 +323,20 @@ def test_only_officials_and_the_platform_admin_edit_the_thesaurus(client, dbs, m
     client.login("e@fts.cn")
     assert client.get("/admin/thesaurus").status_code == 403
     assert client.form("/admin/thesaurus", {"term": "甲乙", "means": "丙丁"}).status_code == 403
+
+
+def test_a_suspended_provider_leaves_the_index_and_returns(app, client, dbs, market):
+    from marketplace.pool import services as pool
+    from marketplace.pool.models import PoolEvent, PoolMembership
+
+    membership_row = dbs.scalar(
+        select(PoolMembership).where(PoolMembership.provider_id == market["provider"].id)
+    )
+    official = Actor(market["official"].id, market["agency"].id, None)
+    with services(app, dbs):
+        pool.decide(membership_row, PoolEvent.SUSPEND, "考核不合格", official)
+    assert found(client, "看板") == []
+    with services(app, dbs):
+        assert search_index.count() == 0
+        pool.decide(membership_row, PoolEvent.REINSTATE, "整改完成", official)
+    assert found(client, "看板") == ["车间生产看板"]

@@ -258,21 +258,34 @@ def _ordered(stmt: Select[Any], q: Query, match: search_index.Match | None) -> S
 
 
 def suggestions(q: Query, categories: list[Category], limit: int = 3) -> list[Category]:
-    """For a search that found nothing: the categories nearest its words (most characters
-    and words in common with either name, after the thesaurus's meanings)."""
+    """For a search that found nothing: the categories nearest its words, by the character
+    pairs they share, then the longer shared beginning (能源计量 → 能源管理 before 企业资源
+    计划, which shares 源计 by chance), then the characters they share."""
     match = text_match(q)
     if match is None:
         return []
-    wanted = {t for term in match.terms for v in term for t in search_index.tokens(v.text)}
+    words = [v.text for term in match.terms for v in term]
+    wanted = {t for word in words for t in search_index.tokens(word)}
     scored = []
     for category in categories:
-        names = set(search_index.tokens(category.name_zh) + search_index.tokens(category.name_en))
-        chars = {c for t in wanted for c in t} & {c for n in names for c in n}
-        score = (len(wanted & names), len(chars))
-        if score > (0, 0):
+        names = [search_index.normalise(category.name_zh), search_index.normalise(category.name_en)]
+        tokens = {t for name in names for t in search_index.tokens(name)}
+        prefix = max(_shared_start(w, n) for w in words for n in names)
+        chars = {c for t in wanted for c in t} & {c for t in tokens for c in t}
+        score = (len(wanted & tokens), prefix, len(chars))
+        if score > (0, 0, 0):
             scored.append((score, category.position, category))
-    scored.sort(key=lambda item: (-item[0][0], -item[0][1], item[1]))
+    scored.sort(key=lambda item: (tuple(-n for n in item[0]), item[1]))
     return [category for _score, _position, category in scored[:limit]]
+
+
+def _shared_start(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:

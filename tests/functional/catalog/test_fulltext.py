@@ -341,3 +341,14 @@ def test_a_suspended_provider_leaves_the_index_and_returns(app, client, dbs, mar
         assert search_index.count() == 0
         pool.decide(membership_row, PoolEvent.REINSTATE, "整改完成", official)
     assert found(client, "看板") == ["车间生产看板"]
+
+
+@pytest.mark.parametrize("query", ["预测维护", "设备", "质量 追溯", "云智", "mes", "振"])
+def test_the_index_alone_and_the_filtered_search_agree(client, market, query):
+    """Words alone are answered by the index; any filter or other order joins the catalogue:
+    both find the same packages."""
+    alone = found(client, query)
+    assert set(alone) == set(found(client, {"q": query, "sort": "newest"}))
+    assert set(alone) == set(found(client, {"q": query, "max_go_live_days": "730"}))
+    # the same order too, when the filter keeps everything
+    assert alone == found(client, {"q": query, "max_go_live_days": "730", "sort": "relevance"})

@@ -62,7 +62,7 @@ VISITOR: list[tuple[str, Target]] = [
 ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
     "visitor": (None, VISITOR),
     "enterprise": (
-        "e001@enterprise.demo",
+        "e002@enterprise.demo",
         [
             ("dashboard", "/dashboard"),
             ("diagnoses", "/diagnosis"),

@@ -1,7 +1,7 @@
 """Every role's key pages fit a laptop (1366 px) and a phone (390 px), in Chinese and English.
 
 For each page of ``tests/e2e/key_pages.py`` at both widths: the page does not scroll
-sideways; at 1366 px the navigation's entries stay on one row, the brand and the user menu
+sideways, nor does any table inside its box; at 1366 px the navigation's entries stay on one row, the brand and the user menu
 on one row above it, and the user menu shows the whole organisation name; at 390 px the first catalogue result
 starts within the first screen. Full-page screenshots are saved into ``SCREENSHOT_DIR``
 (default ``test-results/screenshots/``) as ``<role>-<page>-<lang>-<width>.png`` for a person to
@@ -46,6 +46,13 @@ HEADER = """() => {
   }
   return problems;
 }"""
+
+# Tables wider than their box at this width (they would scroll sideways inside it).
+WIDE_TABLES = """() => [...document.querySelectorAll('main table')]
+  .filter(t => t.getClientRects().length > 0)
+  .filter(t => t.scrollWidth > t.parentElement.clientWidth + 1
+    || t.getBoundingClientRect().right > window.innerWidth + 1)
+  .map(t => (t.className || 'table') + ' "' + (t.querySelector('th') || t).textContent.trim().slice(0, 30) + '"')"""
 
 FIRST_RESULT = """() => {
   const card = document.querySelector('#results .package-card');
@@ -93,6 +100,8 @@ def test_key_pages_fit_the_screen(
         page.set_viewport_size(PHONE)
         if sideways := _scrolls_sideways(page):
             problems.append(f"{name} at 390 px: {sideways}")
+        for table in page.evaluate(WIDE_TABLES):
+            problems.append(f"{name} at 390 px: a table wider than the screen: {table}")
         if name == "catalogue":
             top = page.evaluate(FIRST_RESULT)
             if top is None or top > FIRST_RESULT_WITHIN:

@@ -15,6 +15,36 @@
   fitToScreen();
   wide.addEventListener("change", fitToScreen);
 
+  // Tables on phones: each row becomes a small card of "label: value" lines instead of a
+  // table wider than the screen. The labels come from the table's column headers; CSS
+  // stacks only tables marked here, so without script a table scrolls inside its box.
+  function stackTables(root) {
+    root.querySelectorAll("table.table").forEach(function (table) {
+      var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+      if (!head || table.classList.contains("stacked")) return;
+      var labels = [];
+      Array.prototype.forEach.call(head.cells, function (cell) {
+        for (var i = 0; i < (cell.colSpan || 1); i++) labels.push(cell.textContent.trim());
+      });
+      Array.prototype.forEach.call(table.tBodies, function (body) {
+        Array.prototype.forEach.call(body.rows, function (row) {
+          var column = 0;
+          Array.prototype.forEach.call(row.cells, function (cell) {
+            if (cell.tagName === "TD" && !cell.hasAttribute("data-label")) {
+              cell.setAttribute("data-label", cell.colSpan > 1 ? "" : labels[column] || "");
+            }
+            column += cell.colSpan || 1;
+          });
+        });
+      });
+      table.classList.add("stacked");
+    });
+  }
+  stackTables(document);
+  document.addEventListener("htmx:load", function (event) {
+    stackTables(event.target.parentElement || document);
+  });
+
   // Drop-down menus (navigation groups, the user menu): one open at a time; a click
   // elsewhere or Escape closes them.
   var MENUS = "details.nav-menu, details.user-menu";

@@ -47,6 +47,9 @@ HEADER = """() => {
   return problems;
 }"""
 
+# Two frames after a resize: the page's script has answered the media query's change.
+SETTLED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
 # Tables wider than their box at this width (they would scroll sideways inside it).
 WIDE_TABLES = """() => [...document.querySelectorAll('main table')]
   .filter(t => t.getClientRects().length > 0)
@@ -98,6 +101,7 @@ def test_key_pages_fit_the_screen(
         page.screenshot(path=f"{shot}-1366.png", full_page=True)
 
         page.set_viewport_size(PHONE)
+        page.evaluate(SETTLED)
         if sideways := _scrolls_sideways(page):
             problems.append(f"{name} at 390 px: {sideways}")
         for table in page.evaluate(WIDE_TABLES):

@@ -15,32 +15,49 @@
   fitToScreen();
   wide.addEventListener("change", fitToScreen);
 
-  // Tables on phones: each row becomes a small card of "label: value" lines instead of a
-  // table wider than the screen. The labels come from the table's column headers; CSS
+  // Tables on phones: a table wider than the screen becomes a list of small cards, one per
+  // row, of "label: value" lines. The labels come from the table's column headers; CSS
   // stacks only tables marked here, so without script a table scrolls inside its box.
-  function stackTables(root) {
-    root.querySelectorAll("table.table").forEach(function (table) {
-      var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
-      if (!head || table.classList.contains("stacked")) return;
-      var labels = [];
-      Array.prototype.forEach.call(head.cells, function (cell) {
-        for (var i = 0; i < (cell.colSpan || 1); i++) labels.push(cell.textContent.trim());
-      });
-      Array.prototype.forEach.call(table.tBodies, function (body) {
-        Array.prototype.forEach.call(body.rows, function (row) {
-          var column = 0;
-          Array.prototype.forEach.call(row.cells, function (cell) {
-            if (cell.tagName === "TD" && !cell.hasAttribute("data-label")) {
-              cell.setAttribute("data-label", cell.colSpan > 1 ? "" : labels[column] || "");
-            }
-            column += cell.colSpan || 1;
-          });
+  function label(table) {
+    var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+    if (!head) return false;
+    if (table.hasAttribute("data-labelled")) return true;
+    var labels = [];
+    Array.prototype.forEach.call(head.cells, function (cell) {
+      for (var i = 0; i < (cell.colSpan || 1); i++) labels.push(cell.textContent.trim());
+    });
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          if (cell.tagName === "TD" && !cell.hasAttribute("data-label")) {
+            cell.setAttribute("data-label", cell.colSpan > 1 ? "" : labels[column] || "");
+          }
+          column += cell.colSpan || 1;
         });
       });
-      table.classList.add("stacked");
+    });
+    table.setAttribute("data-labelled", "");
+    return true;
+  }
+  function stackTables(root) {
+    root.querySelectorAll("table.table").forEach(function (table) {
+      table.classList.remove("stacked");
+      if (wide.matches || !label(table)) return;
+      var box = table.parentElement;
+      if (table.offsetWidth > box.clientWidth + 1) table.classList.add("stacked");
     });
   }
   stackTables(document);
+  var pending = false;
+  window.addEventListener("resize", function () {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(function () {
+      pending = false;
+      stackTables(document);
+    });
+  });
   document.addEventListener("htmx:load", function (event) {
     stackTables(event.target.parentElement || document);
   });

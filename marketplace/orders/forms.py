@@ -12,7 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from marketplace.forms import Form, YuanField
+from marketplace.forms import Form, YuanField, choices
 from marketplace.orders import tickets
 from marketplace.payments.services import MAX_FEN
 
@@ -102,12 +102,14 @@ class DisputeDecisionForm(Form):
     messages), so that a form and a script are refused alike."""
 
     ruling = RadioField(
-        _l("Decision"),
-        choices=[
-            ("rule_redeliver", _l("Deliver again: the line goes back to delivery")),
-            ("rule_reduced", _l("Accept at a reduced amount")),
-            ("rule_cancel", _l("Cancel the line: its vouchers are released")),
-        ],
+        _l("The decision"),
+        choices=choices(
+            [
+                ("rule_redeliver", _l("Deliver again: the line goes back to delivery")),
+                ("rule_reduced", _l("Accept at a reduced amount")),
+                ("rule_cancel", _l("Cancel the line: its vouchers are released")),
+            ]
+        ),
         validators=[InputRequired(_l("Choose a decision."))],
     )
     amount = YuanField(_l("Reduced amount (yuan)"), validators=[Optional()])

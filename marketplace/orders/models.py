@@ -268,7 +268,7 @@ class DeciderKind(StrEnum):
 
 DISPUTE_LABELS = {
     DisputeStatus.OPEN: _l("Between the parties"),
-    DisputeStatus.ESCALATED: _l("Waiting for a decision"),
+    DisputeStatus.ESCALATED: _l("Escalated, waiting for a decision"),
     DisputeStatus.DECIDED: _l("Decided"),
     DisputeStatus.ENDED: _l("Ended by the parties"),
     DeciderKind.AGENCY: _l("the overseeing agency"),

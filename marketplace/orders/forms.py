@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import (
@@ -101,19 +103,20 @@ class DisputeDecisionForm(Form):
     fits the line and the case is still waiting is checked by the service (with its own
     messages), so that a form and a script are refused alike."""
 
-    ruling = RadioField(
-        _l("The decision"),
-        choices=choices(
-            [
-                ("rule_redeliver", _l("Deliver again: the line goes back to delivery")),
-                ("rule_reduced", _l("Accept at a reduced amount")),
-                ("rule_cancel", _l("Cancel the line: its vouchers are released")),
-            ]
-        ),
-        validators=[InputRequired(_l("Choose a decision."))],
-    )
+    ruling = RadioField(_l("The decision"), validators=[InputRequired(_l("Choose a decision."))])
     amount = YuanField(_l("Reduced amount (yuan)"), validators=[Optional()])
     note = TextAreaField(
         _l("Note for both parties"),
         validators=[Optional(), Length(max=2000)],
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # built per request, in the reader's language
+        self.ruling.choices = choices(
+            [
+                ("rule_redeliver", _l("Deliver again: the line goes back to delivery")),
+                ("rule_reduced", _l("Accept at a reduced amount")),
+                ("rule_cancel", _l("Cancel the line: its vouchers are released")),
+            ]
+        )

@@ -510,6 +510,7 @@ class Reservation(Base):
         UniqueConstraint("order_line_id", "voucher_id", "for_success_fee"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("line_amount_fen >= amount_fen", name="within_line_amount"),
+        CheckConstraint("trimmed_fen >= 0", name="trimmed_not_negative"),
         CheckConstraint(
             "settlement_id IS NULL OR status = 'redeemed'", name="settles_only_redeemed"
         ),
@@ -525,6 +526,9 @@ class Reservation(Base):
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     line_amount_fen: Mapped[int] = mapped_column(BigInteger)
+    # Given back while still reserved because the line's amount was reduced (a dispute
+    # decided at a reduced amount): reserved at first = amount_fen + trimmed_fen.
+    trimmed_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     is_integration: Mapped[bool] = mapped_column(default=False)
     # A pay-for-results line's success fee is paid apart from its base fee, when met.
     for_success_fee: Mapped[bool] = mapped_column(default=False, server_default="false")

@@ -116,6 +116,8 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
             ("evaluations", "/agency/evaluations"),
             ("evaluation", Link(r"/agency/evaluations/\d+")),
             ("audit", "/agency/audit"),
+            ("disputes", "/disputes"),
+            ("dispute", Link(r"/disputes/\d+")),
         ],
     ),
     "assessor": (

@@ -300,13 +300,15 @@ def _fields(form: forms.PackageForm) -> services.VersionFields:
 
 def _plan_form() -> forms.PlanForm:
     locale = _locale()
-    return forms.PlanForm([(m.code, f"{m.name(locale)} ({m.unit})") for m in services.metrics()])
+    return forms.PlanForm(
+        [(m.code, f"{m.name(locale)} ({m.unit_label})") for m in services.metrics()]
+    )
 
 
 def _interface_form() -> forms.InterfaceForm:
     form = forms.InterfaceForm()
     locale = _locale()
-    form.protocol_code.choices = choices((p.code, p.name) for p in services.protocols())
+    form.protocol_code.choices = choices((p.code, p.label) for p in services.protocols())
     form.data_object_code.choices = choices(
         (d.code, d.name(locale)) for d in services.data_objects()
     )

@@ -83,7 +83,7 @@ def _interface_names() -> dict[str, Any]:
     """How the interoperability warnings name data objects and protocols."""
     locale = str(get_locale())
     objects = {d.code: d.name(locale) for d in catalog.data_objects()}
-    protocols = {p.code: p.name for p in catalog.protocols()}
+    protocols = {p.code: p.label for p in catalog.protocols()}
     return {
         "obj": lambda code: objects.get(code, code),
         "protos": lambda codes: (", " if locale == "en" else "、").join(

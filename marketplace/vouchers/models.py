@@ -16,6 +16,7 @@ redeemed, expired, clawed back and revoked.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -568,6 +569,19 @@ class VoucherEntry(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[created_at]
 
+    @property
+    def shown_note(self) -> str:
+        """The note in the reader's language when the system wrote it (an official's own
+        words are shown as typed)."""
+        return str(SYSTEM_NOTES.get(self.note, self.note))
+
+
+# Notes the system writes on ledger rows, stored in English and shown translated.
+EXPIRED_NOTE = "redeem-by date passed"
+SYSTEM_NOTES = {EXPIRED_NOTE: _l("The redeem-by date has passed")}
+
+FAST_DELIVERY_DETAIL = re.compile(r"^(\d+) h / (\d+) d$")
+
 
 class RiskFlag(Base):
     """A reason to hold a redemption for review before it may be settled."""
@@ -586,6 +600,23 @@ class RiskFlag(Base):
     created_at: Mapped[created_at]
 
     reservation: Mapped[Reservation] = relationship(back_populates="flags", lazy="joined")
+
+    @property
+    def shown_detail(self) -> str:
+        """The detail in the reader's language: a fast delivery's "hours / days" (stored
+        as ``"30 h / 14 d"``) is written out; other details are data (a phone number, an
+        address, an amount)."""
+        fast = FAST_DELIVERY_DETAIL.match(self.detail)
+        if fast is None:
+            return self.detail
+        hours, days = (int(n) for n in fast.groups())
+        return str(
+            _l(
+                "delivered in %(hours)d hours; the package promises %(days)d days",
+                hours=hours,
+                days=days,
+            )
+        )
 
 
 # --- claw-backs: four eyes (issue 16) ------------------------------------------------------

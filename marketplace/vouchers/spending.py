@@ -30,6 +30,7 @@ from marketplace.vouchers import risk
 from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
     AVAILABLE,
+    EXPIRED_NOTE,
     EntryKind,
     ProgrammeMode,
     ProgrammeStatus,
@@ -466,7 +467,7 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
         if reservation.for_success_fee != success_fee:
             continue
         if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
-            _unreserve(reservation, actor, note="redeem-by date passed")
+            _unreserve(reservation, actor, note=EXPIRED_NOTE)
             _bill_shortfall(reservation, actor)
             continue
         if not move_reservation(
@@ -518,7 +519,7 @@ def release_past_redeem_by(reservation_id: int, actor: Actor) -> int:
     reservation = db.session.get(Reservation, reservation_id)
     if reservation is None or reservation.status is not ReservationStatus.RESERVED:
         return 0
-    released = _unreserve(reservation, actor, note="redeem-by date passed")
+    released = _unreserve(reservation, actor, note=EXPIRED_NOTE)
     if released:
         _bill_shortfall(reservation, actor)
     return released
@@ -557,9 +558,7 @@ def expire_programme(programme_id: int, actor: Actor, today: date | None = None)
     ).all()
     for voucher_id, expired in rows:
         if expired:
-            ledger_entry(
-                voucher_id, EntryKind.EXPIRE, int(expired), actor, note="redeem-by date passed"
-            )
+            ledger_entry(voucher_id, EntryKind.EXPIRE, int(expired), actor, note=EXPIRED_NOTE)
     db.session.expire_all()
     if rows:
         audit.record(actor, "vouchers.expired", "programme", programme_id, count=len(rows))

@@ -126,6 +126,7 @@ def test_every_page_shows_the_ledger_figures_of_every_demo_programme(world: Flas
     for agency_id, official, programmes in plan:
         client = world.test_client()
         client.login(official, seed.DEMO_PASSWORD)
+        client.set_cookie("lang", "en")  # the CSV columns by the names scripts read
         listing = client.text("/agency/programmes")
         home = client.text("/dashboard")
         statistics = client.text("/agency/dashboard")

@@ -209,8 +209,12 @@ TOO_WIDE = """() => {
 def nav(page: Page, name: str) -> None:
     """Follow the main navigation's link ``name``, opening the menu that holds it."""
     main_nav = page.locator("nav.main-nav")
+    main_nav.wait_for()  # the page that was just asked for, not the one before it
     link = main_nav.get_by_role("link", name=name, exact=True)
     menu = main_nav.locator("details.nav-menu").filter(has=page.locator(f"a:text-is('{name}')"))
-    if menu.count() and not link.is_visible():
-        menu.locator("summary").click()
+    # open the phone's fold (the page's script opens it on wide screens, perhaps not yet)
+    # and the menu (a click on its summary would close a menu already open)
+    page.locator("details.nav-toggle").evaluate_all("all => all.forEach(d => { d.open = true; })")
+    if menu.count():
+        menu.first.evaluate("menu => { menu.open = true; }")
     link.click()

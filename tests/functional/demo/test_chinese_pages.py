@@ -16,13 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
-from marketplace import create_app, migrate
-from marketplace.config import TestConfig
-from marketplace.db import db, make_engine, writing
+from marketplace.db import db
 from marketplace.demo import seed
-from tests.conftest import Client, scratch_database_url
+from tests.conftest import Client, demo_world
 
 pytestmark = pytest.mark.slow
 
@@ -114,19 +111,8 @@ def english_words(text: str, data_words: set[str]) -> set[str]:
 @pytest.fixture(scope="module")
 def world(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The demo dataset in a database of its own (``app``: the translations are compiled)."""
-    url = scratch_database_url(tmp_path_factory, "chinese")
-    engine: Engine = make_engine(url)
-    migrate.upgrade(engine)
-    config = TestConfig(url)
-    config.RATELIMIT_ENABLED = False
-    world_app = create_app(config)
-    world_app.test_client_class = Client
-    with world_app.app_context(), writing():
-        seed.load()
-        db.session.commit()
-    yield world_app
-    world_app.extensions["db"].engine.dispose()
-    engine.dispose()
+    with demo_world(tmp_path_factory, "chinese") as world_app:
+        yield world_app
 
 
 def demo_data_words(world: Flask) -> set[str]:

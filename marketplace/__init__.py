@@ -164,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.catalog.views import workspace as workspace_bp
     from marketplace.diagnosis.views import bp as diagnosis_bp
     from marketplace.home.views import bp as home_bp
+    from marketplace.orders.dispute_views import bp as disputes_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.views import bp as outcomes_bp
     from marketplace.oversight.data_views import bp as data_bp
@@ -183,6 +184,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(workspace_bp)
     app.register_blueprint(diagnosis_bp)
     app.register_blueprint(journey_bp)
+    app.register_blueprint(disputes_bp)
     app.register_blueprint(vouchers_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(outcomes_bp)

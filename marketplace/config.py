@@ -145,6 +145,9 @@ class Config:
         # this many days (`flask auto-accept`, daily); reminders go out this many days before.
         self.AUTO_ACCEPT_DAYS = int(os.environ.get("AUTO_ACCEPT_DAYS", 14))
         self.AUTO_ACCEPT_REMINDER_DAYS = int(os.environ.get("AUTO_ACCEPT_REMINDER_DAYS", 3))
+        # A dispute the two parties have not settled within this many days goes to the
+        # overseeing agency (or the platform, for lines without vouchers) for a decision.
+        self.DISPUTE_ESCALATION_DAYS = int(os.environ.get("DISPUTE_ESCALATION_DAYS", 7))
         # An invoice is issued when the enterprise accepts the delivery (验收) and is due this
         # many days later (its due date counts the pilots' local days).
         self.INVOICE_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICE_PAYMENT_TERMS_DAYS", 30))

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
+
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -26,6 +30,24 @@ def cell(value: object) -> object:
 def yuan(fen: int) -> Decimal:
     """An amount in fen as a number of yuan with two decimals (``1234.50``)."""
     return Decimal(fen).scaleb(-2)
+
+
+def _english() -> bool:
+    return str(get_locale() or "") == "en"
+
+
+def header(columns: Iterable[str], labels: Mapping[str, Any]) -> list[str]:
+    """The header row of ``columns`` (the names scripts read: ``issued_yuan``): kept as they
+    are in English, and in Chinese what each column holds (``labels``: column → lazy text),
+    so an export made in Chinese reads in Chinese."""
+    if _english():
+        return list(columns)
+    return [str(labels.get(c, c)) for c in columns]
+
+
+def total() -> str:
+    """The first cell of a total row."""
+    return "total" if _english() else str(_l("Total"))
 
 
 def write(rows: Iterable[Iterable[object]]) -> str:

@@ -80,6 +80,18 @@ def _remind(line_id: int) -> bool:
     return orders.remind_line(line_id, _days("AUTO_ACCEPT_DAYS"))
 
 
+def _disputes_due() -> list[int]:
+    from marketplace.orders import disputes
+
+    return disputes.due_for_escalation(_days("DISPUTE_ESCALATION_DAYS"))
+
+
+def _escalate(dispute_id: int) -> bool:
+    from marketplace.orders import disputes
+
+    return disputes.escalate_due(dispute_id, _days("DISPUTE_ESCALATION_DAYS"), SYSTEM)
+
+
 def _monthly_lines() -> list[int]:
     from marketplace.orders import services as orders
 
@@ -323,6 +335,7 @@ JOBS: dict[str, Job] = {
     for job in (
         Job("auto_accept", HOUR, _auto_accept_due, _auto_accept, "delivered lines left silent"),
         Job("auto_accept_reminders", HOUR, _reminders_due, _remind, "reminders of auto-accept"),
+        Job("dispute_escalation", HOUR, _disputes_due, _escalate, "disputes left unsettled"),
         Job("subscription_billing", DAY, _monthly_lines, _bill_months, "subscription months"),
         Job("sla_breaches", timedelta(minutes=15), _breaches_due, _record_breach, "SLA misses"),
         Job("reservation_expiry", DAY, _reservations_expired, _release, "expired reservations"),

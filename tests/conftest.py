@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -46,6 +47,30 @@ def _reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@contextmanager
+def demo_world(tmp_path_factory: pytest.TempPathFactory, suffix: str) -> Iterator[Flask]:
+    """An app on the demo dataset, in a database of its own whose requests really commit
+    (rate limits off: its tests sign in as many people from one address)."""
+    url = scratch_database_url(tmp_path_factory, suffix)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    config = TestConfig(url)
+    config.RATELIMIT_ENABLED = False
+    world_app = create_app(config)
+    world_app.test_client_class = Client
+    from marketplace.db import writing
+    from marketplace.demo import seed
+
+    with world_app.app_context(), writing():
+        seed.load()
+        db.session.commit()
+    try:
+        yield world_app
+    finally:
+        world_app.extensions["db"].engine.dispose()  # its connections, before the GC finds them
+        engine.dispose()
 
 
 def scratch_database_url(tmp_path_factory: pytest.TempPathFactory, suffix: str) -> str:

@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from markupsafe import Markup
 
 from marketplace import LANGUAGE_COOKIE, audit, notifications, ratelimits
 from marketplace.accounts import (
@@ -489,7 +490,7 @@ def api_tokens_page() -> ResponseReturnValue:
     """The organisation's tokens for its own systems; a new one is shown only once."""
     org = _org()
     form = forms.ApiTokenForm()
-    form.scopes.choices = choices((s.value, f"{s.value} · {s.label}") for s in _api_scopes(org))
+    form.scopes.choices = _scope_choices(org)
     shown: str | None = None
     status = 200
     if form.is_submitted():
@@ -510,15 +511,14 @@ def api_tokens_page() -> ResponseReturnValue:
                 status = INVALID
             else:
                 form = forms.ApiTokenForm(formdata=None)
-                form.scopes.choices = choices(
-                    (s.value, f"{s.value} · {s.label}") for s in _api_scopes(org)
-                )
+                form.scopes.choices = _scope_choices(org)
         else:
             status = INVALID
     response = render(
         "org/api_tokens.html",
         org=org,
         form=form,
+        scope_labels={s.value: s.label for s in ApiScope},
         tokens=api_tokens.tokens_of(org),
         shown=shown,
         now=utcnow(),
@@ -526,6 +526,15 @@ def api_tokens_page() -> ResponseReturnValue:
     )
     response.headers["Cache-Control"] = "no-store"  # the new token must not linger in caches
     return response
+
+
+def _scope_choices(org: Organisation) -> list[tuple[str, Markup]]:
+    """Each scope by what it allows, in the reader's language, then its code (which the API
+    reference and the token's owner's scripts use)."""
+    return [
+        (s.value, Markup('{} <code translate="no">{}</code>').format(s.label, s.value))
+        for s in _api_scopes(org)
+    ]
 
 
 def _api_scopes(org: Organisation) -> list[ApiScope]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, json
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from markupsafe import Markup
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -22,7 +23,16 @@ from marketplace.security import MAX_ID, public
 docs_bp = Blueprint("api_docs", __name__)
 
 REF = "#/components/schemas/{model}"
-DESCRIPTION = f"""\
+
+
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalogue (``pybabel extract -k N_``) without translating it:
+    the document keeps it in English, the page translates it when it is shown."""
+    return text
+
+
+INTRO = N_(
+    """\
 JSON over HTTPS for providers' MES and IoT platforms and enterprises' own systems.
 
 * **Tokens.** An organisation's owner creates them under *My organisation → API tokens*, or an
@@ -30,12 +40,110 @@ JSON over HTTPS for providers' MES and IoT platforms and enterprises' own system
   token in the URL is refused. Unknown, revoked or expired: 401. Missing scope: 403. Another
   organisation's object: 404.
 * **Money** is in fen (1/100 yuan), as integers. Dates are `YYYY-MM-DD`; times are UTC.
-* **Lists** are pages: `limit` (1–{MAX_LIMIT}) and the opaque `cursor` from `next_cursor`.
+* **Lists** are pages: `limit` (1–%(max_limit)d) and the opaque `cursor` from `next_cursor`.
 * **Errors** are `application/problem+json` (RFC 9457); 422 lists each field's problem.
-  Malformed JSON: 400. Bodies over {MAX_BODY // 1024} KiB: 413.
+  Malformed JSON: 400. Bodies over %(max_kib)d KiB: 413.
 * **Rate limits** apply per token (per address without one): 429 with `Retry-After`.
 * **Measurements** are idempotent by `external_id`: send again safely after a timeout.
 """
+)
+INTRO_VALUES = {"max_limit": MAX_LIMIT, "max_kib": MAX_BODY // 1024}
+DESCRIPTION = INTRO % INTRO_VALUES
+
+
+# Every other text the reference page shows (summaries, descriptions of endpoints, parameters,
+# responses, schemas and fields), marked for the catalogue: the page shows each in the reader's
+# language (``doc_text``); openapi.json, for machines, stays in English. A text changed in
+# ``core``/``schemas`` and not here shows in English, and the test of Chinese pages fails.
+SHOWN_TEXTS = (
+    N_("The published catalogue, with the web catalogue's filters"),
+    N_(
+        "Words, as in the web catalogue's search: title, category, summary, description, provider, industries, interfaces and tags, with the search thesaurus (Chinese is matched by character pairs; spaces and punctuation only separate words)."
+    ),
+    N_("A category code, e.g. `predictive_maintenance`."),
+    N_("An industry code the package serves."),
+    N_("micro, small, medium or large."),
+    N_("A plan kind: one_time, subscription or outcome."),
+    N_("integrator or scenario."),
+    N_("At most this many days to go live."),
+    N_("Items per page, 1–100 (default 20)."),
+    N_("The `next_cursor` of the previous page."),
+    N_("OK"),
+    N_("Bad request"),
+    N_("Unprocessable content"),
+    N_("Too many requests"),
+    N_("One published package"),
+    N_("Not found"),
+    N_("Voucher programmes and their money, as on the transparency page"),
+    N_("One voucher programme and its money"),
+    N_("Your orders: an enterprise's own, or those with lines a provider fulfils"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("One order (a provider sees only its lines)"),
+    N_("Move an order line: the web's state machine and actor rules"),
+    N_("`409` when the event is not possible from the line's status for you."),
+    N_("Conflict"),
+    N_("Payload too large"),
+    N_("Unsupported media type"),
+    N_("Your pay-for-results contracts"),
+    N_("One contract"),
+    N_("A contract's measurements"),
+    N_("Report a measurement (the contract's provider)"),
+    N_(
+        "Idempotent by `external_id`: the same body again answers 200 with the stored measurement; the same id with other figures answers 409."
+    ),
+    N_("Created"),
+    N_("The same `external_id` with the same figures: the stored one."),
+    N_("Your invoices (to an enterprise, or from a provider)"),
+    N_("The enterprise's transformation vouchers"),
+    N_("Where the problem is, e.g. `period_end` or `body`."),
+    N_("Given when the invoice is finalised."),
+    N_("Issue date plus the payment terms, in the pilots' local days."),
+    N_("The transitions this token's organisation may make now."),
+    N_("Your id; repeats are safe."),
+    N_("For a provider: only the lines it fulfils."),
+    N_("Pass as `cursor` for the next page; null at the end."),
+    N_("One-time price, or an outcome plan's base fee."),
+    N_("Outcome plans: the metric measured."),
+    N_("RFC 9457 problem details."),
+    N_("A URI naming the kind of problem."),
+    N_("Each field's problem (422 only)."),
+    N_(
+        "A voucher programme's public figures, the same as on /transparency (sums of the voucher\nledger: issued counts revoked vouchers too, redeemed counts clawed-back redemptions too)."
+    ),
+    N_("Every voucher issued, at face value."),
+    N_("Vouchers taken back unused: back in the budget."),
+    N_("Spent at acceptance of delivery (验收)."),
+    N_("Paid out to providers."),
+    N_("Redemptions found not genuine."),
+    N_("What holders may still spend."),
+    N_("Mean of verified buyers' ratings, 1–5."),
+    N_("The reason, where one is needed."),
+)
+
+SCOPE_PREFIX = N_("Scope: `%(scope)s`.")
+PUBLIC_PREFIX = N_("Public: no token needed.")
+SCOPE_TEXT = re.compile(r"^Scope: `([^`]+)`\.(?: (.*))?$", re.S)
+
+
+def doc_text(text: str | None) -> str:
+    """A text of the document in the reader's language (the catalogue holds the texts marked
+    above; an operation's description starts with its scope)."""
+    if not text:
+        return ""
+    scoped = SCOPE_TEXT.match(text)
+    if scoped:
+        scope, rest = scoped.groups()
+        return " ".join(filter(None, [_(SCOPE_PREFIX, scope=scope), doc_text(rest)]))
+    if text.startswith(PUBLIC_PREFIX):
+        rest = text.removeprefix(PUBLIC_PREFIX).strip()
+        return " ".join(filter(None, [_(PUBLIC_PREFIX), doc_text(rest)]))
+    return _(text)  # the texts are marked with N_ above
+
+
+def doc_inline(text: str | None) -> Markup:
+    """A short text of the document (one line) in the reader's language, as HTML."""
+    return Markup(_inline(doc_text(text)))
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
@@ -90,10 +198,10 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     text = ep.description
     if ep.scope is not None:
         operation["security"] = [{"bearer": [ep.scope.value]}]
-        text = f"Scope: `{ep.scope.value}`. {text}".strip()
+        text = f"{SCOPE_PREFIX % {'scope': ep.scope.value}} {text}".strip()
     else:
         operation["security"] = [{}]
-        text = f"Public: no token needed. {text}".strip()
+        text = f"{PUBLIC_PREFIX} {text}".strip()
     operation["description"] = text
     if ep.body is not None:
         operation["requestBody"] = {
@@ -180,8 +288,10 @@ def reference() -> ResponseReturnValue:
     return render(
         "api/docs.html",
         doc=doc,
-        intro=as_html(doc["info"]["description"]),
+        intro=as_html(_(INTRO, **INTRO_VALUES)),
         as_html=as_html,
+        doc_text=doc_text,
+        doc_inline=doc_inline,
         operations=[
             (path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
         ],

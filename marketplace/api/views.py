@@ -43,7 +43,12 @@ PAGING = {
     "cursor": ("string", "The `next_cursor` of the previous page."),
 }
 FILTERS = {
-    "q": ("string", "Words in the title, summary or provider's name."),
+    "q": (
+        "string",
+        "Words, as in the web catalogue's search: title, category, summary, description,"
+        " provider, industries, interfaces and tags, with the search thesaurus (Chinese is"
+        " matched by character pairs; spaces and punctuation only separate words).",
+    ),
     "category": ("string", "A category code, e.g. `predictive_maintenance`."),
     "industry": ("string", "An industry code the package serves."),
     "size_tier": ("string", "micro, small, medium or large."),

@@ -64,6 +64,7 @@ class PackageForm(Form):
     enterprise_provides = TextAreaField(
         _l("What the enterprise must provide"), validators=[Optional(), Length(max=3000)]
     )
+    tags = StringField(_l("Search tags"), validators=[Optional(), Length(max=200)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -144,4 +145,13 @@ class CategoryForm(Form):
     )
     name_en = StringField(
         _l("Name in English"), validators=[DataRequired(REQUIRED), Length(max=80)]
+    )
+
+
+class SynonymForm(Form):
+    term = StringField(
+        _l("When a buyer searches for"), validators=[DataRequired(REQUIRED), Length(max=30)]
+    )
+    means = StringField(
+        _l("also find what is found for"), validators=[DataRequired(REQUIRED), Length(max=30)]
     )

@@ -121,6 +121,11 @@ LABELS = {
     BundleStatus.WITHDRAWN: _l("Withdrawn"),
 }
 
+# The units of the metric catalogue (reference data, stored as written in English) and the
+# protocols whose names are words, in the reader's language.
+UNIT_LABELS = {"days": _l("days"), "times/yr": _l("times a year")}
+PROTOCOL_LABELS = {"database_view": _l("Database view (SQL)")}
+
 PROVIDER, AGENCY = OrgKind.PROVIDER.value, OrgKind.AGENCY.value
 VERSION_MACHINE: StateMachine[VersionStatus, VersionEvent] = StateMachine(
     [
@@ -171,6 +176,11 @@ class Metric(BilingualName, Base):
     better: Mapped[Better] = mapped_column(str_enum(Better))
     position: Mapped[int] = mapped_column(default=0)
 
+    @property
+    def unit_label(self) -> str:
+        """The unit as the reader writes it ("%" and "kWh" are the same in both languages)."""
+        return str(UNIT_LABELS.get(self.unit, self.unit))
+
 
 class Protocol(Base):
     """A protocol or file format a package speaks (OPC UA, Modbus TCP, MQTT, REST/JSON…)."""
@@ -180,6 +190,12 @@ class Protocol(Base):
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(60))
     position: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def label(self) -> str:
+        """The name in the reader's language: most are standards' own names (OPC UA, MQTT),
+        written alike in both; the few that are words are translated."""
+        return str(PROTOCOL_LABELS.get(self.code, self.name))
 
 
 class DataObject(BilingualName, Base):

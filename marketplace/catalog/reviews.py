@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from marketplace import audit
-from marketplace.catalog import freshness
+from marketplace.catalog import freshness, search_index
 from marketplace.catalog.models import (
     Package,
     Review,
@@ -28,6 +28,7 @@ def record_rating(package_id: int, rating: int) -> None:
         .execution_options(synchronize_session=False)
     )
     freshness.changed(freshness.PACKAGES)  # the cards show the rating
+    search_index.refresh_packages([package_id])  # the search ranks by it
 
 
 def record_result(package_id: int, met: bool) -> None:
@@ -39,7 +40,8 @@ def record_result(package_id: int, met: bool) -> None:
         .values({column: column + 1})
         .execution_options(synchronize_session=False)
     )
-    freshness.changed(freshness.PACKAGES)  # the cards show it and the search ranks by it
+    freshness.changed(freshness.PACKAGES)  # the cards show it
+    search_index.refresh_packages([package_id])  # the search ranks by it
 
 
 def add_review(

@@ -180,7 +180,7 @@ def _filtered(q: Query, match: search_index.Match | None) -> Select[Any]:
     stmt = visible_versions()
     if q.text:
         # only punctuation, say: nothing is searched for, so nothing is found
-        stmt = stmt.where(search_index.where(match) if match else false())
+        stmt = search_index.joined(stmt, match) if match else stmt.where(false())
     if q.category:
         stmt = stmt.where(PackageVersion.category_code == q.category)
     if q.industry:
@@ -253,33 +253,39 @@ def _ordered(stmt: Select[Any], q: Query, match: search_index.Match | None) -> S
     if q.sort is Sort.RATING:
         return stmt.order_by(rating.desc(), Package.rating_count.desc(), *newest)
     if q.ranked and match is not None:
-        return stmt.order_by(
-            search_index.tier(match).desc(),
-            Package.results_met.desc(),
-            rating.desc(),
-            Package.rating_count.desc(),
-            PackageVersion.entry_price_fen,
-            *newest,
-        )
+        return stmt.order_by(*search_index.ranked(match))
     return stmt.order_by(*newest)
 
 
 def suggestions(q: Query, categories: list[Category], limit: int = 3) -> list[Category]:
-    """For a search that found nothing: the categories nearest its words (most characters
-    and words in common with either name, after the thesaurus's meanings)."""
+    """For a search that found nothing: the categories nearest its words, by the character
+    pairs they share, then the longer shared beginning (能源计量 → 能源管理 before 企业资源
+    计划, which shares 源计 by chance), then the characters they share."""
     match = text_match(q)
     if match is None:
         return []
-    wanted = {t for term in match.terms for v in term for t in search_index.tokens(v.text)}
+    words = [v.text for term in match.terms for v in term]
+    wanted = {t for word in words for t in search_index.tokens(word)}
     scored = []
     for category in categories:
-        names = set(search_index.tokens(category.name_zh) + search_index.tokens(category.name_en))
-        chars = {c for t in wanted for c in t} & {c for n in names for c in n}
-        score = (len(wanted & names), len(chars))
-        if score > (0, 0):
+        names = [search_index.normalise(category.name_zh), search_index.normalise(category.name_en)]
+        tokens = {t for name in names for t in search_index.tokens(name)}
+        prefix = max(_shared_start(w, n) for w in words for n in names)
+        chars = {c for t in wanted for c in t} & {c for t in tokens for c in t}
+        score = (len(wanted & tokens), prefix, len(chars))
+        if score > (0, 0, 0):
             scored.append((score, category.position, category))
-    scored.sort(key=lambda item: (-item[0][0], -item[0][1], item[1]))
+    scored.sort(key=lambda item: (tuple(-n for n in item[0]), item[1]))
     return [category for _score, _position, category in scored[:limit]]
+
+
+def _shared_start(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
@@ -289,10 +295,17 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
     whole (sorting every match's full row, descriptions included, cost more than the search
     itself at 10,000 packages)."""
     match = text_match(q)
-    ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
-    total = db.session.scalar(select(func.count()).select_from(ids_only.subquery())) or 0
-    page = _ordered(ids_only, q, match).limit(per_page).offset((q.page - 1) * per_page)
-    ids = list(db.session.scalars(page))
+    offset = (q.page - 1) * per_page
+    if match is not None and q.ranked and q == Query(text=q.text, page=q.page, notes=q.notes):
+        # words alone: the index holds exactly the visible versions and their rank keys,
+        # so it answers without touching the catalogue's tables
+        total = search_index.count_only(match)
+        ids = search_index.page_only(match, per_page, offset) if total > offset else []
+    else:
+        ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
+        total = db.session.scalar(select(func.count()).select_from(ids_only.subquery())) or 0
+        page = _ordered(ids_only, q, match).limit(per_page).offset(offset)
+        ids = list(db.session.scalars(page))
     if not ids:
         return [], total
     found = {
@@ -307,6 +320,17 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
         )
     }
     return [found[i] for i in ids], total
+
+
+def for_bundle(text: str, category: str | None, limit: int = 50) -> list[PackageVersion]:
+    """Published packages for the curated-bundle composer: the catalogue's search, by
+    relevance when there are words, else by title."""
+    q = Query(text=" ".join(text.split())[:MAX_TEXT], category=category or "")
+    match = text_match(q)
+    stmt = _filtered(q, match)
+    stmt = _ordered(stmt, q, match) if q.text else stmt.order_by(PackageVersion.title)
+    stmt = stmt.options(selectinload(PackageVersion.package).joinedload(Package.provider))
+    return list(db.session.scalars(stmt.limit(limit)))
 
 
 def compare(package_ids: list[int]) -> list[PackageVersion]:

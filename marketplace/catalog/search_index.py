@@ -43,6 +43,7 @@ from sqlalchemy import (
     cast,
     column,
     event,
+    func,
     inspect,
     literal_column,
     select,
@@ -64,6 +65,8 @@ from marketplace.catalog.models import (
     version_industries,
 )
 from marketplace.db import db
+from marketplace.pool import services as pool
+from marketplace.pool.models import PoolMembership, PoolStatusChange
 
 TABLE = "search_index"
 FIELDS = ("title", "category", "summary", "body")
@@ -197,42 +200,103 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-_sqlite_index = table(TABLE, column("rowid"))
-_pg_index = table(TABLE, column("version_id"), column("document"))
+# The index as a table: SQLite's FTS5 rows are keyed by rowid, PostgreSQL's by version_id.
+_sqlite_index = table(TABLE, column("rowid"), column("rank_key"))
+_pg_index = table(TABLE, column("version_id"), column("document"), column("rank_key"))
 
 
-def _matching_ids(match: Match, field: str | None = None) -> Select[Any]:
+def _key() -> ColumnElement[int]:
+    return _pg_index.c.version_id if _dialect() == "postgresql" else _sqlite_index.c.rowid
+
+
+def _rank_key() -> ColumnElement[int]:
+    return _pg_index.c.rank_key if _dialect() == "postgresql" else _sqlite_index.c.rank_key
+
+
+def _matches(match: Match, field: str | None = None) -> ColumnElement[bool]:
+    """The index's row matches (in ``field`` alone, if given)."""
     if _dialect() == "postgresql":
         query: Any = bindparam(None, _tsquery(match, field), unique=True)
-        return select(_pg_index.c.version_id).where(
-            _pg_index.c.document.op("@@")(cast(query, TSQUERY))
-        )
+        return _pg_index.c.document.op("@@")(cast(query, TSQUERY))
     query = bindparam(None, _fts5(match, field), unique=True)
-    return select(_sqlite_index.c.rowid).where(
-        literal_column(TABLE).op("MATCH")(query)  # the table's name stands for its every column
-    )
+    # the table's name stands for its every column
+    return literal_column(TABLE).op("MATCH")(query)
 
 
-def where(match: Match) -> ColumnElement[bool]:
-    """The condition selecting the versions that match (a subquery on the index)."""
-    return PackageVersion.id.in_(_matching_ids(match))
+def _index() -> Any:
+    return _pg_index if _dialect() == "postgresql" else _sqlite_index
+
+
+def joined(stmt: Select[Any], match: Match) -> Select[Any]:
+    """``stmt`` (over package versions) limited to the versions that match, driven from the
+    index (a join: an ``IN`` list let SQLite walk every published version instead)."""
+    return stmt.join(_index(), _key() == PackageVersion.id).where(_matches(match))
 
 
 def tier(match: Match) -> ColumnElement[int]:
-    """4 when the whole query matches in the title, 3 in the category's name, 2 in the
-    summary, else 1 (its words are found across the fields or in the description)."""
+    """For a joined or index-only query: 4 when the whole query matches in the title, 3 in
+    the category's name, 2 in the summary, else 1 (its words are found across the fields or
+    in the rest). PostgreSQL reads it from the row's weights; SQLite asks FTS5 with column
+    filters (each a set of rowids, built once per query)."""
+    if _dialect() == "postgresql":
+        return case(*((_matches(match, f), n) for f, n in TIER.items()), else_=1)
     return case(
-        *((PackageVersion.id.in_(_matching_ids(match, f)), n) for f, n in TIER.items()),
+        *(
+            (_sqlite_index.c.rowid.in_(select(_sqlite_index.c.rowid).where(_matches(match, f))), n)
+            for f, n in TIER.items()
+        ),
         else_=1,
     )
+
+
+def ranked(match: Match) -> tuple[ColumnElement[Any], ...]:
+    """The relevance order: the field tier, then the evidence and price key kept with each
+    document (``rank_key``), then the newer version."""
+    return (tier(match).desc(), _rank_key(), _key().desc())
+
+
+def count_only(match: Match) -> int:
+    """How many visible versions match: the index holds only those, so without filters the
+    index answers alone."""
+    return int(
+        db.session.scalar(select(func.count()).select_from(_index()).where(_matches(match))) or 0
+    )
+
+
+def page_only(match: Match, limit: int, offset: int) -> list[int]:
+    """One page of matching version ids in relevance order, from the index alone."""
+    stmt = (
+        select(_key())
+        .select_from(_index())
+        .where(_matches(match))
+        .order_by(*ranked(match))
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(db.session.scalars(stmt))
 
 
 # Documents
 
 
-def _fields(version_ids: Sequence[int], connection: Connection) -> dict[int, dict[str, str]]:
-    """Each published version's text by field, read in a few statements."""
+def rank_key(results_met: int, rating_sum: int, rating_count: int, price_fen: int) -> int:
+    """The evidence and price of a document as one ascending key: more contracts met on
+    verified measurements first, then the higher rating from verified buyers (unrated last),
+    then the lower entry price (in whole yuan)."""
+    results = 1023 - min(results_met, 1023)
+    rating = 1023 - (rating_sum * 100 // rating_count if rating_count else 0)
+    price = min(price_fen // 100, 2**27 - 1)
+    return (results << 37) | (rating << 27) | price
+
+
+def _fields(
+    version_ids: Sequence[int], connection: Connection
+) -> dict[int, tuple[dict[str, str], int]]:
+    """Each visible version's text by field and its rank key, read in a few statements. The
+    index holds only what the catalogue shows (``visible_versions``): the published version
+    of a package whose provider a pool admits."""
     docs: dict[int, dict[str, list[str]]] = {}
+    keys: dict[int, int] = {}
     rows = connection.execute(
         select(
             PackageVersion.id,
@@ -243,18 +307,28 @@ def _fields(version_ids: Sequence[int], connection: Connection) -> dict[int, dic
             Category.name_zh,
             Category.name_en,
             Organisation.name,
+            Package.results_met,
+            Package.rating_sum,
+            Package.rating_count,
+            PackageVersion.entry_price_fen,
         )
         .join(Category, Category.code == PackageVersion.category_code)
-        .join(Package, Package.id == PackageVersion.package_id)
+        .join(Package, Package.published_version_id == PackageVersion.id)
         .join(Organisation, Organisation.id == Package.provider_id)
-        .where(PackageVersion.id.in_(version_ids), PackageVersion.status == VersionStatus.PUBLISHED)
+        .where(
+            PackageVersion.id.in_(version_ids),
+            PackageVersion.status == VersionStatus.PUBLISHED,
+            pool.admitted(Package.provider_id),
+        )
     )
-    for vid, title, summary, description, tags, cat_zh, cat_en, provider in rows:
+    for row in rows:
+        vid = row.id
+        keys[vid] = rank_key(row.results_met, row.rating_sum, row.rating_count, row.entry_price_fen)
         docs[vid] = {
-            "title": [title],
-            "category": [cat_zh, cat_en],
-            "summary": [summary],
-            "body": [description, provider, tags or ""],
+            "title": [row.title],
+            "category": [row.name_zh, row.name_en],
+            "summary": [row.summary],
+            "body": [row.description, row.name, row.tags or ""],
         }
     if not docs:
         return {}
@@ -273,7 +347,8 @@ def _fields(version_ids: Sequence[int], connection: Connection) -> dict[int, dic
     ):
         docs[vid]["body"] += [protocol, zh, en]
     return {
-        vid: {f: "\n".join(parts) for f, parts in fields.items()} for vid, fields in docs.items()
+        vid: ({f: "\n".join(parts) for f, parts in fields.items()}, keys[vid])
+        for vid, fields in docs.items()
     }
 
 
@@ -299,15 +374,18 @@ def refresh(connection: Connection, version_ids: Iterable[int]) -> None:
         _write(connection, chunk, docs)
 
 
-def _write(connection: Connection, ids: list[int], docs: dict[int, dict[str, str]]) -> None:
+def _write(
+    connection: Connection, ids: list[int], docs: dict[int, tuple[dict[str, str], int]]
+) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"DELETE FROM {TABLE} WHERE version_id = ANY(:ids)"), {"ids": ids})
         if docs:
             connection.execute(
                 text(
-                    f"INSERT INTO {TABLE} (version_id, document) VALUES (:id, CAST(:doc AS tsvector))"
+                    f"INSERT INTO {TABLE} (version_id, document, rank_key)"
+                    " VALUES (:id, CAST(:doc AS tsvector), :key)"
                 ),
-                [{"id": vid, "doc": _tsvector(f)} for vid, f in docs.items()],
+                [{"id": vid, "doc": _tsvector(f), "key": k} for vid, (f, k) in docs.items()],
             )
         return
     marks = ",".join(str(int(i)) for i in ids)
@@ -315,12 +393,12 @@ def _write(connection: Connection, ids: list[int], docs: dict[int, dict[str, str
     if docs:
         connection.execute(
             text(
-                f"INSERT INTO {TABLE} (rowid, title, category, summary, body)"
-                " VALUES (:id, :title, :category, :summary, :body)"
+                f"INSERT INTO {TABLE} (rowid, title, category, summary, body, rank_key)"
+                " VALUES (:id, :title, :category, :summary, :body, :key)"
             ),
             [
-                {"id": vid, **{f: " ".join(tokens(fields[f])) for f in FIELDS}}
-                for vid, fields in docs.items()
+                {"id": vid, "key": k, **{f: " ".join(tokens(fields[f])) for f in FIELDS}}
+                for vid, (fields, k) in docs.items()
             ],
         )
 
@@ -365,15 +443,16 @@ def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
         for obj in objects:
             if isinstance(obj, PackageVersion):
                 ids.add(obj.id)
+            elif isinstance(obj, Package) and dirty:
+                wider.append(PackageVersion.package_id == obj.id)
+            elif isinstance(obj, PoolStatusChange | PoolMembership):
+                # admitted, suspended or exited: its provider's packages enter or leave
+                membership = obj if isinstance(obj, PoolMembership) else obj.membership
+                wider.append(_of_provider(membership.provider_id))
             elif isinstance(obj, VersionInterface):
                 ids.add(obj.version_id)
             elif isinstance(obj, Organisation) and dirty and _changed(obj, _ORG_FIELDS):
-                provider = aliased(Package)
-                wider.append(
-                    PackageVersion.package_id.in_(
-                        select(provider.id).where(provider.provider_id == obj.id)
-                    )
-                )
+                wider.append(_of_provider(obj.id))
             elif isinstance(obj, Category) and dirty and _changed(obj, _NAME_FIELDS):
                 wider.append(PackageVersion.category_code == obj.code)
             elif isinstance(obj, Industry) and dirty and _changed(obj, _NAME_FIELDS):
@@ -396,6 +475,23 @@ def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
                     )
                 )
     return ids, wider
+
+
+def _of_provider(provider_id: int) -> ColumnElement[bool]:
+    owned = aliased(Package)
+    return PackageVersion.package_id.in_(select(owned.id).where(owned.provider_id == provider_id))
+
+
+def refresh_packages(package_ids: Iterable[int]) -> None:
+    """Write these packages' documents again (their evidence changed by a bulk update the
+    flush does not see: a rating, a settled contract)."""
+    connection = db.session.connection()
+    ids = connection.scalars(
+        select(Package.published_version_id).where(
+            Package.id.in_(list(package_ids)), Package.published_version_id.is_not(None)
+        )
+    )
+    refresh(connection, [i for i in ids if i is not None])
 
 
 @event.listens_for(Session, "after_flush")

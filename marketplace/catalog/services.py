@@ -37,7 +37,7 @@ from marketplace.catalog.models import (
     VersionStatus,
     VersionStatusChange,
 )
-from marketplace.db import contains_pattern, db, utcnow
+from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatus
@@ -60,6 +60,22 @@ class VersionFields:
     go_live_days: int
     sla_response_hours: int
     enterprise_provides: str
+    tags: str = ""
+
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 20
+
+
+def clean_tags(value: str) -> str:
+    """The provider's search tags, separated by commas, 、 or spaces, kept once each and
+    joined by one space."""
+    tags = list(dict.fromkeys(t for t in re.split(r"[\s,，、;；]+", value.strip()) if t))
+    if len(tags) > MAX_TAGS:
+        raise DomainError(_l("At most %(n)d tags.", n=MAX_TAGS), field="tags")
+    if any(len(t) > MAX_TAG_LENGTH for t in tags):
+        raise DomainError(_l("A tag has at most %(n)d characters.", n=MAX_TAG_LENGTH), field="tags")
+    return " ".join(tags)
 
 
 @dataclass(frozen=True)
@@ -165,6 +181,7 @@ def _apply_fields(version: PackageVersion, fields: VersionFields) -> None:
     version.go_live_days = fields.go_live_days
     version.sla_response_hours = fields.sla_response_hours
     version.enterprise_provides = fields.enterprise_provides.strip()
+    version.tags = clean_tags(fields.tags)
 
 
 def _history(
@@ -441,6 +458,7 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
         go_live_days=source.go_live_days,
         sla_response_hours=source.sla_response_hours,
         enterprise_provides=source.enterprise_provides,
+        tags=source.tags,
     )
     draft.industries = list(source.industries)
     draft.size_tier_rows = [VersionSizeTier(tier=t) for t in source.size_tiers]
@@ -543,21 +561,6 @@ def visible_versions() -> Select[Any]:
             pool.admitted(Package.provider_id),
         )
     )
-
-
-def find_for_bundle(query: str, category: str | None, limit: int = 50) -> list[PackageVersion]:
-    """Published packages matching a title or provider name, for the bundle composer."""
-    stmt = visible_versions().join(Organisation, Organisation.id == Package.provider_id)
-    if query.strip():
-        like = contains_pattern(query)
-        stmt = stmt.where(
-            PackageVersion.title.ilike(like, escape="\\")
-            | Organisation.name.ilike(like, escape="\\")
-        )
-    if category:
-        stmt = stmt.where(PackageVersion.category_code == category)
-    stmt = stmt.options(selectinload(PackageVersion.package).joinedload(Package.provider))
-    return list(db.session.scalars(stmt.order_by(PackageVersion.title).limit(limit)))
 
 
 def visible_by_package_ids(package_ids: list[int]) -> list[PackageVersion]:

@@ -23,7 +23,15 @@ from markupsafe import Markup
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
-from marketplace.catalog import curated_bundles, forms, freshness, reviews, search, services
+from marketplace.catalog import (
+    curated_bundles,
+    forms,
+    freshness,
+    reviews,
+    search,
+    services,
+    thesaurus,
+)
 from marketplace.catalog.models import Category, Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
@@ -114,6 +122,31 @@ def _with_pool_tags(html: str) -> Markup:
     pools = pool.admitted_pools(found)
     tags = get_template_attribute("catalog/_pool_tags.html", "pool_tags")
     return Markup(POOL_TAGS.sub(lambda m: str(tags(pools.get(int(m[1]), []))), html))
+
+
+@bp.route("/admin/thesaurus", methods=["GET", "POST"])
+@requires(OrgKind.PLATFORM, OrgKind.AGENCY)
+def thesaurus_page() -> ResponseReturnValue:
+    """The search thesaurus: officials and the platform admin keep it."""
+    form = forms.SynonymForm()
+    if form.validate_on_submit():
+        try:
+            thesaurus.add(form.term.data, form.means.data, current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Added to the thesaurus: searches take it into account at once."), "success")
+            return redirect(url_for("catalog.thesaurus_page"))
+    status = INVALID if form.is_submitted() else 200
+    return render("catalog/thesaurus.html", form=form, rows=thesaurus.entries(), status=status)
+
+
+@bp.post("/admin/thesaurus/<int:entry_id>/remove")
+@requires(OrgKind.PLATFORM, OrgKind.AGENCY)
+def thesaurus_remove(entry_id: int) -> ResponseReturnValue:
+    thesaurus.remove(entry_id, current_actor())
+    flash(_("Removed from the thesaurus."), "success")
+    return redirect(url_for("catalog.thesaurus_page"))
 
 
 @bp.get("/compare")
@@ -261,18 +294,21 @@ def _fields(form: forms.PackageForm) -> services.VersionFields:
         go_live_days=form.go_live_days.data,
         sla_response_hours=form.sla_response_hours.data,
         enterprise_provides=form.enterprise_provides.data or "",
+        tags=form.tags.data or "",
     )
 
 
 def _plan_form() -> forms.PlanForm:
     locale = _locale()
-    return forms.PlanForm([(m.code, f"{m.name(locale)} ({m.unit})") for m in services.metrics()])
+    return forms.PlanForm(
+        [(m.code, f"{m.name(locale)} ({m.unit_label})") for m in services.metrics()]
+    )
 
 
 def _interface_form() -> forms.InterfaceForm:
     form = forms.InterfaceForm()
     locale = _locale()
-    form.protocol_code.choices = choices((p.code, p.name) for p in services.protocols())
+    form.protocol_code.choices = choices((p.code, p.label) for p in services.protocols())
     form.data_object_code.choices = choices(
         (d.code, d.name(locale)) for d in services.data_objects()
     )
@@ -476,7 +512,7 @@ def _bundle_form() -> forms.BundleForm:
     chosen = [int(v) for v in request.form.getlist("package_ids") if v.isdigit()][:20]
     rows = services.visible_by_package_ids(chosen)
     shown = {v.package_id for v in rows}
-    found = services.find_for_bundle(form.find.data or "", form.find_category.data or None)
+    found = search.for_bundle(form.find.data or "", form.find_category.data or None)
     rows += [v for v in found if v.package_id not in shown]
     form.package_ids.choices = choices(
         (v.package_id, f"{v.title} · {v.package.provider.name}") for v in rows

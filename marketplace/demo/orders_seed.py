@@ -12,9 +12,16 @@ from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db, utcnow
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnosis
-from marketplace.orders import aftercare, bundles, services
+from marketplace.orders import aftercare, bundles, disputes, services
 from marketplace.orders import tickets as tickets_
-from marketplace.orders.models import LineEvent, LineStatus, OrderLine
+from marketplace.orders.models import (
+    DeciderKind,
+    Dispute,
+    DisputeStatus,
+    LineEvent,
+    LineStatus,
+    OrderLine,
+)
 from marketplace.security import Actor
 
 PATHS: dict[LineStatus, list[LineEvent]] = {
@@ -133,4 +140,40 @@ def load(rng: random.Random) -> dict[str, int]:
                         if rng.random() < 0.4:
                             tickets_.close(ticket, actor)
     db.session.flush()
-    return {"diagnoses": diagnosed, "orders": ordered, "reviews": reviewed, "tickets": tickets}
+    return {
+        "diagnoses": diagnosed,
+        "orders": ordered,
+        "reviews": reviewed,
+        "tickets": tickets,
+        "disputes_escalated": escalate_one("official@sjz.demo"),
+    }
+
+
+def escalate_one(official_email: str) -> int:
+    """One disputed line paid partly by this official's agency goes to it for a decision: the
+    enterprise asked for it with its side, the provider answered with its own (1, or 0 when no
+    disputed line has the agency's vouchers)."""
+    official = db.session.scalar(select(User).where(User.email == official_email))
+    if official is None:
+        return 0
+    open_cases = db.session.scalars(
+        select(Dispute).where(Dispute.status == DisputeStatus.OPEN).order_by(Dispute.id)
+    )
+    for case in open_cases:
+        if disputes.decider_of(case.line) != (DeciderKind.AGENCY, official.org_id):
+            continue
+        enterprise = _actor(case.line.order.enterprise)
+        disputes.escalate(
+            case,
+            "enterprise",
+            enterprise,
+            "交付后两周内看板仍缺少二号、三号产线的数据，与服务商沟通三次未果。",
+        )
+        disputes.state_side(
+            case,
+            case.line.provider,
+            "二号、三号产线的 PLC 型号老旧，需企业提供网关位置；其余产线均已按合同接入。",
+            _actor(case.line.provider),
+        )
+        return 1
+    return 0

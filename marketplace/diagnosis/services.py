@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind, SizeTier
+from marketplace.catalog import search
 from marketplace.catalog.models import Deployment, Package, PackageVersion, PlanKind
-from marketplace.catalog.services import visible_versions
 from marketplace.db import db
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis.models import Diagnosis
@@ -157,6 +157,16 @@ def _score(
                 )
             )
         )
+    if package.results_met:
+        s.score += min(package.results_met, 3)
+        s.reasons.append(
+            str(
+                _l(
+                    "%(n)d pay-for-results contracts met on verified measurements",
+                    n=package.results_met,
+                )
+            )
+        )
     if any(plan.kind is PlanKind.OUTCOME for plan in version.plans):
         s.score += 1
         s.reasons.append(str(_l("can be paid for results")))
@@ -168,8 +178,9 @@ def recommend(enterprise: Organisation, diagnosis: Diagnosis, locale: str = "zh"
     budget_fen = qn.BUDGETS[diagnosis.budget][1]
     # One package should not take more than half of the year's budget.
     per_item_budget = None if budget_fen is None else budget_fen // 2
+    # the catalogue's own search (its visibility rule and filters), by the chosen categories
     stmt = (
-        visible_versions()
+        search.matching(search.Query())
         .where(PackageVersion.category_code.in_(categories))
         .options(
             selectinload(PackageVersion.plans),

@@ -57,6 +57,7 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
         found += accounts.for_reviewer(org)
         found += pool.for_agency(org)
         found += oversight.for_agency(org)
+        found += orders.for_decider(org)
     elif org.kind is OrgKind.ASSESSOR:
         found += outcomes.for_assessor(org)
         found += oversight.for_assessor(org)
@@ -64,4 +65,5 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
         found += _failed_jobs()
         found += accounts.for_reviewer(org)
         found += payments.for_platform(user)
+        found += orders.for_decider(org)
     return ordered(found)

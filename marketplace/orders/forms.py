@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, IntegerField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from marketplace.forms import Form
+from marketplace.forms import Form, YuanField, choices
 from marketplace.orders import tickets
 from marketplace.payments.services import MAX_FEN
 
@@ -80,3 +89,34 @@ class MessageForm(Form):
     attachment = FileField(
         _l("Attachment (optional: PDF, PNG, JPG, XLSX, CSV or TXT)"), validators=[Optional()]
     )
+
+
+class DisputeStatementForm(Form):
+    statement = TextAreaField(
+        _l("Your side of the dispute (the decider reads it)"),
+        validators=[Optional(), Length(max=2000)],
+    )
+
+
+class DisputeDecisionForm(Form):
+    """An official's decision on an escalated dispute. Whether the note is given, the amount
+    fits the line and the case is still waiting is checked by the service (with its own
+    messages), so that a form and a script are refused alike."""
+
+    ruling = RadioField(_l("The decision"), validators=[InputRequired(_l("Choose a decision."))])
+    amount = YuanField(_l("Reduced amount (yuan)"), validators=[Optional()])
+    note = TextAreaField(
+        _l("Note for both parties"),
+        validators=[Optional(), Length(max=2000)],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # built per request, in the reader's language
+        self.ruling.choices = choices(
+            [
+                ("rule_redeliver", _l("Deliver again: the line goes back to delivery")),
+                ("rule_reduced", _l("Accept at a reduced amount")),
+                ("rule_cancel", _l("Cancel the line: its vouchers are released")),
+            ]
+        )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -85,6 +86,10 @@ class LineEvent(StrEnum):
     REDELIVER = "redeliver"
     SETTLE = "settle"
     AUTO_ACCEPT = "auto_accept"
+    # The decider's rulings on an escalated dispute (the agency, or the platform).
+    RULE_REDELIVER = "rule_redeliver"
+    RULE_REDUCED = "rule_reduced"
+    RULE_CANCEL = "rule_cancel"
 
     @property
     def label(self) -> str:
@@ -110,9 +115,15 @@ LINE_LABELS = {
     LineEvent.REDELIVER: _l("Deliver again"),
     LineEvent.SETTLE: _l("Settle the dispute and accept"),
     LineEvent.AUTO_ACCEPT: _l("Accepted automatically after the waiting period"),
+    LineEvent.RULE_REDELIVER: _l("Decided: deliver again"),
+    LineEvent.RULE_REDUCED: _l("Decided: accepted at a reduced amount"),
+    LineEvent.RULE_CANCEL: _l("Decided: cancelled"),
 }
 
 E, P, SYSTEM = OrgKind.ENTERPRISE.value, OrgKind.PROVIDER.value, "system"
+# Whoever decides an escalated dispute: the agency whose vouchers pay part of the line, else
+# the platform (``disputes.decider_of``); the service checks which organisation that is.
+DECIDER = "decider"
 LINE_MACHINE: StateMachine[LineStatus, LineEvent] = StateMachine(
     [
         Transition(LineStatus.PLACED, LineEvent.ACCEPT, LineStatus.ACCEPTED, P),
@@ -127,9 +138,13 @@ LINE_MACHINE: StateMachine[LineStatus, LineEvent] = StateMachine(
         Transition(LineStatus.DELIVERED, LineEvent.AUTO_ACCEPT, LineStatus.COMPLETED, SYSTEM),
         Transition(LineStatus.DISPUTED, LineEvent.REDELIVER, LineStatus.DELIVERED, P),
         Transition(LineStatus.DISPUTED, LineEvent.SETTLE, LineStatus.COMPLETED, E),
+        Transition(LineStatus.DISPUTED, LineEvent.RULE_REDELIVER, LineStatus.IN_DELIVERY, DECIDER),
+        Transition(LineStatus.DISPUTED, LineEvent.RULE_REDUCED, LineStatus.COMPLETED, DECIDER),
+        Transition(LineStatus.DISPUTED, LineEvent.RULE_CANCEL, LineStatus.CANCELLED, DECIDER),
     ]
 )
-REASON_REQUIRED = {LineEvent.REJECT, LineEvent.DISPUTE, LineEvent.CANCEL}
+RULINGS = (LineEvent.RULE_REDELIVER, LineEvent.RULE_REDUCED, LineEvent.RULE_CANCEL)
+REASON_REQUIRED = {LineEvent.REJECT, LineEvent.DISPUTE, LineEvent.CANCEL, *RULINGS}
 
 
 class Order(Base):
@@ -229,6 +244,116 @@ class LineStatusChange(Base):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_kind: Mapped[str] = mapped_column(String(20))
     at: Mapped[created_at]
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"  # between the two parties
+    ESCALATED = "escalated"  # waiting for the decider (the agency, or the platform)
+    DECIDED = "decided"
+    ENDED = "ended"  # the parties ended it themselves: settled, or delivered again
+
+    @property
+    def label(self) -> str:
+        return str(DISPUTE_LABELS[self])
+
+
+class DeciderKind(StrEnum):
+    AGENCY = "agency"  # the agency whose voucher programme pays part of the line
+    PLATFORM = "platform"  # lines without vouchers
+
+    @property
+    def label(self) -> str:
+        return str(DISPUTE_LABELS[self])
+
+
+DISPUTE_LABELS = {
+    DisputeStatus.OPEN: _l("Between the parties"),
+    DisputeStatus.ESCALATED: _l("Escalated, waiting for a decision"),
+    DisputeStatus.DECIDED: _l("Decided"),
+    DisputeStatus.ENDED: _l("Ended by the parties"),
+    DeciderKind.AGENCY: _l("the overseeing agency"),
+    DeciderKind.PLATFORM: _l("the platform"),
+}
+
+
+class Dispute(Base):
+    """One dispute of a delivered line: opened by the enterprise, ended by the parties (settled
+    or delivered again) or, not settled within ``DISPUTE_ESCALATION_DAYS`` (or sooner at
+    either party's request), escalated to a decider who rules with a note. The line's moves
+    stay in its state machine and history; this row holds the case and its decision."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint("line_amount_fen >= 0", name="line_amount_not_negative"),
+        CheckConstraint(
+            "decided_amount_fen IS NULL OR"
+            " (decided_amount_fen > 0 AND decided_amount_fen < line_amount_fen)",
+            name="reduced_within_line",
+        ),
+        CheckConstraint(
+            "(decision = 'rule_reduced') = (decided_amount_fen IS NOT NULL)",
+            name="amount_only_when_reduced",
+        ),
+        CheckConstraint(
+            "status IN ('open', 'ended') OR (escalated_at IS NOT NULL AND decider_kind IS NOT NULL)",
+            name="escalated_has_decider",
+        ),
+        CheckConstraint(
+            "(status = 'decided') = (decision IS NOT NULL AND decided_at IS NOT NULL"
+            " AND length(decision_note) > 0)",
+            name="decided_has_decision",
+        ),
+        CheckConstraint(
+            "decider_kind <> 'agency' OR decider_org_id IS NOT NULL", name="agency_named"
+        ),
+        # one live dispute per line: two escalations or a second dispute cannot both stand
+        Index(
+            "uq_disputes_line_id_live",
+            "line_id",
+            unique=True,
+            sqlite_where=text("status IN ('open', 'escalated')"),
+            postgresql_where=text("status IN ('open', 'escalated')"),
+        ),
+        Index("ix_disputes_status_opened_at", "status", "opened_at"),
+    )
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[DisputeStatus] = mapped_column(str_enum(DisputeStatus))
+    reason: Mapped[str] = mapped_column(Text)  # the enterprise's, when it disputed
+    enterprise_statement: Mapped[str] = mapped_column(Text, default="", server_default="")
+    provider_statement: Mapped[str] = mapped_column(Text, default="", server_default="")
+    line_amount_fen: Mapped[int] = mapped_column(BigInteger)  # the line's amount when disputed
+    opened_at: Mapped[created_at]
+    escalated_at: Mapped[datetime | None]
+    escalated_by: Mapped[str | None] = mapped_column(String(20))  # enterprise, provider, system
+    decider_kind: Mapped[DeciderKind | None] = mapped_column(str_enum(DeciderKind))
+    decider_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    decision: Mapped[str | None] = mapped_column(String(20))  # a LineEvent of RULINGS
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    decided_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+    line: Mapped[OrderLine] = relationship()
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
+    decider_org: Mapped[Organisation | None] = relationship(foreign_keys=[decider_org_id])
+    decided_by: Mapped[User | None] = relationship()
+
+    @property
+    def ruling(self) -> LineEvent | None:
+        return LineEvent(self.decision) if self.decision else None
+
+    @property
+    def decider_label(self) -> str:
+        """Who decides: the agency's name, or "the platform"."""
+        if self.decider_kind is DeciderKind.AGENCY and self.decider_org is not None:
+            return self.decider_org.name
+        return self.decider_kind.label if self.decider_kind else ""
 
 
 class Milestone(Base):
@@ -431,6 +556,7 @@ class TicketStatusChange(Base):
 
 # Notifications name a line's status and a ticket's severity by their codes.
 notifications.register_param_labels("status", {s.value: LINE_LABELS[s] for s in LineStatus})
+notifications.register_param_labels("decider", {k.value: DISPUTE_LABELS[k] for k in DeciderKind})
 notifications.register_param_labels("severity", {s.value: SEVERITY_LABELS[s] for s in Severity})
 # What the other party is told when a line moves; ``line_changed`` (the new status) for the
 # moves that ask nothing of them (accepted, delivery started).
@@ -465,6 +591,30 @@ notifications.register_kinds(
     deadline=["order_delivered"],
     group="orders",
 )
+notifications.register_kinds(
+    {
+        "dispute_escalated": _l(
+            "The dispute on order %(number)s, %(title)s goes to %(decider)s for a decision."
+        ),
+        "dispute_to_decide": _l(
+            "A dispute on order %(number)s, %(title)s waits for your decision: redeliver,"
+            " accept at a reduced amount, or cancel."
+        ),
+        "dispute_ruled_redeliver": _l(
+            "Decision on the dispute about order %(number)s, %(title)s: the provider delivers"
+            " again. Note: %(note)s"
+        ),
+        "dispute_ruled_reduced": _l(
+            "Decision on the dispute about order %(number)s, %(title)s: accepted at a reduced"
+            " amount of %(amount)s. Note: %(note)s"
+        ),
+        "dispute_ruled_cancel": _l(
+            "Decision on the dispute about order %(number)s, %(title)s: the order line is"
+            " cancelled and its vouchers released. Note: %(note)s"
+        ),
+    },
+    group="orders",
+)
 
 audit.register_labels(
     {
@@ -473,6 +623,9 @@ audit.register_labels(
             for e in LineEvent
         },
         "order.placed": _l("Order placed"),
+        "dispute.escalated": _l("Dispute escalated for a decision"),
+        "dispute.decided": _l("Dispute decided"),
+        "dispute.statement": _l("Statement on a dispute"),
         "bundle.item_added": _l("Package added to a bundle"),
         "bundle.item_removed": _l("Package removed from a bundle"),
         "bundle.plan_chosen": _l("Plan chosen in a bundle"),

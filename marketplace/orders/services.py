@@ -32,7 +32,10 @@ from marketplace.orders import bundles
 from marketplace.orders.models import (
     LINE_MACHINE,
     REASON_REQUIRED,
+    RULINGS,
     Bundle,
+    Dispute,
+    DisputeStatus,
     LineEvent,
     LineStatus,
     LineStatusChange,
@@ -325,16 +328,45 @@ def line_for(org: Organisation, line_id: int) -> OrderLine:
 
 @atomic
 def transition(
-    line: OrderLine, event: LineEvent, reason: str, actor: Actor, actor_kind: str
+    line: OrderLine,
+    event: LineEvent,
+    reason: str,
+    actor: Actor,
+    actor_kind: str,
+    *,
+    reduced_fen: int | None = None,
 ) -> OrderLine:
+    """Move the line by ``event``. ``reduced_fen``: the amount a decider accepted the line at
+    (``RULE_REDUCED`` only): the line's amount becomes it, the vouchers' share follows it
+    (``spending.reduce_line``) and the co-payment is invoiced on it."""
     reason = reason.strip()
     if event in REASON_REQUIRED and not reason:
         raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
     if event is LineEvent.DELIVER and any(m.done_at is None for m in line.milestones):
         raise DomainError(_l("Mark every milestone done before delivering."))
+    if (event is LineEvent.RULE_REDUCED) != (reduced_fen is not None):
+        raise DomainError(_l("This action is not possible in the current state."))
     before = line.status
     after = LINE_MACHINE.next_state(before, event, actor_kind)
     values: dict[str, object] = {"status": after}
+    where = [OrderLine.id == line.id, OrderLine.status == before]
+    if reduced_fen is not None:
+        if line.billed_monthly:
+            raise DomainError(
+                _l("A subscription billed month by month cannot be accepted at a reduced amount.")
+            )
+        if not 0 < reduced_fen < line.committed_fen:
+            raise DomainError(
+                _l(
+                    "The reduced amount must be more than zero and less than %(amount)s.",
+                    amount=format_fen(line.committed_fen),
+                ),
+                field="amount",
+            )
+        values["committed_fen"] = reduced_fen
+        if line.amount_fen == line.committed_fen:  # the price was the line's whole amount
+            values["amount_fen"] = reduced_fen
+        where.append(OrderLine.committed_fen == line.committed_fen)
     if after is LineStatus.DELIVERED:
         values["delivered_at"] = utcnow()
         values["auto_accept_reminded_at"] = None
@@ -343,21 +375,34 @@ def transition(
     # Only from the state this request saw: two clicks at once cannot both move the line.
     moved = db.session.execute(
         update(OrderLine)
-        .where(OrderLine.id == line.id, OrderLine.status == before)
+        .where(*where)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(_l("This line changed meanwhile. Reload the page and try again."))
-    db.session.refresh(line, ["status", "delivered_at", "accepted_at", "auto_accept_reminded_at"])
+    db.session.refresh(
+        line,
+        [
+            "status",
+            "delivered_at",
+            "accepted_at",
+            "auto_accept_reminded_at",
+            "committed_fen",
+            "amount_fen",
+        ],
+    )
     _history(line, before, event.value, reason, actor, actor_kind)
+    _follow_dispute(line, event, reason, actor_kind)
     if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
         spending.release_line(line.id, actor, note=event.value)
-        if before is LineStatus.ACCEPTED:
+        if before in (LineStatus.ACCEPTED, LineStatus.DISPUTED):
             # Nothing is invoiced before acceptance (验收) now; a line accepted by its provider
             # before that rule may still carry an invoice, which is voided and refunded.
             payments.cancel_line(line.id, reason, actor)
     elif after is LineStatus.COMPLETED:
+        if reduced_fen is not None:
+            spending.reduce_line(line.id, reduced_fen, actor)
         delivery = risk.Delivery(
             placed_at=line.created_at,
             delivered_at=line.delivered_at,
@@ -375,8 +420,37 @@ def transition(
         line.id,
         reason=reason,
         status=line.status.value,
+        **({"amount_fen": reduced_fen} if reduced_fen is not None else {}),
     )
     return line
+
+
+def _follow_dispute(line: OrderLine, event: LineEvent, reason: str, actor_kind: str) -> None:
+    """A dispute opens its case; the parties' own ending (settled, delivered again) closes
+    it, escalated or not, unless a decision took it first. A ruling's case is closed by the
+    decider's service (``disputes.decide``), which claims it after this move."""
+    if event is LineEvent.DISPUTE:
+        db.session.add(
+            Dispute(
+                line_id=line.id,
+                enterprise_id=line.order.enterprise_id,
+                provider_id=line.provider_id,
+                status=DisputeStatus.OPEN,
+                reason=reason,
+                line_amount_fen=line.committed_fen,
+            )
+        )
+        db.session.flush()
+    elif event in (LineEvent.SETTLE, LineEvent.REDELIVER):
+        db.session.execute(
+            update(Dispute)
+            .where(
+                Dispute.line_id == line.id,
+                Dispute.status.in_((DisputeStatus.OPEN, DisputeStatus.ESCALATED)),
+            )
+            .values(status=DisputeStatus.ENDED, ended_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
 
 
 # What the other party is told of each move: the kind and the parameters it needs beyond the
@@ -390,6 +464,9 @@ TOLD = {
     LineEvent.ACCEPT_DELIVERY: "delivery_accepted",
     LineEvent.SETTLE: "dispute_settled",
     LineEvent.AUTO_ACCEPT: "order_auto_accepted",
+    LineEvent.RULE_REDELIVER: "dispute_ruled_redeliver",
+    LineEvent.RULE_REDUCED: "dispute_ruled_reduced",
+    LineEvent.RULE_CANCEL: "dispute_ruled_cancel",
 }
 
 
@@ -406,6 +483,10 @@ def _tell(line: OrderLine, event: LineEvent, reason: str, actor_kind: str) -> No
         params["status"] = line.status.value
     elif kind in ("order_rejected", "order_cancelled", "order_disputed"):
         params["reason"] = reason
+    elif event in RULINGS:
+        params["note"] = reason
+        if event is LineEvent.RULE_REDUCED:
+            params["amount"] = format_fen(line.committed_fen)
     elif kind == "order_delivered":
         assert line.delivered_at is not None
         silent_until = line.delivered_at + timedelta(days=auto_accept_days())

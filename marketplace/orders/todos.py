@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db
+from marketplace.orders import disputes
 from marketplace.orders.models import LineStatus, Milestone, Order, OrderLine, Ticket
 from marketplace.todos import Todo
 
@@ -99,3 +100,17 @@ def for_provider(provider: Organisation) -> list[Todo]:
         for ticket_id, opened, respond_by, title in tickets
     ]
     return found
+
+
+def for_decider(org: Organisation) -> list[Todo]:
+    """Escalated disputes waiting for this agency's (or the platform's) decision."""
+    return [
+        Todo(
+            "dispute_to_decide",
+            _l("Decide the dispute"),
+            _object(number, title),
+            f"/disputes/{dispute_id}",
+            escalated_at,
+        )
+        for dispute_id, number, title, escalated_at in disputes.escalated_for(org)
+    ]

@@ -24,7 +24,7 @@ from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error
-from marketplace.orders import aftercare, bundles, forms, tickets
+from marketplace.orders import aftercare, bundles, disputes, forms, tickets
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
@@ -83,7 +83,7 @@ def _interface_names() -> dict[str, Any]:
     """How the interoperability warnings name data objects and protocols."""
     locale = str(get_locale())
     objects = {d.code: d.name(locale) for d in catalog.data_objects()}
-    protocols = {p.code: p.name for p in catalog.protocols()}
+    protocols = {p.code: p.label for p in catalog.protocols()}
     return {
         "obj": lambda code: objects.get(code, code),
         "protos": lambda codes: (", " if locale == "en" else "、").join(
@@ -307,6 +307,7 @@ def _actor_kind() -> str:
 def order(number: str) -> ResponseReturnValue:
     o, lines = orders.order_for(current_user.org, number[:24])
     kind = _actor_kind()
+    cases = disputes.disputes_of_lines([line.id for line in lines])
     return render(
         "orders/order.html",
         o=o,
@@ -319,6 +320,8 @@ def order(number: str) -> ResponseReturnValue:
         milestone_form=forms.MilestoneForm(),
         funding=spending.funding([line.id for line in lines]),
         invoices=payments.invoices_of_lines([line.id for line in lines]),
+        disputes=cases,
+        escalates_on={line_id: disputes.escalates_on(d) for line_id, d in cases.items()},
     )
 
 

@@ -147,7 +147,7 @@ def parse_value(contract: OutcomeContract, raw: str | Decimal | float | int, fie
                 "Enter a value from %(low)s to %(high)s %(unit)s.",
                 low=f"{low:g}",
                 high=f"{high:g}",
-                unit=contract.metric.unit,
+                unit=contract.metric.unit_label,
             ),
             field=field,
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, case, func, select
 
 from marketplace import csvfile
@@ -59,12 +60,32 @@ def burn(programme: VoucherProgramme) -> list[Month]:
     return [Month(str(m), int(i), int(r), int(s), int(x)) for m, i, r, s, x in rows]
 
 
+CSV_COLUMNS = {
+    "programme": _l("Programme"),
+    "month": _l("Month"),
+    "issued_yuan": _l("Issued (yuan)"),
+    "redeemed_yuan": _l("Redeemed (yuan)"),
+    "settled_yuan": _l("Settled (yuan)"),
+    "returned_yuan": _l("Returned (yuan)"),
+}
+
+
 def as_csv(programme: VoucherProgramme, months: list[Month], total: figures.Figures) -> str:
     """The months, then the programme's figures as the total row (the months add up to it:
     both are sums of the same ledger entries)."""
     return csvfile.write(
         [
-            ["programme", "month", "issued_yuan", "redeemed_yuan", "settled_yuan", "returned_yuan"],
+            csvfile.header(
+                [
+                    "programme",
+                    "month",
+                    "issued_yuan",
+                    "redeemed_yuan",
+                    "settled_yuan",
+                    "returned_yuan",
+                ],
+                CSV_COLUMNS,
+            ),
             *(
                 [
                     programme.name,
@@ -78,7 +99,7 @@ def as_csv(programme: VoucherProgramme, months: list[Month], total: figures.Figu
             ),
             [
                 programme.name,
-                "total",
+                csvfile.total(),
                 *(
                     csvfile.yuan(v)
                     for v in (

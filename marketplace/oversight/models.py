@@ -175,7 +175,9 @@ class RoundStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return str(_l("Open") if self is RoundStatus.OPEN else _l("Closed, results published"))
+        return str(
+            _l("Open for scoring") if self is RoundStatus.OPEN else _l("Closed, results published")
+        )
 
 
 # Assessors score a round's providers within this many days of the period's end.

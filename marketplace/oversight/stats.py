@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, func, literal, select
 
 from marketplace import csvfile
@@ -467,12 +468,43 @@ def every_section(agency: Organisation, f: Filters) -> dict[str, Table]:
     return {key: found[key] for key in SECTIONS}
 
 
+# What each column holds, for the header of an export made in Chinese.
+CSV_COLUMNS = {
+    "programme": _l("Programme"),
+    "budget_yuan": _l("Budget (yuan)"),
+    "issued_yuan": _l("Issued (yuan)"),
+    "reserved_yuan": _l("Reserved (yuan)"),
+    "redeemed_yuan": _l("Redeemed (yuan)"),
+    "settled_yuan": _l("Settled (yuan)"),
+    "month": _l("Month"),
+    "industry": _l("Industry"),
+    "region": _l("Region"),
+    "size": _l("Size"),
+    "enterprises": _l("Enterprises"),
+    "category": _l("Category"),
+    "order_lines": _l("Order lines"),
+    "committed_yuan": _l("Committed (yuan)"),
+    "median_days_to_go_live": _l("Median days to go live"),
+    "median_days_to_acceptance": _l("Median days to acceptance"),
+    "result": _l("Result"),
+    "contracts": _l("Contracts"),
+    "success_fees_yuan": _l("Success fees (yuan)"),
+    "severity": _l("Severity"),
+    "tickets": _l("Tickets"),
+    "sla_breaches": _l("SLA breaches"),
+    "level": _l("Maturity level"),
+    "enterprises_first_diagnosis": _l("Enterprises (first diagnosis)"),
+    "enterprises_latest_diagnosis": _l("Enterprises (latest diagnosis)"),
+}
+
+
 def as_csv(table: Table) -> str:
-    """The table as CSV; amounts in yuan (columns ``*_fen`` become ``*_yuan``)."""
-    header = [c.removesuffix("_fen") + "_yuan" if c.endswith("_fen") else c for c in table.columns]
+    """The table as CSV; amounts in yuan (columns ``*_fen`` become ``*_yuan``); the header in
+    the reader's language (see ``csvfile.header``)."""
+    names = [c.removesuffix("_fen") + "_yuan" if c.endswith("_fen") else c for c in table.columns]
     return csvfile.write(
         [
-            header,
+            csvfile.header(names, CSV_COLUMNS),
             *(
                 [
                     csvfile.yuan(v) if c.endswith("_fen") and isinstance(v, int) else v

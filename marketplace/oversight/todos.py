@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, select
 
 from marketplace import notifications, todos
 from marketplace.accounts.models import Organisation
+from marketplace.catalog.models import Category
 from marketplace.db import db, local_today
 from marketplace.orders.models import OrderLine
+from marketplace.oversight.concentration import ALL, INTEGRATION
 from marketplace.oversight.models import (
     SCORING_DAYS,
     ConcentrationAlert,
@@ -70,19 +73,23 @@ def for_agency(agency: Organisation) -> list[Todo]:
             ConcentrationAlert.category,
             ConcentrationAlert.raised_at,
             VoucherProgramme.name,
+            Category,
         )
         .join(VoucherProgramme, VoucherProgramme.id == ConcentrationAlert.programme_id)
+        .outerjoin(Category, Category.code == ConcentrationAlert.category)
         .where(VoucherProgramme.agency_id == agency.id, ConcentrationAlert.cleared_at.is_(None))
     )
+    locale = str(get_locale() or "zh")
+    markets = {ALL: _l("All categories"), INTEGRATION: _l("Integration fees")}
     found = [
         Todo(
             "concentration_alert",
             _l("Look into the market concentration alert"),
-            f"{name} · {category}",
+            f"{name} · {market.name(locale) if market else markets.get(code, code)}",
             f"/agency/programmes/{programme_id}/concentration",
             raised,
         )
-        for programme_id, category, raised, name in alerts
+        for programme_id, code, raised, name, market in alerts
     ]
     rounds = db.session.scalars(
         select(EvaluationRound).where(

@@ -53,7 +53,7 @@ class PoolEvent(StrEnum):
 POOL_EVENT_LABELS = {
     PoolEvent.APPLY: _l("Apply"),
     PoolEvent.ADMIT: _l("Admit"),
-    PoolEvent.REJECT: _l("Reject"),
+    PoolEvent.REJECT: _l("Refuse admission"),
     PoolEvent.SUSPEND: _l("Suspend"),
     PoolEvent.REINSTATE: _l("Reinstate"),
     PoolEvent.EXIT: _l("Remove from the pool (exit)"),

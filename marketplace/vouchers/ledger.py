@@ -241,7 +241,8 @@ def _reservations_against_rules() -> list[str]:
 
 # What the ledger must show for a reservation in each status: (reserve, release, redeem,
 # clawback) as multiples of its amount. Every fen reserved ends redeemed, released or expired
-# (expiry releases first), or is still reserved.
+# (expiry releases first), or is still reserved. A reservation trimmed to a reduced line
+# amount (``trimmed_fen``) was reserved for that much more and released that much.
 EXPECTED = {
     ReservationStatus.RESERVED: (1, 0, 0, 0),
     ReservationStatus.RELEASED: (1, 1, 0, 0),
@@ -266,12 +267,14 @@ def _reservations_against_ledger() -> list[str]:
             Reservation.id,
             Reservation.status,
             Reservation.amount_fen,
+            Reservation.trimmed_fen,
             *[func.coalesce(ledger.c[k.value], 0) for k in kinds],
         ).outerjoin(ledger, ledger.c.reservation_id == Reservation.id)
     )
     problems = []
-    for reservation_id, status, amount, *sums in rows:
-        expected = tuple(m * amount for m in EXPECTED[status])
+    for reservation_id, status, amount, trimmed, *sums in rows:
+        reserve, release, redeem, clawback = (m * amount for m in EXPECTED[status])
+        expected = (reserve + trimmed, release + trimmed, redeem, clawback)
         if tuple(int(x) for x in sums) != expected:
             problems.append(
                 f"reservation {reservation_id} ({status.value}, {amount}): ledger shows"

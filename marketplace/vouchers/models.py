@@ -16,6 +16,7 @@ redeemed, expired, clawed back and revoked.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -510,6 +511,7 @@ class Reservation(Base):
         UniqueConstraint("order_line_id", "voucher_id", "for_success_fee"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("line_amount_fen >= amount_fen", name="within_line_amount"),
+        CheckConstraint("trimmed_fen >= 0", name="trimmed_not_negative"),
         CheckConstraint(
             "settlement_id IS NULL OR status = 'redeemed'", name="settles_only_redeemed"
         ),
@@ -525,6 +527,9 @@ class Reservation(Base):
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     line_amount_fen: Mapped[int] = mapped_column(BigInteger)
+    # Given back while still reserved because the line's amount was reduced (a dispute
+    # decided at a reduced amount): reserved at first = amount_fen + trimmed_fen.
+    trimmed_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     is_integration: Mapped[bool] = mapped_column(default=False)
     # A pay-for-results line's success fee is paid apart from its base fee, when met.
     for_success_fee: Mapped[bool] = mapped_column(default=False, server_default="false")
@@ -564,6 +569,19 @@ class VoucherEntry(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[created_at]
 
+    @property
+    def shown_note(self) -> str:
+        """The note in the reader's language when the system wrote it (an official's own
+        words are shown as typed)."""
+        return str(SYSTEM_NOTES.get(self.note, self.note))
+
+
+# Notes the system writes on ledger rows, stored in English and shown translated.
+EXPIRED_NOTE = "redeem-by date passed"
+SYSTEM_NOTES = {EXPIRED_NOTE: _l("The redeem-by date has passed")}
+
+FAST_DELIVERY_DETAIL = re.compile(r"^(\d+) h / (\d+) d$")
+
 
 class RiskFlag(Base):
     """A reason to hold a redemption for review before it may be settled."""
@@ -582,6 +600,23 @@ class RiskFlag(Base):
     created_at: Mapped[created_at]
 
     reservation: Mapped[Reservation] = relationship(back_populates="flags", lazy="joined")
+
+    @property
+    def shown_detail(self) -> str:
+        """The detail in the reader's language: a fast delivery's "hours / days" (stored
+        as ``"30 h / 14 d"``) is written out; other details are data (a phone number, an
+        address, an amount)."""
+        fast = FAST_DELIVERY_DETAIL.match(self.detail)
+        if fast is None:
+            return self.detail
+        hours, days = (int(n) for n in fast.groups())
+        return str(
+            _l(
+                "delivered in %(hours)d hours; the package promises %(days)d days",
+                hours=hours,
+                days=days,
+            )
+        )
 
 
 # --- claw-backs: four eyes (issue 16) ------------------------------------------------------

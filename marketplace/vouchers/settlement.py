@@ -408,19 +408,36 @@ def settlement_for(org: Organisation, settlement_id: int) -> Settlement:
     return settlement
 
 
+CSV_COLUMNS = {
+    "settlement": _l("Settlement"),
+    "programme": _l("Programme"),
+    "provider": _l("Provider"),
+    "provider_credit_code": _l("Provider's unified social credit code"),
+    "order_line": _l("Order line"),
+    "enterprise": _l("Enterprise"),
+    "enterprise_credit_code": _l("Enterprise's unified social credit code"),
+    "voucher": _l("Voucher"),
+    "redeemed_at": _l("Redeemed at"),
+    "amount_yuan": _l("Amount (yuan)"),
+}
+
+
 def as_csv(settlement: Settlement) -> str:
-    header = [
-        "settlement",
-        "programme",
-        "provider",
-        "provider_credit_code",
-        "order_line",
-        "enterprise",
-        "enterprise_credit_code",
-        "voucher",
-        "redeemed_at",
-        "amount_yuan",
-    ]
+    header = csvfile.header(
+        [
+            "settlement",
+            "programme",
+            "provider",
+            "provider_credit_code",
+            "order_line",
+            "enterprise",
+            "enterprise_credit_code",
+            "voucher",
+            "redeemed_at",
+            "amount_yuan",
+        ],
+        CSV_COLUMNS,
+    )
     rows: list[list[object]] = [
         [
             settlement.number,
@@ -436,5 +453,5 @@ def as_csv(settlement: Settlement) -> str:
         ]
         for r in settlement.reservations
     ]
-    total = ["total", "", "", "", "", "", "", "", "", csvfile.yuan(settlement.total_fen)]
+    total = [csvfile.total(), "", "", "", "", "", "", "", "", csvfile.yuan(settlement.total_fen)]
     return csvfile.write([header, *rows, total])

@@ -30,6 +30,7 @@ from marketplace.vouchers import risk
 from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
     AVAILABLE,
+    EXPIRED_NOTE,
     EntryKind,
     ProgrammeMode,
     ProgrammeStatus,
@@ -372,6 +373,90 @@ def release_line(line_id: int, actor: Actor, note: str = "") -> int:
 
 
 @atomic
+def reduce_line(line_id: int, amount_fen: int, actor: Actor) -> int:
+    """The line's amount was reduced (a dispute decided at a reduced amount) before its
+    acceptance: what vouchers set aside follows it. Each programme pays at most its rate of
+    the new amount (as it would have at checkout), never more than it set aside; the rest goes
+    back to the vouchers. Returns the amount released. The line's reservations are then
+    redeemed as usual (``redeem_line``)."""
+    released = 0
+    allowance: dict[int, int] = {}
+    for reservation in _reservations([line_id])[line_id]:
+        if reservation.for_success_fee or reservation.status is not ReservationStatus.RESERVED:
+            continue
+        programme = reservation.voucher.programme
+        left = allowance.setdefault(programme.id, share_of(amount_fen, programme.rate_bp))
+        keep = min(reservation.amount_fen, left)
+        allowance[programme.id] = left - keep
+        trim = reservation.amount_fen - keep
+        if keep == 0:
+            released += _unreserve(reservation, actor, note="reduced by a dispute decision")
+        else:
+            moved = db.session.execute(
+                update(Reservation)
+                .where(
+                    Reservation.id == reservation.id,
+                    Reservation.status == ReservationStatus.RESERVED,
+                    Reservation.amount_fen == reservation.amount_fen,
+                )
+                .values(
+                    amount_fen=keep,
+                    trimmed_fen=Reservation.trimmed_fen + trim,
+                    line_amount_fen=amount_fen,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                raise DomainError(_l("This line changed meanwhile. Reload the page and try again."))
+            if trim:
+                given_back = db.session.execute(
+                    update(Voucher)
+                    .where(Voucher.id == reservation.voucher_id, Voucher.reserved_fen >= trim)
+                    .values(reserved_fen=Voucher.reserved_fen - trim)
+                    .execution_options(synchronize_session=False)
+                )
+                assert given_back.rowcount == 1  # type: ignore[attr-defined]
+                ledger_entry(
+                    reservation.voucher_id,
+                    EntryKind.RELEASE,
+                    trim,
+                    actor,
+                    reservation.id,
+                    note="reduced by a dispute decision",
+                )
+                released += trim
+        db.session.expire(reservation)
+        db.session.expire(reservation.voucher)
+    if released:
+        audit.record(
+            actor,
+            "vouchers.released",
+            "order_line",
+            line_id,
+            amount_fen=released,
+            line_amount_fen=amount_fen,
+        )
+    return released
+
+
+def paying_agency(line_id: int) -> int | None:
+    """The agency whose programme's vouchers pay part of the line's price (set aside or
+    spent), or None: who decides the line's dispute."""
+    stmt = (
+        select(VoucherProgramme.agency_id)
+        .join(Reservation, Reservation.programme_id == VoucherProgramme.id)
+        .where(
+            Reservation.order_line_id == line_id,
+            Reservation.for_success_fee.is_(False),
+            Reservation.status.in_((ReservationStatus.RESERVED, ReservationStatus.REDEEMED)),
+        )
+        .order_by(Reservation.amount_fen.desc(), Reservation.id)
+        .limit(1)
+    )
+    return db.session.scalar(stmt)
+
+
+@atomic
 def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: bool = False) -> int:
     """Acceptance (验收): what the line had reserved is spent. Risk checks may hold it for
     review before it can be settled to the provider."""
@@ -382,7 +467,7 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
         if reservation.for_success_fee != success_fee:
             continue
         if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
-            _unreserve(reservation, actor, note="redeem-by date passed")
+            _unreserve(reservation, actor, note=EXPIRED_NOTE)
             _bill_shortfall(reservation, actor)
             continue
         if not move_reservation(
@@ -434,7 +519,7 @@ def release_past_redeem_by(reservation_id: int, actor: Actor) -> int:
     reservation = db.session.get(Reservation, reservation_id)
     if reservation is None or reservation.status is not ReservationStatus.RESERVED:
         return 0
-    released = _unreserve(reservation, actor, note="redeem-by date passed")
+    released = _unreserve(reservation, actor, note=EXPIRED_NOTE)
     if released:
         _bill_shortfall(reservation, actor)
     return released
@@ -473,9 +558,7 @@ def expire_programme(programme_id: int, actor: Actor, today: date | None = None)
     ).all()
     for voucher_id, expired in rows:
         if expired:
-            ledger_entry(
-                voucher_id, EntryKind.EXPIRE, int(expired), actor, note="redeem-by date passed"
-            )
+            ledger_entry(voucher_id, EntryKind.EXPIRE, int(expired), actor, note=EXPIRED_NOTE)
     db.session.expire_all()
     if rows:
         audit.record(actor, "vouchers.expired", "programme", programme_id, count=len(rows))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from marketplace.db import db
 from marketplace.demo.seed import DEMO_PASSWORD
 from marketplace.orders.models import Order
+from tests.e2e.key_pages import nav
 
 
 def log_in(page: Page, base: str, email: str) -> None:
@@ -29,7 +30,7 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     log_in(page, base, "e060@enterprise.demo")
 
     # 1. diagnose
-    page.get_by_role("link", name="数字化诊断").first.click()
+    nav(page, "数字化诊断")
     page.get_by_role("link", name="开始诊断").click()
     for group in page.locator("fieldset.question").all()[:-2]:
         group.locator("input[type=radio]").nth(1).check()

@@ -11,7 +11,7 @@ ROLES = [
     ("admin@platform.demo", "转型包服务平台运营中心", "组织与用户"),
     ("official@sjz.demo", "石家庄市工业和信息化局", "服务商资源池"),
     ("official@xm.demo", "厦门市工业和信息化局", "数字化转型券（转型券）"),
-    ("assessor@assess.demo", "河北省中小企业数字化转型评估中心", "核验效果合约的测量数据"),
+    ("assessor@assess.demo", "河北省中小企业数字化转型评估中心", "核验效果合约的效果数据"),
     ("i01@provider.demo", "石家庄工赋数字科技有限公司", "服务商资料"),
     ("s01@provider.demo", "科技有限公司", "资源池"),
     ("e001@enterprise.demo", "有限公司", "企业规模"),

@@ -17,6 +17,7 @@ from marketplace.oversight.models import (
     RoundStatus,
 )
 from marketplace.pool.models import PoolMembership, PoolStatus
+from tests.e2e.key_pages import nav
 from tests.e2e.test_enterprise_journey import log_in, log_out
 
 WEIGHT_LABELS = (
@@ -27,10 +28,6 @@ WEIGHT_LABELS = (
     "数字化率",
     "报告的月节省金额",
 )
-
-
-def nav(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="主导航").get_by_role("link", name=name).click()
 
 
 def _failed_last_round(live_app) -> str:
@@ -117,7 +114,7 @@ def test_oversight_journey(page: Page, live_server: str, live_app):
     expect(result).to_contain_text("因退出机制被暂停")
 
     # 5. the pool shows the suspension with its reason; the public page shows the verdicts
-    nav(page, "资源池")
+    nav(page, "服务商入库申请")
     page.locator("a[href$='status=suspended']").click()
     expect(page.locator("tr", has_text=weak)).to_contain_text("暂停")
     with live_app.app_context():

@@ -4,6 +4,7 @@ finds it in the public catalogue."""
 from playwright.sync_api import Page, expect
 
 from marketplace.demo.seed import DEMO_PASSWORD
+from tests.e2e.key_pages import nav
 
 
 def log_in(page: Page, base: str, email: str, password: str = DEMO_PASSWORD) -> None:
@@ -38,7 +39,7 @@ def test_provider_applies_is_admitted_and_publishes(page: Page, live_server: str
     expect(page).to_have_url(base + "/dashboard")
 
     # 2. it applies to 石家庄's pool
-    page.get_by_role("link", name="资源池").first.click()
+    nav(page, "资源池")
     page.get_by_role("row", name="石家庄市工业和信息化局").get_by_role("link", name="申请").click()
     page.get_by_label("从业年限").fill("6")
     page.get_by_label("参考客户数量").fill("3")

@@ -15,6 +15,7 @@ from marketplace.orders import bundles
 from marketplace.orders.models import Order
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
+from tests.e2e.key_pages import nav
 from tests.e2e.test_enterprise_journey import log_in, log_out
 
 # A Xiamen enterprise: no Shijiazhuang programme of the demo pays for it, only the new one.
@@ -60,7 +61,7 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
 
     # 1. the official creates a programme, opens it and issues to every eligible enterprise
     log_in(page, base, "official@sjz.demo")
-    page.get_by_role("link", name="转型券", exact=True).click()
+    nav(page, "转型券项目")
     page.get_by_role("link", name="新建项目").click()
     page.get_by_label("项目名称").fill("石家庄市2026年第二批转型券")
     page.get_by_label("模式", exact=True).select_option("open")
@@ -85,7 +86,7 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
 
     # 2. the enterprise sees its voucher and its subsidy, and orders
     log_in(page, base, ENTERPRISE)
-    page.get_by_role("link", name="转型券", exact=True).click()
+    nav(page, "转型券")
     expect(page.locator("table")).to_contain_text("石家庄市2026年第二批转型券")
     page.goto(f"{base}/my-bundles/{bundle_id}")
     expect(page.locator(".subsidy").first).to_contain_text("转型券支付")
@@ -133,7 +134,7 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     flag.get_by_placeholder("您核查了什么").fill("已电话回访企业，系统确已上线。")
     flag.get_by_role("button", name="清除").click()
     expect(page.locator(".flashes")).to_contain_text("已记录决定")
-    page.get_by_role("link", name="转型券项目", exact=True).click()
+    nav(page, "转型券项目")
     page.get_by_role("link", name="石家庄市2026年第二批转型券").click()
     page.get_by_role("button", name="生成结算单").first.click()
     expect(page.locator("h1")).to_contain_text("JS")

@@ -35,7 +35,13 @@ from marketplace.accounts.models import (
     ProfileChange,
     User,
 )
-from marketplace.catalog.models import CuratedBundle, Package, PricePlan, VersionInterface
+from marketplace.catalog.models import (
+    CuratedBundle,
+    Package,
+    PricePlan,
+    SearchSynonym,
+    VersionInterface,
+)
 from marketplace.config import TestConfig
 from marketplace.db import db, make_engine, writing
 from marketplace.demo import seed
@@ -46,6 +52,7 @@ from marketplace.mail import OutgoingMail
 from marketplace.orders.models import (
     Bundle,
     BundleItem,
+    Dispute,
     LineEvent,
     Milestone,
     OrderLine,
@@ -172,11 +179,12 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "contract_id": (OutcomeContract,),
     "curated_id": (CuratedBundle,),
     "diagnosis_id": (Diagnosis,),
-    "entry_id": (EvaluationEntry,),
+    "entry_id": (EvaluationEntry, SearchSynonym),
     "flag_id": (RiskFlag,),
     "grant_id": (DataGrant,),
     "interface_id": (VersionInterface,),
     "invitation_id": (Invitation,),
+    "dispute_id": (Dispute,),
     "invoice_id": (Invoice,),
     "item_id": (BundleItem,),
     "line_id": (OrderLine,),

@@ -47,7 +47,7 @@ def test_every_message_in_the_code_is_in_the_catalogue():
     says) is all in the Chinese catalogue: a new message cannot ship in English only."""
     from babel.messages.extract import extract_from_dir
 
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "N_": None}
     keywords |= {"lazy_gettext": None, "lazy_ngettext": (1, 2)}
     method_map = [("marketplace/**.py", "python"), ("marketplace/templates/**.html", "jinja2")]
     with (PACKAGE / "translations/zh/LC_MESSAGES/messages.po").open("rb") as source:

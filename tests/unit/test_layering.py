@@ -72,9 +72,13 @@ def test_no_domain_imports_a_higher_one():
 
 def test_no_table_is_read_by_name():
     """``sqlalchemy.table("diagnoses", ...)`` would read another domain's table past its
-    services; models and services are the only way in."""
+    services; models and services are the only way in. The one exception is the catalogue's
+    full-text index, each database's own kind of table that no model can describe, named
+    only by the module that owns it."""
     wrong = []
     for path in _modules():
+        if path.relative_to(PACKAGE).as_posix() == "catalog/search_index.py":
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "table":
                 wrong.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")

@@ -70,13 +70,14 @@ def upgrade() -> None:
         op.execute(
             "CREATE TABLE search_index ("
             " version_id INTEGER PRIMARY KEY REFERENCES package_versions (id) ON DELETE CASCADE,"
-            " document TSVECTOR NOT NULL)"
+            " document TSVECTOR NOT NULL, rank_key BIGINT NOT NULL)"
         )
         op.execute("CREATE INDEX ix_search_index_document ON search_index USING gin (document)")
     else:
         op.execute(
             "CREATE VIRTUAL TABLE search_index USING fts5("
-            "title, category, summary, body, tokenize='unicode61 remove_diacritics 0')"
+            "title, category, summary, body, rank_key UNINDEXED,"
+            " tokenize='unicode61 remove_diacritics 0')"
         )
     for kind in ("met", "missed"):
         op.execute(

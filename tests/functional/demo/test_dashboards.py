@@ -11,18 +11,15 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
-from marketplace import create_app, migrate
 from marketplace.accounts.models import ChangeStatus, ProfileChange, User
-from marketplace.config import TestConfig
-from marketplace.db import db, make_engine, writing
+from marketplace.db import db
 from marketplace.demo import seed
 from marketplace.orders.models import LineStatus, Order, OrderLine
 from marketplace.oversight.models import KpiReport, KpiStatus
 from marketplace.payments.models import Invoice, InvoiceStatus
 from marketplace.vouchers.models import ClawBack, ClawBackStatus, Voucher
-from tests.conftest import Client, scratch_database_url
+from tests.conftest import Client, demo_world
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +30,8 @@ PLACEHOLDERS = ("将随试点推进", "coming soon", "open here as the pilot")
 @pytest.fixture(scope="module")
 def world(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The demo dataset in a database of its own (``app``: the translations are compiled)."""
-    url = scratch_database_url(tmp_path_factory, "dashboards")
-    engine: Engine = make_engine(url)
-    migrate.upgrade(engine)
-    config = TestConfig(url)
-    config.RATELIMIT_ENABLED = False
-    world_app = create_app(config)
-    world_app.test_client_class = Client
-    with world_app.app_context(), writing():
-        seed.load()
-        db.session.commit()
-    yield world_app
-    world_app.extensions["db"].engine.dispose()
-    engine.dispose()
+    with demo_world(tmp_path_factory, "dashboards") as world_app:
+        yield world_app
 
 
 def _count(world: Flask, stmt) -> int:

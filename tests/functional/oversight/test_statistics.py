@@ -129,8 +129,12 @@ def test_the_statistics_page_with_filters_in_the_url(client, dbs, served):
     export = client.get(f"/agency/dashboard/orders_category.csv?programme={programme.id}")
     assert export.status_code == 200 and export.mimetype == "text/csv"
     body = export.get_data(as_text=True)
-    assert body.startswith("\ufeffcategory,order_lines,committed_yuan")
+    assert body.startswith("\ufeff类别,订单行,订单金额（元）")  # made in Chinese, read in Chinese
     assert "equipment_networking,1,60000.00" in body
+    client.set_cookie("lang", "en")  # in English, the columns' names that scripts read
+    english = client.get(f"/agency/dashboard/orders_category.csv?programme={programme.id}")
+    assert english.get_data(as_text=True).startswith("\ufeffcategory,order_lines,committed_yuan")
+    client.delete_cookie("lang")
     assert client.get("/agency/dashboard?since=2026-13-01").status_code == 422
     assert client.get("/agency/dashboard?since=2026-10-02&until=2026-10-01").status_code == 422
     assert client.get("/agency/dashboard/nothing.csv").status_code == 404

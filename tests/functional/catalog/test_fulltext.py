@@ -1,0 +1,354 @@
+"""The catalogue's full-text search (issue 19): what a Chinese buyer types finds what they
+mean, on both databases (the expected results are written out, so the SQLite and the
+PostgreSQL runs of this file check the same answers)."""
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.audit import AuditEntry
+from marketplace.catalog import reviews, search_index
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Category, SearchSynonym
+from marketplace.db import db
+from marketplace.security import Actor
+from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.catalog_helpers import (
+    agency_with_official,
+    membership,
+    provider_with_owner,
+    published_package,
+    services,
+)
+
+PACKAGES = {
+    "compressor": dict(
+        title="基于振动分析的空压机预测性维护",
+        summary="振动与电流数据，提前两周预警故障。",
+        category_code="predictive_maintenance",
+    ),
+    "health": dict(
+        title="设备健康管理",
+        summary="点检、保养与备件一张表。",
+        category_code="predictive_maintenance",
+    ),
+    "board": dict(
+        title="车间生产看板",
+        summary="订单进度一目了然。",
+        category_code="production_visualisation",
+    ),
+    "gateway": dict(
+        title="注塑车间数据采集网关",
+        summary="七天接入注塑机。",
+        category_code="equipment_networking",
+        tags="数采, OEE",
+    ),
+    "energy": dict(
+        title="能耗监测与节能分析",
+        summary="分项计量，峰谷用电。",
+        category_code="energy_management",
+    ),
+    "trace": dict(
+        title="批次追溯系统",
+        summary="原料到成品的质量记录。",
+        category_code="quality_traceability",
+    ),
+    "opc": dict(
+        title="OPC UA 协议转换服务",
+        summary="老设备接入 MES 的桥梁。",
+        category_code="equipment_networking",
+        description="把 Modbus 设备转换为 OPC UA，向制造执行系统推送工单数据。",
+    ),
+}
+
+
+@pytest.fixture
+def market(app, dbs):
+    agency, official = agency_with_official("o@fts.cn")
+    provider, owner = provider_with_owner("p@fts.cn")
+    provider.name = "苏州云智工业软件有限公司"
+    dbs.commit()
+    membership(dbs, provider, agency)
+    made = {
+        key: published_package(app, dbs, provider, owner, **fields)
+        for key, fields in PACKAGES.items()
+    }
+    return {"agency": agency, "official": official, "provider": provider, "owner": owner, **made}
+
+
+def found(client, query, path="/catalog"):
+    """The titles the catalogue lists for ``query`` (highlighting taken out), in order."""
+    page = client.text(path, query_string={"q": query} if isinstance(query, str) else query)
+    titles = re.findall(r'<h2><a href="/packages/\d+">(.*?)</a></h2>', page)
+    return [re.sub(r"</?mark>", "", t) for t in titles]
+
+
+def named(*keys):
+    return {PACKAGES[k]["title"] for k in keys}
+
+
+def test_tokens_are_character_pairs_and_words():
+    assert search_index.tokens("设备联网") == ["设备", "备联", "联网", "网"]
+    assert search_index.tokens("ＭＥＳ系统，OPC-UA") == ["mes", "系统", "统", "opc", "ua"]
+    assert search_index.tokens("  ，。!?") == []
+
+
+def test_every_category_name_finds_at_least_what_its_filter_finds(client, dbs, market):
+    categories = list(dbs.scalars(select(Category)))
+    assert len(categories) >= 14
+    for category in categories:
+        by_filter = set(found(client, {"category": category.code}))
+        for name in (category.name_zh, category.name_en):
+            assert by_filter <= set(found(client, name)), name
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("预测性维护", named("compressor", "health")),  # the title, and the category's name
+        ("预测维护", named("compressor", "health")),  # the thesaurus: 预测维护 → 预测性维护
+        ("设备联网", named("gateway", "opc")),  # the category's name
+        ("上云", named("gateway", "opc")),  # the thesaurus: 上云 → 设备联网
+        ("质量 追溯", named("trace")),  # words apart: each must be found
+        ("质量追溯", named("trace")),  # the category's name
+        ("能源", named("energy")),  # a word inside the category's name 能源管理
+        ("看板", named("board")),  # title; and the thesaurus: 看板 → 可视化 (its category)
+        ("可视化", named("board")),
+        ("数采", named("gateway")),  # the provider's tag
+        ("oee", named("gateway")),
+        ("MES", named("opc")),  # the summary; and 制造执行系统 in its description
+        ("ｍｅｓ", named("opc")),  # full-width letters
+        ("opc ua", set(named(*PACKAGES))),  # every package here consumes OPC UA
+        ("Modb", named("opc")),  # a Latin word's prefix
+        ("云智", set(named(*PACKAGES))),  # the provider's name
+        ("predictive maintenance", named("compressor", "health")),  # the English name
+        ("振", named("compressor")),  # one character
+        ("不存在的词", set()),
+    ],
+)
+def test_what_a_buyer_means(client, market, query, expected):
+    assert set(found(client, query)) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "质",
+        "预" * 500,
+        "！？。，、；：",
+        '"',
+        "*",
+        "NEAR",
+        "OR",
+        "-",
+        "预测 OR 看板",
+        '"预测',
+        "NEAR(预测 维护)",
+        "{title}: 看板",
+        "看板*",
+        "-看板",
+        "^看板",
+        "'; DROP TABLE packages; --",
+        "%_\\",
+        "ＭＥＳ mes Ｍes",
+        "看板 " * 50,
+    ],
+)
+def test_hostile_queries_answer_results_or_an_empty_state(client, market, query):
+    page = client.get("/catalog", query_string={"q": query})
+    assert page.status_code == 200
+    api = client.get("/api/v1/packages", query_string={"q": query})
+    assert api.status_code == 200, api.get_data(as_text=True)
+
+
+def test_only_punctuation_finds_nothing_and_says_so(client, market):
+    page = client.text("/catalog", query_string={"q": "！？。"})
+    assert "没有符合条件的转型包" in page
+
+
+def test_relevance_title_then_category_then_summary_then_the_rest(client, market):
+    assert found(client, "预测性维护") == [PACKAGES["compressor"]["title"], "设备健康管理"]
+    # 设备 is in every package's interfaces (设备运行数据), so all match; by field first
+    assert found(client, "设备") == [
+        "设备健康管理",  # title
+        "OPC UA 协议转换服务",  # category 设备联网 (same evidence and price: newest first)
+        "注塑车间数据采集网关",
+        "批次追溯系统",  # elsewhere only, newest first
+        "能耗监测与节能分析",
+        "车间生产看板",
+        PACKAGES["compressor"]["title"],
+    ]
+    # the summary above the rest: 记录 is the summary of one, nowhere else
+    assert found(client, "质量") == ["批次追溯系统"]
+
+
+def test_evidence_breaks_ties_within_a_field(app, client, dbs, market):
+    # both match in the category's name only; the one with a verified result ranks first
+    before = found(client, "设备联网")
+    assert set(before) == named("gateway", "opc")
+    with services(app, dbs):
+        reviews.record_result(market["opc"].id, met=True)
+    assert found(client, "设备联网") == ["OPC UA 协议转换服务", "注塑车间数据采集网关"]
+    with services(app, dbs):
+        for _ in range(2):
+            reviews.record_result(market["gateway"].id, met=True)
+    assert found(client, "设备联网") == ["注塑车间数据采集网关", "OPC UA 协议转换服务"]
+
+
+def test_other_orders_stay_available(client, market):
+    newest = found(client, {"q": "设备联网", "sort": "newest"})
+    assert newest == ["OPC UA 协议转换服务", "注塑车间数据采集网关"]
+
+
+def test_matched_words_are_highlighted_and_escaped(client, market):
+    page = client.text("/catalog", query_string={"q": "看板"})
+    assert "车间生产<mark>看板</mark>" in page
+    page = client.text("/catalog", query_string={"q": "<script>"})
+    assert "<script>" not in page.split("<main", 1)[1].split("</main>")[0]
+
+
+def test_an_empty_result_suggests_the_nearest_categories(client, market):
+    page = client.text("/catalog", query_string={"q": "能源计量"})
+    assert "没有符合条件的转型包" in page
+    results = page.split('id="results"', 1)[1]
+    assert results.index("category=energy_management") < results.index("category=erp")
+
+
+def test_the_api_searches_the_same_index(client, market):
+    body = client.get("/api/v1/packages", query_string={"q": "预测维护"}).get_json()
+    assert {item["title"] for item in body["items"]} == named("compressor", "health")
+
+
+def test_the_index_follows_every_change(app, client, dbs, market):
+    provider, owner = market["provider"], market["owner"]
+    actor = Actor(owner.id, provider.id, None)
+    board = market["board"]
+    with services(app, dbs):
+        draft = catalog.new_version(board, actor)
+        fields = catalog.VersionFields(
+            title="车间电子看板（第二版）",
+            summary=draft.summary,
+            description=draft.description,
+            category_code=draft.category_code,
+            industry_codes=[i.code for i in draft.industries],
+            size_tiers=[t.value for t in draft.size_tiers],
+            deployment=draft.deployment.value,
+            go_live_days=draft.go_live_days,
+            sla_response_hours=draft.sla_response_hours,
+            enterprise_provides="",
+            tags="安灯",
+        )
+        catalog.update_draft(board, fields, actor)
+    assert found(client, "安灯") == []  # a draft is not searched
+    with services(app, dbs):
+        catalog.submit(board, actor)
+        catalog.publish(board, actor)
+    assert found(client, "安灯") == ["车间电子看板（第二版）"]
+    # the superseded version left the index (生产看板 alone would still find the new one's
+    # category, 生产可视化, through the thesaurus: 看板 → 可视化)
+    assert found(client, "车间生产看板") == []
+    with services(app, dbs):
+        provider.name = "杭州数智科技有限公司"
+    assert found(client, "云智") == []
+    assert len(found(client, "数智")) == len(PACKAGES)
+    with services(app, dbs):
+        db.session.get(Category, "energy_management").name_zh = "能碳管理"
+    assert found(client, "能碳") == [PACKAGES["energy"]["title"]]
+    with services(app, dbs):
+        catalog.delist(
+            market["energy"], "数据造假", Actor(market["official"].id, market["agency"].id, None)
+        )
+    assert found(client, "能碳") == []
+
+
+def test_a_rebuild_writes_the_same_index(app, client, dbs, market):
+    queries = ["预测维护", "设备联网", "质量 追溯", "看板", "mes", "云智"]
+    before = [found(client, q) for q in queries]
+    with services(app, dbs):
+        written = search_index.rebuild()
+    assert written == len(PACKAGES)
+    with services(app, dbs):
+        assert search_index.count() == len(PACKAGES)
+    assert [found(client, q) for q in queries] == before
+
+
+def test_too_many_or_too_long_tags_are_refused(app, dbs, market):
+    with pytest.raises(Exception, match=r"最多 10 个标签|At most 10 tags"):
+        catalog.clean_tags(" ".join(f"t{i}" for i in range(11)))
+    assert catalog.clean_tags("注塑，OEE、 注塑 ,数采") == "注塑 OEE 数采"
+
+
+# The thesaurus, kept by officials and the platform admin
+
+
+def test_an_official_keeps_the_thesaurus(client, dbs, market):
+    client.login("o@fts.cn")
+    assert found(client, "空压机保养") == []
+    page = client.form("/admin/thesaurus", {"term": "空压机保养", "means": "预测性维护"})
+    assert page.status_code == 302
+    assert set(found(client, "空压机保养")) == named("compressor", "health")
+    entry = dbs.scalar(select(SearchSynonym).where(SearchSynonym.term == "空压机保养"))
+    assert dbs.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "search.synonym_added", AuditEntry.object_id == str(entry.id)
+        )
+    )
+    assert client.form(f"/admin/thesaurus/{entry.id}/remove").status_code == 302
+    assert found(client, "空压机保养") == []
+
+
+@pytest.mark.parametrize(
+    ("term", "means", "error"),
+    [
+        ("", "预测性维护", "必填"),
+        ("！！", "预测性维护", "请输入由字母、数字或汉字组成的词"),
+        ("看板", "看板", "一个词不能指它自己"),
+        ("看 板", "可视化", "不能有空格"),
+        ("看板", "可视化", "已经指"),  # already there (from the migration)
+        ("长" * 31, "可视化", "30"),
+    ],
+)
+def test_bad_thesaurus_entries_are_refused(client, dbs, market, term, means, error):
+    client.login("o@fts.cn")
+    count = dbs.scalar(select(func.count(SearchSynonym.id)))
+    page = client.form("/admin/thesaurus", {"term": term, "means": means})
+    assert page.status_code == 422
+    assert error in page.get_data(as_text=True)
+    assert dbs.scalar(select(func.count(SearchSynonym.id))) == count
+
+
+def test_only_officials_and_the_platform_admin_edit_the_thesaurus(client, dbs, market):
+    enterprise = OrganisationFactory()
+    UserFactory(org=enterprise, email="e@fts.cn")
+    client.login("e@fts.cn")
+    assert client.get("/admin/thesaurus").status_code == 403
+    assert client.form("/admin/thesaurus", {"term": "甲乙", "means": "丙丁"}).status_code == 403
+
+
+def test_a_suspended_provider_leaves_the_index_and_returns(app, client, dbs, market):
+    from marketplace.pool import services as pool
+    from marketplace.pool.models import PoolEvent, PoolMembership
+
+    membership_row = dbs.scalar(
+        select(PoolMembership).where(PoolMembership.provider_id == market["provider"].id)
+    )
+    official = Actor(market["official"].id, market["agency"].id, None)
+    with services(app, dbs):
+        pool.decide(membership_row, PoolEvent.SUSPEND, "考核不合格", official)
+    assert found(client, "看板") == []
+    with services(app, dbs):
+        assert search_index.count() == 0
+        pool.decide(membership_row, PoolEvent.REINSTATE, "整改完成", official)
+    assert found(client, "看板") == ["车间生产看板"]
+
+
+@pytest.mark.parametrize("query", ["预测维护", "设备", "质量 追溯", "云智", "mes", "振"])
+def test_the_index_alone_and_the_filtered_search_agree(client, market, query):
+    """Words alone are answered by the index; any filter or other order joins the catalogue:
+    both find the same packages."""
+    alone = found(client, query)
+    assert set(alone) == set(found(client, {"q": query, "sort": "newest"}))
+    assert set(alone) == set(found(client, {"q": query, "max_go_live_days": "730"}))
+    # the same order too, when the filter keeps everything
+    assert alone == found(client, {"q": query, "max_go_live_days": "730", "sort": "relevance"})

@@ -217,6 +217,7 @@ def build(
                 "role": "owner",
                 "session_token": f"s{org}",
                 "password_hash": password,
+                "email_confirmed_at": NOW,  # ordering needs a confirmed address
             }
             for n, org in enumerate(owners)
         ),

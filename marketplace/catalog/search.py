@@ -37,6 +37,9 @@ from marketplace.db import db
 from marketplace.pool.models import PoolMembership, PoolStatus
 
 MAX_TEXT = 60  # characters of a query kept; a longer one is cut, never refused
+# Matches are counted up to here ("1,000+"): counting every one of 100,000 matches for a
+# broad word cost more than finding the page, and nobody pages past the thirtieth page.
+MAX_COUNTED = 1000
 
 
 class Sort(StrEnum):
@@ -299,11 +302,12 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
     if match is not None and q.ranked and q == Query(text=q.text, page=q.page, notes=q.notes):
         # words alone: the index holds exactly the visible versions and their rank keys,
         # so it answers without touching the catalogue's tables
-        total = search_index.count_only(match)
+        total = search_index.count_only(match, MAX_COUNTED + 1)
         ids = search_index.page_only(match, per_page, offset) if total > offset else []
     else:
         ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
-        total = db.session.scalar(select(func.count()).select_from(ids_only.subquery())) or 0
+        counted = ids_only.limit(MAX_COUNTED + 1).subquery()
+        total = db.session.scalar(select(func.count()).select_from(counted)) or 0
         page = _ordered(ids_only, q, match).limit(per_page).offset(offset)
         ids = list(db.session.scalars(page))
     if not ids:

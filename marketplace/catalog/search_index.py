@@ -70,6 +70,7 @@ from marketplace.pool.models import PoolMembership, PoolStatusChange
 
 TABLE = "search_index"
 FIELDS = ("title", "category", "summary", "body")
+HEAD = ("title", "category", "summary")
 WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D"}
 # How well a match ranks by the best field holding the whole query (title and category
 # above the summary, the summary above the rest).
@@ -202,7 +203,9 @@ def _dialect() -> str:
 
 # The index as a table: SQLite's FTS5 rows are keyed by rowid, PostgreSQL's by version_id.
 _sqlite_index = table(TABLE, column("rowid"), column("rank_key"))
-_pg_index = table(TABLE, column("version_id"), column("document"), column("rank_key"))
+_pg_index = table(
+    TABLE, column("version_id"), column("document"), column("head"), column("rank_key")
+)
 
 
 def _key() -> ColumnElement[int]:
@@ -214,10 +217,13 @@ def _rank_key() -> ColumnElement[int]:
 
 
 def _matches(match: Match, field: str | None = None) -> ColumnElement[bool]:
-    """The index's row matches (in ``field`` alone, if given)."""
+    """The index's row matches (in ``field`` alone, if given). On PostgreSQL a field is
+    looked for in the row's small ``head`` (title, category and summary), not its whole
+    document."""
     if _dialect() == "postgresql":
         query: Any = bindparam(None, _tsquery(match, field), unique=True)
-        return _pg_index.c.document.op("@@")(cast(query, TSQUERY))
+        vector = _pg_index.c.head if field else _pg_index.c.document
+        return vector.op("@@")(cast(query, TSQUERY))
     query = bindparam(None, _fts5(match, field), unique=True)
     # the table's name stands for its every column
     return literal_column(TABLE).op("MATCH")(query)
@@ -255,12 +261,11 @@ def ranked(match: Match) -> tuple[ColumnElement[Any], ...]:
     return (tier(match).desc(), _rank_key(), _key().desc())
 
 
-def count_only(match: Match) -> int:
-    """How many visible versions match: the index holds only those, so without filters the
-    index answers alone."""
-    return int(
-        db.session.scalar(select(func.count()).select_from(_index()).where(_matches(match))) or 0
-    )
+def count_only(match: Match, at_most: int) -> int:
+    """How many visible versions match, up to ``at_most``: the index holds only those, so
+    without filters the index answers alone."""
+    found = select(_key()).select_from(_index()).where(_matches(match)).limit(at_most)
+    return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
 
 
 def page_only(match: Match, limit: int, offset: int) -> list[int]:
@@ -352,10 +357,10 @@ def _fields(
     }
 
 
-def _tsvector(fields: dict[str, str]) -> str:
+def _tsvector(fields: dict[str, str], only: Sequence[str] = FIELDS) -> str:
     """The document as a tsvector literal: every token with its positions and field weight."""
     positions: dict[str, list[str]] = defaultdict(list)
-    for field in FIELDS:
+    for field in only:
         position = _FIELD_START[field]
         for token in tokens(fields[field]):
             if position > _MAX_POSITION:
@@ -382,10 +387,13 @@ def _write(
         if docs:
             connection.execute(
                 text(
-                    f"INSERT INTO {TABLE} (version_id, document, rank_key)"
-                    " VALUES (:id, CAST(:doc AS tsvector), :key)"
+                    f"INSERT INTO {TABLE} (version_id, document, head, rank_key)"
+                    " VALUES (:id, CAST(:doc AS tsvector), CAST(:head AS tsvector), :key)"
                 ),
-                [{"id": vid, "doc": _tsvector(f), "key": k} for vid, (f, k) in docs.items()],
+                [
+                    {"id": vid, "doc": _tsvector(f), "head": _tsvector(f, HEAD), "key": k}
+                    for vid, (f, k) in docs.items()
+                ],
             )
         return
     marks = ",".join(str(int(i)) for i in ids)

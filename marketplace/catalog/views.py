@@ -99,6 +99,7 @@ def _results(query: search.Query, categories: list[Category]) -> Markup:
             total=total,
             query=query,
             marks=search.highlights(query),
+            max_counted=search.MAX_COUNTED,
             nearest=search.suggestions(query, categories) if query.text and not total else [],
             categories=categories,
             pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),

@@ -352,3 +352,14 @@ def test_the_index_alone_and_the_filtered_search_agree(client, market, query):
     assert set(alone) == set(found(client, {"q": query, "max_go_live_days": "730"}))
     # the same order too, when the filter keeps everything
     assert alone == found(client, {"q": query, "max_go_live_days": "730", "sort": "relevance"})
+
+
+def test_matches_are_counted_up_to_a_limit(client, market, monkeypatch):
+    from marketplace.catalog import search
+
+    monkeypatch.setattr(search, "MAX_COUNTED", 2)
+    for query in ({"q": "云智"}, {"q": "云智", "sort": "newest"}, {}):
+        page = client.text("/catalog", query_string=query)
+        assert "超过 2 个转型包" in page
+        assert len(found(client, query)) == len(PACKAGES)  # the page still lists them all
+    assert "2 个转型包" in client.text("/catalog", query_string={"q": "预测性维护"})

@@ -82,7 +82,7 @@ def upgrade() -> None:
         op.execute(
             "CREATE VIRTUAL TABLE search_index USING fts5("
             "title, category, summary, body, rank_key UNINDEXED,"
-            " tokenize='unicode61 remove_diacritics 0')"
+            " tokenize='unicode61 remove_diacritics 0', prefix='1')"
         )
     for kind in ("met", "missed"):
         op.execute(

@@ -2,7 +2,7 @@
 one scenario at a time for a fixed time, then print requests per second, p50/p95 latency, SQL
 statements per request and each worker's peak memory.
 
-    .venv/bin/python bench/run.py [DATABASE_URL] [--seconds 10] [--clients 4]
+    .venv/bin/python bench/run.py [DATABASE_URL] [--seconds 10] [--clients 4] [--port 5123]
 
 Build the database first with ``bench/dataset.py``. The minimal page (the login form: the
 base layout, no query) is measured first; every scenario's throughput is also given as a ratio
@@ -143,10 +143,14 @@ def peak_memory_mb(master: int) -> list[float]:
 
 
 def main() -> None:
+    global PORT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", nargs="?", default="sqlite:////tmp/bench.sqlite3")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--port", type=int, default=PORT, help="where the app listens (another bench may run)"
+    )
     parser.add_argument(
         "--only",
         default="",
@@ -154,6 +158,7 @@ def main() -> None:
         " concentration, api-list, api-post (the minimal page is always measured)",
     )
     args = parser.parse_args()
+    PORT = args.port
     env = {
         **os.environ,
         "DATABASE_URL": args.url,

@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 def give_back() -> None:
     """Return the units this request's limits took. Only a fixed window (the default
     strategy) can be given back; with another strategy the request keeps counting. Never
-    raises: a storage that went away costs an attempt, not an error page."""
+    raises: a storage that went away costs an attempt, not an error page. Nothing to give
+    back when limits are off (``RATELIMIT_ENABLED=false``: the bench, some tests)."""
+    if not limiter.enabled:
+        return
     strategy = limiter.limiter
     if not isinstance(strategy, FixedWindowRateLimiter):
         return

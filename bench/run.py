@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,7 @@ def main() -> None:
         "--only",
         default="",
         help="a comma-separated subset of: catalogue, package, bundle, checkout, dashboard,"
-        " concentration, api-list, api-post (the minimal page is always measured)",
+        " statistics, concentration, api-list, api-post (the minimal page is always measured)",
     )
     args = parser.parse_args()
     PORT = args.port
@@ -207,6 +207,15 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
             f"&sort=price_low&page={1 + i % 5}",
         )
 
+    def statistics_computed(c: Client, i: int) -> Any:
+        """The statistics page for a period no request asked for before, in this run or an
+        earlier one (from a day long before the dataset's first line, another each request,
+        to a day long after its last, another each run): no cache has a snapshot for it, so
+        every figure is computed over all the lines, as on a cache miss."""
+        since = date(2000, 1, 1) + timedelta(days=i % 7_000)
+        until = date(2100, 1, 1) + timedelta(days=int(RUN_ID) % 30_000)
+        return c.request("GET", f"/agency/dashboard?since={since}&until={until}")
+
     def api_list(c: Client, i: int) -> Any:
         category = ["mes", "erp", "wms"][i % 3]
         return c.request("GET", f"/api/v1/packages?limit=50&category={category}")
@@ -230,6 +239,10 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
         ("bundle", lambda: bundle_page(enterprises[0], offer, args)),
         ("checkout", lambda: checkout_with_voucher(enterprises[1:], offer, args)),
         ("dashboard", lambda: drive("agency dashboard", official, get("/agency/dashboard"), n, 2)),
+        (
+            "statistics",
+            lambda: drive("agency dashboard, computed", official, statistics_computed, n, 1),
+        ),
         (
             "concentration",
             lambda: drive(

@@ -311,7 +311,7 @@ def median(histogram: Sequence[tuple[int, int]]) -> float | None:
     return sum(found) / 2
 
 
-LIVE = (LineStatus.REJECTED, LineStatus.CANCELLED)  # not live: their money is not committed
+NOT_COMMITTED = (LineStatus.REJECTED, LineStatus.CANCELLED)  # their money is not committed
 
 
 def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
@@ -322,7 +322,7 @@ def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
     category = _category()
     to_go_live = whole_days(OrderLine.created_at, OrderLine.delivered_at)
     to_acceptance = whole_days(OrderLine.created_at, OrderLine.accepted_at)
-    live = OrderLine.status.not_in(LIVE)
+    live = OrderLine.status.not_in(NOT_COMMITTED)
     stmt = scoped(
         select(
             category,

@@ -173,10 +173,13 @@ class OrderLine(Base):
             name="package_lines_point_at_a_version",
         ),
         Index("ix_order_lines_provider_id_status", "provider_id", "status"),
+        # An order's lines, and which providers an order bought from without reading the
+        # lines (the statistics' enterprises served: 200,000 lines 86 → 54 ms on SQLite).
+        Index("ix_order_lines_order_id_provider_id", "order_id", "provider_id"),
     )
 
     id: Mapped[intpk]
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     # A package line points at the version and plan bought; an integration line (the fee of a
     # curated bundle ordered whole) is owed to the integrator and points at no package.
     kind: Mapped[str] = mapped_column(String(20), default="package")

@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, Select, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Integer, Select, case, cast, func, select
 from sqlalchemy.orm import aliased
 
 from marketplace import csvfile
@@ -149,10 +149,6 @@ def _prefix(region: str) -> str:
     return code + "0" * (len(code) % 2)
 
 
-def _category() -> ColumnElement[str]:
-    return func.coalesce(OrderLine.category_code, literal(INTEGRATION))
-
-
 # Money
 
 
@@ -223,6 +219,8 @@ def by_enterprise(agency: Organisation, f: Filters) -> dict[str, Table]:
     at the first and the latest diagnosis (those that diagnosed themselves at least twice),
     from one GROUP BY over the five: an enterprise has one of each, so each table's sums count
     it once."""
+    # every enterprise's first and latest diagnosis (only the served ones' would look for
+    # the served a second time)
     ends = (
         select(
             Diagnosis.enterprise_id,
@@ -492,7 +490,7 @@ def _loads(raw: bytes) -> tuple[datetime, dict[str, Table]]:
 
 def every_section(agency: Organisation, f: Filters) -> dict[str, Table]:
     """All the sections of the page, in order: the enterprise tables and maturity from one
-    grouped query, the line tables from another; eight statements in all at any scale."""
+    grouped query, the line tables from another; nine statements in all, at any scale."""
     found = {"money": money(agency, f), "burn": burn(agency, f)}
     found.update(by_enterprise(agency, f))
     found.update(by_line(agency, f))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    false,
     func,
     literal,
     literal_column,
@@ -54,6 +55,7 @@ INTEGRATION = "integration"
 # The page lists the largest providers of each market and sums up the rest: a pool of a
 # thousand providers would otherwise print a thousand rows per category.
 SHOWN_PER_MARKET = 15
+MAX_RANK = 2**31 - 1  # after any share: where a market's own row comes
 
 
 class ProviderName(NamedTuple):
@@ -183,97 +185,59 @@ def markets(programme: VoucherProgramme, shown: int | None = SHOWN_PER_MARKET) -
         ).group_by(per_category.c.provider_id),
     ).cte("by_market")
     m = by_market.c
-    totals = (
-        select(
-            m.market,
-            _int(func.sum(m.value_fen)).label("value_fen"),
-            _int(func.sum(m.orders)).label("orders"),
-        )
-        .group_by(m.market)
-        .cte("totals")
-    )
-    t = totals.c
-    shares = (
-        select(
-            m.market,
-            m.provider_id,
-            m.value_fen,
-            m.orders,
-            (m.value_fen * 10_000 // t.value_fen).label("value_bp"),
-            (m.orders * 10_000 // t.orders).label("orders_bp"),
-            func.row_number()
-            .over(partition_by=m.market, order_by=(m.value_fen.desc(), m.provider_id))
-            .label("rank"),
-        )
-        .join(totals, t.market == m.market)
-        .cte("shares")
-    )
-    s = shares.c
-    figures = (
-        select(
-            s.market,
-            hhi_sql(_int(func.sum(s.value_bp * s.value_bp))).label("hhi_value"),
-            hhi_sql(_int(func.sum(s.orders_bp * s.orders_bp))).label("hhi_orders"),
-        )
-        .group_by(s.market)
-        .cte("figures")
-    )
-    f = figures.c
-    market_figures = (t.value_fen, t.orders, f.hhi_value, f.hhi_orders)
+    value_total = _int(func.sum(m.value_fen).over(partition_by=m.market))
+    orders_total = _int(func.sum(m.orders).over(partition_by=m.market))
+    ranked = select(
+        m.market,
+        m.provider_id,
+        m.value_fen,
+        m.orders,
+        (m.value_fen * 10_000 // value_total).label("value_bp"),
+        (m.orders * 10_000 // orders_total).label("orders_bp"),
+        value_total.label("market_value_fen"),
+        orders_total.label("market_orders"),
+        func.row_number()
+        .over(partition_by=m.market, order_by=(m.value_fen.desc(), m.provider_id))
+        .label("rank"),
+    ).cte("ranked")
+    r = ranked.c
     # the name by its key for each row listed (a join would make PostgreSQL hash every
     # organisation first)
-    name = select(Organisation.name).where(Organisation.id == s.provider_id).scalar_subquery()
-    listed = (
-        select(
-            s.market,
-            s.rank,
-            s.provider_id,
-            name,
-            s.value_fen,
-            s.orders,
-            s.value_bp,
-            s.orders_bp,
-            literal(1).label("providers"),
-            *market_figures,
-        )
-        .join(totals, t.market == s.market)
-        .join(figures, f.market == s.market)
+    name = select(Organisation.name).where(Organisation.id == r.provider_id).scalar_subquery()
+    listed = select(
+        r.market, r.rank, r.provider_id, name, r.value_fen, r.orders, r.value_bp, r.orders_bp
     )
-    if shown is None:
-        stmt: Any = listed
-    else:
-        rest = (
-            select(
-                s.market,
-                literal(shown + 1),
-                literal(None, Integer),
-                literal(None, String),
-                _int(func.sum(s.value_fen)),
-                _int(func.sum(s.orders)),
-                _int(func.sum(s.value_bp)),
-                _int(func.sum(s.orders_bp)),
-                _int(func.count()),
-                *market_figures,
-            )
-            .join(totals, t.market == s.market)
-            .join(figures, f.market == s.market)
-            .where(s.rank > shown)
-            .group_by(s.market, *market_figures)
-        )
-        stmt = union_all(listed.where(s.rank <= shown), rest)
-    found: dict[str, Market] = {}  # each market's rows come largest first, the rest last
+    # then one row per market: its totals and HHI, and the sum of the shares not listed
+    beyond = r.rank > shown if shown is not None else false()
+
+    def rest(column: Any) -> Any:
+        return _int(func.sum(case((beyond, column))))
+
+    per_market = select(
+        r.market,
+        literal(MAX_RANK),
+        literal(None, Integer),
+        literal(None, String),
+        rest(r.value_fen),
+        rest(r.orders),
+        rest(r.value_bp),
+        rest(r.orders_bp),
+        _int(func.count(case((beyond, 1)))),
+        _int(func.max(r.market_value_fen)),
+        _int(func.max(r.market_orders)),
+        hhi_sql(_int(func.sum(r.value_bp * r.value_bp))),
+        hhi_sql(_int(func.sum(r.orders_bp * r.orders_bp))),
+    ).group_by(r.market)
+    if shown is not None:
+        listed = listed.where(r.rank <= shown)
+    stmt = union_all(listed.add_columns(*[literal(None, Integer)] * 5), per_market)
+    found: dict[str, Market] = {}  # a market's listed shares come largest first, then its row
     # a Core result: for the check's thousands of shares the ORM would add 5 µs a row
     for row in db.session.connection().execute(stmt.order_by(literal_column("rank"))):
-        (code, _rank, provider_id, provider, value, orders, value_bp, orders_bp, n) = row[:9]
-        market = found.get(code)
-        if market is None:
-            total_fen, total_orders, hhi_value, hhi_orders = (int(x) for x in row[9:])
-            market = Market(code, [], total_fen, total_orders, hhi_value, hhi_orders)
-            found[code] = market
-        if provider_id is None:
-            market.rest = Rest(int(n), int(value), int(orders), int(value_bp), int(orders_bp))
-        else:
-            market.shares.append(
+        code, rank, provider_id, provider, value, orders, value_bp, orders_bp = row[:8]
+        found.setdefault(code, Market(code, []))
+        if rank != MAX_RANK:
+            found[code].shares.append(
                 Share(
                     ProviderName(provider_id, provider),
                     int(value),
@@ -282,6 +246,12 @@ def markets(programme: VoucherProgramme, shown: int | None = SHOWN_PER_MARKET) -
                     int(orders_bp),
                 )
             )
+            continue
+        n, total_fen, total_orders, hhi_value, hhi_orders = (int(x) for x in row[8:])
+        found[code].value_fen, found[code].orders = total_fen, total_orders
+        found[code].hhi_value, found[code].hhi_orders = hhi_value, hhi_orders
+        if n:
+            found[code].rest = Rest(n, int(value), int(orders), int(value_bp), int(orders_bp))
     return [found[code] for code in sorted(found, key=lambda c: (c == ALL, c))]
 
 

@@ -173,9 +173,15 @@ class OrderLine(Base):
             name="package_lines_point_at_a_version",
         ),
         Index("ix_order_lines_provider_id_status", "provider_id", "status"),
-        # An order's lines, and which providers an order bought from without reading the
-        # lines (the statistics' enterprises served: 200,000 lines 86 → 54 ms on SQLite).
-        Index("ix_order_lines_order_id_provider_id", "order_id", "provider_id"),
+        # An order's lines; and from which providers and when an order bought, without
+        # reading its lines (the statistics' enterprises served, at 200,000 lines on SQLite:
+        # 86 → 54 ms, and 166 → 124 ms for a period).
+        Index(
+            "ix_order_lines_order_id_provider_id_created_at",
+            "order_id",
+            "provider_id",
+            "created_at",
+        ),
     )
 
     id: Mapped[intpk]

@@ -274,7 +274,8 @@ def by_enterprise(agency: Organisation, f: Filters) -> dict[str, Table]:
 def _served(agency: Organisation, f: Filters) -> Any:
     """The enterprises that placed lines in scope, as far as the lines tell (a set, not a
     join over every line); the conditions on the enterprise itself are the caller's. Each
-    order is looked up in the index of its lines' providers, whose lines need not be read."""
+    order is looked up in the index of its lines' providers and times, whose lines need not
+    be read."""
     in_scope = (
         select(OrderLine.id)
         .where(OrderLine.order_id == Order.id, *line_conditions(agency, f))

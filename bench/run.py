@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -151,20 +151,23 @@ def peak_memory_mb(master: int) -> list[float]:
 
 
 def main() -> None:
+    global PORT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", nargs="?", default="sqlite:////tmp/bench.sqlite3")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=5123, help="where the app is served")
     parser.add_argument(
+        "--port", type=int, default=PORT, help="where the app listens (another bench may run)"
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="a comma-separated subset of: catalogue, search, search-api, package, bundle,"
-        " checkout, dashboard, concentration, api-list, api-post (the minimal page is always"
-        " measured)",
+        " checkout, dashboard, statistics, concentration, api-list, api-post (the minimal page"
+        " is always measured)",
     )
     args = parser.parse_args()
-    global PORT
     PORT = args.port
     env = {
         **os.environ,
@@ -214,6 +217,17 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
             f"&sort=price_low&page={1 + i % 5}",
         )
 
+    def statistics_computed(c: Client, i: int) -> Any:
+        """The statistics page for a period no request asked for before, in this run or an
+        earlier one (from a day long before the dataset's first line, another each request,
+        to a day long after its last, another each run): no cache has a snapshot for it, so
+        every figure is computed over all the lines, as on a cache miss."""
+        since = date(2000, 1, 1) + timedelta(days=i % 7_000)  # the form takes 2000–2100
+        until = date(2099, 12, 31) - timedelta(days=int(RUN_ID) % 20_000)
+        answer = c.request("GET", f"/agency/dashboard?since={since}&until={until}")
+        assert answer[0] == 200, f"the statistics page answered {answer[0]}"
+        return answer
+
     def api_list(c: Client, i: int) -> Any:
         category = ["mes", "erp", "wms"][i % 3]
         return c.request("GET", f"/api/v1/packages?limit=50&category={category}")
@@ -239,6 +253,10 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
         ("bundle", lambda: bundle_page(enterprises[0], offer, args)),
         ("checkout", lambda: checkout_with_voucher(enterprises[1:], offer, args)),
         ("dashboard", lambda: drive("agency dashboard", official, get("/agency/dashboard"), n, 2)),
+        (
+            "statistics",
+            lambda: drive("agency dashboard, computed", official, statistics_computed, n, 1),
+        ),
         (
             "concentration",
             lambda: drive(

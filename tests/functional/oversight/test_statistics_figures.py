@@ -1,0 +1,182 @@
+"""The statistics' grouped queries against a straightforward computation in Python, on small
+random order books: lines by category, median days to go-live and to acceptance, the
+enterprises served and their maturity, with and without filters and a jurisdiction."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from marketplace.db import LOCAL_ZONE, utcnow
+from marketplace.orders.models import LineStatus, Order, OrderLine
+from marketplace.oversight import stats
+from tests.factories import OrganisationFactory, diagnosis
+from tests.functional.catalog_helpers import services
+from tests.functional.voucher_helpers import pilot
+
+CATEGORIES = ("equipment_networking", "mes", "erp")
+INDUSTRIES = ("machining", "electronics", "food")
+REGIONS = ("130102", "130104", "350203")
+SIZES = ((10, 1_000_000_00), (50, 5_000_000_00), (400, 30_000_000_00))  # micro, small, medium
+DEAD = (LineStatus.REJECTED, LineStatus.CANCELLED)
+
+
+def whole_days(start: datetime, end: datetime | None) -> int | None:
+    return None if end is None else int((end - start).total_seconds() // 86_400)
+
+
+def median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
+
+
+def expected(lines, enterprises, levels, in_pool, prefix, f):
+    """The line and enterprise tables from the rows themselves."""
+
+    def placed_there(e) -> bool:
+        return (
+            (prefix is None or e.region_code.startswith(prefix))
+            and (f.industry is None or e.industry_code == f.industry)
+            and (f.region is None or e.region_code.startswith(f.region.rstrip("0")))
+        )
+
+    since = f.since and datetime.combine(f.since, time(), LOCAL_ZONE)
+    until = f.until and datetime.combine(f.until + timedelta(days=1), time(), LOCAL_ZONE)
+    scope = [
+        line
+        for line, enterprise in lines
+        if line.provider_id in in_pool
+        and placed_there(enterprise)
+        and (since is None or line.created_at >= since)
+        and (until is None or line.created_at < until)
+        and (f.category is None or (line.category_code or "integration") == f.category)
+    ]
+    by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    days: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for line in scope:
+        key = line.category_code or "integration"
+        by_category[key][0] += 1
+        by_category[key][1] += 0 if line.status in DEAD else line.committed_fen
+        for slot, moment in enumerate((line.delivered_at, line.accepted_at)):
+            if moment is not None:
+                for k in (key, "all"):
+                    days[k][slot].append(whole_days(line.created_at, moment))
+    lead = {"all": (None, None)} | {k: (median(a), median(b)) for k, (a, b) in days.items()}
+    served_ids = {line.order.enterprise_id for line in scope}
+    served = [e for e in enterprises if e.id in served_ids]
+    tables = {
+        "orders_category": sorted(
+            ((k, n, fen) for k, (n, fen) in by_category.items()), key=lambda r: (-r[1], r[0])
+        ),
+        "lead_times": sorted(
+            ((k, *v) for k, v in lead.items()), key=lambda r: (r[0] == "all", r[0])
+        ),
+    }
+    for dimension, key in (
+        ("industry", lambda e: e.industry_code),
+        ("size", lambda e: e.size_tier.value),
+        ("region", lambda e: e.region_code),
+    ):
+        counts: dict[str, int] = defaultdict(int)
+        for e in served:
+            counts[key(e)] += 1
+        tables[f"enterprises_{dimension}"] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    maturity = {level: [0, 0] for level in range(1, 6)}
+    for e in served:
+        if len(levels.get(e.id, [])) >= 2:
+            maturity[levels[e.id][0]][0] += 1
+            maturity[levels[e.id][-1]][1] += 1
+    tables["maturity"] = [(level, *pair) for level, pair in maturity.items()]
+    return tables
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_grouped_figures_are_the_plain_computations(app, dbs, count_queries, seed):
+    rng = random.Random(seed)
+    p = pilot(app, dbs, tag=f"stats{seed}")
+    p.issue_to(p.programme())
+    outsider = OrganisationFactory(provider=True)  # not in the agency's pool
+    enterprises = [p.enterprise]
+    for _n in range(12):
+        employees, revenue = rng.choice(SIZES)
+        enterprises.append(
+            OrganisationFactory(
+                industry_code=rng.choice(INDUSTRIES),
+                region_code=rng.choice(REGIONS),
+                employees=employees,
+                annual_revenue_fen=revenue,
+            )
+        )
+    levels: dict[int, list[int]] = {}
+    for e in enterprises[1:]:
+        levels[e.id] = [rng.randint(1, 5) for _ in range(rng.choice([0, 1, 2, 3]))]
+        for level in levels[e.id]:
+            dbs.add(diagnosis(e.id, level))
+    version = p.package.published_version
+    now = utcnow()
+    lines = []
+    for n in range(rng.randint(50, 90)):
+        enterprise = rng.choice(enterprises)
+        order = Order(number=f"S{seed}-{n}", enterprise_id=enterprise.id)
+        dbs.add(order)
+        dbs.flush()
+        created = now - timedelta(days=rng.randint(0, 120), hours=rng.randint(0, 23))
+        delivered = accepted = None
+        if rng.random() < 0.7:
+            delivered = created + timedelta(days=rng.randint(0, 30), hours=rng.randint(1, 20))
+            if rng.random() < 0.7:
+                accepted = delivered + timedelta(days=rng.randint(0, 9), hours=rng.randint(1, 3))
+        category = rng.choice([*CATEGORIES, None])  # None: an integration fee
+        line = OrderLine(
+            order=order,
+            kind="package" if category else "integration",
+            package_id=p.package.id if category else None,
+            version_id=version.id if category else None,
+            plan_id=version.plans[0].id if category else None,
+            provider_id=rng.choice([p.provider.id] * 5 + [outsider.id]),
+            title=f"线 {n}",
+            plan_kind="one_time",
+            plan_name="一次性买断",
+            committed_fen=rng.choice([1_000_00, 25_000_00, 60_000_00]),
+            status=rng.choice(list(LineStatus)),
+            category_code=category,
+            created_at=created,
+            delivered_at=delivered,
+            accepted_at=accepted,
+        )
+        dbs.add(line)
+        lines.append((line, enterprise))
+    dbs.commit()
+    for line, _e in lines:  # the times as the database gives them back
+        dbs.refresh(line)
+
+    today = date.today()
+    filters = [
+        stats.Filters(),
+        stats.Filters(category="mes"),
+        stats.Filters(category="integration"),
+        stats.Filters(industry="electronics"),
+        stats.Filters(region="130100"),
+        stats.Filters(since=today - timedelta(days=60), until=today - timedelta(days=10)),
+    ]
+    for jurisdiction in (None, "350200"):
+        p.agency.region_code = jurisdiction
+        dbs.commit()
+        assert p.agency.jurisdiction == jurisdiction  # (it has no credit code)
+        prefix = jurisdiction and jurisdiction.rstrip("0")
+        for f in filters:
+            with services(app, dbs):
+                dbs.refresh(p.agency)
+                count_queries.count = 0
+                found = stats.every_section(p.agency, f)
+                # whatever the lines: the programmes and their money (4), the months' ledger,
+                # the enterprises, the lines, the outcome contracts and the tickets
+                assert count_queries.count == 9
+            want = expected(lines, enterprises, levels, {p.provider.id}, prefix, f)
+            for key, rows in want.items():
+                assert found[key].rows == rows, (jurisdiction, f, key)

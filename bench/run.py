@@ -158,9 +158,6 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=5123, help="where the app is served")
     parser.add_argument(
-        "--port", type=int, default=PORT, help="where the app listens (another bench may run)"
-    )
-    parser.add_argument(
         "--only",
         default="",
         help="a comma-separated subset of: catalogue, search, search-api, package, bundle,"

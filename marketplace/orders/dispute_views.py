@@ -3,6 +3,7 @@ the case page, escalation at a party's request, the parties' statements and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, url_for
@@ -10,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.accounts.models import OrgKind
+from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.errors import DomainError
 from marketplace.forms import attach_error
 from marketplace.orders import disputes, forms
@@ -60,41 +61,45 @@ def case(dispute_id: int) -> ResponseReturnValue:
     return _case_page(disputes.dispute_for(current_user.org, dispute_id))
 
 
-@bp.post("/disputes/<id:dispute_id>/escalate")
-@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
-def escalate(dispute_id: int) -> ResponseReturnValue:
+def _party_statement(
+    dispute_id: int,
+    act: Callable[[Dispute, Organisation, str], object],
+    done: Callable[[Dispute], str],
+) -> ResponseReturnValue:
+    """A party's form with its statement: checked, handed to ``act``, then the case page
+    (again with the errors, or after a redirect with ``done``'s message)."""
     org = current_user.org
     dispute = disputes.dispute_for(org, dispute_id)
     form = forms.DisputeStatementForm()
     if not form.validate_on_submit():
         return _case_page(dispute, statement_form=form, status=INVALID)
     try:
-        disputes.escalate(dispute, org.kind.value, current_actor(), form.statement.data or "")
+        act(dispute, org, form.statement.data or "")
     except DomainError as error:
         attach_error(form, error)
         return _case_page(dispute, statement_form=form, status=INVALID)
-    flash(
-        _("The dispute goes to %(decider)s for a decision.", decider=dispute.decider_label),
-        "success",
-    )
+    flash(done(dispute), "success")
     return redirect(url_for("disputes.case", dispute_id=dispute.id))
+
+
+@bp.post("/disputes/<id:dispute_id>/escalate")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
+def escalate(dispute_id: int) -> ResponseReturnValue:
+    return _party_statement(
+        dispute_id,
+        lambda d, org, text: disputes.escalate(d, org.kind.value, current_actor(), text),
+        lambda d: _("The dispute goes to %(decider)s for a decision.", decider=d.decider_label),
+    )
 
 
 @bp.post("/disputes/<id:dispute_id>/statement")
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
 def statement(dispute_id: int) -> ResponseReturnValue:
-    org = current_user.org
-    dispute = disputes.dispute_for(org, dispute_id)
-    form = forms.DisputeStatementForm()
-    if not form.validate_on_submit():
-        return _case_page(dispute, statement_form=form, status=INVALID)
-    try:
-        disputes.state_side(dispute, org, form.statement.data or "", current_actor())
-    except DomainError as error:
-        attach_error(form, error)
-        return _case_page(dispute, statement_form=form, status=INVALID)
-    flash(_("Your statement is saved."), "success")
-    return redirect(url_for("disputes.case", dispute_id=dispute.id))
+    return _party_statement(
+        dispute_id,
+        lambda d, org, text: disputes.state_side(d, org, text, current_actor()),
+        lambda _d: _("Your statement is saved."),
+    )
 
 
 @bp.post("/disputes/<id:dispute_id>/decide")

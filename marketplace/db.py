@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    inspect,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -315,3 +316,10 @@ def str_enum(enum_cls: type, length: int = 20, name: str | None = None) -> Any:
         values_callable=lambda e: [m.value for m in e],
         name=name or enum_cls.__name__.lower(),
     )
+
+
+def attributes_changed(obj: object, names: Iterable[str]) -> bool:
+    """Whether a flush changes any of these attributes of ``obj`` (those it has); for
+    ``after_flush`` listeners, where the attributes' history still describes the flush."""
+    attrs = inspect(obj).attrs
+    return any(name in attrs and attrs[name].history.has_changes() for name in names)

@@ -50,7 +50,7 @@ from marketplace.catalog.models import (
     VersionSizeTier,
     VersionStatusChange,
 )
-from marketplace.db import db
+from marketplace.db import attributes_changed, db
 from marketplace.pool.models import PoolMembership, PoolStatusChange
 
 PACKAGES = "packages"
@@ -171,7 +171,7 @@ def _scopes_of(obj: object, dirty: bool) -> list[str]:
     if isinstance(obj, SearchSynonym):
         return [THESAURUS]
     if isinstance(obj, PoolMembership):
-        if dirty and not _changed(obj, ("status", "agency_id")):
+        if dirty and not attributes_changed(obj, ("status", "agency_id")):
             return []  # an application's texts, a date: not on any card
         before = inspect(obj).attrs.agency_id.history.deleted
         return [pool(obj.agency_id), *(pool(a) for a in before if a is not None)]
@@ -180,13 +180,8 @@ def _scopes_of(obj: object, dirty: bool) -> list[str]:
         # writes this history row, with its membership.
         return [pool(obj.membership.agency_id)]
     if isinstance(obj, Organisation) and obj.kind == OrgKind.PROVIDER:
-        return [PROVIDERS] if not dirty or _changed(obj, SHOWN_OF_PROVIDERS) else []
+        return [PROVIDERS] if not dirty or attributes_changed(obj, SHOWN_OF_PROVIDERS) else []
     return []
-
-
-def _changed(obj: object, names: Iterable[str]) -> bool:
-    state = inspect(obj)
-    return any(state.attrs[name].history.has_changes() for name in names)
 
 
 @event.listens_for(Session, "after_flush")

@@ -44,7 +44,6 @@ from sqlalchemy import (
     column,
     event,
     func,
-    inspect,
     literal_column,
     select,
     table,
@@ -64,7 +63,7 @@ from marketplace.catalog.models import (
     VersionStatus,
     version_industries,
 )
-from marketplace.db import db
+from marketplace.db import attributes_changed, db
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatusChange
 
@@ -438,11 +437,6 @@ _ORG_FIELDS = ("name",)
 _NAME_FIELDS = ("name_zh", "name_en", "name")
 
 
-def _changed(obj: object, names: Iterable[str]) -> bool:
-    attrs = inspect(obj).attrs
-    return any(name in attrs and attrs[name].history.has_changes() for name in names)
-
-
 def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
     """The versions whose documents this flush changes: directly, or by a name they show."""
     ids: set[int] = set()
@@ -459,11 +453,11 @@ def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
                 wider.append(_of_provider(membership.provider_id))
             elif isinstance(obj, VersionInterface):
                 ids.add(obj.version_id)
-            elif isinstance(obj, Organisation) and dirty and _changed(obj, _ORG_FIELDS):
+            elif isinstance(obj, Organisation) and dirty and attributes_changed(obj, _ORG_FIELDS):
                 wider.append(_of_provider(obj.id))
-            elif isinstance(obj, Category) and dirty and _changed(obj, _NAME_FIELDS):
+            elif isinstance(obj, Category) and dirty and attributes_changed(obj, _NAME_FIELDS):
                 wider.append(PackageVersion.category_code == obj.code)
-            elif isinstance(obj, Industry) and dirty and _changed(obj, _NAME_FIELDS):
+            elif isinstance(obj, Industry) and dirty and attributes_changed(obj, _NAME_FIELDS):
                 wider.append(
                     PackageVersion.id.in_(
                         select(version_industries.c.version_id).where(
@@ -471,7 +465,11 @@ def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
                         )
                     )
                 )
-            elif isinstance(obj, Protocol | DataObject) and dirty and _changed(obj, _NAME_FIELDS):
+            elif (
+                isinstance(obj, Protocol | DataObject)
+                and dirty
+                and attributes_changed(obj, _NAME_FIELDS)
+            ):
                 key = (
                     VersionInterface.protocol_code
                     if isinstance(obj, Protocol)

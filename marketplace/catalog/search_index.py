@@ -16,10 +16,17 @@ Each published version has one document of four weighted fields: title (A), cate
 (B), summary (C) and the rest (D: description, provider name, industries, interfaces and
 the provider's tags), in both languages where the reference data has two.
 
-SQLite keeps the documents in an FTS5 table (``search_index``: rowid = version id, one
-column per field) and PostgreSQL in a table of ``tsvector``s with a GIN index, the same
-tokens and positions written as a tsvector literal (so neither database's own parser, which
-knows no Chinese, is involved). A query is compiled to each database's syntax from the same
+SQLite keeps the documents in an FTS5 table (``search_index``, one column per field) and
+PostgreSQL in a table of ``tsvector``s with a GIN index, the same tokens and positions written
+as a tsvector literal (so neither database's own parser, which knows no Chinese, is
+involved).
+
+Relevance is the best field holding the whole query, then the document's rank key (evidence,
+then price). A page is found tier by tier, each in rank-key order with a limit, so a word
+found in 60,000 documents costs a page, not a sort of 60,000 rows: on SQLite a document's
+rowid *is* its place in rank-key order (``order_key``; ``search_index_rows`` maps versions to
+rowids) and FTS5 stops after the page; on PostgreSQL an index on the rank key lets the
+planner walk it in order when a word is common. A query is compiled to each database's syntax from the same
 tokens; users' text never reaches either as syntax (every token is quoted and made of
 letters, digits and Chinese characters only), so ``"``, ``*``, ``NEAR``, ``OR`` or ``-`` are
 just words or separators.
@@ -38,6 +45,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    and_,
     bindparam,
     case,
     cast,
@@ -68,6 +76,7 @@ from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatusChange
 
 TABLE = "search_index"
+ROWS = "search_index_rows"  # SQLite: which rowid holds which version's document
 FIELDS = ("title", "category", "summary", "body")
 HEAD = ("title", "category", "summary")
 WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D"}
@@ -200,50 +209,80 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-# The index as a table: SQLite's FTS5 rows are keyed by rowid, PostgreSQL's by version_id.
-_sqlite_index = table(TABLE, column("rowid"), column("rank_key"))
+# The index as a table. SQLite's FTS5 rows carry the version as an unindexed column and are
+# keyed by their place in rank order (rowid); PostgreSQL's rows are keyed by version_id.
+_sqlite_index = table(TABLE, column("rowid"), column("version_id"))
 _pg_index = table(
     TABLE, column("version_id"), column("document"), column("head"), column("rank_key")
 )
 
 
-def _key() -> ColumnElement[int]:
-    return _pg_index.c.version_id if _dialect() == "postgresql" else _sqlite_index.c.rowid
+def _postgresql() -> bool:
+    return _dialect() == "postgresql"
 
 
-def _rank_key() -> ColumnElement[int]:
-    return _pg_index.c.rank_key if _dialect() == "postgresql" else _sqlite_index.c.rank_key
+def _index() -> Any:
+    return _pg_index if _postgresql() else _sqlite_index
+
+
+def _version() -> ColumnElement[int]:
+    return _index().c.version_id
+
+
+def _in_rank_order() -> tuple[ColumnElement[Any], ...]:
+    """Evidence, then price, then the newer version: the rowid on SQLite (``order_key``)."""
+    if _postgresql():
+        return (_pg_index.c.rank_key, _pg_index.c.version_id.desc())
+    return (_sqlite_index.c.rowid,)
 
 
 def _matches(match: Match, field: str | None = None) -> ColumnElement[bool]:
     """The index's row matches (in ``field`` alone, if given). On PostgreSQL a field is
     looked for in the row's small ``head`` (title, category and summary), not its whole
     document."""
-    if _dialect() == "postgresql":
+    if _postgresql():
         query: Any = bindparam(None, _tsquery(match, field), unique=True)
         vector = _pg_index.c.head if field else _pg_index.c.document
         return vector.op("@@")(cast(query, TSQUERY))
-    query = bindparam(None, _fts5(match, field), unique=True)
+    return _fts5_match(_fts5(match, field))
+
+
+def _fts5_match(expression: str) -> ColumnElement[bool]:
     # the table's name stands for its every column
-    return literal_column(TABLE).op("MATCH")(query)
+    return literal_column(TABLE).op("MATCH")(bindparam(None, expression, unique=True))
 
 
-def _index() -> Any:
-    return _pg_index if _dialect() == "postgresql" else _sqlite_index
+def _tiers(match: Match) -> list[ColumnElement[bool]]:
+    """The index's rows of each relevance tier, best first, as disjoint conditions: the whole
+    query in the title; else in the category's name; else in the summary; else anywhere."""
+    if _postgresql():
+        better: list[ColumnElement[bool]] = []
+        out = []
+        for field in (*TIER, None):
+            here = _matches(match, field)
+            out.append(and_(here, *(~b for b in better)))
+            better.append(here)
+        return out
+    # FTS5 says "not in a better field" itself: ``a NOT b`` walks both in rowid order
+    fields = [f"({_fts5(match, f)})" for f in TIER]
+    out = []
+    for n, field in enumerate([*fields, f"({_fts5(match)})"]):
+        out.append(_fts5_match(" NOT ".join([field, *fields[:n]])))
+    return out
 
 
 def joined(stmt: Select[Any], match: Match) -> Select[Any]:
     """``stmt`` (over package versions) limited to the versions that match, driven from the
     index (a join: an ``IN`` list let SQLite walk every published version instead)."""
-    return stmt.join(_index(), _key() == PackageVersion.id).where(_matches(match))
+    return stmt.join(_index(), _version() == PackageVersion.id).where(_matches(match))
 
 
 def tier(match: Match) -> ColumnElement[int]:
-    """For a joined or index-only query: 4 when the whole query matches in the title, 3 in
-    the category's name, 2 in the summary, else 1 (its words are found across the fields or
-    in the rest). PostgreSQL reads it from the row's weights; SQLite asks FTS5 with column
-    filters (each a set of rowids, built once per query)."""
-    if _dialect() == "postgresql":
+    """For a joined query: 4 when the whole query matches in the title, 3 in the category's
+    name, 2 in the summary, else 1 (its words are found across the fields or in the rest).
+    PostgreSQL reads it from the row's weights; SQLite asks FTS5 with column filters (each a
+    set of rowids, built once per query)."""
+    if _postgresql():
         return case(*((_matches(match, f), n) for f, n in TIER.items()), else_=1)
     return case(
         *(
@@ -255,42 +294,61 @@ def tier(match: Match) -> ColumnElement[int]:
 
 
 def ranked(match: Match) -> tuple[ColumnElement[Any], ...]:
-    """The relevance order: the field tier, then the evidence and price key kept with each
-    document (``rank_key``), then the newer version."""
-    return (tier(match).desc(), _rank_key(), _key().desc())
+    """The relevance order of a joined query: the field tier, then the rank key kept with
+    each document (evidence, then price), then the newer version."""
+    return (tier(match).desc(), *_in_rank_order())
 
 
 def count_only(match: Match, at_most: int) -> int:
     """How many visible versions match, up to ``at_most``: the index holds only those, so
     without filters the index answers alone."""
-    found = select(_key()).select_from(_index()).where(_matches(match)).limit(at_most)
-    return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
+    return _count(_matches(match), at_most)
 
 
 def page_only(match: Match, limit: int, offset: int) -> list[int]:
-    """One page of matching version ids in relevance order, from the index alone."""
-    stmt = (
-        select(_key())
-        .select_from(_index())
-        .where(_matches(match))
-        .order_by(*ranked(match))
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(db.session.scalars(stmt))
+    """One page of matching version ids in relevance order, from the index alone: tier by
+    tier, each read in rank order only as far as the page needs."""
+    found: list[int] = []
+    skip = offset
+    for condition in _tiers(match):
+        need = limit - len(found)
+        if need <= 0:
+            break
+        rows = select(_version()).select_from(_index()).where(condition)
+        got = list(db.session.scalars(rows.order_by(*_in_rank_order()).limit(need).offset(skip)))
+        if got or not skip:
+            skip = 0
+        else:  # the whole tier lies before the page: how much of it to skip
+            skip -= _count(condition, skip)
+        found += got
+    return found
+
+
+def _count(condition: ColumnElement[bool], at_most: int) -> int:
+    found = select(_version()).select_from(_index()).where(condition).limit(at_most)
+    return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
 
 
 # Documents
 
 
 def rank_key(results_met: int, rating_sum: int, rating_count: int, price_fen: int) -> int:
-    """The evidence and price of a document as one ascending key: more contracts met on
-    verified measurements first, then the higher rating from verified buyers (unrated last),
-    then the lower entry price (in whole yuan)."""
+    """The evidence and price of a document as one ascending key of 43 bits: more contracts
+    met on verified measurements first, then the higher rating from verified buyers (unrated
+    last), then the lower entry price in whole yuan (prices above ¥16,777,215 tie)."""
     results = 1023 - min(results_met, 1023)
-    rating = 1023 - (rating_sum * 100 // rating_count if rating_count else 0)
-    price = min(price_fen // 100, 2**27 - 1)
-    return (results << 37) | (rating << 27) | price
+    rating = 511 - (rating_sum * 100 // rating_count if rating_count else 0)
+    price = min(price_fen // 100, 2**24 - 1)
+    return (results << 33) | (rating << 24) | price
+
+
+_LOW = 2**20 - 1
+
+
+def order_key(rank: int, version_id: int) -> int:
+    """A document's place in rank order as one positive 63-bit integer (SQLite's rowid): the
+    rank key, then the newer version first."""
+    return (rank << 20) | (_LOW - (version_id & _LOW))
 
 
 def _fields(
@@ -396,18 +454,46 @@ def _write(
             )
         return
     marks = ",".join(str(int(i)) for i in ids)
-    connection.execute(text(f"DELETE FROM {TABLE} WHERE rowid IN ({marks})"))
-    if docs:
-        connection.execute(
-            text(
-                f"INSERT INTO {TABLE} (rowid, title, category, summary, body, rank_key)"
-                " VALUES (:id, :title, :category, :summary, :body, :key)"
-            ),
-            [
-                {"id": vid, "key": k, **{f: " ".join(tokens(fields[f])) for f in FIELDS}}
-                for vid, (fields, k) in docs.items()
-            ],
+    connection.execute(
+        text(
+            f"DELETE FROM {TABLE} WHERE rowid IN"
+            f" (SELECT doc FROM {ROWS} WHERE version_id IN ({marks}))"
         )
+    )
+    connection.execute(text(f"DELETE FROM {ROWS} WHERE version_id IN ({marks})"))
+    if not docs:
+        return
+    places = _places(connection, {vid: order_key(k, vid) for vid, (_f, k) in docs.items()})
+    connection.execute(
+        text(f"INSERT INTO {ROWS} (version_id, doc) VALUES (:id, :doc)"),
+        [{"id": vid, "doc": doc} for vid, doc in places.items()],
+    )
+    connection.execute(
+        text(
+            f"INSERT INTO {TABLE} (rowid, version_id, title, category, summary, body)"
+            " VALUES (:doc, :id, :title, :category, :summary, :body)"
+        ),
+        [
+            {"id": vid, "doc": places[vid], **{f: " ".join(tokens(fields[f])) for f in FIELDS}}
+            for vid, (fields, _k) in docs.items()
+        ],
+    )
+
+
+def _places(connection: Connection, wanted: dict[int, int]) -> dict[int, int]:
+    """Each version's rowid: its order key, or the next free one below when another version
+    with the same rank key and the same low 20 bits of its id (a million versions apart)
+    holds it; the tie then breaks the other way, nothing else moves."""
+    marks = ",".join(str(int(k)) for k in wanted.values())
+    taken = set(connection.scalars(text(f"SELECT doc FROM {ROWS} WHERE doc IN ({marks})")))
+    places: dict[int, int] = {}
+    for vid, key in wanted.items():
+        while key in taken:
+            key -= 1
+            taken |= set(connection.scalars(text(f"SELECT doc FROM {ROWS} WHERE doc = {key}")))
+        taken.add(key)
+        places[vid] = key
+    return places
 
 
 def rebuild(session: Session | None = None) -> int:
@@ -416,6 +502,8 @@ def rebuild(session: Session | None = None) -> int:
     many documents were written."""
     connection = (session or db.session).connection()
     connection.execute(text(f"DELETE FROM {TABLE}"))
+    if connection.dialect.name != "postgresql":
+        connection.execute(text(f"DELETE FROM {ROWS}"))
     ids = list(
         connection.scalars(
             select(PackageVersion.id).where(PackageVersion.status == VersionStatus.PUBLISHED)

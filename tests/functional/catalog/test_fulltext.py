@@ -363,3 +363,25 @@ def test_matches_are_counted_up_to_a_limit(client, market, monkeypatch):
         assert "超过 2 个转型包" in page
         assert len(found(client, query)) == len(PACKAGES)  # the page still lists them all
     assert "2 个转型包" in client.text("/catalog", query_string={"q": "预测性维护"})
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 3])
+def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
+    app, client, market, monkeypatch, per_page
+):
+    """A page is read tier by tier, each in rank order only as far as it needs: pages of any
+    size, wherever they cut the tiers, list the whole order once, as the joined search does."""
+    from marketplace.catalog import views
+
+    whole = found(client, "设备")
+    assert len(whole) == len(PACKAGES)
+    monkeypatch.setattr(views, "PER_PAGE", per_page)
+    app.extensions["catalogue_cache"].clear()
+    pages = []
+    for page in range(1, len(whole) // per_page + 2):
+        pages += found(client, {"q": "设备", "page": str(page)})
+    assert pages == whole
+    joined = []
+    for page in range(1, len(whole) // per_page + 2):
+        joined += found(client, {"q": "设备", "page": str(page), "max_go_live_days": "730"})
+    assert joined == whole

@@ -303,7 +303,7 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
         # words alone: the index holds exactly the visible versions and their rank keys,
         # so it answers without touching the catalogue's tables
         total = search_index.count_only(match, MAX_COUNTED + 1)
-        ids = search_index.page_only(match, per_page, offset) if total > offset else []
+        ids = search_index.page_only(match, per_page, offset, total) if total > offset else []
     else:
         ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
         counted = ids_only.limit(MAX_COUNTED + 1).subquery()

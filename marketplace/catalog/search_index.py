@@ -84,6 +84,8 @@ WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D"}
 # above the summary, the summary above the rest).
 TIER = {"title": 4, "category": 3, "summary": 2}
 MAX_TERMS = 6
+# PostgreSQL sorts up to this many matches of a word rather than walk the rank order
+FEW = 1000
 MAX_VARIANTS = 6
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -305,27 +307,109 @@ def count_only(match: Match, at_most: int) -> int:
     return _count(_matches(match), at_most)
 
 
-def page_only(match: Match, limit: int, offset: int) -> list[int]:
-    """One page of matching version ids in relevance order, from the index alone: tier by
-    tier, each read in rank order only as far as the page needs."""
+def page_only(match: Match, limit: int, offset: int, matches: int) -> list[int]:
+    """One page of matching version ids in relevance order, from the index alone, given how
+    many versions match (as counted, perhaps only up to a limit).
+
+    Tier by tier, each read in rank order only as far as the page needs. SQLite reads a
+    tier's rowids in order and stops. PostgreSQL, whose planner cannot tell a common Chinese
+    phrase from a rare one, is told: a word of up to ``FEW`` matches is taken from the GIN
+    index and sorted; for a common one the title, category and summary tiers come from the
+    GIN index on the small ``head`` vectors, and the rest by walking the rank order."""
+    if _postgresql() and matches <= FEW:
+        return _few_ranked(match, limit, offset)
     found: list[int] = []
     skip = offset
-    for condition in _tiers(match):
+    tiers = _tiers(match)
+    for n, condition in enumerate(tiers):
         need = limit - len(found)
         if need <= 0:
             break
-        rows = select(_version()).select_from(_index()).where(condition)
-        got = list(db.session.scalars(rows.order_by(*_in_rank_order()).limit(need).offset(skip)))
-        if got or not skip:
-            skip = 0
-        else:  # the whole tier lies before the page: how much of it to skip
-            skip -= _count(condition, skip)
+        if _postgresql():
+            walk = n == len(tiers) - 1
+            got, before = (_walked if walk else _sorted)(condition, need, skip)
+        else:
+            rows = select(_version()).select_from(_index()).where(condition)
+            got = list(
+                db.session.scalars(rows.order_by(*_in_rank_order()).limit(need).offset(skip))
+            )
+            before = skip if got or not skip else _count(condition, skip)
+        skip -= before
         found += got
     return found
 
 
+def _sorted(condition: ColumnElement[bool], need: int, skip: int) -> tuple[list[int], int]:
+    """PostgreSQL: a tier's page from its matches, taken whole (the GIN index) and sorted;
+    and how many of them lie before the page."""
+    matched = (
+        select(_pg_index.c.version_id, _pg_index.c.rank_key)
+        .where(condition)
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+    ordered = select(matched.c.version_id).order_by(matched.c.rank_key, matched.c.version_id.desc())
+    rows = list(db.session.scalars(ordered.limit(need).offset(skip)))
+    if rows:
+        return rows, skip
+    if not skip:
+        return [], 0
+    return [], int(db.session.scalar(select(func.count()).select_from(matched)) or 0)
+
+
+WALK = 5000  # rows of the rank order read at a time
+
+
+def _walked(condition: ColumnElement[bool], need: int, skip: int) -> tuple[list[int], int]:
+    """PostgreSQL: a tier's page by reading the rank order a slice at a time (each slice by
+    the rank-key index) until the page is full; and how many matches lie before the page."""
+    found: list[int] = []
+    start = 0
+    in_order = select(_pg_index.c.version_id).order_by(*_in_rank_order())
+    while len(found) < skip + need:
+        piece = in_order.limit(WALK).offset(start).scalar_subquery()
+        rows = select(_pg_index.c.version_id).where(_pg_index.c.version_id.in_(piece), condition)
+        found += db.session.scalars(rows.order_by(*_in_rank_order()))
+        start += WALK
+        if db.session.scalar(in_order.limit(1).offset(start)) is None:
+            break  # that was the end of the index
+    return found[skip : skip + need], min(skip, len(found))
+
+
+def _few_ranked(match: Match, limit: int, offset: int) -> list[int]:
+    # MATERIALIZED: the planner may not fold the ORDER BY into the match and walk the rank
+    # index instead of the GIN index
+    found = (
+        select(_pg_index.c.version_id, _pg_index.c.head, _pg_index.c.rank_key)
+        .where(_matches(match))
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+    tiers = case(
+        *(
+            (
+                found.c.head.op("@@")(
+                    cast(bindparam(None, _tsquery(match, f), unique=True), TSQUERY)
+                ),
+                n,
+            )
+            for f, n in TIER.items()
+        ),
+        else_=1,
+    )
+    page = (
+        select(found.c.version_id)
+        .order_by(tiers.desc(), found.c.rank_key, found.c.version_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(db.session.scalars(page))
+
+
 def _count(condition: ColumnElement[bool], at_most: int) -> int:
-    found = select(_version()).select_from(_index()).where(condition).limit(at_most)
+    # SQLite's rowid, not the version: an unindexed column is read from another table
+    key = _pg_index.c.version_id if _postgresql() else _sqlite_index.c.rowid
+    found = select(key).select_from(_index()).where(condition).limit(at_most)
     return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
 
 

@@ -134,6 +134,7 @@ def _init_extensions(app: Flask) -> None:
 
     babel.init_app(app, locale_selector=select_locale)
     app.extensions["catalogue_cache"] = BoundedCache(app.config["CATALOGUE_CACHE_SIZE"])
+    app.extensions["card_cache"] = BoundedCache(app.config["CARD_CACHE_SIZE"])
     app.extensions["shared_cache"] = shared_cache.from_settings(
         app.config["REDIS_URL"], app.config["CACHE_KEY_PREFIX"]
     )

@@ -118,6 +118,8 @@ class Config:
         self.STATS_CACHE_SECONDS = int(os.environ.get("STATS_CACHE_SECONDS", "300"))
         # Rendered catalogue results kept per worker, reused until the catalogue changes.
         self.CATALOGUE_CACHE_SIZE = int(os.environ.get("CATALOGUE_CACHE_SIZE", "256"))
+        # Rendered package cards kept per worker (a search's results are made of them).
+        self.CARD_CACHE_SIZE = int(os.environ.get("CARD_CACHE_SIZE", "5000"))
         self.API_PUBLIC_RATE_LIMIT = os.environ.get("API_PUBLIC_RATE_LIMIT", "60 per minute")
         self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")

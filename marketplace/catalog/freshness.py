@@ -134,6 +134,31 @@ def cached(
     return value
 
 
+CARD_SCOPES = (PACKAGES, CATEGORIES, PROVIDERS)
+
+
+def cached_each(
+    kind: str,
+    key: tuple[object, ...],
+    items: Iterable[int],
+    compute: Callable[[list[int]], dict[int, Any]],
+    depends_on: Iterable[str],
+) -> dict[int, Any]:
+    """Like ``cached``, item by item: what ``compute`` gives for each of ``items`` (a package
+    card, say), computing at once only those this worker has not kept for the current state
+    (``card_cache``)."""
+    cache: BoundedCache[tuple[object, ...], Any] = current_app.extensions["card_cache"]
+    prefix = (kind, stamps(depends_on), *key)
+    found = {item: cache.get((*prefix, item)) for item in items}
+    missing = [item for item, value in found.items() if value is None]
+    if missing:
+        computed = compute(missing)
+        for item, value in computed.items():
+            cache.put((*prefix, item), value)
+        found.update(computed)
+    return found
+
+
 def changed(*scopes: str, session: Session | None = None) -> None:
     """Give these scopes new tokens, in the caller's transaction (in a stable order, so two
     writers of the same scopes queue rather than deadlock)."""

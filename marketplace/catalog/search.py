@@ -291,12 +291,13 @@ def _shared_start(a: str, b: str) -> int:
     return n
 
 
-def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
-    """One page of matches and their number.
+def page_ids(q: Query, per_page: int = 24) -> tuple[list[int], int]:
+    """One page of matching version ids, in order, and how many match (up to
+    ``MAX_COUNTED + 1``).
 
     Matches are counted and paged on their ids alone; only the page's versions are loaded
-    whole (sorting every match's full row, descriptions included, cost more than the search
-    itself at 10,000 packages)."""
+    whole (``versions``): sorting every match's full row, descriptions included, cost more
+    than the search itself at 10,000 packages."""
     match = text_match(q)
     offset = (q.page - 1) * per_page
     if match is not None and q.ranked and q == Query(text=q.text, page=q.page, notes=q.notes):
@@ -304,26 +305,83 @@ def search(q: Query, per_page: int = 24) -> tuple[list[PackageVersion], int]:
         # so it answers without touching the catalogue's tables
         total = search_index.count_only(match, MAX_COUNTED + 1)
         ids = search_index.page_only(match, per_page, offset, total) if total > offset else []
-    else:
-        ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
-        counted = ids_only.limit(MAX_COUNTED + 1).subquery()
-        total = db.session.scalar(select(func.count()).select_from(counted)) or 0
-        page = _ordered(ids_only, q, match).limit(per_page).offset(offset)
-        ids = list(db.session.scalars(page))
+        return ids, total
+    ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
+    counted = ids_only.limit(MAX_COUNTED + 1).subquery()
+    total = db.session.scalar(select(func.count()).select_from(counted)) or 0
+    page = _ordered(ids_only, q, match).limit(per_page).offset(offset)
+    return list(db.session.scalars(page)), total
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """What a catalogue card shows of a version: read for a page in two plain statements,
+    without loading the versions, plans, packages and providers as objects (which cost more
+    than the search)."""
+
+    version_id: int
+    package_id: int
+    title: str
+    summary: str
+    category_zh: str
+    category_en: str
+    entry_price_fen: int
+    go_live_days: int
+    deployment: Deployment
+    results_met: int
+    rating_sum: int
+    rating_count: int
+    provider_id: int
+    provider_name: str
+    provider_type: ProviderType | None
+    plan_kinds: tuple[PlanKind, ...]
+
+    def category_name(self, locale: str) -> str:
+        return self.category_en if locale == "en" and self.category_en else self.category_zh
+
+    @property
+    def rating(self) -> float | None:
+        return round(self.rating_sum / self.rating_count, 1) if self.rating_count else None
+
+
+def cards(ids: list[int]) -> list[Card]:
+    """The cards of these versions, in this order."""
     if not ids:
-        return [], total
-    found = {
-        v.id: v
-        for v in db.session.scalars(
-            select(PackageVersion)
-            .where(PackageVersion.id.in_(ids))
-            .options(
-                selectinload(PackageVersion.plans),
-                selectinload(PackageVersion.package).joinedload(Package.provider),
-            )
+        return []
+    kinds: dict[int, list[PlanKind]] = {}
+    for version_id, kind in db.session.execute(
+        select(PricePlan.version_id, PricePlan.kind)
+        .where(PricePlan.version_id.in_(ids))
+        .order_by(PricePlan.version_id, PricePlan.position)
+    ):
+        found = kinds.setdefault(version_id, [])
+        if kind not in found:
+            found.append(kind)
+    rows = db.session.execute(
+        select(
+            PackageVersion.id,
+            PackageVersion.package_id,
+            PackageVersion.title,
+            PackageVersion.summary,
+            Category.name_zh,
+            Category.name_en,
+            PackageVersion.entry_price_fen,
+            PackageVersion.go_live_days,
+            PackageVersion.deployment,
+            Package.results_met,
+            Package.rating_sum,
+            Package.rating_count,
+            Package.provider_id,
+            Organisation.name,
+            Organisation.provider_type,
         )
-    }
-    return [found[i] for i in ids], total
+        .join(Package, Package.id == PackageVersion.package_id)
+        .join(Organisation, Organisation.id == Package.provider_id)
+        .join(Category, Category.code == PackageVersion.category_code)
+        .where(PackageVersion.id.in_(ids))
+    )
+    found = {row[0]: Card(*row, plan_kinds=tuple(kinds.get(row[0], ()))) for row in rows}
+    return [found[i] for i in ids if i in found]
 
 
 def for_bundle(text: str, category: str | None, limit: int = 50) -> list[PackageVersion]:

@@ -4,6 +4,7 @@ and curated bundles, delisting by agency officials and categories for the platfo
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 from flask import (
     Blueprint,
@@ -36,7 +37,7 @@ from marketplace.catalog.models import Category, Deployment, Package, PlanKind, 
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
-from marketplace.rendering import INVALID, fragment_requested, page_number, render
+from marketplace.rendering import INVALID, fragment_requested, highlight, page_number, render
 from marketplace.security import current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
@@ -87,28 +88,79 @@ def index() -> ResponseReturnValue:
 
 def _results(query: search.Query, categories: list[Category]) -> Markup:
     """The results block, rendered once per catalogue state, language, kind of visitor and
-    query (an enterprise gets quick-add buttons)."""
+    query (an enterprise gets quick-add buttons); its cards are kept one by one as well, so
+    a new query renders only the cards this worker has not shown yet."""
     enterprise = current_user.is_authenticated and current_user.org_kind == OrgKind.ENTERPRISE
 
     def render_results() -> str:
-        rows, total = search.search(query, per_page=PER_PAGE)
+        ids, total = search.page_ids(query, per_page=PER_PAGE)
         return render_block(
             "catalog/index.html",
             "results",
-            rows=rows,
+            cards=_cards(ids, search.highlights(query), enterprise),
             total=total,
             query=query,
-            marks=search.highlights(query),
             max_counted=search.MAX_COUNTED,
             nearest=search.suggestions(query, categories) if query.text and not total else [],
             categories=categories,
             pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
-            pool_tags=lambda provider_id: Markup(f"<!--pools:{int(provider_id)}-->"),
         )
 
     key = (_locale(), enterprise, bool(query.notes), tuple(sorted(query.url_args().items())))
     scopes = freshness.catalogue_scopes(query.pool)
     return _with_pool_tags(freshness.cached("catalogue", key, render_results, scopes))
+
+
+# Stand-ins for what a kept card shows differently in each search (no visitor's text can
+# forge them: the template escapes every ``<`` it is given).
+_TITLE = Markup("<!--card:title-->")
+_SUMMARY = Markup("<!--card:summary-->")
+
+
+def _card_labels() -> SimpleNamespace:
+    """What every card says, translated once for a page of them."""
+    return SimpleNamespace(
+        from_price=_("from %(price)s"),
+        go_live=_("Go-live in %(n)d days"),
+        results_title=_("Pay-for-results contracts whose target verified measurements showed met"),
+        compare=_("Compare"),
+        add=_("Add to bundle"),
+        labels={k: k.label for kinds in (Deployment, PlanKind, ProviderType) for k in kinds},
+    )
+
+
+def _pool_tag_marker(provider_id: int) -> Markup:
+    return Markup(f"<!--pools:{int(provider_id)}-->")
+
+
+def _cards(ids: list[int], marks: list[str], enterprise: bool) -> list[Markup]:
+    """The package cards of these versions, in order, each with this search's words marked
+    in its title and summary."""
+    locale = _locale()
+
+    def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str]]:
+        card = get_template_attribute("catalog/_card.html", "package_card")
+        labels = _card_labels()
+        return {
+            c.version_id: (
+                str(card(c, _TITLE, _SUMMARY, _pool_tag_marker, enterprise, locale, labels)),
+                c.title,
+                c.summary,
+            )
+            for c in search.cards(missing)
+        }
+
+    kept = freshness.cached_each(
+        "card", (locale, enterprise), ids, render_cards, freshness.CARD_SCOPES
+    )
+    return [
+        Markup(
+            html.replace(_TITLE, highlight(title, marks)).replace(
+                _SUMMARY, highlight(summary, marks)
+            )
+        )
+        for html, title, summary in (kept[i] for i in ids)
+    ]
 
 
 POOL_TAGS = re.compile(r"<!--pools:([0-9]+)-->")

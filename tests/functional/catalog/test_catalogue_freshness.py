@@ -186,3 +186,34 @@ def test_a_category_change_changes_its_scope_alone(app, dbs):
         dbs.flush()
         after = dict(freshness.stamps(freshness.catalogue_scopes(None)))
     assert {s for s in after if after[s] != before.get(s)} == {freshness.CATEGORIES}
+
+
+def test_a_new_search_reuses_the_cards_already_rendered(app, client, dbs, count_queries):
+    """Each card is rendered once per catalogue state, language and kind of visitor: a new
+    query listing the same package loads and renders nothing for it, yet marks its own
+    words; a change to the package renders it again."""
+    _agency, _official, _provider, _owner, _m, package = market(app, dbs)
+    listed(client, "/catalog?q=网关")  # session and CSRF set up, the thesaurus read
+    cards = app.extensions["card_cache"]
+    cards.clear()
+    first = client.text("/catalog?q=看板")
+    assert "车间<mark>看板</mark> Alpha" in first
+    kept = len(cards)
+    assert kept == 1
+    count_queries.count = 0
+    other = client.text("/catalog?q=Alpha")
+    with_cards = count_queries.count
+    assert "车间看板 <mark>Alpha</mark>" in other  # this search's word, not the last one's
+    assert len(cards) == kept  # nothing rendered again
+    # the cards' versions, plans and packages were not loaded for it
+    cards.clear()
+    count_queries.count = 0
+    client.text("/catalog?q=车间")
+    assert count_queries.count == with_cards + 2  # the cards and their plans
+    # English is another card; a rating renders the card again, with the rating on it
+    client.set_cookie("lang", "en")
+    assert "Go-live in" in client.text("/catalog?q=Alpha")
+    client.set_cookie("lang", "zh")
+    with services(app, dbs):
+        reviews.record_rating(package.id, 5)
+    assert "★ 5" in client.text("/catalog?q=Alpha")

@@ -280,7 +280,9 @@ def rate_limited(error: RateLimitExceeded) -> Response:
 # Paging: an opaque cursor over ids
 
 
-def decode_cursor(value: str | None) -> int | None:
+def decode_cursor(value: str | None, key: str = "after") -> int | None:
+    """The id after which a page starts (``after``), or for a list in relevance order how
+    many of it come before the page (``skip``)."""
     if not value:
         return None
     invalid = ApiError(
@@ -288,7 +290,7 @@ def decode_cursor(value: str | None) -> int | None:
     )
     try:
         data = json.loads(base64.urlsafe_b64decode(value.encode() + b"==="))
-        last = data["after"]
+        last = data[key]
     except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise invalid from None
     if type(last) is not int or not 1 <= last <= MAX_ID:
@@ -296,8 +298,8 @@ def decode_cursor(value: str | None) -> int | None:
     return last
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+def encode_cursor(last: int, key: str = "after") -> str:
+    return base64.urlsafe_b64encode(json.dumps({key: last}).encode()).decode().rstrip("=")
 
 
 def page_limit() -> int:

@@ -47,7 +47,8 @@ FILTERS = {
         "string",
         "Words, as in the web catalogue's search: title, category, summary, description,"
         " provider, industries, interfaces and tags, with the search thesaurus (Chinese is"
-        " matched by character pairs; spaces and punctuation only separate words).",
+        " matched by character pairs; spaces and punctuation only separate words). With words"
+        " the list is in the catalogue's relevance order, not by id.",
     ),
     "category": ("string", "A category code, e.g. `predictive_maintenance`."),
     "industry": ("string", "An industry code the package serves."),
@@ -170,6 +171,8 @@ _VERSION_LOAD = (
 def packages() -> Any:
     q = _catalogue_query()
     limit = page_limit()
+    if q.text:
+        return _ranked_packages(q, limit)
     after = decode_cursor(request.args.get("cursor"))
 
     def page() -> str:
@@ -188,6 +191,30 @@ def packages() -> Any:
 
     # the same for every client until the catalogue changes
     key = (tuple(sorted(q.url_args().items())), limit, after)
+    body = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
+    return Response(body, mimetype="application/json")
+
+
+def _ranked_packages(q: search.Query, limit: int) -> Response:
+    """A search's packages in the web catalogue's relevance order, paged by position."""
+    skip = decode_cursor(request.args.get("cursor"), "skip") or 0
+
+    def page() -> str:
+        ids, _total = search.page_ids(q, per_page=limit + 1, offset=skip)
+        found = {
+            v.id: v
+            for v in db.session.scalars(
+                select(PackageVersion).where(PackageVersion.id.in_(ids)).options(*_VERSION_LOAD)
+            )
+        }
+        rows = [found[i] for i in ids if i in found]
+        more = len(rows) > limit
+        return s.PackageList(
+            items=[_package(v) for v in rows[:limit]],
+            next_cursor=encode_cursor(skip + limit, "skip") if more else None,
+        ).model_dump_json()
+
+    key = (tuple(sorted(q.url_args().items())), limit, skip)
     body = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
     return Response(body, mimetype="application/json")
 

@@ -291,23 +291,25 @@ def _shared_start(a: str, b: str) -> int:
     return n
 
 
-def page_ids(q: Query, per_page: int = 24) -> tuple[list[int], int]:
-    """One page of matching version ids, in order, and how many match (up to
-    ``MAX_COUNTED + 1``).
+def page_ids(q: Query, per_page: int = 24, offset: int | None = None) -> tuple[list[int], int]:
+    """One page of matching version ids, in order (from ``offset``, else from the query's
+    page), and how many match: counted up to ``MAX_COUNTED + 1`` (or just past the page).
 
-    Matches are counted and paged on their ids alone; only the page's versions are loaded
-    whole (``versions``): sorting every match's full row, descriptions included, cost more
-    than the search itself at 10,000 packages."""
+    Matches are counted and paged on their ids alone; only the page's versions are read
+    (``cards``): sorting every match's full row, descriptions included, cost more than the
+    search itself at 10,000 packages."""
     match = text_match(q)
-    offset = (q.page - 1) * per_page
+    if offset is None:
+        offset = (q.page - 1) * per_page
+    at_most = max(MAX_COUNTED, offset + per_page) + 1
     if match is not None and q.ranked and q == Query(text=q.text, page=q.page, notes=q.notes):
         # words alone: the index holds exactly the visible versions and their rank keys,
         # so it answers without touching the catalogue's tables
-        total = search_index.count_only(match, MAX_COUNTED + 1)
+        total = search_index.count_only(match, at_most)
         ids = search_index.page_only(match, per_page, offset, total) if total > offset else []
         return ids, total
     ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
-    counted = ids_only.limit(MAX_COUNTED + 1).subquery()
+    counted = ids_only.limit(at_most).subquery()
     total = db.session.scalar(select(func.count()).select_from(counted)) or 0
     page = _ordered(ids_only, q, match).limit(per_page).offset(offset)
     return list(db.session.scalars(page)), total

@@ -385,3 +385,22 @@ def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
     for page in range(1, len(whole) // per_page + 2):
         joined += found(client, {"q": "设备", "page": str(page), "max_go_live_days": "730"})
     assert joined == whole
+
+
+def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):
+    """With words, ``/api/v1/packages`` is in relevance order (a search's best first, as in
+    the catalogue), paged by its cursor; without words it stays in id order."""
+    whole = found(client, "设备")
+    listed, cursor = [], None
+    while True:
+        args = {"q": "设备", "limit": "3", **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/packages", query_string=args).get_json()
+        listed += [item["title"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert listed == whole
+    ids = [i["id"] for i in client.get("/api/v1/packages").get_json()["items"]]
+    assert ids == sorted(ids)
+    bad = client.get("/api/v1/packages", query_string={"q": "设备", "cursor": "eyJza2lwIjogLTF9"})
+    assert bad.status_code == 422

@@ -207,9 +207,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 class QueryCounter:
     def __init__(self) -> None:
         self.count = 0
+        self.statements: list[str] = []
 
-    def __call__(self, *_args: Any) -> None:
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.count += 1
+        self.statements.append(statement)
 
 
 @pytest.fixture

@@ -79,7 +79,8 @@ def market(app, dbs):
 
 def found(client, query, path="/catalog"):
     """The titles the catalogue lists for ``query`` (highlighting taken out), in order."""
-    page = client.text(path, query_string={"q": query} if isinstance(query, str) else query)
+    args = {"q": query} if isinstance(query, str) else query
+    page = client.text(path, query_string=args, follow_redirects=True)  # to the clean URL
     titles = re.findall(r'<h2><a href="/packages/\d+">(.*?)</a></h2>', page)
     return [re.sub(r"</?mark>", "", t) for t in titles]
 

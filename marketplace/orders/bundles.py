@@ -302,14 +302,10 @@ def plan_claim(version: PackageVersion, plan: PricePlan) -> LineClaim:
 
 def plan_prices(enterprise_id: int, version: PackageVersion) -> dict[int, LineSubsidy]:
     """What the enterprise's vouchers would pay of each plan of this package, by plan id (plans
-    the vouchers pay nothing of are left out). The plans are alternatives, not a basket:
-    each is planned on its own against the whole balance."""
-    prices = {}
-    for plan in version.plans:
-        [subsidy] = spending.plan(enterprise_id, [plan_claim(version, plan)])
-        if subsidy.subsidy_fen:
-            prices[plan.id] = subsidy
-    return prices
+    the vouchers pay nothing of are left out); the plans are alternatives, not a basket."""
+    claims = [plan_claim(version, plan) for plan in version.plans]
+    subsidies = spending.plan(enterprise_id, claims, alternatives=True)
+    return {s.claim.key: s for s in subsidies if s.subsidy_fen}
 
 
 @dataclass

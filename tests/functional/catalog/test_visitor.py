@@ -278,3 +278,19 @@ def test_default_plan_is_the_first_of_equal_lowest(app, dbs, shelf):
     version = package.published_version
     assert version.default_plan.name == "按效果付费"  # ¥5,000 both; the first listed wins
     assert version.entry_price_fen == 5_000_00
+
+
+def test_each_plan_is_priced_against_the_whole_voucher(app, dbs, client):
+    """The plans are alternatives: a ¥20,000 voucher lowers each of two plans by ¥20,000,
+    not the first by ¥20,000 and the second by what is left."""
+    p = pilot(app, dbs, tag="vis3")
+    plans = (
+        catalog.PlanFields(kind="one_time", name="标准版买断", amount_fen=60_000_00),
+        catalog.PlanFields(kind="one_time", name="精简版买断", amount_fen=50_000_00),
+    )
+    package = published_package(app, dbs, p.provider, p.provider_owner, plans=plans)
+    p.issue_to(p.programme())
+    client.login("owner@vis3.cn")
+    page = client.text(f"/packages/{package.id}")
+    assert "使用您的转型券后，您需支付 ¥40,000.00" in page
+    assert "使用您的转型券后，您需支付 ¥30,000.00" in page

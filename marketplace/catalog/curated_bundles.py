@@ -165,13 +165,14 @@ def public_bundle(bundle_id: int) -> CuratedBundle:
 
 
 def bundle_totals(bundle: CuratedBundle) -> dict[str, int]:
-    """One-time parts, first-year subscriptions and the integration fee, each apart."""
+    """One-time parts, subscriptions over their terms and the integration fee, each apart;
+    each part at its default plan (the lowest), the plan it is ordered with."""
     one_time = subscription = 0
     for item in bundle.items:
         version = item.package.published_version
-        if version is None or not version.plans:
+        plan = version.default_plan if version is not None else None
+        if plan is None:
             continue
-        plan = version.plans[0]
         if plan.kind is PlanKind.ONE_TIME:
             one_time += plan.amount_fen or 0
         elif plan.kind is PlanKind.SUBSCRIPTION:

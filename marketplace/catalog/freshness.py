@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app, g, has_request_context
 from sqlalchemy import Connection, event, inspect, select
@@ -52,6 +52,8 @@ from marketplace.catalog.models import (
 )
 from marketplace.db import attributes_changed, db
 from marketplace.pool.models import PoolMembership, PoolStatusChange
+
+T = TypeVar("T")
 
 PACKAGES = "packages"
 CATEGORIES = "categories"
@@ -119,13 +121,13 @@ def _all_stamps() -> list[tuple[str, str]]:
 
 
 def cached(
-    kind: str, key: tuple[object, ...], compute: Callable[[], str], depends_on: Iterable[str]
-) -> str:
+    kind: str, key: tuple[object, ...], compute: Callable[[], T], depends_on: Iterable[str]
+) -> T:
     """What ``compute`` gives for ``key`` while the scopes it ``depends_on`` stay as they
     are: computed once per worker and state, then reused until one of them changes (most
     visitors ask the same few questions of a catalogue that changes far less often than it
     is read)."""
-    cache: BoundedCache[tuple[object, ...], str] = current_app.extensions["catalogue_cache"]
+    cache: BoundedCache[tuple[object, ...], Any] = current_app.extensions["catalogue_cache"]
     full_key = (kind, stamps(depends_on), *key)
     value = cache.get(full_key)
     if value is None:
@@ -156,7 +158,7 @@ def cached_each(
         for item, value in computed.items():
             cache.put((*prefix, item), value)
         found.update(computed)
-    return found
+    return {item: value for item, value in found.items() if value is not None}
 
 
 def changed(*scopes: str, session: Session | None = None) -> None:

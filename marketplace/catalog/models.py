@@ -337,6 +337,13 @@ class PackageVersion(Base):
     def editable(self) -> bool:
         return self.status is VersionStatus.DRAFT
 
+    @property
+    def default_plan(self) -> PricePlan | None:
+        """The plan with the lowest commitment (the first of equals): the catalogue's "from"
+        price (``entry_price_fen``), the plan preselected on the package page and the one a
+        package is added to a bundle with when no plan is chosen."""
+        return min(self.plans, key=lambda plan: plan.commitment_fen, default=None)
+
 
 MONEY = BigInteger
 

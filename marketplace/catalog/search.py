@@ -84,6 +84,11 @@ class Query:
     sort: Sort = Sort.RELEVANCE
     page: int = 1
     notes: list[str] = field(default_factory=list)
+    # packages ticked for comparison, carried through filtering and paging
+    ticked: tuple[int, ...] = ()
+    # the link asked for a lowest price above the highest: the two were swapped, and the
+    # page says so
+    price_swapped: bool = False
 
     @property
     def ranked(self) -> bool:
@@ -108,6 +113,7 @@ class Query:
             "min_rating": q.min_rating,
             "sort": q.sort.value if q.sort is not Sort.RELEVANCE else None,
             "page": q.page if q.page > 1 else None,
+            "ids": list(q.ticked) or None,
         }
         return {k: v for k, v in args.items() if v not in (None, "")}
 
@@ -122,11 +128,25 @@ def _int(value: str | None, low: int, high: int) -> int | None:
     return min(max(int(value.strip()), low), high)
 
 
+MAX_TICKED = 10  # more than compare takes (4), so that the page can say so and keep them
+
+
+def ticked_ids(values: list[str]) -> tuple[int, ...]:
+    """The package ids ticked for comparison (``ids``), once each, in order; others dropped."""
+    ids = (int(v) for v in values if re.fullmatch(r"[0-9]{1,9}", v) and int(v) > 0)
+    return tuple(dict.fromkeys(ids))[:MAX_TICKED]
+
+
 def parse(
-    args: dict[str, str], categories: set[str], industries: set[str], pools: set[int]
+    args: dict[str, str],
+    categories: set[str],
+    industries: set[str],
+    pools: set[int],
+    ticked: list[str] | None = None,
 ) -> Query:
-    """Read the URL's arguments. Unknown values are dropped with a note, never an error page,
-    so that a shared link keeps working after reference data changed."""
+    """Read the URL's arguments (``ticked``: the ``ids`` ticked for comparison, a list).
+    Unknown values are dropped with a note, never an error page, so that a shared link keeps
+    working after reference data changed."""
     notes: list[str] = []
 
     def pick(name: str, allowed: set[str]) -> str:
@@ -142,7 +162,8 @@ def parse(
         pool_value = None
     min_price = _int(args.get("min_price"), 0, MAX_PRICE_FEN // 100)
     max_price = _int(args.get("max_price"), 0, MAX_PRICE_FEN // 100)
-    if min_price is not None and max_price is not None and min_price > max_price:
+    swapped = min_price is not None and max_price is not None and min_price > max_price
+    if swapped:
         min_price, max_price = max_price, min_price
     sort_value = args.get("sort") or ""
     sort = Sort(sort_value) if sort_value in Sort._value2member_map_ else Sort.RELEVANCE
@@ -163,6 +184,8 @@ def parse(
         sort=sort,
         page=_int(args.get("page"), 1, 10_000) or 1,
         notes=notes,
+        ticked=ticked_ids(ticked or []),
+        price_swapped=swapped,
     )
 
 
@@ -302,7 +325,11 @@ def page_ids(q: Query, per_page: int = 24, offset: int | None = None) -> tuple[l
     if offset is None:
         offset = (q.page - 1) * per_page
     at_most = max(MAX_COUNTED, offset + per_page) + 1
-    if match is not None and q.ranked and q == Query(text=q.text, page=q.page, notes=q.notes):
+    if (
+        match is not None
+        and q.ranked
+        and q == Query(text=q.text, page=q.page, notes=q.notes, ticked=q.ticked)
+    ):
         # words alone: the index holds exactly the visible versions and their rank keys,
         # so it answers without touching the catalogue's tables
         total = search_index.count_only(match, at_most)

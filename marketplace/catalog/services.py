@@ -421,7 +421,8 @@ def publish(package: Package, actor: Actor) -> PackageVersion:
         before, VersionEvent.PUBLISH, OrgKind.PROVIDER.value
     )
     version.published_at = utcnow()
-    version.entry_price_fen = min(plan.commitment_fen for plan in version.plans)
+    default = version.default_plan
+    version.entry_price_fen = default.commitment_fen if default else 0
     previous = package.published_version
     if previous is not None and previous.id != version.id:
         previous.status = VERSION_MACHINE.next_state(
@@ -590,6 +591,18 @@ def catalogue(
         .offset(offset)
     )
     return list(rows), total
+
+
+def category_counts() -> list[tuple[Category, int]]:
+    """Every category with the number of packages the catalogue shows in it (one grouped
+    query, then the categories in their order)."""
+    counted = (
+        visible_versions()
+        .with_only_columns(PackageVersion.category_code, func.count())
+        .group_by(PackageVersion.category_code)
+    )
+    counts: dict[str, int] = {code: n for code, n in db.session.execute(counted)}
+    return [(category, counts.get(category.code, 0)) for category in categories()]
 
 
 def public_package(package_id: int) -> Package:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -53,9 +54,26 @@ def _locale() -> str:
 # Public pages
 
 
+def _args_in_use() -> dict[str, Any]:
+    """The URL's arguments that say something: a GET form sends every field, empty or not,
+    and the default order and the first page need no words either."""
+    defaults = {"sort": search.Sort.RELEVANCE.value, "page": "1"}
+    kept: dict[str, Any] = {}
+    for name in request.args:
+        values = [
+            v for v in request.args.getlist(name) if v.strip() and v.strip() != defaults.get(name)
+        ]
+        if values and not name.startswith("_"):  # url_for's own options start with _
+            kept[name] = values
+    return kept
+
+
 @bp.get("/catalog")
 @public
 def index() -> ResponseReturnValue:
+    in_use = _args_in_use()
+    if in_use != request.args.to_dict(flat=False) and not fragment_requested():
+        return redirect(url_for("catalog.index", **in_use))
     categories = services.categories()
     industries = accounts.industries()
     agencies = pool.agencies()
@@ -64,11 +82,20 @@ def index() -> ResponseReturnValue:
         categories={c.code for c in categories},
         industries={i.code for i in industries},
         pools={a.id for a in agencies},
+        ticked=request.args.getlist("ids"),
     )
-    results = _results(query, categories)
+    results, last_page = _results(query, categories)
+    if last_page is not None and query.page > last_page:  # the catalogue shrank since the link
+        in_use.pop("page")
+        if last_page > 1:
+            in_use["page"] = [str(last_page)]
+        return redirect(url_for("catalog.index", **in_use))
     if fragment_requested():
         response = make_response(results)
         response.vary.add("HX-Request")
+        # the address bar shows the search as a link would carry it, without empty fields
+        clean: dict[str, Any] = query.url_args()
+        response.headers["HX-Push-Url"] = url_for("catalog.index", **clean)
         return response
     return render(
         "catalog/index.html",
@@ -86,35 +113,45 @@ def index() -> ResponseReturnValue:
     )
 
 
-def _results(query: search.Query, categories: list[Category]) -> Markup:
-    """The results block, rendered once per catalogue state, language, kind of visitor and
-    query (an enterprise gets quick-add buttons); its cards are kept one by one as well, so
-    a new query renders only the cards this worker has not shown yet."""
+def _results(query: search.Query, categories: list[Category]) -> tuple[Markup, int | None]:
+    """The results block and the last page (None when there are more matches than are
+    counted), computed once per catalogue state, language, kind of visitor and query (an
+    enterprise gets quick-add buttons); its cards are kept one by one as well, so a new
+    query renders only the cards this worker has not shown yet."""
     enterprise = current_user.is_authenticated and current_user.org_kind == OrgKind.ENTERPRISE
 
-    def render_results() -> str:
+    def render_results() -> tuple[str, int | None]:
         ids, total = search.page_ids(query, per_page=PER_PAGE)
-        return render_block(
+        pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+        cards, shown = _cards(ids, search.highlights(query), set(query.ticked), enterprise)
+        html = render_block(
             "catalog/index.html",
             "results",
-            cards=_cards(ids, search.highlights(query), enterprise),
+            cards=cards,
             total=total,
             query=query,
             max_counted=search.MAX_COUNTED,
             nearest=search.suggestions(query, categories) if query.text and not total else [],
             categories=categories,
-            pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+            pages=pages,
+            ticked_elsewhere=[i for i in query.ticked if i not in shown],
         )
+        return html, pages if total <= search.MAX_COUNTED else None
 
-    key = (_locale(), enterprise, bool(query.notes), tuple(sorted(query.url_args().items())))
+    args = sorted(
+        (name, tuple(v) if isinstance(v, list) else v) for name, v in query.url_args().items()
+    )
+    key = (_locale(), enterprise, bool(query.notes), query.price_swapped, tuple(args))
     scopes = freshness.catalogue_scopes(query.pool)
-    return _with_pool_tags(freshness.cached("catalogue", key, render_results, scopes))
+    html, last_page = freshness.cached("catalogue", key, render_results, scopes)
+    return _with_pool_tags(html), last_page
 
 
 # Stand-ins for what a kept card shows differently in each search (no visitor's text can
 # forge them: the template escapes every ``<`` it is given).
 _TITLE = Markup("<!--card:title-->")
 _SUMMARY = Markup("<!--card:summary-->")
+_CHECKED = Markup("<!--card:ticked-->")
 
 
 def _card_labels() -> SimpleNamespace:
@@ -133,19 +170,23 @@ def _pool_tag_marker(provider_id: int) -> Markup:
     return Markup(f"<!--pools:{int(provider_id)}-->")
 
 
-def _cards(ids: list[int], marks: list[str], enterprise: bool) -> list[Markup]:
+def _cards(
+    ids: list[int], marks: list[str], ticked: set[int], enterprise: bool
+) -> tuple[list[Markup], set[int]]:
     """The package cards of these versions, in order, each with this search's words marked
-    in its title and summary."""
+    in its title and summary and its compare box ticked if it is; and their packages."""
     locale = _locale()
 
-    def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str]]:
+    def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str, int]]:
         card = get_template_attribute("catalog/_card.html", "package_card")
         labels = _card_labels()
+        markers = (_TITLE, _SUMMARY, _CHECKED, _pool_tag_marker)
         return {
             c.version_id: (
-                str(card(c, _TITLE, _SUMMARY, _pool_tag_marker, enterprise, locale, labels)),
+                str(card(c, *markers, enterprise, locale, labels)),
                 c.title,
                 c.summary,
+                c.package_id,
             )
             for c in search.cards(missing)
         }
@@ -153,14 +194,15 @@ def _cards(ids: list[int], marks: list[str], enterprise: bool) -> list[Markup]:
     kept = freshness.cached_each(
         "card", (locale, enterprise), ids, render_cards, freshness.CARD_SCOPES
     )
-    return [
+    cards = [
         Markup(
-            html.replace(_TITLE, highlight(title, marks)).replace(
-                _SUMMARY, highlight(summary, marks)
-            )
+            html.replace(_TITLE, highlight(title, marks))
+            .replace(_SUMMARY, highlight(summary, marks))
+            .replace(_CHECKED, " checked" if package_id in ticked else "")
         )
-        for html, title, summary in (kept[i] for i in ids)
+        for html, title, summary, package_id in (kept[i] for i in ids if i in kept)
     ]
+    return cards, {kept[i][3] for i in ids if i in kept}
 
 
 POOL_TAGS = re.compile(r"<!--pools:([0-9]+)-->")
@@ -205,28 +247,37 @@ def thesaurus_remove(entry_id: int) -> ResponseReturnValue:
 @bp.get("/compare")
 @public
 def compare() -> ResponseReturnValue:
-    ids = list(
-        dict.fromkeys(int(v) for v in request.args.getlist("ids") if re.fullmatch(r"[0-9]{1,9}", v))
-    )
-    if not 2 <= len(ids) <= 4:
-        return render(
-            "catalog/compare.html",
-            rows=[],
-            pools={},
-            error=_("Choose 2 to 4 packages to compare."),
-            status=400,
+    in_use = _args_in_use()
+    ids = search.ticked_ids(request.args.getlist("ids"))
+    # back to the catalogue as it was: its filters, page and ticks came with the form
+    back = url_for("catalog.index", **in_use)
+    if len(ids) < 2:
+        flash(_("Tick at least two packages to compare (up to four); your ticks are kept."), "info")
+        return redirect(back)
+    if len(ids) > 4:
+        flash(
+            _(
+                "Compare takes at most four packages and you ticked %(n)d: untick some and"
+                " compare again.",
+                n=len(ids),
+            ),
+            "info",
         )
-    rows = search.compare(ids)
+        return redirect(back)
+    if in_use != request.args.to_dict(flat=False):
+        return redirect(url_for("catalog.compare", **in_use))
+    rows = search.compare(list(ids))
     if len(rows) != len(ids):
         return render(
             "catalog/compare.html",
             rows=[],
             pools={},
+            back=back,
             error=_("Some of these packages are not in the catalogue."),
             status=404,
         )
     pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
-    return render("catalog/compare.html", rows=rows, pools=pools, error=None)
+    return render("catalog/compare.html", rows=rows, pools=pools, back=back, error=None)
 
 
 @bp.get("/packages/<id:package_id>")

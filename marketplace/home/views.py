@@ -26,13 +26,23 @@ from marketplace.vouchers import figures, issuing, programmes, risk, spending
 
 bp = Blueprint("home", __name__)
 
+HOME_BUNDLES = 6  # curated bundles shown on the landing page; the rest on /bundles
+
 
 @bp.get("/")
 @public
 def index() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("home.dashboard"))
-    return render("home/index.html", counts=accounts.count_by_kind())
+    bundles = curated_bundles.public_bundles()
+    return render(
+        "home/index.html",
+        counts=accounts.count_by_kind(),
+        categories=catalog.category_counts(),
+        bundles=bundles[:HOME_BUNDLES],
+        more_bundles=len(bundles) > HOME_BUNDLES,
+        totals={b.id: curated_bundles.bundle_totals(b) for b in bundles[:HOME_BUNDLES]},
+    )
 
 
 @bp.get("/dashboard")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -30,7 +30,8 @@ from marketplace.db import atomic, db
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
-from marketplace.vouchers.spending import LineClaim
+from marketplace.vouchers import spending
+from marketplace.vouchers.spending import LineClaim, LineSubsidy
 
 MAX_ITEMS = 12
 # Data the shop floor or the enterprise itself supplies: machines speak field protocols, and
@@ -90,8 +91,9 @@ def create(
 def _plan_of(package: Package, plan_id: int | None) -> PricePlan:
     version = package.published_version
     assert version is not None
-    if plan_id is None:
-        return version.plans[0]
+    if plan_id is None:  # the plan the package page preselects, whose price the catalogue shows
+        assert version.default_plan is not None
+        return version.default_plan
     plan = next((p for p in version.plans if p.id == plan_id), None)
     if plan is None:
         raise DomainError(_l("Choose one of the package's price plans."), field="plan_id")
@@ -265,14 +267,10 @@ def voucher_claims(bundle_lines: list[Line], deal: Integration | None) -> list[L
     for key, line in enumerate(bundle_lines):
         if line.version is None or not line.plan_current:
             continue
-        plan = line.item.plan
         claims.append(
-            LineClaim(
+            replace(
+                plan_claim(line.version, line.item.plan),
                 key=key,
-                provider_id=line.version.package.provider_id,
-                amount_fen=plan.commitment_fen,
-                plan_kind=plan.kind.value,
-                category_code=line.version.category_code,
                 integrator_id=integrator_id if line.item.package_id in members else None,
             )
         )
@@ -289,6 +287,25 @@ def voucher_claims(bundle_lines: list[Line], deal: Integration | None) -> list[L
             )
         )
     return claims
+
+
+def plan_claim(version: PackageVersion, plan: PricePlan) -> LineClaim:
+    """One plan of a package as vouchers see it, ordered on its own (keyed by the plan)."""
+    return LineClaim(
+        key=plan.id,
+        provider_id=version.package.provider_id,
+        amount_fen=plan.commitment_fen,
+        plan_kind=plan.kind.value,
+        category_code=version.category_code,
+    )
+
+
+def plan_prices(enterprise_id: int, version: PackageVersion) -> dict[int, LineSubsidy]:
+    """What the enterprise's vouchers would pay of each plan of this package, by plan id (plans
+    the vouchers pay nothing of are left out); the plans are alternatives, not a basket."""
+    claims = [plan_claim(version, plan) for plan in version.plans]
+    subsidies = spending.plan(enterprise_id, claims, alternatives=True)
+    return {s.claim.key: s for s in subsidies if s.subsidy_fen}
 
 
 @dataclass

@@ -19,6 +19,7 @@ from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import reviews
 from marketplace.catalog import services as catalog
+from marketplace.catalog.models import PackageVersion
 from marketplace.db import utcnow
 from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
@@ -52,6 +53,15 @@ def enterprise_bundles() -> list[Bundle]:
     if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
         return bundles.bundles_of(current_user.org)
     return []
+
+
+@bp.app_template_global()
+def prices_after_vouchers(version: PackageVersion) -> dict[int, spending.LineSubsidy]:
+    """For the catalogue's package page: what the signed-in enterprise's vouchers would pay of
+    each plan (the catalogue sits below vouchers and cannot ask; nothing for anyone else)."""
+    if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
+        return bundles.plan_prices(current_user.org_id, version)
+    return {}
 
 
 @bp.post("/diagnosis/<id:diagnosis_id>/bundle")

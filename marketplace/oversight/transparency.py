@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation
@@ -25,6 +25,24 @@ class ProgrammeFigures:
     programme: VoucherProgramme
     figures: figures.Figures
     market: concentration.Market | None
+
+
+def most_active(agencies: list[Organisation]) -> Organisation | None:
+    """The agency the page opens on: the one with the most to show (public pool decisions,
+    voucher programmes and closed evaluation rounds; one grouped query), the first by name
+    among equals."""
+    if not agencies:
+        return None
+    shown = union_all(
+        select(PoolMembership.agency_id.label("agency_id")).where(
+            PoolMembership.status.in_(PUBLIC_STATUSES)
+        ),
+        select(VoucherProgramme.agency_id).where(VoucherProgramme.status != ProgrammeStatus.DRAFT),
+        select(EvaluationRound.agency_id).where(EvaluationRound.status == RoundStatus.CLOSED),
+    ).subquery()
+    counted = select(shown.c.agency_id, func.count()).group_by(shown.c.agency_id)
+    activity = {agency_id: n for agency_id, n in db.session.execute(counted)}
+    return max(agencies, key=lambda a: activity.get(a.id, 0))
 
 
 def members(agency: Organisation) -> list[PoolMembership]:

@@ -45,7 +45,9 @@ bp = Blueprint("oversight", __name__)
 def transparency_page() -> ResponseReturnValue:
     agencies = pool.agencies()
     chosen = request.args.get("agency", type=int)
-    agency = next((a for a in agencies if a.id == chosen), agencies[0] if agencies else None)
+    agency = next((a for a in agencies if a.id == chosen), None) or transparency.most_active(
+        agencies
+    )
     return render(
         "oversight/transparency.html",
         agencies=agencies,

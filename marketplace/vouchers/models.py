@@ -578,7 +578,13 @@ class VoucherEntry(Base):
 
 # Notes the system writes on ledger rows, stored in English and shown translated.
 EXPIRED_NOTE = "redeem-by date passed"
-SYSTEM_NOTES = {EXPIRED_NOTE: _l("The redeem-by date has passed")}
+SYSTEM_NOTES = {
+    EXPIRED_NOTE: _l("The redeem-by date has passed"),
+    # the order line events that release a reservation (orders passes the event's value)
+    "reject": _l("The provider declined the order line"),
+    "cancel": _l("The order line was cancelled"),
+    "rule_cancel": _l("The order line was cancelled by the ruling on its dispute"),
+}
 
 FAST_DELIVERY_DETAIL = re.compile(r"^(\d+) h / (\d+) d$")
 

@@ -144,10 +144,15 @@ def applies(programme: VoucherProgramme, claim: LineClaim, admitted: set[int]) -
     return not programme.category_codes or claim.category_code in programme.category_codes
 
 
-def plan(enterprise_id: int, claims: Sequence[LineClaim]) -> list[LineSubsidy]:
+def plan(
+    enterprise_id: int, claims: Sequence[LineClaim], alternatives: bool = False
+) -> list[LineSubsidy]:
     """Which vouchers pay how much of each line: per line the one programme that pays most,
     drawing on its vouchers that expire first. A line's subsidy is the smallest of rate ×
-    amount, the vouchers' available balance and what is left under the enterprise's cap."""
+    amount, the vouchers' available balance and what is left under the enterprise's cap.
+
+    With ``alternatives`` the claims are choices (the plans of one package) rather than a
+    basket: each is planned against the whole balance, as if ordered alone."""
     vouchers = spendable(enterprise_id)
     result = [LineSubsidy(claim) for claim in claims]
     if not vouchers:
@@ -159,7 +164,10 @@ def plan(enterprise_id: int, claims: Sequence[LineClaim]) -> list[LineSubsidy]:
     used = _used_under_cap(enterprise_id, programmes)
     cap_left = {pid: p.cap_fen - used.get(pid, 0) for pid, p in programmes.items()}
     left = {v.id: v.available_fen for v in vouchers}
+    unspent = dict(left), dict(cap_left)
     for line in result:
+        if alternatives:
+            left, cap_left = dict(unspent[0]), dict(unspent[1])
         claim = line.claim
         best: tuple[int, VoucherProgramme] | None = None
         for programme in programmes.values():

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.db import local_today
-from marketplace.orders.models import Order
+from marketplace.orders.models import LineEvent, Order
 from marketplace.vouchers import spending
 from marketplace.vouchers.models import (
     IssueRun,
@@ -312,3 +312,15 @@ def test_the_agency_dashboard_shows_programmes_and_what_waits(client, dbs, p, ap
     order_accepted_then_official(client, dbs, app, p, "e")  # implausibly fast: held
     page = client.text("/dashboard")
     assert programme.name in page and "1 笔核销因风险标记暂缓" in page
+
+
+def test_a_release_says_why_in_the_readers_language(client, app, dbs, p):
+    """Money set aside for a line the provider declined comes back with a note in Chinese
+    (the orders domain passes the event's code, 'reject')."""
+    voucher = p.issue_to(p.programme())
+    bundle = p.bundle()
+    client.login("owner@web.cn")
+    client.form(f"/my-bundles/{bundle.id}/checkout", {"key": "r" * 20})
+    move(app, dbs, the_line(dbs, p.enterprise), LineEvent.REJECT)
+    page = client.text(f"/vouchers/{voucher.id}")
+    assert "服务商已拒绝该订单行" in page and ">reject<" not in page

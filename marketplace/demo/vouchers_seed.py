@@ -33,8 +33,28 @@ from marketplace.vouchers.models import (
 )
 
 YUAN = 100
-BANKS = ["中国工商银行", "中国建设银行", "中国银行", "河北银行", "厦门银行", "兴业银行"]
-STREETS = ["中山路", "裕华路", "建设大街", "湖滨南路", "嘉禾路", "槐安路", "胜利大街"]
+# Banks with branches in every city of the demo; an account is kept at the branch in the
+# organisation's city (中国工商银行石家庄分行).
+BANKS = ["中国工商银行", "中国建设银行", "中国银行", "中国农业银行", "交通银行", "兴业银行"]
+CITIES = {  # a city's division code (4 digits): its name and streets
+    "1301": (
+        "石家庄市",
+        ["中山路", "裕华路", "建设大街", "槐安路", "胜利大街", "和平路", "友谊大街"],
+    ),
+    "3502": ("厦门市", ["湖滨南路", "嘉禾路", "厦禾路", "莲前西路", "仙岳路", "吕岭路", "金尚路"]),
+    "3301": (
+        "杭州市",
+        ["文三路", "莫干山路", "天目山路", "江南大道", "秋涛路", "古墩路", "余杭塘路"],
+    ),
+    "3401": (
+        "合肥市",
+        ["长江西路", "黄山路", "望江西路", "金寨路", "习友路", "天达路", "创新大道"],
+    ),
+    "3205": (
+        "苏州市",
+        ["干将路", "人民路", "星湖街", "金鸡湖大道", "长江路", "狮山路", "苏州大道"],
+    ),
+}
 SURNAMES = "王李张刘陈杨赵黄周吴"
 
 
@@ -49,17 +69,24 @@ def _second_official(agency: Organisation) -> Actor:
     return Actor(owners[1].id, agency.id, "127.0.0.1")
 
 
+def city_of(org: Organisation) -> tuple[str, list[str]]:
+    """The city an organisation is registered in (its credit code's division) and its streets."""
+    return CITIES.get((org.credit_code or "")[2:6], CITIES["1301"])
+
+
 def _registered_details(rng: random.Random) -> None:
     orgs = db.session.scalars(
-        select(Organisation).where(Organisation.kind.in_([OrgKind.ENTERPRISE, OrgKind.PROVIDER]))
+        select(Organisation)
+        .where(Organisation.kind.in_([OrgKind.ENTERPRISE, OrgKind.PROVIDER]))
+        .order_by(Organisation.id)
     )
     for org in orgs:
-        city = "石家庄市" if (org.credit_code or "")[2:4] == "13" else "厦门市"
+        city, streets = city_of(org)
         org.legal_representative = rng.choice(SURNAMES) + rng.choice(
             ["建国", "海燕", "志强", "丽华", "伟"]
         )
-        org.address = f"{city}{rng.choice(STREETS)}{rng.randint(1, 399)}号"
-        org.bank_name = f"{rng.choice(BANKS)}{city[:2]}分行"
+        org.address = f"{city}{rng.choice(streets)}{rng.randint(1, 399)}号"
+        org.bank_name = f"{rng.choice(BANKS)}{city.removesuffix('市')}分行"
         org.bank_account = "".join(str(rng.randint(0, 9)) for _ in range(19))
 
 

@@ -32,7 +32,8 @@ from marketplace.catalog.models import (
     VersionStatus,
     VersionStatusChange,
 )
-from marketplace.db import db, utcnow
+from marketplace.db import clock_at, db, utcnow
+from marketplace.demo import clock
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolEvent, PoolMembership, PoolStatus, PoolStatusChange
 
@@ -471,7 +472,6 @@ def _membership(
     rng: random.Random,
     reason: str = "",
 ) -> PoolMembership:
-    now = utcnow()
     m = PoolMembership(
         provider=provider,
         agency=agency,
@@ -495,8 +495,17 @@ def _membership(
         contact_name=provider.contact_name or "",
         contact_phone=provider.contact_phone or "",
         contact_email=provider.contact_email or "",
-        applied_at=now - timedelta(days=rng.randint(20, 200)),
     )
+    # Applied months ago and decided ten days later (admitted before the evaluation rounds of
+    # the last two quarters, so they count); an application still waiting came lately.
+    waiting = status is PoolStatus.APPLIED
+    m.applied_at = clock.days_ago(rng.randint(3, 20) if waiting else rng.randint(150, 300), 10)
+    moments = [
+        m.applied_at,
+        m.applied_at + timedelta(days=10),
+        clock.days_ago(45),
+        clock.days_ago(12),
+    ]
     db.session.add(m)
     steps: list[tuple[PoolStatus | None, PoolStatus, PoolEvent, str]] = [
         (None, PoolStatus.APPLIED, PoolEvent.APPLY, "")
@@ -530,7 +539,7 @@ def _membership(
                     "整改期满仍未达标，按退出机制清退。",
                 )
             )
-    for before, after, event, text in steps:
+    for (before, after, event, text), at in zip(steps, moments, strict=False):
         m.history.append(
             PoolStatusChange(
                 from_status=before,
@@ -538,11 +547,14 @@ def _membership(
                 event=event,
                 reason=text,
                 actor_user_id=None if event is PoolEvent.APPLY else official.id,
+                at=at,
             )
         )
+        m.updated_at = at
     db.session.flush()
     _before, _after, last, text = steps[-1]  # told as the pool tells its latest decision
-    pool.tell(m, last, text)
+    with clock_at(m.updated_at):
+        pool.tell(m, last, text)
     return m
 
 
@@ -640,7 +652,7 @@ def load(rng: random.Random) -> dict[str, int]:
                 else (VersionStatus.SUBMITTED if k % 2 else VersionStatus.DRAFT)
             )
             package = Package(
-                provider=provider, created_at=now - timedelta(days=rng.randint(10, 300))
+                provider=provider, created_at=now - timedelta(days=rng.randint(130, 300))
             )
             chosen = rng.sample(list(industries)[:7], rng.randint(2, 5))
             go_live = rng.choice(GO_LIVE_DAYS.get(category, GO_LIVE_DAYS[deployment]))

@@ -327,6 +327,7 @@ def _load() -> dict[str, int]:
     summary.update(outcomes_seed.load(rng))
     summary.update(oversight_seed.load(rng))
     summary["profile_changes"] = _pending_profile_change()
+    summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
     return summary
 
 

@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.catalog.models import BundleStatus, CuratedBundle
-from marketplace.db import db, local_today
+from marketplace.db import clock_at, db, local_today
+from marketplace.demo import clock, orders_seed
 from marketplace.orders import bundles, services
-from marketplace.orders.models import LineEvent
+from marketplace.orders.models import LineStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import issuing, risk, settlement, spending
@@ -96,27 +97,31 @@ def programmes(rng: random.Random) -> dict[str, int]:
         select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
     ).all()
     today = local_today()
-
-    open_mode = programme_service.create_programme(
-        sjz,
-        programme_service.Rules(
-            name="石家庄市2026年中小企业数字化转型券",
-            mode=ProgrammeMode.OPEN,
-            budget_fen=3_000_000 * YUAN,
-            face_value_fen=20_000 * YUAN,
-            rate_bp=5_000,
-            cap_fen=40_000 * YUAN,
-            issue_from=today - timedelta(days=90),
-            redeem_by=today + timedelta(days=240),
-            size_tiers=["micro", "small", "medium"],
-            region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
-            plan_kinds=["one_time", "subscription", "outcome"],
-            batch_approval_threshold_fen=500_000 * YUAN,
-        ),
-        _owner_actor(sjz),
-    )
-    programme_service.open_programme(open_mode, _owner_actor(sjz))
-    _issue_approved(open_mode, "demo-sjz-batch-1", sjz)
+    # Shijiazhuang's programme has run since the spring, Xiamen's pilot since the summer: the
+    # demo's orders (the oldest, pay-for-results ones, some 240 days ago) came after.
+    started = {"sjz": 270, "xm": 250}
+    with clock_at(clock.days_ago(started["sjz"], 9)):
+        open_mode = programme_service.create_programme(
+            sjz,
+            programme_service.Rules(
+                name="石家庄市2026年中小企业数字化转型券",
+                mode=ProgrammeMode.OPEN,
+                budget_fen=3_000_000 * YUAN,
+                face_value_fen=20_000 * YUAN,
+                rate_bp=5_000,
+                cap_fen=40_000 * YUAN,
+                issue_from=today - timedelta(days=started["sjz"]),
+                redeem_by=today + timedelta(days=240),
+                size_tiers=["micro", "small", "medium"],
+                region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
+                plan_kinds=["one_time", "subscription", "outcome"],
+                batch_approval_threshold_fen=500_000 * YUAN,
+            ),
+            _owner_actor(sjz),
+        )
+        programme_service.open_programme(open_mode, _owner_actor(sjz))
+    with clock_at(clock.days_ago(started["sjz"] - 2, 10)):
+        _issue_approved(open_mode, "demo-sjz-batch-1", sjz)
 
     appointed = db.session.scalars(
         select(Organisation)
@@ -128,27 +133,30 @@ def programmes(rng: random.Random) -> dict[str, int]:
         )
         .order_by(Organisation.id)
     ).all()
-    integrator_mode = programme_service.create_programme(
-        xm,
-        programme_service.Rules(
-            name="厦门市集成服务商模式转型券（试点）",
-            mode=ProgrammeMode.INTEGRATOR,
-            budget_fen=2_000_000 * YUAN,
-            face_value_fen=30_000 * YUAN,
-            rate_bp=4_000,
-            cap_fen=30_000 * YUAN,
-            issue_from=today - timedelta(days=60),
-            redeem_by=today + timedelta(days=300),
-            size_tiers=["micro", "small", "medium"],
-            region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
-            integrator_ids=[o.id for o in appointed],
-            batch_approval_threshold_fen=300_000 * YUAN,
-        ),
-        _owner_actor(xm),
-    )
+    with clock_at(clock.days_ago(started["xm"], 9)):
+        integrator_mode = programme_service.create_programme(
+            xm,
+            programme_service.Rules(
+                name="厦门市集成服务商模式转型券（试点）",
+                mode=ProgrammeMode.INTEGRATOR,
+                budget_fen=2_000_000 * YUAN,
+                face_value_fen=30_000 * YUAN,
+                rate_bp=4_000,
+                cap_fen=30_000 * YUAN,
+                issue_from=today - timedelta(days=started["xm"]),
+                redeem_by=today + timedelta(days=300),
+                size_tiers=["micro", "small", "medium"],
+                region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
+                integrator_ids=[o.id for o in appointed],
+                batch_approval_threshold_fen=300_000 * YUAN,
+            ),
+            _owner_actor(xm),
+        )
+        if appointed:
+            programme_service.open_programme(integrator_mode, _owner_actor(xm))
     if appointed:
-        programme_service.open_programme(integrator_mode, _owner_actor(xm))
-        _issue_approved(integrator_mode, "demo-xm-batch-1", xm)
+        with clock_at(clock.days_ago(started["xm"] - 2, 10)):
+            _issue_approved(integrator_mode, "demo-xm-batch-1", xm)
     db.session.flush()
     return {"voucher programmes": 2}
 
@@ -198,20 +206,16 @@ def _order_curated(rng: random.Random, xm: Organisation) -> int:
         if not curated:
             break
         actor = _owner_actor(org)
-        bundle = bundles.from_curated(org, curated[n % len(curated)].id, actor)
-        order = services.checkout(org, bundle, actor)
+        # the delivered ones ordered some 40 to 60 days ago, the others lately
+        ago = rng.randint(40, 60) if n % 2 == 0 else rng.randint(3, 10)
+        with clock_at(clock.days_ago(ago + 1, 15)):
+            bundle = bundles.from_curated(org, curated[n % len(curated)].id, actor)
+        with clock_at(clock.days_ago(ago, 10)):
+            order = services.checkout(org, bundle, actor)
         placed += 1
         if n % 2 == 0:
             for line in order.lines:
-                line.created_at = line.created_at - timedelta(days=rng.randint(40, 60))
-                for event, kind in (
-                    ("accept", "provider"),
-                    ("start", "provider"),
-                    ("deliver", "provider"),
-                    ("accept_delivery", "enterprise"),
-                ):
-                    who = actor if kind == "enterprise" else _owner_actor(line.provider)
-                    services.transition(line, LineEvent(event), "", who, kind)
+                orders_seed.drive(line, LineStatus.COMPLETED)
     return placed
 
 
@@ -313,29 +317,32 @@ def _clawback_proposed(agency: Organisation) -> int:
 
 
 def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
-    """Last year's pilot batch: issued, partly unspent, past its redeem-by date."""
+    """Last year's pilot batch: issued more than a year ago, partly unspent, expired the day
+    after its redeem-by date (35 days ago)."""
     official = _owner_actor(sjz)
     today = local_today()
-    old = programme_service.create_programme(
-        sjz,
-        programme_service.Rules(
-            name="石家庄市2025年数字化转型试点券",
-            mode=ProgrammeMode.OPEN,
-            budget_fen=200_000 * YUAN,
-            face_value_fen=10_000 * YUAN,
-            rate_bp=3_000,
-            cap_fen=10_000 * YUAN,
-            issue_from=today - timedelta(days=1),
-            redeem_by=today,
-            region_codes=["130102"],
-        ),
-        official,
-    )
-    programme_service.open_programme(old, official)
-    issuing.issue_batch(old, "demo-sjz-2025", official)
-    programme_service.close_programme(old, official)
-    expired, _released = spending.expire_due(official, today=today + timedelta(days=1))
-    # shown as it will read: the programme ended yesterday
-    old.issue_from = today - timedelta(days=400)
-    old.redeem_by = today - timedelta(days=35)
+    redeem_by = today - timedelta(days=35)
+    with clock_at(clock.days_ago(400, 9)):
+        old = programme_service.create_programme(
+            sjz,
+            programme_service.Rules(
+                name="石家庄市2025年数字化转型试点券",
+                mode=ProgrammeMode.OPEN,
+                budget_fen=200_000 * YUAN,
+                face_value_fen=10_000 * YUAN,
+                rate_bp=3_000,
+                cap_fen=10_000 * YUAN,
+                issue_from=today - timedelta(days=400),
+                redeem_by=redeem_by,
+                region_codes=["130102"],
+            ),
+            official,
+        )
+        programme_service.open_programme(old, official)
+    with clock_at(clock.days_ago(398, 10)):
+        issuing.issue_batch(old, "demo-sjz-2025", official)
+    with clock_at(clock.days_ago(60, 10)):
+        programme_service.close_programme(old, official)
+    with clock_at(clock.days_ago(34, 2)):
+        expired, _released = spending.expire_due(official)
     return expired

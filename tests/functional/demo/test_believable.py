@@ -280,3 +280,87 @@ def test_the_statistics_csv_writes_names_not_codes(world: Flask) -> None:
                 assert names and all(
                     names[c] == categories[c][slot] for c in names if c in categories
                 )
+
+
+# 4. A story told over months: nothing in the future, nothing before its cause
+
+
+def test_the_demo_history_happens_in_order_and_in_the_past(world: Flask) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from marketplace.db import LOCAL_ZONE
+    from marketplace.orders.models import LineStatusChange, Order
+    from marketplace.oversight.models import KpiReport
+    from marketplace.vouchers.models import EntryKind, Voucher, VoucherEntry, VoucherProgramme
+
+    now = datetime.now(UTC)
+    with world.app_context():
+        lines = db.session.scalars(select(OrderLine)).all()
+        assert {line.created_at.date() for line in lines} != {now.date()}  # not all today
+        late = [
+            line.id
+            for line in lines
+            for moment in (line.created_at, line.delivered_at, line.accepted_at)
+            if moment is not None and moment > now
+        ]
+        assert late == []
+        for order in db.session.scalars(select(Order)):
+            placed = order.created_at.astimezone(LOCAL_ZONE)
+            assert order.number.startswith(f"ZX{placed:%Y%m%d}-"), order.number
+            for line in order.lines:  # the lines are placed with their order
+                assert abs(line.created_at - order.created_at) < timedelta(minutes=1)
+        placed_at = {line.id: line.created_at for line in lines}
+        for change in db.session.scalars(select(LineStatusChange)):
+            assert placed_at[change.line_id] <= change.at <= now, change.line_id
+        for line in lines:
+            if line.delivered_at is not None and line.accepted_at is not None:
+                assert line.delivered_at <= line.accepted_at, line.id
+            for m in line.milestones:
+                assert m.due_on >= line.created_at.astimezone(LOCAL_ZONE).date(), line.id
+                if m.done_at is not None:
+                    assert line.created_at <= m.done_at <= now, line.id
+        # a voucher is issued before any of it is reserved, and the expired programme's
+        # vouchers expired after its redeem-by date
+        entries = db.session.scalars(select(VoucherEntry).order_by(VoucherEntry.id)).all()
+        issued = {e.voucher_id: e.at for e in entries if e.kind is EntryKind.ISSUE}
+        for e in entries:
+            assert e.at <= now
+            if e.kind is not EntryKind.ISSUE:
+                assert e.at >= issued[e.voucher_id], (e.kind, e.voucher_id)
+            if e.kind is EntryKind.EXPIRE:
+                voucher = db.session.get(Voucher, e.voucher_id)
+                assert voucher is not None
+                programme = db.session.get(VoucherProgramme, voucher.programme_id)
+                assert programme is not None
+                assert e.at.astimezone(LOCAL_ZONE).date() > programme.redeem_by
+        # a month of use is reported for a line the enterprise has accepted by then
+        for report in db.session.scalars(select(KpiReport)):
+            line = db.session.get(OrderLine, report.line_id)
+            assert line is not None and line.accepted_at is not None
+            accepted = line.accepted_at.astimezone(LOCAL_ZONE).date().replace(day=1)
+            assert report.month >= accepted, (line.id, report.month)
+
+
+def test_the_pool_and_the_catalogue_have_their_history_in_order(world: Flask) -> None:
+    from datetime import UTC, datetime
+
+    from marketplace.db import LOCAL_ZONE
+    from marketplace.oversight.models import EvaluationRound
+    from marketplace.pool.models import PoolMembership, PoolStatus
+
+    now = datetime.now(UTC)
+    with world.app_context():
+        for m in db.session.scalars(select(PoolMembership)):
+            moments = [h.at for h in sorted(m.history, key=lambda h: h.id)]
+            assert moments == sorted(moments) and moments[-1] <= now, m.id
+            assert m.applied_at == moments[0]
+            if m.status is PoolStatus.APPLIED:  # an application waits days, not months
+                assert (now - m.applied_at).days <= 30, m.id
+        for v in db.session.scalars(select(PackageVersion)):
+            if v.published_at is not None:
+                assert v.package.created_at <= v.published_at <= now, v.title
+        rounds = db.session.scalars(select(EvaluationRound)).all()
+        assert rounds
+        for r in rounds:  # opened after its period, closed after it was opened
+            assert r.opened_at.astimezone(LOCAL_ZONE).date() > r.period_end
+            assert r.closed_at is not None and r.opened_at < r.closed_at <= now

@@ -747,7 +747,10 @@ def load(rng: random.Random) -> dict[str, int]:
             name=name,
             industry_code=industry,
             size_tier=SizeTier(tier),
-            summary=f"由{integrator.name}统一实施，{len(parts)}个模块数据打通，一个团队负责到底。",
+            # not "数据打通": the modules' interfaces do not all match; bridging them is what
+            # the integration fee pays for
+            summary=f"由{integrator.name}统一实施，{len(parts)}个模块之间的数据接口由集成团队"
+            "负责对接，一个团队负责到底。",
             integration_fee_fen=LOW_INTEGRATION_FEE
             if claims_low_cost(name)
             else rng.randint(8, 30) * 1000 * YUAN,

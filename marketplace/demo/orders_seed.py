@@ -4,7 +4,7 @@ same services as the app, so histories, notifications and ratings are consistent
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -90,6 +90,7 @@ def drive(line: OrderLine, target: LineStatus, fast: bool = False) -> None:
         else:
             wanted.append(timedelta(hours=len(wanted) + 1) if fast else AFTER[event])
     placed = line.created_at
+    started = placed
     for event, moment in zip(path, clock.steps(placed, wanted), strict=True):
         actor, kind = (
             (enterprise, "enterprise")
@@ -99,16 +100,37 @@ def drive(line: OrderLine, target: LineStatus, fast: bool = False) -> None:
         with clock_at(moment):
             if event is LineEvent.START and line.kind == "package":
                 day = placed.astimezone(LOCAL_ZONE).date()
-                services.add_milestone(
-                    line, "现场勘查与方案确认", day + timedelta(days=7), provider
-                )
+                survey = day + timedelta(days=1 + go_live.days // 3)
+                services.add_milestone(line, "现场勘查与方案确认", survey, provider)
                 services.add_milestone(
                     line, "部署上线与培训", day + timedelta(days=2) + go_live, provider
                 )
-            if event is LineEvent.DELIVER:
-                for m in line.milestones:
-                    services.complete_milestone(line, m.id, provider)
+            if event is LineEvent.START:
+                started = moment
+        if event is LineEvent.DELIVER:  # each milestone done by its day, the last on delivery
+            _complete_milestones(line, started, moment, provider)
+        with clock_at(moment):
             services.transition(line, event, REASONS.get(event, ""), actor, kind)
+    if target is LineStatus.IN_DELIVERY:  # the site survey done, if its day has passed
+        survey_by = clock.real_now() - timedelta(hours=1)
+        _complete_milestones(line, started, survey_by, provider, all_by=False)
+
+
+def _complete_milestones(
+    line: OrderLine, started: datetime, until: datetime, provider: Actor, *, all_by: bool = True
+) -> None:
+    """The line's milestones done on their days up to ``until``; ``all_by``: the rest then
+    too (a delivery ends them all), else the last stays open."""
+    ordered = sorted(line.milestones, key=lambda m: (m.due_on, m.id))
+    # before delivery the last one (going live) stays open
+    for m in ordered if all_by else ordered[:-1]:
+        if m.done_at is not None:
+            continue
+        due = datetime.combine(m.due_on, time(17), LOCAL_ZONE)
+        if due <= until or all_by:
+            moment = min(max(due, started + timedelta(hours=1)), until)
+            with clock_at(moment):
+                services.complete_milestone(line, m.id, provider)
 
 
 def load(rng: random.Random) -> dict[str, int]:

@@ -364,3 +364,17 @@ def test_the_pool_and_the_catalogue_have_their_history_in_order(world: Flask) ->
         for r in rounds:  # opened after its period, closed after it was opened
             assert r.opened_at.astimezone(LOCAL_ZONE).date() > r.period_end
             assert r.closed_at is not None and r.opened_at < r.closed_at <= now
+
+
+def test_a_bundle_that_says_its_data_flow_passes_the_interoperability_check(
+    world: Flask,
+) -> None:
+    from marketplace.orders import bundles
+
+    with world.app_context():
+        curated = db.session.scalars(select(CuratedBundle)).all()
+        assert curated
+        for c in curated:
+            lines = [bundles.Line(None, i.package.published_version, True) for i in c.items]  # type: ignore[arg-type]
+            if any(w in c.summary for w in ("数据打通", "无缝对接", "数据互通")):
+                assert bundles.interoperability(lines).ok, c.name

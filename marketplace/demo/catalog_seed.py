@@ -385,7 +385,10 @@ def _plans(rng: random.Random, category: str, factor: float, deployment: str) ->
                 PricePlan(
                     kind=PlanKind.SUBSCRIPTION,
                     name="运维服务订阅",
-                    monthly_fen=amount // 40 // 100 * 100,
+                    monthly_fen=amount
+                    // 40
+                    // (100 * YUAN)
+                    * (100 * YUAN),  # whole hundreds of yuan
                     term_months=24,
                     position=1,
                 )

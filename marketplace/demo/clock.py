@@ -22,14 +22,13 @@ def days_ago(days: int, hour: int = 10) -> datetime:
 
 def steps(start: datetime, wanted: list[timedelta]) -> list[datetime]:
     """The moments ``start + w`` for each wanted delay, in order, each at least a minute after
-    the one before, and the last an hour ago at the latest (a story that would run into the
-    future is told faster)."""
-    latest = real_now() - timedelta(hours=1)
+    the one before (the first a minute after ``start``), and the last an hour ago at the
+    latest, or a few minutes after a recent ``start`` (a story that would run into the future
+    is told faster)."""
+    latest = max(real_now() - timedelta(hours=1), start + timedelta(minutes=len(wanted)))
     found: list[datetime] = []
     for n, delay in enumerate(wanted):
         room = timedelta(minutes=len(wanted) - 1 - n)
         moment = min(start + delay, latest - room)
-        if found:
-            moment = max(moment, found[-1] + timedelta(minutes=1))
-        found.append(moment)
+        found.append(max(moment, (found[-1] if found else start) + timedelta(minutes=1)))
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.catalog.models import BundleStatus, CuratedBundle
@@ -250,16 +250,31 @@ def aftermath(rng: random.Random) -> dict[str, int]:
         for due in settlement.due_by_provider(programme):
             if not due.ready_fen:
                 continue
-            s = settlement.draw_up(programme, due.provider.id, agency_official)
-            if settled <= 1:
-                settlement.approve(
-                    s,
-                    s.total_fen,
-                    "已核对结算明细、服务商开户行及账号与合计金额。",
-                    second_official,
+            # drawn up the day after the last redemption it settles, approved and paid on
+            # the days after (as far as today allows)
+            last = db.session.scalar(
+                select(func.max(Reservation.redeemed_at)).where(
+                    Reservation.programme_id == programme.id,
+                    Reservation.provider_id == due.provider.id,
+                    Reservation.status == ReservationStatus.REDEEMED,
                 )
+            )
+            drawn, approved, paid = clock.steps(
+                last or clock.days_ago(3), [timedelta(days=d, hours=1) for d in (1, 2, 4)]
+            )
+            with clock_at(drawn):
+                s = settlement.draw_up(programme, due.provider.id, agency_official)
+            if settled <= 1:
+                with clock_at(approved):
+                    settlement.approve(
+                        s,
+                        s.total_fen,
+                        "已核对结算明细、服务商开户行及账号与合计金额。",
+                        second_official,
+                    )
             if settled == 0:
-                settlement.mark_paid(s, f"HX{local_today():%Y%m%d}0001", agency_official)
+                with clock_at(paid):
+                    settlement.mark_paid(s, f"HX{local_today():%Y%m%d}0001", agency_official)
             settled += 1
     # An enterprise that is still waiting: an application to Xiamen's programme.
     integrator_mode = db.session.scalar(

@@ -378,3 +378,21 @@ def test_a_bundle_that_says_its_data_flow_passes_the_interoperability_check(
             lines = [bundles.Line(None, i.package.published_version, True) for i in c.items]  # type: ignore[arg-type]
             if any(w in c.summary for w in ("数据打通", "无缝对接", "数据互通")):
                 assert bundles.interoperability(lines).ok, c.name
+
+
+def test_settlements_come_after_what_they_settle(world: Flask) -> None:
+    from datetime import UTC, datetime
+
+    from marketplace.vouchers.models import Reservation
+
+    now = datetime.now(UTC)
+    with world.app_context():
+        settlements = db.session.scalars(select(Settlement)).all()
+        assert settlements
+        for s in settlements:
+            redeemed = db.session.scalars(
+                select(Reservation.redeemed_at).where(Reservation.settlement_id == s.id)
+            ).all()
+            assert redeemed and all(r is not None and r < s.created_at for r in redeemed)
+            for later in (s.approved_at, s.paid_at):
+                assert later is None or s.created_at < later <= now, s.id

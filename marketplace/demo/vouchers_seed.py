@@ -100,28 +100,25 @@ def programmes(rng: random.Random) -> dict[str, int]:
     # Shijiazhuang's programme has run since the spring, Xiamen's pilot since the summer: the
     # demo's orders (the oldest, pay-for-results ones, some 240 days ago) came after.
     started = {"sjz": 270, "xm": 250}
-    with clock_at(clock.days_ago(started["sjz"], 9)):
-        open_mode = programme_service.create_programme(
-            sjz,
-            programme_service.Rules(
-                name="石家庄市2026年中小企业数字化转型券",
-                mode=ProgrammeMode.OPEN,
-                budget_fen=3_000_000 * YUAN,
-                face_value_fen=20_000 * YUAN,
-                rate_bp=5_000,
-                cap_fen=40_000 * YUAN,
-                issue_from=today - timedelta(days=started["sjz"]),
-                redeem_by=today + timedelta(days=240),
-                size_tiers=["micro", "small", "medium"],
-                region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
-                plan_kinds=["one_time", "subscription", "outcome"],
-                batch_approval_threshold_fen=500_000 * YUAN,
-            ),
-            _owner_actor(sjz),
-        )
-        programme_service.open_programme(open_mode, _owner_actor(sjz))
-    with clock_at(clock.days_ago(started["sjz"] - 2, 10)):
-        _issue_approved(open_mode, "demo-sjz-batch-1", sjz)
+    _launch(
+        sjz,
+        programme_service.Rules(
+            name="石家庄市2026年中小企业数字化转型券",
+            mode=ProgrammeMode.OPEN,
+            budget_fen=3_000_000 * YUAN,
+            face_value_fen=20_000 * YUAN,
+            rate_bp=5_000,
+            cap_fen=40_000 * YUAN,
+            issue_from=today - timedelta(days=started["sjz"]),
+            redeem_by=today + timedelta(days=240),
+            size_tiers=["micro", "small", "medium"],
+            region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
+            plan_kinds=["one_time", "subscription", "outcome"],
+            batch_approval_threshold_fen=500_000 * YUAN,
+        ),
+        started["sjz"],
+        "demo-sjz-batch-1",
+    )
 
     appointed = db.session.scalars(
         select(Organisation)
@@ -133,32 +130,42 @@ def programmes(rng: random.Random) -> dict[str, int]:
         )
         .order_by(Organisation.id)
     ).all()
-    with clock_at(clock.days_ago(started["xm"], 9)):
-        integrator_mode = programme_service.create_programme(
-            xm,
-            programme_service.Rules(
-                name="厦门市集成服务商模式转型券（试点）",
-                mode=ProgrammeMode.INTEGRATOR,
-                budget_fen=2_000_000 * YUAN,
-                face_value_fen=30_000 * YUAN,
-                rate_bp=4_000,
-                cap_fen=30_000 * YUAN,
-                issue_from=today - timedelta(days=started["xm"]),
-                redeem_by=today + timedelta(days=300),
-                size_tiers=["micro", "small", "medium"],
-                region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
-                integrator_ids=[o.id for o in appointed],
-                batch_approval_threshold_fen=300_000 * YUAN,
-            ),
-            _owner_actor(xm),
-        )
-        if appointed:
-            programme_service.open_programme(integrator_mode, _owner_actor(xm))
-    if appointed:
-        with clock_at(clock.days_ago(started["xm"] - 2, 10)):
-            _issue_approved(integrator_mode, "demo-xm-batch-1", xm)
+    _launch(
+        xm,
+        programme_service.Rules(
+            name="厦门市集成服务商模式转型券（试点）",
+            mode=ProgrammeMode.INTEGRATOR,
+            budget_fen=2_000_000 * YUAN,
+            face_value_fen=30_000 * YUAN,
+            rate_bp=4_000,
+            cap_fen=30_000 * YUAN,
+            issue_from=today - timedelta(days=started["xm"]),
+            redeem_by=today + timedelta(days=300),
+            size_tiers=["micro", "small", "medium"],
+            region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
+            integrator_ids=[o.id for o in appointed],
+            batch_approval_threshold_fen=300_000 * YUAN,
+        ),
+        started["xm"],
+        "demo-xm-batch-1" if appointed else None,
+    )
     db.session.flush()
     return {"voucher programmes": 2}
+
+
+def _launch(
+    agency: Organisation, rules: programme_service.Rules, started: int, batch: str | None
+) -> VoucherProgramme:
+    """A programme set up ``started`` days ago and, given a ``batch`` key, opened then and its
+    first batch issued two days later."""
+    with clock_at(clock.days_ago(started, 9)):
+        programme = programme_service.create_programme(agency, rules, _owner_actor(agency))
+        if batch is not None:
+            programme_service.open_programme(programme, _owner_actor(agency))
+    if batch is not None:
+        with clock_at(clock.days_ago(started - 2, 10)):
+            _issue_approved(programme, batch, agency)
+    return programme
 
 
 def _issue_approved(programme: VoucherProgramme, key: str, agency: Organisation) -> None:
@@ -337,25 +344,22 @@ def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
     official = _owner_actor(sjz)
     today = local_today()
     redeem_by = today - timedelta(days=35)
-    with clock_at(clock.days_ago(400, 9)):
-        old = programme_service.create_programme(
-            sjz,
-            programme_service.Rules(
-                name="石家庄市2025年数字化转型试点券",
-                mode=ProgrammeMode.OPEN,
-                budget_fen=200_000 * YUAN,
-                face_value_fen=10_000 * YUAN,
-                rate_bp=3_000,
-                cap_fen=10_000 * YUAN,
-                issue_from=today - timedelta(days=400),
-                redeem_by=redeem_by,
-                region_codes=["130102"],
-            ),
-            official,
-        )
-        programme_service.open_programme(old, official)
-    with clock_at(clock.days_ago(398, 10)):
-        issuing.issue_batch(old, "demo-sjz-2025", official)
+    old = _launch(
+        sjz,
+        programme_service.Rules(
+            name="石家庄市2025年数字化转型试点券",
+            mode=ProgrammeMode.OPEN,
+            budget_fen=200_000 * YUAN,
+            face_value_fen=10_000 * YUAN,
+            rate_bp=3_000,
+            cap_fen=10_000 * YUAN,
+            issue_from=today - timedelta(days=400),
+            redeem_by=redeem_by,
+            region_codes=["130102"],
+        ),
+        400,
+        "demo-sjz-2025",
+    )
     with clock_at(clock.days_ago(60, 10)):
         programme_service.close_programme(old, official)
     with clock_at(clock.days_ago(34, 2)):

@@ -4,12 +4,14 @@ same services as the app, so histories, notifications and ratings are consistent
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation, OrgKind, User
-from marketplace.db import db, utcnow
+from marketplace.catalog.models import Package
+from marketplace.db import LOCAL_ZONE, clock_at, db
+from marketplace.demo import clock
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnosis
 from marketplace.orders import aftercare, bundles, disputes, services
@@ -20,6 +22,7 @@ from marketplace.orders.models import (
     DisputeStatus,
     LineEvent,
     LineStatus,
+    Order,
     OrderLine,
 )
 from marketplace.security import Actor
@@ -60,26 +63,74 @@ def _actor(org: Organisation) -> Actor:
     return Actor(_owner(org).id, org.id, "127.0.0.1")
 
 
-def drive(line: OrderLine, target: LineStatus) -> None:
+# When each event of a line's path happens, after the order was placed (delivery: when its
+# package promised to go live).
+AFTER = {
+    LineEvent.ACCEPT: timedelta(days=1),
+    LineEvent.REJECT: timedelta(days=1),
+    LineEvent.CANCEL: timedelta(days=2),
+    LineEvent.START: timedelta(days=2, hours=3),
+}
+SETTLING = timedelta(days=3)  # from delivery to acceptance (验收) or a dispute
+
+
+def drive(line: OrderLine, target: LineStatus, fast: bool = False) -> None:
+    """Take the line along its path to ``target``, each event on its day after the order was
+    placed (``line.created_at``); ``fast``: delivered six hours after it was placed."""
     enterprise = _actor(line.order.enterprise)
     provider = _actor(line.provider)
-    for event in PATHS[target]:
+    go_live = timedelta(days=line.version.go_live_days if line.version is not None else 7)
+    path = PATHS[target]
+    wanted = []
+    for event in path:
+        if event is LineEvent.DELIVER:
+            wanted.append(timedelta(hours=6) if fast else AFTER[LineEvent.START] + go_live)
+        elif event in (LineEvent.DISPUTE, LineEvent.ACCEPT_DELIVERY):
+            wanted.append(wanted[-1] + SETTLING)
+        else:
+            wanted.append(timedelta(hours=len(wanted) + 1) if fast else AFTER[event])
+    placed = line.created_at
+    started = placed
+    for event, moment in zip(path, clock.steps(placed, wanted), strict=True):
         actor, kind = (
             (enterprise, "enterprise")
             if event in (LineEvent.CANCEL, LineEvent.DISPUTE, LineEvent.ACCEPT_DELIVERY)
             else (provider, "provider")
         )
-        if event is LineEvent.START:
-            services.add_milestone(
-                line, "现场勘查与方案确认", (utcnow() + timedelta(days=7)).date(), provider
-            )
-            services.add_milestone(
-                line, "部署上线与培训", (utcnow() + timedelta(days=21)).date(), provider
-            )
-        if event is LineEvent.DELIVER:
-            for m in line.milestones:
+        with clock_at(moment):
+            if event is LineEvent.START and line.kind == "package":
+                day = placed.astimezone(LOCAL_ZONE).date()
+                survey = day + timedelta(days=1 + go_live.days // 3)
+                services.add_milestone(line, "现场勘查与方案确认", survey, provider)
+                services.add_milestone(
+                    line, "部署上线与培训", day + timedelta(days=2) + go_live, provider
+                )
+            if event is LineEvent.START:
+                started = moment
+        if event is LineEvent.DELIVER:  # each milestone done by its day, the last on delivery
+            _complete_milestones(line, started, moment, provider)
+        with clock_at(moment):
+            services.transition(line, event, REASONS.get(event, ""), actor, kind)
+    if target is LineStatus.IN_DELIVERY:  # the site survey done, if its day has passed
+        survey_by = clock.real_now() - timedelta(hours=1)
+        _complete_milestones(line, started, survey_by, provider, all_by=False)
+
+
+def _complete_milestones(
+    line: OrderLine, started: datetime, until: datetime, provider: Actor, *, all_by: bool = True
+) -> None:
+    """The line's milestones done on their days up to ``until``; ``all_by``: the rest then
+    too (a delivery ends them all), else the last stays open."""
+    ordered = sorted(line.milestones, key=lambda m: (m.due_on, m.id))
+    # before delivery the last one (going live) stays open
+    for m in ordered if all_by else ordered[:-1]:
+        if m.done_at is not None:
+            continue
+        due = datetime.combine(m.due_on, time(17), LOCAL_ZONE)
+        if due <= until or all_by:
+            moment = min(max(due, started + timedelta(hours=1)), until)
+            with clock_at(moment):
                 services.complete_milestone(line, m.id, provider)
-        services.transition(line, event, REASONS.get(event, ""), actor, kind)
 
 
 def load(rng: random.Random) -> dict[str, int]:
@@ -95,28 +146,31 @@ def load(rng: random.Random) -> dict[str, int]:
     targets = list(PATHS)
     for n, org in enumerate(enterprises):
         actor = _actor(org)
+        # ordered weeks ago (after Xiamen's vouchers were issued, so either city's pay a
+        # part); one order, two days ago, delivered implausibly fast (a risk flag)
+        ago = 2 if n == 6 else rng.randint(20, 55)
         level = rng.randint(0, 3)
         answers = {q.code: min(4, max(0, level + rng.randint(-1, 1))) for q in qn.QUESTIONS}
         pains = rng.sample(list(qn.PAIN_POINTS), 2)
-        d = diagnosis.diagnose(org, answers, pains, rng.choice(list(qn.BUDGETS)), actor)
+        with clock_at(clock.days_ago(ago + 3, 9)):
+            d = diagnosis.diagnose(org, answers, pains, rng.choice(list(qn.BUDGETS)), actor)
         diagnosed += 1
         if n % 3 == 2:
             continue  # some enterprises only diagnosed themselves
-        rec = diagnosis.recommend(org, d)
-        ids = [s.version.package_id for s in rec.starter]
-        if len(ids) < 2:
-            continue
-        bundle = bundles.from_recommendation(org, ids, f"推荐组合方案（L{d.level}）", actor)
+        with clock_at(clock.days_ago(ago + 1, 15)):
+            rec = diagnosis.recommend(org, d)
+            ids = [s.version.package_id for s in rec.starter]
+            if len(ids) < 2:
+                continue
+            bundle = bundles.from_recommendation(org, ids, f"推荐组合方案（L{d.level}）", actor)
         if n % 3 == 1 and n > 20:
             continue  # a bundle kept for later
-        order = services.checkout(org, bundle, actor)
+        with clock_at(clock.days_ago(ago, 10)):
+            order = services.checkout(org, bundle, actor)
         ordered += 1
-        if n != 6:  # ordered weeks ago; one order delivered implausibly fast (a risk flag)
-            for line in order.lines:
-                line.created_at = line.created_at - timedelta(days=rng.randint(20, 60))
         for k, line in enumerate(order.lines):
             target = targets[(n + k) % len(targets)]
-            drive(line, target)
+            drive(line, target, fast=n == 6)
             if target is LineStatus.COMPLETED:
                 if rng.random() < 0.85:
                     aftercare.review(
@@ -151,29 +205,101 @@ def load(rng: random.Random) -> dict[str, int]:
 
 def escalate_one(official_email: str) -> int:
     """One disputed line paid partly by this official's agency goes to it for a decision: the
-    enterprise asked for it with its side, the provider answered with its own (1, or 0 when no
-    disputed line has the agency's vouchers)."""
+    enterprise asked for it with its side, the provider answered with its own. When no
+    disputed line has the agency's vouchers, the enterprise of a delivered one disputes it
+    first (1, or 0 when no line has the agency's vouchers)."""
     official = db.session.scalar(select(User).where(User.email == official_email))
     if official is None:
         return 0
-    open_cases = db.session.scalars(
-        select(Dispute).where(Dispute.status == DisputeStatus.OPEN).order_by(Dispute.id)
+    theirs = (DeciderKind.AGENCY, official.org_id)
+    case = next(
+        (
+            c
+            for c in db.session.scalars(
+                select(Dispute).where(Dispute.status == DisputeStatus.OPEN).order_by(Dispute.id)
+            )
+            if disputes.decider_of(c.line) == theirs
+        ),
+        None,
     )
-    for case in open_cases:
-        if disputes.decider_of(case.line) != (DeciderKind.AGENCY, official.org_id):
-            continue
-        enterprise = _actor(case.line.order.enterprise)
+    if case is None:
+        delivered = next(
+            (
+                line
+                for line in db.session.scalars(
+                    select(OrderLine)
+                    .where(OrderLine.status == LineStatus.DELIVERED)
+                    .order_by(OrderLine.id)
+                )
+                if disputes.decider_of(line) == theirs
+            ),
+            None,
+        )
+        if delivered is None or delivered.delivered_at is None:
+            return 0
+        (moment,) = clock.steps(delivered.delivered_at, [SETTLING])
+        with clock_at(moment):
+            services.transition(
+                delivered,
+                LineEvent.DISPUTE,
+                REASONS[LineEvent.DISPUTE],
+                _actor(delivered.order.enterprise),
+                "enterprise",
+            )
+        case = db.session.scalar(
+            select(Dispute).where(Dispute.line_id == delivered.id).order_by(Dispute.id.desc())
+        )
+        assert case is not None
+    line = case.line
+    assert line.delivered_at is not None
+    escalated, answered = clock.steps(
+        max(case.opened_at, line.delivered_at), [timedelta(days=5), timedelta(days=6)]
+    )
+    with clock_at(escalated):
         disputes.escalate(
             case,
             "enterprise",
-            enterprise,
-            "交付后两周内看板仍缺少二号、三号产线的数据，与服务商沟通三次未果。",
+            _actor(line.order.enterprise),
+            "交付后看板仍缺少二号、三号产线的数据，与服务商沟通三次未果。",
         )
+    with clock_at(answered):
         disputes.state_side(
             case,
-            case.line.provider,
+            line.provider,
             "二号、三号产线的 PLC 型号老旧，需企业提供网关位置；其余产线均已按合同接入。",
-            _actor(case.line.provider),
+            _actor(line.provider),
         )
-        return 1
-    return 0
+    return 1
+
+
+def new_order_for(provider_email: str) -> int:
+    """A new order for the provider behind ``provider_email``, placed yesterday by an
+    enterprise of its city that has ordered nothing yet: its to-do list has an order to
+    accept or reject (1, or 0 when it has no published package)."""
+    owner = db.session.scalar(select(User).where(User.email == provider_email))
+    if owner is None:
+        return 0
+    provider = owner.org
+    package = db.session.scalar(
+        select(Package)
+        .where(Package.provider_id == provider.id, Package.published_version_id.is_not(None))
+        .order_by(Package.id)
+    )
+    ordered = select(Order.enterprise_id)
+    buyer = db.session.scalar(
+        select(Organisation)
+        .where(
+            Organisation.kind == OrgKind.ENTERPRISE,
+            Organisation.credit_code.like(f"__{(provider.credit_code or '')[2:6]}%"),
+            Organisation.id.not_in(ordered),
+        )
+        .order_by(Organisation.id)
+    )
+    if package is None or buyer is None:
+        return 0
+    actor = _actor(buyer)
+    with clock_at(clock.days_ago(1, 16)):
+        bundle = bundles.create(buyer, "设备联网改造", actor)
+        bundles.add(bundle, package.id, None, actor)
+        services.checkout(buyer, bundle, actor)
+    return 1

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Better, PackageVersion, PlanKind, TargetKind
-from marketplace.db import db, local_today
+from marketplace.db import LOCAL_ZONE, clock_at, db, local_today
+from marketplace.demo import clock
 from marketplace.orders import bundles, services
 from marketplace.orders.models import LineEvent, OrderLine
 from marketplace.outcomes import services as outcomes
@@ -59,17 +60,20 @@ def _history(contract: OutcomeContract, baseline: Decimal, met: bool, months: in
         if end > local_today():
             break
         value = _target_value(contract, baseline, met)
-        m, _ = outcomes.submit(
-            contract,
-            outcomes.Reading(
-                f"MES-{contract.id}-{n + 1:02d}", start, end, str(value), "MES 自动采集"
-            ),
-            provider,
-        )
-        if n == 1 and not met:
-            outcomes.dispute(m, "当月有两天停产检修，数据未剔除。", enterprise)
-        else:
-            outcomes.confirm(m, enterprise)
+        reported = datetime.combine(end + timedelta(days=2), time(10), LOCAL_ZONE)
+        with clock_at(min(reported, clock.real_now() - timedelta(hours=2))):
+            m, _ = outcomes.submit(
+                contract,
+                outcomes.Reading(
+                    f"MES-{contract.id}-{n + 1:02d}", start, end, str(value), "MES 自动采集"
+                ),
+                provider,
+            )
+        with clock_at(min(reported + timedelta(days=1), clock.real_now() - timedelta(hours=1))):
+            if n == 1 and not met:
+                outcomes.dispute(m, "当月有两天停产检修，数据未剔除。", enterprise)
+            else:
+                outcomes.confirm(m, enterprise)
 
 
 def load(rng: random.Random) -> dict[str, int]:
@@ -89,11 +93,19 @@ def load(rng: random.Random) -> dict[str, int]:
     for state, version, org in zip(STATES, versions, enterprises, strict=False):
         actor = _actor(org)
         plan = next(p for p in version.plans if p.kind is PlanKind.OUTCOME)
-        bundle = bundles.create(org, "按效果付费方案", actor)
-        bundles.add(bundle, version.package_id, plan.id, actor)
-        order = services.checkout(org, bundle, actor)
+        assert plan.window_days is not None
+        # The window opens at go-live: the ended ones' closed ten days ago, the measuring
+        # ones' opened 65 days ago. Ordered a month before go-live (the baseline agreed on the
+        # way), or a month ago for those still waiting.
+        ended = state in ("met", "missed")
+        go_live_ago = plan.window_days + 10 if ended else 65
+        placed_ago = go_live_ago + 30 if state in ("measuring", "met", "missed") else 30
+        with clock_at(clock.days_ago(placed_ago + 1, 15)):
+            bundle = bundles.create(org, "按效果付费方案", actor)
+            bundles.add(bundle, version.package_id, plan.id, actor)
+        with clock_at(clock.days_ago(placed_ago, 10)):
+            order = services.checkout(org, bundle, actor)
         line: OrderLine = order.lines[0]
-        line.created_at = line.created_at - timedelta(days=150)
         provider = _actor(line.provider)
         contract = db.session.scalar(
             select(OutcomeContract).where(OutcomeContract.order_line_id == line.id)
@@ -103,33 +115,37 @@ def load(rng: random.Random) -> dict[str, int]:
         if state == "awaiting_baseline":
             continue
         baseline = BASELINES[contract.metric.unit]
-        outcomes.propose_baseline(
-            contract,
-            str(baseline),
-            today - timedelta(days=120),
-            today - timedelta(days=90),
-            "取自 MES 系统 3 个月的班次报表，剔除计划停机。",
-            provider,
-        )
+        with clock_at(clock.days_ago(placed_ago - 7, 11)):
+            outcomes.propose_baseline(
+                contract,
+                str(baseline),
+                today - timedelta(days=placed_ago + 90),
+                today - timedelta(days=placed_ago),
+                "取自 MES 系统 3 个月的班次报表，剔除计划停机。",
+                provider,
+            )
         if state == "baseline_proposed":
             continue
         if state == "baseline_disputed":
-            outcomes.dispute_baseline(contract, "基线期包含春节停产，请换用 4–6 月数据。", actor)
+            with clock_at(clock.days_ago(placed_ago - 9, 16)):
+                outcomes.dispute_baseline(
+                    contract, "基线期包含春节停产，请换用 4–6 月数据。", actor
+                )
             continue
-        outcomes.agree_baseline(contract, line, actor)
-        services.transition(line, LineEvent.ACCEPT, "", provider, "provider")
-        if state == "awaiting_go_live":
+        with clock_at(clock.days_ago(placed_ago - 10, 10)):
+            outcomes.agree_baseline(contract, line, actor)
+        with clock_at(clock.days_ago(placed_ago - 10, 14)):
+            services.transition(line, LineEvent.ACCEPT, "", provider, "provider")
+        with clock_at(clock.days_ago(placed_ago - 9, 9)):
             services.transition(line, LineEvent.START, "", provider, "provider")
+        if state == "awaiting_go_live":
             continue
-        for event, who, kind in (
-            (LineEvent.START, provider, "provider"),
-            (LineEvent.DELIVER, provider, "provider"),
-            (LineEvent.ACCEPT_DELIVERY, actor, "enterprise"),
-        ):
-            services.transition(line, event, "", who, kind)
-        # The window began in the past: measured months are history.
-        ended = state in ("met", "missed")
-        start = today - timedelta(days=contract.window_days + 10 if ended else 65)
+        with clock_at(clock.days_ago(go_live_ago + 3, 17)):
+            services.transition(line, LineEvent.DELIVER, "", provider, "provider")
+        with clock_at(clock.days_ago(go_live_ago + 1, 10)):
+            services.transition(line, LineEvent.ACCEPT_DELIVERY, "", actor, "enterprise")
+        # The window began at go-live: measured months are history.
+        start = today - timedelta(days=go_live_ago)
         contract.window_start = start
         contract.window_end = start + timedelta(days=contract.window_days)
         db.session.flush()

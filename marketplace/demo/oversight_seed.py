@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from marketplace.accounts import grants
 from marketplace.accounts.models import GrantScope, Organisation, OrgKind
 from marketplace.catalog.models import Package, Review
-from marketplace.db import LOCAL_ZONE, db, local_today
-from marketplace.demo import orders_seed
+from marketplace.db import LOCAL_ZONE, clock_at, db, local_today
+from marketplace.demo import clock, orders_seed
 from marketplace.orders import bundles
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus, OrderLine, Ticket
@@ -63,8 +63,13 @@ def _kpi_reports(rng: random.Random) -> int:
         enterprise, provider = _actor(line.order.enterprise), _actor(line.provider)
         coverage, digital = rng.randint(35, 70), rng.randint(25, 60)
         month = this_month
+        # months of use: from the month the enterprise accepted the delivery (验收) on
+        assert line.accepted_at is not None
+        first = line.accepted_at.astimezone(LOCAL_ZONE).date().replace(day=1)
         for step in range(rng.randint(1, 4)):
             month = (month - timedelta(days=1)).replace(day=1) if step else month
+            if month < first:
+                break
             by_provider = (n + step) % 3 == 0
             figures = kpi.Figures(
                 month=month,
@@ -176,29 +181,31 @@ def _rounds(rng: random.Random) -> int:
     weak = max(quiet or members)
     for n, (start, end) in enumerate(periods):
         year, q = start.year, (start.month - 1) // 3 + 1
-        rnd = evaluation.open_round(
-            agency,
-            evaluation.Terms(f"{year}年第{q}季度服务商考核", start, end, pass_mark=60),
-            assessor.id,
-            official,
-        )
-        for entry in rnd.entries:
-            latest = n == len(periods) - 1
-            if entry.provider_id == weak:
-                value = 42 if latest else 71
-                comment = (
-                    "交付文档不全，两家企业反映响应迟缓，需限期整改。"
-                    if latest
-                    else "按期交付，文档基本齐全。"
-                )
-            else:
-                value, comment = rng.randint(66, 94), "现场核查通过。"
-            if entry.provider_id == weak or rng.random() < 0.9:
-                evaluation.score(entry, value, comment, judge)
-        evaluation.close(rnd, official, despite_missing=True)
-        # Opened after its quarter; closed now (the providers were admitted when the demo was
-        # made: a round closed before their admission would not count for the exit rule).
-        rnd.opened_at = datetime.combine(end + timedelta(days=3), time(9), LOCAL_ZONE)
+        # opened after its quarter, scored in the week after, closed a week later
+        after_quarter = datetime.combine(end + timedelta(days=3), time(9), LOCAL_ZONE)
+        with clock_at(after_quarter):
+            rnd = evaluation.open_round(
+                agency,
+                evaluation.Terms(f"{year}年第{q}季度服务商考核", start, end, pass_mark=60),
+                assessor.id,
+                official,
+            )
+        with clock_at(after_quarter + timedelta(days=7, hours=5)):
+            for entry in rnd.entries:
+                latest = n == len(periods) - 1
+                if entry.provider_id == weak:
+                    value = 42 if latest else 71
+                    comment = (
+                        "交付文档不全，两家企业反映响应迟缓，需限期整改。"
+                        if latest
+                        else "按期交付，文档基本齐全。"
+                    )
+                else:
+                    value, comment = rng.randint(66, 94), "现场核查通过。"
+                if entry.provider_id == weak or rng.random() < 0.9:
+                    evaluation.score(entry, value, comment, judge)
+        with clock_at(after_quarter + timedelta(days=14, hours=7)):
+            evaluation.close(rnd, official, despite_missing=True)
     return int(db.session.scalar(select(func.count(EvaluationRound.id))) or 0)
 
 
@@ -244,11 +251,13 @@ def _popular_provider(rng: random.Random) -> int:
     for voucher in holders:
         enterprise = voucher.enterprise
         actor = _actor(enterprise)
-        bundle = bundles.create(enterprise, "能源管理专项", actor)
-        bundles.add(bundle, package.id, None, actor)
-        order = orders.checkout(enterprise, bundle, actor)
+        ago = rng.randint(25, 50)
+        with clock_at(clock.days_ago(ago + 1, 15)):
+            bundle = bundles.create(enterprise, "能源管理专项", actor)
+            bundles.add(bundle, package.id, None, actor)
+        with clock_at(clock.days_ago(ago, 10)):
+            order = orders.checkout(enterprise, bundle, actor)
         for line in order.lines:
-            line.created_at = line.created_at - timedelta(days=rng.randint(25, 50))
             orders_seed.drive(line, LineStatus.COMPLETED)
         made += 1
     return made

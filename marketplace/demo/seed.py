@@ -204,10 +204,10 @@ def _load() -> dict[str, int]:
         kind=OrgKind.PLATFORM, name="转型包服务平台运营中心", credit_code=b.code("91", "130100")
     )
     db.session.add(platform)
-    b.user(platform, "admin@platform.demo", "平台管理员")
+    b.user(platform, "admin@platform.demo", "郑晓东")
     # A second administrator: payouts to providers need two, one proposes and the other
     # approves (four eyes).
-    b.user(platform, "admin2@platform.demo", "平台复核管理员")
+    b.user(platform, "admin2@platform.demo", "韩雪")
 
     for city, (short, _districts) in CITIES.items():
         agency = Organisation(
@@ -215,15 +215,11 @@ def _load() -> dict[str, int]:
         )
         db.session.add(agency)
         email = f"official@{'sjz' if city == '130100' else 'xm'}.demo"
-        b.user(agency, email, f"{_person(rng)}（{short}工信局）")
+        b.user(agency, email, _person(rng))  # a person's name: the page shows the bureau
         b.user(agency, email.replace("official", "analyst"), _person(rng), MemberRole.MEMBER)
         # A second official (an owner too): settlements need two, one drafts and the other
         # approves (four eyes). Named without the generator so the rest of the data stays.
-        b.user(
-            agency,
-            email.replace("official", "official2"),
-            f"{SECOND_OFFICIALS[city]}（{short}工信局）",
-        )
+        b.user(agency, email.replace("official", "official2"), SECOND_OFFICIALS[city])
 
     assessor = Organisation(
         kind=OrgKind.ASSESSOR,
@@ -327,6 +323,7 @@ def _load() -> dict[str, int]:
     summary.update(outcomes_seed.load(rng))
     summary.update(oversight_seed.load(rng))
     summary["profile_changes"] = _pending_profile_change()
+    summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
     return summary
 
 

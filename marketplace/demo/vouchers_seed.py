@@ -10,13 +10,14 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.catalog.models import BundleStatus, CuratedBundle
-from marketplace.db import db, local_today
+from marketplace.db import clock_at, db, local_today
+from marketplace.demo import clock, orders_seed
 from marketplace.orders import bundles, services
-from marketplace.orders.models import LineEvent
+from marketplace.orders.models import LineStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import issuing, risk, settlement, spending
@@ -33,8 +34,28 @@ from marketplace.vouchers.models import (
 )
 
 YUAN = 100
-BANKS = ["中国工商银行", "中国建设银行", "中国银行", "河北银行", "厦门银行", "兴业银行"]
-STREETS = ["中山路", "裕华路", "建设大街", "湖滨南路", "嘉禾路", "槐安路", "胜利大街"]
+# Banks with branches in every city of the demo; an account is kept at the branch in the
+# organisation's city (中国工商银行石家庄分行).
+BANKS = ["中国工商银行", "中国建设银行", "中国银行", "中国农业银行", "交通银行", "兴业银行"]
+CITIES = {  # a city's division code (4 digits): its name and streets
+    "1301": (
+        "石家庄市",
+        ["中山路", "裕华路", "建设大街", "槐安路", "胜利大街", "和平路", "友谊大街"],
+    ),
+    "3502": ("厦门市", ["湖滨南路", "嘉禾路", "厦禾路", "莲前西路", "仙岳路", "吕岭路", "金尚路"]),
+    "3301": (
+        "杭州市",
+        ["文三路", "莫干山路", "天目山路", "江南大道", "秋涛路", "古墩路", "余杭塘路"],
+    ),
+    "3401": (
+        "合肥市",
+        ["长江西路", "黄山路", "望江西路", "金寨路", "习友路", "天达路", "创新大道"],
+    ),
+    "3205": (
+        "苏州市",
+        ["干将路", "人民路", "星湖街", "金鸡湖大道", "长江路", "狮山路", "苏州大道"],
+    ),
+}
 SURNAMES = "王李张刘陈杨赵黄周吴"
 
 
@@ -49,17 +70,24 @@ def _second_official(agency: Organisation) -> Actor:
     return Actor(owners[1].id, agency.id, "127.0.0.1")
 
 
+def city_of(org: Organisation) -> tuple[str, list[str]]:
+    """The city an organisation is registered in (its credit code's division) and its streets."""
+    return CITIES.get((org.credit_code or "")[2:6], CITIES["1301"])
+
+
 def _registered_details(rng: random.Random) -> None:
     orgs = db.session.scalars(
-        select(Organisation).where(Organisation.kind.in_([OrgKind.ENTERPRISE, OrgKind.PROVIDER]))
+        select(Organisation)
+        .where(Organisation.kind.in_([OrgKind.ENTERPRISE, OrgKind.PROVIDER]))
+        .order_by(Organisation.id)
     )
     for org in orgs:
-        city = "石家庄市" if (org.credit_code or "")[2:4] == "13" else "厦门市"
+        city, streets = city_of(org)
         org.legal_representative = rng.choice(SURNAMES) + rng.choice(
             ["建国", "海燕", "志强", "丽华", "伟"]
         )
-        org.address = f"{city}{rng.choice(STREETS)}{rng.randint(1, 399)}号"
-        org.bank_name = f"{rng.choice(BANKS)}{city[:2]}分行"
+        org.address = f"{city}{rng.choice(streets)}{rng.randint(1, 399)}号"
+        org.bank_name = f"{rng.choice(BANKS)}{city.removesuffix('市')}分行"
         org.bank_account = "".join(str(rng.randint(0, 9)) for _ in range(19))
 
 
@@ -69,8 +97,10 @@ def programmes(rng: random.Random) -> dict[str, int]:
         select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
     ).all()
     today = local_today()
-
-    open_mode = programme_service.create_programme(
+    # Shijiazhuang's programme has run since the spring, Xiamen's pilot since the summer: the
+    # demo's orders (the oldest, pay-for-results ones, some 240 days ago) came after.
+    started = {"sjz": 270, "xm": 250}
+    _launch(
         sjz,
         programme_service.Rules(
             name="石家庄市2026年中小企业数字化转型券",
@@ -79,17 +109,16 @@ def programmes(rng: random.Random) -> dict[str, int]:
             face_value_fen=20_000 * YUAN,
             rate_bp=5_000,
             cap_fen=40_000 * YUAN,
-            issue_from=today - timedelta(days=90),
+            issue_from=today - timedelta(days=started["sjz"]),
             redeem_by=today + timedelta(days=240),
             size_tiers=["micro", "small", "medium"],
             region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
             plan_kinds=["one_time", "subscription", "outcome"],
             batch_approval_threshold_fen=500_000 * YUAN,
         ),
-        _owner_actor(sjz),
+        started["sjz"],
+        "demo-sjz-batch-1",
     )
-    programme_service.open_programme(open_mode, _owner_actor(sjz))
-    _issue_approved(open_mode, "demo-sjz-batch-1", sjz)
 
     appointed = db.session.scalars(
         select(Organisation)
@@ -101,7 +130,7 @@ def programmes(rng: random.Random) -> dict[str, int]:
         )
         .order_by(Organisation.id)
     ).all()
-    integrator_mode = programme_service.create_programme(
+    _launch(
         xm,
         programme_service.Rules(
             name="厦门市集成服务商模式转型券（试点）",
@@ -110,20 +139,33 @@ def programmes(rng: random.Random) -> dict[str, int]:
             face_value_fen=30_000 * YUAN,
             rate_bp=4_000,
             cap_fen=30_000 * YUAN,
-            issue_from=today - timedelta(days=60),
+            issue_from=today - timedelta(days=started["xm"]),
             redeem_by=today + timedelta(days=300),
             size_tiers=["micro", "small", "medium"],
             region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
             integrator_ids=[o.id for o in appointed],
             batch_approval_threshold_fen=300_000 * YUAN,
         ),
-        _owner_actor(xm),
+        started["xm"],
+        "demo-xm-batch-1" if appointed else None,
     )
-    if appointed:
-        programme_service.open_programme(integrator_mode, _owner_actor(xm))
-        _issue_approved(integrator_mode, "demo-xm-batch-1", xm)
     db.session.flush()
     return {"voucher programmes": 2}
+
+
+def _launch(
+    agency: Organisation, rules: programme_service.Rules, started: int, batch: str | None
+) -> VoucherProgramme:
+    """A programme set up ``started`` days ago and, given a ``batch`` key, opened then and its
+    first batch issued two days later."""
+    with clock_at(clock.days_ago(started, 9)):
+        programme = programme_service.create_programme(agency, rules, _owner_actor(agency))
+        if batch is not None:
+            programme_service.open_programme(programme, _owner_actor(agency))
+    if batch is not None:
+        with clock_at(clock.days_ago(started - 2, 10)):
+            _issue_approved(programme, batch, agency)
+    return programme
 
 
 def _issue_approved(programme: VoucherProgramme, key: str, agency: Organisation) -> None:
@@ -171,20 +213,16 @@ def _order_curated(rng: random.Random, xm: Organisation) -> int:
         if not curated:
             break
         actor = _owner_actor(org)
-        bundle = bundles.from_curated(org, curated[n % len(curated)].id, actor)
-        order = services.checkout(org, bundle, actor)
+        # the delivered ones ordered some 40 to 60 days ago, the others lately
+        ago = rng.randint(40, 60) if n % 2 == 0 else rng.randint(3, 10)
+        with clock_at(clock.days_ago(ago + 1, 15)):
+            bundle = bundles.from_curated(org, curated[n % len(curated)].id, actor)
+        with clock_at(clock.days_ago(ago, 10)):
+            order = services.checkout(org, bundle, actor)
         placed += 1
         if n % 2 == 0:
             for line in order.lines:
-                line.created_at = line.created_at - timedelta(days=rng.randint(40, 60))
-                for event, kind in (
-                    ("accept", "provider"),
-                    ("start", "provider"),
-                    ("deliver", "provider"),
-                    ("accept_delivery", "enterprise"),
-                ):
-                    who = actor if kind == "enterprise" else _owner_actor(line.provider)
-                    services.transition(line, LineEvent(event), "", who, kind)
+                orders_seed.drive(line, LineStatus.COMPLETED)
     return placed
 
 
@@ -219,16 +257,31 @@ def aftermath(rng: random.Random) -> dict[str, int]:
         for due in settlement.due_by_provider(programme):
             if not due.ready_fen:
                 continue
-            s = settlement.draw_up(programme, due.provider.id, agency_official)
-            if settled <= 1:
-                settlement.approve(
-                    s,
-                    s.total_fen,
-                    "已核对结算明细、服务商开户行及账号与合计金额。",
-                    second_official,
+            # drawn up the day after the last redemption it settles, approved and paid on
+            # the days after (as far as today allows)
+            last = db.session.scalar(
+                select(func.max(Reservation.redeemed_at)).where(
+                    Reservation.programme_id == programme.id,
+                    Reservation.provider_id == due.provider.id,
+                    Reservation.status == ReservationStatus.REDEEMED,
                 )
+            )
+            drawn, approved, paid = clock.steps(
+                last or clock.days_ago(3), [timedelta(days=d, hours=1) for d in (1, 2, 4)]
+            )
+            with clock_at(drawn):
+                s = settlement.draw_up(programme, due.provider.id, agency_official)
+            if settled <= 1:
+                with clock_at(approved):
+                    settlement.approve(
+                        s,
+                        s.total_fen,
+                        "已核对结算明细、服务商开户行及账号与合计金额。",
+                        second_official,
+                    )
             if settled == 0:
-                settlement.mark_paid(s, f"HX{local_today():%Y%m%d}0001", agency_official)
+                with clock_at(paid):
+                    settlement.mark_paid(s, f"HX{local_today():%Y%m%d}0001", agency_official)
             settled += 1
     # An enterprise that is still waiting: an application to Xiamen's programme.
     integrator_mode = db.session.scalar(
@@ -286,10 +339,12 @@ def _clawback_proposed(agency: Organisation) -> int:
 
 
 def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
-    """Last year's pilot batch: issued, partly unspent, past its redeem-by date."""
+    """Last year's pilot batch: issued more than a year ago, partly unspent, expired the day
+    after its redeem-by date (35 days ago)."""
     official = _owner_actor(sjz)
     today = local_today()
-    old = programme_service.create_programme(
+    redeem_by = today - timedelta(days=35)
+    old = _launch(
         sjz,
         programme_service.Rules(
             name="石家庄市2025年数字化转型试点券",
@@ -298,17 +353,15 @@ def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
             face_value_fen=10_000 * YUAN,
             rate_bp=3_000,
             cap_fen=10_000 * YUAN,
-            issue_from=today - timedelta(days=1),
-            redeem_by=today,
+            issue_from=today - timedelta(days=400),
+            redeem_by=redeem_by,
             region_codes=["130102"],
         ),
-        official,
+        400,
+        "demo-sjz-2025",
     )
-    programme_service.open_programme(old, official)
-    issuing.issue_batch(old, "demo-sjz-2025", official)
-    programme_service.close_programme(old, official)
-    expired, _released = spending.expire_due(official, today=today + timedelta(days=1))
-    # shown as it will read: the programme ended yesterday
-    old.issue_from = today - timedelta(days=400)
-    old.redeem_by = today - timedelta(days=35)
+    with clock_at(clock.days_ago(60, 10)):
+        programme_service.close_programme(old, official)
+    with clock_at(clock.days_ago(34, 2)):
+        expired, _released = spending.expire_due(official)
     return expired

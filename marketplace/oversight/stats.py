@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -538,22 +538,37 @@ CSV_COLUMNS = {
     "level": _l("Maturity level"),
     "enterprises_first_diagnosis": _l("Enterprises (first diagnosis)"),
     "enterprises_latest_diagnosis": _l("Enterprises (latest diagnosis)"),
+    "industry_code": _l("Industry code"),
+    "size_code": _l("Size code"),
+    "region_code": _l("Region code"),
+    "category_code": _l("Category code"),
+    "result_code": _l("Result code"),
+    "severity_code": _l("Severity code"),
 }
 
 
-def as_csv(table: Table) -> str:
+# The first columns that hold codes (a category's, a region's, ...): an export writes what
+# each code means, in the reader's language, and keeps the code in a column of its own at the
+# end (``category_code``) for the scripts that read them.
+CODED_COLUMNS = ("industry", "size", "region", "category", "result", "severity")
+
+
+def as_csv(table: Table, labels: Mapping[str, str]) -> str:
     """The table as CSV; amounts in yuan (columns ``*_fen`` become ``*_yuan``); the header in
-    the reader's language (see ``csvfile.header``)."""
+    the reader's language (see ``csvfile.header``); a coded first column written as its
+    ``labels`` (code → text in the reader's language) with the codes in a last column."""
     names = [c.removesuffix("_fen") + "_yuan" if c.endswith("_fen") else c for c in table.columns]
-    return csvfile.write(
-        [
-            csvfile.header(names, CSV_COLUMNS),
-            *(
-                [
-                    csvfile.yuan(v) if c.endswith("_fen") and isinstance(v, int) else v
-                    for c, v in zip(table.columns, row, strict=True)
-                ]
-                for row in table.rows
-            ),
+    coded = bool(table.columns) and table.columns[0] in CODED_COLUMNS
+    if coded:
+        names.append(f"{table.columns[0]}_code")
+    rows = []
+    for row in table.rows:
+        cells = [
+            csvfile.yuan(v) if c.endswith("_fen") and isinstance(v, int) else v
+            for c, v in zip(table.columns, row, strict=True)
         ]
-    )
+        if coded:
+            code = str(row[0])
+            cells = [labels.get(code, code), *cells[1:], code]
+        rows.append(cells)
+    return csvfile.write([csvfile.header(names, CSV_COLUMNS), *rows])

@@ -406,7 +406,7 @@ def dashboard_page() -> ResponseReturnValue:
 def dashboard_csv(section: str) -> ResponseReturnValue:
     if section not in stats.SECTIONS:
         raise NotFound(_("Not found."))
-    _form, filters, _names = _stats_filters()
+    _form, filters, names = _stats_filters()
     if filters is None:  # the page says what is wrong with the filters
         return redirect(url_for("oversight.dashboard_page") + "?" + request.query_string.decode())
     computed_at, tables = stats.cached_sections(
@@ -414,7 +414,8 @@ def dashboard_csv(section: str) -> ResponseReturnValue:
     )
     # The snapshot the page showed (the same key): its time in the name and Last-Modified.
     response = csv_download(
-        stats.as_csv(tables[section]), f"{section}-{computed_at:%Y%m%d-%H%M%S}.csv"
+        stats.as_csv(tables[section], _label_of(section, names)),
+        f"{section}-{computed_at:%Y%m%d-%H%M%S}.csv",
     )
     response.last_modified = computed_at
     return response

@@ -129,11 +129,14 @@ def test_the_statistics_page_with_filters_in_the_url(client, dbs, served):
     export = client.get(f"/agency/dashboard/orders_category.csv?programme={programme.id}")
     assert export.status_code == 200 and export.mimetype == "text/csv"
     body = export.get_data(as_text=True)
-    assert body.startswith("\ufeff类别,订单行,订单金额（元）")  # made in Chinese, read in Chinese
-    assert "equipment_networking,1,60000.00" in body
+    # made in Chinese, read in Chinese: the category's name, its code in a last column
+    assert body.startswith("\ufeff类别,订单行,订单金额（元）,类别代码\r\n")
+    assert "设备联网,1,60000.00,equipment_networking" in body
     client.set_cookie("lang", "en")  # in English, the columns' names that scripts read
     english = client.get(f"/agency/dashboard/orders_category.csv?programme={programme.id}")
-    assert english.get_data(as_text=True).startswith("\ufeffcategory,order_lines,committed_yuan")
+    text = english.get_data(as_text=True)
+    assert text.startswith("\ufeffcategory,order_lines,committed_yuan,category_code\r\n")
+    assert "Equipment networking,1,60000.00,equipment_networking" in text
     client.delete_cookie("lang")
     assert client.get("/agency/dashboard?since=2026-13-01").status_code == 422
     assert client.get("/agency/dashboard?since=2026-10-02&until=2026-10-01").status_code == 422

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db
 
 revision: str = "e23966d2f226"
 down_revision: str | None = "97de720a2c91"

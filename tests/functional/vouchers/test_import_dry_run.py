@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from marketplace.vouchers.models import IssueRun, StagedImport, Voucher, VoucherProgramme
 from tests.factories import OrganisationFactory
-from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import key, pilot
 from tests.functional.vouchers.test_batch_approval import confirm_fields
 
@@ -80,7 +79,7 @@ def test_the_dry_run_reports_row_by_row_and_issues_nothing(client, dbs, p, liste
 
 
 def test_the_report_in_english(english, dbs, p, listed):
-    programme, first, *_rest, rows = listed
+    programme, *_rest, rows = listed
     english.login("official@dry.cn")
     staged = upload(english, programme, rows)
     page = english.text(staged.headers["Location"])

@@ -93,21 +93,29 @@ def load(rng: random.Random) -> dict[str, int]:
         bundles.add(bundle, version.package_id, plan.id, actor)
         order = services.checkout(org, bundle, actor)
         line: OrderLine = order.lines[0]
-        line.created_at = line.created_at - timedelta(days=150)
         provider = _actor(line.provider)
         contract = db.session.scalar(
             select(OutcomeContract).where(OutcomeContract.order_line_id == line.id)
         )
         assert contract is not None
         made += 1
+        # The dates agree (issue 20): the baseline is measured before the window opens, and
+        # the order comes before both.
+        ended = state in ("met", "missed")
+        start = today - timedelta(days=contract.window_days + 10 if ended else 65)
+        baseline_until = min(today - timedelta(days=90), start - timedelta(days=1))
+        baseline_from = baseline_until - timedelta(days=30)
+        ordered_days_ago = max(150, (today - baseline_from).days + 20)
+        line.created_at = line.created_at - timedelta(days=ordered_days_ago)
+        order.created_at = order.created_at - timedelta(days=ordered_days_ago)
         if state == "awaiting_baseline":
             continue
         baseline = BASELINES[contract.metric.unit]
         outcomes.propose_baseline(
             contract,
             str(baseline),
-            today - timedelta(days=120),
-            today - timedelta(days=90),
+            baseline_from,
+            baseline_until,
             "取自 MES 系统 3 个月的班次报表，剔除计划停机。",
             provider,
         )
@@ -128,8 +136,6 @@ def load(rng: random.Random) -> dict[str, int]:
         ):
             services.transition(line, event, "", who, kind)
         # The window began in the past: measured months are history.
-        ended = state in ("met", "missed")
-        start = today - timedelta(days=contract.window_days + 10 if ended else 65)
         contract.window_start = start
         contract.window_end = start + timedelta(days=contract.window_days)
         db.session.flush()

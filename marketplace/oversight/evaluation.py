@@ -255,9 +255,7 @@ def _open_entry(rnd: EvaluationRound, entry_id: int) -> EvaluationEntry:
 # Assessors
 
 
-def assignments(
-    assessor: Organisation, status: RoundStatus | None = None
-) -> list[EvaluationEntry]:
+def assignments(assessor: Organisation, status: RoundStatus | None = None) -> list[EvaluationEntry]:
     """The entries assigned to ``assessor``, open rounds first (only rounds of ``status``
     when given), unscored first within a round."""
     stmt = (

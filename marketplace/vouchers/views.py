@@ -4,6 +4,7 @@ enterprises see and apply for vouchers; providers see their settlement statement
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from decimal import Decimal
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
@@ -349,14 +350,11 @@ def import_csv(programme_id: int) -> ResponseReturnValue:
 def _staged_page(
     p: VoucherProgramme, staged: StagedImport, form: forms.ConfirmImportForm, status: int = 200
 ) -> ResponseReturnValue:
-    counts: dict[str, int] = {}
-    for row in staged.report:
-        counts[row["result"]] = counts.get(row["result"], 0) + 1
     return render(
         "vouchers/import_preview.html",
         p=p,
         staged=staged,
-        counts=counts,
+        counts=Counter(row["result"] for row in staged.report),
         form=form,
         result_text=csv_import.result_text,
         status=status,
@@ -416,14 +414,11 @@ def confirm_import(programme_id: int, staged_id: int) -> ResponseReturnValue:
 def run(programme_id: int, run_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     found = issuing.run_for(p, run_id)
-    counts: dict[str, int] = {}
-    for row in found.report:
-        counts[row["result"]] = counts.get(row["result"], 0) + 1
     return render(
         "vouchers/run.html",
         p=p,
         run=found,
-        counts=counts,
+        counts=Counter(row["result"] for row in found.report),
         holders=issuing.proposed_holders(found) if found.status is RunStatus.PROPOSED else [],
     )
 

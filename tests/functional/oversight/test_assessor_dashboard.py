@@ -9,7 +9,6 @@ import pytest
 
 from marketplace.outcomes import services as outcomes
 from marketplace.oversight import evaluation
-from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.outcomes.test_outcomes import SYSTEM, measuring, reading
 from tests.functional.oversight.test_evaluation import terms
@@ -21,12 +20,6 @@ def p(app, dbs):
     return pilot(app, dbs, tag="asd")
 
 
-@pytest.fixture
-def assessor(dbs):
-    org = OrganisationFactory(assessor=True, name="赛迪评估中心")
-    return org, UserFactory(org=org, email="assessor@asd.cn")
-
-
 def counts(page):
     found = re.findall(
         r'<a class="stat[^"]*" href="([^"]+)" data-count="(\w+)"><span class="stat-value">(\d+)<',
@@ -36,7 +29,7 @@ def counts(page):
 
 
 def test_an_empty_dashboard_counts_zero(client, assessor):
-    client.login("assessor@asd.cn")
+    client.login("assessor@eval.cn")
     page = client.text("/dashboard")
     assert counts(page) == {
         "to_verify": (0, "/contracts"),
@@ -53,7 +46,7 @@ def test_the_dashboard_counts_what_waits_and_links_to_it(app, client, dbs, p, as
         m, _ = outcomes.submit(contract, reading(1, "70"), SYSTEM)
         outcomes.dispute(m, "数据有误", SYSTEM)
         rnd = evaluation.open_round(p.agency, terms(1), assessor[0].id, p.official_actor)
-    client.login("assessor@asd.cn")
+    client.login("assessor@eval.cn")
     page = client.text("/dashboard")
     found = counts(page)
     assert found["to_verify"][0] == 1 and found["to_score"][0] == len(rnd.entries) == 1
@@ -70,6 +63,6 @@ def test_the_dashboard_counts_what_waits_and_links_to_it(app, client, dbs, p, as
 
 
 def test_the_dashboard_in_english(english, assessor):
-    english.login("assessor@asd.cn")
+    english.login("assessor@eval.cn")
     page = english.text("/dashboard")
     assert "Measurements to verify" in page and "Providers to score" in page

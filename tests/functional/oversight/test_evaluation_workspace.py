@@ -14,7 +14,7 @@ from marketplace.db import local_today
 from marketplace.orders import aftercare
 from marketplace.oversight import evaluation, kpi
 from marketplace.security import Actor
-from tests.factories import OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory
 from tests.functional.catalog_helpers import membership, services
 from tests.functional.oversight.test_evaluation import ONLY_ASSESSOR, terms
 from tests.functional.voucher_helpers import pilot
@@ -24,12 +24,6 @@ from tests.functional.vouchers.test_vouchers import accepted_order
 @pytest.fixture
 def p(app, dbs):
     return pilot(app, dbs, tag="ws")
-
-
-@pytest.fixture
-def assessor(dbs):
-    org = OrganisationFactory(assessor=True, name="赛迪评估中心")
-    return org, UserFactory(org=org, email="assessor@ws.cn")
 
 
 def as_assessor(assessor):
@@ -95,7 +89,7 @@ def test_the_scoring_form_shows_the_providers_evidence(app, client, dbs, p, asse
     entry = rnd.entries[0]
     with services(app, dbs):
         raw = evaluation.measure(rnd, [p.provider.id])[p.provider.id]
-    client.login("assessor@ws.cn")
+    client.login("assessor@eval.cn")
     page = client.text(f"/assessor/evaluations/{entry.id}")
     assert "服务商在考核期内的依据" in page
     assert raw["rating"] == {"raw": 4.0, "n": 1}
@@ -112,7 +106,7 @@ def test_assessors_filter_rounds_open_and_closed(app, client, dbs, p, assessor, 
         open_rnd = evaluation.open_round(
             p.agency, terms(2, name="第2期"), assessor[0].id, p.official_actor
         )
-    client.login("assessor@ws.cn")
+    client.login("assessor@eval.cn")
     both = client.text("/assessor/evaluations")
     assert "第1期" in both and "第2期" in both
     opened = client.text("/assessor/evaluations?status=open")
@@ -124,7 +118,7 @@ def test_assessors_filter_rounds_open_and_closed(app, client, dbs, p, assessor, 
 
 
 def test_rounds_filter_in_english(app, english, dbs, p, assessor, closed_round):
-    english.login("assessor@ws.cn")
+    english.login("assessor@eval.cn")
     page = english.text("/assessor/evaluations?status=open")
     assert "Open rounds" in page and "No open round has a provider assigned to you." in page
 

@@ -8,16 +8,19 @@ from flask import Blueprint, current_app, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from marketplace import audit
+from marketplace import audit, jobs, observability
+from marketplace.accounts import grants
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
 from marketplace.home.todos import todo_list
+from marketplace.jobs.models import JobState
 from marketplace.orders import aftercare
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus
-from marketplace.oversight import concentration
+from marketplace.oversight import concentration, evaluation
+from marketplace.payments import services as payments
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
@@ -54,6 +57,15 @@ def dashboard() -> ResponseReturnValue:
         context["vouchers"] = spending.vouchers_of(org)
     elif org.kind is OrgKind.PLATFORM:
         context["counts"] = accounts.count_by_kind()
+    elif org.kind is OrgKind.ASSESSOR:
+        # what waits, counted from the to-do list itself: the counts and the list agree
+        kinds = [t.kind for t in context["todos"]]
+        context.update(
+            to_verify=kinds.count("measurement_disputed"),
+            to_score=kinds.count("evaluation_to_score"),
+            rounds=evaluation.assignment_counts(org),
+            shared=len(grants.grants_to(org)),
+        )
     elif org.kind is OrgKind.PROVIDER:
         context.update(
             memberships=pool.memberships_of(org),
@@ -76,4 +88,25 @@ def dashboard() -> ResponseReturnValue:
         org=org,
         recent=audit.entries_for_org(org.id, limit=8),
         **context,
+    )
+
+
+@bp.get("/admin/overview")
+@requires(OrgKind.PLATFORM)
+def overview() -> ResponseReturnValue:
+    """The platform at a glance: organisations by kind, order lines by state, money in
+    motion (each figure from the service that computes it), failed background jobs and the
+    health of the database, cache and queue."""
+    problems = jobs.problems()
+    return render(
+        "home/overview.html",
+        counts=accounts.count_by_kind(),
+        kinds=list(OrgKind),
+        lines=orders.lines_by_status(),
+        orders=orders.order_count(),
+        billing=payments.platform_totals(),
+        vouchers=figures.platform_totals(),
+        failed=[r for r in problems if r.state is JobState.FAILED],
+        retrying=sum(1 for r in problems if r.state is JobState.RETRYING),
+        health=observability.readiness(current_app._get_current_object()),  # type: ignore[attr-defined]
     )

@@ -291,6 +291,20 @@ def count_lines(provider: Organisation, status: LineStatus) -> int:
     return db.session.scalar(stmt) or 0
 
 
+def lines_by_status() -> dict[LineStatus, int]:
+    """Every order line on the platform, counted by state (the platform overview)."""
+    rows = db.session.execute(
+        select(OrderLine.status, func.count(OrderLine.id)).group_by(OrderLine.status)
+    )
+    counts = dict.fromkeys(LineStatus, 0)
+    counts.update({LineStatus(status): n for status, n in rows})
+    return counts
+
+
+def order_count() -> int:
+    return db.session.scalar(select(func.count(Order.id))) or 0
+
+
 def order_for(org: Organisation, number: str) -> tuple[Order, list[OrderLine]]:
     """The order and the lines this organisation may see: all for its enterprise, its own for a
     provider. Anything else is not found."""

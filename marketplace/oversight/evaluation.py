@@ -255,14 +255,95 @@ def _open_entry(rnd: EvaluationRound, entry_id: int) -> EvaluationEntry:
 # Assessors
 
 
-def assignments(assessor: Organisation) -> list[EvaluationEntry]:
+def assignments(assessor: Organisation, status: RoundStatus | None = None) -> list[EvaluationEntry]:
+    """The entries assigned to ``assessor``, open rounds first (only rounds of ``status``
+    when given), unscored first within a round."""
     stmt = (
         select(EvaluationEntry)
         .join(EvaluationRound)
         .where(EvaluationEntry.assessor_id == assessor.id)
-        .order_by(EvaluationRound.status.desc(), EvaluationRound.period_start.desc())
+        .order_by(
+            EvaluationRound.status.desc(),
+            EvaluationRound.period_start.desc(),
+            EvaluationEntry.assessor_score.is_not(None),
+            EvaluationEntry.id,
+        )
     )
+    if status is not None:
+        stmt = stmt.where(EvaluationRound.status == status)
     return list(db.session.scalars(stmt))
+
+
+def assignment_counts(assessor: Organisation) -> dict[str, int]:
+    """How many of ``assessor``'s entries are in open and in closed rounds."""
+    rows = db.session.execute(
+        select(EvaluationRound.status, func.count(EvaluationEntry.id))
+        .join(EvaluationRound, EvaluationRound.id == EvaluationEntry.round_id)
+        .where(EvaluationEntry.assessor_id == assessor.id)
+        .group_by(EvaluationRound.status)
+    )
+    counts = {str(s.value): 0 for s in RoundStatus}
+    counts.update({str(RoundStatus(status).value): n for status, n in rows})
+    return counts
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an assessor weighs beside their score: the period's figures and the part scores
+    computed from them (``measure`` and ``component_scores``, as closing will), and the
+    records behind them."""
+
+    raw: dict[str, Any]
+    scores: dict[str, float | None]
+    kpi_reports: list[KpiReport]
+    contracts: list[OutcomeContract]
+    reviews: list[Review]
+
+
+def evidence(entry: EvaluationEntry, limit: int = 10) -> Evidence:
+    rnd = entry.round
+    raw = measure(rnd, [entry.provider_id])[entry.provider_id]
+    start, end = _bounds(rnd)
+    kpi_reports = db.session.scalars(
+        select(KpiReport)
+        .where(
+            KpiReport.provider_id == entry.provider_id,
+            KpiReport.status == KpiStatus.CONFIRMED,
+            KpiReport.month >= rnd.period_start.replace(day=1),
+            KpiReport.month <= rnd.period_end,
+        )
+        .order_by(KpiReport.month.desc(), KpiReport.id)
+        .limit(limit)
+    )
+    contracts = db.session.scalars(
+        select(OutcomeContract)
+        .where(
+            OutcomeContract.provider_id == entry.provider_id,
+            OutcomeContract.status.in_((ContractStatus.MET, ContractStatus.MISSED)),
+            OutcomeContract.settled_at >= start,
+            OutcomeContract.settled_at < end,
+        )
+        .order_by(OutcomeContract.settled_at.desc())
+        .limit(limit)
+    )
+    reviews = db.session.scalars(
+        select(Review)
+        .join(OrderLine, OrderLine.id == Review.line_id)
+        .where(
+            OrderLine.provider_id == entry.provider_id,
+            Review.created_at >= start,
+            Review.created_at < end,
+        )
+        .order_by(Review.created_at.desc())
+        .limit(limit)
+    )
+    return Evidence(
+        raw=raw,
+        scores=component_scores(rnd, raw, None),
+        kpi_reports=list(kpi_reports),
+        contracts=list(contracts),
+        reviews=list(reviews),
+    )
 
 
 def entry_for_assessor(assessor: Organisation, entry_id: int) -> EvaluationEntry:
@@ -501,6 +582,27 @@ def _suspend(
     )
     entry.suspended = True  # the provider is told by the pool (``pool.decide``)
     return True
+
+
+RESULT_ORDERS = ("score", "verdict", "provider")
+
+
+def sorted_results(rnd: EvaluationRound, order: str = "score") -> list[EvaluationEntry]:
+    """A closed round's results in the order asked: by score (highest first, no score
+    last), by verdict (failed first, then passed, then no verdict; by score within), or by
+    provider name. An unknown order is by score."""
+
+    def by_score(e: EvaluationEntry) -> tuple[bool, int]:
+        return (e.score_tenths is None, -(e.score_tenths or 0))
+
+    entries = sorted(rnd.entries, key=lambda e: e.provider.name)
+    if order == "provider":
+        return entries
+    entries.sort(key=by_score)
+    if order == "verdict":
+        rank = {False: 0, True: 1, None: 2}
+        entries.sort(key=lambda e: rank[e.passed])
+    return entries
 
 
 # Providers and the public

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -13,7 +13,7 @@ from marketplace.errors import DomainError
 from marketplace.forms import attach_error, choices
 from marketplace.oversight import evaluation
 from marketplace.oversight.forms import AssignForm, CloseForm, RoundForm, ScoreForm
-from marketplace.oversight.models import COMPONENT_LABELS, COMPONENTS
+from marketplace.oversight.models import COMPONENT_LABELS, COMPONENTS, RoundStatus
 from marketplace.pool import services as pool
 from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
@@ -79,9 +79,13 @@ def round_page(round_id: int) -> ResponseReturnValue:
     rnd = evaluation.round_for(current_user.org, round_id)
     assign = AssignForm()
     assign.assessor.choices = _assessor_choices(blank=False)
+    order = request.args.get("sort", "score")
+    order = order if order in evaluation.RESULT_ORDERS else "score"
     return render(
         "oversight/evaluation.html",
         rnd=rnd,
+        order=order,
+        results=evaluation.sorted_results(rnd, order),
         components=COMPONENTS,
         labels=COMPONENT_LABELS,
         assign=assign,
@@ -141,9 +145,15 @@ def close(round_id: int) -> ResponseReturnValue:
 @bp.get("/assessor/evaluations")
 @requires(OrgKind.ASSESSOR)
 def assignments() -> ResponseReturnValue:
+    """The entries assigned to this assessor, filtered by their rounds' status (open or
+    closed; all without a filter)."""
+    value = request.args.get("status", "")
+    status = RoundStatus(value) if value in RoundStatus._value2member_map_ else None
     return render(
         "oversight/assignments.html",
-        entries=evaluation.assignments(current_user.org),
+        entries=evaluation.assignments(current_user.org, status),
+        counts=evaluation.assignment_counts(current_user.org),
+        current=status.value if status else "",
         agency_names=_agency_names(),
     )
 
@@ -167,6 +177,9 @@ def score(entry_id: int) -> ResponseReturnValue:
     return render(
         "oversight/score.html",
         entry=entry,
+        evidence=evaluation.evidence(entry),
+        components=COMPONENTS,
+        labels=COMPONENT_LABELS,
         form=form,
         status=INVALID if form.is_submitted() else 200,
     )

@@ -176,10 +176,21 @@ class AuditForm(Form):
     until = DateField(_l("Until"), validators=[Optional()])
 
 
+def _period_in_order(form: AuditForm | StatsForm) -> bool:
+    """A period from ``since`` to ``until`` that ends before it starts is said, next to its
+    end, rather than silently finding nothing."""
+    if form.since.data and form.until.data and form.since.data > form.until.data:
+        form.until.errors = [*form.until.errors, _("The period must end after it starts.")]
+        return False
+    return True
+
+
 def _audit_query() -> tuple[AuditForm, audit_search.Query | None]:
     form = AuditForm(request.args)
     form.object_type.choices = choices([("", _("All")), *audit_search.kind_choices()])
     if request.args and not form.validate():
+        return form, None
+    if not _period_in_order(form):
         return form, None
     return form, audit_search.Query(
         actor=form.actor.data or "",
@@ -268,8 +279,7 @@ def _stats_filters() -> tuple[StatsForm, stats.Filters | None, dict[str, dict[st
         getattr(form, name).choices = choices([("", _("All")), *names[name].items()])
     if not form.validate():
         return form, None, names
-    if form.since.data and form.until.data and form.since.data > form.until.data:
-        form.until.errors = [_("The period must end after it starts.")]
+    if not _period_in_order(form):
         return form, None, names
     return (
         form,

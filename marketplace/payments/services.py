@@ -552,3 +552,22 @@ def record_refund(refund_row: Refund, reference: str, actor: Actor) -> None:
         raise DomainError(_l("This refund has been recorded already."))
     db.session.refresh(refund_row)
     audit.record(actor, "refund.recorded", "invoice", refund_row.payment.invoice_id)
+
+
+def platform_totals() -> dict[str, int]:
+    """Money billed on the platform (the overview): invoiced (finalised or paid invoices),
+    received on them, still outstanding, and what vouchers paid of the invoiced lines."""
+    billed = Invoice.status.in_((InvoiceStatus.FINALISED, InvoiceStatus.PAID))
+    invoiced, paid, vouchers = db.session.execute(
+        select(
+            func.coalesce(func.sum(Invoice.amount_fen), 0),
+            func.coalesce(func.sum(Invoice.paid_fen), 0),
+            func.coalesce(func.sum(Invoice.voucher_fen), 0),
+        ).where(billed)
+    ).one()
+    return {
+        "invoiced": int(invoiced),
+        "paid": int(paid),
+        "outstanding": int(invoiced) - int(paid),
+        "voucher_part": int(vouchers),
+    }

@@ -172,3 +172,11 @@ def of_programmes(programmes: Iterable[VoucherProgramme]) -> dict[int, Figures]:
 
 def of(programme: VoucherProgramme) -> Figures:
     return of_programmes([programme])[programme.id]
+
+
+def platform_totals() -> dict[str, int]:
+    """Every programme's figures added up (the platform overview): issued, reserved,
+    redeemed, held, in settlement and settled, each the sum of ``of_programmes``."""
+    found = of_programmes(db.session.scalars(select(VoucherProgramme)))
+    names = ("issued", "reserved", "redeemed", "held", "in_settlement", "settled")
+    return {n: sum(getattr(f, f"{n}_fen") for f in found.values()) for n in names}

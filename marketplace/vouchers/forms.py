@@ -97,7 +97,19 @@ class KeyForm(Form):
     key = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
 
 
-class BatchForm(KeyForm):
+CONFIRM = _l("Tick the box to confirm the amount.")
+AMOUNT = r"^[0-9]{1,15}$"
+
+
+class AmountConfirmation(Form):
+    """An action that moves money (issue, approve, pay): the official ticks a box stating
+    the amount, and the amount the page showed comes back (the service compares it)."""
+
+    confirmed = BooleanField(validators=[DataRequired(CONFIRM)])
+    total_fen = HiddenField(validators=[DataRequired(), Regexp(AMOUNT)])
+
+
+class BatchForm(KeyForm, AmountConfirmation):
     """Issuing a batch; above the programme's threshold it is proposed, with this note."""
 
     note = TextAreaField(
@@ -105,7 +117,7 @@ class BatchForm(KeyForm):
     )
 
 
-class IssueOneForm(KeyForm):
+class IssueOneForm(KeyForm, AmountConfirmation):
     credit_code = StringField(
         _l("Unified social credit code"),
         validators=[
@@ -115,11 +127,20 @@ class IssueOneForm(KeyForm):
     )
 
 
-class ImportForm(KeyForm):
+class ImportForm(Form):
+    """The upload of a dry run: nothing is issued from it."""
+
     file = FileField(
         _l("CSV file (columns: credit_code, name; UTF-8 or GBK)"),
         validators=[FileRequired(_l("Choose a file."))],
     )
+
+
+class ConfirmImportForm(KeyForm, AmountConfirmation):
+    """Issuing the rows of a dry run: the stored file's digest and the count shown."""
+
+    digest = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
+    count = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,6}$")])
     note = TextAreaField(
         _l("Note for the approving official"), validators=[Optional(), Length(max=1000)]
     )
@@ -130,7 +151,12 @@ class ReasonForm(Form):
 
 
 class DecisionForm(ReasonForm):
+    """Approving issues a voucher: the box stating its amount must be ticked (rejecting
+    needs a reason instead)."""
+
     decision = SelectField(choices=choices([("approve", "approve"), ("reject", "reject")]))
+    confirmed = BooleanField()
+    total_fen = HiddenField(validators=[Optional(), Regexp(AMOUNT)])
 
 
 class ValidityForm(Form):
@@ -157,12 +183,16 @@ class PaidForm(Form):
     )
 
 
-class ApprovalForm(Form):
+class SettlementPaidForm(PaidForm, AmountConfirmation):
+    """Recording a settlement's transfer: the reference and the confirmed total paid."""
+
+
+class ApprovalForm(AmountConfirmation):
     """The second official's approval of a settlement or a proposed voucher batch: a note,
-    and the total their page showed (the service refuses if the total is another)."""
+    the ticked confirmation and the total their page showed (the service refuses if the
+    total is another)."""
 
     note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
-    total_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])
 
 
 class ClawBackApprovalForm(Form):

@@ -184,7 +184,7 @@ def _claim_run(
     return existing, True
 
 
-def _check_issuable(programme: VoucherProgramme) -> None:
+def check_issuable(programme: VoucherProgramme) -> None:
     if programme.status is not ProgrammeStatus.OPEN:
         raise DomainError(_l("Vouchers are issued only while the programme is open."))
     today = local_today()
@@ -192,6 +192,19 @@ def _check_issuable(programme: VoucherProgramme) -> None:
         raise DomainError(_l("Issuing starts on %(date)s.", date=programme.issue_from.isoformat()))
     if today > programme.redeem_by:
         raise DomainError(_l("The programme's redeem-by date has passed."))
+
+
+def check_shown(shown_fen: int | None, actual_fen: int) -> None:
+    """The amount the official confirmed on the page is the one to move, or nothing moves."""
+    if shown_fen is not None and shown_fen != actual_fen:
+        raise DomainError(
+            _l(
+                "The amount is %(actual)s, not the %(shown)s you confirmed. Reload the page"
+                " and check it.",
+                actual=format_fen(actual_fen),
+                shown=format_fen(shown_fen),
+            )
+        )
 
 
 def _take_budget(programme: VoucherProgramme, total_fen: int) -> None:
@@ -301,13 +314,20 @@ def _tell_holders(programme: VoucherProgramme, run: IssueRun, notice: str) -> No
 
 
 @atomic
-def issue_batch(programme: VoucherProgramme, key: str, actor: Actor, note: str = "") -> IssueRun:
+def issue_batch(
+    programme: VoucherProgramme,
+    key: str,
+    actor: Actor,
+    note: str = "",
+    shown_total_fen: int | None = None,
+) -> IssueRun:
     """One voucher to every eligible enterprise that holds none of this programme yet; above
-    the programme's approval threshold, a proposal of exactly these enterprises instead."""
+    the programme's approval threshold, a proposal of exactly these enterprises instead.
+    ``shown_total_fen``: the total the official confirmed (refused if the batch's differs)."""
     run, done = _claim_run(programme, key, "batch", actor)
     if done:
         return run
-    _check_issuable(programme)
+    check_issuable(programme)
     ids = db.session.scalars(
         select(Organisation.id)
         .where(*eligibility_filter(programme), _without_voucher(programme))
@@ -316,6 +336,7 @@ def issue_batch(programme: VoucherProgramme, key: str, actor: Actor, note: str =
     if not ids:
         raise DomainError(_l("No eligible enterprise is waiting for a voucher."))
     holders = [(i, 1) for i in ids]
+    check_shown(shown_total_fen, len(holders) * programme.face_value_fen)
     if programme.needs_approval(len(holders) * programme.face_value_fen):
         _propose(programme, holders, run, note, actor)
         return run
@@ -482,7 +503,7 @@ def approve_batch(run: IssueRun, shown_total_fen: int, note: str, actor: Actor) 
         approval_note=note,
         approved_at=utcnow(),
     )
-    _check_issuable(programme)
+    check_issuable(programme)
     changes = _changes_since_proposal(programme, run)
     if changes:
         raise DomainError(
@@ -633,10 +654,14 @@ def issue_one(
     key: str,
     actor: Actor,
     notice: str = "voucher_issued",
+    shown_fen: int | None = None,
 ) -> tuple[IssueRun, Voucher]:
+    """One voucher to the enterprise with ``credit_code``; ``shown_fen``: the face value the
+    official confirmed."""
     run, done = _claim_run(programme, key, "single", actor)
     if not done:
-        _check_issuable(programme)
+        check_issuable(programme)
+        check_shown(shown_fen, programme.face_value_fen)
         org = db.session.scalar(
             select(Organisation).where(Organisation.credit_code == credit_code.strip().upper())
         )
@@ -729,18 +754,12 @@ def _cell(record: list[str], at: int) -> str:
     return record[at].strip() if at < len(record) else ""
 
 
-@atomic
-def import_csv(
-    programme: VoucherProgramme, raw: bytes, key: str, actor: Actor, note: str = ""
-) -> IssueRun:
-    """Issue one voucher to each eligible enterprise of the list, with a report per row:
-    issued, not eligible (why), unknown code, duplicate. A list whose total is above the
-    programme's approval threshold is proposed instead (the report says what it would do)."""
-    run, done = _claim_run(programme, key, "csv", actor)
-    if done:
-        return run
-    _check_issuable(programme)
-    rows = parse_csv(raw)
+def classify(
+    programme: VoucherProgramme, rows: Sequence[CsvRow]
+) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """What importing ``rows`` would do now, row by row, and the holders it would issue to:
+    issued (with the enterprise and the amount), not eligible (why), unknown code, duplicate.
+    Reads only; the dry run and the import both use it."""
     codes = {row.credit_code for row in rows}
     orgs = {
         org.credit_code: org
@@ -774,6 +793,8 @@ def import_csv(
     for row in rows:
         entry: dict[str, Any] = {"line": row.line, "credit_code": row.credit_code, "name": row.name}
         org = orgs.get(row.credit_code)
+        if org is not None:
+            entry["enterprise"] = org.name
         if row.credit_code in seen:
             entry["result"] = "duplicate"
         elif org is None:
@@ -788,10 +809,42 @@ def import_csv(
                 entry["reasons"] = reasons
             else:
                 entry["result"] = "issued"
-                entry["enterprise"] = org.name
+                entry["enterprise_id"] = org.id
+                entry["amount_fen"] = programme.face_value_fen
                 holders.append((org.id, 1))
         seen.add(row.credit_code)
         report.append(entry)
+    return report, holders
+
+
+@atomic
+def import_csv(
+    programme: VoucherProgramme,
+    raw: bytes,
+    key: str,
+    actor: Actor,
+    note: str = "",
+    expected: Sequence[int] | None = None,
+) -> IssueRun:
+    """Issue one voucher to each eligible enterprise of the list, with a report per row:
+    issued, not eligible (why), unknown code, duplicate. A list whose total is above the
+    programme's approval threshold is proposed instead (the report says what it would do).
+
+    ``expected``: the enterprises a dry run showed would get a voucher; when the list now
+    gives any other holders, nothing is issued (the preview no longer holds)."""
+    run, done = _claim_run(programme, key, "csv", actor)
+    if done:
+        return run
+    check_issuable(programme)
+    rows = parse_csv(raw)
+    report, holders = classify(programme, rows)
+    if expected is not None and sorted(e for e, _seq in holders) != sorted(expected):
+        raise DomainError(
+            _l(
+                "Who would get a voucher changed since the dry run (an enterprise got a voucher"
+                " or its eligibility changed). Nothing was issued: upload the list again."
+            )
+        )
     run.report = report
     if programme.needs_approval(len(holders) * programme.face_value_fen):
         _propose(programme, holders, run, note, actor)
@@ -842,10 +895,18 @@ def apply_for(
 
 @atomic
 def decide_application(
-    application: VoucherApplication, approve: bool, reason: str, actor: Actor
+    application: VoucherApplication,
+    approve: bool,
+    reason: str,
+    actor: Actor,
+    shown_fen: int | None = None,
 ) -> None:
+    """Approve (a voucher is issued: ``shown_fen`` is the face value the official confirmed)
+    or reject (with a reason) an enterprise's application."""
     if application.status is not ApplicationStatus.PENDING:
         raise DomainError(_l("This application has already been decided."))
+    if approve:
+        check_shown(shown_fen, application.programme.face_value_fen)
     reason = reason.strip()
     if not approve and not reason:
         raise DomainError(_l("Give a reason; the other party will see it."), field="reason")

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -348,6 +349,34 @@ class RunItem(Base):
     seq: Mapped[int] = mapped_column(default=1)
 
     enterprise: Mapped[Organisation] = relationship()
+
+
+class StagedImport(Base):
+    """A CSV list uploaded for a dry run (issue 20): the file itself, its SHA-256 and the
+    row-by-row report the dry run made, with nothing issued. Confirming issues from these
+    stored bytes, and only when they still give exactly the report's holders, so the import
+    cannot differ from the preview. ``run_id`` is set once confirmed (at most once)."""
+
+    __tablename__ = "voucher_staged_imports"
+    __table_args__ = (
+        CheckConstraint("count >= 0 AND total_fen >= 0", name="figures_not_negative"),
+        CheckConstraint("length(digest) = 64", name="digest_is_sha256"),
+    )
+
+    id: Mapped[intpk]
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    digest: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    report: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    count: Mapped[int] = mapped_column(default=0)  # rows that would get a voucher
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[created_at]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("voucher_issue_runs.id"), unique=True)
+
+    programme: Mapped[VoucherProgramme] = relationship()
+    run: Mapped[IssueRun | None] = relationship()
 
 
 class Voucher(Base):
@@ -758,6 +787,7 @@ audit.register_labels(
         "programme.validity_extended": _l("Voucher validity extended"),
         "programme.budget_changed": _l("Voucher budget changed"),
         "vouchers.issued": _l("Vouchers issued"),
+        "vouchers.import_previewed": _l("Voucher list checked in a dry run"),
         "vouchers.batch_proposed": _l("Voucher batch proposed for approval"),
         "vouchers.batch_approved": _l("Voucher batch approved and issued"),
         "vouchers.batch_cancelled": _l("Proposed voucher batch cancelled"),

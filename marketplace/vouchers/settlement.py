@@ -184,11 +184,18 @@ def approve(settlement: Settlement, shown_total_fen: int, note: str, actor: Acto
 
 
 @atomic
-def mark_paid(settlement: Settlement, reference: str, actor: Actor) -> None:
+def mark_paid(
+    settlement: Settlement, reference: str, actor: Actor, shown_total_fen: int | None = None
+) -> None:
     """Record the bank transfer of an approved settlement. Any official of the agency may:
     the four-eyes decision (what to pay, how much, to whom) was the approval, which fixed the
     lines and the total; this step records a fact the bank's receipt proves, and the
-    transfer itself goes through the agency's treasury and bank with their own controls."""
+    transfer itself goes through the agency's treasury and bank with their own controls.
+    ``shown_total_fen``: the total the official confirmed paying (the page's)."""
+    if shown_total_fen is not None and shown_total_fen != settlement.total_fen:
+        raise DomainError(
+            _l("The settlement's total is not the one you saw. Reload the page and check it.")
+        )
     reference = bank_reference(reference, 60)
     _move(
         settlement,

@@ -4,6 +4,7 @@ enterprises see and apply for vouchers; providers see their settlement statement
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from decimal import Decimal
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
@@ -24,12 +25,13 @@ from marketplace.forms import attach_error, choices, first_error
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
-from marketplace.vouchers import figures, forms, issuing, risk, settlement, spending
+from marketplace.vouchers import csv_import, figures, forms, issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     ProgrammeMode,
     ProgrammeStatus,
     RunStatus,
+    StagedImport,
     VoucherApplication,
     VoucherProgramme,
     VoucherStatus,
@@ -268,7 +270,13 @@ def issue_batch(programme_id: int) -> ResponseReturnValue:
     form = forms.BatchForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
-            run = issuing.issue_batch(p, form.key.data, current_actor(), form.note.data or "")
+            run = issuing.issue_batch(
+                p,
+                form.key.data,
+                current_actor(),
+                form.note.data or "",
+                shown_total_fen=int(form.total_fen.data),
+            )
         except DomainError as error:
             if htmx:
                 flash(str(error.message), "error")
@@ -299,10 +307,16 @@ def issue_one(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.IssueOneForm()
     if not form.validate_on_submit():
-        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
+        flash(first_error(form), "error")
         return redirect(url_for("vouchers.programme", programme_id=p.id))
     try:
-        _run, voucher = issuing.issue_one(p, form.credit_code.data, form.key.data, current_actor())
+        _run, voucher = issuing.issue_one(
+            p,
+            form.credit_code.data,
+            form.key.data,
+            current_actor(),
+            shown_fen=int(form.total_fen.data),
+        )
     except DomainError as error:
         flash(str(error.message), "error")
         return redirect(url_for("vouchers.programme", programme_id=p.id))
@@ -316,18 +330,83 @@ def issue_one(programme_id: int) -> ResponseReturnValue:
 @bp.post("/agency/programmes/<id:programme_id>/import")
 @requires(OrgKind.AGENCY, owner=True)
 def import_csv(programme_id: int) -> ResponseReturnValue:
+    """The dry run: the list is checked row by row and kept; nothing is issued."""
     p = _programme(programme_id)
     form = forms.ImportForm()
     if form.validate_on_submit():
         try:
             with form.file.data.stream as upload:  # spooled to disk when large: close it
                 raw = upload.read()
-            run = issuing.import_csv(p, raw, form.key.data, current_actor(), form.note.data or "")
+            staged = csv_import.stage(p, raw, form.file.data.filename or "", current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            return redirect(
+                url_for("vouchers.staged_import", programme_id=p.id, staged_id=staged.id)
+            )
+    return render("vouchers/import.html", p=p, form=form, status=INVALID)
+
+
+def _staged_page(
+    p: VoucherProgramme, staged: StagedImport, form: forms.ConfirmImportForm, status: int = 200
+) -> ResponseReturnValue:
+    return render(
+        "vouchers/import_preview.html",
+        p=p,
+        staged=staged,
+        counts=Counter(row["result"] for row in staged.report),
+        form=form,
+        result_text=csv_import.result_text,
+        status=status,
+    )
+
+
+@bp.get("/agency/programmes/<id:programme_id>/imports/<id:staged_id>")
+@requires(OrgKind.AGENCY)
+def staged_import(programme_id: int, staged_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    staged = csv_import.staged_for(p, staged_id)
+    form = forms.ConfirmImportForm(
+        key=secrets.token_urlsafe(24),
+        digest=staged.digest,
+        count=str(staged.count),
+        total_fen=str(staged.total_fen),
+    )
+    return _staged_page(p, staged, form)
+
+
+@bp.get("/agency/programmes/<id:programme_id>/imports/<id:staged_id>.csv")
+@requires(OrgKind.AGENCY)
+def staged_import_csv(programme_id: int, staged_id: int) -> ResponseReturnValue:
+    staged = csv_import.staged_for(_programme(programme_id), staged_id)
+    return csv_download(csv_import.report_csv(staged), f"import-{staged.id}-report.csv")
+
+
+@bp.post("/agency/programmes/<id:programme_id>/imports/<id:staged_id>")
+@requires(OrgKind.AGENCY, owner=True)
+def confirm_import(programme_id: int, staged_id: int) -> ResponseReturnValue:
+    """Issue exactly the rows of the dry run (or propose them for approval)."""
+    p = _programme(programme_id)
+    staged = csv_import.staged_for(p, staged_id)
+    form = forms.ConfirmImportForm()
+    if form.validate_on_submit():
+        try:
+            run = csv_import.confirm(
+                staged,
+                form.digest.data,
+                int(form.count.data),
+                int(form.total_fen.data),
+                form.key.data,
+                form.note.data or "",
+                current_actor(),
+            )
         except DomainError as error:
             attach_error(form, error)
         else:
             return redirect(url_for("vouchers.run", programme_id=p.id, run_id=run.id))
-    return render("vouchers/import.html", p=p, form=form, status=INVALID)
+    elif not form.confirmed.errors:  # a hidden field missing or forged
+        form.form_errors.append(first_error(form))
+    return _staged_page(p, staged, form, INVALID)
 
 
 @bp.get("/agency/programmes/<id:programme_id>/runs/<id:run_id>")
@@ -335,14 +414,11 @@ def import_csv(programme_id: int) -> ResponseReturnValue:
 def run(programme_id: int, run_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     found = issuing.run_for(p, run_id)
-    counts: dict[str, int] = {}
-    for row in found.report:
-        counts[row["result"]] = counts.get(row["result"], 0) + 1
     return render(
         "vouchers/run.html",
         p=p,
         run=found,
-        counts=counts,
+        counts=Counter(row["result"] for row in found.report),
         holders=issuing.proposed_holders(found) if found.status is RunStatus.PROPOSED else [],
     )
 
@@ -424,8 +500,15 @@ def decide(application_id: int) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise DomainError(_("This action is not possible in the current state."))
+        approve = form.decision.data == "approve"
+        if approve and not (form.confirmed.data and form.total_fen.data):
+            raise DomainError(str(forms.CONFIRM))
         issuing.decide_application(
-            application, form.decision.data == "approve", form.reason.data or "", current_actor()
+            application,
+            approve,
+            form.reason.data or "",
+            current_actor(),
+            shown_fen=int(form.total_fen.data) if approve else None,
         )
     except DomainError as error:
         flash(str(error.message), "error")
@@ -460,7 +543,7 @@ def settlement_page(settlement_id: int) -> ResponseReturnValue:
     return render(
         "vouchers/settlement.html",
         s=s,
-        paid_form=forms.PaidForm(),
+        paid_form=forms.SettlementPaidForm(total_fen=str(s.total_fen)),
         approval_form=forms.ApprovalForm(total_fen=str(s.total_fen)),
         cancel_form=forms.ReasonForm(),
     )
@@ -492,10 +575,14 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
                 raise DomainError(first_error(reason))
             settlement.cancel(s, reason.reason.data or "", current_actor())
         else:
-            form = forms.PaidForm()
+            form = forms.SettlementPaidForm()
             if not form.validate_on_submit():
+                if form.confirmed.errors or form.total_fen.errors:
+                    raise DomainError(first_error(form))
                 raise DomainError(_("Enter the bank transfer's reference."))
-            settlement.mark_paid(s, form.reference.data or "", current_actor())
+            settlement.mark_paid(
+                s, form.reference.data or "", current_actor(), int(form.total_fen.data)
+            )
     except DomainError as error:
         flash(str(error.message), "error")
     else:

@@ -78,6 +78,7 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     page.get_by_role("button", name="开放项目").click()
     page.get_by_role("link", name="向所有符合条件的企业发放…").click()
     expect(page.locator("h1")).to_contain_text("向所有符合条件的企业发放")
+    page.get_by_label("确认发放 ¥", exact=False).check()  # the amount is confirmed first
     page.get_by_role("button", name="发放").click()
     expect(page.locator("h1")).to_contain_text("张券")
     log_out(page)
@@ -145,8 +146,10 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     log_in(page, base, "official2@sjz.demo")
     page.goto(settlement_url)
     page.get_by_label("批准意见").fill("已核对结算明细、服务商账号与合计金额。")
+    page.get_by_label("确认批准结算 ¥", exact=False).check()
     page.get_by_role("button", name="批准").click()
     expect(page.locator("h1")).to_contain_text("已批准")
     page.get_by_label("银行转账流水号").fill("HX2026112300099")
+    page.get_by_label("支付 ¥", exact=False).check()
     page.get_by_role("button", name="标记为已支付").click()
     expect(page.locator("h1")).to_contain_text("已支付")

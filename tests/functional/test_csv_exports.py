@@ -60,6 +60,7 @@ def test_every_csv_route_is_checked_here(app):
         "oversight.dashboard_csv",
         "oversight.audit_csv",
         "vouchers.settlement_csv",
+        "vouchers.staged_import_csv",
     }
 
 
@@ -99,3 +100,22 @@ def test_a_settlement(client, hostile, who):
     rows = cells(client.get(f"/settlements/{s.id}.csv"))
     assert_safe(rows)
     assert rows[1][1:3] == ["'" + PROGRAMME, "'" + PROVIDER] and rows[1][5] == "'" + ENTERPRISE
+
+
+def test_the_import_dry_runs_report(client, hostile):
+    """A list's report: the names an official's list carries, and the enterprises'."""
+    p, programme, _s = hostile
+    client.login(p.official.email)
+    body = (
+        "统一社会信用代码,企业名称\n"
+        f"{p.enterprise.credit_code},x\n"  # holds a voucher already: its (formula) name shown
+        '91130100MA0000000X,=HYPERLINK("http://x")\n'
+    )
+    staged = client.form(
+        f"/agency/programmes/{programme.id}/import",
+        {"file": (io.BytesIO(body.encode()), "名单.csv")},
+        content_type="multipart/form-data",
+    )
+    rows = cells(client.get(staged.headers["Location"] + ".csv"))
+    assert_safe(rows)
+    assert rows[1][2] == "'" + ENTERPRISE and rows[2][2] == '\'=HYPERLINK("http://x")'

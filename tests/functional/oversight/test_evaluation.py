@@ -32,12 +32,6 @@ def p(app, dbs):
     return pilot(app, dbs, tag="eval")
 
 
-@pytest.fixture
-def assessor(dbs):
-    org = OrganisationFactory(assessor=True, name="赛迪评估中心")
-    return org, UserFactory(org=org, email="assessor@eval.cn")
-
-
 def quarter(n: int) -> tuple[date, date]:
     """The n-th of consecutive 90-day periods, all in the past."""
     start = local_today() - timedelta(days=90 * (6 - n))

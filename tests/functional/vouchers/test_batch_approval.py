@@ -8,6 +8,7 @@ refusal stores nothing. At or below the threshold a batch issues at once, as bef
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select, text
@@ -357,7 +358,11 @@ def test_a_csv_list_above_the_threshold_is_proposed_then_issued(app, dbs, p, oth
 def approve_on_the_page(client, run, note="已核对名单、张数与合计金额", total=None, **kwargs):
     return client.form(
         f"/agency/programmes/{run.programme_id}/runs/{run.id}/approve",
-        {"note": note, "total_fen": str(run.total_fen if total is None else total)},
+        {
+            "note": note,
+            "total_fen": str(run.total_fen if total is None else total),
+            "confirmed": "y",
+        },
         **kwargs,
     )
 
@@ -412,12 +417,11 @@ def test_proposing_and_cancelling_through_the_pages(client, dbs, p, programme):
     page = client.text(f"/agency/programmes/{programme.id}/issue")
     assert "该批超过 ¥40,000.00" in page and "提交 3 张转型券待批准" in page
     form_key = page.split('name="key" type="hidden" value="')[1].split('"')[0]
-    no_note = client.form(f"/agency/programmes/{programme.id}/issue", {"key": form_key})
+    shown = {"key": form_key, "total_fen": "6000000", "confirmed": "y"}
+    no_note = client.form(f"/agency/programmes/{programme.id}/issue", shown)
     assert no_note.status_code == 422 and "请为批准人写明本批用途" in no_note.get_data(as_text=True)
     assert count(dbs, IssueRun) == 0
-    proposed = client.form(
-        f"/agency/programmes/{programme.id}/issue", {"key": form_key, "note": NOTE}
-    )
+    proposed = client.form(f"/agency/programmes/{programme.id}/issue", {**shown, "note": NOTE})
     assert proposed.status_code == 302
     run = dbs.scalar(select(IssueRun))
     assert run.status is RunStatus.PROPOSED and count(dbs, Voucher) == 0
@@ -443,15 +447,26 @@ def test_a_csv_list_through_the_page_says_it_needs_approval(client, dbs, p, othe
     body = "统一社会信用代码,企业名称\n" + "".join(
         f"{o.credit_code},{o.name}\n" for o in [p.enterprise, *others]
     )
-    response = client.form(
+    staged = client.form(
         f"/agency/programmes/{programme.id}/import",
-        {"key": "k" * 20, "file": (io.BytesIO(body.encode()), "名单.csv"), "note": "区县名单"},
+        {"file": (io.BytesIO(body.encode()), "名单.csv")},
         content_type="multipart/form-data",
+    )
+    preview = client.text(staged.headers["Location"])
+    assert "提交这 3 张转型券（合计 ¥60,000.00）待批准" in preview
+    response = client.form(
+        staged.headers["Location"], {**confirm_fields(preview), "note": "区县名单"}
     )
     assert response.status_code == 302
     report = client.text(response.headers["Location"])
     assert "拟发放: 3" in report and "待批准" in report
     assert count(dbs, Voucher) == 0
+
+
+def confirm_fields(page):
+    """The hidden fields of a dry run's confirmation form, with its box ticked."""
+    found = dict(re.findall(r'name="(key|digest|count|total_fen)"[^>]*value="([^"]*)"', page))
+    return {**found, "confirmed": "y"}
 
 
 def test_the_threshold_is_set_on_the_programme_form(client, dbs, p):

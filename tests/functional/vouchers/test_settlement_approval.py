@@ -56,7 +56,11 @@ def unchanged_draft(dbs, s):
 def approve_on_the_page(client, s, note="已核对明细、开户行账号与合计金额", total=None, **kwargs):
     return client.form(
         f"/settlements/{s.id}/approve",
-        {"note": note, "total_fen": str(s.total_fen if total is None else total)},
+        {
+            "note": note,
+            "total_fen": str(s.total_fen if total is None else total),
+            "confirmed": "y",
+        },
         **kwargs,
     )
 
@@ -181,7 +185,7 @@ def test_on_the_page_the_proposer_is_refused_and_the_second_official_approves(
 
     client.login("official2@four.cn")
     page = client.text(f"/settlements/{draft.id}")
-    assert f'name="total_fen" type="hidden" value="{draft.total_fen}"' in page
+    assert f'name="total_fen" value="{draft.total_fen}"' in page
     no_note = approve_on_the_page(client, draft, note="", follow_redirects=True)
     assert "批准前请写明您核对了哪些内容" in no_note.get_data(as_text=True)
     unchanged_draft(dbs, draft)

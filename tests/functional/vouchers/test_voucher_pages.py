@@ -22,6 +22,7 @@ from marketplace.vouchers.models import (
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import pilot
+from tests.functional.vouchers.test_batch_approval import confirm_fields
 from tests.functional.vouchers.test_vouchers import ACCEPTED, move, the_line
 
 KEY_RE = re.compile(r'name="key"[^>]*value="([^"]+)"')
@@ -68,8 +69,9 @@ def test_an_official_creates_opens_and_batch_issues(client, dbs, p):
     page = client.text(f"/agency/programmes/{programme.id}/issue")
     assert p.enterprise.name in page
     key = KEY_RE.search(page).group(1)
-    first = client.form(f"/agency/programmes/{programme.id}/issue", {"key": key})
-    again = client.form(f"/agency/programmes/{programme.id}/issue", {"key": key})
+    shown = {"key": key, "total_fen": "2000000", "confirmed": "y"}
+    first = client.form(f"/agency/programmes/{programme.id}/issue", shown)
+    again = client.form(f"/agency/programmes/{programme.id}/issue", shown)
     assert first.status_code == again.status_code == 302
     assert first.headers["Location"] == again.headers["Location"]
     assert dbs.scalar(select(func.count(Voucher.id))) == 1
@@ -83,17 +85,19 @@ def test_csv_import_through_the_page(client, dbs, p):
     other = OrganisationFactory()
     client.login("official@web.cn")
     body = f"统一社会信用代码,企业名称\n{other.credit_code},{other.name}\n91130100MA0000000X,无\n"
-    response = client.form(
+    staged = client.form(
         f"/agency/programmes/{programme.id}/import",
-        {"key": "k" * 20, "file": (io.BytesIO(body.encode("gbk")), "名单.csv")},
+        {"file": (io.BytesIO(body.encode("gbk")), "名单.csv")},
         content_type="multipart/form-data",
     )
+    preview = client.text(staged.headers["Location"])
+    response = client.form(staged.headers["Location"], confirm_fields(preview))
     assert response.status_code == 302
     report = client.text(response.headers["Location"])
     assert other.name in report and "91130100MA0000000X" in report
     wrong = client.form(
         f"/agency/programmes/{programme.id}/import",
-        {"key": "j" * 20, "file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
+        {"file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
         content_type="multipart/form-data",
     )
     assert wrong.status_code == 422 and "credit_code" in wrong.get_data(as_text=True)
@@ -202,7 +206,10 @@ def test_enterprises_apply_and_officials_decide(client, dbs, p):
     refused = client.form(f"/agency/voucher-applications/{application_id}", {"decision": "reject"})
     assert refused.status_code == 302
     assert dbs.scalar(select(func.count(Voucher.id))) == 0  # a rejection needs a reason
-    client.form(f"/agency/voucher-applications/{application_id}", {"decision": "approve"})
+    client.form(
+        f"/agency/voucher-applications/{application_id}",
+        {"decision": "approve", "total_fen": "2000000", "confirmed": "y"},
+    )
     assert dbs.scalar(select(func.count(Voucher.id))) == 1
 
 
@@ -222,11 +229,12 @@ def test_settlement_pages_and_the_providers_statement(client, dbs, p, monkeypatc
     assert client.get(f"/settlements/{s.id}").status_code == 404  # a draft is the agency's
     client.post("/logout", data={"csrf_token": client.csrf_token()})
     client.login("official2@web.cn")  # the second official approves (four eyes)
-    client.form(f"/settlements/{s.id}/approve", {"note": "已核对", "total_fen": str(s.total_fen)})
-    assert client.form(f"/settlements/{s.id}/pay", {"reference": ""}).status_code == 302
+    shown = {"total_fen": str(s.total_fen), "confirmed": "y"}
+    client.form(f"/settlements/{s.id}/approve", {"note": "已核对", **shown})
+    assert client.form(f"/settlements/{s.id}/pay", {"reference": "", **shown}).status_code == 302
     dbs.refresh(s)
     assert s.status.value == "approved"
-    client.form(f"/settlements/{s.id}/pay", {"reference": "HX-20261123-01"})
+    client.form(f"/settlements/{s.id}/pay", {"reference": "HX-20261123-01", **shown})
     dbs.refresh(s)
     assert s.status.value == "paid"
     csv = client.get(f"/settlements/{s.id}.csv")
@@ -291,14 +299,16 @@ def test_batch_issue_with_htmx_navigates_to_the_result(client, dbs, p):
     assert 'hx-indicator="#issuing"' in page
     key = KEY_RE.search(page).group(1)
     response = client.form(
-        f"/agency/programmes/{programme.id}/issue", {"key": key}, headers={"HX-Request": "true"}
+        f"/agency/programmes/{programme.id}/issue",
+        {"key": key, "total_fen": "2000000", "confirmed": "y"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 204
     assert f"/agency/programmes/{programme.id}/runs/" in response.headers["HX-Redirect"]
     # nobody is left: the error comes back on the issuing page
     again = client.form(
         f"/agency/programmes/{programme.id}/issue",
-        {"key": "z" * 20},
+        {"key": "z" * 20, "total_fen": "2000000", "confirmed": "y"},
         headers={"HX-Request": "true"},
     )
     assert again.status_code == 204

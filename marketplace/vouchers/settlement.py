@@ -412,9 +412,7 @@ def money_of(provider: Organisation) -> tuple[list[ProviderMoney], ProviderMoney
                 total(redeemed & Reservation.held.is_(True)),
                 total(redeemed & Reservation.held.is_(False) & Reservation.settlement_id.is_(None)),
                 total(
-                    redeemed
-                    & Reservation.held.is_(False)
-                    & Reservation.settlement_id.is_not(None)
+                    redeemed & Reservation.held.is_(False) & Reservation.settlement_id.is_not(None)
                 ),
             )
             .outerjoin(Settlement, Settlement.id == Reservation.settlement_id)
@@ -439,10 +437,10 @@ def money_of(provider: Organisation) -> tuple[list[ProviderMoney], ProviderMoney
         .where(VoucherProgramme.id.in_(ids))
         .order_by(VoucherProgramme.id.desc())
     )
-    rows = [
-        ProviderMoney(p, *found.get(p.id, [0, 0, 0, 0]), paid_fen=paid.get(p.id, 0))
-        for p in programmes
-    ]
+    rows = []
+    for p in programmes:
+        reserved, held, ready, in_settlement = found.get(p.id, [0, 0, 0, 0])
+        rows.append(ProviderMoney(p, reserved, held, ready, in_settlement, paid.get(p.id, 0)))
     totals = ProviderMoney(
         None,
         reserved_fen=sum(r.reserved_fen for r in rows),

@@ -9,12 +9,12 @@ import re
 import pytest
 from sqlalchemy import select
 
+from marketplace.orders import services as orders
 from marketplace.vouchers import risk, settlement
 from marketplace.vouchers.models import RiskFlag
 from tests.functional.catalog_helpers import services
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
-from marketplace.orders import services as orders
 
 FIGURE = re.compile(r'data-figure="(\w+)" data-fen="(-?\d+)"')
 FACE = 20_000_00

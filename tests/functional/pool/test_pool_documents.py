@@ -41,6 +41,7 @@ def applied(client, dbs):
     agency, _ = agency_with_official("official@doc.cn")
     provider, _ = provider_with_owner("owner@doc.cn")
     client.login("owner@doc.cn")
+    assert "提交申请后，请在申请页面附上营业执照" in client.text(f"/pool/apply/{agency.id}")
     assert client.form(f"/pool/apply/{agency.id}", APPLICATION).status_code == 302
     m = dbs.scalar(select(PoolMembership).where(PoolMembership.provider_id == provider.id))
     return agency, provider, m

@@ -23,7 +23,7 @@ FACE = 20_000_00
 def shown(client) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
     """The page's totals and its figures per programme row."""
     page = client.text("/provider/settlements")
-    stats = page[page.index('class="stats"') : page.index("</dl>")]
+    stats = page[page.index('class="stats') : page.index("</dl>")]
     totals = {name: int(fen) for name, fen in FIGURE.findall(stats)}
     rows = {
         int(pid): {name: int(fen) for name, fen in FIGURE.findall(row)}

@@ -31,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -264,7 +265,11 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
         (
             "api-post",
             lambda: drive(
-                "API measurement post", plain, lambda c, i: measurement(c, i, token), n, clients
+                "API measurement post",
+                plain,
+                partial(measurement, token=token, periods=FreePeriods(args, token[1])),
+                n,
+                clients,
             ),
         ),
     ]
@@ -558,14 +563,55 @@ def api_token(args: argparse.Namespace) -> tuple[str, int]:
 RUN_ID = str(int(time.time()))
 
 
-def measurement(c: Client, i: int, token: tuple[str, int]) -> tuple[int, bytes, dict[str, str]]:
+class FreePeriods:
+    """Periods of the contract's window that have no measurement yet, handed out once each:
+    a contract takes one measurement per period (UNIQUE), so each post needs its own."""
+
+    def __init__(self, args: argparse.Namespace, contract: int) -> None:
+        from sqlalchemy import text
+
+        from marketplace.db import make_engine
+
+        engine = make_engine(args.url)
+        with engine.connect() as conn:
+            start, end = conn.execute(
+                text("SELECT window_start, window_end FROM outcome_contracts WHERE id = :c"),
+                {"c": contract},
+            ).one()
+            taken = {
+                (str(a), str(b))
+                for a, b in conn.execute(
+                    text(
+                        "SELECT period_start, period_end FROM measurements WHERE contract_id = :c"
+                    ),
+                    {"c": contract},
+                )
+            }
+        engine.dispose()
+        first = date.fromisoformat(str(start)[:10])
+        last = min(date.fromisoformat(str(end)[:10]), date.today())
+        days = [first + timedelta(days=d) for d in range((last - first).days + 1)]
+        self.free = [(a, b) for a in days for b in days if a <= b and (str(a), str(b)) not in taken]
+        random.Random(0).shuffle(self.free)
+        self.lock = threading.Lock()
+
+    def take(self) -> tuple[date, date] | None:
+        with self.lock:
+            return self.free.pop() if self.free else None
+
+
+def measurement(
+    c: Client, i: int, token: tuple[str, int], periods: FreePeriods
+) -> tuple[int, bytes, dict[str, str]] | None:
     plain, contract = token
-    today = date.today().isoformat()
+    period = periods.take()
+    if period is None:  # every period of the window has its measurement
+        return None
     body = json.dumps(
         {
             "external_id": f"bench-{RUN_ID}-{threading.get_ident()}-{i}",
-            "period_start": today,
-            "period_end": today,
+            "period_start": period[0].isoformat(),
+            "period_end": period[1].isoformat(),
             "value": 3.1,
         }
     ).encode()

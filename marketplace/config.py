@@ -185,6 +185,11 @@ class Config:
             os.environ.get("TICKET_ATTACHMENT_MAX_BYTES", 0)
             or min(5 * 1024 * 1024, self.MAX_CONTENT_LENGTH - 256 * 1024)
         )
+        # A document attached to a pool application (business licence, qualification, case
+        # material): at most this many bytes, by default as much as a ticket's attachment.
+        self.POOL_DOCUMENT_MAX_BYTES = int(
+            os.environ.get("POOL_DOCUMENT_MAX_BYTES", 0) or self.TICKET_ATTACHMENT_MAX_BYTES
+        )
         # A market (a category of a programme) is watched for concentration from this many
         # order lines on: below it one order would be a 100 % share.
         self.CONCENTRATION_MIN_ORDERS = int(os.environ.get("CONCENTRATION_MIN_ORDERS", 5))

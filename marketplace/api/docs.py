@@ -90,7 +90,7 @@ SHOWN_TEXTS = (
     N_("A contract's measurements"),
     N_("Report a measurement (the contract's provider)"),
     N_(
-        "Idempotent by `external_id`: the same body again answers 200 with the stored measurement; the same id with other figures answers 409."
+        "Idempotent by `external_id`: the same body again answers 200 with the stored measurement; the same id with other figures answers 409, and so does another measurement for a period already measured (one per period)."
     ),
     N_("Created"),
     N_("The same `external_id` with the same figures: the stored one."),

@@ -504,7 +504,8 @@ def measurement_list(contract_id: int) -> Any:
     other_statuses={200: "The same `external_id` with the same figures: the stored one."},
     description=(
         "Idempotent by `external_id`: the same body again answers 200 with the stored "
-        "measurement; the same id with other figures answers 409."
+        "measurement; the same id with other figures answers 409, and so does another "
+        "measurement for a period already measured (one per period)."
     ),
 )
 def measurement_post(contract_id: int, body: s.MeasurementIn) -> Any:

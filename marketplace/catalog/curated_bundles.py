@@ -3,6 +3,7 @@ several providers with an integration fee, offered while every package in them i
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -11,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Industry, Organisation, ProviderType, SizeTier
+from marketplace.catalog import search
 from marketplace.catalog.models import (
     MAX_PRICE_FEN,
     BundleStatus,
@@ -20,7 +22,7 @@ from marketplace.catalog.models import (
     PackageVersion,
     PlanKind,
 )
-from marketplace.catalog.services import is_visible
+from marketplace.catalog.services import is_visible, visible_by_package_ids
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.pool import services as pool
@@ -81,6 +83,34 @@ def create_bundle(integrator: Organisation, fields: BundleFields, actor: Actor) 
     db.session.flush()
     audit.record(actor, "bundle.created", "curated_bundle", bundle.id, packages=ids)
     return bundle
+
+
+MAX_CHOSEN = 20  # packages a bundle form keeps ticked across searches
+
+
+def package_choices(
+    chosen_ids: list[int], text: str, category: str | None
+) -> list[tuple[int, str]]:
+    """The composer's package picker: the packages already ticked, then those the search
+    finds; one entry per package, named by its current (published) version's title and
+    number and its provider. Two packages of one provider with the same title are told apart
+    by their numbers."""
+    versions = visible_by_package_ids(chosen_ids[:MAX_CHOSEN])
+    versions += search.for_bundle(text, category)
+    unique = list({v.package_id: v for v in reversed(versions)}.values())[::-1]
+    twins = Counter((v.title, v.package.provider_id) for v in unique)
+    choices = []
+    for v in unique:
+        label = _l(
+            "%(title)s (version %(n)d) · %(provider)s",
+            title=v.title,
+            n=v.number,
+            provider=v.package.provider.name,
+        )
+        if twins[(v.title, v.package.provider_id)] > 1:
+            label = _l("%(label)s · package no. %(id)d", label=label, id=v.package_id)
+        choices.append((v.package_id, str(label)))
+    return choices
 
 
 def own_bundle(integrator: Organisation, bundle_id: int) -> CuratedBundle:

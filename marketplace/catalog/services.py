@@ -97,6 +97,42 @@ class PlanFields:
     billed_monthly: bool = False
 
 
+# The fields of PlanFields that belong to one kind of plan. A plan of one kind refuses a
+# value in another kind's field rather than drop it unseen. The outcome plan's two lists
+# (target_kind, fee_rule) always post a choice, so they are ignored, not refused.
+KIND_FIELDS: dict[PlanKind, tuple[str, ...]] = {
+    PlanKind.ONE_TIME: ("amount_fen",),
+    PlanKind.SUBSCRIPTION: ("monthly_fen", "term_months", "billed_monthly"),
+    PlanKind.OUTCOME: (
+        "metric_code",
+        "target_value",
+        "success_fee_fen",
+        "fee_per_unit_fen",
+        "fee_cap_fen",
+        "base_fee_fen",
+        "window_days",
+    ),
+}
+
+
+def _refuse_other_kinds(kind: PlanKind, p: PlanFields) -> None:
+    for other, names in KIND_FIELDS.items():
+        if other is kind:
+            continue
+        for name in names:
+            value = getattr(p, name)
+            if value is not None and value is not False and value != "":
+                raise DomainError(
+                    _l(
+                        "This field belongs to the kind “%(other)s”; leave it empty for"
+                        " a plan of the kind “%(kind)s”, or choose “%(other)s”.",
+                        other=other.label,
+                        kind=kind.label,
+                    ),
+                    field=name.removesuffix("_fen"),
+                )
+
+
 # Reference data
 
 
@@ -252,6 +288,7 @@ def _validate_plan(p: PlanFields) -> PricePlan:
         raise DomainError(_l("Choose a kind of plan."), field="kind") from exc
     if not p.name.strip():
         raise DomainError(_l("Give the plan a name."), field="name")
+    _refuse_other_kinds(kind, p)
 
     def money(value: int | None, field: str, required: bool) -> int | None:
         if value is None:

@@ -613,13 +613,11 @@ def _bundle_form() -> forms.BundleForm:
     form.find_category.choices = choices(
         [("", _("All categories")), *((c.code, c.name(locale)) for c in categories)]
     )
-    chosen = [int(v) for v in request.form.getlist("package_ids") if v.isdigit()][:20]
-    rows = services.visible_by_package_ids(chosen)
-    shown = {v.package_id for v in rows}
-    found = search.for_bundle(form.find.data or "", form.find_category.data or None)
-    rows += [v for v in found if v.package_id not in shown]
+    chosen = [int(v) for v in request.form.getlist("package_ids") if v.isdigit()]
     form.package_ids.choices = choices(
-        (v.package_id, f"{v.title} · {v.package.provider.name}") for v in rows
+        curated_bundles.package_choices(
+            chosen, form.find.data or "", form.find_category.data or None
+        )
     )
     return form
 

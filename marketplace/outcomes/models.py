@@ -144,6 +144,8 @@ class Measurement(Base):
     __tablename__ = "measurements"
     __table_args__ = (
         UniqueConstraint("contract_id", "external_id"),  # a repeated submission counts once
+        # One measurement per period of a contract: a second one for the same period is refused.
+        UniqueConstraint("contract_id", "period_start", "period_end"),
         CheckConstraint("period_start <= period_end", name="period_in_order"),
     )
 

@@ -325,6 +325,7 @@ def submit(
         )
     if reading.period_end > local_today():
         raise DomainError(_l("A period cannot end in the future."), field="period_end")
+    _one_per_period(contract, reading, external_id)
     measurement = Measurement(
         contract_id=contract.id,
         external_id=external_id,
@@ -336,7 +337,7 @@ def submit(
         status=MeasurementStatus.SUBMITTED,
         submitted_by_id=actor.user_id,
     )
-    if not add_unique(measurement):  # the same id sent twice at once: the first one stands
+    if not add_unique(measurement):  # sent twice at once: the first one stands
         existing = db.session.scalar(
             select(Measurement).where(
                 Measurement.contract_id == contract.id, Measurement.external_id == external_id
@@ -344,6 +345,8 @@ def submit(
         )
         if existing is not None and _same(existing, reading, value):
             return existing, False
+        if existing is None:  # another id for the same period won the race
+            _one_per_period(contract, reading, external_id)
         raise Conflict(_l("A measurement with this id was stored with other figures."))
     silent_until = measurement.created_at + timedelta(days=confirm_days())
     _tell_measurement(
@@ -355,6 +358,30 @@ def submit(
     )
     audit.record(actor, "measurement.submitted", "contract", contract.id, id=measurement.id)
     return measurement, True
+
+
+def _one_per_period(contract: OutcomeContract, reading: Reading, external_id: str) -> None:
+    """A contract takes one measurement per period (UNIQUE in the database too). The same
+    id sent again is not a second measurement: the caller answers it as a repeat."""
+    taken = db.session.scalar(
+        select(Measurement.external_id).where(
+            Measurement.contract_id == contract.id,
+            Measurement.period_start == reading.period_start,
+            Measurement.period_end == reading.period_end,
+            Measurement.external_id != external_id,
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            _l(
+                "A measurement for this period (%(start)s to %(end)s) is already stored"
+                " (id %(id)s): a period is measured once.",
+                start=reading.period_start.isoformat(),
+                end=reading.period_end.isoformat(),
+                id=taken,
+            ),
+            field="period_start",
+        )
 
 
 def confirm_days() -> int:

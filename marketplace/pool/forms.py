@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from marketplace.accounts.forms import ContactFields
 from marketplace.forms import Form, choices
-from marketplace.pool.models import PoolEvent
+from marketplace.pool.models import DocumentKind, PoolEvent
 
 REQUIRED = _l("This field is required.")
 
@@ -47,3 +48,12 @@ class DecisionForm(Form):
     def __init__(self, events: list[PoolEvent], *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.event.choices = choices((e.value, e.label) for e in events)
+
+
+class DocumentForm(Form):
+    kind = SelectField(_l("What the document is"), validators=[DataRequired(REQUIRED)])
+    document = FileField(_l("File (PDF, PNG or JPG)"), validators=[Optional()])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind.choices = choices((k.value, k.label) for k in DocumentKind)

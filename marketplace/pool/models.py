@@ -6,7 +6,15 @@ from datetime import date
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, notifications
@@ -111,6 +119,9 @@ class PoolMembership(Base):
     history: Mapped[list[PoolStatusChange]] = relationship(
         back_populates="membership", order_by="PoolStatusChange.id.desc()"
     )
+    documents: Mapped[list[PoolDocument]] = relationship(
+        back_populates="membership", order_by="PoolDocument.id", cascade="all, delete-orphan"
+    )
 
     @property
     def last_change(self) -> PoolStatusChange | None:
@@ -134,10 +145,55 @@ class PoolStatusChange(Base):
     membership: Mapped[PoolMembership] = relationship(back_populates="history")
 
 
+class DocumentKind(StrEnum):
+    BUSINESS_LICENCE = "business_licence"
+    QUALIFICATION = "qualification"
+    CASE_MATERIAL = "case_material"
+
+    @property
+    def label(self) -> str:
+        return str(DOCUMENT_KIND_LABELS[self])
+
+
+DOCUMENT_KIND_LABELS = {
+    DocumentKind.BUSINESS_LICENCE: _l("Business licence"),
+    DocumentKind.QUALIFICATION: _l("Qualification certificate"),
+    DocumentKind.CASE_MATERIAL: _l("Case material"),
+}
+
+
+class PoolDocument(Base):
+    """A file a provider attaches to its application (business licence, a qualification, case
+    material), stored like outcome evidence (marketplace/files.py) and opened only by the
+    provider and the officials of the agency that runs the pool."""
+
+    __tablename__ = "pool_documents"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    id: Mapped[intpk]
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("pool_memberships.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[DocumentKind] = mapped_column(str_enum(DocumentKind, length=30))
+    name: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+    membership: Mapped[PoolMembership] = relationship(back_populates="documents")
+
+
 audit.register_labels(
     {
-        f"pool.{event.value}": _l("Resource pool: %(event)s", event=POOL_EVENT_LABELS[event])
-        for event in PoolEvent
+        **{
+            f"pool.{event.value}": _l("Resource pool: %(event)s", event=POOL_EVENT_LABELS[event])
+            for event in PoolEvent
+        },
+        "pool.document_added": _l("Resource pool: document attached to an application"),
+        "pool.document_removed": _l("Resource pool: document removed from an application"),
+        "pool.document_opened": _l("Resource pool: application document opened"),
     }
 )
 

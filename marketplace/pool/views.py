@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from functools import partial
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace import files
 from marketplace.accounts.models import OrgKind
 from marketplace.db import local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
-from marketplace.pool import forms, services
+from marketplace.pool import documents, forms, services
 from marketplace.pool.models import POOL_MACHINE, PoolEvent, PoolStatus
 from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
@@ -72,11 +75,85 @@ def apply(agency_id: int) -> ResponseReturnValue:
     return redirect(url_for("pool.membership", membership_id=membership.id))
 
 
+def _membership_page(
+    membership_id: int, document_form: forms.DocumentForm | None = None, status: int = 200
+) -> ResponseReturnValue:
+    m = services.membership_for_provider(current_user.org, membership_id)
+    return render(
+        "pool/membership.html",
+        m=m,
+        documents=documents.documents_of(m),
+        document_form=document_form or forms.DocumentForm(),
+        document_max_mb=f"{current_app.config['POOL_DOCUMENT_MAX_BYTES'] / (1024 * 1024):.3g}",
+        document_limit=documents.MAX_DOCUMENTS,
+        status=status,
+    )
+
+
 @bp.get("/memberships/<id:membership_id>")
 @requires(OrgKind.PROVIDER)
 def membership(membership_id: int) -> ResponseReturnValue:
+    return _membership_page(membership_id)
+
+
+@bp.post("/memberships/<id:membership_id>/documents")
+@requires(OrgKind.PROVIDER, owner=True)
+def attach_document(membership_id: int) -> ResponseReturnValue:
+    """The provider attaches a document to its application; refused input re-renders the
+    page (422) and stores nothing."""
     m = services.membership_for_provider(current_user.org, membership_id)
-    return render("pool/membership.html", m=m)
+    form = forms.DocumentForm()
+    if form.validate_on_submit():
+        upload = form.document.data  # a werkzeug FileStorage, or None
+        file = None
+        if upload is not None and upload.filename:
+            with upload.stream:  # large uploads are spooled to a temporary file: close it
+                file = files.Upload(upload.filename, upload.stream.read())
+        try:
+            documents.attach(m, form.kind.data, file, current_actor())
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("The document is attached to your application."), "success")
+            return redirect(url_for("pool.membership", membership_id=m.id) + "#documents")
+    return _membership_page(m.id, form, INVALID)
+
+
+@bp.post("/memberships/<id:membership_id>/documents/<id:document_id>/delete")
+@requires(OrgKind.PROVIDER, owner=True)
+def remove_document(membership_id: int, document_id: int) -> ResponseReturnValue:
+    m = services.membership_for_provider(current_user.org, membership_id)
+    try:
+        documents.remove(m, document_id, current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("The document is removed from your application."), "success")
+    return redirect(url_for("pool.membership", membership_id=m.id) + "#documents")
+
+
+@bp.get("/memberships/<id:membership_id>/documents/<id:document_id>")
+@requires(OrgKind.PROVIDER)
+def own_document(membership_id: int, document_id: int) -> ResponseReturnValue:
+    m = services.membership_for_provider(current_user.org, membership_id)
+    d = documents.open_document(current_user.org, m, document_id, current_actor())
+    return files.download(d.name, d.content_type, d.data)
+
+
+own_document.writes_on_read = True  # type: ignore[attr-defined]  # the opening is audited
+
+
+@bp.get("/applications/<id:membership_id>/documents/<id:document_id>")
+@requires(OrgKind.AGENCY)
+def application_document(membership_id: int, document_id: int) -> ResponseReturnValue:
+    """A document of an application to the official's own agency's pool (anyone else: 404);
+    the opening is audited."""
+    m = services.membership_for_agency(current_user.org, membership_id)
+    d = documents.open_document(current_user.org, m, document_id, current_actor())
+    return files.download(d.name, d.content_type, d.data)
+
+
+application_document.writes_on_read = True  # type: ignore[attr-defined]
 
 
 @bp.get("/queue")
@@ -103,15 +180,17 @@ def application(membership_id: int) -> ResponseReturnValue:
         if not (e is PoolEvent.REINSTATE and m.reapply_after is not None)
     ]
     form = forms.DecisionForm(events)
+    docs = documents.documents_of(m)
+    page = partial(render, "pool/application.html", m=m, form=form, events=events, documents=docs)
     if request.method == "GET" or not events:
-        return render("pool/application.html", m=m, form=form, events=events)
+        return page()
     if not form.validate_on_submit():
-        return render("pool/application.html", m=m, form=form, events=events, status=INVALID)
+        return page(status=INVALID)
     try:
         services.decide(m, PoolEvent(form.event.data), form.reason.data or "", current_actor())
     except DomainError as error:
         attach_error(form, error)
-        return render("pool/application.html", m=m, form=form, events=events, status=INVALID)
+        return page(status=INVALID)
     flash(
         _("%(provider)s is now: %(status)s.", provider=m.provider.name, status=m.status.label),
         "success",

@@ -716,8 +716,11 @@ def apply(programme_id: int) -> ResponseReturnValue:
 @bp.get("/provider/settlements")
 @requires(OrgKind.PROVIDER)
 def statements() -> ResponseReturnValue:
+    money, totals = settlement.money_of(current_user.org)
     return render(
         "vouchers/statements.html",
+        money=money,
+        totals=totals,
         rows=settlement.statements_for(current_user.org),
         claims=settlement.recovery_claims_against(current_user.org),
     )

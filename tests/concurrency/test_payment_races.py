@@ -148,6 +148,38 @@ def test_a_duplicate_measurement_submitted_concurrently_counts_once(race_app: Fl
         )
 
 
+def test_measurements_with_other_ids_for_one_period_at_once_store_one(race_app: Flask) -> None:
+    """Six different measurements of the same period at once: one is stored, five refused
+    with the period's message (the UNIQUE constraint settles the race)."""
+    data = one_outcome_order(race_app, "period")
+    today = local_today()
+
+    def submit(i: int) -> str:
+        with race_app.app_context(), writing():
+            contract = db.session.get(OutcomeContract, data["contract_id"])
+            try:
+                outcomes.submit(
+                    contract, outcomes.Reading(f"MES-{i}", today, today, "66.5"), SYSTEM
+                )
+            except outcomes.Conflict as error:
+                db.session.rollback()
+                return error.field or ""
+            db.session.commit()
+            return "stored"
+
+    results = in_parallel(submit, 6)
+    assert sorted(results) == ["period_start"] * 5 + ["stored"], results
+    with race_app.app_context():
+        assert (
+            db.session.scalar(
+                select(func.count(Measurement.id)).where(
+                    Measurement.contract_id == data["contract_id"]
+                )
+            )
+            == 1
+        )
+
+
 def test_the_same_measurement_posted_20_times_at_once_through_the_api_stores_one(
     race_app: Flask,
 ) -> None:

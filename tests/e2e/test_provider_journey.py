@@ -1,10 +1,12 @@
-"""A provider applies to a pool, an official admits it, the provider publishes a package and
-finds it in the public catalogue."""
+"""A provider applies to a pool with its business licence, an official opens it and admits
+the provider, the provider publishes a package and finds it in the public catalogue."""
 
 from playwright.sync_api import Page, expect
 
 from marketplace.demo.seed import DEMO_PASSWORD
 from tests.e2e.key_pages import nav
+
+LICENCE = b"%PDF-1.4\n% business licence\n"
 
 
 def log_in(page: Page, base: str, email: str, password: str = DEMO_PASSWORD) -> None:
@@ -47,6 +49,13 @@ def test_provider_applies_is_admitted_and_publishes(page: Page, live_server: str
     page.get_by_label("服务能力说明").fill("设备联网与数据采集，7 天上线。")
     page.get_by_role("button", name="提交申请").click()
     expect(page.locator("main")).to_contain_text("已申请")
+    # with its business licence for the officials who review it
+    page.get_by_label("文件类别").select_option("business_licence")
+    page.get_by_label("文件（PDF、PNG 或 JPG）").set_input_files(
+        files=[{"name": "营业执照.pdf", "mimeType": "application/pdf", "buffer": LICENCE}]
+    )
+    page.get_by_role("button", name="上传").click()
+    expect(page.locator("#documents")).to_contain_text("营业执照.pdf")
 
     # 3. it prepares a package while waiting
     page.goto(base + "/provider/packages/new")
@@ -60,10 +69,18 @@ def test_provider_applies_is_admitted_and_publishes(page: Page, live_server: str
     page.get_by_label("上线周期（天）").fill("7")
     page.get_by_label("故障响应时间（SLA，小时）").fill("4")
     page.get_by_role("button", name="保存草稿").click()
+    # the plan form shows only the part of the chosen kind (js/plan_form.js)
+    page.get_by_label("方案类型").select_option("subscription")
+    expect(page.get_by_label("月费（元）")).to_be_visible()
+    expect(page.get_by_label("价格（元）")).to_be_hidden()
+    page.get_by_label("月费（元）").fill("999")  # typed, then another kind chosen: not posted
     page.get_by_label("方案类型").select_option("one_time")
+    expect(page.get_by_label("月费（元）")).to_be_hidden()
+    expect(page.get_by_role("group", name="仅用于按效果付费方案")).to_be_hidden()
     page.get_by_label("方案名称").fill("一次性交付")
     page.get_by_label("价格（元）").fill("36800")
     page.get_by_role("button", name="添加方案").click()
+    expect(page.locator("#plans")).to_contain_text("一次性交付")
     page.locator("#interfaces").get_by_label("方向").select_option("produces")
     page.locator("#interfaces").get_by_label("协议").select_option("mqtt")
     page.locator("#interfaces").get_by_label("数据对象").select_option("device_telemetry")
@@ -76,6 +93,9 @@ def test_provider_applies_is_admitted_and_publishes(page: Page, live_server: str
     log_in(page, base, "official@sjz.demo")
     page.goto(base + "/pool/queue")
     page.get_by_role("link", name="石家庄数据织网科技有限公司").click()
+    with page.expect_download() as download:
+        page.locator("#documents").get_by_role("link", name="营业执照.pdf").click()
+    assert download.value.suggested_filename == "营业执照.pdf"
     page.get_by_label("决定").select_option("admit")
     page.get_by_label("书面理由（服务商可见）").fill("资质齐全，同意入库。")
     page.get_by_role("button", name="提交审核决定").click()

@@ -61,7 +61,7 @@ from marketplace.orders.models import (
 from marketplace.outcomes.models import Measurement, OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
 from marketplace.payments.models import Invoice, Payout, Refund
-from marketplace.pool.models import PoolMembership
+from marketplace.pool.models import PoolDocument, PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
     ClawBack,
@@ -188,6 +188,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "interface_id": (VersionInterface,),
     "invitation_id": (Invitation,),
     "dispute_id": (Dispute,),
+    "document_id": (PoolDocument,),
     "invoice_id": (Invoice,),
     "item_id": (BundleItem,),
     "line_id": (OrderLine,),

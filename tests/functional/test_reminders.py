@@ -25,7 +25,13 @@ from marketplace.todos import SentReminder
 from tests.factories import OrganisationFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.order_helpers import accept_delivery
-from tests.functional.outcomes.test_outcomes import SYSTEM, measuring, reading
+from tests.functional.outcomes.test_outcomes import (
+    SYSTEM,
+    day,
+    measuring,
+    measuring_since,
+    reading,
+)
 from tests.functional.voucher_helpers import pilot
 
 
@@ -123,8 +129,9 @@ def test_an_invoice_is_reminded_before_it_is_due_and_the_day_after(app, app_ctx,
 
 def test_a_measurement_is_reminded_before_it_counts_as_confirmed(app, app_ctx, dbs, p):
     _line, contract = measuring(app, dbs, p)
+    measuring_since(dbs, contract, 1)
     with services(app, dbs):
-        m, _ = outcomes.submit(contract, reading(1, "66"), SYSTEM)
+        m, _ = outcomes.submit(contract, reading(1, "66", day(1)), SYSTEM)
         fresh, _ = outcomes.submit(contract, reading(2, "67"), SYSTEM)
     submitted = utcnow() - timedelta(days=6)  # counts as confirmed tomorrow (7 days)
     dbs.execute(

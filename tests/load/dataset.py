@@ -207,8 +207,10 @@ def _api() -> dict[str, Any]:
             None,
             _actor(provider),
         )
+        # The days the client may measure: a contract takes one measurement per period, so
+        # each new one picks its own period among these.
         end = min(today - timedelta(days=1), contract.window_end)
-        start = max(contract.window_start, end - timedelta(days=6))
+        start = contract.window_start
         clients.append(
             {
                 "token": plain,

@@ -21,6 +21,7 @@ import re
 import secrets
 import uuid
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -463,6 +464,14 @@ class ApiClient(HttpUser):
         self.erp = {"Authorization": f"Bearer {PLAN['api_enterprise']}"}
         self.sent: list[dict[str, Any]] = []
 
+    def period(self) -> tuple[str, str]:
+        """A random period of the days the contract may be measured."""
+        first = date.fromisoformat(self.provider["period_start"])
+        span = (date.fromisoformat(self.provider["period_end"]) - first).days
+        a = random.randint(0, span)
+        b = random.randint(a, span)
+        return (first + timedelta(days=a)).isoformat(), (first + timedelta(days=b)).isoformat()
+
     @task(4)
     def packages(self) -> None:
         params = {"limit": str(random.choice([10, 20, 50]))}
@@ -484,15 +493,17 @@ class ApiClient(HttpUser):
         if self.sent and random.random() < 0.3:  # a retry: the stored one, 200
             body, ok = random.choice(self.sent), (200,)
         else:
+            start, end = self.period()
             body = {
                 "external_id": f"load-{uuid.uuid4().hex}",
-                "period_start": self.provider["period_start"],
-                "period_end": self.provider["period_end"],
+                "period_start": start,
+                "period_end": end,
                 "value": round(random.uniform(10, 30), 2),
                 "note": "负载测试",
             }
-            ok = (201,)
-            self.sent.append(body)
+            # 409: the period was measured already (one measurement per period), by the
+            # other client on this contract or by the demo's history.
+            ok = (201, 409)
         with self.client.post(
             path,
             json=body,
@@ -502,6 +513,8 @@ class ApiClient(HttpUser):
         ) as response:
             if response.status_code in ok:
                 response.success()
+                if response.status_code == 201:
+                    self.sent.append(body)
             else:
                 response.failure(f"status {response.status_code}: {response.text[:200]}")
         get(self.client, "api /api/v1/contracts/[id]/measurements", path, headers=self.auth)

@@ -92,6 +92,18 @@ def reading(n, value, start=None, days=1):
     return outcomes.Reading(f"mes-{n}", start, start + timedelta(days=days - 1), str(value))
 
 
+def measuring_since(dbs, contract, days):
+    """The window opened ``days`` ago, so that there are past days to measure (one
+    measurement per period)."""
+    contract.window_start = local_today() - timedelta(days=days)
+    dbs.flush()
+
+
+def day(n):
+    """The n-th last day: a period of its own."""
+    return local_today() - timedelta(days=n)
+
+
 def test_ordering_an_outcome_line_opens_a_contract_with_the_plans_terms(app, dbs, p):
     line = order_outcome_line(app, dbs, p)
     contract = contract_of(dbs, line)
@@ -149,10 +161,11 @@ def test_measurements_are_idempotent_and_checked(app, dbs, p):
 
 def test_confirm_dispute_verify_and_auto_confirm(app, dbs, p):
     _line, contract = measuring(app, dbs, p)
+    measuring_since(dbs, contract, 3)
     with services(app, dbs):
-        a, _ = outcomes.submit(contract, reading(1, "66"), SYSTEM)
-        b, _ = outcomes.submit(contract, reading(2, "70"), SYSTEM)
-        c, _ = outcomes.submit(contract, reading(3, "50"), SYSTEM)
+        a, _ = outcomes.submit(contract, reading(1, "66", day(1)), SYSTEM)
+        b, _ = outcomes.submit(contract, reading(2, "70", day(2)), SYSTEM)
+        c, _ = outcomes.submit(contract, reading(3, "50", day(3)), SYSTEM)
         outcomes.confirm(a, SYSTEM)
         outcomes.dispute(b, "停机两天未计入", SYSTEM)
         outcomes.verify(b, False, "现场核查：数据有误", SYSTEM)

@@ -218,22 +218,38 @@ def from_curated(curated_id: int) -> ResponseReturnValue:
 # Orders
 
 
-@bp.get("/my-bundles/<id:bundle_id>/review")
-@requires(OrgKind.ENTERPRISE)
-def bundle_review(bundle_id: int) -> ResponseReturnValue:
-    """The step before ordering: every line with its price, the vouchers' part, what is paid
-    when, the terms and any gap between the parts. Its form posts what it showed; the choice
-    not to use vouchers is this page again with ``?vouchers=0``, so it works without script."""
-    b = bundles.get(current_user.org, bundle_id)
-    use_vouchers = request.args.get("vouchers") != "0"
+def _review_page(
+    b: Bundle, use_vouchers: bool, form: forms.CheckoutForm, status: int = 200
+) -> ResponseReturnValue:
     return render(
         "orders/review.html",
         b=b,
         r=before_ordering.review(b, use_vouchers),
+        form=form,
         auto_accept_days=current_app.config["AUTO_ACCEPT_DAYS"],
         payment_terms_days=current_app.config["INVOICE_PAYMENT_TERMS_DAYS"],
+        status=status,
         **_interface_names(),
     )
+
+
+@bp.get("/my-bundles/<id:bundle_id>/review")
+@requires(OrgKind.ENTERPRISE)
+def bundle_review(bundle_id: int) -> ResponseReturnValue:
+    """The step before ordering: every line with its price, the vouchers' part, what is paid
+    when, the terms and any gap between the parts, and whom the providers call and where they
+    deliver (prefilled from the profile). Its form posts what it showed; the choice not to use
+    vouchers is this page again with ``?vouchers=0``, so it works without script."""
+    org = current_user.org
+    b = bundles.get(org, bundle_id)
+    defaults = orders.contact_defaults(org, current_user.id)
+    form = forms.CheckoutForm(
+        formdata=None,
+        contact_name=defaults.name,
+        contact_phone=defaults.phone,
+        site_address=defaults.site,
+    )
+    return _review_page(b, request.args.get("vouchers") != "0", form)
 
 
 @bp.post("/my-bundles/<id:bundle_id>/checkout")
@@ -244,7 +260,10 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
     form = forms.CheckoutForm()
     vouchers = 0 if form.skip_vouchers.data else None  # back to the page as it was shown
     back = url_for("journey.bundle_review", bundle_id=b.id, vouchers=vouchers)
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if not valid and form.contact_invalid() and not form.csrf_token.errors:
+        return _review_page(b, not form.skip_vouchers.data, form, INVALID)
+    if not valid:
         flash(_("This form has expired. Reload the page and try again."), "error")
         return redirect(back)
     try:
@@ -257,10 +276,14 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
             use_vouchers=not form.skip_vouchers.data,
             subsidy_shown_fen=form.subsidy_shown.data,
             reviewed=form.reviewed.data or None,
+            contact=form.contact(),
         )
     except NotFound:
         raise  # another enterprise's bundle or key
     except DomainError as error:
+        if error.field in form.CONTACT_FIELDS:
+            attach_error(form, error)
+            return _review_page(b, not form.skip_vouchers.data, form, INVALID)
         flash(str(error.message), "error")
         return redirect(back)
     if placed_now:

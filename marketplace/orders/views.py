@@ -92,24 +92,33 @@ def _interface_names() -> dict[str, Any]:
     }
 
 
-def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
+def _bundle_figures(b: Bundle) -> dict[str, Any]:
+    """The bundle's lines and the figures the services compute for them: totals, and the
+    vouchers' part of each line as they would be reserved now."""
     bundle_lines = bundles.lines(b)
     integration = bundles.integration(b)
     subsidies = spending.plan(b.enterprise_id, bundles.voucher_claims(bundle_lines, integration))
     totals = bundles.totals(bundle_lines, integration)
     subsidy_total = sum(s.subsidy_fen for s in subsidies)
+    return {
+        "b": b,
+        "lines": bundle_lines,
+        "totals": totals,
+        "integration": integration,
+        "subsidies": {s.claim.key: s for s in subsidies if s.subsidy_fen},
+        "subsidy_total": subsidy_total,
+        "copay_total": totals.committed_fen - subsidy_total,
+    }
+
+
+def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
+    figures = _bundle_figures(b)
     return render(
         "orders/bundle.html",
-        b=b,
-        lines=bundle_lines,
-        totals=totals,
-        integration=integration,
-        interop=bundles.interoperability(bundle_lines),
-        subsidies={s.claim.key: s for s in subsidies if s.subsidy_fen},
-        subsidy_total=subsidy_total,
-        copay_total=totals.committed_fen - subsidy_total,
+        interop=bundles.interoperability(figures["lines"]),
         placed=before_ordering.placed_from(b),
         status=status,
+        **figures,
         **_interface_names(),
     )
 
@@ -181,15 +190,30 @@ def add_to_bundle() -> ResponseReturnValue:
 @bp.post("/my-bundles/<id:bundle_id>/items/<id:item_id>/plan")
 @requires(OrgKind.ENTERPRISE)
 def choose_plan(bundle_id: int, item_id: int) -> ResponseReturnValue:
+    """Switch a package's price plan in place. Without script: post, then back to the page.
+    With htmx: the line is swapped and the figures the change moves (every line's voucher
+    part, the totals) come out of band, as the services compute them for the page."""
     b = bundles.get(current_user.org, bundle_id)
     form = forms.PlanChoiceForm()
+    problem = None
     if not form.validate_on_submit():
-        flash(_("Choose one of the package's price plans."), "error")
+        problem = _("Choose one of the package's price plans.")
     else:
         try:
             bundles.choose_plan(b, item_id, form.plan_id.data, current_actor())
         except DomainError as error:
-            flash(str(error.message), "error")
+            problem = str(error.message)
+    if htmx and any(item.id == item_id for item in b.items):
+        response = render(
+            "orders/_plan_changed.html",
+            changed_item_id=item_id,
+            plan_error={"item_id": item_id, "message": problem} if problem else None,
+            **_bundle_figures(b),
+        )
+        response.vary.add("HX-Request")
+        return response
+    if problem:
+        flash(problem, "error")
     return redirect(url_for("journey.bundle", bundle_id=b.id))
 
 

@@ -95,6 +95,27 @@ class ReasonForm(Form):
     )
 
 
+class EvidenceFields(Form):
+    """Evidence the provider may attach when it marks the delivery or a milestone done: a
+    note, a file, or both (all optional; the service checks the file's type and size)."""
+
+    evidence_note = TextAreaField(
+        _l("Evidence: a note for the enterprise (optional)"),
+        validators=[Optional(), Length(max=2000)],
+    )
+    evidence_file = FileField(
+        _l("Evidence: a file (optional: PDF, PNG, JPG, XLSX, CSV or TXT)"), validators=[Optional()]
+    )
+
+
+class LineEventForm(ReasonForm, EvidenceFields):
+    """A move of a line: the reason where one is needed, and evidence with a delivery."""
+
+
+class MilestoneDoneForm(EvidenceFields):
+    pass
+
+
 class MilestoneForm(Form):
     title = StringField(_l("Milestone"), validators=[DataRequired(REQUIRED), Length(max=120)])
     due_on = DateField(_l("Due on"), validators=[InputRequired(REQUIRED)])

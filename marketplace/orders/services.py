@@ -31,6 +31,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.forms import PHONE_MESSAGE, normalise_phone
 from marketplace.money import format_fen, part_of
 from marketplace.orders import bundles
+from marketplace.orders import evidence as proofs
 from marketplace.orders.models import (
     LINE_MACHINE,
     REASON_REQUIRED,
@@ -51,6 +52,7 @@ from marketplace.security import Actor
 from marketplace.vouchers import risk, spending
 
 MAX_MILESTONES = 20
+DELIVERIES = (LineEvent.DELIVER, LineEvent.REDELIVER)  # the moves that may carry evidence
 
 # Higher domains (outcome contracts) follow orders without orders knowing them: the app
 # factory connects them here. Each runs inside the same transaction as the change.
@@ -401,11 +403,18 @@ def transition(
     actor_kind: str,
     *,
     reduced_fen: int | None = None,
+    evidence: proofs.Evidence | None = None,
 ) -> OrderLine:
     """Move the line by ``event``. ``reduced_fen``: the amount a decider accepted the line at
     (``RULE_REDUCED`` only): the line's amount becomes it, the vouchers' share follows it
-    (``spending.reduce_line``) and the co-payment is invoiced on it."""
+    (``spending.reduce_line``) and the co-payment is invoiced on it. ``evidence``: what the
+    provider shows with its delivery (``DELIVER``, ``REDELIVER``), kept on the line."""
     reason = reason.strip()
+    checked = None
+    if evidence is not None and evidence.given:
+        if event not in DELIVERIES:
+            raise DomainError(_l("This action is not possible in the current state."))
+        checked = proofs.check(line, evidence)
     if event in REASON_REQUIRED and not reason:
         raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
     if event is LineEvent.DELIVER and any(m.done_at is None for m in line.milestones):
@@ -488,6 +497,8 @@ def transition(
         status=line.status.value,
         **({"amount_fen": reduced_fen} if reduced_fen is not None else {}),
     )
+    if checked is not None:
+        proofs.store(line, checked, actor)
     return line
 
 
@@ -687,12 +698,18 @@ def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Mi
     return milestone
 
 
-def complete_milestone(line: OrderLine, milestone_id: int, actor: Actor) -> None:
+@atomic
+def complete_milestone(
+    line: OrderLine, milestone_id: int, actor: Actor, evidence: proofs.Evidence | None = None
+) -> None:
+    """Mark a milestone done, with the provider's evidence for it if given."""
     milestone = next((m for m in line.milestones if m.id == milestone_id), None)
     if milestone is None:
         raise NotFound(_l("Not found."))
     if line.status is not LineStatus.IN_DELIVERY:
         raise DomainError(_l("Milestones are done during delivery."))
+    if evidence is not None and evidence.given:
+        proofs.store(line, proofs.check(line, evidence), actor, milestone)
     if milestone.done_at is None:
         milestone.done_at = utcnow()
         notifications.notify(

@@ -23,8 +23,9 @@ from marketplace.db import utcnow
 from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, first_error
 from marketplace.orders import aftercare, bundles, disputes, forms, tickets
+from marketplace.orders import evidence as proofs
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
@@ -361,6 +362,9 @@ def order(number: str) -> ResponseReturnValue:
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
         reviews=reviews.reviews_on_lines([line.id for line in lines]),
+        evidence=proofs.evidences_on([line.id for line in lines]),
+        evidence_form=forms.LineEventForm(formdata=None),
+        max_evidence_mb=f"{proofs.max_bytes() / 2**20:.3g}",
         tickets=tickets.tickets_on([line.id for line in lines]),
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
@@ -376,13 +380,18 @@ def order(number: str) -> ResponseReturnValue:
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
 def line_event(line_id: int, event: str) -> ResponseReturnValue:
     line = orders.line_for(current_user.org, line_id)
-    form = forms.ReasonForm()
+    form = forms.LineEventForm()
     if event not in LineEvent._value2member_map_ or not form.validate_on_submit():
-        flash(_("This action is not possible in the current state."), "error")
+        flash(first_error(form), "error")
     else:
         try:
             orders.transition(
-                line, LineEvent(event), form.reason.data or "", current_actor(), _actor_kind()
+                line,
+                LineEvent(event),
+                form.reason.data or "",
+                current_actor(),
+                _actor_kind(),
+                evidence=_evidence(form),
             )
         except DomainError as error:
             flash(str(error.message), "error")
@@ -412,13 +421,27 @@ def add_milestone(line_id: int) -> ResponseReturnValue:
 @requires(OrgKind.PROVIDER)
 def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
     line = orders.line_for(current_user.org, line_id)
+    form = forms.MilestoneDoneForm()
+    if not form.validate_on_submit():
+        flash(first_error(form), "error")
+        return redirect(url_for("journey.order", number=line.order.number))
     try:
-        orders.complete_milestone(line, milestone_id, current_actor())
+        orders.complete_milestone(line, milestone_id, current_actor(), _evidence(form))
     except NotFound:
         raise
     except DomainError as error:
         flash(str(error.message), "error")
     return redirect(url_for("journey.order", number=line.order.number))
+
+
+@bp.get("/order-lines/<id:line_id>/evidence/<id:evidence_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.PLATFORM)
+def evidence_file(line_id: int, evidence_id: int) -> ResponseReturnValue:
+    """A delivery evidence file: the two parties, the overseeing agency and assessors the
+    enterprise granted; anyone else 404."""
+    row = proofs.file_for(current_user.org, line_id, evidence_id, current_actor())
+    assert row.name is not None and row.content_type is not None and row.data is not None
+    return files.download(row.name, row.content_type, row.data)
 
 
 # After acceptance: reviews, tickets, notifications
@@ -490,12 +513,16 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
     return _ticket_page(ticket_id)
 
 
-def _upload(form: forms.MessageForm) -> files.Upload | None:
-    upload = form.attachment.data  # a werkzeug FileStorage, or None
+def _upload(field: Any) -> files.Upload | None:
+    upload = field.data  # a werkzeug FileStorage, or None
     if upload is None or not upload.filename:
         return None
     with upload.stream:  # large uploads are spooled to a temporary file: close it
         return files.Upload(upload.filename, upload.stream.read())
+
+
+def _evidence(form: forms.EvidenceFields) -> proofs.Evidence:
+    return proofs.Evidence(form.evidence_note.data or "", _upload(form.evidence_file))
 
 
 TICKET_MESSAGES = {
@@ -515,7 +542,7 @@ def ticket_message(ticket_id: int, action: str) -> ResponseReturnValue:
     service, done = TICKET_MESSAGES[action]
     if form.validate_on_submit():
         try:
-            service(t, form.body.data, current_actor(), _upload(form))
+            service(t, form.body.data, current_actor(), _upload(form.attachment))
         except DomainError as error:
             attach_error(form, error)
         else:

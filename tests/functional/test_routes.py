@@ -65,6 +65,7 @@ EXPECTED = {
     "journey.line_event": "enterprise,provider owner",
     "journey.add_milestone": "provider",
     "journey.milestone_done": "provider",
+    "journey.evidence_file": "agency,assessor,enterprise,platform,provider",
     "journey.review": "enterprise",
     "journey.open_ticket": "enterprise",
     "journey.tickets": "enterprise,provider",

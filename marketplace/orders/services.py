@@ -352,6 +352,18 @@ def lines_for_provider(provider: Organisation, status: LineStatus | None = None)
     return list(db.session.scalars(stmt))
 
 
+def providers_of(enterprise_id: int) -> set[int]:
+    """The providers the enterprise ordered from (a line of theirs it did not reject: a data
+    grant's reason to see its data)."""
+    stmt = (
+        select(OrderLine.provider_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.enterprise_id == enterprise_id, OrderLine.status != LineStatus.REJECTED)
+        .distinct()
+    )
+    return set(db.session.scalars(stmt))
+
+
 def count_lines(provider: Organisation, status: LineStatus) -> int:
     stmt = select(func.count(OrderLine.id)).where(
         OrderLine.provider_id == provider.id, OrderLine.status == status

@@ -12,8 +12,10 @@ from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.db import db, utcnow
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnosis
+from marketplace.files import Upload
 from marketplace.orders import aftercare, bundles, disputes, services
 from marketplace.orders import tickets as tickets_
+from marketplace.orders.evidence import Evidence
 from marketplace.orders.models import (
     DeciderKind,
     Dispute,
@@ -44,6 +46,16 @@ REASONS = {
     LineEvent.CANCEL: "预算调整，暂缓实施。",
     LineEvent.DISPUTE: "看板数据与现场不一致，请排查数据采集。",
 }
+SURNAMES = "王李张刘陈杨赵黄周吴"
+# What a provider shows with its delivery (the demo's evidence: a note and a test record).
+DELIVERY_EVIDENCE = Evidence(
+    note="已完成部署与操作培训，联调测试全部通过，测试记录见附件。请对照验收清单逐项确认。",
+    upload=Upload(
+        "联调测试记录.csv",
+        "测试项,结果,备注\n设备数据采集,通过,12 台设备在线\n看板刷新,通过,延迟小于 5 秒\n"
+        "操作培训,完成,班组长 8 人\n".encode(),
+    ),
+)
 COMMENTS = [
     "上线很快，车间主任每天都在用。",
     "数据对接花了些时间，服务响应及时。",
@@ -76,10 +88,23 @@ def drive(line: OrderLine, target: LineStatus) -> None:
             services.add_milestone(
                 line, "部署上线与培训", (utcnow() + timedelta(days=21)).date(), provider
             )
+        evidence = None
         if event is LineEvent.DELIVER:
             for m in line.milestones:
                 services.complete_milestone(line, m.id, provider)
-        services.transition(line, event, REASONS.get(event, ""), actor, kind)
+            evidence = DELIVERY_EVIDENCE
+        services.transition(line, event, REASONS.get(event, ""), actor, kind, evidence=evidence)
+
+
+def _contact(org: Organisation, n: int) -> services.SiteContact:
+    """The enterprise's contact person and delivery site (its registered address, or one
+    in its region's industrial park)."""
+    region = org.region.name("zh") if org.region is not None else ""
+    return services.SiteContact(
+        name=f"{SURNAMES[n % len(SURNAMES)]}主任",
+        phone=org.contact_phone or f"139{31000000 + n * 7919:08d}",
+        site=org.address or f"{region}经济开发区创业路{n + 8}号 生产车间",
+    )
 
 
 def load(rng: random.Random) -> dict[str, int]:
@@ -109,7 +134,7 @@ def load(rng: random.Random) -> dict[str, int]:
         bundle = bundles.from_recommendation(org, ids, f"推荐组合方案（L{d.level}）", actor)
         if n % 3 == 1 and n > 20:
             continue  # a bundle kept for later
-        order = services.checkout(org, bundle, actor)
+        order = services.checkout(org, bundle, actor, contact=_contact(org, n))
         ordered += 1
         if n != 6:  # ordered weeks ago; one order delivered implausibly fast (a risk flag)
             for line in order.lines:

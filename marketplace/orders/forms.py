@@ -100,11 +100,11 @@ class EvidenceFields(Form):
     note, a file, or both (all optional; the service checks the file's type and size)."""
 
     evidence_note = TextAreaField(
-        _l("Evidence: a note for the enterprise (optional)"),
+        _l("Note for the enterprise (optional)"),
         validators=[Optional(), Length(max=2000)],
     )
     evidence_file = FileField(
-        _l("Evidence: a file (optional: PDF, PNG, JPG, XLSX, CSV or TXT)"), validators=[Optional()]
+        _l("File (optional: PDF, PNG, JPG, XLSX, CSV or TXT)"), validators=[Optional()]
     )
 
 

@@ -21,6 +21,7 @@ from marketplace.orders.models import DeliveryEvidence, LineEvent, LineStatus, O
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import agency_with_official, services
+from tests.functional.grant_helpers import evaluating
 from tests.functional.voucher_helpers import pilot
 
 PDF = b"%PDF-1.4\n% an acceptance report\n"
@@ -116,6 +117,8 @@ def test_who_may_open_the_file(client, dbs, p):
     assessor_user = UserFactory(org=assessor, email="assessor@evi.cn")
     client.login(assessor_user.email)
     assert client.get(url).status_code == 404  # no grant
+    evaluating(client.application, dbs, p, assessor)  # a reason to be granted the data
+    assert client.get(url).status_code == 404  # a reason is not a grant
     with services(client.application, dbs):
         grants.grant(
             p.enterprise,

@@ -5,6 +5,7 @@ evaluation round."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from flask import Flask
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.catalog.models import PlanKind
 from marketplace.db import local_today
 from marketplace.orders.models import LineStatus, Order, OrderLine
+from marketplace.outcomes.models import OutcomeContract
 from marketplace.oversight import evaluation
 from tests.functional.catalog_helpers import services
 
@@ -47,3 +49,23 @@ def evaluating(app: Flask, dbs: Session, p: object, assessor: Organisation) -> N
             assessor.id,
             p.official_actor,  # type: ignore[attr-defined]
         )
+
+
+def outcome_contract(dbs: Session, line: OrderLine) -> OutcomeContract:
+    """An outcome contract measuring on the line (OEE up 5 points, a fixed fee)."""
+    contract = OutcomeContract(
+        order_line_id=line.id,
+        enterprise_id=line.order.enterprise_id,
+        provider_id=line.provider_id,
+        title="设备综合效率提升",
+        status="measuring",
+        metric_code="oee",
+        better="higher",
+        target_kind="absolute",
+        target_value=Decimal(5),
+        fee_rule="fixed",
+        window_days=90,
+    )
+    dbs.add(contract)
+    dbs.flush()
+    return contract

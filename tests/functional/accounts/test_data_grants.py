@@ -15,11 +15,12 @@ from marketplace.accounts.models import DataAccess, DataGrant, GrantScope
 from marketplace.db import local_today
 from marketplace.errors import DomainError
 from marketplace.orders import aftercare
-from marketplace.outcomes.models import Measurement, MeasurementStatus, OutcomeContract
+from marketplace.outcomes.models import Measurement, MeasurementStatus
 from marketplace.oversight import evaluation, kpi
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
+from tests.functional.grant_helpers import outcome_contract
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
 
@@ -45,21 +46,7 @@ def world(app, dbs, monkeypatch):
         aftercare.open_ticket(line, "high", "主轴异响", p.enterprise_actor)
         kpi.report(line, kpi.Figures(local_today().replace(day=1), 77, 50, 0), p.enterprise_actor)
     diagnosis(p.enterprise.id, level=2)
-    contract = OutcomeContract(
-        order_line_id=line.id,
-        enterprise_id=p.enterprise.id,
-        provider_id=p.provider.id,
-        title="设备综合效率提升",
-        status="measuring",
-        metric_code="oee",
-        better="higher",
-        target_kind="absolute",
-        target_value=Decimal(5),
-        fee_rule="fixed",
-        window_days=90,
-    )
-    dbs.add(contract)
-    dbs.flush()
+    contract = outcome_contract(dbs, line)
     dbs.add(
         Measurement(
             contract_id=contract.id,

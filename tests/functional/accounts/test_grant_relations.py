@@ -14,11 +14,12 @@ from marketplace.accounts.models import DataGrant, GrantScope
 from marketplace.db import local_today
 from marketplace.errors import DomainError
 from marketplace.outcomes import services as outcomes
-from marketplace.outcomes.models import Measurement, MeasurementStatus, OutcomeContract
+from marketplace.outcomes.models import Measurement, MeasurementStatus
 from marketplace.oversight import evaluation
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
+from tests.functional.grant_helpers import outcome_contract
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
 
@@ -68,21 +69,7 @@ def test_an_assessor_who_verified_a_measurement_is_offered(app, client, dbs, wor
     p = world
     verifier = OrganisationFactory(assessor=True, name="核验评估机构")
     verifier_user = UserFactory(org=verifier, email="verifier@rel.cn")
-    contract = OutcomeContract(
-        order_line_id=p.line.id,
-        enterprise_id=p.enterprise.id,
-        provider_id=p.provider.id,
-        title="设备综合效率提升",
-        status="measuring",
-        metric_code="oee",
-        better="higher",
-        target_kind="absolute",
-        target_value=Decimal(5),
-        fee_rule="fixed",
-        window_days=90,
-    )
-    dbs.add(contract)
-    dbs.flush()
+    contract = outcome_contract(dbs, p.line)
     m = Measurement(
         contract_id=contract.id,
         external_id="m-rel",

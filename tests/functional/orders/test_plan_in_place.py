@@ -3,12 +3,16 @@ the totals (htmx), and without script posts and comes back to the page; the item
 same row (not removed and added again)."""
 
 import re
+from dataclasses import replace
 
 from sqlalchemy import func, select
 
 from marketplace.audit import AuditEntry
+from marketplace.orders import bundles as bundle_service
 from marketplace.orders.models import BundleItem
+from tests.functional.catalog_helpers import SUBSCRIPTION, published_package, services
 from tests.functional.orders.test_bundles import add, bundle_of, market  # noqa: F401
+from tests.functional.voucher_helpers import ONE_TIME, pilot
 
 
 def htmx_post(client, url, data):
@@ -79,3 +83,36 @@ def test_without_script_the_switch_posts_and_comes_back(client, dbs, market):  #
     )
     assert response.status_code == 302 and response.headers["Location"] == f"/my-bundles/{b.id}"
     assert "¥35,000.00" in client.text(f"/my-bundles/{b.id}")
+
+
+def test_the_swapped_line_carries_its_new_voucher_part(app, client, dbs):
+    """With a voucher (50 % up to ¥20,000): the changed line's voucher part and the totals
+    in the answer are the ones the page shows after a reload."""
+    p = pilot(app, dbs, tag="inplace")
+    p.issue_to(p.programme())
+    cheap = replace(SUBSCRIPTION, name="月付", monthly_fen=500_00, term_months=12)
+    package = published_package(
+        app, dbs, p.provider, p.provider_owner, plans=(ONE_TIME, cheap), title="生产看板"
+    )
+    with services(app, dbs):
+        b = bundle_service.create(p.enterprise, "看板方案", p.enterprise_actor)
+        bundle_service.add(b, package.id, None, p.enterprise_actor)
+    dbs.expire_all()
+    item = next(i for i in b.items if i.package_id == package.id)
+    monthly = next(plan for plan in package.published_version.plans if plan.name == "月付")
+    client.login(p.owner.email)
+    assert "¥20,000.00" in client.text(f"/my-bundles/{b.id}")  # the whole voucher, at first
+    response = htmx_post(
+        client, f"/my-bundles/{b.id}/items/{item.id}/plan", {"plan_id": str(monthly.id)}
+    )
+    body = response.get_data(as_text=True)
+    line = body[: body.index("hx-swap-oob")]
+    page = client.text(f"/my-bundles/{b.id}")
+    shown = re.search(rf'id="subsidy-{item.id}">([^<]*)<', page).group(1)
+    assert "¥3,000.00" in shown and shown in line  # half of ¥6,000, as the page says it
+    totals = body[body.index('id="bundle-totals"') :]
+    reloaded = page[page.index('id="bundle-totals"') :]
+    assert (
+        totals[totals.index("<dl") : totals.index("</dl>")]
+        == reloaded[reloaded.index("<dl") : reloaded.index("</dl>")]
+    )

@@ -94,6 +94,9 @@ def create_app(config: Config | None = None) -> Flask:
     from marketplace.outcomes import services as outcomes
 
     outcomes.connect()
+    from marketplace.oversight import granted
+
+    granted.connect()
     _register_request_hooks(app)
     _register_template_helpers(app)
 

@@ -190,6 +190,11 @@ class Config:
         self.POOL_DOCUMENT_MAX_BYTES = int(
             os.environ.get("POOL_DOCUMENT_MAX_BYTES", 0) or self.TICKET_ATTACHMENT_MAX_BYTES
         )
+        # A delivery evidence file (a provider's acceptance report, photos, test records):
+        # the same limit as a ticket's attachment unless set.
+        self.DELIVERY_EVIDENCE_MAX_BYTES = int(
+            os.environ.get("DELIVERY_EVIDENCE_MAX_BYTES", 0) or self.TICKET_ATTACHMENT_MAX_BYTES
+        )
         # A market (a category of a programme) is watched for concentration from this many
         # order lines on: below it one order would be a 100 % share.
         self.CONCENTRATION_MIN_ORDERS = int(os.environ.get("CONCENTRATION_MIN_ORDERS", 5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -123,6 +124,37 @@ class YuanField(StringField):
 def not_negative(_form: Form, field: Field) -> None:
     if field.data is not None and field.data < 0:
         raise ValidationError(_l("The amount cannot be negative."))
+
+
+# Mainland China: a mobile number (11 digits, 13x to 19x), or a landline with its area code
+# (3 or 4 digits from 0: 010, 0311), 7 or 8 digits and an optional extension (分机).
+PHONE_PATTERN = re.compile(
+    r"1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}(?:(?:-|转|ext\.?)[0-9]{1,6})?", re.ASCII
+)
+PHONE_MESSAGE = _l(
+    "Enter a mobile number (11 digits, e.g. 13912345678) or a landline with its area code"
+    " (e.g. 0311-85551234, an extension after a dash)."
+)
+
+
+def normalise_phone(value: str) -> str | None:
+    """A phone number as the app keeps it (no spaces; a +86 before a mobile dropped), or None
+    when it is not one. Services check with it too, so a script is refused like a form."""
+    text = "".join(value.split())
+    if re.fullmatch(r"(?:\+86|0086)-?1[0-9]{10}", text):
+        text = text[-11:]
+    return text if PHONE_PATTERN.fullmatch(text) else None
+
+
+def phone_number(_form: Any, field: Field) -> None:
+    """The one validator of every phone field (an empty field is left to ``Optional`` or
+    ``DataRequired``); the field's data becomes the number as kept."""
+    if not field.data or not str(field.data).strip():
+        return
+    phone = normalise_phone(str(field.data))
+    if phone is None:
+        raise ValidationError(PHONE_MESSAGE)
+    field.data = phone
 
 
 def attach_error(form: Form, error: DomainError) -> None:

@@ -27,7 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts import credit_code, passwords
 from marketplace.accounts.models import MemberRole, OrgKind, ProviderType
-from marketplace.forms import Form, YuanField, choices, not_negative
+from marketplace.forms import Form, YuanField, choices, not_negative, phone_number
 
 REQUIRED = _l("This field is required.")
 
@@ -150,7 +150,11 @@ class EnterpriseProfileForm(RegisteredDetailsFields):
     annual_revenue = YuanField(
         _l("Annual revenue (yuan)"), validators=[InputRequired(REQUIRED), not_negative]
     )
-    contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=30)])
+    contact_phone = StringField(
+        _l("Contact phone"),
+        validators=[Optional(), Length(max=30), phone_number],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
 
 
 class EnterpriseRegistrationForm(EnterpriseProfileForm, CreditCodeField, OwnerFields):
@@ -162,7 +166,9 @@ class ContactFields(Form):
         _l("Contact person"), validators=[DataRequired(REQUIRED), Length(max=60)]
     )
     contact_phone = StringField(
-        _l("Contact phone"), validators=[DataRequired(REQUIRED), Length(max=30)]
+        _l("Contact phone"),
+        validators=[DataRequired(REQUIRED), Length(max=30), phone_number],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
     contact_email = email_field(_l("Contact e-mail"))
 

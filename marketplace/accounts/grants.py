@@ -1,10 +1,17 @@
-"""Data grants (数据授权): an enterprise lets one provider or assessor see parts of its data
-(profile, measurements, KPI reports, tickets) for a period, and may revoke it at any time.
+"""Data grants (数据授权): an enterprise lets one provider, agency or assessor see parts of its
+data (profile, measurements, KPI reports, tickets) for a period, and may revoke it at any time.
 Without an active grant covering the scope those objects are not found; each view of granted
-data is logged for the enterprise to read."""
+data is logged for the enterprise to read.
+
+Only an organisation with a reason to see the data may be granted it: a provider the
+enterprise ordered from, an agency whose vouchers or programmes it holds, an assessor of
+those agencies' evaluations or of its outcome measurements. Those relations live in the
+domains above this one; the app factory connects their answer with ``relate_with`` (none
+connected: nobody may be granted)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -17,8 +24,26 @@ from marketplace.db import LOCAL_ZONE, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.security import Actor
 
-GRANTEE_KINDS = (OrgKind.PROVIDER, OrgKind.ASSESSOR)
+GRANTEE_KINDS = (OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR)
 MAX_DAYS = 2 * 366
+
+# enterprise id -> ids of the organisations with a reason to see its data
+RelatedFinder = Callable[[int], Iterable[int]]
+_finders: list[RelatedFinder] = []
+
+
+def relate_with(finder: RelatedFinder) -> None:
+    if finder not in _finders:
+        _finders.append(finder)
+
+
+def related_ids(enterprise_id: int) -> set[int]:
+    """The organisations with a reason to see the enterprise's data (see the module's words)."""
+    found: set[int] = set()
+    for finder in _finders:
+        found.update(finder(enterprise_id))
+    found.discard(enterprise_id)
+    return found
 
 
 @dataclass(frozen=True)
@@ -34,8 +59,18 @@ def grant(enterprise: Organisation, terms: GrantTerms, actor: Actor) -> DataGran
     if actor.org_id != enterprise.id or enterprise.kind is not OrgKind.ENTERPRISE:
         raise NotFound(_l("Not found."))
     grantee = db.session.get(Organisation, terms.grantee_id)
-    if grantee is None or grantee.kind not in GRANTEE_KINDS:
-        raise DomainError(_l("Choose a provider or an assessor from the list."), field="grantee")
+    if (
+        grantee is None
+        or grantee.kind not in GRANTEE_KINDS
+        or grantee.id not in related_ids(enterprise.id)
+    ):
+        raise DomainError(
+            _l(
+                "Choose an organisation from the list: your providers, your agencies and their"
+                " assessors."
+            ),
+            field="grantee",
+        )
     if not terms.scopes:
         raise DomainError(_l("Choose at least one kind of data to share."), field="scopes")
     if terms.starts_on > terms.ends_on:
@@ -188,10 +223,14 @@ def access_log(enterprise: Organisation, limit: int = 200) -> list[DataAccess]:
     return list(db.session.scalars(stmt))
 
 
-def grantee_choices() -> list[Organisation]:
+def grantee_choices(enterprise: Organisation) -> list[Organisation]:
+    """Whom the enterprise may grant access: the organisations with a reason to see its data."""
+    ids = related_ids(enterprise.id)
+    if not ids:
+        return []
     stmt = (
         select(Organisation)
-        .where(Organisation.kind.in_(GRANTEE_KINDS))
+        .where(Organisation.id.in_(ids), Organisation.kind.in_(GRANTEE_KINDS))
         .order_by(Organisation.kind, Organisation.name)
     )
     return list(db.session.scalars(stmt))

@@ -14,8 +14,10 @@ from marketplace.db import LOCAL_ZONE, clock_at, db
 from marketplace.demo import clock
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnosis
+from marketplace.files import Upload
 from marketplace.orders import aftercare, bundles, disputes, services
 from marketplace.orders import tickets as tickets_
+from marketplace.orders.evidence import Evidence
 from marketplace.orders.models import (
     DeciderKind,
     Dispute,
@@ -47,6 +49,16 @@ REASONS = {
     LineEvent.CANCEL: "预算调整，暂缓实施。",
     LineEvent.DISPUTE: "看板数据与现场不一致，请排查数据采集。",
 }
+SURNAMES = "王李张刘陈杨赵黄周吴"
+# What a provider shows with its delivery (the demo's evidence: a note and a test record).
+DELIVERY_EVIDENCE = Evidence(
+    note="已完成部署与操作培训，联调测试全部通过，测试记录见附件。请对照验收清单逐项确认。",
+    upload=Upload(
+        "联调测试记录.csv",
+        "测试项,结果,备注\n设备数据采集,通过,12 台设备在线\n看板刷新,通过,延迟小于 5 秒\n"
+        "操作培训,完成,班组长 8 人\n".encode(),
+    ),
+)
 COMMENTS = [
     "上线很快，车间主任每天都在用。",
     "数据对接花了些时间，服务响应及时。",
@@ -109,8 +121,9 @@ def drive(line: OrderLine, target: LineStatus, fast: bool = False) -> None:
                 started = moment
         if event is LineEvent.DELIVER:  # each milestone done by its day, the last on delivery
             _complete_milestones(line, started, moment, provider)
+        evidence = DELIVERY_EVIDENCE if event is LineEvent.DELIVER else None
         with clock_at(moment):
-            services.transition(line, event, REASONS.get(event, ""), actor, kind)
+            services.transition(line, event, REASONS.get(event, ""), actor, kind, evidence=evidence)
     if target is LineStatus.IN_DELIVERY:  # the site survey done, if its day has passed
         survey_by = clock.real_now() - timedelta(hours=1)
         _complete_milestones(line, started, survey_by, provider, all_by=False)
@@ -131,6 +144,17 @@ def _complete_milestones(
             moment = min(max(due, started + timedelta(hours=1)), until)
             with clock_at(moment):
                 services.complete_milestone(line, m.id, provider)
+
+
+def _contact(org: Organisation, n: int) -> services.SiteContact:
+    """The enterprise's contact person and delivery site (its registered address, or one
+    in its region's industrial park)."""
+    region = org.region.name("zh") if org.region is not None else ""
+    return services.SiteContact(
+        name=f"{SURNAMES[n % len(SURNAMES)]}主任",
+        phone=org.contact_phone or f"139{31000000 + n * 7919:08d}",
+        site=org.address or f"{region}经济开发区创业路{n + 8}号 生产车间",
+    )
 
 
 def load(rng: random.Random) -> dict[str, int]:
@@ -166,7 +190,7 @@ def load(rng: random.Random) -> dict[str, int]:
         if n % 3 == 1 and n > 20:
             continue  # a bundle kept for later
         with clock_at(clock.days_ago(ago, 10)):
-            order = services.checkout(org, bundle, actor)
+            order = services.checkout(org, bundle, actor, contact=_contact(org, n))
         ordered += 1
         for k, line in enumerate(order.lines):
             target = targets[(n + k) % len(targets)]

@@ -91,12 +91,14 @@ def _grants(rng: random.Random) -> int:
     assessor = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.ASSESSOR))
     if assessor is None:
         return 0
-    holders = db.session.scalars(
+    # enterprises with KPI reports the assessor has a reason to see (it scores their
+    # agency's providers: the evaluation rounds come first)
+    reporting = db.session.scalars(
         select(Organisation)
         .where(Organisation.id.in_(select(KpiReport.enterprise_id)))
         .order_by(Organisation.id)
-        .limit(6)
     ).all()
+    holders = [e for e in reporting if assessor.id in grants.related_ids(e.id)][:6]
     today = local_today()
     made = 0
     for n, enterprise in enumerate(holders):
@@ -279,7 +281,7 @@ def load(rng: random.Random) -> dict[str, int]:
     return {
         "voucher_orders_for_the_leader": leader_orders,
         "kpi_reports": _kpi_reports(rng),
-        "data_grants": _grants(rng),
         "evaluation_rounds": _rounds(rng),
+        "data_grants": _grants(rng),
         "concentration_alerts": _alerts(),
     }

@@ -15,6 +15,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.errors import DomainError
 from marketplace.forms import attach_error
 from marketplace.orders import disputes, forms
+from marketplace.orders import evidence as proofs
 from marketplace.orders.models import Dispute, LineEvent
 from marketplace.payments import services as payments
 from marketplace.rendering import INVALID, render
@@ -45,6 +46,7 @@ def _case_page(
         "d": dispute,
         "line": line,
         "funding": spending.line_funding(line.id),
+        "shown": proofs.evidences_on([line.id]).get(line.id, []),
         "invoices": payments.invoices_of_lines([line.id]).get(line.id, []),
         "party": org.id in (dispute.enterprise_id, dispute.provider_id),
         "deciding": disputes.may_decide(dispute, org),

@@ -14,8 +14,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from marketplace.forms import Form, YuanField, choices
+from marketplace.forms import Form, YuanField, choices, phone_number
 from marketplace.orders import tickets
+from marketplace.orders.services import SiteContact
 from marketplace.payments.services import MAX_FEN
 
 REQUIRED = _l("This field is required.")
@@ -42,19 +43,77 @@ class CheckoutForm(Form):
     """The review page's order button: the checkout's key (the same for every page showing
     the bundle's current content, so a double click, a reload or a second tab places one
     order), the voucher money the page showed and the content it showed (the order is
-    refused if either changed since), and the choice not to use vouchers. Only the key is
-    needed: scripts post a key of their own."""
+    refused if either changed since), the choice not to use vouchers, and the contact person
+    and delivery site for the providers. Only the key is needed: scripts post a key of their
+    own, and without contact fields the profile's contact is kept; the page always sends
+    them, and the service refuses an empty or bad one."""
 
     key = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{16,64}$")])
     subsidy_shown = IntegerField(validators=[Optional(), NumberRange(min=0, max=MAX_FEN)])
     reviewed = StringField(validators=[Optional(), Regexp(r"^[0-9a-f]{16}$")])
     skip_vouchers = BooleanField()
+    contact_name = StringField(
+        _l("Contact person"),
+        validators=[Optional(), Length(max=60)],
+        render_kw={"autocomplete": "name", "maxlength": 60},
+    )
+    contact_phone = StringField(
+        _l("Contact phone"),
+        validators=[Optional(), Length(max=30), phone_number],
+        render_kw={"autocomplete": "tel", "inputmode": "tel", "maxlength": 30},
+    )
+    site_address = StringField(
+        _l("Delivery site (address)"),
+        validators=[Optional(), Length(max=200)],
+        render_kw={"autocomplete": "street-address", "maxlength": 200},
+    )
+
+    CONTACT_FIELDS = ("contact_name", "contact_phone", "site_address")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.CONTACT_FIELDS:  # asked on the page (the service insists on them)
+            self[name].flags.required = True
+
+    def contact(self) -> SiteContact | None:
+        """The contact as posted, or None when the post carried none of its fields."""
+        if not any(self[name].raw_data for name in self.CONTACT_FIELDS):
+            return None
+        return SiteContact(
+            name=self.contact_name.data or "",
+            phone=self.contact_phone.data or "",
+            site=self.site_address.data or "",
+        )
+
+    def contact_invalid(self) -> bool:
+        return any(self[name].errors for name in self.CONTACT_FIELDS)
 
 
 class ReasonForm(Form):
     reason = TextAreaField(
         _l("Reason (the other party sees it)"), validators=[Optional(), Length(max=2000)]
     )
+
+
+class EvidenceFields(Form):
+    """Evidence the provider may attach when it marks the delivery or a milestone done: a
+    note, a file, or both (all optional; the service checks the file's type and size)."""
+
+    evidence_note = TextAreaField(
+        _l("Note for the enterprise (optional)"),
+        validators=[Optional(), Length(max=2000)],
+    )
+    evidence_file = FileField(
+        _l("File (optional: PDF, PNG, JPG, XLSX, CSV or TXT)"), validators=[Optional()]
+    )
+
+
+class LineEventForm(ReasonForm, EvidenceFields):
+    """A move of a line: the reason where one is needed, and evidence with a delivery."""
+
+
+class MilestoneDoneForm(EvidenceFields):
+    pass
 
 
 class MilestoneForm(Form):

@@ -151,6 +151,18 @@ class Order(Base):
     """One checkout. Its lines copy what was bought at that moment."""
 
     __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(
+            "(contact_name IS NULL) = (contact_phone IS NULL)"
+            " AND (contact_name IS NULL) = (site_address IS NULL)",
+            name="contact_given_whole",
+        ),
+        CheckConstraint(
+            "contact_name IS NULL OR (length(contact_name) > 0 AND length(contact_phone) > 0"
+            " AND length(site_address) > 0)",
+            name="contact_not_empty",
+        ),
+    )
 
     id: Mapped[intpk]
     number: Mapped[str] = mapped_column(String(24), unique=True)
@@ -161,6 +173,11 @@ class Order(Base):
     bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
+    # Given at checkout (prefilled from the enterprise's profile) for the providers: whom they
+    # call and where they deliver. Orders placed before they were asked hold none.
+    contact_name: Mapped[str | None] = mapped_column(String(60))
+    contact_phone: Mapped[str | None] = mapped_column(String(30))
+    site_address: Mapped[str | None] = mapped_column(String(200))
 
     enterprise: Mapped[Organisation] = relationship()
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
@@ -378,6 +395,45 @@ class Milestone(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     line: Mapped[OrderLine] = relationship(back_populates="milestones")
+
+
+class DeliveryEvidence(Base):
+    """What the provider shows for its delivery of a line (or of one milestone): a note, a
+    file, or both, stored like ticket attachments (marketplace/files.py). The enterprise reads
+    it before accepting (验收); only the two parties, the overseeing agency and assessors the
+    enterprise granted may open the file."""
+
+    __tablename__ = "delivery_evidence"
+    __table_args__ = (
+        CheckConstraint("length(note) > 0 OR data IS NOT NULL", name="note_or_file"),
+        CheckConstraint(
+            "(data IS NULL) = (name IS NULL) AND (data IS NULL) = (size IS NULL)"
+            " AND (data IS NULL) = (content_type IS NULL)",
+            name="file_whole",
+        ),
+        CheckConstraint("size IS NULL OR size > 0", name="size_positive"),
+    )
+
+    id: Mapped[intpk]
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    milestone_id: Mapped[int | None] = mapped_column(
+        ForeignKey("milestones.id", ondelete="SET NULL")
+    )
+    # the status the line was in when the evidence came (in delivery, disputed, ...)
+    line_status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, length=20))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    name: Mapped[str | None] = mapped_column(String(120))
+    content_type: Mapped[str | None] = mapped_column(String(80))
+    size: Mapped[int | None]
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+    milestone: Mapped[Milestone | None] = relationship()
+
+    @property
+    def has_file(self) -> bool:
+        return self.name is not None
 
 
 class Severity(StrEnum):
@@ -640,6 +696,8 @@ audit.register_labels(
         "bundle.plan_chosen": _l("Plan chosen in a bundle"),
         "milestone.added": _l("Milestone planned"),
         "milestone.done": _l("Milestone done"),
+        "delivery_evidence.added": _l("Delivery evidence added"),
+        "delivery_evidence.downloaded": _l("Delivery evidence opened"),
         "ticket.opened": _l("Support ticket opened"),
         "ticket.answered": _l("Support ticket answered"),
         "ticket.closed": _l("Support ticket closed"),

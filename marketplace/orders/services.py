@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,12 +24,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit, notifications
-from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.accounts.models import Organisation, OrgKind, User
 from marketplace.catalog.models import PlanKind
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
+from marketplace.forms import PHONE_MESSAGE, normalise_phone
 from marketplace.money import format_fen, part_of
 from marketplace.orders import bundles
+from marketplace.orders import evidence as proofs
 from marketplace.orders.models import (
     LINE_MACHINE,
     REASON_REQUIRED,
@@ -49,6 +52,7 @@ from marketplace.security import Actor
 from marketplace.vouchers import risk, spending
 
 MAX_MILESTONES = 20
+DELIVERIES = (LineEvent.DELIVER, LineEvent.REDELIVER)  # the moves that may carry evidence
 
 # Higher domains (outcome contracts) follow orders without orders knowing them: the app
 # factory connects them here. Each runs inside the same transaction as the change.
@@ -68,6 +72,61 @@ def on_moved(hook: MovedHook) -> None:
         _moved_hooks.append(hook)
 
 
+@dataclass(frozen=True)
+class SiteContact:
+    """Whom the providers call and where they deliver: given at checkout, kept on the order."""
+
+    name: str
+    phone: str
+    site: str
+
+
+CONTACT_LIMITS = {"contact_name": 60, "site_address": 200}
+
+
+def contact_defaults(enterprise: Organisation, user_id: int | None) -> SiteContact:
+    """What the checkout form starts with: the enterprise profile's contact (or the person
+    ordering), phone and registered address, where the profile holds them."""
+    user = db.session.get(User, user_id) if user_id is not None else None
+    return SiteContact(
+        name=enterprise.contact_name or (user.name if user else ""),
+        phone=enterprise.contact_phone or "",
+        site=enterprise.address or "",
+    )
+
+
+def checked_contact(contact: SiteContact) -> SiteContact:
+    """The contact as kept (spaces tidied, the phone normalised), or a refusal naming the
+    field."""
+    name = " ".join(contact.name.split())
+    site = " ".join(contact.site.split())
+    if not name:
+        raise DomainError(_l("Name the contact person for the providers."), field="contact_name")
+    if len(name) > CONTACT_LIMITS["contact_name"]:
+        raise DomainError(_l("Keep the name to 60 characters."), field="contact_name")
+    phone = normalise_phone(contact.phone)
+    if phone is None:
+        raise DomainError(PHONE_MESSAGE, field="contact_phone")
+    if not site:
+        raise DomainError(_l("Give the address of the delivery site."), field="site_address")
+    if len(site) > CONTACT_LIMITS["site_address"]:
+        raise DomainError(_l("Keep the address to 200 characters."), field="site_address")
+    return SiteContact(name, phone, site)
+
+
+def _contact_for(
+    enterprise: Organisation, actor: Actor, contact: SiteContact | None
+) -> SiteContact | None:
+    """The contact given, checked; none given (a script posting only a key, the demo data):
+    the profile's, when it holds a whole one, else none."""
+    if contact is not None:
+        return checked_contact(contact)
+    try:
+        return checked_contact(contact_defaults(enterprise, actor.user_id))
+    except DomainError:
+        return None
+
+
 def checkout(
     enterprise: Organisation,
     bundle: Bundle,
@@ -76,6 +135,7 @@ def checkout(
     use_vouchers: bool = True,
     subsidy_shown_fen: int | None = None,
     reviewed: str | None = None,
+    contact: SiteContact | None = None,
 ) -> Order:
     """Turn a bundle into an order: one line per package version, prices copied now, and the
     enterprise's vouchers reserved for the lines they apply to.
@@ -85,14 +145,18 @@ def checkout(
     page showed the enterprise a voucher subsidy (``subsidy_shown_fen``), the order is placed
     only if the vouchers still pay exactly that; when it showed a content (``reviewed``, the
     bundle's ``stamp``), only if the bundle still holds exactly that. All of it happens in one
-    savepoint: any failure leaves no order and no reservation behind."""
+    savepoint: any failure leaves no order and no reservation behind.
+
+    ``contact`` is the enterprise's contact person and delivery site for the providers
+    (checked: a bad phone or an empty site is refused); without one the profile's is kept."""
     if bundle.enterprise_id != enterprise.id:
         raise NotFound(_l("Not found."))
     if key:
         existing = placed_with(enterprise, key)
         if existing is not None:
             return existing
-    return _place(enterprise, bundle, actor, key, use_vouchers, subsidy_shown_fen, reviewed)
+    kept = _contact_for(enterprise, actor, contact)
+    return _place(enterprise, bundle, actor, key, use_vouchers, subsidy_shown_fen, reviewed, kept)
 
 
 @atomic
@@ -148,6 +212,7 @@ def _place(
     use_vouchers: bool,
     subsidy_shown_fen: int | None,
     reviewed: str | None,
+    contact: SiteContact | None,
 ) -> Order:
     if reviewed is not None and reviewed != bundles.stamp(bundle):
         raise DomainError(
@@ -166,6 +231,9 @@ def _place(
         created_by_id=actor.user_id,
         number=f"pending-{secrets.token_hex(6)}",
         idempotency_key=key or None,
+        contact_name=contact.name if contact else None,
+        contact_phone=contact.phone if contact else None,
+        site_address=contact.site if contact else None,
     )
     if not add_unique(order):  # the same key, submitted twice at once
         raise DomainError(_l("This order is already being placed. Reload the page."))
@@ -284,6 +352,18 @@ def lines_for_provider(provider: Organisation, status: LineStatus | None = None)
     return list(db.session.scalars(stmt))
 
 
+def providers_of(enterprise_id: int) -> set[int]:
+    """The providers the enterprise ordered from (a line of theirs it did not reject: a data
+    grant's reason to see its data)."""
+    stmt = (
+        select(OrderLine.provider_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.enterprise_id == enterprise_id, OrderLine.status != LineStatus.REJECTED)
+        .distinct()
+    )
+    return set(db.session.scalars(stmt))
+
+
 def count_lines(provider: Organisation, status: LineStatus) -> int:
     stmt = select(func.count(OrderLine.id)).where(
         OrderLine.provider_id == provider.id, OrderLine.status == status
@@ -349,11 +429,18 @@ def transition(
     actor_kind: str,
     *,
     reduced_fen: int | None = None,
+    evidence: proofs.Evidence | None = None,
 ) -> OrderLine:
     """Move the line by ``event``. ``reduced_fen``: the amount a decider accepted the line at
     (``RULE_REDUCED`` only): the line's amount becomes it, the vouchers' share follows it
-    (``spending.reduce_line``) and the co-payment is invoiced on it."""
+    (``spending.reduce_line``) and the co-payment is invoiced on it. ``evidence``: what the
+    provider shows with its delivery (``DELIVER``, ``REDELIVER``), kept on the line."""
     reason = reason.strip()
+    checked = None
+    if evidence is not None and evidence.given:
+        if event not in DELIVERIES:
+            raise DomainError(_l("This action is not possible in the current state."))
+        checked = proofs.check(line, evidence)
     if event in REASON_REQUIRED and not reason:
         raise DomainError(_l("Give a reason; the other party will see it."), field="reason")
     if event is LineEvent.DELIVER and any(m.done_at is None for m in line.milestones):
@@ -436,6 +523,8 @@ def transition(
         status=line.status.value,
         **({"amount_fen": reduced_fen} if reduced_fen is not None else {}),
     )
+    if checked is not None:
+        proofs.store(line, checked, actor)
     return line
 
 
@@ -635,12 +724,18 @@ def add_milestone(line: OrderLine, title: str, due_on: date, actor: Actor) -> Mi
     return milestone
 
 
-def complete_milestone(line: OrderLine, milestone_id: int, actor: Actor) -> None:
+@atomic
+def complete_milestone(
+    line: OrderLine, milestone_id: int, actor: Actor, evidence: proofs.Evidence | None = None
+) -> None:
+    """Mark a milestone done, with the provider's evidence for it if given."""
     milestone = next((m for m in line.milestones if m.id == milestone_id), None)
     if milestone is None:
         raise NotFound(_l("Not found."))
     if line.status is not LineStatus.IN_DELIVERY:
         raise DomainError(_l("Milestones are done during delivery."))
+    if evidence is not None and evidence.given:
+        proofs.store(line, proofs.check(line, evidence), actor, milestone)
     if milestone.done_at is None:
         milestone.done_at = utcnow()
         notifications.notify(

@@ -24,8 +24,9 @@ from marketplace.db import utcnow
 from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, first_error
 from marketplace.orders import aftercare, bundles, disputes, forms, tickets
+from marketplace.orders import evidence as proofs
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
@@ -102,24 +103,33 @@ def _interface_names() -> dict[str, Any]:
     }
 
 
-def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
+def _bundle_figures(b: Bundle) -> dict[str, Any]:
+    """The bundle's lines and the figures the services compute for them: totals, and the
+    vouchers' part of each line as they would be reserved now."""
     bundle_lines = bundles.lines(b)
     integration = bundles.integration(b)
     subsidies = spending.plan(b.enterprise_id, bundles.voucher_claims(bundle_lines, integration))
     totals = bundles.totals(bundle_lines, integration)
     subsidy_total = sum(s.subsidy_fen for s in subsidies)
+    return {
+        "b": b,
+        "lines": bundle_lines,
+        "totals": totals,
+        "integration": integration,
+        "subsidies": {s.claim.key: s for s in subsidies if s.subsidy_fen},
+        "subsidy_total": subsidy_total,
+        "copay_total": totals.committed_fen - subsidy_total,
+    }
+
+
+def _bundle_page(b: Bundle, status: int = 200) -> ResponseReturnValue:
+    figures = _bundle_figures(b)
     return render(
         "orders/bundle.html",
-        b=b,
-        lines=bundle_lines,
-        totals=totals,
-        integration=integration,
-        interop=bundles.interoperability(bundle_lines),
-        subsidies={s.claim.key: s for s in subsidies if s.subsidy_fen},
-        subsidy_total=subsidy_total,
-        copay_total=totals.committed_fen - subsidy_total,
+        interop=bundles.interoperability(figures["lines"]),
         placed=before_ordering.placed_from(b),
         status=status,
+        **figures,
         **_interface_names(),
     )
 
@@ -191,15 +201,30 @@ def add_to_bundle() -> ResponseReturnValue:
 @bp.post("/my-bundles/<id:bundle_id>/items/<id:item_id>/plan")
 @requires(OrgKind.ENTERPRISE)
 def choose_plan(bundle_id: int, item_id: int) -> ResponseReturnValue:
+    """Switch a package's price plan in place. Without script: post, then back to the page.
+    With htmx: the line is swapped and the figures the change moves (every line's voucher
+    part, the totals) come out of band, as the services compute them for the page."""
     b = bundles.get(current_user.org, bundle_id)
     form = forms.PlanChoiceForm()
+    problem = None
     if not form.validate_on_submit():
-        flash(_("Choose one of the package's price plans."), "error")
+        problem = _("Choose one of the package's price plans.")
     else:
         try:
             bundles.choose_plan(b, item_id, form.plan_id.data, current_actor())
         except DomainError as error:
-            flash(str(error.message), "error")
+            problem = str(error.message)
+    if htmx and any(item.id == item_id for item in b.items):
+        response = render(
+            "orders/_plan_changed.html",
+            changed_item_id=item_id,
+            plan_error={"item_id": item_id, "message": problem} if problem else None,
+            **_bundle_figures(b),
+        )
+        response.vary.add("HX-Request")
+        return response
+    if problem:
+        flash(problem, "error")
     return redirect(url_for("journey.bundle", bundle_id=b.id))
 
 
@@ -228,22 +253,38 @@ def from_curated(curated_id: int) -> ResponseReturnValue:
 # Orders
 
 
-@bp.get("/my-bundles/<id:bundle_id>/review")
-@requires(OrgKind.ENTERPRISE)
-def bundle_review(bundle_id: int) -> ResponseReturnValue:
-    """The step before ordering: every line with its price, the vouchers' part, what is paid
-    when, the terms and any gap between the parts. Its form posts what it showed; the choice
-    not to use vouchers is this page again with ``?vouchers=0``, so it works without script."""
-    b = bundles.get(current_user.org, bundle_id)
-    use_vouchers = request.args.get("vouchers") != "0"
+def _review_page(
+    b: Bundle, use_vouchers: bool, form: forms.CheckoutForm, status: int = 200
+) -> ResponseReturnValue:
     return render(
         "orders/review.html",
         b=b,
         r=before_ordering.review(b, use_vouchers),
+        form=form,
         auto_accept_days=current_app.config["AUTO_ACCEPT_DAYS"],
         payment_terms_days=current_app.config["INVOICE_PAYMENT_TERMS_DAYS"],
+        status=status,
         **_interface_names(),
     )
+
+
+@bp.get("/my-bundles/<id:bundle_id>/review")
+@requires(OrgKind.ENTERPRISE)
+def bundle_review(bundle_id: int) -> ResponseReturnValue:
+    """The step before ordering: every line with its price, the vouchers' part, what is paid
+    when, the terms and any gap between the parts, and whom the providers call and where they
+    deliver (prefilled from the profile). Its form posts what it showed; the choice not to use
+    vouchers is this page again with ``?vouchers=0``, so it works without script."""
+    org = current_user.org
+    b = bundles.get(org, bundle_id)
+    defaults = orders.contact_defaults(org, current_user.id)
+    form = forms.CheckoutForm(
+        formdata=None,
+        contact_name=defaults.name,
+        contact_phone=defaults.phone,
+        site_address=defaults.site,
+    )
+    return _review_page(b, request.args.get("vouchers") != "0", form)
 
 
 @bp.post("/my-bundles/<id:bundle_id>/checkout")
@@ -254,7 +295,10 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
     form = forms.CheckoutForm()
     vouchers = 0 if form.skip_vouchers.data else None  # back to the page as it was shown
     back = url_for("journey.bundle_review", bundle_id=b.id, vouchers=vouchers)
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if not valid and form.contact_invalid() and not form.csrf_token.errors:
+        return _review_page(b, not form.skip_vouchers.data, form, INVALID)
+    if not valid:
         flash(_("This form has expired. Reload the page and try again."), "error")
         return redirect(back)
     try:
@@ -267,10 +311,14 @@ def checkout(bundle_id: int) -> ResponseReturnValue:
             use_vouchers=not form.skip_vouchers.data,
             subsidy_shown_fen=form.subsidy_shown.data,
             reviewed=form.reviewed.data or None,
+            contact=form.contact(),
         )
     except NotFound:
         raise  # another enterprise's bundle or key
     except DomainError as error:
+        if error.field in form.CONTACT_FIELDS:
+            attach_error(form, error)
+            return _review_page(b, not form.skip_vouchers.data, form, INVALID)
         flash(str(error.message), "error")
         return redirect(back)
     if placed_now:
@@ -324,6 +372,9 @@ def order(number: str) -> ResponseReturnValue:
         lines=lines,
         events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
         reviews=reviews.reviews_on_lines([line.id for line in lines]),
+        evidence=proofs.evidences_on([line.id for line in lines]),
+        evidence_form=forms.LineEventForm(formdata=None),
+        max_evidence_mb=f"{proofs.max_bytes() / 2**20:.3g}",
         tickets=tickets.tickets_on([line.id for line in lines]),
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
@@ -339,13 +390,18 @@ def order(number: str) -> ResponseReturnValue:
 @requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, owner=True)
 def line_event(line_id: int, event: str) -> ResponseReturnValue:
     line = orders.line_for(current_user.org, line_id)
-    form = forms.ReasonForm()
+    form = forms.LineEventForm()
     if event not in LineEvent._value2member_map_ or not form.validate_on_submit():
-        flash(_("This action is not possible in the current state."), "error")
+        flash(first_error(form), "error")
     else:
         try:
             orders.transition(
-                line, LineEvent(event), form.reason.data or "", current_actor(), _actor_kind()
+                line,
+                LineEvent(event),
+                form.reason.data or "",
+                current_actor(),
+                _actor_kind(),
+                evidence=_evidence(form),
             )
         except DomainError as error:
             flash(str(error.message), "error")
@@ -375,13 +431,27 @@ def add_milestone(line_id: int) -> ResponseReturnValue:
 @requires(OrgKind.PROVIDER)
 def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
     line = orders.line_for(current_user.org, line_id)
+    form = forms.MilestoneDoneForm()
+    if not form.validate_on_submit():
+        flash(first_error(form), "error")
+        return redirect(url_for("journey.order", number=line.order.number))
     try:
-        orders.complete_milestone(line, milestone_id, current_actor())
+        orders.complete_milestone(line, milestone_id, current_actor(), _evidence(form))
     except NotFound:
         raise
     except DomainError as error:
         flash(str(error.message), "error")
     return redirect(url_for("journey.order", number=line.order.number))
+
+
+@bp.get("/order-lines/<id:line_id>/evidence/<id:evidence_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.PLATFORM)
+def evidence_file(line_id: int, evidence_id: int) -> ResponseReturnValue:
+    """A delivery evidence file: the two parties, the overseeing agency and assessors the
+    enterprise granted; anyone else 404."""
+    row = proofs.file_for(current_user.org, line_id, evidence_id, current_actor())
+    assert row.name is not None and row.content_type is not None and row.data is not None
+    return files.download(row.name, row.content_type, row.data)
 
 
 # After acceptance: reviews, tickets, notifications
@@ -453,12 +523,16 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
     return _ticket_page(ticket_id)
 
 
-def _upload(form: forms.MessageForm) -> files.Upload | None:
-    upload = form.attachment.data  # a werkzeug FileStorage, or None
+def _upload(field: Any) -> files.Upload | None:
+    upload = field.data  # a werkzeug FileStorage, or None
     if upload is None or not upload.filename:
         return None
     with upload.stream:  # large uploads are spooled to a temporary file: close it
         return files.Upload(upload.filename, upload.stream.read())
+
+
+def _evidence(form: forms.EvidenceFields) -> proofs.Evidence:
+    return proofs.Evidence(form.evidence_note.data or "", _upload(form.evidence_file))
 
 
 TICKET_MESSAGES = {
@@ -478,7 +552,7 @@ def ticket_message(ticket_id: int, action: str) -> ResponseReturnValue:
     service, done = TICKET_MESSAGES[action]
     if form.validate_on_submit():
         try:
-            service(t, form.body.data, current_actor(), _upload(form))
+            service(t, form.body.data, current_actor(), _upload(form.attachment))
         except DomainError as error:
             attach_error(form, error)
         else:

@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, select, update
 
 from marketplace import audit, files, notifications
 from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.audit import AuditEntry
 from marketplace.catalog import reviews
 from marketplace.catalog.models import FeeRule, PlanKind, PricePlan
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
@@ -433,6 +434,25 @@ def dispute(measurement: Measurement, reason: str, actor: Actor) -> None:
         select(Organisation.id).where(Organisation.kind == OrgKind.ASSESSOR)
     ):
         _tell_measurement(assessor_id, "measurement_to_verify", measurement)
+
+
+def verifying_assessors(enterprise_id: int) -> set[int]:
+    """The assessors who verified (or rejected) a measurement of the enterprise's contracts,
+    as the audit trail records it (a data grant's reason to see its data)."""
+    contracts = select(cast(OutcomeContract.id, String)).where(
+        OutcomeContract.enterprise_id == enterprise_id
+    )
+    stmt = (
+        select(AuditEntry.actor_org_id)
+        .where(
+            AuditEntry.action.in_(("measurement.verified", "measurement.rejected")),
+            AuditEntry.object_type == "contract",
+            AuditEntry.object_id.in_(contracts),
+            AuditEntry.actor_org_id.is_not(None),
+        )
+        .distinct()
+    )
+    return {org_id for org_id in db.session.scalars(stmt) if org_id is not None}
 
 
 def verify(measurement: Measurement, upheld: bool, note: str, actor: Actor) -> None:

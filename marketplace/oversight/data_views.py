@@ -94,7 +94,7 @@ def my_grants() -> ResponseReturnValue:
     org = current_user.org
     form = GrantForm()
     form.grantee.choices = choices(
-        (o.id, f"{o.name} · {o.kind.label}") for o in grants.grantee_choices()
+        (o.id, f"{o.name} · {o.kind.label}") for o in grants.grantee_choices(org)
     )
     form.scopes.choices = choices((s.value, s.label) for s in GrantScope)
     if request.method == "GET":
@@ -147,13 +147,13 @@ def revoke_grant(grant_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/shared-data")
-@requires(OrgKind.PROVIDER, OrgKind.ASSESSOR)
+@requires(OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR)
 def shared_with_me() -> ResponseReturnValue:
     return render("oversight/shared.html", grants=grants.grants_to(current_user.org))
 
 
 @bp.get("/shared-data/<id:enterprise_id>/<scope>")
-@requires(OrgKind.PROVIDER, OrgKind.ASSESSOR)
+@requires(OrgKind.PROVIDER, OrgKind.AGENCY, OrgKind.ASSESSOR)
 def shared_scope(enterprise_id: int, scope: str) -> ResponseReturnValue:
     try:
         chosen = GrantScope(scope)

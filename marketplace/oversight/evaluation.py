@@ -255,6 +255,19 @@ def _open_entry(rnd: EvaluationRound, entry_id: int) -> EvaluationEntry:
 # Assessors
 
 
+def assessors_of_agencies(agency_ids: set[int]) -> set[int]:
+    """The assessors assigned in these agencies' evaluation rounds."""
+    if not agency_ids:
+        return set()
+    stmt = (
+        select(EvaluationEntry.assessor_id)
+        .join(EvaluationRound, EvaluationRound.id == EvaluationEntry.round_id)
+        .where(EvaluationRound.agency_id.in_(agency_ids), EvaluationEntry.assessor_id.is_not(None))
+        .distinct()
+    )
+    return {org_id for org_id in db.session.scalars(stmt) if org_id is not None}
+
+
 def assignments(assessor: Organisation, status: RoundStatus | None = None) -> list[EvaluationEntry]:
     """The entries assigned to ``assessor``, open rounds first (only rounds of ``status``
     when given), unscored first within a round."""

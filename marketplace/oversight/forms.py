@@ -92,7 +92,9 @@ class KpiDecisionForm(Form):
 
 
 class GrantForm(Form):
-    grantee = SelectField(_l("Provider or assessor"), coerce=int)
+    # Only organisations with a reason to see the data are offered; the service refuses any
+    # other (the same message for a forged choice as for a script).
+    grantee = SelectField(_l("Grant access to"), coerce=int, validate_choice=False)
     scopes = MultiCheckboxField(_l("Data to share"))
     starts_on = DateField(_l("Valid from"), validators=[DataRequired()])
     ends_on = DateField(_l("Valid until"), validators=[DataRequired()])

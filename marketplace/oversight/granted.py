@@ -11,10 +11,32 @@ from marketplace.accounts import grants
 from marketplace.accounts.models import DataGrant, GrantScope, Organisation
 from marketplace.db import db
 from marketplace.diagnosis.models import Diagnosis
+from marketplace.orders import services as orders
 from marketplace.orders.models import Ticket
+from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement, OutcomeContract
+from marketplace.oversight import evaluation
 from marketplace.oversight.models import KpiReport
 from marketplace.security import Actor
+from marketplace.vouchers import programmes
+
+
+def related_to(enterprise_id: int) -> set[int]:
+    """Who has a reason to see the enterprise's data: the providers it ordered from, the
+    agencies whose vouchers or programmes it holds, the assessors of those agencies'
+    evaluations and the assessors who verified its outcome measurements."""
+    agencies = programmes.agencies_of(enterprise_id)
+    return (
+        orders.providers_of(enterprise_id)
+        | agencies
+        | evaluation.assessors_of_agencies(agencies)
+        | outcomes.verifying_assessors(enterprise_id)
+    )
+
+
+def connect() -> None:
+    """Tell the data grants (accounts, below) whom an enterprise may grant access."""
+    grants.relate_with(related_to)
 
 
 def open_scope(

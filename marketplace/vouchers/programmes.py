@@ -29,9 +29,26 @@ from marketplace.vouchers.models import (
     ProgrammeMode,
     ProgrammeStatus,
     Voucher,
+    VoucherApplication,
     VoucherProgramme,
     VoucherStatus,
 )
+
+
+def agencies_of(enterprise_id: int) -> set[int]:
+    """The agencies whose programmes the enterprise holds a voucher of or applied to (a data
+    grant's reason to see its data)."""
+    held = (
+        select(VoucherProgramme.agency_id)
+        .join(Voucher, Voucher.programme_id == VoucherProgramme.id)
+        .where(Voucher.enterprise_id == enterprise_id)
+    )
+    applied = (
+        select(VoucherProgramme.agency_id)
+        .join(VoucherApplication, VoucherApplication.programme_id == VoucherProgramme.id)
+        .where(VoucherApplication.enterprise_id == enterprise_id)
+    )
+    return set(db.session.scalars(held.union(applied)))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """An enterprise diagnoses itself, takes the recommended bundle, fixes an interoperability
-warning, reviews the order and places it; the provider accepts and delivers; the enterprise
+warning, reviews the order and places it with its contact person and delivery site; the
+provider sees them, accepts and delivers with evidence; the enterprise reads the evidence,
 accepts and reviews."""
 
 import re
@@ -59,6 +60,13 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     expect(page.locator(".eyebrow")).to_contain_text("核对订单")
     expect(page.locator("main")).to_contain_text("您验收交付时")  # invoiced at 验收
     expect(page.locator("main")).not_to_contain_text("接单后")
+    # the contact person and the site, prefilled from the profile where it holds them
+    expect(page.get_by_label("交付现场（地址）", exact=True)).to_have_value(re.compile("市.+号"))
+    page.get_by_label("联系电话", exact=True).fill("0311-1234")  # too short: said, nothing ordered
+    page.get_by_role("button", name="确认下单").click()
+    expect(page.locator("#contact_phone-error")).to_contain_text("请输入11位手机号")
+    page.get_by_label("联系人", exact=True).fill("赵主任")
+    page.get_by_label("联系电话", exact=True).fill("0311-85551234")
     page.get_by_role("button", name="确认下单").click()
     expect(page.locator("h1")).to_contain_text("ZX")
     number = page.locator("h1").inner_text().strip()
@@ -74,6 +82,8 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     log_in(page, base, provider_email)
     page.goto(f"{base}/orders/{number}")
     section = page.locator(".order-line").filter(has_text=title).first
+    expect(section.locator(".party-contact")).to_contain_text("赵主任")
+    expect(section.locator(".party-contact")).to_contain_text("0311-85551234")
     section.get_by_role("button", name="接受订单").click()
     section = page.locator(".order-line").filter(has_text=title).first
     section.get_by_label("里程碑").fill("部署上线")
@@ -84,7 +94,12 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     section = page.locator(".order-line").filter(has_text=title).first
     section.get_by_role("button", name="标记完成").click()
     section = page.locator(".order-line").filter(has_text=title).first
-    section.get_by_role("button", name="标记为已交付").click()
+    delivery = section.locator("form.delivery-form")
+    delivery.get_by_label("给企业的说明（选填）").fill("已部署上线，验收报告见附件。")
+    delivery.locator("input[type=file]").set_input_files(
+        {"name": "验收报告.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 report"}
+    )
+    delivery.get_by_role("button", name="标记为已交付").click()
     expect(page.locator(".order-line").filter(has_text=title).first).to_contain_text(
         "已交付，等待验收"
     )
@@ -95,6 +110,9 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     page.goto(f"{base}/orders/{number}")
     section = page.locator(".order-line").filter(has_text=title).first
     expect(section).to_contain_text("企业验收交付（或自动验收）时开具账单")  # nothing yet
+    # the provider's evidence, read before accepting
+    expect(section.locator(".evidence")).to_contain_text("已部署上线，验收报告见附件。")
+    expect(section.locator(".evidence a")).to_have_text("验收报告.pdf")
     section.get_by_role("button", name="确认验收").click()
     section = page.locator(".order-line").filter(has_text=title).first
     expect(section).to_contain_text("已验收")

@@ -93,6 +93,7 @@ def test_voucher_journey(page: Page, live_server: str, live_app):
     expect(page.locator(".subsidy").first).to_contain_text("转型券支付")
     page.get_by_role("link", name="下单", exact=True).click()
     expect(page.locator(".review-line .subsidy").first).to_contain_text("转型券支付")
+    page.get_by_label("联系电话", exact=True).fill("13912345678")  # the profile holds none
     page.get_by_role("button", name="确认下单").click()
     expect(page.locator("h1")).to_contain_text("ZX")
     number = page.locator("h1").inner_text().strip()

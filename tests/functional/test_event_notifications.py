@@ -30,6 +30,7 @@ from marketplace.vouchers import issuing, risk, settlement, spending
 from marketplace.vouchers.models import RiskFlag, Voucher
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import provider_with_owner, services
+from tests.functional.grant_helpers import ordered_from
 from tests.functional.order_helpers import SYSTEM
 from tests.functional.outcomes.test_outcomes import contract_of, measuring, order_outcome_line
 from tests.functional.voucher_helpers import key, pilot
@@ -381,6 +382,7 @@ def test_an_evaluation_round_tells_the_providers_and_the_assessors(app, client, 
 
 
 def test_a_grantee_looking_at_shared_data_tells_the_enterprise_once_a_day(app, client, dbs, p):
+    ordered_from(dbs, p.enterprise, p.provider)  # a reason to be granted the data
     with services(app, dbs):
         g = grants.grant(
             p.enterprise,

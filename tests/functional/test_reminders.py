@@ -24,6 +24,7 @@ from marketplace.payments.models import Invoice
 from marketplace.todos import SentReminder
 from tests.factories import OrganisationFactory
 from tests.functional.catalog_helpers import services
+from tests.functional.grant_helpers import ordered_from
 from tests.functional.order_helpers import accept_delivery
 from tests.functional.outcomes.test_outcomes import (
     SYSTEM,
@@ -193,6 +194,7 @@ def test_assessors_are_reminded_once_a_round_of_their_unscored_providers(app, ap
 
 def test_a_data_grant_and_an_api_token_are_reminded_before_they_end(app, app_ctx, dbs, p):
     ends_on = local_today() + timedelta(days=5)
+    ordered_from(dbs, p.enterprise, p.provider)  # a reason to be granted the data
     with services(app, dbs):
         grants.grant(
             p.enterprise,

@@ -15,11 +15,12 @@ from marketplace.accounts.models import DataAccess, DataGrant, GrantScope
 from marketplace.db import local_today
 from marketplace.errors import DomainError
 from marketplace.orders import aftercare
-from marketplace.outcomes.models import Measurement, MeasurementStatus, OutcomeContract
-from marketplace.oversight import kpi
+from marketplace.outcomes.models import Measurement, MeasurementStatus
+from marketplace.oversight import evaluation, kpi
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory, diagnosis
 from tests.functional.catalog_helpers import services
+from tests.functional.grant_helpers import outcome_contract
 from tests.functional.voucher_helpers import pilot
 from tests.functional.vouchers.test_vouchers import accepted_order
 
@@ -34,30 +35,18 @@ MARKERS = {
 
 @pytest.fixture
 def world(app, dbs, monkeypatch):
-    """An enterprise with data of every grantable kind, a provider and an assessor."""
+    """An enterprise with data of every grantable kind, a provider it ordered from, the
+    agency whose voucher it holds and an assessor of that agency's evaluation round."""
 
     monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     p = pilot(app, dbs, tag="grant")
+    p.issue_to(p.programme())
     line = accepted_order(app, dbs, p)
     with services(app, dbs):
         aftercare.open_ticket(line, "high", "主轴异响", p.enterprise_actor)
         kpi.report(line, kpi.Figures(local_today().replace(day=1), 77, 50, 0), p.enterprise_actor)
     diagnosis(p.enterprise.id, level=2)
-    contract = OutcomeContract(
-        order_line_id=line.id,
-        enterprise_id=p.enterprise.id,
-        provider_id=p.provider.id,
-        title="设备综合效率提升",
-        status="measuring",
-        metric_code="oee",
-        better="higher",
-        target_kind="absolute",
-        target_value=Decimal(5),
-        fee_rule="fixed",
-        window_days=90,
-    )
-    dbs.add(contract)
-    dbs.flush()
+    contract = outcome_contract(dbs, line)
     dbs.add(
         Measurement(
             contract_id=contract.id,
@@ -71,6 +60,14 @@ def world(app, dbs, monkeypatch):
     dbs.commit()
     assessor = OrganisationFactory(assessor=True, name="赛迪评估中心")
     assessor_user = UserFactory(org=assessor, email="assessor@grant.cn")
+    today = local_today()
+    with services(app, dbs):
+        evaluation.open_round(
+            p.agency,
+            evaluation.Terms("2026 年度考核", today - timedelta(days=90), today, 60),
+            assessor.id,
+            p.official_actor,
+        )
     return p, assessor, assessor_user
 
 
@@ -146,7 +143,10 @@ def test_bad_grants_are_refused_and_nothing_is_stored(app, dbs, world):
             assessor.id, frozenset({GrantScope.TICKETS}), today, today + timedelta(900)
         ),
         grants.GrantTerms(other_enterprise.id, frozenset({GrantScope.TICKETS}), today, today),
-        grants.GrantTerms(p.agency.id, frozenset({GrantScope.TICKETS}), today, today),
+        # an agency whose voucher the enterprise does not hold
+        grants.GrantTerms(
+            OrganisationFactory(agency=True).id, frozenset({GrantScope.TICKETS}), today, today
+        ),
     ]
     for t in bad:
         with services(app, dbs), pytest.raises(DomainError):

@@ -260,7 +260,7 @@ def test_other_fields_stay_freely_editable(app, client, dbs):
     UserFactory(org=org, email="free@hebei.cn")
     client.login("free@hebei.cn")
     response = client.form(
-        "/org/profile", profile_form(org, name="新名称机械有限公司", contact_phone="0311-1")
+        "/org/profile", profile_form(org, name="新名称机械有限公司", contact_phone="0311-85551234")
     )
     assert response.status_code == 302
     dbs.expire_all()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.accounts import grants
-from marketplace.accounts.models import DataAccess, GrantScope
+from marketplace.accounts.models import DataAccess, GrantScope, OrgKind
 from marketplace.db import local_today
 from marketplace.outcomes import services as outcomes
 from marketplace.pool.models import PoolMembership, PoolStatus
@@ -22,6 +22,7 @@ from tests.functional.catalog_helpers import (
     provider_with_owner,
     services,
 )
+from tests.functional.grant_helpers import evaluating, ordered_from
 from tests.functional.outcomes.test_outcomes import SYSTEM, measuring, reading
 from tests.functional.voucher_helpers import pilot
 
@@ -65,6 +66,12 @@ def logged(dbs):
 
 
 def share(app, dbs, p, grantee, scope=GrantScope.MEASUREMENTS, enterprise=None, actor=None):
+    # a grant needs a reason: the assessor scores the agency's providers, the provider was
+    # ordered from
+    if grantee.kind is OrgKind.ASSESSOR:
+        evaluating(app, dbs, p, grantee)
+    else:
+        ordered_from(dbs, enterprise or p.enterprise, grantee)
     today = local_today()
     terms = grants.GrantTerms(grantee.id, frozenset({scope}), today, today + timedelta(days=30))
     with services(app, dbs):

@@ -269,11 +269,9 @@ def recommend(enterprise: Organisation, diagnosis: Diagnosis, locale: str = "zh"
     order chosen), then one that lifts the weakest dimension if none does yet, then the next
     kinds by priority. Within the candidates for a place, the rank decides (``Suggestion.rank``)."""
     weakest = weakest_dimensions(diagnosis)
+    first = priority_categories(diagnosis)[: STARTER_SIZE + 1]
     categories = list(
-        dict.fromkeys(
-            priority_categories(diagnosis)[: STARTER_SIZE + 1]
-            + [c for d in weakest for c in qn.DIMENSION_CATEGORIES[d]]
-        )
+        dict.fromkeys(first + [c for d in weakest for c in qn.DIMENSION_CATEGORIES[d]])
     )
     # the catalogue's own search (its visibility rule and filters), by the chosen categories
     stmt = (
@@ -312,7 +310,7 @@ def recommend(enterprise: Organisation, diagnosis: Diagnosis, locale: str = "zh"
         take(pick)
     if not any(s.weakest for s in starter):
         take(_best((s for s in fitting if s.weakest), taken))
-    for category in categories:
+    for category in first:
         if category not in taken and ranked[category]:
             take(ranked[category][0])
     alternatives = [

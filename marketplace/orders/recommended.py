@@ -66,6 +66,10 @@ class RecommendedSet:
         return any(p.instead_of is not None for p in self.picks)
 
     @property
+    def weakest_covered(self) -> bool:
+        return any(p.suggestion.weakest for p in self.picks)
+
+    @property
     def alternatives(self) -> list[Suggestion]:
         """The recommendation's other candidates, those left out of the set included."""
         inside = {p.version.id for p in self.picks}

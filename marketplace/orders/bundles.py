@@ -189,9 +189,18 @@ def from_recommendation(
 # Reading a bundle: what is still offered, totals, interoperability
 
 
+@dataclass(frozen=True)
+class Proposed:
+    """An item of a bundle not made yet: a package with the plan adding it would choose."""
+
+    package_id: int
+    plan_id: int
+    plan: PricePlan
+
+
 @dataclass
 class Line:
-    item: BundleItem
+    item: BundleItem | Proposed
     version: PackageVersion | None  # None: no longer in the catalogue
     plan_current: bool  # the chosen plan belongs to the package's current version
 
@@ -223,12 +232,8 @@ def lines(bundle: Bundle, with_interfaces: bool = True) -> list[Line]:
 
 def proposed(choices: list[tuple[PackageVersion, PricePlan]]) -> list[Line]:
     """Lines of a bundle not made yet (a recommended set), each version with the plan adding
-    it would choose, so the totals, the voucher claims and the check read them as a bundle's.
-    The items are never added to the session."""
-    return [
-        Line(BundleItem(package_id=v.package_id, plan_id=plan.id, plan=plan), v, True)
-        for v, plan in choices
-    ]
+    it would choose, so the totals, the voucher claims and the check read them as a bundle's."""
+    return [Line(Proposed(v.package_id, plan.id, plan), v, True) for v, plan in choices]
 
 
 def default_plan(version: PackageVersion) -> PricePlan:

@@ -337,3 +337,30 @@ def test_with_nothing_to_recommend_the_page_says_so_and_taking_stores_nothing(
     response = client.form(f"/diagnosis/{d.id}/bundle")
     assert response.headers["Location"].endswith(f"/diagnosis/{d.id}/recommendations")
     assert dbs.scalar(select(func.count(Bundle.id))) == before
+
+
+def test_the_recommendations_page_does_not_grow_with_the_catalogue(
+    app, client, dbs, seller, firm, count_queries
+):
+    """The candidates, the packages that may close a gap, the check and the vouchers: the
+    same number of queries with one candidate per place as with many."""
+    seller("看板", "production_visualisation", interfaces=NEEDS_ORDERS)
+    seller("质量追溯", "quality_traceability")
+    seller("云 ERP", "erp", interfaces=MAKES_ORDERS)
+    d = diagnose(app, dbs, firm, ["visibility", "quality"])
+    client.login("boss@recs.cn")
+    path = f"/diagnosis/{d.id}/recommendations"
+
+    def measure():
+        client.get(path)
+        count_queries.count = 0
+        assert client.get(path).status_code == 200
+        return count_queries.count
+
+    few = measure()
+    for n in range(3):
+        seller(f"看板{n}", "production_visualisation", interfaces=NEEDS_ORDERS, price=11_000_00)
+        seller(f"追溯{n}", "quality_traceability", price=11_000_00)
+        seller(f"ERP{n}", "erp", interfaces=MAKES_ORDERS, price=11_000_00)
+        seller(f"MES{n}", "mes", interfaces=NEEDS_ORDERS, price=11_000_00)
+    assert measure() == few

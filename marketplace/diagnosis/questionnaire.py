@@ -338,8 +338,20 @@ def explain(answers: dict[str, int], dimension_scores: dict[str, int]) -> LevelE
         )
         raised[question.code] += 1
     steps = [
-        Step(q, answers[q.code], raised[q.code]) for q in QUESTIONS if raised[q.code] > answers[q.code]
+        Step(q, answers[q.code], raised[q.code])
+        for q in QUESTIONS
+        if raised[q.code] > answers[q.code]
     ]
     return LevelExplanation(
-        level, overall, areas, points, possible, lowest, highest, level + 1, higher[0], needed, steps
+        level,
+        overall,
+        areas,
+        points,
+        possible,
+        lowest,
+        highest,
+        level + 1,
+        higher[0],
+        needed,
+        steps,
     )

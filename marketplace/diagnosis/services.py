@@ -190,9 +190,7 @@ def _evidence(package: Package) -> list[str]:
             )
         )
         if not ranked_by_rating(package):
-            cited.append(
-                str(_l("fewer than %(n)d ratings: too few to rank by", n=MIN_RATINGS))
-            )
+            cited.append(str(_l("fewer than %(n)d ratings: too few to rank by", n=MIN_RATINGS)))
     return cited
 
 
@@ -230,6 +228,16 @@ def _score(
         s.reasons.append(str(_l("can be paid for results")))
     s.evidence = _evidence(version.package)
     return s
+
+
+# What ``assess`` and the interoperability check read of each version, loaded with it.
+ASSESSED = (
+    selectinload(PackageVersion.plans),
+    selectinload(PackageVersion.industries),
+    selectinload(PackageVersion.size_tier_rows),
+    selectinload(PackageVersion.interfaces),
+    selectinload(PackageVersion.package).joinedload(Package.provider),
+)
 
 
 def assess(
@@ -277,13 +285,7 @@ def recommend(enterprise: Organisation, diagnosis: Diagnosis, locale: str = "zh"
     stmt = (
         search.matching(search.Query())
         .where(PackageVersion.category_code.in_(categories))
-        .options(
-            selectinload(PackageVersion.plans),
-            selectinload(PackageVersion.industries),
-            selectinload(PackageVersion.size_tier_rows),
-            selectinload(PackageVersion.interfaces),
-            selectinload(PackageVersion.package).joinedload(Package.provider),
-        )
+        .options(*ASSESSED)
     )
     ranked: dict[str, list[Suggestion]] = {c: [] for c in categories}
     for s in assess(enterprise, diagnosis, db.session.scalars(stmt), locale):

@@ -12,11 +12,10 @@ import itertools
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists
-from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import Flow, Package, PackageVersion, PricePlan, VersionInterface
+from marketplace.catalog.models import Flow, PackageVersion, PricePlan, VersionInterface
 from marketplace.db import db
 from marketplace.diagnosis import services as diagnoses
 from marketplace.diagnosis.models import Diagnosis
@@ -100,13 +99,7 @@ def _helpers(
         .where(produces)
         .order_by(PackageVersion.entry_price_fen, PackageVersion.id)
         .limit(HELPERS)
-        .options(
-            selectinload(PackageVersion.plans),
-            selectinload(PackageVersion.industries),
-            selectinload(PackageVersion.size_tier_rows),
-            selectinload(PackageVersion.interfaces),
-            selectinload(PackageVersion.package).joinedload(Package.provider),
-        )
+        .options(*diagnoses.ASSESSED)
     )
     found = diagnoses.assess(enterprise, diagnosis, db.session.scalars(stmt), locale)
     return sorted((s for s in found if s.score > 0), key=lambda s: s.rank)
@@ -209,7 +202,9 @@ def recommended_set(
     """The diagnosis' recommendation, its set made to work together, and what that set
     costs before and after the enterprise's vouchers (as its bundle would show them)."""
     rec = diagnoses.recommend(enterprise, diagnosis, locale)
-    chosen, firsts, added = _choose(enterprise, diagnosis, rec, locale) if rec.starter else ([], [], [])
+    chosen, firsts, added = (
+        _choose(enterprise, diagnosis, rec, locale) if rec.starter else ([], [], [])
+    )
     picks = [
         Pick(s, bundles.default_plan(s.version), instead_of=first if s is not first else None)
         for s, first in zip(chosen, firsts, strict=True)

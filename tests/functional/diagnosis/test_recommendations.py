@@ -173,9 +173,7 @@ def test_the_top_level_needs_nothing_more(app, client, dbs, firm):
 # 3. the total before and after vouchers
 
 
-def test_the_set_shows_its_total_before_and_after_the_enterprises_vouchers(
-    app, client, dbs, firm
-):
+def test_the_set_shows_its_total_before_and_after_the_enterprises_vouchers(app, client, dbs, firm):
     from tests.functional.voucher_helpers import Pilot, pilot
 
     p = pilot(app, dbs, "recs")  # the package: equipment networking, ¥60,000 one-time
@@ -256,7 +254,9 @@ def test_a_package_is_added_when_no_candidate_fits_in_and_the_bundle_takes_it(
     assert taken.status_code == 302
     assert dbs.scalar(select(func.count(Bundle.id))) == before + 1
     bundle_page = client.text(taken.headers["Location"])
-    assert "云 ERP" in bundle_page and "可以：每个转型包都能以它支持的协议获得所需数据" in bundle_page
+    assert (
+        "云 ERP" in bundle_page and "可以：每个转型包都能以它支持的协议获得所需数据" in bundle_page
+    )
 
 
 def test_gaps_nothing_closes_are_shown_and_nothing_is_added(app, client, dbs, seller, firm):
@@ -278,7 +278,7 @@ def test_gaps_nothing_closes_are_shown_and_nothing_is_added(app, client, dbs, se
 
 
 def test_results_met_then_ratings_rank_after_relevance_and_are_cited(app, dbs, seller, firm):
-    cheap = seller("看板便宜", "production_visualisation", price=5_000_00)
+    seller("看板便宜", "production_visualisation", price=5_000_00)
     proven = seller("看板有成效", "production_visualisation", price=9_000_00)
     rated = seller("看板好评", "production_visualisation", price=8_000_00)
     few = seller("看板两评", "production_visualisation", price=6_000_00)
@@ -293,7 +293,9 @@ def test_results_met_then_ratings_rank_after_relevance_and_are_cited(app, dbs, s
     assert ranked == ["看板有成效", "看板好评", "看板便宜", "看板两评"]
     assert rec.starter[0].version.title == "看板有成效"
     by_title = {s.version.title: s for s in rec.ranked["production_visualisation"]}
-    assert by_title["看板有成效"].evidence == ["3 个按效果付费合约中有 2 个经核实的效果数据证明达标"]
+    assert by_title["看板有成效"].evidence == [
+        "3 个按效果付费合约中有 2 个经核实的效果数据证明达标"
+    ]
     assert by_title["看板好评"].evidence == ["3 位已核实买家评分 4.7 分（满分 5 分）"]
     assert by_title["看板两评"].evidence == [
         "2 位已核实买家评分 5.0 分（满分 5 分）",

@@ -210,13 +210,148 @@ LEVELS = [  # (lowest score in per cent, level)
 ]
 
 
+TOP = SCALE_OPTIONS[-1]  # points of the best answer
+
+# What each level means, in the words of the answers that reach it.
+LEVEL_MEANINGS = {
+    1: _l("Starting: work runs on experience and paper; little is recorded."),
+    2: _l("Recording: key data is written down or kept in spreadsheets, but not connected."),
+    3: _l("Systematised: key areas run in software, with data typed in by hand."),
+    4: _l("Connected: data is collected automatically and the systems share it."),
+    5: _l("Optimising: live data drives decisions, predictions and continuous improvement."),
+}
+
+
+def percent(points: int, possible: int) -> int:
+    """A score in per cent, as every score of the diagnosis is rounded."""
+    return round(100 * points / possible)
+
+
+def level_of(overall: int) -> int:
+    return next(level for lowest, level in LEVELS if overall >= lowest)
+
+
+def lowest_score(level: int) -> int:
+    return next(lowest for lowest, lv in LEVELS if lv == level)
+
+
 def score(answers: dict[str, int]) -> tuple[dict[str, int], int, int]:
     """Per-dimension scores (0–100), the overall score (0–100) and the level (1–5)."""
     per_dimension: dict[str, int] = {}
     for dimension in DIMENSIONS:
         values = [answers[q.code] for q in QUESTIONS if q.dimension == dimension]
-        per_dimension[dimension] = round(100 * sum(values) / (4 * len(values)))
+        per_dimension[dimension] = percent(sum(values), TOP * len(values))
     total_values = [answers[q.code] for q in QUESTIONS]
-    overall = round(100 * sum(total_values) / (4 * len(total_values)))
-    level = next(level for lowest, level in LEVELS if overall >= lowest)
-    return per_dimension, overall, level
+    overall = percent(sum(total_values), TOP * len(total_values))
+    return per_dimension, overall, level_of(overall)
+
+
+@dataclass(frozen=True)
+class AreaPoints:
+    """One dimension's share of the overall score: its answers' points of those possible."""
+
+    dimension: str
+    questions: int
+    points: int
+    possible: int
+    score: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """One answer to raise on the way to the next level: from today's practice to a better one."""
+
+    question: Question
+    now: int
+    to: int
+
+    @property
+    def now_label(self) -> object:
+        return self.question.options[self.now]
+
+    @property
+    def to_label(self) -> object:
+        return self.question.options[self.to]
+
+
+@dataclass(frozen=True)
+class LevelExplanation:
+    """How a diagnosis' level came about and what the next level needs."""
+
+    level: int
+    overall: int
+    areas: list[AreaPoints]
+    points: int
+    possible: int
+    lowest: int  # the level's band of overall scores, lowest…highest
+    highest: int
+    next_level: int | None  # None at the top level
+    next_lowest: int | None
+    points_needed: int  # more points the answers must gain to reach the next level
+    steps: list[Step]
+
+    @property
+    def meaning(self) -> object:
+        return LEVEL_MEANINGS[self.level]
+
+    @property
+    def next_meaning(self) -> object | None:
+        return LEVEL_MEANINGS[self.next_level] if self.next_level else None
+
+
+def explain(answers: dict[str, int], dimension_scores: dict[str, int]) -> LevelExplanation:
+    """The level from the answers: each area's points of those possible give its score; all
+    the areas' points together of all possible give the overall score, whose band is the
+    level. The next level needs the fewest more points whose score reaches its band; the
+    steps raise the lowest answers first, in the weakest areas first."""
+    areas = []
+    for dimension in DIMENSIONS:
+        values = [answers[q.code] for q in QUESTIONS if q.dimension == dimension]
+        areas.append(
+            AreaPoints(
+                dimension,
+                len(values),
+                sum(values),
+                TOP * len(values),
+                dimension_scores[dimension],
+            )
+        )
+    points = sum(a.points for a in areas)
+    possible = sum(a.possible for a in areas)
+    overall = percent(points, possible)
+    level = level_of(overall)
+    lowest = lowest_score(level)
+    higher = [low for low, lv in LEVELS if lv == level + 1]
+    highest = higher[0] - 1 if higher else 100
+    if not higher:
+        return LevelExplanation(
+            level, overall, areas, points, possible, lowest, highest, None, None, 0, []
+        )
+    needed = next(p for p in range(points, possible + 1) if percent(p, possible) >= higher[0])
+    needed -= points
+    raised = dict(answers)
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    for _ in range(needed):
+        question = min(
+            (q for q in QUESTIONS if raised[q.code] < TOP),
+            key=lambda q: (raised[q.code], dimension_scores[q.dimension], order[q.dimension]),
+        )
+        raised[question.code] += 1
+    steps = [
+        Step(q, answers[q.code], raised[q.code])
+        for q in QUESTIONS
+        if raised[q.code] > answers[q.code]
+    ]
+    return LevelExplanation(
+        level,
+        overall,
+        areas,
+        points,
+        possible,
+        lowest,
+        highest,
+        level + 1,
+        higher[0],
+        needed,
+        steps,
+    )

@@ -6,9 +6,11 @@ chosen, computed from the diagnosis, the enterprise's profile and the package's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, exists, literal, select
 from sqlalchemy.orm import selectinload
 
@@ -26,6 +28,7 @@ MAX_PAIN_POINTS = 3
 STARTER_SIZE = 3
 ALTERNATIVES_PER_CATEGORY = 2
 LIGHTWEIGHT_TIERS = {SizeTier.MICRO, SizeTier.SMALL}
+MIN_RATINGS = 3  # fewer verified ratings are cited but do not rank
 
 
 def diagnose(
@@ -93,9 +96,33 @@ def diagnosed(enterprise_id: ColumnExpressionArgument[int]) -> ColumnElement[boo
 
 @dataclass
 class Suggestion:
+    """A package proposed for the enterprise, tied back to the diagnosis: the chosen pain
+    points it answers, the dimension it lifts, why it fits and the verified evidence behind it."""
+
     version: PackageVersion
-    score: int
+    score: int  # fit with the enterprise's profile and budget; a package must score above 0
     reasons: list[str] = field(default_factory=list)
+    pain_points: list[str] = field(default_factory=list)  # codes of the chosen pain points
+    dimension: str | None = None  # the diagnosis dimension its kind of package lifts
+    dimension_score: int | None = None
+    weakest: bool = False  # that dimension is (one of) the diagnosis' weakest
+    evidence: list[str] = field(default_factory=list)
+
+    @property
+    def rank(self) -> tuple[int, int, int, int, int, int, int]:
+        """Lower ranks first: relevance (pain points answered, then the weaker dimension),
+        then verified evidence (contracts met, then ratings), then fit, then price."""
+        package = self.version.package
+        rated = package.rating_sum * 100 // package.rating_count if ranked_by_rating(package) else 0
+        return (
+            -len(self.pain_points),
+            101 if self.dimension_score is None else self.dimension_score,
+            -package.results_met,
+            -rated,
+            -self.score,
+            self.version.entry_price_fen,
+            self.version.id,
+        )
 
 
 @dataclass
@@ -103,6 +130,28 @@ class Recommendation:
     categories: list[str]
     starter: list[Suggestion]
     alternatives: list[Suggestion]
+    weakest: list[str]  # the weakest dimensions (several when they score the same)
+    unanswered: list[str] = field(default_factory=list)  # chosen pain points nothing answers
+    # every package that fits, best first, per category: the next candidates when the first
+    # picks do not work together
+    ranked: dict[str, list[Suggestion]] = field(default_factory=dict)
+
+    @property
+    def weakest_covered(self) -> bool:
+        return any(s.weakest for s in self.starter)
+
+
+def ranked_by_rating(package: Package) -> bool:
+    """Ratings rank a package only with enough verified buyers behind them."""
+    return package.rating_count >= MIN_RATINGS
+
+
+def weakest_dimensions(diagnosis: Diagnosis) -> list[str]:
+    lowest = min(diagnosis.dimension_scores.values())
+    return [d for d in qn.DIMENSIONS if diagnosis.dimension_scores[d] == lowest]
+
+
+CATEGORY_DIMENSION = {c: d for d, cs in qn.DIMENSION_CATEGORIES.items() for c in cs}
 
 
 def priority_categories(diagnosis: Diagnosis) -> list[str]:
@@ -114,6 +163,35 @@ def priority_categories(diagnosis: Diagnosis) -> list[str]:
     for dimension, _score in weakest:
         ordered += qn.DIMENSION_CATEGORIES[dimension]
     return list(dict.fromkeys(ordered))
+
+
+def _evidence(package: Package) -> list[str]:
+    """What the platform holds on the package from verified data only."""
+    cited = []
+    settled = package.results_met + package.results_missed
+    if settled:
+        cited.append(
+            ngettext(
+                "%(met)d of %(num)d pay-for-results contract met its target on verified "
+                "measurements",
+                "%(met)d of %(num)d pay-for-results contracts met their target on verified "
+                "measurements",
+                settled,
+                met=package.results_met,
+            )
+        )
+    if package.rating_count:
+        cited.append(
+            ngettext(
+                "rated %(rating)s of 5 by %(num)d verified buyer",
+                "rated %(rating)s of 5 by %(num)d verified buyers",
+                package.rating_count,
+                rating=package.rating,
+            )
+        )
+        if not ranked_by_rating(package):
+            cited.append(str(_l("fewer than %(n)d ratings: too few to rank by", n=MIN_RATINGS)))
+    return cited
 
 
 def _score(
@@ -145,64 +223,108 @@ def _score(
     if version.go_live_days <= 14:
         s.score += 1
         s.reasons.append(str(_l("go-live %(n)d days", n=version.go_live_days)))
-    package = version.package
-    if package.rating_count >= 3 and package.rating_sum >= 4 * package.rating_count:
-        s.score += 2
-        s.reasons.append(
-            str(
-                _l(
-                    "rated %(rating)s by %(n)d verified buyers",
-                    rating=package.rating,
-                    n=package.rating_count,
-                )
-            )
-        )
-    if package.results_met:
-        s.score += min(package.results_met, 3)
-        s.reasons.append(
-            str(
-                _l(
-                    "%(n)d pay-for-results contracts met on verified measurements",
-                    n=package.results_met,
-                )
-            )
-        )
     if any(plan.kind is PlanKind.OUTCOME for plan in version.plans):
         s.score += 1
         s.reasons.append(str(_l("can be paid for results")))
+    s.evidence = _evidence(version.package)
     return s
 
 
-def recommend(enterprise: Organisation, diagnosis: Diagnosis, locale: str = "zh") -> Recommendation:
-    categories = priority_categories(diagnosis)[: STARTER_SIZE + 1]
+# What ``assess`` and the interoperability check read of each version, loaded with it.
+ASSESSED = (
+    selectinload(PackageVersion.plans),
+    selectinload(PackageVersion.industries),
+    selectinload(PackageVersion.size_tier_rows),
+    selectinload(PackageVersion.interfaces),
+    selectinload(PackageVersion.package).joinedload(Package.provider),
+)
+
+
+def assess(
+    enterprise: Organisation, diagnosis: Diagnosis, versions: Iterable[PackageVersion], locale: str
+) -> list[Suggestion]:
+    """Each version as a suggestion for this enterprise: its fit, the chosen pain points and
+    the dimension it answers, and its evidence (for the domains above that add packages to a
+    recommended set, so these explain themselves the same way)."""
     budget_fen = qn.BUDGETS[diagnosis.budget][1]
     # One package should not take more than half of the year's budget.
     per_item_budget = None if budget_fen is None else budget_fen // 2
+    weakest = set(weakest_dimensions(diagnosis))
+    result = []
+    for version in versions:
+        s = _score(version, enterprise, per_item_budget, locale)
+        s.pain_points = [
+            p for p in diagnosis.pain_points if version.category_code in qn.PAIN_POINTS[p][1]
+        ]
+        s.dimension = CATEGORY_DIMENSION.get(version.category_code)
+        if s.dimension is not None:
+            s.dimension_score = diagnosis.dimension_scores[s.dimension]
+            s.weakest = s.dimension in weakest
+        result.append(s)
+    return result
+
+
+def _best(candidates: Iterable[Suggestion], taken: set[str]) -> Suggestion | None:
+    return min(
+        (s for s in candidates if s.version.category_code not in taken),
+        key=lambda s: s.rank,
+        default=None,
+    )
+
+
+def recommend(enterprise: Organisation, diagnosis: Diagnosis, locale: str = "zh") -> Recommendation:
+    """A starter set of one package per kind: first one for each chosen pain point (in the
+    order chosen), then one that lifts the weakest dimension if none does yet, then the next
+    kinds by priority. Within the candidates for a place, the rank decides (``Suggestion.rank``)."""
+    weakest = weakest_dimensions(diagnosis)
+    first = priority_categories(diagnosis)[: STARTER_SIZE + 1]
+    categories = list(
+        dict.fromkeys(first + [c for d in weakest for c in qn.DIMENSION_CATEGORIES[d]])
+    )
     # the catalogue's own search (its visibility rule and filters), by the chosen categories
     stmt = (
         search.matching(search.Query())
         .where(PackageVersion.category_code.in_(categories))
-        .options(
-            selectinload(PackageVersion.plans),
-            selectinload(PackageVersion.industries),
-            selectinload(PackageVersion.size_tier_rows),
-            selectinload(PackageVersion.package).joinedload(Package.provider),
-        )
+        .options(*ASSESSED)
     )
-    by_category: dict[str, list[Suggestion]] = {c: [] for c in categories}
-    for version in db.session.scalars(stmt):
-        by_category[version.category_code].append(
-            _score(version, enterprise, per_item_budget, locale)
-        )
-    for suggestions in by_category.values():
-        suggestions.sort(key=lambda s: (-s.score, s.version.entry_price_fen, s.version.id))
+    ranked: dict[str, list[Suggestion]] = {c: [] for c in categories}
+    for s in assess(enterprise, diagnosis, db.session.scalars(stmt), locale):
+        if s.score > 0:
+            ranked[s.version.category_code].append(s)
+    for suggestions in ranked.values():
+        suggestions.sort(key=lambda s: s.rank)
+    fitting = [s for c in categories for s in ranked[c]]
     starter: list[Suggestion] = []
-    alternatives: list[Suggestion] = []
-    for category in categories:
-        ranked = [s for s in by_category[category] if s.score > 0]
-        if ranked and len(starter) < STARTER_SIZE:
-            starter.append(ranked[0])
-            alternatives += ranked[1 : 1 + ALTERNATIVES_PER_CATEGORY]
-        else:
-            alternatives += ranked[:ALTERNATIVES_PER_CATEGORY]
-    return Recommendation(categories=categories, starter=starter, alternatives=alternatives)
+    taken: set[str] = set()
+
+    def take(pick: Suggestion | None) -> None:
+        if pick is not None and len(starter) < STARTER_SIZE:
+            starter.append(pick)
+            taken.add(pick.version.category_code)
+
+    unanswered = []
+    for pain in diagnosis.pain_points:
+        if any(pain in s.pain_points for s in starter):
+            continue
+        pick = _best((s for s in fitting if pain in s.pain_points), taken)
+        if pick is None:
+            unanswered.append(pain)
+        take(pick)
+    if not any(s.weakest for s in starter):
+        take(_best((s for s in fitting if s.weakest), taken))
+    for category in first:
+        if category not in taken and ranked[category]:
+            take(ranked[category][0])
+    alternatives = [
+        s
+        for c in categories
+        for s in [s for s in ranked[c] if s not in starter][:ALTERNATIVES_PER_CATEGORY]
+    ]
+    return Recommendation(
+        categories=categories,
+        starter=starter,
+        alternatives=alternatives,
+        weakest=weakest,
+        unanswered=unanswered,
+        ranked=ranked,
+    )

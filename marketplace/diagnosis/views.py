@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import Blueprint, redirect, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
@@ -19,7 +18,6 @@ from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as service
 from marketplace.errors import DomainError
 from marketplace.forms import attach_error
-from marketplace.pool import services as pool
 from marketplace.rendering import render
 from marketplace.security import current_actor, requires
 
@@ -61,15 +59,12 @@ def new_diagnosis() -> ResponseReturnValue:
 def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
     org = current_user.org
     d = service.get(org, diagnosis_id)
-    rec = service.recommend(org, d, str(get_locale()))
-    shown = rec.starter + rec.alternatives
-    pools = pool.admitted_pools(sorted({s.version.package.provider_id for s in shown}))
     previous = next((p for p in service.history(org) if p.id < d.id), None)
     return render(
         "diagnosis/diagnosis.html",
         d=d,
-        rec=rec,
-        pools=pools,
+        explained=qn.explain(d.answers, d.dimension_scores),
+        weakest=service.weakest_dimensions(d),
         previous=previous,
         dimensions=qn.DIMENSIONS,
         pain_points=qn.PAIN_POINTS,

@@ -92,8 +92,7 @@ def _plan_of(package: Package, plan_id: int | None) -> PricePlan:
     version = package.published_version
     assert version is not None
     if plan_id is None:  # the plan the package page preselects, whose price the catalogue shows
-        assert version.default_plan is not None
-        return version.default_plan
+        return default_plan(version)
     plan = next((p for p in version.plans if p.id == plan_id), None)
     if plan is None:
         raise DomainError(_l("Choose one of the package's price plans."), field="plan_id")
@@ -191,9 +190,18 @@ def from_recommendation(
 # Reading a bundle: what is still offered, totals, interoperability
 
 
+@dataclass(frozen=True)
+class Proposed:
+    """An item of a bundle not made yet: a package with the plan adding it would choose."""
+
+    package_id: int
+    plan_id: int
+    plan: PricePlan
+
+
 @dataclass
 class Line:
-    item: BundleItem
+    item: BundleItem | Proposed
     version: PackageVersion | None  # None: no longer in the catalogue
     plan_current: bool  # the chosen plan belongs to the package's current version
 
@@ -221,6 +229,19 @@ def lines(bundle: Bundle, with_interfaces: bool = True) -> list[Line]:
         current = version is not None and any(p.id == item.plan_id for p in version.plans)
         result.append(Line(item=item, version=version, plan_current=current))
     return result
+
+
+def proposed(choices: list[tuple[PackageVersion, PricePlan]]) -> list[Line]:
+    """Lines of a bundle not made yet (a recommended set), each version with the plan adding
+    it would choose, so the totals, the voucher claims and the check read them as a bundle's."""
+    return [Line(Proposed(v.package_id, plan.id, plan), v, True) for v, plan in choices]
+
+
+def default_plan(version: PackageVersion) -> PricePlan:
+    """The plan adding the package without choosing one takes (``add(..., plan_id=None)``):
+    the version's ``default_plan``, whose price the catalogue shows."""
+    assert version.default_plan is not None
+    return version.default_plan
 
 
 def content(bundle: Bundle) -> tuple[tuple[int, int], ...]:
@@ -388,8 +409,9 @@ def _by_object(version: PackageVersion, flow: Flow) -> dict[str, set[str]]:
     return result
 
 
-def interoperability(bundle_lines: list[Line]) -> Interoperability:
-    versions = [line.version for line in bundle_lines if line.version is not None]
+def check(versions: list[PackageVersion]) -> Interoperability:
+    """The interoperability check on these versions (their interfaces loaded), without the
+    catalogue's suggestions for the gaps: no query, so a caller may try many sets."""
     links: list[Link] = []
     missing: list[Link] = []
     unmatched: list[Gap] = []
@@ -410,10 +432,18 @@ def interoperability(bundle_lines: list[Line]) -> Interoperability:
     for v in versions:
         by_category[v.category_code].append(v)
     duplicates = [(c, vs) for c, vs in by_category.items() if len(vs) > 1]
-    in_bundle = {v.package_id for v in versions}
-    _suggest(unmatched, exclude=in_bundle)
-    _bridge(missing, exclude=in_bundle)
     return Interoperability(links, missing, unmatched, duplicates)
+
+
+def interoperability(bundle_lines: list[Line]) -> Interoperability:
+    """The check on the bundle's lines, with packages of the catalogue that would close its
+    gaps (those that produce missing data, those that would bridge two protocols)."""
+    versions = [line.version for line in bundle_lines if line.version is not None]
+    result = check(versions)
+    in_bundle = {v.package_id for v in versions}
+    _suggest(result.unmatched, exclude=in_bundle)
+    _bridge(result.missing, exclude=in_bundle)
+    return result
 
 
 def _bridge(missing: list[Link], exclude: set[int], per_link: int = 3) -> None:

@@ -21,11 +21,12 @@ from marketplace.catalog import reviews
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import PackageVersion
 from marketplace.db import utcnow
+from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error, first_error
-from marketplace.orders import aftercare, bundles, disputes, forms, tickets
+from marketplace.orders import aftercare, bundles, disputes, forms, recommended, tickets
 from marketplace.orders import evidence as proofs
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
@@ -38,6 +39,7 @@ from marketplace.orders.models import (
     Severity,
 )
 from marketplace.payments import services as payments
+from marketplace.pool import services as pool
 from marketplace.rendering import INVALID, per_request, render
 from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import spending
@@ -65,22 +67,41 @@ def prices_after_vouchers(version: PackageVersion) -> dict[int, spending.LineSub
     return {}
 
 
+@bp.get("/diagnosis/<id:diagnosis_id>/recommendations")
+@requires(OrgKind.ENTERPRISE)
+def recommendations(diagnosis_id: int) -> ResponseReturnValue:
+    """The diagnosis' recommended set: why each package, whether they work together, and
+    what the set costs before and after the enterprise's vouchers."""
+    org = current_user.org
+    d = diagnoses.get(org, diagnosis_id)
+    chosen = recommended.recommended_set(org, d, str(get_locale()))
+    shown = [p.suggestion for p in chosen.picks] + chosen.alternatives
+    return render(
+        "orders/recommendations.html",
+        d=d,
+        chosen=chosen,
+        rec=chosen.recommendation,
+        pools=pool.admitted_pools(sorted({s.version.package.provider_id for s in shown})),
+        dimensions=qn.DIMENSIONS,
+        pain_points=qn.PAIN_POINTS,
+        **_interface_names(),
+    )
+
+
 @bp.post("/diagnosis/<id:diagnosis_id>/bundle")
 @requires(OrgKind.ENTERPRISE)
 def take_recommendation(diagnosis_id: int) -> ResponseReturnValue:
     org = current_user.org
     d = diagnoses.get(org, diagnosis_id)
-    rec = diagnoses.recommend(org, d, str(get_locale()))
-    if not rec.starter:
+    chosen = recommended.recommended_set(org, d, str(get_locale()))
+    if not chosen.picks:
         flash(
             _("No package in the catalogue fits yet. Try again when more providers have joined."),
             "error",
         )
-        return redirect(url_for("diagnosis.diagnosis", diagnosis_id=d.id))
+        return redirect(url_for("journey.recommendations", diagnosis_id=d.id))
     name = _("Recommended bundle (L%(level)d)", level=d.level)
-    b = bundles.from_recommendation(
-        org, [s.version.package_id for s in rec.starter], name, current_actor()
-    )
+    b = bundles.from_recommendation(org, chosen.package_ids, name, current_actor())
     flash(
         _("The recommended packages are in your bundle. Check how they work together."), "success"
     )

@@ -56,6 +56,7 @@ EXPECTED = {
     "diagnosis.diagnoses": "enterprise",
     "diagnosis.new_diagnosis": "enterprise",
     "diagnosis.diagnosis": "enterprise",
+    "journey.recommendations": "enterprise",
     "journey.take_recommendation": "enterprise",
     "journey.my_bundles": "enterprise",
     "journey.bundle": "enterprise",

@@ -32,7 +32,7 @@ ALLOWED = {
     "SPC", "OA", "BI", "HR", "Wi", "Fi", "G", "x", "Content", "Type", "Authorization",
     "GB", "T", "ISO", "IEC", "UTF", "HTML", "CSRF", "TLS", "VAT", "Email",
     "Noto", "Sans", "CJK", "SC", "DCS", "SKU", "EDI", "APP", "App", "MB", "KB", "N",
-    "Lite", "Pro", "Plus", "English", "L", "GBK", "JPG", "PNG", "XLSX", "CMMI", "AA", "IP", "KiB", "RFC", "URI", "UTC", "kWh", "PROFINET",
+    "Lite", "Pro", "Plus", "English", "L", "GBK", "JPG", "PNG", "XLSX", "TXT", "CMMI", "AA", "IP", "KiB", "RFC", "URI", "UTC", "kWh", "PROFINET",
 }  # fmt: skip
 
 # The demo's own data in Latin letters is not the interface leaking English.

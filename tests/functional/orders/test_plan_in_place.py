@@ -24,7 +24,8 @@ def htmx_post(client, url, data):
 def two_line_bundle(client, dbs, market):  # noqa: F811
     client.login("e@bun.cn")
     add(client, market["gateway"], bundle_id="new")
-    add(client, market["board"])
+    # the subscription, not the board's default (the lowest commitment: the outcome plan)
+    add(client, market["board"], plan_id=str(market["board"].published_version.plans[0].id))
     return bundle_of(dbs, market["org"])
 
 
@@ -94,9 +95,10 @@ def test_the_swapped_line_carries_its_new_voucher_part(app, client, dbs):
     package = published_package(
         app, dbs, p.provider, p.provider_owner, plans=(ONE_TIME, cheap), title="生产看板"
     )
+    one_time = next(plan for plan in package.published_version.plans if plan.name != "月付")
     with services(app, dbs):
         b = bundle_service.create(p.enterprise, "看板方案", p.enterprise_actor)
-        bundle_service.add(b, package.id, None, p.enterprise_actor)
+        bundle_service.add(b, package.id, one_time.id, p.enterprise_actor)
     dbs.expire_all()
     item = next(i for i in b.items if i.package_id == package.id)
     monthly = next(plan for plan in package.published_version.plans if plan.name == "月付")

@@ -4,7 +4,7 @@ score (by the round's scoring deadline); and the reminder to assessors before th
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -81,6 +81,13 @@ def for_agency(agency: Organisation) -> list[Todo]:
     )
     locale = str(get_locale() or "zh")
     markets = {ALL: _l("All categories"), INTEGRATION: _l("Integration fees")}
+    # one to-do per market: its alerts (shares of several providers, by value and by orders,
+    # and its HHI) are looked into together, on the programme's concentration page
+    first: dict[tuple[int, str], tuple[datetime, str, Category | None]] = {}
+    for programme_id, code, raised, name, market in alerts:
+        known = first.get((programme_id, code))
+        if known is None or raised < known[0]:
+            first[(programme_id, code)] = (raised, name, market)
     found = [
         Todo(
             "concentration_alert",
@@ -89,7 +96,7 @@ def for_agency(agency: Organisation) -> list[Todo]:
             f"/agency/programmes/{programme_id}/concentration",
             raised,
         )
-        for programme_id, code, raised, name, market in alerts
+        for (programme_id, code), (raised, name, market) in first.items()
     ]
     rounds = db.session.scalars(
         select(EvaluationRound).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -322,3 +323,20 @@ def test_a_check_with_nothing_changed_writes_no_reading(app, dbs, p, monkeypatch
         select(ConcentrationReading).where(ConcentrationReading.event == "cleared")
     )
     assert {(r.value, r.threshold) for r in cleared} == {(10_000, 3_000), (10_000, HHI_LIMIT)}
+
+
+def test_an_officials_to_do_names_each_market_with_alerts_once(client, dbs, p, app, monkeypatch):
+    """One provider with everything raises eight alerts (its share and the HHI, by value and
+    by orders, in its category and in all): the official's to-do list names each of the two
+    markets once, not eight lines."""
+    monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
+    monkeypatch.setitem(app.config, "CONCENTRATION_MIN_ORDERS", 1)
+    programme = p.programme()
+    p.issue_to(programme)
+    accepted_order(app, dbs, p)
+    with services(app, dbs):
+        assert concentration.scan(programme, p.official_actor) == (8, 0)
+    client.login("official@hhi.cn")
+    page = client.text("/dashboard")
+    items = re.findall(r'<li data-todo="concentration_alert"', page)
+    assert len(items) == 2

@@ -10,7 +10,11 @@ no word tokenizer and no trigram index finds. Text is therefore indexed as token
   character is the prefix of a token (质 → 质*);
 - a run of letters and digits is one word, lowercase (MES, PLC, OPC UA → mes, plc, opc ua),
   which a query word matches as its prefix (modb → modbus);
-- everything else (spaces, punctuation, full-width forms after NFKC) only separates.
+- everything else (spaces, punctuation, full-width forms after NFKC) only separates;
+- the title and the category's name also carry the pinyin initials of their Chinese runs, from
+  each character on (设备联网 → sblw, blw, lw: ``INITIALS`` + letters, so no typed word is
+  confused with them), which a query of three letters or more matches as a prefix: a buyer
+  typing sbjk finds 设备健康管理.
 
 Each published version has one document of four weighted fields: title (A), category name
 (B), summary (C) and the rest (D: description, provider name, industries, interfaces and
@@ -84,6 +88,8 @@ WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D"}
 # above the summary, the summary above the rest).
 TIER = {"title": 4, "category": 3, "summary": 2}
 MAX_TERMS = 6
+INITIALS = "0p"  # marks a pinyin-initials token
+MIN_INITIALS = 3  # letters a query word needs to be read as pinyin initials too
 # PostgreSQL sorts up to this many matches of a word rather than walk the rank order
 FEW = 1000
 MAX_VARIANTS = 6
@@ -91,6 +97,7 @@ MAX_VARIANTS = 6
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _RUN = re.compile(rf"[{_HAN}]+|[^\W_{_HAN}]+")
 _HAN_RUN = re.compile(rf"[{_HAN}]+")
+_INITIALS_QUERY = re.compile(rf"[a-z]{{{MIN_INITIALS},}}")
 # PostgreSQL keeps positions up to 16,383; fields start apart so no phrase spans two.
 _FIELD_START = {"title": 1, "category": 1001, "summary": 2001, "body": 4001}
 _MAX_POSITION = 16_383
@@ -116,6 +123,29 @@ def tokens(value: str) -> list[str]:
         else:
             out.append(run)
     return out
+
+
+def initials(value: str) -> list[str]:
+    """The pinyin-initials tokens of ``value``'s Chinese runs: each run's initials from each
+    character on, at least two letters (a title or category name only)."""
+    from pypinyin import Style, lazy_pinyin  # its dictionaries load only where documents are made
+
+    out: list[str] = []
+    for run in _HAN_RUN.findall(normalise(value)):
+        letters = "".join(
+            first for first in lazy_pinyin(run, style=Style.FIRST_LETTER) if first.isascii()
+        ).lower()
+        out += [INITIALS + letters[i:] for i in range(len(letters) - 1)]
+    return out
+
+
+def field_tokens(field: str, value: str) -> list[str]:
+    """The tokens a document's field is indexed as: its words, and in the title and the
+    category's name the pinyin initials too."""
+    found = tokens(value)
+    if field in ("title", "category"):
+        found += initials(value)
+    return found
 
 
 # Queries
@@ -177,6 +207,8 @@ def compile_query(value: str, thesaurus: dict[str, list[str]] | None = None) -> 
             parts = runs(expansion)
             if len(parts) == 1:
                 variants.append(_variant(parts[0]))
+                if _INITIALS_QUERY.fullmatch(parts[0]):
+                    variants.append(Variant(parts[0], (INITIALS + parts[0],), prefix=True))
             elif parts:
                 joined = tuple(t for p in parts for t in _variant(p).tokens)
                 variants.append(Variant(expansion, joined, prefix=False))
@@ -503,7 +535,7 @@ def _tsvector(fields: dict[str, str], only: Sequence[str] = FIELDS) -> str:
     positions: dict[str, list[str]] = defaultdict(list)
     for field in only:
         position = _FIELD_START[field]
-        for token in tokens(fields[field]):
+        for token in field_tokens(field, fields[field]):
             if position > _MAX_POSITION:
                 break
             positions[token].append(f"{position}{WEIGHT[field]}")
@@ -558,7 +590,11 @@ def _write(
             " VALUES (:doc, :id, :title, :category, :summary, :body)"
         ),
         [
-            {"id": vid, "doc": places[vid], **{f: " ".join(tokens(fields[f])) for f in FIELDS}}
+            {
+                "id": vid,
+                "doc": places[vid],
+                **{f: " ".join(field_tokens(f, fields[f])) for f in FIELDS},
+            }
             for vid, (fields, _k) in docs.items()
         ],
     )

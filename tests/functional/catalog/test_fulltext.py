@@ -125,6 +125,11 @@ def test_every_category_name_finds_at_least_what_its_filter_finds(client, dbs, m
         ("云智", set(named(*PACKAGES))),  # the provider's name
         ("predictive maintenance", named("compressor", "health")),  # the English name
         ("振", named("compressor")),  # one character
+        ("sbjk", named("health")),  # pinyin initials of the title: 设备健康(管理)
+        ("jkgl", named("health")),  # from a later character on: (设备)健康管理
+        ("ycxwh", named("compressor", "health")),  # of the category's name: 预测性维护
+        ("SBLW", named("gateway", "opc")),  # of 设备联网, in capitals
+        ("sb", set()),  # two letters are too few to be read as initials
         ("不存在的词", set()),
     ],
 )
@@ -406,3 +411,11 @@ def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, mar
     assert ids == sorted(ids)
     bad = client.get("/api/v1/packages", query_string={"q": "设备", "cursor": "eyJza2lwIjogLTF9"})
     assert bad.status_code == 422
+
+
+def test_pinyin_initials_are_kept_apart_from_words():
+    assert search_index.initials("设备联网 MES") == ["0psblw", "0pblw", "0plw"]
+    assert search_index.initials("OPC UA") == []
+    # indexed in the title and the category's name, not in the summary or the rest
+    assert "0psblw" in search_index.field_tokens("title", "设备联网")
+    assert "0psblw" not in search_index.field_tokens("summary", "设备联网")

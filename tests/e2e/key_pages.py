@@ -67,6 +67,7 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
             ("dashboard", "/dashboard"),
             ("diagnoses", "/diagnosis"),
             ("diagnosis", Link(r"/diagnosis/\d+")),
+            ("recommendations", Link(r"/diagnosis/\d+/recommendations")),
             ("diagnosis-new", "/diagnosis/new"),
             ("catalogue", "/catalog"),
             ("compare", Compare()),
@@ -135,6 +136,7 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
         "admin@platform.demo",
         [
             ("dashboard", "/dashboard"),
+            ("overview", "/admin/overview"),
             ("organisations", "/admin/organisations"),
             ("organisation", Link(r"/admin/organisations/\d+")),
             ("categories", "/admin/categories"),

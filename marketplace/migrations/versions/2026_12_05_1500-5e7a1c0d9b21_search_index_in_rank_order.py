@@ -3,8 +3,10 @@
 SQLite: the FTS5 table's rowid becomes each document's place in rank order (evidence, then
 price, then the newer version), the version an unindexed column, and ``search_index_rows``
 maps versions to rowids; FTS5 then reads a tier's matches in rank order and stops after the
-page. PostgreSQL: an index on the rank key, which the planner walks in order for a common
-word. The rank key's layout changed (43 bits), so every document is written again.
+page. PostgreSQL: an index on the rank key, walked in order for a common word, and a GIN
+index on the small ``head`` vectors (title, category, summary), from which a common word's
+best tiers are taken. The rank key's layout changed (43 bits) and titles and category names
+carry pinyin initials, so every document is written again.
 
 Revision ID: 5e7a1c0d9b21
 Revises: 97de720a2c91
@@ -23,6 +25,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
         op.execute("CREATE INDEX ix_search_index_rank ON search_index (rank_key, version_id DESC)")
+        op.execute("CREATE INDEX ix_search_index_head ON search_index USING gin (head)")
     else:
         op.execute("DROP TABLE search_index")
         op.execute(
@@ -45,6 +48,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_search_index_head")
         op.execute("DROP INDEX ix_search_index_rank")
         return
     op.execute("DROP TABLE search_index_rows")

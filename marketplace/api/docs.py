@@ -58,7 +58,7 @@ DESCRIPTION = INTRO % INTRO_VALUES
 SHOWN_TEXTS = (
     N_("The published catalogue, with the web catalogue's filters"),
     N_(
-        "Words, as in the web catalogue's search: title, category, summary, description, provider, industries, interfaces and tags, with the search thesaurus (Chinese is matched by character pairs; spaces and punctuation only separate words)."
+        "Words, as in the web catalogue's search: title, category, summary, description, provider, industries, interfaces and tags, with the search thesaurus (Chinese is matched by character pairs; spaces and punctuation only separate words). With words the list is in the catalogue's relevance order, not by id."
     ),
     N_("A category code, e.g. `predictive_maintenance`."),
     N_("An industry code the package serves."),

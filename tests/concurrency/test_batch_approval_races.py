@@ -66,7 +66,12 @@ def test_officials_approving_at_once_issue_the_batch_once(race_app: Flask) -> No
     def approve(i: int) -> int:
         response = clients[i].post(
             f"/agency/programmes/{programme_id}/runs/{run_id}/approve",
-            data={"csrf_token": tokens[i], "note": f"核对人{i}", "total_fen": str(3 * FACE)},
+            data={
+                "csrf_token": tokens[i],
+                "note": f"核对人{i}",
+                "total_fen": str(3 * FACE),
+                "confirmed": "y",
+            },
         )
         return response.status_code
 
@@ -99,7 +104,12 @@ def test_approving_and_cancelling_at_once_decide_once(race_app: Flask) -> None:
             data = {"csrf_token": tokens[i], "reason": f"驳回{i}"}
             url = f"/agency/programmes/{programme_id}/runs/{run_id}/cancel"
         else:
-            data = {"csrf_token": tokens[i], "note": f"核对人{i}", "total_fen": str(3 * FACE)}
+            data = {
+                "csrf_token": tokens[i],
+                "note": f"核对人{i}",
+                "total_fen": str(3 * FACE),
+                "confirmed": "y",
+            }
             url = f"/agency/programmes/{programme_id}/runs/{run_id}/approve"
         return clients[i].post(url, data=data).status_code
 

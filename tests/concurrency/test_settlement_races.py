@@ -88,7 +88,12 @@ def test_officials_approving_at_once_approve_once(
     def approve(i: int) -> int:
         response = clients[i].post(
             f"/settlements/{settlement_id}/approve",
-            data={"csrf_token": tokens[i], "note": f"核对人{i}", "total_fen": str(total)},
+            data={
+                "csrf_token": tokens[i],
+                "note": f"核对人{i}",
+                "total_fen": str(total),
+                "confirmed": "y",
+            },
         )
         return response.status_code
 

@@ -86,36 +86,32 @@ def main() -> None:
 
 
 def explain(compute: Any, agency: Any, f: Any, runs: int) -> list[str]:
-    """Each statement ``compute`` sends, with its best wall time over ``runs`` and its plan."""
+    """Each statement ``compute`` sends, run again alone with its rows fetched (best wall time
+    of ``runs``), and its plan."""
     from sqlalchemy import event
 
     from marketplace.db import db
 
     engine = db.engine
-    timings: list[list[tuple[float, str, Any]]] = []
+    sent: list[tuple[str, Any]] = []
 
-    def before(conn: Any, _cursor: Any, *_args: Any) -> None:
-        conn.info["bench_started"] = time.perf_counter()
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        sent.append((statement, parameters))
 
-    def after(conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        took = time.perf_counter() - conn.info.pop("bench_started")
-        timings[-1].append((took, statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "before_cursor_execute", capture)
     try:
-        for _ in range(runs):
-            timings.append([])
-            compute(agency, f)
+        compute(agency, f)
     finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
+        event.remove(engine, "before_cursor_execute", capture)
     connection = db.session.connection()
     postgres = engine.dialect.name == "postgresql"
     out = []
-    for n, found in enumerate(zip(*timings, strict=True), 1):
-        best = min(took for took, _s, _p in found)
-        _took, statement, parameters = found[0]
+    for n, (statement, parameters) in enumerate(sent, 1):
+        best = float("inf")
+        for _ in range(runs):
+            started = time.perf_counter()
+            connection.exec_driver_sql(statement, parameters).fetchall()
+            best = min(best, time.perf_counter() - started)
         out.append(f"\n#{n}: {best * 1000:.1f} ms\n{statement}")
         prefix = "EXPLAIN (ANALYZE, BUFFERS OFF) " if postgres else "EXPLAIN QUERY PLAN "
         rows = connection.exec_driver_sql(prefix + statement, parameters).fetchall()

@@ -73,7 +73,7 @@ def figures(mode: ProgrammeMode, agency: Organisation | None = None) -> ModeFigu
         .group_by(days_to_delivery)
         .order_by(days_to_delivery)
     ).all()
-    days = median([(int(d), int(n)) for d, n in histogram])
+    days = median([(d, int(n)) for d, n in histogram if d is not None])
     rating, reviews = db.session.execute(
         select(func.avg(Review.rating), func.count(Review.id)).where(Review.line_id.in_(lines))
     ).one()

@@ -39,6 +39,7 @@ from marketplace import migrate
 from marketplace.accounts.passwords import hash_password
 from marketplace.db import Base, make_engine
 from marketplace.models import AuditEntry  # noqa: F401  (every table known)
+from marketplace.orders.models import whole_days
 
 CATEGORIES = [
     "aps",
@@ -355,6 +356,7 @@ def build(
             amount = (20_000 + package % 50 * 1_000) * 100
             delivered = placed + timedelta(days=rng.randint(5, 40))
             accepted = delivered + timedelta(days=rng.randint(1, 10))
+            went_live = status in ("delivered", "disputed", "completed")
             lines.append(
                 {
                     "id": line_id,
@@ -373,11 +375,14 @@ def build(
                     "committed_fen": amount,
                     "status": status,
                     "category_code": CATEGORIES[package % len(CATEGORIES)],
-                    "delivered_at": delivered
-                    if status in ("delivered", "disputed", "completed")
-                    else None,
+                    "delivered_at": delivered if went_live else None,
                     "accepted_at": accepted if status == "completed" else None,
                     "created_at": placed,
+                    # as the line's transitions store them
+                    "days_to_go_live": whole_days(placed, delivered) if went_live else None,
+                    "days_to_acceptance": whole_days(placed, accepted)
+                    if status == "completed"
+                    else None,
                 }
             )
             if status == "completed":

@@ -45,6 +45,7 @@ from marketplace.orders.models import (
     Milestone,
     Order,
     OrderLine,
+    whole_days,
 )
 from marketplace.payments import services as payments
 from marketplace.payments.models import InvoiceKind
@@ -468,11 +469,15 @@ def transition(
         if line.amount_fen == line.committed_fen:  # the price was the line's whole amount
             values["amount_fen"] = reduced_fen
         where.append(OrderLine.committed_fen == line.committed_fen)
+    # The moment and the whole days since the order, which the statistics group by.
+    now = utcnow()
     if after is LineStatus.DELIVERED:
-        values["delivered_at"] = utcnow()
+        values["delivered_at"] = now
+        values["days_to_go_live"] = whole_days(line.created_at, now)
         values["auto_accept_reminded_at"] = None
     if after is LineStatus.COMPLETED:
-        values["accepted_at"] = utcnow()
+        values["accepted_at"] = now
+        values["days_to_acceptance"] = whole_days(line.created_at, now)
     # Only from the state this request saw: two clicks at once cannot both move the line.
     moved = db.session.execute(
         update(OrderLine)
@@ -487,7 +492,9 @@ def transition(
         [
             "status",
             "delivered_at",
+            "days_to_go_live",
             "accepted_at",
+            "days_to_acceptance",
             "auto_accept_reminded_at",
             "committed_fen",
             "amount_fen",

@@ -18,7 +18,7 @@ from marketplace.db import db
 from marketplace.money import ratio_bp
 from marketplace.orders.models import OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
-from marketplace.oversight.stats import median, whole_days
+from marketplace.oversight.stats import median
 from marketplace.vouchers.models import ProgrammeMode, Reservation, VoucherProgramme
 
 
@@ -66,14 +66,14 @@ def figures(mode: ProgrammeMode, agency: Organisation | None = None) -> ModeFigu
         ).where(OrderLine.id.in_(lines))
     ).one()
     count, modules, committed, integration, providers = (int(x) for x in row)
-    days_to_delivery = whole_days(OrderLine.created_at, OrderLine.delivered_at)
+    days_to_delivery = OrderLine.days_to_go_live  # stored when the line went live
     histogram = db.session.execute(
         select(days_to_delivery, func.count())
-        .where(OrderLine.id.in_(lines), OrderLine.delivered_at.is_not(None))
+        .where(OrderLine.id.in_(lines), days_to_delivery.is_not(None))
         .group_by(days_to_delivery)
         .order_by(days_to_delivery)
     ).all()
-    days = median([(int(d), int(n)) for d, n in histogram])
+    days = median([(d, int(n)) for d, n in histogram if d is not None])
     rating, reviews = db.session.execute(
         select(func.avg(Review.rating), func.count(Review.id)).where(Review.line_id.in_(lines))
     ).one()

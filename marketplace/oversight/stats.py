@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Integer, Select, case, cast, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import aliased
 
 from marketplace import csvfile
@@ -130,22 +130,30 @@ def _by_enterprise(agency: Organisation, f: Filters) -> list[ColumnElement[bool]
     return conditions
 
 
-def scoped(stmt: Any, agency: Organisation, f: Filters) -> Any:
+def scoped(stmt: Any, agency: Organisation, f: Filters, *, every_line: bool = False) -> Any:
     """``stmt`` (whose FROM has ``order_lines``) narrowed to the lines in scope: placed by
-    enterprises of the agency's jurisdiction, and within the filters."""
+    enterprises of the agency's jurisdiction, and within the filters. ``every_line``: the
+    statement reads the lines themselves in an index's order (the lines by category), not
+    through a smaller table (contracts, tickets)."""
     stmt = stmt.where(*line_conditions(agency, f))
     by_enterprise = _by_enterprise(agency, f)
     if not by_enterprise:
         return stmt
+    placed = (
+        select(Order.id)
+        .join(Organisation, Organisation.id == Order.enterprise_id)
+        .where(*by_enterprise)
+    )
     if db.engine.dialect.name == "postgresql":
         # hashes those enterprises' orders once and looks each line's up (a city's agency:
         # 30 ms less on 200,000 lines than joining both tables to each line)
-        placed = (
-            select(Order.id)
-            .join(Organisation, Organisation.id == Order.enterprise_id)
-            .where(*by_enterprise)
-        )
         return stmt.where(OrderLine.order_id.in_(placed))
+    if every_line:
+        # SQLite keeps the lines in their index's order and looks each one's order up in a
+        # list made once; ``+ 0`` keeps it from driving the statement from that list through
+        # the orders' index, then reading and sorting each line (a city's lines by category:
+        # 180 against 210 ms; joining the orders and enterprises instead, 550 ms)
+        return stmt.where((OrderLine.order_id + 0).in_(placed))
     # SQLite starts from those enterprises, then walks to their orders' lines
     return (
         stmt.join(Order, Order.id == OrderLine.order_id)
@@ -303,16 +311,6 @@ def maturity(agency: Organisation, f: Filters) -> Table:
     return by_enterprise(agency, f)["maturity"]
 
 
-def whole_days(start: Any, end: Any) -> ColumnElement[int]:
-    """Whole days between two timestamps (none when ``end`` is none), on SQLite and on
-    PostgreSQL. There by ``date_part``, a double: ``extract``'s NUMERIC made the two counts of
-    200,000 lines three times dearer (41 against 13 ms)."""
-    if db.engine.dialect.name == "postgresql":
-        return cast(func.floor(func.date_part("epoch", end - start) / 86_400), Integer)
-    # SQLite parses both texts even when one is NULL: skip the start's then
-    return case((end.is_not(None), cast(func.julianday(end) - func.julianday(start), Integer)))
-
-
 def median(histogram: Sequence[tuple[int, int]]) -> float | None:
     """The median of values given as (value, count) pairs, sorted by value."""
     n = sum(c for _v, c in histogram)
@@ -336,10 +334,11 @@ def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
     """Order lines by category with the money committed on the live ones, and the median days
     from order to go-live (delivery) and to acceptance (验收) by category, from one GROUP BY
     over the category and the two whole-day counts: the database sends a few thousand groups
-    (a histogram of days per category), never one row per line."""
+    (a histogram of days per category), never one row per line. The day counts are the
+    line's own (stored by its transitions), and the statement reads the lines' statistics
+    index in the order of its groups: nothing is sorted or computed per line."""
     category = OrderLine.category_code  # none: an integration fee
-    to_go_live = whole_days(OrderLine.created_at, OrderLine.delivered_at)
-    to_acceptance = whole_days(OrderLine.created_at, OrderLine.accepted_at)
+    to_go_live, to_acceptance = OrderLine.days_to_go_live, OrderLine.days_to_acceptance
     live = OrderLine.status.not_in(NOT_COMMITTED)
     stmt = scoped(
         select(
@@ -351,6 +350,7 @@ def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
         ),
         agency,
         f,
+        every_line=True,
     ).group_by(category, to_go_live, to_acceptance)
     lines: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     # (to go-live, to acceptance) → category → days → lines

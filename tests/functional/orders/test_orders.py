@@ -21,6 +21,7 @@ from marketplace.orders.models import (
     LineStatusChange,
     Order,
     OrderLine,
+    whole_days,
 )
 from marketplace.payments.models import Invoice
 from marketplace.pool.models import PoolMembership, PoolStatus
@@ -194,10 +195,12 @@ def test_auto_accept_after_silence(app, client, dbs, shop):
     line = line_of(dbs, shop["a"])
     line.status = LineStatus.DELIVERED
     line.delivered_at = utcnow() - timedelta(days=15)
+    line.days_to_go_live = whole_days(line.created_at, line.delivered_at)  # stored with it
     dbs.commit()
     other = line_of(dbs, shop["b"])
     other.status = LineStatus.DELIVERED
     other.delivered_at = utcnow() - timedelta(days=12)
+    other.days_to_go_live = whole_days(other.created_at, other.delivered_at)
     dbs.commit()
     result = app.test_cli_runner().invoke(args=["auto-accept"])
     assert result.exit_code == 0, result.output
@@ -273,6 +276,7 @@ def test_reminders_go_out_once(app, client, dbs, shop):
     line = line_of(dbs, shop["a"])
     line.status = LineStatus.DELIVERED
     line.delivered_at = utcnow() - timedelta(days=12)
+    line.days_to_go_live = whole_days(line.created_at, line.delivered_at)  # stored with it
     dbs.commit()
     runner = app.test_cli_runner()
     assert "will be accepted automatically soon" in runner.invoke(args=["auto-accept"]).output

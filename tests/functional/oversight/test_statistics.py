@@ -32,12 +32,15 @@ def served(app, dbs, monkeypatch):
     line = accepted_order(app, dbs, p)
     ordered = line.created_at
     assert line.accepted_at is not None and line.category_code == "equipment_networking"
+    # rewrites the line's past as its transitions would have written it: moments and days
     dbs.execute(
         update(OrderLine)
         .where(OrderLine.id == line.id)
         .values(
             delivered_at=ordered + timedelta(days=3, hours=2),
+            days_to_go_live=3,
             accepted_at=ordered + timedelta(days=5, hours=1),
+            days_to_acceptance=5,
         )
     )
     for level in (2, 4):

@@ -1,7 +1,7 @@
 """order lines store their days to go-live and acceptance
 
 Revision ID: af05a4972211
-Revises: 97de720a2c91
+Revises: e0b6e24746b6
 Create Date: 2026-12-05 14:26:38.290598
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
 revision: str = "af05a4972211"
-down_revision: str | None = "97de720a2c91"
+down_revision: str | None = "e0b6e24746b6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -305,10 +305,23 @@ def _tiers(match: Match) -> list[ColumnElement[bool]]:
     return out
 
 
+_sqlite_rows = table(ROWS, column("version_id"), column("doc"))
+
+
 def joined(stmt: Select[Any], match: Match) -> Select[Any]:
     """``stmt`` (over package versions) limited to the versions that match, driven from the
-    index (a join: an ``IN`` list let SQLite walk every published version instead)."""
-    return stmt.join(_index(), _version() == PackageVersion.id).where(_matches(match))
+    index (a join: an ``IN`` list let SQLite walk every published version instead). SQLite
+    joins through ``search_index_rows`` to the rowid: joined on the unindexed version column,
+    FTS5 ran the whole query again for each version the filters kept."""
+    if _postgresql():
+        return stmt.join(_pg_index, _pg_index.c.version_id == PackageVersion.id).where(
+            _matches(match)
+        )
+    return (
+        stmt.join(_sqlite_rows, _sqlite_rows.c.version_id == PackageVersion.id)
+        .join(_sqlite_index, _sqlite_index.c.rowid == _sqlite_rows.c.doc)
+        .where(_matches(match))
+    )
 
 
 def tier(match: Match) -> ColumnElement[int]:

@@ -206,7 +206,7 @@ def _filtered(q: Query, match: search_index.Match | None) -> Select[Any]:
     stmt = visible_versions()
     if q.text:
         # only punctuation, say: nothing is searched for, so nothing is found
-        stmt = search_index.joined(stmt, match) if match else stmt.where(false())
+        stmt = search_index.joined(stmt, _with_facets(match, q)) if match else stmt.where(false())
     if q.category:
         stmt = stmt.where(PackageVersion.category_code == q.category)
     if q.industry:
@@ -249,6 +249,22 @@ def _filtered(q: Query, match: search_index.Match | None) -> Select[Any]:
             Package.rating_count > 0, Package.rating_sum >= q.min_rating * Package.rating_count
         )
     return stmt
+
+
+def _with_facets(match: search_index.Match, q: Query) -> search_index.Match:
+    """The words and the filters the index holds as facets, asked of the index together (the
+    filters are applied again to the catalogue's rows; the index only narrows first)."""
+    chosen = {
+        "category": q.category,
+        "industry": q.industry,
+        "size_tier": q.size_tier,
+        "pricing": q.pricing,
+        "deployment": q.deployment,
+        "provider_type": q.provider_type,
+        "pool": q.pool,
+    }
+    facets = tuple(search_index.facet(name, v) for name, v in chosen.items() if v)
+    return replace(match, facets=facets)
 
 
 def _provider_where(condition: ColumnElement[bool]) -> Exists:

@@ -3,9 +3,10 @@
 SQLite: the FTS5 table's rowid becomes each document's place in rank order (evidence, then
 price, then the newer version), the version an unindexed column, and ``search_index_rows``
 maps versions to rowids; FTS5 then reads a tier's matches in rank order and stops after the
-page. PostgreSQL: an index on the rank key, walked in order for a common word, and a GIN
-index on the small ``head`` vectors (title, category, summary), from which a common word's
-best tiers are taken. The rank key's layout changed (43 bits) and titles and category names
+page; a ``facets`` column holds the filters' tokens (0cmes: category mes), so a filtered
+search asks the index for its words and filters together. PostgreSQL: an index on the rank
+key, walked in order for a common word, and a GIN index on the small ``head`` vectors
+(title, category, summary), from which a common word's best tiers are taken. The rank key's layout changed (43 bits) and titles and category names
 carry pinyin initials, so every document is written again.
 
 Revision ID: 5e7a1c0d9b21
@@ -30,7 +31,7 @@ def upgrade() -> None:
         op.execute("DROP TABLE search_index")
         op.execute(
             "CREATE VIRTUAL TABLE search_index USING fts5("
-            "title, category, summary, body, version_id UNINDEXED,"
+            "title, category, summary, body, facets, version_id UNINDEXED,"
             " tokenize='unicode61 remove_diacritics 0', prefix='1')"
         )
         op.execute(

@@ -419,3 +419,19 @@ def test_pinyin_initials_are_kept_apart_from_words():
     # indexed in the title and the category's name, not in the summary or the rest
     assert "0psblw" in search_index.field_tokens("title", "设备联网")
     assert "0psblw" not in search_index.field_tokens("summary", "设备联网")
+
+
+def test_filters_are_asked_of_the_index_with_the_words(client, dbs, market):
+    """A filtered search asks the index for its words and its filters' facets together: the
+    same packages as the words alone, kept by the filter."""
+    doc = search_index.facet
+    assert doc("category", "predictive_maintenance") == "0cpredictivemaintenance"
+    everything = set(found(client, "设备"))
+    assert set(found(client, {"q": "设备", "category": "equipment_networking"})) == named(
+        "gateway", "opc"
+    )
+    assert set(found(client, {"q": "设备", "pool": str(market["agency"].id)})) == everything
+    assert set(found(client, {"q": "设备", "pricing": "one_time"})) <= everything
+    other = OrganisationFactory(agency=True)
+    dbs.commit()
+    assert found(client, {"q": "设备", "pool": str(other.id)}) == []

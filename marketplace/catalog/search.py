@@ -399,9 +399,9 @@ def cards(ids: list[int]) -> list[Card]:
         .where(PricePlan.version_id.in_(ids))
         .order_by(PricePlan.version_id, PricePlan.position)
     ):
-        found = kinds.setdefault(version_id, [])
-        if kind not in found:
-            found.append(kind)
+        listed = kinds.setdefault(version_id, [])
+        if kind not in listed:
+            listed.append(kind)
     rows = db.session.execute(
         select(
             PackageVersion.id,
@@ -425,8 +425,8 @@ def cards(ids: list[int]) -> list[Card]:
         .join(Category, Category.code == PackageVersion.category_code)
         .where(PackageVersion.id.in_(ids))
     )
-    found = {row[0]: Card(*row, plan_kinds=tuple(kinds.get(row[0], ()))) for row in rows}
-    return [found[i] for i in ids if i in found]
+    made = {row[0]: Card(*row, plan_kinds=tuple(kinds.get(row[0], ()))) for row in rows}
+    return [made[i] for i in ids if i in made]
 
 
 def for_bundle(text: str, category: str | None, limit: int = 50) -> list[PackageVersion]:

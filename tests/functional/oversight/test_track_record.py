@@ -221,3 +221,39 @@ def test_the_package_provider_and_compare_pages_show_the_record(app, client, wor
     for anchor in ("contracts", "improvement", "delivery", "sla", "evaluations", "rating", "served"):
         assert f'id="{anchor}"' in text
     assert "业绩记录的计算方法" in text
+
+
+def test_the_api_gives_each_package_its_track_record_and_its_providers_evaluations(
+    app, client, dbs, world
+):
+    p, a, b, c, d = world
+    evaluation(dbs, p.agency, p.provider, "2026 上半年", date(2026, 6, 30), False, 420)
+    listed = client.get("/api/v1/packages?limit=50").get_json()["items"]
+    by_id = {item["id"]: item for item in listed}
+    missed = by_id[c[0].package_id]
+    assert missed["track_record"] == {
+        "contracts_met": 0,
+        "contracts_missed": 1,
+        "median_improvement_pct": pytest.approx(3.3),  # +2 on a baseline of 60
+        "on_time_delivery_pct": 100.0,
+        "sla_met_pct": None,  # no ticket: no case
+        "cases": {"contracts": 1, "improvement": 1, "delivery": 1, "sla": 0},
+        "metrics": [{"metric": "oee", "median_change": 2.0, "cases": 1}],
+    }
+    assert missed["provider"]["evaluations"] == {"passed": 0, "failed": 1}
+    untouched = by_id[p.package.id]  # the pilot's own package: never ordered here
+    assert untouched["track_record"]["contracts_met"] == 0
+    assert untouched["track_record"]["median_improvement_pct"] is None
+    assert untouched["track_record"]["on_time_delivery_pct"] is None
+    one = client.get(f"/api/v1/packages/{a[0].package_id}").get_json()
+    assert one["track_record"]["contracts_met"] == 1
+    assert one["track_record"]["median_improvement_pct"] == 10.0
+    assert one["provider"]["evaluations"] == {"passed": 0, "failed": 1}
+    assert "description" in one
+    # the records are fresh though the list itself is cached until the catalogue changes
+    evaluation(dbs, p.agency, p.provider, "2026 第三季度", date(2026, 9, 30), True, 800)
+    again = client.get("/api/v1/packages?limit=50").get_json()["items"]
+    assert {i["id"]: i for i in again}[c[0].package_id]["provider"]["evaluations"] == {
+        "passed": 1,
+        "failed": 1,
+    }

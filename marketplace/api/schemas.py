@@ -107,7 +107,7 @@ class TrackRecord(Schema):
         description="Median improvement of settled outcome contracts, in per cent of the baseline."
     )
     on_time_delivery_pct: float | None = Field(
-        description="Accepted lines accepted within the promised go-live days, in per cent."
+        description="Accepted lines delivered within the promised go-live days, in per cent."
     )
     sla_met_pct: float | None = Field(
         description="Support tickets that kept both the response and the resolution clock, in per cent."

@@ -6,8 +6,8 @@ What a buyer weighs before choosing, each figure with the number of cases behind
   and assessor-verified measurements and nothing else);
 - the median improvement against the agreed baseline, per metric in the metric's units (OEE
   +5.2 points) and over all contracts in per cent of the baseline;
-- delivery on time: lines the enterprise accepted (验收) within the go-live days the package
-  version promised, counted from the order;
+- delivery on time: lines the enterprise accepted (验收) that the provider delivered within the
+  go-live days the package version promised, counted from the order;
 - SLA adherence of support tickets: first response, resolution, and both clocks kept;
 - evaluation verdicts by round (a provider's, from closed rounds);
 - the rating from verified buyers (the reviews' sum and count the catalogue keeps);
@@ -221,10 +221,11 @@ def _contracts(records: dict[int, TrackRecord], key: Any, ids: list[int]) -> Non
 
 
 def _delivery(records: dict[int, TrackRecord], key: Any, ids: list[int]) -> None:
-    """Accepted lines: on time when the enterprise accepted within the version's go-live
-    days of the order (the promise the buyer read)."""
+    """Accepted lines: on time when the provider delivered within the version's go-live days
+    of the order (the promise the buyer read); the enterprise's time to accept is its own."""
+    delivered = func.coalesce(OrderLine.delivered_at, OrderLine.accepted_at)
     rows = db.session.execute(
-        select(key, Order.created_at, OrderLine.accepted_at, PackageVersion.go_live_days)
+        select(key, Order.created_at, delivered, PackageVersion.go_live_days)
         .join(Order, Order.id == OrderLine.order_id)
         .join(PackageVersion, PackageVersion.id == OrderLine.version_id)
         .where(
@@ -234,9 +235,9 @@ def _delivery(records: dict[int, TrackRecord], key: Any, ids: list[int]) -> None
         )
     )
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for owner, ordered_at, accepted_at, days in rows:
+    for owner, ordered_at, delivered_at, days in rows:
         counts[owner][1] += 1
-        if accepted_at <= ordered_at + timedelta(days=days):
+        if delivered_at <= ordered_at + timedelta(days=days):
             counts[owner][0] += 1
     for owner, (on_time, n) in counts.items():
         records[owner].on_time = Figure(_pct(on_time, n), n)

@@ -118,7 +118,9 @@ def test_delivery_on_time_against_the_go_live_promise(app, dbs, world):
     p, a, b, c, d = world
     line = dbs.get(OrderLine, c[0].id)
     order = dbs.get(Order, line.order_id)
-    line.accepted_at = order.created_at + timedelta(days=line.version.go_live_days, hours=1)
+    line.delivered_at = order.created_at + timedelta(days=line.version.go_live_days, hours=1)
+    other = dbs.get(OrderLine, b[0].id)  # delivered in time, accepted late: on time
+    other.accepted_at = order.created_at + timedelta(days=other.version.go_live_days + 30)
     dbs.flush()
     record = of_providers(app, dbs, [p.provider.id])[p.provider.id]
     assert record.on_time == track_record.Figure(Decimal("75.0"), 4)

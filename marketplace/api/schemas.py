@@ -98,7 +98,7 @@ class MetricImprovement(Schema):
 
 
 class TrackRecord(Schema):
-    """Verified results on this platform (see /track-record/how). A figure is null when no case
+    """Verified results on this platform (see /track-record/how). A figure is `null` when no case
     stands behind it; `cases` says how many do (fewer than 3: of limited weight)."""
 
     contracts_met: int
@@ -113,7 +113,7 @@ class TrackRecord(Schema):
         description="Support tickets that kept both the response and the resolution clock, in per cent."
     )
     cases: dict[str, int] = Field(
-        description="Cases behind each figure: contracts, improvement, delivery, sla."
+        description="Cases behind each figure: `contracts`, `improvement`, `delivery`, `sla`."
     )
     metrics: list[MetricImprovement]
 

@@ -144,20 +144,14 @@ def _median(values: list[Decimal]) -> Figure:
 
 def for_packages(package_ids: Sequence[int]) -> dict[int, TrackRecord]:
     """Each package's record, with its provider's evaluation verdicts by round."""
-    ids = list(package_ids)
-    records = _records(OrderLine.package_id, Package.id, ids)
-    if ids:
-        _verdicts(records, ids, of_packages=True)
-    return records
+    return _records(OrderLine.package_id, Package.id, list(package_ids), of_packages=True)
 
 
 def for_providers(provider_ids: Sequence[int]) -> dict[int, TrackRecord]:
     """Each provider's record over all its packages, with its evaluation verdicts by round."""
-    ids = list(provider_ids)
-    records = _records(OrderLine.provider_id, Package.provider_id, ids)
-    if ids:
-        _verdicts(records, ids, of_packages=False)
-    return records
+    return _records(
+        OrderLine.provider_id, Package.provider_id, list(provider_ids), of_packages=False
+    )
 
 
 def connect() -> None:
@@ -165,8 +159,10 @@ def connect() -> None:
     track_records.describe_with(for_packages, for_providers)
 
 
-def _records(line_key: Any, package_key: Any, ids: list[int]) -> dict[int, TrackRecord]:
-    """Five grouped statements whatever the number of ids and of cases."""
+def _records(
+    line_key: Any, package_key: Any, ids: list[int], of_packages: bool
+) -> dict[int, TrackRecord]:
+    """Six grouped statements whatever the number of ids and of cases."""
     records = {i: TrackRecord() for i in ids}
     if not ids:
         return records
@@ -175,6 +171,7 @@ def _records(line_key: Any, package_key: Any, ids: list[int]) -> dict[int, Track
     _tickets(records, line_key, ids)
     _ratings(records, package_key, ids)
     _served(records, line_key, ids)
+    _verdicts(records, ids, of_packages)
     return records
 
 

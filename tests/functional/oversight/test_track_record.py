@@ -85,7 +85,7 @@ def test_contracts_met_and_missed_and_the_median_improvement(app, dbs, world):
 
 
 def test_a_missed_contract_counts_on_its_package(app, dbs, world):
-    p, a, b, c, d = world
+    _p, a, _b, c, d = world
     records = of_packages(app, dbs, [x[0].package_id for x in (a, c, d)])
     missed = records[c[0].package_id]
     assert (missed.contracts_met, missed.contracts_missed) == (0, 1)
@@ -96,7 +96,7 @@ def test_a_missed_contract_counts_on_its_package(app, dbs, world):
 
 
 def test_a_figure_from_fewer_than_three_cases_says_so(app, dbs, world):
-    p, a, b, c, d = world
+    _p, a, _b, _c, _d = world
     record = of_packages(app, dbs, [a[0].package_id])[a[0].package_id]
     assert record.contracts == track_record.Figure(Decimal("100.0"), 1)
     assert record.contracts.thin
@@ -108,14 +108,14 @@ def test_a_figure_from_fewer_than_three_cases_says_so(app, dbs, world):
 def test_unverified_measurements_are_ignored(app, dbs):
     p = pilot(app, dbs, tag="trku")
     # confirmed 61 and a rejected 99: achieved 61, +1 (missed), never +39
-    line, contract = settled(app, dbs, p, "61", rejected="99")
+    line, _contract = settled(app, dbs, p, "61", rejected="99")
     record = of_packages(app, dbs, [line.package_id])[line.package_id]
     assert record.metrics[0].change.value == Decimal("1.0")
     assert (record.contracts_met, record.contracts_missed) == (0, 1)
 
 
 def test_delivery_on_time_against_the_go_live_promise(app, dbs, world):
-    p, a, b, c, d = world
+    p, _a, b, c, _d = world
     line = dbs.get(OrderLine, c[0].id)
     order = dbs.get(Order, line.order_id)
     line.delivered_at = order.created_at + timedelta(days=line.version.go_live_days, hours=1)
@@ -171,16 +171,20 @@ def evaluation(dbs, agency, provider, name, end, passed, tenths, status=RoundSta
     dbs.add(rnd)
     dbs.flush()
     dbs.add(
-        EvaluationEntry(round_id=rnd.id, provider_id=provider.id, passed=passed, score_tenths=tenths)
+        EvaluationEntry(
+            round_id=rnd.id, provider_id=provider.id, passed=passed, score_tenths=tenths
+        )
     )
     dbs.flush()
 
 
 def test_evaluation_verdicts_by_round_rating_and_enterprises_served(app, dbs, world):
-    p, a, b, c, d = world
+    p, a, _b, _c, _d = world
     evaluation(dbs, p.agency, p.provider, "2026 上半年", date(2026, 6, 30), True, 782)
     evaluation(dbs, p.agency, p.provider, "2026 第三季度", date(2026, 9, 30), False, 514)
-    evaluation(dbs, p.agency, p.provider, "进行中", date(2026, 12, 31), None, None, RoundStatus.OPEN)
+    evaluation(
+        dbs, p.agency, p.provider, "进行中", date(2026, 12, 31), None, None, RoundStatus.OPEN
+    )
     record = of_providers(app, dbs, [p.provider.id])[p.provider.id]
     assert [(v.round_name, v.passed, v.score) for v in record.verdicts] == [
         ("2026 上半年", True, 78.2),
@@ -198,7 +202,7 @@ def test_evaluation_verdicts_by_round_rating_and_enterprises_served(app, dbs, wo
 
 
 def test_the_package_provider_and_compare_pages_show_the_record(app, client, world):
-    p, a, b, c, d = world
+    p, a, _b, c, _d = world
     page = client.get(f"/packages/{c[0].package_id}").get_data(as_text=True)
     assert 'id="track-record"' in page
     assert "0 项达成，1 项未达成" in page
@@ -220,7 +224,15 @@ def test_the_package_provider_and_compare_pages_show_the_record(app, client, wor
     how = client.get("/track-record/how")
     assert how.status_code == 200
     text = how.get_data(as_text=True)
-    for anchor in ("contracts", "improvement", "delivery", "sla", "evaluations", "rating", "served"):
+    for anchor in (
+        "contracts",
+        "improvement",
+        "delivery",
+        "sla",
+        "evaluations",
+        "rating",
+        "served",
+    ):
         assert f'id="{anchor}"' in text
     assert "业绩记录的计算方法" in text
 
@@ -228,7 +240,7 @@ def test_the_package_provider_and_compare_pages_show_the_record(app, client, wor
 def test_the_api_gives_each_package_its_track_record_and_its_providers_evaluations(
     app, client, dbs, world
 ):
-    p, a, b, c, d = world
+    p, a, _b, c, _d = world
     evaluation(dbs, p.agency, p.provider, "2026 上半年", date(2026, 6, 30), False, 420)
     listed = client.get("/api/v1/packages?limit=50").get_json()["items"]
     by_id = {item["id"]: item for item in listed}

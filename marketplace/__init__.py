@@ -97,6 +97,9 @@ def create_app(config: Config | None = None) -> Flask:
     from marketplace.oversight import granted
 
     granted.connect()
+    from marketplace.oversight import track_record
+
+    track_record.connect()
     _register_request_hooks(app)
     _register_template_helpers(app)
 

@@ -118,6 +118,15 @@ SHOWN_TEXTS = (
     N_("Redemptions found not genuine."),
     N_("What holders may still spend."),
     N_("Mean of verified buyers' ratings, 1–5."),
+    N_("The provider's verdicts in agencies' closed evaluation rounds."),
+    N_("Median of achieved minus baseline, in the metric's units; positive is better."),
+    N_(
+        "Verified results on this platform (see /track-record/how). A figure is `null` when no case\nstands behind it; `cases` says how many do (fewer than 3: of limited weight)."
+    ),
+    N_("Median improvement of settled outcome contracts, in per cent of the baseline."),
+    N_("Accepted lines delivered within the promised go-live days, in per cent."),
+    N_("Support tickets that kept both the response and the resolution clock, in per cent."),
+    N_("Cases behind each figure: `contracts`, `improvement`, `delivery`, `sla`."),
     N_("The reason, where one is needed."),
 )
 

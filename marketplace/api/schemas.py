@@ -78,13 +78,53 @@ class Rating(Schema):
     count: int
 
 
+class Evaluations(Schema):
+    """The provider's verdicts in agencies' closed evaluation rounds."""
+
+    passed: int
+    failed: int
+
+
+class PackageProvider(ProviderRef):
+    evaluations: Evaluations
+
+
+class MetricImprovement(Schema):
+    metric: str
+    median_change: float = Field(
+        description="Median of achieved minus baseline, in the metric's units; positive is better."
+    )
+    cases: int
+
+
+class TrackRecord(Schema):
+    """Verified results on this platform (see /track-record/how). A figure is `null` when no case
+    stands behind it; `cases` says how many do (fewer than 3: of limited weight)."""
+
+    contracts_met: int
+    contracts_missed: int
+    median_improvement_pct: float | None = Field(
+        description="Median improvement of settled outcome contracts, in per cent of the baseline."
+    )
+    on_time_delivery_pct: float | None = Field(
+        description="Accepted lines delivered within the promised go-live days, in per cent."
+    )
+    sla_met_pct: float | None = Field(
+        description="Support tickets that kept both the response and the resolution clock, in per cent."
+    )
+    cases: dict[str, int] = Field(
+        description="Cases behind each figure: `contracts`, `improvement`, `delivery`, `sla`."
+    )
+    metrics: list[MetricImprovement]
+
+
 class Package(Schema):
     id: int
     version: int
     title: str
     summary: str
     category: Category
-    provider: ProviderRef
+    provider: PackageProvider
     deployment: str
     industries: list[str]
     size_tiers: list[str]
@@ -93,6 +133,7 @@ class Package(Schema):
     sla_response_hours: int
     interfaces: list[Interface]
     rating: Rating
+    track_record: TrackRecord
     published_at: datetime | None
 
 

@@ -34,6 +34,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import LINE_MACHINE, LineEvent, Order, OrderLine
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement, OutcomeContract
+from marketplace.oversight import track_record
 from marketplace.payments.models import Invoice
 from marketplace.vouchers import figures
 from marketplace.vouchers.models import ProgrammeStatus, Voucher, VoucherProgramme
@@ -70,7 +71,8 @@ def _num(value: Any) -> float | None:
 # The catalogue (public)
 
 
-def _package(v: PackageVersion, detail: bool = False) -> s.Package:
+def _package_fields(v: PackageVersion, detail: bool = False) -> dict[str, Any]:
+    """A package's fields but its track record (which changes without the catalogue)."""
     p = v.package
     fields: dict[str, Any] = {
         "id": p.id,
@@ -80,11 +82,11 @@ def _package(v: PackageVersion, detail: bool = False) -> s.Package:
         "category": s.Category(
             code=v.category.code, name_zh=v.category.name_zh, name_en=v.category.name_en
         ),
-        "provider": s.ProviderRef(
-            id=p.provider.id,
-            name=p.provider.name,
-            type=p.provider.provider_type.value if p.provider.provider_type else "scenario",
-        ),
+        "provider": {
+            "id": p.provider.id,
+            "name": p.provider.name,
+            "type": p.provider.provider_type.value if p.provider.provider_type else "scenario",
+        },
         "deployment": v.deployment.value,
         "industries": [i.code for i in v.industries],
         "size_tiers": [t.value for t in v.size_tiers],
@@ -121,10 +123,44 @@ def _package(v: PackageVersion, detail: bool = False) -> s.Package:
         "published_at": v.published_at,
     }
     if detail:
-        return s.PackageDetail(
-            **fields, description=v.description, enterprise_provides=v.enterprise_provides
+        fields.update(description=v.description, enterprise_provides=v.enterprise_provides)
+    return fields
+
+
+def _track_record(r: track_record.TrackRecord) -> s.TrackRecord:
+    return s.TrackRecord(
+        contracts_met=r.contracts_met,
+        contracts_missed=r.contracts_missed,
+        median_improvement_pct=r.improvement_pct.number,
+        on_time_delivery_pct=r.on_time.number,
+        sla_met_pct=r.sla_met.number,
+        cases={
+            "contracts": r.contracts.cases,
+            "improvement": r.improvement_pct.cases,
+            "delivery": r.on_time.cases,
+            "sla": r.sla_met.cases,
+        },
+        metrics=[
+            s.MetricImprovement(
+                metric=m.metric.code, median_change=float(m.change.value or 0), cases=m.change.cases
+            )
+            for m in r.metrics
+        ],
+    )
+
+
+def _packages(rows: list[dict[str, Any]], detail: bool = False) -> list[Any]:
+    """Packages with their track records, computed for the whole page at once."""
+    records = track_record.for_packages([f["id"] for f in rows])
+    model = s.PackageDetail if detail else s.Package
+    out = []
+    for f in rows:
+        r = records[f["id"]]
+        provider = s.PackageProvider(
+            **f["provider"], evaluations=s.Evaluations(passed=r.passed, failed=r.failed)
         )
-    return s.Package(**fields)
+        out.append(model(**{**f, "provider": provider}, track_record=_track_record(r)))
+    return out
 
 
 def _catalogue_query() -> search.Query:
@@ -175,7 +211,7 @@ def packages() -> Any:
         return _ranked_packages(q, limit)
     after = decode_cursor(request.args.get("cursor"))
 
-    def page() -> str:
+    def page() -> tuple[list[dict[str, Any]], str | None]:
         stmt = search.matching(q)
         if after is not None:
             stmt = stmt.where(Package.id > after)
@@ -184,14 +220,17 @@ def packages() -> Any:
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        return s.PackageList(
-            items=[_package(v) for v in rows],
-            next_cursor=encode_cursor(rows[-1].package_id) if more and rows else None,
-        ).model_dump_json()
+        cursor = encode_cursor(rows[-1].package_id) if more and rows else None
+        return [_package_fields(v) for v in rows], cursor
 
-    # the same for every client until the catalogue changes
+    # the same for every client until the catalogue changes; the track records are fresh
     key = (tuple(sorted(q.url_args().items())), limit, after)
-    body = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
+    items, cursor = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
+    return _package_list(items, cursor)
+
+
+def _package_list(items: list[dict[str, Any]], cursor: str | None) -> Response:
+    body = s.PackageList(items=_packages(items), next_cursor=cursor).model_dump_json()
     return Response(body, mimetype="application/json")
 
 
@@ -199,7 +238,7 @@ def _ranked_packages(q: search.Query, limit: int) -> Response:
     """A search's packages in the web catalogue's relevance order, paged by position."""
     skip = decode_cursor(request.args.get("cursor"), "skip") or 0
 
-    def page() -> str:
+    def page() -> tuple[list[dict[str, Any]], str | None]:
         ids, _total = search.page_ids(q, per_page=limit + 1, offset=skip)
         found = {
             v.id: v
@@ -209,14 +248,12 @@ def _ranked_packages(q: search.Query, limit: int) -> Response:
         }
         rows = [found[i] for i in ids if i in found]
         more = len(rows) > limit
-        return s.PackageList(
-            items=[_package(v) for v in rows[:limit]],
-            next_cursor=encode_cursor(skip + limit, "skip") if more else None,
-        ).model_dump_json()
+        cursor = encode_cursor(skip + limit, "skip") if more else None
+        return [_package_fields(v) for v in rows[:limit]], cursor
 
     key = (tuple(sorted(q.url_args().items())), limit, skip)
-    body = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
-    return Response(body, mimetype="application/json")
+    items, cursor = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
+    return _package_list(items, cursor)
 
 
 @endpoint(
@@ -232,7 +269,7 @@ def package(package_id: int) -> Any:
     )
     if version is None:
         raise NotFound("no such package")
-    return json_response(_package(version, detail=True))
+    return json_response(_packages([_package_fields(version, detail=True)], detail=True)[0])
 
 
 # Voucher programmes (public): the same figures as /transparency

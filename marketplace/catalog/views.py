@@ -33,6 +33,7 @@ from marketplace.catalog import (
     search,
     services,
     thesaurus,
+    track_records,
 )
 from marketplace.catalog.models import Category, Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
@@ -277,7 +278,10 @@ def compare() -> ResponseReturnValue:
             status=404,
         )
     pools = pool.admitted_pools(sorted({v.package.provider_id for v in rows}))
-    return render("catalog/compare.html", rows=rows, pools=pools, back=back, error=None)
+    records = track_records.of_packages([v.package_id for v in rows])
+    return render(
+        "catalog/compare.html", rows=rows, pools=pools, records=records, back=back, error=None
+    )
 
 
 @bp.get("/packages/<id:package_id>")
@@ -297,6 +301,7 @@ def package(package_id: int) -> ResponseReturnValue:
         v=pkg.published_version,
         pools=pool.admitted_pools([pkg.provider_id])[pkg.provider_id],
         reviews=reviews.reviews_of(pkg.id),
+        record=track_records.of_packages([pkg.id]).get(pkg.id),
         delist_form=delist_form,
     )
 
@@ -327,6 +332,7 @@ def provider(org_id: int) -> ResponseReturnValue:
         "catalog/provider.html",
         provider=org,
         pools=pool.admitted_pools([org.id])[org.id],
+        record=track_records.of_providers([org.id]).get(org.id),
         packages=rows,
         page=page,
         pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),

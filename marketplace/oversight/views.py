@@ -30,6 +30,7 @@ from marketplace.oversight import (
     dashboard,
     modes,
     stats,
+    track_record,
     transparency,
 )
 from marketplace.pool import services as pool
@@ -38,6 +39,13 @@ from marketplace.security import MAX_ID, current_actor, public, requires
 from marketplace.vouchers import figures, programmes
 
 bp = Blueprint("oversight", __name__)
+
+
+@bp.get("/track-record/how")
+@public
+def track_record_how() -> ResponseReturnValue:
+    """How the track records on package and provider pages are computed (one section each)."""
+    return render("oversight/track_record_how.html", min_cases=track_record.MIN_CASES)
 
 
 @bp.get("/transparency")

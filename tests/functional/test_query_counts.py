@@ -19,7 +19,9 @@ from tests.functional.catalog_helpers import (
 # issue 15 took the querying template globals apart: unchanged). Change them on purpose:
 # issue 19 read the cards in two statements instead of loading versions, plans and packages.
 CATALOGUE_QUERIES = 13
-PACKAGE_QUERIES = 16  # issue 20: one more, for the vouchers behind the price after vouchers
+PACKAGE_QUERIES = 22  # issue 20: one more, for the vouchers behind the price after vouchers;
+# issue 21: six more, the track record's grouped statements (contracts, delivery, tickets,
+# ratings, enterprises served, the provider's evaluation verdicts)
 
 
 def bundle(app, dbs, integrator, owner, packages, name="套餐"):
@@ -206,3 +208,39 @@ def test_the_catalogue_and_package_pages_cost_the_same_for_an_enterprise(
         for path in ("/catalog", f"/packages/{p.package.id}")
     }
     assert counts == {"/catalog": CATALOGUE_QUERIES, f"/packages/{p.package.id}": PACKAGE_QUERIES}
+
+
+def test_track_records_do_not_grow_with_the_data(app, client, dbs, count_queries):
+    """The package, provider and compare pages and the API's package list and package compute
+    track records in a fixed number of grouped statements: the same with one settled contract
+    as with more contracts, accepted lines, tickets and evaluation rounds (issue 21)."""
+    from datetime import date
+
+    from marketplace.orders import tickets
+    from tests.functional.oversight.test_track_record import evaluation, settled
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "tr")
+    first, _ = settled(app, dbs, p, "66")
+    second, _ = settled(app, dbs, p, "62")
+    ids = f"ids={first.package_id}&ids={second.package_id}"
+    pages = [
+        f"/packages/{first.package_id}",
+        f"/providers/{p.provider.id}",
+        f"/compare?{ids}",
+        "/api/v1/packages?limit=50",
+        f"/api/v1/packages/{first.package_id}",
+    ]
+
+    def measure():
+        return {path: queries_for(client, count_queries, path) for path in pages}
+
+    small = measure()
+    for n in range(3):
+        line, _ = settled(app, dbs, p, str(61 + n))
+        with services(app, dbs):
+            tickets.open_ticket(line, "normal", "数据不刷新", p.enterprise_actor)
+        evaluation(dbs, p.agency, p.provider, f"第 {n} 轮", date(2026, 3 * n + 3, 28), n != 1, 700)
+    with services(app, dbs):
+        tickets.open_ticket(first, "high", "停机", p.enterprise_actor)
+    assert measure() == small

@@ -133,6 +133,7 @@ EXPECTED = {
     "oversight.burn_page": "agency",
     "oversight.burn_csv": "agency",
     "oversight.transparency_page": "public",
+    "oversight.track_record_how": "public",
     "oversight.audit_csv": "agency",
     "oversight.dashboard_page": "agency",
     "oversight.dashboard_csv": "agency",

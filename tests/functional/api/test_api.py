@@ -195,7 +195,7 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
         "rating",
     ):
         assert key in item
-    assert set(item["provider"]) == {"id", "name", "type"}
+    assert set(item["provider"]) == {"id", "name", "type", "evaluations"}
     assert set(item["rating"]) == {"average", "count"}
     following = call(client, "GET", f"/packages?limit=1&cursor={first_page['next_cursor']}").json
     assert following["items"][0]["id"] == second.id and following["next_cursor"] is None

@@ -226,14 +226,11 @@ def roadmap(diagnosis: Diagnosis, locale: str) -> list[Phase]:
     phase_of: dict[str, int] = {}
     steps: list[Step] = []
     for category in categories:  # foundations come before what builds on them
-        count, price_low, price_high, days_low, days_high = ranges.get(
-            category, (0, None, None, None, None)
-        )
+        found = ranges.get(category)
+        count, price_low, price_high, days_low, days_high = found or (0, None, None, None, None)
         bases = [b for b in BUILDS_ON.get(category, ()) if b in phase_of]
-        light = (
-            count > 0
-            and days_low <= QUICK_GO_LIVE_DAYS
-            and (per_item is None or price_low <= per_item)
+        light = found is not None and (
+            found[3] <= QUICK_GO_LIVE_DAYS and (per_item is None or found[1] <= per_item)
         )
         quick = light and not bases
         phase_of[category] = max([1 if quick else 2] + [phase_of[b] + 1 for b in bases])

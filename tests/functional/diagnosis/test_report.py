@@ -208,7 +208,7 @@ def test_the_report_prints_as_a4_without_navigation_or_buttons(app, client, dbs,
     d = diagnose(app, dbs, firm, 1)
     client.login("boss@report.cn")
     page = client.text(f"/diagnosis/{d.id}/report")
-    assert 'data-print hidden' in page and "js/print.js" in page
+    assert "data-print hidden" in page and "js/print.js" in page
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # no inline script (CSP)
     assert page.count('class="card report-section') == 4  # peers, reasons, roadmap, share
     css = client.text("/static/css/app.css")
@@ -274,7 +274,7 @@ def test_share_with_the_programmes_agency_open_audited_then_revoke(app, client, 
 
 
 def test_the_regions_agency_may_be_shared_with(app, client, dbs, shared_world):
-    p, d, region_agency, _stranger = shared_world
+    _p, d, region_agency, _stranger = shared_world
     client.login("owner@rs.cn")
     client.form(f"/diagnosis/{d.id}/report/shares", {"agency_id": str(region_agency.id)})
     client.get("/logout")
@@ -298,15 +298,16 @@ def test_others_get_404(app, client, dbs, shared_world):
     assert client.get(f"/diagnosis/{d.id}/report").status_code == 404
     share_id = dbs.scalars(select(ReportShare.id)).one()
     assert client.form(f"/diagnosis/{d.id}/report/shares/{share_id}/revoke").status_code == 404
-    assert client.form(
-        f"/diagnosis/{d.id}/report/shares", {"agency_id": str(p.agency.id)}
-    ).status_code == 404
+    assert (
+        client.form(f"/diagnosis/{d.id}/report/shares", {"agency_id": str(p.agency.id)}).status_code
+        == 404
+    )
     assert dbs.scalars(select(ReportShare)).one().active
 
 
 @pytest.mark.parametrize("value", ["stranger", "abc", "", "99999999"])
 def test_bad_agency_is_refused_and_stores_nothing(app, client, dbs, shared_world, value):
-    p, d, _region_agency, stranger = shared_world
+    _p, d, _region_agency, stranger = shared_world
     client.login("owner@rs.cn")
     agency_id = str(stranger.id) if value == "stranger" else value
     response = client.form(f"/diagnosis/{d.id}/report/shares", {"agency_id": agency_id})

@@ -100,6 +100,10 @@ def create_app(config: Config | None = None) -> Flask:
     from marketplace.oversight import track_record
 
     track_record.connect()
+    from marketplace.diagnosis import sharing
+    from marketplace.vouchers import programmes
+
+    sharing.agencies_with(programmes.agencies_of)
     _register_request_hooks(app)
     _register_template_helpers(app)
 

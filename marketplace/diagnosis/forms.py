@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField
+from wtforms import RadioField, SelectField
 from wtforms.validators import InputRequired
 
 from marketplace.accounts.forms import MultiCheckboxField
@@ -35,3 +35,15 @@ def diagnosis_form() -> Form:
     )
     form_class = type("DiagnosisForm", (Form,), fields)
     return form_class()
+
+
+def _agency_id(value: object) -> int | None:
+    """An agency's id, or None for anything else (the service says what to choose)."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+class ShareForm(Form):
+    """Share a diagnosis report with an agency (its choices set per request)."""
+
+    agency_id = SelectField(_l("Agency"), coerce=_agency_id, validate_choice=False)

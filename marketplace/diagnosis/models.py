@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit
@@ -37,4 +38,33 @@ class Diagnosis(Base):
     enterprise: Mapped[Organisation] = relationship()
 
 
-audit.register_labels({"diagnosis.completed": _l("Diagnosis completed")})
+class ReportShare(Base):
+    """An enterprise's diagnosis report shared with an agency; revoked, the row stays (and a
+    new share of the same report with the same agency takes it up again)."""
+
+    __tablename__ = "diagnosis_report_shares"
+    __table_args__ = (UniqueConstraint("diagnosis_id", "agency_id"),)
+
+    id: Mapped[intpk]
+    diagnosis_id: Mapped[int] = mapped_column(ForeignKey("diagnoses.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    shared_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    revoked_at: Mapped[datetime | None]
+
+    diagnosis: Mapped[Diagnosis] = relationship()
+    agency: Mapped[Organisation] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+audit.register_labels(
+    {
+        "diagnosis.completed": _l("Diagnosis completed"),
+        "diagnosis.report_shared": _l("Diagnosis report shared"),
+        "diagnosis.report_share_revoked": _l("Diagnosis report share revoked"),
+        "diagnosis.report_viewed": _l("Diagnosis report viewed"),
+    }
+)

@@ -45,7 +45,7 @@ from marketplace.catalog.models import (
 from marketplace.config import TestConfig
 from marketplace.db import db, make_engine, writing
 from marketplace.demo import seed
-from marketplace.diagnosis.models import Diagnosis
+from marketplace.diagnosis.models import Diagnosis, ReportShare
 from marketplace.forms import TEXT_ONLY, Form
 from marketplace.jobs.models import JobRecord
 from marketplace.mail import OutgoingMail
@@ -206,6 +206,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "round_id": (EvaluationRound,),
     "run_id": (IssueRun,),
     "settlement_id": (Settlement,),
+    "share_id": (ReportShare,),
     "staged_id": (StagedImport,),
     "ticket_id": (Ticket,),
     "token_id": (ApiToken,),

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, notifications
-from marketplace.accounts.models import Organisation
+from marketplace.accounts.models import Industry, Organisation
 from marketplace.catalog.models import Better, FeeRule, Metric, TargetKind
 from marketplace.db import Base, created_at, intpk, str_enum
 
@@ -168,7 +168,6 @@ class Measurement(Base):
     contract: Mapped[OutcomeContract] = relationship(back_populates="measurements")
 
 
-
 class Case(Base):
     """An enterprise's answer to whether its met contract may become an anonymised case, and
     (while it consents) the case itself: what the library shows, copied when consent is given
@@ -226,9 +225,22 @@ class Case(Base):
 
     contract: Mapped[OutcomeContract] = relationship()
     metric: Mapped[Metric | None] = relationship(lazy="joined")
+    industry: Mapped[Industry | None] = relationship(lazy="joined")
     packages: Mapped[list[CasePackage]] = relationship(
         order_by="CasePackage.position", cascade="all, delete-orphan"
     )
+
+    @property
+    def change(self) -> Decimal | None:
+        """Achieved less baseline, in the metric's unit (exact: both are stored decimals)."""
+        if self.baseline_value is None or self.achieved_value is None:
+            return None
+        return Decimal(self.achieved_value) - Decimal(self.baseline_value)
+
+    @property
+    def voucher_share_pct(self) -> int | None:
+        """The voucher's share in whole per cent, rounded down like every public share."""
+        return None if self.voucher_share_bp is None else self.voucher_share_bp // 100
 
 
 class CasePackage(Base):
@@ -243,6 +255,7 @@ class CasePackage(Base):
     position: Mapped[int] = mapped_column(default=0)
     title: Mapped[str] = mapped_column(String(120))
     category_code: Mapped[str | None] = mapped_column(String(40))
+
 
 audit.register_labels(
     {

@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 from marketplace.audit import AuditEntry
 from marketplace.errors import DomainError
 from marketplace.notifications import Notification
-from marketplace.outcomes import cases
+from marketplace.outcomes import cases, todos
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Case, ContractStatus
-from marketplace.outcomes import todos
 from tests.factories import UserFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.outcomes.test_outcomes import SYSTEM, measuring, reading
@@ -96,7 +95,7 @@ def test_consent_publishes_an_anonymised_case_with_who_and_when(app, dbs, client
     library = client.text("/cases")
     detail = client.text(f"/cases/{case.id}")
     for page in (library, detail):
-        assert f"/cases/{case.id}" in page or f"Case {case.id}" in page or "案例" in page
+        assert f"案例 {case.id}" in page
         assert "60 → 66" in page and "50%" in page and "¥35,000.00" in page
         assert NAME not in page and ADDRESS not in page and "保密" not in page
         assert p.enterprise.credit_code not in page
@@ -228,7 +227,7 @@ def test_the_library_filters_and_searches_package_titles(app, dbs, client, p):
     assert bad.status_code == 422
     text = bad.get_data(as_text=True)
     assert "<script>" not in text and link in text  # the bad filters are left out
-    assert "请从列表中选择" in text or "Choose" not in text
+    assert "请从列表中选择" in text
     client.set_cookie("lang", "en")
     english = client.get("/cases?industry=nonsense")
     assert english.status_code == 422

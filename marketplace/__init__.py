@@ -177,6 +177,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.dispute_views import bp as disputes_bp
     from marketplace.orders.views import bp as journey_bp
+    from marketplace.outcomes.case_views import bp as cases_bp
     from marketplace.outcomes.views import bp as outcomes_bp
     from marketplace.oversight.data_views import bp as data_bp
     from marketplace.oversight.evaluation_views import bp as evaluation_bp
@@ -199,6 +200,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(vouchers_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(outcomes_bp)
+    app.register_blueprint(cases_bp)
     app.register_blueprint(oversight_bp)
     app.register_blueprint(evaluation_bp)
     app.register_blueprint(data_bp)

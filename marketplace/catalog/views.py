@@ -26,6 +26,7 @@ from markupsafe import Markup
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
 from marketplace.catalog import (
+    case_counts,
     curated_bundles,
     forms,
     freshness,
@@ -302,6 +303,7 @@ def package(package_id: int) -> ResponseReturnValue:
         pools=pool.admitted_pools([pkg.provider_id])[pkg.provider_id],
         reviews=reviews.reviews_of(pkg.id),
         record=track_records.of_packages([pkg.id]).get(pkg.id),
+        case_count=case_counts.cases_with(pkg.id),
         delist_form=delist_form,
     )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import DateField, StringField, TextAreaField
+from wtforms import DateField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from marketplace.forms import Form
@@ -39,3 +40,24 @@ class MeasurementForm(Form):
 
 class ReasonForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])
+
+
+class ConsentForm(Form):
+    """The enterprise's answer: may the met contract appear as an anonymised case?"""
+
+    consent = RadioField(
+        _l("May this result appear as an anonymised case?"),
+        choices=[
+            SelectChoice("yes", _l("Yes, publish it anonymised")),
+            SelectChoice("no", _l("No")),
+        ],
+        validators=[InputRequired(_l("Choose yes or no."))],
+        validate_choice=True,
+    )
+
+
+class BenchmarkForm(Form):
+    reason = TextAreaField(
+        _l("Why is this case a benchmark (标杆)?"),
+        validators=[DataRequired(REQUIRED), Length(max=500)],
+    )

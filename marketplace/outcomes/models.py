@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, notifications
-from marketplace.accounts.models import Organisation
+from marketplace.accounts.models import Industry, Organisation
 from marketplace.catalog.models import Better, FeeRule, Metric, TargetKind
 from marketplace.db import Base, created_at, intpk, str_enum
 
@@ -168,6 +168,95 @@ class Measurement(Base):
     contract: Mapped[OutcomeContract] = relationship(back_populates="measurements")
 
 
+class Case(Base):
+    """An enterprise's answer to whether its met contract may become an anonymised case, and
+    (while it consents) the case itself: what the library shows, copied when consent is given
+    from the settled contract, its order and its invoices. Nothing here names the enterprise:
+    the region is its city (never the district), the cost is rounded to ¥1,000 and the
+    voucher's part is a share in basis points, not an amount."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(
+            "total_cost_fen IS NULL OR (total_cost_fen >= 0 AND total_cost_fen % 100000 = 0)",
+            name="cost_rounded_to_thousand_yuan",
+        ),
+        CheckConstraint(
+            "voucher_share_bp IS NULL OR voucher_share_bp BETWEEN 0 AND 10000",
+            name="voucher_share_range",
+        ),
+        CheckConstraint("days_to_result IS NULL OR days_to_result >= 0", name="days_not_negative"),
+        CheckConstraint(
+            "NOT benchmark OR (benchmark_reason IS NOT NULL AND length(benchmark_reason) > 0)",
+            name="benchmark_has_reason",
+        ),
+        CheckConstraint(
+            "NOT consent OR (metric_code IS NOT NULL AND baseline_value IS NOT NULL"
+            " AND achieved_value IS NOT NULL)",
+            name="consented_case_has_figures",
+        ),
+    )
+
+    id: Mapped[intpk]
+    contract_id: Mapped[int] = mapped_column(ForeignKey("outcome_contracts.id"), unique=True)
+    # The enterprise's answer: who gave it and when (a later answer replaces it; the audit
+    # trail keeps each one). Revoking is answering no after yes: the case leaves the library.
+    consent: Mapped[bool]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    # The anonymised case.
+    industry_code: Mapped[str | None] = mapped_column(ForeignKey("industries.code"))
+    size_tier: Mapped[str | None] = mapped_column(String(10))
+    region_code: Mapped[str | None] = mapped_column(String(6))  # the city's (or province's)
+    metric_code: Mapped[str | None] = mapped_column(ForeignKey("metrics.code"))
+    better: Mapped[Better | None] = mapped_column(str_enum(Better))
+    baseline_value: Mapped[Decimal | None] = mapped_column(VALUE)
+    achieved_value: Mapped[Decimal | None] = mapped_column(VALUE)
+    days_to_result: Mapped[int | None]
+    total_cost_fen: Mapped[int | None] = mapped_column(BigInteger)
+    voucher_share_bp: Mapped[int | None]
+    # Officials of an overseeing agency mark benchmark cases (标杆), with a reason.
+    benchmark: Mapped[bool] = mapped_column(default=False, server_default="false")
+    benchmark_reason: Mapped[str | None] = mapped_column(Text)
+    benchmark_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    benchmark_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    contract: Mapped[OutcomeContract] = relationship()
+    metric: Mapped[Metric | None] = relationship(lazy="joined")
+    industry: Mapped[Industry | None] = relationship(lazy="joined")
+    packages: Mapped[list[CasePackage]] = relationship(
+        order_by="CasePackage.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def change(self) -> Decimal | None:
+        """Achieved less baseline, in the metric's unit (exact: both are stored decimals)."""
+        if self.baseline_value is None or self.achieved_value is None:
+            return None
+        return Decimal(self.achieved_value) - Decimal(self.baseline_value)
+
+    @property
+    def voucher_share_pct(self) -> int | None:
+        """The voucher's share in whole per cent, rounded down like every public share."""
+        return None if self.voucher_share_bp is None else self.voucher_share_bp // 100
+
+
+class CasePackage(Base):
+    """A package of the case's order (its bundle), as titled when consent was given."""
+
+    __tablename__ = "case_packages"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(String(120))
+    category_code: Mapped[str | None] = mapped_column(String(40))
+
+
 audit.register_labels(
     {
         "contract.created": _l("Outcome contract opened"),
@@ -182,6 +271,11 @@ audit.register_labels(
         "measurement.disputed": _l("Measurement disputed"),
         "measurement.verified": _l("Measurement verified by the assessor"),
         "measurement.rejected": _l("Measurement rejected by the assessor"),
+        "case.consented": _l("Consent to an anonymised case given"),
+        "case.declined": _l("Consent to an anonymised case declined"),
+        "case.revoked": _l("Consent to an anonymised case revoked"),
+        "case.benchmarked": _l("Case marked as a benchmark (标杆)"),
+        "case.unbenchmarked": _l("Benchmark mark removed from a case"),
     }
 )
 

@@ -26,7 +26,7 @@ from marketplace.errors import DomainError
 from marketplace.money import format_fen
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus, Order, OrderLine
-from marketplace.outcomes import access, fees, line_records
+from marketplace.outcomes import access, cases, fees, line_records
 from marketplace.outcomes.models import (
     COUNTED,
     ContractStatus,
@@ -48,6 +48,7 @@ def connect() -> None:
     orders.on_placed(open_contracts)
     orders.on_moved(line_moved)
     risk.describe_lines_with(line_records.line_records)
+    cases.connect()
 
 
 def open_contracts(order: Order, actor: Actor) -> None:
@@ -588,6 +589,8 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
     settled_line = db.session.get(OrderLine, contract.order_line_id)
     if settled_line is not None and settled_line.package_id is not None:
         reviews.record_result(settled_line.package_id, met)
+    if met:
+        cases.ask_consent(contract)
     if met and fee > 0:
         line = db.session.get(OrderLine, contract.order_line_id)
         assert line is not None

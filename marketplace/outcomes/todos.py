@@ -12,6 +12,7 @@ from sqlalchemy import select
 from marketplace import notifications, todos
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db, utcnow
+from marketplace.outcomes import cases
 from marketplace.outcomes.models import (
     ContractStatus,
     Measurement,
@@ -76,6 +77,16 @@ def for_enterprise(enterprise: Organisation, silent_days: int) -> list[Todo]:
             confirmed_on(m.created_at, silent_days),
         )
         for m, title in rows
+    ]
+    found += [
+        Todo(
+            "case_consent",
+            _l("Decide whether the met result may appear as an anonymised case"),
+            title,
+            f"/contracts/{contract_id}#case",
+            settled,
+        )
+        for contract_id, title, settled in cases.met_without_answer(enterprise.id)
     ]
     return found
 

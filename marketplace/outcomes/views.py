@@ -13,7 +13,7 @@ from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
 from marketplace.orders.models import OrderLine
-from marketplace.outcomes import access, forms, line_records
+from marketplace.outcomes import access, cases, forms, line_records
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement
 from marketplace.rendering import INVALID, render
@@ -41,6 +41,8 @@ def _page(contract_id: int, status: int = 200, **forms_: object) -> ResponseRetu
         baseline_form=forms_.get("baseline_form") or forms.BaselineForm(),
         measurement_form=forms_.get("measurement_form") or forms.MeasurementForm(),
         reason_form=forms.ReasonForm(),
+        case=cases.case_of(contract),
+        consent_form=forms.ConsentForm(),
         status=status,
     )
 

@@ -58,7 +58,7 @@ from marketplace.orders.models import (
     OrderLine,
     Ticket,
 )
-from marketplace.outcomes.models import Measurement, OutcomeContract
+from marketplace.outcomes.models import Case, Measurement, OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
 from marketplace.payments.models import Invoice, Payout, Refund
 from marketplace.pool.models import PoolDocument, PoolMembership
@@ -176,6 +176,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "agency_id": (Organisation,),
     "application_id": (VoucherApplication,),
     "bundle_id": (Bundle, CuratedBundle),
+    "case_id": (Case,),
     "claim_id": (RecoveryClaim,),
     "clawback_id": (ClawBack,),
     "change_id": (ProfileChange,),

@@ -425,7 +425,8 @@ def cards(ids: list[int]) -> list[Card]:
         .join(Category, Category.code == PackageVersion.category_code)
         .where(PackageVersion.id.in_(ids))
     )
-    made = {row[0]: Card(*row, plan_kinds=tuple(kinds.get(row[0], ()))) for row in rows}
+    card: Any = Card  # built from the row's columns, in the order of the fields
+    made = {row[0]: card(*row, plan_kinds=tuple(kinds.get(row[0], ()))) for row in rows}
     return [made[i] for i in ids if i in made]
 
 

@@ -185,7 +185,7 @@ def load(rng: random.Random) -> dict[str, int]:
         .where(OutcomeContract.status == ContractStatus.MET)
         .order_by(OutcomeContract.id)
     ).all()
-    published = _consent(met)
+    published = _consent(list(met))
     return {"outcome contracts": made, "met contracts": len(met), "cases": published}
 
 

@@ -264,7 +264,8 @@ class OrderLine(Base):
     # A package line points at the version and plan bought; an integration line (the fee of a
     # curated bundle ordered whole) is owed to the integrator and points at no package.
     kind: Mapped[str] = mapped_column(String(20), default="package")
-    package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id"))
+    # indexed: a package's track record reads its lines (issue 21)
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id"), index=True)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("package_versions.id"))
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("price_plans.id"))
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))

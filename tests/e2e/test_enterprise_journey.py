@@ -41,7 +41,8 @@ def test_enterprise_journey(page: Page, live_server: str, live_app):
     page.get_by_role("button", name="查看诊断结果").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("数字化水平 L2")
 
-    # 2. take the recommended bundle
+    # 2. take the recommended bundle (its page says why each package, and what it costs)
+    page.get_by_role("link", name="查看推荐组合方案").click()
     page.get_by_role("button", name="采用这个组合方案").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("推荐组合方案")
     bundle_url = page.url

@@ -434,7 +434,14 @@ class Official(HttpUser):
             self.client,
             "official POST /agency/programmes/[id]/issue-one",
             programme + "/issue-one",
-            {"csrf_token": csrf(page), "key": secrets.token_urlsafe(24), "credit_code": code},
+            {
+                "csrf_token": csrf(page),
+                "key": secrets.token_urlsafe(24),
+                "credit_code": code,
+                # the official ticks the box stating the amount the page shows (issue 20)
+                "total_fen": _issue_amount(page),
+                "confirmed": "y",
+            },
         )
         if not location(response).endswith(programme):
             self_count("issues", f"unexpected {response.status_code}")
@@ -523,3 +530,12 @@ class ApiClient(HttpUser):
     def enterprise_erp(self) -> None:
         for what in ("orders", "invoices", "vouchers"):
             get(self.client, f"api /api/v1/{what}", f"/api/v1/{what}", headers=self.erp)
+
+
+ISSUE_AMOUNT = re.compile(r'action="[^"]*/issue-one".*?name="total_fen" value="(\d+)"', re.S)
+
+
+def _issue_amount(page: str) -> str:
+    """The amount the programme page's issue-one form states (the face value)."""
+    found = ISSUE_AMOUNT.search(page)
+    return found.group(1) if found else ""

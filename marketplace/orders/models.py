@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind, User
-from marketplace.catalog.models import Package, PackageVersion, PlanKind, PricePlan
+from marketplace.catalog.models import Category, Package, PackageVersion, PlanKind, PricePlan
 from marketplace.db import Base, created_at, intpk, str_enum
 from marketplace.statemachine import StateMachine, Transition
 
@@ -753,5 +753,217 @@ audit.register_labels(
         "ticket.resolved": _l("Support ticket marked resolved"),
         "ticket.reopened": _l("Support ticket reopened"),
         "ticket.sla_missed": _l("Support ticket SLA missed"),
+    }
+)
+
+
+# The needs board (需求): an enterprise posts a need, admitted providers answer with quotes,
+# and the enterprise turns the quotes it chooses into its working bundle.
+
+
+class NeedStatus(StrEnum):
+    OPEN = "open"
+    AWARDED = "awarded"  # quotes accepted: their packages are in the enterprise's bundle
+    CLOSED = "closed"  # closed by the enterprise without a choice
+    EXPIRED = "expired"  # the deadline passed while it was open (the scheduled job)
+
+    @property
+    def label(self) -> str:
+        return str(NEED_LABELS[self])
+
+
+class NeedEvent(StrEnum):
+    POST = "post"
+    AWARD = "award"
+    CLOSE = "close"
+    EXPIRE = "expire"
+
+    @property
+    def label(self) -> str:
+        return str(NEED_LABELS[self])
+
+
+NEED_LABELS = {
+    NeedStatus.OPEN: _l("Open for quotes"),
+    NeedStatus.AWARDED: _l("Quotes accepted"),
+    NeedStatus.CLOSED: _l("Closed"),
+    NeedStatus.EXPIRED: _l("Expired"),
+    NeedEvent.POST: _l("Need posted"),
+    NeedEvent.AWARD: _l("Quotes accepted into a bundle"),
+    NeedEvent.CLOSE: _l("Closed by the enterprise"),
+    NeedEvent.EXPIRE: _l("Expired: the deadline passed"),
+}
+
+NEED_MACHINE: StateMachine[NeedStatus, NeedEvent] = StateMachine(
+    [
+        Transition(None, NeedEvent.POST, NeedStatus.OPEN, E),
+        Transition(NeedStatus.OPEN, NeedEvent.AWARD, NeedStatus.AWARDED, E),
+        Transition(NeedStatus.OPEN, NeedEvent.CLOSE, NeedStatus.CLOSED, E),
+        Transition(NeedStatus.OPEN, NeedEvent.EXPIRE, NeedStatus.EXPIRED, SYSTEM),
+    ]
+)
+
+
+class Need(Base):
+    """What an enterprise wants done, in one category, within a budget, answered by a date."""
+
+    __tablename__ = "needs"
+    __table_args__ = (
+        CheckConstraint("budget_fen > 0", name="budget_positive"),
+        CheckConstraint("length(description) > 0", name="description_given"),
+        Index("ix_needs_status_category_code", "status", "category_code"),
+    )
+
+    id: Mapped[intpk]
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    description: Mapped[str] = mapped_column(Text)
+    budget_fen: Mapped[int] = mapped_column(BigInteger)
+    deadline: Mapped[date]
+    # The industry the need is for, when it is not the enterprise's own; where it is done.
+    industry_code: Mapped[str | None] = mapped_column(ForeignKey("industries.code"))
+    site: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    status: Mapped[NeedStatus] = mapped_column(str_enum(NeedStatus))
+    bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id", ondelete="SET NULL"))
+    created_at: Mapped[created_at]
+    ended_at: Mapped[datetime | None]
+
+    enterprise: Mapped[Organisation] = relationship()
+    category: Mapped[Category] = relationship(lazy="joined")
+    history: Mapped[list[NeedStatusChange]] = relationship(
+        order_by="NeedStatusChange.id", cascade="all, delete-orphan"
+    )
+
+
+class NeedStatusChange(Base):
+    """Append-only: every transition of a need."""
+
+    __tablename__ = "need_status_changes"
+
+    id: Mapped[intpk]
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), index=True)
+    from_status: Mapped[NeedStatus | None] = mapped_column(
+        str_enum(NeedStatus, name="from_status")
+    )
+    to_status: Mapped[NeedStatus] = mapped_column(str_enum(NeedStatus, name="to_status"))
+    event: Mapped[NeedEvent] = mapped_column(str_enum(NeedEvent))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[created_at]
+
+
+class QuoteStatus(StrEnum):
+    LIVE = "live"
+    WITHDRAWN = "withdrawn"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"  # the enterprise chose other quotes, or closed the need
+
+    @property
+    def label(self) -> str:
+        return str(QUOTE_LABELS[self])
+
+
+QUOTE_LABELS = {
+    QuoteStatus.LIVE: _l("Waiting for the enterprise"),
+    QuoteStatus.WITHDRAWN: _l("Withdrawn"),
+    QuoteStatus.ACCEPTED: _l("Accepted"),
+    QuoteStatus.DECLINED: _l("Not chosen"),
+}
+
+
+class Quote(Base):
+    """A provider's answer to a need: some of its published packages (a plan of each), a
+    price for them all, the days to deliver and a message. The price is at most the list
+    price of the plans chosen (their commitment, ``PricePlan.commitment_fen``)."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (
+        CheckConstraint("price_fen > 0", name="price_positive"),
+        CheckConstraint("price_fen <= list_price_fen", name="price_within_list"),
+        CheckConstraint("delivery_days > 0", name="delivery_days_positive"),
+        # one live (or accepted) quote per provider per need
+        Index(
+            "uq_quotes_need_id_provider_id_live",
+            "need_id",
+            "provider_id",
+            unique=True,
+            sqlite_where=text("status IN ('live', 'accepted')"),
+            postgresql_where=text("status IN ('live', 'accepted')"),
+        ),
+        Index("ix_quotes_provider_id_status", "provider_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[QuoteStatus] = mapped_column(str_enum(QuoteStatus))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    list_price_fen: Mapped[int] = mapped_column(BigInteger)
+    delivery_days: Mapped[int]
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    decided_at: Mapped[datetime | None]
+
+    need: Mapped[Need] = relationship()
+    provider: Mapped[Organisation] = relationship(lazy="joined")
+    items: Mapped[list[QuoteItem]] = relationship(
+        back_populates="quote", order_by="QuoteItem.id", cascade="all, delete-orphan"
+    )
+
+
+class QuoteItem(Base):
+    """One package of a quote: the version quoted and the plan chosen of it."""
+
+    __tablename__ = "quote_items"
+    __table_args__ = (UniqueConstraint("quote_id", "package_id"),)
+
+    id: Mapped[intpk]
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"), index=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("price_plans.id"))
+
+    quote: Mapped[Quote] = relationship(back_populates="items")
+    package: Mapped[Package] = relationship()
+    version: Mapped[PackageVersion] = relationship()
+    plan: Mapped[PricePlan] = relationship()
+
+
+notifications.register_kinds(
+    {
+        "need_posted": _l(
+            "A new need in %(category)s: budget %(budget)s, quotes by %(deadline)s. Send a quote"
+            " if your packages fit."
+        ),
+        "quote_received": _l(
+            "%(provider)s quoted %(price)s on your need #%(need)s: compare the quotes."
+        ),
+        "quote_accepted": _l(
+            "%(enterprise)s accepted your quote on need #%(need)s: your packages are in its"
+            " bundle."
+        ),
+        "quote_declined": _l("Need #%(need)s was decided: your quote was not chosen."),
+        "need_expired": _l(
+            "Your need #%(need)s passed its deadline and is closed; post it again if you still"
+            " need it."
+        ),
+    },
+    group="orders",
+    labels={
+        "need_posted": _l("A new need in your categories"),
+        "quote_received": _l("A new quote on your need"),
+        "quote_accepted": _l("Your quote is accepted"),
+        "quote_declined": _l("Your quote is not chosen"),
+        "need_expired": _l("Your need expired"),
+    },
+)
+audit.register_labels(
+    {
+        "need.posted": _l("Need posted"),
+        "need.closed": _l("Need closed"),
+        "need.expired": _l("Need expired"),
+        "need.awarded": _l("Quotes accepted into a bundle"),
+        "quote.sent": _l("Quote sent"),
+        "quote.withdrawn": _l("Quote withdrawn"),
     }
 )

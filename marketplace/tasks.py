@@ -301,6 +301,18 @@ def _remind_token(token_id: int) -> bool:
     return todos.remind_token(token_id, _setting("API_TOKEN_REMINDER_DAYS"))
 
 
+def _needs_past_deadline() -> list[int]:
+    from marketplace.orders import needs
+
+    return needs.due_for_expiry()
+
+
+def _expire_need(need_id: int) -> bool:
+    from marketplace.orders import needs
+
+    return needs.expire_one(need_id, SYSTEM)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -358,6 +370,7 @@ JOBS: dict[str, Job] = {
         Job("evaluation_reminders", DAY, _scores_due, _remind_scores, "assessors' scores due"),
         Job("grant_reminders", DAY, _grants_ending, _remind_grant, "data grants ending"),
         Job("api_token_reminders", DAY, _tokens_expiring, _remind_token, "API tokens expiring"),
+        Job("need_expiry", HOUR, _needs_past_deadline, _expire_need, "needs past their deadline"),
     )
 }
 

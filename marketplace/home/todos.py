@@ -45,12 +45,14 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
     found: list[Todo] = []
     if org.kind is OrgKind.ENTERPRISE:
         found += orders.for_enterprise(org, config["AUTO_ACCEPT_DAYS"])
+        found += orders.needs_for_enterprise(org)
         found += outcomes.for_enterprise(org, config["MEASUREMENT_CONFIRM_DAYS"])
         found += payments.for_enterprise(org)
         found += oversight.for_enterprise(org)
         found += vouchers.for_enterprise(org, config["VOUCHER_EXPIRY_REMINDER_DAYS"])
     elif org.kind is OrgKind.PROVIDER:
         found += orders.for_provider(org)
+        found += orders.needs_for_provider(org)
         found += outcomes.for_provider(org)
     elif org.kind is OrgKind.AGENCY:
         found += vouchers.for_official(org, user)

@@ -9,11 +9,13 @@ from wtforms import (
     DateField,
     IntegerField,
     RadioField,
+    SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, YuanField, choices, phone_number
 from marketplace.orders import tickets
 from marketplace.orders.services import SiteContact
@@ -179,3 +181,35 @@ class DisputeDecisionForm(Form):
                 ("rule_cancel", _l("Cancel the line: its vouchers are released")),
             ]
         )
+
+
+class NeedForm(Form):
+    """An enterprise's need: the service checks the values (and says what is wrong)."""
+
+    category_code = SelectField(_l("Category"), validators=[DataRequired(REQUIRED)])
+    description = TextAreaField(
+        _l("What do you need?"), validators=[DataRequired(REQUIRED), Length(max=4000)]
+    )
+    budget = YuanField(_l("Budget (yuan)"), validators=[InputRequired(REQUIRED)])
+    deadline = DateField(_l("Quotes by"), validators=[InputRequired(REQUIRED)])
+    industry_code = SelectField(_l("Industry (optional)"), validators=[Optional()])
+    site = StringField(_l("Site (optional)"), validators=[Optional(), Length(max=200)])
+
+
+class QuoteForm(Form):
+    """A provider's quote: plans of its own packages, a price, delivery days and a message."""
+
+    plan_ids = MultiCheckboxField(
+        _l("Packages and plans"), coerce=int, validate_choice=False, validators=[Optional()]
+    )
+    price = YuanField(_l("Quoted price (yuan)"), validators=[InputRequired(REQUIRED)])
+    delivery_days = IntegerField(
+        _l("Days to deliver"), validators=[InputRequired(REQUIRED), NumberRange(min=1, max=730)]
+    )
+    message = TextAreaField(_l("Message (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class AcceptQuotesForm(Form):
+    quote_ids = MultiCheckboxField(
+        _l("Quotes"), coerce=int, validate_choice=False, validators=[Optional()]
+    )

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db
-from marketplace.orders import disputes
+from marketplace.orders import disputes, needs
 from marketplace.orders.models import LineStatus, Milestone, Order, OrderLine, Ticket
 from marketplace.todos import Todo
 
@@ -113,4 +113,34 @@ def for_decider(org: Organisation) -> list[Todo]:
             escalated_at,
         )
         for dispute_id, number, title, escalated_at in disputes.escalated_for(org)
+    ]
+
+
+def needs_for_enterprise(enterprise: Organisation) -> list[Todo]:
+    """Open needs with quotes waiting: compare them and choose, by the need's deadline."""
+    return [
+        Todo(
+            "quotes_to_compare",
+            _l("Compare the quotes and choose"),
+            f"#{need.id} · {need.description[:40]}",
+            f"/needs/{need.id}",
+            need.created_at,
+            need.deadline,
+        )
+        for need, _n in needs.quotes_waiting(enterprise)
+    ]
+
+
+def needs_for_provider(provider: Organisation) -> list[Todo]:
+    """Open needs in the provider's categories it has not quoted on, by their deadline."""
+    return [
+        Todo(
+            "need_to_quote",
+            _l("Send a quote on the need"),
+            f"#{need.id} · {need.description[:40]}",
+            f"/needs/board/{need.id}",
+            need.created_at,
+            need.deadline,
+        )
+        for need in needs.unanswered(provider)
     ]

@@ -245,3 +245,61 @@ def test_track_records_do_not_grow_with_the_data(app, client, dbs, count_queries
     with services(app, dbs):
         tickets.open_ticket(first, "high", "停机", p.enterprise_actor)
     assert measure() == small
+
+
+def test_needs_board_and_quote_comparison_do_not_grow_with_the_data(
+    app, client, dbs, count_queries
+):
+    """The providers' needs board, the enterprise's needs and the comparison of a need's quotes
+    (with the packages' track records) cost the same with one quote as with many."""
+    from datetime import timedelta
+
+    from marketplace.db import local_today
+    from marketplace.orders import needs
+    from tests.factories import OrganisationFactory, UserFactory
+
+    agency, _ = agency_with_official("on@q.cn")
+    enterprise = OrganisationFactory()
+    UserFactory(org=enterprise, email="en@q.cn")
+    actor = Actor(None, enterprise.id, None)
+
+    def post_need():
+        fields = needs.NeedFields(
+            "equipment_networking", "十台注塑机联网", 80_000_00, local_today() + timedelta(days=9)
+        )
+        with services(app, dbs):
+            return needs.post(enterprise, fields, actor)
+
+    def quoting_provider(n, need_ids):
+        provider, owner = provider_with_owner(f"pn{n}@q.cn")
+        membership(dbs, provider, agency)
+        package = published_package(app, dbs, provider, owner, title=f"联网网关 {n}")
+        plan_id = package.published_version.plans[0].id
+        with services(app, dbs):
+            for need_id in need_ids:
+                needs.send_quote(
+                    provider,
+                    need_id,
+                    needs.QuoteFields([plan_id], 20_000_00, 30, "含安装"),
+                    Actor(owner.id, provider.id, None),
+                )
+
+    first = post_need()
+    quoting_provider(0, [first.id])
+    enterprise_pages = ["/needs", f"/needs/{first.id}"]
+    provider_pages = ["/needs/board", f"/needs/board/{first.id}"]
+
+    def measure():
+        client.login("en@q.cn")
+        found = {path: queries_for(client, count_queries, path) for path in enterprise_pages}
+        client.get("/logout")
+        client.login("pn0@q.cn")
+        found |= {path: queries_for(client, count_queries, path) for path in provider_pages}
+        client.get("/logout")
+        return found
+
+    small = measure()
+    more = [post_need().id for _ in range(3)]
+    for n in range(1, 4):
+        quoting_provider(n, [first.id, *more])
+    assert measure() == small

@@ -27,6 +27,7 @@ from marketplace.accounts.models import (
 from marketplace.db import db, utcnow
 from marketplace.demo import (
     catalog_seed,
+    needs_seed,
     orders_seed,
     outcomes_seed,
     oversight_seed,
@@ -322,6 +323,7 @@ def _load() -> dict[str, int]:
     summary.update(vouchers_seed.aftermath(rng))
     summary.update(outcomes_seed.load(rng))
     summary.update(oversight_seed.load(rng))
+    summary.update(needs_seed.load(rng))
     summary["profile_changes"] = _pending_profile_change()
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
     return summary

@@ -842,9 +842,7 @@ class NeedStatusChange(Base):
 
     id: Mapped[intpk]
     need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), index=True)
-    from_status: Mapped[NeedStatus | None] = mapped_column(
-        str_enum(NeedStatus, name="from_status")
-    )
+    from_status: Mapped[NeedStatus | None] = mapped_column(str_enum(NeedStatus, name="from_status"))
     to_status: Mapped[NeedStatus] = mapped_column(str_enum(NeedStatus, name="to_status"))
     event: Mapped[NeedEvent] = mapped_column(str_enum(NeedEvent))
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -939,8 +937,7 @@ notifications.register_kinds(
             "%(provider)s quoted %(price)s on your need #%(need)s: compare the quotes."
         ),
         "quote_accepted": _l(
-            "%(enterprise)s accepted your quote on need #%(need)s: your packages are in its"
-            " bundle."
+            "%(enterprise)s accepted your quote on need #%(need)s: your packages are in its bundle."
         ),
         "quote_declined": _l("Need #%(need)s was decided: your quote was not chosen."),
         "need_expired": _l(

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db
 
 revision: str = "b93668185d1f"
 down_revision: str | None = "ff0df1e5ac8a"
@@ -217,7 +216,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("quote_items", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_quote_items_quote_id"), ["quote_id"], unique=False)
-
 
 
 def downgrade() -> None:

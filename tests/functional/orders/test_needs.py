@@ -5,11 +5,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace import tasks
 from marketplace.audit import AuditEntry
 from marketplace.catalog import services as catalog
-from marketplace.db import db, local_today
+from marketplace.db import local_today
 from marketplace.notifications import Notification
 from marketplace.orders import needs
 from marketplace.orders.models import (
@@ -51,7 +52,13 @@ def market(app, dbs):
         app, dbs, p1, o1, plans=[ONE_TIME, MONTHLY], title="联网网关", category_code=CATEGORY
     )
     board = published_package(
-        app, dbs, p1, o1, plans=[MONTHLY], title="生产看板", category_code="production_visualisation"
+        app,
+        dbs,
+        p1,
+        o1,
+        plans=[MONTHLY],
+        title="生产看板",
+        category_code="production_visualisation",
     )
     rival = published_package(
         app, dbs, p2, o2, plans=[ONE_TIME], title="另一个网关", category_code=CATEGORY
@@ -60,7 +67,13 @@ def market(app, dbs):
     suspended.status = PoolStatus.SUSPENDED
     dbs.commit()
     published_package(
-        app, dbs, elsewhere, o4, plans=[ONE_TIME], title="能耗管理", category_code="energy_management"
+        app,
+        dbs,
+        elsewhere,
+        o4,
+        plans=[ONE_TIME],
+        title="能耗管理",
+        category_code="energy_management",
     )
     ent = OrganisationFactory(name="石家庄精工机械有限公司")
     UserFactory(org=ent, email="e@need.cn")
@@ -199,7 +212,9 @@ def test_quote_then_compare_then_bundle(client, dbs, market):
     assert response.status_code == 302, response.get_data(as_text=True)
     client.get("/logout")
     client.login("p2@need.cn")
-    assert quote(client, need, plans_of(market["rival"]), price="26000", days="15").status_code == 302
+    assert (
+        quote(client, need, plans_of(market["rival"]), price="26000", days="15").status_code == 302
+    )
     client.get("/logout")
 
     q1, q2 = dbs.scalars(select(Quote).order_by(Quote.id)).all()
@@ -275,19 +290,18 @@ def test_bad_quotes_are_refused_with_nothing_stored(client, dbs, market):
     assert response.status_code == 422
     assert "您已经对该需求报过价" in response.get_data(as_text=True)
     assert count(dbs, Quote) == 1
-    with pytest.raises(Exception):  # the UNIQUE index holds it too
-        with dbs.begin_nested():
-            dbs.add(
-                Quote(
-                    need_id=need.id,
-                    provider_id=market["p1"].id,
-                    status=QuoteStatus.LIVE,
-                    price_fen=1,
-                    list_price_fen=1,
-                    delivery_days=1,
-                )
+    with pytest.raises(IntegrityError), dbs.begin_nested():  # the UNIQUE index holds it too
+        dbs.add(
+            Quote(
+                need_id=need.id,
+                provider_id=market["p1"].id,
+                status=QuoteStatus.LIVE,
+                price_fen=1,
+                list_price_fen=1,
+                delivery_days=1,
             )
-            dbs.flush()
+        )
+        dbs.flush()
     client.get("/logout")
 
     client.login("p3@need.cn")  # not admitted
@@ -305,7 +319,7 @@ def test_second_live_quote_is_refused_by_the_service(app, dbs, market):
         )
         fields = needs.QuoteFields(plans_of(market["gateway"])[:1], 9_000_00, 10)
         needs.send_quote(market["p1"], need.id, fields, Actor(None, market["p1"].id, None))
-    with services(app, dbs):
+    with services(app, dbs):  # noqa: SIM117 (the refusal inside, so services() commits)
         with pytest.raises(needs.DomainError, match="已经"):
             needs.send_quote(market["p1"], need.id, fields, Actor(None, market["p1"].id, None))
     assert count(dbs, Quote) == 1

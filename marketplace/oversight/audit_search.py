@@ -25,7 +25,7 @@ from marketplace.audit import AuditEntry, action_label, actions_named
 from marketplace.catalog.models import CuratedBundle, Package, PackageVersion, Review
 from marketplace.db import LOCAL_ZONE, contains_pattern, db
 from marketplace.diagnosis.models import Diagnosis
-from marketplace.orders.models import Bundle, Order, OrderLine, Ticket
+from marketplace.orders.models import Bundle, Need, Order, OrderLine, Quote, Ticket
 from marketplace.outcomes.models import OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
 from marketplace.payments.models import Invoice
@@ -185,6 +185,17 @@ KINDS: dict[str, Kind] = {
     ),
     "api_token": Kind(_l("API token"), ApiToken, (ApiToken.name,), (ApiToken.org_id,)),
     "invitation": Kind(_l("Invitation"), Invitation, (), (Invitation.org_id,)),
+    "need": Kind(_l("Need"), Need, (), (Need.enterprise_id,)),
+    "quote": Kind(
+        _l("Quote"),
+        Quote,
+        (Organisation.name,),
+        (Quote.provider_id, Need.enterprise_id),
+        (
+            (Need, Need.id == Quote.need_id),
+            (Organisation, Organisation.id == Quote.provider_id),
+        ),
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import tasks
+from marketplace.accounts.models import User
 from marketplace.audit import AuditEntry
 from marketplace.catalog import services as catalog
 from marketplace.db import local_today
@@ -25,6 +26,7 @@ from marketplace.pool.models import PoolStatus
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
+    FIELDS,
     agency_with_official,
     membership,
     provider_with_owner,
@@ -267,12 +269,18 @@ def test_quote_then_compare_then_bundle(client, dbs, market):
     assert "石家庄精工机械有限公司" not in client.text(f"/needs/board/{need.id}")
 
 
-def test_bad_quotes_are_refused_with_nothing_stored(client, dbs, market):
+def test_bad_quotes_are_refused_with_nothing_stored(app, client, dbs, market):
     need = posted_need(client, dbs)
     own = plans_of(market["gateway"])[0]
+    owner = dbs.scalar(select(User).where(User.email == "p1@need.cn"))
+    with services(app, dbs):  # a package of its own, not published
+        draft = catalog.create_package(market["p1"], FIELDS, Actor(owner.id, market["p1"].id, None))
+        catalog.add_plan(draft, ONE_TIME, Actor(owner.id, market["p1"].id, None))
+    draft_plan = draft.versions[0].plans[0].id
     client.login("p1@need.cn")
     cases = [
         ([plans_of(market["rival"])[0]], "28000", "自己"),  # another provider's package
+        ([draft_plan], "28000", "已上架"),  # its own, but not in the catalogue
         ([], "28000", "至少"),
         ([own], "30000.01", "目录价"),  # above the list price
         ([own], "0", "0"),

@@ -93,7 +93,8 @@ def load(rng: random.Random) -> dict[str, int]:
                 continue
             version, plan = plans[0]
             discount = rng.choice([85, 90, 95, 100])
-            price = max(100, plan.commitment_fen * discount // 100 // 100 * 100)
+            rounded = plan.commitment_fen * discount // 100 // 100_00 * 100_00  # whole ¥100
+            price = min(plan.commitment_fen, max(100_00, rounded))
             quote_fields = needs.QuoteFields(
                 [plan.id], price, version.go_live_days + rng.randint(0, 10), MESSAGES[k]
             )

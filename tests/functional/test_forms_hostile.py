@@ -55,7 +55,9 @@ from marketplace.orders.models import (
     Dispute,
     LineEvent,
     Milestone,
+    Need,
     OrderLine,
+    Quote,
     Ticket,
 )
 from marketplace.outcomes.models import Case, Measurement, OutcomeContract
@@ -197,10 +199,12 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "measurement_id": (Measurement,),
     "membership_id": (PoolMembership,),
     "milestone_id": (Milestone,),
+    "need_id": (Need,),
     "package_id": (Package,),
     "payout_id": (Payout,),
     "plan_id": (PricePlan,),
     "programme_id": (VoucherProgramme,),
+    "quote_id": (Quote,),
     "record_id": (JobRecord,),
     "refund_id": (Refund,),
     "report_id": (KpiReport,),

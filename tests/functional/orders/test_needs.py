@@ -432,3 +432,22 @@ def test_to_dos_for_both_sides(client, dbs, market):
     client.login("e@need.cn")
     assert f"/needs/{need.id}" in client.text("/dashboard")
     assert count(dbs, NeedStatusChange) == 1
+
+
+def test_a_provider_who_turned_the_kind_off_gets_no_mail_of_new_needs(app, client, dbs, market):
+    from marketplace import notifications
+    from marketplace.accounts import notification_mail
+    from marketplace.mail import OutgoingMail
+
+    owner = dbs.scalar(select(User).where(User.email == "p1@need.cn"))
+    with services(app, dbs):
+        wanted = set(notifications.TEXTS) - {"need_posted"}
+        notification_mail.save_mail_preferences(owner, wanted, False, Actor(owner.id, None, None))
+    posted_need(client, dbs)
+    dbs.expire_all()
+    mailed = set(
+        dbs.scalars(select(OutgoingMail.to_address).where(OutgoingMail.kind == "need_posted"))
+    )
+    assert mailed == {"p2@need.cn"}
+    told = set(dbs.scalars(select(Notification.org_id).where(Notification.kind == "need_posted")))
+    assert told == {market["p1"].id, market["p2"].id}  # in the app, both

@@ -644,6 +644,7 @@ class CapHold(Base):
     id: Mapped[intpk]
     programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"))
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    order_number: Mapped[str] = mapped_column(String(24))  # told by the orders domain
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))  # over the cap
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)  # the voucher money held

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("programme_id", sa.Integer(), nullable=False),
         sa.Column("order_line_id", sa.Integer(), nullable=False),
+        sa.Column("order_number", sa.String(length=24), nullable=False),
         sa.Column("provider_id", sa.Integer(), nullable=False),
         sa.Column("enterprise_id", sa.Integer(), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),

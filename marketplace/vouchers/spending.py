@@ -211,24 +211,7 @@ def reserve(
     enterprise was shown. The programmes' caps are checked first (``caps.enforce``): an
     order above one is refused, or its lines' money reserved and held for an official."""
     held = caps.enforce(subsidies) if check_caps else {}
-    holds: dict[int, CapHold] = {}
-    for key, over in held.items():
-        line = next(s for s in subsidies if s.claim.key == key)
-        hold = CapHold(
-            programme_id=over.programme.id,
-            order_line_id=line_ids[key],
-            order_number=order_number,
-            provider_id=over.provider_id,
-            enterprise_id=enterprise_id,
-            amount_fen=line.subsidy_fen,
-            share_bp=over.share_bp,
-            cap_bp=over.cap_bp,
-            status=CapHoldStatus.PENDING,
-        )
-        db.session.add(hold)
-        db.session.flush()
-        holds[key] = hold
-        _tell_held(hold, actor)
+    placed: dict[int, list[Reservation]] = defaultdict(list)
     total = 0
     for line in subsidies:
         for share in line.shares:
@@ -262,10 +245,10 @@ def reserve(
                 for_success_fee=line.claim.success_fee,
                 status=ReservationStatus.RESERVED,
                 integrator_id=line.claim.integrator_id,
-                cap_hold_id=holds[line.claim.key].id if line.claim.key in holds else None,
             )
             db.session.add(reservation)
             db.session.flush()
+            placed[line.claim.key].append(reservation)
             ledger_entry(
                 share.voucher.id, EntryKind.RESERVE, share.amount_fen, actor, reservation.id
             )
@@ -278,10 +261,40 @@ def reserve(
                 order_line_id=reservation.order_line_id,
             )
             total += share.amount_fen
+    for key, over in held.items():
+        _hold(over, placed[key], line_ids[key], enterprise_id, order_number, actor)
     for line in subsidies:
         for share in line.shares:
             db.session.expire(share.voucher)
     return total
+
+
+def _hold(
+    over: caps.Over,
+    reservations: list[Reservation],
+    line_id: int,
+    enterprise_id: int,
+    order_number: str,
+    actor: Actor,
+) -> None:
+    """Put the line's reservations on hold for an official (the cap's policy is to hold)."""
+    hold = CapHold(
+        programme_id=over.programme.id,
+        order_line_id=line_id,
+        order_number=order_number,
+        provider_id=over.provider_id,
+        enterprise_id=enterprise_id,
+        amount_fen=sum(r.amount_fen for r in reservations),
+        share_bp=over.share_bp,
+        cap_bp=over.cap_bp,
+        status=CapHoldStatus.PENDING,
+    )
+    db.session.add(hold)
+    db.session.flush()
+    for reservation in reservations:
+        reservation.cap_hold_id = hold.id
+    db.session.flush()
+    _tell_held(hold, actor)
 
 
 def _tell_held(hold: CapHold, actor: Actor) -> None:
@@ -586,6 +599,7 @@ def _waits_on_hold(hold_id: int, now: datetime) -> bool:
     return bool(noted.rowcount)  # type: ignore[attr-defined]
 
 
+@atomic
 def release_held(hold: CapHold, actor: Actor, note: str) -> int:
     """A declined hold: its line's reservations go back to the vouchers (and an invoice that
     counted on them bills the enterprise)."""
@@ -600,7 +614,9 @@ def release_held(hold: CapHold, actor: Actor, note: str) -> int:
         db.session.expire(reservation)
         db.session.expire(reservation.voucher)
     if released:
-        audit.record(actor, "vouchers.released", "order_line", hold.order_line_id, amount_fen=released)
+        audit.record(
+            actor, "vouchers.released", "order_line", hold.order_line_id, amount_fen=released
+        )
     return released
 
 

@@ -285,7 +285,9 @@ def programme_caps(programme_id: int) -> ResponseReturnValue:
     form = forms.CapsForm()
     form.cap_policy.choices = choices((c.value, c.label) for c in CapPolicy)
     if request.method == "GET":
-        form.provider_cap.data = None if p.provider_cap_bp is None else Decimal(p.provider_cap_bp) / 100
+        form.provider_cap.data = (
+            None if p.provider_cap_bp is None else Decimal(p.provider_cap_bp) / 100
+        )
         form.integration_fee_cap.data = (
             None if p.integration_fee_cap_bp is None else Decimal(p.integration_fee_cap_bp) / 100
         )
@@ -342,7 +344,9 @@ def cap_holds_page(programme_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/agency/programmes/<id:programme_id>/cap-holds/<id:hold_id>/<any(approve, decline):action>")
+@bp.post(
+    "/agency/programmes/<id:programme_id>/cap-holds/<id:hold_id>/<any(approve, decline):action>"
+)
 @requires(OrgKind.AGENCY, owner=True)
 def cap_hold_action(programme_id: int, hold_id: int, action: str) -> ResponseReturnValue:
     p = _programme(programme_id)

@@ -141,6 +141,7 @@ EXPECTED = {
     "payments.void": "provider owner",
     "oversight.concentration_page": "agency",
     "oversight.concentration_action": "agency owner",
+    "oversight.simulator_page": "agency",
     "oversight.audit_trail": "agency",
     "oversight.modes_page": "agency",
     "oversight.burn_page": "agency",

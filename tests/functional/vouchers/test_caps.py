@@ -4,18 +4,12 @@ caps form with the shares now."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import Organisation, User
 from marketplace.audit import AuditEntry
-from marketplace.catalog import curated_bundles
 from marketplace.errors import DomainError
 from marketplace.notifications import Notification
-from marketplace.orders import bundles as bundle_service
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent, Order, OrderLine
 from marketplace.security import Actor
@@ -28,82 +22,34 @@ from marketplace.vouchers.models import (
     Reservation,
     ReservationStatus,
     Voucher,
-    VoucherProgramme,
 )
-from tests.factories import OrganisationFactory, UserFactory
+from tests.functional.cap_helpers import (
+    buyer,
+    cap_pilot,
+    capped,
+    curated,
+    make_rival,
+    order,
+    order_curated,
+    refused,
+)
 from tests.functional.catalog_helpers import (
-    membership,
-    provider_with_owner,
-    published_package,
     services,
 )
-from tests.functional.voucher_helpers import ONE_TIME, Pilot, pilot
+from tests.functional.voucher_helpers import Pilot
 
 SYSTEM = Actor(None, None, None)
 ACCEPTED = (LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER, LineEvent.ACCEPT_DELIVERY)
 
 
-def en(message: Any) -> str:
-    with force_locale("en"):
-        return str(message)
-
-
 @pytest.fixture
 def p(app, dbs) -> Pilot:
-    return pilot(app, dbs, "cap")
+    return cap_pilot(app, dbs)
 
 
 @pytest.fixture
 def rival(app, dbs, p):
-    """A second admitted provider (乙) with a ¥60,000 package of the same category."""
-    provider, owner = provider_with_owner("rival@cap.cn")
-    provider.name = "乙方工业互联网有限公司"
-    membership(dbs, provider, p.agency)
-    package = published_package(app, dbs, provider, owner, plans=(ONE_TIME,))
-    return provider, package
-
-
-def buyer(p: Pilot, programme: VoucherProgramme, n: int) -> tuple[Organisation, User]:
-    org = OrganisationFactory()
-    user = UserFactory(org=org, email=f"buyer{n}@cap.cn")
-    p.issue_to(programme, org)
-    return org, user
-
-
-def order(p: Pilot, org: Organisation, user: User, package_id: int) -> Order:
-    actor = Actor(user.id, org.id, None)
-    with services(p.app, p.dbs):
-        b = bundle_service.create(org, f"方案{package_id}-{org.id}", actor)
-        bundle_service.add(b, package_id, None, actor)
-    with services(p.app, p.dbs):
-        return orders.checkout(org, b, actor)
-
-
-def refused(p: Pilot, org: Organisation, user: User, package_id: int) -> str:
-    """The order is refused: the reason, in English."""
-    actor = Actor(user.id, org.id, None)
-    with services(p.app, p.dbs):
-        b = bundle_service.create(org, f"方案{package_id}-{org.id}", actor)
-        bundle_service.add(b, package_id, None, actor)
-    with services(p.app, p.dbs), pytest.raises(DomainError) as error:
-        orders.checkout(org, b, actor)
-    return en(error.value.message)
-
-
-def capped(p: Pilot, policy: CapPolicy = CapPolicy.REFUSE, **caps: Any) -> VoucherProgramme:
-    """An open programme: vouchers of ¥20,000 pay half of a ¥60,000 line, so each order
-    reserves ¥20,000. A provider may hold 50 % once ¥30,000 is in use."""
-    programme = p.programme()
-    with services(p.app, p.dbs):
-        cap_holds.set_caps(
-            programme,
-            caps.get("provider_cap_bp", 5_000),
-            caps.get("integration_fee_cap_bp"),
-            policy,
-            caps.get("cap_from_fen", 30_000_00),
-            p.official_actor,
-        )
-    return programme
+    return make_rival(app, dbs, p)
 
 
 def counts(dbs) -> tuple[int, int, int]:
@@ -117,7 +63,7 @@ def counts(dbs) -> tuple[int, int, int]:
 
 def test_an_order_above_the_share_cap_is_refused_with_the_reason(app, dbs, p, rival):
     programme = capped(p)
-    provider_b, package_b = rival
+    _provider_b, package_b = rival
     order(p, *buyer(p, programme, 1), package_b.id)  # ¥20,000 in use: under "cap from"
     order(p, *buyer(p, programme, 2), p.package.id)  # 甲 holds 20,000 / 40,000 = 50 %: at the cap
     before = counts(dbs)
@@ -158,9 +104,7 @@ def test_a_held_order_waits_then_an_approval_lets_it_be_spent(app, client, dbs, 
     assert hold.amount_fen == 20_000_00 and hold.order_number == placed.number
     reservation = dbs.scalar(select(Reservation).where(Reservation.cap_hold_id == hold.id))
     assert reservation.status is ReservationStatus.RESERVED
-    kinds = {
-        (n.org_id, n.kind) for n in dbs.scalars(select(Notification)).all()
-    }
+    kinds = {(n.org_id, n.kind) for n in dbs.scalars(select(Notification)).all()}
     assert (org.id, "cap_held") in kinds and (p.agency.id, "cap_hold_waiting") in kinds
     with services(app, dbs):
         todo = [t for t in voucher_todos.for_official(p.agency, p.official) if t.kind == "cap_hold"]
@@ -216,13 +160,16 @@ def test_a_declined_hold_gives_the_money_back(app, client, dbs, p, rival):
     assert hold.status is CapHoldStatus.DECLINED
     voucher = dbs.scalar(select(Voucher).where(Voucher.enterprise_id == org.id))
     assert voucher.reserved_fen == 0 and voucher.available_fen == 20_000_00
-    assert dbs.scalar(
-        select(Reservation.status).where(Reservation.cap_hold_id == hold.id)
-    ) is ReservationStatus.RELEASED
+    assert (
+        dbs.scalar(select(Reservation.status).where(Reservation.cap_hold_id == hold.id))
+        is ReservationStatus.RELEASED
+    )
     notes = [n for n in dbs.scalars(select(Notification)) if n.kind == "cap_hold_declined"]
     assert notes and notes[0].org_id == org.id and "改选" in notes[0].params["reason"]
     with services(app, dbs):
-        assert [t for t in voucher_todos.for_official(p.agency, p.official) if t.kind == "cap_hold"] == []
+        assert [
+            t for t in voucher_todos.for_official(p.agency, p.official) if t.kind == "cap_hold"
+        ] == []
         assert ledger.check() == []
 
 
@@ -263,7 +210,9 @@ def test_a_cap_out_of_range_is_refused_and_nothing_stored(app, client, dbs, p, b
     assert response.status_code == 422
     dbs.refresh(programme)
     assert programme.provider_cap_bp is None
-    assert dbs.scalar(select(AuditEntry).where(AuditEntry.action == "programme.caps_changed")) is None
+    assert (
+        dbs.scalar(select(AuditEntry).where(AuditEntry.action == "programme.caps_changed")) is None
+    )
 
 
 def test_the_database_refuses_a_cap_out_of_range(app, dbs, p):
@@ -274,34 +223,6 @@ def test_the_database_refuses_a_cap_out_of_range(app, dbs, p):
     with pytest.raises(IntegrityError):
         dbs.flush()
     dbs.rollback()
-
-
-def curated(app, dbs, p, rival, fee_fen):
-    """An integrator's curated bundle of 甲's and 乙's packages."""
-    integrator, i_owner = provider_with_owner("integrator@cap.cn", integrator=True)
-    integrator.name = "丙方集成服务商"
-    membership(dbs, integrator, p.agency)
-    _provider_b, package_b = rival
-    fields = curated_bundles.BundleFields(
-        "上云套餐", "", "machining", "small", fee_fen, [p.package.id, package_b.id]
-    )
-    with services(app, dbs):
-        bundle = curated_bundles.create_bundle(
-            integrator, fields, Actor(i_owner.id, integrator.id, None)
-        )
-    return bundle, integrator
-
-
-def order_curated(p, org, user, curated_id, refuse=False):
-    actor = Actor(user.id, org.id, None)
-    with services(p.app, p.dbs):
-        b = bundle_service.from_curated(org, curated_id, actor)
-    if refuse:
-        with services(p.app, p.dbs), pytest.raises(DomainError) as error:
-            orders.checkout(org, b, actor)
-        return en(error.value.message)
-    with services(p.app, p.dbs):
-        return orders.checkout(org, b, actor)
 
 
 def test_the_integration_fee_cap_refuses_a_bundle_whose_fee_is_above_it(app, dbs, p, rival):
@@ -334,4 +255,5 @@ def test_routed_money_counts_towards_the_integrators_share(app, dbs, p, rival):
     order_curated(p, org, user, bundle.id)
     routed = dbs.scalars(select(Reservation.integrator_id)).all()
     assert set(routed) == {integrator.id}  # both lines, on three voucher shares
-    assert dbs.scalar(select(func.count(OrderLine.id))) == 2
+    # the two modules, and the integration line (a fee of ¥0)
+    assert dbs.scalar(select(func.count(OrderLine.id))) == 3

@@ -211,11 +211,10 @@ def _figures(book: _Book, days: Mapping[int, Decimal]) -> Figures:
     reached = {p for p, m in delivered.items() if m > 0}
     weighted = [(delivered[p], days[p]) for p in reached if p in days]
     weight = sum(m for m, _ in weighted)
-    mean = (
-        (sum(m * d for m, d in weighted) / weight).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
-        if weight
-        else None
-    )
+    mean = None
+    if weight:
+        total_days = sum((m * d for m, d in weighted), Decimal(0))
+        mean = (total_days / weight).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
     return Figures(
         money_fen=total,
         fees_fen=book.fees,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 
 from marketplace import audit, notifications
 from marketplace.db import atomic, db, move_status, utcnow
@@ -14,7 +14,14 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen
 from marketplace.security import Actor
 from marketplace.vouchers import caps, spending
-from marketplace.vouchers.models import CapHold, CapHoldStatus, CapPolicy, VoucherProgramme
+from marketplace.vouchers.models import (
+    CapHold,
+    CapHoldStatus,
+    CapPolicy,
+    Reservation,
+    ReservationStatus,
+    VoucherProgramme,
+)
 from marketplace.vouchers.risk import Delivery
 
 CHANGED = _l("This order was decided meanwhile. Reload the page.")
@@ -68,11 +75,21 @@ def set_caps(
     return [s for s in caps.current_shares(programme) if s.share_bp > provider_cap_bp]
 
 
+def still_reserved() -> ColumnElement[bool]:
+    """A hold whose money is still set aside: a line rejected or cancelled meanwhile has
+    released it, and there is nothing left to decide."""
+    return exists().where(
+        Reservation.cap_hold_id == CapHold.id, Reservation.status == ReservationStatus.RESERVED
+    )
+
+
 def holds_of(programme: VoucherProgramme, pending: bool = True) -> list[CapHold]:
     """The programme's held orders: those waiting (oldest first), or the last 50 decided."""
     stmt = select(CapHold).where(CapHold.programme_id == programme.id)
     if pending:
-        stmt = stmt.where(CapHold.status == CapHoldStatus.PENDING).order_by(CapHold.id)
+        stmt = stmt.where(CapHold.status == CapHoldStatus.PENDING, still_reserved()).order_by(
+            CapHold.id
+        )
     else:
         stmt = (
             stmt.where(CapHold.status != CapHoldStatus.PENDING)

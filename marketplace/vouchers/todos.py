@@ -17,6 +17,7 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.db import db, local_today
 from marketplace.money import format_fen
 from marketplace.todos import Todo
+from marketplace.vouchers import cap_holds
 from marketplace.vouchers.models import (
     AVAILABLE,
     ApplicationStatus,
@@ -173,6 +174,7 @@ def for_official(agency: Organisation, official: User) -> list[Todo]:
             .where(
                 VoucherProgramme.agency_id == agency.id,
                 CapHold.status == CapHoldStatus.PENDING,
+                cap_holds.still_reserved(),
             )
         )
     ]

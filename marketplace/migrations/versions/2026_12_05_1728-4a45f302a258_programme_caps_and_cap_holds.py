@@ -145,6 +145,23 @@ def upgrade() -> None:
             ["cap_hold_id"],
             ["id"],
         )
+    # Reservations made before: the routing integrator is the one whose integration fee the
+    # line's order carries (checkout bills it only for a curated bundle ordered whole; a
+    # package added beside the bundle in open mode is counted as routed too, an
+    # approximation for these old rows only).
+    op.execute(
+        """
+        UPDATE voucher_reservations SET integrator_id = (
+            SELECT fee.provider_id FROM order_lines AS fee
+            WHERE fee.kind = 'integration' AND fee.order_id = (
+                SELECT line.order_id FROM order_lines AS line
+                WHERE line.id = voucher_reservations.order_line_id
+            )
+            ORDER BY fee.id LIMIT 1
+        )
+        WHERE integrator_id IS NULL
+        """
+    )
 
 
 def downgrade() -> None:
@@ -159,9 +176,13 @@ def downgrade() -> None:
         batch_op.drop_column("cap_hold_id")
         batch_op.drop_column("integrator_id")
     with op.batch_alter_table("voucher_programmes", schema=None) as batch_op:
-        batch_op.drop_constraint("cap_from_not_negative", type_="check")
-        batch_op.drop_constraint("integration_fee_cap_range", type_="check")
-        batch_op.drop_constraint("provider_cap_range", type_="check")
+        for name in (
+            "cap_from_not_negative",
+            "integration_fee_cap_range",
+            "provider_cap_range",
+            "cappolicy",
+        ):
+            batch_op.drop_constraint(op.f(f"ck_voucher_programmes_{name}"), type_="check")
         batch_op.drop_column("cap_from_fen")
         batch_op.drop_column("cap_policy")
         batch_op.drop_column("integration_fee_cap_bp")

@@ -257,3 +257,19 @@ def test_routed_money_counts_towards_the_integrators_share(app, dbs, p, rival):
     assert set(routed) == {integrator.id}  # both lines, on three voucher shares
     # the two modules, and the integration line (a fee of ¥0)
     assert dbs.scalar(select(func.count(OrderLine.id))) == 3
+
+
+def test_a_held_line_rejected_meanwhile_leaves_the_queue(app, client, dbs, p, rival):
+    programme = capped(p, CapPolicy.HOLD)
+    _provider_b, package_b = rival
+    order(p, *buyer(p, programme, 1), package_b.id)
+    order(p, *buyer(p, programme, 2), p.package.id)
+    placed = order(p, *buyer(p, programme, 3), p.package.id)
+    with services(app, dbs):
+        assert len(cap_holds.holds_of(programme)) == 1
+        orders.transition(placed.lines[0], LineEvent.REJECT, "无法交付", SYSTEM, "provider")
+    with services(app, dbs):
+        assert cap_holds.holds_of(programme) == []
+        assert [
+            t for t in voucher_todos.for_official(p.agency, p.official) if t.kind == "cap_hold"
+        ] == []

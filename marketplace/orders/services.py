@@ -308,7 +308,13 @@ def _place(
                     amount=format_fen(now),
                 )
             )
-        spending.reserve(subsidies, {k: ol.id for k, ol in placed.items()}, enterprise.id, actor)
+        spending.reserve(
+            subsidies,
+            {k: ol.id for k, ol in placed.items()},
+            enterprise.id,
+            actor,
+            order_number=order.number,
+        )
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
     db.session.flush()
     db.session.refresh(order, ["lines"])

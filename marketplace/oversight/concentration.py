@@ -255,6 +255,78 @@ def markets(programme: VoucherProgramme, shown: int | None = SHOWN_PER_MARKET) -
     return [found[code] for code in sorted(found, key=lambda c: (c == ALL, c))]
 
 
+@dataclass(frozen=True)
+class Routing:
+    """An integrator's part of a programme's redeemed voucher money: the lines its curated
+    bundles routed (delivered by others, or by itself), what it delivered itself, and the
+    two together, which is what its hold on the market is (issue 22)."""
+
+    provider: ProviderName
+    routed_fen: int  # lines it routed, whoever delivered them (its fees included)
+    routed_lines: int
+    delivered_fen: int  # everything it delivered itself, routed or not
+    combined_fen: int  # delivered itself or routed by it
+    combined_bp: int  # share of the programme's redeemed money
+
+
+def by_routing_integrator(programme: VoucherProgramme) -> list[Routing]:
+    """The concentration counting the integrator that routed a line as well as the provider
+    that delivered it: for each integrator that routed a redeemed line, computed by the
+    database in one statement; largest combined share first."""
+    redeemed = (
+        Reservation.programme_id == programme.id,
+        Reservation.status == ReservationStatus.REDEEMED,
+    )
+    routed_by = Reservation.integrator_id
+    integrators = select(routed_by).where(*redeemed, routed_by.is_not(None)).distinct().cte("i")
+    total = (
+        select(_int(func.coalesce(func.sum(Reservation.amount_fen), 0)))
+        .where(*redeemed)
+        .scalar_subquery()
+    )
+    party = integrators.c.integrator_id
+    mine = or_(Reservation.integrator_id == party, Reservation.provider_id == party)
+
+    def sum_when(condition: Any) -> Any:
+        return _int(func.coalesce(func.sum(case((condition, Reservation.amount_fen))), 0))
+
+    combined = sum_when(mine)
+    stmt = (
+        select(
+            party,
+            select(Organisation.name).where(Organisation.id == party).scalar_subquery(),
+            sum_when(Reservation.integrator_id == party),
+            _int(
+                func.count(
+                    func.distinct(
+                        case((Reservation.integrator_id == party, Reservation.order_line_id))
+                    )
+                )
+            ),
+            sum_when(Reservation.provider_id == party),
+            combined,
+            total,
+        )
+        .select_from(integrators)
+        .join(Reservation, and_(*redeemed, mine))
+        .group_by(party)
+        .order_by(combined.desc(), party)
+    )
+    found = []
+    for pid, name, routed, lines, delivered, both, whole in db.session.execute(stmt):
+        found.append(
+            Routing(
+                ProviderName(pid, name),
+                int(routed),
+                int(lines),
+                int(delivered),
+                int(both),
+                ratio_bp(int(both), int(whole)),
+            )
+        )
+    return found
+
+
 def breaches(
     programme: VoucherProgramme, found: list[Market], min_orders: int = 5
 ) -> dict[tuple, tuple[int, int]]:

@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from wtforms import DateField, SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms import DateField, DecimalField, SelectField, StringField
+from wtforms.validators import Length, NumberRange, Optional
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import Organisation, OrgKind, SizeTier
@@ -29,6 +29,7 @@ from marketplace.oversight import (
     concentration,
     dashboard,
     modes,
+    simulator,
     stats,
     track_record,
     transparency,
@@ -37,6 +38,7 @@ from marketplace.pool import services as pool
 from marketplace.rendering import csv_download, page_number, render
 from marketplace.security import MAX_ID, current_actor, public, requires
 from marketplace.vouchers import figures, programmes
+from marketplace.vouchers.models import ProgrammeMode
 
 bp = Blueprint("oversight", __name__)
 
@@ -121,6 +123,7 @@ def concentration_page(programme_id: int) -> ResponseReturnValue:
         "oversight/concentration.html",
         p=p,
         markets=concentration.markets(p),
+        routing=concentration.by_routing_integrator(p),
         alerts=alerts,
         providers=providers,
         category_name=lambda code: {
@@ -160,6 +163,89 @@ def concentration_action(programme_id: int, action: str) -> ResponseReturnValue:
             "success",
         )
     return redirect(url_for("oversight.concentration_page", programme_id=p.id))
+
+
+CAP_RANGE = _l("Enter a share from 0.01 to 100, or leave it empty for no cap.")
+
+
+class SimulatorForm(Form):
+    """What to project: a mode and proposed caps (a GET form; empty is no cap)."""
+
+    class Meta:
+        csrf = False
+
+    mode = SelectField(_l("Mode"))
+    provider_cap = DecimalField(
+        _l("Largest share of the voucher money one provider may hold (per cent)"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=Decimal("0.01"), max=Decimal(100), message=CAP_RANGE),
+        ],
+    )
+    integration_fee_cap = DecimalField(
+        _l("Largest share of a curated bundle its integration fee may be (per cent)"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=Decimal("0.01"), max=Decimal(100), message=CAP_RANGE),
+        ],
+    )
+
+
+def _percent(bp: int | None) -> Decimal | None:
+    return None if bp is None else Decimal(bp) / 100
+
+
+@bp.get("/agency/programmes/<id:programme_id>/simulator")
+@requires(OrgKind.AGENCY)
+def simulator_page(programme_id: int) -> ResponseReturnValue:
+    """The programme's figures now and projected under the other mode (or the one chosen)
+    and the proposed caps, with the assumptions stated."""
+    p = programmes.programme_for(current_user.org, programme_id)
+    other = ProgrammeMode.OPEN if p.mode is ProgrammeMode.INTEGRATOR else ProgrammeMode.INTEGRATOR
+    form = SimulatorForm(request.args)
+    form.mode.choices = choices((m.value, m.label) for m in ProgrammeMode)
+    status = 200
+    if "mode" not in request.args:
+        form.mode.data = other.value
+    if not request.args:
+        form.provider_cap.data = _percent(p.provider_cap_bp)
+        form.integration_fee_cap.data = _percent(p.integration_fee_cap_bp)
+    elif not form.validate():
+        status = 422
+    if status == 200:
+        scenario = simulator.Scenario(
+            form.mode.data or other.value,
+            None if form.provider_cap.data is None else int(form.provider_cap.data * 100),
+            None
+            if form.integration_fee_cap.data is None
+            else int(form.integration_fee_cap.data * 100),
+        )
+    else:
+        scenario = simulator.Scenario(other.value)
+    lines = simulator.facts(p)
+    projection = simulator.project(
+        lines,
+        scenario,
+        simulator.admitted_by_category(p),
+        [i.id for i in p.integrators],
+    )
+    parties = [projection.current.largest_party_id]
+    if projection.projected is not None:
+        parties.append(projection.projected.largest_party_id)
+    return render(
+        "oversight/simulator.html",
+        p=p,
+        form=form,
+        projection=projection,
+        orders=len({line.order_id for line in lines}),
+        mode_label=ProgrammeMode(scenario.mode).label,
+        names=simulator.names(parties),
+        assumptions=simulator.ASSUMPTIONS,
+        notes=[simulator.NOTES[n] for n in projection.notes],
+        status=status,
+    )
 
 
 class AuditForm(Form):

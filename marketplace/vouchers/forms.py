@@ -201,3 +201,39 @@ class ClawBackApprovalForm(Form):
 
     note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
     amount_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])
+
+
+CAP = _l("Enter a share from 0.01 to 100, or leave it empty for no cap.")
+
+
+class CapsForm(Form):
+    """A programme's caps (issue 22), in per cent; empty is no cap."""
+
+    provider_cap = DecimalField(
+        _l("Largest share of the voucher money one provider may hold (per cent)"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=Decimal("0.01"), max=Decimal(100), message=CAP),
+        ],
+    )
+    integration_fee_cap = DecimalField(
+        _l("Largest share of a curated bundle its integration fee may be (per cent)"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=Decimal("0.01"), max=Decimal(100), message=CAP),
+        ],
+    )
+    cap_policy = SelectField(_l("An order above the provider cap"))
+    cap_from = YuanField(
+        _l("Apply the provider cap once this much voucher money is in use (yuan)"),
+        validators=[Optional(), not_negative],
+    )
+
+
+class HoldDecisionForm(Form):
+    reason = TextAreaField(
+        _l("Reason (the enterprise reads it)"),
+        validators=[DataRequired(REQUIRED), Length(max=1000)],
+    )

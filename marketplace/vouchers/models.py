@@ -85,6 +85,19 @@ class ReservationStatus(Labelled):
     CLAWED_BACK = "clawed_back"
 
 
+class CapPolicy(Labelled):
+    """What a programme does with an order that would take one provider above its share cap."""
+
+    REFUSE = "refuse"
+    HOLD = "hold"  # reserve, but hold for an official's decision
+
+
+class CapHoldStatus(Labelled):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
 class ApplicationStatus(Labelled):
     PENDING = "pending"
     APPROVED = "approved"
@@ -133,6 +146,11 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (ProgrammeStatus.CLOSED, _l("Closed")),
     (ProgrammeMode.OPEN, _l("Open mode")),
     (ProgrammeMode.INTEGRATOR, _l("Integrator mode")),
+    (CapPolicy.REFUSE, _l("Refuse the order")),
+    (CapPolicy.HOLD, _l("Hold it for an official's decision")),
+    (CapHoldStatus.PENDING, _l("Waiting for a decision")),
+    (CapHoldStatus.APPROVED, _l("Approved")),
+    (CapHoldStatus.DECLINED, _l("Declined")),
     (VoucherStatus.ACTIVE, _l("Active")),
     (VoucherStatus.EXPIRED, _l("Expired")),
     (VoucherStatus.REVOKED, _l("Revoked")),
@@ -216,6 +234,17 @@ class VoucherProgramme(Base):
             f"batch_approval_threshold_fen BETWEEN 0 AND {MAX_BUDGET_FEN}",
             name="batch_approval_threshold",
         ),
+        # Caps that hold (issue 22): NULL is no cap.
+        CheckConstraint(
+            "provider_cap_bp IS NULL OR (provider_cap_bp > 0 AND provider_cap_bp <= 10000)",
+            name="provider_cap_range",
+        ),
+        CheckConstraint(
+            "integration_fee_cap_bp IS NULL"
+            " OR (integration_fee_cap_bp > 0 AND integration_fee_cap_bp <= 10000)",
+            name="integration_fee_cap_range",
+        ),
+        CheckConstraint("cap_from_fen >= 0", name="cap_from_not_negative"),
         UniqueConstraint("agency_id", "name"),
     )
 
@@ -251,6 +280,17 @@ class VoucherProgramme(Base):
         default=DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
         server_default=str(DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN),
     )
+    # Caps (issue 22), which an official may change at any time; they apply to new orders.
+    # One provider's share of the voucher money reserved and spent, this order included
+    # (counting what it delivered and what it routed as an integrator), once that money
+    # reaches ``cap_from_fen`` (the first orders of a programme are always 100 %).
+    provider_cap_bp: Mapped[int | None]
+    # The integration fee's share of a curated bundle (fee / (modules + fee)).
+    integration_fee_cap_bp: Mapped[int | None]
+    cap_policy: Mapped[CapPolicy] = mapped_column(
+        str_enum(CapPolicy), default=CapPolicy.REFUSE, server_default=CapPolicy.REFUSE.value
+    )
+    cap_from_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
 
@@ -564,6 +604,10 @@ class Reservation(Base):
     for_success_fee: Mapped[bool] = mapped_column(default=False, server_default="false")
     status: Mapped[ReservationStatus] = mapped_column(str_enum(ReservationStatus))
     held: Mapped[bool] = mapped_column(default=False)
+    # The integrator whose curated bundle routed the line (issue 22: concentration counts it
+    # as well as the provider that delivers), and the cap hold the reservation waits on.
+    integrator_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    cap_hold_id: Mapped[int | None] = mapped_column(ForeignKey("voucher_cap_holds.id"), index=True)
     settlement_id: Mapped[int | None] = mapped_column(
         ForeignKey("voucher_settlements.id"), index=True
     )
@@ -575,6 +619,48 @@ class Reservation(Base):
     enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
     settlement: Mapped[Settlement | None] = relationship(back_populates="reservations")
     flags: Mapped[list[RiskFlag]] = relationship(back_populates="reservation")
+
+
+class CapHold(Base):
+    """An order line whose voucher money would take a provider above the programme's share
+    cap, under a programme that holds such orders for an official (issue 22). The money is
+    reserved meanwhile (so it counts towards the shares of later orders); approved, it is
+    spent as usual; declined, it goes back to the voucher and the enterprise pays itself."""
+
+    __tablename__ = "voucher_cap_holds"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "order_line_id"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("share_bp BETWEEN 0 AND 10000", name="share_range"),
+        CheckConstraint("cap_bp BETWEEN 1 AND 10000", name="cap_range"),
+        CheckConstraint(
+            "status = 'pending' OR (decided_by_id IS NOT NULL AND decided_at IS NOT NULL"
+            " AND length(reason) > 0)",
+            name="decided_has_reason",
+        ),
+        Index("ix_voucher_cap_holds_programme_id_status", "programme_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    order_number: Mapped[str] = mapped_column(String(24))  # told by the orders domain
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))  # over the cap
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # the voucher money held
+    share_bp: Mapped[int]  # the provider's share with this order
+    cap_bp: Mapped[int]  # the cap when ordered
+    status: Mapped[CapHoldStatus] = mapped_column(str_enum(CapHoldStatus))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    # accepted (验收) while the hold waited: the approval spends the money then
+    line_accepted_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+    programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id], lazy="joined")
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id], lazy="joined")
 
 
 class VoucherEntry(Base):
@@ -796,6 +882,10 @@ audit.register_labels(
         "voucher.application_approved": _l("Voucher application approved"),
         "voucher.application_rejected": _l("Voucher application rejected"),
         "vouchers.reserved": _l("Voucher amounts reserved"),
+        "programme.caps_changed": _l("Voucher programme caps changed"),
+        "cap_hold.held": _l("Order held: above the programme's share cap"),
+        "cap_hold.approved": _l("Order above the share cap approved"),
+        "cap_hold.declined": _l("Order above the share cap declined"),
         "vouchers.released": _l("Voucher amounts released"),
         "vouchers.redeemed": _l("Voucher amounts redeemed"),
         "vouchers.expired": _l("Vouchers expired"),
@@ -830,6 +920,21 @@ notifications.register_kinds(
             " by %(by)s."
         ),
         "voucher_revoked": _l("Voucher %(code)s of %(programme)s was revoked: %(reason)s"),
+        "cap_hold_waiting": _l(
+            "Order %(number)s would take %(provider)s to %(share)s of %(programme)s (cap"
+            " %(cap)s): approve or decline its voucher payment."
+        ),
+        "cap_held": _l(
+            "The voucher payment of %(amount)s for order %(number)s is held for the agency's"
+            " decision: %(provider)s would exceed the share cap of %(programme)s."
+        ),
+        "cap_hold_approved": _l(
+            "The agency approved the voucher payment of %(amount)s for order %(number)s."
+        ),
+        "cap_hold_declined": _l(
+            "The agency declined the voucher payment of %(amount)s for order %(number)s; you"
+            " pay that part yourself. Reason: %(reason)s"
+        ),
         "voucher_batch_proposed": _l(
             "A batch of %(count)d vouchers (%(amount)s) of %(programme)s waits for another"
             " official's approval: approve or cancel it."

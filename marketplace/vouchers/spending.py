@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -26,11 +26,13 @@ from marketplace.money import format_fen, share_of
 from marketplace.payments import services as payments
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import risk
+from marketplace.vouchers import caps, risk
 from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
     AVAILABLE,
     EXPIRED_NOTE,
+    CapHold,
+    CapHoldStatus,
     EntryKind,
     ProgrammeMode,
     ProgrammeStatus,
@@ -195,13 +197,21 @@ def plan(
 
 
 def reserve(
-    subsidies: Sequence[LineSubsidy], line_ids: dict[int, int], enterprise_id: int, actor: Actor
+    subsidies: Sequence[LineSubsidy],
+    line_ids: dict[int, int],
+    enterprise_id: int,
+    actor: Actor,
+    order_number: str = "",
+    check_caps: bool = True,
 ) -> int:
     """Set the planned amounts aside for the order lines (``claim.key`` → order line id).
 
     Each amount is one conditional UPDATE; if a balance no longer covers it, the whole
     checkout fails (the caller's transaction rolls back) rather than reserving less than the
-    enterprise was shown."""
+    enterprise was shown. The programmes' caps are checked first (``caps.enforce``): an
+    order above one is refused, or its lines' money reserved and held for an official."""
+    held = caps.enforce(subsidies) if check_caps else {}
+    placed: dict[int, list[Reservation]] = defaultdict(list)
     total = 0
     for line in subsidies:
         for share in line.shares:
@@ -234,9 +244,11 @@ def reserve(
                 is_integration=line.claim.is_integration,
                 for_success_fee=line.claim.success_fee,
                 status=ReservationStatus.RESERVED,
+                integrator_id=line.claim.integrator_id,
             )
             db.session.add(reservation)
             db.session.flush()
+            placed[line.claim.key].append(reservation)
             ledger_entry(
                 share.voucher.id, EntryKind.RESERVE, share.amount_fen, actor, reservation.id
             )
@@ -249,10 +261,75 @@ def reserve(
                 order_line_id=reservation.order_line_id,
             )
             total += share.amount_fen
+    for key, over in held.items():
+        _hold(over, placed[key], line_ids[key], enterprise_id, order_number, actor)
     for line in subsidies:
         for share in line.shares:
             db.session.expire(share.voucher)
     return total
+
+
+def _hold(
+    over: caps.Over,
+    reservations: list[Reservation],
+    line_id: int,
+    enterprise_id: int,
+    order_number: str,
+    actor: Actor,
+) -> None:
+    """Put the line's reservations on hold for an official (the cap's policy is to hold)."""
+    hold = CapHold(
+        programme_id=over.programme.id,
+        order_line_id=line_id,
+        order_number=order_number,
+        provider_id=over.provider_id,
+        enterprise_id=enterprise_id,
+        amount_fen=sum(r.amount_fen for r in reservations),
+        share_bp=over.share_bp,
+        cap_bp=over.cap_bp,
+        status=CapHoldStatus.PENDING,
+    )
+    db.session.add(hold)
+    db.session.flush()
+    for reservation in reservations:
+        reservation.cap_hold_id = hold.id
+    db.session.flush()
+    _tell_held(hold, actor)
+
+
+def _tell_held(hold: CapHold, actor: Actor) -> None:
+    db.session.refresh(hold)
+    programme, provider = hold.programme, hold.provider
+    audit.record(
+        actor,
+        "cap_hold.held",
+        "order_line",
+        hold.order_line_id,
+        programme_id=programme.id,
+        provider_id=provider.id,
+        share_bp=hold.share_bp,
+        cap_bp=hold.cap_bp,
+        amount_fen=hold.amount_fen,
+    )
+    notifications.notify(
+        programme.agency_id,
+        "cap_hold_waiting",
+        f"/agency/programmes/{programme.id}/cap-holds",
+        number=hold.order_number,
+        provider=provider.name,
+        share=caps.percent(hold.share_bp),
+        cap=caps.percent(hold.cap_bp),
+        programme=programme.name,
+    )
+    notifications.notify(
+        hold.enterprise_id,
+        "cap_held",
+        f"/orders/{hold.order_number}",
+        number=hold.order_number,
+        amount=format_fen(hold.amount_fen),
+        provider=provider.name,
+        programme=programme.name,
+    )
 
 
 def _reservations(line_ids: Iterable[int]) -> dict[int, list[Reservation]]:
@@ -354,7 +431,7 @@ def pay_success_fee(claim: LineClaim, line_id: int, enterprise_id: int, actor: A
     subsidies = plan(enterprise_id, [claim])
     if not subsidies[0].subsidy_fen:
         return 0
-    share = reserve(subsidies, {claim.key: line_id}, enterprise_id, actor)
+    share = reserve(subsidies, {claim.key: line_id}, enterprise_id, actor, check_caps=False)
     redeem_line(line_id, Delivery(utcnow(), None, None), actor, success_fee=True)
     return share
 
@@ -474,6 +551,8 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
     for reservation in _reservations([line_id])[line_id]:
         if reservation.for_success_fee != success_fee:
             continue
+        if reservation.cap_hold_id is not None and _waits_on_hold(reservation.cap_hold_id, now):
+            continue  # spent when an official approves it (``cap_holds.approve``)
         if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
             _unreserve(reservation, actor, note=EXPIRED_NOTE)
             _bill_shortfall(reservation, actor)
@@ -505,6 +584,40 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
     if redeemed:
         audit.record(actor, "vouchers.redeemed", "order_line", line_id, amount_fen=redeemed)
     return redeemed
+
+
+def _waits_on_hold(hold_id: int, now: datetime) -> bool:
+    """Whether the cap hold is still undecided; if so it notes the acceptance, so that the
+    approval spends the money. One conditional UPDATE: an approval at the same moment either
+    comes first (the money is spent now) or finds the acceptance noted."""
+    noted = db.session.execute(
+        update(CapHold)
+        .where(CapHold.id == hold_id, CapHold.status == CapHoldStatus.PENDING)
+        .values(line_accepted_at=func.coalesce(CapHold.line_accepted_at, now))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(noted.rowcount)  # type: ignore[attr-defined]
+
+
+@atomic
+def release_held(hold: CapHold, actor: Actor, note: str) -> int:
+    """A declined hold: its line's reservations go back to the vouchers (and an invoice that
+    counted on them bills the enterprise)."""
+    released = 0
+    for reservation in _reservations([hold.order_line_id])[hold.order_line_id]:
+        if reservation.cap_hold_id != hold.id:
+            continue
+        amount = _unreserve(reservation, actor, note)
+        if amount:
+            released += amount
+            _bill_shortfall(reservation, actor)
+        db.session.expire(reservation)
+        db.session.expire(reservation.voucher)
+    if released:
+        audit.record(
+            actor, "vouchers.released", "order_line", hold.order_line_id, amount_fen=released
+        )
+    return released
 
 
 def _past_redeem_by(today: date) -> Select[Any]:

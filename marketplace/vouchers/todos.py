@@ -17,9 +17,12 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.db import db, local_today
 from marketplace.money import format_fen
 from marketplace.todos import Todo
+from marketplace.vouchers import cap_holds
 from marketplace.vouchers.models import (
     AVAILABLE,
     ApplicationStatus,
+    CapHold,
+    CapHoldStatus,
     ClawBack,
     ClawBackStatus,
     FlagStatus,
@@ -154,6 +157,24 @@ def for_official(agency: Organisation, official: User) -> list[Todo]:
                 VoucherProgramme.agency_id == agency.id,
                 ClawBack.status == ClawBackStatus.PROPOSED,
                 ClawBack.proposed_by_id.is_distinct_from(official.id),
+            )
+        )
+    ]
+    found += [
+        Todo(
+            "cap_hold",
+            _l("Approve or decline the order held by a share cap"),
+            f"{h.order_number} · {h.provider.name} · {format_fen(h.amount_fen)}",
+            f"/agency/programmes/{h.programme_id}/cap-holds",
+            h.created_at,
+        )
+        for h in db.session.scalars(
+            select(CapHold)
+            .join(VoucherProgramme, VoucherProgramme.id == CapHold.programme_id)
+            .where(
+                VoucherProgramme.agency_id == agency.id,
+                CapHold.status == CapHoldStatus.PENDING,
+                cap_holds.still_reserved(),
             )
         )
     ]

@@ -25,9 +25,20 @@ from marketplace.forms import attach_error, choices, first_error
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
-from marketplace.vouchers import csv_import, figures, forms, issuing, risk, settlement, spending
+from marketplace.vouchers import (
+    cap_holds,
+    caps,
+    csv_import,
+    figures,
+    forms,
+    issuing,
+    risk,
+    settlement,
+    spending,
+)
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
+    CapPolicy,
     ProgrammeMode,
     ProgrammeStatus,
     RunStatus,
@@ -256,6 +267,103 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
 @requires(OrgKind.AGENCY, owner=True)
 def programme_action(programme_id: int, action: str) -> ResponseReturnValue:
     return _programme_action(programme_id, action)
+
+
+# --- agency: caps (issue 22) ---------------------------------------------------------------
+
+
+def _bp(percent: Decimal | None) -> int | None:
+    return None if percent is None else int(percent * 100)
+
+
+@bp.route("/agency/programmes/<id:programme_id>/caps", methods=["GET", "POST"])
+@requires(OrgKind.AGENCY, owner=True)
+def programme_caps(programme_id: int) -> ResponseReturnValue:
+    """A programme's caps, with the providers' shares now: a cap below a share is allowed
+    and applies to new orders only, which the page says."""
+    p = _programme(programme_id)
+    form = forms.CapsForm()
+    form.cap_policy.choices = choices((c.value, c.label) for c in CapPolicy)
+    if request.method == "GET":
+        form.provider_cap.data = (
+            None if p.provider_cap_bp is None else Decimal(p.provider_cap_bp) / 100
+        )
+        form.integration_fee_cap.data = (
+            None if p.integration_fee_cap_bp is None else Decimal(p.integration_fee_cap_bp) / 100
+        )
+        form.cap_policy.data = p.cap_policy.value
+        form.cap_from.data = p.cap_from_fen
+    elif form.validate_on_submit():
+        try:
+            above = cap_holds.set_caps(
+                p,
+                _bp(form.provider_cap.data),
+                _bp(form.integration_fee_cap.data),
+                CapPolicy(form.cap_policy.data),
+                form.cap_from.data or 0,
+                current_actor(),
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Saved. The caps apply to orders placed from now on."), "success")
+            for share in above:
+                flash(
+                    _(
+                        "%(provider)s already holds %(share)s, above the new cap of %(cap)s:"
+                        " its orders so far stand; the cap applies to new orders only.",
+                        provider=share.name,
+                        share=caps.percent(share.share_bp),
+                        cap=caps.percent(p.provider_cap_bp or 0),
+                    ),
+                    "info",
+                )
+            return redirect(url_for("vouchers.programme_caps", programme_id=p.id))
+    status = INVALID if form.is_submitted() else 200
+    return render(
+        "vouchers/caps.html",
+        p=p,
+        form=form,
+        shares=caps.current_shares(p),
+        percent=caps.percent,
+        status=status,
+    )
+
+
+@bp.get("/agency/programmes/<id:programme_id>/cap-holds")
+@requires(OrgKind.AGENCY)
+def cap_holds_page(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    return render(
+        "vouchers/cap_holds.html",
+        p=p,
+        pending=cap_holds.holds_of(p),
+        decided=cap_holds.holds_of(p, pending=False),
+        form=forms.HoldDecisionForm(),
+        percent=caps.percent,
+    )
+
+
+@bp.post(
+    "/agency/programmes/<id:programme_id>/cap-holds/<id:hold_id>/<any(approve, decline):action>"
+)
+@requires(OrgKind.AGENCY, owner=True)
+def cap_hold_action(programme_id: int, hold_id: int, action: str) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    hold = cap_holds.hold_for(p, hold_id)
+    form = forms.HoldDecisionForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(first_error(form))
+        if action == "approve":
+            cap_holds.approve(hold, form.reason.data or "", current_actor())
+        else:
+            cap_holds.decline(hold, form.reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("vouchers.cap_holds_page", programme_id=p.id))
 
 
 # --- agency: issuing --------------------------------------------------------------------

@@ -127,6 +127,8 @@ def test_the_roles_key_pages_do_not_grow_with_the_data(app, client, dbs, count_q
             f"/agency/programmes/{programme.id}",
             f"/agency/programmes/{programme.id}/vouchers",
             f"/agency/programmes/{programme.id}/concentration",
+            f"/agency/programmes/{programme.id}/cap-holds",
+            f"/agency/programmes/{programme.id}/simulator",
             "/agency/dashboard",
             "/pool/queue",
             "/transparency",

@@ -367,7 +367,7 @@ def as_csv(found: list[Cell], industries: Mapping[str, str], districts: Mapping[
         "industry_code",
         "district_code",
     ]
-    rows: list[list[object]] = [csvfile.header(names, CSV_COLUMNS)]
+    rows: list[list[object]] = [list(csvfile.header(names, CSV_COLUMNS))]
     for cell in found:
         rows.append(
             [

@@ -103,7 +103,8 @@ class Cell:
         if not self.enterprises:
             return []
         order = {d: i for i, d in enumerate(DIMENSIONS)}
-        found = [(d, self.average(d) or Decimal(0)) for d in DIMENSIONS]
+        found = [(d, Decimal(self.score_sums[d]) / self.enterprises) for d in DIMENSIONS]
+        found = [(d, value.quantize(ONE_PLACE)) for d, value in found]
         return sorted(found, key=lambda item: (item[1], order[item[0]]))
 
     @property

@@ -180,6 +180,10 @@ def test_another_agency_sees_only_its_own(app, dbs, city):
     assert [(c.industry, c.district, c.enterprises) for c in found.cells] == [
         ("machining", "350203", 1)
     ]
+    assert [(d, str(score)) for d, score in found.cells[0].weakest] == [
+        ("equipment", "0.0"),  # a score of nothing is a score, shown as such
+        ("data", "90.0"),
+    ]
     rows = {r.category: r for r in found.categories}
     assert rows["quality_traceability"].supply.providers == 1
     assert rows["mes"].supply.providers == 1  # admitted here, suspended in Shijiazhuang

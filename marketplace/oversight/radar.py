@@ -215,53 +215,60 @@ def in_scope(agency: Organisation) -> ColumnElement[bool]:
     return and_(Organisation.kind == OrgKind.ENTERPRISE, or_(local, Organisation.id.in_(holders)))
 
 
-def _score(dimension: str) -> Any:
-    return Diagnosis.dimension_scores[dimension].as_integer()
-
-
-def _chose(pain: str) -> ColumnElement[bool]:
-    return or_(*(Diagnosis.pain_points[i].as_string() == pain for i in range(MAX_PAIN_POINTS)))
-
-
-def _weakest(dimension: str) -> ColumnElement[bool]:
-    """The dimension is (one of) the diagnosis' lowest scores."""
-    return and_(*(_score(dimension) <= _score(d) for d in DIMENSIONS if d != dimension))
+def _diagnosed(agency: Organisation, f: Filters) -> Any:
+    """One row per enterprise in scope and within the filters: its industry and district, the
+    scores of its latest diagnosis and the pain points it chose, read out of their JSON once
+    (a materialised CTE: the grouped query compares plain columns)."""
+    latest = select(func.max(Diagnosis.id)).group_by(Diagnosis.enterprise_id)
+    stmt = (
+        select(
+            Organisation.industry_code.label("industry"),
+            Organisation.region_code.label("district"),
+            *(Diagnosis.dimension_scores[d].as_integer().label(f"s_{d}") for d in DIMENSIONS),
+            *(Diagnosis.pain_points[i].as_string().label(f"p_{i}") for i in range(MAX_PAIN_POINTS)),
+        )
+        .join(Diagnosis, Diagnosis.enterprise_id == Organisation.id)
+        .where(Diagnosis.id.in_(latest), in_scope(agency))
+    )
+    if f.industry:
+        stmt = stmt.where(Organisation.industry_code == f.industry)
+    if f.district and region_prefix(f.district):
+        stmt = stmt.where(Organisation.region_code.startswith(region_prefix(f.district)))
+    return stmt.cte("diagnosed").prefix_with("MATERIALIZED")
 
 
 def _count(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _needs(category: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    by_pain = or_(false(), *(_chose(p) for p in NEEDED_BY_PAIN[category]))
-    by_dimension = or_(false(), *(_weakest(d) for d in NEEDED_BY_DIMENSION[category]))
-    return by_pain, by_dimension
-
-
 def cells(agency: Organisation, f: Filters) -> tuple[list[Cell], dict[str, tuple[int, int]]]:
     """The grid from one GROUP BY over the enterprises' latest diagnoses, and per category the
     enterprises in need because of a pain point and because of a weak dimension (the cells'
     ``needs`` count either, each enterprise once)."""
-    latest = select(func.max(Diagnosis.id)).group_by(Diagnosis.enterprise_id)
-    needs = [_needs(c) for c in CATEGORIES]
+    e = _diagnosed(agency, f).c
+    score = {d: e[f"s_{d}"] for d in DIMENSIONS}
+    chose = {p: or_(*(e[f"p_{i}"] == p for i in range(MAX_PAIN_POINTS))) for p in PAIN_POINTS}
+    # the dimension is (one of) the diagnosis' lowest scores
+    weakest = {
+        d: and_(*(score[d] <= score[other] for other in DIMENSIONS if other != d))
+        for d in DIMENSIONS
+    }
+    needs = [
+        (
+            or_(false(), *(chose[p] for p in NEEDED_BY_PAIN[c])),
+            or_(false(), *(weakest[d] for d in NEEDED_BY_DIMENSION[c])),
+        )
+        for c in CATEGORIES
+    ]
     columns = [
-        func.count(Diagnosis.id),
-        *(func.coalesce(func.sum(_score(d)), 0) for d in DIMENSIONS),
-        *(_count(_chose(p)) for p in PAIN_POINTS),
+        func.count(),
+        *(func.coalesce(func.sum(score[d]), 0) for d in DIMENSIONS),
+        *(_count(chose[p]) for p in PAIN_POINTS),
         *(_count(or_(by_pain, by_dimension)) for by_pain, by_dimension in needs),
         *(_count(by_pain) for by_pain, _d in needs),
         *(_count(by_dimension) for _p, by_dimension in needs),
     ]
-    stmt = (
-        select(Organisation.industry_code, Organisation.region_code, *columns)
-        .join(Diagnosis, Diagnosis.enterprise_id == Organisation.id)
-        .where(Diagnosis.id.in_(latest), in_scope(agency))
-        .group_by(Organisation.industry_code, Organisation.region_code)
-    )
-    if f.industry:
-        stmt = stmt.where(Organisation.industry_code == f.industry)
-    if f.district and region_prefix(f.district):
-        stmt = stmt.where(Organisation.region_code.startswith(region_prefix(f.district)))
+    stmt = select(e.industry, e.district, *columns).group_by(e.industry, e.district)
     found = []
     reasons: dict[str, list[int]] = {c: [0, 0] for c in CATEGORIES}
     n_dims, n_pains, n_cats = len(DIMENSIONS), len(PAIN_POINTS), len(CATEGORIES)

@@ -284,4 +284,57 @@ def load(rng: random.Random) -> dict[str, int]:
         "evaluation_rounds": _rounds(rng),
         "data_grants": _grants(rng),
         "concentration_alerts": _alerts(),
+        "radar_diagnoses": _radar_diagnoses(),
     }
+
+
+# What each industry's firms tend to lack and to complain of (issue 21's demand radar): the
+# dimension their answers score lowest on and the pain points they pick first. Counties and
+# county-level cities start a level lower than the city districts.
+INDUSTRY_NEEDS = {
+    "machining": ("equipment", ["downtime", "late_delivery"]),
+    "textile": ("production", ["late_delivery", "inventory"]),
+    "electronics": ("quality", ["quality", "visibility"]),
+    "food": ("quality", ["quality", "energy"]),
+    "auto_parts": ("production", ["quality", "late_delivery"]),
+    "furniture": ("supply_chain", ["inventory", "sales"]),
+    "hardware": ("equipment", ["downtime", "inventory"]),
+    "chemicals": ("equipment", ["security", "energy"]),
+    "building_materials": ("data", ["energy", "downtime"]),
+    "pharma": ("data", ["quality", "security"]),
+}
+COUNTIES = {"130123", "130181", "350212", "350213"}
+
+
+def _radar_diagnoses() -> int:
+    """Two in three of the enterprises that have not diagnosed themselves do so, each as firms
+    of its industry and district tend to answer, so the officials' radar shows where needs
+    differ. A random source of its own: the rest of the demo stays as it was."""
+    from marketplace.diagnosis import questionnaire as qn
+    from marketplace.diagnosis import services as diagnoses
+    from marketplace.diagnosis.models import Diagnosis
+
+    rng = random.Random(21)
+    waiting = db.session.scalars(
+        select(Organisation)
+        .where(
+            Organisation.kind == OrgKind.ENTERPRISE,
+            ~select(Diagnosis.id).where(Diagnosis.enterprise_id == Organisation.id).exists(),
+        )
+        .order_by(Organisation.id)
+    )
+    made = 0
+    for n, org in enumerate(list(waiting)):
+        if n % 3 == 0:
+            continue
+        weak, pains = INDUSTRY_NEEDS.get(org.industry_code or "", ("data", ["visibility"]))
+        level = rng.randint(1, 3) - (1 if org.region_code in COUNTIES else 0)
+        answers = {
+            q.code: max(0, min(4, level + rng.randint(-1, 1) - (2 if q.dimension == weak else 0)))
+            for q in qn.QUESTIONS
+        }
+        chosen = list(dict.fromkeys([pains[0], rng.choice([pains[1], *qn.PAIN_POINTS])]))
+        with clock_at(clock.days_ago(rng.randint(15, 80), 10)):
+            diagnoses.diagnose(org, answers, chosen, rng.choice(list(qn.BUDGETS)), _actor(org))
+        made += 1
+    return made

@@ -19,6 +19,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import Organisation, OrgKind, SizeTier
 from marketplace.catalog import services as catalog
 from marketplace.db import db
+from marketplace.diagnosis import questionnaire as qn
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import Form, choices
 from marketplace.money import format_fen
@@ -29,6 +30,7 @@ from marketplace.oversight import (
     concentration,
     dashboard,
     modes,
+    radar,
     simulator,
     stats,
     track_record,
@@ -523,3 +525,64 @@ def dashboard_csv(section: str) -> ResponseReturnValue:
     )
     response.last_modified = computed_at
     return response
+
+
+# The demand radar
+
+
+class RadarForm(Form):
+    class Meta:
+        csrf = False  # a filter (GET) form, kept in the URL
+
+    industry = SelectField(_l("Industry"), validators=[Optional()])
+    district = SelectField(_l("District"), validators=[Optional()])
+
+
+def _radar_filters() -> tuple[RadarForm, radar.Filters | None, dict[str, dict[str, str]]]:
+    locale = str(get_locale())
+    names = {
+        "industry": {i.code: i.name(locale) for i in accounts.industries()},
+        "district": {r.code: r.name(locale) for r in accounts.regions()},
+        "category": {c.code: c.name(locale) for c in catalog.categories()},
+        "dimension": {d: str(t) for d, t in qn.DIMENSIONS.items()},
+        "pain_point": {p: str(t) for p, (t, _codes) in qn.PAIN_POINTS.items()},
+    }
+    form = RadarForm(request.args)
+    form.industry.choices = choices([("", _("All")), *names["industry"].items()])
+    form.district.choices = choices([("", _("All")), *names["district"].items()])
+    if not form.validate():
+        return form, None, names
+    return (
+        form,
+        radar.Filters(industry=form.industry.data or None, district=form.district.data or None),
+        names,
+    )
+
+
+@bp.get("/agency/demand")
+@requires(OrgKind.AGENCY)
+def radar_page() -> ResponseReturnValue:
+    form, filters, names = _radar_filters()
+    found = radar.radar(current_user.org, filters) if filters is not None else None
+    return render(
+        "oversight/radar.html",
+        form=form,
+        filters=filters,
+        radar=found,
+        names=names,
+        thin=radar.THIN,
+        query=request.query_string.decode(),
+        status=200 if filters is not None else 422,
+    )
+
+
+@bp.get("/agency/demand.csv")
+@requires(OrgKind.AGENCY)
+def radar_csv() -> ResponseReturnValue:
+    _form, filters, names = _radar_filters()
+    if filters is None:  # the page says what is wrong with the filters
+        return redirect(url_for("oversight.radar_page") + "?" + request.query_string.decode())
+    found, _reasons = radar.cells(current_user.org, filters)
+    return csv_download(
+        radar.as_csv(found, names["industry"], names["district"]), "demand-radar.csv"
+    )

@@ -114,6 +114,7 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
             ("risk-flags", "/agency/risk-flags"),
             ("statistics", "/agency/dashboard"),
             ("modes", "/agency/modes"),
+            ("demand-radar", "/agency/demand"),
             ("evaluations", "/agency/evaluations"),
             ("evaluation", Link(r"/agency/evaluations/\d+")),
             ("audit", "/agency/audit"),

@@ -1,4 +1,5 @@
-"""An official reads the statistics and sees a market-concentration alert, then runs an
+"""An official reads the statistics and sees a market-concentration alert, opens the demand
+radar and sees a category its enterprises need that no provider in its pool offers, then runs an
 evaluation round: the assessor scores, the official closes the round despite a missing score,
 and a provider that failed the previous round fails again and is suspended from the pool."""
 
@@ -69,6 +70,20 @@ def test_oversight_journey(page: Page, live_server: str, live_app):
     page.get_by_label("类别", exact=True).select_option(label="能源管理")
     page.get_by_role("button", name="筛选").click()
     expect(page).to_have_url(re.compile(r"category=energy_management"))
+
+    # 1b. the demand radar: where the diagnosed enterprises' needs find no provider in the pool
+    nav(page, "需求雷达")
+    expect(page.locator("h1")).to_have_text("需求雷达")
+    gaps = page.locator("#gaps")
+    expect(gaps.locator("[data-gap='no_supply']").first).to_have_text("有需求无供给")
+    expect(gaps).to_contain_text("没有已入库的服务商提供")
+    first_cell = page.locator("#grid td a[data-enterprises]").first
+    first_cell.click()
+    expect(page).to_have_url(re.compile(r"industry=\w+&district=\d{6}"))
+    expect(page.locator("#detail h2")).to_contain_text("·")
+    expect(page.locator("#grid td a[data-enterprises]")).to_have_count(1)  # the one cell
+    nav(page, "案例库")
+    expect(page.locator("h1")).to_contain_text("案例")
 
     # 2. a new round: the assessor's score alone decides this time
     nav(page, "考核评价")

@@ -59,9 +59,30 @@ def test_every_csv_route_is_checked_here(app):
         "oversight.burn_csv",
         "oversight.dashboard_csv",
         "oversight.audit_csv",
+        "oversight.radar_csv",
         "vouchers.settlement_csv",
         "vouchers.staged_import_csv",
     }
+
+
+def test_demand_radar(client, dbs, hostile):
+    """Division names are reference data an administrator may edit: one that reads as a
+    formula is written as text; the averages and counts stay numbers."""
+    from marketplace.accounts.models import Region
+    from tests.factories import diagnosis
+
+    p, _programme, _s = hostile
+    dbs.get(Region, p.enterprise.region_code).name_zh = ENTERPRISE
+    d = diagnosis(p.enterprise.id)
+    d.dimension_scores = {"equipment": 20, "data": 40, "production": 60, "quality": 80,
+                          "supply_chain": 50}  # fmt: skip
+    d.pain_points = ["downtime"]
+    dbs.commit()
+    client.login(p.official.email)
+    rows = cells(client.get("/agency/demand.csv"))
+    assert_safe(rows)
+    assert rows[1][1] == "'" + ENTERPRISE
+    assert rows[1][2] == "1" and rows[1][5] == "20.0"
 
 
 def test_money_by_month(client, hostile):

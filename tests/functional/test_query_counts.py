@@ -305,3 +305,35 @@ def test_needs_board_and_quote_comparison_do_not_grow_with_the_data(
     for n in range(1, 4):
         quoting_provider(n, [first.id, *more])
     assert measure() == small
+
+
+def test_the_demand_radar_does_not_grow_with_the_data(app, client, dbs, count_queries):
+    """The officials' demand radar and its CSV: grouped statements over the diagnoses and the
+    pool, the same with one diagnosed enterprise and one package as with more of each in more
+    industries and districts, more providers and settled contracts (issue 21)."""
+    from tests.factories import OrganisationFactory
+    from tests.functional.oversight.test_radar import diagnosed
+    from tests.functional.oversight.test_track_record import settled
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "radarq")
+    p.agency.region_code = "130100"
+    diagnosed(dbs, p.enterprise, (20, 40, 60, 80, 50), ["downtime"])
+    pages = ["/agency/demand", "/agency/demand?industry=machining", "/agency/demand.csv"]
+    client.login(p.official.email)
+
+    def measure():
+        return {path: queries_for(client, count_queries, path) for path in pages}
+
+    small = measure()
+    for n, (industry, district) in enumerate(
+        [("textile", "130104"), ("machining", "130105"), ("food", "130102")]
+    ):
+        firm = OrganisationFactory(industry_code=industry, region_code=district)
+        diagnosed(dbs, firm, (10 * n, 50, 30, 70, 40), ["quality", "inventory"])
+        diagnosed(dbs, firm, (10 * n + 5, 50, 30, 70, 40), ["sales"])
+        provider, owner = provider_with_owner(f"radarq{n}@q.cn")
+        membership(dbs, provider, p.agency)
+        published_package(app, dbs, provider, owner, category_code="mes", title=f"MES {n}")
+        settled(app, dbs, p, str(62 + 2 * n))
+    assert measure() == small

@@ -158,6 +158,8 @@ EXPECTED = {
     "oversight.audit_csv": "agency",
     "oversight.dashboard_page": "agency",
     "oversight.dashboard_csv": "agency",
+    "oversight.radar_page": "agency",
+    "oversight.radar_csv": "agency",
     "evaluation.rounds": "agency",
     "evaluation.new_round": "agency owner",
     "evaluation.round_page": "agency",

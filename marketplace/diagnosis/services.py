@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind, SizeTier
 from marketplace.catalog import search, track_records
-from marketplace.catalog.models import Deployment, Package, PackageVersion, PlanKind
+from marketplace.catalog.models import Better, Deployment, Package, PackageVersion, PlanKind
 from marketplace.db import db
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis.models import Diagnosis
@@ -194,7 +194,9 @@ def verdict_points(ev: track_records.Evidence) -> int:
 
 
 def _change(result: track_records.PeerResult) -> str:
-    number = f"{result.change:+.1f}"
+    """The change in the metric's own direction (a defect rate down 1.2 points is −1.2)."""
+    change = -result.change if result.metric.better is Better.LOWER else result.change
+    number = f"{change:+.1f}".replace("-", "−")
     if result.metric.unit == "%":
         return str(_l("%(change)s points", change=number))
     return f"{number} {result.metric.unit_label}"

@@ -87,7 +87,7 @@ SETTLING = timedelta(days=3)  # from delivery to acceptance (验收) or a disput
 # Providers whose track record is weak: they deliver late, miss outcome targets and answer
 # tickets after their SLA (the others deliver within the go-live days their package promised).
 WEAK_PROVIDERS = {
-    "苏州电装看板科技有限公司",
+    "苏州轻量MES科技有限公司",
     "厦门数据中台科技有限公司",
     "苏州紧固云检科技有限公司",
 }

@@ -198,7 +198,7 @@ TRACK_RECORDS = [
     ("能效管家·能源管理系统（基础版）", "textile electronics", ""),
     ("数据中台·设备联网网关套件（基础版）", "electronics", "textile textile"),
     ("紧固云检·质量追溯系统（基础版）", "machining", "textile textile"),
-    ("电装看板·车间生产看板（基础版）", "furniture", "machining machining"),
+    ("轻量MES·车间生产看板（标准版）", "auto_parts", "machining machining"),
 ]
 # A baseline per metric, where the unit's default would not be believable.
 METRIC_BASELINES = {

@@ -4,6 +4,7 @@ interoperability (next candidates or an added package), its total before and aft
 and the verified evidence that ranks it."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -537,3 +538,29 @@ def test_the_recommendations_page_does_not_grow_with_the_catalogue(
         seller(f"ERP{n}", "erp", interfaces=MAKES_ORDERS, price=11_000_00)
         seller(f"MES{n}", "mes", interfaces=NEEDS_ORDERS, price=11_000_00)
     assert measure() == few
+
+
+def test_a_lower_is_better_metric_is_cited_going_down_and_in_english(app, client, dbs, market):
+    from dataclasses import replace
+
+    defects = replace(
+        OUTCOME, metric_code="defect_rate", target_kind="relative", target_value=Decimal("20")
+    )
+    plans = (defects, catalog.PlanFields(kind="one_time", name="买断", amount_fen=10_000_00))
+    package = published_package(
+        app, dbs, market.provider, market.provider_owner, plans=plans, title="设备联网丙"
+    )
+    for value in ("45", "42", "40"):  # from a baseline of 60 %
+        contract_on(app, dbs, market, package, enterprise(), value)
+    firm = machining_firm(dbs)
+    d = diagnose(app, dbs, firm, ["downtime"])
+    with services(app, dbs):
+        rec = diagnosis.recommend(firm[0], d)
+    cited = next(s for s in rec.ranked["equipment_networking"] if s.version.title == "设备联网丙")
+    assert cited.evidence[0] == (
+        "3 家与您同规模的机械加工企业达标：不良率 −18.0 个百分点，用时 4 个月"
+    )
+    client.login("boss@rank.cn")
+    client.form("/language", {"lang": "en", "next": "/"})
+    english = client.text(f"/diagnosis/{d.id}/recommendations")
+    assert "3 Machining firms of your size met their target: Defect rate −18.0 points" in english

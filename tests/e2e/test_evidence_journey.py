@@ -10,7 +10,6 @@ from sqlalchemy import select
 from marketplace.accounts.models import User
 from marketplace.db import db
 from marketplace.diagnosis import services as diagnoses
-
 from tests.e2e.test_enterprise_journey import log_in
 
 GOOD = "冀智工业互联网·老旧设备加装传感器联网（基础版）"

@@ -84,6 +84,32 @@ AFTER = {
     LineEvent.START: timedelta(days=2, hours=3),
 }
 SETTLING = timedelta(days=3)  # from delivery to acceptance (验收) or a dispute
+# Providers whose track record is weak: they deliver late, miss outcome targets and answer
+# tickets after their SLA (the others deliver within the go-live days their package promised).
+WEAK_PROVIDERS = {
+    "苏州轻量MES科技有限公司",
+    "厦门数据中台科技有限公司",
+    "苏州紧固云检科技有限公司",
+}
+LATE_BY = timedelta(days=6)  # how far past its promise a weak provider delivers
+EARLY_BY = timedelta(hours=20)  # how far before its promise a good provider delivers
+
+
+def weak(provider: Organisation) -> bool:
+    return provider.name in WEAK_PROVIDERS
+
+
+def delivery_delay(provider: Organisation, go_live_days: int) -> timedelta:
+    """When a provider delivers after the order: within the promised go-live days (a good
+    provider), or days past them (a weak one); never before the work started."""
+    go_live = timedelta(days=go_live_days)
+    if weak(provider):
+        return AFTER[LineEvent.START] + go_live + LATE_BY
+    return max(go_live - EARLY_BY, AFTER[LineEvent.START] + timedelta(hours=3))
+
+
+def delivery_after(line: OrderLine) -> timedelta:
+    return delivery_delay(line.provider, line.version.go_live_days if line.version else 7)
 
 
 def drive(line: OrderLine, target: LineStatus, fast: bool = False) -> None:
@@ -96,7 +122,7 @@ def drive(line: OrderLine, target: LineStatus, fast: bool = False) -> None:
     wanted = []
     for event in path:
         if event is LineEvent.DELIVER:
-            wanted.append(timedelta(hours=6) if fast else AFTER[LineEvent.START] + go_live)
+            wanted.append(timedelta(hours=6) if fast else delivery_after(line))
         elif event in (LineEvent.DISPUTE, LineEvent.ACCEPT_DELIVERY):
             wanted.append(wanted[-1] + SETTLING)
         else:
@@ -217,6 +243,7 @@ def load(rng: random.Random) -> dict[str, int]:
                             tickets_.reply(ticket, "收到，今天再观察一下。", actor)
                         if rng.random() < 0.4:
                             tickets_.close(ticket, actor)
+    diagnosed += _more_diagnoses(rng)
     db.session.flush()
     return {
         "diagnoses": diagnosed,
@@ -225,6 +252,45 @@ def load(rng: random.Random) -> dict[str, int]:
         "tickets": tickets,
         "disputes_escalated": escalate_one("official@sjz.demo"),
     }
+
+
+# What each industry's enterprises say hurts most and where they are weakest, so that the
+# demand radar shows differences between industries (and, with the enterprises' districts,
+# between districts): a diagnosis takes two of its industry's three pain points and answers
+# lower on its weak dimension.
+INDUSTRY_NEEDS = {
+    "machining": (["downtime", "late_delivery", "visibility"], "equipment"),
+    "textile": (["quality", "energy", "downtime"], "quality"),
+    "electronics": (["quality", "visibility", "inventory"], "data"),
+    "food": (["quality", "inventory", "sales"], "quality"),
+    "auto_parts": (["quality", "late_delivery", "downtime"], "production"),
+    "furniture": (["late_delivery", "inventory", "sales"], "production"),
+    "hardware": (["downtime", "energy", "inventory"], "equipment"),
+}
+MORE_DIAGNOSED = 54  # enterprises past the first 36 that diagnose themselves only
+
+
+def _more_diagnoses(rng: random.Random) -> int:
+    enterprises = db.session.scalars(
+        select(Organisation)
+        .where(Organisation.kind == OrgKind.ENTERPRISE)
+        .order_by(Organisation.id)
+        .offset(36)
+        .limit(MORE_DIAGNOSED)
+    ).all()
+    for org in enterprises:
+        pains, weak_dimension = INDUSTRY_NEEDS.get(
+            org.industry_code or "", (["visibility"], "data")
+        )
+        level = rng.randint(1, 3)
+        answers = {
+            q.code: min(4, max(0, level + rng.randint(-1, 1) - 2 * (q.dimension == weak_dimension)))
+            for q in qn.QUESTIONS
+        }
+        chosen = rng.sample(pains, min(2, len(pains)))
+        with clock_at(clock.days_ago(rng.randint(5, 90), rng.randint(9, 17))):
+            diagnosis.diagnose(org, answers, chosen, rng.choice(list(qn.BUDGETS)), _actor(org))
+    return len(enterprises)
 
 
 def escalate_one(official_email: str) -> int:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind, SizeTier
-from marketplace.catalog import search
-from marketplace.catalog.models import Deployment, Package, PackageVersion, PlanKind
+from marketplace.catalog import search, track_records
+from marketplace.catalog.models import Better, Deployment, Package, PackageVersion, PlanKind
 from marketplace.db import db
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis.models import Diagnosis
@@ -107,19 +107,26 @@ class Suggestion:
     dimension_score: int | None = None
     weakest: bool = False  # that dimension is (one of) the diagnosis' weakest
     evidence: list[str] = field(default_factory=list)
+    results_points: int = 0  # verified outcome contracts: met up, missed down, improvement up
+    verdict_points: int = 0  # the provider's evaluation rounds: passed up, failed down
 
     @property
-    def rank(self) -> tuple[int, int, int, int, int, int, int]:
+    def merit(self) -> int:
+        """The ranking score: fit by the rules plus verified results plus evaluation verdicts."""
+        return self.score + self.results_points + self.verdict_points
+
+    @property
+    def rank(self) -> tuple[int, int, int, int, int, int]:
         """Lower ranks first: relevance (pain points answered, then the weaker dimension),
-        then verified evidence (contracts met, then ratings), then fit, then price."""
+        then the ranking score (fit, verified results, evaluation verdicts), then ratings
+        from enough verified buyers, then price."""
         package = self.version.package
         rated = package.rating_sum * 100 // package.rating_count if ranked_by_rating(package) else 0
         return (
             -len(self.pain_points),
             101 if self.dimension_score is None else self.dimension_score,
-            -package.results_met,
+            -self.merit,
             -rated,
-            -self.score,
             self.version.entry_price_fen,
             self.version.id,
         )
@@ -165,10 +172,91 @@ def priority_categories(diagnosis: Diagnosis) -> list[str]:
     return list(dict.fromkeys(ordered))
 
 
-def _evidence(package: Package) -> list[str]:
-    """What the platform holds on the package from verified data only."""
+# The ranking score's verified parts (explained on the recommendations page in one line).
+RESULT_POINTS = 2  # per outcome contract met; minus as much per contract missed
+RESULT_CAP = 6  # the contracts' points stay within ± this
+IMPROVEMENT_STEP_PCT = 10  # one point per this median improvement over the baseline, in %
+IMPROVEMENT_CAP = 3
+PASSED_POINTS = 2  # per evaluation round the provider passed
+FAILED_POINTS = 3  # taken per round it failed
+
+
+def results_points(ev: track_records.Evidence) -> int:
+    contracts = RESULT_POINTS * (ev.met - ev.missed)
+    points = max(-RESULT_CAP, min(RESULT_CAP, contracts))
+    if ev.met and ev.improvement_pct is not None and ev.improvement_pct > 0:
+        points += min(int(ev.improvement_pct // IMPROVEMENT_STEP_PCT), IMPROVEMENT_CAP)
+    return points
+
+
+def verdict_points(ev: track_records.Evidence) -> int:
+    return PASSED_POINTS * ev.passed - FAILED_POINTS * ev.failed
+
+
+def _change(result: track_records.PeerResult) -> str:
+    """The change in the metric's own direction (a defect rate down 1.2 points is −1.2)."""
+    change = -result.change if result.metric.better is Better.LOWER else result.change
+    number = f"{change:+.1f}".replace("-", "−")
+    if result.metric.unit == "%":
+        return str(_l("%(change)s points", change=number))
+    return f"{number} {result.metric.unit_label}"
+
+
+def _peer_line(ev: track_records.Evidence, industry: str, locale: str) -> str:
+    """ "3 machining firms of your size met their target: OEE +6.0 points in 4 months"."""
+    if ev.base == "size":
+        who = ngettext(
+            "%(num)d %(industry)s firm of your size met its target",
+            "%(num)d %(industry)s firms of your size met their target",
+            ev.peers_met,
+            industry=industry,
+        )
+    else:
+        who = ngettext(
+            "%(num)d %(industry)s firm (all sizes; fewer than three of your size) met its target",
+            "%(num)d %(industry)s firms (all sizes; fewer than three of your size) met their"
+            " target",
+            ev.peers_met,
+            industry=industry,
+        )
+    if not ev.results:
+        return who
+    best = ev.results[0]
+    result = f"{best.metric.name(locale)} {_change(best)}"
+    if best.months is not None:
+        result = ngettext(
+            "%(result)s in %(num)d month",
+            "%(result)s in %(num)d months",
+            best.months,
+            result=result,
+        )
+    return str(_l("%(who)s: %(result)s", who=who, result=result))
+
+
+def _evidence(
+    package: Package, ev: track_records.Evidence | None, industry: str | None, locale: str
+) -> list[str]:
+    """What the platform holds on the package from verified data only: its peers' met
+    contracts first (the enterprise's industry and size), then all its settled contracts,
+    its provider's evaluations and its verified buyers' rating."""
     cited = []
-    settled = package.results_met + package.results_missed
+    ev = ev or track_records.Evidence()
+    settled = ev.met + ev.missed
+    if industry is not None and ev.peers_met:
+        cited.append(_peer_line(ev, industry, locale))
+        if ev.thin:
+            cited.append(str(_l("fewer than three cases: a first sign, not yet a proof")))
+    elif industry is not None and settled:
+        cited.append(str(_l("no contract met in %(industry)s yet", industry=industry)))
+    if ev.peers_missed and industry is not None:
+        cited.append(
+            ngettext(
+                "%(num)d %(industry)s firm missed its target",
+                "%(num)d %(industry)s firms missed their target",
+                ev.peers_missed,
+                industry=industry,
+            )
+        )
     if settled:
         cited.append(
             ngettext(
@@ -177,7 +265,17 @@ def _evidence(package: Package) -> list[str]:
                 "%(met)d of %(num)d pay-for-results contracts met their target on verified "
                 "measurements",
                 settled,
-                met=package.results_met,
+                met=ev.met,
+            )
+        )
+    if ev.passed or ev.failed:
+        cited.append(
+            str(
+                _l(
+                    "provider's evaluations: %(passed)d rounds passed, %(failed)d failed",
+                    passed=ev.passed,
+                    failed=ev.failed,
+                )
             )
         )
     if package.rating_count:
@@ -226,7 +324,6 @@ def _score(
     if any(plan.kind is PlanKind.OUTCOME for plan in version.plans):
         s.score += 1
         s.reasons.append(str(_l("can be paid for results")))
-    s.evidence = _evidence(version.package)
     return s
 
 
@@ -250,9 +347,21 @@ def assess(
     # One package should not take more than half of the year's budget.
     per_item_budget = None if budget_fen is None else budget_fen // 2
     weakest = set(weakest_dimensions(diagnosis))
+    versions = list(versions)
+    tier = enterprise.size_tier
+    evidence = track_records.evidence_for(
+        [v.package_id for v in versions],
+        enterprise.industry_code,
+        tier.value if tier is not None else None,
+    )
+    industry = enterprise.industry.name(locale) if enterprise.industry is not None else None
     result = []
     for version in versions:
         s = _score(version, enterprise, per_item_budget, locale)
+        ev = evidence.get(version.package_id)
+        s.evidence = _evidence(version.package, ev, industry, locale)
+        if ev is not None:
+            s.results_points, s.verdict_points = results_points(ev), verdict_points(ev)
         s.pain_points = [
             p for p in diagnosis.pain_points if version.category_code in qn.PAIN_POINTS[p][1]
         ]

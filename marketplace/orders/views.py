@@ -84,6 +84,7 @@ def recommendations(diagnosis_id: int) -> ResponseReturnValue:
         pools=pool.admitted_pools(sorted({s.version.package.provider_id for s in shown})),
         dimensions=qn.DIMENSIONS,
         pain_points=qn.PAIN_POINTS,
+        ranking=diagnoses,
         **_interface_names(),
     )
 

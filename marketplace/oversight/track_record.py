@@ -35,12 +35,13 @@ from marketplace.catalog import track_records
 from marketplace.catalog.models import Better, Metric, Package, PackageVersion
 from marketplace.db import db
 from marketplace.orders.models import LineStatus, Order, OrderLine, Ticket
-from marketplace.outcomes.models import ContractStatus, OutcomeContract
+from marketplace.outcomes.models import COUNTED, ContractStatus, Measurement, OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
 
 MIN_CASES = 3  # fewer cases than this: the figure is shown with "only n cases" said
 HUNDRED = Decimal(100)
 ONE_PLACE = Decimal("0.1")
+DAYS_A_MONTH = 30.44
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,134 @@ def for_providers(provider_ids: Sequence[int]) -> dict[int, TrackRecord]:
 
 
 def connect() -> None:
-    """Show the records on the catalogue's package, provider and compare pages."""
-    track_records.describe_with(for_packages, for_providers)
+    """Show the records on the catalogue's package, provider and compare pages, and give the
+    recommendations their evidence."""
+    track_records.describe_with(for_packages, for_providers, evidence_for)
+
+
+def _months(days: int) -> int:
+    return max(1, round(days / DAYS_A_MONTH))
+
+
+def evidence_for(
+    package_ids: Sequence[int], industry_code: str | None, size_tier: str | None
+) -> dict[int, track_records.Evidence]:
+    """What verified data says of each package for an enterprise of this industry and size:
+    its settled contracts, the met ones of its peers with their median result and time to
+    result, and its provider's evaluation verdicts. Two statements whatever the number of
+    packages and contracts."""
+    ids = list(package_ids)
+    found: dict[int, track_records.Evidence] = {}
+    if not ids:
+        return found
+    last_counted = (
+        select(func.max(Measurement.period_end))
+        .where(Measurement.contract_id == OutcomeContract.id, Measurement.status.in_(COUNTED))
+        .correlate(OutcomeContract)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(
+            OrderLine.package_id,
+            OutcomeContract.status,
+            Metric,
+            OutcomeContract.better,
+            OutcomeContract.baseline_value,
+            OutcomeContract.achieved_value,
+            OutcomeContract.window_start,
+            last_counted,
+            Organisation.industry_code,
+            Organisation.size_tier,
+        )
+        .join(OrderLine, OrderLine.id == OutcomeContract.order_line_id)
+        .join(Metric, Metric.code == OutcomeContract.metric_code)
+        .join(Organisation, Organisation.id == OutcomeContract.enterprise_id)
+        .where(
+            OrderLine.package_id.in_(ids),
+            OutcomeContract.status.in_((ContractStatus.MET, ContractStatus.MISSED)),
+        )
+        .order_by(Metric.position, Metric.code, OutcomeContract.id)
+    )
+    relative: dict[int, list[Decimal]] = defaultdict(list)
+    # per package: the industry's met contracts (metric, change, days, same size) and misses
+    peers: dict[int, list[tuple[Metric, Decimal | None, int | None, bool]]] = defaultdict(list)
+    peer_misses: dict[int, list[bool]] = defaultdict(list)
+    for package_id, status, metric, better, baseline, achieved, start, last, industry, tier in rows:
+        if package_id is None:
+            continue  # never: the statement asks for lines of these packages
+        ev = found.setdefault(package_id, track_records.Evidence())
+        met = status is ContractStatus.MET
+        if met:
+            ev.met += 1
+        else:
+            ev.missed += 1
+        change = None
+        if baseline is not None and achieved is not None:
+            change = Decimal(achieved) - Decimal(baseline)
+            if better is Better.LOWER:
+                change = -change
+            if baseline:
+                relative[package_id].append(change / abs(Decimal(baseline)) * HUNDRED)
+        if industry_code is None or industry != industry_code:
+            continue
+        same_size = size_tier is not None and tier is not None and str(tier) == size_tier
+        if met:
+            days = (last - start).days if last is not None and start is not None else None
+            peers[package_id].append((metric, change, days, same_size))
+        else:
+            peer_misses[package_id].append(same_size)
+    for package_id, values in relative.items():
+        found[package_id].improvement_pct = _median(values).value
+    for package_id, ev in found.items():
+        met_rows = peers.get(package_id, [])
+        misses = peer_misses.get(package_id, [])
+        if not met_rows and not misses:
+            continue
+        by_size = [r for r in met_rows if r[3]]
+        if len(by_size) >= track_records.PEERS_MIN:
+            ev.base, cited = "size", by_size
+            ev.peers_missed = sum(1 for same in misses if same)
+        else:
+            ev.base, cited = "industry", met_rows
+            ev.peers_missed = len(misses)
+        ev.peers_met = len(cited)
+        by_metric: dict[str, tuple[Metric, list[Decimal], list[int]]] = {}
+        for metric, change, days, _same in cited:
+            if change is None:
+                continue
+            entry = by_metric.setdefault(metric.code, (metric, [], []))
+            entry[1].append(change)
+            if days is not None:
+                entry[2].append(days)
+        ev.results = sorted(
+            (
+                track_records.PeerResult(
+                    metric,
+                    Decimal(median(changes)).quantize(ONE_PLACE),
+                    _months(int(median(days))) if days else None,
+                    len(changes),
+                )
+                for metric, changes, days in by_metric.values()
+            ),
+            key=lambda r: -r.cases,
+        )
+    verdicts = db.session.execute(
+        select(
+            Package.id,
+            _count(EvaluationEntry.passed.is_(True)),
+            _count(EvaluationEntry.passed.is_(False)),
+        )
+        .select_from(EvaluationEntry)
+        .join(EvaluationRound, EvaluationRound.id == EvaluationEntry.round_id)
+        .join(Package, Package.provider_id == EvaluationEntry.provider_id)
+        .where(Package.id.in_(ids), EvaluationRound.status == RoundStatus.CLOSED)
+        .group_by(Package.id)
+    )
+    for package_id, passed, failed in verdicts:
+        if passed or failed:
+            ev = found.setdefault(package_id, track_records.Evidence())
+            ev.passed, ev.failed = int(passed), int(failed)
+    return found
 
 
 def _records(

@@ -337,3 +337,39 @@ def test_the_demand_radar_does_not_grow_with_the_data(app, client, dbs, count_qu
         published_package(app, dbs, provider, owner, category_code="mes", title=f"MES {n}")
         settled(app, dbs, p, str(62 + 2 * n))
     assert measure() == small
+
+
+def test_recommendations_do_not_grow_with_verified_results(app, client, dbs, count_queries):
+    """The recommendations' evidence (peers' met contracts, their months to result, the
+    providers' evaluation verdicts) is read in two grouped statements: the same with no
+    settled contract as with several, and with more evaluation rounds (issue 21)."""
+    from datetime import date
+
+    from marketplace.diagnosis import services as diagnosis
+    from tests.functional.diagnosis.test_recommendations import (
+        answers,
+        contract_on,
+        enterprise,
+        machining_firm,
+        two_providers,
+    )
+    from tests.functional.oversight.test_track_record import evaluation
+
+    market = two_providers(app, dbs)
+    org, user = machining_firm(dbs)
+    with services(app, dbs):
+        d = diagnosis.diagnose(
+            org, answers(), ["downtime"], "200k_1m", Actor(user.id, org.id, None)
+        )
+    client.login("boss@rank.cn")
+    path = f"/diagnosis/{d.id}/recommendations"
+    none = queries_for(client, count_queries, path)
+    contract_on(app, dbs, market, market.first, enterprise(), "66")
+    one = queries_for(client, count_queries, path)
+    for value in ("67", "62", "70"):
+        contract_on(app, dbs, market, market.second, enterprise(), value)
+    contract_on(app, dbs, market, market.first, enterprise(industry="textile"), "68")
+    for n in range(3):
+        end = date(2026, 3 * n + 3, 28)
+        evaluation(dbs, market.agency, market.rival, f"第 {n} 轮", end, n != 1, 700)
+    assert queries_for(client, count_queries, path) == one == none

@@ -3,6 +3,9 @@ chosen pain points and the dimension it lifts, the level explained, the set chec
 interoperability (next candidates or an added package), its total before and after vouchers,
 and the verified evidence that ranks it."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import func, select
 
@@ -15,6 +18,7 @@ from marketplace.orders.models import Bundle
 from marketplace.security import Actor
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
+    OUTCOME,
     agency_with_official,
     membership,
     provider_with_owner,
@@ -277,12 +281,10 @@ def test_gaps_nothing_closes_are_shown_and_nothing_is_added(app, client, dbs, se
 # 5. evidence and ranking
 
 
-def test_results_met_then_ratings_rank_after_relevance_and_are_cited(app, dbs, seller, firm):
+def test_ratings_rank_after_relevance_and_are_cited(app, dbs, seller, firm):
     seller("看板便宜", "production_visualisation", price=5_000_00)
-    proven = seller("看板有成效", "production_visualisation", price=9_000_00)
     rated = seller("看板好评", "production_visualisation", price=8_000_00)
     few = seller("看板两评", "production_visualisation", price=6_000_00)
-    proven.results_met, proven.results_missed = 2, 1
     rated.rating_sum, rated.rating_count = 14, 3
     few.rating_sum, few.rating_count = 10, 2  # too few ratings to rank by
     dbs.flush()
@@ -290,25 +292,195 @@ def test_results_met_then_ratings_rank_after_relevance_and_are_cited(app, dbs, s
     with services(app, dbs):
         rec = diagnosis.recommend(firm[0], d)
     ranked = [s.version.title for s in rec.ranked["production_visualisation"]]
-    assert ranked == ["看板有成效", "看板好评", "看板便宜", "看板两评"]
-    assert rec.starter[0].version.title == "看板有成效"
+    assert ranked == ["看板好评", "看板便宜", "看板两评"]
     by_title = {s.version.title: s for s in rec.ranked["production_visualisation"]}
-    assert by_title["看板有成效"].evidence == [
-        "3 个按效果付费合约中有 2 个经核实的效果数据证明达标"
-    ]
     assert by_title["看板好评"].evidence == ["3 位已核实买家评分 4.7 分（满分 5 分）"]
     assert by_title["看板两评"].evidence == [
         "2 位已核实买家评分 5.0 分（满分 5 分）",
         "评分少于 3 条，不参与排序",
     ]
     assert by_title["看板便宜"].evidence == []
-    # relevance comes first: a proven package of a kind no pain point asks for stays behind
-    mes = seller("有成效的 MES", "mes")
-    mes.results_met = 9
-    dbs.flush()
+
+
+# 6. verified results and evaluation verdicts rank and are cited (issue 21)
+
+
+def enterprise(industry="machining", employees=50, revenue=5_000_000_00):
+    org = OrganisationFactory(
+        industry_code=industry, employees=employees, annual_revenue_fen=revenue
+    )
+    return org, Actor(UserFactory(org=org).id, org.id, None)
+
+
+def contract_on(app, dbs, p, package, buyer, value, days=125):
+    """An OEE contract (baseline 60, target +5) on ``package`` for ``buyer``, measured once
+    ``days`` - 3 days after its window opened (confirmed) and settled: met at 65 or more."""
+    from marketplace.db import local_today
+    from marketplace.orders import bundles
+    from marketplace.orders import services as orders
+    from marketplace.orders.models import LineEvent
+    from marketplace.outcomes import services as outcomes
+    from tests.functional.outcomes.test_outcomes import (
+        KIND,
+        SYSTEM,
+        contract_of,
+        day,
+        measuring_since,
+        reading,
+    )
+
+    org, actor = buyer
+    today = local_today()
+    with services(app, dbs):
+        b = bundles.create(org, f"效果方案 {org.id}-{package.id}", actor)
+        bundles.add(b, package.id, None, actor)
+        line = orders.checkout(org, b, actor).lines[0]
+        for event in (LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER):
+            orders.transition(line, event, "", SYSTEM, KIND[event])
+    contract = contract_of(dbs, line)
+    with services(app, dbs):
+        outcomes.propose_baseline(
+            contract, "60", today - timedelta(days=30), today, "MES 记录", p.official_actor
+        )
+        outcomes.agree_baseline(contract, line, actor)
+        orders.transition(line, LineEvent.ACCEPT_DELIVERY, "", SYSTEM, "enterprise")
+    measuring_since(dbs, contract, days)
+    with services(app, dbs):
+        m, _ = outcomes.submit(contract, reading(1, value, day(3)), SYSTEM)
+        outcomes.confirm(m, SYSTEM)
+        outcomes.settle(contract, SYSTEM, today=contract.window_end + timedelta(days=1))
+    return contract
+
+
+@pytest.fixture
+def market(app, dbs):
+    return two_providers(app, dbs)
+
+
+def two_providers(app, dbs):
+    """Two providers in one pool, each with an OEE package (outcome plan) for machining."""
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "rank")
+    rival, owner = provider_with_owner("rival@rank.cn")
+    membership(dbs, rival, p.agency)
+
+    def package(provider, user, title, price=10_000_00):
+        plans = (OUTCOME, catalog.PlanFields(kind="one_time", name="买断", amount_fen=price))
+        return published_package(app, dbs, provider, user, plans=plans, title=title)
+
+    p.first = package(p.provider, p.provider_owner, "设备联网甲")
+    p.second = package(rival, owner, "设备联网乙")
+    p.rival = rival
+    return p
+
+
+def machining_firm(dbs):
+    org = OrganisationFactory(industry_code="machining", employees=50)
+    return org, UserFactory(org=org, email="boss@rank.cn")
+
+
+def titles(app, dbs, firm, d):
+    """The recommendation and the ranked titles of the two packages (the pilot's own
+    equipment-networking package left out)."""
     with services(app, dbs):
         rec = diagnosis.recommend(firm[0], d)
-    assert rec.starter[0].version.title == "看板有成效"
+    ranked = [
+        s
+        for s in rec.ranked["equipment_networking"]
+        if s.version.title in ("设备联网甲", "设备联网乙")
+    ]
+    rec.ranked["equipment_networking"] = ranked
+    return rec, [s.version.title for s in ranked]
+
+
+def test_met_contracts_in_the_same_industry_outrank_missed_ones_and_are_cited(
+    app, client, dbs, market
+):
+    firm = machining_firm(dbs)
+    d = diagnose(app, dbs, firm, ["downtime"])
+    rec, ranked = titles(app, dbs, firm, d)
+    assert ranked == ["设备联网甲", "设备联网乙"]  # alike: the older first
+    # the first one's buyers missed their targets; the second one's met them
+    for _ in range(2):
+        contract_on(app, dbs, market, market.first, enterprise(), "62")
+    for value in ("66", "67", "68"):
+        contract_on(app, dbs, market, market.second, enterprise(), value)
+    rec, ranked = titles(app, dbs, firm, d)
+    assert ranked == ["设备联网乙", "设备联网甲"]
+    second, first = rec.ranked["equipment_networking"]
+    assert (second.results_points, first.results_points) == (6 + 1, -4)  # +11.7 %: one point
+    assert second.merit == second.score + 7 and first.merit == first.score - 4
+    # three small machining firms like this one: OEE +7.0 points (the median) in 4 months
+    assert second.evidence[0] == (
+        "3 家与您同规模的机械加工企业达标：设备综合效率（OEE） +7.0 个百分点，用时 4 个月"
+    )
+    assert "3 个按效果付费合约中有 3 个经核实的效果数据证明达标" in second.evidence
+    assert first.evidence[:2] == [
+        "机械加工行业尚无达标合约",
+        "2 家机械加工企业未达标",
+    ]
+
+    client.login("boss@rank.cn")
+    page = client.text(f"/diagnosis/{d.id}/recommendations")
+    assert "为什么这样排序" in page and "每个达标的按效果付费合约加 2 分" in page
+    assert "用时 4 个月" in page
+    assert f"排序得分 {second.merit} = 匹配度 {second.score}、经核实的效果 +7、考核 +0" in page
+    client.form("/language", {"lang": "en", "next": "/"})
+    english = client.text(f"/diagnosis/{d.id}/recommendations")
+    assert "Why this order" in english
+    assert "3 Machining firms of your size met their target: OEE +7.0 points in 4 months" in (
+        english
+    )
+
+
+def test_fewer_than_three_cases_of_the_size_cite_the_wider_base_and_say_so(app, dbs, market):
+    firm = machining_firm(dbs)
+    d = diagnose(app, dbs, firm, ["downtime"])
+    # one small firm and one medium firm met their targets with the first package
+    contract_on(app, dbs, market, market.first, enterprise(), "70", days=65)
+    medium = enterprise(employees=400, revenue=30_000_000_00)
+    contract_on(app, dbs, market, market.first, medium, "66", days=65)
+    contract_on(app, dbs, market, market.first, enterprise(industry="textile"), "62")
+    rec, _ = titles(app, dbs, firm, d)
+    first = rec.ranked["equipment_networking"][0]
+    assert first.version.title == "设备联网甲"
+    assert first.evidence[:2] == [
+        "2 家机械加工企业（含各种规模；与您同规模的不足三家）达标："
+        "设备综合效率（OEE） +8.0 个百分点，用时 2 个月",
+        "不足三例：只是初步迹象，尚不能证明",
+    ]
+    # the textile firm's miss counts in the package's record, not among the peers
+    assert "3 个按效果付费合约中有 2 个经核实的效果数据证明达标" in first.evidence
+    # and a package without any verified result says nothing it does not have
+    second = rec.ranked["equipment_networking"][1]
+    assert second.evidence == [] and second.results_points == 0
+
+
+def test_a_provider_that_failed_an_evaluation_ranks_lower_and_a_suspended_one_not_at_all(
+    app, client, dbs, market
+):
+    from datetime import date
+
+    from marketplace.pool.models import PoolMembership, PoolStatus
+    from tests.functional.oversight.test_track_record import evaluation
+
+    firm = machining_firm(dbs)
+    d = diagnose(app, dbs, firm, ["downtime"])
+    evaluation(dbs, market.agency, market.provider, "2026 年一季度", date(2026, 3, 31), True, 800)
+    evaluation(dbs, market.agency, market.provider, "2026 年二季度", date(2026, 6, 30), False, 500)
+    evaluation(dbs, market.agency, market.rival, "2026 年二季度", date(2026, 6, 30), True, 750)
+    rec, ranked = titles(app, dbs, firm, d)
+    assert ranked == ["设备联网乙", "设备联网甲"]
+    second, first = rec.ranked["equipment_networking"]
+    assert (first.verdict_points, second.verdict_points) == (2 - 3, 2)
+    assert "服务商考核：通过 1 轮，未通过 1 轮" in first.evidence
+    # suspended from the pool: out of the catalogue, so out of the recommendations
+    m = dbs.scalar(select(PoolMembership).where(PoolMembership.provider_id == market.rival.id))
+    m.status = PoolStatus.SUSPENDED
+    dbs.commit()
+    rec, ranked = titles(app, dbs, firm, d)
+    assert ranked == ["设备联网甲"]
 
 
 # access and bad input
@@ -366,3 +538,29 @@ def test_the_recommendations_page_does_not_grow_with_the_catalogue(
         seller(f"ERP{n}", "erp", interfaces=MAKES_ORDERS, price=11_000_00)
         seller(f"MES{n}", "mes", interfaces=NEEDS_ORDERS, price=11_000_00)
     assert measure() == few
+
+
+def test_a_lower_is_better_metric_is_cited_going_down_and_in_english(app, client, dbs, market):
+    from dataclasses import replace
+
+    defects = replace(
+        OUTCOME, metric_code="defect_rate", target_kind="relative", target_value=Decimal("20")
+    )
+    plans = (defects, catalog.PlanFields(kind="one_time", name="买断", amount_fen=10_000_00))
+    package = published_package(
+        app, dbs, market.provider, market.provider_owner, plans=plans, title="设备联网丙"
+    )
+    for value in ("45", "42", "40"):  # from a baseline of 60 %
+        contract_on(app, dbs, market, package, enterprise(), value)
+    firm = machining_firm(dbs)
+    d = diagnose(app, dbs, firm, ["downtime"])
+    with services(app, dbs):
+        rec = diagnosis.recommend(firm[0], d)
+    cited = next(s for s in rec.ranked["equipment_networking"] if s.version.title == "设备联网丙")
+    assert cited.evidence[0] == (
+        "3 家与您同规模的机械加工企业达标：不良率 −18.0 个百分点，用时 4 个月"
+    )
+    client.login("boss@rank.cn")
+    client.form("/language", {"lang": "en", "next": "/"})
+    english = client.text(f"/diagnosis/{d.id}/recommendations")
+    assert "3 Machining firms of your size met their target: Defect rate −18.0 points" in english

@@ -277,22 +277,26 @@ def _pending_since(programme: VoucherProgramme, version: PackageVersion) -> date
     return max(published, programme.created_at)
 
 
-def queue(org: Organisation, programme_id: int | None = None) -> list[Waiting]:
+def queue(
+    org: Organisation, programme_id: int | None = None, details: bool = True
+) -> list[Waiting]:
     """The published versions waiting for ``org``'s decision, the longest waiting first: a
-    few queries however many (the catalogue's visible versions once, their plans and
-    interfaces in one query each)."""
+    few queries however many (the catalogue's visible versions once, with ``details`` their
+    plans and interfaces in one query each)."""
     programmes = [
         p for p in deciding_programmes(org) if programme_id is None or p.id == programme_id
     ]
     if not programmes:
         return []
-    stmt = (
-        catalog.visible_versions()
-        .options(
+    options = [selectinload(PackageVersion.package).joinedload(Package.provider)]
+    if details:
+        options += [
             selectinload(PackageVersion.plans),
             selectinload(PackageVersion.interfaces),
-            selectinload(PackageVersion.package).joinedload(Package.provider),
-        )
+        ]
+    stmt = (
+        catalog.visible_versions()
+        .options(*options)
         .order_by(PackageVersion.published_at, PackageVersion.id)
     )
     versions = list(db.session.scalars(stmt))
@@ -316,12 +320,12 @@ def queue(org: Organisation, programme_id: int | None = None) -> list[Waiting]:
     return sorted(waiting, key=lambda w: (w.since, w.programme.id, w.version.id))
 
 
-def waiting_counts(org: Organisation) -> dict[int, int]:
-    """How many versions wait in each of ``org``'s programmes (for its to-do list)."""
-    counts: dict[int, int] = defaultdict(int)
-    for w in queue(org):
-        counts[w.programme.id] += 1
-    return counts
+def waiting_by_programme(org: Organisation) -> dict[VoucherProgramme, list[Waiting]]:
+    """The waiting versions of each of ``org``'s programmes (for its to-do list)."""
+    found: dict[VoucherProgramme, list[Waiting]] = defaultdict(list)
+    for w in queue(org, details=False):
+        found[w.programme].append(w)
+    return found
 
 
 def waiting_for(org: Organisation, programme_id: int, version_id: int) -> Waiting:
@@ -426,7 +430,7 @@ def decide(
     notifications.notify(
         provider.id,
         "admission_admitted" if admit else "admission_rejected",
-        f"/workspace/packages/{version.package_id}",
+        f"/provider/packages/{version.package_id}",
         package=version.title,
         version=str(version.number),
         programme=programme.name,

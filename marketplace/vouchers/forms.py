@@ -201,3 +201,21 @@ class ClawBackApprovalForm(Form):
 
     note = TextAreaField(_l("Approval note"), validators=[Optional(), Length(max=1000)])
     amount_fen = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,15}$")])
+
+
+class AdmissionDecisionForm(Form):
+    """Admitting a package version to a programme, or not: always with a reason, which the
+    provider sees (the service refuses a blank one)."""
+
+    decision = SelectField(choices=choices([("admit", "admit"), ("reject", "reject")]))
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])
+
+
+class AdmissionRulesForm(Form):
+    """The programme's published admission criteria and the assessor it delegates to."""
+
+    criteria = TextAreaField(
+        _l("Admission criteria (published)"),
+        validators=[Optional(), Length(max=4000)],
+    )
+    assessor_id = SelectField(_l("Delegate decisions to an assessor"), coerce=str)

@@ -562,4 +562,4 @@ def rejected_current(provider: Organisation) -> list[tuple[PackageAdmission, Pac
         )
         .order_by(PackageAdmission.decided_at)
     )
-    return [(a, p) for a, p in db.session.execute(stmt).tuples()]
+    return [(a, p) for a, p in db.session.execute(stmt).all()]

@@ -902,9 +902,9 @@ class AdmissionEvent(Labelled):
 LABELS.update(
     {
         (AdmissionState, AdmissionState.PENDING.value): _l("Pending review"),
-        (AdmissionState, AdmissionState.ADMITTED.value): _l("Admitted"),
+        (AdmissionState, AdmissionState.ADMITTED.value): _l("Admitted to the programme"),
         (AdmissionState, AdmissionState.REJECTED.value): _l("Not admitted"),
-        (AdmissionEvent, AdmissionEvent.ADMIT.value): _l("Admit"),
+        (AdmissionEvent, AdmissionEvent.ADMIT.value): _l("Admit to the programme"),
         (AdmissionEvent, AdmissionEvent.REJECT.value): _l("Do not admit"),
         (AdmissionEvent, AdmissionEvent.INHERIT.value): _l("Kept from the previous version"),
         (AdmissionEvent, AdmissionEvent.BACKFILL.value): _l("Admitted before admission review"),

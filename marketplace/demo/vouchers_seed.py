@@ -441,7 +441,7 @@ def admissions(rng: random.Random) -> dict[str, int]:
                 )
                 db.session.add(row)
                 continue
-            by = assessor if delegate and n % 3 == 0 else agency
+            by = delegate if delegate is not None and n % 3 == 0 else agency
             (at,) = clock.steps(item.since, [timedelta(days=rng.randint(1, 6), hours=3)])
             with clock_at(at):
                 admission.decide(

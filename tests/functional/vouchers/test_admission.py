@@ -110,7 +110,10 @@ def test_a_new_package_waits_and_its_vouchers_do_not_pay_but_it_can_be_bought(
     client.login(p.owner.email)
     page = client.text(f"/packages/{p.package.id}")
     assert 'data-state="pending"' in page and "待审" in page
-    assert "使用转型券后" not in page and "after-vouchers" not in page
+    assert "after-vouchers" not in page
+    # the bundle says why the vouchers pay nothing for the line
+    page = client.text(f"/my-bundles/{p.bundle().id}")
+    assert "data-not-admitted" in page and f"{programme.name} 待审" in page
 
 
 def test_spending_refuses_to_reserve_for_a_version_the_programme_has_not_admitted(

@@ -79,7 +79,9 @@ def affiliated(decider: Organisation, provider: Organisation) -> bool:
 
 
 def deciding_programmes(org: Organisation) -> list[VoucherProgramme]:
-    """The programmes whose admissions ``org`` decides (not closed ones)."""
+    """The programmes whose admissions ``org`` decides: those whose vouchers can still be
+    spent (a closed programme issues no more vouchers, but those issued pay until its
+    redeem-by date), and drafts, whose admissions can be prepared."""
     if org.kind is OrgKind.AGENCY:
         who = VoucherProgramme.agency_id == org.id
     elif org.kind is OrgKind.ASSESSOR:
@@ -88,7 +90,7 @@ def deciding_programmes(org: Organisation) -> list[VoucherProgramme]:
         return []
     stmt = (
         select(VoucherProgramme)
-        .where(who, VoucherProgramme.status != ProgrammeStatus.CLOSED)
+        .where(who, VoucherProgramme.redeem_by >= local_today())
         .order_by(VoucherProgramme.id)
     )
     return list(db.session.scalars(stmt))
@@ -191,11 +193,12 @@ def _concerns(
 
 
 def _live_programmes() -> list[VoucherProgramme]:
-    """Programmes whose vouchers can still be spent: shown on package pages."""
+    """Programmes whose vouchers can be spent (as ``spending.spendable`` has it): shown on
+    package pages."""
     stmt = (
         select(VoucherProgramme)
         .where(
-            VoucherProgramme.status == ProgrammeStatus.OPEN,
+            VoucherProgramme.status != ProgrammeStatus.DRAFT,
             VoucherProgramme.redeem_by >= local_today(),
         )
         .order_by(VoucherProgramme.id)
@@ -354,7 +357,7 @@ def decide(
     """Admit (or not) a published version in the programme, with a reason kept and shown to
     the provider. Refused, with nothing stored: no reason, someone who does not decide this
     programme's admissions, a decider affiliated with the provider, no published criteria,
-    a version not published, or a second decision."""
+    a programme past its redeem-by date, a version not published, or a second decision."""
     if not may_decide(programme, decider):
         raise NotFound(_l("Not found."))
     reason = reason.strip()
@@ -377,8 +380,8 @@ def decide(
         raise DomainError(
             _l("The programme publishes no admission criteria yet: publish them first.")
         )
-    if programme.status is ProgrammeStatus.CLOSED:
-        raise DomainError(_l("The programme is closed."))
+    if programme.redeem_by < local_today():
+        raise DomainError(_l("The programme's vouchers can no longer be spent."))
     if version.status is not VersionStatus.PUBLISHED:
         raise DomainError(_l("Only a published version can be admitted."))
     event_ = AdmissionEvent.ADMIT if admit else AdmissionEvent.REJECT

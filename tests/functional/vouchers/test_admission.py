@@ -341,3 +341,17 @@ def test_transparency_counts_decisions_per_programme(app, client, dbs, p, progra
     assert 'data-admitted="1"' in page and 'data-rejected="1"' in page
     median = re.search(r"data-median-days>([^<]+)<", page)
     assert median and median.group(1) == "3.0"
+
+
+def test_a_closed_programme_still_decides_while_its_vouchers_can_be_spent(app, dbs, p, programme):
+    """Closing stops issuing; the vouchers issued pay until the redeem-by date, so versions
+    still wait for admission and can be decided."""
+    from marketplace.vouchers import programmes
+
+    p.issue_to(programme)
+    with services(app, dbs):
+        programmes.close_programme(programme, p.official_actor)
+        assert [w.programme.id for w in admission.queue(p.agency)] == [programme.id]
+        assert [s.state for s in admission.standings(version_of(p))] == [AdmissionState.PENDING]
+    assert decide(p, programme).state is AdmissionState.ADMITTED
+    assert subsidy(p).subsidy_fen == 20_000_00

@@ -247,3 +247,38 @@ def test_track_records_do_not_grow_with_the_data(app, client, dbs, count_queries
     with services(app, dbs):
         tickets.open_ticket(first, "high", "停机", p.enterprise_actor)
     assert measure() == small
+
+
+def test_the_admission_queue_does_not_grow_with_the_waiting_versions(
+    app, client, dbs, count_queries
+):
+    """Issue 22: the deciders' queue (criteria, plans, interfaces of each waiting version),
+    their dashboard and the package pages with a version's standing in each programme."""
+    from marketplace.vouchers import admission
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "aq")
+    programme = p.programme(admit=False)
+    p.programme(admit=False, name="第二个转型券项目")
+    with services(app, dbs):
+        admission.set_rules(programme, "价格公开；接口标准。", None, p.official_actor)
+    pages = {
+        p.official.email: ["/admissions", f"/admissions?programme={programme.id}", "/dashboard"],
+        p.provider_owner.email: [f"/provider/packages/{p.package.id}", "/dashboard"],
+        p.owner.email: [f"/packages/{p.package.id}"],
+    }
+
+    def measure():
+        found = {}
+        for email, paths in pages.items():
+            client.login(email)
+            for path in paths:
+                found[path, email] = queries_for(client, count_queries, path)
+        return found
+
+    small = measure()
+    for n in range(3):  # more providers, each with a package waiting in both programmes
+        provider, provider_owner = provider_with_owner(f"p{n}@aq.cn")
+        membership(dbs, provider, p.agency)
+        published_package(app, dbs, provider, provider_owner, admit=False)
+    assert measure() == small

@@ -483,6 +483,67 @@ def new_version(package: Package, actor: Actor) -> PackageVersion:
         return _copy_as_draft(package, source, actor)
 
 
+# What a plan is, for comparing two versions (a new version's plans are copies: new ids).
+PLAN_TERMS = (
+    "kind",
+    "name",
+    "amount_fen",
+    "monthly_fen",
+    "term_months",
+    "metric_code",
+    "target_kind",
+    "target_value",
+    "fee_rule",
+    "success_fee_fen",
+    "fee_per_unit_fen",
+    "fee_cap_fen",
+    "base_fee_fen",
+    "window_days",
+    "billed_monthly",
+)
+
+
+def previous_published(version: PackageVersion) -> PackageVersion | None:
+    """The package's version published before this one (the one it replaces), if any."""
+    earlier = [
+        v
+        for v in version.package.versions
+        if v.number < version.number and v.published_at is not None
+    ]
+    return max(earlier, key=lambda v: v.number, default=None)
+
+
+def material_changes(old: PackageVersion, new: PackageVersion) -> list[str]:
+    """What of ``new`` differs materially from ``old``: ``price`` (any price plan's terms),
+    ``scope`` (category, industries, company sizes, deployment) or ``interfaces``. Texts
+    (title, summary, description, what the enterprise provides, tags) and service terms
+    (go-live days, SLA) are not material: a version changing only those keeps the
+    admissions of the one before (vouchers' package admission). Empty: nothing material."""
+
+    def plans(v: PackageVersion) -> list[tuple[Any, ...]]:
+        return [tuple(getattr(p, t) for t in PLAN_TERMS) for p in v.plans]
+
+    def scope(v: PackageVersion) -> tuple[Any, ...]:
+        return (
+            v.category_code,
+            sorted(i.code for i in v.industries),
+            sorted(t.value for t in v.size_tiers),
+            v.deployment,
+        )
+
+    def interfaces(v: PackageVersion) -> set[tuple[str, str, str]]:
+        return {(i.flow.value, i.protocol_code, i.data_object_code) for i in v.interfaces}
+
+    changed = []
+    if plans(old) != plans(new):
+        changed.append("price")
+    if scope(old) != scope(new):
+        changed.append("scope")
+    if interfaces(old) != interfaces(new):
+        changed.append("interfaces")
+    return changed
+
+
 def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> PackageVersion:
     draft = PackageVersion(
         package=package,
@@ -500,24 +561,7 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
     )
     draft.industries = list(source.industries)
     draft.size_tier_rows = [VersionSizeTier(tier=t) for t in source.size_tiers]
-    copied = (
-        "kind",
-        "name",
-        "amount_fen",
-        "monthly_fen",
-        "term_months",
-        "metric_code",
-        "target_kind",
-        "target_value",
-        "fee_rule",
-        "success_fee_fen",
-        "fee_per_unit_fen",
-        "fee_cap_fen",
-        "base_fee_fen",
-        "window_days",
-        "billed_monthly",
-        "position",
-    )
+    copied = (*PLAN_TERMS, "position")
     draft.plans = [PricePlan(**{c: getattr(p, c) for c in copied}) for p in source.plans]
     draft.interfaces = [
         VersionInterface(

@@ -319,11 +319,13 @@ def _load() -> dict[str, int]:
     }
     summary.update(catalog_seed.load(rng))
     summary.update(vouchers_seed.programmes(rng))
+    summary.update(vouchers_seed.admissions(rng))
     summary.update(orders_seed.load(rng))
     summary.update(vouchers_seed.aftermath(rng))
     summary.update(outcomes_seed.load(rng))
     summary.update(oversight_seed.load(rng))
     summary.update(needs_seed.load(rng))
+    summary.update(vouchers_seed.new_versions_for_review(rng))
     summary["profile_changes"] = _pending_profile_change()
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
     return summary

@@ -12,17 +12,22 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import Organisation, OrgKind, ProviderType
-from marketplace.catalog.models import BundleStatus, CuratedBundle
+from marketplace.accounts.models import Organisation, OrgKind, ProviderType, User
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import BundleStatus, CuratedBundle, CuratedBundleItem, Package
 from marketplace.db import clock_at, db, local_today
 from marketplace.demo import clock, orders_seed
 from marketplace.orders import bundles, services
-from marketplace.orders.models import LineStatus
+from marketplace.orders.models import LineStatus, OrderLine
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, risk, settlement, spending
+from marketplace.vouchers import admission, issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
+    AdmissionChange,
+    AdmissionEvent,
+    AdmissionState,
+    PackageAdmission,
     ProgrammeMode,
     Reservation,
     ReservationStatus,
@@ -365,3 +370,167 @@ def _expired_programme(rng: random.Random, sjz: Organisation) -> int:
     with clock_at(clock.days_ago(34, 2)):
         expired, _released = spending.expire_due(official)
     return expired
+
+
+# --- package admission (issue 22) -----------------------------------------------------------
+
+ADMISSION_CRITERIA = {
+    ProgrammeMode.OPEN: (
+        "1. 服务商已入库本市服务商资源池，资质在有效期内；\n"
+        "2. 价格方案公开、明码标价，不高于同类转型包市场均价的 1.3 倍；\n"
+        "3. 至少提供一项标准数据接口（OPC UA、Modbus TCP、MQTT 或 REST/JSON），并附接口说明与数据字典；\n"
+        "4. 上线周期不超过 90 天，并明确响应时限；\n"
+        "5. 面向中小企业的轻量化部署，不捆绑与本场景无关的功能模块。"
+    ),
+    ProgrammeMode.INTEGRATOR: (
+        "1. 可纳入指定集成服务商的集成套餐，集成服务费单独列示；\n"
+        "2. 价格方案公开，不高于同类转型包市场均价的 1.3 倍；\n"
+        "3. 数据接口符合本市中小企业数字化转型数据对接规范（OPC UA、MQTT 或 REST/JSON）；\n"
+        "4. 提供本地化实施与运维服务。"
+    ),
+}
+ADMIT_REASONS = [
+    "价格方案公开，接口说明与数据字典齐全，符合准入标准第 2、3 条。",
+    "与同类转型包比价后价格合理，上线周期与响应时限符合要求，同意准入。",
+    "价格方案、数据接口说明与交付清单均已核对，符合本项目准入标准。",
+    "演示环境已核查，接口可与常见网关对接，价格在同类均价范围内，同意准入。",
+]
+# Admission review began this many days ago: versions published before then are recorded as
+# admitted then (as the migration does for a running platform); later ones were decided.
+REVIEW_BEGAN_DAYS = 21
+
+
+def admissions(rng: random.Random) -> dict[str, int]:
+    """Each programme publishes its criteria (Shijiazhuang delegates to the assessor too);
+    the catalogue published before review began counts as admitted, later versions were
+    decided by the officials and the assessor with their reasons."""
+    began = clock.days_ago(REVIEW_BEGAN_DAYS, 9)
+    assessor = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.ASSESSOR))
+    decided = 0
+    for programme in db.session.scalars(select(VoucherProgramme).order_by(VoucherProgramme.id)):
+        agency = programme.agency
+        delegate = assessor if programme.mode is ProgrammeMode.OPEN else None
+        with clock_at(began):
+            admission.set_rules(
+                programme,
+                ADMISSION_CRITERIA[programme.mode],
+                delegate.id if delegate else None,
+                _owner_actor(agency),
+            )
+        for n, item in enumerate(admission.queue(agency, programme.id, details=False)):
+            if item.since < began:
+                row = PackageAdmission(
+                    programme_id=programme.id,
+                    version_id=item.version.id,
+                    package_id=item.version.package_id,
+                    state=AdmissionState.ADMITTED,
+                    event=AdmissionEvent.BACKFILL,
+                    reason="Published before admission review began: admitted by the migration.",
+                    criteria="",
+                    pending_since=item.since,
+                    decided_at=began,
+                )
+                row.history.append(
+                    AdmissionChange(
+                        from_state=AdmissionState.PENDING,
+                        to_state=AdmissionState.ADMITTED,
+                        event=AdmissionEvent.BACKFILL,
+                        reason=row.reason,
+                        at=began,
+                    )
+                )
+                db.session.add(row)
+                continue
+            by = delegate if delegate is not None and n % 3 == 0 else agency
+            (at,) = clock.steps(item.since, [timedelta(days=rng.randint(1, 6), hours=3)])
+            with clock_at(at):
+                admission.decide(
+                    programme,
+                    item.version,
+                    True,
+                    rng.choice(ADMIT_REASONS),
+                    by,
+                    _owner_actor(by),
+                )
+            decided += 1
+    db.session.flush()
+    return {"package admissions decided": decided}
+
+
+def _quiet_packages(agency: Organisation) -> list[Package]:
+    """Published packages of providers in the agency's pool that no order, curated bundle or
+    other demo story uses (s01's packages take new orders at the end of the seed)."""
+    in_bundles = select(CuratedBundleItem.package_id)
+    ordered = select(OrderLine.package_id).where(OrderLine.package_id.is_not(None))
+    stmt = (
+        select(Package)
+        .join(PoolMembership, PoolMembership.provider_id == Package.provider_id)
+        .join(User, User.org_id == Package.provider_id)
+        .where(
+            PoolMembership.agency_id == agency.id,
+            PoolMembership.status == PoolStatus.ADMITTED,
+            Package.published_version_id.is_not(None),
+            ~Package.id.in_(in_bundles),
+            ~Package.id.in_(ordered),
+            User.email != "s01@provider.demo",
+        )
+        .order_by(Package.id)
+    )
+    return list(dict.fromkeys(db.session.scalars(stmt)))
+
+
+def new_versions_for_review(rng: random.Random) -> dict[str, int]:
+    """After the orders: one provider raised its price in a new version, which waits for
+    review (待审); another added an interface without its documentation, and Shijiazhuang's
+    official did not admit it."""
+    sjz = db.session.scalars(
+        select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
+    ).first()
+    assert sjz is not None
+    programme = db.session.scalar(
+        select(VoucherProgramme).where(
+            VoucherProgramme.agency_id == sjz.id, VoucherProgramme.mode == ProgrammeMode.OPEN
+        )
+    )
+    quiet = _quiet_packages(sjz)
+    if programme is None or len(quiet) < 2:
+        return {"versions waiting for admission": 0}
+    pending, rejected = quiet[0], quiet[-1]
+    actor = _owner_actor(pending.provider)
+    with clock_at(clock.days_ago(3, 15)):
+        catalog.new_version(pending, actor)
+        catalog.add_plan(
+            pending,
+            catalog.PlanFields(
+                kind="subscription",
+                name="年度订阅（含远程运维）",
+                monthly_fen=3_800 * YUAN,
+                term_months=12,
+            ),
+            actor,
+        )
+        catalog.submit(pending, actor)
+        catalog.publish(pending, actor)
+    actor = _owner_actor(rejected.provider)
+    with clock_at(clock.days_ago(8, 11)):
+        draft = catalog.new_version(rejected, actor)
+        have = {(i.flow.value, i.protocol_code) for i in draft.interfaces}
+        protocol = next(
+            p
+            for p in ("modbus_tcp", "csv_excel", "database_view", "rest_json")
+            if ("consumes", p) not in have
+        )
+        catalog.add_interface(rejected, "consumes", protocol, "device_telemetry", actor)
+        catalog.submit(rejected, actor)
+        version = catalog.publish(rejected, actor)
+    with clock_at(clock.days_ago(5, 16)):
+        admission.decide(
+            programme,
+            version,
+            False,
+            "新增的数据接口未附接口说明与数据字典，不符合本项目准入标准第 3 条；补充后请发布新版本。",
+            sjz,
+            _owner_actor(sjz),
+        )
+    db.session.flush()
+    return {"versions waiting for admission": 1, "versions not admitted": 1}

@@ -54,8 +54,10 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
         found += orders.for_provider(org)
         found += orders.needs_for_provider(org)
         found += outcomes.for_provider(org)
+        found += vouchers.for_provider(org)
     elif org.kind is OrgKind.AGENCY:
         found += vouchers.for_official(org, user)
+        found += vouchers.for_admission_decider(org)
         found += accounts.for_reviewer(org)
         found += pool.for_agency(org)
         found += oversight.for_agency(org)
@@ -63,6 +65,7 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
     elif org.kind is OrgKind.ASSESSOR:
         found += outcomes.for_assessor(org)
         found += oversight.for_assessor(org)
+        found += vouchers.for_admission_decider(org)
     elif org.kind is OrgKind.PLATFORM:
         found += _failed_jobs()
         found += accounts.for_reviewer(org)

@@ -318,6 +318,7 @@ def plan_claim(version: PackageVersion, plan: PricePlan) -> LineClaim:
         amount_fen=plan.commitment_fen,
         plan_kind=plan.kind.value,
         category_code=version.category_code,
+        version_id=version.id,
     )
 
 

@@ -139,6 +139,8 @@ def _bundle_figures(b: Bundle) -> dict[str, Any]:
         "totals": totals,
         "integration": integration,
         "subsidies": {s.claim.key: s for s in subsidies if s.subsidy_fen},
+        # lines a programme's vouchers would pay but for the version's admission (待审)
+        "not_admitted": {s.claim.key: s.not_admitted for s in subsidies if s.not_admitted},
         "subsidy_total": subsidy_total,
         "copay_total": totals.committed_fen - subsidy_total,
     }

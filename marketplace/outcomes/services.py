@@ -601,6 +601,7 @@ def settle(contract: OutcomeContract, actor: Actor, today: date | None = None) -
             plan_kind=PlanKind.OUTCOME.value,
             category_code=line.version.category_code if line.version else None,
             success_fee=True,
+            version_id=line.version_id,
         )
         share = spending.pay_success_fee(claim, line.id, contract.enterprise_id, actor)
         payments.bill(

@@ -13,7 +13,7 @@ from marketplace.db import db
 from marketplace.oversight import concentration
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
-from marketplace.vouchers import figures
+from marketplace.vouchers import admission, figures
 from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
 
 # Pool decisions shown publicly; applications still pending and rejections stay private.
@@ -25,6 +25,7 @@ class ProgrammeFigures:
     programme: VoucherProgramme
     figures: figures.Figures
     market: concentration.Market | None
+    admissions: admission.Decisions
 
 
 def most_active(agencies: list[Organisation]) -> Organisation | None:
@@ -66,6 +67,7 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
     )
     found = list(db.session.scalars(stmt))
     money = figures.of_programmes(found)
+    decided = admission.decision_figures([p.id for p in found])
     shown = []
     for programme in found:
         # the overall HHI only: no provider's row is listed
@@ -73,7 +75,12 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
             m for m in concentration.markets(programme, shown=0) if m.category == concentration.ALL
         ]
         shown.append(
-            ProgrammeFigures(programme, money[programme.id], overall[0] if overall else None)
+            ProgrammeFigures(
+                programme,
+                money[programme.id],
+                overall[0] if overall else None,
+                decided[programme.id],
+            )
         )
     return shown
 

@@ -237,3 +237,21 @@ class HoldDecisionForm(Form):
         _l("Reason (the enterprise reads it)"),
         validators=[DataRequired(REQUIRED), Length(max=1000)],
     )
+
+
+class AdmissionDecisionForm(Form):
+    """Admitting a package version to a programme, or not: always with a reason, which the
+    provider sees (the service refuses a blank one)."""
+
+    decision = SelectField(choices=choices([("admit", "admit"), ("reject", "reject")]))
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])
+
+
+class AdmissionRulesForm(Form):
+    """The programme's published admission criteria and the assessor it delegates to."""
+
+    criteria = TextAreaField(
+        _l("Admission criteria (published)"),
+        validators=[Optional(), Length(max=4000)],
+    )
+    assessor_id = SelectField(_l("Delegate decisions to an assessor"), coerce=str)

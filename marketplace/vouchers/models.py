@@ -41,6 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace import audit, four_eyes, notifications
 from marketplace.accounts.models import Organisation, User
 from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.statemachine import StateMachine, Transition
 
 
 class Labelled(StrEnum):
@@ -293,8 +294,16 @@ class VoucherProgramme(Base):
     cap_from_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
+    # Package admission (issue 22): the criteria a package version is admitted against
+    # before the programme's vouchers pay for it, published on the programme's pages, and the
+    # assessor organisation the agency delegates the decisions to (its officials decide too).
+    admission_criteria: Mapped[str] = mapped_column(Text, default="", server_default="")
+    admission_assessor_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
 
-    agency: Mapped[Organisation] = relationship(lazy="joined")
+    agency: Mapped[Organisation] = relationship(lazy="joined", foreign_keys=[agency_id])
+    admission_assessor: Mapped[Organisation | None] = relationship(
+        foreign_keys=[admission_assessor_id]
+    )
     integrators: Mapped[list[Organisation]] = relationship(
         secondary=programme_integrators, order_by=Organisation.name
     )
@@ -973,4 +982,133 @@ notifications.register_kinds(
 )
 notifications.register_param_labels(
     "flag", {reason.value: LABELS[RiskReason, reason.value] for reason in RiskReason}
+)
+
+
+# --- package admission (issue 22) -----------------------------------------------------------
+
+
+class AdmissionState(Labelled):
+    """A package version in a programme: waiting (no row yet: every version without a
+    decision waits), admitted (the programme's vouchers pay for it) or rejected."""
+
+    PENDING = "pending"
+    ADMITTED = "admitted"
+    REJECTED = "rejected"
+
+
+class AdmissionEvent(Labelled):
+    ADMIT = "admit"
+    REJECT = "reject"
+    INHERIT = "inherit"  # a text-only new version keeps its predecessor's admission
+    BACKFILL = "backfill"  # published before admission began (the migration)
+
+
+LABELS.update(
+    {
+        (AdmissionState, AdmissionState.PENDING.value): _l("Pending review"),
+        (AdmissionState, AdmissionState.ADMITTED.value): _l("Admitted to the programme"),
+        (AdmissionState, AdmissionState.REJECTED.value): _l("Not admitted"),
+        (AdmissionEvent, AdmissionEvent.ADMIT.value): _l("Admit to the programme"),
+        (AdmissionEvent, AdmissionEvent.REJECT.value): _l("Do not admit"),
+        (AdmissionEvent, AdmissionEvent.INHERIT.value): _l("Kept from the previous version"),
+        (AdmissionEvent, AdmissionEvent.BACKFILL.value): _l("Admitted before admission review"),
+    }
+)
+
+DECIDER, SYSTEM_ACTOR = "decider", "system"
+ADMISSION_MACHINE: StateMachine[AdmissionState, AdmissionEvent] = StateMachine(
+    [
+        Transition(AdmissionState.PENDING, AdmissionEvent.ADMIT, AdmissionState.ADMITTED, DECIDER),
+        Transition(AdmissionState.PENDING, AdmissionEvent.REJECT, AdmissionState.REJECTED, DECIDER),
+        Transition(
+            AdmissionState.PENDING, AdmissionEvent.INHERIT, AdmissionState.ADMITTED, SYSTEM_ACTOR
+        ),
+    ]
+)
+
+
+class PackageAdmission(Base):
+    """The decision on one package version in one programme (准入): at most one per pair
+    (UNIQUE: a second decision, even a concurrent one, is refused by the database). A version
+    without a row waits for review (待审); its vouchers-free checkout works meanwhile.
+
+    ``criteria`` keeps the programme's published criteria as they stood when decided;
+    ``pending_since`` is when the version began to wait (its publication, or the programme's
+    creation if later), for the days-to-decide figure. Inherited and backfilled rows have no
+    decider; a decided row always has one (CHECK)."""
+
+    __tablename__ = "package_admissions"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "version_id"),
+        CheckConstraint("length(reason) > 0", name="reason_given"),
+        CheckConstraint(
+            "event NOT IN ('admit', 'reject') OR decided_by_id IS NOT NULL",
+            name="decision_has_decider",
+        ),
+        CheckConstraint(
+            "event <> 'inherit' OR inherited_from_id IS NOT NULL", name="inherit_has_source"
+        ),
+        CheckConstraint("state <> 'pending'", name="decided"),
+        Index("ix_package_admissions_version_id_state", "version_id", "state"),
+    )
+
+    id: Mapped[intpk]
+    programme_id: Mapped[int] = mapped_column(ForeignKey("voucher_programmes.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id"))
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    state: Mapped[AdmissionState] = mapped_column(str_enum(AdmissionState))
+    event: Mapped[AdmissionEvent] = mapped_column(str_enum(AdmissionEvent))
+    reason: Mapped[str] = mapped_column(Text)
+    criteria: Mapped[str] = mapped_column(Text, default="")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decider_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    inherited_from_id: Mapped[int | None] = mapped_column(ForeignKey("package_admissions.id"))
+    pending_since: Mapped[datetime]
+    decided_at: Mapped[created_at]
+
+    programme: Mapped[VoucherProgramme] = relationship(lazy="joined")
+    decided_by: Mapped[User | None] = relationship()
+    decider_org: Mapped[Organisation | None] = relationship()
+    history: Mapped[list[AdmissionChange]] = relationship(order_by="AdmissionChange.id")
+
+    @property
+    def days_to_decide(self) -> float:
+        return max((self.decided_at - self.pending_since).total_seconds(), 0) / 86400
+
+
+class AdmissionChange(Base):
+    """Append-only history of an admission's transitions, with the reason given."""
+
+    __tablename__ = "package_admission_changes"
+
+    id: Mapped[intpk]
+    admission_id: Mapped[int] = mapped_column(ForeignKey("package_admissions.id"), index=True)
+    from_state: Mapped[AdmissionState] = mapped_column(str_enum(AdmissionState, name="from_state"))
+    to_state: Mapped[AdmissionState] = mapped_column(str_enum(AdmissionState, name="to_state"))
+    event: Mapped[AdmissionEvent] = mapped_column(str_enum(AdmissionEvent))
+    reason: Mapped[str] = mapped_column(Text)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[created_at]
+
+
+audit.register_labels(
+    {
+        "admission.admit": _l("Package version admitted to a voucher programme"),
+        "admission.reject": _l("Package version not admitted to a voucher programme"),
+        "programme.admission_rules": _l("Programme's admission criteria changed"),
+    }
+)
+notifications.register_kinds(
+    {
+        "admission_admitted": _l(
+            "%(package)s (version %(version)s) is admitted to %(programme)s: its vouchers now"
+            " pay for it. Reason: %(reason)s"
+        ),
+        "admission_rejected": _l(
+            "%(package)s (version %(version)s) is not admitted to %(programme)s: %(reason)s."
+            " Its vouchers do not pay for it; change the package and publish a new version."
+        ),
+    },
+    group="money",
 )

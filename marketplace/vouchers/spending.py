@@ -26,7 +26,7 @@ from marketplace.money import format_fen, share_of
 from marketplace.payments import services as payments
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import caps, risk
+from marketplace.vouchers import admission, caps, risk
 from marketplace.vouchers.ledger import ledger_entry, move_reservation, return_to_budget
 from marketplace.vouchers.models import (
     AVAILABLE,
@@ -58,6 +58,9 @@ class LineClaim:
     integrator_id: int | None = None  # the curated bundle's integrator, when ordered whole
     is_integration: bool = False
     success_fee: bool = False  # an outcome contract's fee, paid only where the rules allow
+    # The package version the line buys: a programme pays only for versions it admitted
+    # (``admission``). None for an integration fee (no package to admit).
+    version_id: int | None = None
 
 
 @dataclass
@@ -71,6 +74,9 @@ class LineSubsidy:
     claim: LineClaim
     programme: VoucherProgramme | None = None
     shares: list[Share] = field(default_factory=list)
+    # Programmes whose vouchers would pay for the line but have not admitted its version yet
+    # (待审, or not admitted): the reason the line gets less, shown to the enterprise.
+    not_admitted: list[VoucherProgramme] = field(default_factory=list)
 
     @property
     def subsidy_fen(self) -> int:
@@ -126,8 +132,17 @@ def _used_under_cap(enterprise_id: int, programme_ids: Iterable[int]) -> dict[in
     return {pid: int(used or 0) for pid, used in rows}
 
 
+def version_admitted(
+    programme: VoucherProgramme, claim: LineClaim, admissions: set[tuple[int, int]]
+) -> bool:
+    """Whether the programme admitted the line's package version (``admission``); a line
+    without a version (an integration fee) needs none."""
+    return claim.version_id is None or (programme.id, claim.version_id) in admissions
+
+
 def applies(programme: VoucherProgramme, claim: LineClaim, admitted: set[int]) -> bool:
-    """Whether a programme's vouchers may pay towards this line."""
+    """Whether a programme's rules let its vouchers pay towards this line (its admission of
+    the line's version is asked apart: ``version_admitted``)."""
     if programme.plan_kinds and claim.plan_kind not in programme.plan_kinds:
         return False
     if claim.success_fee and not programme.covers_success_fees:
@@ -164,6 +179,9 @@ def plan(
         {p.agency_id for p in programmes.values()}, {c.provider_id for c in claims}
     )
     used = _used_under_cap(enterprise_id, programmes)
+    admissions = admission.admitted_pairs(
+        programmes, {c.version_id for c in claims if c.version_id is not None}
+    )
     cap_left = {pid: p.cap_fen - used.get(pid, 0) for pid, p in programmes.items()}
     left = {v.id: v.available_fen for v in vouchers}
     unspent = dict(left), dict(cap_left)
@@ -174,6 +192,9 @@ def plan(
         best: tuple[int, VoucherProgramme] | None = None
         for programme in programmes.values():
             if not applies(programme, claim, admitted[programme.agency_id]):
+                continue
+            if not version_admitted(programme, claim, admissions):
+                line.not_admitted.append(programme)
                 continue
             pool = sum(left[v.id] for v in vouchers if v.programme_id == programme.id)
             could = min(share_of(claim.amount_fen, programme.rate_bp), pool, cap_left[programme.id])
@@ -208,13 +229,28 @@ def reserve(
 
     Each amount is one conditional UPDATE; if a balance no longer covers it, the whole
     checkout fails (the caller's transaction rolls back) rather than reserving less than the
-    enterprise was shown. The programmes' caps are checked first (``caps.enforce``): an
-    order above one is refused, or its lines' money reserved and held for an official."""
+    enterprise was shown. A line whose package version the paying programme has not
+    admitted is refused: its vouchers pay only for admitted versions. The programmes'
+    caps are checked first (``caps.enforce``): an order above one is refused, or its
+    lines' money reserved and held for an official."""
     held = caps.enforce(subsidies) if check_caps else {}
     placed: dict[int, list[Reservation]] = defaultdict(list)
     total = 0
+    paying = {s.voucher.programme_id for line in subsidies for s in line.shares}
+    admissions = admission.admitted_pairs(
+        paying, {line.claim.version_id for line in subsidies if line.claim.version_id}
+    )
     for line in subsidies:
         for share in line.shares:
+            if not version_admitted(share.voucher.programme, line.claim, admissions):
+                raise DomainError(
+                    _l(
+                        "%(programme)s has not admitted this version of the package yet"
+                        " (pending review): its vouchers cannot pay for it. Order it without"
+                        " vouchers, or wait for the programme's decision.",
+                        programme=share.voucher.programme.name,
+                    )
+                )
             moved = db.session.execute(
                 update(Voucher)
                 .where(

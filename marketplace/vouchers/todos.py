@@ -17,7 +17,7 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.db import db, local_today
 from marketplace.money import format_fen
 from marketplace.todos import Todo
-from marketplace.vouchers import cap_holds
+from marketplace.vouchers import admission, cap_holds
 from marketplace.vouchers.models import (
     AVAILABLE,
     ApplicationStatus,
@@ -239,3 +239,34 @@ def remind_expiry(voucher_id: int, within_days: int, today: date | None = None) 
         programme=voucher.programme.name,
         amount=format_fen(voucher.available_fen),
     )
+
+
+# --- package admission (issue 22) -----------------------------------------------------------
+
+
+def for_admission_decider(org: Organisation) -> list[Todo]:
+    """One item per programme with package versions waiting for ``org``'s decision."""
+    return [
+        Todo(
+            "admission_waiting",
+            _l("Decide on the package versions waiting for admission"),
+            f"{programme.name} · {len(waiting)}",
+            f"/admissions?programme={programme.id}",
+            waiting[0].since,
+        )
+        for programme, waiting in admission.waiting_by_programme(org).items()
+    ]
+
+
+def for_provider(provider: Organisation) -> list[Todo]:
+    """The provider's current package versions a programme did not admit: change them."""
+    return [
+        Todo(
+            "admission_rejected",
+            _l("Change the package a voucher programme did not admit"),
+            f"{a.programme.name} · {a.reason}",
+            f"/provider/packages/{package.id}",
+            a.decided_at,
+        )
+        for a, package in admission.rejected_current(provider)
+    ]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Industry, Organisation, OrgKind, Region, SizeTier
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import PlanKind
+from marketplace.catalog.models import Package, PackageVersion, PlanKind
 from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
@@ -26,6 +26,7 @@ from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
 from marketplace.vouchers import (
+    admission,
     cap_holds,
     caps,
     csv_import,
@@ -39,6 +40,7 @@ from marketplace.vouchers import (
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     CapPolicy,
+    PackageAdmission,
     ProgrammeMode,
     ProgrammeStatus,
     RunStatus,
@@ -226,6 +228,7 @@ def programme(programme_id: int) -> ResponseReturnValue:
         validity_form=forms.ValidityForm(),
         budget_form=forms.BudgetForm(),
         decision_form=forms.DecisionForm(),
+        admission_form=_admission_rules_form(p),
         proposals=issuing.proposals_of(p),
         batches=issuing.recent_batches(p),
     )
@@ -832,3 +835,97 @@ def statements() -> ResponseReturnValue:
         rows=settlement.statements_for(current_user.org),
         claims=settlement.recovery_claims_against(current_user.org),
     )
+
+
+# --- package admission (issue 22) -----------------------------------------------------------
+
+
+@bp.app_template_global()
+def admission_standings(version: PackageVersion | None) -> list[admission.Standing]:
+    """For the catalogue's package pages: the version's state in each live programme that
+    could pay for it (the catalogue sits below vouchers and cannot ask)."""
+    return admission.standings(version) if version is not None else []
+
+
+@bp.app_template_global()
+def admission_history(package: Package) -> list[PackageAdmission]:
+    """For the provider's package page: every decision on its versions, with reasons."""
+    return admission.history_of(package)
+
+
+ADMISSION_SHOWN = 50
+
+
+@bp.get("/admissions")
+@requires(OrgKind.AGENCY, OrgKind.ASSESSOR)
+def admissions() -> ResponseReturnValue:
+    """The deciders' queue: versions waiting for admission in the programmes the signed-in
+    organisation decides, each beside its programme's criteria, plans and interfaces."""
+    org = current_user.org
+    chosen = request.args.get("programme", type=int)
+    waiting = admission.queue(org, chosen)
+    return render(
+        "vouchers/admissions.html",
+        programmes=admission.deciding_programmes(org),
+        chosen=chosen,
+        waiting=waiting[:ADMISSION_SHOWN],
+        total=len(waiting),
+        form=forms.AdmissionDecisionForm(),
+    )
+
+
+@bp.post("/admissions/<id:programme_id>/<id:version_id>")
+@requires(OrgKind.AGENCY, OrgKind.ASSESSOR, owner=True)
+def decide_admission(programme_id: int, version_id: int) -> ResponseReturnValue:
+    org = current_user.org
+    item = admission.waiting_for(org, programme_id, version_id)
+    form = forms.AdmissionDecisionForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(first_error(form))
+        admission.decide(
+            item.programme,
+            item.version,
+            form.decision.data == "admit",
+            form.reason.data or "",
+            org,
+            current_actor(),
+        )
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("vouchers.admissions", programme=programme_id))
+
+
+def _admission_rules_form(p: VoucherProgramme) -> forms.AdmissionRulesForm:
+    form = forms.AdmissionRulesForm()
+    form.assessor_id.choices = [("", _("No one: the agency's officials decide"))] + [
+        (str(o.id), o.name) for o in admission.assessors()
+    ]
+    if not form.is_submitted():
+        form.criteria.data = p.admission_criteria
+        form.assessor_id.data = str(p.admission_assessor_id or "")
+    return form
+
+
+@bp.post("/agency/programmes/<id:programme_id>/admission")
+@requires(OrgKind.AGENCY, owner=True)
+def admission_rules(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    form = _admission_rules_form(p)
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(first_error(form))
+        assessor = form.assessor_id.data or ""
+        admission.set_rules(
+            p,
+            form.criteria.data or "",
+            int(assessor) if assessor.isdigit() else None,
+            current_actor(),
+        )
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Saved."), "success")
+    return redirect(url_for("vouchers.programme", programme_id=p.id) + "#admission")

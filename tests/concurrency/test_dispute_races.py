@@ -18,7 +18,7 @@ from marketplace.orders.models import Dispute, DisputeStatus, LineEvent, LineSta
 from marketplace.payments.models import Invoice
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, ledger, programmes
+from marketplace.vouchers import admission, issuing, ledger, programmes
 from tests import factories
 from tests.concurrency.conftest import in_parallel
 from tests.functional.catalog_helpers import FIELDS
@@ -62,6 +62,9 @@ def escalated_dispute(app: Flask) -> dict[str, Any]:
         official = Actor(officials[0].id, agency.id, None)
         programme = programmes.create_programme(agency, rules(), official)
         programmes.open_programme(programme, official)
+        # vouchers pay only for admitted versions (issue 22): the agency admits the package
+        admission.set_rules(programme, "并发测试的准入标准", None, official)
+        admission.decide(programme, package.latest, True, "符合准入标准", agency, official)
         issuing.issue_one(programme, enterprise.credit_code or "", key(), official)
         buyer = Actor(owner.id, enterprise.id, None)
         bundle = bundles.create(enterprise, "方案", buyer)

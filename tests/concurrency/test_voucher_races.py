@@ -21,7 +21,7 @@ from marketplace.orders import bundles
 from marketplace.orders.models import Order
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, ledger, programmes
+from marketplace.vouchers import admission, issuing, ledger, programmes
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
@@ -83,6 +83,9 @@ def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str,
             agency, programmes.Rules(**(base | rules)), official_actor
         )
         programmes.open_programme(programme, official_actor)
+        # vouchers pay only for admitted versions (issue 22): the agency admits the package
+        admission.set_rules(programme, "并发测试的准入标准", None, official_actor)
+        admission.decide(programme, package.latest, True, "符合准入标准", agency, official_actor)
         session.commit()
         return {
             "programme_id": programme.id,

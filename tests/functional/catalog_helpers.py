@@ -8,14 +8,21 @@ from dataclasses import replace
 from decimal import Decimal
 
 from flask import Flask
+from sqlalchemy import exists, insert, literal, select, true
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import Package
+from marketplace.catalog.models import Package, PackageVersion, VersionStatus
 from marketplace.db import db
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
+from marketplace.vouchers.models import (
+    AdmissionEvent,
+    AdmissionState,
+    PackageAdmission,
+    VoucherProgramme,
+)
 from tests.factories import OrganisationFactory, UserFactory
 
 FIELDS = catalog.VersionFields(
@@ -104,9 +111,12 @@ def published_package(
     fields: catalog.VersionFields = FIELDS,
     plans: Iterable[catalog.PlanFields] = (SUBSCRIPTION,),
     interfaces: Iterable[tuple[str, str, str]] = DEFAULT_INTERFACES,
+    admit: bool = True,
     **changes: object,
 ) -> Package:
-    """A package published through the services, with ``changes`` to the default fields."""
+    """A package published through the services, with ``changes`` to the default fields.
+    With ``admit`` it is admitted in every voucher programme there is (``admit_published``);
+    without, it waits for review in each."""
     if changes:
         fields = replace(fields, **changes)  # type: ignore[arg-type]
     actor = Actor(user.id, provider.id, "127.0.0.1")
@@ -118,4 +128,47 @@ def published_package(
             catalog.add_interface(package, flow, protocol, data_object, actor)
         catalog.submit(package, actor)
         catalog.publish(package, actor)
+    if admit:
+        admit_published(dbs)
     return package
+
+
+def admit_published(dbs: Session) -> None:
+    """Every published version admitted in every voucher programme that has not decided on
+    it, as the migration left the versions published before admission review began (event
+    ``backfill``): for tests about something else than admission."""
+    dbs.execute(
+        insert(PackageAdmission).from_select(
+            [
+                "programme_id",
+                "version_id",
+                "package_id",
+                "state",
+                "event",
+                "reason",
+                "criteria",
+                "pending_since",
+                "decided_at",
+            ],
+            select(
+                VoucherProgramme.id,
+                PackageVersion.id,
+                PackageVersion.package_id,
+                literal(AdmissionState.ADMITTED.value),
+                literal(AdmissionEvent.BACKFILL.value),
+                literal("admitted for the test"),
+                literal(""),
+                PackageVersion.published_at,
+                PackageVersion.published_at,
+            )
+            .join(VoucherProgramme, true())
+            .where(
+                PackageVersion.status == VersionStatus.PUBLISHED,
+                ~exists().where(
+                    PackageAdmission.programme_id == VoucherProgramme.id,
+                    PackageAdmission.version_id == PackageVersion.id,
+                ),
+            ),
+        )
+    )
+    dbs.commit()

@@ -38,6 +38,7 @@ from marketplace.accounts.models import (
 from marketplace.catalog.models import (
     CuratedBundle,
     Package,
+    PackageVersion,
     PricePlan,
     SearchSynonym,
     VersionInterface,
@@ -216,6 +217,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "ticket_id": (Ticket,),
     "token_id": (ApiToken,),
     "user_id": (User,),
+    "version_id": (PackageVersion,),
     "voucher_id": (Voucher,),
 }
 ATTEMPTS = 3  # objects tried for a URL before taking its 404 as the answer

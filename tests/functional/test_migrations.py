@@ -92,3 +92,58 @@ def test_database_refuses_broken_price_plans(connection):
         with pytest.raises(DBAPIError):
             connection.execute(text(statement))
         savepoint.rollback()
+
+
+def test_package_admission_backfills_the_versions_published_before_it(tmp_path):
+    """Issue 22: versions published when admission review began are admitted in every
+    programme there is (event ``backfill``), so the vouchers paying for them go on paying;
+    drafts are not."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'backfill.sqlite3'}")
+    migrate.upgrade(engine, "a3efc83c3308-1")  # the revision before package admission
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organisations (id, kind, name, credit_code, provider_type,"
+                " created_at) VALUES"
+                " (1, 'agency', '石家庄市工业和信息化局', NULL, NULL, '2026-01-01 00:00:00'),"
+                " (2, 'provider', '测试科技有限公司', '91130100MA0000000X', 'scenario',"
+                " '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO packages (id, provider_id, created_at) VALUES"
+                " (1, 2, '2026-01-01 00:00:00')"
+            )
+        )
+        for vid, status in ((1, "published"), (2, "draft")):
+            conn.execute(
+                text(
+                    "INSERT INTO package_versions (id, package_id, number, status, title,"
+                    " summary, description, category_code, deployment, go_live_days,"
+                    " sla_response_hours, enterprise_provides, created_at, published_at)"
+                    " VALUES (:id, 1, :id, :status, '网关', '摘要', '说明',"
+                    " 'equipment_networking', 'saas', 7, 4, '', '2026-01-01 00:00:00',"
+                    " '2026-02-01 00:00:00')"
+                ),
+                {"id": vid, "status": status},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO voucher_programmes (id, agency_id, name, status, mode, budget_fen,"
+                " face_value_fen, rate_bp, cap_fen, industry_codes, size_tiers, region_codes,"
+                " diagnosis_required, category_codes, plan_kinds, covers_success_fees,"
+                " issue_from, redeem_by, issued_fen, created_at) VALUES (1, 1, '转型券', 'open',"
+                " 'open', 100000, 10000, 5000, 10000, '[]', '[]', '[]', 0, '[]', '[]', 0,"
+                " '2026-01-01', '2026-12-31', 0, '2026-01-01 00:00:00')"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT programme_id, version_id, state, event FROM package_admissions")
+        ).all()
+        history = conn.execute(text("SELECT to_state FROM package_admission_changes")).all()
+    assert rows == [(1, 1, "admitted", "backfill")]
+    assert history == [("admitted",)]
+    engine.dispose()

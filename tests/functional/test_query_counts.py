@@ -19,10 +19,12 @@ from tests.functional.catalog_helpers import (
 # issue 15 took the querying template globals apart: unchanged). Change them on purpose:
 # issue 19 read the cards in two statements instead of loading versions, plans and packages.
 CATALOGUE_QUERIES = 13
-PACKAGE_QUERIES = 23  # issue 20: one more, for the vouchers behind the price after vouchers;
+PACKAGE_QUERIES = 24  # issue 20: one more, for the vouchers behind the price after vouchers;
 # issue 21: six more, the track record's grouped statements (contracts, delivery, tickets,
 # ratings, enterprises served, the provider's evaluation verdicts), and one for the count of
-# the case library's cases with the package (its "N cases" link)
+# the case library's cases with the package (its "N cases" link); issue 22: one more, the
+# live voucher programmes the version's admission is shown for (none here; with programmes,
+# their pool memberships and decisions: two more, however many)
 
 
 def bundle(app, dbs, integrator, owner, packages, name="套餐"):
@@ -373,3 +375,38 @@ def test_recommendations_do_not_grow_with_verified_results(app, client, dbs, cou
         end = date(2026, 3 * n + 3, 28)
         evaluation(dbs, market.agency, market.rival, f"第 {n} 轮", end, n != 1, 700)
     assert queries_for(client, count_queries, path) == one == none
+
+
+def test_the_admission_queue_does_not_grow_with_the_waiting_versions(
+    app, client, dbs, count_queries
+):
+    """Issue 22: the deciders' queue (criteria, plans, interfaces of each waiting version),
+    their dashboard and the package pages with a version's standing in each programme."""
+    from marketplace.vouchers import admission
+    from tests.functional.voucher_helpers import pilot
+
+    p = pilot(app, dbs, "aq")
+    programme = p.programme(admit=False)
+    p.programme(admit=False, name="第二个转型券项目")
+    with services(app, dbs):
+        admission.set_rules(programme, "价格公开；接口标准。", None, p.official_actor)
+    pages = {
+        p.official.email: ["/admissions", f"/admissions?programme={programme.id}", "/dashboard"],
+        p.provider_owner.email: [f"/provider/packages/{p.package.id}", "/dashboard"],
+        p.owner.email: [f"/packages/{p.package.id}"],
+    }
+
+    def measure():
+        found = {}
+        for email, paths in pages.items():
+            client.login(email)
+            for path in paths:
+                found[path, email] = queries_for(client, count_queries, path)
+        return found
+
+    small = measure()
+    for n in range(3):  # more providers, each with a package waiting in both programmes
+        provider, provider_owner = provider_with_owner(f"p{n}@aq.cn")
+        membership(dbs, provider, p.agency)
+        published_package(app, dbs, provider, provider_owner, admit=False)
+    assert measure() == small

@@ -21,6 +21,7 @@ from marketplace.vouchers import issuing, programmes, risk
 from marketplace.vouchers.models import ProgrammeMode, RiskFlag, VoucherProgramme
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
+    admit_published,
     agency_with_official,
     membership,
     provider_with_owner,
@@ -76,13 +77,19 @@ class Pilot:
     def enterprise_actor(self) -> Actor:
         return Actor(self.owner.id, self.enterprise.id, "127.0.0.1")
 
-    def programme(self, open_it: bool = True, **changes: Any) -> VoucherProgramme:
+    def programme(
+        self, open_it: bool = True, admit: bool = True, **changes: Any
+    ) -> VoucherProgramme:
+        """A programme of the pilot's agency; with ``admit`` every package published so far
+        is admitted in it (``admit_published``), else they wait for review."""
         with services(self.app, self.dbs):
             programme = programmes.create_programme(
                 self.agency, rules(**changes), self.official_actor
             )
             if open_it:
                 programmes.open_programme(programme, self.official_actor)
+        if admit:
+            admit_published(self.dbs)
         return programme
 
     def issue_to(self, programme: VoucherProgramme, org: Organisation | None = None) -> Any:

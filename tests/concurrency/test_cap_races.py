@@ -20,7 +20,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import Order, OrderLine
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import cap_holds, issuing, ledger
+from marketplace.vouchers import admission, cap_holds, issuing, ledger
 from marketplace.vouchers.models import CapHold, CapPolicy, Reservation, VoucherProgramme
 from tests import factories
 from tests.concurrency.conftest import THREADS, in_parallel
@@ -63,6 +63,11 @@ def market(app: Flask, tag: str, policy: CapPolicy) -> dict[str, Any]:
         catalog.submit(package, actor)
         catalog.publish(package, actor)
         programme = session.get(VoucherProgramme, data["programme_id"])
+        agency = session.get(Organisation, agency_id)
+        # vouchers pay only for admitted versions (issue 22)
+        admission.decide(
+            programme, package.latest, True, "符合准入标准", agency, data["official_actor"]
+        )
         for i, code in enumerate(data["codes"]):
             issuing.issue_one(programme, code, f"race-cap-{tag}-{i:04d}-xx", data["official_actor"])
         bundle_ids = []

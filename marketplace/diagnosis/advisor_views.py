@@ -21,7 +21,7 @@ from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnoses
 from marketplace.diagnosis.models import VISIT_MACHINE, VisitStatus
 from marketplace.errors import DomainError, NotFound
-from marketplace.forms import attach_error
+from marketplace.forms import attach_error, choices
 from marketplace.pool import advisors as pool
 from marketplace.pool import services as pools
 from marketplace.pool.models import ADVISOR_POOL_MACHINE, PoolEvent, PoolStatus
@@ -131,7 +131,9 @@ def agency_advisor(membership_id: int) -> ResponseReturnValue:
 
 def _request_page(d: object, form: forms.VisitRequestForm, status: int = 200) -> ResponseReturnValue:
     offered = visits.choices(current_user.org)
-    form.membership_id.choices = [(c.membership.id, c.membership.advisor.name) for c in offered]
+    form.membership_id.choices = choices(
+        (c.membership.id, c.membership.advisor.name) for c in offered
+    )
     return render(
         "diagnosis/visit_request.html", d=d, form=form, offered=offered, status=status
     )

@@ -91,15 +91,15 @@ class VisitRequestForm(Form):
 
 
 class VisitDecisionForm(Form):
-    decision = SelectField(
-        _l("Decision"),
-        choices=[("accept", _l("Accept")), ("decline", _l("Decline"))],
-        validators=[DataRequired(REQUIRED)],
-    )
+    decision = SelectField(_l("Decision"), choices=[], validators=[DataRequired(REQUIRED)])
     reason = TextAreaField(
         _l("Reason (required to decline; the enterprise sees it)"),
         validators=[Optional(), Length(max=2000)],
     )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.decision.choices = choices([("accept", _l("Accept")), ("decline", _l("Decline"))])
 
 
 ADJUSTMENT = _l("Enter a whole number from -50 to 50.")
@@ -128,7 +128,7 @@ def findings_form() -> Form:
 class RatingForm(Form):
     rating = RadioField(
         _l("Rating"),
-        choices=[(n, str(n)) for n in range(5, 0, -1)],
+        choices=choices((n, str(n)) for n in range(5, 0, -1)),
         coerce=int,
         validators=[InputRequired(_l("Rate from 1 to 5 stars."))],
     )

@@ -24,8 +24,8 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import advisors as pool
 from marketplace.pool import services as pools
-from marketplace.pool.models import ADVISOR_POOL_MACHINE, PoolEvent, PoolStatus
 from marketplace.pool.forms import DecisionForm
+from marketplace.pool.models import ADVISOR_POOL_MACHINE, PoolEvent, PoolStatus
 from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
@@ -129,14 +129,14 @@ def agency_advisor(membership_id: int) -> ResponseReturnValue:
 # The enterprise asks for an on-site diagnosis, follows it and rates the advisor
 
 
-def _request_page(d: object, form: forms.VisitRequestForm, status: int = 200) -> ResponseReturnValue:
+def _request_page(
+    d: object, form: forms.VisitRequestForm, status: int = 200
+) -> ResponseReturnValue:
     offered = visits.choices(current_user.org)
     form.membership_id.choices = choices(
         (c.membership.id, c.membership.advisor.name) for c in offered
     )
-    return render(
-        "diagnosis/visit_request.html", d=d, form=form, offered=offered, status=status
-    )
+    return render("diagnosis/visit_request.html", d=d, form=form, offered=offered, status=status)
 
 
 @bp.route("/diagnosis/<id:diagnosis_id>/visits/new", methods=["GET", "POST"])
@@ -166,7 +166,9 @@ def request_visit(diagnosis_id: int) -> ResponseReturnValue:
     return redirect(url_for("advisors.enterprise_visit", visit_id=visit.id))
 
 
-def _enterprise_visit_page(visit_id: int, form: forms.RatingForm, status: int = 200) -> ResponseReturnValue:
+def _enterprise_visit_page(
+    visit_id: int, form: forms.RatingForm, status: int = 200
+) -> ResponseReturnValue:
     visit = visits.visit_for_enterprise(current_user.org, visit_id)
     return render(
         "diagnosis/visit.html",
@@ -196,7 +198,10 @@ def rate_visit(visit_id: int) -> ResponseReturnValue:
     except DomainError as error:
         attach_error(form, error)
         return _enterprise_visit_page(visit.id, form, INVALID)
-    flash(_("Thank you: your rating of %(advisor)s is recorded.", advisor=visit.advisor.name), "success")
+    flash(
+        _("Thank you: your rating of %(advisor)s is recorded.", advisor=visit.advisor.name),
+        "success",
+    )
     return redirect(url_for("advisors.enterprise_visit", visit_id=visit.id))
 
 
@@ -277,9 +282,7 @@ def record_findings(visit_id: int) -> ResponseReturnValue:
         for code in qn.DIMENSIONS
     ]
     try:
-        visits.record_findings(
-            visit, given, form["recommendations"].data or "", current_actor()
-        )
+        visits.record_findings(visit, given, form["recommendations"].data or "", current_actor())
     except DomainError as error:
         attach_error(form, error)
         return _advisor_visit_page(visit.id, findings=form, status=INVALID)

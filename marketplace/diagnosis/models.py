@@ -165,8 +165,8 @@ class AdvisorVisit(Base):
     rating: Mapped[int | None]
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     rated_at: Mapped[datetime | None]
-    created_at: Mapped[created_at]
     updated_at: Mapped[created_at]
+    created_at: Mapped[created_at]
 
     diagnosis: Mapped[Diagnosis] = relationship()
     enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id], lazy="joined")

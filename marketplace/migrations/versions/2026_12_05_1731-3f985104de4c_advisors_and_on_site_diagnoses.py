@@ -11,8 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db
 
 revision: str = "3f985104de4c"
 down_revision: str | None = "ff0df1e5ac8a"

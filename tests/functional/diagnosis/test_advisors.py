@@ -83,7 +83,10 @@ def test_enterprise_asks_an_admitted_advisor_who_accepts_records_findings_and_is
     client.login("advisor@adv.cn")
     assert f"/advisor/visits/{visit.id}" in client.text("/dashboard")  # a to-do
     assert enterprise.name in client.text("/advisor/visits")
-    assert client.form(f"/advisor/visits/{visit.id}/decision", {"decision": "accept"}).status_code == 302
+    assert (
+        client.form(f"/advisor/visits/{visit.id}/decision", {"decision": "accept"}).status_code
+        == 302
+    )
     dbs.expire_all()
     assert dbs.get(AdvisorVisit, visit.id).status is VisitStatus.ACCEPTED
     assert client.form(f"/advisor/visits/{visit.id}/findings", FINDINGS).status_code == 302
@@ -131,13 +134,13 @@ def test_enterprise_asks_an_admitted_advisor_who_accepts_records_findings_and_is
     assert advisor.name in pool_page and "4.0" in pool_page
     shared = client.text(f"/agency/diagnosis-reports/{d.id}")
     assert 'id="advisor-findings"' in shared and "仅 3 台联网" in shared
-    actions = set(dbs.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "advisor_visit")))
+    actions = set(
+        dbs.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "advisor_visit"))
+    )
     assert actions == {"visit.request", "visit.accept", "visit.record_findings", "visit.rate"}
 
 
-def test_a_request_to_an_advisor_not_admitted_is_refused_and_nothing_is_stored(
-    app, client, dbs
-):
+def test_a_request_to_an_advisor_not_admitted_is_refused_and_nothing_is_stored(app, client, dbs):
     agency, _advisor, m = setup_pool(dbs)
     applied, _ = advisor_with_owner("applied@adv.cn")
     waiting = advisor_membership(dbs, applied, agency, PoolStatus.APPLIED)
@@ -158,9 +161,9 @@ def test_a_request_to_an_advisor_not_admitted_is_refused_and_nothing_is_stored(
         )
         assert response.status_code == 422
         assert "资源池" in response.get_data(as_text=True)
-    assert client.form(
-        f"/diagnosis/{d.id}/visits/new", {"preferred_date": day(3)}
-    ).status_code == 422  # no advisor chosen
+    assert (
+        client.form(f"/diagnosis/{d.id}/visits/new", {"preferred_date": day(3)}).status_code == 422
+    )  # no advisor chosen
     past = client.form(
         f"/diagnosis/{d.id}/visits/new",
         {"membership_id": str(m.id), "preferred_date": day(-1)},
@@ -190,7 +193,10 @@ def test_findings_by_another_advisor_are_refused_and_nothing_is_stored(app, clie
 
     client.login("other-advisor@adv.cn")
     assert client.get(f"/advisor/visits/{visit.id}").status_code == 404
-    assert client.form(f"/advisor/visits/{visit.id}/decision", {"decision": "accept"}).status_code == 404
+    assert (
+        client.form(f"/advisor/visits/{visit.id}/decision", {"decision": "accept"}).status_code
+        == 404
+    )
     assert client.form(f"/advisor/visits/{visit.id}/findings", FINDINGS).status_code == 404
     client.form("/logout")
     dbs.expire_all()
@@ -233,9 +239,10 @@ def test_decline_needs_a_reason_which_the_enterprise_sees(app, client, dbs):
     client.form("/logout")
     dbs.expire_all()
     assert dbs.get(AdvisorVisit, visit.id).status is VisitStatus.DECLINED
-    assert dbs.scalar(
-        select(Notification.kind).where(Notification.org_id == enterprise.id)
-    ) == "visit_declined"
+    assert (
+        dbs.scalar(select(Notification.kind).where(Notification.org_id == enterprise.id))
+        == "visit_declined"
+    )
     client.login("boss@adv.cn")
     assert "该日期已有安排" in client.text(f"/diagnosis/visits/{visit.id}")
     # a declined request is not rated
@@ -256,7 +263,7 @@ def test_a_suspended_advisor_cannot_take_the_request(app, client, dbs):
 
 
 def test_the_advisor_is_rated_once(app, client, dbs):
-    _agency, advisor, m = setup_pool(dbs)
+    _agency, _advisor, m = setup_pool(dbs)
     _e, user, d = enterprise_with_diagnosis(app, dbs, "boss@adv.cn")
     visit = requested_visit(app, dbs, d, m, user)
     client.login("advisor@adv.cn")

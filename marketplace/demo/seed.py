@@ -26,6 +26,7 @@ from marketplace.accounts.models import (
 )
 from marketplace.db import db, utcnow
 from marketplace.demo import (
+    advisors_seed,
     catalog_seed,
     orders_seed,
     outcomes_seed,
@@ -324,6 +325,7 @@ def _load() -> dict[str, int]:
     summary.update(oversight_seed.load(rng))
     summary["profile_changes"] = _pending_profile_change()
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
+    summary.update(advisors_seed.load(b.code, b.user))
     return summary
 
 
@@ -367,6 +369,8 @@ DEMO_LOGINS = [
     ("scenario provider", "s01@provider.demo"),
     ("enterprise", "e001@enterprise.demo"),
     ("enterprise", "e002@enterprise.demo"),
+    ("digital transformation advisor", "adv01@advisor.demo"),
+    ("digital transformation advisor (applied to Shijiazhuang's pool)", "adv02@advisor.demo"),
 ]
 
 

@@ -166,6 +166,8 @@ class Organisation(Base):
         ),
         CheckConstraint("credit_code IS NULL OR length(credit_code) = 18", name="credit_code_18"),
         Index("ix_organisations_kind_name", "kind", "name"),
+        # What a package's composite foreign key refers to: its lister is a provider.
+        UniqueConstraint("id", "kind"),
     )
 
     id: Mapped[intpk]

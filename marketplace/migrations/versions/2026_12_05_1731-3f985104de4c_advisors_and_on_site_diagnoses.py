@@ -32,6 +32,24 @@ def upgrade() -> None:
             batch_op.f("ck_organisations_advisor_has_credit_code"),
             "kind <> 'advisor' OR credit_code IS NOT NULL",
         )
+        batch_op.create_unique_constraint(batch_op.f("uq_organisations_id_kind"), ["id", "kind"])
+    # Only a provider lists packages: a package carries its lister's kind, checked against
+    # the organisation by a composite foreign key.
+    with op.batch_alter_table("packages", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "provider_kind", sa.String(length=20), server_default="provider", nullable=False
+            )
+        )
+        batch_op.create_check_constraint(
+            batch_op.f("ck_packages_listed_by_a_provider"), "provider_kind = 'provider'"
+        )
+        batch_op.create_foreign_key(
+            "fk_packages_provider_id_kind_organisations",
+            "organisations",
+            ["provider_id", "provider_kind"],
+            ["id", "kind"],
+        )
     op.create_table(
         "advisor_memberships",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -360,9 +378,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_advisor_memberships_advisor_id"))
 
     op.drop_table("advisor_memberships")
+    with op.batch_alter_table("packages", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_packages_provider_id_kind_organisations", type_="foreignkey")
+        batch_op.drop_constraint(batch_op.f("ck_packages_listed_by_a_provider"), type_="check")
+        batch_op.drop_column("provider_kind")
     # An advisor organisation left in the table makes the narrower check fail: remove the
     # advisors (and what refers to them) before going down.
     with op.batch_alter_table("organisations", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_organisations_id_kind"), type_="unique")
         batch_op.drop_constraint(
             batch_op.f("ck_organisations_advisor_has_credit_code"), type_="check"
         )

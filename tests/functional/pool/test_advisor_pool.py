@@ -186,9 +186,17 @@ def test_an_advisor_cannot_create_a_package_nor_be_stored_without_a_credit_code(
     from marketplace.catalog.models import Package
 
     assert dbs.scalar(select(func.count()).select_from(Package)) == 0
-    # the database holds the credit code of an advisor
+    # the database refuses a package listed by an advisor, whatever code inserts it
     from sqlalchemy.exc import IntegrityError
 
+    savepoint = dbs.begin_nested()
     with pytest.raises(IntegrityError):
-        OrganisationFactory(advisor=True, credit_code=None)
-    dbs.rollback()
+        dbs.add(Package(provider_id=advisor.id))
+        dbs.flush()
+    savepoint.rollback()
+    # and an advisor's credit code
+    savepoint = dbs.begin_nested()
+    with pytest.raises(IntegrityError):
+        dbs.add(Organisation(kind=OrgKind.ADVISOR, name="无代码工作室"))
+        dbs.flush()
+    savepoint.rollback()

@@ -382,14 +382,10 @@ def downgrade() -> None:
         batch_op.drop_constraint("fk_packages_provider_id_kind_organisations", type_="foreignkey")
         batch_op.drop_constraint(batch_op.f("ck_packages_listed_by_a_provider"), type_="check")
         batch_op.drop_column("provider_kind")
-    # An advisor organisation left in the table makes the narrower check fail: remove the
-    # advisors (and what refers to them) before going down.
+    # The kinds' check keeps 'advisor': advisor organisations (their users, notifications
+    # and audit entries refer to them) stay, and narrowing it would fail while one exists.
     with op.batch_alter_table("organisations", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_organisations_id_kind"), type_="unique")
         batch_op.drop_constraint(
             batch_op.f("ck_organisations_advisor_has_credit_code"), type_="check"
-        )
-        batch_op.drop_constraint(batch_op.f("ck_organisations_orgkind"), type_="check")
-        batch_op.create_check_constraint(
-            batch_op.f("ck_organisations_orgkind"), f"kind IN ({KINDS})"
         )

@@ -173,6 +173,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.api.docs import docs_bp
     from marketplace.catalog.views import bp as catalog_bp
     from marketplace.catalog.views import workspace as workspace_bp
+    from marketplace.diagnosis.advisor_views import bp as advisors_bp
     from marketplace.diagnosis.views import bp as diagnosis_bp
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.dispute_views import bp as disputes_bp
@@ -196,6 +197,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(workspace_bp)
     app.register_blueprint(diagnosis_bp)
+    app.register_blueprint(advisors_bp)
     app.register_blueprint(journey_bp)
     app.register_blueprint(disputes_bp)
     app.register_blueprint(needs_bp)

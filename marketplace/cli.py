@@ -93,7 +93,9 @@ def demo_logins() -> None:
 
 @click.command("create-account")
 @with_appcontext
-@click.option("--kind", type=click.Choice(["agency", "assessor", "platform"]), required=True)
+@click.option(
+    "--kind", type=click.Choice(["agency", "assessor", "advisor", "platform"]), required=True
+)
 @click.option("--name", required=True, help="Organisation name")
 @click.option("--credit-code", default=None)
 @click.option("--owner-name", required=True)
@@ -118,7 +120,8 @@ def create_account(
     password: str | None,
     send_link: bool,
 ) -> None:
-    """Create an agency, assessor or platform organisation with its first user (owner)."""
+    """Create an agency, assessor, advisor or platform organisation with its first user
+    (owner); an advisor needs its unified social credit code."""
     from marketplace.accounts import services
     from marketplace.accounts.models import OrgKind
     from marketplace.errors import DomainError

@@ -82,6 +82,18 @@ class OrganisationFactory(Base):
             annual_revenue_fen=None,
         )
         assessor = factory.Trait(agency=True, kind=OrgKind.ASSESSOR, name="测试评估中心")
+        advisor = factory.Trait(
+            kind=OrgKind.ADVISOR,
+            name=factory.Sequence(lambda n: f"测试数字化咨询工作室{n}"),
+            industry_code=None,
+            region_code=None,
+            employees=None,
+            annual_revenue_fen=None,
+            contact_name="李顾问",
+            contact_phone="13900000000",
+            contact_email="li@advisor.cn",
+            description="两化融合评估、设备联网诊断",
+        )
         platform = factory.Trait(agency=True, kind=OrgKind.PLATFORM, name="平台运营中心")
 
     @factory.post_generation

@@ -200,6 +200,16 @@ class ProviderRegistrationForm(ProviderProfileForm, CreditCodeField, OwnerFields
     pass
 
 
+class AdvisorRegistrationForm(ContactFields, CreditCodeField, OwnerFields):
+    name = StringField(
+        _l("Advisor or studio name"), validators=[DataRequired(REQUIRED), Length(max=200)]
+    )
+    description = TextAreaField(
+        _l("Expertise (shown to the enterprises that choose an advisor)"),
+        validators=[DataRequired(REQUIRED), Length(max=2000)],
+    )
+
+
 class ChangePasswordForm(Form):
     current_password = PasswordField(
         _l("Current password"),
@@ -267,7 +277,8 @@ class NewOrganisationForm(Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.kind.choices = choices(
-            (k.value, k.label) for k in (OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.PLATFORM)
+            (k.value, k.label)
+            for k in (OrgKind.AGENCY, OrgKind.ASSESSOR, OrgKind.ADVISOR, OrgKind.PLATFORM)
         )
 
 

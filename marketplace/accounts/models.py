@@ -35,6 +35,9 @@ class OrgKind(StrEnum):
     AGENCY = "agency"
     ASSESSOR = "assessor"
     PLATFORM = "platform"
+    # An independent digital-transformation advisor (数字化顾问): admitted to agencies' pools,
+    # visits enterprises for an on-site diagnosis; sells no packages (only providers do).
+    ADVISOR = "advisor"
 
     @property
     def label(self) -> str:
@@ -47,6 +50,7 @@ ORG_KIND_LABELS = {
     OrgKind.AGENCY: _l("Government agency"),
     OrgKind.ASSESSOR: _l("Third-party assessor"),
     OrgKind.PLATFORM: _l("Platform operator"),
+    OrgKind.ADVISOR: _l("Digital transformation advisor"),
 }
 
 
@@ -157,8 +161,13 @@ class Organisation(Base):
         CheckConstraint(
             "kind <> 'provider' OR credit_code IS NOT NULL", name="provider_has_credit_code"
         ),
+        CheckConstraint(
+            "kind <> 'advisor' OR credit_code IS NOT NULL", name="advisor_has_credit_code"
+        ),
         CheckConstraint("credit_code IS NULL OR length(credit_code) = 18", name="credit_code_18"),
         Index("ix_organisations_kind_name", "kind", "name"),
+        # What a package's composite foreign key refers to: its lister is a provider.
+        UniqueConstraint("id", "kind"),
     )
 
     id: Mapped[intpk]
@@ -232,6 +241,10 @@ class Organisation(Base):
     @property
     def is_provider(self) -> bool:
         return self.kind is OrgKind.PROVIDER
+
+    @property
+    def is_advisor(self) -> bool:
+        return self.kind is OrgKind.ADVISOR
 
 
 class User(UserMixin, Base):

@@ -153,6 +153,19 @@ class ProviderProfile:
 
 
 @dataclass(frozen=True)
+class AdvisorProfile:
+    """An independent advisor's firm or studio (数字化顾问): registered like a provider, with
+    a unified social credit code, but it lists no packages."""
+
+    name: str
+    credit_code: str
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    description: str  # expertise, shown to the enterprises that choose an advisor
+
+
+@dataclass(frozen=True)
 class NewOwner:
     name: str
     email: str
@@ -237,6 +250,22 @@ def register_provider(
     return _register(org, owner, actor, locale)
 
 
+@atomic
+def register_advisor(
+    profile: AdvisorProfile, owner: NewOwner, actor: Actor, *, locale: str = "zh"
+) -> User:
+    code = _validate_credit_code(profile.credit_code)
+    if not profile.description.strip():
+        raise DomainError(_l("Describe your expertise."), field="description")
+    org = Organisation(kind=OrgKind.ADVISOR, credit_code=code)
+    org.name = profile.name.strip()
+    org.contact_name = profile.contact_name.strip()
+    org.contact_phone = profile.contact_phone.strip()
+    org.contact_email = normalise_email(profile.contact_email)
+    org.description = profile.description.strip()
+    return _register(org, owner, actor, locale)
+
+
 def _register(org: Organisation, owner: NewOwner, actor: Actor, locale: str) -> User:
     db.session.add(org)
     user = _new_user(org, owner.email, owner.name, owner.password, MemberRole.OWNER)
@@ -294,6 +323,11 @@ def create_organisation(
     if kind in (OrgKind.ENTERPRISE, OrgKind.PROVIDER):
         raise DomainError(_l("Enterprises and providers register themselves."), field="kind")
     checked = _validate_credit_code(code)
+    if kind is OrgKind.ADVISOR and checked is None:
+        raise DomainError(
+            _l("An advisor is registered with its unified social credit code."),
+            field="credit_code",
+        )
     if region_code:
         if db.session.get(Region, region_code) is None:
             raise DomainError(_l("Choose a region from the list."), field="region_code")

@@ -249,16 +249,23 @@ def _provider_profile(form: forms.ProviderProfileForm, code: str) -> services.Pr
     )
 
 
-@bp.route("/register/<any(enterprise, provider):kind>", methods=["GET", "POST"])
+@bp.route("/register/<any(enterprise, provider, advisor):kind>", methods=["GET", "POST"])
 @public
 @limit_password_forms
 def register_org(kind: str) -> ResponseReturnValue:
-    form: forms.EnterpriseRegistrationForm | forms.ProviderRegistrationForm
+    form: (
+        forms.EnterpriseRegistrationForm
+        | forms.ProviderRegistrationForm
+        | forms.AdvisorRegistrationForm
+    )
     if kind == "enterprise":
         form = forms.EnterpriseRegistrationForm()
+    elif kind == "advisor":
+        form = forms.AdvisorRegistrationForm()
     else:
         form = forms.ProviderRegistrationForm()
-    _fill_reference_choices(form)
+    if not isinstance(form, forms.AdvisorRegistrationForm):
+        _fill_reference_choices(form)
     template = f"accounts/register_{kind}.html"
     if not form.validate_on_submit():
         return render(template, form=form, status=INVALID if form.is_submitted() else 200)
@@ -267,6 +274,20 @@ def register_org(kind: str) -> ResponseReturnValue:
         if isinstance(form, forms.EnterpriseRegistrationForm):
             user = services.register_enterprise(
                 _enterprise_profile(form, form.credit_code.data),
+                owner,
+                current_actor(),
+                locale=_locale(),
+            )
+        elif isinstance(form, forms.AdvisorRegistrationForm):
+            user = services.register_advisor(
+                services.AdvisorProfile(
+                    name=form.name.data,
+                    credit_code=form.credit_code.data,
+                    contact_name=form.contact_name.data,
+                    contact_phone=form.contact_phone.data,
+                    contact_email=form.contact_email.data,
+                    description=form.description.data or "",
+                ),
                 owner,
                 current_actor(),
                 locale=_locale(),

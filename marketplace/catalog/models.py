@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Numeric,
     String,
@@ -213,10 +214,21 @@ class Package(Base):
         CheckConstraint("rating_count >= 0 AND rating_sum >= rating_count", name="ratings_sane"),
         CheckConstraint("rating_sum <= 5 * rating_count", name="ratings_at_most_five"),
         CheckConstraint("results_met >= 0 AND results_missed >= 0", name="results_counted"),
+        # Only a provider lists packages (an advisor never does): the package carries its
+        # lister's kind, which must be 'provider' and must be the organisation's kind.
+        CheckConstraint("provider_kind = 'provider'", name="listed_by_a_provider"),
+        ForeignKeyConstraint(
+            ["provider_id", "provider_kind"],
+            ["organisations.id", "organisations.kind"],
+            name="fk_packages_provider_id_kind_organisations",
+        ),
     )
 
     id: Mapped[intpk]
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    provider_kind: Mapped[str] = mapped_column(
+        String(20), default=OrgKind.PROVIDER.value, server_default=OrgKind.PROVIDER.value
+    )
     # The newest published version: what the catalogue shows and new orders buy.
     published_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("package_versions.id", use_alter=True), index=True
@@ -230,7 +242,7 @@ class Package(Base):
     results_met: Mapped[int] = mapped_column(default=0, server_default="0")
     results_missed: Mapped[int] = mapped_column(default=0, server_default="0")
 
-    provider: Mapped[Organisation] = relationship(lazy="joined")
+    provider: Mapped[Organisation] = relationship(lazy="joined", foreign_keys=[provider_id])
     versions: Mapped[list[PackageVersion]] = relationship(
         back_populates="package",
         order_by="PackageVersion.number",

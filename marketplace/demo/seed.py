@@ -26,6 +26,7 @@ from marketplace.accounts.models import (
 )
 from marketplace.db import db, utcnow
 from marketplace.demo import (
+    advisors_seed,
     catalog_seed,
     needs_seed,
     orders_seed,
@@ -328,6 +329,7 @@ def _load() -> dict[str, int]:
     summary.update(vouchers_seed.new_versions_for_review(rng))
     summary["profile_changes"] = _pending_profile_change()
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
+    summary.update(advisors_seed.load(b.code, b.user))
     return summary
 
 
@@ -371,6 +373,8 @@ DEMO_LOGINS = [
     ("scenario provider", "s01@provider.demo"),
     ("enterprise", "e001@enterprise.demo"),
     ("enterprise", "e002@enterprise.demo"),
+    ("digital transformation advisor", "adv01@advisor.demo"),
+    ("digital transformation advisor (applied to Shijiazhuang's pool)", "adv02@advisor.demo"),
 ]
 
 

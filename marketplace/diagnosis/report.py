@@ -17,8 +17,8 @@ from marketplace.catalog import search
 from marketplace.catalog.models import Category, PackageVersion
 from marketplace.db import db
 from marketplace.diagnosis import questionnaire as qn
-from marketplace.diagnosis import services
-from marketplace.diagnosis.models import Diagnosis
+from marketplace.diagnosis import services, visits
+from marketplace.diagnosis.models import AdvisorVisit, Diagnosis
 
 MIN_PEERS = 3  # fewer peers of the same industry: compare with all enterprises instead
 
@@ -266,6 +266,8 @@ class Report:
     reasons: dict[str, list[Reason]]
     weakest: list[str]
     phases: list[Phase]
+    # On-site diagnoses whose advisor recorded findings (顾问上门诊断), oldest first.
+    visits: list[AdvisorVisit] = field(default_factory=list)
 
 
 def build(diagnosis: Diagnosis, locale: str) -> Report:
@@ -275,4 +277,5 @@ def build(diagnosis: Diagnosis, locale: str) -> Report:
         reasons=reasons(diagnosis),
         weakest=services.weakest_dimensions(diagnosis),
         phases=roadmap(diagnosis, locale),
+        visits=visits.reported(diagnosis),
     )

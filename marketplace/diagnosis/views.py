@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from marketplace.accounts.forms import ConfirmForm
 from marketplace.accounts.models import OrgKind
-from marketplace.diagnosis import forms, sharing
+from marketplace.diagnosis import forms, sharing, visits
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import report as reports
 from marketplace.diagnosis import services as service
@@ -71,6 +71,7 @@ def diagnosis(diagnosis_id: int) -> ResponseReturnValue:
         explained=qn.explain(d.answers, d.dimension_scores),
         weakest=service.weakest_dimensions(d),
         previous=previous,
+        visits=visits.visits_of_diagnosis(d),
         dimensions=qn.DIMENSIONS,
         pain_points=qn.PAIN_POINTS,
         budgets=qn.BUDGETS,

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from marketplace import jobs
 from marketplace.accounts import todos as accounts
 from marketplace.accounts.models import Organisation, OrgKind, User
+from marketplace.diagnosis import todos as diagnosis
 from marketplace.jobs.models import JobState
 from marketplace.orders import todos as orders
 from marketplace.outcomes import todos as outcomes
@@ -50,6 +51,7 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
         found += payments.for_enterprise(org)
         found += oversight.for_enterprise(org)
         found += vouchers.for_enterprise(org, config["VOUCHER_EXPIRY_REMINDER_DAYS"])
+        found += diagnosis.for_enterprise(org)
     elif org.kind is OrgKind.PROVIDER:
         found += orders.for_provider(org)
         found += orders.needs_for_provider(org)
@@ -60,12 +62,15 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
         found += vouchers.for_admission_decider(org)
         found += accounts.for_reviewer(org)
         found += pool.for_agency(org)
+        found += diagnosis.for_agency(org)
         found += oversight.for_agency(org)
         found += orders.for_decider(org)
     elif org.kind is OrgKind.ASSESSOR:
         found += outcomes.for_assessor(org)
         found += oversight.for_assessor(org)
         found += vouchers.for_admission_decider(org)
+    elif org.kind is OrgKind.ADVISOR:
+        found += diagnosis.for_advisor(org)
     elif org.kind is OrgKind.PLATFORM:
         found += _failed_jobs()
         found += accounts.for_reviewer(org)

@@ -14,6 +14,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrgKind
 from marketplace.catalog import curated_bundles
 from marketplace.catalog import services as catalog
+from marketplace.diagnosis import visits
 from marketplace.home.todos import todo_list
 from marketplace.jobs.models import JobState
 from marketplace.orders import aftercare
@@ -21,6 +22,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus
 from marketplace.oversight import concentration, evaluation
 from marketplace.payments import services as payments
+from marketplace.pool import advisors as advisor_pool
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolStatus
 from marketplace.rendering import render
@@ -74,6 +76,14 @@ def dashboard() -> ResponseReturnValue:
             waiting_lines=orders.count_lines(org, LineStatus.PLACED),
             open_tickets=aftercare.open_ticket_count(org),
             bundles=curated_bundles.integrator_bundles(org),
+        )
+    elif org.kind is OrgKind.ADVISOR:
+        kinds = [t.kind for t in context["todos"]]
+        context.update(
+            to_answer=kinds.count("visit_requested"),
+            to_record=kinds.count("visit_findings_due"),
+            pools=advisor_pool.memberships_of(org),
+            rating=visits.ratings([org.id]).get(org.id),
         )
     elif org.kind is OrgKind.AGENCY:
         context["pending"] = pool.count_in(org, PoolStatus.APPLIED)

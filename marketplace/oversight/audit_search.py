@@ -24,12 +24,12 @@ from marketplace.accounts.models import ApiToken, DataGrant, Invitation, Organis
 from marketplace.audit import AuditEntry, action_label, actions_named
 from marketplace.catalog.models import CuratedBundle, Package, PackageVersion, Review
 from marketplace.db import LOCAL_ZONE, contains_pattern, db
-from marketplace.diagnosis.models import Diagnosis
+from marketplace.diagnosis.models import AdvisorVisit, Diagnosis
 from marketplace.orders.models import Bundle, Need, Order, OrderLine, Quote, Ticket
 from marketplace.outcomes.models import OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
 from marketplace.payments.models import Invoice
-from marketplace.pool.models import PoolMembership
+from marketplace.pool.models import AdvisorMembership, PoolMembership
 from marketplace.security import MAX_ID
 from marketplace.vouchers.models import (
     ClawBack,
@@ -108,6 +108,20 @@ KINDS: dict[str, Kind] = {
         (Organisation.name,),
         (PoolMembership.provider_id, PoolMembership.agency_id),
         ((Organisation, Organisation.id == PoolMembership.provider_id),),
+    ),
+    "advisor_membership": Kind(
+        _l("Advisor's resource pool application"),
+        AdvisorMembership,
+        (Organisation.name,),
+        (AdvisorMembership.advisor_id, AdvisorMembership.agency_id),
+        ((Organisation, Organisation.id == AdvisorMembership.advisor_id),),
+    ),
+    "advisor_visit": Kind(
+        _l("On-site diagnosis"),
+        AdvisorVisit,
+        (Organisation.name,),
+        (AdvisorVisit.enterprise_id, AdvisorVisit.advisor_id, AdvisorVisit.agency_id),
+        ((Organisation, Organisation.id == AdvisorVisit.advisor_id),),
     ),
     "package": Kind(
         _l("Package"),

@@ -145,6 +145,73 @@ class PoolStatusChange(Base):
     membership: Mapped[PoolMembership] = relationship(back_populates="history")
 
 
+# Advisors (数字化顾问) apply to the same pools as providers, with the same decisions and
+# reasons, but in tables of their own: evaluations, market shares, settlements and the
+# catalogue read the providers' memberships and must never count an advisor.
+ADV = OrgKind.ADVISOR.value
+ADVISOR_POOL_MACHINE: StateMachine[PoolStatus, PoolEvent] = StateMachine(
+    [
+        Transition(None, PoolEvent.APPLY, PoolStatus.APPLIED, ADV),
+        Transition(PoolStatus.APPLIED, PoolEvent.ADMIT, PoolStatus.ADMITTED, A),
+        Transition(PoolStatus.APPLIED, PoolEvent.REJECT, PoolStatus.REJECTED, A),
+        Transition(PoolStatus.REJECTED, PoolEvent.REAPPLY, PoolStatus.APPLIED, ADV),
+        Transition(PoolStatus.ADMITTED, PoolEvent.SUSPEND, PoolStatus.SUSPENDED, A),
+        Transition(PoolStatus.SUSPENDED, PoolEvent.REINSTATE, PoolStatus.ADMITTED, A),
+        Transition(PoolStatus.ADMITTED, PoolEvent.EXIT, PoolStatus.EXITED, A),
+        Transition(PoolStatus.SUSPENDED, PoolEvent.EXIT, PoolStatus.EXITED, A),
+    ]
+)
+
+
+class AdvisorMembership(Base):
+    """An advisor's application to one agency's pool and its standing there; only an
+    admitted advisor takes new on-site diagnosis requests from the pool's enterprises."""
+
+    __tablename__ = "advisor_memberships"
+    __table_args__ = (
+        UniqueConstraint("advisor_id", "agency_id"),
+        CheckConstraint("years_of_experience BETWEEN 0 AND 80", name="years_sane"),
+        CheckConstraint("advisor_id <> agency_id", name="distinct_orgs"),
+        Index("ix_advisor_memberships_agency_id_status", "agency_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[PoolStatus] = mapped_column(str_enum(PoolStatus))
+    years_of_experience: Mapped[int]
+    expertise: Mapped[str] = mapped_column(Text)
+    certifications: Mapped[str] = mapped_column(Text, default="")
+    contact_name: Mapped[str] = mapped_column(String(60))
+    contact_phone: Mapped[str] = mapped_column(String(30))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    applied_at: Mapped[created_at]
+    updated_at: Mapped[created_at]
+
+    advisor: Mapped[Organisation] = relationship(foreign_keys=[advisor_id], lazy="joined")
+    agency: Mapped[Organisation] = relationship(foreign_keys=[agency_id], lazy="joined")
+    history: Mapped[list[AdvisorStatusChange]] = relationship(
+        back_populates="membership", order_by="AdvisorStatusChange.id.desc()"
+    )
+
+
+class AdvisorStatusChange(Base):
+    """Append-only history of an advisor's membership: every transition with its reason."""
+
+    __tablename__ = "advisor_status_changes"
+
+    id: Mapped[intpk]
+    membership_id: Mapped[int] = mapped_column(ForeignKey("advisor_memberships.id"), index=True)
+    from_status: Mapped[PoolStatus | None] = mapped_column(str_enum(PoolStatus, name="from_status"))
+    to_status: Mapped[PoolStatus] = mapped_column(str_enum(PoolStatus, name="to_status"))
+    event: Mapped[PoolEvent] = mapped_column(str_enum(PoolEvent))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[created_at]
+
+    membership: Mapped[AdvisorMembership] = relationship(back_populates="history")
+
+
 class DocumentKind(StrEnum):
     BUSINESS_LICENCE = "business_licence"
     QUALIFICATION = "qualification"
@@ -194,6 +261,12 @@ audit.register_labels(
         "pool.document_added": _l("Resource pool: document attached to an application"),
         "pool.document_removed": _l("Resource pool: document removed from an application"),
         "pool.document_opened": _l("Resource pool: application document opened"),
+        **{
+            f"advisor_pool.{event.value}": _l(
+                "Advisor pool: %(event)s", event=POOL_EVENT_LABELS[event]
+            )
+            for event in PoolEvent
+        },
     }
 )
 
@@ -217,6 +290,33 @@ notifications.register_kinds(
         ),
         "pool_reinstated": _l("You are reinstated in the resource pool of %(agency)s: %(reason)s"),
         "pool_exited": _l("You were removed from the resource pool of %(agency)s: %(reason)s"),
+    },
+    group="money",
+)
+
+notifications.register_kinds(
+    {
+        "advisor_pool_applied": _l(
+            "Advisor %(advisor)s applied to your resource pool: admit or reject the application."
+        ),
+        "advisor_pool_admitted": _l(
+            "You are admitted to the resource pool of %(agency)s as an advisor: its enterprises"
+            " may now ask you for an on-site diagnosis. %(reason)s"
+        ),
+        "advisor_pool_rejected": _l(
+            "Your application to the resource pool of %(agency)s was rejected; you may apply"
+            " again. Reason: %(reason)s"
+        ),
+        "advisor_pool_suspended": _l(
+            "You are suspended from the resource pool of %(agency)s and take no new on-site"
+            " diagnosis requests there. Reason: %(reason)s"
+        ),
+        "advisor_pool_reinstated": _l(
+            "You are reinstated in the resource pool of %(agency)s: %(reason)s"
+        ),
+        "advisor_pool_exited": _l(
+            "You were removed from the resource pool of %(agency)s: %(reason)s"
+        ),
     },
     group="money",
 )

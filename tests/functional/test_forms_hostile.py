@@ -46,7 +46,7 @@ from marketplace.catalog.models import (
 from marketplace.config import TestConfig
 from marketplace.db import db, make_engine, writing
 from marketplace.demo import seed
-from marketplace.diagnosis.models import Diagnosis, ReportShare
+from marketplace.diagnosis.models import AdvisorVisit, Diagnosis, ReportShare
 from marketplace.forms import TEXT_ONLY, Form
 from marketplace.jobs.models import JobRecord
 from marketplace.mail import OutgoingMail
@@ -64,7 +64,7 @@ from marketplace.orders.models import (
 from marketplace.outcomes.models import Case, Measurement, OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
 from marketplace.payments.models import Invoice, Payout, Refund
-from marketplace.pool.models import PoolDocument, PoolMembership
+from marketplace.pool.models import AdvisorMembership, PoolDocument, PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
     ClawBack,
@@ -172,6 +172,7 @@ DEMO_USERS = {
     OrgKind.ASSESSOR.value: "assessor@assess.demo",
     OrgKind.PROVIDER.value: "i01@provider.demo",
     OrgKind.ENTERPRISE.value: "e001@enterprise.demo",
+    OrgKind.ADVISOR.value: "adv01@advisor.demo",
 }
 
 # The objects a URL's ids name.
@@ -198,7 +199,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "line_id": (OrderLine,),
     "mail_id": (OutgoingMail,),
     "measurement_id": (Measurement,),
-    "membership_id": (PoolMembership,),
+    "membership_id": (PoolMembership, AdvisorMembership),
     "milestone_id": (Milestone,),
     "need_id": (Need,),
     "package_id": (Package,),
@@ -218,6 +219,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "token_id": (ApiToken,),
     "user_id": (User,),
     "version_id": (PackageVersion,),
+    "visit_id": (AdvisorVisit,),
     "voucher_id": (Voucher,),
 }
 ATTEMPTS = 3  # objects tried for a URL before taking its 404 as the answer
@@ -235,7 +237,8 @@ def _owners(table: Table, row_id: int, depth: int = 2) -> set[int]:
         if value is None or not isinstance(target, Table) or target.name == "users":
             continue  # who did it (created_by_id, …) is not whose it is
         if target.name == "organisations":
-            found.add(value)
+            if key.column.name == "id":  # not a kind a composite key checks (a package's)
+                found.add(value)
         elif depth and "id" in target.c:
             found |= _owners(target, value, depth - 1)
     if table.name == "users":

@@ -410,3 +410,43 @@ def test_the_admission_queue_does_not_grow_with_the_waiting_versions(
         membership(dbs, provider, p.agency)
         published_package(app, dbs, provider, provider_owner, admit=False)
     assert measure() == small
+
+
+def test_advisor_lists_do_not_grow_with_the_data(app, client, dbs, count_queries):
+    """Issue 21's advisors: the enterprise's choice of advisor (with ratings), the agency's
+    advisors in its pool and the advisor's requests cost the same with more of them."""
+    from tests.functional.advisor_helpers import (
+        advisor_membership,
+        advisor_with_owner,
+        enterprise_with_diagnosis,
+        region_agency,
+        requested_visit,
+    )
+
+    agency, _ = region_agency("oq-adv@q.cn")
+    advisor, _ = advisor_with_owner("aq@q.cn")
+    m = advisor_membership(dbs, advisor, agency)
+    _e, user, d = enterprise_with_diagnosis(app, dbs, "eq-adv@q.cn")
+    requested_visit(app, dbs, d, m, user)
+    pages = {
+        "eq-adv@q.cn": [f"/diagnosis/{d.id}/visits/new", f"/diagnosis/{d.id}"],
+        "oq-adv@q.cn": ["/agency/advisors", "/dashboard"],
+        "aq@q.cn": ["/advisor/visits", "/dashboard"],
+    }
+
+    def cost():
+        found = {}
+        for email, paths in pages.items():
+            client.login(email)
+            found.update({p + email: queries_for(client, count_queries, p) for p in paths})
+            client.form("/logout")
+        return found
+
+    small = cost()
+    for n in range(3):
+        other, _ = advisor_with_owner(f"aq{n}@q.cn")
+        advisor_membership(dbs, other, agency)
+        _e, more_user, more_d = enterprise_with_diagnosis(app, dbs, f"eq{n}-adv@q.cn")
+        requested_visit(app, dbs, more_d, m, more_user)
+        requested_visit(app, dbs, d, m, user)
+    assert cost() == small

@@ -72,8 +72,14 @@ def test_each_demo_login_sees_its_real_waiting_items(world: Flask) -> None:
         "i01@provider.demo",
         "s01@provider.demo",
         "e002@enterprise.demo",
+        "adv01@advisor.demo",
     ):
         assert lists[email], email
+
+    # the advisor answers e001's request; Shijiazhuang decides the second advisor's application
+    assert lists["adv01@advisor.demo"]["visit_requested"] == 1
+    assert lists["official@sjz.demo"]["advisor_application"] == 1
+    assert lists["official@xm.demo"]["advisor_application"] == 0
 
     # new orders each provider has to accept or reject
     for email in ("i01@provider.demo", "s01@provider.demo"):

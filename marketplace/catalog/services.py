@@ -365,11 +365,14 @@ def _validate_plan(p: PlanFields) -> PricePlan:
         plan.included_quantity = included
         plan.minimum_fen = money(p.minimum_fen, "minimum", False)
         plan.cap_fen = money(p.cap_fen, "cap", False)
-        if plan.minimum_fen is not None and plan.cap_fen is not None:
-            if plan.cap_fen < plan.minimum_fen:
-                raise DomainError(
-                    _l("The monthly cap cannot be below the monthly minimum."), field="cap"
-                )
+        if (
+            plan.minimum_fen is not None
+            and plan.cap_fen is not None
+            and plan.cap_fen < plan.minimum_fen
+        ):
+            raise DomainError(
+                _l("The monthly cap cannot be below the monthly minimum."), field="cap"
+            )
         plan.tiers = [PlanTier(from_quantity=q, unit_price_fen=f) for q, f in parse_tiers(p.tiers)]
     elif kind is PlanKind.SUBSCRIPTION:
         plan.monthly_fen = money(p.monthly_fen, "monthly", True)
@@ -593,7 +596,10 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
     draft.plans = [
         PricePlan(
             **{c: getattr(p, c) for c in copied},
-            tiers=[PlanTier(from_quantity=t.from_quantity, unit_price_fen=t.unit_price_fen) for t in p.tiers],
+            tiers=[
+                PlanTier(from_quantity=t.from_quantity, unit_price_fen=t.unit_price_fen)
+                for t in p.tiers
+            ],
         )
         for p in source.plans
     ]

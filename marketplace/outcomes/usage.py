@@ -424,7 +424,9 @@ def _disputed(line_id: int, month: int) -> int:
 
 
 @atomic
-def bill_month(line: OrderLine, month: int, actor: Actor, today: date | None = None) -> UsageStatement:
+def bill_month(
+    line: OrderLine, month: int, actor: Actor, today: date | None = None
+) -> UsageStatement:
     """Rate the ended month ``month`` and bill it: a statement with the computation, the
     vouchers' share redeemed, an invoice for the rest (none when nothing is owed)."""
     if month >= month_of(today or local_today()):
@@ -516,7 +518,14 @@ def statement_text(line: dict[str, object], unit: str) -> str:
     kind = line["kind"]
     amount = format_fen(int(line["amount_fen"]))  # type: ignore[call-overload]
     if kind == "included":
-        return str(_l("%(n)s %(unit)s included in the plan: %(amount)s", n=line["units"], unit=unit, amount=amount))
+        return str(
+            _l(
+                "%(n)s %(unit)s included in the plan: %(amount)s",
+                n=line["units"],
+                unit=unit,
+                amount=amount,
+            )
+        )
     if kind == "band":
         return str(
             _l(
@@ -532,7 +541,9 @@ def statement_text(line: dict[str, object], unit: str) -> str:
         return str(_l("Raised to the monthly minimum: + %(amount)s", amount=amount))
     if kind == "cap":
         return str(_l("Lowered to the monthly cap: %(amount)s", amount=amount))
-    return str(_l("%(n)s %(unit)s in the month: %(amount)s", n=line["units"], unit=unit, amount=amount))
+    return str(
+        _l("%(n)s %(unit)s in the month: %(amount)s", n=line["units"], unit=unit, amount=amount)
+    )
 
 
 notifications.register_kinds(

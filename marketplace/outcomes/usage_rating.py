@@ -38,7 +38,8 @@ class Rating:
 def bands(terms: UsageTerms) -> list[tuple[int, int | None, int]]:
     """(first unit, last unit or None for no end, price) of each price band, in order."""
     starts = [(1, terms.unit_price_fen)] + [
-        (t.from_quantity, t.unit_price_fen) for t in sorted(terms.tiers, key=lambda t: t.from_quantity)
+        (t.from_quantity, t.unit_price_fen)
+        for t in sorted(terms.tiers, key=lambda t: t.from_quantity)
     ]
     result: list[tuple[int, int | None, int]] = []
     for i, (start, price) in enumerate(starts):

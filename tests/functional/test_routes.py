@@ -167,6 +167,7 @@ EXPECTED = {
     "api.contract": "token contracts:read",
     "api.measurement_list": "token contracts:read",
     "api.measurement_post": "token measurements:write",
+    "api.usage_post": "token usage:write",
     "api.invoice_list": "token invoices:read",
     "api.voucher_list": "token vouchers:read",
     "api_docs.openapi_json": "public",

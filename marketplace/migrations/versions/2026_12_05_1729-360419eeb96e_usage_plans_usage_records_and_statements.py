@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
+import marketplace.db
 
 MAX_PRICE_FEN = 10_000_000_000  # as in marketplace.catalog.models
 PLAN_KINDS_BEFORE = "'one_time', 'subscription', 'outcome'"
@@ -222,7 +222,6 @@ def upgrade() -> None:
             batch_op.f("uq_voucher_reservations_order_line_id_voucher_id_for_success_fee_period"),
             ["order_line_id", "voucher_id", "for_success_fee", "period"],
         )
-
 
 
 def downgrade() -> None:

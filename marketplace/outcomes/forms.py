@@ -67,8 +67,8 @@ class ResolveForm(Form):
     decision = RadioField(
         _l("Your decision"),
         choices=[
-            ("accept", _l("Accept the dispute: the record is removed and not billed")),
-            ("reject", _l("Reject the dispute: the record is billed with its month")),
+            SelectChoice("accept", _l("Accept the dispute: the record is removed and not billed")),
+            SelectChoice("reject", _l("Reject the dispute: the record is billed with its month")),
         ],
         validators=[InputRequired(REQUIRED)],
     )

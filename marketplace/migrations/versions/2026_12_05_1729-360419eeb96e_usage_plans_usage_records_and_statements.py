@@ -241,6 +241,7 @@ def downgrade() -> None:
     _kinds("price_plans", "plankind", "kind", PLAN_KINDS_BEFORE)
     with op.batch_alter_table("price_plans", schema=None) as batch_op:
         for name in (
+            "usageunit",
             "cap_not_below_minimum",
             "included_not_negative",
             "usage_terms",

@@ -30,6 +30,7 @@ from marketplace.demo import (
     orders_seed,
     outcomes_seed,
     oversight_seed,
+    usage_seed,
     vouchers_seed,
 )
 from marketplace.security import Actor
@@ -321,6 +322,7 @@ def _load() -> dict[str, int]:
     summary.update(orders_seed.load(rng))
     summary.update(vouchers_seed.aftermath(rng))
     summary.update(outcomes_seed.load(rng))
+    summary.update(usage_seed.load(rng))
     summary.update(oversight_seed.load(rng))
     summary["profile_changes"] = _pending_profile_change()
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")

@@ -19,10 +19,11 @@ from tests.functional.catalog_helpers import (
 # issue 15 took the querying template globals apart: unchanged). Change them on purpose:
 # issue 19 read the cards in two statements instead of loading versions, plans and packages.
 CATALOGUE_QUERIES = 13
-PACKAGE_QUERIES = 23  # issue 20: one more, for the vouchers behind the price after vouchers;
+PACKAGE_QUERIES = 24  # issue 20: one more, for the vouchers behind the price after vouchers;
 # issue 21: six more, the track record's grouped statements (contracts, delivery, tickets,
 # ratings, enterprises served, the provider's evaluation verdicts), and one for the count of
-# the case library's cases with the package (its "N cases" link)
+# the case library's cases with the package (its "N cases" link); issue 23: one more, the
+# usage plans' tiers, loaded with the plans in one statement whatever their number
 
 
 def bundle(app, dbs, integrator, owner, packages, name="套餐"):

@@ -246,3 +246,34 @@ def test_track_records_do_not_grow_with_the_data(app, client, dbs, count_queries
     with services(app, dbs):
         tickets.open_ticket(first, "high", "停机", p.enterprise_actor)
     assert measure() == small
+
+
+def test_the_usage_page_does_not_grow_with_the_records(app, client, dbs, count_queries):
+    """A usage line's page (issue 23) costs the same with one record and a billed month as
+    with many records and months."""
+    from datetime import timedelta
+
+    from marketplace.db import local_today
+    from marketplace.outcomes import usage
+    from marketplace.security import Actor
+    from tests.functional.outcomes.test_usage import previous_month, subscribed, usage_pilot
+
+    p = usage_pilot(app, dbs, tag="uq")
+    month, since = previous_month()
+    line = subscribed(app, dbs, p, since)
+    provider = Actor(p.provider_owner.id, p.provider.id, None)
+    day = usage.month_start(month)
+
+    def add(n: int, start: object) -> None:
+        with services(app, dbs):
+            usage.report(line, usage.Report(f"q-{n}", "devices", 10 + n, start, start), provider)
+
+    add(0, day)
+    with services(app, dbs):
+        usage.bill_line(line.id, provider)
+    client.login(p.owner.email)
+    path = f"/usage/lines/{line.id}"
+    few = queries_for(client, count_queries, path)
+    for n in range(1, 8):
+        add(n, local_today() - timedelta(days=n % max(1, local_today().day)))
+    assert queries_for(client, count_queries, path) == few

@@ -16,6 +16,7 @@ from marketplace.db import LOCAL_ZONE, local_today, utcnow
 from marketplace.errors import DomainError
 from marketplace.orders import services as orders
 from marketplace.orders.models import OrderLine
+from marketplace.outcomes import todos as outcome_todos
 from marketplace.outcomes import usage
 from marketplace.outcomes.models import UsageRecord, UsageStatement, UsageStatus
 from marketplace.payments import services as payments
@@ -265,11 +266,15 @@ def test_a_rejected_dispute_is_billed_and_needs_a_reason(client, app, dbs):
     with services(app, dbs):
         r, _created = usage.report(line, usage.Report("a", "devices", 50, day, day), provider)
         usage.dispute(r, "不对", p.enterprise_actor)
+    with services(app, dbs):  # on the provider's to-do list until decided
+        waiting = outcome_todos.for_provider(p.provider)
+        assert [t.kind for t in waiting] == ["usage_disputed"]
     with services(app, dbs), pytest.raises(DomainError):
         usage.resolve(r, False, "  ", provider)
     with services(app, dbs):
         usage.resolve(r, False, "设备日志显示在线", provider)
         assert usage.bill_line(line.id, provider) == 1
+        assert outcome_todos.for_provider(p.provider) == []
     statement = dbs.scalar(select(UsageStatement).where(UsageStatement.order_line_id == line.id))
     # 50 units, all included: the monthly minimum ¥500 is billed, no voucher share
     assert statement.quantity == 50 and statement.gross_fen == 500_00

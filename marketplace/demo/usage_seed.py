@@ -83,13 +83,20 @@ def load(rng: random.Random) -> dict[str, int]:
         catalog.submit(package, seller)
         catalog.publish(package, seller)
     # enterprises with a voucher to spend, not those the outcome contracts took (the last ones)
+    # enterprises with a voucher of a programme paying towards usage plans, not those the
+    # outcome contracts took (the last ones)
     holders = list(
-        db.session.scalars(
-            select(Organisation)
-            .join(Voucher, Voucher.enterprise_id == Organisation.id)
-            .where(Organisation.kind == OrgKind.ENTERPRISE, Voucher.status == VoucherStatus.ACTIVE)
-            .order_by(Organisation.id)
-            .distinct()
+        dict.fromkeys(
+            v.enterprise
+            for v in db.session.scalars(
+                select(Voucher)
+                .join(Organisation, Organisation.id == Voucher.enterprise_id)
+                .where(
+                    Organisation.kind == OrgKind.ENTERPRISE, Voucher.status == VoucherStatus.ACTIVE
+                )
+                .order_by(Voucher.enterprise_id, Voucher.id)
+            )
+            if v.available_fen > 0 and "usage" in (v.programme.plan_kinds or ["usage"])
         )
     )
     lines = []
@@ -122,8 +129,8 @@ def load(rng: random.Random) -> dict[str, int]:
             if usage.month_of(end) != usage.month_of(day):  # a week across months: cut it
                 end = usage.month_start(usage.next_month(usage.month_of(day))) - timedelta(days=1)
             weeks_left = (today - day).days // 7
-            if falls_away and weeks_left < 8:  # nobody opens the reports any more
-                calls = max(0, calls - rng.randint(10, 30))
+            if falls_away and weeks_left < 9:  # nobody opens the reports any more
+                calls = max(0, calls - rng.randint(20, 45))
             else:
                 calls = max(5, calls + rng.randint(-6, 8))
             reported = datetime.combine(end + timedelta(days=1), time(8), LOCAL_ZONE)

@@ -145,6 +145,7 @@ EXPECTED = {
     "oversight.modes_page": "agency",
     "oversight.burn_page": "agency",
     "oversight.burn_csv": "agency",
+    "oversight.usage_page": "agency",
     "oversight.transparency_page": "public",
     "oversight.track_record_how": "public",
     "oversight.audit_csv": "agency",

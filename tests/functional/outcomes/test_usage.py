@@ -25,7 +25,12 @@ from marketplace.security import Actor
 from marketplace.vouchers.models import Reservation, ReservationStatus
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.api.test_api import call, token_for
-from tests.functional.catalog_helpers import provider_with_owner, published_package, services
+from tests.functional.catalog_helpers import (
+    agency_with_official,
+    provider_with_owner,
+    published_package,
+    services,
+)
 from tests.functional.order_helpers import accept_delivery
 from tests.functional.voucher_helpers import pilot
 
@@ -352,3 +357,32 @@ def test_other_organisations_do_not_see_the_usage_page(client, app, dbs):
     UserFactory(org=other, email="nosy@us.cn")
     client.login("nosy@us.cn")
     assert client.get(f"/usage/lines/{line.id}").status_code == 404
+
+
+def test_officials_see_whether_subsidised_usage_subscriptions_are_used(client, app, dbs):
+    from marketplace.oversight import usage_monitoring
+
+    p = usage_pilot(app, dbs, tag="uo")
+    last = usage.month_of(local_today().replace(day=1) - timedelta(days=1))
+    first = usage_monitoring._previous(last, 3)
+    since = datetime.combine(usage.month_start(first), time(12), LOCAL_ZONE)
+    line = subscribed(app, dbs, p, since)
+    provider = Actor(p.provider_owner.id, p.provider.id, None)
+    with services(app, dbs):
+        for n, quantity in enumerate((900, 800, 1000, 200)):  # fell away in the last month
+            month = usage_monitoring._previous(last, 3 - n)
+            day = usage.month_start(month)
+            usage.report(line, usage.Report(f"m{n}", "devices", quantity, day, day), provider)
+        assert usage.bill_line(line.id, provider) == 4
+    programme = dbs.scalar(select(Reservation.programme_id))
+    client.login(p.official.email)
+    page = client.get(f"/agency/programmes/{programme}/usage")
+    assert page.status_code == 200
+    assert "100%（1 个中 1 个）" in page.text and "使用量明显下滑" in page.text
+    fading = page.text.split('id="fading"', 1)[1]
+    assert p.enterprise.name in fading and "900" in fading and "200" in fading
+    # another agency's official does not see it
+    agency_with_official("other@uo.cn")
+    client.get("/logout")
+    client.login("other@uo.cn")
+    assert client.get(f"/agency/programmes/{programme}/usage").status_code == 404

@@ -21,14 +21,16 @@ from marketplace.demo import clock
 from marketplace.orders import bundles, services
 from marketplace.orders.models import LineEvent
 from marketplace.outcomes import usage
+from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers.models import Voucher, VoucherStatus
+from marketplace.vouchers.models import ProgrammeMode, Voucher, VoucherStatus
 
 FIELDS = catalog.VersionFields(
     title="设备联网监测与分析报告云（按报告调用量计费）",
     summary="网关即插即用，设备联网率、停机分析报告随用随调，按当月实际调用次数计费。",
     description=(
         "适用于数控机床、注塑机、空压机等设备的联网监测与运行分析。\n"
+        "适用场景：机械加工、五金制品等行业的中小企业。\n"
         "每月包含 50 次分析报告调用，超出部分按次计费，500 次以上阶梯降价；每月设最低和最高收费。\n"
         "平台每周自动上报调用量，企业可随时查看并对有误的记录提出异议。"
     ),
@@ -83,6 +85,14 @@ def load(rng: random.Random) -> dict[str, int]:
         catalog.submit(package, seller)
         catalog.publish(package, seller)
     # enterprises with a voucher to spend, not those the outcome contracts took (the last ones)
+    pools = set(
+        db.session.scalars(
+            select(PoolMembership.agency_id).where(
+                PoolMembership.provider_id == provider.id,
+                PoolMembership.status == PoolStatus.ADMITTED,
+            )
+        )
+    )
     # enterprises with a voucher of a programme paying towards usage plans, not those the
     # outcome contracts took (the last ones)
     holders = list(
@@ -96,7 +106,11 @@ def load(rng: random.Random) -> dict[str, int]:
                 )
                 .order_by(Voucher.enterprise_id, Voucher.id)
             )
-            if v.available_fen > 0 and "usage" in (v.programme.plan_kinds or ["usage"])
+            if v.available_fen > 0
+            and v.programme.mode is ProgrammeMode.OPEN
+            and v.programme.agency_id in pools
+            and v.programme.redeem_by > local_today()
+            and "usage" in (v.programme.plan_kinds or ["usage"])
         )
     )
     lines = []
@@ -137,7 +151,7 @@ def load(rng: random.Random) -> dict[str, int]:
             with clock_at(min(reported, clock.real_now() - timedelta(hours=3))):
                 usage.report(
                     line,
-                    usage.Report(f"IOT-{line.id}-{week + 1:03d}", "report_calls", calls, day, end),
+                    usage.Report(f"IoT-{line.id}-{week + 1:03d}", "report_calls", calls, day, end),
                     seller,
                     source="api",
                 )
@@ -153,7 +167,7 @@ def load(rng: random.Random) -> dict[str, int]:
                 usage.report(
                     line,
                     usage.Report(
-                        f"IOT-{line.id}-{week + 1:03d}",
+                        f"IoT-{line.id}-{week + 1:03d}",
                         "report_calls",
                         calls * ((end - day).days + 1) // 7,
                         day,

@@ -151,7 +151,7 @@ def load(rng: random.Random) -> dict[str, int]:
             with clock_at(min(reported, clock.real_now() - timedelta(hours=3))):
                 usage.report(
                     line,
-                    usage.Report(f"IoT-{line.id}-{week + 1:03d}", "report_calls", calls, day, end),
+                    usage.Report(f"IOT-{line.id}-{week + 1:03d}", "report_calls", calls, day, end),
                     seller,
                     source="api",
                 )
@@ -167,7 +167,7 @@ def load(rng: random.Random) -> dict[str, int]:
                 usage.report(
                     line,
                     usage.Report(
-                        f"IoT-{line.id}-{week + 1:03d}",
+                        f"IOT-{line.id}-{week + 1:03d}",
                         "report_calls",
                         calls * ((end - day).days + 1) // 7,
                         day,

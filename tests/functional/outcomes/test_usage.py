@@ -22,6 +22,7 @@ from marketplace.outcomes.models import UsageRecord, UsageStatement, UsageStatus
 from marketplace.payments import services as payments
 from marketplace.payments.models import Invoice, InvoiceKind, InvoiceStatus
 from marketplace.security import Actor
+from marketplace.vouchers import ledger
 from marketplace.vouchers.models import Reservation, ReservationStatus
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.api.test_api import call, token_for
@@ -374,6 +375,7 @@ def test_officials_see_whether_subsidised_usage_subscriptions_are_used(client, a
             day = usage.month_start(month)
             usage.report(line, usage.Report(f"m{n}", "devices", quantity, day, day), provider)
         assert usage.bill_line(line.id, provider) == 4
+        assert ledger.check() == []  # four months, each within the rate on its own
     programme = dbs.scalar(select(Reservation.programme_id))
     client.login(p.official.email)
     page = client.get(f"/agency/programmes/{programme}/usage")

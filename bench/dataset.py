@@ -95,6 +95,9 @@ NOW = datetime.now(UTC)
 CHUNK = 5_000
 
 
+USAGE_LINES = 20  # accepted lines on usage plans, for the usage-ingestion scenario
+
+
 def T(name: str) -> Table:
     return Base.metadata.tables[name]
 
@@ -573,6 +576,53 @@ def build(
             )
     counts["outcome_contracts"] = load(engine, "outcome_contracts", contracts)
     counts["measurements"] = load(engine, "measurements", measurements)
+
+    # Usage plans (billed by the month for reported report calls) on the first packages, each
+    # with one accepted line on an existing order: the usage-ingestion scenario posts to them.
+    # Added after everything else, with ids after the others, so no other row changes.
+    usage_plans, usage_lines = [], []
+    first_plan, first_line = 3 * n_packages, max(line["id"] for line in lines)
+    old_orders = [o for o in orders if o["created_at"] < NOW - timedelta(days=30)]
+    for k in range(min(USAGE_LINES, n_packages, len(old_orders))):
+        usage_plans.append(
+            {
+                "id": first_plan + k + 1,
+                "version_id": k + 1,
+                "position": 3,
+                "kind": "usage",
+                "name": "按报告调用量计费",
+                "usage_unit": "report_calls",
+                "unit_price_fen": 50,
+                "included_quantity": 1_000,
+                "cap_fen": 5_000_00,
+            }
+        )
+        order = old_orders[k]
+        accepted = order["created_at"] + timedelta(days=20)
+        usage_lines.append(
+            {
+                "id": first_line + k + 1,
+                "order_id": order["id"],
+                "kind": "package",
+                "package_id": k + 1,
+                "version_id": k + 1,
+                "plan_id": first_plan + k + 1,
+                "provider_id": provider_of(k),
+                "title": versions[k]["title"],
+                "plan_kind": "usage",
+                "plan_name": "按报告调用量计费",
+                "committed_fen": 0,
+                "status": "completed",
+                "category_code": CATEGORIES[k % len(CATEGORIES)],
+                "delivered_at": accepted - timedelta(days=1),  # from the order's day on
+                "accepted_at": accepted,
+                "created_at": order["created_at"],
+                "days_to_go_live": whole_days(order["created_at"], accepted - timedelta(days=1)),
+                "days_to_acceptance": whole_days(order["created_at"], accepted),
+            }
+        )
+    counts["price_plans"] += load(engine, "price_plans", usage_plans)
+    counts["usage_lines"] = load(engine, "order_lines", usage_lines)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:  # the ids above were chosen here, not by the sequences
             for table in (

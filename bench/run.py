@@ -35,10 +35,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PORT = 5123  # --port
+LOCAL = ZoneInfo("Asia/Shanghai")  # the pilots' days, as the app counts them
 PASSWORD = "zhuanxing2026"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -162,8 +164,8 @@ def main() -> None:
         "--only",
         default="",
         help="a comma-separated subset of: catalogue, search, search-api, package, bundle,"
-        " checkout, dashboard, statistics, concentration, api-list, api-post (the minimal page"
-        " is always measured)",
+        " checkout, dashboard, statistics, concentration, api-list, api-post, api-usage (the"
+        " minimal page is always measured)",
     )
     args = parser.parse_args()
     PORT = args.port
@@ -233,6 +235,7 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
     n, clients = args.seconds, args.clients
     enterprises, offer = buyers_and_packages(args)
     token = api_token(args)
+    usage = usage_token(args)
     every: list[tuple[str, Any]] = [
         ("minimal", lambda: drive("minimal page (login form)", plain, get("/login"), n, clients)),
         ("catalogue", lambda: drive("catalogue search with filters", plain, catalogue, n, clients)),
@@ -270,6 +273,12 @@ def scenarios(args: argparse.Namespace) -> list[Result]:
                 partial(measurement, token=token, periods=FreePeriods(args, token[1])),
                 n,
                 clients,
+            ),
+        ),
+        (
+            "api-usage",
+            lambda: drive(
+                "API usage post (ingestion)", plain, partial(usage_post, token=usage), n, clients
             ),
         ),
     ]
@@ -561,6 +570,70 @@ def api_token(args: argparse.Namespace) -> tuple[str, int]:
 
 
 RUN_ID = str(int(time.time()))
+
+
+def usage_token(args: argparse.Namespace) -> tuple[str, int]:
+    """A usage:write token of the provider of the first line on a usage plan, and that line."""
+    from sqlalchemy import text
+
+    from marketplace.db import make_engine
+
+    engine = make_engine(args.url)
+    with engine.connect() as conn:
+        line, provider_code = conn.execute(
+            text(
+                "SELECT l.id, o.credit_code FROM order_lines l JOIN organisations o"
+                " ON o.id = l.provider_id WHERE l.plan_kind = 'usage' AND l.status = 'completed'"
+                " ORDER BY l.id LIMIT 1"
+            )
+        ).one()
+    engine.dispose()
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/flask"),
+            "--app",
+            "app",
+            "api-token",
+            "create",
+            "--org",
+            provider_code,
+            "--name",
+            "bench-usage",
+            "--scopes",
+            "usage:write",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": args.url, "SECRET_KEY": "bench"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1], line
+
+
+def usage_post(c: Client, i: int, token: tuple[str, int]) -> tuple[int, bytes, dict[str, str]]:
+    """A new usage record each request (today's report calls), as an IoT platform sends them;
+    every tenth is a repeat of the one before (a retry after a timeout: answered 200)."""
+    plain, line = token
+    today = datetime.now(UTC).astimezone(LOCAL).date().isoformat()
+    n = i - 1 if i % 10 == 9 else i
+    body = json.dumps(
+        {
+            "external_id": f"bench-{RUN_ID}-{threading.get_ident()}-{n}",
+            "metric": "report_calls",
+            "quantity": 40 + n % 7,
+            "period_start": today,
+            "period_end": today,
+        }
+    ).encode()
+    answer = c.request(
+        "POST",
+        f"/api/v1/subscriptions/{line}/usage",
+        body,
+        {"Authorization": f"Bearer {plain}", "Content-Type": "application/json"},
+    )
+    assert answer[0] in (200, 201), f"the usage post answered {answer[0]}: {answer[1][:300]!r}"
+    return answer
 
 
 class FreePeriods:

@@ -270,6 +270,12 @@ def outcomes_auto_confirm(days: int | None) -> None:
     _run("measurement_confirmation", "measurements confirmed automatically: {moved}")
 
 
+@outcomes_cli.command("bill-usage")
+def outcomes_bill_usage() -> None:
+    """Rate and invoice the ended months of usage plans (queue: daily)."""
+    _run("usage_billing", "usage lines with months billed: {moved}")
+
+
 @outcomes_cli.command("settle")
 def outcomes_settle() -> None:
     """Settle contracts whose measurement window has ended (queue: daily)."""

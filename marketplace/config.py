@@ -112,6 +112,8 @@ class Config:
         self.PAYMENT_BACKEND = os.environ.get("PAYMENT_BACKEND", "manual")
         # Measurements the enterprise leaves unanswered this long count as confirmed.
         self.MEASUREMENT_CONFIRM_DAYS = int(os.environ.get("MEASUREMENT_CONFIRM_DAYS", "7"))
+        # Days after a usage record arrives during which the enterprise may dispute it.
+        self.USAGE_DISPUTE_DAYS = int(os.environ.get("USAGE_DISPUTE_DAYS", "7"))
         self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
         self.COUNT_QUERIES = _env_bool("COUNT_QUERIES", False)  # X-Query-Count (benchmarks)
         # The officials' statistics are recomputed at most this often (0: on every view).

@@ -104,6 +104,18 @@ def _bill_months(line_id: int) -> int:
     return orders.bill_line_months(line_id, SYSTEM)
 
 
+def _usage_lines() -> list[int]:
+    from marketplace.outcomes import usage
+
+    return usage.lines_due()
+
+
+def _bill_usage(line_id: int) -> int:
+    from marketplace.outcomes import usage
+
+    return usage.bill_line(line_id, SYSTEM)
+
+
 def _breaches_due() -> list[int]:
     from marketplace.orders import aftercare
 
@@ -349,6 +361,7 @@ JOBS: dict[str, Job] = {
         Job("auto_accept_reminders", HOUR, _reminders_due, _remind, "reminders of auto-accept"),
         Job("dispute_escalation", HOUR, _disputes_due, _escalate, "disputes left unsettled"),
         Job("subscription_billing", DAY, _monthly_lines, _bill_months, "subscription months"),
+        Job("usage_billing", DAY, _usage_lines, _bill_usage, "usage plans' ended months"),
         Job("sla_breaches", timedelta(minutes=15), _breaches_due, _record_breach, "SLA misses"),
         Job("reservation_expiry", DAY, _reservations_expired, _release, "expired reservations"),
         Job("voucher_expiry", DAY, _programmes_expired, _expire, "vouchers past redeem-by"),

@@ -483,6 +483,7 @@ class ApiScope(StrEnum):
     ORDERS_WRITE = "orders:write"
     CONTRACTS_READ = "contracts:read"
     MEASUREMENTS_WRITE = "measurements:write"
+    USAGE_WRITE = "usage:write"
     INVOICES_READ = "invoices:read"
     VOUCHERS_READ = "vouchers:read"
 
@@ -497,6 +498,7 @@ API_SCOPE_LABELS = {
     ApiScope.ORDERS_WRITE: _l("Move order lines (accept, deliver, …)"),
     ApiScope.CONTRACTS_READ: _l("Read outcome contracts and measurements"),
     ApiScope.MEASUREMENTS_WRITE: _l("Report measurements"),
+    ApiScope.USAGE_WRITE: _l("Report usage of usage plans"),
     ApiScope.INVOICES_READ: _l("Read invoices"),
     ApiScope.VOUCHERS_READ: _l("Read vouchers"),
 }

@@ -45,6 +45,7 @@ JSON over HTTPS for providers' MES and IoT platforms and enterprises' own system
   Malformed JSON: 400. Bodies over %(max_kib)d KiB: 413.
 * **Rate limits** apply per token (per address without one): 429 with `Retry-After`.
 * **Measurements** are idempotent by `external_id`: send again safely after a timeout.
+* **Usage** of usage plans is reported per order line, idempotent by `external_id` too.
 """
 )
 INTRO_VALUES = {"max_limit": MAX_LIMIT, "max_kib": MAX_BODY // 1024}
@@ -63,7 +64,7 @@ SHOWN_TEXTS = (
     N_("A category code, e.g. `predictive_maintenance`."),
     N_("An industry code the package serves."),
     N_("micro, small, medium or large."),
-    N_("A plan kind: one_time, subscription or outcome."),
+    N_("A plan kind: one_time, subscription, outcome or usage."),
     N_("integrator or scenario."),
     N_("At most this many days to go live."),
     N_("Items per page, 1–100 (default 20)."),
@@ -128,6 +129,22 @@ SHOWN_TEXTS = (
     N_("Support tickets that kept both the response and the resolution clock, in per cent."),
     N_("Cases behind each figure: `contracts`, `improvement`, `delivery`, `sla`."),
     N_("The reason, where one is needed."),
+    N_("Report usage of a usage plan (the line's provider)"),
+    N_(
+        "`{line_id}` is the id of the order line bought on a usage plan (the subscription; `order_line_id` in `/orders`). `metric` must be the unit the plan meters; `quantity` a whole number ≥ 0; the period lies inside one calendar month, from the enterprise's acceptance (验收) to today. Idempotent by `external_id`: the same body again answers 200 with the stored record; the same id with other figures answers 409. Late records are taken until their month is billed; after that 409. Lines of other providers (and lines not on a usage plan) answer 404."
+    ),
+    N_("The same `external_id` with the same figures: the stored record."),
+    N_("From this unit of the month on (counting included units)."),
+    N_("Usage plans: what is metered (devices, report_calls, data_points, users)."),
+    N_("Usage plans: the price of a unit from the first."),
+    N_("Usage plans: graduated tiers, by `from_quantity`."),
+    N_("Usage plans: units free each month."),
+    N_("Usage plans: the least a month is billed."),
+    N_("Usage plans: the most a month is billed."),
+    N_("The unit the line's plan meters."),
+    N_("Units used in the period (whole, ≥ 0)."),
+    N_("In the same calendar month as `period_start`."),
+    N_("The month it is billed with, YYYY-MM."),
 )
 
 SCOPE_PREFIX = N_("Scope: `%(scope)s`.")

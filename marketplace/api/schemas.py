@@ -49,9 +49,16 @@ class Category(Schema):
     name_en: str
 
 
+class Tier(Schema):
+    from_quantity: int = Field(
+        description="From this unit of the month on (counting included units)."
+    )
+    unit_price_fen: int
+
+
 class Plan(Schema):
     id: int
-    kind: Literal["one_time", "subscription", "outcome"]
+    kind: Literal["one_time", "subscription", "outcome", "usage"]
     name: str
     amount_fen: int | None = Field(description="One-time price, or an outcome plan's base fee.")
     monthly_fen: int | None
@@ -65,6 +72,16 @@ class Plan(Schema):
     fee_per_unit_fen: int | None
     fee_cap_fen: int | None
     window_days: int | None
+    unit: str | None = Field(
+        description="Usage plans: what is metered (devices, report_calls, data_points, users)."
+    )
+    unit_price_fen: int | None = Field(
+        description="Usage plans: the price of a unit from the first."
+    )
+    tiers: list[Tier] = Field(description="Usage plans: graduated tiers, by `from_quantity`.")
+    included_quantity: int | None = Field(description="Usage plans: units free each month.")
+    minimum_fen: int | None = Field(description="Usage plans: the least a month is billed.")
+    cap_fen: int | None = Field(description="Usage plans: the most a month is billed.")
 
 
 class Interface(Schema):
@@ -257,6 +274,30 @@ class MeasurementIn(Schema):
     period_end: date
     value: float
     note: str = Field(default="", max_length=2000)
+
+
+class UsageIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    external_id: str = Field(min_length=1, max_length=100, description="Your id; repeats are safe.")
+    metric: str = Field(max_length=40, description="The unit the line's plan meters.")
+    quantity: int = Field(ge=0, le=10**12, description="Units used in the period (whole, ≥ 0).")
+    period_start: date
+    period_end: date = Field(description="In the same calendar month as `period_start`.")
+
+
+class UsageRecord(Schema):
+    id: int
+    order_line_id: int
+    external_id: str
+    metric: str
+    quantity: int
+    period_start: date
+    period_end: date
+    month: str = Field(description="The month it is billed with, YYYY-MM.")
+    status: Literal["counted", "disputed", "removed"]
+    billed: bool
+    created_at: datetime
 
 
 class Measurement(Schema):

@@ -33,7 +33,8 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.orders import services as orders
 from marketplace.orders.models import LINE_MACHINE, LineEvent, Order, OrderLine
 from marketplace.outcomes import services as outcomes
-from marketplace.outcomes.models import Measurement, OutcomeContract
+from marketplace.outcomes import usage
+from marketplace.outcomes.models import Measurement, OutcomeContract, UsageRecord
 from marketplace.oversight import track_record
 from marketplace.payments.models import Invoice
 from marketplace.vouchers import figures
@@ -54,7 +55,7 @@ FILTERS = {
     "category": ("string", "A category code, e.g. `predictive_maintenance`."),
     "industry": ("string", "An industry code the package serves."),
     "size_tier": ("string", "micro, small, medium or large."),
-    "pricing": ("string", "A plan kind: one_time, subscription or outcome."),
+    "pricing": ("string", "A plan kind: one_time, subscription, outcome or usage."),
     "provider_type": ("string", "integrator or scenario."),
     "max_go_live_days": ("integer", "At most this many days to go live."),
 }
@@ -107,6 +108,15 @@ def _package_fields(v: PackageVersion, detail: bool = False) -> dict[str, Any]:
                 fee_per_unit_fen=plan.fee_per_unit_fen,
                 fee_cap_fen=plan.fee_cap_fen,
                 window_days=plan.window_days,
+                unit=plan.usage_unit.value if plan.usage_unit else None,
+                unit_price_fen=plan.unit_price_fen,
+                tiers=[
+                    s.Tier(from_quantity=t.from_quantity, unit_price_fen=t.unit_price_fen)
+                    for t in plan.tiers
+                ],
+                included_quantity=plan.included_quantity,
+                minimum_fen=plan.minimum_fen,
+                cap_fen=plan.cap_fen,
             )
             for plan in v.plans
         ],
@@ -567,6 +577,70 @@ def measurement_post(contract_id: int, body: s.MeasurementIn) -> Any:
             [FieldError(field=error.field or "body", message=str(error.message))],
         ) from None
     return json_response(_measurement(m), status=201 if created else 200)
+
+
+# Usage of usage plans
+
+
+def _usage(r: UsageRecord) -> s.UsageRecord:
+    return s.UsageRecord(
+        id=r.id,
+        order_line_id=r.order_line_id,
+        external_id=r.external_id,
+        metric=r.metric.value,
+        quantity=r.quantity,
+        period_start=r.period_start,
+        period_end=r.period_end,
+        month=f"{r.month // 100:04d}-{r.month % 100:02d}",
+        status=r.status.value,
+        billed=r.statement_id is not None,
+        created_at=r.created_at,
+    )
+
+
+@endpoint(
+    "/subscriptions/<any_id:line_id>/usage",
+    path="/subscriptions/{line_id}/usage",
+    summary="Report usage of a usage plan (the line's provider)",
+    response=s.UsageRecord,
+    scope=ApiScope.USAGE_WRITE,
+    method="POST",
+    status=201,
+    body=s.UsageIn,
+    errors=(404, 409),
+    other_statuses={200: "The same `external_id` with the same figures: the stored record."},
+    description=(
+        "`{line_id}` is the id of the order line bought on a usage plan (the subscription;"
+        " `order_line_id` in `/orders`). `metric` must be the unit the plan meters;"
+        " `quantity` a whole number ≥ 0; the period lies inside one calendar month, from the"
+        " enterprise's acceptance (验收) to today. Idempotent by `external_id`: the same body"
+        " again answers 200 with the stored record; the same id with other figures answers"
+        " 409. Late records are taken until their month is billed; after that 409. Lines of"
+        " other providers (and lines not on a usage plan) answer 404."
+    ),
+)
+def usage_post(line_id: int, body: s.UsageIn) -> Any:
+    line = usage.usage_line_for(org(), line_id)
+    if line.provider_id != org().id:
+        raise ApiError(403, "Only the line's provider reports usage.")
+    report = usage.Report(
+        external_id=body.external_id,
+        metric=body.metric,
+        quantity=body.quantity,
+        period_start=body.period_start,
+        period_end=body.period_end,
+    )
+    try:
+        record, created = usage.report(line, report, actor(), source="api")
+    except (usage.Conflict, usage.MonthBilled) as error:
+        raise ApiError(409, str(error.message)) from None
+    except DomainError as error:
+        raise ApiError(
+            422,
+            str(error.message),
+            [FieldError(field=error.field or "body", message=str(error.message))],
+        ) from None
+    return json_response(_usage(record), status=201 if created else 200)
 
 
 # Money

@@ -207,7 +207,7 @@ def bundle_totals(bundle: CuratedBundle) -> dict[str, int]:
             one_time += plan.amount_fen or 0
         elif plan.kind is PlanKind.SUBSCRIPTION:
             subscription += plan.subscription_total_fen
-        else:
+        elif plan.kind is PlanKind.OUTCOME:
             one_time += plan.base_fee_fen or 0
     return {
         "parts_one_time_fen": one_time,

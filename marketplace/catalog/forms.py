@@ -20,6 +20,7 @@ from marketplace.catalog.models import (
     Flow,
     PlanKind,
     TargetKind,
+    UsageUnit,
 )
 from marketplace.forms import Form, YuanField, choices
 
@@ -93,6 +94,15 @@ class PlanForm(Form):
     fee_cap = YuanField(_l("Fee cap (yuan)"))
     base_fee = YuanField(_l("Base fee, optional (yuan)"))
     window_days = IntegerField(_l("Measurement window (days)"), validators=[Optional()])
+    usage_unit = SelectField(_l("Metered unit"), validators=[Optional()])
+    unit_price = YuanField(_l("Price per unit (yuan)"))
+    included_quantity = IntegerField(_l("Units included each month"), validators=[Optional()])
+    minimum = YuanField(_l("Monthly minimum, optional (yuan)"))
+    cap = YuanField(_l("Monthly cap, optional (yuan)"))
+    tiers = TextAreaField(
+        _l("Graduated tiers, optional: one a line, “from quantity = unit price in yuan”"),
+        validators=[Optional(), Length(max=1000)],
+    )
 
     def __init__(self, metrics: list[tuple[str, str]], *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -100,6 +110,7 @@ class PlanForm(Form):
         self.metric_code.choices = choices([("", _l("Choose…")), *metrics])
         self.target_kind.choices = choices((t.value, t.label) for t in TargetKind)
         self.fee_rule.choices = choices((f.value, f.label) for f in FeeRule)
+        self.usage_unit.choices = choices((u.value, u.label) for u in UsageUnit)
 
 
 class InterfaceForm(Form):

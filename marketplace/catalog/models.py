@@ -64,6 +64,16 @@ class PlanKind(Labelled):
     ONE_TIME = "one_time"
     SUBSCRIPTION = "subscription"
     OUTCOME = "outcome"
+    USAGE = "usage"  # billed by the month for what the provider's platform reports
+
+
+class UsageUnit(Labelled):
+    """What a usage plan meters (the metric a usage record names)."""
+
+    DEVICES = "devices"  # connected devices (设备联网)
+    REPORT_CALLS = "report_calls"  # analysis report calls (分析报告调用)
+    DATA_POINTS = "data_points"
+    USERS = "users"
 
 
 class Better(Labelled):
@@ -110,6 +120,11 @@ LABELS = {
     PlanKind.ONE_TIME: _l("One-time"),
     PlanKind.SUBSCRIPTION: _l("Subscription"),
     PlanKind.OUTCOME: _l("Pay for results"),
+    PlanKind.USAGE: _l("Pay by use"),
+    UsageUnit.DEVICES: _l("connected devices"),
+    UsageUnit.REPORT_CALLS: _l("report calls"),
+    UsageUnit.DATA_POINTS: _l("data points"),
+    UsageUnit.USERS: _l("users"),
     Better.HIGHER: _l("higher is better"),
     Better.LOWER: _l("lower is better"),
     TargetKind.RELATIVE: _l("per cent of the baseline"),
@@ -377,8 +392,23 @@ class PricePlan(Base):
             "fee_per_unit_fen",
             "fee_cap_fen",
             "base_fee_fen",
+            "unit_price_fen",
+            "minimum_fen",
+            "cap_fen",
         ),
         CheckConstraint("kind <> 'one_time' OR amount_fen IS NOT NULL", name="one_time_amount"),
+        CheckConstraint(
+            "kind <> 'usage' OR (usage_unit IS NOT NULL AND unit_price_fen IS NOT NULL"
+            " AND included_quantity IS NOT NULL)",
+            name="usage_terms",
+        ),
+        CheckConstraint(
+            "included_quantity IS NULL OR included_quantity >= 0", name="included_not_negative"
+        ),
+        CheckConstraint(
+            "minimum_fen IS NULL OR cap_fen IS NULL OR cap_fen >= minimum_fen",
+            name="cap_not_below_minimum",
+        ),
         CheckConstraint(
             "kind <> 'subscription' OR (monthly_fen IS NOT NULL AND term_months BETWEEN 1 AND 60)",
             name="subscription_terms",
@@ -426,9 +456,23 @@ class PricePlan(Base):
     # A subscription is billed for its whole term when the enterprise accepts the delivery
     # (验收), or month by month from then on.
     billed_monthly: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # A usage plan: what it meters, the price of a unit (from the first one; tiers change it
+    # from higher quantities on), the units each month includes free, and the month's least
+    # and most charge.
+    usage_unit: Mapped[UsageUnit | None] = mapped_column(str_enum(UsageUnit))
+    unit_price_fen: Mapped[int | None] = mapped_column(MONEY)
+    included_quantity: Mapped[int | None] = mapped_column(BigInteger)
+    minimum_fen: Mapped[int | None] = mapped_column(MONEY)
+    cap_fen: Mapped[int | None] = mapped_column(MONEY)
 
     version: Mapped[PackageVersion] = relationship(back_populates="plans")
     metric: Mapped[Metric | None] = relationship(lazy="joined")
+    tiers: Mapped[list[PlanTier]] = relationship(
+        order_by="PlanTier.from_quantity",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        back_populates="plan",
+    )
 
     @property
     def subscription_total_fen(self) -> int:
@@ -441,7 +485,30 @@ class PricePlan(Base):
             return self.amount_fen or 0
         if self.kind is PlanKind.SUBSCRIPTION:
             return self.subscription_total_fen
+        if self.kind is PlanKind.USAGE:
+            return 0  # billed month by month for what is used; nothing is committed up front
         return self.base_fee_fen or 0
+
+
+class PlanTier(Base):
+    """A graduated tier of a usage plan: units numbered ``from_quantity`` and up (in the
+    month, counting the included ones) cost ``unit_price_fen`` each, until the next tier."""
+
+    __tablename__ = "price_plan_tiers"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "from_quantity"),
+        CheckConstraint("from_quantity > 1", name="from_above_first_unit"),
+        CheckConstraint("unit_price_fen >= 0", name="unit_price_not_negative"),
+    )
+
+    id: Mapped[intpk]
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("price_plans.id", ondelete="CASCADE"), index=True
+    )
+    from_quantity: Mapped[int] = mapped_column(BigInteger)
+    unit_price_fen: Mapped[int] = mapped_column(MONEY)
+
+    plan: Mapped[PricePlan] = relationship(back_populates="tiers")
 
 
 class VersionInterface(Base):

@@ -28,9 +28,11 @@ from marketplace.catalog.models import (
     Package,
     PackageVersion,
     PlanKind,
+    PlanTier,
     PricePlan,
     Protocol,
     TargetKind,
+    UsageUnit,
     VersionEvent,
     VersionInterface,
     VersionSizeTier,
@@ -39,6 +41,7 @@ from marketplace.catalog.models import (
 )
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
+from marketplace.money import MoneyError, parse_yuan
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
@@ -95,6 +98,12 @@ class PlanFields:
     base_fee_fen: int | None = None
     window_days: int | None = None
     billed_monthly: bool = False
+    usage_unit: str | None = None
+    unit_price_fen: int | None = None
+    included_quantity: int | None = None
+    minimum_fen: int | None = None
+    cap_fen: int | None = None
+    tiers: str | None = None  # one tier a line: "from quantity = unit price in yuan"
 
 
 # The fields of PlanFields that belong to one kind of plan. A plan of one kind refuses a
@@ -112,7 +121,43 @@ KIND_FIELDS: dict[PlanKind, tuple[str, ...]] = {
         "base_fee_fen",
         "window_days",
     ),
+    # usage_unit always posts a choice (a list), so it is ignored, not refused
+    PlanKind.USAGE: ("unit_price_fen", "included_quantity", "minimum_fen", "cap_fen", "tiers"),
 }
+MAX_TIERS = 10
+MAX_QUANTITY = 10**12
+
+
+def parse_tiers(text: str | None) -> list[tuple[int, int]]:
+    """``1001 = 0.80`` a line → [(1001, 80)]: from which unit of the month each tier's price
+    (in yuan, at most two decimals) applies. Sorted; every from-quantity above 1 and once."""
+    tiers: list[tuple[int, int]] = []
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        left, sep, right = line.replace("＝", "=").partition("=")
+        try:
+            start = int(left.strip().replace(",", ""))
+            price = parse_yuan(right.strip())
+        except (ValueError, MoneyError):
+            start, price = 0, -1
+        if not sep or not 1 < start <= MAX_QUANTITY or not 0 <= price <= MAX_PRICE_FEN:
+            raise DomainError(
+                _l(
+                    "Tier line %(n)d: write “from quantity = unit price in yuan”, e.g."
+                    " “1001 = 0.80”, with a quantity above 1.",
+                    n=number,
+                ),
+                field="tiers",
+            )
+        tiers.append((start, price))
+    starts = [start for start, _price in tiers]
+    if len(set(starts)) != len(starts):
+        raise DomainError(_l("Each tier starts at a different quantity."), field="tiers")
+    if len(tiers) > MAX_TIERS:
+        raise DomainError(_l("A plan has at most %(n)d tiers.", n=MAX_TIERS), field="tiers")
+    return sorted(tiers)
 
 
 def _refuse_other_kinds(kind: PlanKind, p: PlanFields) -> None:
@@ -121,6 +166,8 @@ def _refuse_other_kinds(kind: PlanKind, p: PlanFields) -> None:
             continue
         for name in names:
             value = getattr(p, name)
+            if isinstance(value, str):
+                value = value.strip()
             if value is not None and value is not False and value != "":
                 raise DomainError(
                     _l(
@@ -304,6 +351,29 @@ def _validate_plan(p: PlanFields) -> PricePlan:
     plan = PricePlan(kind=kind, name=p.name.strip())
     if kind is PlanKind.ONE_TIME:
         plan.amount_fen = money(p.amount_fen, "amount", True)
+    elif kind is PlanKind.USAGE:
+        try:
+            plan.usage_unit = UsageUnit(p.usage_unit or "")
+        except ValueError as exc:
+            raise DomainError(_l("Choose what the plan meters."), field="usage_unit") from exc
+        plan.unit_price_fen = money(p.unit_price_fen, "unit_price", True)
+        included = p.included_quantity or 0
+        if not 0 <= included <= MAX_QUANTITY:
+            raise DomainError(
+                _l("The included quantity is a whole number from 0 up."), field="included_quantity"
+            )
+        plan.included_quantity = included
+        plan.minimum_fen = money(p.minimum_fen, "minimum", False)
+        plan.cap_fen = money(p.cap_fen, "cap", False)
+        if (
+            plan.minimum_fen is not None
+            and plan.cap_fen is not None
+            and plan.cap_fen < plan.minimum_fen
+        ):
+            raise DomainError(
+                _l("The monthly cap cannot be below the monthly minimum."), field="cap"
+            )
+        plan.tiers = [PlanTier(from_quantity=q, unit_price_fen=f) for q, f in parse_tiers(p.tiers)]
     elif kind is PlanKind.SUBSCRIPTION:
         plan.monthly_fen = money(p.monthly_fen, "monthly", True)
         if p.term_months is None or not 1 <= p.term_months <= 60:
@@ -500,6 +570,11 @@ PLAN_TERMS = (
     "base_fee_fen",
     "window_days",
     "billed_monthly",
+    "usage_unit",
+    "unit_price_fen",
+    "included_quantity",
+    "minimum_fen",
+    "cap_fen",
 )
 
 
@@ -521,7 +596,13 @@ def material_changes(old: PackageVersion, new: PackageVersion) -> list[str]:
     admissions of the one before (vouchers' package admission). Empty: nothing material."""
 
     def plans(v: PackageVersion) -> list[tuple[Any, ...]]:
-        return [tuple(getattr(p, t) for t in PLAN_TERMS) for p in v.plans]
+        return [
+            (
+                *(getattr(p, t) for t in PLAN_TERMS),
+                tuple((t.from_quantity, t.unit_price_fen) for t in p.tiers),
+            )
+            for p in v.plans
+        ]
 
     def scope(v: PackageVersion) -> tuple[Any, ...]:
         return (
@@ -562,7 +643,16 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
     draft.industries = list(source.industries)
     draft.size_tier_rows = [VersionSizeTier(tier=t) for t in source.size_tiers]
     copied = (*PLAN_TERMS, "position")
-    draft.plans = [PricePlan(**{c: getattr(p, c) for c in copied}) for p in source.plans]
+    draft.plans = [
+        PricePlan(
+            **{c: getattr(p, c) for c in copied},
+            tiers=[
+                PlanTier(from_quantity=t.from_quantity, unit_price_fen=t.unit_price_fen)
+                for t in p.tiers
+            ],
+        )
+        for p in source.plans
+    ]
     draft.interfaces = [
         VersionInterface(
             flow=i.flow, protocol_code=i.protocol_code, data_object_code=i.data_object_code

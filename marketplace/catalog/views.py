@@ -524,6 +524,12 @@ def add_plan(package_id: int) -> ResponseReturnValue:
         base_fee_fen=form.base_fee.data,
         window_days=form.window_days.data,
         billed_monthly=bool(form.billed_monthly.data),
+        usage_unit=form.usage_unit.data,
+        unit_price_fen=form.unit_price.data,
+        included_quantity=form.included_quantity.data,
+        minimum_fen=form.minimum.data,
+        cap_fen=form.cap.data,
+        tiers=form.tiers.data,
     )
     try:
         services.add_plan(pkg, fields, current_actor())

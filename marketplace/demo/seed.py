@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 import secrets
 
-from alembic import command
-from sqlalchemy import select
+from sqlalchemy import MetaData, select
 
 from marketplace import migrate, notifications
 from marketplace.accounts import credit_code, passwords, profile_changes
@@ -32,6 +31,7 @@ from marketplace.demo import (
     orders_seed,
     outcomes_seed,
     oversight_seed,
+    usage_seed,
     vouchers_seed,
 )
 from marketplace.security import Actor
@@ -324,6 +324,7 @@ def _load() -> dict[str, int]:
     summary.update(orders_seed.load(rng))
     summary.update(vouchers_seed.aftermath(rng))
     summary.update(outcomes_seed.load(rng))
+    summary.update(usage_seed.load(rng))
     summary.update(oversight_seed.load(rng))
     summary.update(needs_seed.load(rng))
     summary.update(vouchers_seed.new_versions_for_review(rng))
@@ -354,10 +355,28 @@ def _pending_profile_change() -> int:
 
 
 def wipe() -> None:
-    """Drop every table and migrate again (the audit trail refuses row deletes)."""
+    """Drop every table and migrate again (the audit trail refuses row deletes). The tables
+    are dropped as they are, not downgraded: a downgrade keeps the rows, and data of a later
+    feature (usage invoices, several a line) need not fit an earlier revision's keys."""
     db.session.rollback()
     db.session.close()
-    command.downgrade(migrate.alembic_config(db.engine), "base")
+    tables = MetaData()
+    tables.reflect(bind=db.engine)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            for name in tables.tables:
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+    else:  # packages and their versions refer to each other: without the checks, outside
+        raw = db.engine.raw_connection()  # a transaction (the driver autocommits here)
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA foreign_keys = OFF")
+            for name in tables.tables:
+                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+        finally:
+            raw.close()
     migrate.upgrade(db.engine)
 
 

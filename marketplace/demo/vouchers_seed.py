@@ -118,7 +118,7 @@ def programmes(rng: random.Random) -> dict[str, int]:
             redeem_by=today + timedelta(days=240),
             size_tiers=["micro", "small", "medium"],
             region_codes=["130102", "130104", "130105", "130108", "130111", "130123", "130181"],
-            plan_kinds=["one_time", "subscription", "outcome"],
+            plan_kinds=["one_time", "subscription", "outcome", "usage"],
             batch_approval_threshold_fen=500_000 * YUAN,
         ),
         started["sjz"],

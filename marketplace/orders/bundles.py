@@ -361,7 +361,7 @@ def totals(bundle_lines: list[Line], integration_fee: Integration | None = None)
             t.one_time_fen += plan.amount_fen or 0
         elif plan.kind is PlanKind.SUBSCRIPTION:
             t.subscription_fen += plan.subscription_total_fen
-        else:
+        elif plan.kind is PlanKind.OUTCOME:
             t.outcome_base_fen += plan.base_fee_fen or 0
             if plan.fee_rule is FeeRule.FIXED:
                 t.success_fees_up_to_fen += plan.success_fee_fen or 0

@@ -61,3 +61,18 @@ class BenchmarkForm(Form):
         _l("Why is this case a benchmark (标杆)?"),
         validators=[DataRequired(REQUIRED), Length(max=500)],
     )
+
+
+class ResolveForm(Form):
+    decision = RadioField(
+        _l("Your decision"),
+        choices=[
+            SelectChoice("accept", _l("Accept the dispute: the record is removed and not billed")),
+            SelectChoice("reject", _l("Reject the dispute: the record is billed with its month")),
+        ],
+        validators=[InputRequired(REQUIRED)],
+    )
+    note = TextAreaField(
+        _l("Reason (required to reject; the enterprise sees it)"),
+        validators=[Optional(), Length(max=2000)],
+    )

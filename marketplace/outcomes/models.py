@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     LargeBinary,
     Numeric,
     String,
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Industry, Organisation
-from marketplace.catalog.models import Better, FeeRule, Metric, TargetKind
+from marketplace.catalog.models import Better, FeeRule, Metric, TargetKind, UsageUnit
 from marketplace.db import Base, created_at, intpk, str_enum
 
 
@@ -59,6 +60,12 @@ class MeasurementStatus(Labelled):
     REJECTED = "rejected"  # by an assessor: does not count, final
 
 
+class UsageStatus(Labelled):
+    COUNTED = "counted"  # billed with its month
+    DISPUTED = "disputed"  # by the enterprise: its month waits until the provider decides
+    REMOVED = "removed"  # the provider accepted the dispute: not billed
+
+
 COUNTED = (MeasurementStatus.CONFIRMED, MeasurementStatus.VERIFIED)
 
 _LABELLED: list[tuple[Labelled, Any]] = [
@@ -75,6 +82,9 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (MeasurementStatus.DISPUTED, _l("Disputed")),
     (MeasurementStatus.VERIFIED, _l("Verified by the assessor")),
     (MeasurementStatus.REJECTED, _l("Rejected by the assessor")),
+    (UsageStatus.COUNTED, _l("Counted")),
+    (UsageStatus.DISPUTED, _l("Disputed, waiting for the provider")),
+    (UsageStatus.REMOVED, _l("Removed after the dispute")),
 ]
 LABELS = {(type(member), member.value): label for member, label in _LABELLED}
 
@@ -166,6 +176,68 @@ class Measurement(Base):
     created_at: Mapped[created_at]
 
     contract: Mapped[OutcomeContract] = relationship(back_populates="measurements")
+
+
+class UsageRecord(Base):
+    """Usage of a usage plan's order line, as the provider's platform reported it: a quantity
+    of the plan's unit for a period inside one calendar month (in the pilots' days)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        UniqueConstraint("order_line_id", "external_id"),  # a repeated report counts once
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("period_start <= period_end", name="period_in_order"),
+        CheckConstraint("month BETWEEN 200001 AND 299912", name="month_range"),
+        CheckConstraint(
+            "status <> 'disputed' OR dispute_reason IS NOT NULL", name="dispute_has_reason"
+        ),
+        Index("ix_usage_records_order_line_id_month", "order_line_id", "month"),
+    )
+
+    id: Mapped[intpk]
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    external_id: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[UsageUnit] = mapped_column(str_enum(UsageUnit))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    month: Mapped[int]  # YYYYMM of the period: the month it is billed with
+    status: Mapped[UsageStatus] = mapped_column(str_enum(UsageStatus))
+    source: Mapped[str] = mapped_column(String(10), default="api")
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    disputed_at: Mapped[datetime | None]
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None]
+    statement_id: Mapped[int | None] = mapped_column(ForeignKey("usage_statements.id"))
+    created_at: Mapped[created_at]
+
+
+class UsageStatement(Base):
+    """A usage line's month, rated against its plan once the month ended: the computation
+    line by line, what vouchers paid and the invoice for the rest (none when nothing is
+    owed). One per line and month, whoever runs the billing job and how often."""
+
+    __tablename__ = "usage_statements"
+    __table_args__ = (
+        UniqueConstraint("order_line_id", "month"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("gross_fen >= 0", name="gross_not_negative"),
+        CheckConstraint("voucher_fen >= 0 AND voucher_fen <= gross_fen", name="voucher_within"),
+    )
+
+    id: Mapped[intpk]
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    month: Mapped[int]
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    gross_fen: Mapped[int] = mapped_column(BigInteger)
+    voucher_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    computation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    created_at: Mapped[created_at]
+
+    @property
+    def month_text(self) -> str:
+        return f"{self.month // 100:04d}-{self.month % 100:02d}"
 
 
 class Case(Base):

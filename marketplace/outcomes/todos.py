@@ -12,12 +12,15 @@ from sqlalchemy import select
 from marketplace import notifications, todos
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db, utcnow
+from marketplace.orders.models import OrderLine
 from marketplace.outcomes import cases
 from marketplace.outcomes.models import (
     ContractStatus,
     Measurement,
     MeasurementStatus,
     OutcomeContract,
+    UsageRecord,
+    UsageStatus,
 )
 from marketplace.todos import Todo
 
@@ -99,10 +102,26 @@ def for_provider(provider: Organisation) -> list[Todo]:
             OutcomeContract.provider_id == provider.id, OutcomeContract.status.in_(waiting)
         )
     )
-    return [
+    found = [
         Todo("baseline_awaited", _l("Propose the baseline"), title, f"/contracts/{cid}", created)
         for cid, title, created in rows
     ]
+    disputed = db.session.execute(
+        select(UsageRecord, OrderLine.title)
+        .join(OrderLine, OrderLine.id == UsageRecord.order_line_id)
+        .where(OrderLine.provider_id == provider.id, UsageRecord.status == UsageStatus.DISPUTED)
+    )
+    found += [
+        Todo(
+            "usage_disputed",
+            _l("Accept or reject the disputed usage; its month waits"),
+            f"{title} · {r.period_start.isoformat()} – {r.period_end.isoformat()}",
+            f"/usage/lines/{r.order_line_id}#records",
+            r.disputed_at or r.created_at,
+        )
+        for r, title in disputed
+    ]
+    return found
 
 
 def for_assessor(_assessor: Organisation) -> list[Todo]:

@@ -13,7 +13,7 @@ from marketplace.db import db
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error
 from marketplace.orders.models import OrderLine
-from marketplace.outcomes import access, cases, forms, line_records
+from marketplace.outcomes import access, cases, forms, line_records, usage
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement
 from marketplace.rendering import INVALID, render
@@ -197,3 +197,62 @@ def settle(contract_id: int) -> ResponseReturnValue:
     else:
         flash(_("Settled: %(status)s.", status=c.status.label), "success")
     return redirect(url_for("outcomes.contract", contract_id=c.id))
+
+
+# --- usage of usage plans -------------------------------------------------------------------
+
+
+@bp.get("/usage/lines/<id:line_id>")
+@requires(OrgKind.ENTERPRISE, OrgKind.PROVIDER)
+def usage_line(line_id: int) -> ResponseReturnValue:
+    line = usage.usage_line_for(current_user.org, line_id)
+    plan = usage.plan_of(line)
+    statements = usage.statements_of(line)
+    unit = plan.usage_unit.label if plan.usage_unit else ""
+    return render(
+        "outcomes/usage.html",
+        line=line,
+        plan=plan,
+        records=usage.records_of(line),
+        statements=statements,
+        lines_text={
+            s.id: [usage.statement_text(row, unit) for row in s.computation] for s in statements
+        },
+        disputable=usage.disputable,
+        is_enterprise=line.order.enterprise_id == current_user.org_id,
+        dispute_days=usage.dispute_days(),
+        reason_form=forms.ReasonForm(),
+        resolve_form=forms.ResolveForm(),
+    )
+
+
+@bp.post("/usage/records/<id:record_id>/dispute")
+@requires(OrgKind.ENTERPRISE)
+def dispute_usage(record_id: int) -> ResponseReturnValue:
+    record = usage.record_for(current_user.org, record_id)
+    form = forms.ReasonForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("This action is not possible in the current state."))
+        usage.dispute(record, form.reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Disputed. The provider decides; the month waits for it."), "success")
+    return redirect(url_for("outcomes.usage_line", line_id=record.order_line_id))
+
+
+@bp.post("/usage/records/<id:record_id>/resolve")
+@requires(OrgKind.PROVIDER)
+def resolve_usage(record_id: int) -> ResponseReturnValue:
+    record = usage.record_for(current_user.org, record_id)
+    form = forms.ResolveForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("Choose to accept or reject the dispute."))
+        usage.resolve(record, form.decision.data == "accept", form.note.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Decision recorded."), "success")
+    return redirect(url_for("outcomes.usage_line", line_id=record.order_line_id))

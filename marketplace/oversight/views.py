@@ -35,6 +35,7 @@ from marketplace.oversight import (
     stats,
     track_record,
     transparency,
+    usage_monitoring,
 )
 from marketplace.pool import services as pool
 from marketplace.rendering import csv_download, page_number, render
@@ -96,6 +97,14 @@ def burn_csv(programme_id: int) -> ResponseReturnValue:
     return csv_download(
         dashboard.as_csv(p, dashboard.burn(p), figures.of(p)), f"programme-{p.id}-by-month.csv"
     )
+
+
+@bp.get("/agency/programmes/<id:programme_id>/usage")
+@requires(OrgKind.AGENCY)
+def usage_page(programme_id: int) -> ResponseReturnValue:
+    """Whether the usage subscriptions the programme's vouchers pay towards are used."""
+    p = programmes.programme_for(current_user.org, programme_id)
+    return render("oversight/usage.html", p=p, m=usage_monitoring.monitoring(p))
 
 
 @bp.get("/agency/modes")

@@ -43,6 +43,8 @@ class InvoiceKind(Labelled):
     # Voucher money an invoice counted on that the programme no longer pays (its redeem-by
     # date passed before acceptance): the enterprise owes it after all.
     VOUCHER_SHORTFALL = "voucher_shortfall"
+    # a month of a usage plan (period = the month as YYYYMM), rated from the reported usage
+    USAGE = "usage"
 
 
 class InvoiceStatus(Labelled):
@@ -68,6 +70,7 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (InvoiceKind.CO_PAYMENT, _l("Co-payment")),
     (InvoiceKind.SUCCESS_FEE, _l("Success fee")),
     (InvoiceKind.VOUCHER_SHORTFALL, _l("Voucher share no longer covered")),
+    (InvoiceKind.USAGE, _l("Usage of the month")),
     (InvoiceStatus.DRAFT, _l("Draft")),
     (InvoiceStatus.FINALISED, _l("Due")),
     (InvoiceStatus.PAID, _l("Paid")),

@@ -229,7 +229,8 @@ def _reservations_against_rules() -> list[str]:
         )
         .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
         .where(Reservation.status != ReservationStatus.RELEASED)
-        .group_by(Reservation.order_line_id, Reservation.for_success_fee)
+        # a usage line's months are each priced apart (``period``)
+        .group_by(Reservation.order_line_id, Reservation.for_success_fee, Reservation.period)
     )
     for line_id, total, amount, rate in per_line:
         if total > share_of(amount, rate):

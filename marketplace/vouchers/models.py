@@ -586,7 +586,8 @@ class Reservation(Base):
 
     __tablename__ = "voucher_reservations"
     __table_args__ = (
-        UniqueConstraint("order_line_id", "voucher_id", "for_success_fee"),
+        # one reservation per voucher, line and kind; a usage line has one per billed month
+        UniqueConstraint("order_line_id", "voucher_id", "for_success_fee", "period"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("line_amount_fen >= amount_fen", name="within_line_amount"),
         CheckConstraint("trimmed_fen >= 0", name="trimmed_not_negative"),
@@ -611,6 +612,8 @@ class Reservation(Base):
     is_integration: Mapped[bool] = mapped_column(default=False)
     # A pay-for-results line's success fee is paid apart from its base fee, when met.
     for_success_fee: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # The month (YYYYMM) of a usage line's invoice this pays towards; 0 for everything else.
+    period: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[ReservationStatus] = mapped_column(str_enum(ReservationStatus))
     held: Mapped[bool] = mapped_column(default=False)
     # The integrator whose curated bundle routed the line (issue 22: concentration counts it

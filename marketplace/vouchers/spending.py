@@ -61,6 +61,7 @@ class LineClaim:
     # The package version the line buys: a programme pays only for versions it admitted
     # (``admission``). None for an integration fee (no package to admit).
     version_id: int | None = None
+    period: int = 0  # the month (YYYYMM) of a usage line's invoice; 0 for everything else
 
 
 @dataclass
@@ -279,6 +280,7 @@ def reserve(
                 line_amount_fen=line.claim.amount_fen,
                 is_integration=line.claim.is_integration,
                 for_success_fee=line.claim.success_fee,
+                period=line.claim.period,
                 status=ReservationStatus.RESERVED,
                 integrator_id=line.claim.integrator_id,
             )
@@ -469,6 +471,19 @@ def pay_success_fee(claim: LineClaim, line_id: int, enterprise_id: int, actor: A
         return 0
     share = reserve(subsidies, {claim.key: line_id}, enterprise_id, actor, check_caps=False)
     redeem_line(line_id, Delivery(utcnow(), None, None), actor, success_fee=True)
+    return share
+
+
+@atomic
+def pay_usage_month(claim: LineClaim, line_id: int, enterprise_id: int, actor: Actor) -> int:
+    """A usage line's month, rated after it ended: the vouchers' share (where a programme pays
+    towards usage plans, as its plan kinds say) is reserved for that month and, the usage being
+    undisputed, redeemed at once like a delivery accepted. Returns the share."""
+    subsidies = plan(enterprise_id, [claim])
+    if not subsidies[0].subsidy_fen:
+        return 0
+    share = reserve(subsidies, {claim.key: line_id}, enterprise_id, actor)
+    redeem_line(line_id, Delivery(utcnow(), None, None), actor)
     return share
 
 

@@ -19,12 +19,13 @@ from tests.functional.catalog_helpers import (
 # issue 15 took the querying template globals apart: unchanged). Change them on purpose:
 # issue 19 read the cards in two statements instead of loading versions, plans and packages.
 CATALOGUE_QUERIES = 13
-PACKAGE_QUERIES = 24  # issue 20: one more, for the vouchers behind the price after vouchers;
+PACKAGE_QUERIES = 25  # issue 20: one more, for the vouchers behind the price after vouchers;
 # issue 21: six more, the track record's grouped statements (contracts, delivery, tickets,
 # ratings, enterprises served, the provider's evaluation verdicts), and one for the count of
 # the case library's cases with the package (its "N cases" link); issue 22: one more, the
 # live voucher programmes the version's admission is shown for (none here; with programmes,
-# their pool memberships and decisions: two more, however many)
+# their pool memberships and decisions: two more, however many); issue 23: one more, the
+# usage plans' tiers, loaded with the plans in one statement whatever their number
 
 
 def bundle(app, dbs, integrator, owner, packages, name="套餐"):
@@ -450,3 +451,34 @@ def test_advisor_lists_do_not_grow_with_the_data(app, client, dbs, count_queries
         requested_visit(app, dbs, more_d, m, more_user)
         requested_visit(app, dbs, d, m, user)
     assert cost() == small
+
+
+def test_the_usage_page_does_not_grow_with_the_records(app, client, dbs, count_queries):
+    """A usage line's page (issue 23) costs the same with one record and a billed month as
+    with many records and months."""
+    from datetime import timedelta
+
+    from marketplace.db import local_today
+    from marketplace.outcomes import usage
+    from marketplace.security import Actor
+    from tests.functional.outcomes.test_usage import previous_month, subscribed, usage_pilot
+
+    p = usage_pilot(app, dbs, tag="uq")
+    month, since = previous_month()
+    line = subscribed(app, dbs, p, since)
+    provider = Actor(p.provider_owner.id, p.provider.id, None)
+    day = usage.month_start(month)
+
+    def add(n: int, start: object) -> None:
+        with services(app, dbs):
+            usage.report(line, usage.Report(f"q-{n}", "devices", 10 + n, start, start), provider)
+
+    add(0, day)
+    with services(app, dbs):
+        usage.bill_line(line.id, provider)
+    client.login(p.owner.email)
+    path = f"/usage/lines/{line.id}"
+    few = queries_for(client, count_queries, path)
+    for n in range(1, 8):
+        add(n, local_today() - timedelta(days=n % max(1, local_today().day)))
+    assert queries_for(client, count_queries, path) == few

@@ -137,8 +137,8 @@ def test_the_api_list_is_reused_until_the_catalogue_changes(app, client, dbs, co
     assert [p["id"] for p in first.get_json()["items"]] == [package.id]
     count_queries.count = 0
     assert client.get("/api/v1/packages?limit=10").data == first.data
-    # no page query, no plans, interfaces, industries, size tiers or packages
-    assert count_queries.count == listed_with - 6
+    # no page query, no plans, their tiers, interfaces, industries, size tiers or packages
+    assert count_queries.count == listed_with - 7
     with services(app, dbs):
         catalog.delist(package, "数据造假", Actor(official.id, agency.id, None))
     assert client.get("/api/v1/packages?limit=10").get_json()["items"] == []

@@ -27,15 +27,20 @@ def test_the_form_groups_fields_by_kind_and_loads_its_script(client, dbs):
         ("one_time", "仅用于一次性付费方案"),
         ("subscription", "仅用于订阅方案"),
         ("outcome", "仅用于按效果付费方案"),
+        ("usage", "仅用于按用量付费方案"),
     ]
     assert {kind for kind, _ in parts} == {k.value for k in PlanKind}
     # Each field sits in its own kind's part.
-    one_time, subscription, outcome = re.split(r"<fieldset[^>]*data-plan-kind=", form)[1:]
+    one_time, subscription, outcome, usage = re.split(r"<fieldset[^>]*data-plan-kind=", form)[1:]
     assert 'name="amount"' in one_time and 'name="monthly"' not in one_time
     assert 'name="term_months"' in subscription and 'name="billed_monthly"' in subscription
     assert all(
         f'name="{name}"' in outcome
         for name in ("metric_code", "target_value", "fee_rule", "fee_cap", "window_days")
+    )
+    assert all(
+        f'name="{name}"' in usage
+        for name in ("usage_unit", "unit_price", "included_quantity", "minimum", "cap", "tiers")
     )
     assert "<script>" not in page  # the CSP forbids inline scripts
     client.form("/language", {"lang": "en"})

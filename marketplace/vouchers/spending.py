@@ -56,6 +56,11 @@ class LineClaim:
     integrator_id: int | None = None  # the curated bundle's integrator, when ordered whole
     is_integration: bool = False
     success_fee: bool = False  # an outcome contract's fee, paid only where the rules allow
+    # A curated bundle with modules swapped for specialists' packages (hybrid mode): only the
+    # hybrid programme the swap was made under pays any of its lines; ``swapped_in`` marks
+    # a specialist's package in the place of a module.
+    swapped_under: int | None = None
+    swapped_in: bool = False
 
 
 @dataclass
@@ -91,7 +96,7 @@ def spendable(enterprise_id: int, today: date | None = None) -> list[Voucher]:
             VoucherProgramme.status != ProgrammeStatus.DRAFT,
             VoucherProgramme.redeem_by >= today,
         )
-        .options(selectinload(Voucher.programme).selectinload(VoucherProgramme.integrators))
+        .options(selectinload(Voucher.programme).selectinload(VoucherProgramme.appointments))
         .order_by(VoucherProgramme.redeem_by, Voucher.id)
     )
     return list(db.session.scalars(stmt))
@@ -130,9 +135,15 @@ def applies(programme: VoucherProgramme, claim: LineClaim, admitted: set[int]) -
         return False
     if claim.success_fee and not programme.covers_success_fees:
         return False
-    if programme.mode is ProgrammeMode.INTEGRATOR:
+    if claim.swapped_under is not None and claim.swapped_under != programme.id:
+        return False
+    if programme.mode in (ProgrammeMode.INTEGRATOR, ProgrammeMode.HYBRID):
         appointed = {i.id for i in programme.integrators}
         if claim.integrator_id is None or claim.integrator_id not in appointed:
+            return False
+        if claim.swapped_in and (
+            programme.mode is not ProgrammeMode.HYBRID or claim.provider_id not in admitted
+        ):
             return False
         return (
             claim.is_integration

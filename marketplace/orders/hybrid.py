@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
@@ -100,7 +101,7 @@ def refusal(bundle: Bundle, item: BundleItem, programme: VoucherProgramme) -> st
     return None
 
 
-def _admitted(programme: VoucherProgramme) -> Select[tuple[int]]:
+def _admitted(programme: VoucherProgramme) -> Select[Any]:
     return select(PoolMembership.provider_id).where(
         PoolMembership.agency_id == programme.agency_id,
         PoolMembership.status == PoolStatus.ADMITTED,

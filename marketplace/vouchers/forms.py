@@ -80,7 +80,7 @@ class ProgrammeForm(Form):
         places=2,
         default=Decimal(50),
         validators=[
-            InputRequired(REQUIRED),
+            Optional(),  # not given (a script, an older form): the default 50 %
             NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100.")),
         ],
     )

@@ -36,6 +36,7 @@ from marketplace.vouchers import (
 )
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
+    DEFAULT_HYBRID_FEE_FLOOR_BP,
     ProgrammeMode,
     ProgrammeStatus,
     RunStatus,
@@ -118,7 +119,11 @@ def _rules(form: forms.ProgrammeForm) -> programme_service.Rules:
         category_codes=list(form.category_codes.data or []),
         plan_kinds=list(form.plan_kinds.data or []),
         covers_success_fees=bool(form.covers_success_fees.data),
-        hybrid_fee_floor_bp=int((form.hybrid_fee_floor.data or Decimal(0)) * 100),
+        hybrid_fee_floor_bp=(
+            DEFAULT_HYBRID_FEE_FLOOR_BP
+            if form.hybrid_fee_floor.data is None
+            else int(form.hybrid_fee_floor.data * 100)
+        ),
         batch_approval_threshold_fen=form.batch_approval_threshold.data or 0,
     )
 

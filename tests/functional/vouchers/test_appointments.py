@@ -13,7 +13,7 @@ from marketplace.audit import AuditEntry
 from marketplace.db import local_today
 from marketplace.errors import DomainError
 from marketplace.vouchers import appointments
-from marketplace.vouchers.models import Appointment, Applicant, ProgrammeMode
+from marketplace.vouchers.models import Applicant, Appointment, ProgrammeMode
 from tests.functional.catalog_helpers import membership, provider_with_owner, services
 from tests.functional.voucher_helpers import pilot, selection
 
@@ -54,11 +54,7 @@ def test_an_appointment_records_how_it_was_chosen(app, dbs, p, integrators):
     entry = dbs.scalar(
         select(AuditEntry).where(AuditEntry.action == "programme.integrator_appointed")
     )
-    assert (
-        entry is not None
-        and entry.object_id == str(programme.id)
-        or entry.object_id == (programme.id)
-    )
+    assert entry is not None and str(entry.object_id) == str(programme.id)
 
 
 @pytest.mark.parametrize(

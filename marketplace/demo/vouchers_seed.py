@@ -8,7 +8,7 @@ a claw-back proposed by one official and waiting for the other's approval.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -178,7 +178,7 @@ def programmes(rng: random.Random) -> dict[str, int]:
 
 def _appoint_all(
     programme: VoucherProgramme,
-    integrators: list[Organisation],
+    integrators: Sequence[Organisation],
     agency: Organisation,
     call: str,
 ) -> None:

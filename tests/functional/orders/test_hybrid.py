@@ -331,3 +331,33 @@ def test_a_swapped_bundle_is_paid_only_by_its_hybrid_programme(app, dbs, h):
         from marketplace.vouchers import spending
 
         assert all(s.subsidy_fen == 0 for s in spending.plan(h.p.enterprise.id, claims))
+
+
+def test_the_swap_page_does_not_grow_with_the_candidates(client, app, dbs, h, count_queries):
+    b = _bundle(app, dbs, h)
+    item = _mes_item(b, h)
+    client.login("owner@h.cn")
+    url = (
+        f"/my-bundles/{b.id}/items/{item.id}/swap"
+        f"?programme_id={h.programme.id}&package_id={h.specialist.id}"
+    )
+
+    def measure() -> int:
+        client.get(url)
+        count_queries.count = 0
+        assert client.get(url).status_code == 200
+        return count_queries.count
+
+    small = measure()
+    for n in range(3):
+        _package(
+            app,
+            dbs,
+            h.p.agency,
+            f"more{n}@h.cn",
+            plans=(one_time(20_000 + n),),
+            interfaces=MES_MQTT,
+            category_code="mes",
+            title=f"专精MES{n}",
+        )
+    assert measure() == small

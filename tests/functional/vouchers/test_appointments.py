@@ -202,3 +202,45 @@ def test_ending_an_appointment_on_the_web(client, app, dbs, p, integrators):
     client.form(url, {"end_reason": "考核不合格，提前终止"})
     dbs.refresh(a)
     assert a.ended_at is not None and a.end_reason == "考核不合格，提前终止"
+
+
+def test_appointment_pages_do_not_grow_with_the_appointments(
+    client, app, dbs, p, integrators, count_queries
+):
+    first, second = integrators
+    programme = p.programme(integrators=[first], mode=ProgrammeMode.INTEGRATOR)
+    client.login("official@ap.cn")
+    paths = [
+        f"/agency/programmes/{programme.id}",
+        f"/transparency?agency={p.agency.id}",
+        f"/api/v1/programmes/{programme.id}",
+        "/api/v1/programmes",
+    ]
+
+    def measure() -> dict[str, int]:
+        found = {}
+        for path in paths:
+            client.get(path)
+            count_queries.count = 0
+            assert client.get(path).status_code == 200
+            found[path] = count_queries.count
+        return found
+
+    small = measure()
+    others = []
+    for n in range(3):
+        other, _owner = provider_with_owner(f"more{n}@ap.cn", integrator=True)
+        membership(dbs, other, p.agency)
+        others.append(other)
+    with services(app, dbs):
+        for other in [second, *others]:
+            appointments.appoint(
+                programme,
+                selection(
+                    programme,
+                    other.id,
+                    applicants=[(o.id, 70) for o in [first, second, *others]],
+                ),
+                p.official_actor,
+            )
+    assert measure() == small

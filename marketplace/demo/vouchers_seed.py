@@ -17,7 +17,7 @@ from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.catalog.models import BundleStatus, CuratedBundle
 from marketplace.db import clock_at, db, local_today
 from marketplace.demo import clock, orders_seed
-from marketplace.orders import bundles, services
+from marketplace.orders import bundles, hybrid, services
 from marketplace.orders.models import LineStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
@@ -301,11 +301,58 @@ def _order_curated(rng: random.Random, xm: Organisation) -> int:
     return placed
 
 
+def _order_hybrid() -> int:
+    """A Xiamen enterprise keeps an appointed integrator's bundle but swaps one module for a
+    specialist's package that works with the rest (hybrid mode), and orders it with its
+    hybrid voucher: the integration fee pro-rated, the integrator recorded on every line."""
+    programme = db.session.scalar(
+        select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.HYBRID)
+    )
+    if programme is None or programme.status.value != "open":
+        return 0
+    appointed = {o.id for o in programme.integrators}
+    curated = [
+        c
+        for c in db.session.scalars(
+            select(CuratedBundle)
+            .where(CuratedBundle.status == BundleStatus.PUBLISHED)
+            .order_by(CuratedBundle.id)
+        )
+        if c.integrator_id in appointed
+    ]
+    holder = db.session.scalar(
+        select(Organisation)
+        .join(Voucher, Voucher.enterprise_id == Organisation.id)
+        .where(Voucher.programme_id == programme.id, Voucher.reserved_fen == 0)
+        .order_by(Organisation.id)
+        .limit(1)
+    )
+    if holder is None:
+        return 0
+    actor = _owner_actor(holder)
+    for deal in curated:
+        with clock_at(clock.days_ago(6, 15)):
+            saved = db.session.begin_nested()
+            bundle = bundles.from_curated(holder, deal.id, actor)
+            for item in list(bundle.items):
+                for candidate in hybrid.candidates(bundle, item, programme):
+                    shown = hybrid.preview(bundle, item.id, programme.id, candidate.package_id)
+                    if shown.passes and shown.subsidy_after_fen > 0:
+                        hybrid.swap(bundle, item.id, programme.id, candidate.package_id, actor)
+                        saved.commit()
+                        with clock_at(clock.days_ago(5, 10)):
+                            services.checkout(holder, bundle, actor)
+                        return 1
+            saved.rollback()
+    return 0
+
+
 def aftermath(rng: random.Random) -> dict[str, int]:
     sjz, xm = db.session.scalars(
         select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
     ).all()
     curated_orders = _order_curated(rng, xm)
+    hybrid_orders = _order_hybrid()
     official = _owner_actor(sjz)
     open_mode = db.session.scalar(
         select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.OPEN)
@@ -390,6 +437,7 @@ def aftermath(rng: random.Random) -> dict[str, int]:
     db.session.flush()
     return {
         "curated orders with vouchers": curated_orders,
+        "hybrid orders with a swapped module": hybrid_orders,
         "settlements": settled,
         "expired vouchers": expired,
         "held redemptions": 1 if held else 0,

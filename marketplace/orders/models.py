@@ -750,6 +750,9 @@ audit.register_labels(
         "dispute.decided": _l("Dispute decided"),
         "dispute.statement": _l("Statement on a dispute"),
         "bundle.item_added": _l("Package added to a bundle"),
+        "bundle.module_swapped": _l(
+            "Module of a curated bundle swapped for a specialist's package"
+        ),
         "bundle.item_removed": _l("Package removed from a bundle"),
         "bundle.plan_chosen": _l("Plan chosen in a bundle"),
         "milestone.added": _l("Milestone planned"),

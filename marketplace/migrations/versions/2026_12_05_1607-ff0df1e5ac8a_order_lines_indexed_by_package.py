@@ -7,9 +7,11 @@ Create Date: 2026-12-05 16:07:20.543012
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
+
 
 revision: str = "ff0df1e5ac8a"
 down_revision: str | None = "8b414160c26b"

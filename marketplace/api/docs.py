@@ -118,6 +118,13 @@ SHOWN_TEXTS = (
     N_("Paid out to providers."),
     N_("Redemptions found not genuine."),
     N_("What holders may still spend."),
+    N_(
+        "An integrator the programme appoints now (its term runs and it was not ended), with the\nreason recorded; /transparency shows the call, criteria and applicants' scores too."
+    ),
+    N_("Why this integrator was appointed."),
+    N_("The last day the appointment counts."),
+    N_("Cap on its integration fee, in per cent of the bundle (e.g. 8.5)."),
+    N_("Integrator mode and hybrid mode: the integrators appointed now."),
     N_("Mean of verified buyers' ratings, 1–5."),
     N_("The provider's verdicts in agencies' closed evaluation rounds."),
     N_("Median of achieved minus baseline, in the metric's units; positive is better."),

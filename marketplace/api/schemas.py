@@ -159,6 +159,18 @@ class PackageDetail(Package):
     enterprise_provides: str
 
 
+class AppointedIntegrator(Schema):
+    """An integrator the programme appoints now (its term runs and it was not ended), with the
+    reason recorded; /transparency shows the call, criteria and applicants' scores too."""
+
+    provider: Ref
+    reason: str = Field(description="Why this integrator was appointed.")
+    term_end: date = Field(description="The last day the appointment counts.")
+    integration_fee_cap_pct: float = Field(
+        description="Cap on its integration fee, in per cent of the bundle (e.g. 8.5)."
+    )
+
+
 class Programme(Schema):
     """A voucher programme's public figures, the same as on /transparency (sums of the voucher
     ledger: issued counts revoked vouchers too, redeemed counts clawed-back redemptions too)."""
@@ -166,7 +178,7 @@ class Programme(Schema):
     id: int
     name: str
     agency: Ref
-    mode: Literal["open", "integrator"]
+    mode: Literal["open", "integrator", "hybrid"]
     status: Literal["open", "closed"]
     budget_fen: int
     issued_fen: int = Field(description="Every voucher issued, at face value.")
@@ -176,6 +188,9 @@ class Programme(Schema):
     clawed_back_fen: int = Field(description="Redemptions found not genuine.")
     expired_fen: int
     available_fen: int = Field(description="What holders may still spend.")
+    appointed_integrators: list[AppointedIntegrator] = Field(
+        description="Integrator mode and hybrid mode: the integrators appointed now."
+    )
 
 
 class ProgrammeList(Schema):

@@ -28,7 +28,7 @@ from marketplace.api.schemas import FieldError
 from marketplace.catalog import freshness, search
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Package, PackageVersion, PlanKind
-from marketplace.db import db
+from marketplace.db import db, local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.orders import services as orders
 from marketplace.orders.models import LINE_MACHINE, LineEvent, Order, OrderLine
@@ -37,8 +37,8 @@ from marketplace.outcomes import usage
 from marketplace.outcomes.models import Measurement, OutcomeContract, UsageRecord
 from marketplace.oversight import track_record
 from marketplace.payments.models import Invoice
-from marketplace.vouchers import figures
-from marketplace.vouchers.models import ProgrammeStatus, Voucher, VoucherProgramme
+from marketplace.vouchers import appointments, figures
+from marketplace.vouchers.models import Appointment, ProgrammeStatus, Voucher, VoucherProgramme
 
 PAGING = {
     "limit": ("integer", "Items per page, 1–100 (default 20)."),
@@ -285,7 +285,23 @@ def package(package_id: int) -> Any:
 # Voucher programmes (public): the same figures as /transparency
 
 
-def _programme(p: VoucherProgramme, f: figures.Figures) -> s.Programme:
+def _appointed(rows: list[Appointment]) -> list[s.AppointedIntegrator]:
+    today = local_today()
+    return [
+        s.AppointedIntegrator(
+            provider=_ref(a.integrator),
+            reason=a.reason,
+            term_end=a.term_end,
+            integration_fee_cap_pct=a.integration_fee_cap_bp / 100,
+        )
+        for a in rows
+        if a.current(today)
+    ]
+
+
+def _programme(
+    p: VoucherProgramme, f: figures.Figures, appointed: list[Appointment]
+) -> s.Programme:
     return s.Programme(
         id=p.id,
         name=p.name,
@@ -300,6 +316,7 @@ def _programme(p: VoucherProgramme, f: figures.Figures) -> s.Programme:
         clawed_back_fen=f.clawed_back_fen,
         expired_fen=f.expired_fen,
         available_fen=f.available_fen,
+        appointed_integrators=_appointed(appointed),
     )
 
 
@@ -322,8 +339,12 @@ def _public_programmes() -> Any:
 def programmes() -> Any:
     rows, cursor = paginate(_public_programmes(), VoucherProgramme.id, newest_first=False)
     money = figures.of_programmes(rows)
+    appointed = appointments.of_programmes([p.id for p in rows])
     return json_response(
-        s.ProgrammeList(items=[_programme(p, money[p.id]) for p in rows], next_cursor=cursor)
+        s.ProgrammeList(
+            items=[_programme(p, money[p.id], appointed[p.id]) for p in rows],
+            next_cursor=cursor,
+        )
     )
 
 
@@ -338,7 +359,8 @@ def programme(programme_id: int) -> Any:
     found = db.session.scalar(_public_programmes().where(VoucherProgramme.id == programme_id))
     if found is None:
         raise NotFound("no such programme")
-    return json_response(_programme(found, figures.of(found)))
+    appointed = appointments.of_programmes([found.id])[found.id]
+    return json_response(_programme(found, figures.of(found), appointed))
 
 
 # Orders

@@ -8,6 +8,7 @@ a claw-back proposed by one official and waiting for the other's approval.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -17,11 +18,11 @@ from marketplace.catalog import services as catalog
 from marketplace.catalog.models import BundleStatus, CuratedBundle, CuratedBundleItem, Package
 from marketplace.db import clock_at, db, local_today
 from marketplace.demo import clock, orders_seed
-from marketplace.orders import bundles, services
+from marketplace.orders import bundles, hybrid, services
 from marketplace.orders.models import LineStatus, OrderLine
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import admission, issuing, risk, settlement, spending
+from marketplace.vouchers import admission, appointments, issuing, risk, settlement, spending
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     AdmissionChange,
@@ -148,23 +149,97 @@ def programmes(rng: random.Random) -> dict[str, int]:
             redeem_by=today + timedelta(days=300),
             size_tiers=["micro", "small", "medium"],
             region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
-            integrator_ids=[o.id for o in appointed],
             batch_approval_threshold_fen=300_000 * YUAN,
         ),
         started["xm"],
         "demo-xm-batch-1" if appointed else None,
+        appoint=lambda p: _appoint_all(p, appointed, xm, "XMGXJ-2026-JC01"),
+    )
+    # The second half of the pilot: the city keeps its integrators but lets enterprises bring
+    # in specialists (在集成服务商基础上引入细分领域服务商).
+    _launch(
+        xm,
+        programme_service.Rules(
+            name="厦门市混合模式转型券（集成服务商＋细分领域服务商）",
+            mode=ProgrammeMode.HYBRID,
+            budget_fen=1_500_000 * YUAN,
+            face_value_fen=20_000 * YUAN,
+            rate_bp=4_000,
+            cap_fen=20_000 * YUAN,
+            issue_from=today - timedelta(days=60),
+            redeem_by=today + timedelta(days=300),
+            size_tiers=["micro", "small", "medium"],
+            region_codes=["350203", "350205", "350206", "350211", "350212", "350213"],
+            batch_approval_threshold_fen=300_000 * YUAN,
+            hybrid_fee_floor_bp=5_000,
+        ),
+        60,
+        "demo-xm-hybrid-1" if appointed else None,
+        appoint=lambda p: _appoint_all(p, appointed[:2], xm, "XMGXJ-2026-HH02"),
     )
     db.session.flush()
-    return {"voucher programmes": 2}
+    return {"voucher programmes": 3}
+
+
+def _appoint_all(
+    programme: VoucherProgramme,
+    integrators: Sequence[Organisation],
+    agency: Organisation,
+    call: str,
+) -> None:
+    """Each integrator appointed with how it was chosen: a public call, its criteria, every
+    integrator of the pool scored, the reason, the term and a cap on the integration fee."""
+    pool = list(
+        db.session.scalars(
+            select(Organisation)
+            .join(PoolMembership, PoolMembership.provider_id == Organisation.id)
+            .where(
+                PoolMembership.agency_id == agency.id,
+                PoolMembership.status == PoolStatus.ADMITTED,
+                Organisation.provider_type == ProviderType.INTEGRATOR,
+            )
+            .order_by(Organisation.id)
+        )
+    )
+    scores = {o.id: 92 - 4 * n for n, o in enumerate(pool)}
+    for n, integrator in enumerate(integrators):
+        appointments.appoint(
+            programme,
+            appointments.Selection(
+                integrator_id=integrator.id,
+                call_reference=call,
+                call_title="厦门市中小企业数字化转型集成服务商公开遴选",
+                criteria=(
+                    "行业服务案例（30分）、本地化实施与运维能力（25分）、集成费率报价（20分）、"
+                    "数据安全与接口开放程度（15分）、企业满意度（10分）；专家评审，得分前列者入选。"
+                ),
+                reason=(
+                    f"综合得分{scores[integrator.id]}分，位列第{n + 1}；"
+                    "在本市已完成离散制造企业设备联网与生产可视化项目，承诺集成服务费不超过套餐总价的"
+                    "8%，并开放标准数据接口。"
+                ),
+                term_start=programme.issue_from,
+                term_end=programme.redeem_by,
+                integration_fee_cap_bp=800,
+                applicants=[(o.id, scores[o.id]) for o in pool],
+            ),
+            _owner_actor(agency),
+        )
 
 
 def _launch(
-    agency: Organisation, rules: programme_service.Rules, started: int, batch: str | None
+    agency: Organisation,
+    rules: programme_service.Rules,
+    started: int,
+    batch: str | None,
+    appoint: Callable[[VoucherProgramme], None] | None = None,
 ) -> VoucherProgramme:
     """A programme set up ``started`` days ago and, given a ``batch`` key, opened then and its
     first batch issued two days later."""
     with clock_at(clock.days_ago(started, 9)):
         programme = programme_service.create_programme(agency, rules, _owner_actor(agency))
+        if appoint is not None:
+            appoint(programme)
         if batch is not None:
             programme_service.open_programme(programme, _owner_actor(agency))
     if batch is not None:
@@ -231,11 +306,58 @@ def _order_curated(rng: random.Random, xm: Organisation) -> int:
     return placed
 
 
+def _order_hybrid() -> int:
+    """A Xiamen enterprise keeps an appointed integrator's bundle but swaps one module for a
+    specialist's package that works with the rest (hybrid mode), and orders it with its
+    hybrid voucher: the integration fee pro-rated, the integrator recorded on every line."""
+    programme = db.session.scalar(
+        select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.HYBRID)
+    )
+    if programme is None or programme.status.value != "open":
+        return 0
+    appointed = {o.id for o in programme.integrators}
+    curated = [
+        c
+        for c in db.session.scalars(
+            select(CuratedBundle)
+            .where(CuratedBundle.status == BundleStatus.PUBLISHED)
+            .order_by(CuratedBundle.id)
+        )
+        if c.integrator_id in appointed
+    ]
+    holder = db.session.scalar(
+        select(Organisation)
+        .join(Voucher, Voucher.enterprise_id == Organisation.id)
+        .where(Voucher.programme_id == programme.id, Voucher.reserved_fen == 0)
+        .order_by(Organisation.id)
+        .limit(1)
+    )
+    if holder is None:
+        return 0
+    actor = _owner_actor(holder)
+    for deal in curated:
+        with clock_at(clock.days_ago(6, 15)):
+            saved = db.session.begin_nested()
+            bundle = bundles.from_curated(holder, deal.id, actor)
+            for item in list(bundle.items):
+                for candidate in hybrid.candidates(bundle, item, programme):
+                    shown = hybrid.preview(bundle, item.id, programme.id, candidate.package_id)
+                    if shown.passes and shown.subsidy_after_fen > 0:
+                        hybrid.swap(bundle, item.id, programme.id, candidate.package_id, actor)
+                        saved.commit()
+                        with clock_at(clock.days_ago(5, 10)):
+                            services.checkout(holder, bundle, actor)
+                        return 1
+            saved.rollback()
+    return 0
+
+
 def aftermath(rng: random.Random) -> dict[str, int]:
     sjz, xm = db.session.scalars(
         select(Organisation).where(Organisation.kind == OrgKind.AGENCY).order_by(Organisation.id)
     ).all()
     curated_orders = _order_curated(rng, xm)
+    hybrid_orders = _order_hybrid()
     official = _owner_actor(sjz)
     open_mode = db.session.scalar(
         select(VoucherProgramme).where(VoucherProgramme.mode == ProgrammeMode.OPEN)
@@ -320,6 +442,7 @@ def aftermath(rng: random.Random) -> dict[str, int]:
     db.session.flush()
     return {
         "curated orders with vouchers": curated_orders,
+        "hybrid orders with a swapped module": hybrid_orders,
         "settlements": settled,
         "expired vouchers": expired,
         "held redemptions": 1 if held else 0,

@@ -31,6 +31,7 @@ from marketplace.errors import DomainError, NotFound, get_owned
 from marketplace.orders.models import Bundle, BundleItem
 from marketplace.security import Actor
 from marketplace.vouchers import spending
+from marketplace.vouchers.models import VoucherProgramme, prorated_fee
 from marketplace.vouchers.spending import LineClaim, LineSubsidy
 
 MAX_ITEMS = 12
@@ -260,10 +261,71 @@ def stamp(bundle: Bundle) -> str:
 @dataclass
 class Integration:
     """The integration fee of the curated bundle this bundle started from. It is owed to the
-    integrator, and only while the curated set is kept whole and still offered."""
+    integrator while the curated set is kept whole and still offered, or (hybrid mode) while
+    every module is either kept or swapped for a specialist's package under the hybrid
+    programme recorded on the bundle; then the fee is pro-rated (``prorated_fee``)."""
 
     curated: CuratedBundle
     applies: bool
+    fee_fen: int = 0
+    # hybrid mode: the programme the swaps were made under, and each specialist's package
+    # swapped in → the module it replaces
+    programme: VoucherProgramme | None = None
+    swaps: dict[int, int] = field(default_factory=dict)
+    kept_value_fen: int = 0
+    whole_value_fen: int = 0
+
+    @property
+    def swapped(self) -> bool:
+        return bool(self.swaps)
+
+    def routed(self, package_id: int | None) -> bool:
+        """Whether the integrator routes this package's line (a module or a swap)."""
+        if not self.applies or package_id is None:
+            return False
+        return package_id in self.swaps or package_id in {i.package_id for i in self.curated.items}
+
+
+def _module_values(curated: CuratedBundle) -> dict[int, int]:
+    """Each module's list value: its published version's catalogue price (the commitment of
+    its preselected plan, ``entry_price_fen``); a module no longer published counts 0."""
+    return {
+        item.package_id: (
+            item.package.published_version.entry_price_fen
+            if item.package.published_version is not None
+            else 0
+        )
+        for item in curated.items
+    }
+
+
+def _deal(
+    curated: CuratedBundle,
+    package_ids: set[int],
+    swaps: dict[int, int],
+    programme: VoucherProgramme | None,
+) -> Integration:
+    members = {i.package_id for i in curated.items}
+    swaps = {new: old for new, old in swaps.items() if old in members and new in package_ids}
+    valid_swaps = bool(swaps) and programme is not None and programme.swaps_allowed
+    covered = package_ids | (set(swaps.values()) if valid_swaps else set())
+    whole = members <= covered and (valid_swaps or not swaps)
+    applies = whole and curated_bundles.bundle_available(curated)
+    fee = curated.integration_fee_fen
+    values = _module_values(curated)
+    whole_value = sum(values.values())
+    kept_value = sum(v for pid, v in values.items() if pid in package_ids)
+    if valid_swaps and programme is not None:
+        fee = prorated_fee(fee, kept_value, whole_value, programme.hybrid_fee_floor_bp)
+    return Integration(
+        curated,
+        applies,
+        fee_fen=fee if applies else 0,
+        programme=programme if valid_swaps else None,
+        swaps=swaps if valid_swaps else {},
+        kept_value_fen=kept_value,
+        whole_value_fen=whole_value,
+    )
 
 
 def integration(bundle: Bundle) -> Integration | None:
@@ -272,39 +334,53 @@ def integration(bundle: Bundle) -> Integration | None:
     curated = db.session.get(CuratedBundle, bundle.curated_bundle_id)
     if curated is None:
         return None
-    whole = {i.package_id for i in curated.items} <= {i.package_id for i in bundle.items}
-    return Integration(curated, whole and curated_bundles.bundle_available(curated))
+    swaps = {
+        i.package_id: i.replaces_package_id
+        for i in bundle.items
+        if i.replaces_package_id is not None
+    }
+    programme = (
+        db.session.get(VoucherProgramme, bundle.hybrid_programme_id)
+        if swaps and bundle.hybrid_programme_id is not None
+        else None
+    )
+    return _deal(curated, {i.package_id for i in bundle.items}, swaps, programme)
 
 
 def voucher_claims(bundle_lines: list[Line], deal: Integration | None) -> list[LineClaim]:
     """The bundle's lines as vouchers see them; keys 0…n-1 are the package lines in order and
     n is the integration fee. Lines no longer offered are left out."""
-    members: set[int] = set()
     integrator_id = None
+    swapped_under = None
     if deal is not None and deal.applies:
-        members = {i.package_id for i in deal.curated.items}
         integrator_id = deal.curated.integrator_id
+        swapped_under = deal.programme.id if deal.programme is not None else None
     claims = []
     for key, line in enumerate(bundle_lines):
         if line.version is None or not line.plan_current:
             continue
+        package_id = line.item.package_id
+        routed = deal is not None and deal.routed(package_id)
         claims.append(
             replace(
                 plan_claim(line.version, line.item.plan),
                 key=key,
-                integrator_id=integrator_id if line.item.package_id in members else None,
+                integrator_id=integrator_id if routed else None,
+                swapped_under=swapped_under,
+                swapped_in=routed and deal is not None and package_id in deal.swaps,
             )
         )
-    if deal is not None and deal.applies and deal.curated.integration_fee_fen > 0:
+    if deal is not None and deal.applies and deal.fee_fen > 0:
         claims.append(
             LineClaim(
                 key=len(bundle_lines),
                 provider_id=deal.curated.integrator_id,
-                amount_fen=deal.curated.integration_fee_fen,
+                amount_fen=deal.fee_fen,
                 plan_kind=PlanKind.ONE_TIME.value,
                 category_code=None,
                 integrator_id=deal.curated.integrator_id,
                 is_integration=True,
+                swapped_under=swapped_under,
             )
         )
     return claims
@@ -352,7 +428,7 @@ class Totals:
 def totals(bundle_lines: list[Line], integration_fee: Integration | None = None) -> Totals:
     t = Totals()
     if integration_fee is not None and integration_fee.applies:
-        t.integration_fee_fen = integration_fee.curated.integration_fee_fen
+        t.integration_fee_fen = integration_fee.fee_fen
     for line in bundle_lines:
         if line.version is None or not line.plan_current:
             continue

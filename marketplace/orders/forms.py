@@ -41,6 +41,10 @@ class PlanChoiceForm(Form):
     plan_id = IntegerField(_l("Plan"), validators=[InputRequired(REQUIRED)])
 
 
+class SwapForm(Form):
+    """Hybrid mode: confirm swapping a module (programme and package travel in the URL)."""
+
+
 class CheckoutForm(Form):
     """The review page's order button: the checkout's key (the same for every page showing
     the bundle's current content, so a double click, a reload or a second tab places one

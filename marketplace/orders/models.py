@@ -57,6 +57,11 @@ class Bundle(Base):
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     name: Mapped[str] = mapped_column(String(80))
     curated_bundle_id: Mapped[int | None] = mapped_column(ForeignKey("curated_bundles.id"))
+    # The hybrid programme under which modules of the curated bundle were swapped for
+    # specialists' packages (``bundles.swap``); none while the curated set is kept as it came.
+    hybrid_programme_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voucher_programmes.id", ondelete="SET NULL")
+    )
     created_at: Mapped[created_at]
 
     items: Mapped[list[BundleItem]] = relationship(
@@ -75,9 +80,11 @@ class BundleItem(Base):
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"))
     plan_id: Mapped[int] = mapped_column(ForeignKey("price_plans.id"))
     position: Mapped[int] = mapped_column(default=0)
+    # A specialist's package swapped in (hybrid mode): the curated module it replaces.
+    replaces_package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id"))
 
     bundle: Mapped[Bundle] = relationship(back_populates="items")
-    package: Mapped[Package] = relationship()
+    package: Mapped[Package] = relationship(foreign_keys=[package_id])
     plan: Mapped[PricePlan] = relationship()
 
 
@@ -269,6 +276,9 @@ class OrderLine(Base):
     version_id: Mapped[int | None] = mapped_column(ForeignKey("package_versions.id"))
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("price_plans.id"))
     provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # The integrator whose curated bundle routed the line (its modules, the specialists'
+    # packages swapped into it, its fee): concentration counts it as well as the provider.
+    integrator_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     title: Mapped[str] = mapped_column(String(120))
     plan_kind: Mapped[PlanKind] = mapped_column(str_enum(PlanKind))
     plan_name: Mapped[str] = mapped_column(String(80))
@@ -291,7 +301,7 @@ class OrderLine(Base):
     days_to_acceptance: Mapped[int | None] = mapped_column(default=_days_to("accepted_at"))
 
     order: Mapped[Order] = relationship(back_populates="lines")
-    provider: Mapped[Organisation] = relationship()
+    provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
     version: Mapped[PackageVersion | None] = relationship()
 
     @property
@@ -740,6 +750,9 @@ audit.register_labels(
         "dispute.decided": _l("Dispute decided"),
         "dispute.statement": _l("Statement on a dispute"),
         "bundle.item_added": _l("Package added to a bundle"),
+        "bundle.module_swapped": _l(
+            "Module of a curated bundle swapped for a specialist's package"
+        ),
         "bundle.item_removed": _l("Package removed from a bundle"),
         "bundle.plan_chosen": _l("Plan chosen in a bundle"),
         "milestone.added": _l("Milestone planned"),

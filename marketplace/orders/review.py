@@ -187,7 +187,7 @@ def review(bundle: Bundle, use_vouchers: bool = True) -> Review:
         )
     if deal is not None and deal.applies:
         key = len(bundle_lines)
-        fee = deal.curated.integration_fee_fen
+        fee = deal.fee_fen
         dues.append(
             _due(key, deal.curated.name, deal.curated.integrator, None, fee, shown.get(key))
         )

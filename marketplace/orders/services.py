@@ -240,6 +240,8 @@ def _place(
         raise DomainError(_l("This order is already being placed. Reload the page."))
     order.number = f"ZX{local_today():%Y%m%d}-{order.id:06d}"
     placed: dict[int, OrderLine] = {}
+    deal = bundles.integration(bundle)
+    routed_by = deal.curated.integrator_id if deal is not None and deal.applies else None
     for position, line in enumerate(lines):
         assert line.version is not None
         plan = line.item.plan
@@ -249,6 +251,9 @@ def _place(
             version_id=line.version.id,
             plan_id=plan.id,
             provider_id=line.version.package.provider_id,
+            integrator_id=routed_by
+            if deal is not None and deal.routed(line.item.package_id)
+            else None,
             category_code=line.version.category_code,
             title=line.version.title,
             plan_kind=plan.kind,
@@ -271,13 +276,13 @@ def _place(
             number=order.number,
             title=order_line.title,
         )
-    deal = bundles.integration(bundle)
     if deal is not None and deal.applies:
-        fee = deal.curated.integration_fee_fen
+        fee = deal.fee_fen
         integration_line = OrderLine(
             order=order,
             kind="integration",
             provider_id=deal.curated.integrator_id,
+            integrator_id=deal.curated.integrator_id,
             title=deal.curated.name,
             plan_kind=PlanKind.ONE_TIME,
             plan_name=str(_l("Integration fee")),

@@ -26,7 +26,8 @@ from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error, first_error
-from marketplace.orders import aftercare, bundles, disputes, forms, recommended, tickets
+from marketplace.money import format_fen
+from marketplace.orders import aftercare, bundles, disputes, forms, hybrid, recommended, tickets
 from marketplace.orders import evidence as proofs
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
@@ -258,6 +259,77 @@ def remove_from_bundle(bundle_id: int, item_id: int) -> ResponseReturnValue:
     b = bundles.get(current_user.org, bundle_id)
     bundles.remove(b, item_id, current_actor())
     return redirect(url_for("journey.bundle", bundle_id=b.id))
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.values.get(name, "")
+    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else None
+
+
+@bp.route("/my-bundles/<id:bundle_id>/items/<id:item_id>/swap", methods=["GET", "POST"])
+@requires(OrgKind.ENTERPRISE)
+def swap_module(bundle_id: int, item_id: int) -> ResponseReturnValue:
+    """Hybrid mode: choose a specialist's package for a module of the integrator's bundle, see
+    the check, the fee and the totals before and after vouchers, then swap (post)."""
+    b = bundles.get(current_user.org, bundle_id)
+    item = next((i for i in b.items if i.id == item_id), None)
+    if item is None:
+        raise NotFound(_("Not found."))
+    names = _interface_names()
+    programmes = hybrid.programmes_for(b.enterprise_id)
+    programme_id = _int_arg("programme_id")
+    programme = next((p for p in programmes if p.id == programme_id), None)
+    if programme is None and programmes:
+        programme = programmes[0]
+    refusal = hybrid.refusal(b, item, programme) if programme is not None else None
+    package_id = _int_arg("package_id")
+    shown, error, status = None, None, 200
+    if programme is not None and refusal is None and package_id is not None:
+        try:
+            if request.method == "POST":
+                form = forms.SwapForm()
+                if not form.validate_on_submit():
+                    raise DomainError(_("This action is not possible in the current state."))
+                done = hybrid.swap(
+                    b, item_id, programme.id, package_id, current_actor(), names["obj"]
+                )
+                flash(
+                    _(
+                        "%(module)s was swapped for %(package)s; the integration fee is now"
+                        " %(fee)s.",
+                        module=item.package.published_version.title
+                        if item.package.published_version
+                        else "",
+                        package=done.candidate.title,
+                        fee=format_fen(done.deal_after.fee_fen),
+                    ),
+                    "success",
+                )
+                return redirect(url_for("journey.bundle", bundle_id=b.id))
+            shown = hybrid.preview(b, item_id, programme.id, package_id, names["obj"])
+        except DomainError as problem:
+            error, status = str(problem.message), INVALID
+            if request.method == "POST":
+                try:  # show what failed: the preview with its problems
+                    shown = hybrid.preview(b, item_id, programme.id, package_id, names["obj"])
+                except DomainError:
+                    shown = None
+    elif request.method == "POST":
+        error, status = refusal or _("Choose a package to swap in."), INVALID
+    return render(
+        "orders/swap.html",
+        b=b,
+        item=item,
+        programmes=programmes,
+        programme=programme,
+        refusal=refusal,
+        candidates=hybrid.candidates(b, item, programme) if programme and not refusal else [],
+        shown=shown,
+        error=error,
+        form=forms.SwapForm(),
+        status=status,
+        **names,
+    )
 
 
 @bp.post("/my-bundles/from-curated/<id:curated_id>")

@@ -3,7 +3,7 @@ its vouchers. Aggregates and providers only; nothing about any enterprise."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import selectinload
@@ -13,8 +13,8 @@ from marketplace.db import db
 from marketplace.oversight import concentration
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, RoundStatus
 from marketplace.pool.models import PoolMembership, PoolStatus
-from marketplace.vouchers import admission, figures
-from marketplace.vouchers.models import ProgrammeStatus, VoucherProgramme
+from marketplace.vouchers import admission, appointments, figures
+from marketplace.vouchers.models import Appointment, ProgrammeStatus, VoucherProgramme
 
 # Pool decisions shown publicly; applications still pending and rejections stay private.
 PUBLIC_STATUSES = (PoolStatus.ADMITTED, PoolStatus.SUSPENDED, PoolStatus.EXITED)
@@ -26,6 +26,8 @@ class ProgrammeFigures:
     figures: figures.Figures
     market: concentration.Market | None
     admissions: admission.Decisions
+    # integrator appointments and how each was chosen (ended and past ones too)
+    appointments: list[Appointment] = field(default_factory=list)
 
 
 def most_active(agencies: list[Organisation]) -> Organisation | None:
@@ -68,6 +70,7 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
     found = list(db.session.scalars(stmt))
     money = figures.of_programmes(found)
     decided = admission.decision_figures([p.id for p in found])
+    appointed = appointments.of_programmes([p.id for p in found])
     shown = []
     for programme in found:
         # the overall HHI only: no provider's row is listed
@@ -80,6 +83,7 @@ def programmes(agency: Organisation) -> list[ProgrammeFigures]:
                 money[programme.id],
                 overall[0] if overall else None,
                 decided[programme.id],
+                appointed[programme.id],
             )
         )
     return shown

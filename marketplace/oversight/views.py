@@ -18,7 +18,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import Organisation, OrgKind, SizeTier
 from marketplace.catalog import services as catalog
-from marketplace.db import db
+from marketplace.db import db, local_today
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import Form, choices
@@ -69,6 +69,7 @@ def transparency_page() -> ResponseReturnValue:
         programmes=transparency.programmes(agency) if agency else [],
         rounds=transparency.rounds(agency) if agency else [],
         hhi_limit=concentration.HHI_LIMIT,
+        today=local_today(),
     )
 
 

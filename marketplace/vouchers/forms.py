@@ -75,7 +75,15 @@ class ProgrammeForm(Form):
     category_codes = MultiCheckboxField(_l("Categories vouchers pay for (none ticked: all)"))
     plan_kinds = MultiCheckboxField(_l("Price plans vouchers pay for (none ticked: all)"))
     covers_success_fees = BooleanField(_l("Vouchers may pay outcome success fees"))
-    integrator_ids = MultiCheckboxField(_l("Appointed integrators (integrator mode)"), coerce=int)
+    hybrid_fee_floor = DecimalField(
+        _l("Hybrid mode: least share of the integration fee kept (per cent)"),
+        places=2,
+        default=Decimal(50),
+        validators=[
+            Optional(),  # not given (a script, an older form): the default 50 %
+            NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100.")),
+        ],
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,9 +94,33 @@ class ProgrammeForm(Form):
             "region_codes",
             "category_codes",
             "plan_kinds",
-            "integrator_ids",
         ):
             getattr(self, name).validators = [Optional()]
+
+
+class AppointmentForm(Form):
+    """An integrator's appointment and how it was chosen; the applicants' scores are posted as
+    ``score-<provider id>`` fields, one for each provider of the pool (blank: did not apply)."""
+
+    integrator_id = SelectField(_l("Integrator appointed"), coerce=int)
+    call_reference = StringField(_l("Call reference"), validators=[Optional(), Length(max=60)])
+    call_title = StringField(_l("Call title"), validators=[Optional(), Length(max=200)])
+    criteria = TextAreaField(_l("Selection criteria"), validators=[Optional(), Length(max=4000)])
+    reason = TextAreaField(_l("Reason for the appointment"), validators=[Length(max=4000)])
+    term_start = DateField(_l("Term starts"), validators=[Optional()])
+    term_end = DateField(_l("Term ends"), validators=[Optional()])
+    integration_fee_cap = DecimalField(
+        _l("Cap on the integration fee (per cent of the bundle)"),
+        places=2,
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100.")),
+        ],
+    )
+
+
+class EndAppointmentForm(Form):
+    end_reason = StringField(_l("Reason for ending it"), validators=[Length(max=2000)])
 
 
 class KeyForm(Form):

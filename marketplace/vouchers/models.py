@@ -31,7 +31,6 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     String,
-    Table,
     Text,
     UniqueConstraint,
     text,
@@ -40,7 +39,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace import audit, four_eyes, notifications
 from marketplace.accounts.models import Organisation, User
-from marketplace.db import Base, created_at, intpk, str_enum
+from marketplace.db import Base, created_at, intpk, local_today, str_enum
+from marketplace.money import part_of, share_of
 from marketplace.statemachine import StateMachine, Transition
 
 
@@ -60,6 +60,9 @@ class ProgrammeStatus(Labelled):
 class ProgrammeMode(Labelled):
     OPEN = "open"  # any provider admitted to the agency's pool
     INTEGRATOR = "integrator"  # only curated bundles of appointed integrators
+    # an appointed integrator's curated bundle, in which the enterprise may swap a module for
+    # an admitted specialist's package; the integration fee is pro-rated (``prorated_fee``)
+    HYBRID = "hybrid"
 
 
 class VoucherStatus(Labelled):
@@ -152,6 +155,7 @@ _LABELLED: list[tuple[Labelled, Any]] = [
     (CapHoldStatus.PENDING, _l("Waiting for a decision")),
     (CapHoldStatus.APPROVED, _l("Approved")),
     (CapHoldStatus.DECLINED, _l("Declined")),
+    (ProgrammeMode.HYBRID, _l("Hybrid mode")),
     (VoucherStatus.ACTIVE, _l("Active")),
     (VoucherStatus.EXPIRED, _l("Expired")),
     (VoucherStatus.REVOKED, _l("Revoked")),
@@ -200,14 +204,22 @@ MAX_BUDGET_FEN = 10_000_000_000_00  # ¥10 billion: far above any city programme
 # the programme sets its own threshold: ¥200,000, ten vouchers of ¥20,000.
 DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN = 200_000_00
 
-programme_integrators = Table(
-    "programme_integrators",
-    Base.metadata,
-    Column(
-        "programme_id", ForeignKey("voucher_programmes.id", ondelete="CASCADE"), primary_key=True
-    ),
-    Column("integrator_id", ForeignKey("organisations.id"), primary_key=True),
-)
+# Hybrid mode: the integration fee of a bundle in which the enterprise swapped modules keeps
+# at least this share of the curated bundle's fee unless the programme sets its own.
+DEFAULT_HYBRID_FEE_FLOOR_BP = 5000
+
+
+def prorated_fee(fee_fen: int, kept_fen: int, whole_fen: int, floor_bp: int) -> int:
+    """The integration fee of a curated bundle of list value ``whole_fen`` of which modules
+    worth ``kept_fen`` are kept with the integrator (the others swapped for specialists):
+
+        fee × kept ÷ whole, but at least fee × floor ÷ 10,000,
+
+    each rounded down to the fen (the house rule: public money never rounds up). Nothing
+    swapped: the whole fee."""
+    if whole_fen <= 0 or kept_fen >= whole_fen:
+        return fee_fen
+    return max(part_of(fee_fen, max(kept_fen, 0), whole_fen), share_of(fee_fen, floor_bp))
 
 
 class VoucherProgramme(Base):
@@ -246,6 +258,7 @@ class VoucherProgramme(Base):
             name="integration_fee_cap_range",
         ),
         CheckConstraint("cap_from_fen >= 0", name="cap_from_not_negative"),
+        CheckConstraint("hybrid_fee_floor_bp BETWEEN 0 AND 10000", name="hybrid_fee_floor"),
         UniqueConstraint("agency_id", "name"),
     )
 
@@ -292,6 +305,11 @@ class VoucherProgramme(Base):
         str_enum(CapPolicy), default=CapPolicy.REFUSE, server_default=CapPolicy.REFUSE.value
     )
     cap_from_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Hybrid mode's pro-rating rule (``prorated_fee``): the least share of the integration fee
+    # an integrator keeps however many modules the enterprise swaps.
+    hybrid_fee_floor_bp: Mapped[int] = mapped_column(
+        default=DEFAULT_HYBRID_FEE_FLOOR_BP, server_default=str(DEFAULT_HYBRID_FEE_FLOOR_BP)
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
     # Package admission (issue 22): the criteria a package version is admitted against
@@ -304,9 +322,24 @@ class VoucherProgramme(Base):
     admission_assessor: Mapped[Organisation | None] = relationship(
         foreign_keys=[admission_assessor_id]
     )
-    integrators: Mapped[list[Organisation]] = relationship(
-        secondary=programme_integrators, order_by=Organisation.name
+    appointments: Mapped[list[Appointment]] = relationship(
+        back_populates="programme", order_by="Appointment.id"
     )
+
+    @property
+    def integrators(self) -> list[Organisation]:
+        """The integrators appointed now: appointments not ended whose term runs today."""
+        today = local_today()
+        current = [a.integrator for a in self.appointments if a.current(today)]
+        return sorted({o.id: o for o in current}.values(), key=lambda o: o.name)
+
+    @property
+    def swaps_allowed(self) -> bool:
+        return self.mode is ProgrammeMode.HYBRID
+
+    @property
+    def hybrid_fee_floor_percent(self) -> str:
+        return f"{self.hybrid_fee_floor_bp / 100:g}"
 
     @property
     def remaining_fen(self) -> int:
@@ -324,6 +357,75 @@ class VoucherProgramme(Base):
     def needs_approval(self, total_fen: int) -> bool:
         """Whether a batch of this total needs a second official's approval."""
         return total_fen > self.batch_approval_threshold_fen
+
+
+class Appointment(Base):
+    """An integrator's appointment to a programme and how it was chosen (集成服务商遴选): the
+    call, its criteria, the applicants with their scores, the reason, the term and the cap on
+    its integration fee. Ended early by an official, or by its term: either way it stops
+    counting as appointed."""
+
+    __tablename__ = "programme_appointments"
+    __table_args__ = (
+        CheckConstraint("length(trim(reason)) > 0", name="reason_given"),
+        CheckConstraint("term_start <= term_end", name="term_in_order"),
+        CheckConstraint(
+            "integration_fee_cap_bp BETWEEN 0 AND 10000", name="integration_fee_cap_range"
+        ),
+        CheckConstraint("(ended_at IS NULL) = (end_reason IS NULL)", name="ended_with_a_reason"),
+    )
+
+    id: Mapped[intpk]
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("voucher_programmes.id", ondelete="CASCADE"), index=True
+    )
+    integrator_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    call_reference: Mapped[str] = mapped_column(String(60), default="")
+    call_title: Mapped[str] = mapped_column(String(200), default="")
+    criteria: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text)
+    term_start: Mapped[date]
+    term_end: Mapped[date]
+    integration_fee_cap_bp: Mapped[int]
+    appointed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+    programme: Mapped[VoucherProgramme] = relationship(back_populates="appointments")
+    integrator: Mapped[Organisation] = relationship(lazy="joined")
+    applicants: Mapped[list[Applicant]] = relationship(
+        back_populates="appointment",
+        order_by="(Applicant.score.desc(), Applicant.id)",
+        cascade="all, delete-orphan",
+    )
+
+    def current(self, today: date) -> bool:
+        return self.ended_at is None and self.term_start <= today <= self.term_end
+
+    @property
+    def integration_fee_cap_percent(self) -> str:
+        return f"{self.integration_fee_cap_bp / 100:g}"
+
+
+class Applicant(Base):
+    """A provider that answered an appointment's call, with the score the selection gave it."""
+
+    __tablename__ = "appointment_applicants"
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "provider_id"),
+        CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
+    )
+
+    id: Mapped[intpk]
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("programme_appointments.id", ondelete="CASCADE"), index=True
+    )
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    score: Mapped[int]
+
+    appointment: Mapped[Appointment] = relationship(back_populates="applicants")
+    provider: Mapped[Organisation] = relationship(lazy="joined")
 
 
 class IssueRun(Base):
@@ -909,6 +1011,8 @@ audit.register_labels(
         "risk_flag.upheld": _l("Risk flag upheld: clawed back"),
         "recovery.claimed": _l("Repayment of settled voucher money claimed from the provider"),
         "recovery.recovered": _l("Repayment of settled voucher money recorded"),
+        "programme.integrator_appointed": _l("Integrator appointed"),
+        "programme.appointment_ended": _l("Integrator appointment ended"),
     }
 )
 
@@ -981,6 +1085,19 @@ notifications.register_kinds(
         ),
     },
     deadline=["voucher_application_approved", "voucher_issued"],
+    group="money",
+)
+notifications.register_kinds(
+    {
+        "integrator_appointed": _l(
+            "You were appointed integrator of %(programme)s until %(term_end)s: its vouchers"
+            " pay for your curated bundles."
+        ),
+        "appointment_ended": _l(
+            "Your appointment as integrator of %(programme)s has ended: its vouchers no longer"
+            " pay for your curated bundles."
+        ),
+    },
     group="money",
 )
 notifications.register_param_labels(

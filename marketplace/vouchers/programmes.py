@@ -21,10 +21,10 @@ from marketplace.catalog.models import Category, PlanKind
 from marketplace.db import atomic, db, local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import BASIS_POINTS, format_fen
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
     DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
+    DEFAULT_HYBRID_FEE_FLOOR_BP,
     MAX_BUDGET_FEN,
     ProgrammeMode,
     ProgrammeStatus,
@@ -70,12 +70,14 @@ class Rules:
     category_codes: list[str] = field(default_factory=list)
     plan_kinds: list[str] = field(default_factory=list)
     covers_success_fees: bool = False
-    integrator_ids: list[int] = field(default_factory=list)
     batch_approval_threshold_fen: int = DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN
+    # hybrid mode: the least share of the integration fee kept whatever is swapped
+    hybrid_fee_floor_bp: int = DEFAULT_HYBRID_FEE_FLOOR_BP
 
 
-def _validate(rules: Rules, agency: Organisation) -> list[Organisation]:
-    """Every rule checked, with the field to blame; returns the appointed integrators."""
+def _validate(rules: Rules) -> None:
+    """Every rule checked, with the field to blame. Integrators are appointed apart, with
+    how they were chosen (``appointments.appoint``)."""
     if not rules.name.strip():
         raise DomainError(_l("Name the programme."), field="name")
     if not 0 < rules.budget_fen <= MAX_BUDGET_FEN:
@@ -118,25 +120,8 @@ def _validate(rules: Rules, agency: Organisation) -> list[Organisation]:
         raise DomainError(_l("Choose from the list."), field="size_tiers")
     if not set(rules.plan_kinds) <= {k.value for k in PlanKind}:
         raise DomainError(_l("Choose from the list."), field="plan_kinds")
-    integrators: list[Organisation] = []
-    if rules.integrator_ids:
-        integrators = list(
-            db.session.scalars(
-                select(Organisation)
-                .join(PoolMembership, PoolMembership.provider_id == Organisation.id)
-                .where(
-                    Organisation.id.in_(rules.integrator_ids),
-                    Organisation.provider_type == "integrator",
-                    PoolMembership.agency_id == agency.id,
-                    PoolMembership.status == PoolStatus.ADMITTED,
-                )
-            )
-        )
-        if len(integrators) != len(set(rules.integrator_ids)):
-            raise DomainError(
-                _l("Appoint integrators admitted to your pool."), field="integrator_ids"
-            )
-    return integrators
+    if not 0 <= rules.hybrid_fee_floor_bp <= BASIS_POINTS:
+        raise DomainError(_l("Enter a percentage from 0 to 100."), field="hybrid_fee_floor")
 
 
 def _known(code_column: Any, codes: list[str], field_name: str) -> None:
@@ -147,7 +132,7 @@ def _known(code_column: Any, codes: list[str], field_name: str) -> None:
         raise DomainError(_l("Choose from the list."), field=field_name)
 
 
-def _apply(programme: VoucherProgramme, rules: Rules, integrators: list[Organisation]) -> None:
+def _apply(programme: VoucherProgramme, rules: Rules) -> None:
     programme.name = rules.name.strip()
     programme.mode = rules.mode
     programme.budget_fen = rules.budget_fen
@@ -166,12 +151,12 @@ def _apply(programme: VoucherProgramme, rules: Rules, integrators: list[Organisa
     programme.plan_kinds = sorted(set(rules.plan_kinds))
     programme.covers_success_fees = rules.covers_success_fees
     programme.batch_approval_threshold_fen = rules.batch_approval_threshold_fen
-    programme.integrators = integrators if rules.mode is ProgrammeMode.INTEGRATOR else []
+    programme.hybrid_fee_floor_bp = rules.hybrid_fee_floor_bp
 
 
 @atomic
 def create_programme(agency: Organisation, rules: Rules, actor: Actor) -> VoucherProgramme:
-    integrators = _validate(rules, agency)
+    _validate(rules)
     _unique_name(agency, rules.name)
     programme = VoucherProgramme(
         agency_id=agency.id,
@@ -179,7 +164,7 @@ def create_programme(agency: Organisation, rules: Rules, actor: Actor) -> Vouche
         issued_fen=0,
         created_by_id=actor.user_id,
     )
-    _apply(programme, rules, integrators)
+    _apply(programme, rules)
     db.session.add(programme)
     db.session.flush()
     audit.record(actor, "programme.created", "programme", programme.id, name=programme.name)
@@ -225,15 +210,15 @@ def update_programme(programme: VoucherProgramme, rules: Rules, actor: Actor) ->
     )
     if still_draft.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(frozen)
-    integrators = _validate(rules, programme.agency)
+    _validate(rules)
     _unique_name(programme.agency, rules.name, but=programme.id)
-    _apply(programme, rules, integrators)
+    _apply(programme, rules)
     db.session.flush()
     audit.record(actor, "programme.edited", "programme", programme.id)
 
 
 def open_programme(programme: VoucherProgramme, actor: Actor) -> None:
-    if programme.mode is ProgrammeMode.INTEGRATOR and not programme.integrators:
+    if programme.mode is not ProgrammeMode.OPEN and not programme.integrators:
         raise DomainError(_l("Appoint at least one integrator before opening the programme."))
     _set_status(programme, ProgrammeStatus.DRAFT, ProgrammeStatus.OPEN)
     audit.record(actor, "programme.opened", "programme", programme.id)

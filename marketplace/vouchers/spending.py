@@ -62,6 +62,11 @@ class LineClaim:
     # (``admission``). None for an integration fee (no package to admit).
     version_id: int | None = None
     period: int = 0  # the month (YYYYMM) of a usage line's invoice; 0 for everything else
+    # A curated bundle with modules swapped for specialists' packages (hybrid mode): only the
+    # hybrid programme the swap was made under pays any of its lines; ``swapped_in`` marks
+    # a specialist's package in the place of a module.
+    swapped_under: int | None = None
+    swapped_in: bool = False
 
 
 @dataclass
@@ -100,7 +105,7 @@ def spendable(enterprise_id: int, today: date | None = None) -> list[Voucher]:
             VoucherProgramme.status != ProgrammeStatus.DRAFT,
             VoucherProgramme.redeem_by >= today,
         )
-        .options(selectinload(Voucher.programme).selectinload(VoucherProgramme.integrators))
+        .options(selectinload(Voucher.programme).selectinload(VoucherProgramme.appointments))
         .order_by(VoucherProgramme.redeem_by, Voucher.id)
     )
     return list(db.session.scalars(stmt))
@@ -148,9 +153,15 @@ def applies(programme: VoucherProgramme, claim: LineClaim, admitted: set[int]) -
         return False
     if claim.success_fee and not programme.covers_success_fees:
         return False
-    if programme.mode is ProgrammeMode.INTEGRATOR:
+    if claim.swapped_under is not None and claim.swapped_under != programme.id:
+        return False
+    if programme.mode in (ProgrammeMode.INTEGRATOR, ProgrammeMode.HYBRID):
         appointed = {i.id for i in programme.integrators}
         if claim.integrator_id is None or claim.integrator_id not in appointed:
+            return False
+        if claim.swapped_in and (
+            programme.mode is not ProgrammeMode.HYBRID or claim.provider_id not in admitted
+        ):
             return False
         return (
             claim.is_integration

@@ -18,15 +18,15 @@ from sqlalchemy import select
 from marketplace.accounts.models import Industry, Organisation, OrgKind, Region, SizeTier
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Package, PackageVersion, PlanKind
-from marketplace.db import db
+from marketplace.db import db, local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error, choices, first_error
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
 from marketplace.vouchers import (
     admission,
+    appointments,
     cap_holds,
     caps,
     csv_import,
@@ -39,6 +39,7 @@ from marketplace.vouchers import (
 )
 from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
+    DEFAULT_HYBRID_FEE_FLOOR_BP,
     CapPolicy,
     PackageAdmission,
     ProgrammeMode,
@@ -101,17 +102,6 @@ def _fill_choices(form: forms.ProgrammeForm) -> None:
     form.size_tiers.choices = choices((t.value, t.label) for t in SizeTier)
     form.category_codes.choices = choices((c.code, c.name(locale)) for c in catalog.categories())
     form.plan_kinds.choices = choices((k.value, k.label) for k in PlanKind)
-    integrators = db.session.scalars(
-        select(Organisation)
-        .order_by(Organisation.name)
-        .join(PoolMembership, PoolMembership.provider_id == Organisation.id)
-        .where(
-            PoolMembership.agency_id == current_user.org_id,
-            PoolMembership.status == PoolStatus.ADMITTED,
-            Organisation.provider_type == "integrator",
-        )
-    )
-    form.integrator_ids.choices = choices((o.id, o.name) for o in integrators)
 
 
 def _rules(form: forms.ProgrammeForm) -> programme_service.Rules:
@@ -134,7 +124,11 @@ def _rules(form: forms.ProgrammeForm) -> programme_service.Rules:
         category_codes=list(form.category_codes.data or []),
         plan_kinds=list(form.plan_kinds.data or []),
         covers_success_fees=bool(form.covers_success_fees.data),
-        integrator_ids=list(form.integrator_ids.data or []),
+        hybrid_fee_floor_bp=(
+            DEFAULT_HYBRID_FEE_FLOOR_BP
+            if form.hybrid_fee_floor.data is None
+            else int(form.hybrid_fee_floor.data * 100)
+        ),
         batch_approval_threshold_fen=form.batch_approval_threshold.data or 0,
     )
 
@@ -155,7 +149,7 @@ def _fill_from(form: forms.ProgrammeForm, p: VoucherProgramme) -> None:
     form.min_revenue.data, form.max_revenue.data = p.min_revenue_fen, p.max_revenue_fen
     form.diagnosis_required.data = p.diagnosis_required
     form.covers_success_fees.data = p.covers_success_fees
-    form.integrator_ids.data = [i.id for i in p.integrators]
+    form.hybrid_fee_floor.data = Decimal(p.hybrid_fee_floor_bp) / 100
     form.batch_approval_threshold.data = p.batch_approval_threshold_fen
 
 
@@ -227,6 +221,9 @@ def programme(programme_id: int) -> ResponseReturnValue:
         import_form=forms.ImportForm(key=secrets.token_urlsafe(24)),
         validity_form=forms.ValidityForm(),
         budget_form=forms.BudgetForm(),
+        end_form=forms.EndAppointmentForm(),
+        appointments=appointments.of_programmes([p.id])[p.id],
+        today=local_today(),
         decision_form=forms.DecisionForm(),
         admission_form=_admission_rules_form(p),
         proposals=issuing.proposals_of(p),
@@ -263,6 +260,87 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
         flash(str(error.message), "error")
     else:
         flash(_("Saved."), "success")
+    return redirect(url_for("vouchers.programme", programme_id=p.id))
+
+
+# --- agency: integrator appointments, in the open ----------------------------------------
+
+
+def _selection(form: forms.AppointmentForm, pool: list[Organisation]) -> appointments.Selection:
+    """The form's values; an applicant's score that is not a whole number from 0 to 100 is
+    refused here (blank: the provider did not apply)."""
+    scored: list[tuple[int, int]] = []
+    for provider in pool:
+        raw = (request.form.get(f"score-{provider.id}") or "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or not 0 <= int(raw) <= 100:
+            raise DomainError(_l("Scores are from 0 to 100."), field="applicants")
+        scored.append((provider.id, int(raw)))
+    cap = form.integration_fee_cap.data or Decimal(0)
+    return appointments.Selection(
+        integrator_id=form.integrator_id.data or 0,
+        reason=form.reason.data or "",
+        term_start=form.term_start.data,
+        term_end=form.term_end.data,
+        integration_fee_cap_bp=int(cap * 100),
+        call_reference=form.call_reference.data or "",
+        call_title=form.call_title.data or "",
+        criteria=form.criteria.data or "",
+        applicants=scored,
+    )
+
+
+@bp.route("/agency/programmes/<id:programme_id>/appointments/new", methods=["GET", "POST"])
+@requires(OrgKind.AGENCY, owner=True)
+def appoint(programme_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    pool = appointments.candidates(p.agency)
+    form = forms.AppointmentForm()
+    form.integrator_id.choices = choices(
+        (o.id, o.name) for o in pool if o.provider_type == "integrator"
+    )
+    if request.method == "GET":
+        form.term_start.data, form.term_end.data = p.issue_from, p.redeem_by
+    scores = {o.id: (request.form.get(f"score-{o.id}") or "") for o in pool}
+    applicant_error = None
+    if form.validate_on_submit():
+        try:
+            appointments.appoint(p, _selection(form, pool), current_actor())
+        except DomainError as error:
+            if error.field == "applicants":
+                applicant_error = str(error.message)
+            else:
+                attach_error(form, error)
+        else:
+            flash(_("The appointment is recorded and shown on the transparency page."), "success")
+            return redirect(url_for("vouchers.programme", programme_id=p.id))
+    status = INVALID if form.is_submitted() else 200
+    return render(
+        "vouchers/appoint.html",
+        p=p,
+        form=form,
+        pool=pool,
+        scores=scores,
+        applicant_error=applicant_error,
+        status=status,
+    )
+
+
+@bp.post("/agency/programmes/<id:programme_id>/appointments/<id:appointment_id>/end")
+@requires(OrgKind.AGENCY, owner=True)
+def end_appointment(programme_id: int, appointment_id: int) -> ResponseReturnValue:
+    p = _programme(programme_id)
+    appointment = appointments.appointment_for(p, appointment_id)
+    form = forms.EndAppointmentForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(first_error(form) or _("This field is required."))
+        appointments.end(appointment, form.end_reason.data or "", current_actor())
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("The appointment has ended."), "success")
     return redirect(url_for("vouchers.programme", programme_id=p.id))
 
 

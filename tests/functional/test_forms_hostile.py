@@ -67,6 +67,7 @@ from marketplace.payments.models import Invoice, Payout, Refund
 from marketplace.pool.models import AdvisorMembership, PoolDocument, PoolMembership
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
+    Appointment,
     ClawBack,
     IssueRun,
     RecoveryClaim,
@@ -179,6 +180,7 @@ DEMO_USERS = {
 ID_MODELS: dict[str, tuple[type, ...]] = {
     "agency_id": (Organisation,),
     "application_id": (VoucherApplication,),
+    "appointment_id": (Appointment,),
     "bundle_id": (Bundle, CuratedBundle),
     "case_id": (Case,),
     "claim_id": (RecoveryClaim,),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from marketplace.db import local_today
 from marketplace.orders import bundles as bundle_service
 from marketplace.orders.models import Bundle
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, programmes, risk
+from marketplace.vouchers import appointments, issuing, programmes, risk
 from marketplace.vouchers.models import ProgrammeMode, RiskFlag, VoucherProgramme
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import (
@@ -42,6 +43,24 @@ def rules(**changes: Any) -> programmes.Rules:
         cap_fen=40_000_00,
         issue_from=local_today() - timedelta(days=1),
         redeem_by=local_today() + timedelta(days=180),
+    )
+    return replace(base, **changes)
+
+
+def selection(
+    programme: VoucherProgramme, integrator_id: int, **changes: Any
+) -> appointments.Selection:
+    """An appointment recorded as a public call would: criteria, the reason, the programme's
+    dates as its term and an 8 % cap on the integration fee."""
+    base = appointments.Selection(
+        integrator_id=integrator_id,
+        reason="综合得分第一，本地实施案例最多",
+        term_start=programme.issue_from,
+        term_end=programme.redeem_by,
+        integration_fee_cap_bp=800,
+        call_reference="GXJ-2026-01",
+        call_title="集成服务商公开遴选",
+        criteria="案例30分、实施能力25分、费率20分",
     )
     return replace(base, **changes)
 
@@ -78,14 +97,23 @@ class Pilot:
         return Actor(self.owner.id, self.enterprise.id, "127.0.0.1")
 
     def programme(
-        self, open_it: bool = True, admit: bool = True, **changes: Any
+        self,
+        open_it: bool = True,
+        admit: bool = True,
+        integrators: Sequence[Organisation] = (),
+        **changes: Any,
     ) -> VoucherProgramme:
-        """A programme of the pilot's agency; with ``admit`` every package published so far
-        is admitted in it (``admit_published``), else they wait for review."""
+        """A programme of the pilot's agency; ``integrators`` are appointed (``selection``)
+        before it opens; with ``admit`` every package published so far is admitted in it
+        (``admit_published``), else they wait for review."""
         with services(self.app, self.dbs):
             programme = programmes.create_programme(
                 self.agency, rules(**changes), self.official_actor
             )
+            for integrator in integrators:
+                appointments.appoint(
+                    programme, selection(programme, integrator.id), self.official_actor
+                )
             if open_it:
                 programmes.open_programme(programme, self.official_actor)
         if admit:

@@ -580,7 +580,7 @@ def test_integrator_mode_pays_only_appointed_integrators_curated_bundles(app, db
         )
     programme = p.programme(
         mode=ProgrammeMode.INTEGRATOR,
-        integrator_ids=[integrator.id],
+        integrators=[integrator],
         rate_bp=2_000,
         face_value_fen=40_000_00,
         cap_fen=40_000_00,

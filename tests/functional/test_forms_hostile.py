@@ -68,6 +68,7 @@ from marketplace.pool.models import AdvisorMembership, PoolDocument, PoolMembers
 from marketplace.security import access_of
 from marketplace.vouchers.models import (
     Appointment,
+    CapHold,
     ClawBack,
     IssueRun,
     RecoveryClaim,
@@ -213,6 +214,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "refund_id": (Refund,),
     "report_id": (KpiReport,),
     "round_id": (EvaluationRound,),
+    "hold_id": (CapHold,),
     "run_id": (IssueRun,),
     "settlement_id": (Settlement,),
     "share_id": (ReportShare,),

@@ -75,6 +75,11 @@ class BundleItem(Base):
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"))
     plan_id: Mapped[int] = mapped_column(ForeignKey("price_plans.id"))
     position: Mapped[int] = mapped_column(default=0)
+    # The accepted quote the item came from: its price binds while the bundle still holds the
+    # quote's packages with the plans quoted (``bundles.lines``), otherwise the list price.
+    quote_id: Mapped[int | None] = mapped_column(
+        ForeignKey("quotes.id", ondelete="SET NULL"), index=True
+    )
 
     bundle: Mapped[Bundle] = relationship(back_populates="items")
     package: Mapped[Package] = relationship()

@@ -15,7 +15,6 @@ from alembic import op
 
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
-
 revision: str = "fd2b16cca82d"
 down_revision: str | None = "a3efc83c3308"
 branch_labels: str | Sequence[str] | None = None

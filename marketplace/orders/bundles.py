@@ -139,7 +139,8 @@ def add(
             db.session.flush()
     except IntegrityError as exc:  # the same package added twice at once
         raise DomainError(_l("This package is already in the bundle."), field="package_id") from exc
-    audit.record(actor, "bundle.item_added", "bundle", bundle.id, package_id=package_id)
+    extra = {"quote_id": quote.id} if quote is not None else {}
+    audit.record(actor, "bundle.item_added", "bundle", bundle.id, package_id=package_id, **extra)
     return item
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -250,7 +250,7 @@ def _apply_quotes(bundle: Bundle, result: list[Line]) -> None:
     stmt = (
         select(Quote)
         .where(Quote.id.in_(quote_ids))
-        .options(selectinload(Quote.items), selectinload(Quote.need).load_only(Need.enterprise_id))
+        .options(selectinload(Quote.items), joinedload(Quote.need).load_only(Need.enterprise_id))
     )
     quotes = {q.id: q for q in db.session.scalars(stmt)}
     for quote_id in sorted(i for i in quote_ids if i is not None):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, OrgKind
@@ -28,7 +28,8 @@ from marketplace.catalog.models import (
 )
 from marketplace.db import atomic, db
 from marketplace.errors import DomainError, NotFound, get_owned
-from marketplace.orders.models import Bundle, BundleItem
+from marketplace.orders.models import Bundle, BundleItem, Need, Quote, QuoteStatus
+from marketplace.orders.quote_prices import Price, list_price, spread
 from marketplace.security import Actor
 from marketplace.vouchers import spending
 from marketplace.vouchers.models import VoucherProgramme, prorated_fee
@@ -109,22 +110,38 @@ def addable(package_id: int, plan_id: int | None) -> Package:
     return package
 
 
-def add(bundle: Bundle, package_id: int, plan_id: int | None, actor: Actor) -> BundleItem:
+def add(
+    bundle: Bundle,
+    package_id: int,
+    plan_id: int | None,
+    actor: Actor,
+    quote: Quote | None = None,
+) -> BundleItem:
+    """Add a package with a plan; ``quote``: the accepted quote it comes from, of the bundle's
+    own enterprise, whose price then binds the quote's items (``lines``)."""
     package = addable(package_id, plan_id)
+    if quote is not None and not _quote_fits(quote, bundle.enterprise_id):
+        raise DomainError(_l("This quote is not one of yours to apply."))
     if any(item.package_id == package_id for item in bundle.items):
         raise DomainError(_l("This package is already in the bundle."), field="package_id")
     if len(bundle.items) >= MAX_ITEMS:
         raise DomainError(
             _l("A bundle holds at most %(n)d packages.", n=MAX_ITEMS), field="package_id"
         )
-    item = BundleItem(package=package, plan=_plan_of(package, plan_id), position=len(bundle.items))
+    item = BundleItem(
+        package=package,
+        plan=_plan_of(package, plan_id),
+        position=len(bundle.items),
+        quote_id=quote.id if quote is not None else None,
+    )
     bundle.items.append(item)
     try:
         with db.session.begin_nested():
             db.session.flush()
     except IntegrityError as exc:  # the same package added twice at once
         raise DomainError(_l("This package is already in the bundle."), field="package_id") from exc
-    audit.record(actor, "bundle.item_added", "bundle", bundle.id, package_id=package_id)
+    extra = {"quote_id": quote.id} if quote is not None else {}
+    audit.record(actor, "bundle.item_added", "bundle", bundle.id, package_id=package_id, **extra)
     return item
 
 
@@ -205,6 +222,66 @@ class Line:
     item: BundleItem | Proposed
     version: PackageVersion | None  # None: no longer in the catalogue
     plan_current: bool  # the chosen plan belongs to the package's current version
+    quoted: Price | None = None  # its share of an accepted quote's price, while that applies
+    quote: Quote | None = None  # the quote whose price it carries
+    lapsed_quote: Quote | None = None  # the quote it came from, which no longer applies
+
+    @property
+    def price(self) -> Price:
+        """What the line costs: the quoted share, else the plan's list price. The one figure
+        the totals, the voucher claims, the review and the order line all use."""
+        return self.quoted if self.quoted is not None else list_price(self.item.plan)
+
+
+def _quote_fits(quote: Quote, enterprise_id: int) -> bool:
+    """An accepted quote on a need of this enterprise."""
+    return quote.status is QuoteStatus.ACCEPTED and quote.need.enterprise_id == enterprise_id
+
+
+def _apply_quotes(bundle: Bundle, result: list[Line]) -> None:
+    """Price the lines made from accepted quotes at the quotes' prices (``spread``). A quote
+    applies only while the bundle holds every package it quoted, each with the plan quoted,
+    the plans still current, and the quote is an accepted one of the bundle's enterprise;
+    otherwise its lines keep the list price and name the quote as lapsed. Two queries, and
+    none for a bundle with no item from a quote."""
+    quote_ids = {line.item.quote_id for line in result if isinstance(line.item, BundleItem)}
+    quote_ids.discard(None)
+    if not quote_ids:
+        return
+    stmt = (
+        select(Quote)
+        .where(Quote.id.in_(quote_ids))
+        .options(selectinload(Quote.items), joinedload(Quote.need).load_only(Need.enterprise_id))
+    )
+    quotes = {q.id: q for q in db.session.scalars(stmt)}
+    for quote_id in sorted(i for i in quote_ids if i is not None):
+        quote = quotes.get(quote_id)
+        mine = [
+            line
+            for line in result
+            if isinstance(line.item, BundleItem) and line.item.quote_id == quote_id
+        ]
+        if quote is None:
+            continue
+        held = {(line.item.package_id, line.item.plan_id) for line in mine}
+        quoted = {(item.package_id, item.plan_id) for item in quote.items}
+        applies = (
+            _quote_fits(quote, bundle.enterprise_id)
+            and held == quoted
+            and len(mine) == len(quote.items)
+            and all(line.version is not None and line.plan_current for line in mine)
+        )
+        if not applies:
+            for line in mine:
+                line.lapsed_quote = quote
+            continue
+        order = {item.package_id: n for n, item in enumerate(quote.items)}
+        mine.sort(key=lambda line: order[line.item.package_id])
+        for line, price in zip(
+            mine, spread(quote.price_fen, [m.item.plan for m in mine]), strict=True
+        ):
+            line.quoted = price
+            line.quote = quote
 
 
 def lines(bundle: Bundle, with_interfaces: bool = True) -> list[Line]:
@@ -229,6 +306,7 @@ def lines(bundle: Bundle, with_interfaces: bool = True) -> list[Line]:
         version = visible.get(item.package_id)
         current = version is not None and any(p.id == item.plan_id for p in version.plans)
         result.append(Line(item=item, version=version, plan_current=current))
+    _apply_quotes(bundle, result)
     return result
 
 
@@ -365,6 +443,7 @@ def voucher_claims(bundle_lines: list[Line], deal: Integration | None) -> list[L
             replace(
                 plan_claim(line.version, line.item.plan),
                 key=key,
+                amount_fen=line.price.committed_fen,
                 integrator_id=integrator_id if routed else None,
                 swapped_under=swapped_under,
                 swapped_in=routed and deal is not None and package_id in deal.swaps,
@@ -433,12 +512,13 @@ def totals(bundle_lines: list[Line], integration_fee: Integration | None = None)
         if line.version is None or not line.plan_current:
             continue
         plan = line.item.plan
+        price = line.price
         if plan.kind is PlanKind.ONE_TIME:
-            t.one_time_fen += plan.amount_fen or 0
+            t.one_time_fen += price.committed_fen
         elif plan.kind is PlanKind.SUBSCRIPTION:
-            t.subscription_fen += plan.subscription_total_fen
+            t.subscription_fen += price.committed_fen
         elif plan.kind is PlanKind.OUTCOME:
-            t.outcome_base_fen += plan.base_fee_fen or 0
+            t.outcome_base_fen += price.committed_fen
             if plan.fee_rule is FeeRule.FIXED:
                 t.success_fees_up_to_fen += plan.success_fee_fen or 0
             else:  # the cap covers the base fee and the per-unit fees together

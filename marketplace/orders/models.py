@@ -82,6 +82,11 @@ class BundleItem(Base):
     position: Mapped[int] = mapped_column(default=0)
     # A specialist's package swapped in (hybrid mode): the curated module it replaces.
     replaces_package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id"))
+    # The accepted quote the item came from: its price binds while the bundle still holds the
+    # quote's packages with the plans quoted (``bundles.lines``), otherwise the list price.
+    quote_id: Mapped[int | None] = mapped_column(
+        ForeignKey("quotes.id", ondelete="SET NULL"), index=True
+    )
 
     bundle: Mapped[Bundle] = relationship(back_populates="items")
     package: Mapped[Package] = relationship(foreign_keys=[package_id])

@@ -256,12 +256,13 @@ def accept(enterprise: Organisation, need: Need, quote_ids: list[int], actor: Ac
         n += 1
     bundle = bundles.create(enterprise, name, actor)
     for quote in chosen:
+        quote.status = QuoteStatus.ACCEPTED
+        quote.decided_at = utcnow()
         for item in quote.items:
             if item.package.provider_id != quote.provider_id:  # never: checked when quoted
                 raise DomainError(_l("This package is not in the catalogue."))
-            bundles.add(bundle, item.package_id, item.plan_id, actor)
-        quote.status = QuoteStatus.ACCEPTED
-        quote.decided_at = utcnow()
+            # the item remembers its quote: the quoted price binds it (bundles.lines)
+            bundles.add(bundle, item.package_id, item.plan_id, actor, quote=quote)
         notifications.notify(
             quote.provider_id,
             "quote_accepted",

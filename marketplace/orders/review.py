@@ -22,6 +22,7 @@ from marketplace.orders.models import (
     Bundle,
     Order,
 )
+from marketplace.orders.quote_prices import Price
 from marketplace.orders.services import month_share, why_not_orderable
 from marketplace.vouchers import spending
 
@@ -66,6 +67,7 @@ class Due:
     provider: Organisation
     plan: PricePlan | None  # None: the integration fee of a curated bundle ordered whole
     price_fen: int  # what the line commits to (a subscription's whole term)
+    price: Price | None  # the line's price (quoted or list); None for the integration fee
     subsidy: spending.LineSubsidy | None  # what vouchers pay of it, and from which programme
     copay_fen: int  # the price less the vouchers' part
     months: list[Months] = field(default_factory=list)  # a subscription billed monthly
@@ -76,15 +78,26 @@ def _due(
     title: str,
     provider: Organisation,
     plan: PricePlan | None,
-    price_fen: int,
+    price: Price | None,
+    fee_fen: int,
     subsidy: spending.LineSubsidy | None,
 ) -> Due:
     paid = subsidy.subsidy_fen if subsidy is not None else 0
+    price_fen = price.committed_fen if price is not None else fee_fen
     months = []
     if plan is not None and plan.kind is PlanKind.SUBSCRIPTION and plan.billed_monthly:
-        months = monthly_copays(plan.monthly_fen or 0, plan.term_months or 1, paid)
+        monthly = price.monthly_fen if price is not None else plan.monthly_fen
+        months = monthly_copays(monthly or 0, plan.term_months or 1, paid)
     return Due(
-        key, title, provider, plan, price_fen, subsidy if paid else None, price_fen - paid, months
+        key,
+        title,
+        provider,
+        plan,
+        price_fen,
+        price,
+        subsidy if paid else None,
+        price_fen - paid,
+        months,
     )
 
 
@@ -181,7 +194,8 @@ def review(bundle: Bundle, use_vouchers: bool = True) -> Review:
                 line.version.title,
                 line.version.package.provider,
                 plan,
-                plan.commitment_fen,
+                line.price,
+                0,
                 shown.get(key),
             )
         )
@@ -189,7 +203,7 @@ def review(bundle: Bundle, use_vouchers: bool = True) -> Review:
         key = len(bundle_lines)
         fee = deal.fee_fen
         dues.append(
-            _due(key, deal.curated.name, deal.curated.integrator, None, fee, shown.get(key))
+            _due(key, deal.curated.name, deal.curated.integrator, None, None, fee, shown.get(key))
         )
     placed = placed_from(bundle)
     return Review(

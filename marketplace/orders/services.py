@@ -245,6 +245,7 @@ def _place(
     for position, line in enumerate(lines):
         assert line.version is not None
         plan = line.item.plan
+        price = line.price  # the quoted share while an accepted quote applies, else the list
         order_line = OrderLine(
             order=order,
             package_id=line.item.package_id,
@@ -258,10 +259,10 @@ def _place(
             title=line.version.title,
             plan_kind=plan.kind,
             plan_name=plan.name,
-            amount_fen=plan.amount_fen if plan.kind is PlanKind.ONE_TIME else plan.base_fee_fen,
-            monthly_fen=plan.monthly_fen,
+            amount_fen=price.amount_fen,
+            monthly_fen=price.monthly_fen,
             term_months=plan.term_months,
-            committed_fen=plan.commitment_fen,
+            committed_fen=price.committed_fen,
             billed_monthly=plan.kind is PlanKind.SUBSCRIPTION and plan.billed_monthly,
             status=LineStatus.PLACED,
         )

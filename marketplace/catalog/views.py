@@ -160,6 +160,7 @@ def _card_labels() -> SimpleNamespace:
     """What every card says, translated once for a page of them."""
     return SimpleNamespace(
         from_price=_("from %(price)s"),
+        by_use=_("pay by use, nothing up front"),
         go_live=_("Go-live in %(n)d days"),
         results_title=_("Pay-for-results contracts whose target verified measurements showed met"),
         compare=_("Compare"),

@@ -388,3 +388,15 @@ def test_officials_see_whether_subsidised_usage_subscriptions_are_used(client, a
     client.get("/logout")
     client.login("other@uo.cn")
     assert client.get(f"/agency/programmes/{programme}/usage").status_code == 404
+
+
+def test_a_usage_only_package_says_pay_by_use_instead_of_from_nothing(client, app, dbs):
+    """A usage plan commits nothing up front: the catalogue's card and the package page say
+    it is paid by use rather than "from ¥0.00"."""
+    p = usage_pilot(app, dbs, tag="card")
+    zh = {"Accept-Language": "zh-CN"}
+    app.extensions["card_cache"].clear()
+    card = client.get("/catalog", headers=zh).text
+    assert "按用量计费，无需预付" in card and "¥0.00 起" not in card
+    page = client.get(f"/packages/{p.package.id}", headers=zh).text
+    assert "按用量计费，无需预付" in page and "¥0.00 起" not in page

@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, cast, func, select, union_all
 
 from marketplace.accounts.models import Organisation
-from marketplace.db import db
+from marketplace.db import db, local_today
 from marketplace.errors import DomainError
 from marketplace.vouchers.models import (
     CapPolicy,
@@ -143,9 +143,24 @@ def _names(ids: Iterable[int]) -> dict[int, str]:
     )
 
 
+def _fee_cap(programme: VoucherProgramme, integrator_id: int | None) -> int | None:
+    """The lower of the programme's integration fee cap and the one the integrator's current
+    appointment in it set (appointments in the open record a fee cap each); None: no cap."""
+    today = local_today()
+    found = [
+        a.integration_fee_cap_bp
+        for a in programme.appointments
+        if a.integrator_id == integrator_id and a.current(today)
+    ]
+    if programme.integration_fee_cap_bp is not None:
+        found.append(programme.integration_fee_cap_bp)
+    return min(found, default=None)
+
+
 def _check_integration_fees(subsidies: Sequence[LineSubsidy]) -> None:
     """A curated bundle whose integration fee is above a paying programme's cap of the
-    bundle (fee ÷ (modules + fee)) is refused."""
+    bundle (fee ÷ (modules + fee)), or above the cap of the integrator's appointment in it,
+    is refused."""
     for fee_line in subsidies:
         claim = fee_line.claim
         if not claim.is_integration:
@@ -158,7 +173,7 @@ def _check_integration_fees(subsidies: Sequence[LineSubsidy]) -> None:
         bundle_fen = claim.amount_fen + sum(s.claim.amount_fen for s in members)
         paying = {s.programme.id: s.programme for s in [fee_line, *members] if s.programme}
         for programme in sorted(paying.values(), key=lambda p: p.id):
-            cap = programme.integration_fee_cap_bp
+            cap = _fee_cap(programme, claim.integrator_id)
             if cap is not None and claim.amount_fen * 10_000 > cap * bundle_fen:
                 raise DomainError(
                     _l(

@@ -19,6 +19,7 @@ from marketplace.vouchers.models import (
     CapHold,
     CapHoldStatus,
     CapPolicy,
+    ProgrammeMode,
     Reservation,
     ReservationStatus,
     Voucher,
@@ -273,3 +274,16 @@ def test_a_held_line_rejected_meanwhile_leaves_the_queue(app, client, dbs, p, ri
         assert [
             t for t in voucher_todos.for_official(p.agency, p.official) if t.kind == "cap_hold"
         ] == []
+
+
+def test_the_integrators_appointment_caps_its_fee_too(app, dbs, p, rival):
+    """An appointment in the open records a cap on the integrator's fee (issue 22): with no
+    programme-wide cap, the appointment's 8 % refuses a fee of 20 % of the bundle."""
+    bundle, integrator = curated(app, dbs, p, rival, 30_000_00)
+    programme = p.programme(mode=ProgrammeMode.INTEGRATOR, integrators=[integrator])
+    assert programme.integration_fee_cap_bp is None
+    org, user = buyer(p, programme, 1)
+    before = counts(dbs)
+    message = order_curated(p, org, user, bundle.id, refuse=True)
+    assert "20%" in message and "8%" in message
+    assert counts(dbs) == before

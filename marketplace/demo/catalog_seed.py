@@ -342,7 +342,6 @@ BUNDLES = [
     ),
     ("工控安全合规套餐", ["industrial_security", "equipment_networking"], "chemicals", "medium"),
 ]
-LOW_INTEGRATION_FEE = 5_000 * YUAN  # below every other bundle's (8,000 yuan and up)
 REJECT_REASONS = [
     "参考客户不足三家，且无本地化服务团队。",
     "资质证明材料不全，请补充等保测评报告后重新申请。",
@@ -460,6 +459,13 @@ def _scale(plan: PricePlan, ratio: Decimal) -> None:
     if plan.fee_per_unit_fen:
         plan.fee_per_unit_fen = max(step, int(plan.fee_per_unit_fen * ratio) // step * step)
         plan.fee_cap_fen = (plan.base_fee_fen or 0) + plan.fee_per_unit_fen * 10
+
+
+def _integration_fee(parts: list[Package], percent: int) -> int:
+    """An integrator's fee: a few per cent of its modules' entry prices, in whole hundreds of
+    yuan (the cities' calls for integrators cap it at 8 %, and the appointments record that)."""
+    modules = sum(_entry_price(p)[0] for p in parts)
+    return max(100 * YUAN, modules * percent // 100 // (100 * YUAN) * 100 * YUAN)
 
 
 def _entry_price(package: Package) -> tuple[int, int]:
@@ -754,9 +760,9 @@ def load(rng: random.Random) -> dict[str, int]:
             # the integration fee pays for
             summary=f"由{integrator.name}统一实施，{len(parts)}个模块之间的数据接口由集成团队"
             "负责对接，一个团队负责到底。",
-            integration_fee_fen=LOW_INTEGRATION_FEE
-            if claims_low_cost(name)
-            else rng.randint(8, 30) * 1000 * YUAN,
+            integration_fee_fen=_integration_fee(
+                parts, 3 if claims_low_cost(name) else rng.randint(4, 6)
+            ),
             status=BundleStatus.PUBLISHED,
         )
         bundle.items = [CuratedBundleItem(package=p, position=k) for k, p in enumerate(parts)]

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import User
 from marketplace.db import db
+from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnoses
+from marketplace.security import Actor
 from tests.e2e.test_enterprise_journey import log_in
 
 GOOD = "冀智工业互联网·老旧设备加装传感器联网（基础版）"
@@ -47,9 +49,15 @@ def test_a_buyer_weighs_verified_results(page: Page, live_server: str, live_app)
     expect(page.locator("main")).to_contain_text("纺织服装")
 
     # 3. the diagnosis' recommendation names its evidence and why this order
+    # (its answers set here, not left to the demo's random ones: weak equipment networking,
+    # unplanned downtime, the equipment networking packages' field)
     with live_app.app_context():
         owner = db.session.scalar(select(User).where(User.email == "e001@enterprise.demo"))
-        diagnosis_id = diagnoses.history(owner.org)[0].id
+        answers = {q.code: 0 if q.dimension == "equipment" else 3 for q in qn.QUESTIONS}
+        diagnosis_id = diagnoses.diagnose(
+            owner.org, answers, ["downtime"], "50k_200k", Actor(owner.id, owner.org_id, None)
+        ).id
+        db.session.commit()
     page.goto(f"{base}/diagnosis/{diagnosis_id}")
     page.get_by_role("link", name="查看推荐组合方案").first.click()
     expect(page.locator("#why-order")).to_contain_text("为什么这样排序")

@@ -2,10 +2,12 @@
 measurements are submitted and confirmed, the window settles as met, the invoice is paid."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from marketplace.catalog.models import Better, TargetKind
 from marketplace.db import db, local_today
 from marketplace.orders.models import OrderLine
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
@@ -35,9 +37,17 @@ def test_outcome_journey(page: Page, live_server: str, live_app):
             select(PoolMembership).where(PoolMembership.provider_id == contract.provider_id)
         ).agency
         official = _owner_email(agency)
-        unit = contract.metric.unit
-        better_value = "70" if unit == "%" else "2.5"
-        baseline_value = "60" if unit == "%" else "3.4"
+        # a value that meets the contract's own target, whichever way its metric improves
+        baseline = Decimal(40) if contract.metric.unit == "%" else Decimal("3.4")
+        needed = (
+            baseline * contract.target_value / 100
+            if contract.target_kind is TargetKind.RELATIVE
+            else contract.target_value
+        )
+        step = needed * Decimal("1.5")
+        better = baseline + step if contract.metric.better is Better.HIGHER else baseline - step
+        assert better > 0 and (contract.metric.unit != "%" or better <= 100), contract.id
+        baseline_value, better_value = f"{baseline:g}", f"{better.quantize(Decimal('0.01')):g}"
     today = local_today()
 
     # 1. the provider proposes a baseline and accepts the order

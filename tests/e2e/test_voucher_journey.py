@@ -15,6 +15,8 @@ from marketplace.orders import bundles
 from marketplace.orders.models import Order
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
+from marketplace.vouchers import admission
+from marketplace.vouchers.models import VoucherProgramme
 from tests.e2e.key_pages import nav
 from tests.e2e.test_enterprise_journey import log_in, log_out
 
@@ -24,7 +26,7 @@ ENTERPRISE = "e072@enterprise.demo"
 
 def _bundle_for_enterprise(live_app) -> tuple[int, str, str]:
     """Set-up outside the journey: the enterprise's bundle of one one-time package whose
-    provider is admitted to Shijiazhuang's pool."""
+    provider is admitted to Shijiazhuang's pool, the package admitted in the new programme."""
     with live_app.app_context():
         agency = db.session.scalar(
             select(Organisation).where(Organisation.name == "石家庄市工业和信息化局")
@@ -44,6 +46,18 @@ def _bundle_for_enterprise(live_app) -> tuple[int, str, str]:
             if any(p.kind is PlanKind.ONE_TIME for p in version.plans)
             else version.plans[0]
         )
+        # vouchers pay only for admitted versions (issue 22): the agency publishes its criteria
+        # and admits the package in the programme just opened (the deciders' queue is walked in
+        # tests/functional/vouchers/test_admission.py)
+        official = db.session.scalar(select(User).where(User.email == "official@sjz.demo"))
+        official_actor = Actor(official.id, agency.id, None)
+        programme = db.session.scalar(
+            select(VoucherProgramme).where(VoucherProgramme.name == "石家庄市2026年第二批转型券")
+        )
+        admission.set_rules(
+            programme, "资源池内服务商、明码标价、标准数据接口", None, official_actor
+        )
+        admission.decide(programme, version, True, "符合本项目准入标准", agency, official_actor)
         user = db.session.scalar(select(User).where(User.email == ENTERPRISE))
         actor = Actor(user.id, user.org_id, None)
         bundle = bundles.create(user.org, "转型券测试方案", actor)

@@ -126,7 +126,7 @@ class ProviderKpis:
         return sum(m.digital_sum for m in self.months.values())
 
 
-def _usage_lines(provider_ids: list[int], before: datetime) -> Select:  # type: ignore[type-arg]
+def _usage_lines(provider_ids: list[int], before: datetime) -> Select:
     return select(OrderLine.id).where(
         OrderLine.provider_id.in_(provider_ids),
         OrderLine.plan_kind == PlanKind.USAGE,

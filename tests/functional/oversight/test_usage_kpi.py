@@ -15,9 +15,11 @@ from marketplace.outcomes import usage
 from marketplace.oversight import evaluation, kpi, usage_kpi
 from marketplace.security import Actor
 from marketplace.vouchers.models import Reservation
-from tests.functional.catalog_helpers import services
+from tests.functional.catalog_helpers import published_package, services
 from tests.functional.order_helpers import accept_delivery
 from tests.functional.outcomes.test_usage import subscribed, usage_pilot
+from tests.functional.voucher_helpers import ONE_TIME, pilot
+from tests.functional.vouchers.test_vouchers import accepted_order
 
 ONLY_KPIS = dict.fromkeys(evaluation.DEFAULT_WEIGHTS, 0) | {"coverage": 50, "digital": 50}
 
@@ -35,7 +37,7 @@ def provider_with_two_usage_lines_and_a_typed_one(app, dbs, tag, typed_on_usage)
     A reports 60 devices, B reports nothing; A has a hand-typed report ``typed_on_usage``
     (coverage, digital) for the month, and a one-time line C has one of 80 / 70."""
     p = usage_pilot(app, dbs, tag=tag)
-    month, first_day, _last_day, noon = last_month()
+    _month, first_day, _last_day, noon = last_month()
     a = subscribed(app, dbs, p, noon)
     b = subscribed(app, dbs, p, noon)
     provider = Actor(p.provider_owner.id, p.provider.id, None)
@@ -46,9 +48,6 @@ def provider_with_two_usage_lines_and_a_typed_one(app, dbs, tag, typed_on_usage)
     with services(app, dbs):  # the month's billing job: the vouchers pay their share
         usage.bill_line(a.id, provider)
         usage.bill_line(b.id, provider)
-    from tests.functional.catalog_helpers import published_package
-    from tests.functional.voucher_helpers import ONE_TIME
-
     p.package = published_package(app, dbs, p.provider, p.provider_owner, plans=(ONE_TIME,))
     with services(app, dbs):
         order = orders.checkout(p.enterprise, p.bundle(), p.enterprise_actor)
@@ -98,9 +97,6 @@ def test_kpis_are_read_from_usage_records_as_computed_by_hand(client, app, dbs):
 
 def test_a_provider_without_usage_keeps_its_hand_typed_reports(app, dbs, monkeypatch):
     """Fallback: no pay-by-use subscription, the hand-typed reports are the figure."""
-    from tests.functional.voucher_helpers import pilot
-    from tests.functional.vouchers.test_vouchers import accepted_order
-
     p = pilot(app, dbs, tag="kb")
     monkeypatch.setitem(app.config, "RISK_FAST_DELIVERY_BP", 0)
     line = accepted_order(app, dbs, p)

@@ -16,8 +16,8 @@ A provider's figure for a month is the mean over its usage subscriptions running
 These figures replace the hand-typed reports for the same subscription and month (one figure,
 one source); hand-typed reports stay for lines on other plans, for the month not yet ended,
 and for savings, which usage does not tell. A hand-typed value on a metered subscription is
-still shown beside the metered one, and flagged for review when the two differ by more than
-``DISAGREE_POINTS`` percentage points.
+still shown beside the metered one, and flagged for review when it differs from the same
+subscription's metered figure by more than ``DISAGREE_POINTS`` percentage points.
 
 Three statements whatever the number of providers, lines, records or months.
 """
@@ -68,7 +68,8 @@ def last_ended_day() -> date:
 @dataclass
 class MonthKpi:
     """One provider's month: the metered figures over its usage subscriptions, and the
-    confirmed hand-typed reports on those same subscriptions, if any."""
+    confirmed hand-typed reports on those same subscriptions, if any, and how many of those
+    disagree with their own subscription's metered figures."""
 
     lines: int = 0
     coverage_sum: float = 0.0
@@ -76,6 +77,7 @@ class MonthKpi:
     typed: int = 0
     typed_coverage_sum: int = 0
     typed_digital_sum: int = 0
+    disagreeing: int = 0  # hand-typed reports further than the threshold from their line's
 
     @property
     def coverage_pct(self) -> float | None:
@@ -95,17 +97,9 @@ class MonthKpi:
 
     @property
     def flagged(self) -> bool:
-        """A hand-typed value disagrees with reported usage by more than the threshold."""
-        if not self.lines or not self.typed:
-            return False
-        return any(
-            abs(typed - metered) > DISAGREE_POINTS
-            for typed, metered in (
-                (self.typed_coverage_pct, self.coverage_pct),
-                (self.typed_digital_pct, self.digital_pct),
-            )
-            if typed is not None and metered is not None
-        )
+        """A hand-typed value disagrees with the same subscription's reported usage by more
+        than the threshold."""
+        return self.disagreeing > 0
 
 
 @dataclass
@@ -168,24 +162,21 @@ def metered(provider_ids: list[int], first: date, last: date) -> dict[int, Provi
         .group_by(UsageRecord.order_line_id, UsageRecord.month)
     ):
         used[line_id, month] = int(quantity or 0)
-    typed: dict[tuple[int, int], tuple[int, int, int]] = {}
-    for provider_id, day, n, coverage, digital in db.session.execute(
+    typed: dict[tuple[int, int], tuple[int, int]] = {}  # (line, month) → coverage, digital
+    for line_id, day, coverage, digital in db.session.execute(
         select(
-            KpiReport.provider_id,
+            KpiReport.line_id,
             KpiReport.month,
-            func.count(),
-            func.sum(KpiReport.data_coverage_pct),
-            func.sum(KpiReport.digital_rate_pct),
-        )
-        .where(
+            KpiReport.data_coverage_pct,
+            KpiReport.digital_rate_pct,
+        ).where(
             KpiReport.line_id.in_(ids),
             KpiReport.status == KpiStatus.CONFIRMED,
             KpiReport.month >= month_start(first_month),
             KpiReport.month <= month_start(last_month),
         )
-        .group_by(KpiReport.provider_id, KpiReport.month)
-    ):
-        typed[provider_id, month_of(day)] = (n, int(coverage or 0), int(digital or 0))
+    ):  # at most one a line and month (unique)
+        typed[line_id, month_of(day)] = (coverage, digital)
     by_month: dict[int, dict[int, MonthKpi]] = defaultdict(dict)
     for line in lines:
         started = month_of(line.accepted_at.astimezone(LOCAL_ZONE).date())
@@ -193,19 +184,23 @@ def metered(provider_ids: list[int], first: date, last: date) -> dict[int, Provi
         while month <= last_month:
             kpi = by_month[line.provider_id].setdefault(month, MonthKpi())
             quantity = used.get((line.id, month), 0)
-            kpi.lines += 1
-            kpi.coverage_sum += 100.0 if quantity > 0 else 0.0
+            coverage = 100.0 if quantity > 0 else 0.0
             included = line.included_quantity or 0
-            if included > 0:
-                kpi.digital_sum += min(100.0, quantity * 100 / included)
-            else:
-                kpi.digital_sum += 100.0 if quantity > 0 else 0.0
+            digital = min(100.0, quantity * 100 / included) if included > 0 else coverage
+            kpi.lines += 1
+            kpi.coverage_sum += coverage
+            kpi.digital_sum += digital
+            if (line.id, month) in typed:
+                typed_coverage, typed_digital = typed[line.id, month]
+                kpi.typed += 1
+                kpi.typed_coverage_sum += typed_coverage
+                kpi.typed_digital_sum += typed_digital
+                if (
+                    abs(typed_coverage - coverage) > DISAGREE_POINTS
+                    or abs(typed_digital - digital) > DISAGREE_POINTS
+                ):
+                    kpi.disagreeing += 1
             month = next_month(month)
-    for (provider_id, month), (n, coverage, digital) in typed.items():
-        kpi_month = by_month[provider_id].get(month)
-        if kpi_month is not None:
-            kpi_month.typed, kpi_month.typed_coverage_sum = n, coverage
-            kpi_month.typed_digital_sum = digital
     for provider_id, months in by_month.items():
         found[provider_id] = ProviderKpis(dict(sorted(months.items())))
     return found

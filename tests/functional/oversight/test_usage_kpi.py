@@ -68,7 +68,7 @@ def test_kpis_are_read_from_usage_records_as_computed_by_hand(client, app, dbs):
     assert (m.lines, m.coverage_pct, m.digital_pct) == (2, 50.0, 30.0)
     # the hand-typed report on A for the same month, beside it: 90 / 95, flagged (> 20 points)
     assert (m.typed, m.typed_coverage_pct, m.typed_digital_pct) == (1, 90.0, 95.0)
-    assert m.flagged is True
+    assert (m.disagreeing, m.flagged) == (1, True)  # A's digital: 95 typed, 60 metered
 
     # The evaluation reads the metered figures for A and B and the hand-typed one for C
     # (one-time plan): coverage (100 + 0 + 80) / 3 = 60.0, digital (60 + 0 + 70) / 3 = 43.3;
@@ -116,7 +116,7 @@ def test_a_provider_without_usage_keeps_its_hand_typed_reports(app, dbs, monkeyp
 
 
 def test_a_close_hand_typed_value_is_not_flagged_and_the_month_not_ended_is_typed(app, dbs):
-    p, (a, _b, _c) = provider_with_two_usage_lines_and_a_typed_one(app, dbs, "kc", (60, 40))
+    p, (a, _b, _c) = provider_with_two_usage_lines_and_a_typed_one(app, dbs, "kc", (95, 70))
     month, first_day, _last_day, _noon = last_month()
     this_month = local_today().replace(day=1)
     with services(app, dbs):
@@ -125,8 +125,14 @@ def test_a_close_hand_typed_value_is_not_flagged_and_the_month_not_ended_is_type
         found = usage_kpi.metered([p.provider.id], first_day, local_today())[p.provider.id]
     assert list(found.months) == [month]  # the month under way is not metered
     m = found.months[month]
-    # 60 vs 50 and 40 vs 30: within 20 points
-    assert (m.typed_coverage_pct, m.coverage_pct, m.flagged) == (60.0, 50.0, False)
+    # compared with its own subscription A (100 and 60), not the provider's mean (50 and 30):
+    # 95 vs 100 and 70 vs 60 are within 20 points
+    assert (m.typed_coverage_pct, m.coverage_pct, m.disagreeing, m.flagged) == (
+        95.0,
+        50.0,
+        0,
+        False,
+    )
     with services(app, dbs):
         rnd = evaluation.open_round(
             p.agency,
@@ -151,5 +157,5 @@ def test_officials_see_metered_kpis_beside_hand_typed_ones_with_the_flag(client,
     assert usage.month_start(month).strftime("%Y-%m") in section
     assert "50.0%" in section and "30.0%" in section and "来自平台计量" in section
     assert "数据采集率 90.0%，数字化率 95.0%（1 份人工填报）" in section
-    assert "与上报用量不符，待复核" in section and "data-flagged" in section
+    assert "1 份与该订阅的上报用量相差过大，待复核" in section and "data-flagged" in section
     assert "相差超过 20 个百分点" in section

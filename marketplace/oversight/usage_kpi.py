@@ -130,16 +130,33 @@ def _usage_lines(provider_ids: list[int], before: datetime) -> Select:
     )
 
 
-def metered(provider_ids: list[int], first: date, last: date) -> dict[int, ProviderKpis]:
-    """Each provider's KPIs read from reported usage for the ended months from ``first``'s to
-    ``last``'s (later months are left out: their usage is not complete)."""
-    found = {p: ProviderKpis() for p in provider_ids}
-    first_month = month_of(first)
-    last_month = min(month_of(last), last_ended_month())
-    if not provider_ids or first_month > last_month:
-        return found
-    before = datetime.combine(month_start(next_month(last_month)), time(), LOCAL_ZONE)
-    ids = _usage_lines(provider_ids, before)
+@dataclass(frozen=True)
+class LineMonth:
+    """One usage subscription's ended month: its metered figures, and the confirmed
+    hand-typed report for it (coverage, digital) if there is one."""
+
+    line_id: int
+    provider_id: int
+    month: int
+    coverage: float
+    digital: float
+    typed: tuple[int, int] | None
+
+    @property
+    def month_text(self) -> str:
+        return f"{self.month // 100:04d}-{self.month % 100:02d}"
+
+    @property
+    def disagrees(self) -> bool:
+        return self.typed is not None and (
+            abs(self.typed[0] - self.coverage) > DISAGREE_POINTS
+            or abs(self.typed[1] - self.digital) > DISAGREE_POINTS
+        )
+
+
+def _line_months(ids: Select, first_month: int, last_month: int) -> list[LineMonth]:
+    """Every (usage subscription of ``ids``, ended month from its acceptance) in the range,
+    in three statements."""
     lines = db.session.execute(
         select(
             OrderLine.id, OrderLine.provider_id, OrderLine.accepted_at, PricePlan.included_quantity
@@ -149,7 +166,7 @@ def metered(provider_ids: list[int], first: date, last: date) -> dict[int, Provi
         .order_by(OrderLine.id)
     ).all()
     if not lines:
-        return found
+        return []
     used: dict[tuple[int, int], int] = {}
     for line_id, month, quantity in db.session.execute(
         select(UsageRecord.order_line_id, UsageRecord.month, func.sum(UsageRecord.quantity))
@@ -163,7 +180,7 @@ def metered(provider_ids: list[int], first: date, last: date) -> dict[int, Provi
     ):
         used[line_id, month] = int(quantity or 0)
     typed: dict[tuple[int, int], tuple[int, int]] = {}  # (line, month) → coverage, digital
-    for line_id, day, coverage, digital in db.session.execute(
+    for line_id, day, typed_coverage, typed_digital in db.session.execute(
         select(
             KpiReport.line_id,
             KpiReport.month,
@@ -176,34 +193,75 @@ def metered(provider_ids: list[int], first: date, last: date) -> dict[int, Provi
             KpiReport.month <= month_start(last_month),
         )
     ):  # at most one a line and month (unique)
-        typed[line_id, month_of(day)] = (coverage, digital)
-    by_month: dict[int, dict[int, MonthKpi]] = defaultdict(dict)
+        typed[line_id, month_of(day)] = (typed_coverage, typed_digital)
+    found = []
     for line in lines:
         started = month_of(line.accepted_at.astimezone(LOCAL_ZONE).date())
         month = max(first_month, started)
         while month <= last_month:
-            kpi = by_month[line.provider_id].setdefault(month, MonthKpi())
             quantity = used.get((line.id, month), 0)
             coverage = 100.0 if quantity > 0 else 0.0
             included = line.included_quantity or 0
             digital = min(100.0, quantity * 100 / included) if included > 0 else coverage
-            kpi.lines += 1
-            kpi.coverage_sum += coverage
-            kpi.digital_sum += digital
-            if (line.id, month) in typed:
-                typed_coverage, typed_digital = typed[line.id, month]
-                kpi.typed += 1
-                kpi.typed_coverage_sum += typed_coverage
-                kpi.typed_digital_sum += typed_digital
-                if (
-                    abs(typed_coverage - coverage) > DISAGREE_POINTS
-                    or abs(typed_digital - digital) > DISAGREE_POINTS
-                ):
-                    kpi.disagreeing += 1
+            found.append(
+                LineMonth(
+                    line.id,
+                    line.provider_id,
+                    month,
+                    coverage,
+                    digital,
+                    typed.get((line.id, month)),
+                )
+            )
             month = next_month(month)
+    return found
+
+
+def _month_range(first: date, last: date) -> tuple[int, int, datetime]:
+    first_month = month_of(first)
+    last_month = min(month_of(last), last_ended_month())
+    before = datetime.combine(month_start(next_month(last_month)), time(), LOCAL_ZONE)
+    return first_month, last_month, before
+
+
+def metered(provider_ids: list[int], first: date, last: date) -> dict[int, ProviderKpis]:
+    """Each provider's KPIs read from reported usage for the ended months from ``first``'s to
+    ``last``'s (later months are left out: their usage is not complete)."""
+    found = {p: ProviderKpis() for p in provider_ids}
+    first_month, last_month, before = _month_range(first, last)
+    if not provider_ids or first_month > last_month:
+        return found
+    by_month: dict[int, dict[int, MonthKpi]] = defaultdict(dict)
+    for lm in _line_months(_usage_lines(provider_ids, before), first_month, last_month):
+        kpi = by_month[lm.provider_id].setdefault(lm.month, MonthKpi())
+        kpi.lines += 1
+        kpi.coverage_sum += lm.coverage
+        kpi.digital_sum += lm.digital
+        if lm.typed is not None:
+            kpi.typed += 1
+            kpi.typed_coverage_sum += lm.typed[0]
+            kpi.typed_digital_sum += lm.typed[1]
+            kpi.disagreeing += lm.disagrees
     for provider_id, months in by_month.items():
         found[provider_id] = ProviderKpis(dict(sorted(months.items())))
     return found
+
+
+LINE_MONTHS = 6
+
+
+def for_line(line: OrderLine) -> list[LineMonth]:
+    """A usage subscription's ended months (the last six, latest first) as evaluations read
+    them, beside its hand-typed reports; empty for a line on another plan."""
+    if line.plan_kind is not PlanKind.USAGE:
+        return []
+    last = last_ended_month()
+    first = last
+    for _n in range(LINE_MONTHS - 1):
+        first = month_of(month_start(first) - timedelta(days=1))
+    first_month, last_month, before = _month_range(month_start(first), month_start(last))
+    ids = _usage_lines([line.provider_id], before).where(OrderLine.id == line.id)
+    return sorted(_line_months(ids, first_month, last_month), key=lambda m: -m.month)
 
 
 MONTHS_SHOWN = 3

@@ -159,3 +159,18 @@ def test_officials_see_metered_kpis_beside_hand_typed_ones_with_the_flag(client,
     assert "数据采集率 90.0%，数字化率 95.0%（1 份人工填报）" in section
     assert "1 份与该订阅的上报用量相差过大，待复核" in section and "data-flagged" in section
     assert "相差超过 20 个百分点" in section
+
+
+def test_the_line_kpi_page_shows_the_metered_months_beside_the_typed_report(client, app, dbs):
+    p, (a, _b, c) = provider_with_two_usage_lines_and_a_typed_one(app, dbs, "ke", (90, 95))
+    month, *_rest = last_month()
+    client.login(p.owner.email)
+    page = client.get(f"/order-lines/{a.id}/kpi")
+    assert page.status_code == 200
+    section = page.text.split('id="metered"', 1)[1]
+    assert usage.month_start(month).strftime("%Y-%m") in section
+    assert "100.0%" in section and "60.0%" in section and "来自平台计量" in section
+    assert "90% / 95%" in section and "与上报用量相差过大" in section
+    # a line on a one-time plan has only its hand-typed reports
+    other = client.get(f"/order-lines/{c.id}/kpi")
+    assert other.status_code == 200 and 'id="metered"' not in other.text

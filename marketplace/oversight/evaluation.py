@@ -24,7 +24,7 @@ from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog.models import PlanKind, Review
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
-from marketplace.orders.models import OrderLine, Ticket
+from marketplace.orders.models import LineStatus, OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.oversight import usage_kpi
 from marketplace.oversight.models import (
@@ -454,7 +454,9 @@ def measure(rnd: EvaluationRound, provider_ids: list[int]) -> dict[int, dict[str
     # (``usage_kpi``), from the confirmed hand-typed reports on the other lines; savings from
     # every confirmed report (usage does not tell them).
     on_meter = and_(
-        OrderLine.plan_kind == PlanKind.USAGE, KpiReport.month <= usage_kpi.last_ended_day()
+        OrderLine.plan_kind == PlanKind.USAGE,
+        OrderLine.status == LineStatus.COMPLETED,
+        KpiReport.month <= usage_kpi.last_ended_day(),
     )
     typed = case((on_meter, 0), else_=1)
     kpis = (

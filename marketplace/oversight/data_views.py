@@ -16,7 +16,7 @@ from marketplace.db import local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import FIRST_YEAR, LAST_YEAR, attach_error, choices
 from marketplace.orders import services as orders
-from marketplace.oversight import granted, kpi
+from marketplace.oversight import granted, kpi, usage_kpi
 from marketplace.oversight.forms import GrantForm, KpiDecisionForm, KpiForm
 from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
@@ -63,6 +63,7 @@ def line_kpis(line_id: int) -> ResponseReturnValue:
         "oversight/line_kpis.html",
         line=line,
         reports=kpi.reports_on([line.id])[line.id],
+        metered=usage_kpi.for_line(line),
         form=form,
         decision=KpiDecisionForm(),
         status=INVALID if form.is_submitted() else 200,

@@ -17,15 +17,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Float, case, cast, func, select, update
+from sqlalchemy import Float, and_, case, cast, func, select, update
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
-from marketplace.catalog.models import Review
+from marketplace.catalog.models import PlanKind, Review
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
-from marketplace.orders.models import OrderLine, Ticket
+from marketplace.orders.models import LineStatus, OrderLine, Ticket
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
+from marketplace.oversight import usage_kpi
 from marketplace.oversight.models import (
     COMPONENTS,
     EvaluationEntry,
@@ -449,14 +450,25 @@ def measure(rnd: EvaluationRound, provider_ids: list[int]) -> dict[int, dict[str
     for pid, n_late, n in db.session.execute(tickets):
         found[pid]["sla"] = {"breached": int(n_late), "n": n}
 
+    # Coverage and digitalisation: read from reported usage where a subscription is metered
+    # (``usage_kpi``), from the confirmed hand-typed reports on the other lines; savings from
+    # every confirmed report (usage does not tell them).
+    on_meter = and_(
+        OrderLine.plan_kind == PlanKind.USAGE,
+        OrderLine.status == LineStatus.COMPLETED,
+        KpiReport.month <= usage_kpi.last_ended_day(),
+    )
+    typed = case((on_meter, 0), else_=1)
     kpis = (
         select(
             KpiReport.provider_id,
-            func.avg(cast(KpiReport.data_coverage_pct, Float)),
-            func.avg(cast(KpiReport.digital_rate_pct, Float)),
+            func.sum(case((on_meter, 0), else_=KpiReport.data_coverage_pct)),
+            func.sum(case((on_meter, 0), else_=KpiReport.digital_rate_pct)),
+            func.sum(typed),
             func.avg(cast(KpiReport.monthly_savings_fen, Float)),
             func.count(),
         )
+        .join(OrderLine, OrderLine.id == KpiReport.line_id)
         .where(
             KpiReport.provider_id.in_(provider_ids),
             KpiReport.status == KpiStatus.CONFIRMED,
@@ -465,10 +477,27 @@ def measure(rnd: EvaluationRound, provider_ids: list[int]) -> dict[int, dict[str
         )
         .group_by(KpiReport.provider_id)
     )
-    for pid, coverage, digital, savings, n in db.session.execute(kpis):
-        found[pid]["coverage"] = {"raw": round(float(coverage), 1), "n": n}
-        found[pid]["digital"] = {"raw": round(float(digital), 1), "n": n}
+    sums: dict[int, tuple[float, float, int]] = {}
+    for pid, coverage, digital, n_typed, savings, n in db.session.execute(kpis):
+        sums[pid] = (float(coverage or 0), float(digital or 0), int(n_typed or 0))
         found[pid]["savings"] = {"raw_fen": int(savings), "n": n}
+    metered = usage_kpi.metered(provider_ids, rnd.period_start, rnd.period_end)
+    for pid in provider_ids:
+        coverage, digital, n_typed = sums.get(pid, (0.0, 0.0, 0))
+        m = metered[pid]
+        n = n_typed + m.lines
+        if n == 0:
+            continue
+        for part, value in (
+            ("coverage", coverage + m.coverage_sum),
+            ("digital", digital + m.digital_sum),
+        ):
+            found[pid][part] = {
+                "raw": round(value / n, 1),
+                "n": n,
+                "metered": m.lines,
+                "typed": n_typed,
+            }
     return found
 
 
@@ -485,7 +514,9 @@ def component_scores(
         scores["sla"] = (raw["sla"]["n"] - raw["sla"]["breached"]) / raw["sla"]["n"] * 100
     if "coverage" in raw:
         scores["coverage"] = raw["coverage"]["raw"]
+    if "digital" in raw:
         scores["digital"] = raw["digital"]["raw"]
+    if "savings" in raw:
         scores["savings"] = min(100.0, raw["savings"]["raw_fen"] / rnd.savings_target_fen * 100)
     if assessor_score is not None:
         scores["assessor"] = float(assessor_score)

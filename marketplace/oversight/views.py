@@ -35,6 +35,7 @@ from marketplace.oversight import (
     stats,
     track_record,
     transparency,
+    usage_kpi,
     usage_monitoring,
 )
 from marketplace.pool import services as pool
@@ -105,7 +106,13 @@ def burn_csv(programme_id: int) -> ResponseReturnValue:
 def usage_page(programme_id: int) -> ResponseReturnValue:
     """Whether the usage subscriptions the programme's vouchers pay towards are used."""
     p = programmes.programme_for(current_user.org, programme_id)
-    return render("oversight/usage.html", p=p, m=usage_monitoring.monitoring(p))
+    return render(
+        "oversight/usage.html",
+        p=p,
+        m=usage_monitoring.monitoring(p),
+        kpis=usage_kpi.for_programme(p.id),
+        disagree=usage_kpi.DISAGREE_POINTS,
+    )
 
 
 @bp.get("/agency/modes")

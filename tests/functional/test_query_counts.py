@@ -482,3 +482,70 @@ def test_the_usage_page_does_not_grow_with_the_records(app, client, dbs, count_q
     for n in range(1, 8):
         add(n, local_today() - timedelta(days=n % max(1, local_today().day)))
     assert queries_for(client, count_queries, path) == few
+
+
+def test_the_programme_usage_page_does_not_grow_with_subscriptions(app, client, dbs, count_queries):
+    """The officials' usage page with its KPIs read from usage (issue 23) costs the same with
+    one provider's two subscriptions as with more subscriptions, records and typed reports."""
+    from sqlalchemy import select
+
+    from marketplace.catalog.models import Package
+    from marketplace.outcomes import usage
+    from marketplace.oversight import kpi
+    from marketplace.vouchers.models import Reservation
+    from tests.functional.outcomes.test_usage import subscribed
+    from tests.functional.oversight.test_usage_kpi import (
+        last_month,
+        provider_with_two_usage_lines_and_a_typed_one,
+    )
+
+    p, lines = provider_with_two_usage_lines_and_a_typed_one(app, dbs, "kq", (90, 95))
+    programme = dbs.scalar(select(Reservation.programme_id))
+    client.login(p.official.email)
+    path = f"/agency/programmes/{programme}/usage"
+    few = queries_for(client, count_queries, path)
+    _month, first_day, _last, noon = last_month()
+    provider = Actor(p.provider_owner.id, p.provider.id, None)
+    p.package = dbs.get(Package, lines[0].package_id)  # the pay-by-use one again
+    for n in range(3):
+        line = subscribed(app, dbs, p, noon)
+        with services(app, dbs):
+            usage.report(
+                line, usage.Report(f"kq-{n}", "devices", 5, first_day, first_day), provider
+            )
+            kpi.report(line, kpi.Figures(first_day, 50, 50, 0), p.enterprise_actor)
+            usage.bill_line(line.id, provider)
+    assert queries_for(client, count_queries, path) == few
+
+
+def test_the_line_kpi_page_does_not_grow_with_usage_records(app, client, dbs, count_queries):
+    """A pay-by-use line's KPI page, with its metered months (issue 23), costs the same with
+    few and with many usage records and reports."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from marketplace.db import local_today
+    from marketplace.orders.models import OrderLine
+    from marketplace.outcomes import usage
+    from marketplace.oversight import kpi
+    from tests.functional.oversight.test_usage_kpi import (
+        last_month,
+        provider_with_two_usage_lines_and_a_typed_one,
+    )
+
+    p, (a, _b, _c) = provider_with_two_usage_lines_and_a_typed_one(app, dbs, "kl", (90, 95))
+    client.login(p.owner.email)
+    path = f"/order-lines/{a.id}/kpi"
+    few = queries_for(client, count_queries, path)
+    _month, _first, _last, noon = last_month()
+    provider = Actor(p.provider_owner.id, p.provider.id, None)
+    earlier = noon - timedelta(days=62)  # accepted two months earlier: more months shown
+    dbs.execute(update(OrderLine).where(OrderLine.id == a.id).values(accepted_at=earlier))
+    dbs.commit()
+    with services(app, dbs):
+        for n in range(4):
+            day = local_today() - timedelta(days=n % max(1, local_today().day))
+            usage.report(a, usage.Report(f"kl-{n}", "devices", 3, day, day), provider)
+        kpi.report(a, kpi.Figures(local_today(), 50, 50, 0), p.enterprise_actor)
+    assert queries_for(client, count_queries, path) == few

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db
 
 revision: str = "0f9da726ee14"
 down_revision: str | None = "fd2b16cca82d"
@@ -39,7 +38,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("voucher_reservations", schema=None) as batch_op:
         batch_op.drop_column("accepted_at")
@@ -50,4 +48,3 @@ def downgrade() -> None:
             batch_op.f("ck_voucher_programmes_cooling_off_days_range"), type_="check"
         )
         batch_op.drop_column("cooling_off_days")
-

@@ -517,8 +517,10 @@ def transition(
     if event is LineEvent.START:
         spending.start_cooling_off(line.id, now)
     if event is LineEvent.WITHDRAW:
-        # refused (and the move rolled back) unless the line still cools off
+        # refused (and the move rolled back) unless the line still cools off; an invoice
+        # from before the rule of invoicing at acceptance is voided and refunded, as on CANCEL
         spending.release_cooling_off(line.id, actor, now)
+        payments.cancel_line(line.id, reason, actor)
     elif after in (LineStatus.REJECTED, LineStatus.CANCELLED):
         spending.release_line(line.id, actor, note=event.value)
         if before in (LineStatus.ACCEPTED, LineStatus.DISPUTED):

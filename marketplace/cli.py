@@ -215,6 +215,14 @@ def vouchers_expire() -> None:
     click.echo(f"vouchers expired: {expired}; reserved money released: {released / 100:.2f} yuan")
 
 
+@vouchers_cli.command("redeem-cooled-off")
+def vouchers_redeem_cooled_off() -> None:
+    """Spend the voucher money of lines accepted while cooling off whose cooling-off period
+    is over (queue: hourly; safe to run twice)."""
+    redeemed = _run("cooling_off_redemption").total
+    click.echo(f"cooling-off over: {redeemed / 100:.2f} yuan redeemed")
+
+
 search_cli = AppGroup("search", help="The catalogue's full-text index.")
 
 

@@ -128,6 +128,18 @@ def _record_breach(ticket_id: int) -> bool:
     return aftercare.record_breach(ticket_id)
 
 
+def _cooled_off_due() -> list[int]:
+    from marketplace.orders import services as orders
+
+    return orders.due_for_cooled_off_redemption()
+
+
+def _redeem_cooled_off(line_id: int) -> int:
+    from marketplace.orders import services as orders
+
+    return orders.redeem_cooled_off(line_id, SYSTEM)
+
+
 def _reservations_expired() -> list[int]:
     from marketplace.vouchers import spending
 
@@ -363,6 +375,13 @@ JOBS: dict[str, Job] = {
         Job("subscription_billing", DAY, _monthly_lines, _bill_months, "subscription months"),
         Job("usage_billing", DAY, _usage_lines, _bill_usage, "usage plans' ended months"),
         Job("sla_breaches", timedelta(minutes=15), _breaches_due, _record_breach, "SLA misses"),
+        Job(
+            "cooling_off_redemption",
+            HOUR,
+            _cooled_off_due,
+            _redeem_cooled_off,
+            "lines accepted while cooling off, the period over",
+        ),
         Job("reservation_expiry", DAY, _reservations_expired, _release, "expired reservations"),
         Job("voucher_expiry", DAY, _programmes_expired, _expire, "vouchers past redeem-by"),
         Job("concentration_scans", DAY, _watched_programmes, _scan, "market concentration"),

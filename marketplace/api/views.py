@@ -371,7 +371,10 @@ def _kind() -> str:
 
 
 def _line(line: OrderLine) -> s.Line:
-    events = [e.value for e in LINE_MACHINE.events(line.status, _kind())]
+    # Withdrawing within a cooling-off period is offered on the web's order page only.
+    events = [
+        e.value for e in LINE_MACHINE.events(line.status, _kind()) if e is not LineEvent.WITHDRAW
+    ]
     return s.Line(
         id=line.id,
         kind=line.kind,  # type: ignore[arg-type]

@@ -331,6 +331,7 @@ def _load() -> dict[str, int]:
     summary["profile_changes"] = _pending_profile_change()
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
     summary.update(advisors_seed.load(b.code, b.user))
+    summary.update(vouchers_seed.cooling_off(rng))
     return summary
 
 

@@ -19,7 +19,7 @@ from marketplace.catalog.models import BundleStatus, CuratedBundle, CuratedBundl
 from marketplace.db import clock_at, db, local_today
 from marketplace.demo import clock, orders_seed
 from marketplace.orders import bundles, hybrid, services
-from marketplace.orders.models import LineStatus, OrderLine
+from marketplace.orders.models import LineStatus, Order, OrderLine
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import admission, appointments, issuing, risk, settlement, spending
@@ -663,3 +663,72 @@ def new_versions_for_review(rng: random.Random) -> dict[str, int]:
         )
     db.session.flush()
     return {"versions waiting for admission": 1, "versions not admitted": 1}
+
+
+SJZ_PROGRAMME = "石家庄市2026年中小企业数字化转型券"
+
+
+def cooling_off(rng: random.Random) -> dict[str, int]:
+    """Shijiazhuang's programme holds voucher money 7 days after delivery starts (issue 23),
+    and one line is inside that period: placed three days ago by an enterprise of the city
+    with an unused voucher, its delivery started two days later, so its page shows
+    "冷静期至 …" and offers the enterprise to cancel it.
+
+    The bureau adopted the rule after the demo's history: the older lines were redeemed at
+    their acceptance. An open programme's rules are frozen in the app, so the seed sets the
+    days directly (in a new pilot the bureau sets them on the programme form)."""
+    programme = db.session.scalar(
+        select(VoucherProgramme).where(VoucherProgramme.name == SJZ_PROGRAMME)
+    )
+    if programme is None:
+        return {"lines cooling off": 0}
+    programme.cooling_off_days = 7
+    ordered = select(Order.enterprise_id)
+    buyers = db.session.scalars(
+        select(Organisation)
+        .join(Voucher, Voucher.enterprise_id == Organisation.id)
+        .where(
+            Voucher.programme_id == programme.id,
+            Voucher.status == VoucherStatus.ACTIVE,
+            Voucher.reserved_fen == 0,
+            Voucher.redeemed_fen == 0,
+            Organisation.id.not_in(ordered),
+        )
+        .order_by(Organisation.id)
+    ).all()
+    packages = db.session.scalars(
+        select(Package)
+        .join(PoolMembership, PoolMembership.provider_id == Package.provider_id)
+        .where(
+            PoolMembership.agency_id == programme.agency_id,
+            PoolMembership.status == PoolStatus.ADMITTED,
+            Package.published_version_id.is_not(None),
+        )
+        .order_by(Package.id)
+    ).all()
+    admitted = admission.admitted_programme_ids(
+        [p.published_version_id for p in packages if p.published_version_id is not None]
+    )
+    for buyer in buyers[:1]:
+        actor = orders_seed._actor(buyer)
+        for package in packages:
+            version = package.published_version
+            if version is None or programme.id not in admitted.get(version.id, set()):
+                continue
+            one_time = [plan for plan in version.plans if plan.kind.value == "one_time"]
+            if not one_time:
+                continue
+            with db.session.begin_nested() as attempt:
+                with clock_at(clock.days_ago(3, 10)):
+                    bundle = bundles.create(buyer, "设备联网改造（冷静期内）", actor)
+                    bundles.add(bundle, package.id, one_time[0].id, actor)
+                    order = services.checkout(
+                        buyer, bundle, actor, contact=orders_seed._contact(buyer, 99)
+                    )
+                line = order.lines[0]
+                if not spending.line_funding(line.id).reserved_fen:
+                    attempt.rollback()
+                    continue
+            orders_seed.drive(line, LineStatus.IN_DELIVERY)
+            return {"lines cooling off": 1}
+    return {"lines cooling off": 0}

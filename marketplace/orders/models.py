@@ -123,6 +123,9 @@ class LineEvent(StrEnum):
     RULE_REDELIVER = "rule_redeliver"
     RULE_REDUCED = "rule_reduced"
     RULE_CANCEL = "rule_cancel"
+    # Cancelled by the enterprise within the cooling-off period of the programme whose
+    # vouchers pay the line (issue 23): the voucher money returns whole.
+    WITHDRAW = "withdraw"
 
     @property
     def label(self) -> str:
@@ -151,6 +154,7 @@ LINE_LABELS = {
     LineEvent.RULE_REDELIVER: _l("Decided: deliver again"),
     LineEvent.RULE_REDUCED: _l("Decided: accepted at a reduced amount"),
     LineEvent.RULE_CANCEL: _l("Decided: cancelled"),
+    LineEvent.WITHDRAW: _l("Cancel within the cooling-off period"),
 }
 
 E, P, SYSTEM = OrgKind.ENTERPRISE.value, OrgKind.PROVIDER.value, "system"
@@ -174,10 +178,20 @@ LINE_MACHINE: StateMachine[LineStatus, LineEvent] = StateMachine(
         Transition(LineStatus.DISPUTED, LineEvent.RULE_REDELIVER, LineStatus.IN_DELIVERY, DECIDER),
         Transition(LineStatus.DISPUTED, LineEvent.RULE_REDUCED, LineStatus.COMPLETED, DECIDER),
         Transition(LineStatus.DISPUTED, LineEvent.RULE_CANCEL, LineStatus.CANCELLED, DECIDER),
+        # Cooling-off (issue 23): until the period ends the enterprise may still withdraw
+        # from a line in delivery; the service refuses it once the period is over.
+        Transition(LineStatus.IN_DELIVERY, LineEvent.WITHDRAW, LineStatus.CANCELLED, E),
+        Transition(LineStatus.DELIVERED, LineEvent.WITHDRAW, LineStatus.CANCELLED, E),
     ]
 )
 RULINGS = (LineEvent.RULE_REDELIVER, LineEvent.RULE_REDUCED, LineEvent.RULE_CANCEL)
-REASON_REQUIRED = {LineEvent.REJECT, LineEvent.DISPUTE, LineEvent.CANCEL, *RULINGS}
+REASON_REQUIRED = {
+    LineEvent.REJECT,
+    LineEvent.DISPUTE,
+    LineEvent.CANCEL,
+    LineEvent.WITHDRAW,
+    *RULINGS,
+}
 
 
 class Order(Base):

@@ -514,7 +514,14 @@ def transition(
     )
     _history(line, before, event.value, reason, actor, actor_kind)
     _follow_dispute(line, event, reason, actor_kind)
-    if after in (LineStatus.REJECTED, LineStatus.CANCELLED):
+    if event is LineEvent.START:
+        spending.start_cooling_off(line.id, now)
+    if event is LineEvent.WITHDRAW:
+        # refused (and the move rolled back) unless the line still cools off; an invoice
+        # from before the rule of invoicing at acceptance is voided and refunded, as on CANCEL
+        spending.release_cooling_off(line.id, actor, now)
+        payments.cancel_line(line.id, reason, actor)
+    elif after in (LineStatus.REJECTED, LineStatus.CANCELLED):
         spending.release_line(line.id, actor, note=event.value)
         if before in (LineStatus.ACCEPTED, LineStatus.DISPUTED):
             # Nothing is invoiced before acceptance (验收) now; a line accepted by its provider
@@ -580,6 +587,7 @@ def _follow_dispute(line: OrderLine, event: LineEvent, reason: str, actor_kind: 
 TOLD = {
     LineEvent.REJECT: "order_rejected",
     LineEvent.CANCEL: "order_cancelled",
+    LineEvent.WITHDRAW: "order_cancelled",
     LineEvent.DELIVER: "order_delivered",
     LineEvent.REDELIVER: "order_delivered",
     LineEvent.DISPUTE: "order_disputed",
@@ -789,6 +797,26 @@ def auto_accept_line(line_id: int, older_than: timedelta, actor: Actor) -> bool:
         return False
     transition(line, LineEvent.AUTO_ACCEPT, "", actor, "system")
     return True
+
+
+def due_for_cooled_off_redemption() -> list[int]:
+    """Lines accepted (验收) while cooling off whose period is over (their ids)."""
+    return spending.lines_cooled_off(utcnow())
+
+
+def redeem_cooled_off(line_id: int, actor: Actor) -> int:
+    """Spend the voucher money of a line accepted during its cooling-off period, now that
+    the period is over (a job's item). The fen redeemed now: a line cancelled meanwhile, or
+    already redeemed by a first run, gives 0, so running twice is harmless."""
+    line = db.session.get(OrderLine, line_id)
+    if line is None or line.status is not LineStatus.COMPLETED:
+        return 0
+    delivery = risk.Delivery(
+        placed_at=line.created_at,
+        delivered_at=line.delivered_at,
+        go_live_days=line.version.go_live_days if line.version is not None else None,
+    )
+    return spending.redeem_line(line.id, delivery, actor)
 
 
 def auto_accept(older_than: timedelta, actor: Actor) -> list[OrderLine]:

@@ -462,11 +462,25 @@ def order(number: str) -> ResponseReturnValue:
     o, lines = orders.order_for(current_user.org, number[:24])
     kind = _actor_kind()
     cases = disputes.disputes_of_lines([line.id for line in lines])
+    funding = spending.funding([line.id for line in lines])
+    now = utcnow()
+    cooling = {
+        line.id: funding[line.id].cooling_off_at(now) for line in lines if line.id in funding
+    }
     return render(
         "orders/order.html",
         o=o,
         lines=lines,
-        events={line.id: LINE_MACHINE.events(line.status, kind) for line in lines},
+        # withdrawing is offered only while the line cools off (the service checks it again)
+        events={
+            line.id: [
+                e
+                for e in LINE_MACHINE.events(line.status, kind)
+                if e is not LineEvent.WITHDRAW or cooling.get(line.id)
+            ]
+            for line in lines
+        },
+        cooling=cooling,
         reviews=reviews.reviews_on_lines([line.id for line in lines]),
         evidence=proofs.evidences_on([line.id for line in lines]),
         evidence_form=forms.LineEventForm(formdata=None),
@@ -475,7 +489,7 @@ def order(number: str) -> ResponseReturnValue:
         severities=list(Severity),
         reason_required=REASON_REQUIRED,
         milestone_form=forms.MilestoneForm(),
-        funding=spending.funding([line.id for line in lines]),
+        funding=funding,
         invoices=payments.invoices_of_lines([line.id for line in lines]),
         disputes=cases,
         escalates_on={line_id: disputes.escalates_on(d) for line_id, d in cases.items()},

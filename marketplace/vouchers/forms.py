@@ -12,6 +12,7 @@ from wtforms import (
     DateField,
     DecimalField,
     HiddenField,
+    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -27,7 +28,10 @@ from wtforms.validators import (
 
 from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.forms import Form, YuanField, choices, not_negative
-from marketplace.vouchers.models import DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN
+from marketplace.vouchers.models import (
+    DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
+    MAX_COOLING_OFF_DAYS,
+)
 
 REQUIRED = _l("This field is required.")
 DATE = _l("Enter a date as YYYY-MM-DD.")
@@ -82,6 +86,18 @@ class ProgrammeForm(Form):
         validators=[
             Optional(),  # not given (a script, an older form): the default 50 %
             NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100.")),
+        ],
+    )
+    cooling_off_days = IntegerField(
+        _l("Cooling-off period after delivery starts (days)"),
+        default=0,
+        validators=[
+            Optional(),  # not given (a script, an older form): no cooling-off
+            NumberRange(
+                min=0,
+                max=MAX_COOLING_OFF_DAYS,
+                message=_l("Enter whole days from 0 to %(n)d.", n=MAX_COOLING_OFF_DAYS),
+            ),
         ],
     )
 

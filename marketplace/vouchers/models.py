@@ -207,6 +207,9 @@ DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN = 200_000_00
 # Hybrid mode: the integration fee of a bundle in which the enterprise swapped modules keeps
 # at least this share of the curated bundle's fee unless the programme sets its own.
 DEFAULT_HYBRID_FEE_FLOOR_BP = 5000
+# The longest cooling-off a programme may set (a quarter): longer would hold providers' money
+# for no reason the pilots give.
+MAX_COOLING_OFF_DAYS = 90
 
 
 def prorated_fee(fee_fen: int, kept_fen: int, whole_fen: int, floor_bp: int) -> int:
@@ -259,6 +262,9 @@ class VoucherProgramme(Base):
         ),
         CheckConstraint("cap_from_fen >= 0", name="cap_from_not_negative"),
         CheckConstraint("hybrid_fee_floor_bp BETWEEN 0 AND 10000", name="hybrid_fee_floor"),
+        CheckConstraint(
+            f"cooling_off_days BETWEEN 0 AND {MAX_COOLING_OFF_DAYS}", name="cooling_off_days_range"
+        ),
         UniqueConstraint("agency_id", "name"),
     )
 
@@ -310,6 +316,10 @@ class VoucherProgramme(Base):
     hybrid_fee_floor_bp: Mapped[int] = mapped_column(
         default=DEFAULT_HYBRID_FEE_FLOOR_BP, server_default=str(DEFAULT_HYBRID_FEE_FLOOR_BP)
     )
+    # Cooling-off (issue 23): vouchers paying a line are redeemed only this many days after
+    # its delivery started; meanwhile the enterprise may cancel it and the voucher money
+    # returns whole. 0: no cooling-off.
+    cooling_off_days: Mapped[int] = mapped_column(default=0, server_default="0")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[created_at]
     # Package admission (issue 22): the criteria a package version is admitted against
@@ -727,6 +737,12 @@ class Reservation(Base):
     )
     created_at: Mapped[created_at]
     redeemed_at: Mapped[datetime | None]
+    # Cooling-off (issue 23): set when the line's delivery starts under a programme with
+    # cooling-off days; until then the money stays reserved and the enterprise may cancel.
+    # An acceptance (验收) before that moment is noted in ``accepted_at``; the
+    # ``cooling_off_redemption`` job spends the money once the period is over.
+    cooling_off_until: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
 
     voucher: Mapped[Voucher] = relationship(lazy="joined")
     provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])

@@ -26,6 +26,7 @@ from marketplace.vouchers.models import (
     DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN,
     DEFAULT_HYBRID_FEE_FLOOR_BP,
     MAX_BUDGET_FEN,
+    MAX_COOLING_OFF_DAYS,
     ProgrammeMode,
     ProgrammeStatus,
     Voucher,
@@ -73,6 +74,8 @@ class Rules:
     batch_approval_threshold_fen: int = DEFAULT_BATCH_APPROVAL_THRESHOLD_FEN
     # hybrid mode: the least share of the integration fee kept whatever is swapped
     hybrid_fee_floor_bp: int = DEFAULT_HYBRID_FEE_FLOOR_BP
+    # vouchers are redeemed only this many days after delivery starts (0: at acceptance)
+    cooling_off_days: int = 0
 
 
 def _validate(rules: Rules) -> None:
@@ -122,6 +125,11 @@ def _validate(rules: Rules) -> None:
         raise DomainError(_l("Choose from the list."), field="plan_kinds")
     if not 0 <= rules.hybrid_fee_floor_bp <= BASIS_POINTS:
         raise DomainError(_l("Enter a percentage from 0 to 100."), field="hybrid_fee_floor")
+    if not 0 <= rules.cooling_off_days <= MAX_COOLING_OFF_DAYS:
+        raise DomainError(
+            _l("Enter whole days from 0 to %(n)d.", n=MAX_COOLING_OFF_DAYS),
+            field="cooling_off_days",
+        )
 
 
 def _known(code_column: Any, codes: list[str], field_name: str) -> None:
@@ -152,6 +160,7 @@ def _apply(programme: VoucherProgramme, rules: Rules) -> None:
     programme.covers_success_fees = rules.covers_success_fees
     programme.batch_approval_threshold_fen = rules.batch_approval_threshold_fen
     programme.hybrid_fee_floor_bp = rules.hybrid_fee_floor_bp
+    programme.cooling_off_days = rules.cooling_off_days
 
 
 @atomic

@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation
-from marketplace.db import atomic, db, local_today, utcnow
+from marketplace.db import LOCAL_ZONE, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.money import format_fen, share_of
 from marketplace.payments import services as payments
@@ -44,6 +44,9 @@ from marketplace.vouchers.models import (
     VoucherStatus,
 )
 from marketplace.vouchers.risk import Delivery
+
+# The ledger note of money given back by a cancellation within the cooling-off period.
+COOLING_OFF_NOTE = "cancelled within the cooling-off period"
 
 
 @dataclass(frozen=True)
@@ -413,6 +416,24 @@ class LineFunding:
     success_fee_fen: int = 0  # vouchers' share of success fees, reserved or redeemed
 
     @property
+    def cooling_off_until(self) -> datetime | None:
+        """Until when the line cools off (its voucher money still set aside, the enterprise
+        free to cancel it), or None: the latest end of its reserved price reservations."""
+        ends = [
+            r.cooling_off_until
+            for r in self.reservations
+            if r.cooling_off_until is not None
+            and not r.for_success_fee
+            and r.status is ReservationStatus.RESERVED
+        ]
+        return max(ends) if ends else None
+
+    def cooling_off_at(self, now: datetime) -> bool:
+        """Whether the line is cooling off at ``now``."""
+        until = self.cooling_off_until
+        return until is not None and now < until
+
+    @property
     def paid_fen(self) -> int:
         """What vouchers pay of the line's price now: set aside or spent."""
         return self.reserved_fen + self.redeemed_fen
@@ -452,8 +473,12 @@ def line_funding(line_id: int) -> LineFunding:
     return funding([line_id]).get(line_id, NO_FUNDING)
 
 
-def _unreserve(reservation: Reservation, actor: Actor, note: str) -> int:
-    if not move_reservation(reservation, ReservationStatus.RESERVED, ReservationStatus.RELEASED):
+def _unreserve(
+    reservation: Reservation, actor: Actor, note: str, *where: ColumnElement[bool]
+) -> int:
+    if not move_reservation(
+        reservation, ReservationStatus.RESERVED, ReservationStatus.RELEASED, *where
+    ):
         return 0
     moved = db.session.execute(
         update(Voucher)
@@ -615,6 +640,8 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
             continue
         if reservation.cap_hold_id is not None and _waits_on_hold(reservation.cap_hold_id, now):
             continue  # spent when an official approves it (``cap_holds.approve``)
+        if _cools_off(reservation, now):
+            continue  # spent when the period is over (``redeem_cooled_off``)
         if reservation.voucher.programme.redeem_by < today:  # too late: the money goes back
             _unreserve(reservation, actor, note=EXPIRED_NOTE)
             _bill_shortfall(reservation, actor)
@@ -646,6 +673,111 @@ def redeem_line(line_id: int, delivery: Delivery, actor: Actor, success_fee: boo
     if redeemed:
         audit.record(actor, "vouchers.redeemed", "order_line", line_id, amount_fen=redeemed)
     return redeemed
+
+
+def _cools_off(reservation: Reservation, now: datetime) -> bool:
+    """Whether the reservation's line still cools off; if so the acceptance is noted, so that
+    the ``cooling_off_redemption`` job spends the money once the period is over."""
+    if reservation.cooling_off_until is None or reservation.cooling_off_until <= now:
+        return False
+    db.session.execute(
+        update(Reservation)
+        .where(Reservation.id == reservation.id, Reservation.status == ReservationStatus.RESERVED)
+        .values(accepted_at=func.coalesce(Reservation.accepted_at, now))
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+# --- cooling-off (issue 23) ---------------------------------------------------------------
+
+
+def start_cooling_off(line_id: int, started_at: datetime) -> datetime | None:
+    """The line's delivery started: the money of programmes with cooling-off days stays set
+    aside until ``started_at`` plus those days (the enterprise may cancel meanwhile and have
+    it back whole). Returns the latest end, or None when no programme paying it cools off."""
+    latest: datetime | None = None
+    for reservation in _reservations([line_id])[line_id]:
+        if reservation.for_success_fee or reservation.status is not ReservationStatus.RESERVED:
+            continue
+        days = reservation.voucher.programme.cooling_off_days
+        if not days:
+            continue
+        until = started_at + timedelta(days=days)
+        db.session.execute(
+            update(Reservation)
+            .where(
+                Reservation.id == reservation.id,
+                Reservation.status == ReservationStatus.RESERVED,
+                Reservation.cooling_off_until.is_(None),
+            )
+            .values(cooling_off_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.expire(reservation)
+        latest = until if latest is None else max(latest, until)
+    return latest
+
+
+@atomic
+def release_cooling_off(line_id: int, actor: Actor, now: datetime) -> int:
+    """The enterprise cancels the line within its cooling-off period: every reservation of
+    its price goes back to its voucher whole (ledger entry, audit). Refused, with the reason,
+    when the line has no cooling-off or the period is over; the release is conditional on
+    the period still running, so the redemption job cannot spend the money at the same time.
+    Returns the amount released."""
+    line_money = line_funding(line_id)
+    until = line_money.cooling_off_until
+    if until is None:
+        raise DomainError(_l("This line has no cooling-off period; it can no longer be cancelled."))
+    if until <= now:
+        raise DomainError(
+            _l(
+                "The cooling-off period ended on %(date)s; this line can no longer be cancelled.",
+                date=f"{until.astimezone(LOCAL_ZONE):%Y-%m-%d %H:%M}",
+            )
+        )
+    released = 0
+    for reservation in line_money.reservations:
+        if reservation.for_success_fee or reservation.status is not ReservationStatus.RESERVED:
+            continue
+        amount = _unreserve(
+            reservation,
+            actor,
+            COOLING_OFF_NOTE,
+            Reservation.cooling_off_until.is_not(None),
+            Reservation.cooling_off_until > now,
+        )
+        if not amount:
+            raise DomainError(_l("This line changed meanwhile. Reload the page and try again."))
+        released += amount
+        db.session.expire(reservation)
+        db.session.expire(reservation.voucher)
+    audit.record(
+        actor,
+        "vouchers.released",
+        "order_line",
+        line_id,
+        amount_fen=released,
+        cooling_off_until=until.isoformat(),
+    )
+    return released
+
+
+def lines_cooled_off(now: datetime | None = None) -> list[int]:
+    """Lines accepted (验收) while cooling off whose period is now over and whose money is
+    still set aside (the ``cooling_off_redemption`` job's items)."""
+    stmt = (
+        select(Reservation.order_line_id)
+        .where(
+            Reservation.status == ReservationStatus.RESERVED,
+            Reservation.accepted_at.is_not(None),
+            Reservation.cooling_off_until <= (now or utcnow()),
+        )
+        .distinct()
+        .order_by(Reservation.order_line_id)
+    )
+    return list(db.session.scalars(stmt))
 
 
 def _waits_on_hold(hold_id: int, now: datetime) -> bool:

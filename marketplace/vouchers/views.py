@@ -130,6 +130,7 @@ def _rules(form: forms.ProgrammeForm) -> programme_service.Rules:
             else int(form.hybrid_fee_floor.data * 100)
         ),
         batch_approval_threshold_fen=form.batch_approval_threshold.data or 0,
+        cooling_off_days=form.cooling_off_days.data or 0,
     )
 
 
@@ -151,6 +152,7 @@ def _fill_from(form: forms.ProgrammeForm, p: VoucherProgramme) -> None:
     form.covers_success_fees.data = p.covers_success_fees
     form.hybrid_fee_floor.data = Decimal(p.hybrid_fee_floor_bp) / 100
     form.batch_approval_threshold.data = p.batch_approval_threshold_fen
+    form.cooling_off_days.data = p.cooling_off_days
 
 
 # --- agency: programmes -----------------------------------------------------------------

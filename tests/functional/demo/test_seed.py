@@ -7,9 +7,10 @@ from marketplace import create_app, migrate
 from marketplace.accounts import credit_code
 from marketplace.accounts.models import Organisation, OrgKind, ProviderType
 from marketplace.config import TestConfig
-from marketplace.db import db, make_engine
+from marketplace.db import db, make_engine, utcnow
 from marketplace.orders.models import LineStatus, OrderLine
 from marketplace.payments.models import Invoice, InvoiceKind
+from marketplace.vouchers.models import Reservation, ReservationStatus, VoucherProgramme
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +62,19 @@ def test_seed_demo(tmp_path, monkeypatch):
         }
         names = {o.name for o in orgs}
         assert {"石家庄市工业和信息化局", "厦门市工业和信息化局"} <= names
+        # Shijiazhuang's programme cools off for 7 days; one line is inside the period
+        sjz = db.session.scalar(
+            select(VoucherProgramme).where(VoucherProgramme.name.like("石家庄市2026%"))
+        )
+        assert sjz is not None and sjz.cooling_off_days == 7
+        cooling = db.session.execute(
+            select(Reservation, OrderLine.status)
+            .join(OrderLine, OrderLine.id == Reservation.order_line_id)
+            .where(Reservation.cooling_off_until > utcnow())
+        ).all()
+        assert [(r.status, status) for r, status in cooling] == [
+            (ReservationStatus.RESERVED, LineStatus.IN_DELIVERY)
+        ]
         assert len({o.size_tier for o in orgs if o.kind is OrgKind.ENTERPRISE}) >= 3
         # invoices only for lines the enterprise accepted (验收), each with its due date and
         # the parties' details of its issue

@@ -31,7 +31,7 @@ from marketplace.demo import seed
 from marketplace.outcomes.models import ContractStatus, OutcomeContract
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from marketplace.vouchers import issuing, ledger, programmes
+from marketplace.vouchers import admission, issuing, ledger, programmes
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
@@ -151,6 +151,11 @@ def _small_programme() -> dict[str, Any]:
         assert org.credit_code is not None
         issuing.issue_one(programme, org.credit_code, f"load-setup-issue-{n:04d}", official)
     package_id, plan_id, amount = _package_to_buy(agency)
+    # vouchers pay only for admitted versions (issue 22): the agency admits the package
+    package = db.session.get(Package, package_id)
+    assert package is not None and package.published_version is not None
+    admission.set_rules(programme, "资源池内服务商、明码标价、标准数据接口", None, official)
+    admission.decide(programme, package.published_version, True, "符合准入标准", agency, official)
     demo_programmes = db.session.scalars(
         select(VoucherProgramme.id).where(
             VoucherProgramme.agency_id == agency.id, VoucherProgramme.id != programme.id

@@ -92,7 +92,10 @@ def upgrade() -> None:
             f" WHERE v.package_id = packages.id AND c.status = '{kind}')"
         )
     synonyms = sa.table(
-        "search_synonyms", sa.column("term"), sa.column("means"), sa.column("created_at")
+        "search_synonyms",
+        sa.column("term"),
+        sa.column("means"),
+        sa.column("created_at", sa.DateTime()),
     )
     now = datetime.now(UTC)
     op.bulk_insert(synonyms, [{"term": t, "means": m, "created_at": now} for t, m in THESAURUS])

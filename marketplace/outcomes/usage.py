@@ -64,7 +64,8 @@ def usage_line_for(org: Organisation, line_id: int) -> OrderLine:
     if (
         line is None
         or line.plan_kind is not PlanKind.USAGE
-        or org.id not in (line.provider_id, line.order.enterprise_id)
+        # the provider's own line is known without loading the order (the ingestion path)
+        or (org.id != line.provider_id and org.id != line.order.enterprise_id)
     ):
         raise NotFound(_l("Not found."))
     return line

@@ -70,6 +70,12 @@ def clock_at(moment: datetime) -> Iterator[None]:
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
+# Dates and times that reach sqlite3 as bare values (hand-written SQL through ``text()``; the
+# ORM's columns convert their own) are written as sqlite3's default adapters wrote them, which
+# Python 3.12 deprecates.
+sqlite3.register_adapter(datetime, lambda value: value.isoformat(" "))
+sqlite3.register_adapter(date, lambda value: value.isoformat())
+
 
 def local_today() -> date:
     """Today's date where the pilots run (dates such as a voucher's redeem-by are local)."""

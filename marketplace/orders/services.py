@@ -369,7 +369,10 @@ def place_trial_line(
     db.session.flush()
     _history(line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
     notifications.notify(
-        line.provider_id, "order_placed", f"/orders/{order.number}", number=order.number,
+        line.provider_id,
+        "order_placed",
+        f"/orders/{order.number}",
+        number=order.number,
         title=line.title,
     )
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=1)

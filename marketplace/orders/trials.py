@@ -229,9 +229,7 @@ def expire_one(trial_id: int, actor: Actor, now: datetime | None = None) -> bool
         return False
     _move(trial, TrialEvent.END, SYSTEM, actor, ended_at=now)
     audit.record(actor, "trial.ended", "trial", trial.id, package_id=trial.package_id)
-    notifications.notify(
-        trial.enterprise_id, "trial_ended", "/trials", title=trial.version.title
-    )
+    notifications.notify(trial.enterprise_id, "trial_ended", "/trials", title=trial.version.title)
     return True
 
 
@@ -330,7 +328,9 @@ class PackageConversion:
 
 def conversions(provider: Organisation) -> list[PackageConversion]:
     """The provider's packages that were tried, with their trial counts (one query)."""
-    counts = {status: func.sum(case((Trial.status == status, 1), else_=0)) for status in TrialStatus}
+    counts = {
+        status: func.sum(case((Trial.status == status, 1), else_=0)) for status in TrialStatus
+    }
     stmt = (
         select(
             Trial.package_id,

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
-
+import marketplace.db
 
 revision: str = "988ef89db317"
 down_revision: str | None = "0f9da726ee14"

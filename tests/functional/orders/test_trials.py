@@ -151,7 +151,11 @@ def test_the_provider_edits_the_offer_on_the_draft_and_a_new_version_copies_it(
     assert answer.status_code == 302
     dbs.expire_all()
     draft = dbs.get(PackageVersion, draft.id)
-    assert (draft.trial_days, draft.trial_price_fen, draft.trial_limits) == (7, 120_00, "限 2 条产线")
+    assert (draft.trial_days, draft.trial_price_fen, draft.trial_limits) == (
+        7,
+        120_00,
+        "限 2 条产线",
+    )
     assert edit(client, package, trial_days="", trial_price="", trial_limits="x").status_code == 302
     dbs.expire_all()
     draft = dbs.get(PackageVersion, draft.id)

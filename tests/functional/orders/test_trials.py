@@ -15,7 +15,7 @@ from marketplace.catalog.models import PackageVersion
 from marketplace.db import clock_at, utcnow
 from marketplace.errors import DomainError
 from marketplace.notifications import Notification
-from marketplace.orders import bundles, trials
+from marketplace.orders import aftercare, bundles, trials
 from marketplace.orders import services as orders
 from marketplace.orders.models import (
     LineEvent,
@@ -259,6 +259,8 @@ def test_a_paid_trial_is_billed_as_a_one_time_line_without_vouchers(app, dbs, ma
             orders.transition(dbs.get(OrderLine, line.id), LineEvent(event), "", who, kind)
     invoice = dbs.scalar(select(Invoice).where(Invoice.order_line_id == line.id))
     assert invoice.amount_fen == 99_00 and invoice.voucher_fen == 0
+    with services(app, dbs), pytest.raises(DomainError):  # reviews come from buyers
+        aftercare.review(dbs.get(OrderLine, line.id), 5, "", e_act)
 
 
 @pytest.mark.parametrize("status", [TrialStatus.LIVE, TrialStatus.ENDED, TrialStatus.CANCELLED])
@@ -357,6 +359,14 @@ def test_only_enterprises_start_trials(app, client, dbs, market):
     client.get("/logout")
     client.login("o@trial.cn")
     assert start(client, market["free"]).status_code == 403
+    client.get("/logout")
+    UserFactory(org=market["ent"], email="new@trial.cn", unconfirmed=True)
+    client.login("new@trial.cn")  # an e-mail address not confirmed yet
+    assert start(client, market["free"]).location.endswith("/dashboard")
+    client.get("/logout")
+    UserFactory(org=market["ent"], email="member@trial.cn", member=True)
+    client.login("member@trial.cn")  # a member, not an owner: the owner orders and tries
+    assert start(client, market["free"]).status_code == 403
     assert count(dbs, Trial) == 0
     with pytest.raises(DomainError):
         started(app, dbs, market, market["free"], enterprise=market["provider"])
@@ -443,6 +453,8 @@ def test_the_enterprise_is_reminded_once_three_days_before_the_end(app, client, 
     assert len(told) == 1
     client.login("e@trial.cn")
     assert "试用将于" in client.text("/notifications")
+    with clock_at(trial.ends_at - timedelta(days=2)):
+        assert 'data-todo="trial_ending"' in client.text("/dashboard")
 
 
 def order(app, dbs, market, package):

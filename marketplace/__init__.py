@@ -178,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.home.views import bp as home_bp
     from marketplace.orders.dispute_views import bp as disputes_bp
     from marketplace.orders.need_views import bp as needs_bp
+    from marketplace.orders.trial_views import bp as trials_bp
     from marketplace.orders.views import bp as journey_bp
     from marketplace.outcomes.case_views import bp as cases_bp
     from marketplace.outcomes.views import bp as outcomes_bp
@@ -201,6 +202,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(journey_bp)
     app.register_blueprint(disputes_bp)
     app.register_blueprint(needs_bp)
+    app.register_blueprint(trials_bp)
     app.register_blueprint(vouchers_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(outcomes_bp)

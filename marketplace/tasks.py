@@ -337,6 +337,30 @@ def _expire_need(need_id: int) -> bool:
     return needs.expire_one(need_id, SYSTEM)
 
 
+def _trials_past_end() -> list[int]:
+    from marketplace.orders import trials
+
+    return trials.due_for_expiry()
+
+
+def _end_trial(trial_id: int) -> bool:
+    from marketplace.orders import trials
+
+    return trials.expire_one(trial_id, SYSTEM)
+
+
+def _trials_ending() -> list[int]:
+    from marketplace.orders import trials
+
+    return trials.due_for_reminder()
+
+
+def _remind_trial(trial_id: int) -> bool:
+    from marketplace.orders import trials
+
+    return trials.remind_one(trial_id)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -403,6 +427,8 @@ JOBS: dict[str, Job] = {
         Job("grant_reminders", DAY, _grants_ending, _remind_grant, "data grants ending"),
         Job("api_token_reminders", DAY, _tokens_expiring, _remind_token, "API tokens expiring"),
         Job("need_expiry", HOUR, _needs_past_deadline, _expire_need, "needs past their deadline"),
+        Job("trial_expiry", HOUR, _trials_past_end, _end_trial, "trials past their end"),
+        Job("trial_reminders", HOUR, _trials_ending, _remind_trial, "trials ending in 3 days"),
     )
 }
 

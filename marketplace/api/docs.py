@@ -152,6 +152,11 @@ SHOWN_TEXTS = (
     N_("Units used in the period (whole, ≥ 0)."),
     N_("In the same calendar month as `period_start`."),
     N_("The month it is billed with, YYYY-MM."),
+    N_("A package's trial offer: one trial per enterprise; vouchers never pay for it."),
+    N_("How long the trial lasts, 1–90 days."),
+    N_("0 for a free trial, else below the entry price."),
+    N_("What the trial leaves out, in the provider's words."),
+    N_("The trial offer; `null` when there is none."),
 )
 
 SCOPE_PREFIX = N_("Scope: `%(scope)s`.")

@@ -84,6 +84,14 @@ class Plan(Schema):
     cap_fen: int | None = Field(description="Usage plans: the most a month is billed.")
 
 
+class Trial(Schema):
+    """A package's trial offer: one trial per enterprise; vouchers never pay for it."""
+
+    days: int = Field(description="How long the trial lasts, 1–90 days.")
+    price_fen: int = Field(description="0 for a free trial, else below the entry price.")
+    limits: str = Field(description="What the trial leaves out, in the provider's words.")
+
+
 class Interface(Schema):
     flow: Literal["consumes", "produces"]
     protocol: str
@@ -146,6 +154,7 @@ class Package(Schema):
     industries: list[str]
     size_tiers: list[str]
     plans: list[Plan]
+    trial: Trial | None = Field(description="The trial offer; `null` when there is none.")
     go_live_days: int
     sla_response_hours: int
     interfaces: list[Interface]

@@ -120,6 +120,11 @@ def _package_fields(v: PackageVersion, detail: bool = False) -> dict[str, Any]:
             )
             for plan in v.plans
         ],
+        "trial": (
+            s.Trial(days=v.trial_days, price_fen=v.trial_price_fen, limits=v.trial_limits)
+            if v.trial_days is not None
+            else None
+        ),
         "go_live_days": v.go_live_days,
         "sla_response_hours": v.sla_response_hours,
         "interfaces": [

@@ -15,6 +15,7 @@ from marketplace.accounts.forms import MultiCheckboxField
 from marketplace.accounts.models import SizeTier
 from marketplace.catalog.models import (
     MAX_GO_LIVE_DAYS,
+    MAX_TRIAL_DAYS,
     Deployment,
     FeeRule,
     Flow,
@@ -66,6 +67,20 @@ class PackageForm(Form):
         _l("What the enterprise must provide"), validators=[Optional(), Length(max=3000)]
     )
     tags = StringField(_l("Search tags"), validators=[Optional(), Length(max=200)])
+    # The trial offer: no days, no trial. The service checks the price against the plans.
+    trial_days = IntegerField(
+        _l("Trial days"),
+        validators=[
+            Optional(),
+            NumberRange(
+                min=1,
+                max=MAX_TRIAL_DAYS,
+                message=_l("A trial lasts 1 to %(n)d days.", n=MAX_TRIAL_DAYS),
+            ),
+        ],
+    )
+    trial_price = YuanField(_l("Trial price (yuan; 0 for a free trial)"))
+    trial_limits = TextAreaField(_l("Trial limits"), validators=[Optional(), Length(max=500)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -30,6 +30,7 @@ from marketplace.statemachine import StateMachine, Transition
 
 MAX_PRICE_FEN = 100_000_000 * 100  # ¥100,000,000: anything above is a typing mistake
 MAX_GO_LIVE_DAYS = 730
+MAX_TRIAL_DAYS = 90
 
 
 class Labelled(StrEnum):
@@ -310,6 +311,17 @@ class PackageVersion(Base):
         CheckConstraint("sla_response_hours >= 1 AND sla_response_hours <= 720", name="sla_range"),
         CheckConstraint("number >= 1", name="number_positive"),
         CheckConstraint("entry_price_fen >= 0", name="entry_price_not_negative"),
+        # the trial offer (试用): days, a price of nothing (free) or a discount below the
+        # entry price (held from publication on, when the entry price is set)
+        CheckConstraint(
+            f"trial_days IS NULL OR (trial_days >= 1 AND trial_days <= {MAX_TRIAL_DAYS})",
+            name="trial_days_range",
+        ),
+        CheckConstraint("trial_price_fen >= 0", name="trial_price_not_negative"),
+        CheckConstraint(
+            "trial_price_fen = 0 OR published_at IS NULL OR trial_price_fen < entry_price_fen",
+            name="trial_price_below_entry",
+        ),
         Index("ix_package_versions_status_category", "status", "category_code"),
         # the catalogue's default order walks this index and stops at the page's end
         Index("ix_package_versions_status_published", "status", "published_at", "id"),
@@ -333,6 +345,11 @@ class PackageVersion(Base):
     # outcome plan's base fee), set when the version is published; the catalogue filters and
     # sorts by it. Published versions never change, so it never goes stale.
     entry_price_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The trial offer: none while ``trial_days`` is NULL; 0 fen is a free trial; the limits
+    # say what the trial leaves out ("最多接入 5 台设备，不含二次开发").
+    trial_days: Mapped[int | None]
+    trial_price_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    trial_limits: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[created_at]
     submitted_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
@@ -363,6 +380,10 @@ class PackageVersion(Base):
     @property
     def editable(self) -> bool:
         return self.status is VersionStatus.DRAFT
+
+    @property
+    def offers_trial(self) -> bool:
+        return self.trial_days is not None
 
     @property
     def default_plan(self) -> PricePlan | None:

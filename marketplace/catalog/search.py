@@ -379,6 +379,8 @@ class Card:
     provider_id: int
     provider_name: str
     provider_type: ProviderType | None
+    trial_days: int | None  # the trial offer (none: no trial); a free one at 0 fen
+    trial_price_fen: int
     plan_kinds: tuple[PlanKind, ...]
 
     def category_name(self, locale: str) -> str:
@@ -419,6 +421,8 @@ def cards(ids: list[int]) -> list[Card]:
             Package.provider_id,
             Organisation.name,
             Organisation.provider_type,
+            PackageVersion.trial_days,
+            PackageVersion.trial_price_fen,
         )
         .join(Package, Package.id == PackageVersion.package_id)
         .join(Organisation, Organisation.id == Package.provider_id)

@@ -18,6 +18,7 @@ from marketplace.accounts.models import Industry, Organisation, OrgKind, SizeTie
 from marketplace.catalog.models import (
     MAX_GO_LIVE_DAYS,
     MAX_PRICE_FEN,
+    MAX_TRIAL_DAYS,
     VERSION_MACHINE,
     Category,
     DataObject,
@@ -41,7 +42,7 @@ from marketplace.catalog.models import (
 )
 from marketplace.db import db, utcnow
 from marketplace.errors import DomainError, NotFound, get_owned
-from marketplace.money import MoneyError, parse_yuan
+from marketplace.money import MoneyError, format_fen, parse_yuan
 from marketplace.pool import services as pool
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
@@ -64,6 +65,9 @@ class VersionFields:
     sla_response_hours: int
     enterprise_provides: str
     tags: str = ""
+    trial_days: int | None = None  # no trial
+    trial_price_fen: int = 0  # a free trial
+    trial_limits: str = ""
 
 
 MAX_TAGS = 10
@@ -265,6 +269,55 @@ def _apply_fields(version: PackageVersion, fields: VersionFields) -> None:
     version.sla_response_hours = fields.sla_response_hours
     version.enterprise_provides = fields.enterprise_provides.strip()
     version.tags = clean_tags(fields.tags)
+    _apply_trial(version, fields)
+
+
+MAX_TRIAL_LIMITS = 500
+
+
+def _apply_trial(version: PackageVersion, fields: VersionFields) -> None:
+    """The trial offer: days from 1 to ``MAX_TRIAL_DAYS`` (none: no trial), a price of 0
+    (free) or more, below the version's entry price once it has plans (checked again when
+    it is submitted, as the plans may change meanwhile)."""
+    days, price = fields.trial_days, fields.trial_price_fen
+    limits = (fields.trial_limits or "").strip()
+    if days is not None:
+        _check_range(
+            days,
+            1,
+            MAX_TRIAL_DAYS,
+            "trial_days",
+            _l("A trial lasts 1 to %(n)d days.", n=MAX_TRIAL_DAYS),
+        )
+    if price < 0:
+        raise DomainError(_l("The trial price cannot be negative."), field="trial_price")
+    if len(limits) > MAX_TRIAL_LIMITS:
+        raise DomainError(
+            _l("Keep the trial limits under %(n)d characters.", n=MAX_TRIAL_LIMITS),
+            field="trial_limits",
+        )
+    if days is None:
+        price, limits = 0, ""
+    version.trial_days = days
+    version.trial_price_fen = price
+    version.trial_limits = limits
+    if version.plans:
+        check_trial_price(version)
+
+
+def check_trial_price(version: PackageVersion) -> None:
+    """A paid trial costs less than the version's entry price (its cheapest plan's
+    commitment); a version without plans yet is checked when it is submitted."""
+    default = version.default_plan
+    entry = default.commitment_fen if default else 0
+    if version.trial_price_fen and version.trial_price_fen >= entry:
+        raise DomainError(
+            _l(
+                "A paid trial must cost less than the package's entry price (%(entry)s).",
+                entry=format_fen(entry),
+            ),
+            field="trial_price",
+        )
 
 
 def _history(
@@ -495,6 +548,7 @@ def submit(package: Package, actor: Actor) -> PackageVersion:
         raise DomainError(_l("Add at least one price plan before submitting."))
     if not version.interfaces:
         raise DomainError(_l("Declare at least one data interface before submitting."))
+    check_trial_price(version)
     before = version.status
     version.status = VERSION_MACHINE.next_state(before, VersionEvent.SUBMIT, OrgKind.PROVIDER.value)
     version.submitted_at = utcnow()
@@ -530,6 +584,7 @@ def publish(package: Package, actor: Actor) -> PackageVersion:
     version.published_at = utcnow()
     default = version.default_plan
     version.entry_price_fen = default.commitment_fen if default else 0
+    check_trial_price(version)
     previous = package.published_version
     if previous is not None and previous.id != version.id:
         previous.status = VERSION_MACHINE.next_state(
@@ -593,7 +648,11 @@ def material_changes(old: PackageVersion, new: PackageVersion) -> list[str]:
     ``scope`` (category, industries, company sizes, deployment) or ``interfaces``. Texts
     (title, summary, description, what the enterprise provides, tags) and service terms
     (go-live days, SLA) are not material: a version changing only those keeps the
-    admissions of the one before (vouchers' package admission). Empty: nothing material."""
+    admissions of the one before (vouchers' package admission). Empty: nothing material.
+
+    The trial offer (days, price, limits) is not material either: vouchers never pay for a
+    trial (``orders.trials`` places no voucher reservation), so an agency that admitted the
+    version's plans has nothing new to judge when only the trial changes."""
 
     def plans(v: PackageVersion) -> list[tuple[Any, ...]]:
         return [
@@ -639,6 +698,9 @@ def _copy_as_draft(package: Package, source: PackageVersion, actor: Actor) -> Pa
         sla_response_hours=source.sla_response_hours,
         enterprise_provides=source.enterprise_provides,
         tags=source.tags,
+        trial_days=source.trial_days,
+        trial_price_fen=source.trial_price_fen,
+        trial_limits=source.trial_limits,
     )
     draft.industries = list(source.industries)
     draft.size_tier_rows = [VersionSizeTier(tier=t) for t in source.size_tiers]

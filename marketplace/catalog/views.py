@@ -161,6 +161,8 @@ def _card_labels() -> SimpleNamespace:
     return SimpleNamespace(
         from_price=_("from %(price)s"),
         by_use=_("pay by use, nothing up front"),
+        free_trial=_("Free trial, %(n)d days"),
+        paid_trial=_("%(price)s trial, %(n)d days"),
         go_live=_("Go-live in %(n)d days"),
         results_title=_("Pay-for-results contracts whose target verified measurements showed met"),
         compare=_("Compare"),
@@ -408,6 +410,9 @@ def _fields(form: forms.PackageForm) -> services.VersionFields:
         sla_response_hours=form.sla_response_hours.data,
         enterprise_provides=form.enterprise_provides.data or "",
         tags=form.tags.data or "",
+        trial_days=form.trial_days.data,
+        trial_price_fen=form.trial_price.data or 0,
+        trial_limits=form.trial_limits.data or "",
     )
 
 
@@ -472,6 +477,7 @@ def _edit_page(
         form.industry_codes.data = [i.code for i in version.industries]
         form.size_tiers.data = [t.value for t in version.size_tiers]
         form.deployment.data = version.deployment.value
+        form.trial_price.data = version.trial_price_fen
     return render(
         "catalog/edit_package.html",
         pkg=pkg,

@@ -40,7 +40,7 @@ ADVISORS = [
 ]
 
 
-def _owner(email: str) -> User:
+def owner(email: str) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     assert user is not None, email
     return user
@@ -61,7 +61,7 @@ def _agency(name: str) -> tuple[Organisation, User]:
 
 
 def _latest_diagnosis(email: str) -> Diagnosis:
-    user = _owner(email)
+    user = owner(email)
     found = db.session.scalar(
         select(Diagnosis)
         .where(Diagnosis.enterprise_id == user.org_id)
@@ -130,7 +130,7 @@ def load(code: Callable[[str, str], str], user: Callable[..., User]) -> dict[str
 
     # A completed visit: e003 (Shijiazhuang) asked, the advisor visited and recorded findings,
     # the enterprise rated it.
-    e003 = _owner("e003@enterprise.demo")
+    e003 = owner("e003@enterprise.demo")
     d = _latest_diagnosis("e003@enterprise.demo")
     start = clock.days_ago(20, 9)
     asked, accepted, visited, rated = clock.steps(
@@ -177,7 +177,7 @@ def load(code: Callable[[str, str], str], user: Callable[..., User]) -> dict[str
         visits.rate(done, 5, "诊断细致，建议很实在，帮我们理清了先后顺序。", _as(e003))
 
     # An open request: e001 asks for a visit next week.
-    e001 = _owner("e001@enterprise.demo")
+    e001 = owner("e001@enterprise.demo")
     with clock_at(clock.days_ago(1, 16)):
         visits.request(
             _latest_diagnosis("e001@enterprise.demo"),

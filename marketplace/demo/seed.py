@@ -31,6 +31,7 @@ from marketplace.demo import (
     orders_seed,
     outcomes_seed,
     oversight_seed,
+    trials_seed,
     usage_seed,
     vouchers_seed,
 )
@@ -332,6 +333,7 @@ def _load() -> dict[str, int]:
     summary["new orders for s01"] = orders_seed.new_order_for("s01@provider.demo")
     summary.update(advisors_seed.load(b.code, b.user))
     summary.update(vouchers_seed.cooling_off(rng))
+    summary.update(trials_seed.load())
     return summary
 
 

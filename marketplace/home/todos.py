@@ -47,6 +47,7 @@ def todo_list(org: Organisation, user: User, config: Mapping[str, Any]) -> list[
     if org.kind is OrgKind.ENTERPRISE:
         found += orders.for_enterprise(org, config["AUTO_ACCEPT_DAYS"])
         found += orders.needs_for_enterprise(org)
+        found += orders.trials_for_enterprise(org)
         found += outcomes.for_enterprise(org, config["MEASUREMENT_CONFIRM_DAYS"])
         found += payments.for_enterprise(org)
         found += oversight.for_enterprise(org)

@@ -36,6 +36,8 @@ def review(line: OrderLine, rating: int, comment: str, actor: Actor) -> Review:
         raise DomainError(_l("You can review after accepting the delivery."))
     if line.package_id is None:
         raise DomainError(_l("Reviews are for packages; rate the parts of the bundle."))
+    if line.is_trial:  # verified reviews come from buyers, not from a trial's set-up
+        raise DomainError(_l("Review the package once you have ordered it, not its trial."))
     r = reviews.add_review(
         line.package_id, line.id, line.order.enterprise_id, rating, comment, actor
     )

@@ -217,3 +217,16 @@ class AcceptQuotesForm(Form):
     quote_ids = MultiCheckboxField(
         _l("Quotes"), coerce=int, validate_choice=False, validators=[Optional()]
     )
+
+
+class StartTrialForm(Form):
+    """Start a trial: the enterprise confirms the offer's terms (days, price, limits)."""
+
+    agree = BooleanField(
+        _l("I accept the trial's terms: its days, price and limits, and one trial per customer."),
+        validators=[DataRequired(_l("Confirm the trial's terms to start it."))],
+    )
+
+
+class EndTrialForm(Form):
+    """End a trial early (CSRF only)."""

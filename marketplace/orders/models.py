@@ -245,7 +245,9 @@ class OrderLine(Base):
         CheckConstraint("amount_fen IS NULL OR amount_fen >= 0", name="amount_not_negative"),
         CheckConstraint("monthly_fen IS NULL OR monthly_fen >= 0", name="monthly_not_negative"),
         CheckConstraint("term_months IS NULL OR term_months BETWEEN 1 AND 60", name="term_range"),
-        CheckConstraint("kind IN ('package', 'integration')", name="kind_known"),
+        # a trial line: a paid trial (orders.trials) billed as a one-time line at the trial
+        # price; it points at the package and version tried, at no plan
+        CheckConstraint("kind IN ('package', 'integration', 'trial')", name="kind_known"),
         CheckConstraint(
             "(kind = 'package') = (package_id IS NOT NULL AND version_id IS NOT NULL"
             " AND plan_id IS NOT NULL)",
@@ -326,6 +328,10 @@ class OrderLine(Base):
     @property
     def is_integration(self) -> bool:
         return self.kind == "integration"
+
+    @property
+    def is_trial(self) -> bool:
+        return self.kind == "trial"
 
     milestones: Mapped[list[Milestone]] = relationship(
         back_populates="line", order_by="Milestone.position", cascade="all, delete-orphan"
@@ -957,6 +963,138 @@ class QuoteItem(Base):
     package: Mapped[Package] = relationship()
     version: Mapped[PackageVersion] = relationship()
     plan: Mapped[PricePlan] = relationship()
+
+
+class TrialStatus(StrEnum):
+    LIVE = "live"
+    ENDED = "ended"  # its days ran out (the scheduled job) without an order
+    CONVERTED = "converted"  # the enterprise ordered the package (live or ended ≤ 30 days)
+    CANCELLED = "cancelled"  # the enterprise ended it early
+
+    @property
+    def label(self) -> str:
+        return str(TRIAL_LABELS[self])
+
+
+class TrialEvent(StrEnum):
+    START = "start"
+    END = "end"
+    CONVERT = "convert"
+    CANCEL = "cancel"
+
+    @property
+    def label(self) -> str:
+        return str(TRIAL_LABELS[self])
+
+
+TRIAL_LABELS = {
+    TrialStatus.LIVE: _l("In trial"),
+    TrialStatus.ENDED: _l("Ended without an order"),
+    TrialStatus.CONVERTED: _l("Ordered"),
+    TrialStatus.CANCELLED: _l("Ended early"),
+    TrialEvent.START: _l("Trial started"),
+    TrialEvent.END: _l("Trial ended: its days ran out"),
+    TrialEvent.CONVERT: _l("Package ordered after the trial"),
+    TrialEvent.CANCEL: _l("Trial ended early by the enterprise"),
+}
+
+TRIAL_MACHINE: StateMachine[TrialStatus, TrialEvent] = StateMachine(
+    [
+        Transition(None, TrialEvent.START, TrialStatus.LIVE, E),
+        Transition(TrialStatus.LIVE, TrialEvent.END, TrialStatus.ENDED, SYSTEM),
+        Transition(TrialStatus.LIVE, TrialEvent.CANCEL, TrialStatus.CANCELLED, E),
+        Transition(TrialStatus.LIVE, TrialEvent.CONVERT, TrialStatus.CONVERTED, E),
+        Transition(TrialStatus.ENDED, TrialEvent.CONVERT, TrialStatus.CONVERTED, E),
+    ]
+)
+
+
+class Trial(Base):
+    """An enterprise trying a package on the terms of its published version (试用): one trial
+    per enterprise and package ever (the provider's offer is one trial per customer). The
+    price and limits are copied when it starts; a paid trial is billed through its trial line
+    (``order_line_id``, a one-time line at the trial price), never by vouchers."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "package_id", name="uq_trials_enterprise_package"),
+        # the status's allowed values are checked by its column type (str_enum)
+        CheckConstraint("price_fen >= 0", name="price_not_negative"),
+        CheckConstraint("ends_at > started_at", name="ends_after_start"),
+        CheckConstraint(
+            "(status = 'converted') = (converted_line_id IS NOT NULL)",
+            name="converted_with_line",
+        ),
+        CheckConstraint("(status = 'live') = (ended_at IS NULL)", name="ended_when_not_live"),
+        Index("ix_trials_status_ends_at", "status", "ends_at"),
+    )
+
+    id: Mapped[intpk]
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[TrialStatus] = mapped_column(str_enum(TrialStatus))
+    days: Mapped[int]
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    limits: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    # the line billing a paid trial; the line of the order that converted it
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    converted_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    package: Mapped[Package] = relationship()
+    version: Mapped[PackageVersion] = relationship()
+    history: Mapped[list[TrialStatusChange]] = relationship(
+        order_by="TrialStatusChange.id", cascade="all, delete-orphan"
+    )
+
+
+class TrialStatusChange(Base):
+    """Append-only: every transition of a trial."""
+
+    __tablename__ = "trial_status_changes"
+
+    id: Mapped[intpk]
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    from_status: Mapped[TrialStatus | None] = mapped_column(
+        str_enum(TrialStatus, name="from_status")
+    )
+    to_status: Mapped[TrialStatus] = mapped_column(str_enum(TrialStatus, name="to_status"))
+    event: Mapped[TrialEvent] = mapped_column(str_enum(TrialEvent))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[created_at]
+
+
+notifications.register_kinds(
+    {
+        "trial_started": _l(
+            "%(enterprise)s started a %(days)s-day trial of %(title)s (until %(until)s)."
+        ),
+        "trial_ending": _l("Your trial of %(title)s ends on %(by)s: order it to keep using it."),
+        "trial_ended": _l("Your trial of %(title)s has ended."),
+        "trial_converted": _l("%(enterprise)s ordered %(title)s after its trial."),
+    },
+    group="orders",
+    labels={
+        "trial_started": _l("A trial of your package started"),
+        "trial_ending": _l("Your trial ends soon"),
+        "trial_ended": _l("Your trial ended"),
+        "trial_converted": _l("A trial turned into an order"),
+    },
+)
+audit.register_labels(
+    {
+        "trial.started": _l("Trial started"),
+        "trial.ended": _l("Trial ended"),
+        "trial.cancelled": _l("Trial ended early"),
+        "trial.converted": _l("Trial converted into an order"),
+    }
+)
 
 
 notifications.register_kinds(

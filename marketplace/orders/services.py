@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind, User
-from marketplace.catalog.models import PlanKind
+from marketplace.catalog.models import PackageVersion, PlanKind
 from marketplace.db import LOCAL_ZONE, add_unique, atomic, db, local_today, utcnow
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import PHONE_MESSAGE, normalise_phone
@@ -324,9 +324,59 @@ def _place(
     audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=len(lines))
     db.session.flush()
     db.session.refresh(order, ["lines"])
+    from marketplace.orders import trials  # trials bill through this module: imported late
+
+    trials.convert_on_order(order, actor)
     for hook in _placed_hooks:
         hook(order, actor)
     return order
+
+
+def place_trial_line(
+    enterprise: Organisation, version: PackageVersion, price_fen: int, actor: Actor
+) -> OrderLine:
+    """A paid trial's order: one line of kind ``trial`` at the trial price, billed as a
+    one-time line (invoiced when the enterprise accepts the trial's set-up, 验收, like any
+    one-time line), with no voucher reservation: vouchers never pay for trials."""
+    contact = _contact_for(enterprise, actor, None)
+    order = Order(
+        enterprise_id=enterprise.id,
+        created_by_id=actor.user_id,
+        number=f"pending-{secrets.token_hex(6)}",
+        contact_name=contact.name if contact else None,
+        contact_phone=contact.phone if contact else None,
+        site_address=contact.site if contact else None,
+    )
+    db.session.add(order)
+    db.session.flush()
+    order.number = f"ZX{local_today():%Y%m%d}-{order.id:06d}"
+    days = version.trial_days or 0
+    line = OrderLine(
+        order=order,
+        kind="trial",
+        package_id=version.package_id,
+        version_id=version.id,
+        provider_id=version.package.provider_id,
+        category_code=version.category_code,
+        title=version.title,
+        plan_kind=PlanKind.ONE_TIME,
+        plan_name=str(_l("Trial, %(n)d days", n=days))[:80],
+        amount_fen=price_fen,
+        committed_fen=price_fen,
+        status=LineStatus.PLACED,
+    )
+    db.session.add(line)
+    db.session.flush()
+    _history(line, None, "place", "", actor, OrgKind.ENTERPRISE.value)
+    notifications.notify(
+        line.provider_id,
+        "order_placed",
+        f"/orders/{order.number}",
+        number=order.number,
+        title=line.title,
+    )
+    audit.record(actor, "order.placed", "order", order.id, number=order.number, lines=1)
+    return line
 
 
 def _history(

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organisation
 from marketplace.db import LOCAL_ZONE, db
-from marketplace.orders import disputes, needs
+from marketplace.orders import disputes, needs, trials
 from marketplace.orders.models import LineStatus, Milestone, Order, OrderLine, Ticket
 from marketplace.todos import Todo
 
@@ -143,4 +143,20 @@ def needs_for_provider(provider: Organisation) -> list[Todo]:
             need.deadline,
         )
         for need in needs.unanswered(provider)
+    ]
+
+
+def trials_for_enterprise(enterprise: Organisation) -> list[Todo]:
+    """Live trials ending within ``trials.REMIND_DAYS`` days: order the package or let it go,
+    by the trial's last day (one query)."""
+    return [
+        Todo(
+            "trial_ending",
+            _l("Your trial ends soon: order the package or let it end"),
+            trial.version.title,
+            "/trials",
+            trial.started_at,
+            trial.ends_at.astimezone(LOCAL_ZONE).date(),
+        )
+        for trial in trials.ending_soon(enterprise)
     ]

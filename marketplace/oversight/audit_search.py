@@ -25,7 +25,7 @@ from marketplace.audit import AuditEntry, action_label, actions_named
 from marketplace.catalog.models import CuratedBundle, Package, PackageVersion, Review
 from marketplace.db import LOCAL_ZONE, contains_pattern, db
 from marketplace.diagnosis.models import AdvisorVisit, Diagnosis
-from marketplace.orders.models import Bundle, Need, Order, OrderLine, Quote, Ticket
+from marketplace.orders.models import Bundle, Need, Order, OrderLine, Quote, Ticket, Trial
 from marketplace.outcomes.models import OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
 from marketplace.payments.models import Invoice
@@ -209,6 +209,13 @@ KINDS: dict[str, Kind] = {
             (Need, Need.id == Quote.need_id),
             (Organisation, Organisation.id == Quote.provider_id),
         ),
+    ),
+    "trial": Kind(
+        _l("Trial"),
+        Trial,
+        (Organisation.name,),
+        (Trial.enterprise_id, Trial.provider_id),
+        ((Organisation, Organisation.id == Trial.enterprise_id),),
     ),
 }
 

@@ -189,6 +189,7 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
         "category",
         "provider",
         "plans",
+        "trial",
         "go_live_days",
         "sla_response_hours",
         "interfaces",
@@ -197,6 +198,7 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
         assert key in item
     assert set(item["provider"]) == {"id", "name", "type", "evaluations"}
     assert set(item["rating"]) == {"average", "count"}
+    assert item["trial"] is None  # the helper's packages offer no trial
     following = call(client, "GET", f"/packages?limit=1&cursor={first_page['next_cursor']}").json
     assert following["items"][0]["id"] == second.id and following["next_cursor"] is None
     assert call(client, "GET", "/packages?q=质量追溯").json["items"][0]["id"] == second.id
@@ -373,6 +375,8 @@ def test_the_openapi_document_describes_every_endpoint(client, app):
     assert served == documented
     post = doc["paths"]["/contracts/{contract_id}/measurements"]["post"]
     assert {"200", "201", "409", "422", "401", "403", "404", "413", "429"} <= set(post["responses"])
+    trial = doc["components"]["schemas"]["Trial"]
+    assert set(trial["properties"]) == {"days", "price_fen", "limits"}
     page = client.get("/api/docs")
     assert page.status_code == 200 and "MeasurementIn" in page.text
     assert "<script" not in page.text.split("<main", 1)[1]

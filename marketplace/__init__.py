@@ -104,6 +104,9 @@ def create_app(config: Config | None = None) -> Flask:
     from marketplace.vouchers import programmes
 
     sharing.agencies_with(programmes.agencies_of)
+    from marketplace.vouchers import admission
+
+    admission.connect()
     _register_request_hooks(app)
     _register_template_helpers(app)
 

@@ -42,7 +42,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation
 from marketplace.catalog.models import Package, PackageVersion
@@ -395,8 +395,7 @@ def project(
 def facts(programme: VoucherProgramme) -> list[LineFact]:
     """The lines of the orders the programme's vouchers pay for (reserved or spent), and the
     integration fees of those orders; rejected and cancelled lines left out. A line's routing
-    integrator is the one its reservation recorded, or (for a line vouchers do not pay) the
-    integrator whose fee the order carries."""
+    integrator is the one checkout recorded on it (``OrderLine.integrator_id``)."""
     paid = (
         select(OrderLine.order_id)
         .join(Reservation, Reservation.order_line_id == OrderLine.id)
@@ -406,37 +405,29 @@ def facts(programme: VoucherProgramme) -> list[LineFact]:
         )
         .distinct()
     )
-    routed = (
-        select(Reservation.order_line_id, func.max(Reservation.integrator_id).label("integrator"))
-        .where(Reservation.programme_id == programme.id)
-        .group_by(Reservation.order_line_id)
-        .subquery()
-    )
     rows = db.session.execute(
         select(
             OrderLine.order_id,
             OrderLine.provider_id,
             OrderLine.committed_fen,
             OrderLine.category_code,
-            routed.c.integrator,
+            OrderLine.integrator_id,
             OrderLine.kind,
             OrderLine.days_to_go_live,
         )
-        .outerjoin(routed, routed.c.order_line_id == OrderLine.id)
         .where(
             OrderLine.order_id.in_(paid),
             OrderLine.status.not_in((LineStatus.REJECTED, LineStatus.CANCELLED)),
         )
         .order_by(OrderLine.order_id, OrderLine.id)
     ).all()
-    fee_of = {order: provider for order, provider, *_, kind, _d in rows if kind == "integration"}
     return [
         LineFact(
             order_id=order,
             provider_id=provider,
             amount_fen=int(amount),
             category=category,
-            integrator_id=None if kind == "integration" else (integrator or fee_of.get(order)),
+            integrator_id=None if kind == "integration" else integrator,
             is_integration=kind == "integration",
             days_to_delivery=days,
         )

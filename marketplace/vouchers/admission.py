@@ -492,7 +492,7 @@ def connect() -> None:
     """The catalogue sits below vouchers and knows nothing of admissions: the app factory
     connects inheritance on publication and what the catalogue's pages show of admissions."""
     catalog.on_published(inherit)
-    voucher_states.connect(lambda version: standings(version), history_of, card_notes_for)
+    voucher_states.connect(standings, history_of, card_notes_for)
 
 
 # --- what a signed-in enterprise's catalogue cards say --------------------------------------

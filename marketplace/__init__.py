@@ -104,6 +104,11 @@ def create_app(config: Config | None = None) -> Flask:
     from marketplace.vouchers import programmes
 
     sharing.agencies_with(programmes.agencies_of)
+    from marketplace.orders import services as orders
+    from marketplace.vouchers import admission, caps
+
+    admission.connect()
+    caps.routed_lines_from(orders.routed_lines)
     _register_request_hooks(app)
     _register_template_helpers(app)
 

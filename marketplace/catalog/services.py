@@ -5,6 +5,7 @@ its provider is admitted to at least one agency's pool."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -566,8 +567,21 @@ def withdraw(package: Package, actor: Actor) -> PackageVersion:
     return version
 
 
+# Higher domains follow publications without the catalogue knowing them: the app factory
+# connects them here (``vouchers.admission.connect``: a text-only new version keeps the
+# voucher admissions of the version it replaces). Each runs inside the same transaction.
+PublishedHook = Callable[[PackageVersion], None]
+_published_hooks: list[PublishedHook] = []
+
+
+def on_published(hook: PublishedHook) -> None:
+    if hook not in _published_hooks:
+        _published_hooks.append(hook)
+
+
 def publish(package: Package, actor: Actor) -> PackageVersion:
-    """Publish the submitted version; only a provider admitted to a pool may publish."""
+    """Publish the submitted version; only a provider admitted to a pool may publish. The
+    hooks connected with ``on_published`` then act on it (vouchers: admission inheritance)."""
     if not pool.is_admitted(package.provider_id):
         raise DomainError(
             _l(
@@ -594,6 +608,8 @@ def publish(package: Package, actor: Actor) -> PackageVersion:
     package.published_version = version
     db.session.flush()
     _history(version, before, VersionEvent.PUBLISH, actor)
+    for hook in _published_hooks:
+        hook(version)
     return version
 
 

@@ -35,6 +35,7 @@ from marketplace.catalog import (
     services,
     thesaurus,
     track_records,
+    voucher_states,
 )
 from marketplace.catalog.models import Category, Deployment, Package, PlanKind, VersionEvent
 from marketplace.errors import DomainError, NotFound
@@ -146,7 +147,7 @@ def _results(query: search.Query, categories: list[Category]) -> tuple[Markup, i
     key = (_locale(), enterprise, bool(query.notes), query.price_swapped, tuple(args))
     scopes = freshness.catalogue_scopes(query.pool)
     html, last_page = freshness.cached("catalogue", key, render_results, scopes)
-    return _with_pool_tags(html), last_page
+    return _with_admission_notes(_with_pool_tags(html)), last_page
 
 
 # Stand-ins for what a kept card shows differently in each search (no visitor's text can
@@ -175,6 +176,10 @@ def _pool_tag_marker(provider_id: int) -> Markup:
     return Markup(f"<!--pools:{int(provider_id)}-->")
 
 
+def _admission_marker(version_id: int) -> Markup:
+    return Markup(f"<!--admission:{int(version_id)}-->")
+
+
 def _cards(
     ids: list[int], marks: list[str], ticked: set[int], enterprise: bool
 ) -> tuple[list[Markup], set[int]]:
@@ -185,7 +190,7 @@ def _cards(
     def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str, int]]:
         card = get_template_attribute("catalog/_card.html", "package_card")
         labels = _card_labels()
-        markers = (_TITLE, _SUMMARY, _CHECKED, _pool_tag_marker)
+        markers = (_TITLE, _SUMMARY, _CHECKED, _pool_tag_marker, _admission_marker)
         return {
             c.version_id: (
                 str(card(c, *markers, enterprise, locale, labels)),
@@ -222,6 +227,22 @@ def _with_pool_tags(html: str) -> Markup:
     pools = pool.admitted_pools(found)
     tags = get_template_attribute("catalog/_pool_tags.html", "pool_tags")
     return Markup(POOL_TAGS.sub(lambda m: str(tags(pools.get(int(m[1]), []))), html))
+
+
+ADMISSION_NOTES = re.compile(r"<!--admission:([0-9]+)-->")
+
+
+def _with_admission_notes(html: Markup) -> Markup:
+    """For a signed-in enterprise, each card says which programmes of its vouchers have not
+    (yet) admitted the version (待准入 / 未准入), filled in now (one grouped statement for the
+    page): which programmes an enterprise holds is its own, and admission decisions change
+    nothing the cached cards show. Only an enterprise's cards carry the markers."""
+    found = sorted({int(version_id) for version_id in ADMISSION_NOTES.findall(html)})
+    if not found:
+        return html
+    notes = voucher_states.card_notes(current_user.org_id, found)
+    shown = get_template_attribute("catalog/_card.html", "admission_notes")
+    return Markup(ADMISSION_NOTES.sub(lambda m: str(shown(notes.get(int(m[1]), []))), str(html)))
 
 
 @bp.route("/admin/thesaurus", methods=["GET", "POST"])
@@ -307,6 +328,7 @@ def package(package_id: int) -> ResponseReturnValue:
         reviews=reviews.reviews_of(pkg.id),
         record=track_records.of_packages([pkg.id]).get(pkg.id),
         case_count=case_counts.cases_with(pkg.id),
+        standings=voucher_states.standings(pkg.published_version),
         delist_form=delist_form,
     )
 
@@ -486,6 +508,8 @@ def _edit_page(
         plan_form=plan_form or _plan_form(),
         interface_form=interface_form or _interface_form(),
         admitted=pool.is_admitted(pkg.provider_id),
+        standings=voucher_states.standings(pkg.published_version),
+        decisions=voucher_states.decisions(pkg) if pkg.published_version else [],
         status=status,
     )
 

@@ -20,7 +20,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit, notifications
@@ -71,6 +71,15 @@ def on_placed(hook: PlacedHook) -> None:
 def on_moved(hook: MovedHook) -> None:
     if hook not in _moved_hooks:
         _moved_hooks.append(hook)
+
+
+def routed_lines() -> Select[int, int | None]:
+    """The order lines an integrator's curated bundle routed, as (``order_line_id``,
+    ``integrator_id``): for the vouchers' caps, below orders, which count routed money in a
+    party's share (connected by the app factory: ``caps.routed_lines_from``)."""
+    return select(
+        OrderLine.id.label("order_line_id"), OrderLine.integrator_id.label("integrator_id")
+    ).where(OrderLine.integrator_id.is_not(None))
 
 
 @dataclass(frozen=True)

@@ -277,15 +277,22 @@ def by_routing_integrator(programme: VoucherProgramme) -> list[Routing]:
         Reservation.programme_id == programme.id,
         Reservation.status == ReservationStatus.REDEEMED,
     )
-    routed_by = Reservation.integrator_id
-    integrators = select(routed_by).where(*redeemed, routed_by.is_not(None)).distinct().cte("i")
+    routed_by = OrderLine.integrator_id  # the line's routing integrator, set at checkout
+    integrators = (
+        select(routed_by.label("integrator_id"))
+        .select_from(Reservation)
+        .join(OrderLine, OrderLine.id == Reservation.order_line_id)
+        .where(*redeemed, routed_by.is_not(None))
+        .distinct()
+        .cte("i")
+    )
     total = (
         select(_int(func.coalesce(func.sum(Reservation.amount_fen), 0)))
         .where(*redeemed)
         .scalar_subquery()
     )
     party = integrators.c.integrator_id
-    mine = or_(Reservation.integrator_id == party, Reservation.provider_id == party)
+    mine = or_(routed_by == party, Reservation.provider_id == party)
 
     def sum_when(condition: Any) -> Any:
         return _int(func.coalesce(func.sum(case((condition, Reservation.amount_fen))), 0))
@@ -295,20 +302,15 @@ def by_routing_integrator(programme: VoucherProgramme) -> list[Routing]:
         select(
             party,
             select(Organisation.name).where(Organisation.id == party).scalar_subquery(),
-            sum_when(Reservation.integrator_id == party),
-            _int(
-                func.count(
-                    func.distinct(
-                        case((Reservation.integrator_id == party, Reservation.order_line_id))
-                    )
-                )
-            ),
+            sum_when(routed_by == party),
+            _int(func.count(func.distinct(case((routed_by == party, OrderLine.id))))),
             sum_when(Reservation.provider_id == party),
             combined,
             total,
         )
         .select_from(integrators)
-        .join(Reservation, and_(*redeemed, mine))
+        .join(Reservation, and_(*redeemed))
+        .join(OrderLine, and_(OrderLine.id == Reservation.order_line_id, mine))
         .group_by(party)
         .order_by(combined.desc(), party)
     )

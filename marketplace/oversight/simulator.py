@@ -24,6 +24,13 @@ Assumptions (``ASSUMPTIONS``, shown on the page):
   whole, by an appointed integrator in turn (orders by their number, integrators by name),
   at the integration fee rate the programme's routed orders paid (or the proposed fee cap,
   or none, when no order was routed);
+- to hybrid mode: routed as in integrator mode; in each order the enterprise swaps every
+  module a specialist admitted to the pool in its category delivers (not the routing
+  integrator), at the price it paid, and keeps the rest with the integrator; the order's
+  fee is then pro-rated by the programme's rule (``vouchers.models.prorated_fee``, as
+  ``orders.bundles`` computes it: fee × kept ÷ whole, at least the floor
+  ``hybrid_fee_floor_bp``) before a fee cap applies; the integrator still routes the
+  swapped lines (checkout records it on them, and concentration counts it);
 - an integration fee cap lowers each order's fee to the cap's share of the bundle;
 - a provider cap: the share of a party above it is cut to the cap; in open mode its excess
   money goes, category by category, to the other admitted providers of the category below
@@ -37,12 +44,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation
 from marketplace.catalog.models import Package, PackageVersion
@@ -52,14 +59,17 @@ from marketplace.orders.models import LineStatus, OrderLine
 from marketplace.oversight.concentration import hhi
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.vouchers.models import (
+    DEFAULT_HYBRID_FEE_FLOOR_BP,
     ProgrammeMode,
     Reservation,
     ReservationStatus,
     VoucherProgramme,
+    prorated_fee,
 )
 
 OPEN = ProgrammeMode.OPEN.value
 INTEGRATOR = ProgrammeMode.INTEGRATOR.value
+HYBRID = ProgrammeMode.HYBRID.value
 BP = 10_000
 K = TypeVar("K", int, str)
 
@@ -79,9 +89,10 @@ class LineFact:
 
 @dataclass(frozen=True)
 class Scenario:
-    mode: str  # OPEN or INTEGRATOR
+    mode: str  # OPEN, INTEGRATOR or HYBRID
     provider_cap_bp: int | None = None
     integration_fee_cap_bp: int | None = None
+    hybrid_fee_floor_bp: int = DEFAULT_HYBRID_FEE_FLOOR_BP  # the programme's rule
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,15 @@ ASSUMPTIONS = {
         " is routed whole by an appointed integrator in turn, at the integration fee rate the"
         " programme's routed orders paid."
     ),
+    HYBRID: _l(
+        "In hybrid mode orders are routed as in integrator mode, and in each the enterprise"
+        " swaps every module that a specialist admitted to the pool in its category delivers"
+        " (at the price it paid) and keeps the rest with the integrator. The integration fee"
+        " is then pro-rated as the programme's rule has it: the fee times the value kept over"
+        " the value of the modules, at least the programme's floor of the fee, rounded down,"
+        " before any fee cap. The integrator still routes the swapped lines and counts them"
+        " in its share."
+    ),
     "fee_cap": _l(
         "An integration fee cap lowers each order's fee to the cap's share of its bundle."
     ),
@@ -135,7 +155,8 @@ ASSUMPTIONS = {
 }
 NOTES = {
     "no_integrators": _l(
-        "The programme has no appointed integrator: integrator mode cannot be projected."
+        "The programme has no appointed integrator: integrator and hybrid modes cannot be"
+        " projected."
     ),
     "no_fee_history": _l(
         "No order of the programme was routed by an integrator: the projection assumes the"
@@ -294,6 +315,38 @@ def _to_mode(
     return result
 
 
+def _swap_specialists(
+    lines: Sequence[LineFact],
+    floor_bp: int,
+    fee_cap_bp: int | None,
+    admitted: Mapping[str, set[int]],
+) -> list[LineFact]:
+    """Hybrid mode over lines routed as in integrator mode (fees not capped yet): in each
+    order, the modules an admitted specialist delivers are swapped (the integrator keeps the
+    others) and the fee is pro-rated by the programme's rule, then capped."""
+    by_order: dict[int, list[LineFact]] = defaultdict(list)
+    for line in lines:
+        by_order[line.order_id].append(line)
+    result: list[LineFact] = []
+    for order_id in sorted(by_order):
+        order = by_order[order_id]
+        modules = [line for line in order if not line.is_integration]
+        whole = sum(line.amount_fen for line in modules)
+        swapped = sum(
+            line.amount_fen
+            for line in modules
+            if line.integrator_id is not None
+            and line.provider_id != line.integrator_id
+            and line.provider_id in admitted.get(line.category or "", set())
+        )
+        for line in order:
+            if line.is_integration:
+                fee = prorated_fee(line.amount_fen, whole - swapped, whole, floor_bp)
+                line = replace(line, amount_fen=_capped_fee(fee, whole, fee_cap_bp))
+            result.append(line)
+    return result
+
+
 def _fill(amount: int, weights: dict[int, int], room: dict[int, int]) -> dict[int, int]:
     """``amount`` shared pro rata to ``weights`` (equally when all are 0), none above its
     ``room``: what one cannot take goes round the others again. Returns what each takes."""
@@ -330,7 +383,7 @@ def _apply_provider_cap(
     for party in over:
         excess = book.party[party] - limit
         book.party[party] = limit
-        if scenario.mode == INTEGRATOR:
+        if scenario.mode != OPEN:  # integrator or hybrid mode: the integrators take it
             others = [i for i in integrators if i not in over]
             weights = {i: book.party.get(i, 0) for i in others}
             room = {i: limit - book.party.get(i, 0) for i in others}
@@ -371,7 +424,7 @@ def project(
         line.amount_fen for line in lines if not line.is_integration and line.integrator_id
     )
     fee_rate: int | None = None
-    if scenario.mode == INTEGRATOR:
+    if scenario.mode != OPEN:
         if not integrators and any(
             not line.is_integration and not line.integrator_id for line in lines
         ):
@@ -381,7 +434,15 @@ def project(
         else:
             notes.append("no_fee_history")
             fee_rate = scenario.integration_fee_cap_bp or 0
-    moved = _to_mode(lines, scenario, integrators, fee_rate or 0)
+    if scenario.mode == HYBRID:  # routed uncapped; the cap applies after pro-rating
+        routed = _to_mode(
+            lines, replace(scenario, integration_fee_cap_bp=None), integrators, fee_rate or 0
+        )
+        moved = _swap_specialists(
+            routed, scenario.hybrid_fee_floor_bp, scenario.integration_fee_cap_bp, admitted
+        )
+    else:
+        moved = _to_mode(lines, scenario, integrators, fee_rate or 0)
     book = _book(moved)
     _apply_provider_cap(book, scenario, admitted, integrators)
     if book.left_out:
@@ -395,8 +456,7 @@ def project(
 def facts(programme: VoucherProgramme) -> list[LineFact]:
     """The lines of the orders the programme's vouchers pay for (reserved or spent), and the
     integration fees of those orders; rejected and cancelled lines left out. A line's routing
-    integrator is the one its reservation recorded, or (for a line vouchers do not pay) the
-    integrator whose fee the order carries."""
+    integrator is the one checkout recorded on it (``OrderLine.integrator_id``)."""
     paid = (
         select(OrderLine.order_id)
         .join(Reservation, Reservation.order_line_id == OrderLine.id)
@@ -406,37 +466,29 @@ def facts(programme: VoucherProgramme) -> list[LineFact]:
         )
         .distinct()
     )
-    routed = (
-        select(Reservation.order_line_id, func.max(Reservation.integrator_id).label("integrator"))
-        .where(Reservation.programme_id == programme.id)
-        .group_by(Reservation.order_line_id)
-        .subquery()
-    )
     rows = db.session.execute(
         select(
             OrderLine.order_id,
             OrderLine.provider_id,
             OrderLine.committed_fen,
             OrderLine.category_code,
-            routed.c.integrator,
+            OrderLine.integrator_id,
             OrderLine.kind,
             OrderLine.days_to_go_live,
         )
-        .outerjoin(routed, routed.c.order_line_id == OrderLine.id)
         .where(
             OrderLine.order_id.in_(paid),
             OrderLine.status.not_in((LineStatus.REJECTED, LineStatus.CANCELLED)),
         )
         .order_by(OrderLine.order_id, OrderLine.id)
     ).all()
-    fee_of = {order: provider for order, provider, *_, kind, _d in rows if kind == "integration"}
     return [
         LineFact(
             order_id=order,
             provider_id=provider,
             amount_fen=int(amount),
             category=category,
-            integrator_id=None if kind == "integration" else (integrator or fee_of.get(order)),
+            integrator_id=None if kind == "integration" else integrator,
             is_integration=kind == "integration",
             days_to_delivery=days,
         )

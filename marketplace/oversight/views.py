@@ -3,6 +3,7 @@ trail; and the public transparency page."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
@@ -233,6 +234,7 @@ def simulator_page(programme_id: int) -> ResponseReturnValue:
         form.integration_fee_cap.data = _percent(p.integration_fee_cap_bp)
     elif not form.validate():
         status = 422
+    floor = p.hybrid_fee_floor_bp
     if status == 200:
         scenario = simulator.Scenario(
             form.mode.data or other.value,
@@ -240,29 +242,36 @@ def simulator_page(programme_id: int) -> ResponseReturnValue:
             None
             if form.integration_fee_cap.data is None
             else int(form.integration_fee_cap.data * 100),
+            floor,
         )
     else:
-        scenario = simulator.Scenario(other.value)
+        scenario = simulator.Scenario(other.value, hybrid_fee_floor_bp=floor)
     lines = simulator.facts(p)
-    projection = simulator.project(
-        lines,
-        scenario,
-        simulator.admitted_by_category(p),
-        [i.id for i in p.integrators],
+    admitted = simulator.admitted_by_category(p)
+    integrators = [i.id for i in p.integrators]
+    projection = simulator.project(lines, scenario, admitted, integrators)
+    # the third column: hybrid mode under the same caps, at the programme's fee floor
+    hybrid = simulator.project(
+        lines, replace(scenario, mode=simulator.HYBRID), admitted, integrators
     )
     parties = [projection.current.largest_party_id]
-    if projection.projected is not None:
-        parties.append(projection.projected.largest_party_id)
+    for shown in (projection.projected, hybrid.projected):
+        if shown is not None:
+            parties.append(shown.largest_party_id)
+    notes = [simulator.NOTES[n] for n in projection.notes]
+    notes += [simulator.NOTES[n] for n in hybrid.notes if n not in projection.notes]
     return render(
         "oversight/simulator.html",
         p=p,
         form=form,
         projection=projection,
+        hybrid=hybrid,
+        floor_pct=_percent(floor),
         orders=len({line.order_id for line in lines}),
         mode_label=ProgrammeMode(scenario.mode).label,
         names=simulator.names(parties),
         assumptions=simulator.ASSUMPTIONS,
-        notes=[simulator.NOTES[n] for n in projection.notes],
+        notes=notes,
         status=status,
     )
 

@@ -5,7 +5,7 @@ the programme's published criteria, with a reason the provider sees.
 - A version without a decision in a programme waits (待审): it is listed and can be ordered,
   but that programme's vouchers do not pay for it (``spending`` asks ``admitted_pairs``).
 - A new version that changes only texts keeps its predecessor's admissions: when it is
-  published, an ``inherit`` row is written for each programme that admitted the version it
+  published (``catalog.services.publish`` calls ``inherit``), an ``inherit`` row is written for each programme that admitted the version it
   replaces (``catalog.services.material_changes`` says what is material: price plans, scope,
   interfaces). A rejected predecessor is not inherited: the new version waits for review.
 - One decision per (programme, version): the state machine is data (``ADMISSION_MACHINE``),
@@ -19,25 +19,26 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from marketplace import audit, notifications
 from marketplace.accounts.models import Organisation, OrgKind
 from marketplace.catalog import services as catalog
+from marketplace.catalog import voucher_states
 from marketplace.catalog.models import Package, PackageVersion, VersionStatus
-from marketplace.db import add_unique, atomic, attributes_changed, db, local_today
+from marketplace.db import add_unique, atomic, db, local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers.models import (
     ADMISSION_MACHINE,
+    AVAILABLE,
     DECIDER,
     SYSTEM_ACTOR,
     AdmissionChange,
@@ -46,7 +47,9 @@ from marketplace.vouchers.models import (
     PackageAdmission,
     ProgrammeMode,
     ProgrammeStatus,
+    Voucher,
     VoucherProgramme,
+    VoucherStatus,
 )
 
 MAX_REASON = 2000
@@ -445,17 +448,20 @@ def decide(
 # --- a text-only new version keeps its predecessor's admissions -----------------------------
 
 
-def _inherit(session: Session, version: PackageVersion) -> None:
+def inherit(version: PackageVersion) -> None:
+    """Called where a version is published (``catalog.services.publish``, connected by
+    ``connect``): a text-only change keeps the admissions of the version it replaces; a
+    material change (or a rejected predecessor) waits for review."""
     previous = catalog.previous_published(version)
     if previous is None or catalog.material_changes(previous, version):
         return
-    sources = session.scalars(
+    sources = db.session.scalars(
         select(PackageAdmission).where(
             PackageAdmission.version_id == previous.id,
             PackageAdmission.state == AdmissionState.ADMITTED,
         )
     )
-    for source in sources:
+    for source in list(sources):
         state = ADMISSION_MACHINE.next_state(
             AdmissionState.PENDING, AdmissionEvent.INHERIT, SYSTEM_ACTOR
         )
@@ -478,27 +484,72 @@ def _inherit(session: Session, version: PackageVersion) -> None:
                 reason=row.reason,
             )
         )
-        session.add(row)
+        db.session.add(row)
+    db.session.flush()
 
 
-@event.listens_for(Session, "before_flush")
-def _on_publish(session: Session, _context: Any, _instances: Any) -> None:
-    """When a version is published (by the catalogue's ``publish``), a text-only change keeps
-    the admissions of the version it replaces. The catalogue sits below vouchers and knows
-    nothing of admissions; this listener is how vouchers hears of a publication."""
-    published = [
-        obj
-        for obj in session.dirty
-        if isinstance(obj, PackageVersion)
-        and obj.id is not None
-        and obj.status is VersionStatus.PUBLISHED
-        and attributes_changed(obj, ["status"])
-    ]
-    if not published:
-        return
-    with session.no_autoflush:
-        for version in published:
-            _inherit(session, version)
+def connect() -> None:
+    """The catalogue sits below vouchers and knows nothing of admissions: the app factory
+    connects inheritance on publication and what the catalogue's pages show of admissions."""
+    catalog.on_published(inherit)
+    voucher_states.connect(standings, history_of, card_notes_for)
+
+
+# --- what a signed-in enterprise's catalogue cards say --------------------------------------
+
+
+def card_notes_for(
+    enterprise_id: int, version_ids: Sequence[int]
+) -> dict[int, list[voucher_states.CardNote]]:
+    """Per version of a catalogue page, the programmes of the enterprise's spendable vouchers
+    that could pay for it but have not admitted it (待准入) or rejected it (未准入): one
+    grouped statement however many cards (versions × the enterprise's programmes)."""
+    if not version_ids:
+        return {}
+    held = select(Voucher.programme_id).where(
+        Voucher.enterprise_id == enterprise_id,
+        Voucher.status == VoucherStatus.ACTIVE,
+        AVAILABLE > 0,
+    )
+    pooled = (
+        select(PoolMembership.id)
+        .where(
+            PoolMembership.agency_id == VoucherProgramme.agency_id,
+            PoolMembership.provider_id == Package.provider_id,
+            PoolMembership.status == PoolStatus.ADMITTED,
+        )
+        .exists()
+    )
+    rows = db.session.execute(
+        select(PackageVersion.id, PackageVersion.category_code, VoucherProgramme, pooled)
+        .join(Package, Package.id == PackageVersion.package_id)
+        .join(
+            VoucherProgramme,
+            VoucherProgramme.id.in_(held)
+            & (VoucherProgramme.status != ProgrammeStatus.DRAFT)
+            & (VoucherProgramme.redeem_by >= local_today()),
+        )
+        .outerjoin(
+            PackageAdmission,
+            (PackageAdmission.version_id == PackageVersion.id)
+            & (PackageAdmission.programme_id == VoucherProgramme.id),
+        )
+        .add_columns(PackageAdmission.state)
+        .where(PackageVersion.id.in_(list(version_ids)))
+        .order_by(PackageVersion.id, VoucherProgramme.id)
+    )
+    notes: dict[int, list[voucher_states.CardNote]] = defaultdict(list)
+    for version_id, category, programme, in_pool, state in rows:
+        if state is AdmissionState.ADMITTED:
+            continue
+        if programme.category_codes and category not in programme.category_codes:
+            continue  # its vouchers never pay for this category: nothing to wait for
+        if programme.mode is ProgrammeMode.OPEN and not in_pool:
+            continue  # nor for a provider outside the agency's pool
+        notes[version_id].append(
+            voucher_states.CardNote(programme.name, state is AdmissionState.REJECTED)
+        )
+    return notes
 
 
 # --- figures for /transparency --------------------------------------------------------------

@@ -16,12 +16,12 @@ committed, and two checkouts racing at the limit cannot both pass.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, cast, func, select, union_all
+from sqlalchemy import BigInteger, Select, cast, func, select, union_all
 
 from marketplace.accounts.models import Organisation
 from marketplace.db import db, local_today
@@ -55,6 +55,18 @@ class PartyShare:
     share_bp: int  # of the programme's money in use, rounded down
 
 
+# Which integrator routed an order line is a fact of the line (``OrderLine.integrator_id``,
+# written at checkout). Orders sit above vouchers: the app factory connects here the statement
+# that gives (``order_line_id``, ``integrator_id``) of the routed lines
+# (``orders.services.routed_lines``). Nothing connected: no money counts as routed.
+RoutedLines = Callable[[], Select[int, int | None]]
+_routed_lines: list[RoutedLines] = []
+
+
+def routed_lines_from(source: RoutedLines) -> None:
+    _routed_lines[:] = [source]
+
+
 def _party_money(programme_ids: Iterable[int]) -> tuple[dict[tuple[int, int], int], dict[int, int]]:
     """(programme, party) → money delivered or routed, and programme → money in use, from
     the reservations reserved or spent. Two statements however many reservations."""
@@ -65,14 +77,16 @@ def _party_money(programme_ids: Iterable[int]) -> tuple[dict[tuple[int, int], in
         Reservation.provider_id.label("party"),
         Reservation.amount_fen.label("amount"),
     ).where(*in_use)
-    routed = select(
-        Reservation.programme_id, Reservation.integrator_id, Reservation.amount_fen
-    ).where(
-        *in_use,
-        Reservation.integrator_id.is_not(None),
-        Reservation.integrator_id != Reservation.provider_id,
-    )
-    both = union_all(delivered, routed).subquery()
+    parts = [delivered]
+    if _routed_lines:
+        lines = _routed_lines[0]().subquery()
+        routed = (
+            select(Reservation.programme_id, lines.c.integrator_id, Reservation.amount_fen)
+            .join(lines, lines.c.order_line_id == Reservation.order_line_id)
+            .where(*in_use, lines.c.integrator_id != Reservation.provider_id)
+        )
+        parts.append(routed)
+    both = union_all(*parts).subquery()
     parties: dict[tuple[int, int], int] = {}
     for programme_id, party, money in db.session.execute(
         select(

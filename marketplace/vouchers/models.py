@@ -728,9 +728,8 @@ class Reservation(Base):
     period: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[ReservationStatus] = mapped_column(str_enum(ReservationStatus))
     held: Mapped[bool] = mapped_column(default=False)
-    # The integrator whose curated bundle routed the line (issue 22: concentration counts it
-    # as well as the provider that delivers), and the cap hold the reservation waits on.
-    integrator_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    # The cap hold the reservation waits on (issue 22). The integrator that routed the line
+    # is the line's own fact (``OrderLine.integrator_id``), not repeated here.
     cap_hold_id: Mapped[int | None] = mapped_column(ForeignKey("voucher_cap_holds.id"), index=True)
     settlement_id: Mapped[int | None] = mapped_column(
         ForeignKey("voucher_settlements.id"), index=True

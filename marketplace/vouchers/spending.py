@@ -296,7 +296,6 @@ def reserve(
                 for_success_fee=line.claim.success_fee,
                 period=line.claim.period,
                 status=ReservationStatus.RESERVED,
-                integrator_id=line.claim.integrator_id,
             )
             db.session.add(reservation)
             db.session.flush()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Industry, Organisation, OrgKind, Region, SizeTier
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import Package, PackageVersion, PlanKind
+from marketplace.catalog.models import PlanKind
 from marketplace.db import db, local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
@@ -41,7 +41,6 @@ from marketplace.vouchers import programmes as programme_service
 from marketplace.vouchers.models import (
     DEFAULT_HYBRID_FEE_FLOOR_BP,
     CapPolicy,
-    PackageAdmission,
     ProgrammeMode,
     ProgrammeStatus,
     RunStatus,
@@ -918,19 +917,6 @@ def statements() -> ResponseReturnValue:
 
 
 # --- package admission (issue 22) -----------------------------------------------------------
-
-
-@bp.app_template_global()
-def admission_standings(version: PackageVersion | None) -> list[admission.Standing]:
-    """For the catalogue's package pages: the version's state in each live programme that
-    could pay for it (the catalogue sits below vouchers and cannot ask)."""
-    return admission.standings(version) if version is not None else []
-
-
-@bp.app_template_global()
-def admission_history(package: Package) -> list[PackageAdmission]:
-    """For the provider's package page: every decision on its versions, with reasons."""
-    return admission.history_of(package)
 
 
 ADMISSION_SHOWN = 50

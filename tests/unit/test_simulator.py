@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from marketplace.oversight.simulator import INTEGRATOR, OPEN, LineFact, Scenario, project, split
+from marketplace.oversight.simulator import (
+    HYBRID,
+    INTEGRATOR,
+    OPEN,
+    LineFact,
+    Scenario,
+    project,
+    split,
+)
 
 A, B, C, D = 1, 2, 3, 4  # scenario providers; A and C sell MES, B sells WMS; D (MES) sold nothing
 I1, I2 = 11, 12  # integrators
@@ -120,3 +128,64 @@ def test_split_gives_the_odd_fen_to_the_largest_remainders():
     assert split(10, {1: 1, 2: 1, 3: 1}) == {1: 4, 2: 3, 3: 3}
     assert split(7, {1: 0, 2: 0}) == {1: 4, 2: 3}
     assert split(100, {"a": 3, "b": 1}) == {"a": 75, "b": 25}
+
+
+# Hybrid mode, by hand. I1 and I2 integrate; S is a specialist admitted to the pool in WMS and
+# MES; E's MES was bought while E was in the pool, which has suspended it since.
+S, E = 5, 6
+ROUTED_AND_OPEN = [
+    # order 1, routed by I1: I1's own MES 30,000 and S's WMS 20,000, fee 5,000
+    LineFact(1, I1, 30_000 * Y, "mes", I1),
+    LineFact(1, S, 20_000 * Y, "wms", I1),
+    LineFact(1, I1, 5_000 * Y, None, None, is_integration=True),
+    # order 2, routed by I1: E's MES 40,000, fee 4,000
+    LineFact(2, E, 40_000 * Y, "mes", I1),
+    LineFact(2, I1, 4_000 * Y, None, None, is_integration=True),
+    # order 3, bought openly: S's MES 60,000
+    LineFact(3, S, 60_000 * Y, "mes"),
+]
+SPECIALISTS = {"mes": {I1, S}, "wms": {S}}
+
+
+def test_hybrid_mode_prorates_each_orders_fee_with_the_floor():
+    # The fee rate routed orders paid: (5,000 + 4,000) / (50,000 + 40,000) = 10 %. Order 3 is
+    # routed by the first integrator in turn (I2, as listed) at 10 %: a fee of 6,000.
+    # Swapped: modules an admitted specialist delivers, not the routing integrator:
+    #   order 1: S's WMS (20,000 of 50,000): 5,000 × 30,000 / 50,000 = 3,000, above the
+    #            50 % floor of 2,500;
+    #   order 2: none (E is not admitted): the whole 4,000;
+    #   order 3: S's MES, all 60,000: 6,000 × 0 = 0, the floor's 3,000.
+    result = project(
+        ROUTED_AND_OPEN, Scenario(HYBRID, hybrid_fee_floor_bp=5_000), SPECIALISTS, [I2, I1]
+    )
+    assert result.fee_rate_bp == 1_000
+    then = result.projected
+    assert then is not None
+    assert then.fees_fen == (3_000 + 4_000 + 3_000) * Y
+    assert then.money_fen == 160_000 * Y and then.modules == 4
+    assert then.price_per_module_fen == 40_000 * Y
+    # the integrators still route the swapped lines: I1 30 + 20 + 3 + 40 + 4 = 97,000 and
+    # I2 60 + 3 = 63,000 of 160,000: 6,062 and 3,937 bp (rounded down);
+    # HHI (6,062² + 3,937²) / 10,000 = 5,224.78 → 5,225
+    assert (then.largest_party_id, then.largest_share_bp) == (I1, 6_062)
+    assert then.hhi == 5_225
+    assert then.providers_reached == 3  # I1, S and E deliver
+    # the same orders in integrator mode keep the whole fees: 5,000 + 4,000 + 6,000
+    integrated = project(ROUTED_AND_OPEN, Scenario(INTEGRATOR), SPECIALISTS, [I2, I1]).projected
+    assert integrated is not None and integrated.fees_fen == 15_000 * Y
+
+
+def test_hybrid_mode_caps_the_fee_after_prorating_it():
+    # a 5 % fee cap: fee ≤ modules × 500 / 9,500
+    #   order 1: 3,000 against 50,000 → 2,631.57: 2,631.57;
+    #   order 2: 4,000 against 40,000 → 2,105.26: 2,105.26;
+    #   order 3: 3,000 against 60,000 → 3,157.89: 3,000 stays
+    scenario = Scenario(HYBRID, integration_fee_cap_bp=500, hybrid_fee_floor_bp=5_000)
+    then = project(ROUTED_AND_OPEN, scenario, SPECIALISTS, [I2, I1]).projected
+    assert then is not None
+    assert then.fees_fen == 2_631_57 + 2_105_26 + 3_000_00
+
+
+def test_hybrid_mode_needs_an_appointed_integrator():
+    result = project(ROUTED_AND_OPEN, Scenario(HYBRID), SPECIALISTS, [])
+    assert result.projected is None and result.notes == ["no_integrators"]

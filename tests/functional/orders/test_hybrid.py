@@ -18,8 +18,8 @@ from marketplace.errors import DomainError
 from marketplace.orders import bundles, hybrid
 from marketplace.orders import services as orders
 from marketplace.orders.models import Bundle, BundleItem, OrderLine
-from marketplace.pool.models import PoolStatus
 from marketplace.security import Actor
+from marketplace.vouchers import spending
 from marketplace.vouchers.models import (
     ProgrammeMode,
     Reservation,
@@ -27,6 +27,7 @@ from marketplace.vouchers.models import (
     prorated_fee,
 )
 from tests.functional.catalog_helpers import (
+    agency_with_official,
     membership,
     provider_with_owner,
     published_package,
@@ -61,12 +62,20 @@ class Hybrid:
     programme: VoucherProgramme
 
 
-def _package(app, dbs, agency, email, admitted=True, **changes):
+def _offer(app, dbs, agency, email, yuan, title, interfaces=MES_MQTT, category_code="mes"):
+    """A provider admitted to the agency's pool, and its package at a one-time price."""
     provider, owner = provider_with_owner(email)
-    membership(
-        dbs, provider, agency, status=PoolStatus.ADMITTED if admitted else PoolStatus.SUSPENDED
+    membership(dbs, provider, agency)
+    return published_package(
+        app,
+        dbs,
+        provider,
+        owner,
+        plans=(one_time(yuan),),
+        interfaces=interfaces,
+        category_code=category_code,
+        title=title,
     )
-    return published_package(app, dbs, provider, owner, **changes)
 
 
 @pytest.fixture
@@ -75,61 +84,22 @@ def h(app, dbs) -> Hybrid:
     dbs.refresh(p.package)
     integrator, i_owner = provider_with_owner("integrator@h.cn", integrator=True)
     membership(dbs, integrator, p.agency)
-    mes = _package(
-        app,
-        dbs,
-        p.agency,
-        "mes@h.cn",
-        plans=(one_time(40_000),),
-        interfaces=MES_MQTT,
-        category_code="mes",
-        title="标准MES",
-    )
-    specialist = _package(
-        app,
-        dbs,
-        p.agency,
-        "special@h.cn",
-        plans=(one_time(30_000),),
-        interfaces=MES_MQTT,
-        category_code="mes",
-        title="专精MES",
-    )
-    modbus_only = _package(
-        app,
-        dbs,
-        p.agency,
-        "modbus@h.cn",
-        plans=(one_time(20_000),),
-        interfaces=MES_MODBUS,
-        category_code="mes",
-        title="只读Modbus的MES",
+    mes = _offer(app, dbs, p.agency, "mes@h.cn", 40_000, "标准MES")
+    specialist = _offer(app, dbs, p.agency, "special@h.cn", 30_000, "专精MES")
+    modbus_only = _offer(
+        app, dbs, p.agency, "modbus@h.cn", 20_000, "只读Modbus的MES", interfaces=MES_MODBUS
     )
     # visible in the catalogue (admitted to another agency's pool), not in this programme's
-    outsider_provider, outsider_owner = provider_with_owner("outsider@h.cn")
-    from tests.functional.catalog_helpers import agency_with_official
-
     other_agency, _official = agency_with_official("official@other.cn")
-    membership(dbs, outsider_provider, other_agency)
-    outsider = published_package(
-        app,
-        dbs,
-        outsider_provider,
-        outsider_owner,
-        plans=(one_time(25_000),),
-        interfaces=MES_MQTT,
-        category_code="mes",
-        title="外地MES",
-    )
-    other_category = _package(
+    outsider = _offer(app, dbs, other_agency, "outsider@h.cn", 25_000, "外地MES")
+    other_category = _offer(
         app,
         dbs,
         p.agency,
         "quality@h.cn",
-        plans=(one_time(30_000),),
-        interfaces=MES_MQTT,
+        30_000,
+        "质量追溯",
         category_code="quality_traceability",
-        title="质量追溯",
     )
     fields = curated_bundles.BundleFields(
         "联网+MES 集成套餐", "", "machining", "small", 10_000 * YUAN, [p.package.id, mes.id]
@@ -162,13 +132,12 @@ def h(app, dbs) -> Hybrid:
     )
 
 
-def _bundle(app, dbs, h: Hybrid) -> Bundle:
+def _taken(app, dbs, h: Hybrid) -> tuple[Bundle, BundleItem]:
+    """The enterprise's bundle taken from the integrator's curated bundle, and its MES module
+    (the one the tests swap)."""
     with services(app, dbs):
-        return bundles.from_curated(h.p.enterprise, h.curated_id, h.p.enterprise_actor)
-
-
-def _mes_item(b: Bundle, h: Hybrid) -> BundleItem:
-    return next(i for i in b.items if i.package_id == h.mes.id)
+        b = bundles.from_curated(h.p.enterprise, h.curated_id, h.p.enterprise_actor)
+    return b, next(i for i in b.items if i.package_id == h.mes.id)
 
 
 # --- the rule, by hand ------------------------------------------------------------------
@@ -199,8 +168,7 @@ def test_prorated_fee_by_hand(fee, kept, whole, floor, expected):
 
 
 def test_a_swap_prorates_the_fee_and_vouchers_still_pay(app, dbs, h):
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     with services(app, dbs):
         shown = hybrid.preview(b, item.id, h.programme.id, h.specialist.id)
     assert shown.passes and shown.new_problems == []
@@ -245,8 +213,7 @@ def test_a_swap_prorates_the_fee_and_vouchers_still_pay(app, dbs, h):
 
 
 def test_swap_page_shows_the_check_fee_and_totals_then_swaps(client, app, dbs, h):
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     client.login("owner@h.cn")
     bundle_page = client.text(f"/my-bundles/{b.id}")
     assert f"/my-bundles/{b.id}/items/{item.id}/swap" in bundle_page
@@ -278,8 +245,7 @@ def _unchanged(dbs, b: Bundle, h: Hybrid) -> None:
 
 
 def test_a_swap_that_fails_interoperability_is_refused(app, dbs, h):
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     with services(app, dbs):
         shown = hybrid.preview(b, item.id, h.programme.id, h.modbus_only.id)
         assert not shown.passes and len(shown.new_problems) == 1
@@ -291,8 +257,7 @@ def test_a_swap_that_fails_interoperability_is_refused(app, dbs, h):
 
 @pytest.mark.parametrize("which", ["other_category", "outsider"])
 def test_a_swap_to_another_category_or_a_non_admitted_provider_is_refused(app, dbs, h, which):
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     package = getattr(h, which)
     with services(app, dbs), pytest.raises(DomainError) as refused:
         hybrid.swap(b, item.id, h.programme.id, package.id, h.p.enterprise_actor)
@@ -303,8 +268,7 @@ def test_a_swap_to_another_category_or_a_non_admitted_provider_is_refused(app, d
 def test_integrator_mode_refuses_a_swap_with_its_reason(client, app, dbs, h):
     with services(app, dbs):
         h.programme.mode = ProgrammeMode.INTEGRATOR
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     with services(app, dbs), pytest.raises(DomainError) as refused:
         hybrid.swap(b, item.id, h.programme.id, h.specialist.id, h.p.enterprise_actor)
     assert h.programme.name in str(refused.value.message)
@@ -321,21 +285,17 @@ def test_integrator_mode_refuses_a_swap_with_its_reason(client, app, dbs, h):
 def test_a_swapped_bundle_is_paid_only_by_its_hybrid_programme(app, dbs, h):
     """Dropping a module outside hybrid mode still loses the deal: a bundle whose module was
     removed gets no integration fee and no integrator-mode subsidy."""
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     with services(app, dbs):
         bundles.remove(b, item.id, h.p.enterprise_actor)
         deal = bundles.integration(b)
         assert deal is not None and not deal.applies
         claims = bundles.voucher_claims(bundles.lines(b), deal)
-        from marketplace.vouchers import spending
-
         assert all(s.subsidy_fen == 0 for s in spending.plan(h.p.enterprise.id, claims))
 
 
 def test_the_swap_page_does_not_grow_with_the_candidates(client, app, dbs, h, count_queries):
-    b = _bundle(app, dbs, h)
-    item = _mes_item(b, h)
+    b, item = _taken(app, dbs, h)
     client.login("owner@h.cn")
     url = (
         f"/my-bundles/{b.id}/items/{item.id}/swap"
@@ -350,14 +310,5 @@ def test_the_swap_page_does_not_grow_with_the_candidates(client, app, dbs, h, co
 
     small = measure()
     for n in range(3):
-        _package(
-            app,
-            dbs,
-            h.p.agency,
-            f"more{n}@h.cn",
-            plans=(one_time(20_000 + n),),
-            interfaces=MES_MQTT,
-            category_code="mes",
-            title=f"专精MES{n}",
-        )
+        _offer(app, dbs, h.p.agency, f"more{n}@h.cn", 20_000 + n, f"专精MES{n}")
     assert measure() == small

@@ -3,14 +3,19 @@ on a programme's own orders."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import update
 
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent, OrderLine
 from marketplace.oversight import concentration, simulator
 from marketplace.security import Actor
+from marketplace.vouchers import appointments
+from marketplace.vouchers.models import ProgrammeMode, VoucherProgramme
 from tests.functional.cap_helpers import buyer, cap_pilot, curated, make_rival, order, order_curated
 from tests.functional.catalog_helpers import services
+from tests.functional.voucher_helpers import selection
 
 SYSTEM = Actor(None, None, None)
 ACCEPTED = (LineEvent.ACCEPT, LineEvent.START, LineEvent.DELIVER, LineEvent.ACCEPT_DELIVERY)
@@ -95,3 +100,27 @@ def test_the_simulator_page_projects_the_other_mode(app, client, dbs):
     response = client.get(f"{url}?mode=open&provider_cap=150")
     assert response.status_code == 422
     assert "0.01" in response.get_data(as_text=True)
+
+
+def test_the_simulator_page_shows_hybrid_mode_as_a_third_column(app, client, dbs):
+    """The same orders under a programme in integrator mode that appointed 丙 (an open
+    programme appoints no integrator: neither integrator nor hybrid mode can be projected)."""
+    p, programme, _rival, integrator, _first, _second = market(app, dbs)
+    dbs.execute(
+        update(VoucherProgramme)
+        .where(VoucherProgramme.id == programme.id)
+        .values(mode=ProgrammeMode.INTEGRATOR)
+    )
+    dbs.commit()
+    with services(app, dbs):
+        appointments.appoint(programme, selection(programme, integrator.id), SYSTEM)
+    client.login(p.official.email)
+    page = client.text(f"/agency/programmes/{programme.id}/simulator")
+    # the third column, hybrid mode at the programme's 50 % fee floor: 丙's fee rate was
+    # 12,000 / 120,000 = 10 %. Order 1: both modules are admitted specialists' (甲, 乙), so
+    # nothing is kept: the floor, 6,000. Order 2 is routed by 丙 at 10 % (6,000), its one
+    # module swapped: 3,000. 丙 routes every line: 189,000 of 189,000, HHI 10,000.
+    assert 'id="hybrid-column"' in page and "混合模式" in page
+    assert re.search(r'data-hybrid="fees">¥9,000.00<', page)
+    assert re.search(r'data-hybrid="hhi">10000<', page)
+    assert "¥63,000.00" in page and 'id="hybrid-floor"' in page and "50.00%" in page

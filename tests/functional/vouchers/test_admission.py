@@ -319,6 +319,79 @@ def test_a_rejected_version_is_not_inherited_by_a_text_edit(app, dbs, p, program
         assert [w.version.id for w in admission.queue(p.agency)] == [v2.id]
 
 
+# --- the catalogue's cards, for an enterprise holding the programme's vouchers -------------
+
+
+def card_of(page: str, package_id: int) -> str:
+    """The card of the package on a catalogue page."""
+    found = re.search(
+        rf'<article class="card package-card">(?:(?!</article>).)*?/packages/{package_id}".*?</article>',
+        page,
+        re.S,
+    )
+    assert found, "the package has no card on the page"
+    return found.group(0)
+
+
+def test_the_catalogue_card_says_the_enterprises_vouchers_do_not_pay_yet(
+    app, client, dbs, p, programme
+):
+    p.issue_to(programme)
+    client.login(p.owner.email)
+    card = card_of(client.text("/catalog"), p.package.id)
+    assert 'data-admission="pending"' in card and "待准入" in card and programme.name in card
+    # a decision shows on the next page at once: the notes are not part of the cached card
+    decide(p, programme, admit=False, reason="价格高于同类均价")
+    card = card_of(client.text("/catalog"), p.package.id)
+    assert 'data-admission="rejected"' in card and "未准入：券不可用" in card
+    assert "待准入" not in card
+
+
+def test_an_admitted_version_or_another_visitor_sees_no_admission_note(
+    app, client, dbs, p, programme
+):
+    p.issue_to(programme)
+    decide(p, programme)
+    client.login(p.owner.email)
+    assert "data-admission" not in card_of(client.text("/catalog"), p.package.id)
+    client.form("/logout")
+    # nobody else is told of programmes they hold no voucher of
+    assert "data-admission" not in client.text("/catalog")
+    client.login(p.provider_owner.email)
+    assert "data-admission" not in client.text("/catalog")
+
+
+def test_a_version_outside_the_programmes_categories_has_no_note(app, client, dbs, p, programme):
+    programme.category_codes = ["energy_management"]
+    dbs.commit()
+    p.issue_to(programme)
+    client.login(p.owner.email)
+    assert "data-admission" not in card_of(client.text("/catalog"), p.package.id)
+
+
+def test_the_admission_notes_cost_one_grouped_query_however_many_cards(
+    app, client, dbs, p, programme, count_queries
+):
+    p.issue_to(programme)
+    client.login(p.owner.email)
+    client.get("/catalog")
+    count_queries.count = 0
+    count_queries.statements.clear()
+    page = client.text("/catalog")
+    few = count_queries.count
+    assert page.count('data-admission="pending"') == 1
+    assert len([s for s in count_queries.statements if "package_admissions" in s]) == 1
+    for n in range(6):
+        published_package(app, dbs, p.provider, p.provider_owner, admit=False, title=f"看板 {n}")
+    client.get("/catalog")
+    count_queries.count = 0
+    count_queries.statements.clear()
+    page = client.text("/catalog")
+    assert page.count('data-admission="pending"') == 7
+    assert count_queries.count == few
+    assert len([s for s in count_queries.statements if "package_admissions" in s]) == 1
+
+
 # --- transparency ---------------------------------------------------------------------------
 
 

@@ -21,11 +21,10 @@ from marketplace.errors import DomainError
 from marketplace.orders import bundles
 from marketplace.orders import services as orders
 from marketplace.orders.models import LineEvent, Order, OrderLine
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from tests import factories
 from tests.conftest import Client, _compile_translations, scratch_database_url
-from tests.functional.catalog_helpers import FIELDS
+from tests.functional.catalog_helpers import FIELDS, membership
 
 THREADS = 8
 SYSTEM = Actor(None, None, None)
@@ -105,25 +104,11 @@ def signed_in(app: Flask, emails: Iterable[str]) -> tuple[list[Client], list[str
     return clients, [c.csrf_token() for c in clients]
 
 
-def pooled_provider(agency_id: int, email: str | None = None) -> tuple[Organisation, User]:
+def pooled_provider(agency: Organisation, email: str | None = None) -> tuple[Organisation, User]:
     """A provider admitted to the agency's pool, and its seller (factories bound)."""
     provider = factories.OrganisationFactory(provider=True)
     seller = factories.UserFactory(org=provider, **({"email": email} if email else {}))
-    db.session.add(
-        PoolMembership(
-            provider=provider,
-            agency_id=agency_id,
-            status=PoolStatus.ADMITTED,
-            years_in_business=5,
-            reference_customer_count=3,
-            reference_customers="甲",
-            capability_statement="能力",
-            contact_name="王工",
-            contact_phone="138",
-            contact_email="bd@p.cn",
-        )
-    )
-    db.session.flush()
+    membership(db.session, provider, agency)
     return provider, seller
 
 
@@ -180,7 +165,7 @@ def bought(tag: str, plan: catalog.PlanFields, name: str) -> tuple[OrderLine, Ac
     bound); the line, its seller and its buyer as actors."""
     factories.bind(db.session)
     agency = factories.OrganisationFactory(agency=True)
-    provider, seller = pooled_provider(agency.id, f"seller@{tag}.cn")
+    provider, seller = pooled_provider(agency, f"seller@{tag}.cn")
     enterprise = factories.OrganisationFactory()
     owner = factories.UserFactory(org=enterprise, email=f"owner@{tag}.cn")
     package = published(provider, seller, plan)

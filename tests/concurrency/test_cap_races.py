@@ -36,11 +36,10 @@ def market(app: Flask, tag: str, policy: CapPolicy) -> dict[str, Any]:
     with app.app_context():
         session: Session = db.session
         factories.bind(session)
-        agency_id = session.get(VoucherProgramme, data["programme_id"]).agency_id
-        other, seller = pooled_provider(agency_id, f"other@{tag}.cn")
-        package = published(other, seller, ONE_TIME)
         programme = session.get(VoucherProgramme, data["programme_id"])
-        agency = session.get(Organisation, agency_id)
+        agency = programme.agency
+        other, seller = pooled_provider(agency, f"other@{tag}.cn")
+        package = published(other, seller, ONE_TIME)
         # vouchers pay only for admitted versions (issue 22)
         admission.decide(
             programme, package.latest, True, "符合准入标准", agency, data["official_actor"]

@@ -36,7 +36,7 @@ def escalated_dispute(app: Flask) -> dict[str, Any]:
         factories.bind(db.session)
         agency = factories.OrganisationFactory(agency=True)
         officials = [factories.UserFactory(org=agency) for _ in range(4)]
-        provider, seller = pooled_provider(agency.id)
+        provider, seller = pooled_provider(agency)
         enterprise = factories.OrganisationFactory()
         owner = factories.UserFactory(org=enterprise)
         package = published(provider, seller, ONE_TIME)

@@ -48,7 +48,7 @@ def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str,
         factories.bind(session)
         agency = factories.OrganisationFactory(agency=True)
         official = factories.UserFactory(org=agency, email=f"official@{tag}.cn")
-        provider, seller = pooled_provider(agency.id, f"seller@{tag}.cn")
+        provider, seller = pooled_provider(agency, f"seller@{tag}.cn")
         orgs = [factories.OrganisationFactory() for _ in range(enterprises)]
         owners = [
             factories.UserFactory(org=org, email=f"owner{i}@{tag}.cn") for i, org in enumerate(orgs)

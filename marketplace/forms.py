@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from flask import request
+from flask import flash, request
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -181,3 +182,23 @@ def first_error(form: FlaskForm) -> str:
         if field.errors and field.type != "HiddenField" and field.name != "csrf_token":
             return str(field.errors[0])
     return str(_l("This action is not possible in the current state."))
+
+
+def checked(form: FlaskForm, message: Any = None) -> None:
+    """Refuse a small action's form that does not validate: with ``message``, else with what
+    its first visible field said (``first_error``)."""
+    if not form.validate_on_submit():
+        raise DomainError(message or first_error(form))
+
+
+@contextmanager
+def flashed(done: Any = None) -> Iterator[None]:
+    """A small action's outcome as a flash message: a domain error raised in the block (a
+    service's refusal, or a form ``checked`` there), else ``done`` when given."""
+    try:
+        yield
+    except DomainError as error:
+        flash(str(error.message), "error")
+    else:
+        if done is not None:
+            flash(done, "success")

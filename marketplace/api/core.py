@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ QUERY_TOKEN_NAMES = ("access_token", "token", "api_key", "apikey", "key")
 PROBLEM = "application/problem+json"
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -164,11 +165,8 @@ def endpoint(
             except NotFound:
                 return problem(404, "There is no such object, or it is not yours to see.")
             except DomainError as error:
-                return problem(
-                    422,
-                    str(error.message),
-                    [FieldError(field=error.field or "body", message=str(error.message))],
-                )
+                refused = unprocessable(error)
+                return problem(refused.status, refused.detail, refused.errors)
 
         handler.__name__ = f"api_{view.__name__}"
         handler.access = (  # type: ignore[attr-defined]
@@ -178,6 +176,12 @@ def endpoint(
         return view
 
     return wrap
+
+
+def unprocessable(error: DomainError) -> ApiError:
+    """A service's refusal as a 422 problem on the field it names (else on the body)."""
+    message = str(error.message)
+    return ApiError(422, message, [FieldError(field=error.field or "body", message=message)])
 
 
 def _refuse_query_tokens() -> None:
@@ -323,13 +327,17 @@ def paginate(
         stmt = stmt.where(key < after if newest_first else key > after)
     stmt = stmt.order_by(key.desc() if newest_first else key).limit(limit + 1)
     rows = list(db.session.scalars(stmt).unique())
+    return page_of(rows, limit, lambda row: int(getattr(row, str(key.key))))
+
+
+def page_of(
+    rows: Sequence[T], limit: int, key: Callable[[T], int], cursor_key: str = "after"
+) -> tuple[list[T], str | None]:
+    """The first ``limit`` of ``rows`` (fetched one more than a page) and the cursor to the
+    next page: ``key`` of the page's last row, or None when nothing follows."""
+    page = list(rows[:limit])
     more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(_key_of(rows[-1], key)) if more and rows else None
-
-
-def _key_of(row: Any, key: InstrumentedAttribute[int]) -> int:
-    return int(getattr(row, str(key.key)))
+    return page, encode_cursor(key(page[-1]), cursor_key) if more and page else None
 
 
 def actor() -> Actor:

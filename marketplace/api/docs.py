@@ -157,6 +157,20 @@ SHOWN_TEXTS = (
     N_("0 for a free trial, else below the entry price."),
     N_("What the trial leaves out, in the provider's words."),
     N_("The trial offer; `null` when there is none."),
+    N_("Which published packages the programme's vouchers pay for (package admission)"),
+    N_(
+        "The catalogue's current versions the programme could pay for (its categories; in open mode, providers in the agency's pool), by package id, each pending, admitted or rejected by the agency or the assessor it delegates, as on the package pages."
+    ),
+    N_("pending, admitted or rejected: only the versions in this state."),
+    N_(
+        "Decisions on package admission (准入) in the programme, as on /transparency: versions\nadmitted and not admitted by the agency or its assessor (inherited ones are not counted)."
+    ),
+    N_("Median days from waiting to decision."),
+    N_(
+        "A published package version's standing in a programme: its vouchers pay only for\nadmitted versions; one without a decision waits (it can be bought without vouchers)."
+    ),
+    N_("When the decision was recorded (or kept from the previous version); null while pending."),
+    N_("Kept from the previous version, which differs from this one only in texts."),
 )
 
 SCOPE_PREFIX = N_("Scope: `%(scope)s`.")

@@ -5,13 +5,18 @@ dates are ISO 8601; timestamps are UTC."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+NextCursor = Annotated[
+    str | None, Field(description="Pass as `cursor` for the next page; null at the end.")
+]
 
 
 class FieldError(Schema):
@@ -180,6 +185,15 @@ class AppointedIntegrator(Schema):
     )
 
 
+class AdmissionFigures(Schema):
+    """Decisions on package admission (准入) in the programme, as on /transparency: versions
+    admitted and not admitted by the agency or its assessor (inherited ones are not counted)."""
+
+    admitted: int
+    rejected: int
+    median_days: float | None = Field(description="Median days from waiting to decision.")
+
+
 class Programme(Schema):
     """A voucher programme's public figures, the same as on /transparency (sums of the voucher
     ledger: issued counts revoked vouchers too, redeemed counts clawed-back redemptions too)."""
@@ -200,20 +214,39 @@ class Programme(Schema):
     appointed_integrators: list[AppointedIntegrator] = Field(
         description="Integrator mode and hybrid mode: the integrators appointed now."
     )
+    admissions: AdmissionFigures
 
 
 class ProgrammeList(Schema):
     items: list[Programme]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
+    next_cursor: NextCursor
+
+
+class Admission(Schema):
+    """A published package version's standing in a programme: its vouchers pay only for
+    admitted versions; one without a decision waits (it can be bought without vouchers)."""
+
+    package_id: int
+    version: int
+    title: str
+    provider: Ref
+    state: Literal["pending", "admitted", "rejected"]
+    decided_at: datetime | None = Field(
+        description="When the decision was recorded (or kept from the previous version); null while pending."
     )
+    inherited: bool = Field(
+        description="Kept from the previous version, which differs from this one only in texts."
+    )
+
+
+class AdmissionList(Schema):
+    items: list[Admission]
+    next_cursor: NextCursor
 
 
 class PackageList(Schema):
     items: list[Package]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
-    )
+    next_cursor: NextCursor
 
 
 # Orders
@@ -245,7 +278,7 @@ class Order(Schema):
 
 class OrderList(Schema):
     items: list[Order]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 class TransitionIn(Schema):
@@ -287,7 +320,7 @@ class Contract(Schema):
 
 class ContractList(Schema):
     items: list[Contract]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 class MeasurementIn(Schema):
@@ -339,7 +372,7 @@ class Measurement(Schema):
 
 class MeasurementList(Schema):
     items: list[Measurement]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 # Money
@@ -368,7 +401,7 @@ class Invoice(Schema):
 
 class InvoiceList(Schema):
     items: list[Invoice]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 class Voucher(Schema):
@@ -386,4 +419,4 @@ class Voucher(Schema):
 
 class VoucherList(Schema):
     items: list[Voucher]
-    next_cursor: str | None
+    next_cursor: NextCursor

@@ -3,10 +3,14 @@ write goes through the same service as the web, with the same rules and the same
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from flask import Response, request
+from pydantic import BaseModel
 from sqlalchemy import exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -17,12 +21,13 @@ from marketplace.api.core import (
     ApiError,
     actor,
     decode_cursor,
-    encode_cursor,
     endpoint,
     json_response,
     org,
     page_limit,
+    page_of,
     paginate,
+    unprocessable,
 )
 from marketplace.api.schemas import FieldError
 from marketplace.catalog import freshness, search
@@ -37,8 +42,17 @@ from marketplace.outcomes import usage
 from marketplace.outcomes.models import Measurement, OutcomeContract, UsageRecord
 from marketplace.oversight import track_record
 from marketplace.payments.models import Invoice
-from marketplace.vouchers import appointments, figures
-from marketplace.vouchers.models import Appointment, ProgrammeStatus, Voucher, VoucherProgramme
+from marketplace.vouchers import admission, appointments, figures
+from marketplace.vouchers.models import (
+    AdmissionEvent,
+    AdmissionState,
+    Appointment,
+    ProgrammeStatus,
+    Voucher,
+    VoucherProgramme,
+)
+
+M = TypeVar("M", bound=BaseModel)
 
 PAGING = {
     "limit": ("integer", "Items per page, 1–100 (default 20)."),
@@ -67,6 +81,68 @@ def _ref(o: Any) -> s.Ref:
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _from(model: type[M], obj: Any, **fields: Any) -> M:
+    """``model`` from the object's attributes of the same names, but ``fields`` as given;
+    enums answer their values (the schema checks every type)."""
+    values = {
+        name: fields[name] if name in fields else getattr(obj, name) for name in model.model_fields
+    }
+    return model.model_validate(
+        {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+    )
+
+
+def list_endpoint(
+    rule: str,
+    *,
+    query: dict[str, tuple[str, str]] | None = None,
+    errors: tuple[int, ...] = (),
+    **declared: Any,
+) -> Callable[[Any], Any]:
+    """An ``endpoint`` answering a page: it takes ``limit`` and ``cursor`` and may answer
+    422 for them."""
+    return endpoint(rule, query={**(query or {}), **PAGING}, errors=(*errors, 422), **declared)
+
+
+def report_endpoint(rule: str, *, stored: str, **declared: Any) -> Callable[[Any], Any]:
+    """An ``endpoint`` taking a provider's report, idempotent by ``external_id``: 201 when
+    stored, 200 with the ``stored`` one when sent again, 409 when it conflicts."""
+    again = f"The same `external_id` with the same figures: the stored {stored}."
+    return endpoint(
+        rule, method="POST", status=201, errors=(404, 409), other_statuses={200: again}, **declared
+    )
+
+
+def _page(
+    listing: type[M],
+    stmt: Any,
+    key: Any,
+    each: Callable[[Any], BaseModel],
+    newest_first: bool = True,
+) -> Response:
+    """A page of ``stmt`` (by ``key``, after the cursor) as ``listing``: ``each`` row's item."""
+    rows, cursor = paginate(stmt, key, newest_first)
+    return json_response(listing(items=[each(row) for row in rows], next_cursor=cursor))
+
+
+def _only(org_id: int | None, detail: str) -> None:
+    """Refuse (403) a token whose organisation is not ``org_id``."""
+    if org_id != org().id:
+        raise ApiError(403, detail)
+
+
+@contextmanager
+def _refusals(*conflicts: type[DomainError]) -> Iterator[None]:
+    """A service's ``conflicts`` answered 409, any other refusal 422 on its field (even a
+    ``NotFound`` from inside the service: the object in the URL was found)."""
+    try:
+        yield
+    except conflicts as error:
+        raise ApiError(409, str(error.message)) from None
+    except DomainError as error:
+        raise unprocessable(error) from None
 
 
 # The catalogue (public)
@@ -211,13 +287,12 @@ _VERSION_LOAD = (
 )
 
 
-@endpoint(
+@list_endpoint(
     "/packages",
     path="/packages",
     summary="The published catalogue, with the web catalogue's filters",
     response=s.PackageList,
-    query={**FILTERS, **PAGING},
-    errors=(422,),
+    query=FILTERS,
 )
 def packages() -> Any:
     q = _catalogue_query()
@@ -233,10 +308,8 @@ def packages() -> Any:
         rows = list(
             db.session.scalars(stmt.order_by(Package.id).limit(limit + 1).options(*_VERSION_LOAD))
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        cursor = encode_cursor(rows[-1].package_id) if more and rows else None
-        return [_package_fields(v) for v in rows], cursor
+        page, cursor = page_of(rows, limit, lambda v: v.package_id)
+        return [_package_fields(v) for v in page], cursor
 
     # the same for every client until the catalogue changes; the track records are fresh
     key = (tuple(sorted(q.url_args().items())), limit, after)
@@ -262,9 +335,8 @@ def _ranked_packages(q: search.Query, limit: int) -> Response:
             )
         }
         rows = [found[i] for i in ids if i in found]
-        more = len(rows) > limit
-        cursor = encode_cursor(skip + limit, "skip") if more else None
-        return [_package_fields(v) for v in rows[:limit]], cursor
+        page, cursor = page_of(rows, limit, lambda _v: skip + limit, "skip")
+        return [_package_fields(v) for v in page], cursor
 
     key = (tuple(sorted(q.url_args().items())), limit, skip)
     items, cursor = freshness.cached("api-packages", key, page, freshness.catalogue_scopes(q.pool))
@@ -304,25 +376,27 @@ def _appointed(rows: list[Appointment]) -> list[s.AppointedIntegrator]:
     ]
 
 
-def _programme(
-    p: VoucherProgramme, f: figures.Figures, appointed: list[Appointment]
-) -> s.Programme:
-    return s.Programme(
-        id=p.id,
-        name=p.name,
-        agency=_ref(p.agency),
-        mode=p.mode.value,
-        status=p.status.value,  # type: ignore[arg-type]
-        budget_fen=f.budget_fen,
-        issued_fen=f.issued_fen,
-        revoked_fen=f.revoked_fen,
-        redeemed_fen=f.redeemed_fen,
-        settled_fen=f.settled_fen,
-        clawed_back_fen=f.clawed_back_fen,
-        expired_fen=f.expired_fen,
-        available_fen=f.available_fen,
-        appointed_integrators=_appointed(appointed),
-    )
+def _programmes(rows: list[VoucherProgramme]) -> list[s.Programme]:
+    """The programmes with their money, appointed integrators and admission decisions, each
+    read for the whole page at once."""
+    ids = [p.id for p in rows]
+    money = figures.of_programmes(rows)
+    appointed = appointments.of_programmes(ids)
+    decided = admission.decision_figures(ids)
+    return [
+        _from(
+            s.Programme,
+            money[p.id],
+            id=p.id,
+            name=p.name,
+            agency=_ref(p.agency),
+            mode=p.mode,
+            status=p.status,
+            appointed_integrators=_appointed(appointed[p.id]),
+            admissions=_from(s.AdmissionFigures, decided[p.id]),
+        )
+        for p in rows
+    ]
 
 
 def _public_programmes() -> Any:
@@ -333,24 +407,22 @@ def _public_programmes() -> Any:
     )
 
 
-@endpoint(
+def _public_programme(programme_id: int) -> VoucherProgramme:
+    found = db.session.scalar(_public_programmes().where(VoucherProgramme.id == programme_id))
+    if found is None:
+        raise NotFound("no such programme")
+    return found
+
+
+@list_endpoint(
     "/programmes",
     path="/programmes",
     summary="Voucher programmes and their money, as on the transparency page",
     response=s.ProgrammeList,
-    query=PAGING,
-    errors=(422,),
 )
 def programmes() -> Any:
     rows, cursor = paginate(_public_programmes(), VoucherProgramme.id, newest_first=False)
-    money = figures.of_programmes(rows)
-    appointed = appointments.of_programmes([p.id for p in rows])
-    return json_response(
-        s.ProgrammeList(
-            items=[_programme(p, money[p.id], appointed[p.id]) for p in rows],
-            next_cursor=cursor,
-        )
-    )
+    return json_response(s.ProgrammeList(items=_programmes(rows), next_cursor=cursor))
 
 
 @endpoint(
@@ -361,11 +433,68 @@ def programmes() -> Any:
     errors=(404,),
 )
 def programme(programme_id: int) -> Any:
-    found = db.session.scalar(_public_programmes().where(VoucherProgramme.id == programme_id))
-    if found is None:
-        raise NotFound("no such programme")
-    appointed = appointments.of_programmes([found.id])[found.id]
-    return json_response(_programme(found, figures.of(found), appointed))
+    return json_response(_programmes([_public_programme(programme_id)])[0])
+
+
+ADMISSION_STATES = {
+    "state": ("string", "pending, admitted or rejected: only the versions in this state."),
+}
+
+
+def _admission_state() -> AdmissionState | None:
+    raw = request.args.get("state")
+    if raw is None:
+        return None
+    try:
+        return AdmissionState(raw)
+    except ValueError:
+        raise ApiError(
+            422,
+            "`state` must be pending, admitted or rejected.",
+            [FieldError(field="state", message="pending, admitted or rejected")],
+        ) from None
+
+
+def _admission(v: PackageVersion, standing: admission.Standing) -> s.Admission:
+    row = standing.admission
+    return s.Admission(
+        package_id=v.package_id,
+        version=v.number,
+        title=v.title,
+        provider=_ref(v.package.provider),
+        state=standing.state.value,
+        decided_at=row.decided_at if row else None,
+        inherited=row is not None and row.event is AdmissionEvent.INHERIT,
+    )
+
+
+@list_endpoint(
+    "/programmes/<any_id:programme_id>/admissions",
+    path="/programmes/{programme_id}/admissions",
+    summary="Which published packages the programme's vouchers pay for (package admission)",
+    response=s.AdmissionList,
+    query=ADMISSION_STATES,
+    errors=(404,),
+    description=(
+        "The catalogue's current versions the programme could pay for (its categories; in"
+        " open mode, providers in the agency's pool), by package id, each pending, admitted"
+        " or rejected by the agency or the assessor it delegates, as on the package pages."
+    ),
+)
+def admission_list(programme_id: int) -> Any:
+    state = _admission_state()
+    limit = page_limit()
+    after = decode_cursor(request.args.get("cursor")) or 0
+    found = _public_programme(programme_id)
+    rows = [
+        (v, standing)
+        for v, standing in admission.programme_standings(found, state)
+        if v.package_id > after
+    ]
+    page, cursor = page_of(rows, limit, lambda row: row[0].package_id)
+    return json_response(
+        s.AdmissionList(items=[_admission(v, st) for v, st in page], next_cursor=cursor)
+    )
 
 
 # Orders
@@ -380,22 +509,7 @@ def _line(line: OrderLine) -> s.Line:
     events = [
         e.value for e in LINE_MACHINE.events(line.status, _kind()) if e is not LineEvent.WITHDRAW
     ]
-    return s.Line(
-        id=line.id,
-        kind=line.kind,  # type: ignore[arg-type]
-        package_id=line.package_id,
-        title=line.title,
-        provider=_ref(line.provider),
-        plan_kind=line.plan_kind.value,
-        plan_name=line.plan_name,
-        amount_fen=line.amount_fen,
-        monthly_fen=line.monthly_fen,
-        term_months=line.term_months,
-        committed_fen=line.committed_fen,
-        status=line.status.value,
-        delivered_at=line.delivered_at,
-        events=events,
-    )
+    return _from(s.Line, line, provider=_ref(line.provider), events=events)
 
 
 def _order(o: Order) -> s.Order:
@@ -424,14 +538,12 @@ def _parties_only() -> None:
         raise ApiError(403, "Orders are for enterprises and providers.")
 
 
-@endpoint(
+@list_endpoint(
     "/orders",
     path="/orders",
     summary="Your orders: an enterprise's own, or those with lines a provider fulfils",
     response=s.OrderList,
     scope=ApiScope.ORDERS_READ,
-    query=PAGING,
-    errors=(422,),
 )
 def order_list() -> Any:
     _parties_only()
@@ -445,8 +557,7 @@ def order_list() -> Any:
         stmt = stmt.where(
             exists().where(OrderLine.order_id == Order.id, OrderLine.provider_id == me.id)
         )
-    rows, cursor = paginate(stmt, Order.id)
-    return json_response(s.OrderList(items=[_order(o) for o in rows], next_cursor=cursor))
+    return _page(s.OrderList, stmt, Order.id, _order)
 
 
 @endpoint(
@@ -488,54 +599,34 @@ def transition(line_id: int, body: s.TransitionIn) -> Any:
 
 
 def _contract(c: OutcomeContract) -> s.Contract:
-    return s.Contract(
-        id=c.id,
-        order_line_id=c.order_line_id,
-        title=c.title,
-        status=c.status.value,
+    return _from(
+        s.Contract,
+        c,
         enterprise=_ref(c.enterprise),
         provider=_ref(c.provider),
         metric=c.metric_code,
         unit=c.metric.unit,
-        better=c.better.value,
-        target_kind=c.target_kind.value,
         target_value=float(c.target_value),
         baseline_value=_num(c.baseline_value),
-        window_start=c.window_start,
-        window_end=c.window_end,
         achieved_value=_num(c.achieved_value),
-        fee_fen=c.fee_fen,
     )
 
 
 def _measurement(m: Measurement) -> s.Measurement:
-    return s.Measurement(
-        id=m.id,
-        contract_id=m.contract_id,
-        external_id=m.external_id,
-        period_start=m.period_start,
-        period_end=m.period_end,
-        value=float(m.value),
-        note=m.note,
-        status=m.status.value,
-        source=m.source,
-        created_at=m.created_at,
-    )
+    return _from(s.Measurement, m, value=float(m.value))
 
 
-@endpoint(
+@list_endpoint(
     "/contracts",
     path="/contracts",
     summary="Your pay-for-results contracts",
     response=s.ContractList,
     scope=ApiScope.CONTRACTS_READ,
-    query=PAGING,
-    errors=(422,),
 )
 def contract_list() -> Any:
-    stmt = _of_my_side(OutcomeContract, "Contracts")
-    rows, cursor = paginate(stmt, OutcomeContract.id)
-    return json_response(s.ContractList(items=[_contract(c) for c in rows], next_cursor=cursor))
+    return _page(
+        s.ContractList, _of_my_side(OutcomeContract, "Contracts"), OutcomeContract.id, _contract
+    )
 
 
 @endpoint(
@@ -550,35 +641,28 @@ def contract(contract_id: int) -> Any:
     return json_response(_contract(outcomes.contract_for(org(), contract_id)))
 
 
-@endpoint(
+@list_endpoint(
     "/contracts/<any_id:contract_id>/measurements",
     path="/contracts/{contract_id}/measurements",
     summary="A contract's measurements",
     response=s.MeasurementList,
     scope=ApiScope.CONTRACTS_READ,
-    query=PAGING,
-    errors=(404, 422),
+    errors=(404,),
 )
 def measurement_list(contract_id: int) -> Any:
     c = outcomes.contract_for(org(), contract_id)
     stmt = select(Measurement).where(Measurement.contract_id == c.id)
-    rows, cursor = paginate(stmt, Measurement.id)
-    return json_response(
-        s.MeasurementList(items=[_measurement(m) for m in rows], next_cursor=cursor)
-    )
+    return _page(s.MeasurementList, stmt, Measurement.id, _measurement)
 
 
-@endpoint(
+@report_endpoint(
     "/contracts/<any_id:contract_id>/measurements",
+    stored="one",
     path="/contracts/{contract_id}/measurements",
     summary="Report a measurement (the contract's provider)",
     response=s.Measurement,
     scope=ApiScope.MEASUREMENTS_WRITE,
-    method="POST",
-    status=201,
     body=s.MeasurementIn,
-    errors=(404, 409),
-    other_statuses={200: "The same `external_id` with the same figures: the stored one."},
     description=(
         "Idempotent by `external_id`: the same body again answers 200 with the stored "
         "measurement; the same id with other figures answers 409, and so does another "
@@ -587,25 +671,10 @@ def measurement_list(contract_id: int) -> Any:
 )
 def measurement_post(contract_id: int, body: s.MeasurementIn) -> Any:
     c = outcomes.contract_for(org(), contract_id)
-    if c.provider_id != org().id:
-        raise ApiError(403, "Only the contract's provider reports measurements.")
-    reading = outcomes.Reading(
-        external_id=body.external_id,
-        period_start=body.period_start,
-        period_end=body.period_end,
-        value=f"{Decimal(repr(body.value)):f}",
-        note=body.note,
-    )
-    try:
+    _only(c.provider_id, "Only the contract's provider reports measurements.")
+    reading = outcomes.Reading(**{**body.model_dump(), "value": f"{Decimal(repr(body.value)):f}"})
+    with _refusals(outcomes.Conflict):
         m, created = outcomes.submit(c, reading, actor(), source="api")
-    except outcomes.Conflict as error:
-        raise ApiError(409, str(error.message)) from None
-    except DomainError as error:
-        raise ApiError(
-            422,
-            str(error.message),
-            [FieldError(field=error.field or "body", message=str(error.message))],
-        ) from None
     return json_response(_measurement(m), status=201 if created else 200)
 
 
@@ -613,32 +682,22 @@ def measurement_post(contract_id: int, body: s.MeasurementIn) -> Any:
 
 
 def _usage(r: UsageRecord) -> s.UsageRecord:
-    return s.UsageRecord(
-        id=r.id,
-        order_line_id=r.order_line_id,
-        external_id=r.external_id,
-        metric=r.metric.value,
-        quantity=r.quantity,
-        period_start=r.period_start,
-        period_end=r.period_end,
+    return _from(
+        s.UsageRecord,
+        r,
         month=f"{r.month // 100:04d}-{r.month % 100:02d}",
-        status=r.status.value,
         billed=r.statement_id is not None,
-        created_at=r.created_at,
     )
 
 
-@endpoint(
+@report_endpoint(
     "/subscriptions/<any_id:line_id>/usage",
+    stored="record",
     path="/subscriptions/{line_id}/usage",
     summary="Report usage of a usage plan (the line's provider)",
     response=s.UsageRecord,
     scope=ApiScope.USAGE_WRITE,
-    method="POST",
-    status=201,
     body=s.UsageIn,
-    errors=(404, 409),
-    other_statuses={200: "The same `external_id` with the same figures: the stored record."},
     description=(
         "`{line_id}` is the id of the order line bought on a usage plan (the subscription;"
         " `order_line_id` in `/orders`). `metric` must be the unit the plan meters;"
@@ -651,25 +710,10 @@ def _usage(r: UsageRecord) -> s.UsageRecord:
 )
 def usage_post(line_id: int, body: s.UsageIn) -> Any:
     line = usage.usage_line_for(org(), line_id)
-    if line.provider_id != org().id:
-        raise ApiError(403, "Only the line's provider reports usage.")
-    report = usage.Report(
-        external_id=body.external_id,
-        metric=body.metric,
-        quantity=body.quantity,
-        period_start=body.period_start,
-        period_end=body.period_end,
-    )
-    try:
+    _only(line.provider_id, "Only the line's provider reports usage.")
+    report = usage.Report(**body.model_dump())
+    with _refusals(usage.Conflict, usage.MonthBilled):
         record, created = usage.report(line, report, actor(), source="api")
-    except (usage.Conflict, usage.MonthBilled) as error:
-        raise ApiError(409, str(error.message)) from None
-    except DomainError as error:
-        raise ApiError(
-            422,
-            str(error.message),
-            [FieldError(field=error.field or "body", message=str(error.message))],
-        ) from None
     return json_response(_usage(record), status=201 if created else 200)
 
 
@@ -677,74 +721,48 @@ def usage_post(line_id: int, body: s.UsageIn) -> Any:
 
 
 def _invoice(i: Invoice) -> s.Invoice:
-    return s.Invoice(
-        number=i.number,
-        kind=i.kind.value,
-        status=i.status.value,
-        order_line_id=i.order_line_id,
-        enterprise=_ref(i.enterprise),
-        provider=_ref(i.provider),
-        description=i.description,
-        gross_fen=i.gross_fen,
-        voucher_fen=i.voucher_fen,
-        amount_fen=i.amount_fen,
-        paid_fen=i.paid_fen,
-        due_fen=i.due_fen,
-        created_at=i.created_at,
-        finalised_at=i.finalised_at,
-        due_on=i.due_on,
-        paid_at=i.paid_at,
-    )
+    return _from(s.Invoice, i, enterprise=_ref(i.enterprise), provider=_ref(i.provider))
 
 
-@endpoint(
+@list_endpoint(
     "/invoices",
     path="/invoices",
     summary="Your invoices (to an enterprise, or from a provider)",
     response=s.InvoiceList,
     scope=ApiScope.INVOICES_READ,
-    query=PAGING,
-    errors=(422,),
 )
 def invoice_list() -> Any:
-    stmt = _of_my_side(Invoice, "Invoices")
-    rows, cursor = paginate(stmt, Invoice.id)
-    return json_response(s.InvoiceList(items=[_invoice(i) for i in rows], next_cursor=cursor))
+    return _page(s.InvoiceList, _of_my_side(Invoice, "Invoices"), Invoice.id, _invoice)
 
 
-@endpoint(
+def _voucher(v: Voucher) -> s.Voucher:
+    available = (
+        v.face_value_fen
+        - v.reserved_fen
+        - v.redeemed_fen
+        - v.expired_fen
+        - v.clawed_back_fen
+        - v.revoked_fen
+    )
+    return _from(
+        s.Voucher,
+        v,
+        programme=_ref(v.programme),
+        available_fen=available,
+        redeem_by=v.programme.redeem_by,
+    )
+
+
+@list_endpoint(
     "/vouchers",
     path="/vouchers",
     summary="The enterprise's transformation vouchers",
     response=s.VoucherList,
     scope=ApiScope.VOUCHERS_READ,
-    query=PAGING,
-    errors=(422,),
 )
 def voucher_list() -> Any:
     me = org()
     if me.kind is not OrgKind.ENTERPRISE:
         raise ApiError(403, "Vouchers are held by enterprises.")
     stmt = select(Voucher).where(Voucher.enterprise_id == me.id)
-    rows, cursor = paginate(stmt, Voucher.id)
-    items = [
-        s.Voucher(
-            code=v.code,
-            programme=_ref(v.programme),
-            status=v.status.value,
-            face_value_fen=v.face_value_fen,
-            available_fen=v.face_value_fen
-            - v.reserved_fen
-            - v.redeemed_fen
-            - v.expired_fen
-            - v.clawed_back_fen
-            - v.revoked_fen,
-            reserved_fen=v.reserved_fen,
-            redeemed_fen=v.redeemed_fen,
-            expired_fen=v.expired_fen,
-            redeem_by=v.programme.redeem_by,
-            issued_at=v.issued_at,
-        )
-        for v in rows
-    ]
-    return json_response(s.VoucherList(items=items, next_cursor=cursor))
+    return _page(s.VoucherList, stmt, Voucher.id, _voucher)

@@ -25,7 +25,8 @@ from marketplace.forms import attach_error, choices
 from marketplace.pool import advisors as pool
 from marketplace.pool import services as pools
 from marketplace.pool.forms import DecisionForm
-from marketplace.pool.models import ADVISOR_POOL_MACHINE, PoolEvent, PoolStatus
+from marketplace.pool.models import ADVISOR_POOL_MACHINE, PoolStatus
+from marketplace.pool.views import decision
 from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
@@ -110,20 +111,8 @@ def agency_advisor(membership_id: int) -> ResponseReturnValue:
         events=events,
         rating=visits.ratings([m.advisor_id]).get(m.advisor_id),
     )
-    if request.method == "GET" or not events:
-        return page()
-    if not form.validate_on_submit():
-        return page(status=INVALID)
-    try:
-        pool.decide(m, PoolEvent(form.event.data), form.reason.data or "", current_actor())
-    except DomainError as error:
-        attach_error(form, error)
-        return page(status=INVALID)
-    flash(
-        _("%(provider)s is now: %(status)s.", provider=m.advisor.name, status=m.status.label),
-        "success",
-    )
-    return redirect(url_for("advisors.agency_advisor", membership_id=m.id))
+    then = url_for("advisors.agency_advisor", membership_id=m.id)
+    return decision(m, m.advisor.name, pool.decide, form, page, then)
 
 
 # The enterprise asks for an on-site diagnosis, follows it and rates the advisor

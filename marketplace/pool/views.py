@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -17,7 +19,7 @@ from marketplace.forms import attach_error
 from marketplace.pool import documents, forms, services
 from marketplace.pool.models import POOL_MACHINE, PoolEvent, PoolStatus
 from marketplace.rendering import INVALID, render
-from marketplace.security import current_actor, requires
+from marketplace.security import Actor, current_actor, requires
 
 bp = Blueprint("pool", __name__, url_prefix="/pool")
 
@@ -182,17 +184,29 @@ def application(membership_id: int) -> ResponseReturnValue:
     form = forms.DecisionForm(events)
     docs = documents.documents_of(m)
     page = partial(render, "pool/application.html", m=m, form=form, events=events, documents=docs)
-    if request.method == "GET" or not events:
+    then = url_for("pool.application", membership_id=m.id)
+    return decision(m, m.provider.name, services.decide, form, page, then)
+
+
+def decision(
+    m: Any,
+    name: str,
+    decide: Callable[[Any, PoolEvent, str, Actor], Any],
+    form: forms.DecisionForm,
+    page: Callable[..., ResponseReturnValue],
+    then: str,
+) -> ResponseReturnValue:
+    """The agency's decision on a membership of its pool (a provider's or an advisor's, by
+    ``decide``): ``page`` when nothing can be decided (the form offers no event), again with
+    the errors when the form or the service refuses; else the new status said, off to ``then``."""
+    if request.method == "GET" or not form.event.choices:
         return page()
     if not form.validate_on_submit():
         return page(status=INVALID)
     try:
-        services.decide(m, PoolEvent(form.event.data), form.reason.data or "", current_actor())
+        decide(m, PoolEvent(form.event.data), form.reason.data or "", current_actor())
     except DomainError as error:
         attach_error(form, error)
         return page(status=INVALID)
-    flash(
-        _("%(provider)s is now: %(status)s.", provider=m.provider.name, status=m.status.label),
-        "success",
-    )
-    return redirect(url_for("pool.application", membership_id=m.id))
+    flash(_("%(provider)s is now: %(status)s.", provider=name, status=m.status.label), "success")
+    return redirect(then)

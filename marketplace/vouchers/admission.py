@@ -617,3 +617,33 @@ def rejected_current(provider: Organisation) -> list[tuple[PackageAdmission, Pac
         .order_by(PackageAdmission.decided_at)
     )
     return [(a, p) for a, p in db.session.execute(stmt).all()]
+
+
+# --- a programme's admissions, for the open API ---------------------------------------------
+
+
+def programme_standings(
+    programme: VoucherProgramme, state: AdmissionState | None = None
+) -> list[tuple[PackageVersion, Standing]]:
+    """The catalogue's published versions the programme's vouchers could pay for, each with
+    its standing there (pending, admitted or rejected), by package id; with ``state`` only
+    those in it. Three queries however many."""
+    stmt = (
+        catalog.visible_versions()
+        .options(selectinload(PackageVersion.package).joinedload(Package.provider))
+        .order_by(Package.id)
+    )
+    versions = list(db.session.scalars(stmt))
+    pooled = _pool_admitted([programme.agency_id], {v.package.provider_id for v in versions})
+    rows = {
+        a.version_id: a
+        for a in db.session.scalars(
+            select(PackageAdmission).where(PackageAdmission.programme_id == programme.id)
+        )
+    }
+    found = [
+        (v, Standing(programme, rows.get(v.id)))
+        for v in versions
+        if _concerns(programme, v, pooled)
+    ]
+    return [(v, s) for v, s in found if state is None or s.state is state]

@@ -6,10 +6,12 @@ holder before a voucher with money left expires."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import joinedload
 
 from marketplace import notifications, todos
@@ -81,33 +83,52 @@ def for_enterprise(enterprise: Organisation, within_days: int) -> list[Todo]:
     ]
 
 
+def _in_agency(stmt: Select[Any], programme_id: Any, agency: Organisation, *where: Any) -> Any:
+    """``stmt``'s rows in the agency's programmes (by ``programme_id``) that meet ``where``."""
+    return stmt.join(VoucherProgramme, VoucherProgramme.id == programme_id).where(
+        VoucherProgramme.agency_id == agency.id, *where
+    )
+
+
+def _todos(stmt: Select[Any], item: Callable[[Any], Todo]) -> list[Todo]:
+    return [item(row) for row in db.session.scalars(stmt)]
+
+
+def _for_a_second_official(model: Any, proposed: Any, agency: Organisation, official: User) -> Any:
+    """The agency's ``proposed`` rows of ``model`` waiting for an official who did not propose
+    them (four eyes)."""
+    return _in_agency(
+        select(model),
+        model.programme_id,
+        agency,
+        model.status == proposed,
+        model.proposed_by_id.is_distinct_from(official.id),
+    )
+
+
 def for_official(agency: Organisation, official: User) -> list[Todo]:
-    found = [
-        Todo(
+    found = _todos(
+        _in_agency(
+            select(VoucherApplication),
+            VoucherApplication.programme_id,
+            agency,
+            VoucherApplication.status == ApplicationStatus.PENDING,
+        ),
+        lambda a: Todo(
             "voucher_application",
             _l("Decide the voucher application"),
             f"{a.enterprise.name} · {a.programme.name}",
             f"/agency/programmes/{a.programme_id}",
             a.created_at,
-        )
-        for a in db.session.scalars(
-            select(VoucherApplication)
-            .join(VoucherProgramme, VoucherProgramme.id == VoucherApplication.programme_id)
-            .where(
-                VoucherProgramme.agency_id == agency.id,
-                VoucherApplication.status == ApplicationStatus.PENDING,
-            )
-        )
-    ]
-    settlements = select(Settlement).join(
-        VoucherProgramme, VoucherProgramme.id == Settlement.programme_id
+        ),
     )
-    for s in db.session.scalars(
-        settlements.where(
-            VoucherProgramme.agency_id == agency.id,
-            Settlement.status.in_((SettlementStatus.DRAFT, SettlementStatus.APPROVED)),
-        )
-    ):
+    settlements = _in_agency(
+        select(Settlement),
+        Settlement.programme_id,
+        agency,
+        Settlement.status.in_((SettlementStatus.DRAFT, SettlementStatus.APPROVED)),
+    )
+    for s in db.session.scalars(settlements):
         if s.status is SettlementStatus.DRAFT:
             if s.created_by_id == official.id:
                 continue  # the proposer waits for a second official
@@ -123,85 +144,65 @@ def for_official(agency: Organisation, official: User) -> list[Todo]:
                 s.approved_at or s.created_at,
             )
         )
-    found += [
-        Todo(
+    found += _todos(
+        _for_a_second_official(IssueRun, RunStatus.PROPOSED, agency, official).options(
+            joinedload(IssueRun.programme)
+        ),
+        lambda run: Todo(
             "batch_proposed",
             _l("Approve or cancel the voucher batch"),
             f"{run.programme.name} · {run.count} · {format_fen(run.total_fen)}",
             f"/agency/programmes/{run.programme_id}/runs/{run.id}",
             run.created_at,
-        )
-        for run in db.session.scalars(
-            select(IssueRun)
-            .join(VoucherProgramme, VoucherProgramme.id == IssueRun.programme_id)
-            .where(
-                VoucherProgramme.agency_id == agency.id,
-                IssueRun.status == RunStatus.PROPOSED,
-                IssueRun.proposed_by_id.is_distinct_from(official.id),
-            )
-            .options(joinedload(IssueRun.programme))
-        )
-    ]
-    found += [
-        Todo(
+        ),
+    )
+    found += _todos(
+        _for_a_second_official(ClawBack, ClawBackStatus.PROPOSED, agency, official),
+        lambda c: Todo(
             "clawback_proposed",
             _l("Approve or reject the claw-back"),
             f"{c.programme.name} · {format_fen(c.amount_fen)}",
             "/agency/risk-flags",
             c.created_at,
-        )
-        for c in db.session.scalars(
-            select(ClawBack)
-            .join(VoucherProgramme, VoucherProgramme.id == ClawBack.programme_id)
-            .where(
-                VoucherProgramme.agency_id == agency.id,
-                ClawBack.status == ClawBackStatus.PROPOSED,
-                ClawBack.proposed_by_id.is_distinct_from(official.id),
-            )
-        )
-    ]
-    found += [
-        Todo(
+        ),
+    )
+    found += _todos(
+        _in_agency(
+            select(CapHold),
+            CapHold.programme_id,
+            agency,
+            CapHold.status == CapHoldStatus.PENDING,
+            cap_holds.still_reserved(),
+        ),
+        lambda h: Todo(
             "cap_hold",
             _l("Approve or decline the order held by a share cap"),
             f"{h.order_number} · {h.provider.name} · {format_fen(h.amount_fen)}",
             f"/agency/programmes/{h.programme_id}/cap-holds",
             h.created_at,
-        )
-        for h in db.session.scalars(
-            select(CapHold)
-            .join(VoucherProgramme, VoucherProgramme.id == CapHold.programme_id)
-            .where(
-                VoucherProgramme.agency_id == agency.id,
-                CapHold.status == CapHoldStatus.PENDING,
-                cap_holds.still_reserved(),
-            )
-        )
-    ]
+        ),
+    )
     # Held redemptions nobody proposed a claw-back of yet (one proposed waits above).
     proposed = exists().where(
         ClawBack.reservation_id == RiskFlag.reservation_id,
         ClawBack.status == ClawBackStatus.PROPOSED,
     )
-    found += [
-        Todo(
+    found += _todos(
+        _in_agency(
+            select(RiskFlag).join(Reservation, Reservation.id == RiskFlag.reservation_id),
+            Reservation.programme_id,
+            agency,
+            RiskFlag.status == FlagStatus.OPEN,
+            ~proposed,
+        ),
+        lambda flag: Todo(
             "risk_flag",
             _l("Review the redemption held by a risk flag"),
             f"{flag.reason.label} · {format_fen(flag.reservation.amount_fen)}",
             "/agency/risk-flags",
             flag.created_at,
-        )
-        for flag in db.session.scalars(
-            select(RiskFlag)
-            .join(Reservation, Reservation.id == RiskFlag.reservation_id)
-            .join(VoucherProgramme, VoucherProgramme.id == Reservation.programme_id)
-            .where(
-                VoucherProgramme.agency_id == agency.id,
-                RiskFlag.status == FlagStatus.OPEN,
-                ~proposed,
-            )
-        )
-    ]
+        ),
+    )
     return found
 
 

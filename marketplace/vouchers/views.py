@@ -21,7 +21,7 @@ from marketplace.catalog.models import PlanKind
 from marketplace.db import db, local_today
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
-from marketplace.forms import attach_error, choices, first_error
+from marketplace.forms import attach_error, checked, choices, first_error, flashed
 from marketplace.rendering import INVALID, csv_download, page_number, render
 from marketplace.security import current_actor, requires
 from marketplace.vouchers import (
@@ -234,7 +234,7 @@ def programme(programme_id: int) -> ResponseReturnValue:
 
 def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
     p = _programme(programme_id)
-    try:
+    with flashed(_("Saved.")):
         if action == "open":
             programme_service.open_programme(p, current_actor())
         elif action == "close":
@@ -257,10 +257,6 @@ def _programme_action(programme_id: int, action: str) -> ResponseReturnValue:
                     else _("This field is required.")
                 )
             programme_service.change_budget(p, budget_form.budget.data or 0, current_actor())
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Saved."), "success")
     return redirect(url_for("vouchers.programme", programme_id=p.id))
 
 
@@ -334,14 +330,10 @@ def end_appointment(programme_id: int, appointment_id: int) -> ResponseReturnVal
     p = _programme(programme_id)
     appointment = appointments.appointment_for(p, appointment_id)
     form = forms.EndAppointmentForm()
-    try:
+    with flashed(_("The appointment has ended.")):
         if not form.validate_on_submit():
             raise DomainError(first_error(form) or _("This field is required."))
         appointments.end(appointment, form.end_reason.data or "", current_actor())
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("The appointment has ended."), "success")
     return redirect(url_for("vouchers.programme", programme_id=p.id))
 
 
@@ -434,17 +426,12 @@ def cap_hold_action(programme_id: int, hold_id: int, action: str) -> ResponseRet
     p = _programme(programme_id)
     hold = cap_holds.hold_for(p, hold_id)
     form = forms.HoldDecisionForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(first_error(form))
+    with flashed(_("Decision recorded.")):
+        checked(form)
         if action == "approve":
             cap_holds.approve(hold, form.reason.data or "", current_actor())
         else:
             cap_holds.decline(hold, form.reason.data or "", current_actor())
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Decision recorded."), "success")
     return redirect(url_for("vouchers.cap_holds_page", programme_id=p.id))
 
 
@@ -496,24 +483,19 @@ def _htmx_redirect(url: str) -> Response:
 def issue_one(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = forms.IssueOneForm()
-    if not form.validate_on_submit():
-        flash(first_error(form), "error")
-        return redirect(url_for("vouchers.programme", programme_id=p.id))
-    try:
-        _run, voucher = issuing.issue_one(
+    with flashed():
+        checked(form)
+        _run, v = issuing.issue_one(
             p,
             form.credit_code.data,
             form.key.data,
             current_actor(),
             shown_fen=int(form.total_fen.data),
         )
-    except DomainError as error:
-        flash(str(error.message), "error")
-        return redirect(url_for("vouchers.programme", programme_id=p.id))
-    flash(
-        _("Voucher %(code)s issued to %(name)s.", code=voucher.code, name=voucher.enterprise.name),
-        "success",
-    )
+        flash(
+            _("Voucher %(code)s issued to %(name)s.", code=v.code, name=v.enterprise.name),
+            "success",
+        )
     return redirect(url_for("vouchers.programme", programme_id=p.id))
 
 
@@ -620,24 +602,18 @@ def run_action(programme_id: int, run_id: int, action: str) -> ResponseReturnVal
     reason) a batch proposed for approval."""
     p = _programme(programme_id)
     found = issuing.run_for(p, run_id)
-    try:
+    with flashed():
         if action == "approve":
             approval = forms.ApprovalForm()
-            if not approval.validate_on_submit():
-                raise DomainError(first_error(approval))
+            checked(approval)
             total_fen = int(approval.total_fen.data or 0)
             issuing.approve_batch(found, total_fen, approval.note.data or "", current_actor())
-            message = _("Approved: %(n)d vouchers issued.", n=found.count)
+            flash(_("Approved: %(n)d vouchers issued.", n=found.count), "success")
         else:
             reason = forms.ReasonForm()
-            if not reason.validate_on_submit():
-                raise DomainError(first_error(reason))
+            checked(reason)
             issuing.cancel_batch(found, reason.reason.data or "", current_actor())
-            message = _("The proposed batch is cancelled.")
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(message, "success")
+            flash(_("The proposed batch is cancelled."), "success")
     return redirect(url_for("vouchers.programme", programme_id=p.id))
 
 
@@ -669,14 +645,9 @@ def revoke(voucher_id: int) -> ResponseReturnValue:
     if voucher.programme.agency_id != current_user.org_id:
         raise NotFound(_("Not found."))
     form = forms.ReasonForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(_("Give a reason; the other party will see it."))
+    with flashed(_("Voucher %(code)s is revoked.", code=voucher.code)):
+        checked(form, _("Give a reason; the other party will see it."))
         spending.revoke(voucher, form.reason.data or "", current_actor())
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Voucher %(code)s is revoked.", code=voucher.code), "success")
     return redirect(url_for("vouchers.programme_vouchers", programme_id=voucher.programme_id))
 
 
@@ -687,9 +658,8 @@ def decide(application_id: int) -> ResponseReturnValue:
     if application is None or application.programme.agency_id != current_user.org_id:
         raise NotFound(_("Not found."))
     form = forms.DecisionForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(_("This action is not possible in the current state."))
+    with flashed(_("Decision recorded.")):
+        checked(form, _("This action is not possible in the current state."))
         approve = form.decision.data == "approve"
         if approve and not (form.confirmed.data and form.total_fen.data):
             raise DomainError(str(forms.CONFIRM))
@@ -700,10 +670,6 @@ def decide(application_id: int) -> ResponseReturnValue:
             current_actor(),
             shown_fen=int(form.total_fen.data) if approve else None,
         )
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Decision recorded."), "success")
     return redirect(url_for("vouchers.programme", programme_id=application.programme_id))
 
 
@@ -752,17 +718,15 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
     s = settlement.settlement_for(current_user.org, settlement_id)
     if s.programme.agency_id != current_user.org_id:
         raise NotFound(_("Not found."))
-    try:
+    with flashed(_("Saved.")):
         if action == "approve":
             approval = forms.ApprovalForm()
-            if not approval.validate_on_submit():
-                raise DomainError(first_error(approval))
+            checked(approval)
             total_fen = int(approval.total_fen.data or 0)
             settlement.approve(s, total_fen, approval.note.data or "", current_actor())
         elif action == "cancel":
             reason = forms.ReasonForm()
-            if not reason.validate_on_submit():
-                raise DomainError(first_error(reason))
+            checked(reason)
             settlement.cancel(s, reason.reason.data or "", current_actor())
         else:
             form = forms.SettlementPaidForm()
@@ -773,10 +737,6 @@ def settlement_action(settlement_id: int, action: str) -> ResponseReturnValue:
             settlement.mark_paid(
                 s, form.reference.data or "", current_actor(), int(form.total_fen.data)
             )
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Saved."), "success")
     return redirect(url_for("vouchers.settlement_page", settlement_id=s.id))
 
 
@@ -802,14 +762,9 @@ def claim_recovered(claim_id: int) -> ResponseReturnValue:
     """The provider repaid voucher money clawed back after it was settled to it."""
     claim = settlement.recovery_claim_for(current_user.org, claim_id)
     form = forms.PaidForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(_("Enter the bank transfer's reference."))
+    with flashed(_("Saved.")):
+        checked(form, _("Enter the bank transfer's reference."))
         settlement.mark_recovered(claim, form.reference.data or "", current_actor())
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Saved."), "success")
     return redirect(url_for("vouchers.risk_flags"))
 
 
@@ -819,9 +774,8 @@ def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
     """Clear a flag, or uphold it by proposing the claw-back (another official approves)."""
     flag = risk.flag_for(current_user.org, flag_id)
     form = forms.ReasonForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(first_error(form))
+    with flashed():
+        checked(form)
         if action == "clear":
             risk.clear(flag, form.reason.data or "", current_actor())
             flash(_("Decision recorded."), "success")
@@ -831,8 +785,6 @@ def decide_flag(flag_id: int, action: str) -> ResponseReturnValue:
                 _("Claw-back proposed; another official of your agency must approve it."),
                 "success",
             )
-    except DomainError as error:
-        flash(str(error.message), "error")
     return redirect(url_for("vouchers.risk_flags"))
 
 
@@ -842,23 +794,19 @@ def clawback_action(clawback_id: int, action: str) -> ResponseReturnValue:
     """A proposed claw-back: approved or rejected by a second official, or withdrawn by its
     proposer; each with a note."""
     clawback = risk.clawback_for(current_user.org, clawback_id)
-    try:
+    with flashed():
         if action == "approve":
             approval = forms.ClawBackApprovalForm()
-            if not approval.validate_on_submit():
-                raise DomainError(first_error(approval))
+            checked(approval)
             amount_fen = int(approval.amount_fen.data or 0)
             risk.approve_clawback(clawback, amount_fen, approval.note.data or "", current_actor())
             flash(_("Claw-back approved."), "success")
         else:
             form = forms.ReasonForm()
-            if not form.validate_on_submit():
-                raise DomainError(first_error(form))
+            checked(form)
             decide = risk.reject_clawback if action == "reject" else risk.withdraw_clawback
             decide(clawback, form.reason.data or "", current_actor())
             flash(_("Decision recorded."), "success")
-    except DomainError as error:
-        flash(str(error.message), "error")
     return redirect(url_for("vouchers.risk_flags"))
 
 
@@ -892,14 +840,9 @@ def apply(programme_id: int) -> ResponseReturnValue:
     if p is None or p.status is ProgrammeStatus.DRAFT:
         raise NotFound(_("Not found."))
     form = forms.ApplyForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(_("At most 1,000 characters."))
+    with flashed(_("Application sent. The agency will decide.")):
+        checked(form, _("At most 1,000 characters."))
         issuing.apply_for(p, current_user.org, form.note.data or "", current_actor())
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Application sent. The agency will decide."), "success")
     return redirect(url_for("vouchers.my_vouchers"))
 
 
@@ -946,9 +889,8 @@ def decide_admission(programme_id: int, version_id: int) -> ResponseReturnValue:
     org = current_user.org
     item = admission.waiting_for(org, programme_id, version_id)
     form = forms.AdmissionDecisionForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(first_error(form))
+    with flashed(_("Decision recorded.")):
+        checked(form)
         admission.decide(
             item.programme,
             item.version,
@@ -957,10 +899,6 @@ def decide_admission(programme_id: int, version_id: int) -> ResponseReturnValue:
             org,
             current_actor(),
         )
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Decision recorded."), "success")
     return redirect(url_for("vouchers.admissions", programme=programme_id))
 
 
@@ -980,9 +918,8 @@ def _admission_rules_form(p: VoucherProgramme) -> forms.AdmissionRulesForm:
 def admission_rules(programme_id: int) -> ResponseReturnValue:
     p = _programme(programme_id)
     form = _admission_rules_form(p)
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(first_error(form))
+    with flashed(_("Saved.")):
+        checked(form)
         assessor = form.assessor_id.data or ""
         admission.set_rules(
             p,
@@ -990,8 +927,4 @@ def admission_rules(programme_id: int) -> ResponseReturnValue:
             int(assessor) if assessor.isdigit() else None,
             current_actor(),
         )
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Saved."), "success")
     return redirect(url_for("vouchers.programme", programme_id=p.id) + "#admission")

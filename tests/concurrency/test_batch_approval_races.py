@@ -22,8 +22,7 @@ from marketplace.vouchers.models import (
     VoucherEntry,
     VoucherProgramme,
 )
-from tests import factories
-from tests.concurrency.conftest import in_parallel
+from tests.concurrency.conftest import colleagues, in_parallel, signed_in
 from tests.concurrency.test_voucher_races import setup
 
 APPROVERS = 6
@@ -42,26 +41,14 @@ def proposed(app: Flask, tag: str) -> tuple[int, int, list[str]]:
             programme, f"race-propose-{tag}-0001", data["official_actor"], "首批名单"
         )
         assert run.status is RunStatus.PROPOSED
-        factories.bind(db.session)
-        emails = [f"approver{i}@{tag}.cn" for i in range(APPROVERS)]
-        for email in emails:
-            factories.UserFactory(org=programme.agency, email=email)
+        emails = colleagues(programme.agency, [f"approver{i}@{tag}.cn" for i in range(APPROVERS)])
         db.session.commit()
         return programme.id, run.id, emails
 
 
-def logged_in(app: Flask, emails: list[str]) -> tuple[list, list[str]]:
-    clients = []
-    for email in emails:
-        client = app.test_client()
-        client.login(email)  # type: ignore[attr-defined]
-        clients.append(client)
-    return clients, [c.csrf_token() for c in clients]
-
-
 def test_officials_approving_at_once_issue_the_batch_once(race_app: Flask) -> None:
     programme_id, run_id, emails = proposed(race_app, "bap")
-    clients, tokens = logged_in(race_app, emails)
+    clients, tokens = signed_in(race_app, emails)
 
     def approve(i: int) -> int:
         response = clients[i].post(
@@ -97,7 +84,7 @@ def test_officials_approving_at_once_issue_the_batch_once(race_app: Flask) -> No
 
 def test_approving_and_cancelling_at_once_decide_once(race_app: Flask) -> None:
     programme_id, run_id, emails = proposed(race_app, "bac")
-    clients, tokens = logged_in(race_app, emails)
+    clients, tokens = signed_in(race_app, emails)
 
     def decide(i: int) -> int:
         if i % 2:

@@ -13,19 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Organisation
-from marketplace.catalog import services as catalog
 from marketplace.db import db
 from marketplace.orders import bundles
 from marketplace.orders import services as orders
 from marketplace.orders.models import Order, OrderLine
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import admission, cap_holds, issuing, ledger
 from marketplace.vouchers.models import CapHold, CapPolicy, Reservation, VoucherProgramme
 from tests import factories
-from tests.concurrency.conftest import THREADS, in_parallel
+from tests.concurrency.conftest import THREADS, in_parallel, pooled_provider, published, signed_in
 from tests.concurrency.test_voucher_races import setup
-from tests.functional.catalog_helpers import FIELDS
 from tests.functional.voucher_helpers import ONE_TIME
 
 ALREADY = 3  # orders of the other provider before the race, ¥20,000 of vouchers each
@@ -39,31 +36,10 @@ def market(app: Flask, tag: str, policy: CapPolicy) -> dict[str, Any]:
     with app.app_context():
         session: Session = db.session
         factories.bind(session)
-        agency_id = session.get(VoucherProgramme, data["programme_id"]).agency_id
-        other = factories.OrganisationFactory(provider=True)
-        seller = factories.UserFactory(org=other, email=f"other@{tag}.cn")
-        session.add(
-            PoolMembership(
-                provider=other,
-                agency_id=agency_id,
-                status=PoolStatus.ADMITTED,
-                years_in_business=5,
-                reference_customer_count=3,
-                reference_customers="乙",
-                capability_statement="能力",
-                contact_name="李工",
-                contact_phone="139",
-                contact_email="bd@q.cn",
-            )
-        )
-        actor = Actor(seller.id, other.id, None)
-        package = catalog.create_package(other, FIELDS, actor)
-        catalog.add_plan(package, ONE_TIME, actor)
-        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
         programme = session.get(VoucherProgramme, data["programme_id"])
-        agency = session.get(Organisation, agency_id)
+        agency = programme.agency
+        other, seller = pooled_provider(agency, f"other@{tag}.cn")
+        package = published(other, seller, ONE_TIME)
         # vouchers pay only for admitted versions (issue 22)
         admission.decide(
             programme, package.latest, True, "符合准入标准", agency, data["official_actor"]
@@ -86,12 +62,7 @@ def market(app: Flask, tag: str, policy: CapPolicy) -> dict[str, Any]:
 
 
 def race(app: Flask, data: dict[str, Any]) -> list[int]:
-    clients = []
-    for email in data["owner_emails"][ALREADY:]:
-        client = app.test_client()
-        client.login(email)
-        clients.append(client)
-    tokens = [c.csrf_token() for c in clients]
+    clients, tokens = signed_in(app, data["owner_emails"][ALREADY:])
 
     def checkout(i: int) -> int:
         response = clients[i].post(

@@ -14,15 +14,11 @@ import re
 from flask import Flask
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import Organisation, User
+from marketplace.accounts.models import User
 from marketplace.audit import AuditEntry
 from marketplace.db import db, writing
-from marketplace.orders import bundles
-from marketplace.orders import services as orders
-from marketplace.orders.models import Order
 from marketplace.payments.models import Invoice, InvoiceStatus
-from marketplace.security import Actor
-from marketplace.vouchers import issuing, ledger
+from marketplace.vouchers import ledger
 from marketplace.vouchers.models import (
     ClawBack,
     ClawBackStatus,
@@ -35,10 +31,8 @@ from marketplace.vouchers.models import (
     VoucherEntry,
     VoucherProgramme,
 )
-from tests import factories
-from tests.concurrency.conftest import in_parallel
-from tests.concurrency.test_settlement_races import ACCEPTED
-from tests.concurrency.test_voucher_races import setup
+from tests.concurrency.conftest import colleagues, in_parallel, signed_in
+from tests.concurrency.test_voucher_races import accepted_on_voucher, setup
 
 OFFICIALS = 6
 REASON = "虚假交付：现场核查无部署记录"
@@ -49,42 +43,19 @@ def flagged(app: Flask, tag: str) -> tuple[int, list[str]]:
     other officials; committed for real."""
     data = setup(app, tag)
     with app.app_context(), writing():
-        programme = db.session.get(VoucherProgramme, data["programme_id"])
-        assert programme is not None
-        issuing.issue_one(
-            programme, data["codes"][0], f"race-issue-{tag}-0001", data["official_actor"]
-        )
-        enterprise = db.session.get(Organisation, data["enterprise_ids"][0])
-        assert enterprise is not None
-        enterprise_actor = Actor(None, enterprise.id, None)
-        bundle = bundles.create(enterprise, "并发追回方案", enterprise_actor)
-        bundles.add(bundle, data["package_id"], None, enterprise_actor)
-        orders.checkout(enterprise, bundle, enterprise_actor)
-        order = db.session.scalars(select(Order)).one()
-        for event, kind in ACCEPTED:  # delivered at once: implausibly fast, so held
-            orders.transition(order.lines[0], event, "", Actor(None, None, None), kind)
+        # delivered at once: implausibly fast, so held
+        programme, _order = accepted_on_voucher(data, tag, "并发追回方案")
         flag = db.session.scalars(select(RiskFlag)).first()
         assert flag is not None
-        factories.bind(db.session)
         emails = [f"official{i}@{tag}.cn" for i in range(2, OFFICIALS + 2)]
-        for email in emails:
-            factories.UserFactory(org=programme.agency, email=email)
+        colleagues(programme.agency, emails)
         db.session.commit()
         return flag.id, emails
 
 
-def logged_in(app: Flask, emails: list[str]) -> tuple[list, list[str]]:  # type: ignore[type-arg]
-    clients = []
-    for email in emails:
-        client = app.test_client()
-        client.login(email)
-        clients.append(client)
-    return clients, [c.csrf_token() for c in clients]
-
-
 def test_officials_proposing_and_approving_at_once_claw_back_once(race_app: Flask) -> None:
     flag_id, emails = flagged(race_app, "cbr")
-    clients, tokens = logged_in(race_app, emails)
+    clients, tokens = signed_in(race_app, emails)
 
     def propose(i: int) -> int:
         response = clients[i].post(

@@ -9,22 +9,24 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import Organisation
-from marketplace.catalog import services as catalog
 from marketplace.db import db, writing
-from marketplace.errors import DomainError
-from marketplace.orders import bundles, disputes
+from marketplace.orders import disputes
 from marketplace.orders import services as orders
 from marketplace.orders.models import Dispute, DisputeStatus, LineEvent, LineStatusChange
 from marketplace.payments.models import Invoice
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import admission, issuing, ledger, programmes
 from tests import factories
-from tests.concurrency.conftest import in_parallel
-from tests.functional.catalog_helpers import FIELDS
+from tests.concurrency.conftest import (
+    DELIVERED,
+    advance,
+    committed,
+    in_parallel,
+    ordered,
+    pooled_provider,
+    published,
+)
 from tests.functional.voucher_helpers import ONE_TIME, key, rules
-
-SYSTEM = Actor(None, None, None)
 
 
 def escalated_dispute(app: Flask) -> dict[str, Any]:
@@ -34,31 +36,10 @@ def escalated_dispute(app: Flask) -> dict[str, Any]:
         factories.bind(db.session)
         agency = factories.OrganisationFactory(agency=True)
         officials = [factories.UserFactory(org=agency) for _ in range(4)]
-        provider = factories.OrganisationFactory(provider=True)
-        seller = factories.UserFactory(org=provider)
-        db.session.add(
-            PoolMembership(
-                provider=provider,
-                agency=agency,
-                status=PoolStatus.ADMITTED,
-                years_in_business=5,
-                reference_customer_count=3,
-                reference_customers="甲",
-                capability_statement="能力",
-                contact_name="王工",
-                contact_phone="138",
-                contact_email="bd@p.cn",
-            )
-        )
+        provider, seller = pooled_provider(agency)
         enterprise = factories.OrganisationFactory()
         owner = factories.UserFactory(org=enterprise)
-        db.session.flush()
-        actor = Actor(seller.id, provider.id, None)
-        package = catalog.create_package(provider, FIELDS, actor)
-        catalog.add_plan(package, ONE_TIME, actor)
-        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
+        package = published(provider, seller, ONE_TIME)
         official = Actor(officials[0].id, agency.id, None)
         programme = programmes.create_programme(agency, rules(), official)
         programmes.open_programme(programme, official)
@@ -67,15 +48,8 @@ def escalated_dispute(app: Flask) -> dict[str, Any]:
         admission.decide(programme, package.latest, True, "符合准入标准", agency, official)
         issuing.issue_one(programme, enterprise.credit_code or "", key(), official)
         buyer = Actor(owner.id, enterprise.id, None)
-        bundle = bundles.create(enterprise, "方案", buyer)
-        bundles.add(bundle, package.id, None, buyer)
-        line = orders.checkout(enterprise, bundle, buyer).lines[0]
-        for event, kind in (
-            (LineEvent.ACCEPT, "provider"),
-            (LineEvent.START, "provider"),
-            (LineEvent.DELIVER, "provider"),
-        ):
-            orders.transition(line, event, "", SYSTEM, kind)
+        line = ordered(enterprise, package.id, "方案", buyer).lines[0]
+        advance(line, DELIVERED)
         orders.transition(line, LineEvent.DISPUTE, "数据不全", buyer, "enterprise")
         case = db.session.scalars(select(Dispute).where(Dispute.line_id == line.id)).one()
         disputes.escalate(case, "enterprise", buyer)
@@ -99,23 +73,21 @@ def test_officials_deciding_at_once_leave_one_decision(race_app: Flask) -> None:
 
     def decide(i: int) -> str:
         ruling, amount = rulings[i]
-        with race_app.test_request_context(), writing():
+
+        def once() -> str:
             agency = db.session.get(Organisation, data["agency_id"])
             case = disputes.dispute_for(agency, data["dispute_id"])
-            try:
-                disputes.decide(
-                    case,
-                    agency,
-                    ruling,
-                    f"第 {i + 1} 位官员的裁决",
-                    Actor(data["officials"][i], agency.id, None),
-                    amount_fen=amount,
-                )
-                db.session.commit()
-            except DomainError:
-                db.session.rollback()
-                return "refused"
+            disputes.decide(
+                case,
+                agency,
+                ruling,
+                f"第 {i + 1} 位官员的裁决",
+                Actor(data["officials"][i], agency.id, None),
+                amount_fen=amount,
+            )
             return ruling.value
+
+        return committed(race_app, once, request=True)
 
     results = in_parallel(decide, len(rulings))
     winners = [r for r in results if r != "refused"]

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from marketplace import create_app, migrate
+from marketplace import create_app
 from marketplace.config import TestConfig
-from marketplace.db import db, make_engine
+from marketplace.db import db
 from tests import factories
-from tests.concurrency.conftest import THREADS, in_parallel
-from tests.conftest import Client, _compile_translations, scratch_database_url
+from tests.concurrency.conftest import THREADS, in_parallel, migrated_database
+from tests.conftest import Client
 from tests.functional.redis_helpers import instances, shared_redis
 
 ATTEMPTS = 30
@@ -25,11 +25,7 @@ ATTEMPTS = 30
 
 @pytest.fixture(scope="module")
 def login_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = scratch_database_url(tmp_path_factory, "login_race")
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    _compile_translations()
+    url = migrated_database(tmp_path_factory, "login_race")
     setup = create_app(TestConfig(url))
     with setup.app_context():
         factories.bind(db.session)

@@ -8,77 +8,51 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import func, select
 
-from marketplace.catalog import services as catalog
 from marketplace.db import db, local_today, writing
-from marketplace.orders import bundles
-from marketplace.orders import services as orders
-from marketplace.orders.models import LineEvent
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import Measurement, OutcomeContract
 from marketplace.payments import stripe_gateway
 from marketplace.payments.models import Invoice, InvoiceStatus, Payment, ProviderBalance
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from tests import factories
-from tests.concurrency.conftest import in_parallel
-from tests.functional.catalog_helpers import FIELDS, OUTCOME
+from tests.concurrency.conftest import (
+    SYSTEM,
+    advance,
+    bought,
+    committed,
+    in_parallel,
+    posted_at_once,
+)
+from tests.functional.catalog_helpers import OUTCOME
 from tests.stripe_fake import FakeStripe
 
 SECRET = "whsec_race"
-SYSTEM = Actor(None, None, None)
 
 
 def one_outcome_order(app: Flask, tag: str) -> dict[str, Any]:
     """An enterprise's accepted outcome line with an agreed baseline: invoiced (the base fee)
     and measuring. Committed for real."""
     with app.app_context():
-        factories.bind(db.session)
-        agency = factories.OrganisationFactory(agency=True)
-        provider = factories.OrganisationFactory(provider=True)
-        seller = factories.UserFactory(org=provider, email=f"seller@{tag}.cn")
-        db.session.add(
-            PoolMembership(
-                provider=provider,
-                agency=agency,
-                status=PoolStatus.ADMITTED,
-                years_in_business=5,
-                reference_customer_count=3,
-                reference_customers="甲",
-                capability_statement="能力",
-                contact_name="王工",
-                contact_phone="138",
-                contact_email="bd@p.cn",
-            )
-        )
-        enterprise = factories.OrganisationFactory()
-        owner = factories.UserFactory(org=enterprise, email=f"owner@{tag}.cn")
-        actor = Actor(seller.id, provider.id, None)
-        package = catalog.create_package(provider, FIELDS, actor)
-        catalog.add_plan(package, OUTCOME, actor)
-        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
-        buyer = Actor(owner.id, enterprise.id, None)
-        bundle = bundles.create(enterprise, "效果方案", buyer)
-        bundles.add(bundle, package.id, None, buyer)
-        order = orders.checkout(enterprise, bundle, buyer)
-        line = order.lines[0]
+        line, actor, buyer = bought(tag, OUTCOME, "效果方案")
         contract = db.session.scalar(
             select(OutcomeContract).where(OutcomeContract.order_line_id == line.id)
         )
         today = local_today()
         outcomes.propose_baseline(contract, "60", today - timedelta(days=9), today, "MES", actor)
         outcomes.agree_baseline(contract, line, buyer)
-        for event, kind in (
-            (LineEvent.ACCEPT, "provider"),
-            (LineEvent.START, "provider"),
-            (LineEvent.DELIVER, "provider"),
-            (LineEvent.ACCEPT_DELIVERY, "enterprise"),
-        ):
-            orders.transition(line, event, "", SYSTEM, kind)
+        advance(line)
         db.session.commit()
         invoice = db.session.scalar(select(Invoice).where(Invoice.order_line_id == line.id))
-        return {"contract_id": contract.id, "invoice_id": invoice.id, "provider_id": provider.id}
+        return {
+            "contract_id": contract.id,
+            "invoice_id": invoice.id,
+            "provider_id": line.provider_id,
+        }
+
+
+def measurements(app: Flask, contract_id: int) -> int:
+    with app.app_context():
+        stmt = select(func.count(Measurement.id)).where(Measurement.contract_id == contract_id)
+        return int(db.session.scalar(stmt) or 0)
 
 
 def test_a_duplicate_webhook_delivered_concurrently_has_one_effect(race_app: Flask) -> None:
@@ -126,26 +100,19 @@ def test_a_duplicate_measurement_submitted_concurrently_counts_once(race_app: Fl
     today = local_today()
 
     def submit(_i: int) -> bool:
-        with race_app.app_context(), writing():
+        def once() -> bool:
             contract = db.session.get(OutcomeContract, data["contract_id"])
             _m, created = outcomes.submit(
                 contract, outcomes.Reading("MES-1", today, today, "66.5"), SYSTEM, source="api"
             )
-            db.session.commit()
             return created
+
+        return committed(race_app, once, refused=lambda error: error)
 
     results = in_parallel(submit, 6)
     assert results.count(True) == 1, results
     assert results.count(False) == 5, results
-    with race_app.app_context():
-        assert (
-            db.session.scalar(
-                select(func.count(Measurement.id)).where(
-                    Measurement.contract_id == data["contract_id"]
-                )
-            )
-            == 1
-        )
+    assert measurements(race_app, data["contract_id"]) == 1
 
 
 def test_measurements_with_other_ids_for_one_period_at_once_store_one(race_app: Flask) -> None:
@@ -155,29 +122,16 @@ def test_measurements_with_other_ids_for_one_period_at_once_store_one(race_app: 
     today = local_today()
 
     def submit(i: int) -> str:
-        with race_app.app_context(), writing():
+        def once() -> str:
             contract = db.session.get(OutcomeContract, data["contract_id"])
-            try:
-                outcomes.submit(
-                    contract, outcomes.Reading(f"MES-{i}", today, today, "66.5"), SYSTEM
-                )
-            except outcomes.Conflict as error:
-                db.session.rollback()
-                return error.field or ""
-            db.session.commit()
+            outcomes.submit(contract, outcomes.Reading(f"MES-{i}", today, today, "66.5"), SYSTEM)
             return "stored"
+
+        return committed(race_app, once, refused=lambda error: error.field or "")
 
     results = in_parallel(submit, 6)
     assert sorted(results) == ["period_start"] * 5 + ["stored"], results
-    with race_app.app_context():
-        assert (
-            db.session.scalar(
-                select(func.count(Measurement.id)).where(
-                    Measurement.contract_id == data["contract_id"]
-                )
-            )
-            == 1
-        )
+    assert measurements(race_app, data["contract_id"]) == 1
 
 
 def test_the_same_measurement_posted_20_times_at_once_through_the_api_stores_one(
@@ -196,23 +150,8 @@ def test_the_same_measurement_posted_20_times_at_once_through_the_api_stores_one
     today = local_today().isoformat()
     body = {"external_id": "MES-API-1", "period_start": today, "period_end": today, "value": 67}
 
-    def post(_i: int) -> tuple[int, int]:
-        response = race_app.test_client().post(
-            f"/api/v1/contracts/{data['contract_id']}/measurements",
-            json=body,
-            headers={"Authorization": f"Bearer {plain}"},
-        )
-        return response.status_code, (response.json or {}).get("id")
-
-    results = in_parallel(post, 20)
-    statuses = sorted(status for status, _ in results)
-    assert statuses == [200] * 19 + [201], results
-    assert len({measurement_id for _, measurement_id in results}) == 1, results
-    with race_app.app_context():
-        stored = db.session.scalar(
-            select(func.count(Measurement.id)).where(Measurement.contract_id == data["contract_id"])
-        )
-        assert stored == 1
+    posted_at_once(race_app, f"/api/v1/contracts/{data['contract_id']}/measurements", body, plain)
+    assert measurements(race_app, data["contract_id"]) == 1
 
 
 def test_parallel_api_reads_that_note_a_tokens_use_all_succeed(race_app: Flask) -> None:

@@ -18,7 +18,7 @@ from marketplace.payments import payouts
 from marketplace.payments.models import Payout, PayoutStatus, ProviderBalance
 from marketplace.security import Actor
 from tests import factories
-from tests.concurrency.conftest import in_parallel
+from tests.concurrency.conftest import in_parallel, signed_in
 
 APPROVERS = 6
 OWED = 100_000_00
@@ -44,15 +44,6 @@ def platform_with_admins(app: Flask, tag: str) -> dict[str, object]:
         }
 
 
-def logged_in(app: Flask, emails: list[str]) -> list[tuple[object, str]]:
-    clients = []
-    for email in emails:
-        client = app.test_client()
-        client.login(email)  # type: ignore[attr-defined]
-        clients.append((client, client.csrf_token()))  # type: ignore[attr-defined]
-    return clients
-
-
 def test_administrators_approving_at_once_approve_once(race_app: Flask) -> None:
     data = platform_with_admins(race_app, "pyo")
     with race_app.app_context(), writing():
@@ -64,13 +55,12 @@ def test_administrators_approving_at_once_approve_once(race_app: Flask) -> None:
         )
         db.session.commit()
         payout_id = payout.id
-    clients = logged_in(race_app, data["emails"])  # type: ignore[arg-type]
+    clients, tokens = signed_in(race_app, data["emails"])  # type: ignore[arg-type]
 
     def approve(i: int) -> int:
-        client, token = clients[i]
-        response = client.post(  # type: ignore[attr-defined]
+        response = clients[i].post(
             f"/platform/payouts/{payout_id}/approve",
-            data={"csrf_token": token, "note": f"核对人{i}", "amount_fen": str(30_000_00)},
+            data={"csrf_token": tokens[i], "note": f"核对人{i}", "amount_fen": str(30_000_00)},
         )
         return int(response.status_code)
 
@@ -94,14 +84,13 @@ def test_administrators_approving_at_once_approve_once(race_app: Flask) -> None:
 
 def test_proposals_at_once_never_commit_more_than_is_owed(race_app: Flask) -> None:
     data = platform_with_admins(race_app, "pyp")
-    clients = logged_in(race_app, data["emails"])  # type: ignore[arg-type]
+    clients, tokens = signed_in(race_app, data["emails"])  # type: ignore[arg-type]
 
     def propose(i: int) -> int:
-        client, token = clients[i]
-        response = client.post(  # type: ignore[attr-defined]
+        response = clients[i].post(
             "/platform/payouts",
             data={
-                "csrf_token": token,
+                "csrf_token": tokens[i],
                 "provider_id": str(data["provider_id"]),
                 "amount": "40000",
                 "note": f"提议{i}",

@@ -14,26 +14,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import Organisation
 from marketplace.audit import AuditEntry
 from marketplace.db import db, writing
-from marketplace.orders import bundles
-from marketplace.orders import services as orders
-from marketplace.orders.models import LineEvent, Order
-from marketplace.security import Actor
-from marketplace.vouchers import issuing, ledger, settlement
-from marketplace.vouchers.models import Settlement, SettlementStatus, VoucherProgramme
-from tests import factories
-from tests.concurrency.conftest import in_parallel
-from tests.concurrency.test_voucher_races import setup
+from marketplace.vouchers import ledger, settlement
+from marketplace.vouchers.models import Settlement, SettlementStatus
+from tests.concurrency.conftest import colleagues, in_parallel, signed_in
+from tests.concurrency.test_voucher_races import accepted_on_voucher, setup
 
 APPROVERS = 6
-ACCEPTED = [
-    (LineEvent.ACCEPT, "provider"),
-    (LineEvent.START, "provider"),
-    (LineEvent.DELIVER, "provider"),
-    (LineEvent.ACCEPT_DELIVERY, "enterprise"),
-]
 
 
 @pytest.fixture
@@ -49,25 +37,9 @@ def drawn_up(app: Flask, tag: str) -> tuple[int, list[str]]:
     other officials; committed for real."""
     data = setup(app, tag)
     with app.app_context(), writing():
-        programme = db.session.get(VoucherProgramme, data["programme_id"])
-        assert programme is not None
-        issuing.issue_one(
-            programme, data["codes"][0], f"race-issue-{tag}-0001", data["official_actor"]
-        )
-        enterprise = db.session.get(Organisation, data["enterprise_ids"][0])
-        assert enterprise is not None
-        enterprise_actor = Actor(None, enterprise.id, None)
-        bundle = bundles.create(enterprise, "并发结算方案", enterprise_actor)
-        bundles.add(bundle, data["package_id"], None, enterprise_actor)
-        orders.checkout(enterprise, bundle, enterprise_actor)
-        order = db.session.scalars(select(Order)).one()
-        for event, kind in ACCEPTED:
-            orders.transition(order.lines[0], event, "", Actor(None, None, None), kind)
+        programme, order = accepted_on_voucher(data, tag, "并发结算方案")
         s = settlement.draw_up(programme, order.lines[0].provider_id, data["official_actor"])
-        factories.bind(db.session)
-        emails = [f"approver{i}@{tag}.cn" for i in range(APPROVERS)]
-        for email in emails:
-            factories.UserFactory(org=programme.agency, email=email)
+        emails = colleagues(programme.agency, [f"approver{i}@{tag}.cn" for i in range(APPROVERS)])
         db.session.commit()
         return s.id, emails
 
@@ -78,12 +50,7 @@ def test_officials_approving_at_once_approve_once(
     settlement_id, emails = drawn_up(race_app, "stl")
     with race_app.app_context():
         total = db.session.get(Settlement, settlement_id).total_fen  # type: ignore[union-attr]
-    clients = []
-    for email in emails:
-        client = race_app.test_client()
-        client.login(email)
-        clients.append(client)
-    tokens = [c.csrf_token() for c in clients]
+    clients, tokens = signed_in(race_app, emails)
 
     def approve(i: int) -> int:
         response = clients[i].post(

@@ -12,17 +12,16 @@ from marketplace.accounts import api_tokens
 from marketplace.accounts.models import Organisation
 from marketplace.catalog import services as catalog
 from marketplace.db import db, local_today
-from marketplace.orders import bundles
-from marketplace.orders import services as orders
-from marketplace.orders.models import LineEvent
 from marketplace.outcomes.models import UsageRecord
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
-from tests import factories
-from tests.concurrency.conftest import in_parallel
-from tests.functional.catalog_helpers import FIELDS
+from tests.concurrency.conftest import (
+    SYSTEM,
+    advance,
+    bought,
+    in_parallel,
+    posted_at_once,
+)
 
-SYSTEM = Actor(None, None, None)
 USAGE = catalog.PlanFields(
     kind="usage", name="按调用量", usage_unit="report_calls", unit_price_fen=50, included_quantity=0
 )
@@ -31,48 +30,13 @@ USAGE = catalog.PlanFields(
 def one_usage_line(app: Flask, tag: str) -> dict[str, Any]:
     """An enterprise's accepted line on a usage plan. Committed for real."""
     with app.app_context():
-        factories.bind(db.session)
-        agency = factories.OrganisationFactory(agency=True)
-        provider = factories.OrganisationFactory(provider=True)
-        seller = factories.UserFactory(org=provider, email=f"seller@{tag}.cn")
-        db.session.add(
-            PoolMembership(
-                provider=provider,
-                agency=agency,
-                status=PoolStatus.ADMITTED,
-                years_in_business=5,
-                reference_customer_count=3,
-                reference_customers="甲",
-                capability_statement="能力",
-                contact_name="王工",
-                contact_phone="138",
-                contact_email="bd@p.cn",
-            )
-        )
-        enterprise = factories.OrganisationFactory()
-        owner = factories.UserFactory(org=enterprise, email=f"owner@{tag}.cn")
-        actor = Actor(seller.id, provider.id, None)
-        package = catalog.create_package(provider, FIELDS, actor)
-        catalog.add_plan(package, USAGE, actor)
-        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", actor)
-        catalog.submit(package, actor)
-        catalog.publish(package, actor)
-        buyer = Actor(owner.id, enterprise.id, None)
-        bundle = bundles.create(enterprise, "用量方案", buyer)
-        bundles.add(bundle, package.id, None, buyer)
-        line = orders.checkout(enterprise, bundle, buyer).lines[0]
-        for event, kind in (
-            (LineEvent.ACCEPT, "provider"),
-            (LineEvent.START, "provider"),
-            (LineEvent.DELIVER, "provider"),
-            (LineEvent.ACCEPT_DELIVERY, "enterprise"),
-        ):
-            orders.transition(line, event, "", SYSTEM, kind)
+        line, _seller, _buyer = bought(tag, USAGE, "用量方案")
+        advance(line)
         _token, plain = api_tokens.create(
-            provider, "IoT", ["usage:write"], None, Actor(None, provider.id, None)
+            line.provider, "IoT", ["usage:write"], None, Actor(None, line.provider_id, None)
         )
         db.session.commit()
-        return {"line_id": line.id, "provider_id": provider.id, "token": plain}
+        return {"line_id": line.id, "provider_id": line.provider_id, "token": plain}
 
 
 def test_the_same_usage_record_posted_20_times_at_once_is_stored_once(race_app: Flask) -> None:
@@ -86,18 +50,8 @@ def test_the_same_usage_record_posted_20_times_at_once_is_stored_once(race_app: 
         "period_end": today,
     }
 
-    def post(_i: int) -> tuple[int, int]:
-        response = race_app.test_client().post(
-            f"/api/v1/subscriptions/{data['line_id']}/usage",
-            json=body,
-            headers={"Authorization": f"Bearer {data['token']}"},
-        )
-        return response.status_code, (response.json or {}).get("id")
-
-    results = in_parallel(post, 20)
-    statuses = sorted(status for status, _ in results)
-    assert statuses == [200] * 19 + [201], results
-    assert len({record_id for _, record_id in results}) == 1, results
+    url = f"/api/v1/subscriptions/{data['line_id']}/usage"
+    posted_at_once(race_app, url, body, data["token"])
     with race_app.app_context():
         stored = db.session.scalar(
             select(func.count(UsageRecord.id)).where(UsageRecord.order_line_id == data["line_id"])

@@ -15,11 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Organisation
-from marketplace.catalog import services as catalog
 from marketplace.db import db, local_today
 from marketplace.orders import bundles
 from marketplace.orders.models import Order
-from marketplace.pool.models import PoolMembership, PoolStatus
 from marketplace.security import Actor
 from marketplace.vouchers import admission, issuing, ledger, programmes
 from marketplace.vouchers.models import (
@@ -29,8 +27,16 @@ from marketplace.vouchers.models import (
     VoucherProgramme,
 )
 from tests import factories
-from tests.concurrency.conftest import THREADS, in_parallel
-from tests.functional.catalog_helpers import FIELDS
+from tests.concurrency.conftest import (
+    THREADS,
+    advance,
+    committed,
+    in_parallel,
+    ordered,
+    pooled_provider,
+    published,
+    signed_in,
+)
 from tests.functional.voucher_helpers import ONE_TIME
 
 
@@ -42,32 +48,12 @@ def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str,
         factories.bind(session)
         agency = factories.OrganisationFactory(agency=True)
         official = factories.UserFactory(org=agency, email=f"official@{tag}.cn")
-        provider = factories.OrganisationFactory(provider=True)
-        seller = factories.UserFactory(org=provider, email=f"seller@{tag}.cn")
-        session.add(
-            PoolMembership(
-                provider=provider,
-                agency=agency,
-                status=PoolStatus.ADMITTED,
-                years_in_business=5,
-                reference_customer_count=3,
-                reference_customers="甲",
-                capability_statement="能力",
-                contact_name="王工",
-                contact_phone="138",
-                contact_email="bd@p.cn",
-            )
-        )
+        provider, seller = pooled_provider(agency, f"seller@{tag}.cn")
         orgs = [factories.OrganisationFactory() for _ in range(enterprises)]
         owners = [
             factories.UserFactory(org=org, email=f"owner{i}@{tag}.cn") for i, org in enumerate(orgs)
         ]
-        seller_actor = Actor(seller.id, provider.id, None)
-        package = catalog.create_package(provider, FIELDS, seller_actor)
-        catalog.add_plan(package, ONE_TIME, seller_actor)
-        catalog.add_interface(package, "consumes", "opc_ua", "device_telemetry", seller_actor)
-        catalog.submit(package, seller_actor)
-        catalog.publish(package, seller_actor)
+        package = published(provider, seller, ONE_TIME)
         official_actor = Actor(official.id, agency.id, None)
         base = {
             "name": f"并发测试券{tag}",
@@ -98,6 +84,19 @@ def setup(app: Flask, tag: str, enterprises: int = 1, **rules: Any) -> dict[str,
         }
 
 
+def accepted_on_voucher(data: dict[str, Any], tag: str, name: str) -> tuple[Any, Order]:
+    """Inside a write context: ``setup``'s first enterprise gets a voucher, orders the package
+    with it and accepts its delivery at once; the programme and the order."""
+    programme = db.session.get(VoucherProgramme, data["programme_id"])
+    assert programme is not None
+    issuing.issue_one(programme, data["codes"][0], f"race-issue-{tag}-0001", data["official_actor"])
+    enterprise = db.session.get(Organisation, data["enterprise_ids"][0])
+    assert enterprise is not None
+    order = ordered(enterprise, data["package_id"], name, Actor(None, enterprise.id, None))
+    advance(order.lines[0])
+    return programme, order
+
+
 def books(app: Flask) -> list[str]:
     with app.app_context():
         return ledger.check()
@@ -118,12 +117,7 @@ def test_parallel_checkouts_never_reserve_more_than_the_voucher_holds(race_app: 
             bundles.add(b, data["package_id"], None, actor)
             ids.append(b.id)
         db.session.commit()
-    clients = []
-    for _ in range(THREADS):
-        client = race_app.test_client()
-        client.login(data["owner_emails"][0])
-        clients.append(client)
-    tokens = [c.csrf_token() for c in clients]
+    clients, tokens = signed_in(race_app, [data["owner_emails"][0]] * THREADS)
 
     def checkout(i: int) -> int:
         response = clients[i].post(
@@ -149,24 +143,14 @@ def test_parallel_issues_never_exceed_the_budget(race_app: Flask) -> None:
     data = setup(race_app, "iss", enterprises=10, budget_fen=100_000_00)
 
     def issue(i: int) -> str:
-        with race_app.app_context():
-            from marketplace.db import writing
-            from marketplace.errors import DomainError
+        def once() -> str:
+            programme = db.session.get(VoucherProgramme, data["programme_id"])
+            issuing.issue_one(
+                programme, data["codes"][i], f"race-issue-{i:04d}-xxxxxxxx", data["official_actor"]
+            )
+            return "issued"
 
-            with writing():
-                programme = db.session.get(VoucherProgramme, data["programme_id"])
-                try:
-                    issuing.issue_one(
-                        programme,
-                        data["codes"][i],
-                        f"race-issue-{i:04d}-xxxxxxxx",
-                        data["official_actor"],
-                    )
-                except DomainError:
-                    db.session.rollback()
-                    return "refused"
-                db.session.commit()
-                return "issued"
+        return committed(race_app, once)
 
     results = in_parallel(issue, 10)
     assert results.count("issued") == 5, results
@@ -182,21 +166,14 @@ def test_parallel_batch_issues_apply_once(race_app: Flask) -> None:
     data = setup(race_app, "bat", enterprises=6, batch_approval_threshold_fen=1_000_000_00)
 
     def batch(i: int) -> str:
-        with race_app.app_context():
-            from marketplace.db import writing
-            from marketplace.errors import DomainError
+        def once() -> str:
+            programme = db.session.get(VoucherProgramme, data["programme_id"])
+            run = issuing.issue_batch(
+                programme, f"race-batch-{i:04d}-xxxxxxxx", data["official_actor"]
+            )
+            return f"issued {run.count}"
 
-            with writing():
-                programme = db.session.get(VoucherProgramme, data["programme_id"])
-                try:
-                    run = issuing.issue_batch(
-                        programme, f"race-batch-{i:04d}-xxxxxxxx", data["official_actor"]
-                    )
-                except DomainError:
-                    db.session.rollback()
-                    return "refused"
-                db.session.commit()
-                return f"issued {run.count}"
+        return committed(race_app, once)
 
     results = in_parallel(batch, 4)
     issued = [r for r in results if r.startswith("issued")]

@@ -198,6 +198,7 @@ EXPECTED = {
     "api.package": "public",
     "api.programmes": "public",
     "api.programme": "public",
+    "api.admission_list": "public",
     "api.order_list": "token orders:read",
     "api.order": "token orders:read",
     "api.transition": "token orders:write",

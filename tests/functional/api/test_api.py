@@ -18,6 +18,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import LineStatus
 from marketplace.outcomes.models import Measurement
 from marketplace.security import Actor
+from marketplace.vouchers import admission
 from tests.factories import OrganisationFactory, UserFactory
 from tests.functional.catalog_helpers import services
 from tests.functional.order_helpers import accept_delivery
@@ -222,6 +223,55 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
     one = call(client, "GET", f"/packages/{p.package.id}").json
     assert one["id"] == p.package.id and "description" in one
     assert call(client, "GET", "/packages/999999").status_code == 404
+
+
+def test_a_programmes_admissions_are_public_filtered_and_paged(client, app, dbs, p):
+    from tests.functional.catalog_helpers import published_package
+
+    programme = p.programme(admit=False)
+    waiting = published_package(
+        app, dbs, p.provider, p.provider_owner, admit=False, title="质量追溯云"
+    )
+    refused = published_package(
+        app, dbs, p.provider, p.provider_owner, admit=False, title="能耗管理"
+    )
+    with services(app, dbs):
+        admission.set_rules(programme, "价格公开，接口符合 OPC UA 标准。", None, p.official_actor)
+        for package, admit in ((p.package, True), (refused, False)):
+            dbs.refresh(package)
+            admission.decide(
+                programme,
+                package.published_version,
+                admit,
+                "依据准入标准",
+                p.agency,
+                p.official_actor,
+            )
+    url = f"/programmes/{programme.id}/admissions"
+    items = call(client, "GET", url).json["items"]
+    states = {i["package_id"]: i["state"] for i in items}
+    assert states == {p.package.id: "admitted", waiting.id: "pending", refused.id: "rejected"}
+    admitted = next(i for i in items if i["state"] == "admitted")
+    assert admitted["decided_at"] and admitted["inherited"] is False
+    assert admitted["provider"] == {"id": p.provider.id, "name": p.provider.name}
+    assert next(i for i in items if i["state"] == "pending")["decided_at"] is None
+    pending = call(client, "GET", f"{url}?state=pending").json
+    assert [i["package_id"] for i in pending["items"]] == [waiting.id]
+    first = call(client, "GET", f"{url}?limit=2").json
+    rest = call(client, "GET", f"{url}?limit=2&cursor={first['next_cursor']}").json
+    assert [i["package_id"] for i in first["items"] + rest["items"]] == sorted(states)
+    assert rest["next_cursor"] is None
+    for bad in ("state=nope", "limit=0", "cursor=%%%"):
+        answer = call(client, "GET", f"{url}?{bad}")
+        assert answer.status_code == 422 and answer.json["errors"], bad
+    assert call(client, "GET", "/programmes/999999/admissions").status_code == 404
+    draft = p.programme(open_it=False, admit=False, name="草案项目")
+    assert call(client, "GET", f"/programmes/{draft.id}/admissions").status_code == 404
+    # the programme shows the decisions' figures, as /transparency does
+    one = call(client, "GET", f"/programmes/{programme.id}").json
+    assert one["admissions"]["admitted"] == 1 and one["admissions"]["rejected"] == 1
+    listed = call(client, "GET", "/programmes").json["items"]
+    assert next(i for i in listed if i["id"] == programme.id)["admissions"] == one["admissions"]
 
 
 # Orders and transitions

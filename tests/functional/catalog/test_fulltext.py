@@ -23,43 +23,34 @@ from tests.functional.catalog_helpers import (
 )
 
 PACKAGES = {
-    "compressor": dict(
-        title="基于振动分析的空压机预测性维护",
-        summary="振动与电流数据，提前两周预警故障。",
-        category_code="predictive_maintenance",
-    ),
-    "health": dict(
-        title="设备健康管理",
-        summary="点检、保养与备件一张表。",
-        category_code="predictive_maintenance",
-    ),
-    "board": dict(
-        title="车间生产看板",
-        summary="订单进度一目了然。",
-        category_code="production_visualisation",
-    ),
-    "gateway": dict(
-        title="注塑车间数据采集网关",
-        summary="七天接入注塑机。",
-        category_code="equipment_networking",
-        tags="数采, OEE",
-    ),
-    "energy": dict(
-        title="能耗监测与节能分析",
-        summary="分项计量，峰谷用电。",
-        category_code="energy_management",
-    ),
-    "trace": dict(
-        title="批次追溯系统",
-        summary="原料到成品的质量记录。",
-        category_code="quality_traceability",
-    ),
-    "opc": dict(
-        title="OPC UA 协议转换服务",
-        summary="老设备接入 MES 的桥梁。",
-        category_code="equipment_networking",
-        description="把 Modbus 设备转换为 OPC UA，向制造执行系统推送工单数据。",
-    ),
+    key: dict(title=title, summary=summary, category_code=category, **more)
+    for key, title, summary, category, more in [
+        (
+            "compressor",
+            "基于振动分析的空压机预测性维护",
+            "振动与电流数据，提前两周预警故障。",
+            "predictive_maintenance",
+            {},
+        ),
+        ("health", "设备健康管理", "点检、保养与备件一张表。", "predictive_maintenance", {}),
+        ("board", "车间生产看板", "订单进度一目了然。", "production_visualisation", {}),
+        (
+            "gateway",
+            "注塑车间数据采集网关",
+            "七天接入注塑机。",
+            "equipment_networking",
+            {"tags": "数采, OEE"},
+        ),
+        ("energy", "能耗监测与节能分析", "分项计量，峰谷用电。", "energy_management", {}),
+        ("trace", "批次追溯系统", "原料到成品的质量记录。", "quality_traceability", {}),
+        (
+            "opc",
+            "OPC UA 协议转换服务",
+            "老设备接入 MES 的桥梁。",
+            "equipment_networking",
+            {"description": "把 Modbus 设备转换为 OPC UA，向制造执行系统推送工单数据。"},
+        ),
+    ]
 }
 
 
@@ -372,8 +363,9 @@ def test_matches_are_counted_up_to_a_limit(client, market, monkeypatch):
 
 
 @pytest.mark.parametrize("per_page", [1, 2, 3])
+@pytest.mark.parametrize("joined", [{}, {"max_go_live_days": "730"}], ids=["index", "joined"])
 def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
-    app, client, market, monkeypatch, per_page
+    app, client, market, monkeypatch, per_page, joined
 ):
     """A page is read tier by tier, each in rank order only as far as it needs: pages of any
     size, wherever they cut the tiers, list the whole order once, as the joined search does."""
@@ -383,15 +375,10 @@ def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
     assert len(whole) == len(PACKAGES)
     monkeypatch.setattr(views, "PER_PAGE", per_page)
     app.extensions["catalogue_cache"].clear()
-    last = -(-len(whole) // per_page)
     pages = []
-    for page in range(1, last + 1):
-        pages += found(client, {"q": "设备", "page": str(page)})
+    for page in range(1, -(-len(whole) // per_page) + 1):
+        pages += found(client, {"q": "设备", "page": str(page), **joined})
     assert pages == whole
-    joined = []
-    for page in range(1, last + 1):
-        joined += found(client, {"q": "设备", "page": str(page), "max_go_live_days": "730"})
-    assert joined == whole
 
 
 def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):

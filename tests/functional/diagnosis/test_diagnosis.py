@@ -17,6 +17,8 @@ from tests.functional.catalog_helpers import (
 )
 
 ALL = {q.code: 0 for q in qn.QUESTIONS}
+MICRO_TEXTILE = dict(industry_code="textile", employees=12, annual_revenue_fen=200_000_000)
+MEDIUM_MACHINING = dict(industry_code="machining", employees=450, annual_revenue_fen=60_000_000_00)
 
 
 def answers(value=None, **overrides):
@@ -50,7 +52,7 @@ def form(**overrides):
 
 
 def test_an_enterprise_diagnoses_itself_and_keeps_the_history(client, dbs):
-    org = OrganisationFactory(industry_code="textile", employees=12, annual_revenue_fen=200_000_000)
+    org = OrganisationFactory(**MICRO_TEXTILE)
     UserFactory(org=org, email="e@diag.cn")
     client.login("e@diag.cn")
     response = client.form("/diagnosis/new", form())
@@ -113,86 +115,47 @@ def market(app, dbs):
     agency, _ = agency_with_official("o@diag.cn")
     provider, owner = provider_with_owner("p2@diag.cn")
     membership(dbs, provider, agency)
-    made = {}
-    made["saas_board"] = publish(
-        app,
-        dbs,
-        provider,
-        owner,
-        title="纺织车间看板 SaaS",
-        category_code="production_visualisation",
-        industry_codes=["textile"],
-        size_tiers=["micro", "small"],
-        deployment="saas",
-        go_live_days=5,
-    )
-    made["onprem_board"] = publish(
-        app,
-        dbs,
-        provider,
-        owner,
-        title="大型看板系统",
-        category_code="production_visualisation",
-        industry_codes=["machining"],
-        size_tiers=["medium", "large"],
-        deployment="on_premises",
-        go_live_days=90,
-        price=600_000_00,
-    )
-    made["saas_quality"] = publish(
-        app,
-        dbs,
-        provider,
-        owner,
-        title="质量追溯 SaaS",
-        category_code="quality_traceability",
-        industry_codes=["textile", "food"],
-        size_tiers=["micro", "small"],
-        deployment="saas",
-        go_live_days=7,
-    )
-    made["onprem_pm"] = publish(
-        app,
-        dbs,
-        provider,
-        owner,
-        title="预测性维护平台",
-        category_code="predictive_maintenance",
-        industry_codes=["machining"],
-        size_tiers=["medium", "large"],
-        deployment="on_premises",
-        go_live_days=60,
-        price=500_000_00,
-    )
-    made["saas_pm"] = publish(
-        app,
-        dbs,
-        provider,
-        owner,
-        title="轻量预测维护",
-        category_code="predictive_maintenance",
-        industry_codes=["food"],
-        size_tiers=["micro"],
-        deployment="saas",
-        go_live_days=7,
-    )
-    return made
+    # key: title, category, industries, size tiers, deployment, days to go live, one-time price
+    rows = [
+        ("saas_board", "纺织车间看板 SaaS", "production_visualisation", ["textile"], ["micro", "small"], "saas", 5, None),
+        ("onprem_board", "大型看板系统", "production_visualisation", ["machining"], ["medium", "large"], "on_premises", 90, 600_000_00),
+        ("saas_quality", "质量追溯 SaaS", "quality_traceability", ["textile", "food"], ["micro", "small"], "saas", 7, None),
+        ("onprem_pm", "预测性维护平台", "predictive_maintenance", ["machining"], ["medium", "large"], "on_premises", 60, 500_000_00),
+        ("saas_pm", "轻量预测维护", "predictive_maintenance", ["food"], ["micro"], "saas", 7, None),
+    ]  # fmt: skip
+    return {
+        key: publish(
+            app,
+            dbs,
+            provider,
+            owner,
+            title=title,
+            category_code=category,
+            industry_codes=industries,
+            size_tiers=tiers,
+            deployment=deployment,
+            go_live_days=days,
+            **({"price": price} if price else {}),
+        )
+        for key, title, category, industries, tiers, deployment, days, price in rows
+    }
 
 
 def titles(suggestions):
     return [s.version.title for s in suggestions]
 
 
-def test_small_textile_firm_gets_lightweight_saas_first(app, dbs, market):
-    firm = OrganisationFactory(
-        industry_code="textile", employees=12, annual_revenue_fen=200_000_000
-    )  # micro
-    owner = UserFactory(org=firm)
+def recommended(app, dbs, firm, given, pains, budget):
+    """What the diagnosis recommends to ``firm`` (an organisation's fields) for its answers."""
+    org = OrganisationFactory(**firm)
+    owner = UserFactory(org=org)
     with services(app, dbs):
-        d = diagnosis.diagnose(
-            firm, answers(1), ["visibility", "quality"], "under_50k", Actor(owner.id, firm.id, None)
-        )
-        rec = diagnosis.recommend(firm, d)
+        d = diagnosis.diagnose(org, given, pains, budget, Actor(owner.id, org.id, None))
+        return diagnosis.recommend(org, d)
+
+
+def test_small_textile_firm_gets_lightweight_saas_first(app, dbs, market):
+    rec = recommended(app, dbs, MICRO_TEXTILE, answers(1), ["visibility", "quality"], "under_50k")
     assert rec.categories[:2] == ["production_visualisation", "equipment_networking"]
     assert titles(rec.starter) == ["纺织车间看板 SaaS", "质量追溯 SaaS"]
     board = rec.starter[0]
@@ -206,19 +169,8 @@ def test_small_textile_firm_gets_lightweight_saas_first(app, dbs, market):
 
 
 def test_medium_machining_firm_with_downtime_gets_deeper_solutions(app, dbs, market):
-    firm = OrganisationFactory(
-        industry_code="machining", employees=450, annual_revenue_fen=60_000_000_00
-    )  # medium
-    owner = UserFactory(org=firm)
-    with services(app, dbs):
-        d = diagnosis.diagnose(
-            firm,
-            answers(2, eq_connected=0, eq_maintenance=0),
-            ["downtime"],
-            "over_1m",
-            Actor(owner.id, firm.id, None),
-        )
-        rec = diagnosis.recommend(firm, d)
+    given = answers(2, eq_connected=0, eq_maintenance=0)
+    rec = recommended(app, dbs, MEDIUM_MACHINING, given, ["downtime"], "over_1m")
     assert rec.categories[0] == "predictive_maintenance"
     assert titles(rec.starter)[0] == "预测性维护平台"
     assert "一套更深入的现场解决方案" in rec.starter[0].reasons
@@ -226,9 +178,7 @@ def test_medium_machining_firm_with_downtime_gets_deeper_solutions(app, dbs, mar
 
 
 def test_taking_the_recommended_bundle(app, client, dbs, market):
-    firm = OrganisationFactory(
-        industry_code="textile", employees=12, annual_revenue_fen=200_000_000
-    )
+    firm = OrganisationFactory(**MICRO_TEXTILE)
     UserFactory(org=firm, email="take@diag.cn")
     client.login("take@diag.cn")
     response = client.form("/diagnosis/new", form())

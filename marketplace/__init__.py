@@ -156,6 +156,11 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     htmx.init_app(app)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    # One Limiter serves every app of a process (the tests make several), and Flask-Limiter
+    # keeps its on/off switch on the Limiter: an app made with limits off switched them off for
+    # every other app. Each app's own setting is asked per request instead (extensions.py).
+    app.extensions["rate_limits_on"] = bool(app.config["RATELIMIT_ENABLED"])
+    app.config["RATELIMIT_ENABLED"] = True
     limiter.init_app(app)
     passwords.init_app(app)
 

@@ -24,7 +24,7 @@ def give_back() -> None:
     """Return the units this request's limits took. Only a fixed window (the default
     strategy) can be given back; with another strategy the request keeps counting. Never
     raises: a storage that went away costs an attempt, not an error page."""
-    if not limiter.enabled:  # RATELIMIT_ENABLED=false: no strategy, nothing was taken
+    if not limiter.enabled or not limiter.initialized:  # no strategy, nothing was taken
         return
     strategy = limiter.limiter
     if not isinstance(strategy, FixedWindowRateLimiter):

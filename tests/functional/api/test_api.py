@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from marketplace import create_app
 from marketplace.accounts import api_tokens
 from marketplace.accounts.models import ApiScope, ApiToken
 from marketplace.audit import AuditEntry
+from marketplace.config import TestConfig
 from marketplace.db import local_today, utcnow
 from marketplace.errors import DomainError
 from marketplace.orders import services as orders
@@ -453,7 +455,12 @@ def test_errors_are_problem_details_in_the_clients_language(client, app, dbs, p)
     assert english != chinese and "window" in english
 
 
-def test_rate_limits_per_token(client, app, dbs, p, monkeypatch):
+def test_rate_limits_per_token(client, app, dbs, p, monkeypatch, tmp_path):
+    # Another app of the process made with limits off (as the demo world's are) must not
+    # switch them off here: Flask-Limiter's switch is the one Limiter's, shared by all apps.
+    off = TestConfig(f"sqlite:///{tmp_path / 'off.sqlite3'}")
+    off.RATELIMIT_ENABLED = False
+    create_app(off)
     # Flask-Limiter's windows are fixed: a minute's window could roll over between the calls
     # of a slow (loaded) run and let the fourth through; a day's practically never does.
     monkeypatch.setitem(app.config, "API_RATE_LIMIT", "3 per day")

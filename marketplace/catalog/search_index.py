@@ -23,7 +23,9 @@ the provider's tags), in both languages where the reference data has two.
 SQLite keeps the documents in an FTS5 table (``search_index``, one column per field) and
 PostgreSQL in a table of ``tsvector``s with a GIN index, the same tokens and positions written
 as a tsvector literal (so neither database's own parser, which knows no Chinese, is
-involved).
+involved). A one-character query is a prefix on both: FTS5 answers it from its ``prefix='1'``
+index; PostgreSQL, whose GIN prefix search unions every lexeme the character begins, keeps
+each token's first character as a lexeme of its own ('^质') and looks that up.
 
 Relevance is the best field holding the whole query, then the document's rank key (evidence,
 then price). A page is found tier by tier, each in rank-key order with a limit, so a word
@@ -91,6 +93,8 @@ WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D", "facets": 
 TIER = {"title": 4, "category": 3, "summary": 2}
 MAX_TERMS = 6
 INITIALS = "0p"  # marks a pinyin-initials token
+# PostgreSQL: marks the lexeme of a token's first character ('^间'); no token has a '^'
+FIRST = "^"
 MIN_INITIALS = 3  # letters a query word needs to be read as pinyin initials too
 # PostgreSQL sorts up to this many matches of a word rather than walk the rank order
 FEW = 1000
@@ -258,6 +262,10 @@ def _tsquery(match: Match, field: str | None = None) -> str:
     weight = WEIGHT[field] if field else ""
 
     def phrase(v: Variant) -> str:
+        if v.prefix and len(v.tokens) == 1 and len(v.tokens[0]) == 1:
+            # one character: its own lexeme (``FIRST``), not the union of every lexeme it
+            # begins ('间':* read 1,500 of them from the GIN index: 65 ms)
+            return f"'{FIRST}{v.tokens[0]}'" + (f":{weight}" if weight else "")
         last = len(v.tokens) - 1
         return " <-> ".join(
             f"'{t}':{'*' if v.prefix and i == last else ''}{weight}".rstrip(":")
@@ -614,16 +622,28 @@ def _fields(
 
 
 def _tsvector(fields: dict[str, str], only: Sequence[str] = FIELDS) -> str:
-    """The document as a tsvector literal: every token with its positions and field weight."""
+    """The document as a tsvector literal: every token with its positions and field weight,
+    and each token's first character as a lexeme of its own (``FIRST``): what FTS5's
+    ``prefix='1'`` index holds, for a one-character query. No phrase holds one, so in the
+    whole document it has no positions; in the ``head`` (the tiers) one per field, for its
+    weight."""
     positions: dict[str, list[str]] = defaultdict(list)
+    firsts: dict[str, list[str]] = defaultdict(list)
+    weighted = tuple(only) == HEAD
     for field in only:
         position = _FIELD_START[field]
         for token in field_tokens(field, fields[field]):
             if position > _MAX_POSITION:
                 break
             positions[token].append(f"{position}{WEIGHT[field]}")
+            first = firsts[FIRST + token[0]]
+            if weighted and not (first and first[-1].endswith(WEIGHT[field])):
+                first.append(f"{position}{WEIGHT[field]}")
             position += 1
-    return " ".join(f"'{t}':{','.join(p)}" for t, p in positions.items())
+    words = [f"'{t}':{','.join(p)}" for t, p in positions.items()]
+    return " ".join(
+        words + [f"'{t}'" + (f":{','.join(p)}" if p else "") for t, p in firsts.items()]
+    )
 
 
 def refresh(connection: Connection, version_ids: Iterable[int]) -> None:

@@ -189,6 +189,16 @@ def test_relevance_title_then_category_then_summary_then_the_rest(client, market
     assert found(client, "质量") == ["批次追溯系统"]
 
 
+def test_one_character_finds_every_token_it_begins_in_relevance_order(client, market):
+    """One character is a prefix (FTS5's one-character prefix index on SQLite, a lexeme of
+    each token's first character on PostgreSQL): 备 is in 设备, everywhere, and ranks as 设备
+    does (the title, then the category's name ...); 振 only in one title and summary."""
+    assert found(client, "备") == found(client, "设备")
+    assert found(client, {"q": "备", "max_go_live_days": "730"}) == found(client, "设备")
+    assert found(client, "振") == [PACKAGES["compressor"]["title"]]
+    assert found(client, "振 备") == [PACKAGES["compressor"]["title"]]
+
+
 def test_evidence_breaks_ties_within_a_field(app, client, dbs, market):
     # both match in the category's name only; the one with a verified result ranks first
     before = found(client, "设备联网")

@@ -43,7 +43,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
 from marketplace.rendering import INVALID, fragment_requested, highlight, page_number, render
-from marketplace.security import current_actor, public, requires
+from marketplace.security import MAX_ID, current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
 workspace = Blueprint("workspace", __name__, url_prefix="/provider")
@@ -199,8 +199,12 @@ _CHECKED = Markup("<!--card:ticked-->")
 
 
 def _card_labels() -> SimpleNamespace:
-    """What every card says, translated once for a page of them."""
+    """What every card says, translated once for a page of them; its links built once too
+    (``url_for`` per card was a tenth of a card's rendering)."""
+    head, _id, tail = url_for("catalog.package", package_id=MAX_ID).partition(str(MAX_ID))
     return SimpleNamespace(
+        package_url=lambda package_id: f"{head}{int(package_id)}{tail}",
+        add_url=url_for("journey.add_to_bundle"),
         from_price=_("from %(price)s"),
         by_use=_("pay by use, nothing up front"),
         go_live=_("Go-live in %(n)d days"),

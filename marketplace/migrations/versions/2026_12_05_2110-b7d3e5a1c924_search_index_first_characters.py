@@ -2,9 +2,9 @@
 
 A one-character query (间, or the d of "D与") was a GIN prefix search ('间':*), which unions
 every lexeme the character begins: 1,500 of them for 间. Each document now also holds '^间'
-(without positions in the whole document, once per field in the small ``head`` vectors, for
-the tiers' weights), as FTS5's ``prefix='1'`` index does on SQLite, so every document is
-written again. SQLite is unchanged.
+(without positions), and its small ``head`` vector '^A间', '^B间', '^C间' for the fields the
+character begins a token in (the GIN index keeps no weights), as FTS5's ``prefix='1'`` index
+does on SQLite, so every document is written again. SQLite is unchanged.
 
 Revision ID: b7d3e5a1c924
 Revises: 0f9da726ee14

@@ -404,6 +404,26 @@ def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
     assert joined == whole
 
 
+@pytest.mark.parametrize(("few", "per_page"), [(1, 2), (2, 3), (2, 1)])
+def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
+    app, client, market, monkeypatch, few, per_page
+):
+    """On PostgreSQL a tier of more than ``FEW`` matches is read in rank order instead of taken
+    whole and sorted: with ``FEW`` made tiny, every page is the same as before."""
+    from marketplace.catalog import views
+
+    whole = found(client, "设备")
+    one = found(client, "备")
+    monkeypatch.setattr(search_index, "FEW", few)
+    monkeypatch.setattr(views, "PER_PAGE", per_page)
+    app.extensions["catalogue_cache"].clear()
+    for word, expected in (("设备", whole), ("备", one)):
+        pages = []
+        for page in range(1, -(-len(expected) // per_page) + 1):
+            pages += found(client, {"q": word, "page": str(page)})
+        assert pages == expected
+
+
 def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):
     """With words, ``/api/v1/packages`` is in relevance order (a search's best first, as in
     the catalogue), paged by its cursor; without words it stays in id order."""

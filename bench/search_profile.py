@@ -4,7 +4,7 @@ the whole request, the time in SQL (statements executed, the slowest with its ti
 statement.
 
     .venv/bin/python bench/search_profile.py DATABASE_URL [WORD ...] [--sample 20] [--api]
-                                             [--explain]
+                                             [--explain | --work]
 
 Without words, ``--sample`` words are drawn from the pool ``bench/run.py`` asks (category
 names, thesaurus words, pieces of titles). Each word is asked once, so no cache answers; the
@@ -39,6 +39,12 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=20)
     parser.add_argument("--api", action="store_true", help="the API's list instead of the page")
     parser.add_argument("--explain", action="store_true", help="the slowest statement's plan")
+    parser.add_argument(
+        "--work",
+        action="store_true",
+        help="measure work, not time: each statement again under EXPLAIN (ANALYZE, BUFFERS)"
+        " on PostgreSQL (server ms, buffers), and the request's CPU in this process",
+    )
     args = parser.parse_args()
     words = args.words or search_words(args).shuffled(seed=3)[: args.sample]
 
@@ -65,7 +71,15 @@ def main() -> None:
     client = app.test_client()
     client.get("/catalog")  # warm: templates, reference data, the thesaurus
     client.get("/api/v1/packages?limit=1")
-    print(f"{'word':14} {'matches':>8} {'request':>8} {'SQL':>7} {'stmts':>5} {'slowest':>8}  rest")
+    if args.work:
+        print(
+            f"{'word':14} {'matches':>8} {'stmts':>5} {'CPU ms':>7} {'server ms':>9} {'buffers':>8}"
+        )
+    else:
+        print(
+            f"{'word':14} {'matches':>8} {'request':>8} {'SQL':>7} {'stmts':>5} {'slowest':>8}  rest"
+        )
+    work: list[tuple[int, float, float, int]] = []
     for word in words:
         statements.clear()
         if args.api:
@@ -73,13 +87,23 @@ def main() -> None:
         else:
             path = f"/catalog?q={quote(word)}"
         started = time.perf_counter()
+        cpu = time.process_time()
         response = client.get(path)
+        cpu = time.process_time() - cpu
         elapsed = time.perf_counter() - started
         if args.api:
             matches = str(len(response.get_json().get("items", [])))
         else:
             found = TOTAL.search(response.get_data(as_text=True))
             matches = found.group(1) if found else "?"
+        if args.work:
+            server, buffers = measured(engine, statements)
+            work.append((len(statements), cpu * 1000, server, buffers))
+            print(
+                f"{word:14} {matches:>8} {len(statements):5} {cpu * 1000:7.1f} {server:9.1f}"
+                f" {buffers:8}"
+            )
+            continue
         sql = sum(s for s, _q, _p in statements)
         slowest = max(statements, default=(0.0, "", None), key=lambda s: s[0])
         print(
@@ -88,6 +112,34 @@ def main() -> None:
         )
         if args.explain and slowest[1]:
             explain(engine, slowest[1], slowest[2])
+
+    if work:
+        print(f"{len(work)} words; median / p95 / max:")
+        for n, name in enumerate(("statements", "CPU ms (this process)", "server ms", "buffers")):
+            values = sorted(w[n] for w in work)
+            p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+            print(f"  {name:22} {values[len(values) // 2]:9.1f} {p95:9.1f} {values[-1]:9.1f}")
+
+
+def measured(engine: Any, statements: list[tuple[float, str, Any]]) -> tuple[float, int]:
+    """The request's statements run again under EXPLAIN (ANALYZE, BUFFERS) (PostgreSQL): the
+    server's execution time and the shared buffers hit or read, summed. On SQLite the
+    request's CPU above already holds the database's work: (0, 0)."""
+    if engine.dialect.name != "postgresql":
+        return 0.0, 0
+    server, buffers = 0.0, 0
+    with engine.connect() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        for _s, sql, params in statements:
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0][0]
+            server += plan["Planning Time"] + plan["Execution Time"]
+            top = plan["Plan"]
+            buffers += top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+        conn.rollback()
+    return server, buffers
 
 
 def explain(engine: Any, sql: str, params: Any) -> None:

@@ -7,7 +7,9 @@ Anything a catalogue card shows lives in a few tables, grouped in scopes:
 - ``categories``: the categories (their names are on the cards);
 - ``thesaurus``: the search thesaurus (what a query also means);
 - ``providers``: providers' names and types (on the cards, and searched);
-- ``pool:<agency id>``: who that agency's pool admits (visibility, and the pool filter).
+- ``pool:<agency id>``: who that agency's pool admits (visibility, and the pool filter);
+- ``industries`` and ``agencies``: the industries and the agencies' names (the filter panel's
+  choices; with the categories, kept per process as ``reference`` data).
 
 A flush that touches a scope writes a new random token to its row of ``catalogue_stamps``
 in the same transaction, so a reader sees the new token exactly when it sees the new data,
@@ -37,7 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Organisation, OrgKind
+from marketplace.accounts.models import Industry, Organisation, OrgKind
 from marketplace.cache import BoundedCache
 from marketplace.catalog.models import (
     CatalogueStamp,
@@ -59,6 +61,8 @@ PACKAGES = "packages"
 CATEGORIES = "categories"
 THESAURUS = "thesaurus"
 PROVIDERS = "providers"
+INDUSTRIES = "industries"
+AGENCIES = "agencies"
 POOL_PREFIX = "pool:"
 EVERY_POOL = "pool:*"
 
@@ -136,6 +140,21 @@ def cached(
     return value
 
 
+def reference(kind: str, load: Callable[[], list[T]], depends_on: Iterable[str]) -> list[T]:
+    """Reference data (the categories, say) kept per process while its scopes stay as they
+    are: every catalogue page lists them, and they change a few times a year. The rows are
+    detached from the session that read them (only their columns are used), so that no
+    commit expires them and no request's session holds another's objects."""
+
+    def loaded() -> list[T]:
+        rows = load()
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+    return cached(kind, (), loaded, depends_on)
+
+
 CARD_SCOPES = (PACKAGES, CATEGORIES, PROVIDERS)
 
 
@@ -195,6 +214,8 @@ def _scopes_of(obj: object, dirty: bool) -> list[str]:
         return [PACKAGES]
     if isinstance(obj, Category):
         return [CATEGORIES]
+    if isinstance(obj, Industry):
+        return [INDUSTRIES]
     if isinstance(obj, SearchSynonym):
         return [THESAURUS]
     if isinstance(obj, PoolMembership):
@@ -208,6 +229,8 @@ def _scopes_of(obj: object, dirty: bool) -> list[str]:
         return [pool(obj.membership.agency_id)]
     if isinstance(obj, Organisation) and obj.kind == OrgKind.PROVIDER:
         return [PROVIDERS] if not dirty or attributes_changed(obj, SHOWN_OF_PROVIDERS) else []
+    if isinstance(obj, Organisation) and obj.kind == OrgKind.AGENCY:
+        return [AGENCIES] if not dirty or attributes_changed(obj, ("name", "kind")) else []
     return []
 
 

@@ -4,6 +4,7 @@ and curated bundles, delisting by agency officials and categories for the platfo
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask import (
     get_template_attribute,
     make_response,
     redirect,
+    render_template,
     request,
     url_for,
 )
@@ -21,10 +23,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import OrgKind, ProviderType, SizeTier
+from marketplace.accounts.models import Industry, Organisation, OrgKind, ProviderType, SizeTier
 from marketplace.catalog import (
     case_counts,
     curated_bundles,
@@ -42,7 +44,7 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
 from marketplace.rendering import INVALID, fragment_requested, highlight, page_number, render
-from marketplace.security import current_actor, public, requires
+from marketplace.security import MAX_ID, current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
 workspace = Blueprint("workspace", __name__, url_prefix="/provider")
@@ -77,9 +79,10 @@ def index() -> ResponseReturnValue:
     in_use = _args_in_use()
     if in_use != request.args.to_dict(flat=False) and not fragment_requested():
         return redirect(url_for("catalog.index", **in_use))
-    categories = services.categories()
-    industries = accounts.industries()
-    agencies = pool.agencies()
+    # the same on every request: kept per process under their freshness stamps
+    categories = freshness.reference("categories", services.categories, [freshness.CATEGORIES])
+    industries = freshness.reference("industries", accounts.industries, [freshness.INDUSTRIES])
+    agencies = freshness.reference("agencies", pool.agencies, [freshness.AGENCIES])
     query = search.parse(
         request.args.to_dict(),
         categories={c.code for c in categories},
@@ -87,7 +90,7 @@ def index() -> ResponseReturnValue:
         pools={a.id for a in agencies},
         ticked=request.args.getlist("ids"),
     )
-    results, last_page = _results(query, categories)
+    results, last_page = _results(query, categories, agencies)
     if last_page is not None and query.page > last_page:  # the catalogue shrank since the link
         in_use.pop("page")
         if last_page > 1:
@@ -104,19 +107,58 @@ def index() -> ResponseReturnValue:
         "catalog/index.html",
         block="results",
         results_html=results,
+        filters_html=_filter_panel(query, categories, industries, agencies),
         query=query,
         categories=categories,
-        industries=industries,
-        agencies=agencies,
-        sorts=list(search.Sort),
-        size_tiers=list(SizeTier),
-        plan_kinds=list(PlanKind),
-        deployments=list(Deployment),
-        provider_types=list(ProviderType),
     )
 
 
-def _results(query: search.Query, categories: list[Category]) -> tuple[Markup, int | None]:
+# the search box as the kept panel has it, empty (no escaped text can forge its quotes)
+_EMPTY_SEARCH_BOX = 'id="f-q" name="q" type="search" value=""'
+
+
+def _filter_panel(
+    query: search.Query,
+    categories: list[Category],
+    industries: list[Industry],
+    agencies: list[Organisation],
+) -> Markup:
+    """The filter panel, rendered once per language, kind of visitor, filter state and
+    reference data, and kept per process; this search's words are filled in per request
+    (every uncached search rendered the same 14 categories, industries, pools and choices)."""
+    official = current_user.is_authenticated and current_user.org_kind in (
+        OrgKind.PLATFORM,
+        OrgKind.AGENCY,
+    )
+    state = sorted(
+        (name, tuple(v) if isinstance(v, list) else v)
+        for name, v in query.url_args(text="", page=1).items()
+    )
+
+    def render_panel() -> str:
+        return render_template(
+            "catalog/_filters.html",
+            query=replace(query, text=""),
+            categories=categories,
+            industries=industries,
+            agencies=agencies,
+            sorts=list(search.Sort),
+            size_tiers=list(SizeTier),
+            plan_kinds=list(PlanKind),
+            deployments=list(Deployment),
+            provider_types=list(ProviderType),
+        )
+
+    scopes = (freshness.CATEGORIES, freshness.INDUSTRIES, freshness.AGENCIES)
+    key = (_locale(), official, tuple(state))
+    panel = freshness.cached("filters", key, render_panel, scopes)
+    filled = f'{_EMPTY_SEARCH_BOX[:-2]}"{escape(query.text)}"'
+    return Markup(panel.replace(_EMPTY_SEARCH_BOX, filled, 1))
+
+
+def _results(
+    query: search.Query, categories: list[Category], agencies: list[Organisation]
+) -> tuple[Markup, int | None]:
     """The results block and the last page (None when there are more matches than are
     counted), computed once per catalogue state, language, kind of visitor and query (an
     enterprise gets quick-add buttons); its cards are kept one by one as well, so a new
@@ -147,7 +189,7 @@ def _results(query: search.Query, categories: list[Category]) -> tuple[Markup, i
     key = (_locale(), enterprise, bool(query.notes), query.price_swapped, tuple(args))
     scopes = freshness.catalogue_scopes(query.pool)
     html, last_page = freshness.cached("catalogue", key, render_results, scopes)
-    return _with_admission_notes(_with_pool_tags(html)), last_page
+    return _with_admission_notes(_with_pool_tags(html, agencies)), last_page
 
 
 # Stand-ins for what a kept card shows differently in each search (no visitor's text can
@@ -158,8 +200,12 @@ _CHECKED = Markup("<!--card:ticked-->")
 
 
 def _card_labels() -> SimpleNamespace:
-    """What every card says, translated once for a page of them."""
+    """What every card says, translated once for a page of them; its links built once too
+    (``url_for`` per card was a tenth of a card's rendering)."""
+    head, _id, tail = url_for("catalog.package", package_id=MAX_ID).partition(str(MAX_ID))
     return SimpleNamespace(
+        package_url=lambda package_id: f"{head}{int(package_id)}{tail}",
+        add_url=url_for("journey.add_to_bundle"),
         from_price=_("from %(price)s"),
         by_use=_("pay by use, nothing up front"),
         free_trial=_("Free trial, %(n)d days"),
@@ -218,15 +264,27 @@ def _cards(
 POOL_TAGS = re.compile(r"<!--pools:([0-9]+)-->")
 
 
-def _with_pool_tags(html: str) -> Markup:
-    """The results with each card's pool tags filled in now (one query). Which pools admit a
+def _with_pool_tags(html: str, agencies: list[Organisation]) -> Markup:
+    """The results with each card's pool tags filled in now (one query of ids, named from
+    the ``agencies`` the page has; each set of tags rendered once). Which pools admit a
     provider changes with any city's decision; kept out of the cached results, a search
     filtered by one pool depends on that pool alone. No visitor's text can forge a marker:
     the template escapes every ``<`` it is given."""
     found = sorted({int(provider_id) for provider_id in POOL_TAGS.findall(html)})
-    pools = pool.admitted_pools(found)
+    if not found:
+        return Markup(html)
+    pools = pool.admitted_agency_ids(found)
+    named = {a.id: a for a in agencies}
     tags = get_template_attribute("catalog/_pool_tags.html", "pool_tags")
-    return Markup(POOL_TAGS.sub(lambda m: str(tags(pools.get(int(m[1]), []))), html))
+    rendered: dict[tuple[int, ...], str] = {}
+
+    def tags_of(provider_id: int) -> str:
+        ids = tuple(pools.get(provider_id, ()))
+        if ids not in rendered:
+            rendered[ids] = str(tags([named[i] for i in ids if i in named]))
+        return rendered[ids]
+
+    return Markup(POOL_TAGS.sub(lambda m: tags_of(int(m[1])), html))
 
 
 ADMISSION_NOTES = re.compile(r"<!--admission:([0-9]+)-->")

@@ -119,14 +119,13 @@ def test_an_unrelated_write_keeps_the_stamps(app, dbs):
     everything = freshness.catalogue_scopes(None)
     with services(app, dbs):
         before = freshness.stamps(everything)
+        rows = dict(dbs.execute(select(CatalogueStamp.scope, CatalogueStamp.token)).all())
         owner.name = "王工"
         provider.description = "更多介绍"  # not on any card
         m.capability_statement = "更多能力"  # an application's text
         dbs.flush()
         assert freshness.stamps(everything) == before
-        assert dict(dbs.execute(select(CatalogueStamp.scope, CatalogueStamp.token)).all()) == dict(
-            before
-        )
+        assert dict(dbs.execute(select(CatalogueStamp.scope, CatalogueStamp.token)).all()) == rows
 
 
 def test_the_api_list_is_reused_until_the_catalogue_changes(app, client, dbs, count_queries):
@@ -220,3 +219,27 @@ def test_a_new_search_reuses_the_cards_already_rendered(app, client, dbs, count_
     with services(app, dbs):
         reviews.record_rating(package.id, 5)
     assert "★ 5" in client.text("/catalog?q=Alpha")
+
+
+def test_the_filter_panel_and_its_choices_are_kept_until_they_change(
+    app, client, dbs, count_queries
+):
+    agency, _official, _provider, _owner, _m, _package = market(app, dbs)
+    listed(client, "/catalog?q=网关")
+    count_queries.statements.clear()
+    page = listed(client, '/catalog?q=看板"<b>')
+    # the categories, industries and agencies are not read again, the panel not rendered
+    # again, and the search box still holds this search's words, escaped
+    assert not [s for s in count_queries.statements if "FROM categories" in s]
+    assert not [s for s in count_queries.statements if "FROM industries" in s]
+    assert 'id="f-q" name="q" type="search" value="看板&#34;&lt;b&gt;"' in page
+    assert f'<option value="{agency.id}" >{agency.name}</option>' in page
+
+    agency.name = "改名后的工信局"
+    dbs.commit()
+    page = listed(client)
+    assert f'<option value="{agency.id}" >改名后的工信局</option>' in page
+    assert 'id="f-q" name="q" type="search" value="看板"' in page
+    assert f'<option value="{agency.id}" selected>改名后的工信局</option>' in listed(
+        client, f"/catalog?q=看板&pool={agency.id}"
+    )

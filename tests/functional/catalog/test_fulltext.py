@@ -180,6 +180,16 @@ def test_relevance_title_then_category_then_summary_then_the_rest(client, market
     assert found(client, "质量") == ["批次追溯系统"]
 
 
+def test_one_character_finds_every_token_it_begins_in_relevance_order(client, market):
+    """One character is a prefix (FTS5's one-character prefix index on SQLite, a lexeme of
+    each token's first character on PostgreSQL): 备 is in 设备, everywhere, and ranks as 设备
+    does (the title, then the category's name ...); 振 only in one title and summary."""
+    assert found(client, "备") == found(client, "设备")
+    assert found(client, {"q": "备", "max_go_live_days": "730"}) == found(client, "设备")
+    assert found(client, "振") == [PACKAGES["compressor"]["title"]]
+    assert found(client, "振 备") == [PACKAGES["compressor"]["title"]]
+
+
 def test_evidence_breaks_ties_within_a_field(app, client, dbs, market):
     # both match in the category's name only; the one with a verified result ranks first
     before = found(client, "设备联网")
@@ -379,6 +389,26 @@ def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
     for page in range(1, -(-len(whole) // per_page) + 1):
         pages += found(client, {"q": "设备", "page": str(page), **joined})
     assert pages == whole
+
+
+@pytest.mark.parametrize(("few", "per_page"), [(1, 2), (2, 3), (2, 1)])
+def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
+    app, client, market, monkeypatch, few, per_page
+):
+    """On PostgreSQL a tier of more than ``FEW`` matches is read in rank order instead of taken
+    whole and sorted: with ``FEW`` made tiny, every page is the same as before."""
+    from marketplace.catalog import views
+
+    whole = found(client, "设备")
+    one = found(client, "备")
+    monkeypatch.setattr(search_index, "FEW", few)
+    monkeypatch.setattr(views, "PER_PAGE", per_page)
+    app.extensions["catalogue_cache"].clear()
+    for word, expected in (("设备", whole), ("备", one)):
+        pages = []
+        for page in range(1, -(-len(expected) // per_page) + 1):
+            pages += found(client, {"q": word, "page": str(page)})
+        assert pages == expected
 
 
 def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):

@@ -60,6 +60,7 @@ from marketplace.orders.models import (
     OrderLine,
     Quote,
     Ticket,
+    Trial,
 )
 from marketplace.outcomes.models import Case, Measurement, OutcomeContract
 from marketplace.oversight.models import EvaluationEntry, EvaluationRound, KpiReport
@@ -221,6 +222,7 @@ ID_MODELS: dict[str, tuple[type, ...]] = {
     "staged_id": (StagedImport,),
     "ticket_id": (Ticket,),
     "token_id": (ApiToken,),
+    "trial_id": (Trial,),
     "user_id": (User,),
     "version_id": (PackageVersion,),
     "visit_id": (AdvisorVisit,),

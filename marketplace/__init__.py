@@ -109,6 +109,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     admission.connect()
     caps.routed_lines_from(orders.routed_lines)
+    from marketplace.orders import views as journey
+
+    journey.connect()
     _register_request_hooks(app)
     _register_template_helpers(app)
 

@@ -32,6 +32,7 @@ from marketplace.catalog import (
     curated_bundles,
     forms,
     freshness,
+    page_extras,
     reviews,
     search,
     services,
@@ -388,6 +389,7 @@ def package(package_id: int) -> ResponseReturnValue:
         case_count=case_counts.cases_with(pkg.id),
         standings=voucher_states.standings(pkg.published_version),
         delist_form=delist_form,
+        **page_extras.for_package(pkg, pkg.published_version),
     )
 
 

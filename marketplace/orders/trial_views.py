@@ -11,25 +11,11 @@ from flask_login import current_user
 from marketplace.accounts.models import OrgKind
 from marketplace.errors import DomainError, NotFound
 from marketplace.orders import forms, trials
-from marketplace.orders.models import Trial, TrialStatus
+from marketplace.orders.models import TrialStatus
 from marketplace.rendering import render
 from marketplace.security import current_actor, requires
 
 bp = Blueprint("trials", __name__)
-
-
-@bp.app_template_global()
-def my_trial(package_id: int) -> Trial | None:
-    """For the catalogue's package page: the signed-in enterprise's trial of this package, if
-    any (the catalogue sits below orders and cannot ask; nothing for anyone else)."""
-    if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
-        return trials.trial_of(current_user.org, package_id)
-    return None
-
-
-@bp.app_template_global()
-def start_trial_form() -> forms.StartTrialForm:
-    return forms.StartTrialForm(formdata=None)
 
 
 @bp.post("/packages/<id:package_id>/trial")

@@ -17,9 +17,9 @@ from flask_login import current_user
 from marketplace import files
 from marketplace import notifications as inbox
 from marketplace.accounts.models import OrgKind
-from marketplace.catalog import reviews
+from marketplace.catalog import page_extras, reviews
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import PackageVersion
+from marketplace.catalog.models import Package, PackageVersion
 from marketplace.db import utcnow
 from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnoses
@@ -27,7 +27,16 @@ from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
 from marketplace.forms import attach_error, first_error
 from marketplace.money import format_fen
-from marketplace.orders import aftercare, bundles, disputes, forms, hybrid, recommended, tickets
+from marketplace.orders import (
+    aftercare,
+    bundles,
+    disputes,
+    forms,
+    hybrid,
+    recommended,
+    tickets,
+    trials,
+)
 from marketplace.orders import evidence as proofs
 from marketplace.orders import review as before_ordering
 from marketplace.orders import services as orders
@@ -41,31 +50,31 @@ from marketplace.orders.models import (
 )
 from marketplace.payments import services as payments
 from marketplace.pool import services as pool
-from marketplace.rendering import INVALID, per_request, render
+from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, is_safe_next, requires
 from marketplace.vouchers import spending
 
 bp = Blueprint("journey", __name__)
 
 
-@bp.app_template_global()
-@per_request
-def enterprise_bundles() -> list[Bundle]:
-    """The signed-in enterprise's bundles, for "add to bundle" on the catalogue's package page.
-    The catalogue sits below orders and cannot ask for them, so the template does, once per
-    request."""
-    if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
-        return bundles.bundles_of(current_user.org)
-    return []
+def package_page_extras(package: Package, version: PackageVersion) -> dict[str, Any]:
+    """What the catalogue's package page shows a signed-in enterprise from the domains above
+    it (connected in ``catalog.page_extras``): its bundles for "add to bundle", what its
+    vouchers would pay of each plan, and its trial of the package or the form to start one."""
+    if not (current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE):
+        return {}
+    org = current_user.org
+    trial = trials.trial_of(org, package.id) if version.trial_days else None
+    return {
+        "enterprise_bundles": bundles.bundles_of(org),
+        "after_vouchers": bundles.plan_prices(org.id, version),
+        "my_trial": trial,
+        "trial_form": None if trial else forms.StartTrialForm(formdata=None),
+    }
 
 
-@bp.app_template_global()
-def prices_after_vouchers(version: PackageVersion) -> dict[int, spending.LineSubsidy]:
-    """For the catalogue's package page: what the signed-in enterprise's vouchers would pay of
-    each plan (the catalogue sits below vouchers and cannot ask; nothing for anyone else)."""
-    if current_user.is_authenticated and current_user.org_kind is OrgKind.ENTERPRISE:
-        return bundles.plan_prices(current_user.org_id, version)
-    return {}
+def connect() -> None:
+    page_extras.connect(package_page_extras)
 
 
 @bp.get("/diagnosis/<id:diagnosis_id>/recommendations")

@@ -38,7 +38,7 @@ def main() -> None:
         COUNT_QUERIES="true",
         RATELIMIT_ENABLED="false",
     )
-    from sqlalchemy import event, select
+    from sqlalchemy import event
 
     from marketplace import create_app
     from marketplace.db import db
@@ -50,7 +50,10 @@ def main() -> None:
     cache = app.extensions["catalogue_cache"]
     path = f"/agency/programmes/{args.programme}/concentration"
     client = app.test_client()
-    assert client.post("/login", data={"email": "bench1@bench.demo", "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/login", data={"email": "bench1@bench.demo", "password": PASSWORD}).status_code
+        == 302
+    )
 
     def views(cold: bool) -> list[tuple[float, float, int]]:
         got = []
@@ -93,13 +96,17 @@ def main() -> None:
                 )
             w, c = min(best)
             shares = sum(len(m.shares) for m in found)
-            print(f"computed_markets(shown={shown}): best wall {w:.1f} ms, CPU {c:.1f} ms,"
-                  f" {len(found)} markets, {shares} shares")
+            print(
+                f"computed_markets(shown={shown}): best wall {w:.1f} ms, CPU {c:.1f} ms,"
+                f" {len(found)} markets, {shares} shares"
+            )
         if args.explain:
             captured: list[tuple[str, Any]] = []
 
             @event.listens_for(db.engine, "before_cursor_execute")
-            def keep(_conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, _many: Any) -> None:
+            def keep(
+                _conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, _many: Any
+            ) -> None:
                 captured.append((sql, params))
 
             concentration.computed_markets(programme)
@@ -113,7 +120,6 @@ def main() -> None:
                 cur.execute("EXPLAIN QUERY PLAN " + sql, params)
             for row in cur.fetchall():
                 print("  ", " ".join(str(x) for x in row))
-        _ = select
 
 
 if __name__ == "__main__":

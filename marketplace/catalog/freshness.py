@@ -223,10 +223,9 @@ def _pending(session: Session) -> set[str]:
 def _write_pending(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint's release (``atomic``): the transaction's commit writes them
+    session.flush()  # (the commit's own flush comes after this event) it may add scopes
     scopes = session.info.pop(_PENDING, None)
     if scopes:
-        session.flush()  # a flush may add scopes; the stamps come after it
-        scopes |= session.info.pop(_PENDING, set())
         changed(*scopes, session=session)
 
 

@@ -9,7 +9,10 @@ Anything a catalogue card shows lives in a few tables, grouped in scopes:
 - ``providers``: providers' names and types (on the cards, and searched);
 - ``pool:<agency id>``: who that agency's pool admits (visibility, and the pool filter);
 - ``industries`` and ``agencies``: the industries and the agencies' names (the filter panel's
-  choices; with the categories, kept per process as ``reference`` data).
+  choices; with the categories, kept per process as ``reference`` data);
+- ``money:<programme id>``: that programme's redeemed voucher money (what the officials'
+  concentration figures are computed from). The vouchers domain writes it with every move of
+  a reservation into or out of redemption (``changed_on_commit``).
 
 A flush that touches a scope writes a new random token to its row of ``catalogue_stamps``
 in the same transaction, so a reader sees the new token exactly when it sees the new data,
@@ -65,6 +68,7 @@ INDUSTRIES = "industries"
 AGENCIES = "agencies"
 POOL_PREFIX = "pool:"
 EVERY_POOL = "pool:*"
+MONEY_PREFIX = "money:"
 
 PACKAGE_TABLES = (
     Package,
@@ -79,6 +83,10 @@ SHOWN_OF_PROVIDERS = ("name", "provider_type")
 
 def pool(agency_id: int) -> str:
     return f"{POOL_PREFIX}{agency_id}"
+
+
+def money(programme_id: int) -> str:
+    return f"{MONEY_PREFIX}{programme_id}"
 
 
 def catalogue_scopes(pool_id: int | None) -> tuple[str, ...]:
@@ -132,6 +140,9 @@ def cached(
     visitors ask the same few questions of a catalogue that changes far less often than it
     is read)."""
     cache: BoundedCache[tuple[object, ...], Any] = current_app.extensions["catalogue_cache"]
+    depends_on = tuple(depends_on)
+    if _pending(db.session()).intersection(depends_on):
+        return compute()  # this transaction changed them, and their tokens are not written yet
     full_key = (kind, stamps(depends_on), *key)
     value = cache.get(full_key)
     if value is None:
@@ -189,6 +200,41 @@ def changed(*scopes: str, session: Session | None = None) -> None:
         g.pop(_STAMPS, None)
     for scope in sorted(set(scopes)):
         connection.execute(_upsert(connection, scope))
+
+
+_PENDING = "freshness_pending"
+
+
+def changed_on_commit(*scopes: str, session: Session | None = None) -> None:
+    """Give these scopes new tokens when the caller's transaction commits, in it (before the
+    COMMIT itself). For scopes that busy writers share (a programme's money): each writer
+    then holds the stamp's row only while it commits, and takes every stamp it writes last
+    and in the same order, so that two writers never wait on each other's stamps in a circle.
+    Until then ``cached`` computes these scopes' results afresh for this session."""
+    target = session if session is not None else db.session()
+    target.info.setdefault(_PENDING, set()).update(scopes)
+
+
+def _pending(session: Session) -> set[str]:
+    return session.info.get(_PENDING) or set()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release (``atomic``): the transaction's commit writes them
+    session.flush()  # (the commit's own flush comes after this event) it may add scopes
+    scopes = session.info.pop(_PENDING, None)
+    if scopes:
+        changed(*scopes, session=session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: Any) -> None:
+    # the outermost transaction ended: committed (written above) or rolled back (nothing to
+    # write); a savepoint's end leaves what the transaction still owes
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def _upsert(connection: Connection, scope: str) -> Any:

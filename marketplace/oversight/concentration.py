@@ -32,6 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation
+from marketplace.catalog import freshness
 from marketplace.db import add_unique, db, utcnow
 from marketplace.errors import DomainError
 from marketplace.money import ratio_bp
@@ -150,6 +151,32 @@ def hhi_sql(squares: Any) -> Any:
 
 
 def markets(programme: VoucherProgramme, shown: int | None = SHOWN_PER_MARKET) -> list[Market]:
+    """The programme's markets (``computed_markets``), the page's and /transparency's kept per
+    process while the programme's redeemed money and the providers' names stay as they are
+    (their freshness stamps): computing them reads every redemption of the programme, which
+    changes far less often than officials look. Every share (``shown=None``, the daily
+    check's) is computed each time, not kept: thousands of rows a programme. The objects are
+    shared between requests: read them, never change them."""
+    if shown is None or shown > SHOWN_PER_MARKET:
+        return computed_markets(programme, shown)
+    return freshness.cached(
+        "concentration.markets",
+        (programme.id, shown),
+        lambda: computed_markets(programme, shown),
+        depends_on=_read_by_markets(programme),
+    )
+
+
+def _read_by_markets(programme: VoucherProgramme) -> tuple[str, ...]:
+    """What the markets are computed from: the programme's redeemed reservations and their
+    lines (whose category and routing integrator are fixed at checkout), and the providers'
+    names."""
+    return (freshness.money(programme.id), freshness.PROVIDERS)
+
+
+def computed_markets(
+    programme: VoucherProgramme, shown: int | None = SHOWN_PER_MARKET
+) -> list[Market]:
     """The programme's markets (each category, INTEGRATION and ALL), ready for the page and
     computed by the database in one statement: redeemed voucher money and voucher-paid order
     lines by market and provider, each share in basis points (rounded down, as ``ratio_bp``),
@@ -270,6 +297,16 @@ class Routing:
 
 
 def by_routing_integrator(programme: VoucherProgramme) -> list[Routing]:
+    """``computed_routing``, kept per process as ``markets`` is."""
+    return freshness.cached(
+        "concentration.routing",
+        (programme.id,),
+        lambda: computed_routing(programme),
+        depends_on=_read_by_markets(programme),
+    )
+
+
+def computed_routing(programme: VoucherProgramme) -> list[Routing]:
     """The concentration counting the integrator that routed a line as well as the provider
     that delivered it: for each integrator that routed a redeemed line, computed by the
     database in one statement; largest combined share first."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, case, event, func, inspect, select, update
+from sqlalchemy.orm import Session
 
-from marketplace.db import db
+from marketplace.catalog import freshness
+from marketplace.db import attributes_changed, db
 from marketplace.money import share_of
 from marketplace.security import Actor
 from marketplace.vouchers import figures
@@ -80,7 +82,37 @@ def move_reservation(
         .values(status=after, **values)
         .execution_options(synchronize_session=False)
     )
-    return moved.rowcount == 1  # type: ignore[attr-defined]
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    if ReservationStatus.REDEEMED in (before, after):
+        money_moved(reservation.programme_id)
+    return True
+
+
+# What the programme's redeemed money is made of: the concentration figures read these.
+SPENT = (ReservationStatus.REDEEMED,)
+SPENT_COLUMNS = ("status", "amount_fen", "programme_id", "provider_id", "order_line_id")
+
+
+def money_moved(programme_id: int, session: Session | None = None) -> None:
+    """The programme's redeemed money changed in this transaction: its ``money`` stamp gets a
+    new token when it commits, so figures kept from it (``oversight.concentration``) are
+    computed again."""
+    freshness.changed_on_commit(freshness.money(programme_id), session=session)
+
+
+@event.listens_for(Session, "after_flush")
+def _reservations_flushed(session: Session, _context: Any) -> None:
+    """Reservations written through the ORM (``move_reservation`` moves them with an UPDATE
+    the flush does not see, and stamps itself)."""
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, Reservation):
+            continue
+        if obj in session.dirty and not attributes_changed(obj, SPENT_COLUMNS):
+            continue
+        was = inspect(obj).attrs.status.history.deleted
+        if obj.status in SPENT or any(s in SPENT for s in was):
+            money_moved(obj.programme_id, session)
 
 
 def _sum_when(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -83,6 +83,7 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
             ("invoice", Link(r"/invoices/\d+")),
             ("tickets", "/tickets"),
             ("data-grants", "/data-grants"),
+            ("trials", "/trials"),
         ],
     ),
     "provider": (
@@ -100,6 +101,7 @@ ROLES: dict[str, tuple[str | None, list[tuple[str, Target]]]] = {
             ("settlements", "/provider/settlements"),
             ("invoices", "/invoices"),
             ("contracts", "/contracts"),
+            ("trials", "/provider/trials"),
         ],
     ),
     "agency": (

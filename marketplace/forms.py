@@ -18,7 +18,7 @@ from wtforms import DateTimeField, Field, FileField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, NotFound
 from marketplace.money import MoneyError, parse_yuan
 
 
@@ -194,9 +194,12 @@ def checked(form: FlaskForm, message: Any = None) -> None:
 @contextmanager
 def flashed(done: Any = None) -> Iterator[None]:
     """A small action's outcome as a flash message: a domain error raised in the block (a
-    service's refusal, or a form ``checked`` there), else ``done`` when given."""
+    service's refusal, or a form ``checked`` there), else ``done`` when given. ``NotFound``
+    (another organisation's object) is not a refusal: it goes on to be answered 404."""
     try:
         yield
+    except NotFound:
+        raise
     except DomainError as error:
         flash(str(error.message), "error")
     else:

@@ -21,8 +21,8 @@ from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import report as reports
 from marketplace.diagnosis import services as service
 from marketplace.diagnosis.models import Diagnosis
-from marketplace.errors import DomainError, NotFound
-from marketplace.forms import attach_error, first_error
+from marketplace.errors import DomainError
+from marketplace.forms import attach_error, checked, flashed
 from marketplace.rendering import INVALID, render
 from marketplace.security import current_actor, requires
 
@@ -136,16 +136,9 @@ def share_report(diagnosis_id: int) -> ResponseReturnValue:
 @requires(OrgKind.ENTERPRISE)
 def revoke_report_share(diagnosis_id: int, share_id: int) -> ResponseReturnValue:
     d = service.get(current_user.org, diagnosis_id)
-    form = ConfirmForm()
-    try:
-        if not form.validate_on_submit():
-            raise DomainError(first_error(form))
+    with flashed():
+        checked(ConfirmForm())
         revoked = sharing.revoke(d, share_id, current_actor())
-    except NotFound:
-        raise
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
         flash(_("%(agency)s no longer sees the report.", agency=revoked.agency.name), "success")
     return redirect(url_for("diagnosis.report", diagnosis_id=d.id, _anchor="share"))
 

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
 from marketplace.errors import DomainError, NotFound
+from marketplace.forms import checked, flashed
 from marketplace.orders import forms, trials
 from marketplace.orders.models import TrialStatus
 from marketplace.rendering import render
@@ -68,18 +69,9 @@ def mine() -> ResponseReturnValue:
 @requires(OrgKind.ENTERPRISE)
 def end(trial_id: int) -> ResponseReturnValue:
     """The enterprise ends its trial early."""
-    form = forms.EndTrialForm()
-    if not form.validate_on_submit():
-        flash(_("This form has expired. Reload the page and try again."), "error")
-        return redirect(url_for("trials.mine"))
-    try:
+    with flashed(_("Your trial has ended.")):
+        checked(forms.EndTrialForm(), _("This form has expired. Reload the page and try again."))
         trials.cancel(current_user.org, trial_id, current_actor())
-    except NotFound:
-        raise
-    except DomainError as error:
-        flash(str(error.message), "error")
-    else:
-        flash(_("Your trial has ended."), "success")
     return redirect(url_for("trials.mine"))
 
 

@@ -348,9 +348,7 @@ def page_ids(q: Query, per_page: int = 24, offset: int | None = None) -> tuple[l
     ):
         # words alone: the index holds exactly the visible versions and their rank keys,
         # so it answers without touching the catalogue's tables
-        total = search_index.count_only(match, at_most)
-        ids = search_index.page_only(match, per_page, offset, total) if total > offset else []
-        return ids, total
+        return search_index.page_and_count(match, per_page, offset, at_most)
     ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
     counted = ids_only.limit(at_most).subquery()
     total = db.session.scalar(select(func.count()).select_from(counted)) or 0

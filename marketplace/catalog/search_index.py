@@ -23,7 +23,9 @@ the provider's tags), in both languages where the reference data has two.
 SQLite keeps the documents in an FTS5 table (``search_index``, one column per field) and
 PostgreSQL in a table of ``tsvector``s with a GIN index, the same tokens and positions written
 as a tsvector literal (so neither database's own parser, which knows no Chinese, is
-involved). A one-character query is a prefix on both: FTS5 answers it from its ``prefix='1'``
+involved); PostgreSQL keeps each document's head (title, category and summary, each lexeme
+marked with its field: 'A设备') and rank key in a narrow table beside it
+(``search_index_heads``), from which a common word's best tiers are found. A one-character query is a prefix on both: FTS5 answers it from its ``prefix='1'``
 index; PostgreSQL, whose GIN prefix search unions every lexeme the character begins, keeps
 each token's first character as a lexeme of its own ('^质'; per field in the tiers' small
 vectors: '^A质' for the title) and looks that up.
@@ -87,6 +89,8 @@ from marketplace.pool.models import PoolMembership, PoolStatus, PoolStatusChange
 
 TABLE = "search_index"
 ROWS = "search_index_rows"  # SQLite: which rowid holds which version's document
+# PostgreSQL: each document's head and rank key, in a narrow table of their own
+HEADS = "search_index_heads"
 FIELDS = ("title", "category", "summary", "body", "facets")
 HEAD = ("title", "category", "summary")
 WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D", "facets": "D"}
@@ -260,17 +264,24 @@ def _fts5(match: Match, field: str | None = None) -> str:
     return expression
 
 
-def _tsquery(match: Match, field: str | None = None) -> str:
-    weight = WEIGHT[field] if field else ""
+def _tsquery(match: Match, field: str | None = None, *, head: bool = False) -> str:
+    """The query as a tsquery literal: over the whole document; over one field of it, by its
+    weights ('设备':A); or over one field of the head, whose lexemes carry their field's
+    letter ('A设备')."""
+    mark = WEIGHT[field] if field and head else ""
+    weight = WEIGHT[field] if field and not head else ""
 
     def phrase(v: Variant) -> str:
         if v.prefix and len(v.tokens) == 1 and len(v.tokens[0]) == 1:
-            # one character: its own lexeme (``FIRST``; in a field, '^A间'), not the union of
-            # every lexeme it begins ('间':* read 1,500 of them from the GIN index: 65 ms)
-            return f"'{FIRST}{weight}{v.tokens[0]}'"
+            # one character: its own lexeme (``FIRST``; in a head's field, '^A间'), not the
+            # union of every lexeme it begins ('间':* read 1,500 of them from the GIN index:
+            # 65 ms); a document's fields are told apart by a row's own check ('间':*A)
+            if weight:
+                return f"'{v.tokens[0]}':*{weight}"
+            return f"'{FIRST}{mark}{v.tokens[0]}'"
         last = len(v.tokens) - 1
         return " <-> ".join(
-            f"'{t}':{'*' if v.prefix and i == last else ''}{weight}".rstrip(":")
+            f"'{mark}{t}'" + f":{'*' if v.prefix and i == last else ''}{weight}".rstrip(":")
             for i, t in enumerate(v.tokens)
         )
 
@@ -285,41 +296,44 @@ def _dialect() -> str:
 
 
 # The index as a table. SQLite's FTS5 rows carry the version as an unindexed column and are
-# keyed by their place in rank order (rowid); PostgreSQL's rows are keyed by version_id.
+# keyed by their place in rank order (rowid); PostgreSQL's rows are keyed by version_id, the
+# whole documents in one table and their heads and rank keys in a narrow one: a document
+# fills most of a page, so a tier's check or a walk in rank order read a page per row.
 _sqlite_index = table(TABLE, column("rowid"), column("version_id"))
-_pg_index = table(
-    TABLE, column("version_id"), column("document"), column("head"), column("rank_key")
-)
+_pg_index = table(TABLE, column("version_id"), column("document"), column("rank_key"))
+_pg_heads = table(HEADS, column("version_id"), column("head"), column("rank_key"))
 
 
 def _postgresql() -> bool:
     return _dialect() == "postgresql"
 
 
-def _index() -> Any:
-    return _pg_index if _postgresql() else _sqlite_index
-
-
-def _version() -> ColumnElement[int]:
-    return _index().c.version_id
-
-
-def _in_rank_order() -> tuple[ColumnElement[Any], ...]:
-    """Evidence, then price, then the newer version: the rowid on SQLite (``order_key``)."""
+def _in_rank_order(rows: Any = None) -> tuple[ColumnElement[Any], ...]:
+    """Evidence, then price, then the newer version: the rowid on SQLite (``order_key``); on
+    PostgreSQL the rank key of the documents (or of ``rows``, the heads)."""
     if _postgresql():
-        return (_pg_index.c.rank_key, _pg_index.c.version_id.desc())
+        rows = _pg_index if rows is None else rows
+        return (rows.c.rank_key, rows.c.version_id.desc())
     return (_sqlite_index.c.rowid,)
 
 
 def _matches(match: Match, field: str | None = None) -> ColumnElement[bool]:
     """The index's row matches (in ``field`` alone, if given). On PostgreSQL a field is
-    looked for in the row's small ``head`` (title, category and summary), not its whole
-    document."""
+    looked for in the document by its weights (a check of the row: the GIN index keeps no
+    weights); ``_in_head`` finds it from the GIN index of the heads."""
     if _postgresql():
-        query: Any = bindparam(None, _tsquery(match, field), unique=True)
-        vector = _pg_index.c.head if field else _pg_index.c.document
-        return vector.op("@@")(cast(query, TSQUERY))
+        return _pg_index.c.document.op("@@")(_pg_query(match, field))
     return _fts5_match(_fts5(match, field))
+
+
+def _in_head(match: Match, field: str) -> ColumnElement[bool]:
+    """PostgreSQL, over the heads: the whole query in this field ('A设备'), exactly from the
+    GIN index for a word of one token, checked in a row of a few hundred bytes otherwise."""
+    return _pg_heads.c.head.op("@@")(_pg_query(match, field, head=True))
+
+
+def _pg_query(match: Match, field: str | None = None, head: bool = False) -> ColumnElement[Any]:
+    return cast(bindparam(None, _tsquery(match, field, head=head), unique=True), TSQUERY)
 
 
 def _fts5_match(expression: str) -> ColumnElement[bool]:
@@ -329,14 +343,13 @@ def _fts5_match(expression: str) -> ColumnElement[bool]:
 
 def _tiers(match: Match) -> list[ColumnElement[bool]]:
     """The index's rows of each relevance tier, best first, as disjoint conditions: the whole
-    query in the title; else in the category's name; else in the summary; else anywhere."""
+    query in the title; else in the category's name; else in the summary; else anywhere.
+    PostgreSQL: the first three over the heads, the last over the documents (their weights
+    tell the better tiers apart within the row)."""
     if _postgresql():
-        better: list[ColumnElement[bool]] = []
-        out = []
-        for field in (*TIER, None):
-            here = _matches(match, field)
-            out.append(and_(here, *(~b for b in better)))
-            better.append(here)
+        heads = [_in_head(match, f) for f in TIER]
+        out = [and_(here, *(~b for b in heads[:n])) for n, here in enumerate(heads)]
+        out.append(and_(_matches(match), *(~_matches(match, f) for f in TIER)))
         return out
     # FTS5 says "not in a better field" itself: ``a NOT b`` walks both in rowid order
     fields = [f"({_fts5(match, f)})" for f in TIER]
@@ -387,6 +400,57 @@ def ranked(match: Match) -> tuple[ColumnElement[Any], ...]:
     return (tier(match).desc(), *_in_rank_order())
 
 
+def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> tuple[list[int], int]:
+    """One page of matching version ids in relevance order and how many visible versions
+    match, up to ``at_most``, from the index alone (it holds only visible versions). On
+    PostgreSQL a word of up to ``FEW`` matches, the most common case, is counted and paged
+    in one statement that reads its matches once."""
+    if _postgresql() and at_most <= FEW + 1:
+        rows = db.session.execute(
+            _FEW_PAGE,
+            {
+                "q": _tsquery(match),
+                **{field: _tsquery(match, field) for field in TIER},
+                "at_most": at_most,
+                "few": FEW,
+                "limit": limit,
+                "offset": offset,
+            },
+        ).all()
+        total = int(rows[0][1])
+        if total <= FEW:
+            return [row[0] for row in rows if row[0] is not None], total
+    else:
+        total = count_only(match, at_most)
+    return (page_only(match, limit, offset, total) if total > offset else []), total
+
+
+# PostgreSQL: a word's matches, up to ``at_most``, taken once from the GIN index and counted;
+# when there are few, their page in relevance order (the tier read from each document's
+# weights), else none (``page_only`` walks the tiers). The page's rows are read again by
+# version: the matches carry no document, so none is written to a temporary file.
+_FEW_PAGE = text(
+    f"""
+WITH matched AS MATERIALIZED (
+    SELECT version_id FROM {TABLE} WHERE document @@ CAST(:q AS tsquery) LIMIT :at_most
+), counted AS (SELECT count(*) AS total FROM matched)
+SELECT page.version_id, counted.total
+FROM counted LEFT JOIN LATERAL (
+    SELECT d.version_id, d.rank_key,
+        CASE WHEN d.document @@ CAST(:title AS tsquery) THEN 4
+            WHEN d.document @@ CAST(:category AS tsquery) THEN 3
+            WHEN d.document @@ CAST(:summary AS tsquery) THEN 2
+            ELSE 1 END AS tier
+    FROM matched JOIN {TABLE} d ON d.version_id = matched.version_id
+    WHERE counted.total <= :few
+    ORDER BY tier DESC, d.rank_key, d.version_id DESC
+    LIMIT :limit OFFSET :offset
+) page ON true
+ORDER BY page.tier DESC, page.rank_key, page.version_id DESC
+"""
+)
+
+
 def count_only(match: Match, at_most: int) -> int:
     """How many visible versions match, up to ``at_most``: the index holds only those, so
     without filters the index answers alone."""
@@ -408,16 +472,17 @@ def page_only(match: Match, limit: int, offset: int, matches: int) -> list[int]:
     found: list[int] = []
     skip = offset
     tiers = _tiers(match)
-    for condition in tiers:
+    for n, condition in enumerate(tiers):
         need = limit - len(found)
         if need <= 0:
             break
         if _postgresql():
-            got, before = _sorted(condition, need, skip)
+            # the heads' tiers read the heads, the last the documents
+            got, before = _sorted(_pg_heads if n < len(TIER) else _pg_index, condition, need, skip)
         else:
-            rows = select(_version()).select_from(_index()).where(condition)
+            walk = select(_sqlite_index.c.version_id).where(condition)
             got = list(
-                db.session.scalars(rows.order_by(*_in_rank_order()).limit(need).offset(skip))
+                db.session.scalars(walk.order_by(*_in_rank_order()).limit(need).offset(skip))
             )
             before = skip if got or not skip else _count(condition, skip)
         skip -= before
@@ -425,13 +490,15 @@ def page_only(match: Match, limit: int, offset: int, matches: int) -> list[int]:
     return found
 
 
-def _sorted(condition: ColumnElement[bool], need: int, skip: int) -> tuple[list[int], int]:
+def _sorted(
+    rows: Any, condition: ColumnElement[bool], need: int, skip: int
+) -> tuple[list[int], int]:
     """PostgreSQL: a tier's page and how many of its matches lie before the page. A tier of up
     to ``FEW`` matches is taken whole from the GIN index and sorted; a larger one (管 in
     40,000 titles: 45,000 buffers to take and sort) is read in rank order (``_walked``), where
     a page is found within a few hundred rows."""
     matched = (
-        select(_pg_index.c.version_id, _pg_index.c.rank_key)
+        select(rows.c.version_id, rows.c.rank_key)
         .where(condition)
         .limit(FEW + 1)
         .cte("matched")
@@ -440,25 +507,28 @@ def _sorted(condition: ColumnElement[bool], need: int, skip: int) -> tuple[list[
     ordered = select(matched.c.version_id, func.count().over()).order_by(
         matched.c.rank_key, matched.c.version_id.desc()
     )
-    rows = db.session.execute(ordered.limit(need).offset(skip)).all()
-    if rows and rows[0][1] <= FEW:
-        return [row[0] for row in rows], skip
-    if not rows:
+    page = db.session.execute(ordered.limit(need).offset(skip)).all()
+    if page and page[0][1] <= FEW:
+        return [row[0] for row in page], skip
+    if not page:
         if not skip:
             return [], 0
         found = int(db.session.scalar(select(func.count()).select_from(matched)) or 0)
         if found <= FEW:
             return [], found
-    return _walked(condition, need, skip)
+    return _walked(rows, condition, need, skip)
 
 
-def _walked(condition: ColumnElement[bool], need: int, skip: int) -> tuple[list[int], int]:
-    """PostgreSQL: a common tier's page by reading the rank order (``ix_search_index_rank``)
-    and testing each row until the page is full. The condition is wrapped so that the planner
-    cannot take it from the GIN index instead, which would read every match first."""
+def _walked(
+    rows: Any, condition: ColumnElement[bool], need: int, skip: int
+) -> tuple[list[int], int]:
+    """PostgreSQL: a common tier's page by reading the rank order of ``rows`` (the heads' or
+    the documents') and testing each row until the page is full. The condition is wrapped so
+    that the planner cannot take it from the GIN index instead, which would read every match
+    first."""
     opaque = func.coalesce(condition, false())
-    rows = select(_pg_index.c.version_id).where(opaque).order_by(*_in_rank_order())
-    found = list(db.session.scalars(rows.limit(need).offset(skip)))
+    walk = select(rows.c.version_id).where(opaque).order_by(*_in_rank_order(rows))
+    found = list(db.session.scalars(walk.limit(need).offset(skip)))
     if found or not skip:
         return found, skip if found else 0
     return [], _count(condition, skip)
@@ -466,28 +536,16 @@ def _walked(condition: ColumnElement[bool], need: int, skip: int) -> tuple[list[
 
 def _few_ranked(match: Match, limit: int, offset: int) -> list[int]:
     # MATERIALIZED: the planner may not fold the ORDER BY into the match and walk the rank
-    # index instead of the GIN index
+    # index instead of the GIN index; the tier is read from the matched document's weights
     found = (
-        select(_pg_index.c.version_id, _pg_index.c.head, _pg_index.c.rank_key)
+        select(_pg_index.c.version_id, _pg_index.c.rank_key, tier(match).label("tier"))
         .where(_matches(match))
         .cte("matched")
         .prefix_with("MATERIALIZED")
     )
-    tiers = case(
-        *(
-            (
-                found.c.head.op("@@")(
-                    cast(bindparam(None, _tsquery(match, f), unique=True), TSQUERY)
-                ),
-                n,
-            )
-            for f, n in TIER.items()
-        ),
-        else_=1,
-    )
     page = (
         select(found.c.version_id)
-        .order_by(tiers.desc(), found.c.rank_key, found.c.version_id.desc())
+        .order_by(found.c.tier.desc(), found.c.rank_key, found.c.version_id.desc())
         .limit(limit)
         .offset(offset)
     )
@@ -495,9 +553,10 @@ def _few_ranked(match: Match, limit: int, offset: int) -> list[int]:
 
 
 def _count(condition: ColumnElement[bool], at_most: int) -> int:
-    # SQLite's rowid, not the version: an unindexed column is read from another table
-    key = _pg_index.c.version_id if _postgresql() else _sqlite_index.c.rowid
-    found = select(key).select_from(_index()).where(condition).limit(at_most)
+    # PostgreSQL: no column, so a match the GIN index is sure of is counted without reading
+    # its row; SQLite: the rowid, not the version (an unindexed column is read elsewhere)
+    key = literal_column("1") if _postgresql() else _sqlite_index.c.rowid
+    found = select(key).where(condition).limit(at_most)
     return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
 
 
@@ -629,20 +688,24 @@ def _tsvector(fields: dict[str, str], only: Sequence[str] = FIELDS) -> str:
     """The document as a tsvector literal: every token with its positions and field weight,
     and each token's first character as a lexeme of its own (``FIRST``): what FTS5's
     ``prefix='1'`` index holds, for a one-character query. No phrase holds one, so it has no
-    positions: in the whole document '^间'; in the ``head`` (the tiers) one per field,
-    '^A间' for the title, since the GIN index keeps no weights (``'^间':A`` rechecked every
-    row with 间 anywhere in its head)."""
+    positions: in the whole document '^间'.
+
+    The ``head`` (the tiers) marks each lexeme with its field's letter instead of a weight:
+    'A设备' in the title, '^A间' for a first character. The GIN index keeps no weights, so
+    ``'设备':A`` took every row with 设备 anywhere in its head and checked each; 'A设备' is
+    found exactly."""
     positions: dict[str, list[str]] = defaultdict(list)
     firsts: dict[str, None] = {}
     per_field = tuple(only) == HEAD
     for field in only:
         position = _FIELD_START[field]
-        mark = FIRST + (WEIGHT[field] if per_field else "")
+        mark = WEIGHT[field] if per_field else ""
+        weight = "" if per_field else WEIGHT[field]
         for token in field_tokens(field, fields[field]):
             if position > _MAX_POSITION:
                 break
-            positions[token].append(f"{position}{WEIGHT[field]}")
-            firsts[mark + token[0]] = None
+            positions[mark + token].append(f"{position}{weight}")
+            firsts[FIRST + mark + token[0]] = None
             position += 1
     words = [f"'{t}':{','.join(p)}" for t, p in positions.items()]
     return " ".join(words + [f"'{t}'" for t in firsts])
@@ -661,17 +724,24 @@ def _write(
     connection: Connection, ids: list[int], docs: dict[int, tuple[dict[str, str], int]]
 ) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(text(f"DELETE FROM {TABLE} WHERE version_id = ANY(:ids)"), {"ids": ids})
+        for name in (TABLE, HEADS):
+            connection.execute(
+                text(f"DELETE FROM {name} WHERE version_id = ANY(:ids)"), {"ids": ids}
+            )
         if docs:
             connection.execute(
                 text(
-                    f"INSERT INTO {TABLE} (version_id, document, head, rank_key)"
-                    " VALUES (:id, CAST(:doc AS tsvector), CAST(:head AS tsvector), :key)"
+                    f"INSERT INTO {TABLE} (version_id, document, rank_key)"
+                    " VALUES (:id, CAST(:doc AS tsvector), :key)"
                 ),
-                [
-                    {"id": vid, "doc": _tsvector(f), "head": _tsvector(f, HEAD), "key": k}
-                    for vid, (f, k) in docs.items()
-                ],
+                [{"id": vid, "doc": _tsvector(f), "key": k} for vid, (f, k) in docs.items()],
+            )
+            connection.execute(
+                text(
+                    f"INSERT INTO {HEADS} (version_id, head, rank_key)"
+                    " VALUES (:id, CAST(:head AS tsvector), :key)"
+                ),
+                [{"id": vid, "head": _tsvector(f, HEAD), "key": k} for vid, (f, k) in docs.items()],
             )
         return
     marks = ",".join(str(int(i)) for i in ids)
@@ -727,8 +797,9 @@ def rebuild(session: Session | None = None) -> int:
     many documents were written."""
     connection = (session or db.session).connection()
     connection.execute(text(f"DELETE FROM {TABLE}"))
-    if connection.dialect.name != "postgresql":
-        connection.execute(text(f"DELETE FROM {ROWS}"))
+    connection.execute(
+        text(f"DELETE FROM {HEADS if connection.dialect.name == 'postgresql' else ROWS}")
+    )
     ids = list(
         connection.scalars(
             select(PackageVersion.id).where(PackageVersion.status == VersionStatus.PUBLISHED)

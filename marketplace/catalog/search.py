@@ -12,10 +12,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Exists, Select, case, exists, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Select,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation, ProviderType, SizeTier
@@ -358,7 +370,7 @@ def page_ids(q: Query, per_page: int = 24, offset: int | None = None) -> tuple[l
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """What a catalogue card shows of a version: read for a page in two plain statements,
+    """What a catalogue card shows of a version: read for a page in one or two plain statements,
     without loading the versions, plans, packages and providers as objects (which cost more
     than the search)."""
 
@@ -390,46 +402,70 @@ class Card:
 
 
 def cards(ids: list[int]) -> list[Card]:
-    """The cards of these versions, in this order."""
+    """The cards of these versions, in this order: one statement on PostgreSQL (the plan
+    kinds gathered in plan order with ``array_agg``), two on SQLite (whose ``group_concat``
+    keeps no order)."""
     if not ids:
         return []
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    rows = db.session.execute(_cards_statement(postgresql), {"ids": ids})
     kinds: dict[int, list[PlanKind]] = {}
-    for version_id, kind in db.session.execute(
-        select(PricePlan.version_id, PricePlan.kind)
-        .where(PricePlan.version_id.in_(ids))
-        .order_by(PricePlan.version_id, PricePlan.position)
-    ):
-        listed = kinds.setdefault(version_id, [])
-        if kind not in listed:
-            listed.append(kind)
-    rows = db.session.execute(
-        select(
-            PackageVersion.id,
-            PackageVersion.package_id,
-            PackageVersion.title,
-            PackageVersion.summary,
-            Category.name_zh,
-            Category.name_en,
-            PackageVersion.entry_price_fen,
-            PackageVersion.go_live_days,
-            PackageVersion.deployment,
-            Package.results_met,
-            Package.rating_sum,
-            Package.rating_count,
-            Package.provider_id,
-            Organisation.name,
-            Organisation.provider_type,
-            PackageVersion.trial_days,
-            PackageVersion.trial_price_fen,
-        )
+    if not postgresql:
+        for version_id, kind in db.session.execute(_PLAN_KINDS, {"ids": ids}):
+            kinds.setdefault(version_id, []).append(kind)
+    card: Any = Card  # built from the row's columns, in the order of the fields
+    made = {}
+    for row in rows:
+        listed = row[-1] if postgresql else kinds.get(row[0], ())
+        plan_kinds = tuple(dict.fromkeys(PlanKind(k) for k in listed or ()))
+        made[row[0]] = card(*(row[:-1] if postgresql else row), plan_kinds=plan_kinds)
+    return [made[i] for i in ids if i in made]
+
+
+_PLAN_KINDS = (
+    select(PricePlan.version_id, PricePlan.kind)
+    .where(PricePlan.version_id.in_(bindparam("ids", expanding=True)))
+    .order_by(PricePlan.version_id, PricePlan.position)
+)
+
+
+@cache
+def _cards_statement(postgresql: bool) -> Select[Any]:
+    """A page of cards' columns (built once: a search renders a page of new cards each time)."""
+    columns: list[Any] = [
+        PackageVersion.id,
+        PackageVersion.package_id,
+        PackageVersion.title,
+        PackageVersion.summary,
+        Category.name_zh,
+        Category.name_en,
+        PackageVersion.entry_price_fen,
+        PackageVersion.go_live_days,
+        PackageVersion.deployment,
+        Package.results_met,
+        Package.rating_sum,
+        Package.rating_count,
+        Package.provider_id,
+        Organisation.name,
+        Organisation.provider_type,
+        PackageVersion.trial_days,
+        PackageVersion.trial_price_fen,
+    ]
+    stmt = (
+        select(*columns)
         .join(Package, Package.id == PackageVersion.package_id)
         .join(Organisation, Organisation.id == Package.provider_id)
         .join(Category, Category.code == PackageVersion.category_code)
-        .where(PackageVersion.id.in_(ids))
+        .where(PackageVersion.id.in_(bindparam("ids", expanding=True)))
     )
-    card: Any = Card  # built from the row's columns, in the order of the fields
-    made = {row[0]: card(*row, plan_kinds=tuple(kinds.get(row[0], ()))) for row in rows}
-    return [made[i] for i in ids if i in made]
+    if postgresql:
+        kinds = (
+            select(func.array_agg(aggregate_order_by(PricePlan.kind, PricePlan.position)))
+            .where(PricePlan.version_id == PackageVersion.id)
+            .scalar_subquery()
+        )
+        stmt = stmt.add_columns(kinds)
+    return stmt
 
 
 def for_bundle(text: str, category: str | None, limit: int = 50) -> list[PackageVersion]:

@@ -218,7 +218,9 @@ def test_the_catalogue_and_package_pages_cost_the_same_for_an_enterprise(
         path: queries_for(client, count_queries, path)
         for path in ("/catalog", f"/packages/{p.package.id}")
     }
-    assert counts == {"/catalog": CATALOGUE_QUERIES, f"/packages/{p.package.id}": PACKAGE_QUERIES}
+    # PostgreSQL reads the cards and their plan kinds in one statement (array_agg)
+    catalogue = CATALOGUE_QUERIES - (dbs.get_bind().dialect.name == "postgresql")
+    assert counts == {"/catalog": catalogue, f"/packages/{p.package.id}": PACKAGE_QUERIES}
 
 
 def test_track_records_do_not_grow_with_the_data(app, client, dbs, count_queries):

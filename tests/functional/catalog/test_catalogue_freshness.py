@@ -211,7 +211,9 @@ def test_a_new_search_reuses_the_cards_already_rendered(app, client, dbs, count_
     cards.clear()
     count_queries.count = 0
     client.text("/catalog?q=车间")
-    assert count_queries.count == with_cards + 2  # the cards and their plans
+    # the cards and their plans (on PostgreSQL in one statement)
+    postgresql = dbs.get_bind().dialect.name == "postgresql"
+    assert count_queries.count == with_cards + (1 if postgresql else 2)
     # English is another card; a rating renders the card again, with the rating on it
     client.set_cookie("lang", "en")
     assert "Go-live in" in client.text("/catalog?q=Alpha")

@@ -20,7 +20,11 @@ def include_object(
 ) -> bool:
     table = getattr(obj, "table", None)
     owner = name if type_ == "table" else getattr(table, "name", "")
-    return not (reflected and str(owner or "").startswith(NOT_MODELLED))
+    if reflected and str(owner or "").startswith(NOT_MODELLED):
+        return False
+    # An index the model makes on one database only (``Index(...).ddl_if(dialect=...)``)
+    only_on = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+    return only_on is None or only_on == context.get_bind().dialect.name
 
 
 def run_migrations_online() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, select
 from sqlalchemy.orm import aliased
 
 from marketplace import csvfile
@@ -201,7 +201,12 @@ def money(agency: Organisation, f: Filters) -> Table:
 
 def burn(agency: Organisation, f: Filters) -> Table:
     """Issued, redeemed and settled voucher money by month, from the ledger."""
-    month = month_of(VoucherEntry.at)
+    month = group = month_of(VoucherEntry.at)
+    if db.engine.dialect.name == "postgresql":
+        # grouped by the month's first moment, each month's name written once, not for each
+        # of the ledger's entries (51,000: 41 → 35 ms); the same ``YYYY-MM`` as ``month_of``
+        group = func.date_trunc("month", func.timezone(str(LOCAL_ZONE), VoucherEntry.at))
+        month = func.to_char(group, "YYYY-MM")
 
     def total(*kinds: EntryKind) -> ColumnElement[int]:
         return func.coalesce(
@@ -212,8 +217,8 @@ def burn(agency: Organisation, f: Filters) -> Table:
         select(month, total(EntryKind.ISSUE), total(EntryKind.REDEEM), total(EntryKind.SETTLE))
         .join(Voucher, Voucher.id == VoucherEntry.voucher_id)
         .where(Voucher.programme_id.in_(_programmes(agency, f)))
-        .group_by(month)
-        .order_by(month)
+        .group_by(group)
+        .order_by(group)
     )
     if f.since is not None:
         stmt = stmt.where(VoucherEntry.at >= _instant(f.since))
@@ -346,7 +351,8 @@ def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
             to_go_live,
             to_acceptance,
             func.count(),
-            func.sum(case((live, OrderLine.committed_fen), else_=0)),
+            # a BIGINT, not PostgreSQL's NUMERIC sum: no Decimal made for each group
+            cast(func.sum(case((live, OrderLine.committed_fen), else_=0)), BigInteger),
         ),
         agency,
         f,
@@ -355,15 +361,24 @@ def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
     lines: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     # (to go-live, to acceptance) → category → days → lines
     days: tuple[dict[str, dict[int, int]], ...] = (defaultdict(dict), defaultdict(dict))
-    # a Core result: the ORM would spend 5 µs on each of the thousands of rows
-    for cat, *moments, n, committed in db.session.connection().execute(stmt):
+    # a Core result, fetched at once: the ORM would spend 5 µs on each of the thousands of
+    # rows, and a row at a time a few more
+    for cat, go_live, acceptance, n, committed in db.session.connection().execute(stmt).all():
         key = cat or INTEGRATION
-        lines[key][0] += int(n)
-        lines[key][1] += int(committed)
-        for slot, whole in enumerate(moments):
+        counts = lines[key]
+        counts[0] += int(n)
+        counts[1] += int(committed)
+        for slot, whole in ((0, go_live), (1, acceptance)):
             if whole is not None:
-                for histogram in (days[slot][key], days[slot]["all"]):
-                    histogram[int(whole)] = histogram.get(int(whole), 0) + int(n)
+                histogram = days[slot][key]
+                histogram[whole] = histogram.get(whole, 0) + int(n)
+    for by_category in days:  # every category's days together
+        every: dict[int, int] = {}
+        for histogram in list(by_category.values()):
+            for whole, n in histogram.items():
+                every[whole] = every.get(whole, 0) + n
+        if every:
+            by_category["all"] = every
     medians: dict[str, list[float | None]] = {"all": [None, None]}
     for slot, by_category in enumerate(days):
         for key, histogram in by_category.items():
@@ -396,6 +411,16 @@ def lead_times(agency: Organisation, f: Filters) -> Table:
 # Results after delivery
 
 
+def _line_of(column: Any) -> Any:
+    """A contract's or ticket's line id, for the join to ``order_lines``: on SQLite as
+    ``line_id + 0``, so that it reads the few contracts (tickets) and looks each line up,
+    rather than walking every line in scope and looking for its contract (5,000 contracts at
+    200,000 lines: 6 against 65 ms when its statistics misled it)."""
+    if db.engine.dialect.name == "sqlite":
+        return column + 0
+    return column
+
+
 def outcomes(agency: Organisation, f: Filters) -> Table:
     stmt = (
         select(
@@ -403,7 +428,7 @@ def outcomes(agency: Organisation, f: Filters) -> Table:
             func.count(OutcomeContract.id),
             func.coalesce(func.sum(OutcomeContract.fee_fen), 0),
         )
-        .join(OrderLine, OrderLine.id == OutcomeContract.order_line_id)
+        .join(OrderLine, OrderLine.id == _line_of(OutcomeContract.order_line_id))
         .group_by(OutcomeContract.status)
     )
     stmt = scoped(stmt, agency, f)
@@ -426,7 +451,7 @@ def tickets(agency: Organisation, f: Filters) -> Table:
     late = func.coalesce(func.sum(case((Ticket.breached.is_(True), 1), else_=0)), 0)
     stmt = (
         select(Ticket.severity, func.count(Ticket.id), late)
-        .join(OrderLine, OrderLine.id == Ticket.line_id)
+        .join(OrderLine, OrderLine.id == _line_of(Ticket.line_id))
         .group_by(Ticket.severity)
     )
     stmt = scoped(stmt, agency, f)

@@ -9,12 +9,23 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from marketplace.db import LOCAL_ZONE, utcnow
-from marketplace.orders.models import LineStatus, Order, OrderLine
+from marketplace.orders.models import (
+    LineStatus,
+    Order,
+    OrderLine,
+    Severity,
+    Ticket,
+    TicketStatus,
+)
+from marketplace.outcomes.models import ContractStatus
 from marketplace.oversight import stats
+from marketplace.vouchers.models import EntryKind, VoucherEntry
 from tests.factories import OrganisationFactory, diagnosis
 from tests.functional.catalog_helpers import services
+from tests.functional.grant_helpers import outcome_contract
 from tests.functional.voucher_helpers import pilot
 
 CATEGORIES = ("equipment_networking", "mes", "erp")
@@ -179,4 +190,145 @@ def test_the_grouped_figures_are_the_plain_computations(app, dbs, count_queries,
                 assert count_queries.count == 9
             want = expected(lines, enterprises, levels, {p.provider.id}, prefix, f)
             for key, rows in want.items():
+                assert found[key].rows == rows, (jurisdiction, f, key)
+
+
+SEVERITIES = list(Severity)
+CONTRACT_STATUSES = list(ContractStatus)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_months_tickets_and_contracts_are_the_plain_computations(app, dbs, seed):
+    """The voucher money by month (grouped by the month's first moment on PostgreSQL), the
+    tickets by severity and the outcome contracts by result (their lines found through the
+    lines' index by id) against the rows themselves, with filters and a jurisdiction."""
+    rng = random.Random(seed)
+    p = pilot(app, dbs, tag=f"months{seed}")
+    voucher = p.issue_to(p.programme())
+    other_agency_voucher = pilot(app, dbs, tag=f"other{seed}")
+    other_agency_voucher.issue_to(other_agency_voucher.programme())
+    now = utcnow()
+    for _n in range(40):  # the ledger across months, some entries on a month's edge
+        at = now - timedelta(days=rng.randint(0, 400), hours=rng.randint(0, 23))
+        if rng.random() < 0.2:  # local midnight of a month's first day, and just before it
+            first = datetime.combine(
+                (at.astimezone(LOCAL_ZONE).date()).replace(day=1), time(), LOCAL_ZONE
+            )
+            at = first - timedelta(milliseconds=rng.choice([0, 1]))  # (SQLite: ms)
+        kind = rng.choice(list(EntryKind))
+        dbs.add(
+            VoucherEntry(
+                voucher_id=voucher.id, kind=kind, amount_fen=rng.randint(1, 9) * 100, at=at
+            )
+        )
+    outsider = OrganisationFactory(provider=True)  # not in the agency's pool
+    enterprises = [p.enterprise] + [
+        OrganisationFactory(region_code=rng.choice(REGIONS)) for _n in range(4)
+    ]
+    version = p.package.published_version
+    lines = []
+    for n in range(rng.randint(40, 60)):
+        enterprise = rng.choice(enterprises)
+        order = Order(number=f"M{seed}-{n}", enterprise_id=enterprise.id)
+        dbs.add(order)
+        dbs.flush()
+        category = rng.choice([*CATEGORIES, None])
+        line = OrderLine(
+            order=order,
+            kind="package" if category else "integration",
+            package_id=p.package.id if category else None,
+            version_id=version.id if category else None,
+            plan_id=version.plans[0].id if category else None,
+            provider_id=rng.choice([p.provider.id] * 5 + [outsider.id]),
+            title=f"线 {n}",
+            plan_kind="one_time",
+            plan_name="一次性买断",
+            committed_fen=1_000_00,
+            status=rng.choice(list(LineStatus)),
+            category_code=category,
+            created_at=now - timedelta(days=rng.randint(0, 120), hours=rng.randint(0, 23)),
+        )
+        dbs.add(line)
+        dbs.flush()
+        tickets = []
+        for _t in range(rng.choice([0, 0, 1, 2, 3])):
+            ticket = Ticket(
+                line_id=line.id,
+                enterprise_id=enterprise.id,
+                provider_id=line.provider_id,
+                severity=rng.choice(SEVERITIES),
+                status=TicketStatus.OPEN,
+                description="坏了",
+                respond_by=now + timedelta(hours=4),
+                resolve_by=now + timedelta(days=2),
+                breached=rng.random() < 0.3,
+            )
+            dbs.add(ticket)
+            tickets.append(ticket)
+        contract = None
+        if rng.random() < 0.4:
+            contract = outcome_contract(dbs, line)
+            contract.status = rng.choice(CONTRACT_STATUSES)
+            contract.fee_fen = rng.choice([None, 0, 5_000_00, 12_000_00])
+        lines.append((line, enterprise, tickets, contract))
+    dbs.commit()
+    entries = list(dbs.scalars(select(VoucherEntry).where(VoucherEntry.voucher_id == voucher.id)))
+
+    def want(f: stats.Filters, prefix: str | None) -> dict[str, list[tuple]]:
+        since = f.since and datetime.combine(f.since, time(), LOCAL_ZONE)
+        until = f.until and datetime.combine(f.until + timedelta(days=1), time(), LOCAL_ZONE)
+
+        def within(moment: datetime) -> bool:
+            return (since is None or moment >= since) and (until is None or moment < until)
+
+        months: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for e in entries:
+            if within(e.at):
+                month = months[e.at.astimezone(LOCAL_ZONE).strftime("%Y-%m")]
+                for slot, kind in enumerate((EntryKind.ISSUE, EntryKind.REDEEM, EntryKind.SETTLE)):
+                    month[slot] += e.amount_fen if e.kind == kind else 0
+        by_severity: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        by_result: dict[ContractStatus, list[int]] = defaultdict(lambda: [0, 0])
+        for line, enterprise, tickets, contract in lines:
+            if not (
+                line.provider_id == p.provider.id
+                and within(line.created_at)
+                and (prefix is None or enterprise.region_code.startswith(prefix))
+                and (f.category is None or (line.category_code or "integration") == f.category)
+            ):
+                continue
+            for t in tickets:
+                by_severity[t.severity.value][0] += 1
+                by_severity[t.severity.value][1] += int(t.breached)
+            if contract is not None:
+                by_result[contract.status][0] += 1
+                by_result[contract.status][1] += contract.fee_fen or 0
+        settled = (ContractStatus.MET, ContractStatus.MISSED)
+        return {
+            "burn": [(m, *sums) for m, sums in sorted(months.items())],
+            "tickets": [(s, *counts) for s, counts in sorted(by_severity.items())],
+            "outcomes": [
+                ("met", by_result[ContractStatus.MET][0], by_result[ContractStatus.MET][1]),
+                ("missed", by_result[ContractStatus.MISSED][0], 0),
+                ("in_progress", sum(v[0] for s, v in by_result.items() if s not in settled), 0),
+            ],
+        }
+
+    today = date.today()
+    filters = [
+        stats.Filters(),
+        stats.Filters(category="mes"),
+        stats.Filters(category="integration"),
+        stats.Filters(since=today - timedelta(days=200), until=today - timedelta(days=20)),
+    ]
+    for jurisdiction in (None, "130100"):
+        p.agency.region_code = jurisdiction
+        dbs.commit()
+        prefix = jurisdiction and jurisdiction.rstrip("0")
+        for f in filters:
+            with services(app, dbs):
+                dbs.refresh(p.agency)
+                found = stats.every_section(p.agency, f)
+            expected_tables = want(f, prefix)
+            for key, rows in expected_tables.items():
                 assert found[key].rows == rows, (jurisdiction, f, key)

@@ -4,7 +4,7 @@ instead of scanning every line (issue 19). SQLite looks each line up by its rowi
 such index.
 
 Revision ID: 9de40cef29e6
-Revises: b7d3e5a1c924
+Revises: c4e8a2f61d07
 Create Date: 2026-12-06 00:17:48.929038
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import marketplace.db  # noqa: F401  (our column types, when a migration uses them)
 
 revision: str = "9de40cef29e6"
-down_revision: str | None = "b7d3e5a1c924"
+down_revision: str | None = "c4e8a2f61d07"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -67,6 +67,7 @@ SHOWN_TEXTS = (
     N_("A plan kind: one_time, subscription, outcome or usage."),
     N_("integrator or scenario."),
     N_("At most this many days to go live."),
+    N_("`true` (or `1`): only packages whose provider offers a trial."),
     N_("Items per page, 1–100 (default 20)."),
     N_("The `next_cursor` of the previous page."),
     N_("OK"),

@@ -72,6 +72,7 @@ FILTERS = {
     "pricing": ("string", "A plan kind: one_time, subscription, outcome or usage."),
     "provider_type": ("string", "integrator or scenario."),
     "max_go_live_days": ("integer", "At most this many days to go live."),
+    "trial": ("boolean", "`true` (or `1`): only packages whose provider offers a trial."),
 }
 
 

@@ -93,6 +93,8 @@ class Query:
     max_price_fen: int | None = None
     max_go_live_days: int | None = None
     min_rating: int | None = None
+    # only packages whose provider offers a trial (可试用)
+    trial: bool = False
     sort: Sort = Sort.RELEVANCE
     page: int = 1
     notes: list[str] = field(default_factory=list)
@@ -123,6 +125,7 @@ class Query:
             "max_price": _yuan(q.max_price_fen),
             "max_go_live_days": q.max_go_live_days,
             "min_rating": q.min_rating,
+            "trial": "1" if q.trial else None,
             "sort": q.sort.value if q.sort is not Sort.RELEVANCE else None,
             "page": q.page if q.page > 1 else None,
             "ids": list(q.ticked) or None,
@@ -140,6 +143,7 @@ def _int(value: str | None, low: int, high: int) -> int | None:
     return min(max(int(value.strip()), low), high)
 
 
+TRUE = {"1", "true", "on", "yes"}  # what a ticked box or a hand-written link says
 MAX_TICKED = 10  # more than compare takes (4), so that the page can say so and keep them
 
 
@@ -177,6 +181,9 @@ def parse(
     swapped = min_price is not None and max_price is not None and min_price > max_price
     if swapped:
         min_price, max_price = max_price, min_price
+    trial = (args.get("trial") or "").strip().lower()
+    if trial and trial not in TRUE:
+        notes.append("trial")
     sort_value = args.get("sort") or ""
     sort = Sort(sort_value) if sort_value in Sort._value2member_map_ else Sort.RELEVANCE
     text = " ".join((args.get("q") or "").split())[:MAX_TEXT]
@@ -193,6 +200,7 @@ def parse(
         max_price_fen=None if max_price is None else max_price * 100,
         max_go_live_days=_int(args.get("max_go_live_days"), 1, MAX_GO_LIVE_DAYS),
         min_rating=_int(args.get("min_rating"), 1, 5),
+        trial=trial in TRUE,
         sort=sort,
         page=_int(args.get("page"), 1, 10_000) or 1,
         notes=notes,
@@ -256,6 +264,8 @@ def _filtered(q: Query, match: search_index.Match | None) -> Select[Any]:
         stmt = stmt.where(PackageVersion.entry_price_fen <= q.max_price_fen)
     if q.max_go_live_days is not None:
         stmt = stmt.where(PackageVersion.go_live_days <= q.max_go_live_days)
+    if q.trial:
+        stmt = stmt.where(PackageVersion.trial_days.is_not(None))
     if q.min_rating is not None:
         stmt = stmt.where(
             Package.rating_count > 0, Package.rating_sum >= q.min_rating * Package.rating_count

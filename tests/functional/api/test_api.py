@@ -207,6 +207,8 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
     assert call(client, "GET", "/packages?q=质量追溯").json["items"][0]["id"] == second.id
     assert call(client, "GET", "/packages?category=equipment_networking").json["items"]
     assert call(client, "GET", "/packages?max_go_live_days=1").json["items"] == []
+    assert call(client, "GET", "/packages?trial=true").json["items"] == []  # none offers one
+    assert len(call(client, "GET", "/packages?trial=").json["items"]) == 2
     import base64
 
     def cursor(value: str) -> str:
@@ -218,6 +220,7 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
         cursor('{"after": true}'),
     ]
     bad_ones = ["category=nope", "max_go_live_days=soon", "limit=0", "limit=101", "cursor=%%%"]
+    bad_ones.append("trial=maybe")
     for bad in bad_ones + [f"cursor={c}" for c in overflowing]:
         answer = call(client, "GET", f"/packages?{bad}")
         assert answer.status_code == 422, bad
@@ -225,6 +228,9 @@ def test_packages_are_public_filtered_and_paged(client, app, dbs, p):
     one = call(client, "GET", f"/packages/{p.package.id}").json
     assert one["id"] == p.package.id and "description" in one
     assert call(client, "GET", "/packages/999999").status_code == 404
+    tried = published_package(app, dbs, p.provider, p.provider_owner, title="试用包", trial_days=7)
+    offered = call(client, "GET", "/packages?trial=1").json["items"]
+    assert [i["id"] for i in offered] == [tried.id] and offered[0]["trial"]["days"] == 7
 
 
 def test_a_programmes_admissions_are_public_filtered_and_paged(client, app, dbs, p):

@@ -62,6 +62,7 @@ def market(app, dbs):
             dbs,
             b,
             b_owner,
+            trial_days=14,
             plans=(OUTCOME,),
             title="OEE 提升服务",
             summary="按效果付费的看板与改善",
@@ -108,6 +109,9 @@ def test_chinese_text_search(client, market):
             {"OEE 提升服务", "车间生产看板", "设备联网网关"},
         ),  # swapped, and said so (test_visitor)
         ("?industry=machining&max_go_live_days=40", {"设备联网网关"}),
+        ("?trial=1", {"OEE 提升服务"}),  # 可试用: only a package offering a trial
+        ("?trial=1&q=看板", {"OEE 提升服务"}),
+        ("?trial=1&industry=textile", set()),
     ],
 )
 def test_filters(client, market, query, expected):
@@ -207,3 +211,15 @@ def test_search_uses_a_fixed_number_of_queries(app, dbs, client, market, count_q
     count_queries.count = 0
     client.get(url)
     assert count_queries.count == small
+
+
+def test_the_trial_filter_is_a_box_that_keeps_its_state_and_ignores_nonsense(client, market):
+    """可试用: a box in the filter panel, ticked when the link asks for it and carried by the
+    pages' links; a value a box never sends is left out with the page's note, not an error."""
+    page = client.text("/catalog?trial=1")
+    assert re.search(r'<input id="f-trial" name="trial" type="checkbox" value="1" checked>', page)
+    assert "可试用" in page
+    assert "checked>" not in re.search(r'<input id="f-trial"[^>]*>', client.text("/catalog"))[0]
+    nonsense = client.text("/catalog?trial=maybe")
+    assert "链接中的部分筛选条件已失效" in nonsense
+    assert set(titles(client, "?trial=maybe")) == {"OEE 提升服务", "车间生产看板", "设备联网网关"}

@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.accounts.models import OrgKind
-from marketplace.errors import DomainError, NotFound
 from marketplace.forms import checked, flashed
 from marketplace.orders import forms, trials
 from marketplace.orders.models import TrialStatus
@@ -31,24 +30,20 @@ def start(package_id: int) -> ResponseReturnValue:
         else:
             flash(_("Confirm the trial's terms to start it."), "error")
         return redirect(back + "#trial")
-    try:
+    with flashed():
         trial = trials.start(current_user.org, package_id, current_actor())
-    except NotFound:
-        raise
-    except DomainError as error:
-        flash(str(error.message), "error")
-        return redirect(back + "#trial")
-    if trial.price_fen:
-        flash(
-            _(
-                "Your trial has started. Its price is billed as a small order: the provider"
-                " sets it up and you accept it (验收) as for any order."
-            ),
-            "success",
-        )
-    else:
-        flash(_("Your free trial has started."), "success")
-    return redirect(url_for("trials.mine"))
+        if trial.price_fen:
+            flash(
+                _(
+                    "Your trial has started. Its price is billed as a small order: the provider"
+                    " sets it up and you accept it (验收) as for any order."
+                ),
+                "success",
+            )
+        else:
+            flash(_("Your free trial has started."), "success")
+        return redirect(url_for("trials.mine"))
+    return redirect(back + "#trial")  # refused: the reason is flashed
 
 
 @bp.get("/trials")

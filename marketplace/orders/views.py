@@ -25,7 +25,7 @@ from marketplace.diagnosis import questionnaire as qn
 from marketplace.diagnosis import services as diagnoses
 from marketplace.errors import DomainError, NotFound
 from marketplace.extensions import htmx
-from marketplace.forms import attach_error, first_error
+from marketplace.forms import attach_error, first_error, flashed
 from marketplace.money import format_fen
 from marketplace.orders import (
     aftercare,
@@ -344,15 +344,11 @@ def swap_module(bundle_id: int, item_id: int) -> ResponseReturnValue:
 @bp.post("/my-bundles/from-curated/<id:curated_id>")
 @requires(OrgKind.ENTERPRISE)
 def from_curated(curated_id: int) -> ResponseReturnValue:
-    try:
+    with flashed():
         b = bundles.from_curated(current_user.org, curated_id, current_actor())
-    except NotFound:
-        raise
-    except DomainError as error:
-        flash(str(error.message), "error")
-        return redirect(url_for("journey.my_bundles"))
-    flash(_("Your bundle starts from the curated bundle. Change it as you like."), "success")
-    return redirect(url_for("journey.bundle", bundle_id=b.id))
+        flash(_("Your bundle starts from the curated bundle. Change it as you like."), "success")
+        return redirect(url_for("journey.bundle", bundle_id=b.id))
+    return redirect(url_for("journey.my_bundles"))  # refused: the reason is flashed
 
 
 # Orders
@@ -554,12 +550,8 @@ def milestone_done(line_id: int, milestone_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(first_error(form), "error")
         return redirect(url_for("journey.order", number=line.order.number))
-    try:
+    with flashed():
         orders.complete_milestone(line, milestone_id, current_actor(), _evidence(form))
-    except NotFound:
-        raise
-    except DomainError as error:
-        flash(str(error.message), "error")
     return redirect(url_for("journey.order", number=line.order.number))
 
 

@@ -163,8 +163,9 @@ def test_the_grouped_figures_are_the_plain_computations(app, dbs, count_queries,
         dbs.add(line)
         lines.append((line, enterprise))
     dbs.commit()
-    for line, _e in lines:  # the times as the database gives them back
+    for line, e in lines:  # the times as the database gives them back
         dbs.refresh(line)
+        assert line.enterprise_id == e.id  # its order's, written with it
 
     today = date.today()
     filters = [

@@ -364,6 +364,7 @@ def build(
                 {
                     "id": line_id,
                     "order_id": n + 1,
+                    "enterprise_id": enterprise,  # the order's, copied (a composite key)
                     "kind": "package",
                     "package_id": package + 1,
                     "version_id": package + 1,
@@ -603,6 +604,7 @@ def build(
             {
                 "id": first_line + k + 1,
                 "order_id": order["id"],
+                "enterprise_id": order["enterprise_id"],
                 "kind": "package",
                 "package_id": k + 1,
                 "version_id": k + 1,

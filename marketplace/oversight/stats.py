@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, case, cast, func, select
 from sqlalchemy.orm import aliased
 
 from marketplace import csvfile
@@ -29,7 +29,6 @@ from marketplace.db import LOCAL_ZONE, db
 from marketplace.diagnosis.models import Diagnosis
 from marketplace.orders.models import (
     LineStatus,
-    Order,
     OrderLine,
     Ticket,
 )
@@ -80,7 +79,25 @@ def _programmes(agency: Organisation, f: Filters) -> Select[Any]:
     return stmt
 
 
-def line_conditions(agency: Organisation, f: Filters) -> list[ColumnElement[bool]]:
+def overseen(agency: Organisation) -> list[int]:
+    """The providers of the agency's pool (admitted, suspended or exited), read once for a
+    page's statements (``Pool``)."""
+    return list(db.session.scalars(_pool(agency).order_by(PoolMembership.provider_id)))
+
+
+def _pool(agency: Organisation) -> Select[Any]:
+    return select(PoolMembership.provider_id).where(
+        PoolMembership.agency_id == agency.id, PoolMembership.status.in_(OVERSEEN)
+    )
+
+
+# The pool's providers as read by ``overseen``, or None: each statement selects them itself.
+Pool = Sequence[int] | None
+
+
+def line_conditions(
+    agency: Organisation, f: Filters, pool: Pool = None
+) -> list[ColumnElement[bool]]:
     """What picks the order lines the figures are about, as conditions on ``order_lines``
     alone (its provider, its copied category, its time); no subquery of 200,000 ids."""
     if f.programme_id is not None:
@@ -91,10 +108,7 @@ def line_conditions(agency: Organisation, f: Filters) -> list[ColumnElement[bool
     else:
         # Vouchers pay only providers admitted to the agency's pool (open mode) or integrators
         # it appointed, who must be admitted too: the pool's lines include every paid one.
-        pool = select(PoolMembership.provider_id).where(
-            PoolMembership.agency_id == agency.id, PoolMembership.status.in_(OVERSEEN)
-        )
-        conditions = [_provider_column().in_(pool)]
+        conditions = [_provider_column().in_(_pool(agency) if pool is None else _listed(pool))]
     if f.since is not None:
         conditions.append(OrderLine.created_at >= _instant(f.since))
     if f.until is not None:
@@ -104,6 +118,15 @@ def line_conditions(agency: Organisation, f: Filters) -> list[ColumnElement[bool
     elif f.category:
         conditions.append(OrderLine.category_code == f.category)
     return conditions
+
+
+def _listed(pool: Sequence[int]) -> Any:
+    """The pool's providers written into the statement as numbers: PostgreSQL hashes a list
+    of constants and checks each line against it where it reads the line, in the index's
+    order, instead of hash-joining the pool's subquery to every line (200,000 lines, a pool
+    of 1,000: enterprises served 71 → 28 ms of server CPU, then grouped in index order; the
+    lines by category 102 → 84 ms). Integers from the database, written by SQLAlchemy."""
+    return bindparam("pool", list(pool), expanding=True, literal_execute=True)
 
 
 def _provider_column() -> Any:
@@ -130,36 +153,29 @@ def _by_enterprise(agency: Organisation, f: Filters) -> list[ColumnElement[bool]
     return conditions
 
 
-def scoped(stmt: Any, agency: Organisation, f: Filters, *, every_line: bool = False) -> Any:
+def scoped(
+    stmt: Any, agency: Organisation, f: Filters, *, every_line: bool = False, pool: Pool = None
+) -> Any:
     """``stmt`` (whose FROM has ``order_lines``) narrowed to the lines in scope: placed by
-    enterprises of the agency's jurisdiction, and within the filters. ``every_line``: the
-    statement reads the lines themselves in an index's order (the lines by category), not
-    through a smaller table (contracts, tickets)."""
-    stmt = stmt.where(*line_conditions(agency, f))
+    enterprises of the agency's jurisdiction (the line's copy of its order's enterprise: no
+    order is read), and within the filters. ``every_line``: the statement reads the lines
+    themselves in an index's order (the lines by category), not through a smaller table
+    (contracts, tickets)."""
+    stmt = stmt.where(*line_conditions(agency, f, pool))
     by_enterprise = _by_enterprise(agency, f)
     if not by_enterprise:
         return stmt
-    placed = (
-        select(Order.id)
-        .join(Organisation, Organisation.id == Order.enterprise_id)
-        .where(*by_enterprise)
-    )
+    placers = select(Organisation.id).where(*by_enterprise)
     if db.engine.dialect.name == "postgresql":
-        # hashes those enterprises' orders once and looks each line's up (a city's agency:
-        # 30 ms less on 200,000 lines than joining both tables to each line)
-        return stmt.where(OrderLine.order_id.in_(placed))
+        # hashes those enterprises once and looks each line's up
+        return stmt.where(OrderLine.enterprise_id.in_(placers))
     if every_line:
-        # SQLite keeps the lines in their index's order and looks each one's order up in a
-        # list made once; ``+ 0`` keeps it from driving the statement from that list through
-        # the orders' index, then reading and sorting each line (a city's lines by category:
-        # 180 against 210 ms; joining the orders and enterprises instead, 550 ms)
-        return stmt.where((OrderLine.order_id + 0).in_(placed))
-    # SQLite starts from those enterprises, then walks to their orders' lines
-    return (
-        stmt.join(Order, Order.id == OrderLine.order_id)
-        .join(Organisation, Organisation.id == Order.enterprise_id)
-        .where(*by_enterprise)
-    )
+        # SQLite keeps the lines in their index's order and looks each one's enterprise up in
+        # a list made once; ``+ 0`` keeps it from driving the statement from that list through
+        # the lines' enterprise index, then reading and sorting each line
+        return stmt.where((OrderLine.enterprise_id + 0).in_(placers))
+    # SQLite starts from those enterprises, then walks to their lines
+    return stmt.join(Organisation, Organisation.id == OrderLine.enterprise_id).where(*by_enterprise)
 
 
 def _prefix(region: str) -> str:
@@ -238,7 +254,7 @@ DIMENSIONS = ("industry", "size", "region")
 LEVELS = range(1, 6)  # diagnosis maturity
 
 
-def by_enterprise(agency: Organisation, f: Filters) -> dict[str, Table]:
+def by_enterprise(agency: Organisation, f: Filters, pool: Pool = None) -> dict[str, Table]:
     """The enterprises served by industry, size tier and region, and their diagnosis maturity
     at the first and the latest diagnosis (those that diagnosed themselves at least twice),
     from one GROUP BY over the five: an enterprise has one of each, so each table's sums count
@@ -268,7 +284,7 @@ def by_enterprise(agency: Organisation, f: Filters) -> dict[str, Table]:
         .outerjoin(ends, ends.c.enterprise_id == Organisation.id)
         .outerjoin(first, first.id == ends.c.first_id)
         .outerjoin(last, last.id == ends.c.last_id)
-        .where(Organisation.id.in_(_served(agency, f)), *_by_enterprise(agency, f))
+        .where(Organisation.id.in_(_served(agency, f, pool)), *_by_enterprise(agency, f))
         .group_by(*columns)
     )
     served: dict[str, dict[str, int]] = {d: defaultdict(int) for d in DIMENSIONS}
@@ -295,17 +311,12 @@ def by_enterprise(agency: Organisation, f: Filters) -> dict[str, Table]:
     return tables
 
 
-def _served(agency: Organisation, f: Filters) -> Any:
+def _served(agency: Organisation, f: Filters, pool: Pool = None) -> Any:
     """The enterprises that placed lines in scope, as far as the lines tell (a set, not a
-    join over every line); the conditions on the enterprise itself are the caller's. Each
-    order is looked up in the index of its lines' providers and times, whose lines need not
-    be read."""
-    in_scope = (
-        select(OrderLine.id)
-        .where(OrderLine.order_id == Order.id, *line_conditions(agency, f))
-        .exists()
-    )
-    return select(Order.enterprise_id).where(in_scope)
+    join over every line); the conditions on the enterprise itself are the caller's. The
+    lines' copy of their order's enterprise, read with their providers and times from one
+    index in enterprise order: no order and no line is read."""
+    return select(OrderLine.enterprise_id).where(*line_conditions(agency, f, pool))
 
 
 def enterprises_by(agency: Organisation, f: Filters, dimension: str) -> Table:
@@ -335,7 +346,7 @@ def median(histogram: Sequence[tuple[int, int]]) -> float | None:
 NOT_COMMITTED = (LineStatus.REJECTED, LineStatus.CANCELLED)  # their money is not committed
 
 
-def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
+def by_line(agency: Organisation, f: Filters, pool: Pool = None) -> dict[str, Table]:
     """Order lines by category with the money committed on the live ones, and the median days
     from order to go-live (delivery) and to acceptance (验收) by category, from one GROUP BY
     over the category and the two whole-day counts: the database sends a few thousand groups
@@ -357,6 +368,7 @@ def by_line(agency: Organisation, f: Filters) -> dict[str, Table]:
         agency,
         f,
         every_line=True,
+        pool=pool,
     ).group_by(category, to_go_live, to_acceptance)
     lines: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     # (to go-live, to acceptance) → category → days → lines
@@ -421,7 +433,7 @@ def _line_of(column: Any) -> Any:
     return column
 
 
-def outcomes(agency: Organisation, f: Filters) -> Table:
+def outcomes(agency: Organisation, f: Filters, pool: Pool = None) -> Table:
     stmt = (
         select(
             OutcomeContract.status,
@@ -431,7 +443,7 @@ def outcomes(agency: Organisation, f: Filters) -> Table:
         .join(OrderLine, OrderLine.id == _line_of(OutcomeContract.order_line_id))
         .group_by(OutcomeContract.status)
     )
-    stmt = scoped(stmt, agency, f)
+    stmt = scoped(stmt, agency, f, pool=pool)
     found = {ContractStatus(s): (int(n), int(fee or 0)) for s, n, fee in db.session.execute(stmt)}
     order = (ContractStatus.MET, ContractStatus.MISSED)
     in_progress = sum(n for s, (n, _fee) in found.items() if s not in order)
@@ -447,14 +459,14 @@ def outcomes(agency: Organisation, f: Filters) -> Table:
     return Table("outcomes", ["result", "contracts", "success_fees_fen"], rows)
 
 
-def tickets(agency: Organisation, f: Filters) -> Table:
+def tickets(agency: Organisation, f: Filters, pool: Pool = None) -> Table:
     late = func.coalesce(func.sum(case((Ticket.breached.is_(True), 1), else_=0)), 0)
     stmt = (
         select(Ticket.severity, func.count(Ticket.id), late)
         .join(OrderLine, OrderLine.id == _line_of(Ticket.line_id))
         .group_by(Ticket.severity)
     )
-    stmt = scoped(stmt, agency, f)
+    stmt = scoped(stmt, agency, f, pool=pool)
     return Table(
         "tickets",
         ["severity", "tickets", "sla_breaches"],
@@ -527,12 +539,14 @@ def _loads(raw: bytes) -> tuple[datetime, dict[str, Table]]:
 
 def every_section(agency: Organisation, f: Filters) -> dict[str, Table]:
     """All the sections of the page, in order: the enterprise tables and maturity from one
-    grouped query, the line tables from another; nine statements in all, at any scale."""
+    grouped query, the line tables from another; ten statements in all, at any scale (the
+    agency's pool read once for the four over its lines; nine for a programme's lines)."""
     found = {"money": money(agency, f), "burn": burn(agency, f)}
-    found.update(by_enterprise(agency, f))
-    found.update(by_line(agency, f))
-    found["outcomes"] = outcomes(agency, f)
-    found["tickets"] = tickets(agency, f)
+    pool = overseen(agency) if f.programme_id is None else None
+    found.update(by_enterprise(agency, f, pool))
+    found.update(by_line(agency, f, pool))
+    found["outcomes"] = outcomes(agency, f, pool)
+    found["tickets"] = tickets(agency, f, pool)
     return {key: found[key] for key in SECTIONS}
 
 

@@ -147,3 +147,55 @@ def test_package_admission_backfills_the_versions_published_before_it(tmp_path):
     assert rows == [(1, 1, "admitted", "backfill")]
     assert history == [("admitted",)]
     engine.dispose()
+
+
+def test_order_lines_get_their_orders_enterprise(tmp_path):
+    """Issue 19: each line existing before the enterprise was copied onto lines gets its
+    order's; from then on the database refuses a line whose enterprise is not its order's."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'lines.sqlite3'}")
+    migrate.upgrade(engine, "304645ec402c-1")  # the revision before the lines' enterprise
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organisations (id, kind, name, credit_code, industry_code,"
+                " region_code, employees, annual_revenue_fen, provider_type, created_at) VALUES"
+                " (1, 'enterprise', '甲机械', '91130100000000001X', 'machining', '130100', 5,"
+                " 100, NULL, '2026-01-01 00:00:00'),"
+                " (2, 'enterprise', '乙电子', '91130100000000002X', 'machining', '130100', 5,"
+                " 100, NULL, '2026-01-01 00:00:00'),"
+                " (3, 'provider', '测试科技有限公司', '91130100MA0000000X', NULL, NULL, NULL,"
+                " NULL, 'scenario', '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, number, enterprise_id, created_at) VALUES"
+                " (1, 'ZX-1', 1, '2026-01-01 00:00:00'), (2, 'ZX-2', 2, '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO order_lines (id, order_id, kind, provider_id, title, plan_kind,"
+                " plan_name, committed_fen, status, created_at) VALUES"
+                " (1, 1, 'integration', 3, '集成服务', 'one_time', '一次性', 100, 'accepted',"
+                " '2026-01-01 00:00:00'),"
+                " (2, 2, 'integration', 3, '集成服务', 'one_time', '一次性', 100, 'accepted',"
+                " '2026-01-01 00:00:00'),"
+                " (3, 1, 'integration', 3, '集成服务', 'one_time', '一次性', 100, 'accepted',"
+                " '2026-01-01 00:00:00')"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, enterprise_id FROM order_lines ORDER BY id")).all()
+        assert rows == [(1, 1), (2, 2), (3, 1)]
+        with pytest.raises(DBAPIError):  # a line of order 1 said to be enterprise 2's
+            conn.execute(
+                text(
+                    "INSERT INTO order_lines (order_id, enterprise_id, kind, provider_id, title,"
+                    " plan_kind, plan_name, committed_fen, status, created_at) VALUES"
+                    " (1, 2, 'integration', 3, '集成服务', 'one_time', '一次性', 100,"
+                    " 'accepted', '2026-01-01 00:00:00')"
+                )
+            )
+    engine.dispose()

@@ -163,8 +163,9 @@ def test_the_grouped_figures_are_the_plain_computations(app, dbs, count_queries,
         dbs.add(line)
         lines.append((line, enterprise))
     dbs.commit()
-    for line, _e in lines:  # the times as the database gives them back
+    for line, e in lines:  # the times as the database gives them back
         dbs.refresh(line)
+        assert line.enterprise_id == e.id  # its order's, written with it
 
     today = date.today()
     filters = [
@@ -186,8 +187,9 @@ def test_the_grouped_figures_are_the_plain_computations(app, dbs, count_queries,
                 count_queries.count = 0
                 found = stats.every_section(p.agency, f)
                 # whatever the lines: the programmes and their money (4), the months' ledger,
-                # the enterprises, the lines, the outcome contracts and the tickets
-                assert count_queries.count == 9
+                # the pool's providers, the enterprises, the lines, the outcome contracts and
+                # the tickets
+                assert count_queries.count == 10
             want = expected(lines, enterprises, levels, {p.provider.id}, prefix, f)
             for key, rows in want.items():
                 assert found[key].rows == rows, (jurisdiction, f, key)

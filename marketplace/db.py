@@ -24,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -356,3 +357,13 @@ def attributes_changed(obj: object, names: Iterable[str]) -> bool:
     ``after_flush`` listeners, where the attributes' history still describes the flush."""
     attrs = inspect(obj).attrs
     return any(name in attrs and attrs[name].history.has_changes() for name in names)
+
+
+def planned_for_their_values() -> None:
+    """PostgreSQL: plan the rest of this transaction's statements for the values they are
+    run with. psycopg prepares a statement on its fifth run, and PostgreSQL may then keep one
+    generic plan for any value; the statistics' grouped statements over 200,000 order lines
+    cost twice the server CPU on it (about 500 ms instead of 250 a page, bench/RESULTS.md).
+    For a page whose few statements each do much work, planning each time is cheap."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -24,7 +24,6 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -129,7 +128,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _fix_sqlite(engine)
+    elif engine.dialect.name == "postgresql":
+        _plan_for_their_values(engine)
     return engine
+
+
+def _plan_for_their_values(engine: Engine) -> None:
+    """PostgreSQL plans each statement for the values it runs with. psycopg prepares a
+    statement on its fifth run, and PostgreSQL may then keep one generic plan for any value:
+    a search's tsquery or a period's dates are worth planning for (the uncached search, 104
+    against 128 requests a second and a p95 of 77 against 51 ms; the statistics' grouped
+    statements twice their server CPU, bench/RESULTS.md). Prepared, a statement is still
+    parsed only once."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a SET in a transaction rolled back is undone
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.autocommit = autocommit
 
 
 def _fix_sqlite(engine: Engine) -> None:
@@ -357,13 +375,3 @@ def attributes_changed(obj: object, names: Iterable[str]) -> bool:
     ``after_flush`` listeners, where the attributes' history still describes the flush."""
     attrs = inspect(obj).attrs
     return any(name in attrs and attrs[name].history.has_changes() for name in names)
-
-
-def planned_for_their_values() -> None:
-    """PostgreSQL: plan the rest of this transaction's statements for the values they are
-    run with. psycopg prepares a statement on its fifth run, and PostgreSQL may then keep one
-    generic plan for any value; the statistics' grouped statements over 200,000 order lines
-    cost twice the server CPU on it (about 500 ms instead of 250 a page, bench/RESULTS.md).
-    For a page whose few statements each do much work, planning each time is cheap."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 
 from marketplace import csvfile
 from marketplace.accounts.models import Organisation
-from marketplace.db import LOCAL_ZONE, db, planned_for_their_values
+from marketplace.db import LOCAL_ZONE, db
 from marketplace.diagnosis.models import Diagnosis
 from marketplace.orders.models import (
     LineStatus,
@@ -541,7 +541,6 @@ def every_section(agency: Organisation, f: Filters) -> dict[str, Table]:
     """All the sections of the page, in order: the enterprise tables and maturity from one
     grouped query, the line tables from another; ten statements in all, at any scale (the
     agency's pool read once for the four over its lines; nine for a programme's lines)."""
-    planned_for_their_values()
     found = {"money": money(agency, f), "burn": burn(agency, f)}
     pool = overseen(agency) if f.programme_id is None else None
     found.update(by_enterprise(agency, f, pool))

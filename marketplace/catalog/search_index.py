@@ -405,7 +405,7 @@ def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> tuple
     match, up to ``at_most``, from the index alone (it holds only visible versions). On
     PostgreSQL a word of up to ``FEW`` matches, the most common case, is counted and paged
     in one statement that reads its matches once."""
-    if _postgresql() and at_most <= FEW + 1:
+    if _postgresql():
         rows = db.session.execute(
             _FEW_PAGE,
             {
@@ -422,7 +422,7 @@ def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> tuple
             return [row[0] for row in rows if row[0] is not None], total
     else:
         total = count_only(match, at_most)
-    return (page_only(match, limit, offset, total) if total > offset else []), total
+    return (page_only(match, limit, offset) if total > offset else []), total
 
 
 # PostgreSQL: a word's matches, up to ``at_most``, taken once from the GIN index and counted;
@@ -457,18 +457,15 @@ def count_only(match: Match, at_most: int) -> int:
     return _count(_matches(match), at_most)
 
 
-def page_only(match: Match, limit: int, offset: int, matches: int) -> list[int]:
-    """One page of matching version ids in relevance order, from the index alone, given how
-    many versions match (as counted, perhaps only up to a limit).
+def page_only(match: Match, limit: int, offset: int) -> list[int]:
+    """One page of matching version ids in relevance order, from the index alone.
 
     Tier by tier, each read in rank order only as far as the page needs. SQLite reads a
     tier's rowids in order and stops. PostgreSQL, whose planner cannot tell a common Chinese
-    phrase from a rare one, is told: a word of up to ``FEW`` matches is taken from the GIN
-    index and sorted; for a common one each tier likewise when it has up to ``FEW`` matches
-    (the title, category and summary tiers from the GIN index on the small ``head`` vectors),
-    else by walking the rank order."""
-    if _postgresql() and matches <= FEW:
-        return _few_ranked(match, limit, offset)
+    phrase from a rare one, is told (a word of up to ``FEW`` matches never comes here: see
+    ``page_and_count``): each tier is taken from the GIN index and sorted when it has up to
+    ``FEW`` matches (the title, category and summary tiers from the heads' GIN index), else
+    read by walking the rank order."""
     found: list[int] = []
     skip = offset
     tiers = _tiers(match)
@@ -532,24 +529,6 @@ def _walked(
     if found or not skip:
         return found, skip if found else 0
     return [], _count(condition, skip)
-
-
-def _few_ranked(match: Match, limit: int, offset: int) -> list[int]:
-    # MATERIALIZED: the planner may not fold the ORDER BY into the match and walk the rank
-    # index instead of the GIN index; the tier is read from the matched document's weights
-    found = (
-        select(_pg_index.c.version_id, _pg_index.c.rank_key, tier(match).label("tier"))
-        .where(_matches(match))
-        .cte("matched")
-        .prefix_with("MATERIALIZED")
-    )
-    page = (
-        select(found.c.version_id)
-        .order_by(found.c.tier.desc(), found.c.rank_key, found.c.version_id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(db.session.scalars(page))
 
 
 def _count(condition: ColumnElement[bool], at_most: int) -> int:

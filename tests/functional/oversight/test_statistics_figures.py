@@ -35,6 +35,33 @@ SIZES = ((10, 1_000_000_00), (50, 5_000_000_00), (400, 30_000_000_00))  # micro,
 DEAD = (LineStatus.REJECTED, LineStatus.CANCELLED)
 
 
+def random_line(dbs, rng, p, outsider, number: str, enterprise, **fields) -> OrderLine:
+    """A line of a new order of ``enterprise``: the pilot's package in a random category, or
+    an integration fee; from the pilot's provider or, one time in six, from ``outsider``
+    (not in the agency's pool); in a random status. ``fields``: its money and times."""
+    order = Order(number=number, enterprise_id=enterprise.id)
+    dbs.add(order)
+    dbs.flush()
+    version = p.package.published_version
+    category = rng.choice([*CATEGORIES, None])  # None: an integration fee
+    line = OrderLine(
+        order=order,
+        kind="package" if category else "integration",
+        package_id=p.package.id if category else None,
+        version_id=version.id if category else None,
+        plan_id=version.plans[0].id if category else None,
+        provider_id=rng.choice([p.provider.id] * 5 + [outsider.id]),
+        title=f"线 {number}",
+        plan_kind="one_time",
+        plan_name="一次性买断",
+        status=rng.choice(list(LineStatus)),
+        category_code=category,
+        **fields,
+    )
+    dbs.add(line)
+    return line
+
+
 def whole_days(start: datetime, end: datetime | None) -> int | None:
     return None if end is None else int((end - start).total_seconds() // 86_400)
 
@@ -128,39 +155,28 @@ def test_the_grouped_figures_are_the_plain_computations(app, dbs, count_queries,
         levels[e.id] = [rng.randint(1, 5) for _ in range(rng.choice([0, 1, 2, 3]))]
         for level in levels[e.id]:
             dbs.add(diagnosis(e.id, level))
-    version = p.package.published_version
     now = utcnow()
     lines = []
     for n in range(rng.randint(50, 90)):
         enterprise = rng.choice(enterprises)
-        order = Order(number=f"S{seed}-{n}", enterprise_id=enterprise.id)
-        dbs.add(order)
-        dbs.flush()
         created = now - timedelta(days=rng.randint(0, 120), hours=rng.randint(0, 23))
         delivered = accepted = None
         if rng.random() < 0.7:
             delivered = created + timedelta(days=rng.randint(0, 30), hours=rng.randint(1, 20))
             if rng.random() < 0.7:
                 accepted = delivered + timedelta(days=rng.randint(0, 9), hours=rng.randint(1, 3))
-        category = rng.choice([*CATEGORIES, None])  # None: an integration fee
-        line = OrderLine(
-            order=order,
-            kind="package" if category else "integration",
-            package_id=p.package.id if category else None,
-            version_id=version.id if category else None,
-            plan_id=version.plans[0].id if category else None,
-            provider_id=rng.choice([p.provider.id] * 5 + [outsider.id]),
-            title=f"线 {n}",
-            plan_kind="one_time",
-            plan_name="一次性买断",
+        line = random_line(
+            dbs,
+            rng,
+            p,
+            outsider,
+            f"S{seed}-{n}",
+            enterprise,
             committed_fen=rng.choice([1_000_00, 25_000_00, 60_000_00]),
-            status=rng.choice(list(LineStatus)),
-            category_code=category,
             created_at=created,
             delivered_at=delivered,
             accepted_at=accepted,
         )
-        dbs.add(line)
         lines.append((line, enterprise))
     dbs.commit()
     for line, e in lines:  # the times as the database gives them back
@@ -227,30 +243,19 @@ def test_months_tickets_and_contracts_are_the_plain_computations(app, dbs, seed)
     enterprises = [p.enterprise] + [
         OrganisationFactory(region_code=rng.choice(REGIONS)) for _n in range(4)
     ]
-    version = p.package.published_version
     lines = []
     for n in range(rng.randint(40, 60)):
         enterprise = rng.choice(enterprises)
-        order = Order(number=f"M{seed}-{n}", enterprise_id=enterprise.id)
-        dbs.add(order)
-        dbs.flush()
-        category = rng.choice([*CATEGORIES, None])
-        line = OrderLine(
-            order=order,
-            kind="package" if category else "integration",
-            package_id=p.package.id if category else None,
-            version_id=version.id if category else None,
-            plan_id=version.plans[0].id if category else None,
-            provider_id=rng.choice([p.provider.id] * 5 + [outsider.id]),
-            title=f"线 {n}",
-            plan_kind="one_time",
-            plan_name="一次性买断",
+        line = random_line(
+            dbs,
+            rng,
+            p,
+            outsider,
+            f"M{seed}-{n}",
+            enterprise,
             committed_fen=1_000_00,
-            status=rng.choice(list(LineStatus)),
-            category_code=category,
             created_at=now - timedelta(days=rng.randint(0, 120), hours=rng.randint(0, 23)),
         )
-        dbs.add(line)
         dbs.flush()
         tickets = []
         for _t in range(rng.choice([0, 0, 1, 2, 3])):

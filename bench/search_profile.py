@@ -4,7 +4,7 @@ the whole request, the time in SQL (statements executed, the slowest with its ti
 statement.
 
     .venv/bin/python bench/search_profile.py DATABASE_URL [WORD ...] [--sample 20] [--api]
-                                             [--explain | --work]
+                                             [--explain | --work] [--profile N]
 
 Without words, ``--sample`` words are drawn from the pool ``bench/run.py`` asks (category
 names, thesaurus words, pieces of titles). Each word is asked once, so no cache answers; the
@@ -15,7 +15,9 @@ first row, which for a count or a sorted page is nearly all of it.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import logging
+import pstats
 import re
 import sys
 import time
@@ -44,6 +46,13 @@ def main() -> None:
         action="store_true",
         help="measure work, not time: each statement again under EXPLAIN (ANALYZE, BUFFERS)"
         " on PostgreSQL (server ms, buffers), and the request's CPU in this process",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="profile the requests in this process (cProfile) and print the N functions"
+        " costing the most time of their own, then the N costing the most with their callees",
     )
     args = parser.parse_args()
     words = args.words or search_words(args).shuffled(seed=3)[: args.sample]
@@ -80,6 +89,7 @@ def main() -> None:
             f"{'word':14} {'matches':>8} {'request':>8} {'SQL':>7} {'stmts':>5} {'slowest':>8}  rest"
         )
     work: list[tuple[int, float, float, int]] = []
+    profiler = cProfile.Profile() if args.profile else None
     for word in words:
         statements.clear()
         if args.api:
@@ -88,7 +98,11 @@ def main() -> None:
             path = f"/catalog?q={quote(word)}"
         started = time.perf_counter()
         cpu = time.process_time()
+        if profiler:
+            profiler.enable()
         response = client.get(path)
+        if profiler:
+            profiler.disable()
         cpu = time.process_time() - cpu
         elapsed = time.perf_counter() - started
         if args.api:
@@ -113,6 +127,9 @@ def main() -> None:
         if args.explain and slowest[1]:
             explain(engine, slowest[1], slowest[2])
 
+    if profiler:
+        for order in ("tottime", "cumulative"):
+            pstats.Stats(profiler).strip_dirs().sort_stats(order).print_stats(args.profile)
     if work:
         print(f"{len(work)} words; median / p95 / max:")
         for n, name in enumerate(("statements", "CPU ms (this process)", "server ms", "buffers")):

@@ -21,9 +21,10 @@ does not wait for a provider's edit, nor for another city's. Services that chang
 tables with bulk statements (which the ORM does not see) call ``changed()`` themselves.
 
 A cached result names the scopes it depends on (``depends_on``); its key holds their tokens.
-A search filtered by one agency's pool depends on that pool alone; an unfiltered one on every
-pool (a provider is listed when any pool admits it). Which pools admitted a card's provider
-is not cached at all: the catalogue view fills those tags in on each request.
+A search's matches filtered by one agency's pool depend on that pool alone; unfiltered, on
+every pool (a provider is listed when any pool admits it). A card names every pool that admits
+its provider, so the cards, and the results pages that show them, depend on every pool (a
+city's decision is rare beside the searches).
 
 The rendered results stay in each process's memory (``catalogue_cache``): they are keyed by
 the tokens, so a stale one is never served, and a local hit costs no network round trip;
@@ -166,7 +167,8 @@ def reference(kind: str, load: Callable[[], list[T]], depends_on: Iterable[str])
     return cached(kind, (), loaded, depends_on)
 
 
-CARD_SCOPES = (PACKAGES, CATEGORIES, PROVIDERS)
+# a card names the pools that admit its provider: any pool's decision, or an agency's name
+CARD_SCOPES = (PACKAGES, CATEGORIES, PROVIDERS, EVERY_POOL, AGENCIES)
 
 
 def cached_each(

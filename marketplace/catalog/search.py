@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -26,8 +25,8 @@ from sqlalchemy import (
     false,
     func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation, ProviderType, SizeTier
@@ -380,9 +379,9 @@ def page_ids(q: Query, per_page: int = 24, offset: int | None = None) -> tuple[l
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """What a catalogue card shows of a version: read for a page in one or two plain statements,
-    without loading the versions, plans, packages and providers as objects (which cost more
-    than the search)."""
+    """What a catalogue card shows of a version, as the search index keeps it beside the
+    version's document (``search_index_cards``): a page's cards are one statement over one
+    narrow table, without loading versions, plans, packages and providers as objects."""
 
     version_id: int
     package_id: int
@@ -402,6 +401,8 @@ class Card:
     trial_days: int | None  # the trial offer (none: no trial); a free one at 0 fen
     trial_price_fen: int
     plan_kinds: tuple[PlanKind, ...]
+    # the agencies whose pools admit the provider, in id order
+    pool_ids: tuple[int, ...]
 
     def category_name(self, locale: str) -> str:
         return self.category_en if locale == "en" and self.category_en else self.category_zh
@@ -412,70 +413,39 @@ class Card:
 
 
 def cards(ids: list[int]) -> list[Card]:
-    """The cards of these versions, in this order: one statement on PostgreSQL (the plan
-    kinds gathered in plan order with ``array_agg``), two on SQLite (whose ``group_concat``
-    keeps no order)."""
+    """The cards of these versions, in this order (versions the catalogue does not show have
+    none)."""
     if not ids:
         return []
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
-    rows = db.session.execute(_cards_statement(postgresql), {"ids": ids})
-    kinds: dict[int, list[PlanKind]] = {}
-    if not postgresql:
-        for version_id, kind in db.session.execute(_PLAN_KINDS, {"ids": ids}):
-            kinds.setdefault(version_id, []).append(kind)
-    card: Any = Card  # built from the row's columns, in the order of the fields
     made = {}
-    for row in rows:
-        listed = row[-1] if postgresql else kinds.get(row[0], ())
-        plan_kinds = tuple(dict.fromkeys(PlanKind(k) for k in listed or ()))
-        made[row[0]] = card(*(row[:-1] if postgresql else row), plan_kinds=plan_kinds)
+    for row in db.session.execute(_CARDS, {"ids": ids}):
+        columns = row._mapping
+        made[row.version_id] = Card(
+            **{name: columns[name] for name in _AS_THEY_ARE},
+            deployment=Deployment(row.deployment),
+            provider_type=ProviderType(row.provider_type) if row.provider_type else None,
+            plan_kinds=tuple(PlanKind(k) for k in row.plan_kinds.split(",") if k),
+            pool_ids=tuple(int(a) for a in row.pool_ids.split(",") if a),
+        )
     return [made[i] for i in ids if i in made]
 
 
-_PLAN_KINDS = (
-    select(PricePlan.version_id, PricePlan.kind)
-    .where(PricePlan.version_id.in_(bindparam("ids", expanding=True)))
-    .order_by(PricePlan.version_id, PricePlan.position)
-)
+_AS_THEY_ARE = [
+    name
+    for name in Card.__dataclass_fields__
+    if name not in ("deployment", "provider_type", "plan_kinds", "pool_ids")
+]
 
 
-@cache
-def _cards_statement(postgresql: bool) -> Select[Any]:
-    """A page of cards' columns (built once: a search renders a page of new cards each time)."""
-    columns: list[Any] = [
-        PackageVersion.id,
-        PackageVersion.package_id,
-        PackageVersion.title,
-        PackageVersion.summary,
-        Category.name_zh,
-        Category.name_en,
-        PackageVersion.entry_price_fen,
-        PackageVersion.go_live_days,
-        PackageVersion.deployment,
-        Package.results_met,
-        Package.rating_sum,
-        Package.rating_count,
-        Package.provider_id,
-        Organisation.name,
-        Organisation.provider_type,
-        PackageVersion.trial_days,
-        PackageVersion.trial_price_fen,
-    ]
-    stmt = (
-        select(*columns)
-        .join(Package, Package.id == PackageVersion.package_id)
-        .join(Organisation, Organisation.id == Package.provider_id)
-        .join(Category, Category.code == PackageVersion.category_code)
-        .where(PackageVersion.id.in_(bindparam("ids", expanding=True)))
-    )
-    if postgresql:
-        kinds = (
-            select(func.array_agg(aggregate_order_by(PricePlan.kind, PricePlan.position)))
-            .where(PricePlan.version_id == PackageVersion.id)
-            .scalar_subquery()
-        )
-        stmt = stmt.add_columns(kinds)
-    return stmt
+_CARDS = text(
+    f"SELECT c.version_id, c.package_id, c.title, c.summary,"
+    f" k.name_zh AS category_zh, k.name_en AS category_en,"
+    f" c.entry_price_fen, c.go_live_days, c.deployment, c.results_met, c.rating_sum,"
+    f" c.rating_count, c.provider_id, c.provider_name, c.provider_type, c.trial_days,"
+    f" c.trial_price_fen, c.plan_kinds, c.pool_ids"
+    f" FROM {search_index.CARDS} c JOIN categories k ON k.code = c.category_code"
+    f" WHERE c.version_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def for_bundle(text: str, category: str | None, limit: int = 50) -> list[PackageVersion]:

@@ -30,6 +30,10 @@ index; PostgreSQL, whose GIN prefix search unions every lexeme the character beg
 each token's first character as a lexeme of its own ('^质'; per field in the tiers' small
 vectors: '^A质' for the title) and looks that up.
 
+Beside each document the index keeps the version's catalogue card (``search_index_cards``:
+title, summary, price, evidence, provider, plan kinds, the pools that admit the provider), so
+a page of results reads its cards from one narrow table by id.
+
 Relevance is the best field holding the whole query, then the document's rank key (evidence,
 then price). A page is found tier by tier, each in rank-key order with a limit, so a word
 found in 60,000 documents costs a page, not a sort of 60,000 rows: on SQLite a document's
@@ -91,6 +95,32 @@ TABLE = "search_index"
 ROWS = "search_index_rows"  # SQLite: which rowid holds which version's document
 # PostgreSQL: each document's head and rank key, in a narrow table of their own
 HEADS = "search_index_heads"
+# both: each visible version's catalogue card, read for a page of results by id
+CARDS = "search_index_cards"
+CARD_COLUMNS = (
+    "version_id",
+    "package_id",
+    "title",
+    "summary",
+    "category_code",
+    "entry_price_fen",
+    "go_live_days",
+    "deployment",
+    "results_met",
+    "rating_sum",
+    "rating_count",
+    "provider_id",
+    "provider_name",
+    "provider_type",
+    "trial_days",
+    "trial_price_fen",
+    "plan_kinds",
+    "pool_ids",
+)
+_INSERT_CARD = text(
+    f"INSERT INTO {CARDS} ({', '.join(CARD_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in CARD_COLUMNS)})"
+)
 FIELDS = ("title", "category", "summary", "body", "facets")
 HEAD = ("title", "category", "summary")
 WEIGHT = {"title": "A", "category": "B", "summary": "C", "body": "D", "facets": "D"}
@@ -561,17 +591,27 @@ def order_key(rank: int, version_id: int) -> int:
     return (rank << 20) | (_LOW - (version_id & _LOW))
 
 
-def _fields(
-    version_ids: Sequence[int], connection: Connection
-) -> dict[int, tuple[dict[str, str], int]]:
-    """Each visible version's text by field and its rank key, read in a few statements. The
-    index holds only what the catalogue shows (``visible_versions``): the published version
-    of a package whose provider a pool admits."""
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What the index holds of one visible version: its text by field, its rank key and its
+    card (the columns of ``search_index_cards``)."""
+
+    fields: dict[str, str]
+    rank_key: int
+    card: dict[str, Any]
+
+
+def _fields(version_ids: Sequence[int], connection: Connection) -> dict[int, Document]:
+    """Each visible version's text by field, rank key and card, read in a few statements.
+    The index holds only what the catalogue shows (``visible_versions``): the published
+    version of a package whose provider a pool admits."""
     docs: dict[int, dict[str, list[str]]] = {}
     keys: dict[int, int] = {}
+    cards: dict[int, dict[str, Any]] = {}
     rows = connection.execute(
         select(
             PackageVersion.id,
+            PackageVersion.package_id,
             PackageVersion.title,
             PackageVersion.summary,
             PackageVersion.description,
@@ -585,6 +625,9 @@ def _fields(
             PackageVersion.entry_price_fen,
             PackageVersion.category_code,
             PackageVersion.deployment,
+            PackageVersion.go_live_days,
+            PackageVersion.trial_days,
+            PackageVersion.trial_price_fen,
             Organisation.provider_type,
             Package.provider_id,
         )
@@ -602,6 +645,24 @@ def _fields(
         vid = row.id
         providers[vid] = row.provider_id
         keys[vid] = rank_key(row.results_met, row.rating_sum, row.rating_count, row.entry_price_fen)
+        cards[vid] = {
+            "version_id": vid,
+            "package_id": row.package_id,
+            "title": row.title,
+            "summary": row.summary,
+            "category_code": row.category_code,
+            "entry_price_fen": row.entry_price_fen,
+            "go_live_days": row.go_live_days,
+            "deployment": row.deployment.value,
+            "results_met": row.results_met,
+            "rating_sum": row.rating_sum,
+            "rating_count": row.rating_count,
+            "provider_id": row.provider_id,
+            "provider_name": row.name,
+            "provider_type": row.provider_type.value if row.provider_type else None,
+            "trial_days": row.trial_days,
+            "trial_price_fen": row.trial_price_fen,
+        }
         docs[vid] = {
             "title": [row.title],
             "category": [row.name_zh, row.name_en],
@@ -634,22 +695,30 @@ def _fields(
         )
     ):
         docs[vid]["facets"].append(facet("size_tier", tier))
+    kinds: dict[int, dict[str, None]] = defaultdict(dict)
     for vid, kind in connection.execute(
         select(PricePlan.version_id, PricePlan.kind)
         .where(PricePlan.version_id.in_(found))
-        .distinct()
+        .order_by(PricePlan.version_id, PricePlan.position)
     ):
-        docs[vid]["facets"].append(facet("pricing", kind))
+        kinds[vid][kind.value] = None
+    for vid in found:
+        docs[vid]["facets"] += [facet("pricing", kind) for kind in kinds[vid]]
+        cards[vid]["plan_kinds"] = ",".join(kinds[vid])
     pools: dict[int, list[int]] = defaultdict(list)
     for provider_id, agency_id in connection.execute(
-        select(PoolMembership.provider_id, PoolMembership.agency_id).where(
+        select(PoolMembership.provider_id, PoolMembership.agency_id)
+        .where(
             PoolMembership.provider_id.in_({providers[v] for v in found}),
             PoolMembership.status == PoolStatus.ADMITTED,
         )
+        .order_by(PoolMembership.agency_id)
     ):
         pools[provider_id].append(agency_id)
     for vid in found:
-        docs[vid]["facets"] += [facet("pool", a) for a in pools[providers[vid]]]
+        admitted = pools[providers[vid]]
+        docs[vid]["facets"] += [facet("pool", a) for a in admitted]
+        cards[vid]["pool_ids"] = ",".join(str(a) for a in admitted)
     for vid, protocol, zh, en in connection.execute(
         select(VersionInterface.version_id, Protocol.name, DataObject.name_zh, DataObject.name_en)
         .join(Protocol, Protocol.code == VersionInterface.protocol_code)
@@ -658,7 +727,7 @@ def _fields(
     ):
         docs[vid]["body"] += [protocol, zh, en]
     return {
-        vid: ({f: "\n".join(parts) for f, parts in fields.items()}, keys[vid])
+        vid: Document({f: "\n".join(parts) for f, parts in fields.items()}, keys[vid], cards[vid])
         for vid, fields in docs.items()
     }
 
@@ -699,9 +768,10 @@ def refresh(connection: Connection, version_ids: Iterable[int]) -> None:
         _write(connection, chunk, docs)
 
 
-def _write(
-    connection: Connection, ids: list[int], docs: dict[int, tuple[dict[str, str], int]]
-) -> None:
+def _write(connection: Connection, ids: list[int], docs: dict[int, Document]) -> None:
+    connection.execute(text(f"DELETE FROM {CARDS} WHERE version_id IN ({_listed(ids)})"))
+    if docs:
+        connection.execute(_INSERT_CARD, [doc.card for doc in docs.values()])
     if connection.dialect.name == "postgresql":
         for name in (TABLE, HEADS):
             connection.execute(
@@ -713,17 +783,23 @@ def _write(
                     f"INSERT INTO {TABLE} (version_id, document, rank_key)"
                     " VALUES (:id, CAST(:doc AS tsvector), :key)"
                 ),
-                [{"id": vid, "doc": _tsvector(f), "key": k} for vid, (f, k) in docs.items()],
+                [
+                    {"id": vid, "doc": _tsvector(d.fields), "key": d.rank_key}
+                    for vid, d in docs.items()
+                ],
             )
             connection.execute(
                 text(
                     f"INSERT INTO {HEADS} (version_id, head, rank_key)"
                     " VALUES (:id, CAST(:head AS tsvector), :key)"
                 ),
-                [{"id": vid, "head": _tsvector(f, HEAD), "key": k} for vid, (f, k) in docs.items()],
+                [
+                    {"id": vid, "head": _tsvector(d.fields, HEAD), "key": d.rank_key}
+                    for vid, d in docs.items()
+                ],
             )
         return
-    marks = ",".join(str(int(i)) for i in ids)
+    marks = _listed(ids)
     connection.execute(
         text(
             f"DELETE FROM {TABLE} WHERE rowid IN"
@@ -733,7 +809,7 @@ def _write(
     connection.execute(text(f"DELETE FROM {ROWS} WHERE version_id IN ({marks})"))
     if not docs:
         return
-    places = _places(connection, {vid: order_key(k, vid) for vid, (_f, k) in docs.items()})
+    places = _places(connection, {vid: order_key(d.rank_key, vid) for vid, d in docs.items()})
     connection.execute(
         text(f"INSERT INTO {ROWS} (version_id, doc) VALUES (:id, :doc)"),
         [{"id": vid, "doc": doc} for vid, doc in places.items()],
@@ -747,11 +823,16 @@ def _write(
             {
                 "id": vid,
                 "doc": places[vid],
-                **{f: " ".join(field_tokens(f, fields[f])) for f in FIELDS},
+                **{f: " ".join(field_tokens(f, d.fields[f])) for f in FIELDS},
             }
-            for vid, (fields, _k) in docs.items()
+            for vid, d in docs.items()
         ],
     )
+
+
+def _listed(ids: Iterable[int]) -> str:
+    """Ids written into a statement (integers only; an empty list matches nothing)."""
+    return ",".join(str(int(i)) for i in ids) or "NULL"
 
 
 def _places(connection: Connection, wanted: dict[int, int]) -> dict[int, int]:
@@ -779,6 +860,7 @@ def rebuild(session: Session | None = None) -> int:
     connection.execute(
         text(f"DELETE FROM {HEADS if connection.dialect.name == 'postgresql' else ROWS}")
     )
+    connection.execute(text(f"DELETE FROM {CARDS}"))
     ids = list(
         connection.scalars(
             select(PackageVersion.id).where(PackageVersion.status == VersionStatus.PUBLISHED)
@@ -814,7 +896,7 @@ def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
                 # admitted, suspended or exited: its provider's packages enter or leave
                 membership = obj if isinstance(obj, PoolMembership) else obj.membership
                 wider.append(_of_provider(membership.provider_id))
-            elif isinstance(obj, VersionInterface):
+            elif isinstance(obj, VersionInterface | PricePlan):
                 ids.add(obj.version_id)
             elif isinstance(obj, Organisation) and dirty and attributes_changed(obj, _ORG_FIELDS):
                 wider.append(_of_provider(obj.id))

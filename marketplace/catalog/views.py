@@ -169,7 +169,9 @@ def _results(
     def render_results() -> tuple[str, int | None]:
         ids, total = search.page_ids(query, per_page=PER_PAGE)
         pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-        cards, shown = _cards(ids, search.highlights(query), set(query.ticked), enterprise)
+        cards, shown = _cards(
+            ids, search.highlights(query), set(query.ticked), enterprise, agencies
+        )
         html = render_block(
             "catalog/index.html",
             "results",
@@ -188,9 +190,9 @@ def _results(
         (name, tuple(v) if isinstance(v, list) else v) for name, v in query.url_args().items()
     )
     key = (_locale(), enterprise, bool(query.notes), query.price_swapped, tuple(args))
-    scopes = freshness.catalogue_scopes(query.pool)
+    scopes = (*freshness.catalogue_scopes(query.pool), *freshness.CARD_SCOPES)
     html, last_page = freshness.cached("catalogue", key, render_results, scopes)
-    return _with_admission_notes(_with_pool_tags(html, agencies)), last_page
+    return _with_admission_notes(Markup(html)), last_page
 
 
 # Stand-ins for what a kept card shows differently in each search (no visitor's text can
@@ -200,11 +202,13 @@ _SUMMARY = Markup("<!--card:summary-->")
 _CHECKED = Markup("<!--card:ticked-->")
 
 
-def _card_labels() -> SimpleNamespace:
+def _card_labels(agencies: list[Organisation]) -> SimpleNamespace:
     """What every card says, translated once for a page of them; its links built once too
-    (``url_for`` per card was a tenth of a card's rendering)."""
+    (``url_for`` per card was a tenth of a card's rendering); the agencies' names for the
+    pool tags."""
     head, _id, tail = url_for("catalog.package", package_id=MAX_ID).partition(str(MAX_ID))
     return SimpleNamespace(
+        pools={a.id: a.name for a in agencies},
         package_url=lambda package_id: f"{head}{int(package_id)}{tail}",
         add_url=url_for("journey.add_to_bundle"),
         from_price=_("from %(price)s"),
@@ -219,16 +223,16 @@ def _card_labels() -> SimpleNamespace:
     )
 
 
-def _pool_tag_marker(provider_id: int) -> Markup:
-    return Markup(f"<!--pools:{int(provider_id)}-->")
-
-
 def _admission_marker(version_id: int) -> Markup:
     return Markup(f"<!--admission:{int(version_id)}-->")
 
 
 def _cards(
-    ids: list[int], marks: list[str], ticked: set[int], enterprise: bool
+    ids: list[int],
+    marks: list[str],
+    ticked: set[int],
+    enterprise: bool,
+    agencies: list[Organisation],
 ) -> tuple[list[Markup], set[int]]:
     """The package cards of these versions, in order, each with this search's words marked
     in its title and summary and its compare box ticked if it is; and their packages."""
@@ -236,8 +240,8 @@ def _cards(
 
     def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str, int]]:
         card = get_template_attribute("catalog/_card.html", "package_card")
-        labels = _card_labels()
-        markers = (_TITLE, _SUMMARY, _CHECKED, _pool_tag_marker, _admission_marker)
+        labels = _card_labels(agencies)
+        markers = (_TITLE, _SUMMARY, _CHECKED, _admission_marker)
         return {
             c.version_id: (
                 str(card(c, *markers, enterprise, locale, labels)),
@@ -260,32 +264,6 @@ def _cards(
         for html, title, summary, package_id in (kept[i] for i in ids if i in kept)
     ]
     return cards, {kept[i][3] for i in ids if i in kept}
-
-
-POOL_TAGS = re.compile(r"<!--pools:([0-9]+)-->")
-
-
-def _with_pool_tags(html: str, agencies: list[Organisation]) -> Markup:
-    """The results with each card's pool tags filled in now (one query of ids, named from
-    the ``agencies`` the page has; each set of tags rendered once). Which pools admit a
-    provider changes with any city's decision; kept out of the cached results, a search
-    filtered by one pool depends on that pool alone. No visitor's text can forge a marker:
-    the template escapes every ``<`` it is given."""
-    found = sorted({int(provider_id) for provider_id in POOL_TAGS.findall(html)})
-    if not found:
-        return Markup(html)
-    pools = pool.admitted_agency_ids(found)
-    named = {a.id: a for a in agencies}
-    tags = get_template_attribute("catalog/_pool_tags.html", "pool_tags")
-    rendered: dict[tuple[int, ...], str] = {}
-
-    def tags_of(provider_id: int) -> str:
-        ids = tuple(pools.get(provider_id, ()))
-        if ids not in rendered:
-            rendered[ids] = str(tags([named[i] for i in ids if i in named]))
-        return rendered[ids]
-
-    return Markup(POOL_TAGS.sub(lambda m: tags_of(int(m[1])), html))
 
 
 ADMISSION_NOTES = re.compile(r"<!--admission:([0-9]+)-->")

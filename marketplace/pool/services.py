@@ -292,23 +292,6 @@ def admitted_among(provider_ids: set[int]) -> set[int]:
     return set(db.session.scalars(stmt))
 
 
-def admitted_agency_ids(provider_ids: list[int]) -> dict[int, list[int]]:
-    """For each provider, the ids of the agencies whose pools admitted it, in id order (one
-    query of two columns: the catalogue names them from the agencies it keeps)."""
-    stmt = (
-        select(PoolMembership.provider_id, PoolMembership.agency_id)
-        .where(
-            PoolMembership.provider_id.in_(provider_ids),
-            PoolMembership.status == PoolStatus.ADMITTED,
-        )
-        .order_by(PoolMembership.agency_id)
-    )
-    pools: dict[int, list[int]] = {pid: [] for pid in provider_ids}
-    for provider_id, agency_id in db.session.execute(stmt):
-        pools[provider_id].append(agency_id)
-    return pools
-
-
 def admitted_pools(provider_ids: list[int]) -> dict[int, list[Organisation]]:
     """For each provider, the agencies whose pools admitted it (one query, agencies only:
     a membership's application texts are not loaded for a catalogue card)."""

@@ -5,7 +5,7 @@ PostgreSQL runs of this file check the same answers)."""
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from marketplace.audit import AuditEntry
 from marketplace.catalog import reviews, search_index
@@ -452,3 +452,116 @@ def test_filters_are_asked_of_the_index_with_the_words(client, dbs, market):
     other = OrganisationFactory(agency=True)
     dbs.commit()
     assert found(client, {"q": "设备", "pool": str(other.id)}) == []
+
+
+def expected_cards(dbs):
+    """Every visible version's card as the catalogue's own tables say it."""
+    from marketplace.catalog.search import Card
+    from marketplace.catalog.services import visible_versions
+    from marketplace.pool.models import PoolMembership, PoolStatus
+
+    dbs.expire_all()  # a rating or a met contract is a bulk update the session did not see
+    cards = {}
+    for version in dbs.scalars(visible_versions()):
+        package, provider = version.package, version.package.provider
+        pools = dbs.scalars(
+            select(PoolMembership.agency_id)
+            .where(
+                PoolMembership.provider_id == provider.id,
+                PoolMembership.status == PoolStatus.ADMITTED,
+            )
+            .order_by(PoolMembership.agency_id)
+        )
+        cards[version.id] = Card(
+            version_id=version.id,
+            package_id=package.id,
+            title=version.title,
+            summary=version.summary,
+            category_zh=version.category.name_zh,
+            category_en=version.category.name_en,
+            entry_price_fen=version.entry_price_fen,
+            go_live_days=version.go_live_days,
+            deployment=version.deployment,
+            results_met=package.results_met,
+            rating_sum=package.rating_sum,
+            rating_count=package.rating_count,
+            provider_id=provider.id,
+            provider_name=provider.name,
+            provider_type=provider.provider_type,
+            trial_days=version.trial_days,
+            trial_price_fen=version.trial_price_fen,
+            plan_kinds=tuple(dict.fromkeys(p.kind for p in version.plans)),
+            pool_ids=tuple(pools),
+        )
+    return cards
+
+
+def test_the_index_keeps_every_visible_versions_card_as_the_catalogue_says(app, dbs, market):
+    """The cards a results page reads from the index (``search_index_cards``) follow every
+    change of what they show: a provider's name, a rating, a met contract, a new version with
+    a trial and other plans, another pool admitting the provider, a pool suspending it."""
+    from marketplace.catalog import search
+    from marketplace.catalog.reviews import record_result
+    from marketplace.pool import services as pool
+    from marketplace.pool.models import PoolEvent, PoolMembership
+    from tests.functional.catalog_helpers import OUTCOME
+
+    def cards_agree():
+        with services(app, dbs):
+            expected = expected_cards(dbs)
+            assert search.cards(list(expected)) == list(expected.values())
+            kept = dbs.scalar(text(f"SELECT count(*) FROM {search_index.CARDS}"))
+            assert kept == len(expected)
+        return expected
+
+    assert len(cards_agree()) == len(PACKAGES)
+    provider, owner = market["provider"], market["owner"]
+    actor = Actor(owner.id, provider.id, None)
+    with services(app, dbs):
+        provider.name = "杭州数智科技有限公司"
+        reviews.record_rating(market["board"].id, 4)
+        record_result(market["trace"].id, met=True)
+    assert {c.provider_name for c in cards_agree().values()} == {"杭州数智科技有限公司"}
+    board = market["board"]
+    with services(app, dbs):
+        draft = catalog.new_version(board, actor)
+        catalog.add_plan(board, OUTCOME, actor)
+        fields = catalog.VersionFields(
+            title=draft.title,
+            summary=draft.summary,
+            description=draft.description,
+            category_code=draft.category_code,
+            industry_codes=[i.code for i in draft.industries],
+            size_tiers=[t.value for t in draft.size_tiers],
+            deployment=draft.deployment.value,
+            go_live_days=draft.go_live_days,
+            sla_response_hours=draft.sla_response_hours,
+            enterprise_provides="",
+            trial_days=14,
+        )
+        catalog.update_draft(board, fields, actor)
+        catalog.submit(board, actor)
+        catalog.publish(board, actor)
+    cards = cards_agree()
+    assert cards[draft.id].trial_days == 14 and len(cards[draft.id].plan_kinds) == 2
+    xiamen, xiamen_official = agency_with_official("o@xm-cards.cn")
+    in_xiamen = membership(dbs, provider, xiamen)
+    assert {c.pool_ids for c in cards_agree().values()} == {
+        tuple(sorted((market["agency"].id, xiamen.id)))
+    }
+    with services(app, dbs):
+        pool.decide(
+            in_xiamen, PoolEvent.SUSPEND, "考核不合格", Actor(xiamen_official.id, xiamen.id, None)
+        )
+    assert {c.pool_ids for c in cards_agree().values()} == {(market["agency"].id,)}
+    first = dbs.scalar(
+        select(PoolMembership).where(PoolMembership.agency_id == market["agency"].id)
+    )
+    with services(app, dbs):
+        pool.decide(
+            first,
+            PoolEvent.SUSPEND,
+            "考核不合格",
+            Actor(market["official"].id, market["agency"].id, None),
+        )
+    assert cards_agree() == {}

@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
@@ -44,7 +44,13 @@ from marketplace.catalog.models import Category, Deployment, Package, PlanKind, 
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
-from marketplace.rendering import INVALID, fragment_requested, highlight, page_number, render
+from marketplace.rendering import (
+    INVALID,
+    fragment_requested,
+    highlighter,
+    page_number,
+    render,
+)
 from marketplace.security import MAX_ID, current_actor, public, requires
 
 bp = Blueprint("catalog", __name__)
@@ -207,8 +213,17 @@ def _card_labels(agencies: list[Organisation]) -> SimpleNamespace:
     (``url_for`` per card was a tenth of a card's rendering); the agencies' names for the
     pool tags."""
     head, _id, tail = url_for("catalog.package", package_id=MAX_ID).partition(str(MAX_ID))
+    # the page's translations looked up once (``ngettext`` looks them up on every call)
+    translations = get_translations()
     return SimpleNamespace(
         pools={a.id: a.name for a in agencies},
+        results_verified=lambda n: (
+            translations.ungettext("%(num)d result verified", "%(num)d results verified", n)
+            % {"num": n}
+        ),
+        reviews=lambda n: (
+            translations.ungettext("%(num)d review", "%(num)d reviews", n) % {"num": n}
+        ),
         package_url=lambda package_id: f"{head}{int(package_id)}{tail}",
         add_url=url_for("journey.add_to_bundle"),
         from_price=_("from %(price)s"),
@@ -255,10 +270,11 @@ def _cards(
     kept = freshness.cached_each(
         "card", (locale, enterprise), ids, render_cards, freshness.CARD_SCOPES
     )
+    marked = highlighter(marks)
     cards = [
         Markup(
-            html.replace(_TITLE, highlight(title, marks))
-            .replace(_SUMMARY, highlight(summary, marks))
+            html.replace(_TITLE, marked(title))
+            .replace(_SUMMARY, marked(summary))
             .replace(_CHECKED, " checked" if package_id in ticked else "")
         )
         for html, title, summary, package_id in (kept[i] for i in ids if i in kept)

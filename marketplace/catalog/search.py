@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation, ProviderType, SizeTier
-from marketplace.catalog import search_index, thesaurus
+from marketplace.catalog import freshness, search_index, thesaurus
 from marketplace.catalog.models import (
     MAX_GO_LIVE_DAYS,
     MAX_PRICE_FEN,
@@ -209,10 +209,17 @@ def parse(
 
 
 def text_match(q: Query) -> search_index.Match | None:
-    """The query's words compiled for the index, with the thesaurus's meanings."""
+    """The query's words compiled for the index, with the thesaurus's meanings (kept per
+    process while the thesaurus is unchanged: a page asks for them to search and again to
+    mark the words in its results)."""
     if not q.text:
         return None
-    return search_index.compile_query(q.text, thesaurus.expansions())
+    return freshness.cached(
+        "words",
+        (q.text,),
+        lambda: search_index.compile_query(q.text, thesaurus.expansions()),
+        (freshness.THESAURUS,),
+    )
 
 
 def highlights(q: Query) -> list[str]:
@@ -391,15 +398,15 @@ class Card:
     category_en: str
     entry_price_fen: int
     go_live_days: int
-    deployment: Deployment
     results_met: int
     rating_sum: int
     rating_count: int
     provider_id: int
     provider_name: str
-    provider_type: ProviderType | None
     trial_days: int | None  # the trial offer (none: no trial); a free one at 0 fen
     trial_price_fen: int
+    deployment: Deployment
+    provider_type: ProviderType | None
     plan_kinds: tuple[PlanKind, ...]
     # the agencies whose pools admit the provider, in id order
     pool_ids: tuple[int, ...]
@@ -417,32 +424,31 @@ def cards(ids: list[int]) -> list[Card]:
     none)."""
     if not ids:
         return []
+    card: Any = Card  # built from the row's columns, in the order of its fields
     made = {}
-    for row in db.session.execute(_CARDS, {"ids": ids}):
-        columns = row._mapping
-        made[row.version_id] = Card(
-            **{name: columns[name] for name in _AS_THEY_ARE},
-            deployment=Deployment(row.deployment),
-            provider_type=ProviderType(row.provider_type) if row.provider_type else None,
-            plan_kinds=tuple(PlanKind(k) for k in row.plan_kinds.split(",") if k),
-            pool_ids=tuple(int(a) for a in row.pool_ids.split(",") if a),
+    rows = db.session.execute(_CARDS, {"ids": ids})
+    for *columns, deployment, provider_type, plan_kinds, pool_ids in rows:
+        made[columns[0]] = card(
+            *columns,
+            _DEPLOYMENTS[deployment],
+            _PROVIDER_TYPES.get(provider_type),
+            tuple(_PLAN_KINDS[k] for k in plan_kinds.split(",") if k),
+            tuple(int(a) for a in pool_ids.split(",") if a),
         )
     return [made[i] for i in ids if i in made]
 
 
-_AS_THEY_ARE = [
-    name
-    for name in Card.__dataclass_fields__
-    if name not in ("deployment", "provider_type", "plan_kinds", "pool_ids")
-]
-
+# a card's enums by their stored values (a lookup per card, not an Enum call)
+_DEPLOYMENTS = {d.value: d for d in Deployment}
+_PROVIDER_TYPES = {t.value: t for t in ProviderType}
+_PLAN_KINDS = {k.value: k for k in PlanKind}
 
 _CARDS = text(
+    # the columns in the order of ``Card``'s fields
     f"SELECT c.version_id, c.package_id, c.title, c.summary,"
-    f" k.name_zh AS category_zh, k.name_en AS category_en,"
-    f" c.entry_price_fen, c.go_live_days, c.deployment, c.results_met, c.rating_sum,"
-    f" c.rating_count, c.provider_id, c.provider_name, c.provider_type, c.trial_days,"
-    f" c.trial_price_fen, c.plan_kinds, c.pool_ids"
+    f" k.name_zh, k.name_en, c.entry_price_fen, c.go_live_days, c.results_met,"
+    f" c.rating_sum, c.rating_count, c.provider_id, c.provider_name, c.trial_days,"
+    f" c.trial_price_fen, c.deployment, c.provider_type, c.plan_kinds, c.pool_ids"
     f" FROM {search_index.CARDS} c JOIN categories k ON k.code = c.category_code"
     f" WHERE c.version_id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))

@@ -372,21 +372,38 @@ def _fts5_match(expression: str) -> ColumnElement[bool]:
 
 
 def _tiers(match: Match) -> list[ColumnElement[bool]]:
-    """The index's rows of each relevance tier, best first, as disjoint conditions: the whole
-    query in the title; else in the category's name; else in the summary; else anywhere.
-    PostgreSQL: the first three over the heads, the last over the documents (their weights
-    tell the better tiers apart within the row)."""
-    if _postgresql():
-        heads = [_in_head(match, f) for f in TIER]
-        out = [and_(here, *(~b for b in heads[:n])) for n, here in enumerate(heads)]
-        out.append(and_(_matches(match), *(~_matches(match, f) for f in TIER)))
-        return out
-    # FTS5 says "not in a better field" itself: ``a NOT b`` walks both in rowid order
-    fields = [f"({_fts5(match, f)})" for f in TIER]
-    out = []
-    for n, field in enumerate([*fields, f"({_fts5(match)})"]):
-        out.append(_fts5_match(" NOT ".join([field, *fields[:n]])))
+    """PostgreSQL: the index's rows of each relevance tier, best first, as disjoint
+    conditions: the whole query in the title; else in the category's name; else in the
+    summary; else anywhere. The first three over the heads, the last over the documents
+    (their weights tell the better tiers apart within the row)."""
+    heads = [_in_head(match, f) for f in TIER]
+    out = [and_(here, *(~b for b in heads[:n])) for n, here in enumerate(heads)]
+    out.append(and_(_matches(match), *(~_matches(match, f) for f in TIER)))
     return out
+
+
+def _fts5_tiers(match: Match) -> list[str]:
+    """SQLite: the same tiers as FTS5 expressions; FTS5 says "not in a better field" itself
+    (``a NOT b`` walks both in rowid order)."""
+    fields = [f"({_fts5(match, f)})" for f in TIER]
+    return [
+        " NOT ".join([field, *fields[:n]]) for n, field in enumerate([*fields, f"({_fts5(match)})"])
+    ]
+
+
+# SQLite: a tier's page in rank order (the rowid), and how many match up to a limit; the same
+# two statements for every query, which only the FTS5 expression changes
+_FTS5_PAGE = text(
+    f"SELECT version_id FROM {TABLE} WHERE {TABLE} MATCH :q ORDER BY rowid"
+    " LIMIT :limit OFFSET :offset"
+)
+_FTS5_COUNT = text(
+    f"SELECT count(*) FROM (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :q LIMIT :at_most)"
+)
+
+
+def _fts5_count(expression: str, at_most: int) -> int:
+    return int(db.session.scalar(_FTS5_COUNT, {"q": expression, "at_most": at_most}) or 0)
 
 
 _sqlite_rows = table(ROWS, column("version_id"), column("doc"))
@@ -451,7 +468,7 @@ def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> tuple
         if total <= FEW:
             return [row[0] for row in rows if row[0] is not None], total
     else:
-        total = count_only(match, at_most)
+        total = _fts5_count(_fts5(match), at_most)
     return (page_only(match, limit, offset) if total > offset else []), total
 
 
@@ -481,12 +498,6 @@ ORDER BY page.tier DESC, page.rank_key, page.version_id DESC
 )
 
 
-def count_only(match: Match, at_most: int) -> int:
-    """How many visible versions match, up to ``at_most``: the index holds only those, so
-    without filters the index answers alone."""
-    return _count(_matches(match), at_most)
-
-
 def page_only(match: Match, limit: int, offset: int) -> list[int]:
     """One page of matching version ids in relevance order, from the index alone.
 
@@ -498,21 +509,25 @@ def page_only(match: Match, limit: int, offset: int) -> list[int]:
     read by walking the rank order."""
     found: list[int] = []
     skip = offset
-    tiers = _tiers(match)
-    for n, condition in enumerate(tiers):
+    if _postgresql():
+        # the heads' tiers read the heads, the last the documents
+        tiers = [
+            (_pg_heads if n < len(TIER) else _pg_index, c) for n, c in enumerate(_tiers(match))
+        ]
+        for rows, condition in tiers:
+            need = limit - len(found)
+            if need <= 0:
+                break
+            got, before = _sorted(rows, condition, need, skip)
+            skip -= before
+            found += got
+        return found
+    for expression in _fts5_tiers(match):
         need = limit - len(found)
         if need <= 0:
             break
-        if _postgresql():
-            # the heads' tiers read the heads, the last the documents
-            got, before = _sorted(_pg_heads if n < len(TIER) else _pg_index, condition, need, skip)
-        else:
-            walk = select(_sqlite_index.c.version_id).where(condition)
-            got = list(
-                db.session.scalars(walk.order_by(*_in_rank_order()).limit(need).offset(skip))
-            )
-            before = skip if got or not skip else _count(condition, skip)
-        skip -= before
+        got = list(db.session.scalars(_FTS5_PAGE, {"q": expression, "limit": need, "offset": skip}))
+        skip -= skip if got or not skip else _fts5_count(expression, skip)
         found += got
     return found
 
@@ -563,9 +578,8 @@ def _walked(
 
 def _count(condition: ColumnElement[bool], at_most: int) -> int:
     # PostgreSQL: no column, so a match the GIN index is sure of is counted without reading
-    # its row; SQLite: the rowid, not the version (an unindexed column is read elsewhere)
-    key = literal_column("1") if _postgresql() else _sqlite_index.c.rowid
-    found = select(key).where(condition).limit(at_most)
+    # its row
+    found: Select[Any] = select(literal_column("1")).where(condition).limit(at_most)
     return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
 
 

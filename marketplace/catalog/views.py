@@ -209,11 +209,11 @@ _CHECKED = Markup("<!--card:ticked-->")
 
 
 def _card_labels(agencies: list[Organisation]) -> SimpleNamespace:
-    """What every card says, translated once for a page of them; its links built once too
-    (``url_for`` per card was a tenth of a card's rendering); the agencies' names for the
-    pool tags."""
+    """What every card says, translated once for every page of them in a language; its links
+    built once too (``url_for`` per card was a tenth of a card's rendering); the agencies'
+    names for the pool tags."""
     head, _id, tail = url_for("catalog.package", package_id=MAX_ID).partition(str(MAX_ID))
-    # the page's translations looked up once (``ngettext`` looks them up on every call)
+    # the language's translations looked up once (``ngettext`` looks them up on every call)
     translations = get_translations()
     return SimpleNamespace(
         pools={a.id: a.name for a in agencies},
@@ -255,7 +255,10 @@ def _cards(
 
     def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str, int]]:
         card = get_template_attribute("catalog/_card.html", "package_card")
-        labels = _card_labels(agencies)
+        # the same for every page in a language: kept per process until an agency changes
+        labels = freshness.cached(
+            "card-labels", (locale,), lambda: _card_labels(agencies), (freshness.AGENCIES,)
+        )
         markers = (_TITLE, _SUMMARY, _CHECKED, _admission_marker)
         return {
             c.version_id: (

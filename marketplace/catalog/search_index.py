@@ -273,8 +273,16 @@ def compile_query(value: str, thesaurus: dict[str, list[str]] | None = None) -> 
                 if _INITIALS_QUERY.fullmatch(parts[0]):
                     variants.append(Variant(parts[0], (INITIALS + parts[0],), prefix=True))
             elif parts:
-                joined = tuple(t for p in parts for t in _variant(p).tokens)
-                variants.append(Variant(expansion, joined, prefix=False))
+                # the phrase the index holds for that text: a Chinese run's pairs and, where
+                # another run follows, its last character; a Latin word (化工 ERP: 化工 工
+                # erp); the last run as a word of its own (a prefix if it would be one)
+                *first, last = parts
+                tail = _variant(last)
+                joined = tuple(t for p in first for t in tokens(p)) + tail.tokens
+                variants.append(Variant(expansion, joined, prefix=tail.prefix))
+                if all(_HAN_RUN.fullmatch(p) for p in parts):
+                    # spaces are ignored: 数据 采集 also finds 数据采集
+                    variants.append(_variant("".join(parts)))
         terms.append(tuple(dict.fromkeys(variants)))
     return Match(terms=tuple(terms))
 

@@ -565,3 +565,20 @@ def test_the_index_keeps_every_visible_versions_card_as_the_catalogue_says(app, 
             Actor(market["official"].id, market["agency"].id, None),
         )
     assert cards_agree() == {}
+
+
+def test_a_meaning_of_several_runs_finds_its_text(app, client, dbs, market):
+    """A thesaurus meaning read as runs in a row finds the text as the index holds it: a
+    Chinese run followed by a Latin word (化工进销存 → 化工 ERP, with the seeded 进销存 → erp),
+    and Chinese runs written apart or together (云采 → 云端 采集)."""
+    from marketplace.catalog import thesaurus
+
+    provider, owner = market["provider"], market["owner"]
+    for title in ("化工ERP套件", "云端 采集终端", "云端采集平台"):
+        published_package(app, dbs, provider, owner, title=title)
+    with services(app, dbs):
+        if not dbs.scalar(select(SearchSynonym).where(SearchSynonym.term == "进销存")):
+            thesaurus.add("进销存", "ERP", Actor(owner.id, provider.id, None))
+        thesaurus.add("云采", "云端 采集", Actor(owner.id, provider.id, None))
+    assert found(client, "化工进销存") == ["化工ERP套件"]
+    assert set(found(client, "云采")) == {"云端 采集终端", "云端采集平台"}

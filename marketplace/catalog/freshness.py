@@ -9,7 +9,8 @@ Anything a catalogue card shows lives in a few tables, grouped in scopes:
 - ``providers``: providers' names and types (on the cards, and searched);
 - ``pool:<agency id>``: who that agency's pool admits (visibility, and the pool filter);
 - ``industries`` and ``agencies``: the industries and the agencies' names (the filter panel's
-  choices; with the categories, kept per process as ``reference`` data);
+  choices, and the agencies' on the cards' pool tags; with the categories, kept per process
+  as ``reference`` data);
 - ``money:<programme id>``: that programme's redeemed voucher money (what the officials'
   concentration figures are computed from). The vouchers domain writes it with every move of
   a reservation into or out of redemption (``changed_on_commit``).

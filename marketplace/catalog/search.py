@@ -9,6 +9,7 @@ then the lower price."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -46,6 +47,8 @@ from marketplace.catalog.models import (
 from marketplace.catalog.services import visible_versions
 from marketplace.db import db
 from marketplace.pool.models import PoolMembership, PoolStatus
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 60  # characters of a query kept; a longer one is cut, never refused
 # Matches are counted up to here ("1,000+"): counting every one of 100,000 matches for a
@@ -435,6 +438,10 @@ def cards(ids: list[int]) -> list[Card]:
             tuple(_PLAN_KINDS[k] for k in plan_kinds.split(",") if k),
             tuple(int(a) for a in pool_ids.split(",") if a),
         )
+    if len(made) < len(set(ids)):
+        # the index holds a card for every version it finds: one missing is an index out of
+        # step with the catalogue (a bulk load without ``flask search rebuild``, say)
+        log.warning("search index: no card for versions %s", sorted(set(ids) - set(made)))
     return [made[i] for i in ids if i in made]
 
 

@@ -919,6 +919,8 @@ def _affected(session: Session) -> tuple[set[int], list[ColumnElement[bool]]]:
                 membership = obj if isinstance(obj, PoolMembership) else obj.membership
                 wider.append(_of_provider(membership.provider_id))
             elif isinstance(obj, VersionInterface | PricePlan):
+                # (both change on drafts today, which have no document: a refresh finds
+                # nothing to write; a published version's would show on its card)
                 ids.add(obj.version_id)
             elif isinstance(obj, Organisation) and dirty and attributes_changed(obj, _ORG_FIELDS):
                 wider.append(_of_provider(obj.id))

@@ -18,8 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The documents are written again by c4e8a2f61d07 (heads apart), in the layout today's
-    # code writes: a rebuild here, with today's code, would write a table this revision lacks.
+    # The documents are written again by d1e359968e46 (the cards), in the layout today's
+    # code writes: a rebuild here, with today's code, would write tables this revision lacks.
     pass
 
 

@@ -582,3 +582,24 @@ def test_a_meaning_of_several_runs_finds_its_text(app, client, dbs, market):
         thesaurus.add("云采", "云端 采集", Actor(owner.id, provider.id, None))
     assert found(client, "化工进销存") == ["化工ERP套件"]
     assert set(found(client, "云采")) == {"云端 采集终端", "云端采集平台"}
+
+
+def test_the_rebuild_command_writes_the_index_and_renews_what_workers_kept(
+    app, client, dbs, market
+):
+    """``flask search rebuild`` writes every document and card again, and gives the packages
+    a new stamp, so that cards and results the workers kept from the old index go."""
+    from marketplace.catalog import freshness
+
+    with services(app, dbs):
+        before = dict(freshness.stamps([freshness.PACKAGES]))
+        dbs.execute(text(f"DELETE FROM {search_index.CARDS}"))
+        dbs.commit()
+    result = app.test_cli_runner().invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert f"search index: {len(PACKAGES)} documents" in result.output
+    with services(app, dbs):
+        assert dict(freshness.stamps([freshness.PACKAGES])) != before
+        kept = dbs.scalar(text(f"SELECT count(*) FROM {search_index.CARDS}"))
+    assert kept == len(PACKAGES)
+    assert "车间生产看板" in found(client, "看板")

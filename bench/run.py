@@ -532,41 +532,13 @@ def checkout_with_voucher(emails: list[str], offer: list[int], args: argparse.Na
 
 
 def api_token(args: argparse.Namespace) -> tuple[str, int]:
-    """A measurements token of the first contract's provider (made with the CLI)."""
-    from sqlalchemy import text
-
-    from marketplace.db import make_engine
-
-    engine = make_engine(args.url)
-    with engine.connect() as conn:
-        contract, provider_code = conn.execute(
-            text(
-                "SELECT c.id, o.credit_code FROM outcome_contracts c JOIN organisations o"
-                " ON o.id = c.provider_id ORDER BY c.id LIMIT 1"
-            )
-        ).one()
-    engine.dispose()
-    out = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/flask"),
-            "--app",
-            "app",
-            "api-token",
-            "create",
-            "--org",
-            provider_code,
-            "--name",
-            "bench",
-            "--scopes",
-            "measurements:write",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": args.url, "SECRET_KEY": "bench"},
-        capture_output=True,
-        text=True,
-        check=True,
+    """A measurements token of the first contract's provider, and that contract."""
+    contract, provider_code = _first(
+        args,
+        "SELECT c.id, o.credit_code FROM outcome_contracts c JOIN organisations o"
+        " ON o.id = c.provider_id ORDER BY c.id LIMIT 1",
     )
-    return out.stdout.strip().splitlines()[-1], contract
+    return bench_token(args, provider_code, "bench", "measurements:write"), contract
 
 
 RUN_ID = str(int(time.time()))
@@ -574,41 +546,56 @@ RUN_ID = str(int(time.time()))
 
 def usage_token(args: argparse.Namespace) -> tuple[str, int]:
     """A usage:write token of the provider of the first line on a usage plan, and that line."""
+    line, provider_code = _first(
+        args,
+        "SELECT l.id, o.credit_code FROM order_lines l JOIN organisations o"
+        " ON o.id = l.provider_id WHERE l.plan_kind = 'usage' AND l.status = 'completed'"
+        " ORDER BY l.id LIMIT 1",
+    )
+    return bench_token(args, provider_code, "bench-usage", "usage:write"), line
+
+
+def _first(args: argparse.Namespace, sql: str) -> tuple[Any, ...]:
     from sqlalchemy import text
 
     from marketplace.db import make_engine
 
     engine = make_engine(args.url)
     with engine.connect() as conn:
-        line, provider_code = conn.execute(
-            text(
-                "SELECT l.id, o.credit_code FROM order_lines l JOIN organisations o"
-                " ON o.id = l.provider_id WHERE l.plan_kind = 'usage' AND l.status = 'completed'"
-                " ORDER BY l.id LIMIT 1"
-            )
-        ).one()
+        row = tuple(conn.execute(text(sql)).one())
     engine.dispose()
+    return row
+
+
+def bench_token(args: argparse.Namespace, credit_code: str, name: str, scopes: str) -> str:
+    """A new API token of the organisation with this credit code, made with the CLI. The
+    bench's earlier tokens of that name are revoked first: an organisation holds at most 20
+    live tokens, and every run makes one."""
+    from sqlalchemy import text
+
+    from marketplace.db import make_engine
+
+    engine = make_engine(args.url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP WHERE name = :name"
+                " AND revoked_at IS NULL"
+                " AND org_id = (SELECT id FROM organisations WHERE credit_code = :code)"
+            ),
+            {"name": name, "code": credit_code},
+        )
+    engine.dispose()
+    create = [str(ROOT / ".venv/bin/flask"), "--app", "app", "api-token", "create"]
     out = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/flask"),
-            "--app",
-            "app",
-            "api-token",
-            "create",
-            "--org",
-            provider_code,
-            "--name",
-            "bench-usage",
-            "--scopes",
-            "usage:write",
-        ],
+        [*create, "--org", credit_code, "--name", name, "--scopes", scopes],
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": args.url, "SECRET_KEY": "bench"},
         capture_output=True,
         text=True,
         check=True,
     )
-    return out.stdout.strip().splitlines()[-1], line
+    return out.stdout.strip().splitlines()[-1]
 
 
 def usage_post(c: Client, i: int, token: tuple[str, int]) -> tuple[int, bytes, dict[str, str]]:

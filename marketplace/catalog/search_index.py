@@ -861,7 +861,7 @@ def _places(connection: Connection, wanted: dict[int, int]) -> dict[int, int]:
     """Each version's rowid: its order key, or the next free one below when another version
     with the same rank key and the same low 20 bits of its id (a million versions apart)
     holds it; the tie then breaks the other way, nothing else moves."""
-    marks = ",".join(str(int(k)) for k in wanted.values())
+    marks = _listed(wanted.values())
     taken = set(connection.scalars(text(f"SELECT doc FROM {ROWS} WHERE doc IN ({marks})")))
     places: dict[int, int] = {}
     for vid, key in wanted.items():

@@ -76,6 +76,23 @@ def found(client, query, path="/catalog"):
     return [re.sub(r"</?mark>", "", t) for t in titles]
 
 
+def draft_fields(draft, **changes):
+    """A draft's fields as its edit form would send them, with ``changes``."""
+    fields = dict(
+        title=draft.title,
+        summary=draft.summary,
+        description=draft.description,
+        category_code=draft.category_code,
+        industry_codes=[i.code for i in draft.industries],
+        size_tiers=[t.value for t in draft.size_tiers],
+        deployment=draft.deployment.value,
+        go_live_days=draft.go_live_days,
+        sla_response_hours=draft.sla_response_hours,
+        enterprise_provides="",
+    )
+    return catalog.VersionFields(**{**fields, **changes})
+
+
 def named(*keys):
     return {PACKAGES[k]["title"] for k in keys}
 
@@ -233,19 +250,7 @@ def test_the_index_follows_every_change(app, client, dbs, market):
     board = market["board"]
     with services(app, dbs):
         draft = catalog.new_version(board, actor)
-        fields = catalog.VersionFields(
-            title="车间电子看板（第二版）",
-            summary=draft.summary,
-            description=draft.description,
-            category_code=draft.category_code,
-            industry_codes=[i.code for i in draft.industries],
-            size_tiers=[t.value for t in draft.size_tiers],
-            deployment=draft.deployment.value,
-            go_live_days=draft.go_live_days,
-            sla_response_hours=draft.sla_response_hours,
-            enterprise_provides="",
-            tags="安灯",
-        )
+        fields = draft_fields(draft, title="车间电子看板（第二版）", tags="安灯")
         catalog.update_draft(board, fields, actor)
     assert found(client, "安灯") == []  # a draft is not searched
     with services(app, dbs):
@@ -526,20 +531,7 @@ def test_the_index_keeps_every_visible_versions_card_as_the_catalogue_says(app, 
     with services(app, dbs):
         draft = catalog.new_version(board, actor)
         catalog.add_plan(board, OUTCOME, actor)
-        fields = catalog.VersionFields(
-            title=draft.title,
-            summary=draft.summary,
-            description=draft.description,
-            category_code=draft.category_code,
-            industry_codes=[i.code for i in draft.industries],
-            size_tiers=[t.value for t in draft.size_tiers],
-            deployment=draft.deployment.value,
-            go_live_days=draft.go_live_days,
-            sla_response_hours=draft.sla_response_hours,
-            enterprise_provides="",
-            trial_days=14,
-        )
-        catalog.update_draft(board, fields, actor)
+        catalog.update_draft(board, draft_fields(draft, trial_days=14), actor)
         catalog.submit(board, actor)
         catalog.publish(board, actor)
     cards = cards_agree()

@@ -241,6 +241,12 @@ def _register_request_hooks(app: Flask) -> None:
         )
 
     @app.before_request
+    def _reads_only() -> None:
+        # after the writes' declaration (SQLite's BEGIN reads it), before any read
+        if getattr(app.view_functions.get(request.endpoint or ""), "reads_only", False):
+            database.read_only()
+
+    @app.before_request
     def _idle_timeout() -> ResponseReturnValue | None:
         if not current_user.is_authenticated:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +27,7 @@ from sqlalchemy import (
     inspect,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -130,7 +131,50 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _fix_sqlite(engine)
     elif engine.dialect.name == "postgresql":
         _plan_for_their_values(engine)
+        _ping_when_in_doubt(engine)
     return engine
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged before it is used again.
+PING_AFTER_IDLE = 30.0  # seconds
+
+
+def _ping_when_in_doubt(engine: Engine) -> None:
+    """Make sure a pooled PostgreSQL connection still works before a request uses it, without
+    a round trip to the server in the usual case. SQLAlchemy's ``pool_pre_ping`` pings on
+    every checkout: one round trip of every request's few (an uncached search made six). A
+    server that restarts or ends a connection says so on its socket (an error, then the
+    close), so the socket is looked at instead, without waiting; the connection is pinged only
+    when the server has spoken out of turn, or when it sat idle long enough for a firewall to
+    have dropped it silently. A failed ping discards it, and the pool connects afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None:
+            return  # new: it has just connected
+        if time.monotonic() - idle_since < PING_AFTER_IDLE and not _server_spoke(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("the database connection no longer works") from error
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has something to read (a server ending it sends an
+    error and closes) or is gone."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return True
+    try:
+        readable, _w, _x = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _plan_for_their_values(engine: Engine) -> None:
@@ -206,6 +250,7 @@ def _begin_immediate(conn: Connection) -> None:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+V = TypeVar("V", bound=Callable[..., Any])
 
 
 def atomic(func: Callable[P, R]) -> Callable[P, R]:
@@ -316,12 +361,32 @@ class Database:
             url = "postgresql+psycopg://" + url.removeprefix("postgres://")
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        engine = make_engine(url, pool_pre_ping=True)
+        # PostgreSQL's connections are checked on checkout (``_ping_when_in_doubt``)
+        engine = make_engine(url, pool_pre_ping=not url.startswith("postgresql"))
         app.extensions["db"] = DatabaseState(engine=engine, bind=engine)
+        event.listen(engine, "before_cursor_execute", _refuse_writes_when_reading)
 
         @app.teardown_appcontext
         def _remove(_exc: BaseException | None) -> None:
             self.session.remove()
+
+    def read_only(self) -> None:
+        """This request only reads (a view marked ``reads_only``; called before it reads
+        anything): any write through the
+        session is refused, and on PostgreSQL its statements run without a transaction of
+        their own. BEGIN and COMMIT are two round trips to the server, a third of an uncached
+        search's; each statement still reads one consistent snapshot, and what a page reads
+        across statements may differ only by a change committed between them (the catalogue
+        keys what it keeps by the stamps it read first, so a page never outlives the change).
+        Under the tests' connection binding nothing changes: the options would stay on the
+        test's own connection."""
+        state: DatabaseState = current_app.extensions["db"]
+        if isinstance(state.bind, Connection):
+            return
+        options: dict[str, Any] = {READS_ONLY: True}
+        if state.engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        self.session.connection(execution_options=options)
 
     @property
     def engine(self) -> Engine:
@@ -345,6 +410,31 @@ class Database:
 
 
 db = Database()
+
+READS_ONLY = "reads_only"  # the execution option of a read-only request's connection
+
+
+class WriteWhileReading(RuntimeError):
+    """A request marked as only reading tried to write."""
+
+
+def reads_only(view: V) -> V:
+    """Mark a view that only reads: its request runs as ``Database.read_only`` says (for the
+    busiest pages: the catalogue's search, the API's list)."""
+    view.reads_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def _refuse_writes_when_reading(
+    _conn: Connection, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+) -> None:
+    if context.execution_options.get(READS_ONLY) and (
+        context.isinsert
+        or context.isupdate
+        or context.isdelete
+        or _sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+    ):
+        raise WriteWhileReading("a read-only request tried to write")
 
 
 def contains_pattern(text: str) -> str:

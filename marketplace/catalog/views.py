@@ -41,6 +41,7 @@ from marketplace.catalog import (
     voucher_states,
 )
 from marketplace.catalog.models import Category, Deployment, Package, PlanKind, VersionEvent
+from marketplace.db import reads_only
 from marketplace.errors import DomainError, NotFound
 from marketplace.forms import attach_error, choices
 from marketplace.pool import services as pool
@@ -82,6 +83,7 @@ def _args_in_use() -> dict[str, Any]:
 
 @bp.get("/catalog")
 @public
+@reads_only
 def index() -> ResponseReturnValue:
     in_use = _args_in_use()
     if in_use != request.args.to_dict(flat=False) and not fragment_requested():

@@ -328,7 +328,7 @@ def _ranked_packages(q: search.Query, limit: int) -> Response:
     skip = decode_cursor(request.args.get("cursor"), "skip") or 0
 
     def page() -> tuple[list[dict[str, Any]], str | None]:
-        ids, _total = search.page_ids(q, per_page=limit + 1, offset=skip)
+        ids = search.page_ids(q, per_page=limit + 1, offset=skip).ids
         found = {
             v.id: v
             for v in db.session.scalars(

@@ -52,7 +52,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -117,6 +117,15 @@ CARD_COLUMNS = (
     "plan_kinds",
     "pool_ids",
 )
+# What a page's cards are read as (catalog.search.Card's fields, in order), from the cards
+# (c) and their categories (k)
+CARD_SELECT = (
+    "c.version_id, c.package_id, c.title, c.summary, k.name_zh, k.name_en, c.entry_price_fen,"
+    " c.go_live_days, c.results_met, c.rating_sum, c.rating_count, c.provider_id,"
+    " c.provider_name, c.trial_days, c.trial_price_fen, c.deployment, c.provider_type,"
+    " c.plan_kinds, c.pool_ids"
+)
+CARD_FROM = f"{CARDS} c JOIN categories k ON k.code = c.category_code"
 _INSERT_CARD = text(
     f"INSERT INTO {CARDS} ({', '.join(CARD_COLUMNS)})"
     f" VALUES ({', '.join(':' + c for c in CARD_COLUMNS)})"
@@ -455,11 +464,21 @@ def ranked(match: Match) -> tuple[ColumnElement[Any], ...]:
     return (tier(match).desc(), *_in_rank_order())
 
 
-def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> tuple[list[int], int]:
+class Found(NamedTuple):
+    """A page of matching version ids in order, how many match (up to a limit), and the
+    page's cards when the statement that found them read them too (their rows, by version,
+    in ``CARD_SELECT``'s order)."""
+
+    ids: list[int]
+    total: int
+    cards: dict[int, tuple[Any, ...]]
+
+
+def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> Found:
     """One page of matching version ids in relevance order and how many visible versions
     match, up to ``at_most``, from the index alone (it holds only visible versions). On
     PostgreSQL a word of up to ``FEW`` matches, the most common case, is counted and paged
-    in one statement that reads its matches once."""
+    in one statement that reads its matches once, and the page's cards with them."""
     if _postgresql():
         rows = db.session.execute(
             _FEW_PAGE,
@@ -472,24 +491,26 @@ def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> tuple
                 "offset": offset,
             },
         ).all()
-        total = int(rows[0][1])
+        total = int(rows[0][0])
         if total <= FEW:
-            return [row[0] for row in rows if row[0] is not None], total
+            ids = [row[1] for row in rows if row[1] is not None]
+            return Found(ids, total, {row[1]: row[2:] for row in rows if row[2] is not None})
     else:
         total = _fts5_count(_fts5(match), at_most)
-    return (page_only(match, limit, offset) if total > offset else []), total
+    return Found(page_only(match, limit, offset) if total > offset else [], total, {})
 
 
 # PostgreSQL: a word's matches, up to ``at_most``, taken once from the GIN index and counted;
 # when there are few, their page in relevance order (the tier read from each document's
-# weights), else none (``page_only`` walks the tiers). The page's rows are read again by
-# version: the matches carry no document, so none is written to a temporary file.
+# weights) with the page's cards, else none (``page_only`` walks the tiers). The page's rows
+# are read again by version: the matches carry no document, so none is written to a
+# temporary file.
 _FEW_PAGE = text(
     f"""
 WITH matched AS MATERIALIZED (
     SELECT version_id FROM {TABLE} WHERE document @@ CAST(:q AS tsquery) LIMIT :at_most
 ), counted AS (SELECT count(*) AS total FROM matched)
-SELECT page.version_id, counted.total
+SELECT counted.total, page.version_id, {CARD_SELECT}
 FROM counted LEFT JOIN LATERAL (
     SELECT d.version_id, d.rank_key,
         CASE WHEN d.document @@ CAST(:title AS tsquery) THEN 4
@@ -501,6 +522,8 @@ FROM counted LEFT JOIN LATERAL (
     ORDER BY tier DESC, d.rank_key, d.version_id DESC
     LIMIT :limit OFFSET :offset
 ) page ON true
+LEFT JOIN {CARDS} c ON c.version_id = page.version_id
+LEFT JOIN categories k ON k.code = c.category_code
 ORDER BY page.tier DESC, page.rank_key, page.version_id DESC
 """
 )

@@ -175,10 +175,11 @@ def _results(
     enterprise = current_user.is_authenticated and current_user.org_kind == OrgKind.ENTERPRISE
 
     def render_results() -> tuple[str, int | None]:
-        ids, total = search.page_ids(query, per_page=PER_PAGE)
+        page = search.page_ids(query, per_page=PER_PAGE)
+        total = page.total
         pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
         cards, shown = _cards(
-            ids, search.highlights(query), set(query.ticked), enterprise, agencies
+            page, search.highlights(query), set(query.ticked), enterprise, agencies
         )
         html = render_block(
             "catalog/index.html",
@@ -245,15 +246,16 @@ def _admission_marker(version_id: int) -> Markup:
 
 
 def _cards(
-    ids: list[int],
+    page: search.Page,
     marks: list[str],
     ticked: set[int],
     enterprise: bool,
     agencies: list[Organisation],
 ) -> tuple[list[Markup], set[int]]:
-    """The package cards of these versions, in order, each with this search's words marked
-    in its title and summary and its compare box ticked if it is; and their packages."""
+    """The package cards of the page's versions, in order, each with this search's words
+    marked in its title and summary and its compare box ticked if it is; and their packages."""
     locale = _locale()
+    ids = page.ids
 
     def render_cards(missing: list[int]) -> dict[int, tuple[str, str, str, int]]:
         card = get_template_attribute("catalog/_card.html", "package_card")
@@ -269,7 +271,7 @@ def _cards(
                 c.summary,
                 c.package_id,
             )
-            for c in search.cards(missing)
+            for c in search.cards(missing, page.cards)
         }
 
     kept = freshness.cached_each(

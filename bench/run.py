@@ -161,6 +161,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=5123, help="where the app is served")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (above 1: gthread workers, as deploy/gunicorn.conf.py"
+        " serves the app; 1: sync workers)",
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="a comma-separated subset of: catalogue, search, search-api, package, bundle,"
@@ -178,7 +185,10 @@ def main() -> None:
         "LOGIN_FAILURE_LIMIT": "1000 per minute",
     }
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{PORT}", "app:app"],
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            *("-w", "2", "--threads", str(args.threads), "-b", f"127.0.0.1:{PORT}", "app:app"),
+        ],
         cwd=ROOT,
         env=env,
         stderr=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import select
 import sqlite3
 import time
@@ -142,11 +143,17 @@ PING_AFTER_IDLE = 30.0  # seconds
 def _ping_when_in_doubt(engine: Engine) -> None:
     """Make sure a pooled PostgreSQL connection still works before a request uses it, without
     a round trip to the server in the usual case. SQLAlchemy's ``pool_pre_ping`` pings on
-    every checkout: one round trip of every request's few (an uncached search made six). A
-    server that restarts or ends a connection says so on its socket (an error, then the
-    close), so the socket is looked at instead, without waiting; the connection is pinged only
-    when the server has spoken out of turn, or when it sat idle long enough for a firewall to
-    have dropped it silently. A failed ping discards it, and the pool connects afresh."""
+    every checkout: a round trip on every request (of the eight an uncached search made, the
+    ping, BEGIN and COMMIT were three). A server that restarts or ends a connection says so on
+    its socket (an error, then the close), so the socket is looked at instead, without
+    waiting; the connection is pinged only when the server has spoken out of turn, or when it
+    sat idle long enough for a firewall to have dropped it silently. A failed ping discards
+    it, and the pool connects afresh.
+
+    What the socket cannot tell: a server host that vanished without a word (a crash, a
+    failover to another address) within ``PING_AFTER_IDLE`` of a connection's last use. The
+    request using it then fails, and SQLAlchemy discards the pool's other connections with
+    it, so each worker meets it once."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_connection: Any, record: Any) -> None:
@@ -168,13 +175,14 @@ def _ping_when_in_doubt(engine: Engine) -> None:
 def _server_spoke(dbapi_connection: Any) -> bool:
     """Whether an idle connection's socket has something to read (a server ending it sends an
     error and closes) or is gone."""
-    if dbapi_connection.closed or dbapi_connection.broken:
+    if dbapi_connection.closed:
         return True
+    poller = select.poll()  # not select(): it refuses a descriptor above 1023
     try:
-        readable, _w, _x = select.select([dbapi_connection.fileno()], [], [], 0)
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 def _plan_for_their_values(engine: Engine) -> None:
@@ -372,21 +380,19 @@ class Database:
 
     def read_only(self) -> None:
         """This request only reads (a view marked ``reads_only``; called before it reads
-        anything): any write through the
-        session is refused, and on PostgreSQL its statements run without a transaction of
-        their own. BEGIN and COMMIT are two round trips to the server, a third of an uncached
-        search's; each statement still reads one consistent snapshot, and what a page reads
-        across statements may differ only by a change committed between them (the catalogue
-        keys what it keeps by the stamps it read first, so a page never outlives the change).
-        Under the tests' connection binding nothing changes: the options would stay on the
-        test's own connection."""
+        anything, and undone when the request ends). A statement that writes is refused
+        (``WriteWhileReading``). On PostgreSQL its statements also run without a transaction
+        of their own: BEGIN and COMMIT are two round trips to the server, two of an uncached
+        search's five. At the default isolation (read committed) nothing is lost: each
+        statement reads its own snapshot either way. Under the tests' connection binding the
+        request keeps the test's transaction (an isolation level set there would stay on the
+        test's connection); writes are refused there too."""
         state: DatabaseState = current_app.extensions["db"]
-        if isinstance(state.bind, Connection):
-            return
-        options: dict[str, Any] = {READS_ONLY: True}
-        if state.engine.dialect.name == "postgresql":
-            options["isolation_level"] = "AUTOCOMMIT"
-        self.session.connection(execution_options=options)
+        if self.session().in_transaction():
+            raise RuntimeError("read_only() comes before the request's first statement")
+        reading_only.set(True)
+        if not isinstance(state.bind, Connection) and state.engine.dialect.name == "postgresql":
+            self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
     @property
     def engine(self) -> Engine:
@@ -411,7 +417,8 @@ class Database:
 
 db = Database()
 
-READS_ONLY = "reads_only"  # the execution option of a read-only request's connection
+# Set for a request by ``Database.read_only`` and unset when it ends.
+reading_only: ContextVar[bool] = ContextVar("reading_only", default=False)
 
 
 class WriteWhileReading(RuntimeError):
@@ -419,22 +426,26 @@ class WriteWhileReading(RuntimeError):
 
 
 def reads_only(view: V) -> V:
-    """Mark a view that only reads: its request runs as ``Database.read_only`` says (for the
-    busiest pages: the catalogue's search, the API's list)."""
+    """Mark a view that only reads: its request runs as ``Database.read_only`` says (the
+    catalogue's search). Not for a view whose reads write (``writes_on_read``, or the API's,
+    which notes a token's last use): such a request is never read-only."""
     view.reads_only = True  # type: ignore[attr-defined]
     return view
 
 
+# A statement that changes data or schema, or locks rows to change them. Bound values are not
+# in the text; an identifier like updated_at or last_update does not match.
+_WRITES = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|DROP|ALTER|GRANT|REVOKE|COPY|LOCK)\b",
+    re.IGNORECASE,
+)
+
+
 def _refuse_writes_when_reading(
-    _conn: Connection, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+    _conn: Connection, _cursor: Any, sql: str, _params: Any, _context: Any, _many: bool
 ) -> None:
-    if context.execution_options.get(READS_ONLY) and (
-        context.isinsert
-        or context.isupdate
-        or context.isdelete
-        or _sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
-    ):
-        raise WriteWhileReading("a read-only request tried to write")
+    if reading_only.get() and _WRITES.search(sql):
+        raise WriteWhileReading(f"a read-only request tried to write: {sql[:80]}")
 
 
 def contains_pattern(text: str) -> str:

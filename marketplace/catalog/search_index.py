@@ -522,8 +522,7 @@ FROM counted LEFT JOIN LATERAL (
     ORDER BY tier DESC, d.rank_key, d.version_id DESC
     LIMIT :limit OFFSET :offset
 ) page ON true
-LEFT JOIN {CARDS} c ON c.version_id = page.version_id
-LEFT JOIN categories k ON k.code = c.category_code
+LEFT JOIN ({CARD_FROM}) ON c.version_id = page.version_id
 ORDER BY page.tier DESC, page.rank_key, page.version_id DESC
 """
 )

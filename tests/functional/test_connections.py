@@ -5,7 +5,7 @@ PostgreSQL, sends no BEGIN and COMMIT."""
 
 from __future__ import annotations
 
-import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +15,13 @@ from sqlalchemy import Engine, event, text, update
 
 import marketplace.db
 from marketplace.catalog.models import Category
-from marketplace.db import PING_AFTER_IDLE, READS_ONLY, WriteWhileReading, db, make_engine
+from marketplace.db import (
+    PING_AFTER_IDLE,
+    WriteWhileReading,
+    db,
+    make_engine,
+    reading_only,
+)
 
 
 def _postgresql(engine: Engine) -> None:
@@ -49,7 +55,9 @@ def _pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return pinged
 
 
-def test_a_connection_in_use_is_not_pinged(pooled: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_connection_used_moments_ago_is_not_pinged(
+    pooled: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pinged = _pings(pooled, monkeypatch)
     first = _backend(pooled)
     assert [_backend(pooled) for _ in range(3)] == [first] * 3
@@ -73,50 +81,61 @@ def test_a_connection_the_server_ended_is_replaced_before_use(
     first = _backend(pooled)
     pinged = _pings(pooled, monkeypatch)
     with engine.connect() as admin:
-        assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar()
-    time.sleep(0.2)  # the server's goodbye reaches the socket a moment after
+        # waits until the backend is gone, its goodbye sent
+        ended = admin.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": first})
+        assert ended.scalar()
     assert _backend(pooled) != first  # no error: the pool connected afresh
     assert pinged == [1]  # asked because the socket had something to say
 
 
-# The tests below use the app bound to its engine, as in production (no ``connection``
-# fixture): nothing they do is written.
+@pytest.fixture
+def unbound(app: Flask) -> Iterator[Flask]:
+    """The app bound to its engine, as in production (no ``connection`` fixture): nothing
+    its tests do is written. The connections its pool made are closed afterwards."""
+    yield app
+    app.extensions["db"].engine.dispose()
 
 
-def test_a_read_only_request_refuses_to_write(app: Flask) -> None:
-    with app.test_request_context("/catalog"):
+def test_a_read_only_request_refuses_to_write(unbound: Flask) -> None:
+    with unbound.test_request_context("/catalog"):
         db.read_only()
-        with pytest.raises(WriteWhileReading):
-            db.session.execute(update(Category).values(position=Category.position))
-        with pytest.raises(WriteWhileReading):
-            db.session.execute(text("UPDATE categories SET position = position"))
+        for statement in (
+            update(Category).values(position=Category.position),
+            text("UPDATE categories SET position = position"),
+            text("/* a comment first */ DELETE FROM categories WHERE false"),
+            text("SELECT code FROM categories FOR UPDATE"),
+        ):
+            with pytest.raises(WriteWhileReading):
+                db.session.execute(statement)
+        assert db.session.execute(text("SELECT count(*) FROM categories")).scalar_one() >= 0
         db.session.rollback()
-        db.session.remove()
+    assert not reading_only.get()  # the request's end undid it
 
 
-def test_the_catalogue_reads_without_a_transaction_on_postgresql(
-    app: Flask, engine: Engine
-) -> None:
-    """Its statements run in autocommit on PostgreSQL (no BEGIN, no COMMIT: two round trips),
-    and still read-only everywhere."""
-    seen: list[tuple[Any, bool]] = []
+def test_the_catalogue_reads_without_a_transaction(unbound: Flask, engine: Engine) -> None:
+    """On PostgreSQL its statements run in autocommit (no BEGIN, no COMMIT: two round trips),
+    and the connection goes back to the pool as it came."""
+    postgresql = engine.dialect.name == "postgresql"
+    during: list[bool] = []
+    returned: list[bool] = []
 
-    def record(conn: Any, _c: Any, _s: str, _p: Any, context: Any, _m: bool) -> None:
-        level = conn.get_execution_options().get("isolation_level")
-        seen.append((level, context.execution_options.get(READS_ONLY, False)))
+    def statement(conn: Any, *_args: Any) -> None:
+        during.append(conn.connection.dbapi_connection.autocommit if postgresql else False)
 
-    target = app.extensions["db"].engine
-    event.listen(target, "before_cursor_execute", record)
+    def checked_in(dbapi_connection: Any, _record: Any) -> None:
+        returned.append(dbapi_connection.autocommit if postgresql else False)
+
+    target = unbound.extensions["db"].engine
+    event.listen(target, "before_cursor_execute", statement)
+    event.listen(target, "checkin", checked_in)
     try:
-        response = app.test_client().get("/catalog?q=%E8%AE%BE%E5%A4%87")
+        # words no other test asks, so that no kept page answers
+        response = unbound.test_client().get(f"/catalog?q=%E8%AE%BE%E5%A4%87{uuid.uuid4().hex}")
     finally:
-        event.remove(target, "before_cursor_execute", record)
+        event.remove(target, "before_cursor_execute", statement)
+        event.remove(target, "checkin", checked_in)
     assert response.status_code == 200
-    assert seen and all(reads for _level, reads in seen)
-    expected = "AUTOCOMMIT" if engine.dialect.name == "postgresql" else None
-    assert {level for level, _reads in seen} == {expected}
-    # the connection went back to the pool as it came: in a transaction when next used
-    with app.app_context():
-        db.session.execute(text("SELECT 1"))
-        assert db.session.connection().get_isolation_level() != "AUTOCOMMIT"
-        db.session.remove()
+    assert len(during) >= 2  # the stamps, then the search
+    assert set(during) == {postgresql}
+    assert returned == [False]
+    assert not reading_only.get()

@@ -211,8 +211,10 @@ def test_a_new_search_reuses_the_cards_already_rendered(app, client, dbs, count_
     cards.clear()
     count_queries.count = 0
     client.text("/catalog?q=车间")
-    # the cards, from the search index's cards in one statement
-    assert count_queries.count == with_cards + 1
+    # the cards, from the search index's cards in one statement; on PostgreSQL a word of few
+    # matches reads them with its page
+    postgresql = dbs.get_bind().dialect.name == "postgresql"
+    assert count_queries.count == with_cards + (0 if postgresql else 1)
     # English is another card; a rating renders the card again, with the rating on it
     client.set_cookie("lang", "en")
     assert "Go-live in" in client.text("/catalog?q=Alpha")

@@ -30,7 +30,7 @@ from marketplace import observability, security, shared_cache
 from marketplace.cache import BoundedCache
 from marketplace.config import Config, from_environment, startup_refusal
 from marketplace.db import db as database
-from marketplace.db import reading_only, write_intent
+from marketplace.db import write_intent
 from marketplace.extensions import babel, csrf, htmx, limiter, login_manager
 from marketplace.money import format_fen, yuan_text
 from marketplace.rendering import forget_per_request, highlight
@@ -246,10 +246,6 @@ def _register_request_hooks(app: Flask) -> None:
         view = app.view_functions.get(request.endpoint or "")
         if getattr(view, "reads_only", False) and not write_intent.get():
             database.read_only()
-
-    @app.teardown_request
-    def _reading_done(_exc: BaseException | None) -> None:
-        reading_only.set(False)
 
     @app.before_request
     def _idle_timeout() -> ResponseReturnValue | None:

@@ -374,6 +374,10 @@ class Database:
         app.extensions["db"] = DatabaseState(engine=engine, bind=engine)
         event.listen(engine, "before_cursor_execute", _refuse_writes_when_reading)
 
+        @app.teardown_request
+        def _reading_done(_exc: BaseException | None) -> None:
+            reading_only.set(False)  # set by ``read_only``: each request says so anew
+
         @app.teardown_appcontext
         def _remove(_exc: BaseException | None) -> None:
             self.session.remove()

@@ -476,43 +476,58 @@ class Found(NamedTuple):
 
 def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> Found:
     """One page of matching version ids in relevance order and how many visible versions
-    match, up to ``at_most``, from the index alone (it holds only visible versions). On
-    PostgreSQL a word of up to ``FEW`` matches, the most common case, is counted and paged
-    in one statement that reads its matches once, and the page's cards with them."""
-    if _postgresql():
-        rows = db.session.execute(
-            _FEW_PAGE,
-            {
-                "q": _tsquery(match),
-                **{field: _tsquery(match, field) for field in TIER},
-                "at_most": at_most,
-                "few": FEW,
-                "limit": limit,
-                "offset": offset,
-            },
-        ).all()
-        total = int(rows[0][0])
-        if total <= FEW:
-            ids = [row[1] for row in rows if row[1] is not None]
-            return Found(ids, total, {row[1]: row[2:] for row in rows if row[2] is not None})
-    else:
+    match, up to ``at_most``, from the index alone (it holds only visible versions).
+
+    On PostgreSQL one statement counts a word's matches and reads its page with the page's
+    cards: for a word of up to ``FEW`` matches, the most common case, from its matches; for
+    a commoner word, from its best tier (the titles that hold it) when that has up to ``FEW``
+    and so is taken whole and sorted, as ``page_only`` would take it first. Only a page that
+    tier does not fill, or a title tier too common to sort, reads on with ``page_only``."""
+    if not _postgresql():
         total = _fts5_count(_fts5(match), at_most)
-    return Found(page_only(match, limit, offset) if total > offset else [], total, {})
+        return Found(page_only(match, limit, offset) if total > offset else [], total, {})
+    rows = db.session.execute(
+        _FEW_PAGE,
+        {
+            "q": _tsquery(match),
+            **{field: _tsquery(match, field) for field in TIER},
+            "title_head": _tsquery(match, "title", head=True),
+            "at_most": at_most,
+            "few": FEW,
+            "limit": limit,
+            "offset": offset,
+        },
+    ).all()
+    total, titles = int(rows[0][0]), int(rows[0][1])
+    ids = [row[2] for row in rows if row[2] is not None]
+    cards = {row[2]: row[3:] for row in rows if row[3] is not None}
+    if total > FEW:
+        if titles > FEW:
+            ids = page_only(match, limit, offset, walk_first=True)
+        elif len(ids) < limit:
+            ids += page_only(match, limit - len(ids), max(offset - titles, 0), start=1)
+    return Found(ids, total, cards)
 
 
 # PostgreSQL: a word's matches, up to ``at_most``, taken once from the GIN index and counted;
 # when there are few, their page in relevance order (the tier read from each document's
-# weights) with the page's cards, else none (``page_only`` walks the tiers). The page's rows
-# are read again by version: the matches carry no document, so none is written to a
-# temporary file.
+# weights), else the page of the title tier (from the heads' GIN index, up to ``FEW`` + 1 of
+# them, counted, and sorted when there are no more than ``FEW``); with the page's cards. The
+# page's rows are read again by version: the matches carry no document, so none is written to
+# a temporary file. The branch a word does not need is not run (a one-time filter).
 _FEW_PAGE = text(
     f"""
 WITH matched AS MATERIALIZED (
     SELECT version_id FROM {TABLE} WHERE document @@ CAST(:q AS tsquery) LIMIT :at_most
-), counted AS (SELECT count(*) AS total FROM matched)
-SELECT counted.total, page.version_id, {CARD_SELECT}
-FROM counted LEFT JOIN LATERAL (
-    SELECT d.version_id, d.rank_key,
+), counted AS (SELECT count(*) AS total FROM matched),
+titled AS MATERIALIZED (
+    SELECT version_id, rank_key FROM {HEADS}
+    WHERE head @@ CAST(:title_head AS tsquery) AND (SELECT total FROM counted) > :few
+    LIMIT :few + 1
+), titles AS (SELECT count(*) AS found FROM titled)
+SELECT counted.total, titles.found, page.version_id, {CARD_SELECT}
+FROM counted CROSS JOIN titles LEFT JOIN LATERAL (
+    (SELECT d.version_id, d.rank_key,
         CASE WHEN d.document @@ CAST(:title AS tsquery) THEN 4
             WHEN d.document @@ CAST(:category AS tsquery) THEN 3
             WHEN d.document @@ CAST(:summary AS tsquery) THEN 2
@@ -520,7 +535,12 @@ FROM counted LEFT JOIN LATERAL (
     FROM matched JOIN {TABLE} d ON d.version_id = matched.version_id
     WHERE counted.total <= :few
     ORDER BY tier DESC, d.rank_key, d.version_id DESC
-    LIMIT :limit OFFSET :offset
+    LIMIT :limit OFFSET :offset)
+    UNION ALL
+    (SELECT version_id, rank_key, 4 FROM titled
+    WHERE counted.total > :few AND titles.found <= :few
+    ORDER BY rank_key, version_id DESC
+    LIMIT :limit OFFSET :offset)
 ) page ON true
 LEFT JOIN ({CARD_FROM}) ON c.version_id = page.version_id
 ORDER BY page.tier DESC, page.rank_key, page.version_id DESC
@@ -528,7 +548,9 @@ ORDER BY page.tier DESC, page.rank_key, page.version_id DESC
 )
 
 
-def page_only(match: Match, limit: int, offset: int) -> list[int]:
+def page_only(
+    match: Match, limit: int, offset: int, start: int = 0, walk_first: bool = False
+) -> list[int]:
     """One page of matching version ids in relevance order, from the index alone.
 
     Tier by tier, each read in rank order only as far as the page needs. SQLite reads a
@@ -536,7 +558,11 @@ def page_only(match: Match, limit: int, offset: int) -> list[int]:
     phrase from a rare one, is told (a word of up to ``FEW`` matches never comes here: see
     ``page_and_count``): each tier is taken from the GIN index and sorted when it has up to
     ``FEW`` matches (the title, category and summary tiers from the heads' GIN index), else
-    read by walking the rank order."""
+    read by walking the rank order.
+
+    On PostgreSQL the page may begin at the tier numbered ``start`` (``offset`` counted from
+    there), and ``walk_first`` says that the first tier read is already known to hold more
+    than ``FEW``: ``page_and_count`` read the title tier with the count."""
     found: list[int] = []
     skip = offset
     if _postgresql():
@@ -544,14 +570,16 @@ def page_only(match: Match, limit: int, offset: int) -> list[int]:
         tiers = [
             (_pg_heads if n < len(TIER) else _pg_index, c) for n, c in enumerate(_tiers(match))
         ]
-        for rows, condition in tiers:
+        for n, (rows, condition) in enumerate(tiers[start:]):
             need = limit - len(found)
             if need <= 0:
                 break
-            got, before = _sorted(rows, condition, need, skip)
+            read = _walked if walk_first and n == 0 else _sorted
+            got, before = read(rows, condition, need, skip)
             skip -= before
             found += got
         return found
+    assert not start and not walk_first, "SQLite reads every tier in order"
     for expression in _fts5_tiers(match):
         need = limit - len(found)
         if need <= 0:

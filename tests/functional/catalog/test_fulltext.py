@@ -396,12 +396,14 @@ def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
     assert pages == whole
 
 
-@pytest.mark.parametrize(("few", "per_page"), [(1, 2), (2, 3), (2, 1)])
+@pytest.mark.parametrize(("few", "per_page"), [(1, 2), (2, 3), (2, 1), (0, 1), (0, 3)])
 def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
     app, client, market, monkeypatch, few, per_page
 ):
     """On PostgreSQL a tier of more than ``FEW`` matches is read in rank order instead of taken
-    whole and sorted: with ``FEW`` made tiny, every page is the same as before."""
+    whole and sorted: with ``FEW`` made tiny, every page is the same as before. With 1 or 2,
+    the one title that holds each word is the page's first tier, read with the count (and
+    the page goes on from the category tier); with 0, that title tier is walked too."""
     from marketplace.catalog import views
 
     whole = found(client, "设备")

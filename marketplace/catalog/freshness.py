@@ -120,14 +120,16 @@ def stamps(scopes: Iterable[str]) -> tuple[tuple[str, str], ...]:
 
 
 _STAMPS = "catalogue_stamps"
+# built once: every catalogue request reads it, and a Core statement over the table costs half
+# the Python of an ORM one over the class's attributes
+_stamp = CatalogueStamp.__table__.c
+_EVERY_STAMP = select(_stamp.scope, _stamp.token).order_by(_stamp.scope)
 
 
 def _all_stamps() -> list[tuple[str, str]]:
     memo = g.get(_STAMPS) if has_request_context() else None
     if memo is None:
-        rows = db.session.execute(
-            select(CatalogueStamp.scope, CatalogueStamp.token).order_by(CatalogueStamp.scope)
-        )
+        rows = db.session.execute(_EVERY_STAMP)
         memo = [(scope, token) for scope, token in rows]
         if has_request_context():
             setattr(g, _STAMPS, memo)

@@ -501,7 +501,7 @@ def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> Found
     total, titles = int(rows[0][0]), int(rows[0][1])
     ids = [row[2] for row in rows if row[2] is not None]
     cards = {row[2]: row[3:] for row in rows if row[3] is not None}
-    if total > FEW:
+    if total > FEW and total > offset:  # (``total`` is counted past the page: see ``at_most``)
         if titles > FEW:
             ids = page_only(match, limit, offset, walk_first=True)
         elif len(ids) < limit:
@@ -512,9 +512,10 @@ def page_and_count(match: Match, limit: int, offset: int, at_most: int) -> Found
 # PostgreSQL: a word's matches, up to ``at_most``, taken once from the GIN index and counted;
 # when there are few, their page in relevance order (the tier read from each document's
 # weights), else the page of the title tier (from the heads' GIN index, up to ``FEW`` + 1 of
-# them, counted, and sorted when there are no more than ``FEW``); with the page's cards. The
-# page's rows are read again by version: the matches carry no document, so none is written to
-# a temporary file. The branch a word does not need is not run (a one-time filter).
+# them, counted, and sorted when there are no more than ``FEW``: a commoner title tier, read
+# here in vain, is then walked); with the page's cards. A few-match word's page rows are read
+# again by version: the matches carry no document, so none is written to a temporary file.
+# The branch a word does not need is not run (a one-time filter).
 _FEW_PAGE = text(
     f"""
 WITH matched AS MATERIALIZED (
@@ -579,7 +580,8 @@ def page_only(
             skip -= before
             found += got
         return found
-    assert not start and not walk_first, "SQLite reads every tier in order"
+    if start or walk_first:
+        raise ValueError("SQLite reads every tier, in order")
     for expression in _fts5_tiers(match):
         need = limit - len(found)
         if need <= 0:
@@ -637,7 +639,8 @@ def _walked(
 def _count(condition: ColumnElement[bool], at_most: int) -> int:
     # PostgreSQL: the matches before a page that a walk found empty. Every match's row is
     # read, though no column is asked for: PostgreSQL 15.20's bitmap scan fetched each heap
-    # page even with the visibility map set (checked with EXPLAIN)
+    # page even for a plain word, which needs no recheck, with the visibility map set
+    # (checked with EXPLAIN)
     found: Select[Any] = select(literal_column("1")).where(condition).limit(at_most)
     return int(db.session.scalar(select(func.count()).select_from(found.subquery())) or 0)
 

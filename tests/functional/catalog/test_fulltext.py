@@ -402,20 +402,28 @@ def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
 ):
     """On PostgreSQL a tier of more than ``FEW`` matches is read in rank order instead of taken
     whole and sorted: with ``FEW`` made tiny, every page is the same as before. With 1 or 2,
-    the one title that holds each word is the page's first tier, read with the count (and
-    the page goes on from the category tier); with 0, that title tier is walked too."""
+    the titles that hold a word (one for 设备 and 备, two for 车间) are the page's first tier,
+    read with the count when there are no more than ``FEW`` (and the page goes on from the
+    category tier); with 0, or 车间 at 1, that title tier is walked. A page past the last
+    reads no tier: it is sent to the last page."""
     from marketplace.catalog import views
 
-    whole = found(client, "设备")
-    one = found(client, "备")
+    words = {word: found(client, word) for word in ("设备", "备", "车间")}
+    assert set(words["车间"][:2]) == {"车间生产看板", "注塑车间数据采集网关"}  # the title tier
     monkeypatch.setattr(search_index, "FEW", few)
     monkeypatch.setattr(views, "PER_PAGE", per_page)
     app.extensions["catalogue_cache"].clear()
-    for word, expected in (("设备", whole), ("备", one)):
+    read: list[tuple[object, ...]] = []  # tiers read for a page past the last
+    for word, expected in words.items():
         pages = []
-        for page in range(1, -(-len(expected) // per_page) + 1):
+        last = -(-len(expected) // per_page)
+        for page in range(1, last + 1):
             pages += found(client, {"q": word, "page": str(page)})
         assert pages == expected
+        with monkeypatch.context() as m:
+            m.setattr(search_index, "page_only", lambda *args, **_: read.append(args) or [])
+            past = client.get("/catalog", query_string={"q": word, "page": str(last + 1)})
+        assert past.status_code == 302 and read == []
 
 
 def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):

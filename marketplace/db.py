@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -445,10 +445,17 @@ _WRITES = re.compile(
 )
 
 
+@lru_cache(maxsize=1024)
+def _writes(sql: str) -> bool:
+    # searched once per statement's text (68 µs for the catalogue's 1.7 KB page statement):
+    # a request reads with the same few statements each time
+    return _WRITES.search(sql) is not None
+
+
 def _refuse_writes_when_reading(
     _conn: Connection, _cursor: Any, sql: str, _params: Any, _context: Any, _many: bool
 ) -> None:
-    if reading_only.get() and _WRITES.search(sql):
+    if reading_only.get() and _writes(sql):
         raise WriteWhileReading(f"a read-only request tried to write: {sql[:80]}")
 
 

@@ -667,6 +667,7 @@ def rebuild_search_index(url: str) -> tuple[int, float]:
         started = time.perf_counter()
         with writing():
             documents = search_index.rebuild()
+            search_index.refresh_common()
             db.session.commit()
         return documents, time.perf_counter() - started
 

@@ -236,8 +236,9 @@ def search_rebuild() -> None:
 
     started = time.perf_counter()
     written = search_index.rebuild()
-    # cards and results kept by the workers were made from the index: made again
-    freshness.changed(freshness.PACKAGES)
+    search_index.refresh_common()
+    # cards, results and the common title words kept by the workers were made from the index
+    freshness.changed(freshness.PACKAGES, freshness.COMMON_TITLES)
     db.session.commit()
     click.echo(f"search index: {written} documents in {time.perf_counter() - started:.1f} s")
 

@@ -361,6 +361,19 @@ def _remind_trial(trial_id: int) -> bool:
     return trials.remind_one(trial_id)
 
 
+def _common_titles_due() -> list[int]:
+    # one item, the whole index; SQLite keeps no such list
+    return [1] if db.session.get_bind().dialect.name == "postgresql" else []
+
+
+def _count_common_titles(_item: int) -> int:
+    from marketplace.catalog import freshness, search_index
+
+    common = search_index.refresh_common()
+    freshness.changed(freshness.COMMON_TITLES)  # the workers read the new list
+    return common
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -429,6 +442,13 @@ JOBS: dict[str, Job] = {
         Job("need_expiry", HOUR, _needs_past_deadline, _expire_need, "needs past their deadline"),
         Job("trial_expiry", HOUR, _trials_past_end, _end_trial, "trials past their end"),
         Job("trial_reminders", HOUR, _trials_ending, _remind_trial, "trials ending in 3 days"),
+        Job(
+            "search_common_titles",
+            HOUR,
+            _common_titles_due,
+            _count_common_titles,
+            "the search index's words in many titles",
+        ),
     )
 }
 

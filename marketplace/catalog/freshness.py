@@ -65,6 +65,7 @@ T = TypeVar("T")
 PACKAGES = "packages"
 CATEGORIES = "categories"
 THESAURUS = "thesaurus"
+COMMON_TITLES = "common-titles"  # the search index's title words in many titles (PostgreSQL)
 PROVIDERS = "providers"
 INDUSTRIES = "industries"
 AGENCIES = "agencies"

@@ -225,6 +225,14 @@ def text_match(q: Query) -> search_index.Match | None:
     )
 
 
+def _common_titles() -> frozenset[str]:
+    """The index's title words that many titles hold (``search_index.common_titles``), kept
+    per process until the job that counts them has counted again."""
+    return freshness.cached(
+        "common-titles", (), search_index.common_titles, (freshness.COMMON_TITLES,)
+    )
+
+
 def highlights(q: Query) -> list[str]:
     """The words to mark in the results' titles and summaries."""
     match = text_match(q)
@@ -389,7 +397,7 @@ def page_ids(q: Query, per_page: int = 24, offset: int | None = None) -> Page:
     ):
         # words alone: the index holds exactly the visible versions and their rank keys,
         # so it answers without touching the catalogue's tables
-        found = search_index.page_and_count(match, per_page, offset, at_most)
+        found = search_index.page_and_count(match, per_page, offset, at_most, _common_titles())
         return Page(found.ids, found.total, {i: _card(row) for i, row in found.cards.items()})
     ids_only = _filtered(q, match).with_only_columns(PackageVersion.id)
     counted = ids_only.limit(at_most).subquery()

@@ -396,21 +396,29 @@ def test_pages_of_the_ranked_index_follow_each_other_across_tiers(
     assert pages == whole
 
 
+@pytest.mark.parametrize("guess", ["none", "counted", "everything"])
 @pytest.mark.parametrize(("few", "per_page"), [(1, 2), (2, 3), (2, 1), (0, 1), (0, 3)])
 def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
-    app, client, market, monkeypatch, few, per_page
+    app, client, dbs, market, monkeypatch, few, per_page, guess
 ):
     """On PostgreSQL a tier of more than ``FEW`` matches is read in rank order instead of taken
     whole and sorted: with ``FEW`` made tiny, every page is the same as before. With 1 or 2,
     the titles that hold a word (one for 设备 and 备, two for 车间) are the page's first tier,
     read with the count when there are no more than ``FEW`` (and the page goes on from the
     category tier); with 0, or 车间 at 1, that title tier is walked. A page past the last
-    reads no tier: it is sent to the last page."""
-    from marketplace.catalog import views
+    reads no tier: it is sent to the last page. Whatever the guess of which words are common
+    (none, the one ``refresh_common`` counts, or every title word), the pages are the same."""
+    from marketplace.catalog import search, views
 
     words = {word: found(client, word) for word in ("设备", "备", "车间")}
     assert set(words["车间"][:2]) == {"车间生产看板", "注塑车间数据采集网关"}  # the title tier
     monkeypatch.setattr(search_index, "FEW", few)
+    guessed = {
+        "none": frozenset,
+        "counted": lambda: search_index.refresh_common(dbs) and search_index.common_titles(dbs),
+        "everything": lambda: frozenset(title_lexemes(dbs)),
+    }[guess]()
+    monkeypatch.setattr(search, "_common_titles", lambda: guessed)
     monkeypatch.setattr(views, "PER_PAGE", per_page)
     app.extensions["catalogue_cache"].clear()
     read: list[tuple[object, ...]] = []  # tiers read for a page past the last
@@ -424,6 +432,58 @@ def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
             m.setattr(search_index, "page_only", lambda *args, **_: read.append(args) or [])
             past = client.get("/catalog", query_string={"q": word, "page": str(last + 1)})
         assert past.status_code == 302 and read == []
+
+
+def title_lexemes(dbs):
+    """PostgreSQL: every title lexeme the heads hold (none on SQLite)."""
+    if dbs.get_bind().dialect.name != "postgresql":
+        return []
+    return dbs.scalars(
+        text(
+            "SELECT word FROM ts_stat('SELECT head FROM search_index_heads')"
+            " WHERE word LIKE 'A%' OR word LIKE '^A%'"
+        )
+    ).all()
+
+
+def test_a_word_guessed_common_reads_its_title_tier_first(app, dbs, market, monkeypatch):
+    """PostgreSQL: ``refresh_common`` lists the title words more than ``FEW`` titles hold
+    (here one: 车间, in two titles; 设备 is in one). A word it lists reads its title tier
+    first; when that tier has more than ``FEW``, and no more is asked for, it stands for the
+    count and the documents are not read at all. The answer is the one the count-first
+    statement gives. SQLite keeps no such list."""
+    if dbs.get_bind().dialect.name != "postgresql":
+        assert search_index.refresh_common(dbs) == 0
+        assert search_index.common_titles(dbs) == frozenset()
+        return
+    monkeypatch.setattr(search_index, "FEW", 1)
+    assert search_index.refresh_common(dbs) == len(search_index.common_titles(dbs)) > 0
+    common = search_index.common_titles(dbs)
+    assert "A车间" in common and "A设备" not in common
+    car, dev = search_index.compile_query("车间"), search_index.compile_query("设备")
+    assert search_index.in_common_titles(car, common)
+    assert not search_index.in_common_titles(dev, common)
+    with services(app, dbs):
+        for limit, offset in [(1, 0), (1, 1), (2, 0), (3, 2)]:
+            at_most = max(1, offset + limit) + 1  # as ``search.page_ids`` asks, with 1 counted
+            guessed = search_index.page_and_count(car, limit, offset, at_most, common)
+            assert guessed == search_index.page_and_count(car, limit, offset, at_most)
+
+    def documents_read(at_most):
+        plan = dbs.execute(
+            text("EXPLAIN (ANALYZE, FORMAT JSON) " + search_index._TITLES_FIRST.text),
+            search_index.page_parameters(car, 1, 0, at_most),
+        ).scalar()
+        nodes, loops = [plan[0]["Plan"]], 0
+        while nodes:
+            node = nodes.pop()
+            nodes += node.get("Plans", [])
+            if node.get("Relation Name") == search_index.TABLE:
+                loops += node["Actual Loops"]
+        return loops
+
+    assert documents_read(at_most=2) == 0  # two titles: more than one match, uncounted
+    assert documents_read(at_most=3) > 0  # more asked for: counted
 
 
 def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):

@@ -592,7 +592,7 @@ def in_common_titles(match: Match, common: frozenset[str]) -> bool:
     prefix, any such lexeme it begins). A phrase is in no more titles than its rarest pair,
     so a word guessed rare is; a word guessed common usually is (170 of the bench's 172
     walked words, and 25 of its 1,328 others, at 100,000 packages)."""
-    if not common:
+    if not common or match.facets:  # a filtered search's titles would not stand for its count
         return False
     mark = WEIGHT["title"]
 
@@ -628,6 +628,8 @@ def refresh_common(session: Session | None = None) -> int:
     connection = (session or db.session).connection()
     if connection.dialect.name != "postgresql":
         return 0
+    # one count at a time (the job, a rebuild): readers are not held up
+    connection.execute(text(f"LOCK TABLE {COMMON} IN SHARE ROW EXCLUSIVE MODE"))
     connection.execute(text(f"DELETE FROM {COMMON}"))
     connection.execute(
         text(

@@ -413,11 +413,12 @@ def test_common_words_tiers_are_walked_in_rank_order_with_the_same_pages(
     words = {word: found(client, word) for word in ("设备", "备", "车间")}
     assert set(words["车间"][:2]) == {"车间生产看板", "注塑车间数据采集网关"}  # the title tier
     monkeypatch.setattr(search_index, "FEW", few)
+    search_index.refresh_common(dbs)
     guessed = {
-        "none": frozenset,
-        "counted": lambda: search_index.refresh_common(dbs) and search_index.common_titles(dbs),
-        "everything": lambda: frozenset(title_lexemes(dbs)),
-    }[guess]()
+        "none": frozenset(),
+        "counted": search_index.common_titles(dbs),
+        "everything": frozenset(title_lexemes(dbs)),
+    }[guess]
     monkeypatch.setattr(search, "_common_titles", lambda: guessed)
     monkeypatch.setattr(views, "PER_PAGE", per_page)
     app.extensions["catalogue_cache"].clear()
@@ -484,6 +485,40 @@ def test_a_word_guessed_common_reads_its_title_tier_first(app, dbs, market, monk
 
     assert documents_read(at_most=2) == 0  # two titles: more than one match, uncounted
     assert documents_read(at_most=3) > 0  # more asked for: counted
+    # a filtered search is never guessed: its titles would not stand for its count
+    filtered = search_index.Match(car.terms, facets=(search_index.facet("category", "mes"),))
+    assert not search_index.in_common_titles(filtered, common)
+
+
+def test_the_catalogue_shows_a_word_guessed_common_as_the_count_says(
+    app, client, dbs, market, monkeypatch
+):
+    """Through the catalogue, with one package counted and one title making a word common:
+    车间, in two titles, reads its title tier for its count (PostgreSQL) and shows the same
+    page and the same "more than" as when nothing is guessed; the hourly job lists it."""
+    from marketplace import tasks
+    from marketplace.catalog import freshness, search, views
+
+    monkeypatch.setattr(search_index, "FEW", 1)
+    monkeypatch.setattr(search, "MAX_COUNTED", 1)
+    monkeypatch.setattr(views, "PER_PAGE", 1)
+    postgresql = dbs.get_bind().dialect.name == "postgresql"
+    with services(app, dbs):
+        stamps = dict(freshness.stamps([freshness.COMMON_TITLES]))
+        outcome = tasks.run_now("search_common_titles")
+        assert outcome.due == (1 if postgresql else 0)
+        assert ("A车间" in search_index.common_titles()) is postgresql
+        assert (dict(freshness.stamps([freshness.COMMON_TITLES])) != stamps) is postgresql
+    shown = {}
+    for guess in (frozenset(), search_index.common_titles(dbs)):
+        monkeypatch.setattr(search, "_common_titles", lambda guess=guess: guess)
+        app.extensions["catalogue_cache"].clear()
+        page = client.text("/catalog", query_string={"q": "车间"})
+        head = re.search(r'<div class="results-head">\s*<p class="muted">([^<]*)', page)
+        shown[guess] = (tuple(found(client, "车间")), head.group(1).strip())
+    assert len(set(shown.values())) == 1
+    titles, head = next(iter(shown.values()))
+    assert len(titles) == 1 and head in ("More than 1 packages", "超过 1 个转型包")
 
 
 def test_the_api_lists_a_search_in_the_catalogues_order_page_by_page(client, market):

@@ -232,13 +232,13 @@ def search_rebuild() -> None:
     check the index: it is otherwise kept in step by every change)."""
     import time
 
-    from marketplace.catalog import freshness, search_index
+    from marketplace.catalog import freshness, search, search_index
 
     started = time.perf_counter()
     written = search_index.rebuild()
-    search_index.refresh_common()
-    # cards, results and the common title words kept by the workers were made from the index
-    freshness.changed(freshness.PACKAGES, freshness.COMMON_TITLES)
+    search.count_common_titles()
+    # cards and results kept by the workers were made from the index: made again
+    freshness.changed(freshness.PACKAGES)
     db.session.commit()
     click.echo(f"search index: {written} documents in {time.perf_counter() - started:.1f} s")
 

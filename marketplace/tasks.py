@@ -367,13 +367,9 @@ def _common_titles_due() -> list[int]:
 
 
 def _count_common_titles(_item: int) -> int:
-    from marketplace.catalog import freshness, search_index
+    from marketplace.catalog import search
 
-    before = search_index.common_titles()
-    common = search_index.refresh_common()
-    if search_index.common_titles() != before:
-        freshness.changed(freshness.COMMON_TITLES)  # the workers read the new list
-    return common
+    return search.count_common_titles()
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,17 @@ def _common_titles() -> frozenset[str]:
     )
 
 
+def count_common_titles() -> int:
+    """Count again which title words many titles hold (PostgreSQL; the hourly job and
+    ``flask search rebuild``), and have the workers read the list anew when it changed.
+    Returns how many there are."""
+    before = search_index.common_titles()
+    common = search_index.refresh_common()
+    if search_index.common_titles() != before:
+        freshness.changed(freshness.COMMON_TITLES)
+    return common
+
+
 def highlights(q: Query) -> list[str]:
     """The words to mark in the results' titles and summaries."""
     match = text_match(q)

@@ -621,10 +621,10 @@ def common_titles(session: Session | None = None) -> frozenset[str]:
 
 def refresh_common(session: Session | None = None) -> int:
     """PostgreSQL: count again which title lexemes more than ``FEW`` titles hold, for
-    ``in_common_titles``. It reads every head (``ts_stat``: 1.8 s at 100,000 packages), so the
-    ``search_common_titles`` job does it every hour, and ``flask search rebuild``; never a
-    request. A list
-    an hour old costs time, not results. Returns how many are common (SQLite: none)."""
+    ``in_common_titles``. It reads every head (``ts_stat``: 1.8 s at 100,000 packages), so
+    the hourly ``search_common_titles`` job does it, and ``flask search rebuild``; never a
+    request. A list an hour old costs time, not results. Returns how many are common
+    (SQLite: none)."""
     connection = (session or db.session).connection()
     if connection.dialect.name != "postgresql":
         return 0
